@@ -1,6 +1,14 @@
 //! Types that can only hold valid values. Code past their constructors trusts them, so every
 //! check on client or Salesforce input happens exactly once, here.
 
+mod allowed_orgs;
+mod instance_url;
 mod org_id;
+mod return_to;
 
+pub use allowed_orgs::AllowedOrgs;
+pub use instance_url::{
+    InstancePolicy, InstanceUrl, InstanceUrlError, DEFAULT_SALESFORCE_SUFFIXES,
+};
 pub use org_id::{OrgId, OrgIdError, SalesforceId};
+pub use return_to::ReturnTo;

@@ -151,6 +151,19 @@ fn restore_case(body: &str, suffix: &str) -> Result<String, OrgIdError> {
     Ok(out)
 }
 
+impl serde::Serialize for SalesforceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SalesforceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        SalesforceId::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,7 +188,9 @@ mod tests {
     fn user_ids_are_not_org_ids() {
         assert_eq!(OrgId::parse("005B0000005Bk90"), Err(OrgIdError::NotAnOrg));
         assert_eq!(
-            SalesforceId::parse("005B0000005Bk90").expect("valid").as_str(),
+            SalesforceId::parse("005B0000005Bk90")
+                .expect("valid")
+                .as_str(),
             "005B0000005Bk90IAC"
         );
     }
@@ -184,8 +199,14 @@ mod tests {
     fn malformed_ids_are_refused_with_a_reason() {
         assert_eq!(OrgId::parse("00D"), Err(OrgIdError::Length(3)));
         assert_eq!(OrgId::parse("00D-000000TfcR!"), Err(OrgIdError::Characters));
-        assert_eq!(OrgId::parse("00DB0000000TfcR!!!"), Err(OrgIdError::Characters));
+        assert_eq!(
+            OrgId::parse("00DB0000000TfcR!!!"),
+            Err(OrgIdError::Characters)
+        );
         // A suffix that claims a digit is upper case cannot come from Salesforce.
-        assert_eq!(OrgId::parse("00DB0000000TfcR555"), Err(OrgIdError::Checksum));
+        assert_eq!(
+            OrgId::parse("00DB0000000TfcR555"),
+            Err(OrgIdError::Checksum)
+        );
     }
 }

@@ -1,2 +1,37 @@
 //! The Salesforce side: talking to Salesforce's OAuth and identity endpoints, and the
 //! emulator that stands in for Salesforce in demo mode and in every test.
+
+pub mod emulator;
+mod error;
+pub mod identity;
+pub mod oauth;
+mod signature;
+
+pub use error::SalesforceError;
+pub use identity::{Identity, IdentityClient};
+pub use oauth::{SalesforceOAuth, TokenSet};
+pub use signature::verify_signature;
+
+use std::time::Duration;
+
+/// The one HTTP client for calls to Salesforce. Redirects are never followed: a token or code
+/// must go only to the host sfgate chose, never to wherever an answer points (the `oauth2`
+/// crate's docs ask for this to prevent SSRF). Timeouts keep a slow Salesforce from holding
+/// requests open.
+pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("sfgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Maps a transport failure inside the `oauth2` crate to sfgate's error.
+fn http_client_error(e: &oauth2::HttpClientError<reqwest::Error>) -> SalesforceError {
+    match e {
+        oauth2::HttpClientError::Reqwest(inner) => SalesforceError::from_reqwest(inner),
+        _ => SalesforceError::Unreachable,
+    }
+}

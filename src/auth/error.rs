@@ -1,0 +1,84 @@
+//! Every way the identity layer can refuse a request, and the response each one gets.
+
+use super::session::CookieError;
+use crate::domain::{InstanceUrlError, OrgId};
+use crate::error::ErrorResponse;
+use crate::salesforce::SalesforceError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuthError {
+    #[error("no credentials: send Authorization: Bearer <token> with X-Instance-Url, or log in at /oauth2/authorize")]
+    NoCredentials,
+    /// A credential header that cannot be read at all (repeated, not text): a bad request.
+    #[error("{0}")]
+    BadHeader(String),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("a token was sent without the {0} header naming its Salesforce instance")]
+    MissingInstance(&'static str),
+    #[error("{0}")]
+    InstanceRefused(#[from] InstanceUrlError),
+    #[error("the token is not valid: {0}")]
+    InvalidToken(String),
+    #[error("the session cookie cannot be used: {0}")]
+    BadSession(CookieError),
+    #[error("the session has expired and could not be renewed; log in again")]
+    SessionExpired,
+    #[error("your organization ({0}) is not allowed to use this service")]
+    OrgNotAllowed(OrgId),
+    #[error("{0}")]
+    Upstream(Arc<SalesforceError>),
+}
+
+impl AuthError {
+    /// Session problems clear the cookie, and browsers are sent to log in again.
+    pub fn ends_session(&self) -> bool {
+        matches!(self, Self::BadSession(_) | Self::SessionExpired)
+    }
+
+    pub fn to_error_response(&self) -> ErrorResponse {
+        let description = self.to_string();
+        let unauthorized = |code: &'static str| {
+            ErrorResponse::new(StatusCode::UNAUTHORIZED, code, description.clone())
+                .with_bearer_challenge(Some(code))
+                .with_login_link()
+        };
+        match self {
+            Self::NoCredentials => {
+                ErrorResponse::new(StatusCode::UNAUTHORIZED, "unauthorized", description)
+                    .with_bearer_challenge(None)
+                    .with_login_link()
+            }
+            Self::BadHeader(_) => ErrorResponse::bad_request(description),
+            Self::Malformed(_) | Self::MissingInstance(_) | Self::InstanceRefused(_) => {
+                unauthorized("invalid_request")
+            }
+            Self::InvalidToken(_) | Self::BadSession(_) | Self::SessionExpired => {
+                unauthorized("invalid_token")
+            }
+            Self::OrgNotAllowed(_) => {
+                ErrorResponse::new(StatusCode::FORBIDDEN, "org_not_allowed", description)
+                    .with_login_link()
+            }
+            Self::Upstream(e) => e.upstream_response(),
+        }
+    }
+}
+
+impl From<SalesforceError> for AuthError {
+    fn from(e: SalesforceError) -> Self {
+        match e {
+            SalesforceError::Rejected { description, .. } => Self::InvalidToken(description),
+            other => Self::Upstream(Arc::new(other)),
+        }
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        self.to_error_response().into_response()
+    }
+}

@@ -1,0 +1,190 @@
+//! The identity layer and the `Identity` extractor.
+//!
+//! `require_identity` protects a whole router: a request reaches the handler only with an
+//! identity Salesforce confirmed, from an allowed org, on an allowed instance. Handlers outside
+//! such a router can take [`Identity`] as an extractor and get the same checks.
+
+use super::{extract_credentials, AuthError, CredentialSource, Session};
+use crate::auth::session::SESSION_COOKIE;
+use crate::domain::InstanceUrl;
+use crate::error::wants_html;
+use crate::salesforce::{Identity, SalesforceError};
+use crate::state::AppState;
+use axum::extract::{FromRef, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use std::sync::Arc;
+
+/// Whether an expired session token may be renewed with the session's refresh token. Only the
+/// layer can, because only it can send the renewed cookie back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshPolicy {
+    Allowed,
+    Never,
+}
+
+/// A request whose caller Salesforce confirmed. Stored in request extensions by the layer.
+#[derive(Clone)]
+pub struct Authenticated {
+    pub identity: Arc<Identity>,
+    pub token: SecretString,
+    pub instance: InstanceUrl,
+    pub source: CredentialSource,
+    /// A renewed session cookie to send back, when the session's token was refreshed.
+    pub renewed_session: Option<HeaderValue>,
+}
+
+/// Extracts, checks and validates the request's credentials.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    refresh: RefreshPolicy,
+) -> Result<Authenticated, AuthError> {
+    let credentials =
+        extract_credentials(headers, &state.cookies)?.ok_or(AuthError::NoCredentials)?;
+    let instance = state.config.instance_policy.check(&credentials.instance)?;
+    let result = state
+        .validator
+        .validate(&instance, &credentials.token)
+        .await;
+    match (result, credentials.session) {
+        (Ok(identity), _) => Ok(Authenticated {
+            identity,
+            token: credentials.token,
+            instance,
+            source: credentials.source,
+            renewed_session: None,
+        }),
+        (Err(AuthError::InvalidToken(_)), Some(session)) => match (refresh, &session.refresh_token)
+        {
+            (RefreshPolicy::Allowed, Some(refresh_token)) => {
+                renew_session(state, refresh_token).await
+            }
+            _ => Err(AuthError::SessionExpired),
+        },
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Uses the session's refresh token once. Salesforce saying no ends the session; Salesforce
+/// being unavailable does not (the session may still be renewed later).
+async fn renew_session(
+    state: &AppState,
+    refresh_token: &SecretString,
+) -> Result<Authenticated, AuthError> {
+    let tokens = match state.oauth.refresh(refresh_token).await {
+        Ok(tokens) => tokens,
+        Err(SalesforceError::Rejected { .. }) => return Err(AuthError::SessionExpired),
+        Err(e) => return Err(AuthError::Upstream(Arc::new(e))),
+    };
+    metrics::counter!("sfgate_session_refreshes_total").increment(1);
+    let identity = state
+        .validator
+        .validate(&tokens.instance_url, &tokens.access_token)
+        .await?;
+    let session = Session::new(&tokens, &identity);
+    let renewed = state
+        .cookies
+        .seal(SESSION_COOKIE, &session, state.cookies.session_ttl());
+    tracing::info!(user_id = %identity.user_id, "session token renewed with its refresh token");
+    Ok(Authenticated {
+        identity,
+        token: tokens.access_token,
+        instance: tokens.instance_url,
+        source: CredentialSource::Session,
+        renewed_session: renewed,
+    })
+}
+
+/// The response for a refused request: the error (JSON, or HTML through `error::negotiate`);
+/// for session problems also the cookie's removal, and browsers go back to the login.
+pub fn reject(
+    state: &AppState,
+    headers: &HeaderMap,
+    path_and_query: &str,
+    error: &AuthError,
+) -> Response {
+    let mut response = if error.ends_session() && wants_html(headers) {
+        let location = crate::domain::ReturnTo::login_href(path_and_query);
+        let mut r = StatusCode::SEE_OTHER.into_response();
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        r
+    } else {
+        error.to_error_response().into_response()
+    };
+    if error.ends_session() {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, state.cookies.removal(SESSION_COOKIE));
+    }
+    response
+}
+
+/// Middleware: protects everything behind it.
+pub async fn require_identity(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match authenticate(&state, &parts.headers, RefreshPolicy::Allowed).await {
+        Ok(auth) => {
+            tracing::Span::current()
+                .record("user_id", tracing::field::display(&auth.identity.user_id));
+            tracing::Span::current().record(
+                "org_id",
+                tracing::field::display(&auth.identity.organization_id),
+            );
+            let renewed = auth.renewed_session.clone();
+            parts.extensions.insert(auth);
+            let mut response = next.run(Request::from_parts(parts, body)).await;
+            if let Some(cookie) = renewed {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(e) => {
+            let path = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            reject(&state, &parts.headers, path, &e)
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Identity
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(auth) = parts.extensions.get::<Authenticated>() {
+            return Ok((*auth.identity).clone());
+        }
+        let state = AppState::from_ref(state);
+        match authenticate(&state, &parts.headers, RefreshPolicy::Never).await {
+            Ok(auth) => {
+                let identity = (*auth.identity).clone();
+                parts.extensions.insert(auth);
+                Ok(identity)
+            }
+            Err(e) => {
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
+                Err(reject(&state, &parts.headers, path, &e))
+            }
+        }
+    }
+}

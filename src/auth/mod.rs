@@ -1,0 +1,18 @@
+//! Who is calling: credentials, the session cookie, validation with its cache, and the layer
+//! and extractor that give protected handlers an [`Identity`](crate::salesforce::Identity).
+
+mod credentials;
+mod error;
+mod layer;
+mod secret_serde;
+pub mod session;
+mod validator;
+
+pub use credentials::{
+    extract_credentials, CredentialSource, Credentials, LEGACY_BEARER, LEGACY_INSTANCE_URL,
+    X_INSTANCE_URL,
+};
+pub use error::AuthError;
+pub use layer::{authenticate, reject, require_identity, Authenticated, RefreshPolicy};
+pub use session::{CookieError, CookieSealer, LoginState, Session, SessionUser};
+pub use validator::IdentityValidator;

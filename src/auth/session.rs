@@ -1,0 +1,306 @@
+//! Encrypted, authenticated cookies: the short-lived login cookie and the session cookie.
+//!
+//! Both carry everything needed to continue, so any replica can finish a login or serve a
+//! session and the server keeps no per-user state. They are sealed with AES-256-GCM (the
+//! `cookie` crate's private jar; key derived from `SESSION_SECRET` by HKDF), bound to their
+//! name, and carry their own expiry, so a cookie replayed after its `Max-Age` is refused even if
+//! a browser kept it.
+
+use super::secret_serde;
+use crate::domain::ReturnTo;
+use crate::salesforce::{Identity, TokenSet};
+use axum::http::{header, HeaderMap, HeaderValue};
+use cookie::{Cookie, CookieJar, Key, SameSite};
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const LOGIN_COOKIE: &str = "sfgate_login";
+pub const SESSION_COOKIE: &str = "sfgate_session";
+pub const LOGIN_TTL: Duration = Duration::from_secs(600);
+
+/// Why a cookie that was present could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CookieError {
+    #[error("the cookie was altered, truncated or sealed with another key")]
+    Tampered,
+    #[error("the cookie has expired")]
+    Expired,
+}
+
+/// What the login cookie carries between `/oauth2/authorize` and the callback.
+#[derive(Serialize, Deserialize)]
+pub struct LoginState {
+    pub state: String,
+    pub pkce_verifier: String,
+    pub return_to: Option<ReturnTo>,
+}
+
+impl fmt::Debug for LoginState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginState")
+            .field("return_to", &self.return_to)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The identity summary kept in the session for pages (no call to Salesforce needed to say
+/// who is logged in on the home page).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub user_id: String,
+    pub org_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+}
+
+/// A browser session: the tokens and where they are valid.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Session {
+    #[serde(with = "secret_serde")]
+    pub access_token: SecretString,
+    #[serde(default, with = "secret_serde::option")]
+    pub refresh_token: Option<SecretString>,
+    pub instance_url: String,
+    pub user: SessionUser,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("instance_url", &self.instance_url)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub fn new(tokens: &TokenSet, identity: &Identity) -> Self {
+        Self {
+            access_token: tokens.access_token.clone(),
+            refresh_token: tokens.refresh_token.clone(),
+            instance_url: tokens.instance_url.as_str().to_string(),
+            user: SessionUser {
+                user_id: identity.user_id.to_string(),
+                org_id: identity.organization_id.to_string(),
+                username: identity.username.clone(),
+                display_name: identity.display_name.clone(),
+                email: identity.email.clone(),
+            },
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Sealed<T> {
+    /// Expiry, seconds since the epoch.
+    exp: u64,
+    v: T,
+}
+
+/// Seals and opens sfgate's cookies.
+#[derive(Clone)]
+pub struct CookieSealer {
+    key: Key,
+    secure: bool,
+    session_ttl: Duration,
+}
+
+impl CookieSealer {
+    /// `secret` must be at least 32 bytes (guaranteed by `SessionSecret`).
+    pub fn new(secret: &[u8], secure: bool, session_ttl: Duration) -> Self {
+        Self {
+            key: Key::derive_from(secret),
+            secure,
+            session_ttl,
+        }
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        self.session_ttl
+    }
+
+    /// A `Set-Cookie` value carrying `value`, valid for `ttl`.
+    pub fn seal<T: Serialize>(
+        &self,
+        name: &'static str,
+        value: &T,
+        ttl: Duration,
+    ) -> Option<HeaderValue> {
+        let sealed = Sealed {
+            exp: now_secs() + ttl.as_secs(),
+            v: value,
+        };
+        let json = serde_json::to_string(&sealed).ok()?;
+        let mut jar = CookieJar::new();
+        jar.private_mut(&self.key).add(Cookie::new(name, json));
+        let mut cookie = jar.get(name)?.clone();
+        cookie.set_http_only(true);
+        cookie.set_same_site(SameSite::Lax);
+        cookie.set_secure(self.secure);
+        cookie.set_path("/");
+        cookie.set_max_age(cookie::time::Duration::seconds(ttl.as_secs() as i64));
+        HeaderValue::from_str(&cookie.encoded().to_string()).ok()
+    }
+
+    /// A `Set-Cookie` value that deletes the cookie.
+    pub fn removal(&self, name: &'static str) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax{secure}"
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static("sfgate_session=; Path=/; Max-Age=0"))
+    }
+
+    /// `Ok(None)` when the cookie is absent; an error when it is present but unusable, so that
+    /// "no session" and "a bad session" stay distinct.
+    pub fn open<T: DeserializeOwned>(
+        &self,
+        headers: &HeaderMap,
+        name: &str,
+    ) -> Result<Option<T>, CookieError> {
+        let Some(raw) = find_cookie(headers, name) else {
+            return Ok(None);
+        };
+        let mut jar = CookieJar::new();
+        jar.add_original(Cookie::new(name.to_string(), raw));
+        let plain = jar
+            .private(&self.key)
+            .get(name)
+            .ok_or(CookieError::Tampered)?;
+        let sealed: Sealed<T> =
+            serde_json::from_str(plain.value()).map_err(|_| CookieError::Tampered)?;
+        if sealed.exp <= now_secs() {
+            return Err(CookieError::Expired);
+        }
+        Ok(Some(sealed.v))
+    }
+}
+
+/// The first cookie called `name` in any `Cookie` header. Headers that are not valid UTF-8 or
+/// cookies that do not parse are skipped.
+pub fn find_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse_encoded)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
+}
+
+pub fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
+    find_cookie(headers, name).is_some()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealer(secret: &str) -> CookieSealer {
+        CookieSealer::new(secret.as_bytes(), true, Duration::from_secs(3600))
+    }
+
+    fn request_with(set_cookie: &HeaderValue) -> HeaderMap {
+        let pair = set_cookie
+            .to_str()
+            .expect("ascii")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_string();
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&pair).expect("header"),
+        );
+        h
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn sealed_cookie_round_trips_with_safe_attributes() {
+        let s = sealer(SECRET);
+        let c = s
+            .seal(LOGIN_COOKIE, &"hello".to_string(), LOGIN_TTL)
+            .expect("cookie");
+        let text = c.to_str().expect("ascii");
+        for attr in [
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=600",
+        ] {
+            assert!(text.contains(attr), "{attr} missing in {text}");
+        }
+        assert!(!text.contains("hello"), "value must be encrypted: {text}");
+        let opened: Option<String> = s.open(&request_with(&c), LOGIN_COOKIE).expect("opens");
+        assert_eq!(opened.as_deref(), Some("hello"));
+    }
+
+    #[test]
+    fn absent_tampered_foreign_and_expired_cookies_are_told_apart() {
+        let s = sealer(SECRET);
+        assert_eq!(s.open::<String>(&HeaderMap::new(), LOGIN_COOKIE), Ok(None));
+
+        let c = s
+            .seal(LOGIN_COOKIE, &"v".to_string(), LOGIN_TTL)
+            .expect("cookie");
+        let mut tampered = c
+            .to_str()
+            .expect("ascii")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_string();
+        let last = tampered.pop().expect("char");
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&tampered).expect("header"),
+        );
+        assert_eq!(
+            s.open::<String>(&h, LOGIN_COOKIE),
+            Err(CookieError::Tampered)
+        );
+
+        let other = sealer("another secret that is long enough!!");
+        assert_eq!(
+            other.open::<String>(&request_with(&c), LOGIN_COOKIE),
+            Err(CookieError::Tampered)
+        );
+
+        // A cookie sealed under one name does not open under another.
+        let renamed = c
+            .to_str()
+            .expect("ascii")
+            .replacen(LOGIN_COOKIE, SESSION_COOKIE, 1);
+        let renamed = HeaderValue::from_str(&renamed).expect("header");
+        assert_eq!(
+            s.open::<String>(&request_with(&renamed), SESSION_COOKIE),
+            Err(CookieError::Tampered)
+        );
+
+        let expired = s
+            .seal(LOGIN_COOKIE, &"v".to_string(), Duration::ZERO)
+            .expect("cookie");
+        assert_eq!(
+            s.open::<String>(&request_with(&expired), LOGIN_COOKIE),
+            Err(CookieError::Expired)
+        );
+    }
+}

@@ -1,0 +1,594 @@
+//! Configuration, read once at start from the environment (and `.env` for local runs).
+//!
+//! Everything sfgate needs is validated here, and every problem is reported at once, naming the
+//! variable: an operator fixing a Heroku deploy should not have to redeploy once per typo. Code
+//! after [`Config::from_lookup`] trusts the values; nothing else reads the environment.
+
+use crate::domain::{AllowedOrgs, InstancePolicy};
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+use url::Url;
+
+/// How log lines are written: `text` for people, `json` for log pipelines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The key material for cookie encryption. At least 32 bytes, so it can key AES-256-GCM through
+/// HKDF; shorter secrets are refused at start rather than weakening every session.
+#[derive(Clone)]
+pub struct SessionSecret(SecretString);
+
+impl SessionSecret {
+    pub const MIN_LEN: usize = 32;
+
+    pub fn parse(raw: String) -> Result<Self, String> {
+        if raw.len() < Self::MIN_LEN {
+            return Err(format!(
+                "must be at least {} bytes, got {} (generate one with `openssl rand -base64 48`)",
+                Self::MIN_LEN,
+                raw.len()
+            ));
+        }
+        Ok(Self(SecretString::from(raw)))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        self.0.expose_secret().as_bytes()
+    }
+}
+
+impl fmt::Debug for SessionSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionSecret([REDACTED])")
+    }
+}
+
+/// One rule of `SKIP_AUTH_ROUTES`: an optional method and a path regex, as in oauth2-proxy.
+#[derive(Debug, Clone)]
+pub struct SkipAuthRule {
+    pub method: Option<axum::http::Method>,
+    pub path: regex::Regex,
+}
+
+/// Requests per period per client address on a rate-limited route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub burst: u32,
+    pub per_minute: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub redirect_uri: Url,
+    pub login_url: Url,
+    pub scopes: Vec<String>,
+    pub allowed_orgs: AllowedOrgs,
+    pub instance_policy: InstancePolicy,
+    pub session_secret: SessionSecret,
+    pub session_ttl: Duration,
+    pub host: IpAddr,
+    pub port: u16,
+    pub identity_cache_ttl: Duration,
+    pub identity_cache_max: u64,
+    pub identity_negative_ttl: Duration,
+    pub salesforce_timeout: Duration,
+    pub request_timeout: Duration,
+    pub upstream_url: Option<Url>,
+    pub upstream_timeout: Duration,
+    pub pass_access_token: bool,
+    pub skip_auth_routes: Vec<SkipAuthRule>,
+    pub enable_password_flow: bool,
+    pub log_format: LogFormat,
+    pub metrics_token: Option<SecretString>,
+    pub trust_proxy: bool,
+    pub rate_limit: RateLimit,
+    /// Legacy Node.js variable names that were used, so start-up can say so once.
+    pub legacy_names_used: Vec<&'static str>,
+}
+
+/// One problem with one variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+/// Every problem found, printed one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError(pub Vec<ConfigProblem>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problems):", self.0.len())?;
+        for p in &self.0 {
+            writeln!(f, "  {}: {}", p.variable, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads variables and collects problems, so that one pass reports all of them.
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<ConfigProblem>,
+    legacy: Vec<&'static str>,
+}
+
+impl Reader<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn problem(&mut self, variable: &'static str, message: impl Into<String>) {
+        self.problems.push(ConfigProblem {
+            variable,
+            message: message.into(),
+        });
+    }
+
+    fn required(&mut self, name: &'static str, legacy: Option<&'static str>) -> Option<String> {
+        if let Some(v) = self.get(name) {
+            return Some(v);
+        }
+        if let Some(old) = legacy {
+            if let Some(v) = self.get(old) {
+                self.legacy.push(old);
+                return Some(v);
+            }
+        }
+        let also = legacy
+            .map(|l| format!(" (or legacy {l})"))
+            .unwrap_or_default();
+        self.problem(name, format!("is required{also} but not set"));
+        None
+    }
+
+    fn parse_or<T: std::str::FromStr>(&mut self, name: &'static str, default: T, what: &str) -> T {
+        match self.get(name) {
+            None => default,
+            Some(v) => match v.trim().parse() {
+                Ok(parsed) => parsed,
+                Err(_) => {
+                    self.problem(name, format!("must be {what}, got `{}`", v.trim()));
+                    default
+                }
+            },
+        }
+    }
+
+    fn seconds(&mut self, name: &'static str, default: u64) -> Duration {
+        Duration::from_secs(self.parse_or(name, default, "a whole number of seconds"))
+    }
+
+    fn flag(&mut self, name: &'static str) -> bool {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(v) if matches!(v.as_str(), "true" | "1" | "yes" | "on") => true,
+            Some(v) if matches!(v.as_str(), "false" | "0" | "no" | "off") => false,
+            Some(v) => {
+                self.problem(name, format!("must be true or false, got `{v}`"));
+                false
+            }
+        }
+    }
+
+    fn url(&mut self, name: &'static str, raw: &str) -> Option<Url> {
+        match Url::parse(raw.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            _ => {
+                self.problem(
+                    name,
+                    format!("must be an absolute http(s) URL, got `{raw}`"),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Loopback hosts may use plain http (the emulator, local development); everything else must
+/// use https, because tokens and codes travel over these connections.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+impl LogFormat {
+    /// Read separately from [`Config`] because logging starts before the configuration is
+    /// validated (so that config problems themselves can be logged in the right format).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+        match lookup("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(Self::Text),
+            Some(v) if v.is_empty() || v == "text" => Ok(Self::Text),
+            Some(v) if v == "json" => Ok(Self::Json),
+            Some(v) => Err(format!("must be `text` or `json`, got `{v}`")),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment (after `.env`, which never overrides real variables).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// For tests and demo mode: configuration from a map instead of the environment.
+    pub fn from_map(map: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| map.get(name).cloned())
+    }
+
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+            legacy: Vec::new(),
+        };
+
+        let client_id = r.required("SF_CLIENT_ID", Some("CLIENT_ID"));
+        let client_secret = r.required("SF_CLIENT_SECRET", Some("CLIENT_SECRET_ID"));
+        let redirect_uri = r
+            .required("SF_REDIRECT_URI", Some("REDIRECT_URI"))
+            .and_then(|raw| r.url("SF_REDIRECT_URI", &raw));
+        if let Some(u) = &redirect_uri {
+            if u.scheme() != "https" && !is_loopback(u) {
+                r.problem(
+                    "SF_REDIRECT_URI",
+                    "must use https unless the host is loopback",
+                );
+            }
+            if u.query().is_some() || u.fragment().is_some() {
+                r.problem("SF_REDIRECT_URI", "must not contain a query or fragment");
+            }
+            if matches!(u.path(), "" | "/") {
+                r.problem(
+                    "SF_REDIRECT_URI",
+                    "needs a path for the callback route, e.g. /oauth2/callback",
+                );
+            }
+        }
+        let login_raw = r
+            .get("SF_LOGIN_URL")
+            .unwrap_or_else(|| "https://login.salesforce.com".into());
+        let login_url = r.url("SF_LOGIN_URL", &login_raw);
+        if let Some(u) = &login_url {
+            if u.scheme() != "https" && !is_loopback(u) {
+                r.problem("SF_LOGIN_URL", "must use https unless the host is loopback");
+            }
+        }
+        let scopes: Vec<String> = r
+            .get("SF_SCOPES")
+            .unwrap_or_else(|| "api refresh_token".into())
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let allowed_orgs = match r.get("SF_ALLOWED_ORGS") {
+            None => {
+                r.problem(
+                    "SF_ALLOWED_ORGS",
+                    "is required: comma-separated org ids, or `*` to accept any org",
+                );
+                None
+            }
+            Some(raw) => match AllowedOrgs::parse(&raw) {
+                Ok(orgs) => Some(orgs),
+                Err(problems) => {
+                    for p in problems {
+                        r.problem("SF_ALLOWED_ORGS", p);
+                    }
+                    None
+                }
+            },
+        };
+        let mut extra_origins = Vec::new();
+        for raw in r
+            .get("SF_INSTANCE_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            if let Some(u) = r.url("SF_INSTANCE_ORIGINS", raw) {
+                if !matches!(u.path(), "" | "/") || u.query().is_some() {
+                    r.problem(
+                        "SF_INSTANCE_ORIGINS",
+                        format!("`{raw}` must be an origin (scheme://host[:port])"),
+                    );
+                } else {
+                    extra_origins.push(u);
+                }
+            }
+        }
+        let session_secret =
+            r.required("SESSION_SECRET", None)
+                .and_then(|raw| match SessionSecret::parse(raw) {
+                    Ok(s) => Some(s),
+                    Err(m) => {
+                        r.problem("SESSION_SECRET", m);
+                        None
+                    }
+                });
+        let session_ttl = r.seconds("SESSION_TTL", 8 * 3600);
+        if session_ttl.is_zero() {
+            r.problem("SESSION_TTL", "must be at least 1 second");
+        }
+        let port = r.parse_or("PORT", 3000u16, "a port number (0-65535)");
+        let host = r.parse_or(
+            "HOST",
+            IpAddr::from([0, 0, 0, 0]),
+            "an IP address such as 0.0.0.0 or 127.0.0.1",
+        );
+        let identity_cache_ttl = r.seconds("IDENTITY_CACHE_TTL", 60);
+        let identity_cache_max = r.parse_or("IDENTITY_CACHE_MAX", 100_000u64, "a whole number");
+        let identity_negative_ttl = r.seconds("IDENTITY_NEGATIVE_TTL", 10);
+        let salesforce_timeout = r.seconds("SALESFORCE_TIMEOUT", 5);
+        if salesforce_timeout.is_zero() {
+            r.problem("SALESFORCE_TIMEOUT", "must be at least 1 second");
+        }
+        let request_timeout = r.seconds("REQUEST_TIMEOUT", 30);
+        if request_timeout.is_zero() {
+            r.problem("REQUEST_TIMEOUT", "must be at least 1 second");
+        }
+        let upstream_url = r
+            .get("UPSTREAM_URL")
+            .and_then(|raw| r.url("UPSTREAM_URL", &raw));
+        if let Some(u) = &upstream_url {
+            if u.query().is_some() || u.fragment().is_some() {
+                r.problem("UPSTREAM_URL", "must not contain a query or fragment");
+            }
+        }
+        let upstream_timeout = r.seconds("UPSTREAM_TIMEOUT", 30);
+        let pass_access_token = r.flag("PASS_ACCESS_TOKEN");
+        let skip_auth_routes = parse_skip_auth_routes(&mut r);
+        let enable_password_flow = r.flag("SF_ENABLE_PASSWORD_FLOW");
+        let log_format = match LogFormat::from_lookup(lookup) {
+            Ok(f) => f,
+            Err(m) => {
+                r.problem("LOG_FORMAT", m);
+                LogFormat::Text
+            }
+        };
+        let metrics_token = r.get("METRICS_TOKEN").map(SecretString::from);
+        let trust_proxy = r.flag("TRUST_PROXY");
+        let rate_limit = RateLimit {
+            burst: r.parse_or("RATE_LIMIT_BURST", 20u32, "a whole number"),
+            per_minute: r.parse_or("RATE_LIMIT_PER_MINUTE", 60u32, "a whole number"),
+        };
+        if rate_limit.burst == 0 || rate_limit.per_minute == 0 {
+            r.problem("RATE_LIMIT_PER_MINUTE", "rate limits must be at least 1");
+        }
+
+        let legacy_names_used = std::mem::take(&mut r.legacy);
+        match (
+            client_id,
+            client_secret,
+            redirect_uri,
+            login_url,
+            allowed_orgs,
+            session_secret,
+        ) {
+            (
+                Some(client_id),
+                Some(secret),
+                Some(redirect_uri),
+                Some(login_url),
+                Some(allowed_orgs),
+                Some(session_secret),
+            ) if r.problems.is_empty() => Ok(Config {
+                client_id,
+                client_secret: SecretString::from(secret),
+                redirect_uri,
+                login_url,
+                scopes,
+                allowed_orgs,
+                instance_policy: InstancePolicy::default().with_extra_origins(&extra_origins),
+                session_secret,
+                session_ttl,
+                host,
+                port,
+                identity_cache_ttl,
+                identity_cache_max,
+                identity_negative_ttl,
+                salesforce_timeout,
+                request_timeout,
+                upstream_url,
+                upstream_timeout,
+                pass_access_token,
+                skip_auth_routes,
+                enable_password_flow,
+                log_format,
+                metrics_token,
+                trust_proxy,
+                rate_limit,
+                legacy_names_used,
+            }),
+            _ => Err(ConfigError(r.problems)),
+        }
+    }
+
+    /// The callback route is the path of the redirect URI, so the Node.js app's
+    /// `/oauth2/success` keeps working by setting the URI.
+    pub fn callback_path(&self) -> &str {
+        self.redirect_uri.path()
+    }
+
+    /// Cookies get `Secure` (and pages HSTS) when users reach sfgate over https.
+    pub fn is_https(&self) -> bool {
+        self.redirect_uri.scheme() == "https"
+    }
+
+    /// Where users reach sfgate, for links and the curl example on the success page.
+    pub fn public_origin(&self) -> String {
+        self.redirect_uri.origin().ascii_serialization()
+    }
+
+    pub fn login_endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.login_url.as_str().trim_end_matches('/'), path)
+    }
+}
+
+fn parse_skip_auth_routes(r: &mut Reader<'_>) -> Vec<SkipAuthRule> {
+    let Some(raw) = r.get("SKIP_AUTH_ROUTES") else {
+        return Vec::new();
+    };
+    let mut rules = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (method, pattern) = match entry.split_once('=') {
+            Some((m, p)) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                match axum::http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()) {
+                    Ok(method) => (Some(method), p),
+                    Err(_) => {
+                        r.problem("SKIP_AUTH_ROUTES", format!("`{m}` is not an HTTP method"));
+                        continue;
+                    }
+                }
+            }
+            _ => (None, entry),
+        };
+        match regex::Regex::new(pattern) {
+            Ok(path) => rules.push(SkipAuthRule { method, path }),
+            Err(e) => r.problem(
+                "SKIP_AUTH_ROUTES",
+                format!("`{pattern}` is not a valid regex: {e}"),
+            ),
+        }
+    }
+    rules
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> HashMap<String, String> {
+        [
+            ("SF_CLIENT_ID", "client"),
+            ("SF_CLIENT_SECRET", "secret-value-123"),
+            ("SF_REDIRECT_URI", "https://gw.example.com/oauth2/callback"),
+            ("SF_ALLOWED_ORGS", "00D5j00000AcMe1"),
+            ("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn minimal_configuration_gets_documented_defaults() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.login_url.as_str(), "https://login.salesforce.com/");
+        assert_eq!(c.scopes, ["api", "refresh_token"]);
+        assert_eq!(c.port, 3000);
+        assert_eq!(c.host.to_string(), "0.0.0.0");
+        assert_eq!(c.identity_cache_ttl, Duration::from_secs(60));
+        assert_eq!(c.identity_cache_max, 100_000);
+        assert_eq!(c.salesforce_timeout, Duration::from_secs(5));
+        assert_eq!(c.callback_path(), "/oauth2/callback");
+        assert!(c.is_https());
+        assert!(c.legacy_names_used.is_empty());
+    }
+
+    #[test]
+    fn empty_environment_names_every_missing_variable() {
+        let err = Config::from_map(&HashMap::new()).expect_err("invalid");
+        let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        for v in [
+            "SF_CLIENT_ID",
+            "SF_CLIENT_SECRET",
+            "SF_REDIRECT_URI",
+            "SF_ALLOWED_ORGS",
+            "SESSION_SECRET",
+        ] {
+            assert!(vars.contains(&v), "{v} missing from {vars:?}");
+        }
+    }
+
+    #[test]
+    fn legacy_node_names_are_accepted_and_remembered() {
+        let mut env = base();
+        env.remove("SF_CLIENT_ID");
+        env.remove("SF_CLIENT_SECRET");
+        env.remove("SF_REDIRECT_URI");
+        env.insert("CLIENT_ID".into(), "old".into());
+        env.insert("CLIENT_SECRET_ID".into(), "old-secret".into());
+        env.insert(
+            "REDIRECT_URI".into(),
+            "https://gw.example.com/oauth2/success".into(),
+        );
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(c.client_id, "old");
+        assert_eq!(c.callback_path(), "/oauth2/success");
+        assert_eq!(
+            c.legacy_names_used,
+            ["CLIENT_ID", "CLIENT_SECRET_ID", "REDIRECT_URI"]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_all_reported_and_secrets_are_not_echoed() {
+        let mut env = base();
+        env.insert("SESSION_SECRET".into(), "short-secret-value".into());
+        env.insert("PORT".into(), "eighty".into());
+        env.insert("SF_LOGIN_URL".into(), "http://login.salesforce.com".into());
+        env.insert("SF_ALLOWED_ORGS".into(), "00D5j00000AcMe1,nope".into());
+        env.insert("IDENTITY_CACHE_TTL".into(), "-1".into());
+        env.insert("LOG_FORMAT".into(), "xml".into());
+        env.insert("SKIP_AUTH_ROUTES".into(), "GET=^/health$,([".into());
+        env.insert("SF_REDIRECT_URI".into(), "http://gw.example.com/cb".into());
+        let err = Config::from_map(&env).expect_err("invalid");
+        let text = err.to_string();
+        for v in [
+            "SESSION_SECRET",
+            "PORT",
+            "SF_LOGIN_URL",
+            "SF_ALLOWED_ORGS",
+            "IDENTITY_CACHE_TTL",
+            "LOG_FORMAT",
+            "SKIP_AUTH_ROUTES",
+            "SF_REDIRECT_URI",
+        ] {
+            assert!(text.contains(v), "{v} not reported in:\n{text}");
+        }
+        assert!(!text.contains("short-secret-value"), "{text}");
+    }
+
+    #[test]
+    fn loopback_may_use_http() {
+        let mut env = base();
+        env.insert(
+            "SF_REDIRECT_URI".into(),
+            "http://127.0.0.1:3000/oauth2/callback".into(),
+        );
+        env.insert("SF_LOGIN_URL".into(), "http://127.0.0.1:9999".into());
+        env.insert("SF_INSTANCE_ORIGINS".into(), "http://127.0.0.1:9999".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert!(!c.is_https());
+        assert_eq!(
+            c.login_endpoint("/services/oauth2/token"),
+            "http://127.0.0.1:9999/services/oauth2/token"
+        );
+        assert_eq!(c.instance_policy.extra_origins(), ["http://127.0.0.1:9999"]);
+    }
+
+    #[test]
+    fn skip_auth_rules_take_an_optional_method() {
+        let mut env = base();
+        env.insert("SKIP_AUTH_ROUTES".into(), "GET=^/public/,^/health$".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(c.skip_auth_routes.len(), 2);
+        assert_eq!(c.skip_auth_routes[0].method, Some(axum::http::Method::GET));
+        assert!(c.skip_auth_routes[1].method.is_none());
+    }
+}

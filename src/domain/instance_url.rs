@@ -1,0 +1,228 @@
+//! The instance URL a caller names, and the rule that decides whether sfgate may call it.
+//!
+//! A caller tells sfgate which Salesforce instance issued its token, and sfgate asks that
+//! instance whether the token is valid. If any host were accepted, a caller could name a server
+//! of its own that answers "valid" for anything; so only Salesforce-owned domains, or origins the
+//! operator lists exactly, are ever called. The check runs before any network request.
+
+use std::fmt;
+use url::{Host, Url};
+
+/// Salesforce-owned domain suffixes accepted by default (see `shared/salesforce.md`; the list
+/// follows Salesforce's own CLI, `isSalesforceDomain`). A suffix matches only at a dot boundary.
+pub const DEFAULT_SALESFORCE_SUFFIXES: &[&str] = &[
+    ".salesforce.com",
+    ".force.com",
+    ".cloudforce.com",
+    ".salesforce.mil",
+    ".crmforce.mil",
+    ".my-salesforce.com",
+    ".sfcrmproducts.cn",
+    ".site.com",
+];
+
+/// Why an instance URL was refused. Each names the rule, so a caller can fix its request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstanceUrlError {
+    #[error("instance URL is not a valid absolute URL")]
+    Unparsable,
+    #[error("instance URL must use https")]
+    NotHttps,
+    #[error("instance URL must not contain a user name or password")]
+    Userinfo,
+    #[error("instance URL must not contain a query or fragment")]
+    QueryOrFragment,
+    #[error("instance URL must be an origin, with no path")]
+    Path,
+    #[error("instance URL must use the default https port")]
+    Port,
+    #[error("instance URL must name a host, not an IP address")]
+    IpLiteral,
+    #[error("instance URL host {0} is not a Salesforce domain or an allowed origin")]
+    NotAllowed(String),
+}
+
+/// An instance origin (`scheme://host[:port]`, no trailing slash) that passed the policy.
+/// Only [`InstancePolicy::check`] makes one, so holding one means sfgate may call it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct InstanceUrl(String);
+
+impl InstanceUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Where Salesforce answers "whose token is this?".
+    pub fn userinfo_url(&self) -> String {
+        format!("{}/services/oauth2/userinfo", self.0)
+    }
+}
+
+impl fmt::Display for InstanceUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for InstanceUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InstanceUrl({})", self.0)
+    }
+}
+
+impl serde::Serialize for InstanceUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// Which instance URLs may be called: Salesforce domain suffixes plus exact extra origins.
+#[derive(Debug, Clone)]
+pub struct InstancePolicy {
+    suffixes: Vec<String>,
+    extra_origins: Vec<String>,
+}
+
+impl Default for InstancePolicy {
+    fn default() -> Self {
+        Self {
+            suffixes: DEFAULT_SALESFORCE_SUFFIXES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            extra_origins: Vec::new(),
+        }
+    }
+}
+
+impl InstancePolicy {
+    /// Adds exact origins (e.g. a customer's own domain, or the emulator on loopback). This is
+    /// the only way to allow http, a port or an IP literal, and it is exact: no suffix matching.
+    pub fn with_extra_origins(mut self, origins: &[Url]) -> Self {
+        self.extra_origins = origins
+            .iter()
+            .map(|o| o.origin().ascii_serialization())
+            .collect();
+        self
+    }
+
+    pub fn extra_origins(&self) -> &[String] {
+        &self.extra_origins
+    }
+
+    /// Parses `raw` and decides whether it may be called. Never touches the network.
+    pub fn check(&self, raw: &str) -> Result<InstanceUrl, InstanceUrlError> {
+        let url = Url::parse(raw.trim()).map_err(|_| InstanceUrlError::Unparsable)?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(InstanceUrlError::Userinfo);
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(InstanceUrlError::QueryOrFragment);
+        }
+        if !matches!(url.path(), "" | "/") {
+            return Err(InstanceUrlError::Path);
+        }
+        let origin = url.origin().ascii_serialization();
+        if self.extra_origins.contains(&origin) {
+            return Ok(InstanceUrl(origin));
+        }
+        if url.scheme() != "https" {
+            return Err(InstanceUrlError::NotHttps);
+        }
+        if url.port().is_some() {
+            return Err(InstanceUrlError::Port);
+        }
+        let host = match url.host() {
+            Some(Host::Domain(host)) => host.to_ascii_lowercase(),
+            Some(Host::Ipv4(_) | Host::Ipv6(_)) => return Err(InstanceUrlError::IpLiteral),
+            None => return Err(InstanceUrlError::Unparsable),
+        };
+        let allowed = self
+            .suffixes
+            .iter()
+            .any(|suffix| host.ends_with(suffix.as_str()) && host.len() > suffix.len());
+        if allowed {
+            Ok(InstanceUrl(origin))
+        } else {
+            Err(InstanceUrlError::NotAllowed(host))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> InstancePolicy {
+        let extra = Url::parse("http://127.0.0.1:8123").expect("url");
+        InstancePolicy::default().with_extra_origins(&[extra])
+    }
+
+    #[test]
+    fn salesforce_hosts_are_accepted_as_origins() {
+        for raw in [
+            "https://acme.my.salesforce.com",
+            "https://acme.my.salesforce.com/",
+            "https://na1.salesforce.com",
+            "https://ACME.lightning.force.com",
+            "https://acme--dev.sandbox.my.salesforce.com",
+            "https://acme.my.site.com",
+            "https://acme.my.salesforce.mil",
+            "https://acme.my.sfcrmproducts.cn",
+        ] {
+            let url = policy().check(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert!(!url.as_str().ends_with('/'), "{raw}");
+        }
+    }
+
+    #[test]
+    fn refused_forms_name_the_rule_they_broke() {
+        use InstanceUrlError::*;
+        let cases: &[(&str, InstanceUrlError)] = &[
+            ("not a url", Unparsable),
+            ("acme.my.salesforce.com", Unparsable),
+            ("http://acme.my.salesforce.com", NotHttps),
+            ("https://user:pw@acme.my.salesforce.com", Userinfo),
+            ("https://acme.my.salesforce.com?x=1", QueryOrFragment),
+            ("https://acme.my.salesforce.com#x", QueryOrFragment),
+            ("https://acme.my.salesforce.com/services", Path),
+            ("https://acme.my.salesforce.com:8443", Port),
+            ("https://13.110.0.1", IpLiteral),
+            ("https://[::1]", IpLiteral),
+            ("http://127.0.0.1:8124", NotHttps),
+            ("https://127.0.0.1:8123", Port),
+            (
+                "https://login.salesforce.com.evil.example",
+                NotAllowed("login.salesforce.com.evil.example".into()),
+            ),
+            (
+                "https://evilsalesforce.com",
+                NotAllowed("evilsalesforce.com".into()),
+            ),
+            (
+                "https://salesforce.com",
+                NotAllowed("salesforce.com".into()),
+            ),
+            (
+                "https://acme.salesforce.com.",
+                NotAllowed("acme.salesforce.com.".into()),
+            ),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(policy().check(raw).as_ref(), Err(expected), "{raw}");
+        }
+    }
+
+    #[test]
+    fn extra_origins_match_exactly() {
+        let ok = policy()
+            .check("http://127.0.0.1:8123/")
+            .expect("listed origin");
+        assert_eq!(ok.as_str(), "http://127.0.0.1:8123");
+        assert_eq!(
+            ok.userinfo_url(),
+            "http://127.0.0.1:8123/services/oauth2/userinfo"
+        );
+        assert!(policy().check("http://127.0.0.1:8123/path").is_err());
+    }
+}

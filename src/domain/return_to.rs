@@ -1,0 +1,99 @@
+//! Where to send a browser after login.
+//!
+//! `return_to` comes from the query string, so anyone can craft a login link with it. Accepting
+//! an absolute or protocol-relative URL would turn sfgate into an open redirect that lends
+//! Salesforce's login page to phishing; only same-origin relative paths are kept.
+
+use std::fmt;
+
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ReturnTo(String);
+
+impl ReturnTo {
+    /// `None` for anything that is not a plain relative path on this origin.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = raw.starts_with('/')
+            && !raw.starts_with("//")
+            && !raw.starts_with("/\\")
+            && raw.len() <= 2048
+            && raw.bytes().all(|b| b.is_ascii_graphic())
+            && !raw.contains('\\');
+        ok.then(|| Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The login link that brings a browser back to `path_and_query` afterwards, when that is a
+    /// place worth returning to (not the login routes themselves).
+    pub fn login_href(path_and_query: &str) -> String {
+        match Self::parse(path_and_query) {
+            Some(back) if !back.0.starts_with("/oauth2/") => {
+                let query = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("return_to", back.as_str())
+                    .finish();
+                format!("/oauth2/authorize?{query}")
+            }
+            _ => String::from("/oauth2/authorize"),
+        }
+    }
+}
+
+impl TryFrom<String> for ReturnTo {
+    type Error = &'static str;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw).ok_or("not a relative path")
+    }
+}
+
+impl From<ReturnTo> for String {
+    fn from(r: ReturnTo) -> String {
+        r.0
+    }
+}
+
+impl fmt::Debug for ReturnTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReturnTo({})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReturnTo;
+
+    #[test]
+    fn only_same_origin_relative_paths_are_kept() {
+        for ok in ["/", "/api/me", "/app?tab=1#x", "/a/b%2Fc"] {
+            assert!(ReturnTo::parse(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "api/me",
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "/\t/evil.example",
+            "/ok\\..\\x",
+            "/\u{ff0f}evil",
+        ] {
+            assert!(ReturnTo::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn login_links_carry_only_useful_return_paths() {
+        assert_eq!(
+            ReturnTo::login_href("/api/me?x=1"),
+            "/oauth2/authorize?return_to=%2Fapi%2Fme%3Fx%3D1"
+        );
+        assert_eq!(
+            ReturnTo::login_href("/oauth2/callback?code=x"),
+            "/oauth2/authorize"
+        );
+        assert_eq!(ReturnTo::login_href("//evil.example"), "/oauth2/authorize");
+    }
+}

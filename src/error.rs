@@ -1,0 +1,204 @@
+//! The one shape every error takes on the wire.
+//!
+//! API clients get `{"error","error_description"}` JSON (RFC 6749/6750 style); browsers get an
+//! HTML page with the same facts and a way forward. Each boundary keeps its own error enum
+//! (`AuthError`, `LoginError`, ...) and converts into [`ErrorResponse`], so the status, header
+//! and body rules live here only. A response is chosen by the request's `Accept` header, which
+//! [`negotiate`] (a middleware) applies after the handler, so handlers never need to know it.
+
+use askama::Template;
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use std::time::Duration;
+
+/// An error ready to be sent: status, an OAuth-style code and a human description.
+#[derive(Debug, Clone)]
+pub struct ErrorResponse {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: String,
+    /// RFC 6750 challenge for 401s. `Some(None)` sends a challenge with no error code (the
+    /// request had no credentials at all).
+    pub bearer_challenge: Option<Option<&'static str>>,
+    pub retry_after: Option<Duration>,
+    /// Whether the HTML page offers a login link (authentication problems).
+    pub offer_login: bool,
+}
+
+impl ErrorResponse {
+    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            description: description.into(),
+            bearer_challenge: None,
+            retry_after: None,
+            offer_login: false,
+        }
+    }
+
+    pub fn bad_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
+    pub fn with_login_link(mut self) -> Self {
+        self.offer_login = true;
+        self
+    }
+
+    pub fn with_bearer_challenge(mut self, code: Option<&'static str>) -> Self {
+        self.bearer_challenge = Some(code);
+        self
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({ "error": self.error, "error_description": self.description })
+    }
+
+    fn headers(&self, headers: &mut HeaderMap) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(code) = self.bearer_challenge {
+            let mut value = String::from("Bearer realm=\"sfgate\"");
+            if let Some(code) = code {
+                let description: String = self
+                    .description
+                    .chars()
+                    .filter(|c| c.is_ascii() && !c.is_ascii_control() && *c != '"' && *c != '\\')
+                    .collect();
+                value.push_str(&format!(
+                    ", error=\"{code}\", error_description=\"{description}\""
+                ));
+            }
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        if let Some(after) = self.retry_after {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(after.as_secs().max(1)),
+            );
+        }
+    }
+
+    /// The HTML form of this error, for browsers.
+    pub fn to_html_response(&self, path_and_query: &str) -> Response {
+        let login_href = self
+            .offer_login
+            .then(|| crate::domain::ReturnTo::login_href(path_and_query));
+        let page = ErrorPage {
+            status: self.status.as_u16(),
+            reason: self.status.canonical_reason().unwrap_or("Error"),
+            error: self.error,
+            description: &self.description,
+            login_href: login_href.as_deref(),
+        };
+        let body = page.render().unwrap_or_else(|_| self.description.clone());
+        let mut response = (self.status, Html(body)).into_response();
+        self.headers(response.headers_mut());
+        response
+    }
+}
+
+impl IntoResponse for ErrorResponse {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.json())).into_response();
+        self.headers(response.headers_mut());
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    reason: &'a str,
+    error: &'a str,
+    description: &'a str,
+    login_href: Option<&'a str>,
+}
+
+/// Whether the client prefers an HTML page: browsers send `text/html` first in `Accept`;
+/// API clients send `application/json`, `*/*` or nothing.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let html = accept.find("text/html");
+    let json = accept.find("application/json");
+    match (html, json) {
+        (Some(h), Some(j)) => h < j,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// Middleware: turns JSON errors into HTML pages for browsers.
+pub async fn negotiate(request: Request, next: Next) -> Response {
+    let html = wants_html(request.headers());
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let response = next.run(request).await;
+    if !html {
+        return response;
+    }
+    match response.extensions().get::<ErrorResponse>() {
+        Some(error) => {
+            let mut page = error.to_html_response(&path);
+            // Keep headers the handler set besides the body's own (e.g. cookie removal).
+            for (name, value) in response.headers() {
+                if name == header::SET_COOKIE {
+                    page.headers_mut().append(name, value.clone());
+                }
+            }
+            page
+        }
+        None => response,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browsers_are_told_apart_from_api_clients() {
+        let mut h = HeaderMap::new();
+        assert!(!wants_html(&h));
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/html,application/xhtml+xml,*/*;q=0.8"),
+        );
+        assert!(wants_html(&h));
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/html"),
+        );
+        assert!(!wants_html(&h));
+        h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        assert!(!wants_html(&h));
+    }
+
+    #[test]
+    fn bearer_challenge_carries_code_and_sanitised_description() {
+        let e = ErrorResponse::new(StatusCode::UNAUTHORIZED, "invalid_token", "bad \"token\"\n")
+            .with_bearer_challenge(Some("invalid_token"));
+        let r = e.into_response();
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"sfgate\", error=\"invalid_token\", error_description=\"bad token\""
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! `GET /oauth2/authorize`: starts a login. A fresh `state` and PKCE verifier go into a sealed
+//! 10-minute cookie (so any replica can finish the flow) and the browser goes to Salesforce.
+
+use super::params::query_params;
+use super::LoginError;
+use crate::auth::session::{LoginState, LOGIN_COOKIE, LOGIN_TTL};
+use crate::domain::ReturnTo;
+use crate::state::AppState;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+const PROMPTS: &[&str] = &["login", "consent", "select_account"];
+
+pub(super) async fn authorize(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, LoginError> {
+    let params = query_params(query.as_deref())?;
+    let prompt = params
+        .get("prompt")
+        .map(|p| validate_prompt(p))
+        .transpose()?;
+    let login_hint = params
+        .get("login_hint")
+        .map(|h| validate_login_hint(h))
+        .transpose()?;
+    let return_to = params.get("return_to").and_then(|r| ReturnTo::parse(r));
+
+    let redirect = state.oauth.authorize_redirect(prompt, login_hint);
+    let login = LoginState {
+        state: redirect.state,
+        pkce_verifier: redirect.pkce_verifier,
+        return_to,
+    };
+    let cookie = state
+        .cookies
+        .seal(LOGIN_COOKIE, &login, LOGIN_TTL)
+        .ok_or_else(|| LoginError::BadRequest("the login cookie could not be created".into()))?;
+    let location = HeaderValue::from_str(redirect.url.as_str())
+        .map_err(|_| LoginError::BadRequest("the login URL could not be built".into()))?;
+    metrics::counter!("sfgate_logins_total", "result" => "started").increment(1);
+    Ok((
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, location),
+            (header::SET_COOKIE, cookie),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response())
+}
+
+fn validate_prompt(raw: &str) -> Result<&str, LoginError> {
+    if !raw.is_empty() && raw.split(' ').all(|p| PROMPTS.contains(&p)) {
+        Ok(raw)
+    } else {
+        Err(LoginError::BadRequest(format!(
+            "prompt must be one or more of {} separated by spaces",
+            PROMPTS.join(", ")
+        )))
+    }
+}
+
+fn validate_login_hint(raw: &str) -> Result<&str, LoginError> {
+    if !raw.is_empty() && raw.len() <= 256 && !raw.chars().any(char::is_control) {
+        Ok(raw)
+    } else {
+        Err(LoginError::BadRequest(
+            "login_hint must be a user name of at most 256 characters".into(),
+        ))
+    }
+}

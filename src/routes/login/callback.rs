@@ -1,0 +1,206 @@
+//! The OAuth callback (the path of `SF_REDIRECT_URI`): checks state against the login cookie,
+//! exchanges the code with its PKCE verifier, verifies the response, checks instance and org,
+//! and starts the session.
+
+use super::params::query_params;
+use super::LoginError;
+use crate::auth::session::{LoginState, Session, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::error::wants_html;
+use crate::salesforce::{Identity, TokenSet};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+pub(super) async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let clear_login = state.cookies.removal(LOGIN_COOKIE);
+    let mut response = match finish_login(&state, &headers, query.as_deref()).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::warn!(error = %e, "login failed");
+            e.into_response()
+        }
+    };
+    // Success or failure, this login attempt is over.
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, clear_login);
+    response
+}
+
+async fn finish_login(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Response, LoginError> {
+    let params = query_params(query)?;
+    let code = params.get("code").filter(|c| !c.is_empty());
+    if let Some(error) = params.get("error") {
+        if code.is_some() {
+            return Err(LoginError::CodeAndError);
+        }
+        return Err(LoginError::Denied {
+            error: error.chars().take(64).collect(),
+            description: params
+                .get("error_description")
+                .map(|d| d.chars().take(300).collect())
+                .unwrap_or_else(|| "no description given".into()),
+        });
+    }
+    let login: LoginState = state
+        .cookies
+        .open(headers, LOGIN_COOKIE)
+        .map_err(LoginError::BadLoginCookie)?
+        .ok_or(LoginError::MissingLoginCookie)?;
+    let returned_state = params.get("state").ok_or(LoginError::MissingState)?;
+    if !bool::from(returned_state.as_bytes().ct_eq(login.state.as_bytes())) {
+        return Err(LoginError::StateMismatch);
+    }
+    let code = code.ok_or(LoginError::MissingCode)?;
+    let state_digest: [u8; 32] = Sha256::digest(login.state.as_bytes()).into();
+    if state.used_states.contains_key(&state_digest) {
+        return Err(LoginError::StateReplayed);
+    }
+    state.used_states.insert(state_digest, ());
+
+    let tokens = state
+        .oauth
+        .exchange_code(code, Some(&login.pkce_verifier))
+        .await;
+    record_salesforce_call(state, "token", &tokens);
+    let tokens = tokens?;
+    let identity = confirm_identity(state, &tokens).await?;
+    let session = Session::new(&tokens, &identity);
+    let session_cookie = state
+        .cookies
+        .seal(SESSION_COOKIE, &session, state.cookies.session_ttl())
+        .ok_or_else(|| LoginError::BadRequest("the session cookie could not be created".into()))?;
+    metrics::counter!("sfgate_logins_total", "result" => "completed").increment(1);
+    tracing::info!(user_id = %identity.user_id, org_id = %identity.organization_id, "login completed");
+
+    let mut response = if let Some(return_to) = &login.return_to {
+        let location =
+            HeaderValue::from_str(return_to.as_str()).unwrap_or(HeaderValue::from_static("/"));
+        (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+    } else if wants_html(headers) || !accepts_json(headers) {
+        success_page(state, &tokens, &identity)
+    } else {
+        token_json(&tokens)
+    };
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, session_cookie);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn accepts_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"))
+}
+
+pub(super) fn record_salesforce_call<T>(
+    state: &AppState,
+    endpoint: &'static str,
+    result: &Result<T, crate::salesforce::SalesforceError>,
+) {
+    let error = match result {
+        Err(e) if e.is_transient() => Some(e.to_string()),
+        _ => None,
+    };
+    state.readiness.record(endpoint, error);
+}
+
+/// Asks Salesforce who the new token belongs to (which also warms the identity cache for the
+/// first protected call) and applies the org allowlist. The signed `id` in the token response
+/// must name the same org.
+pub(super) async fn confirm_identity(
+    state: &AppState,
+    tokens: &TokenSet,
+) -> Result<Arc<Identity>, LoginError> {
+    let identity = state
+        .validator
+        .validate(&tokens.instance_url, &tokens.access_token)
+        .await?;
+    if identity.organization_id != tokens.org_id || identity.user_id != tokens.user_id {
+        return Err(LoginError::IdentityMismatch);
+    }
+    Ok(identity)
+}
+
+#[derive(Serialize)]
+struct TokenJson<'a> {
+    access_token: &'a str,
+    instance_url: &'a str,
+    id: &'a str,
+    issued_at: &'a str,
+    token_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+}
+
+/// The token response for API clients, in Salesforce's field names.
+pub(super) fn token_json(tokens: &TokenSet) -> Response {
+    let body = TokenJson {
+        access_token: tokens.access_token.expose_secret(),
+        instance_url: tokens.instance_url.as_str(),
+        id: &tokens.id,
+        issued_at: &tokens.issued_at,
+        token_type: &tokens.token_type,
+        scope: tokens.scope.as_deref(),
+        refresh_token: tokens.refresh_token.as_ref().map(|t| t.expose_secret()),
+    };
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "success.html")]
+struct SuccessPage<'a> {
+    identity: &'a Identity,
+    access_token: &'a str,
+    curl: String,
+}
+
+fn success_page(state: &AppState, tokens: &TokenSet, identity: &Identity) -> Response {
+    let access_token = tokens.access_token.expose_secret();
+    let curl = format!(
+        "curl -H 'Authorization: Bearer {access_token}' -H 'X-Instance-Url: {}' {}/secured",
+        tokens.instance_url,
+        state.config.public_origin()
+    );
+    let page = SuccessPage {
+        identity,
+        access_token,
+        curl,
+    };
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "success page failed to render");
+            token_json(tokens)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Every way the login routes can fail, and the response each gets.
+
+use crate::auth::{AuthError, CookieError};
+use crate::error::ErrorResponse;
+use crate::salesforce::SalesforceError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Salesforce did not grant access ({error}): {description}")]
+    Denied { error: String, description: String },
+    #[error("the callback carries both a code and an error; start the login again")]
+    CodeAndError,
+    #[error("the login cookie is missing; start the login again from the home page (cookies must be enabled)")]
+    MissingLoginCookie,
+    #[error("the login cookie is invalid ({0}); start the login again")]
+    BadLoginCookie(CookieError),
+    #[error("the state parameter is missing; start the login again")]
+    MissingState,
+    #[error("the state parameter does not match this browser's login; start the login again")]
+    StateMismatch,
+    #[error("this login was already completed; start a new one")]
+    StateReplayed,
+    #[error("the callback carries no authorization code")]
+    MissingCode,
+    #[error("Salesforce refused the grant ({error}): {description}")]
+    GrantRejected { error: String, description: String },
+    #[error("{0}")]
+    Salesforce(SalesforceError),
+    #[error(
+        "Salesforce's token response names a different organization than its identity service"
+    )]
+    IdentityMismatch,
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+    #[error("the username-password flow is disabled (set SF_ENABLE_PASSWORD_FLOW=true to enable it for testing)")]
+    PasswordFlowDisabled,
+}
+
+impl From<SalesforceError> for LoginError {
+    fn from(e: SalesforceError) -> Self {
+        match e {
+            SalesforceError::Rejected { error, description } => {
+                Self::GrantRejected { error, description }
+            }
+            other => Self::Salesforce(other),
+        }
+    }
+}
+
+impl LoginError {
+    pub fn to_error_response(&self) -> ErrorResponse {
+        let description = self.to_string();
+        match self {
+            Self::Denied { error, .. } if error == "access_denied" || error == "access-denied" => {
+                ErrorResponse::new(StatusCode::FORBIDDEN, "access_denied", description)
+                    .with_login_link()
+            }
+            Self::Denied { .. } => {
+                ErrorResponse::new(StatusCode::BAD_REQUEST, "access_denied", description)
+                    .with_login_link()
+            }
+            Self::BadRequest(_)
+            | Self::CodeAndError
+            | Self::MissingLoginCookie
+            | Self::BadLoginCookie(_)
+            | Self::MissingState
+            | Self::StateMismatch
+            | Self::StateReplayed
+            | Self::MissingCode => ErrorResponse::bad_request(description).with_login_link(),
+            Self::GrantRejected { .. } => {
+                ErrorResponse::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+                    .with_login_link()
+            }
+            Self::Salesforce(e) => e.upstream_response(),
+            Self::IdentityMismatch => {
+                ErrorResponse::new(StatusCode::BAD_GATEWAY, "bad_gateway", description)
+            }
+            Self::Auth(e) => e.to_error_response(),
+            Self::PasswordFlowDisabled => {
+                ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", description)
+            }
+        }
+    }
+}
+
+impl IntoResponse for LoginError {
+    fn into_response(self) -> Response {
+        metrics::counter!("sfgate_logins_total", "result" => "failed").increment(1);
+        self.to_error_response().into_response()
+    }
+}

@@ -1,0 +1,144 @@
+//! Token routes for API clients: the Node.js app's `/oauth2/token` and password flow, and
+//! `/oauth2/refresh`.
+
+use super::callback::{confirm_identity, record_salesforce_call, token_json};
+use super::params::body_params;
+use super::LoginError;
+use crate::auth::session::{Session, SESSION_COOKIE};
+use crate::error::ErrorResponse;
+use crate::salesforce::SalesforceError;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+
+/// `POST /oauth2/token`: exchanges a code obtained by an app that ran the authorize step itself,
+/// for the configured redirect URI, keeping the client secret on the server.
+pub(super) async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, LoginError> {
+    let params = body_params(&headers, query.as_deref(), &body)?;
+    let code = params
+        .get("code")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| LoginError::BadRequest("`code` is required".into()))?;
+    let verifier = params
+        .get("code_verifier")
+        .map(String::as_str)
+        .filter(|v| !v.is_empty());
+    let tokens = state.oauth.exchange_code(code, verifier).await;
+    record_salesforce_call(&state, "token", &tokens);
+    let tokens = tokens?;
+    confirm_identity(&state, &tokens).await?;
+    Ok(token_json(&tokens))
+}
+
+/// `POST /oauth2/password`: the username-password flow, for testing only and off by default.
+pub(super) async fn password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, LoginError> {
+    if !state.config.enable_password_flow {
+        return Err(LoginError::PasswordFlowDisabled);
+    }
+    // Credentials are read from the body only, never from the URL.
+    let params = body_params(&headers, None, &body)?;
+    let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
+        return Err(LoginError::BadRequest(
+            "`username` and `password` are required in the body".into(),
+        ));
+    };
+    let tokens = state
+        .oauth
+        .password(username, &SecretString::from(password.clone()))
+        .await;
+    record_salesforce_call(&state, "token", &tokens);
+    let tokens = tokens?;
+    confirm_identity(&state, &tokens).await?;
+    Ok(token_json(&tokens))
+}
+
+/// GET on the password routes: the Node.js app took credentials in the URL, where they end up
+/// in logs and browser history. Say why that no longer works.
+pub(super) async fn password_via_get() -> Response {
+    let mut response = ErrorResponse::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "credentials never go in URLs: POST username and password as a form or JSON body to /oauth2/password",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    response
+}
+
+/// `POST /oauth2/refresh`: a new access token from a refresh token in the body, or from the
+/// session cookie (whose cookie is then updated).
+pub(super) async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, LoginError> {
+    let params = body_params(&headers, None, &body)?;
+    let (refresh_token, from_session) = match params.get("refresh_token").filter(|t| !t.is_empty())
+    {
+        Some(token) => (SecretString::from(token.clone()), false),
+        None => {
+            let session: Session = state
+                .cookies
+                .open(&headers, SESSION_COOKIE)
+                .map_err(|e| LoginError::Auth(crate::auth::AuthError::BadSession(e)))?
+                .ok_or_else(|| {
+                    LoginError::BadRequest(
+                        "send `refresh_token` in the body, or call with a session cookie".into(),
+                    )
+                })?;
+            let token = session.refresh_token.ok_or_else(|| {
+                LoginError::BadRequest(
+                    "this session has no refresh token (the refresh_token scope was not granted)"
+                        .into(),
+                )
+            })?;
+            (token, true)
+        }
+    };
+    let tokens = state.oauth.refresh(&refresh_token).await;
+    record_salesforce_call(&state, "token", &tokens);
+    let tokens = match tokens {
+        Ok(tokens) => tokens,
+        Err(SalesforceError::Rejected { error, description }) => {
+            let description =
+                format!("Salesforce refused the refresh token ({error}): {description}");
+            let mut response =
+                ErrorResponse::new(StatusCode::UNAUTHORIZED, "invalid_grant", description)
+                    .with_bearer_challenge(Some("invalid_token"))
+                    .into_response();
+            if from_session {
+                response
+                    .headers_mut()
+                    .append(header::SET_COOKIE, state.cookies.removal(SESSION_COOKIE));
+            }
+            return Ok(response);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let identity = confirm_identity(&state, &tokens).await?;
+    let mut response = token_json(&tokens);
+    if from_session {
+        if let Some(cookie) = state.cookies.seal(
+            SESSION_COOKIE,
+            &Session::new(&tokens, &identity),
+            state.cookies.session_ttl(),
+        ) {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+    }
+    Ok(response)
+}

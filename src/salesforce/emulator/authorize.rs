@@ -1,0 +1,189 @@
+//! The emulated login and consent page at `/services/oauth2/authorize`.
+
+use super::state::{self, CodeGrant, EmulatorState, Endpoint, CODE_LIFETIME};
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Template)]
+#[template(path = "emulator/login.html")]
+struct LoginPage<'a> {
+    params: &'a AuthorizeParams,
+    error: Option<&'a str>,
+    scopes: Vec<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "emulator/error.html")]
+struct ErrorPage<'a> {
+    error: &'a str,
+    description: &'a str,
+}
+
+#[derive(Default)]
+pub(super) struct AuthorizeParams {
+    pub response_type: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub login_hint: Option<String>,
+}
+
+impl AuthorizeParams {
+    fn from_map(map: &HashMap<String, String>) -> Self {
+        let get = |k: &str| map.get(k).cloned().filter(|v| !v.is_empty());
+        Self {
+            response_type: get("response_type").unwrap_or_default(),
+            client_id: get("client_id").unwrap_or_default(),
+            redirect_uri: get("redirect_uri").unwrap_or_default(),
+            state: get("state"),
+            scope: get("scope").unwrap_or_else(|| "api".into()),
+            code_challenge: get("code_challenge"),
+            code_challenge_method: get("code_challenge_method"),
+            prompt: get("prompt"),
+            login_hint: get("login_hint"),
+        }
+    }
+}
+
+fn parse(raw: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(raw).into_owned().collect()
+}
+
+/// Problems Salesforce shows on its own page (no redirect: the redirect URI is not trusted).
+fn check_client(state: &EmulatorState, p: &AuthorizeParams) -> Result<(), Response> {
+    if p.client_id != state.client_id {
+        return Err(error_page("invalid_client_id", "client identifier invalid"));
+    }
+    if !state.redirect_uri_registered(&p.redirect_uri) {
+        return Err(error_page(
+            "redirect_uri_mismatch",
+            "redirect_uri must match configuration",
+        ));
+    }
+    Ok(())
+}
+
+/// Problems reported back to the (trusted) redirect URI.
+fn check_request(state: &EmulatorState, p: &AuthorizeParams) -> Result<(), Response> {
+    if p.response_type != "code" {
+        return Err(redirect_error(
+            p,
+            "unsupported_response_type",
+            "response type not supported",
+        ));
+    }
+    if p.code_challenge_method
+        .as_deref()
+        .is_some_and(|m| m != "S256")
+    {
+        return Err(redirect_error(
+            p,
+            "invalid_request",
+            "code_challenge_method must be S256",
+        ));
+    }
+    if state.require_pkce && p.code_challenge.is_none() {
+        return Err(redirect_error(
+            p,
+            "invalid_request",
+            "missing required code challenge",
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn page(
+    State(state): State<Arc<EmulatorState>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    state.enter(Endpoint::Authorize).await;
+    let params = AuthorizeParams::from_map(&parse(query.unwrap_or_default().as_bytes()));
+    if let Err(r) = check_client(&state, &params).and_then(|_| check_request(&state, &params)) {
+        return r;
+    }
+    render(&params, None, StatusCode::OK)
+}
+
+pub(super) async fn submit(State(state): State<Arc<EmulatorState>>, body: Bytes) -> Response {
+    state.enter(Endpoint::Authorize).await;
+    let form = parse(&body);
+    let params = AuthorizeParams::from_map(&form);
+    if let Err(r) = check_client(&state, &params).and_then(|_| check_request(&state, &params)) {
+        return r;
+    }
+    if form.get("action").map(String::as_str) != Some("allow") {
+        return redirect_error(&params, "access_denied", "end-user denied authorization");
+    }
+    let username = form.get("username").map(String::as_str).unwrap_or("");
+    let password = form.get("password").map(String::as_str).unwrap_or("");
+    let Some(user) = state::user_index(username).filter(|&i| state::user(i).password == password)
+    else {
+        return render(
+            &params,
+            Some("Please check your username and password."),
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    let code = state.store_code(CodeGrant {
+        client_id: params.client_id.clone(),
+        redirect_uri: params.redirect_uri.clone(),
+        user,
+        scope: params.scope.clone(),
+        code_challenge: params.code_challenge.clone(),
+        expires_ms: state.now_ms() + CODE_LIFETIME.as_millis() as u64,
+    });
+    redirect(&params, &[("code", code.as_str())])
+}
+
+fn render(params: &AuthorizeParams, error: Option<&str>, status: StatusCode) -> Response {
+    let page = LoginPage {
+        params,
+        error,
+        scopes: params.scope.split_whitespace().collect(),
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn error_page(error: &str, description: &str) -> Response {
+    let page = ErrorPage { error, description };
+    let html = page.render().unwrap_or_else(|_| description.to_string());
+    (StatusCode::BAD_REQUEST, Html(html)).into_response()
+}
+
+fn redirect_error(params: &AuthorizeParams, error: &str, description: &str) -> Response {
+    redirect(
+        params,
+        &[("error", error), ("error_description", description)],
+    )
+}
+
+fn redirect(params: &AuthorizeParams, pairs: &[(&str, &str)]) -> Response {
+    let Ok(mut url) = url::Url::parse(&params.redirect_uri) else {
+        return error_page("redirect_uri_mismatch", "redirect_uri is not a URL");
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in pairs {
+            q.append_pair(k, v);
+        }
+        if let Some(state) = &params.state {
+            q.append_pair("state", state);
+        }
+    }
+    match HeaderValue::from_str(url.as_str()) {
+        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+        Err(_) => error_page("invalid_request", "cannot redirect"),
+    }
+}

@@ -1,0 +1,203 @@
+//! A Salesforce emulator, for demo mode and every test.
+//!
+//! It follows Salesforce's documented behaviour (`shared/salesforce.md`) closely enough that
+//! sfgate's safety checks are exercised for real: exact redirect URIs, single-use 15-minute
+//! codes, PKCE, client authentication, signed token responses, `Bad_OAuth_Token` for bad
+//! tokens, revocation. Fault switches (slow, 5xx, garbage, hang, closed connection) let tests
+//! prove sfgate fails closed. It binds loopback only: it hands out tokens for anyone.
+
+mod authorize;
+mod control;
+mod faults;
+mod revoke;
+mod state;
+mod token;
+mod userinfo;
+
+pub use faults::Fault;
+pub use state::{demo_users, DemoUser, Endpoint, Stats, TokenGrant};
+
+use axum::routing::{get, post};
+use axum::Router;
+use state::EmulatorState;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// How the emulated Connected App and org behave.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Callback URLs of the Connected App; `redirect_uri` must equal one exactly.
+    pub redirect_uris: Vec<String>,
+    /// The Connected App's "Require PKCE" setting.
+    pub require_pkce: bool,
+    /// Added before every API answer (token, userinfo, identity, revoke), like a round trip.
+    pub latency: Duration,
+    /// The org's session timeout: how long an access token lives.
+    pub access_token_lifetime: Duration,
+}
+
+impl EmulatorConfig {
+    pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            redirect_uris: Vec::new(),
+            require_pkce: false,
+            latency: Duration::ZERO,
+            access_token_lifetime: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+pub struct Emulator;
+
+impl Emulator {
+    /// Binds `127.0.0.1:port` (0 picks a free port) and serves in the background.
+    pub async fn start(config: EmulatorConfig, port: u16) -> std::io::Result<EmulatorHandle> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        let addr = listener.local_addr()?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let state = Arc::new(EmulatorState::new(
+            config,
+            format!("http://{addr}"),
+            shutdown_rx.clone(),
+        ));
+        let app = router(state.clone());
+        let mut rx = shutdown_rx;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+        });
+        Ok(EmulatorHandle {
+            addr,
+            state,
+            shutdown: Arc::new(shutdown_tx),
+            task: Arc::new(tokio::sync::Mutex::new(Some(task))),
+        })
+    }
+}
+
+fn router(state: Arc<EmulatorState>) -> Router {
+    Router::new()
+        .route(
+            "/services/oauth2/authorize",
+            get(authorize::page).post(authorize::submit),
+        )
+        .route("/services/oauth2/token", post(token::token))
+        .route(
+            "/services/oauth2/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route("/id/{org}/{user}", get(userinfo::identity))
+        .route(
+            "/services/oauth2/revoke",
+            post(revoke::revoke_form).get(revoke::revoke_query),
+        )
+        .merge(control::router())
+        .with_state(state)
+}
+
+/// Controls a running emulator from tests.
+#[derive(Clone)]
+pub struct EmulatorHandle {
+    addr: SocketAddr,
+    state: Arc<EmulatorState>,
+    shutdown: Arc<watch::Sender<bool>>,
+    task: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl EmulatorHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Both the login host and every org's instance URL.
+    pub fn base_url(&self) -> String {
+        self.state.base_url.clone()
+    }
+
+    pub fn add_redirect_uri(&self, uri: &str) {
+        self.state.add_redirect_uri(uri);
+    }
+
+    pub fn set_fault(&self, fault: Fault) {
+        for endpoint in Endpoint::API {
+            self.state.set_fault(endpoint, fault.clone());
+        }
+    }
+
+    pub fn set_fault_for(&self, endpoint: Endpoint, fault: Fault) {
+        self.state.set_fault(endpoint, fault);
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.set_latency(latency);
+    }
+
+    pub fn calls(&self, endpoint: Endpoint) -> u64 {
+        self.state.calls(endpoint)
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
+    }
+
+    pub fn reset_stats(&self) {
+        self.state.reset_stats();
+    }
+
+    /// As if `username` had logged in with scope `api refresh_token`.
+    pub fn issue_tokens(&self, username: &str) -> Option<TokenGrant> {
+        let user = state::user_index(username)?;
+        Some(self.state.issue(user, "api refresh_token", true))
+    }
+
+    pub fn expire_access_tokens(&self) {
+        self.state.expire_access_tokens();
+    }
+
+    pub fn advance_time(&self, by: Duration) {
+        self.state.advance_time(by);
+    }
+
+    pub fn is_revoked(&self, token: &str) -> bool {
+        self.state.is_revoked(token)
+    }
+
+    /// Stops serving; hanging requests are released first.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Runs the emulator alone until Ctrl-C or SIGTERM (`sfgate emulator`).
+pub async fn run_standalone(config: EmulatorConfig, port: u16) -> std::io::Result<()> {
+    let client_id = config.client_id.clone();
+    let redirect_uris = config.redirect_uris.clone();
+    let handle = Emulator::start(config, port).await?;
+    println!("Salesforce emulator on {}", handle.base_url());
+    println!("  client id: {client_id} (the secret is the one given with --client-secret)");
+    println!("  callback URLs: {}", redirect_uris.join(", "));
+    println!("  users:");
+    for user in demo_users() {
+        println!(
+            "    {:<24} password {:<14} org {} ({})",
+            user.username, user.password, user.org_id, user.org_name
+        );
+    }
+    println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|reset-stats", handle.base_url());
+    crate::startup::shutdown_signal().await;
+    handle.shutdown().await;
+    Ok(())
+}

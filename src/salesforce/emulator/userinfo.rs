@@ -1,0 +1,103 @@
+//! The emulated userinfo endpoint and identity URL.
+
+use super::state::{self, long_id, EmulatorState, Endpoint};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use std::sync::Arc;
+
+fn bad_token(body: &'static str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/plain")],
+        body,
+    )
+        .into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+fn urls(state: &EmulatorState, user: usize) -> serde_json::Value {
+    let u = state::user(user);
+    let base = &state.base_url;
+    json!({
+        "enterprise": format!("{base}/services/Soap/c/{{version}}/{}", long_id(u.org_id)),
+        "rest": format!("{base}/services/data/v{{version}}/"),
+        "profile": format!("{base}/{}", long_id(u.user_id)),
+    })
+}
+
+pub(super) async fn userinfo(
+    State(state): State<Arc<EmulatorState>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(fault) = state.enter(Endpoint::UserInfo).await {
+        return fault;
+    }
+    let Some(user) = bearer(&headers).and_then(|t| state.access_user(t)) else {
+        return bad_token("Bad_OAuth_Token");
+    };
+    let u = state::user(user);
+    let (given, family) = u
+        .display_name
+        .split_once(' ')
+        .unwrap_or((u.display_name, ""));
+    Json(json!({
+        "sub": state.identity_url(user),
+        "user_id": long_id(u.user_id),
+        "organization_id": long_id(u.org_id),
+        "preferred_username": u.username,
+        "nickname": u.username.split('@').next().unwrap_or(u.username),
+        "name": u.display_name,
+        "email": u.email,
+        "email_verified": true,
+        "given_name": given,
+        "family_name": family,
+        "zoneinfo": "Europe/London",
+        "locale": "en_US",
+        "active": true,
+        "user_type": "STANDARD",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "urls": urls(&state, user),
+    }))
+    .into_response()
+}
+
+pub(super) async fn identity(
+    State(state): State<Arc<EmulatorState>>,
+    Path((org, user_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(fault) = state.enter(Endpoint::Identity).await {
+        return fault;
+    }
+    let Some(user) = bearer(&headers).and_then(|t| state.access_user(t)) else {
+        return bad_token("Bad_OAuth_Token");
+    };
+    let u = state::user(user);
+    if long_id(&org) != long_id(u.org_id) || long_id(&user_id) != long_id(u.user_id) {
+        return bad_token("Bad_Id");
+    }
+    Json(json!({
+        "id": state.identity_url(user),
+        "asserted_user": true,
+        "user_id": long_id(u.user_id),
+        "organization_id": long_id(u.org_id),
+        "username": u.username,
+        "nick_name": u.username.split('@').next().unwrap_or(u.username),
+        "display_name": u.display_name,
+        "email": u.email,
+        "active": true,
+        "user_type": "STANDARD",
+        "urls": urls(&state, user),
+    }))
+    .into_response()
+}

@@ -1,0 +1,72 @@
+//! What can go wrong when sfgate calls Salesforce.
+
+use crate::error::ErrorResponse;
+use axum::http::StatusCode;
+use std::time::Duration;
+
+/// Kept apart so callers can fail closed precisely: a token Salesforce *rejected* is the
+/// client's problem (401); Salesforce being slow or broken is not (502/503/504, retry later).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SalesforceError {
+    /// Salesforce refused the token or grant (`Bad_OAuth_Token`, `invalid_grant`, ...).
+    #[error("Salesforce rejected the request: {error}: {description}")]
+    Rejected { error: String, description: String },
+    #[error("Salesforce did not answer in time")]
+    Timeout,
+    #[error("could not connect to Salesforce")]
+    Unreachable,
+    #[error("Salesforce answered with HTTP {0}")]
+    Status(u16),
+    #[error("Salesforce answered with a body sfgate cannot read")]
+    Unparsable,
+    /// The token response's signature does not match: the response was altered in transit or
+    /// did not come from Salesforce, so its tokens are discarded.
+    #[error("the token response signature from Salesforce is invalid")]
+    BadSignature,
+    /// Salesforce named an instance URL sfgate may not call.
+    #[error("Salesforce returned an instance URL that is not allowed: {0}")]
+    InstanceRefused(String),
+}
+
+impl SalesforceError {
+    pub fn from_reqwest(e: &reqwest::Error) -> Self {
+        if e.is_timeout() {
+            Self::Timeout
+        } else if e.is_connect() {
+            Self::Unreachable
+        } else if e.is_decode() || e.is_body() {
+            Self::Unparsable
+        } else {
+            Self::Unreachable
+        }
+    }
+
+    /// Whether retrying later may help; such failures are never cached as verdicts.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout | Self::Unreachable | Self::Status(_) | Self::Unparsable
+        )
+    }
+
+    /// The fail-closed answer for an upstream failure: 502/503/504 with `Retry-After`.
+    pub fn upstream_response(&self) -> ErrorResponse {
+        let (status, description) = match self {
+            Self::Timeout => (StatusCode::GATEWAY_TIMEOUT, "Salesforce did not answer in time; try again shortly"),
+            Self::Unreachable => (StatusCode::SERVICE_UNAVAILABLE, "Salesforce could not be reached; try again shortly"),
+            Self::Status(_) | Self::Unparsable => (StatusCode::BAD_GATEWAY, "Salesforce answered with an error or an unreadable response; try again shortly"),
+            Self::BadSignature => (StatusCode::BAD_GATEWAY, "the token response from Salesforce failed its signature check, so its tokens were discarded"),
+            Self::InstanceRefused(_) => (StatusCode::BAD_GATEWAY, "Salesforce returned an instance URL that this gateway is not allowed to call"),
+            Self::Rejected { .. } => (StatusCode::BAD_GATEWAY, "Salesforce rejected the request"),
+        };
+        let response = ErrorResponse::new(status, "temporarily_unavailable", description);
+        if self.is_transient() {
+            response.with_retry_after(Duration::from_secs(5))
+        } else {
+            ErrorResponse {
+                error: "bad_gateway",
+                ..response
+            }
+        }
+    }
+}

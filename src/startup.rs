@@ -1,0 +1,182 @@
+//! Building the application and running the server.
+//!
+//! Layer order matters: sensitive headers are marked before the trace layer sees them, every
+//! request gets an id before it is logged, and a panic anywhere still becomes a response.
+
+use crate::auth::LEGACY_BEARER;
+use crate::config::Config;
+use crate::error;
+use crate::routes;
+use crate::state::{AppState, StateError};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, Response, StatusCode};
+use axum::middleware::from_fn;
+use axum::Router;
+use std::future::Future;
+use std::iter::once;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::{
+    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// sfgate's own routes take small forms and JSON; nothing legitimate comes near this.
+const MAX_OWN_BODY: usize = 64 * 1024;
+
+/// The whole application, ready to serve.
+pub fn app(state: AppState) -> Router {
+    let timeout = state.config.request_timeout;
+    let router = routes::router(state);
+    with_middleware(router, timeout)
+}
+
+fn with_middleware(router: Router, timeout: Duration) -> Router {
+    let sensitive = [
+        header::AUTHORIZATION,
+        header::COOKIE,
+        header::PROXY_AUTHORIZATION,
+        LEGACY_BEARER,
+    ];
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            let request_id = request
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            // The path only: query strings carry OAuth codes and state.
+            tracing::info_span!(
+                "request",
+                request_id = %request_id,
+                method = %request.method(),
+                path = %request.uri().path(),
+                user_id = tracing::field::Empty,
+                org_id = tracing::field::Empty,
+            )
+        })
+        .on_request(())
+        .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
+            tracing::info!(
+                status = response.status().as_u16(),
+                latency_ms = latency.as_secs_f64() * 1000.0,
+                "request finished"
+            );
+        })
+        .on_failure(());
+    router
+        .layer(from_fn(error::negotiate))
+        .layer(DefaultBodyLimit::max(MAX_OWN_BODY))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
+                .layer(SetSensitiveResponseHeadersLayer::new(once(
+                    header::SET_COOKIE,
+                )))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(trace)
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    timeout,
+                )),
+        )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    // The panic message may hold request data; it is not echoed.
+    tracing::error!("a handler panicked");
+    use axum::response::IntoResponse;
+    error::ErrorResponse::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "internal error",
+    )
+    .into_response()
+}
+
+/// Serves until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// A running gateway, for tests and demo mode.
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningGateway {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, waits for in-flight requests, and returns.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Starts the gateway on an already-bound listener (bind port 0 to get a free port).
+pub async fn spawn(config: Config, listener: TcpListener) -> Result<RunningGateway, StateError> {
+    let state = AppState::new(config)?;
+    let addr = listener.local_addr().map_err(|_| StateError::Bind)?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let app = app(state.clone());
+    let task = tokio::spawn(serve(listener, app, async {
+        let _ = rx.await;
+    }));
+    Ok(RunningGateway {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Heroku sends, allowing 30 s to finish).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

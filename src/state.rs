@@ -1,0 +1,76 @@
+//! What every handler shares: built once at start from the configuration.
+
+use crate::auth::{CookieSealer, IdentityValidator};
+use crate::config::Config;
+use crate::health::Readiness;
+use crate::salesforce::{self, IdentityClient, SalesforceOAuth};
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Cheap to clone (one `Arc`), as axum's `State` wants.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub oauth: SalesforceOAuth,
+    pub validator: IdentityValidator,
+    pub cookies: CookieSealer,
+    /// The no-redirect client for Salesforce calls, shared so connections are pooled.
+    pub salesforce_http: reqwest::Client,
+    pub readiness: Arc<Readiness>,
+    /// Digests of login `state` values already used on this replica, so a replayed callback
+    /// is refused before it reaches Salesforce (the login cookie itself stays valid 10 min).
+    pub used_states: moka::sync::Cache<[u8; 32], ()>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Why the application could not be built from a valid configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("cannot build Salesforce endpoint URLs from SF_LOGIN_URL: {0}")]
+    Url(#[from] url::ParseError),
+    #[error("the listener has no local address")]
+    Bind,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Result<Self, StateError> {
+        let http = salesforce::http_client(config.salesforce_timeout)?;
+        let oauth = SalesforceOAuth::new(&config, http.clone())?;
+        let readiness = Arc::new(Readiness::default());
+        let validator = IdentityValidator::new(
+            IdentityClient::new(http.clone()),
+            readiness.clone(),
+            config.allowed_orgs.clone(),
+            config.identity_cache_ttl,
+            config.identity_negative_ttl,
+            config.identity_cache_max,
+        );
+        let cookies = CookieSealer::new(
+            config.session_secret.expose(),
+            config.is_https(),
+            config.session_ttl,
+        );
+        Ok(Self(Arc::new(Inner {
+            config,
+            oauth,
+            validator,
+            cookies,
+            salesforce_http: http,
+            readiness,
+            used_states: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(crate::auth::session::LOGIN_TTL)
+                .build(),
+        })))
+    }
+}

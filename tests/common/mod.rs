@@ -1,0 +1,225 @@
+//! One way to start what integration tests talk to: the real gateway on a random loopback
+//! port and the Salesforce emulator on another, configured for each other.
+#![allow(dead_code, unreachable_pub)]
+
+use reqwest::header::{HeaderMap, LOCATION};
+use reqwest::redirect::Policy;
+use sfgate::config::Config;
+use sfgate::salesforce::emulator::{Emulator, EmulatorConfig, EmulatorHandle, TokenGrant};
+use sfgate::startup::{spawn, RunningGateway};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub const CLIENT_ID: &str = "test-client";
+pub const CLIENT_SECRET: &str = "test-client-secret";
+pub const ACME: &str = "00D5j00000AcMe1";
+pub const GLOBEX: &str = "00D5j00000GlBx2";
+pub const ALICE: (&str, &str) = ("alice@acme.example", "alice-demo-1");
+pub const CAROL: (&str, &str) = ("carol@globex.example", "carol-demo-3");
+
+pub struct TestApp {
+    pub gateway: RunningGateway,
+    pub emulator: EmulatorHandle,
+    pub base: String,
+    /// Follows no redirects, keeps no cookies: every step is asserted by the test.
+    pub http: reqwest::Client,
+}
+
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A client with a cookie jar, as a browser has.
+pub fn browser_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts emulator and gateway; `configure` may change the gateway's environment.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let redirect_uri = format!("http://{addr}/oauth2/callback");
+    let mut emulator_config = EmulatorConfig::new(CLIENT_ID, CLIENT_SECRET);
+    emulator_config.redirect_uris = vec![redirect_uri.clone()];
+    let emulator = Emulator::start(emulator_config, 0).await.expect("emulator");
+    let mut env = base_env(&emulator.base_url(), &redirect_uri);
+    configure(&mut env);
+    let config = Config::from_map(&env).expect("valid test config");
+    let gateway = spawn(config, listener).await.expect("gateway");
+    TestApp {
+        base: format!("http://{addr}"),
+        gateway,
+        emulator,
+        http: plain_client(),
+    }
+}
+
+pub fn base_env(emulator_url: &str, redirect_uri: &str) -> HashMap<String, String> {
+    [
+        ("SF_CLIENT_ID", CLIENT_ID),
+        ("SF_CLIENT_SECRET", CLIENT_SECRET),
+        ("SF_REDIRECT_URI", redirect_uri),
+        ("SF_LOGIN_URL", emulator_url),
+        ("SF_INSTANCE_ORIGINS", emulator_url),
+        ("SF_ALLOWED_ORGS", ACME),
+        (
+            "SESSION_SECRET",
+            "test-session-secret-0123456789-abcdefghij",
+        ),
+        ("SALESFORCE_TIMEOUT", "2"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn tokens(&self, username: &str) -> TokenGrant {
+        self.emulator.issue_tokens(username).expect("known user")
+    }
+
+    /// GET with `Authorization: Bearer` and `X-Instance-Url`.
+    pub async fn get_with_token(
+        &self,
+        path: &str,
+        token: &str,
+        instance: &str,
+    ) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .header("x-instance-url", instance)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Runs the browser login through the emulator's form, up to (not following) the callback.
+    /// Returns the callback URL Salesforce sent the browser to.
+    pub async fn authorize_at_emulator(
+        &self,
+        browser: &reqwest::Client,
+        authorize_path: &str,
+        user: (&str, &str),
+        action: &str,
+    ) -> String {
+        let start = browser
+            .get(self.url(authorize_path))
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(start.status(), 302, "authorize should redirect");
+        let to_salesforce = location(start.headers());
+        let page = browser
+            .get(&to_salesforce)
+            .send()
+            .await
+            .expect("login page");
+        assert_eq!(page.status(), 200, "emulator login page");
+        let url = reqwest::Url::parse(&to_salesforce).expect("url");
+        let mut form: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        form.push(("username".into(), user.0.into()));
+        form.push(("password".into(), user.1.into()));
+        form.push(("action".into(), action.into()));
+        let post_url = format!("{}/services/oauth2/authorize", self.emulator.base_url());
+        let answer = browser
+            .post(post_url)
+            .form(&form)
+            .send()
+            .await
+            .expect("submit");
+        assert_eq!(answer.status(), 302, "emulator should redirect back");
+        location(answer.headers())
+    }
+
+    /// The whole browser login; returns the callback's response.
+    pub async fn login(&self, browser: &reqwest::Client, user: (&str, &str)) -> reqwest::Response {
+        let callback = self
+            .authorize_at_emulator(browser, "/oauth2/authorize", user, "allow")
+            .await;
+        browser
+            .get(callback)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("callback")
+    }
+}
+
+pub fn location(headers: &HeaderMap) -> String {
+    headers
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .expect("Location header")
+        .to_string()
+}
+
+/// Every `Set-Cookie` value of a response.
+pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect()
+}
+
+/// A loopback server that counts requests and answers each with a fixed response; stands in
+/// for "a host the client named" or for a misbehaving Salesforce.
+pub struct StubServer {
+    pub addr: SocketAddr,
+    hits: Arc<AtomicU64>,
+}
+
+impl StubServer {
+    pub async fn start(status: u16, content_type: &'static str, body: String) -> Self {
+        let hits = Arc::new(AtomicU64::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
+            let body = body.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                (
+                    axum::http::StatusCode::from_u16(status).expect("status"),
+                    [(axum::http::header::CONTENT_TYPE, content_type)],
+                    body,
+                )
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, hits }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,508 @@
+//! The identity layer over HTTP: credentials, instance and org allowlists, the cache, and
+//! failing closed when Salesforce misbehaves.
+
+mod common;
+
+use common::*;
+use sfgate::salesforce::emulator::{Endpoint, Fault};
+use std::time::Duration;
+
+#[tokio::test]
+async fn bearer_token_with_instance_header_reaches_secured_and_api_me() {
+    let app = spawn_app().await;
+    let t = app.tokens(ALICE.0);
+    let r = app
+        .get_with_token("/secured", &t.access_token, &t.instance_url)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.expect("body"), "Accessing secured resource");
+
+    let r = app
+        .get_with_token("/api/me", &t.access_token, &t.instance_url)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let me: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(me["username"], "alice@acme.example");
+    assert_eq!(me["display_name"], "Alice Admin");
+    assert_eq!(me["email"], "alice@acme.example");
+    assert_eq!(me["organization_id"].as_str().map(str::len), Some(18));
+    assert!(me["organization_id"]
+        .as_str()
+        .expect("org")
+        .starts_with(ACME));
+    assert_eq!(me["user_id"].as_str().map(str::len), Some(18));
+    assert_eq!(me["instance_url"], app.emulator.base_url());
+}
+
+#[tokio::test]
+async fn legacy_bearer_and_instanceurl_headers_work_as_in_the_node_app() {
+    let app = spawn_app().await;
+    let t = app.tokens(ALICE.0);
+    let r = app
+        .http
+        .get(app.url("/secured"))
+        .header("bearer", &t.access_token)
+        .header("instanceurl", &t.instance_url)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn request_without_credentials_gets_a_bare_bearer_challenge() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .get(app.url("/api/me"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"sfgate\"");
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "unauthorized");
+    assert!(body["error_description"]
+        .as_str()
+        .expect("text")
+        .contains("Authorization"));
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), 0);
+}
+
+#[tokio::test]
+async fn browsers_get_an_html_page_with_a_login_link() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .get(app.url("/api/me"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .expect("ct")
+        .starts_with("text/html"));
+    let body = r.text().await.expect("body");
+    assert!(
+        body.contains("/oauth2/authorize?return_to=%2Fapi%2Fme"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn token_without_instance_url_is_refused_naming_the_header() {
+    let app = spawn_app().await;
+    let t = app.tokens(ALICE.0);
+    let r = app
+        .http
+        .get(app.url("/secured"))
+        .bearer_auth(&t.access_token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"]
+        .to_str()
+        .expect("header")
+        .to_string();
+    assert!(
+        challenge.contains("error=\"invalid_request\""),
+        "{challenge}"
+    );
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(body["error_description"]
+        .as_str()
+        .expect("d")
+        .contains("X-Instance-Url"));
+
+    let r = app
+        .http
+        .get(app.url("/secured"))
+        .header("bearer", &t.access_token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(body["error_description"]
+        .as_str()
+        .expect("d")
+        .contains("instanceurl"));
+}
+
+#[tokio::test]
+async fn refused_instance_urls_cause_no_outgoing_request() {
+    let app = spawn_app().await;
+    // A server the client names as its instance, ready to say "valid" to anything.
+    let liar = StubServer::start(
+        200,
+        "application/json",
+        format!(r#"{{"user_id":"0055j00000AlIcE","organization_id":"{ACME}","preferred_username":"evil"}}"#),
+    )
+    .await;
+    let t = app.tokens(ALICE.0);
+    let port = liar.addr.port();
+    let refused = [
+        liar.url(),
+        format!("https://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+        "https://login.salesforce.com.evil.example".to_string(),
+        "https://evilsalesforce.com".to_string(),
+        "http://acme.my.salesforce.com".to_string(),
+        "https://acme.my.salesforce.com:8443".to_string(),
+        "https://user:pw@acme.my.salesforce.com".to_string(),
+        "https://acme.my.salesforce.com/services/data".to_string(),
+        "https://acme.my.salesforce.com/?x=1".to_string(),
+        "https://[::1]".to_string(),
+        "https://2130706433".to_string(),
+        "not a url".to_string(),
+        format!("{}/path", app.emulator.base_url()),
+    ];
+    for instance in &refused {
+        let r = app
+            .get_with_token("/api/me", &t.access_token, instance)
+            .await;
+        assert_eq!(r.status(), 401, "{instance}");
+        let challenge = r.headers()["www-authenticate"]
+            .to_str()
+            .expect("header")
+            .to_string();
+        assert!(
+            challenge.contains("invalid_request"),
+            "{instance}: {challenge}"
+        );
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .expect("d")
+                .contains("instance URL"),
+            "{instance}: {body}"
+        );
+    }
+    assert_eq!(liar.hits(), 0, "a refused instance must never be called");
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), 0);
+}
+
+#[tokio::test]
+async fn token_from_an_org_not_on_the_allowlist_is_forbidden() {
+    let app = spawn_app().await;
+    let carol = app.tokens(CAROL.0);
+    let r = app
+        .get_with_token("/api/me", &carol.access_token, &carol.instance_url)
+        .await;
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "org_not_allowed");
+    // Carol's classic token names her org, so no call to Salesforce was needed to refuse it.
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), 0);
+
+    let open = spawn_app_with(|env| {
+        env.insert("SF_ALLOWED_ORGS".into(), "*".into());
+    })
+    .await;
+    let carol = open.tokens(CAROL.0);
+    let r = open
+        .get_with_token("/api/me", &carol.access_token, &carol.instance_url)
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn eighteen_character_allowlist_entries_match_fifteen_character_orgs() {
+    let acme18 = sfgate::domain::OrgId::parse(ACME).expect("org").to_string();
+    let app = spawn_app_with(|env| {
+        env.insert("SF_ALLOWED_ORGS".into(), acme18.to_lowercase());
+    })
+    .await;
+    let t = app.tokens(ALICE.0);
+    assert_eq!(
+        app.get_with_token("/api/me", &t.access_token, &t.instance_url)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn token_whose_org_prefix_contradicts_the_identity_is_refused() {
+    // An allowed instance that reports an Acme identity for a token naming Globex... and one
+    // naming Acme for a token that says Acme but whose identity is Globex.
+    let instance = StubServer::start(
+        200,
+        "application/json",
+        format!(r#"{{"user_id":"0055j00000CaRoL","organization_id":"{GLOBEX}","preferred_username":"carol@globex.example"}}"#),
+    )
+    .await;
+    let instance_url = instance.url();
+    let app = spawn_app_with(|env| {
+        env.insert("SF_INSTANCE_ORIGINS".into(), instance_url.clone());
+        env.insert("SF_ALLOWED_ORGS".into(), format!("{ACME},{GLOBEX}"));
+    })
+    .await;
+    let r = app
+        .get_with_token("/api/me", &format!("{ACME}!forged"), &instance.url())
+        .await;
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_token");
+    // Without a prefix (JWT-style tokens) the same identity is accepted.
+    let r = app
+        .get_with_token("/api/me", "eyJhbGciOiJub25lIn0.e30.sig", &instance.url())
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn invalid_token_gets_rfc6750_invalid_token() {
+    let app = spawn_app().await;
+    let r = app
+        .get_with_token(
+            "/api/me",
+            &format!("{ACME}!not-a-real-token"),
+            &app.emulator.base_url(),
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"]
+        .to_str()
+        .expect("h")
+        .to_string();
+    assert!(
+        challenge.starts_with("Bearer realm=\"sfgate\", error=\"invalid_token\""),
+        "{challenge}"
+    );
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_token");
+}
+
+#[tokio::test]
+async fn sequential_requests_with_one_token_make_one_salesforce_call() {
+    let app = spawn_app().await;
+    let t = app.tokens(ALICE.0);
+    for _ in 0..10 {
+        assert_eq!(
+            app.get_with_token("/api/me", &t.access_token, &t.instance_url)
+                .await
+                .status(),
+            200
+        );
+    }
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), 1);
+}
+
+#[tokio::test]
+async fn with_the_cache_disabled_every_request_asks_salesforce() {
+    let app = spawn_app_with(|env| {
+        env.insert("IDENTITY_CACHE_TTL".into(), "0".into());
+    })
+    .await;
+    let t = app.tokens(ALICE.0);
+    for _ in 0..4 {
+        assert_eq!(
+            app.get_with_token("/api/me", &t.access_token, &t.instance_url)
+                .await
+                .status(),
+            200
+        );
+    }
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), 4);
+}
+
+#[tokio::test]
+async fn concurrent_first_requests_share_one_salesforce_call() {
+    let app = spawn_app().await;
+    app.emulator.set_latency(Duration::from_millis(300));
+    let t = app.tokens(ALICE.0);
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let client = app.http.clone();
+        let url = app.url("/api/me");
+        let (token, instance) = (t.access_token.clone(), t.instance_url.clone());
+        tasks.push(tokio::spawn(async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .header("x-instance-url", instance)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("task").expect("request"), 200);
+    }
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), 1);
+}
+
+#[tokio::test]
+async fn rejected_tokens_are_cached_briefly_and_transient_failures_not_at_all() {
+    let app = spawn_app().await;
+    let bad = format!("{ACME}!bogus");
+    for _ in 0..5 {
+        assert_eq!(
+            app.get_with_token("/api/me", &bad, &app.emulator.base_url())
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        app.emulator.calls(Endpoint::UserInfo),
+        1,
+        "negative verdicts are cached"
+    );
+
+    app.emulator.reset_stats();
+    app.emulator
+        .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
+    let t = app.tokens(ALICE.0);
+    for _ in 0..3 {
+        assert_eq!(
+            app.get_with_token("/api/me", &t.access_token, &t.instance_url)
+                .await
+                .status(),
+            502
+        );
+    }
+    assert_eq!(
+        app.emulator.calls(Endpoint::UserInfo),
+        3,
+        "outages are never cached"
+    );
+    app.emulator.set_fault(Fault::None);
+    assert_eq!(
+        app.get_with_token("/api/me", &t.access_token, &t.instance_url)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn cached_identities_expire_after_the_ttl() {
+    let app = spawn_app_with(|env| {
+        env.insert("IDENTITY_CACHE_TTL".into(), "1".into());
+    })
+    .await;
+    let t = app.tokens(ALICE.0);
+    assert_eq!(
+        app.get_with_token("/api/me", &t.access_token, &t.instance_url)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.get_with_token("/api/me", &t.access_token, &t.instance_url)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), 1);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        app.get_with_token("/api/me", &t.access_token, &t.instance_url)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), 2);
+}
+
+#[tokio::test]
+async fn every_emulator_fault_fails_closed_with_retry_after() {
+    let app = spawn_app_with(|env| {
+        env.insert("SALESFORCE_TIMEOUT".into(), "1".into());
+        env.insert("IDENTITY_CACHE_TTL".into(), "0".into());
+    })
+    .await;
+    let t = app.tokens(ALICE.0);
+    let cases = [
+        (Fault::ServerError, 502),
+        (Fault::Garbage, 502),
+        (Fault::Slow(Duration::from_millis(2500)), 504),
+        (Fault::Hang, 504),
+        (Fault::CloseConnection, 503),
+    ];
+    for (fault, expected) in cases {
+        app.emulator
+            .set_fault_for(Endpoint::UserInfo, fault.clone());
+        let r = app
+            .get_with_token("/api/me", &t.access_token, &t.instance_url)
+            .await;
+        let status = r.status().as_u16();
+        assert!(
+            status == expected || (matches!(fault, Fault::CloseConnection) && status == 502),
+            "{fault:?}: got {status}"
+        );
+        assert!(r.headers().contains_key("retry-after"), "{fault:?}");
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "temporarily_unavailable", "{fault:?}");
+    }
+    app.emulator.set_fault(Fault::None);
+    assert_eq!(
+        app.get_with_token("/api/me", &t.access_token, &t.instance_url)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn malformed_headers_get_clear_4xx_answers() {
+    let app = spawn_app().await;
+    let t = app.tokens(ALICE.0);
+    let huge = "a".repeat(64 * 1024);
+    let r = app.get_with_token("/api/me", &huge, &t.instance_url).await;
+    assert!(
+        matches!(r.status().as_u16(), 400 | 401 | 431),
+        "{}",
+        r.status()
+    );
+
+    let r = app
+        .http
+        .get(app.url("/api/me"))
+        .header(
+            "authorization",
+            reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe").expect("bytes"),
+        )
+        .header("x-instance-url", &t.instance_url)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 400);
+
+    let r = app
+        .http
+        .get(app.url("/api/me"))
+        .header("authorization", format!("Bearer {}", t.access_token))
+        .header("authorization", "Bearer other")
+        .header("x-instance-url", &t.instance_url)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 400);
+
+    let r = app
+        .http
+        .get(app.url("/api/me"))
+        .header("authorization", "Basic dXNlcjpwdw==")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401);
+    // Still serving.
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz")
+            .status(),
+        200
+    );
+}

@@ -1,0 +1,773 @@
+//! The browser login flow and the token routes, over HTTP against the emulator.
+
+mod common;
+
+use common::*;
+use sfgate::salesforce::emulator::{Endpoint, Fault};
+
+fn query_map(url: &str) -> std::collections::HashMap<String, String> {
+    reqwest::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn authorize_redirects_to_salesforce_with_state_pkce_and_a_sealed_cookie() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .get(app.url("/oauth2/authorize?prompt=login&login_hint=alice@acme.example"))
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 302);
+    let to_salesforce = location(r.headers());
+    assert!(
+        to_salesforce.starts_with(&format!(
+            "{}/services/oauth2/authorize?",
+            app.emulator.base_url()
+        )),
+        "{to_salesforce}"
+    );
+    let q = query_map(&to_salesforce);
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["redirect_uri"], format!("{}/oauth2/callback", app.base));
+    assert_eq!(q["scope"], "api refresh_token");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["code_challenge"].len(), 43);
+    assert!(
+        q["state"].len() >= 43,
+        "state carries at least 128 random bits"
+    );
+    assert_eq!(q["prompt"], "login");
+    assert_eq!(q["login_hint"], "alice@acme.example");
+    let cookies = set_cookies(r.headers());
+    let login = cookies
+        .iter()
+        .find(|c| c.starts_with("sfgate_login="))
+        .expect("login cookie");
+    for attr in ["HttpOnly", "SameSite=Lax", "Max-Age=600", "Path=/"] {
+        assert!(login.contains(attr), "{attr} in {login}");
+    }
+    assert!(
+        !login.contains(&q["state"]),
+        "state is sealed, not readable"
+    );
+
+    let again = app
+        .http
+        .get(app.url("/oauth2/authorize"))
+        .send()
+        .await
+        .expect("r");
+    assert_ne!(
+        query_map(&location(again.headers()))["state"],
+        q["state"],
+        "state is fresh each time"
+    );
+}
+
+#[tokio::test]
+async fn authorize_refuses_invalid_prompt_and_login_hint() {
+    let app = spawn_app().await;
+    for bad in [
+        "/oauth2/authorize?prompt=everything",
+        "/oauth2/authorize?login_hint=%0Aevil",
+        "/oauth2/authorize?prompt=login&prompt=consent",
+    ] {
+        let r = app.http.get(app.url(bad)).send().await.expect("r");
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_routes() {
+    let app = spawn_app().await;
+    let browser = browser_client();
+    let r = app.login(&browser, ALICE).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let cookies = set_cookies(r.headers());
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("sfgate_session=") && c.contains("HttpOnly")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies.iter().any(|c| c.starts_with("sfgate_login=;")),
+        "login cookie cleared: {cookies:?}"
+    );
+    let page = r.text().await.expect("page");
+    for expected in [
+        "Alice Admin",
+        "alice@acme.example",
+        ACME,
+        &app.emulator.base_url(),
+        "curl -H &#39;Authorization: Bearer ",
+        "/secured",
+    ] {
+        assert!(page.contains(expected), "success page lacks {expected}");
+    }
+    let me = browser.get(app.url("/api/me")).send().await.expect("me");
+    assert_eq!(me.status(), 200);
+    let me: serde_json::Value = me.json().await.expect("json");
+    assert_eq!(me["username"], "alice@acme.example");
+    // The login warmed the cache: the session's first protected call asked Salesforce nothing new.
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), 1);
+    let home = browser
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("html");
+    assert!(home.contains("Alice Admin") && home.contains("/oauth2/logout"));
+}
+
+#[tokio::test]
+async fn callback_answers_json_to_api_clients() {
+    let app = spawn_app().await;
+    let browser = browser_client();
+    let callback = app
+        .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
+        .await;
+    let r = browser
+        .get(callback)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    for field in [
+        "access_token",
+        "instance_url",
+        "id",
+        "issued_at",
+        "token_type",
+        "scope",
+        "refresh_token",
+    ] {
+        assert!(body[field].is_string(), "{field} in {body}");
+    }
+    assert!(body["access_token"].as_str().expect("t").starts_with(ACME));
+}
+
+#[tokio::test]
+async fn return_to_sends_the_browser_back_but_never_off_site() {
+    let app = spawn_app().await;
+    let browser = browser_client();
+    let callback = app
+        .authorize_at_emulator(
+            &browser,
+            "/oauth2/authorize?return_to=%2Fapi%2Fme%3Fx%3D1",
+            ALICE,
+            "allow",
+        )
+        .await;
+    let r = browser.get(callback).send().await.expect("r");
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(r.headers()), "/api/me?x=1");
+
+    for evil in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ] {
+        let browser = browser_client();
+        let path = format!("/oauth2/authorize?return_to={}", urlencode(evil));
+        let callback = app
+            .authorize_at_emulator(&browser, &path, ALICE, "allow")
+            .await;
+        let r = browser
+            .get(callback)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("r");
+        assert_eq!(
+            r.status(),
+            200,
+            "{evil} must be ignored, landing on the success page"
+        );
+        assert!(r.headers().get("location").is_none());
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn denied_access_shows_a_friendly_escaped_page_without_a_token_request() {
+    let app = spawn_app().await;
+    let browser = browser_client();
+    let callback = app
+        .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "deny")
+        .await;
+    let r = browser
+        .get(&callback)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 403);
+    let page = r.text().await.expect("page");
+    assert!(page.contains("end-user denied authorization"), "{page}");
+
+    let r = app
+        .http
+        .get(app.url("/oauth2/callback?error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 400);
+    let page = r.text().await.expect("page");
+    assert!(
+        !page.contains("<script>alert(1)"),
+        "description must be escaped"
+    );
+    assert!(page.contains("&#60;script&#62;alert(1)"), "{page}");
+    assert_eq!(app.emulator.calls(Endpoint::Token), 0);
+}
+
+#[tokio::test]
+async fn callback_problems_are_400_and_never_reach_the_token_endpoint() {
+    let app = spawn_app().await;
+    let browser = browser_client();
+    let callback = app
+        .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
+        .await;
+    let q = query_map(&callback);
+    let code = q["code"].clone();
+    let state = q["state"].clone();
+    let cb = |query: String| app.url(&format!("/oauth2/callback?{query}"));
+
+    // No login cookie (another browser).
+    let r = app
+        .http
+        .get(cb(format!("code={code}&state={state}")))
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 400);
+    // Wrong state.
+    let r = browser
+        .get(cb(format!("code={code}&state=forged")))
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 400);
+    // Missing state; both code and error; repeated parameters.
+    for query in [
+        format!("code={code}"),
+        format!("code={code}&error=access_denied&state={state}"),
+        format!("code={code}&state={state}&state={state}"),
+    ] {
+        let r = browser.get(cb(query.clone())).send().await.expect("r");
+        assert_eq!(r.status(), 400, "{query}");
+    }
+    // A tampered login cookie.
+    let tampered = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("c");
+    let r = tampered
+        .get(cb(format!("code={code}&state={state}")))
+        .header(
+            "cookie",
+            "sfgate_login=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(body["error_description"]
+        .as_str()
+        .expect("d")
+        .contains("login cookie"));
+    assert_eq!(app.emulator.calls(Endpoint::Token), 0);
+}
+
+#[tokio::test]
+async fn a_replayed_callback_is_refused_before_reaching_salesforce() {
+    let app = spawn_app().await;
+    // An attacker who captured both the callback URL and the login cookie replays them after
+    // the real callback completed.
+    let start = app
+        .http
+        .get(app.url("/oauth2/authorize"))
+        .send()
+        .await
+        .expect("r");
+    let cookie = set_cookies(start.headers())
+        .into_iter()
+        .find(|c| c.starts_with("sfgate_login="))
+        .expect("cookie");
+    let pair = cookie.split(';').next().expect("pair").to_string();
+    let to_sf = location(start.headers());
+    let q = query_map(&to_sf);
+    let mut form: Vec<(String, String)> = q.clone().into_iter().collect();
+    form.extend([
+        ("username".into(), ALICE.0.into()),
+        ("password".into(), ALICE.1.into()),
+        ("action".into(), "allow".into()),
+    ]);
+    let answer = app
+        .http
+        .post(format!(
+            "{}/services/oauth2/authorize",
+            app.emulator.base_url()
+        ))
+        .form(&form)
+        .send()
+        .await
+        .expect("submit");
+    let back = location(answer.headers());
+    let first = app
+        .http
+        .get(&back)
+        .header("cookie", &pair)
+        .send()
+        .await
+        .expect("first");
+    assert_eq!(first.status(), 200);
+    let calls = app.emulator.calls(Endpoint::Token);
+    let replay = app
+        .http
+        .get(&back)
+        .header("cookie", &pair)
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(replay.status(), 400);
+    assert_eq!(
+        app.emulator.calls(Endpoint::Token),
+        calls,
+        "a replay makes no token request"
+    );
+}
+
+#[tokio::test]
+async fn a_reused_code_is_refused_by_salesforce() {
+    let app = spawn_app().await;
+    let browser = browser_client();
+    let callback = app
+        .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
+        .await;
+    let code = query_map(&callback)["code"].clone();
+    // The code was issued with a PKCE challenge this client does not know, so exchange it
+    // through the compatibility route twice: both are refused, the second as a reused code.
+    let first = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .form(&[("code", code.as_str())])
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(first.status(), 400);
+    let second = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .form(&[("code", code.as_str())])
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(second.status(), 400);
+    let body: serde_json::Value = second.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_user_from_an_org_not_allowed_gets_a_403_page_and_no_session() {
+    let app = spawn_app().await;
+    let browser = browser_client();
+    let r = app.login(&browser, CAROL).await;
+    assert_eq!(r.status(), 403);
+    assert!(!set_cookies(r.headers())
+        .iter()
+        .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")));
+    let page = r.text().await.expect("page");
+    assert!(
+        page.contains("organization") && page.contains("not allowed"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_response_with_a_bad_signature_is_discarded() {
+    // A token endpoint that answers like Salesforce but signs with the wrong key.
+    let stub = StubServer::start(
+        200,
+        "application/json",
+        format!(
+            r#"{{"access_token":"{ACME}!abc","refresh_token":"r","signature":"d/SxeYBxH0GSVko0HMgcUxuZy0PA2cDDz1u7g7JtDHw=","scope":"api","instance_url":"http://127.0.0.1:1","id":"https://login.salesforce.com/id/00D5j00000AcMe1AAA/0055j00000AlIcEAAA","token_type":"Bearer","issued_at":"1558553873237"}}"#
+        ),
+    )
+    .await;
+    let stub_url = stub.url();
+    let app = spawn_app_with(|env| {
+        env.insert("SF_LOGIN_URL".into(), stub_url.clone());
+    })
+    .await;
+    let r = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .form(&[("code", "x")])
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 502);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("d")
+            .contains("signature"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("abc"));
+}
+
+#[tokio::test]
+async fn token_route_exchanges_a_code_from_query_form_or_json() {
+    let app = spawn_app().await;
+    for style in ["query", "form", "json"] {
+        // Codes obtained without PKCE by an app that runs the authorize step itself.
+        let browser = browser_client();
+        let url = format!(
+            "{}/services/oauth2/authorize?response_type=code&client_id={CLIENT_ID}&redirect_uri={}&state=s",
+            app.emulator.base_url(),
+            urlencode(&format!("{}/oauth2/callback", app.base))
+        );
+        let form = vec![
+            ("response_type", "code".to_string()),
+            ("client_id", CLIENT_ID.to_string()),
+            ("redirect_uri", format!("{}/oauth2/callback", app.base)),
+            ("state", "s".to_string()),
+            ("username", ALICE.0.to_string()),
+            ("password", ALICE.1.to_string()),
+            ("action", "allow".to_string()),
+        ];
+        assert_eq!(browser.get(&url).send().await.expect("page").status(), 200);
+        let answer = browser
+            .post(format!(
+                "{}/services/oauth2/authorize",
+                app.emulator.base_url()
+            ))
+            .form(&form)
+            .send()
+            .await
+            .expect("submit");
+        let code = query_map(&location(answer.headers()))["code"].clone();
+        let request = app.http.post(app.url("/oauth2/token"));
+        let request = match style {
+            "query" => request.query(&[("code", &code)]),
+            "form" => request.form(&[("code", &code)]),
+            _ => request.json(&serde_json::json!({ "code": code })),
+        };
+        let r = request.send().await.expect("r");
+        assert_eq!(r.status(), 200, "{style}");
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert!(
+            body["access_token"].as_str().expect("t").starts_with(ACME),
+            "{style}"
+        );
+    }
+    let r = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn refresh_gives_a_new_access_token_or_401_with_salesforces_reason() {
+    let app = spawn_app().await;
+    let t = app.tokens(ALICE.0);
+    let refresh = t.refresh_token.clone().expect("refresh token");
+    let r = app
+        .http
+        .post(app.url("/oauth2/refresh"))
+        .form(&[("refresh_token", refresh.as_str())])
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    let fresh = body["access_token"].as_str().expect("t").to_string();
+    assert_ne!(fresh, t.access_token);
+    assert_eq!(
+        app.get_with_token("/api/me", &fresh, &t.instance_url)
+            .await
+            .status(),
+        200
+    );
+
+    let r = app
+        .http
+        .post(app.url("/oauth2/refresh"))
+        .json(&serde_json::json!({"refresh_token": "nope"}))
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("d")
+            .contains("expired access/refresh token"),
+        "{body}"
+    );
+
+    let r = app
+        .http
+        .post(app.url("/oauth2/refresh"))
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn refresh_with_the_session_cookie_updates_the_cookie() {
+    let app = spawn_app().await;
+    let browser = browser_client();
+    assert_eq!(app.login(&browser, ALICE).await.status(), 200);
+    let r = browser
+        .post(app.url("/oauth2/refresh"))
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 200);
+    assert!(set_cookies(r.headers())
+        .iter()
+        .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")));
+}
+
+#[tokio::test]
+async fn sessions_renew_themselves_and_end_when_renewal_fails() {
+    let app = spawn_app_with(|env| {
+        env.insert("IDENTITY_CACHE_TTL".into(), "0".into());
+    })
+    .await;
+    let browser = browser_client();
+    assert_eq!(app.login(&browser, ALICE).await.status(), 200);
+    app.emulator.expire_access_tokens();
+    let token_calls = app.emulator.calls(Endpoint::Token);
+    let r = browser.get(app.url("/api/me")).send().await.expect("r");
+    assert_eq!(r.status(), 200, "renewed with the refresh token");
+    assert_eq!(app.emulator.calls(Endpoint::Token), token_calls + 1);
+    assert!(set_cookies(r.headers())
+        .iter()
+        .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")));
+    // The renewed cookie works without another renewal.
+    assert_eq!(
+        browser
+            .get(app.url("/api/me"))
+            .send()
+            .await
+            .expect("r")
+            .status(),
+        200
+    );
+    assert_eq!(app.emulator.calls(Endpoint::Token), token_calls + 1);
+
+    // Revoke the session's refresh token at Salesforce: the next renewal fails, the session
+    // ends, and a browser is sent back to log in.
+    let r = browser
+        .post(app.url("/oauth2/refresh"))
+        .send()
+        .await
+        .expect("refresh");
+    let body: serde_json::Value = r.json().await.expect("json");
+    let refresh_token = body["refresh_token"]
+        .as_str()
+        .expect("session keeps its refresh token")
+        .to_string();
+    let revoked = app
+        .http
+        .post(format!(
+            "{}/services/oauth2/revoke",
+            app.emulator.base_url()
+        ))
+        .form(&[("token", refresh_token.as_str())])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 200);
+    app.emulator.expire_access_tokens();
+    let r = browser
+        .get(app.url("/api/me"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        location(r.headers()),
+        "/oauth2/authorize?return_to=%2Fapi%2Fme"
+    );
+    assert!(set_cookies(r.headers())
+        .iter()
+        .any(|c| c.starts_with("sfgate_session=;")));
+    let r = browser.get(app.url("/api/me")).send().await.expect("r");
+    assert_eq!(r.status(), 401, "the cookie is gone");
+}
+
+#[tokio::test]
+async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
+    let app = spawn_app().await;
+    let browser = browser_client();
+    let r = app.login(&browser, ALICE).await;
+    assert_eq!(r.status(), 200);
+    let r = browser
+        .post(app.url("/oauth2/logout"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(r.headers()), "/");
+    assert!(set_cookies(r.headers())
+        .iter()
+        .any(|c| c.starts_with("sfgate_session=;")));
+    assert!(app.emulator.calls(Endpoint::Revoke) >= 1);
+    let r = browser.get(app.url("/api/me")).send().await.expect("me");
+    assert_eq!(r.status(), 401);
+
+    // API logout with a bearer token: 204, revoked, and evicted from the cache at once.
+    let t = app.tokens(ALICE.0);
+    assert_eq!(
+        app.get_with_token("/api/me", &t.access_token, &t.instance_url)
+            .await
+            .status(),
+        200
+    );
+    let r = app
+        .http
+        .post(app.url("/oauth2/logout"))
+        .bearer_auth(&t.access_token)
+        .header("x-instance-url", &t.instance_url)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 204);
+    assert!(app.emulator.is_revoked(&t.access_token));
+    assert_eq!(
+        app.get_with_token("/api/me", &t.access_token, &t.instance_url)
+            .await
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn logout_clears_local_state_and_says_so_when_revocation_fails() {
+    let app = spawn_app().await;
+    let t = app.tokens(ALICE.0);
+    app.emulator
+        .set_fault_for(Endpoint::Revoke, Fault::ServerError);
+    let r = app
+        .http
+        .post(app.url("/oauth2/logout"))
+        .bearer_auth(&t.access_token)
+        .header("x-instance-url", &t.instance_url)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["revoked"], false);
+    assert_eq!(body["error"], "revocation_failed");
+
+    let browser = browser_client();
+    assert_eq!(app.login(&browser, ALICE).await.status(), 200);
+    let r = browser
+        .post(app.url("/oauth2/logout"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(location(r.headers()), "/?logout=revocation_failed");
+    let home = browser
+        .get(app.url("/?logout=revocation_failed"))
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("html");
+    assert!(home.contains("did not confirm"));
+    assert!(
+        home.contains("Log in with Salesforce"),
+        "the session is gone"
+    );
+}
+
+#[tokio::test]
+async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .post(app.url("/oauth2/password"))
+        .form(&[("username", ALICE.0), ("password", ALICE.1)])
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 404);
+    for path in [
+        "/oauth2/password?username=a&password=b",
+        "/oauth2/login?username=a&password=b",
+    ] {
+        let r = app.http.get(app.url(path)).send().await.expect("r");
+        assert_eq!(r.status(), 405, "{path}");
+        assert_eq!(r.headers()["allow"], "POST");
+    }
+
+    let app = spawn_app_with(|env| {
+        env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
+    })
+    .await;
+    let r = app
+        .http
+        .post(app.url("/oauth2/password"))
+        .form(&[("username", ALICE.0), ("password", ALICE.1)])
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(body["access_token"].is_string());
+    let r = app
+        .http
+        .post(app.url("/oauth2/password"))
+        .json(&serde_json::json!({"username": ALICE.0, "password": "wrong"}))
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant");
+    let r = app
+        .http
+        .post(app.url("/oauth2/password"))
+        .form(&[("username", CAROL.0), ("password", CAROL.1)])
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 403);
+}
