@@ -22,7 +22,13 @@ pub fn init(format: LogFormat) {
             )
             .try_init(),
         LogFormat::Text => registry
-            .with(fmt::layer().with_target(true).with_writer(std::io::stdout))
+            .with(
+                fmt::layer()
+                    .with_target(true)
+                    // Colour codes only for a terminal; in a file or a log drain they are noise.
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+                    .with_writer(std::io::stdout),
+            )
             .try_init(),
     };
 }

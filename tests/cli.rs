@@ -1,0 +1,376 @@
+//! The `sfgate` binary as an operator runs it: configuration errors, `.env`, `check`, `serve`
+//! with graceful shutdown, `demo` and `emulator`. Every child runs in an empty environment and a
+//! throwaway directory, so nothing from the developer's machine leaks in.
+
+use regex::Regex;
+use reqwest::redirect::Policy;
+use sfgate::salesforce::emulator::{Emulator, EmulatorConfig};
+use std::collections::HashMap;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sfgate");
+const SECRET: &str = "cli-test-session-secret-0123456789-abcdef";
+const CLIENT_SECRET: &str = "cli-test-client-secret";
+
+fn command(dir: &tempfile::TempDir, env: &HashMap<&str, String>) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .current_dir(dir.path())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    c
+}
+
+async fn run(args: &[&str], env: &HashMap<&str, String>) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run_in(&dir, args, env).await
+}
+
+async fn run_in(dir: &tempfile::TempDir, args: &[&str], env: &HashMap<&str, String>) -> Output {
+    let out = command(dir, env).args(args).output();
+    tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .expect("the command finishes")
+        .expect("the binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn valid_env(login_url: &str) -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("SF_CLIENT_ID", "cli-client".to_string()),
+        ("SF_CLIENT_SECRET", CLIENT_SECRET.to_string()),
+        (
+            "SF_REDIRECT_URI",
+            "http://127.0.0.1:3000/oauth2/callback".to_string(),
+        ),
+        ("SF_LOGIN_URL", login_url.to_string()),
+        ("SF_INSTANCE_ORIGINS", login_url.to_string()),
+        ("SF_ALLOWED_ORGS", "00D5j00000AcMe1".to_string()),
+        ("SESSION_SECRET", SECRET.to_string()),
+    ])
+}
+
+#[tokio::test]
+async fn an_empty_environment_exits_2_naming_every_missing_variable() {
+    for args in [&[][..], &["serve"][..], &["check"][..]] {
+        let out = run(args, &HashMap::new()).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let said = text(&out);
+        for variable in [
+            "SF_CLIENT_ID",
+            "SF_CLIENT_SECRET",
+            "SF_REDIRECT_URI",
+            "SF_ALLOWED_ORGS",
+            "SESSION_SECRET",
+        ] {
+            assert!(
+                said.contains(variable),
+                "{args:?} does not name {variable}: {said}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_problem_is_reported_at_once_and_secrets_are_not_echoed() {
+    let mut env = valid_env("https://login.salesforce.com");
+    env.insert("SESSION_SECRET", "short-but-secret-value".to_string());
+    env.insert("PORT", "eighty".to_string());
+    env.insert("SF_ALLOWED_ORGS", "00D5j00000AcMe1,not-an-org".to_string());
+    env.insert("SF_LOGIN_URL", "http://login.salesforce.com".to_string());
+    let out = run(&["check"], &env).await;
+    assert_eq!(out.status.code(), Some(2));
+    let said = text(&out);
+    for variable in ["SESSION_SECRET", "PORT", "SF_ALLOWED_ORGS", "SF_LOGIN_URL"] {
+        assert!(said.contains(variable), "{variable} not named: {said}");
+    }
+    assert!(!said.contains("short-but-secret-value"), "{said}");
+    assert!(!said.contains(CLIENT_SECRET), "{said}");
+}
+
+#[tokio::test]
+async fn check_accepts_a_valid_environment_and_the_nodejs_names() {
+    let out = run(&["check"], &valid_env("https://login.salesforce.com")).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("/oauth2/callback"));
+
+    let mut legacy = valid_env("https://login.salesforce.com");
+    for (new, old) in [
+        ("SF_CLIENT_ID", "CLIENT_ID"),
+        ("SF_CLIENT_SECRET", "CLIENT_SECRET_ID"),
+        ("SF_REDIRECT_URI", "REDIRECT_URI"),
+    ] {
+        let v = legacy.remove(new).expect("set");
+        legacy.insert(old, v);
+    }
+    legacy.insert(
+        "REDIRECT_URI",
+        "http://127.0.0.1:3000/oauth2/success".to_string(),
+    );
+    let out = run(&["check"], &legacy).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("/oauth2/success"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn dotenv_is_read_and_the_real_environment_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file: String = valid_env("https://test.salesforce.com")
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    std::fs::write(dir.path().join(".env"), file).expect(".env");
+    let out = run_in(&dir, &["check"], &HashMap::new()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("test.salesforce.com"), "{}", text(&out));
+
+    let real = HashMap::from([("SF_ALLOWED_ORGS", "garbage".to_string())]);
+    let out = run_in(&dir, &["check"], &real).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("SF_ALLOWED_ORGS"));
+
+    std::fs::write(dir.path().join(".env"), "SF_CLIENT_ID='unterminated\n").expect(".env");
+    let out = run_in(&dir, &["check"], &HashMap::new()).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unreadable .env is a configuration error"
+    );
+    assert!(text(&out).contains(".env"));
+}
+
+/// Reads a child's stdout line by line until `pattern` matches; returns its first group.
+async fn wait_for(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    pattern: &str,
+    seen: &mut String,
+) -> String {
+    let re = Regex::new(pattern).expect("regex");
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(c) = re.captures(&line) {
+                return Some(c.get(1).map_or("", |m| m.as_str()).to_string());
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(v)) => v,
+        _ => panic!("never printed /{pattern}/; output so far:\n{seen}"),
+    }
+}
+
+fn stdout_lines(child: &mut Child) -> Lines<BufReader<ChildStdout>> {
+    BufReader::new(child.stdout.take().expect("piped stdout")).lines()
+}
+
+#[tokio::test]
+async fn serve_finishes_in_flight_requests_on_sigterm() {
+    let mut emulator_config = EmulatorConfig::new("cli-client", CLIENT_SECRET);
+    // Each validation takes a second: long enough to send SIGTERM while one is in flight.
+    emulator_config.latency = Duration::from_millis(1500);
+    let emulator = Emulator::start(emulator_config, 0).await.expect("emulator");
+    let grant = emulator.issue_tokens("alice@acme.example").expect("alice");
+
+    let mut env = valid_env(&emulator.base_url());
+    let old = env.remove("SF_CLIENT_ID").expect("set");
+    env.insert("CLIENT_ID", old);
+    env.insert("HOST", "127.0.0.1".to_string());
+    env.insert("PORT", "0".to_string());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = command(&dir, &env)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = stdout_lines(&mut child);
+    let mut seen = String::new();
+    let port = wait_for(
+        &mut lines,
+        r"sfgate listening.*127\.0\.0\.1:(\d+)",
+        &mut seen,
+    )
+    .await;
+    assert!(
+        seen.contains("CLIENT_ID"),
+        "the legacy name is mentioned once: {seen}"
+    );
+
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{url}/healthz"))
+            .send()
+            .await
+            .expect("healthz")
+            .status(),
+        200
+    );
+    let in_flight = tokio::spawn({
+        let http = http.clone();
+        let url = format!("{url}/api/me");
+        let instance = emulator.base_url();
+        let token = grant.access_token.clone();
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .header("x-instance-url", instance)
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let pid = child.id().expect("pid").to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(killed.success());
+
+    let answer = in_flight
+        .await
+        .expect("join")
+        .expect("the in-flight request is answered");
+    assert_eq!(answer.status(), 200);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits after draining")
+        .expect("status");
+    assert!(status.success(), "{status:?}");
+    // Nothing listens any more.
+    assert!(http.get(format!("{url}/healthz")).send().await.is_err());
+}
+
+#[tokio::test]
+async fn demo_serves_the_whole_login_flow_with_one_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = command(&dir, &HashMap::new())
+        .args(["demo", "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = stdout_lines(&mut child);
+    let mut seen = String::new();
+    let gateway = wait_for(&mut lines, r"Open (http://127\.0\.0\.1:\d+)/", &mut seen).await;
+    let emulator = wait_for(
+        &mut lines,
+        r"emulated at (http://127\.0\.0\.1:\d+)",
+        &mut seen,
+    )
+    .await;
+    wait_for(
+        &mut lines,
+        r"(alice@acme\.example)\s+password alice-demo-1",
+        &mut seen,
+    )
+    .await;
+
+    let browser = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let start = browser
+        .get(format!("{gateway}/oauth2/authorize"))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(start.status(), 302);
+    let to_salesforce = start.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(to_salesforce.starts_with(&emulator), "{to_salesforce}");
+    let page = browser
+        .get(&to_salesforce)
+        .send()
+        .await
+        .expect("login page");
+    assert_eq!(page.status(), 200);
+    let mut form: Vec<(String, String)> = reqwest::Url::parse(&to_salesforce)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect();
+    for (k, v) in [
+        ("username", "alice@acme.example"),
+        ("password", "alice-demo-1"),
+        ("action", "allow"),
+    ] {
+        form.push((k.to_string(), v.to_string()));
+    }
+    let back = browser
+        .post(format!("{emulator}/services/oauth2/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(back.status(), 302);
+    let callback = back.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let done = browser
+        .get(&callback)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(done.status(), 200);
+    assert!(done
+        .text()
+        .await
+        .expect("page")
+        .contains("alice@acme.example"));
+    let me = browser
+        .get(format!("{gateway}/api/me"))
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), 200);
+    let _ = child.kill().await;
+}
+
+#[tokio::test]
+async fn the_emulator_runs_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = command(&dir, &HashMap::new())
+        .args(["emulator", "--port", "0", "--latency-ms", "5"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = stdout_lines(&mut child);
+    let mut seen = String::new();
+    let base = wait_for(
+        &mut lines,
+        r"Salesforce emulator on (http://127\.0\.0\.1:\d+)",
+        &mut seen,
+    )
+    .await;
+    let r = reqwest::get(format!("{base}/__emulator/stats"))
+        .await
+        .expect("stats");
+    assert_eq!(r.status(), 200);
+    let r = reqwest::Client::new()
+        .get(format!("{base}/services/oauth2/userinfo"))
+        .bearer_auth("nonsense")
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(r.status(), 403);
+    let _ = child.kill().await;
+}
