@@ -374,3 +374,49 @@ async fn the_emulator_runs_alone() {
     assert_eq!(r.status(), 403);
     let _ = child.kill().await;
 }
+
+#[tokio::test]
+async fn env_example_documents_every_variable_and_works_once_filled_in() {
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"))
+        .expect(".env.example");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs"))
+        .expect("config.rs");
+    // Every variable the configuration reads, by the names it is read with.
+    let read = Regex::new(r#"\(\s*"([A-Z][A-Z0-9_]+)""#).expect("regex");
+    let mut names: Vec<&str> = read
+        .captures_iter(&config)
+        .filter_map(|c| c.get(1).map(|m| m.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() >= 20, "found only {names:?}");
+    for name in names {
+        let legacy = ["CLIENT_ID", "CLIENT_SECRET_ID", "REDIRECT_URI"].contains(&name);
+        assert!(
+            example.contains(&format!("\n{name}=")) || legacy && example.contains(name),
+            ".env.example does not document {name}"
+        );
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "README.md does not document {name}"
+        );
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let filled: String = example
+        .lines()
+        .map(|line| match line.split_once('=') {
+            Some(("SF_CLIENT_ID", _)) => "SF_CLIENT_ID=example-client".to_string(),
+            Some(("SF_CLIENT_SECRET", _)) => "SF_CLIENT_SECRET=example-secret".to_string(),
+            Some(("SF_ALLOWED_ORGS", _)) => "SF_ALLOWED_ORGS=00D5j00000AcMe1".to_string(),
+            Some(("SESSION_SECRET", _)) => format!("SESSION_SECRET={SECRET}"),
+            _ => line.to_string(),
+        })
+        .map(|line| line + "\n")
+        .collect();
+    std::fs::write(dir.path().join(".env"), filled).expect(".env");
+    let out = run_in(&dir, &["check"], &HashMap::new()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
