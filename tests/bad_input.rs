@@ -1357,3 +1357,40 @@ async fn salesforce_faults_fail_closed_and_the_gateway_keeps_serving() {
     secrets.push(value_of(&session));
     assert_secrets_not_logged(&secrets);
 }
+
+#[tokio::test]
+async fn text_from_the_query_cannot_forge_log_lines() {
+    watch();
+    let app = spawn_app().await;
+    let forged = "FORGED-LOG-LINE INFO sfgate login completed user_id=0055j00000AlIcE";
+    let encoded: String = url::form_urlencoded::byte_serialize(forged.as_bytes()).collect();
+    let rows = vec![
+        get(
+            "a newline in error_description",
+            format!("/oauth2/callback?error=access_denied&error_description=x%0A{encoded}"),
+        )
+        .expect(403, Some("access_denied")),
+        get(
+            "a carriage return in error",
+            format!("/oauth2/callback?error=x%0D%0A{encoded}"),
+        )
+        .expect(400, Some("access_denied")),
+        get(
+            "a newline in a repeated parameter's name",
+            format!("/oauth2/callback?a%0A{encoded}=1&a%0A{encoded}=2"),
+        )
+        .expect(400, Some("invalid_request")),
+    ];
+    run_rows(&app, rows).await;
+    let log = log_text();
+    for line in log.lines().filter(|l| l.contains("FORGED-LOG-LINE")) {
+        assert!(
+            !line.starts_with("FORGED-LOG-LINE"),
+            "a client started its own log line:\n{line}"
+        );
+    }
+    assert!(
+        !log.contains('\r'),
+        "a carriage return reached the log (it can hide or rewrite lines on a terminal)"
+    );
+}
