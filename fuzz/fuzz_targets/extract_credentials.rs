@@ -5,10 +5,10 @@
 //! `extract_credentials` must not panic, and a token it accepts must be a well-formed one.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use sfgate::auth::{extract_credentials, CookieSealer};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use libfuzzer_sys::fuzz_target;
 use secrecy::ExposeSecret;
+use sfgate::auth::{extract_credentials, CookieSealer};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -31,7 +31,9 @@ fuzz_target!(|data: &[u8]| {
         };
         let (name, value) = (&line[..colon], &line[colon + 1..]);
         let value = value.strip_prefix(b" ").unwrap_or(value);
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        {
             headers.append(name, value);
         }
     }

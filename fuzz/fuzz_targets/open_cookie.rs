@@ -2,10 +2,10 @@
 //! a `Cookie` header. Must never panic; a forged value must never open.
 #![no_main]
 
+use http::{header, HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use sfgate::auth::session::{LoginState, LOGIN_COOKIE, SESSION_COOKIE};
 use sfgate::auth::{CookieSealer, Session};
-use http::{header, HeaderMap, HeaderValue};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -33,6 +33,12 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     // Without the key, nothing the fuzzer writes can be authentic (AES-256-GCM).
-    assert!(!matches!(sealer().open::<Session>(&headers, SESSION_COOKIE), Ok(Some(_))));
-    assert!(!matches!(sealer().open::<LoginState>(&headers, LOGIN_COOKIE), Ok(Some(_))));
+    assert!(!matches!(
+        sealer().open::<Session>(&headers, SESSION_COOKIE),
+        Ok(Some(_))
+    ));
+    assert!(!matches!(
+        sealer().open::<LoginState>(&headers, LOGIN_COOKIE),
+        Ok(Some(_))
+    ));
 });
