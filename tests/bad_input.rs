@@ -297,11 +297,10 @@ async fn run_rows(app: &TestApp, rows: Vec<Row>) -> Vec<Answer> {
         assert_eq!(
             answer.status,
             row.status,
-            "{}: {} {}\n{}",
+            "{}: {}\n{}",
             row.name,
             answer.head,
-            answer.text().chars().take(300).collect::<String>(),
-            ""
+            answer.text().chars().take(300).collect::<String>()
         );
         assert_ne!(answer.status, 500, "{}: no 500 for bad input", row.name);
         if let Some(code) = row.code {
