@@ -40,6 +40,8 @@ pub enum InstanceUrlError {
     IpLiteral,
     #[error("instance URL host {0} is not a Salesforce domain or an allowed origin")]
     NotAllowed(String),
+    #[error("instance URL host is not a valid DNS name (labels of at most 63 bytes, 253 in all)")]
+    NotADnsName,
 }
 
 /// An instance origin (`scheme://host[:port]`, no trailing slash) that passed the policy.
@@ -141,12 +143,24 @@ impl InstancePolicy {
             .suffixes
             .iter()
             .any(|suffix| host.ends_with(suffix.as_str()) && host.len() > suffix.len());
-        if allowed {
-            Ok(InstanceUrl(origin))
-        } else {
-            Err(InstanceUrlError::NotAllowed(host))
+        if !allowed {
+            return Err(InstanceUrlError::NotAllowed(host));
         }
+        // A name no resolver can look up would fail as "Salesforce unreachable" (503) and mark
+        // the gateway degraded; it is the caller's mistake, so it is refused here instead.
+        if !is_dns_name(&host) {
+            return Err(InstanceUrlError::NotADnsName);
+        }
+        Ok(InstanceUrl(origin))
     }
+}
+
+/// RFC 1035 limits: labels of 1 to 63 bytes, at most 253 bytes in all (no trailing dot).
+fn is_dns_name(host: &str) -> bool {
+    host.len() <= 253
+        && host
+            .split('.')
+            .all(|label| !label.is_empty() && label.len() <= 63)
 }
 
 #[cfg(test)]
@@ -208,9 +222,21 @@ mod tests {
                 NotAllowed("acme.salesforce.com.".into()),
             ),
         ];
-        for (raw, expected) in cases {
+        let long_label = format!("https://{}.my.salesforce.com", "a".repeat(64));
+        let long_name = format!("https://{}my.salesforce.com", "abcdefghi.".repeat(24));
+        let cases = [
+            cases,
+            &[
+                (long_label.as_str(), NotADnsName),
+                (long_name.as_str(), NotADnsName),
+            ],
+        ]
+        .concat();
+        for (raw, expected) in &cases {
             assert_eq!(policy().check(raw).as_ref(), Err(expected), "{raw}");
         }
+        let longest_label = format!("https://{}.my.salesforce.com", "a".repeat(63));
+        assert!(policy().check(&longest_label).is_ok());
     }
 
     #[test]

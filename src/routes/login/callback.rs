@@ -2,7 +2,7 @@
 //! exchanges the code with its PKCE verifier, verifies the response, checks instance and org,
 //! and starts the session.
 
-use super::params::query_params;
+use super::params::{printable, query_params};
 use super::LoginError;
 use crate::auth::session::{LoginState, Session, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::error::wants_html;
@@ -50,10 +50,10 @@ async fn finish_login(
             return Err(LoginError::CodeAndError);
         }
         return Err(LoginError::Denied {
-            error: error.chars().take(64).collect(),
+            error: printable(error, 64),
             description: params
                 .get("error_description")
-                .map(|d| d.chars().take(300).collect())
+                .map(|d| printable(d, 300))
                 .unwrap_or_else(|| "no description given".into()),
         });
     }

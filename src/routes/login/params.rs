@@ -17,11 +17,19 @@ fn pairs(raw: &[u8]) -> Result<HashMap<String, String>, LoginError> {
     for (k, v) in url::form_urlencoded::parse(raw) {
         if map.insert(k.to_string(), v.to_string()).is_some() {
             return Err(LoginError::BadRequest(format!(
-                "the parameter `{k}` appears more than once"
+                "the parameter `{}` appears more than once",
+                printable(&k, 64)
             )));
         }
     }
     Ok(map)
+}
+
+/// Client-supplied text for an error message, which is also logged: control characters
+/// (newlines above all) are dropped so a client cannot forge log lines, and it is cut to `max`
+/// characters.
+pub(super) fn printable(raw: &str, max: usize) -> String {
+    raw.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 /// Parameters from the body (form or JSON, by `Content-Type`) merged over the query string.
@@ -58,4 +66,17 @@ pub(super) fn body_params(
     };
     params.extend(from_body);
     Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_text_loses_control_characters_and_length() {
+        assert_eq!(printable("a\r\nb\tc\u{1b}[31md", 64), "abc[31md");
+        assert_eq!(printable("abcdef", 3), "abc");
+        let err = query_params(Some("x%0Ay=1&x%0Ay=2")).expect_err("repeated");
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
 }
