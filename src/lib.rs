@@ -15,6 +15,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod salesforce;
 pub mod security_headers;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -114,12 +114,7 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    crate::server::serve(listener, app, shutdown, Default::default()).await
 }
 
 /// A running gateway, for tests and demo mode.

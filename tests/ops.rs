@@ -764,3 +764,50 @@ async fn own_request_bodies_are_limited_to_64_kb() {
         .expect("r");
     assert_eq!(r.status(), 413);
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let limits = sfgate::server::ConnectionLimits {
+        header_read_timeout: std::time::Duration::from_millis(500),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(sfgate::server::serve(
+        listener,
+        app,
+        async {
+            let _ = stopped.await;
+        },
+        limits,
+    ));
+
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        slow.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection was still open after 5 s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let answer = String::from_utf8_lossy(&rest);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    // A complete request on the same server is answered as usual.
+    let ok = reqwest::get(format!("http://{addr}/")).await.expect("get");
+    assert_eq!(ok.text().await.expect("text"), "ok");
+    let _ = stop.send(());
+    server.await.expect("join").expect("served");
+}
