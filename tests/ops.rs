@@ -61,6 +61,13 @@ async fn metrics_count_logins_protected_calls_and_salesforce_latency_by_route_te
         .await
         .expect("logout");
     assert_eq!(logout.status(), 204);
+    let denied = app
+        .http
+        .get(app.url("/oauth2/callback?error=access_denied&error_description=no"))
+        .send()
+        .await
+        .expect("denied");
+    assert_eq!(denied.status(), 403);
     let unknown = app
         .http
         .get(app.url("/no/such/page/12345"))
@@ -75,6 +82,7 @@ async fn metrics_count_logins_protected_calls_and_salesforce_latency_by_route_te
     };
     assert!(grew("sfgate_logins_total", &[("result", "started")]) >= 1.0);
     assert!(grew("sfgate_logins_total", &[("result", "completed")]) >= 1.0);
+    assert!(grew("sfgate_logins_total", &[("result", "failed")]) >= 1.0);
     assert!(
         grew(
             "sfgate_http_requests_total",
