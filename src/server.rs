@@ -20,7 +20,8 @@ use tower::Layer;
 /// Limits applied to every connection.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
-    /// How long a client may take to send a request's headers.
+    /// How long a client may take to send a request's headers; the clock starts when hyper
+    /// waits for a request, so idle keep-alive connections are closed after it too.
     pub header_read_timeout: Duration,
 }
 
