@@ -41,6 +41,7 @@ type Key = (Arc<str>, IpAddr);
 pub struct LoginRateLimiter {
     quota: Quota,
     trust_proxy: bool,
+    max_clients: usize,
     limiter: RwLock<Arc<DefaultKeyedRateLimiter<Key>>>,
     last_sweep: Mutex<Instant>,
     clock: DefaultClock,
@@ -48,10 +49,15 @@ pub struct LoginRateLimiter {
 
 impl LoginRateLimiter {
     pub fn new(config: &Config) -> Self {
-        let quota = quota(config.rate_limit);
+        Self::with_limits(config.rate_limit, config.trust_proxy, MAX_CLIENTS)
+    }
+
+    fn with_limits(limit: RateLimit, trust_proxy: bool, max_clients: usize) -> Self {
+        let quota = quota(limit);
         Self {
             quota,
-            trust_proxy: config.trust_proxy,
+            trust_proxy,
+            max_clients,
             limiter: RwLock::new(Arc::new(DefaultKeyedRateLimiter::keyed(quota))),
             last_sweep: Mutex::new(Instant::now()),
             clock: DefaultClock::default(),
@@ -88,13 +94,18 @@ impl LoginRateLimiter {
             }
             *last = Instant::now();
         }
+        self.sweep();
+    }
+
+    /// Forgets clients whose budget has refilled; resets the table if it is still too big.
+    fn sweep(&self) {
         let limiter = match self.limiter.read() {
             Ok(l) => l.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
         limiter.retain_recent();
         limiter.shrink_to_fit();
-        if limiter.len() > MAX_CLIENTS {
+        if limiter.len() > self.max_clients {
             tracing::warn!(
                 tracked = limiter.len(),
                 "rate limiter tracks too many clients; starting its table afresh"
@@ -229,13 +240,7 @@ mod tests {
             burst: 2,
             per_minute: 1,
         };
-        let limiter = LoginRateLimiter {
-            quota: quota(limit),
-            trust_proxy: false,
-            limiter: RwLock::new(Arc::new(DefaultKeyedRateLimiter::keyed(quota(limit)))),
-            last_sweep: Mutex::new(Instant::now()),
-            clock: DefaultClock::default(),
-        };
+        let limiter = LoginRateLimiter::with_limits(limit, false, MAX_CLIENTS);
         let a: IpAddr = "192.0.2.1".parse().expect("ip");
         let b: IpAddr = "192.0.2.2".parse().expect("ip");
         assert!(limiter.check("/x", a).is_ok());
@@ -245,5 +250,48 @@ mod tests {
         assert!(limiter.check("/y", a).is_ok());
         assert!(limiter.check("/x", b).is_ok());
         assert_eq!(limiter.tracked(), 3);
+    }
+
+    fn client(i: u32) -> IpAddr {
+        IpAddr::from(i.to_be_bytes())
+    }
+
+    #[test]
+    fn clients_whose_budget_refilled_are_forgotten() {
+        // 6 000 a minute: a spent budget of 1 refills in 10 ms.
+        let limit = RateLimit {
+            burst: 1,
+            per_minute: 6_000,
+        };
+        let limiter = LoginRateLimiter::with_limits(limit, false, MAX_CLIENTS);
+        for i in 0..500 {
+            assert!(limiter.check("/x", client(i)).is_ok());
+        }
+        assert_eq!(limiter.tracked(), 500);
+        std::thread::sleep(Duration::from_millis(50));
+        limiter.sweep();
+        assert_eq!(limiter.tracked(), 0);
+    }
+
+    #[test]
+    fn a_flood_of_addresses_cannot_grow_the_table_past_its_cap() {
+        let limit = RateLimit {
+            burst: 5,
+            per_minute: 1,
+        };
+        let limiter = LoginRateLimiter::with_limits(limit, false, 100);
+        for i in 0..1_000 {
+            let _ = limiter.check("/x", client(i));
+        }
+        assert_eq!(limiter.tracked(), 1_000);
+        limiter.sweep();
+        assert_eq!(limiter.tracked(), 0, "reset past the cap");
+        // Below the cap, recent clients are kept and still limited.
+        for _ in 0..5 {
+            assert!(limiter.check("/x", client(1)).is_ok());
+        }
+        limiter.sweep();
+        assert_eq!(limiter.tracked(), 1);
+        assert!(limiter.check("/x", client(1)).is_err());
     }
 }
