@@ -36,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .merge(login::router(&state.config))
         .merge(protected);
+    // Install the metrics recorder before the first request records anything.
     crate::metrics::handle();
+    // Own routes only: a fallback added below (the reverse proxy) keeps upstream headers.
     crate::security_headers::apply(own, &state.config).with_state(state)
 }
