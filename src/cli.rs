@@ -166,6 +166,11 @@ fn announce(config: &Config) {
             "SF_ALLOWED_ORGS is `*`: users of ANY Salesforce org can reach protected routes"
         );
     }
+    if config.metrics_token.is_none() && config.is_https() {
+        tracing::warn!(
+            "METRICS_TOKEN is not set: anyone who can reach this host can read /metrics"
+        );
+    }
     if config.enable_password_flow {
         tracing::warn!(
             "SF_ENABLE_PASSWORD_FLOW is on: the username-password flow is for testing only"

@@ -366,8 +366,11 @@ impl Config {
             burst: r.parse_or("RATE_LIMIT_BURST", 20u32, "a whole number"),
             per_minute: r.parse_or("RATE_LIMIT_PER_MINUTE", 60u32, "a whole number"),
         };
-        if rate_limit.burst == 0 || rate_limit.per_minute == 0 {
-            r.problem("RATE_LIMIT_PER_MINUTE", "rate limits must be at least 1");
+        if rate_limit.burst == 0 {
+            r.problem("RATE_LIMIT_BURST", "must be at least 1");
+        }
+        if rate_limit.per_minute == 0 {
+            r.problem("RATE_LIMIT_PER_MINUTE", "must be at least 1");
         }
 
         let legacy_names_used = std::mem::take(&mut r.legacy);
@@ -580,6 +583,26 @@ mod tests {
             "http://127.0.0.1:9999/services/oauth2/token"
         );
         assert_eq!(c.instance_policy.extra_origins(), ["http://127.0.0.1:9999"]);
+    }
+
+    #[test]
+    fn rate_limits_default_to_20_at_once_and_60_a_minute_and_refuse_zero() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(
+            c.rate_limit,
+            RateLimit {
+                burst: 20,
+                per_minute: 60
+            }
+        );
+        assert!(!c.trust_proxy);
+        assert!(c.metrics_token.is_none());
+        let mut env = base();
+        env.insert("RATE_LIMIT_BURST".into(), "0".into());
+        env.insert("RATE_LIMIT_PER_MINUTE".into(), "0".into());
+        let err = Config::from_map(&env).expect_err("invalid");
+        let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        assert!(vars.contains(&"RATE_LIMIT_BURST") && vars.contains(&"RATE_LIMIT_PER_MINUTE"));
     }
 
     #[test]

@@ -157,9 +157,16 @@ pub async fn negotiate(request: Request, next: Next) -> Response {
     match response.extensions().get::<ErrorResponse>() {
         Some(error) => {
             let mut page = error.to_html_response(&path);
-            // Keep headers the handler set besides the body's own (e.g. cookie removal).
-            for (name, value) in response.headers() {
-                if name == header::SET_COOKIE {
+            // Keep headers the handler or inner layers set besides the body's own (cookie
+            // removal, security headers), unless the page sets its own value.
+            for name in response.headers().keys() {
+                if name == header::CONTENT_TYPE
+                    || name == header::CONTENT_LENGTH
+                    || page.headers().contains_key(name)
+                {
+                    continue;
+                }
+                for value in response.headers().get_all(name) {
                     page.headers_mut().append(name, value.clone());
                 }
             }

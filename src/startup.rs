@@ -89,8 +89,11 @@ fn with_middleware(router: Router, timeout: Duration) -> Router {
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::GATEWAY_TIMEOUT,
                     timeout,
-                )),
+                ))
+                .layer(from_fn(crate::header_limit::enforce)),
         )
+        // Outermost, so timeouts and panics are counted too.
+        .layer(from_fn(crate::metrics::track_requests))
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
@@ -111,12 +114,7 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    crate::server::serve(listener, app, shutdown, Default::default()).await
 }
 
 /// A running gateway, for tests and demo mode.

@@ -45,7 +45,14 @@ pub async fn authenticate(
 ) -> Result<Authenticated, AuthError> {
     let credentials =
         extract_credentials(headers, &state.cookies)?.ok_or(AuthError::NoCredentials)?;
-    let instance = state.config.instance_policy.check(&credentials.instance)?;
+    let instance = state
+        .config
+        .instance_policy
+        .check(&credentials.instance)
+        .inspect_err(|_| {
+            metrics::counter!("sfgate_identity_validations_total", "outcome" => "instance_refused")
+                .increment(1);
+        })?;
     let result = state
         .validator
         .validate(&instance, &credentials.token)
@@ -75,7 +82,13 @@ async fn renew_session(
     state: &AppState,
     refresh_token: &SecretString,
 ) -> Result<Authenticated, AuthError> {
-    let tokens = match state.oauth.refresh(refresh_token).await {
+    let tokens = state.oauth.refresh(refresh_token).await;
+    let failure = match &tokens {
+        Err(e) if e.is_transient() => Some(e.to_string()),
+        _ => None,
+    };
+    state.readiness.record("token", failure);
+    let tokens = match tokens {
         Ok(tokens) => tokens,
         Err(SalesforceError::Rejected { .. }) => return Err(AuthError::SessionExpired),
         Err(e) => return Err(AuthError::Upstream(Arc::new(e))),

@@ -28,12 +28,16 @@ pub const OWN_ROUTES: &[&str] = &[
 pub fn router(state: AppState) -> Router {
     let protected =
         protected::router().route_layer(from_fn_with_state(state.clone(), require_identity));
-    Router::new()
+    let own = Router::new()
         .route("/", get(home::home))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::metrics::render))
         .merge(assets::router())
-        .merge(login::router(state.config.callback_path()))
-        .merge(protected)
-        .with_state(state)
+        .merge(login::router(&state.config))
+        .merge(protected);
+    // Install the metrics recorder before the first request records anything.
+    crate::metrics::handle();
+    // Own routes only: a fallback added below (the reverse proxy) keeps upstream headers.
+    crate::security_headers::apply(own, &state.config).with_state(state)
 }

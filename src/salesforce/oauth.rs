@@ -170,8 +170,7 @@ impl SalesforceOAuth {
         if let Some(v) = verifier {
             request = request.set_pkce_verifier(PkceCodeVerifier::new(v.to_string()));
         }
-        let response = request
-            .request_async(&self.http)
+        let response = timed("token", request.request_async(&self.http))
             .await
             .map_err(map_token_error)?;
         self.verify(response, None)
@@ -181,10 +180,8 @@ impl SalesforceOAuth {
     /// one is kept in that case, and replaced when a new one comes back.
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, SalesforceError> {
         let token = RefreshToken::new(refresh_token.expose_secret().to_string());
-        let response = self
-            .client
-            .exchange_refresh_token(&token)
-            .request_async(&self.http)
+        let request = self.client.exchange_refresh_token(&token);
+        let response = timed("token", request.request_async(&self.http))
             .await
             .map_err(map_token_error)?;
         self.verify(response, Some(refresh_token))
@@ -197,10 +194,8 @@ impl SalesforceOAuth {
     ) -> Result<TokenSet, SalesforceError> {
         let user = ResourceOwnerUsername::new(username.to_string());
         let pass = ResourceOwnerPassword::new(password.expose_secret().to_string());
-        let response = self
-            .client
-            .exchange_password(&user, &pass)
-            .request_async(&self.http)
+        let request = self.client.exchange_password(&user, &pass);
+        let response = timed("token", request.request_async(&self.http))
             .await
             .map_err(map_token_error)?;
         self.verify(response, None)
@@ -210,11 +205,12 @@ impl SalesforceOAuth {
     pub async fn revoke(&self, token: &SecretString) -> Result<(), SalesforceError> {
         // Posted directly rather than through the `oauth2` crate: its revocation request refuses
         // any non-https endpoint, which would rule out the loopback emulator used in demo mode.
-        let response = self
+        let request = self
             .http
             .post(self.revocation_url.clone())
             .form(&[("token", token.expose_secret())])
-            .send()
+            .send();
+        let response = timed("revoke", request)
             .await
             .map_err(|e| SalesforceError::from_reqwest(&e))?;
         let status = response.status();
@@ -279,6 +275,16 @@ impl SalesforceOAuth {
             user_id,
         })
     }
+}
+
+/// Records how long a call to Salesforce took (`sfgate_salesforce_call_seconds{endpoint}`),
+/// failures included: a slow failing Salesforce is exactly what the histogram is for.
+async fn timed<T>(endpoint: &'static str, call: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    metrics::histogram!("sfgate_salesforce_call_seconds", "endpoint" => endpoint)
+        .record(started.elapsed().as_secs_f64());
+    result
 }
 
 /// `https://login.salesforce.com/id/<org>/<user>`: the signed part of a token response that

@@ -85,8 +85,7 @@ async fn finish_login(
         .cookies
         .seal(SESSION_COOKIE, &session, state.cookies.session_ttl())
         .ok_or_else(|| LoginError::BadRequest("the session cookie could not be created".into()))?;
-    metrics::counter!("sfgate_logins_total", "result" => "completed").increment(1);
-    tracing::info!(user_id = %identity.user_id, org_id = %identity.organization_id, "login completed");
+    login_completed(&identity);
 
     let mut response = if let Some(return_to) = &login.return_to {
         let location =
@@ -104,6 +103,15 @@ async fn finish_login(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// Counts the login and names the user in the request's log span from here on.
+pub(super) fn login_completed(identity: &Identity) {
+    metrics::counter!("sfgate_logins_total", "result" => "completed").increment(1);
+    let span = tracing::Span::current();
+    span.record("user_id", tracing::field::display(&identity.user_id));
+    span.record("org_id", tracing::field::display(&identity.organization_id));
+    tracing::info!(user_id = %identity.user_id, org_id = %identity.organization_id, "login completed");
 }
 
 fn accepts_json(headers: &HeaderMap) -> bool {

@@ -68,6 +68,11 @@ async fn revoke_and_evict(state: &AppState, headers: &HeaderMap) -> Result<bool,
         // The refresh token may already be gone; the access token itself can still be revoked.
         result = state.oauth.revoke(&credentials.token).await;
     }
+    let failure = match &result {
+        Err(e) if e.is_transient() => Some(e.to_string()),
+        _ => None,
+    };
+    state.readiness.record("revoke", failure);
     match result {
         Ok(()) => {
             tracing::info!("logout revoked the token at Salesforce");

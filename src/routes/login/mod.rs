@@ -9,20 +9,30 @@ mod tokens;
 
 pub use error::LoginError;
 
+use crate::config::Config;
+use crate::rate_limit::{self, LoginRateLimiter};
 use crate::state::AppState;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
+use std::sync::Arc;
 
-pub fn router(callback_path: &str) -> Router<AppState> {
-    Router::new()
+/// The routes that start logins or spend codes, passwords and refresh tokens are rate limited
+/// per client (see [`crate::rate_limit`]); logout and the GET refusals are not.
+pub fn router(config: &Config) -> Router<AppState> {
+    let limiter = Arc::new(LoginRateLimiter::new(config));
+    let limited = Router::new()
         .route("/oauth2/authorize", get(authorize::authorize))
-        .route(callback_path, get(callback::callback))
+        .route(config.callback_path(), get(callback::callback))
         .route("/oauth2/token", post(tokens::token))
         .route(
             "/oauth2/password",
             post(tokens::password).get(tokens::password_via_get),
         )
-        .route("/oauth2/login", get(tokens::password_via_get))
         .route("/oauth2/refresh", post(tokens::refresh))
+        .route_layer(from_fn_with_state(limiter, rate_limit::enforce));
+    Router::new()
+        .merge(limited)
+        .route("/oauth2/login", get(tokens::password_via_get))
         .route("/oauth2/logout", post(logout::logout))
 }

@@ -1,7 +1,7 @@
 //! Token routes for API clients: the Node.js app's `/oauth2/token` and password flow, and
 //! `/oauth2/refresh`.
 
-use super::callback::{confirm_identity, record_salesforce_call, token_json};
+use super::callback::{confirm_identity, login_completed, record_salesforce_call, token_json};
 use super::params::body_params;
 use super::LoginError;
 use crate::auth::session::{Session, SESSION_COOKIE};
@@ -34,7 +34,8 @@ pub(super) async fn token(
     let tokens = state.oauth.exchange_code(code, verifier).await;
     record_salesforce_call(&state, "token", &tokens);
     let tokens = tokens?;
-    confirm_identity(&state, &tokens).await?;
+    let identity = confirm_identity(&state, &tokens).await?;
+    login_completed(&identity);
     Ok(token_json(&tokens))
 }
 
@@ -60,7 +61,8 @@ pub(super) async fn password(
         .await;
     record_salesforce_call(&state, "token", &tokens);
     let tokens = tokens?;
-    confirm_identity(&state, &tokens).await?;
+    let identity = confirm_identity(&state, &tokens).await?;
+    login_completed(&identity);
     Ok(token_json(&tokens))
 }
 
@@ -130,6 +132,9 @@ pub(super) async fn refresh(
         Err(e) => return Err(e.into()),
     };
     let identity = confirm_identity(&state, &tokens).await?;
+    let span = tracing::Span::current();
+    span.record("user_id", tracing::field::display(&identity.user_id));
+    span.record("org_id", tracing::field::display(&identity.organization_id));
     let mut response = token_json(&tokens);
     if from_session {
         if let Some(cookie) = state.cookies.seal(

@@ -1,0 +1,241 @@
+//! Prometheus metrics at `GET /metrics`.
+//!
+//! Instrumented code uses the `metrics` facade (`metrics::counter!` and friends); this module
+//! installs the one Prometheus recorder behind it and serves what it holds. The recorder is
+//! process-wide (the facade has a single global slot), so it is installed once, on first use,
+//! and every gateway in the process (tests start many) shares it. No HTTP listener of the
+//! exporter's own: the gateway serves the text itself, behind `METRICS_TOKEN` when set.
+//!
+//! Label values are bounded on purpose: routes are the matched route templates (never raw
+//! paths), methods outside the standard set become `other`, statuses are three digits.
+
+use crate::state::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use secrecy::ExposeSecret;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+/// Seconds: from a cached identity check (sub-millisecond) to a slow Salesforce (timeouts).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Histograms are drained into their buckets by an upkeep pass; without one they grow.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's Prometheus handle, installing the recorder on first call.
+///
+/// If another recorder was installed first (an embedding program's own), sfgate's metrics go
+/// there and `/metrics` serves only what this recorder saw; that is logged once, not fatal.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new();
+        let builder = match builder.set_buckets(LATENCY_BUCKETS) {
+            Ok(b) => b,
+            // Only an empty list is refused; the list above is not empty.
+            Err(_) => PrometheusBuilder::new(),
+        };
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+        }
+        describe();
+        let upkeep = handle.clone();
+        // A thread, not a task: tests run many short-lived runtimes in one process.
+        let spawned = std::thread::Builder::new()
+            .name("sfgate-metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the metrics upkeep thread");
+        }
+        handle
+    })
+}
+
+/// HELP lines, so a scrape explains itself.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "sfgate_http_requests_total",
+        "Requests answered, by method, matched route template and status"
+    );
+    describe_histogram!(
+        "sfgate_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a request, by method and matched route template"
+    );
+    describe_counter!(
+        "sfgate_identity_validations_total",
+        "Identity checks, by outcome: valid, invalid, org_refused, instance_refused, upstream_error"
+    );
+    describe_counter!(
+        "sfgate_identity_cache_total",
+        "Identity cache lookups, by result: hit, miss, disabled"
+    );
+    describe_gauge!(
+        "sfgate_identity_cache_entries",
+        "Identity verdicts held in the cache"
+    );
+    describe_histogram!(
+        "sfgate_salesforce_call_seconds",
+        Unit::Seconds,
+        "Latency of calls to Salesforce, by endpoint: token, userinfo, revoke"
+    );
+    describe_counter!(
+        "sfgate_logins_total",
+        "Logins, by result: started, completed, failed"
+    );
+    describe_counter!(
+        "sfgate_session_refreshes_total",
+        "Session access tokens renewed with the session's refresh token"
+    );
+    describe_counter!(
+        "sfgate_rate_limited_total",
+        "Requests refused with 429, by route"
+    );
+    describe_counter!(
+        "sfgate_proxy_requests_total",
+        "Requests proxied upstream, by upstream status"
+    );
+}
+
+/// Middleware: counts and times every request by matched route.
+///
+/// Runs after routing (added with `Router::layer`), so `MatchedPath` is there; requests no
+/// route matched (404s, or the proxy fallback) share the label `unmatched`.
+pub async fn track_requests(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = method_label(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(
+        "sfgate_http_requests_total",
+        "method" => method,
+        "route" => route.clone(),
+        "status" => status
+    )
+    .increment(1);
+    metrics::histogram!(
+        "sfgate_http_request_duration_seconds",
+        "method" => method,
+        "route" => route
+    )
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// `GET /metrics`: Prometheus text. With `METRICS_TOKEN` set, only `Authorization: Bearer
+/// <token>` may read it (compared in constant time); metrics reveal traffic and org activity.
+pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &state.config.metrics_token {
+        if !bearer_matches(&headers, expected.expose_secret()) {
+            let mut response = crate::error::ErrorResponse::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "metrics need Authorization: Bearer <METRICS_TOKEN>",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"sfgate-metrics\""),
+            );
+            return response;
+        }
+    }
+    metrics::gauge!("sfgate_identity_cache_entries").set(state.validator.cached_entries() as f64);
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        handle().render(),
+    )
+        .into_response()
+}
+
+fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let Some(token) = value.to_str().ok().and_then(|v| {
+        v.strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+    }) else {
+        return false;
+    };
+    // `ct_eq` on slices of different lengths is false without looking at the contents; the
+    // length of the configured token is not a secret worth hiding.
+    bool::from(token.trim().as_bytes().ct_eq(expected.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_bearer_token_opens_metrics() {
+        let mut h = HeaderMap::new();
+        assert!(!bearer_matches(&h, "s3cret"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret"),
+        );
+        assert!(bearer_matches(&h, "s3cret"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cre"),
+        );
+        assert!(!bearer_matches(&h, "s3cret"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic s3cret"),
+        );
+        assert!(!bearer_matches(&h, "s3cret"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret"),
+        );
+        h.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        assert!(!bearer_matches(&h, "s3cret"));
+    }
+
+    #[test]
+    fn unusual_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        let odd = Method::from_bytes(b"PURGE").expect("method");
+        assert_eq!(method_label(&odd), "other");
+    }
+}

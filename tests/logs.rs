@@ -1,0 +1,483 @@
+//! The real `sfgate` binary, logging at `trace` in both formats, never writes a secret.
+//!
+//! The emulator runs as a separate `sfgate emulator` process so that only the gateway's own
+//! output (including everything its dependencies log) is captured and searched.
+
+use reqwest::redirect::Policy;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sfgate");
+const CLIENT_ID: &str = "logs-test-client";
+const CLIENT_SECRET: &str = "logs-test-client-secret-7c1e";
+const SESSION_SECRET: &str = "logs-test-session-secret-0123456789-abcdef";
+const ACME: &str = "00D5j00000AcMe1";
+const ALICE: (&str, &str) = ("alice@acme.example", "alice-demo-1");
+
+/// Kills the process when the test ends, pass or fail.
+struct Running {
+    child: Child,
+    output: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sfgate");
+        let output = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("stdout"));
+        let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().expect("stderr"));
+        for stream in [stdout, stderr] {
+            let sink = output.clone();
+            readers.push(std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let mut all = sink.lock().expect("lock");
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            }));
+        }
+        Self {
+            child,
+            output,
+            readers,
+        }
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().expect("lock").clone()
+    }
+
+    /// Stops the process and returns everything it wrote.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        self.output()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> Option<String>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = ready() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_emulator(redirect_uri: &str) -> (Running, String) {
+    let mut command = Command::new(BIN);
+    command
+        .args(["emulator", "--port", "0", "--client-id", CLIENT_ID])
+        .args([
+            "--client-secret",
+            CLIENT_SECRET,
+            "--redirect-uri",
+            redirect_uri,
+        ])
+        .env_remove("RUST_LOG")
+        .current_dir(std::env::temp_dir());
+    let emulator = Running::spawn(command);
+    let url = wait_for("emulator", || {
+        emulator.output().lines().find_map(|l| {
+            l.strip_prefix("Salesforce emulator on ")
+                .map(|u| u.trim().to_string())
+        })
+    });
+    (emulator, url)
+}
+
+fn start_gateway(port: u16, emulator_url: &str, format: &str) -> Running {
+    let mut command = Command::new(BIN);
+    command
+        .arg("serve")
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .envs([
+            ("SF_CLIENT_ID", CLIENT_ID),
+            ("SF_CLIENT_SECRET", CLIENT_SECRET),
+            ("SF_LOGIN_URL", emulator_url),
+            ("SF_INSTANCE_ORIGINS", emulator_url),
+            ("SF_ALLOWED_ORGS", ACME),
+            ("SESSION_SECRET", SESSION_SECRET),
+            ("SF_ENABLE_PASSWORD_FLOW", "true"),
+            ("HOST", "127.0.0.1"),
+            ("LOG_FORMAT", format),
+            ("RUST_LOG", "trace"),
+        ])
+        .env(
+            "SF_REDIRECT_URI",
+            format!("http://127.0.0.1:{port}/oauth2/callback"),
+        )
+        .env("PORT", port.to_string());
+    Running::spawn(command)
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string()
+}
+
+/// The value of cookie `name` among a response's `Set-Cookie` headers.
+fn cookie_value(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| {
+            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+            let (n, v) = pair.split_once('=')?;
+            (n == name && !v.is_empty()).then(|| v.to_string())
+        })
+}
+
+/// Runs every flow that handles a secret; returns the secrets that went over the wire.
+async fn exercise(base: &str, emulator: &str) -> Vec<String> {
+    let mut secrets: Vec<String> =
+        vec![CLIENT_SECRET.into(), SESSION_SECRET.into(), ALICE.1.into()];
+    let browser = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let plain = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+
+    // Browser login: authorize, the emulator's form, the callback.
+    let start = browser
+        .get(format!("{base}/oauth2/authorize"))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(start.status(), 302);
+    secrets.extend(cookie_value(&start, "sfgate_login"));
+    let to_salesforce = location(&start);
+    let url = reqwest::Url::parse(&to_salesforce).expect("url");
+    let mut form: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let state = form
+        .iter()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.clone())
+        .expect("state");
+    secrets.push(state);
+    form.push(("username".into(), ALICE.0.into()));
+    form.push(("password".into(), ALICE.1.into()));
+    form.push(("action".into(), "allow".into()));
+    let back = browser
+        .post(format!("{emulator}/services/oauth2/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .expect("emulator login");
+    assert_eq!(back.status(), 302);
+    let callback = location(&back);
+    let code = reqwest::Url::parse(&callback)
+        .expect("callback url")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
+    secrets.push(code);
+    let done = browser
+        .get(&callback)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(done.status(), 200);
+    secrets.extend(cookie_value(&done, "sfgate_session"));
+    let tokens: serde_json::Value = done.json().await.expect("tokens");
+    let access = tokens["access_token"].as_str().expect("access").to_string();
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    let instance = tokens["instance_url"]
+        .as_str()
+        .expect("instance")
+        .to_string();
+    secrets.push(access.clone());
+    secrets.push(refresh.clone());
+
+    // The replayed callback fails and is logged as a failure.
+    let replay = browser.get(&callback).send().await.expect("replay");
+    assert!(replay.status().is_client_error());
+
+    // Protected calls: session cookie, Bearer, the Node.js app's headers, a bad token.
+    let me = browser
+        .get(format!("{base}/api/me"))
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), 200);
+    let bearer = plain
+        .get(format!("{base}/secured"))
+        .bearer_auth(&access)
+        .header("x-instance-url", &instance)
+        .send()
+        .await
+        .expect("bearer");
+    assert_eq!(bearer.status(), 200);
+    let legacy = plain
+        .get(format!("{base}/secured"))
+        .header("bearer", &access)
+        .header("instanceurl", &instance)
+        .send()
+        .await
+        .expect("legacy");
+    assert_eq!(legacy.status(), 200);
+    let fake = format!("{ACME}!fake-token-never-logged-91d3");
+    secrets.push(fake.clone());
+    let bad = plain
+        .get(format!("{base}/secured"))
+        .bearer_auth(&fake)
+        .header("x-instance-url", &instance)
+        .send()
+        .await
+        .expect("bad");
+    assert_eq!(bad.status(), 401);
+
+    // Refresh with a token in the body, then with the session cookie.
+    let refreshed = plain
+        .post(format!("{base}/oauth2/refresh"))
+        .form(&[("refresh_token", refresh.as_str())])
+        .send()
+        .await
+        .expect("refresh");
+    assert_eq!(refreshed.status(), 200);
+    let body: serde_json::Value = refreshed.json().await.expect("json");
+    secrets.push(
+        body["access_token"]
+            .as_str()
+            .expect("new access")
+            .to_string(),
+    );
+    let by_session = browser
+        .post(format!("{base}/oauth2/refresh"))
+        .send()
+        .await
+        .expect("refresh by session");
+    assert_eq!(by_session.status(), 200);
+    secrets.extend(cookie_value(&by_session, "sfgate_session"));
+    let body: serde_json::Value = by_session.json().await.expect("json");
+    secrets.push(
+        body["access_token"]
+            .as_str()
+            .expect("new access")
+            .to_string(),
+    );
+
+    // The password flow and a code exchange with an unknown code.
+    let password = plain
+        .post(format!("{base}/oauth2/password"))
+        .form(&[("username", ALICE.0), ("password", ALICE.1)])
+        .send()
+        .await
+        .expect("password");
+    assert_eq!(password.status(), 200);
+    let body: serde_json::Value = password.json().await.expect("json");
+    secrets.push(body["access_token"].as_str().expect("access").to_string());
+    let bogus_code = "bogus-authorization-code-5e2f";
+    secrets.push(bogus_code.into());
+    let token = plain
+        .post(format!("{base}/oauth2/token"))
+        .form(&[
+            ("code", bogus_code),
+            ("code_verifier", "verifier-secret-8a7b6c"),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(token.status(), 400);
+    secrets.push("verifier-secret-8a7b6c".into());
+
+    // Logout revokes at Salesforce.
+    let logout = browser
+        .post(format!("{base}/oauth2/logout"))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(logout.status(), 204);
+    secrets
+}
+
+/// Secrets and their telling parts: a classic token's org prefix is not secret, the rest is.
+fn needles(secrets: &[String]) -> Vec<String> {
+    let mut all = Vec::new();
+    for s in secrets {
+        assert!(s.len() >= 8, "a secret too short to search for: {s}");
+        all.push(s.clone());
+        if let Some((_, rest)) = s.split_once('!') {
+            all.push(rest.to_string());
+        }
+        // Percent-encoded forms, as they would appear in a logged query or form body.
+        let encoded: String = url_encode(s);
+        if encoded != *s {
+            all.push(encoded);
+        }
+    }
+    all
+}
+
+fn url_encode(s: &str) -> String {
+    reqwest::Url::parse_with_params("http://x/", &[("v", s)])
+        .map(|u| {
+            u.query()
+                .unwrap_or_default()
+                .trim_start_matches("v=")
+                .to_string()
+        })
+        .unwrap_or_else(|_| s.to_string())
+}
+
+fn run_and_capture(format: &str) -> (String, Vec<String>) {
+    let port = free_port();
+    let redirect_uri = format!("http://127.0.0.1:{port}/oauth2/callback");
+    let (emulator, emulator_url) = start_emulator(&redirect_uri);
+    let gateway = start_gateway(port, &emulator_url, format);
+    let base = format!("http://127.0.0.1:{port}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let secrets = runtime.block_on(async {
+        let probe = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = probe.get(format!("{base}/healthz")).send().await {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not start:\n{}",
+                gateway.output()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        exercise(&base, &emulator_url).await
+    });
+    // Give the last log lines a moment to be written.
+    std::thread::sleep(Duration::from_millis(300));
+    let logs = gateway.stop();
+    drop(emulator);
+    (logs, secrets)
+}
+
+fn assert_no_secret(logs: &str, secrets: &[String]) {
+    for needle in needles(secrets) {
+        if let Some(at) = logs.find(&needle) {
+            let line_start = logs[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
+            let line_end = logs[at..].find('\n').map(|i| i + at).unwrap_or(logs.len());
+            panic!(
+                "a secret appears in the logs:\n{}",
+                &logs[line_start..line_end]
+            );
+        }
+    }
+}
+
+#[test]
+fn json_logs_at_trace_level_are_one_object_per_line_and_hold_no_secret() {
+    let (logs, secrets) = run_and_capture("json");
+    assert!(logs.lines().count() > 50, "trace logging produced:\n{logs}");
+    assert_no_secret(&logs, &secrets);
+
+    let mut finished = Vec::new();
+    let mut levels = std::collections::HashSet::new();
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        let value: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+        for field in ["timestamp", "level", "target"] {
+            assert!(value[field].is_string(), "{field} in {line}");
+        }
+        levels.insert(value["level"].as_str().unwrap_or_default().to_string());
+        if value["message"] == "request finished" {
+            finished.push(value);
+        }
+    }
+    assert!(
+        levels.contains("TRACE"),
+        "RUST_LOG=trace took effect: {levels:?}"
+    );
+    assert!(finished.len() >= 10, "one line per request");
+    for line in &finished {
+        let span = &line["span"];
+        assert!(
+            span["request_id"].as_str().is_some_and(|s| s.len() == 36),
+            "{line}"
+        );
+        assert!(span["method"].is_string(), "{line}");
+        assert!(span["path"].is_string(), "{line}");
+        assert!(line["status"].is_u64(), "{line}");
+        assert!(line["latency_ms"].is_number(), "{line}");
+    }
+    let me = finished
+        .iter()
+        .find(|l| l["span"]["path"] == "/api/me")
+        .expect("/api/me logged");
+    assert_eq!(me["status"], 200);
+    assert_eq!(me["span"]["org_id"].as_str().map(|o| &o[..15]), Some(ACME));
+    assert!(me["span"]["user_id"].is_string(), "{me}");
+    let callback = finished
+        .iter()
+        .find(|l| l["span"]["path"] == "/oauth2/callback" && l["status"] == 200)
+        .expect("callback logged");
+    assert!(callback["span"]["user_id"].is_string(), "{callback}");
+}
+
+#[test]
+fn text_logs_at_trace_level_hold_no_secret() {
+    let (logs, secrets) = run_and_capture("text");
+    assert!(logs.lines().count() > 50, "trace logging produced:\n{logs}");
+    assert!(logs.contains("TRACE"));
+    assert!(logs.contains("request finished"));
+    assert!(logs.contains("path=/api/me"));
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes when not on a terminal"
+    );
+    assert_no_secret(&logs, &secrets);
+    assert!(
+        serde_json::from_str::<serde_json::Value>(logs.lines().next().unwrap_or("")).is_err(),
+        "text, not JSON"
+    );
+}

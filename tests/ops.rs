@@ -1,0 +1,821 @@
+//! Operations: metrics, security headers, caching rules, rate limits, readiness and request
+//! limits, over HTTP against the real gateway and the emulator.
+//!
+//! The metrics recorder is process-wide and tests run in parallel, so metric assertions compare
+//! a scrape before and after with "grew by at least": other tests may add to the same series.
+
+mod common;
+
+use common::*;
+use sfgate::salesforce::emulator::{Endpoint, Fault};
+use std::net::IpAddr;
+
+/// The value of the series `name` whose labels include all of `labels` (summed if several).
+fn metric(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (series_name, rest) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest),
+                None => (series, ""),
+            };
+            (series_name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
+            .then(|| value.parse::<f64>().ok())
+            .flatten()
+        })
+        .sum()
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let r = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .expect("ct")
+        .starts_with("text/plain"));
+    r.text().await.expect("text")
+}
+
+#[tokio::test]
+async fn metrics_count_logins_protected_calls_and_salesforce_latency_by_route_template() {
+    let app = spawn_app().await;
+    let before = scrape(&app).await;
+    let browser = browser_client();
+    let r = app.login(&browser, ALICE).await;
+    assert_eq!(r.status(), 200);
+    let me = browser.get(app.url("/api/me")).send().await.expect("me");
+    assert_eq!(me.status(), 200);
+    let logout = browser
+        .post(app.url("/oauth2/logout"))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(logout.status(), 204);
+    let denied = app
+        .http
+        .get(app.url("/oauth2/callback?error=access_denied&error_description=no"))
+        .send()
+        .await
+        .expect("denied");
+    assert_eq!(denied.status(), 403);
+    let unknown = app
+        .http
+        .get(app.url("/no/such/page/12345"))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(unknown.status(), 404);
+    let after = scrape(&app).await;
+
+    let grew = |name: &str, labels: &[(&str, &str)]| {
+        metric(&after, name, labels) - metric(&before, name, labels)
+    };
+    assert!(grew("sfgate_logins_total", &[("result", "started")]) >= 1.0);
+    assert!(grew("sfgate_logins_total", &[("result", "completed")]) >= 1.0);
+    assert!(grew("sfgate_logins_total", &[("result", "failed")]) >= 1.0);
+    assert!(
+        grew(
+            "sfgate_http_requests_total",
+            &[("method", "GET"), ("route", "/api/me"), ("status", "200")]
+        ) >= 1.0
+    );
+    assert!(
+        grew(
+            "sfgate_http_requests_total",
+            &[
+                ("method", "GET"),
+                ("route", "/oauth2/callback"),
+                ("status", "200")
+            ]
+        ) >= 1.0
+    );
+    assert!(
+        grew(
+            "sfgate_http_requests_total",
+            &[("route", "/oauth2/authorize"), ("status", "302")]
+        ) >= 1.0
+    );
+    assert!(
+        grew(
+            "sfgate_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        ) >= 1.0
+    );
+    assert!(
+        !after.contains("/no/such/page"),
+        "raw paths never become labels"
+    );
+    assert!(
+        !after.contains("code="),
+        "query strings never become labels"
+    );
+    assert!(
+        grew(
+            "sfgate_http_request_duration_seconds_count",
+            &[("route", "/api/me")]
+        ) >= 1.0
+    );
+    assert!(after.contains("sfgate_http_request_duration_seconds_bucket{"));
+    assert!(grew("sfgate_identity_validations_total", &[("outcome", "valid")]) >= 2.0);
+    assert!(grew("sfgate_identity_cache_total", &[("result", "miss")]) >= 1.0);
+    assert!(grew("sfgate_identity_cache_total", &[("result", "hit")]) >= 1.0);
+    assert!(after.contains("sfgate_identity_cache_entries "));
+    for endpoint in ["token", "userinfo", "revoke"] {
+        assert!(
+            grew(
+                "sfgate_salesforce_call_seconds_count",
+                &[("endpoint", endpoint)]
+            ) >= 1.0,
+            "{endpoint} latency recorded"
+        );
+    }
+    assert!(after.contains("sfgate_salesforce_call_seconds_bucket{"));
+    for help in [
+        "# HELP sfgate_http_requests_total",
+        "# TYPE sfgate_http_request_duration_seconds histogram",
+    ] {
+        assert!(after.contains(help), "{help}");
+    }
+}
+
+#[tokio::test]
+async fn whatever_the_process_records_through_the_metrics_facade_is_exported() {
+    let app = spawn_app().await;
+    // The proxy records its upstream statuses this way.
+    metrics::counter!("sfgate_proxy_requests_total", "status" => "599").increment(3);
+    let scraped = scrape(&app).await;
+    assert!(scraped.contains("# HELP sfgate_proxy_requests_total"));
+    assert!(
+        metric(
+            &scraped,
+            "sfgate_proxy_requests_total",
+            &[("status", "599")]
+        ) >= 3.0
+    );
+}
+
+#[tokio::test]
+async fn identity_validation_outcomes_are_counted_by_name() {
+    let app = spawn_app().await;
+    let before = scrape(&app).await;
+    let alice = app.tokens(ALICE.0);
+    let carol = app.tokens(CAROL.0);
+    let cases = [
+        (
+            format!("{ACME}!not-a-real-token"),
+            alice.instance_url.clone(),
+            401,
+        ),
+        (carol.access_token.clone(), carol.instance_url.clone(), 403),
+        (
+            alice.access_token.clone(),
+            "https://evil.example".to_string(),
+            401,
+        ),
+    ];
+    for (token, instance, status) in &cases {
+        let r = app.get_with_token("/api/me", token, instance).await;
+        assert_eq!(r.status(), *status, "{instance}");
+    }
+    app.emulator
+        .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
+    let r = app
+        .get_with_token("/api/me", &alice.access_token, &alice.instance_url)
+        .await;
+    assert_eq!(r.status(), 502);
+    let after = scrape(&app).await;
+    for outcome in [
+        "invalid",
+        "org_refused",
+        "instance_refused",
+        "upstream_error",
+    ] {
+        let grew = metric(
+            &after,
+            "sfgate_identity_validations_total",
+            &[("outcome", outcome)],
+        ) - metric(
+            &before,
+            "sfgate_identity_validations_total",
+            &[("outcome", outcome)],
+        );
+        assert!(grew >= 1.0, "{outcome} counted");
+    }
+}
+
+#[tokio::test]
+async fn metrics_token_protects_the_metrics_endpoint() {
+    let app = spawn_app_with(|env| {
+        env.insert("METRICS_TOKEN".into(), "metrics-token-4f9a".into());
+    })
+    .await;
+    let r = app.http.get(app.url("/metrics")).send().await.expect("r");
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "unauthorized");
+    for wrong in [
+        "Bearer metrics-token-4f9",
+        "Bearer metrics-token-4f9aa",
+        "Basic metrics-token-4f9a",
+    ] {
+        let r = app
+            .http
+            .get(app.url("/metrics"))
+            .header("authorization", wrong)
+            .send()
+            .await
+            .expect("r");
+        assert_eq!(r.status(), 401, "{wrong}");
+    }
+    let r = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth("metrics-token-4f9a")
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("text").contains("sfgate_"));
+}
+
+fn assert_security_headers(r: &reqwest::Response, login_origin: &str, what: &str) {
+    let h = r.headers();
+    let csp = h
+        .get("content-security-policy")
+        .unwrap_or_else(|| panic!("CSP on {what}"))
+        .to_str()
+        .expect("csp");
+    assert_eq!(
+        csp,
+        format!(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self' {login_origin}; frame-ancestors 'none'; \
+             base-uri 'none'"
+        ),
+        "{what}"
+    );
+    assert_eq!(h["x-frame-options"], "DENY", "{what}");
+    assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
+}
+
+#[tokio::test]
+async fn own_pages_errors_and_the_success_page_carry_security_headers() {
+    let app = spawn_app().await;
+    let origin = app.emulator.base_url();
+    let home = app.http.get(app.url("/")).send().await.expect("home");
+    assert_eq!(home.status(), 200);
+    assert_security_headers(&home, &origin, "home");
+    assert!(
+        home.headers().get("strict-transport-security").is_none(),
+        "no HSTS over plain http"
+    );
+
+    let html_error = app
+        .http
+        .get(app.url("/api/me"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("401");
+    assert_eq!(html_error.status(), 401);
+    assert!(html_error.headers()["content-type"]
+        .to_str()
+        .expect("ct")
+        .starts_with("text/html"));
+    assert_security_headers(&html_error, &origin, "HTML error page");
+    assert_eq!(html_error.headers()["cache-control"], "no-store");
+
+    let json_error = app
+        .http
+        .get(app.url("/oauth2/callback?error=access_denied&error_description=no"))
+        .send()
+        .await
+        .expect("denied");
+    assert_eq!(json_error.status(), 403);
+    assert_security_headers(&json_error, &origin, "JSON error");
+
+    let browser = browser_client();
+    let success = app.login(&browser, ALICE).await;
+    assert_eq!(success.status(), 200);
+    assert_security_headers(&success, &origin, "success page");
+    assert_eq!(success.headers()["cache-control"], "no-store");
+
+    for path in ["/healthz", "/readyz", "/metrics", "/assets/sfgate.js"] {
+        let r = app.http.get(app.url(path)).send().await.expect(path);
+        assert_eq!(r.status(), 200, "{path}");
+        assert_security_headers(&r, &origin, path);
+    }
+}
+
+#[tokio::test]
+async fn hsts_is_sent_when_users_reach_sfgate_over_https() {
+    let app = spawn_app_with(|env| {
+        env.insert(
+            "SF_REDIRECT_URI".into(),
+            "https://gateway.example.com/oauth2/callback".into(),
+        );
+    })
+    .await;
+    let r = app.http.get(app.url("/")).send().await.expect("home");
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+}
+
+#[test]
+fn templates_have_no_inline_script_or_style_for_the_csp_to_block() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("templates") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("html") {
+            continue;
+        }
+        let html = std::fs::read_to_string(&path)
+            .expect("read")
+            .to_ascii_lowercase();
+        for (i, _) in html.match_indices("<script") {
+            let tag_end = html[i..].find('>').expect("tag end") + i;
+            assert!(
+                html[i..tag_end].contains("src=\"/assets/"),
+                "{path:?}: inline script"
+            );
+        }
+        assert!(!html.contains("<style"), "{path:?}: inline style");
+        assert!(!html.contains(" style="), "{path:?}: style attribute");
+        assert!(!html.contains(" onclick="), "{path:?}: inline handler");
+        assert!(!html.contains("javascript:"), "{path:?}: javascript: URL");
+        for form in html.match_indices("<form") {
+            let tag_end = html[form.0..].find('>').expect("tag end") + form.0;
+            assert!(
+                html[form.0..tag_end].contains("action=\"/oauth2/"),
+                "{path:?}: form posts to sfgate itself"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "templates found: {checked}");
+}
+
+#[tokio::test]
+async fn token_carrying_answers_are_never_cached() {
+    let app = spawn_app_with(|env| {
+        env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
+    })
+    .await;
+    let password = app
+        .http
+        .post(app.url("/oauth2/password"))
+        .form(&[("username", ALICE.0), ("password", ALICE.1)])
+        .send()
+        .await
+        .expect("password");
+    assert_eq!(password.status(), 200);
+    assert_eq!(password.headers()["cache-control"], "no-store");
+    let tokens: serde_json::Value = password.json().await.expect("json");
+    let grant = app.tokens(ALICE.0);
+    let refresh_token = grant.refresh_token.as_deref().expect("refresh token");
+
+    let refresh = app
+        .http
+        .post(app.url("/oauth2/refresh"))
+        .form(&[("refresh_token", refresh_token)])
+        .send()
+        .await
+        .expect("refresh");
+    assert_eq!(refresh.status(), 200);
+    assert_eq!(refresh.headers()["cache-control"], "no-store");
+
+    let token = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .form(&[("code", "not-a-code")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(token.status(), 400);
+    assert_eq!(token.headers()["cache-control"], "no-store");
+
+    let access = tokens["access_token"].as_str().expect("token");
+    let instance = tokens["instance_url"].as_str().expect("instance");
+    let me = app.get_with_token("/api/me", access, instance).await;
+    assert_eq!(me.status(), 200);
+    assert_eq!(me.headers()["cache-control"], "no-store");
+
+    let home = app.http.get(app.url("/healthz")).send().await.expect("h");
+    assert_eq!(
+        home.headers()["cache-control"],
+        "no-store",
+        "default for own answers"
+    );
+    let js = app
+        .http
+        .get(app.url("/assets/sfgate.js"))
+        .send()
+        .await
+        .expect("js");
+    assert_eq!(
+        js.headers()["cache-control"],
+        "public, max-age=3600",
+        "assets keep their own caching"
+    );
+}
+
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(ip.parse::<IpAddr>().expect("ip"))
+        .build()
+        .expect("client")
+}
+
+async fn assert_rate_limited(r: reqwest::Response) {
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("retry-after")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "rate_limited");
+    assert!(body["error_description"].is_string());
+}
+
+#[tokio::test]
+async fn login_routes_answer_429_after_the_burst_but_other_clients_and_routes_go_on() {
+    let app = spawn_app_with(|env| {
+        env.insert("RATE_LIMIT_BURST".into(), "3".into());
+        env.insert("RATE_LIMIT_PER_MINUTE".into(), "1".into());
+    })
+    .await;
+    for _ in 0..3 {
+        let r = app
+            .http
+            .get(app.url("/oauth2/authorize"))
+            .send()
+            .await
+            .expect("r");
+        assert_eq!(r.status(), 302);
+    }
+    let r = app
+        .http
+        .get(app.url("/oauth2/authorize"))
+        .send()
+        .await
+        .expect("r");
+    assert_rate_limited(r).await;
+
+    // Without TRUST_PROXY a forged X-Forwarded-For changes nothing.
+    let r = app
+        .http
+        .get(app.url("/oauth2/authorize"))
+        .header("x-forwarded-for", "203.0.113.50")
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 429);
+
+    // Another route has its own budget; unlimited routes are not affected.
+    let r = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .form(&[("code", "x")])
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 400);
+    for path in ["/healthz", "/", "/readyz"] {
+        let r = app.http.get(app.url(path)).send().await.expect("r");
+        assert_eq!(r.status(), 200, "{path}");
+    }
+
+    // Another client address (127.0.0.2 is loopback too) has its own budget.
+    let other = client_from("127.0.0.2");
+    let r = other
+        .get(app.url("/oauth2/authorize"))
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 302);
+
+    // The callback, token, password and refresh routes are limited as well.
+    for (method, path) in [
+        ("GET", "/oauth2/callback"),
+        ("POST", "/oauth2/token"),
+        ("POST", "/oauth2/password"),
+        ("POST", "/oauth2/refresh"),
+    ] {
+        let mut last = None;
+        for _ in 0..4 {
+            let request = match method {
+                "GET" => app.http.get(app.url(path)),
+                _ => app.http.post(app.url(path)).form(&[("x", "y")]),
+            };
+            last = Some(request.send().await.expect("r"));
+        }
+        assert_rate_limited(last.expect("response")).await;
+    }
+    // Logout is never limited: a user must always be able to end a session.
+    for _ in 0..5 {
+        let r = app
+            .http
+            .post(app.url("/oauth2/logout"))
+            .send()
+            .await
+            .expect("r");
+        assert_eq!(r.status(), 204);
+    }
+    let metrics = scrape(&app).await;
+    assert!(
+        metric(
+            &metrics,
+            "sfgate_rate_limited_total",
+            &[("route", "/oauth2/authorize")]
+        ) >= 2.0
+    );
+}
+
+#[tokio::test]
+async fn browser_gets_an_html_429_page_with_security_headers() {
+    let app = spawn_app_with(|env| {
+        env.insert("RATE_LIMIT_BURST".into(), "1".into());
+        env.insert("RATE_LIMIT_PER_MINUTE".into(), "1".into());
+    })
+    .await;
+    let _ = app
+        .http
+        .get(app.url("/oauth2/authorize"))
+        .send()
+        .await
+        .expect("r");
+    let r = app
+        .http
+        .get(app.url("/oauth2/authorize"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_security_headers(&r, &app.emulator.base_url(), "429 page");
+    assert!(r.text().await.expect("html").contains("rate_limited"));
+}
+
+#[tokio::test]
+async fn with_trust_proxy_the_rightmost_forwarded_address_is_the_client() {
+    let app = spawn_app_with(|env| {
+        env.insert("RATE_LIMIT_BURST".into(), "2".into());
+        env.insert("RATE_LIMIT_PER_MINUTE".into(), "1".into());
+        env.insert("TRUST_PROXY".into(), "true".into());
+    })
+    .await;
+    let authorize = |xff: &'static str| {
+        app.http
+            .get(app.url("/oauth2/authorize"))
+            .header("x-forwarded-for", xff)
+            .send()
+    };
+    assert_eq!(
+        authorize("10.1.1.1, 203.0.113.9")
+            .await
+            .expect("r")
+            .status(),
+        302
+    );
+    assert_eq!(
+        authorize("10.2.2.2, 203.0.113.9")
+            .await
+            .expect("r")
+            .status(),
+        302
+    );
+    // Changing the client-supplied (left) part does not give a new budget.
+    assert_rate_limited(authorize("10.3.3.3, 203.0.113.9").await.expect("r")).await;
+    assert_rate_limited(authorize("203.0.113.9").await.expect("r")).await;
+    // A different address as seen by the proxy does.
+    assert_eq!(
+        authorize("10.1.1.1, 203.0.113.10")
+            .await
+            .expect("r")
+            .status(),
+        302
+    );
+    // No header: the socket address counts, which has its own budget.
+    let r = app
+        .http
+        .get(app.url("/oauth2/authorize"))
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 302);
+}
+
+#[tokio::test]
+async fn liveness_is_plain_and_readiness_reports_the_last_salesforce_call_without_calling_it() {
+    let app = spawn_app().await;
+    let live = app.http.get(app.url("/healthz")).send().await.expect("h");
+    assert_eq!(live.status(), 200);
+    let live: serde_json::Value = live.json().await.expect("json");
+    assert_eq!(live["status"], "ok");
+
+    let ready = |app: &TestApp| {
+        let request = app.http.get(app.url("/readyz"));
+        async move {
+            let r = request.send().await.expect("readyz");
+            assert_eq!(r.status(), 200, "degraded is reported, not a failed probe");
+            r.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    let fresh = ready(&app).await;
+    assert_eq!(fresh["status"], "ready");
+    assert_eq!(fresh["config"], "loaded");
+    assert!(fresh["salesforce"]["last_call"].is_null());
+
+    let calls_before = app.emulator.stats();
+    for _ in 0..5 {
+        ready(&app).await;
+    }
+    assert_eq!(
+        format!("{:?}", app.emulator.stats()),
+        format!("{calls_before:?}"),
+        "probes never call Salesforce"
+    );
+
+    let alice = app.tokens(ALICE.0);
+    app.emulator
+        .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
+    let r = app
+        .get_with_token("/api/me", &alice.access_token, &alice.instance_url)
+        .await;
+    assert_eq!(r.status(), 502);
+    let degraded = ready(&app).await;
+    assert_eq!(degraded["status"], "degraded");
+    assert_eq!(degraded["salesforce"]["last_call"]["ok"], false);
+    assert_eq!(degraded["salesforce"]["last_call"]["endpoint"], "userinfo");
+    assert!(degraded["salesforce"]["last_call"]["error"].is_string());
+
+    app.emulator.set_fault(Fault::None);
+    let r = app
+        .get_with_token("/api/me", &alice.access_token, &alice.instance_url)
+        .await;
+    assert_eq!(r.status(), 200);
+    let recovered = ready(&app).await;
+    assert_eq!(recovered["status"], "ready");
+    assert_eq!(recovered["salesforce"]["last_call"]["ok"], true);
+    assert!(recovered["identity_cache_entries"].is_u64());
+}
+
+#[tokio::test]
+async fn a_failed_token_call_also_marks_readiness_degraded() {
+    let app = spawn_app_with(|env| {
+        env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
+    })
+    .await;
+    app.emulator.set_fault_for(Endpoint::Token, Fault::Garbage);
+    let r = app
+        .http
+        .post(app.url("/oauth2/password"))
+        .form(&[("username", ALICE.0), ("password", ALICE.1)])
+        .send()
+        .await
+        .expect("password");
+    assert_eq!(r.status(), 502);
+    let ready: serde_json::Value = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("r")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ready["status"], "degraded");
+    assert_eq!(ready["salesforce"]["last_call"]["endpoint"], "token");
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431_and_the_server_keeps_serving() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let big = "a".repeat(64 * 1024);
+    let r = client
+        .get(app.url("/healthz"))
+        .header("x-big", &big)
+        .send()
+        .await
+        .expect("answered, not hung");
+    assert_eq!(r.status(), 431);
+    // The same through several headers, on a limited route and on a protected one.
+    for path in ["/oauth2/authorize", "/api/me"] {
+        let mut request = client.get(app.url(path));
+        for i in 0..8 {
+            request = request.header(format!("x-part-{i}"), "b".repeat(8 * 1024));
+        }
+        let r = request.send().await.expect("answered");
+        assert_eq!(r.status(), 431, "{path}");
+    }
+    // Far past hyper's own buffer: refused by hyper (431) or the connection is closed, but
+    // never a hang or a crash.
+    let huge = "c".repeat(1024 * 1024);
+    match client
+        .get(app.url("/healthz"))
+        .header("x-huge", &huge)
+        .send()
+        .await
+    {
+        Ok(r) => assert!(
+            r.status() == 431 || r.status() == 400,
+            "status {}",
+            r.status()
+        ),
+        Err(e) => assert!(!e.is_timeout(), "hung: {e}"),
+    }
+    let r = client
+        .get(app.url("/healthz"))
+        .header("x-ok", "a".repeat(4 * 1024))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn own_request_bodies_are_limited_to_64_kb() {
+    let app = spawn_app_with(|env| {
+        env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
+    })
+    .await;
+    let body = format!("username=x&password={}", "p".repeat(70 * 1024));
+    let r = app
+        .http
+        .post(app.url("/oauth2/password"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 413);
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let limits = sfgate::server::ConnectionLimits {
+        header_read_timeout: std::time::Duration::from_millis(500),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(sfgate::server::serve(
+        listener,
+        app,
+        async {
+            let _ = stopped.await;
+        },
+        limits,
+    ));
+
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        slow.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection was still open after 5 s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let answer = String::from_utf8_lossy(&rest);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    // A complete request on the same server is answered as usual.
+    let ok = reqwest::get(format!("http://{addr}/")).await.expect("get");
+    assert_eq!(ok.text().await.expect("text"), "ok");
+    let _ = stop.send(());
+    server.await.expect("join").expect("served");
+}
