@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod health;
+pub mod proxy;
 pub mod routes;
 pub mod salesforce;
 pub mod startup;
