@@ -146,6 +146,8 @@ fn upstream_headers(config: &Config, parts: &Parts, auth: Option<&Authenticated>
     headers::remove_credentials(&mut out);
     // The upstream's own host name goes in `Host`; the client's is in `X-Forwarded-Host`.
     out.remove(header::HOST);
+    // sfgate already answered any `100-continue` to the client by reading the body.
+    out.remove(header::EXPECT);
     headers::set_forwarded(
         &mut out,
         &headers::Forwarded {
