@@ -77,11 +77,20 @@ async fn echo(request: Request) -> Json<Value> {
             .collect();
         headers.insert(name.as_str().to_string(), Value::Array(values));
     }
+    let (method, path, query) = (
+        request.method().to_string(),
+        request.uri().path().to_string(),
+        request.uri().query().map(str::to_string),
+    );
+    let body = axum::body::to_bytes(request.into_body(), 1024 * 1024)
+        .await
+        .unwrap_or_default();
     Json(json!({
-        "method": request.method().as_str(),
-        "path": request.uri().path(),
-        "query": request.uri().query(),
+        "method": method,
+        "path": path,
+        "query": query,
         "headers": headers,
+        "body": String::from_utf8_lossy(&body),
     }))
 }
 
@@ -245,6 +254,8 @@ async fn authenticated_request_reaches_the_upstream_with_identity_headers() {
     assert_eq!(echoed["method"], "PUT");
     assert_eq!(echoed["path"], "/app/items/7");
     assert_eq!(echoed["query"], "sort=name&x=%20y");
+    assert_eq!(echoed["body"], "payload");
+    assert_eq!(one(&echoed, "content-length"), "7");
     let org18 = sfgate::domain::OrgId::parse(ACME).expect("org").to_string();
     assert_eq!(one(&echoed, "x-salesforce-org-id"), org18);
     let user_id = one(&echoed, "x-salesforce-user-id");
@@ -288,6 +299,51 @@ async fn legacy_credentials_are_accepted_and_not_passed_on() {
     assert_eq!(one(&echoed, "x-salesforce-username"), ALICE.0);
     assert!(received(&echoed, "bearer").is_empty(), "{echoed}");
     assert!(received(&echoed, "instanceurl").is_empty(), "{echoed}");
+    // A bodiless GET stays bodiless upstream.
+    assert!(
+        received(&echoed, "transfer-encoding").is_empty(),
+        "{echoed}"
+    );
+    assert!(received(&echoed, "content-length").is_empty(), "{echoed}");
+}
+
+#[tokio::test]
+async fn a_path_in_upstream_url_is_kept_as_a_prefix() {
+    let echo = Echo::start().await;
+    let upstream = format!("{}/base/", echo.url());
+    let app = spawn_app_with(|env| {
+        env.insert("UPSTREAM_URL".into(), upstream);
+    })
+    .await;
+    let t = app.tokens(ALICE.0);
+    let r = app
+        .get_with_token("/app/x?y=1", &t.access_token, &t.instance_url)
+        .await;
+    let echoed: Value = r.json().await.expect("json");
+    assert_eq!(echoed["path"], "/base/app/x");
+    assert_eq!(echoed["query"], "y=1");
+}
+
+#[tokio::test]
+async fn forwarded_headers_from_a_trusted_proxy_are_extended() {
+    let echo = Echo::start().await;
+    let app = gateway_for(&echo, &[("TRUST_PROXY", "true")]).await;
+    let t = app.tokens(ALICE.0);
+    let r = app
+        .http
+        .get(app.url("/app"))
+        .bearer_auth(&t.access_token)
+        .header("x-instance-url", &t.instance_url)
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "app.example.com")
+        .send()
+        .await
+        .expect("request");
+    let echoed: Value = r.json().await.expect("json");
+    assert_eq!(one(&echoed, "x-forwarded-for"), "203.0.113.7, 127.0.0.1");
+    assert_eq!(one(&echoed, "x-forwarded-proto"), "https");
+    assert_eq!(one(&echoed, "x-forwarded-host"), "app.example.com");
 }
 
 #[tokio::test]
@@ -704,6 +760,27 @@ async fn forward_auth_answers_202_with_identity_headers_for_every_credential_for
         .expect("request");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(r.headers()["x-salesforce-username"], ALICE.0);
+}
+
+#[tokio::test]
+async fn forward_auth_renews_an_expired_session_and_returns_the_cookie() {
+    let app = spawn_app_with(|env| {
+        env.insert("IDENTITY_CACHE_TTL".into(), "0".into());
+    })
+    .await;
+    let browser = browser_client();
+    assert_eq!(app.login(&browser, ALICE).await.status(), 200);
+    app.emulator.expire_access_tokens();
+    let r = browser
+        .get(app.url("/oauth2/auth"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(r.headers()["x-salesforce-username"], ALICE.0);
+    assert!(set_cookies(r.headers())
+        .iter()
+        .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")));
 }
 
 #[tokio::test]
