@@ -109,6 +109,8 @@ async fn until_idle(
 }
 
 fn classify(e: reqwest::Error) -> ProxyError {
+    // Without the URL: its query string may carry codes or tokens, which are never logged.
+    let e = e.without_url();
     tracing::warn!(error = %e, "upstream request failed");
     if e.is_timeout() && !e.is_connect() {
         ProxyError::Timeout

@@ -28,6 +28,8 @@ pub const X_FORWARDED_PREFERRED_USERNAME: HeaderName =
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// Other ways to claim a client address or host, accepted only from a trusted proxy.
+const CLIENT_CLAIMS: [HeaderName; 2] = [header::FORWARDED, HeaderName::from_static("x-real-ip")];
 
 /// Every header the upstream may read as "sfgate vouches for this".
 pub const IDENTITY_HEADERS: [HeaderName; 7] = [
@@ -170,9 +172,13 @@ pub struct Forwarded<'a> {
 /// are discarded: anyone can send them, and an upstream may log or authorize on them.
 pub fn set_forwarded(headers: &mut HeaderMap, forwarded: &Forwarded<'_>) {
     if !forwarded.trust_proxy {
-        headers.remove(X_FORWARDED_FOR);
-        headers.remove(X_FORWARDED_PROTO);
-        headers.remove(X_FORWARDED_HOST);
+        for name in
+            CLIENT_CLAIMS
+                .iter()
+                .chain(&[X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST])
+        {
+            headers.remove(name);
+        }
     }
     if let Some(client) = forwarded.client {
         let previous: Vec<&str> = headers
@@ -263,6 +269,8 @@ mod tests {
             ("x-forwarded-for", "6.6.6.6"),
             ("x-forwarded-proto", "https"),
             ("x-forwarded-host", "evil.example"),
+            ("forwarded", "for=6.6.6.6"),
+            ("x-real-ip", "6.6.6.6"),
         ];
         let mut h = map(&sent);
         set_forwarded(
@@ -276,6 +284,8 @@ mod tests {
         assert_eq!(h[X_FORWARDED_FOR], "10.0.0.7");
         assert_eq!(h[X_FORWARDED_PROTO], "http");
         assert_eq!(h[X_FORWARDED_HOST], "gw.example");
+        assert!(!h.contains_key(header::FORWARDED));
+        assert!(!h.contains_key("x-real-ip"));
 
         let mut h = map(&sent);
         set_forwarded(
@@ -289,5 +299,6 @@ mod tests {
         assert_eq!(h[X_FORWARDED_FOR], "6.6.6.6, 10.0.0.7");
         assert_eq!(h[X_FORWARDED_PROTO], "https");
         assert_eq!(h[X_FORWARDED_HOST], "evil.example");
+        assert_eq!(h["x-real-ip"], "6.6.6.6");
     }
 }
