@@ -144,6 +144,13 @@ async fn serve() -> ExitCode {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "sfgate listening");
     }
+    if let Some(upstream) = &state.config.upstream_url {
+        // The origin only: a path prefix is fine to log, but userinfo would not be.
+        tracing::info!(
+            upstream = %upstream.origin().ascii_serialization(),
+            "gateway mode: proxying authenticated requests"
+        );
+    }
     match startup::serve(listener, startup::app(state), startup::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

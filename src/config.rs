@@ -348,8 +348,15 @@ impl Config {
             if u.query().is_some() || u.fragment().is_some() {
                 r.problem("UPSTREAM_URL", "must not contain a query or fragment");
             }
+            if !u.username().is_empty() || u.password().is_some() {
+                // It would be logged and sent as Basic auth on every request; say so instead.
+                r.problem("UPSTREAM_URL", "must not contain a user name or password");
+            }
         }
         let upstream_timeout = r.seconds("UPSTREAM_TIMEOUT", 30);
+        if upstream_timeout.is_zero() {
+            r.problem("UPSTREAM_TIMEOUT", "must be at least 1 second");
+        }
         let pass_access_token = r.flag("PASS_ACCESS_TOKEN");
         let skip_auth_routes = parse_skip_auth_routes(&mut r);
         let enable_password_flow = r.flag("SF_ENABLE_PASSWORD_FLOW");
@@ -613,5 +620,33 @@ mod tests {
         assert_eq!(c.skip_auth_routes.len(), 2);
         assert_eq!(c.skip_auth_routes[0].method, Some(axum::http::Method::GET));
         assert!(c.skip_auth_routes[1].method.is_none());
+    }
+
+    #[test]
+    fn gateway_settings_are_read_and_checked() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert!(c.upstream_url.is_none());
+        assert_eq!(c.upstream_timeout, Duration::from_secs(30));
+        assert!(!c.pass_access_token);
+
+        let mut env = base();
+        env.insert("UPSTREAM_URL".into(), "http://127.0.0.1:8080/app".into());
+        env.insert("UPSTREAM_TIMEOUT".into(), "5".into());
+        env.insert("PASS_ACCESS_TOKEN".into(), "true".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(
+            c.upstream_url.as_ref().map(Url::as_str),
+            Some("http://127.0.0.1:8080/app")
+        );
+        assert_eq!(c.upstream_timeout, Duration::from_secs(5));
+        assert!(c.pass_access_token);
+
+        let mut env = base();
+        env.insert("UPSTREAM_URL".into(), "http://user:pw@app:8080".into());
+        env.insert("UPSTREAM_TIMEOUT".into(), "0".into());
+        let err = Config::from_map(&env).expect_err("invalid").to_string();
+        assert!(err.contains("UPSTREAM_URL"), "{err}");
+        assert!(err.contains("UPSTREAM_TIMEOUT"), "{err}");
+        assert!(!err.contains("pw"), "{err}");
     }
 }

@@ -170,6 +170,9 @@ pub async fn negotiate(request: Request, next: Next) -> Response {
                     page.headers_mut().append(name, value.clone());
                 }
             }
+            // And extensions: outer layers (request metrics) read markers from them.
+            let (parts, _) = response.into_parts();
+            page.extensions_mut().extend(parts.extensions);
             page
         }
         None => response,

@@ -112,8 +112,9 @@ fn describe() {
 
 /// Middleware: counts and times every request by matched route.
 ///
-/// Runs after routing (added with `Router::layer`), so `MatchedPath` is there; requests no
-/// route matched (404s, or the proxy fallback) share the label `unmatched`.
+/// Runs after routing (added with `Router::layer`), so `MatchedPath` is there; requests the
+/// gateway-mode proxy answered are labelled `proxy`, and requests nothing matched (404s)
+/// share the label `unmatched`.
 pub async fn track_requests(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
@@ -123,6 +124,15 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(request).await;
+    let route = if response
+        .extensions()
+        .get::<crate::proxy::Proxied>()
+        .is_some()
+    {
+        "proxy".to_owned()
+    } else {
+        route
+    };
     let status = response.status().as_u16().to_string();
     metrics::counter!(
         "sfgate_http_requests_total",

@@ -1,11 +1,13 @@
 //! Building the application and running the server.
 //!
 //! Layer order matters: sensitive headers are marked before the trace layer sees them, every
-//! request gets an id before it is logged, and a panic anywhere still becomes a response.
+//! request gets an id before it is logged, and a panic anywhere still becomes a response. The
+//! body limit and timeout apply to sfgate's own routes, not to proxied requests.
 
 use crate::auth::LEGACY_BEARER;
 use crate::config::Config;
 use crate::error;
+use crate::proxy;
 use crate::routes;
 use crate::state::{AppState, StateError};
 use axum::extract::{DefaultBodyLimit, Request};
@@ -34,13 +36,26 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_OWN_BODY: usize = 64 * 1024;
 
 /// The whole application, ready to serve.
+///
+/// The body limit and request timeout wrap sfgate's own routes only: in gateway mode the
+/// proxy (the fallback) streams bodies of any size and applies `UPSTREAM_TIMEOUT` itself.
 pub fn app(state: AppState) -> Router {
-    let timeout = state.config.request_timeout;
-    let router = routes::router(state);
-    with_middleware(router, timeout)
+    let own = routes::router(state.clone())
+        .layer(DefaultBodyLimit::max(MAX_OWN_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            state.config.request_timeout,
+        ));
+    let router = match state.upstream {
+        Some(_) => Router::new()
+            .merge(own)
+            .fallback_service(proxy::router(state)),
+        None => own,
+    };
+    with_middleware(router)
 }
 
-fn with_middleware(router: Router, timeout: Duration) -> Router {
+fn with_middleware(router: Router) -> Router {
     let sensitive = [
         header::AUTHORIZATION,
         header::COOKIE,
@@ -75,7 +90,6 @@ fn with_middleware(router: Router, timeout: Duration) -> Router {
         .on_failure(());
     router
         .layer(from_fn(error::negotiate))
-        .layer(DefaultBodyLimit::max(MAX_OWN_BODY))
         .layer(
             ServiceBuilder::new()
                 .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
@@ -86,10 +100,6 @@ fn with_middleware(router: Router, timeout: Duration) -> Router {
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(panic_response))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    timeout,
-                ))
                 .layer(from_fn(crate::header_limit::enforce)),
         )
         // Outermost, so timeouts and panics are counted too.

@@ -3,6 +3,7 @@
 use crate::auth::{CookieSealer, IdentityValidator};
 use crate::config::Config;
 use crate::health::Readiness;
+use crate::proxy::Upstream;
 use crate::salesforce::{self, IdentityClient, SalesforceOAuth};
 use std::ops::Deref;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ pub struct Inner {
     /// The no-redirect client for Salesforce calls, shared so connections are pooled.
     pub salesforce_http: reqwest::Client,
     pub readiness: Arc<Readiness>,
+    /// Gateway mode's upstream app, when `UPSTREAM_URL` is set.
+    pub upstream: Option<Upstream>,
     /// Digests of login `state` values already used on this replica, so a replayed callback
     /// is refused before it reaches Salesforce (the login cookie itself stays valid 10 min).
     pub used_states: moka::sync::Cache<[u8; 32], ()>,
@@ -55,6 +58,10 @@ impl AppState {
             config.identity_negative_ttl,
             config.identity_cache_max,
         );
+        let upstream = match &config.upstream_url {
+            Some(url) => Some(Upstream::new(url.clone(), config.upstream_timeout)?),
+            None => None,
+        };
         let cookies = CookieSealer::new(
             config.session_secret.expose(),
             config.is_https(),
@@ -67,6 +74,7 @@ impl AppState {
             cookies,
             salesforce_http: http,
             readiness,
+            upstream,
             used_states: moka::sync::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(crate::auth::session::LOGIN_TTL)

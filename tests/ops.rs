@@ -10,42 +10,6 @@ use common::*;
 use sfgate::salesforce::emulator::{Endpoint, Fault};
 use std::net::IpAddr;
 
-/// The value of the series `name` whose labels include all of `labels` (summed if several).
-fn metric(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    scrape
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (series_name, rest) = match series.split_once('{') {
-                Some((n, rest)) => (n, rest),
-                None => (series, ""),
-            };
-            (series_name == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
-            .then(|| value.parse::<f64>().ok())
-            .flatten()
-        })
-        .sum()
-}
-
-async fn scrape(app: &TestApp) -> String {
-    let r = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics");
-    assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"]
-        .to_str()
-        .expect("ct")
-        .starts_with("text/plain"));
-    r.text().await.expect("text")
-}
-
 #[tokio::test]
 async fn metrics_count_logins_protected_calls_and_salesforce_latency_by_route_template() {
     let app = spawn_app().await;

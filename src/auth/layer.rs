@@ -112,6 +112,20 @@ async fn renew_session(
     })
 }
 
+/// How a refusal answers a browser (a client whose `Accept` prefers `text/html`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrowserRejection {
+    /// sfgate's own protected routes: an error page with a login link; straight back to the
+    /// login only when the session ended (the user was logged in a moment ago).
+    LoginWhenSessionEnds,
+    /// Gateway mode: the upstream's pages are what the user came for, so a browser without a
+    /// usable session goes to the login at once, as with oauth2-proxy.
+    Login,
+    /// Forward auth: the answer goes to nginx or Traefik, which need the status, never a
+    /// redirect or an HTML page.
+    Never,
+}
+
 /// The response for a refused request: the error (JSON, or HTML through `error::negotiate`);
 /// for session problems also the cookie's removal, and browsers go back to the login.
 pub fn reject(
@@ -120,7 +134,32 @@ pub fn reject(
     path_and_query: &str,
     error: &AuthError,
 ) -> Response {
-    let mut response = if error.ends_session() && wants_html(headers) {
+    reject_as(
+        state,
+        headers,
+        path_and_query,
+        error,
+        BrowserRejection::LoginWhenSessionEnds,
+    )
+}
+
+/// [`reject`], with the browser behaviour chosen by the caller.
+pub fn reject_as(
+    state: &AppState,
+    headers: &HeaderMap,
+    path_and_query: &str,
+    error: &AuthError,
+    browsers: BrowserRejection,
+) -> Response {
+    let to_login = wants_html(headers)
+        && match browsers {
+            BrowserRejection::LoginWhenSessionEnds => error.ends_session(),
+            BrowserRejection::Login => {
+                error.ends_session() || matches!(error, AuthError::NoCredentials)
+            }
+            BrowserRejection::Never => false,
+        };
+    let mut response = if to_login {
         let location = crate::domain::ReturnTo::login_href(path_and_query);
         let mut r = StatusCode::SEE_OTHER.into_response();
         if let Ok(v) = HeaderValue::from_str(&location) {
@@ -128,7 +167,12 @@ pub fn reject(
         }
         r
     } else {
-        error.to_error_response().into_response()
+        let mut r = error.to_error_response().into_response();
+        if browsers == BrowserRejection::Never {
+            // Without it, `error::negotiate` leaves the JSON alone.
+            r.extensions_mut().remove::<crate::error::ErrorResponse>();
+        }
+        r
     };
     if error.ends_session() {
         response
@@ -136,6 +180,16 @@ pub fn reject(
             .append(header::SET_COOKIE, state.cookies.removal(SESSION_COOKIE));
     }
     response
+}
+
+/// Puts the caller on the request's log span.
+pub fn record_identity(auth: &Authenticated) {
+    let span = tracing::Span::current();
+    span.record("user_id", tracing::field::display(&auth.identity.user_id));
+    span.record(
+        "org_id",
+        tracing::field::display(&auth.identity.organization_id),
+    );
 }
 
 /// Middleware: protects everything behind it.
@@ -147,12 +201,7 @@ pub async fn require_identity(
     let (mut parts, body) = request.into_parts();
     match authenticate(&state, &parts.headers, RefreshPolicy::Allowed).await {
         Ok(auth) => {
-            tracing::Span::current()
-                .record("user_id", tracing::field::display(&auth.identity.user_id));
-            tracing::Span::current().record(
-                "org_id",
-                tracing::field::display(&auth.identity.organization_id),
-            );
+            record_identity(&auth);
             let renewed = auth.renewed_session.clone();
             parts.extensions.insert(auth);
             let mut response = next.run(Request::from_parts(parts, body)).await;

@@ -13,6 +13,9 @@ pub use credentials::{
     X_INSTANCE_URL,
 };
 pub use error::AuthError;
-pub use layer::{authenticate, reject, require_identity, Authenticated, RefreshPolicy};
+pub use layer::{
+    authenticate, record_identity, reject, reject_as, require_identity, Authenticated,
+    BrowserRejection, RefreshPolicy,
+};
 pub use session::{CookieError, CookieSealer, LoginState, Session, SessionUser};
 pub use validator::IdentityValidator;

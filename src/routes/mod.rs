@@ -2,6 +2,7 @@
 //! and operational endpoints.
 
 mod assets;
+mod forward_auth;
 mod health;
 mod home;
 pub mod login;
@@ -10,7 +11,7 @@ mod protected;
 use crate::auth::require_identity;
 use crate::state::AppState;
 use axum::middleware::from_fn_with_state;
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 
 /// Routes sfgate serves itself; in gateway mode everything else is proxied.
@@ -25,6 +26,17 @@ pub const OWN_ROUTES: &[&str] = &[
     "/assets/*",
 ];
 
+/// Whether `path` belongs to sfgate (see [`OWN_ROUTES`]): such paths are never proxied, even
+/// when no handler matches them, so an upstream cannot shadow or be reached through them.
+pub fn is_own_route(path: &str) -> bool {
+    OWN_ROUTES
+        .iter()
+        .any(|route| match route.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix) || path == prefix.trim_end_matches('/'),
+            None => path == *route,
+        })
+}
+
 pub fn router(state: AppState) -> Router {
     let protected =
         protected::router().route_layer(from_fn_with_state(state.clone(), require_identity));
@@ -33,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::metrics::render))
+        .route("/oauth2/auth", any(forward_auth::forward_auth))
         .merge(assets::router())
         .merge(login::router(&state.config))
         .merge(protected);
@@ -40,4 +53,26 @@ pub fn router(state: AppState) -> Router {
     crate::metrics::handle();
     // Own routes only: a fallback added below (the reverse proxy) keeps upstream headers.
     crate::security_headers::apply(own, &state.config).with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_own_route;
+
+    #[test]
+    fn own_routes_include_their_prefixes_only() {
+        for own in [
+            "/",
+            "/oauth2",
+            "/oauth2/x",
+            "/assets/app.css",
+            "/metrics",
+            "/api/me",
+        ] {
+            assert!(is_own_route(own), "{own}");
+        }
+        for other in ["/app", "/oauth2x", "/api/me/x", "/assetsx", "/metrics/x"] {
+            assert!(!is_own_route(other), "{other}");
+        }
+    }
 }

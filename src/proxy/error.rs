@@ -1,0 +1,47 @@
+//! What can go wrong between sfgate and the upstream app, and the answer each gets.
+
+use crate::error::ErrorResponse;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// A path the URL parser would rewrite (dot segments, backslashes, ...). Refused so the
+    /// upstream always receives exactly the path `SKIP_AUTH_ROUTES` was matched against.
+    #[error("the request path is not in normal form (no `.` or `..` segments, no backslashes)")]
+    UnnormalizedPath,
+    /// WebSocket and other protocol upgrades are not proxied.
+    #[error("protocol upgrades (WebSocket) are not supported by this gateway")]
+    Upgrade,
+    #[error("the upstream application could not be reached")]
+    Unreachable,
+    #[error("the upstream application did not answer in time")]
+    Timeout,
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnnormalizedPath => StatusCode::BAD_REQUEST,
+            Self::Upgrade => StatusCode::NOT_IMPLEMENTED,
+            Self::Unreachable => StatusCode::BAD_GATEWAY,
+            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    pub fn to_error_response(&self) -> ErrorResponse {
+        let code = match self {
+            Self::UnnormalizedPath => "invalid_request",
+            Self::Upgrade => "not_implemented",
+            Self::Unreachable => "bad_gateway",
+            Self::Timeout => "gateway_timeout",
+        };
+        ErrorResponse::new(self.status(), code, self.to_string())
+    }
+}
+
+impl IntoResponse for ProxyError {
+    fn into_response(self) -> Response {
+        self.to_error_response().into_response()
+    }
+}

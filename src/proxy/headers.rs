@@ -1,0 +1,304 @@
+//! Which headers cross the gateway, in each direction.
+//!
+//! The upstream trusts the identity headers because only sfgate sets them, so every client copy
+//! is removed before anything else happens. Salesforce tokens and sfgate's own cookies are
+//! credentials for sfgate, not for the upstream: they are removed unless the operator asks
+//! for the token to be passed on. Hop-by-hop headers describe one connection (RFC 9110 7.6.1)
+//! and never travel further.
+
+use crate::auth::session::{LOGIN_COOKIE, SESSION_COOKIE};
+use crate::auth::{LEGACY_BEARER, LEGACY_INSTANCE_URL, X_INSTANCE_URL};
+use crate::domain::InstanceUrl;
+use crate::salesforce::Identity;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+
+pub const X_SALESFORCE_USER_ID: HeaderName = HeaderName::from_static("x-salesforce-user-id");
+pub const X_SALESFORCE_ORG_ID: HeaderName = HeaderName::from_static("x-salesforce-org-id");
+pub const X_SALESFORCE_USERNAME: HeaderName = HeaderName::from_static("x-salesforce-username");
+pub const X_SALESFORCE_INSTANCE_URL: HeaderName =
+    HeaderName::from_static("x-salesforce-instance-url");
+/// oauth2-proxy's names, so upstreams written for it work unchanged.
+pub const X_FORWARDED_USER: HeaderName = HeaderName::from_static("x-forwarded-user");
+pub const X_FORWARDED_EMAIL: HeaderName = HeaderName::from_static("x-forwarded-email");
+pub const X_FORWARDED_PREFERRED_USERNAME: HeaderName =
+    HeaderName::from_static("x-forwarded-preferred-username");
+
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// Other ways to claim a client address or host, accepted only from a trusted proxy.
+const CLIENT_CLAIMS: [HeaderName; 2] = [header::FORWARDED, HeaderName::from_static("x-real-ip")];
+
+/// Every header the upstream may read as "sfgate vouches for this".
+pub const IDENTITY_HEADERS: [HeaderName; 7] = [
+    X_SALESFORCE_USER_ID,
+    X_SALESFORCE_ORG_ID,
+    X_SALESFORCE_USERNAME,
+    X_SALESFORCE_INSTANCE_URL,
+    X_FORWARDED_USER,
+    X_FORWARDED_EMAIL,
+    X_FORWARDED_PREFERRED_USERNAME,
+];
+
+/// The headers that carry Salesforce credentials to sfgate.
+const CREDENTIAL_HEADERS: [HeaderName; 4] = [
+    header::AUTHORIZATION,
+    LEGACY_BEARER,
+    LEGACY_INSTANCE_URL,
+    X_INSTANCE_URL,
+];
+
+/// Hop-by-hop headers with fixed names; `Proxy-*` and the names listed in `Connection` are
+/// handled in [`remove_hop_by_hop`].
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// The identity headers for a confirmed caller. A value that cannot be a header (a username
+/// with non-ASCII characters) is left out rather than mangled: the ids are always present.
+pub fn identity_headers(identity: &Identity) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let user_id = identity.user_id.to_string();
+    let mut put = |name: HeaderName, value: &str| match HeaderValue::from_str(value) {
+        Ok(v) => {
+            headers.insert(name, v);
+        }
+        Err(_) => tracing::warn!(header = %name, "identity value is not a valid header value"),
+    };
+    put(X_SALESFORCE_USER_ID, &user_id);
+    put(X_SALESFORCE_ORG_ID, &identity.organization_id.to_string());
+    put(X_SALESFORCE_USERNAME, &identity.username);
+    put(X_SALESFORCE_INSTANCE_URL, identity.instance_url.as_str());
+    put(X_FORWARDED_USER, &user_id);
+    put(X_FORWARDED_PREFERRED_USERNAME, &identity.username);
+    if let Some(email) = &identity.email {
+        put(X_FORWARDED_EMAIL, email);
+    }
+    headers
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    let proxy: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("proxy-"))
+        .cloned()
+        .collect();
+    for name in proxy {
+        headers.remove(name);
+    }
+}
+
+/// Removes every client-sent identity header: run first, on every proxied request.
+pub fn remove_identity(headers: &mut HeaderMap) {
+    for name in &IDENTITY_HEADERS {
+        headers.remove(name);
+    }
+}
+
+/// Removes Salesforce credentials and sfgate's cookies; other cookies stay.
+pub fn remove_credentials(headers: &mut HeaderMap) {
+    for name in &CREDENTIAL_HEADERS {
+        headers.remove(name);
+    }
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| without_sfgate_cookies(v.as_bytes()))
+        .collect();
+    headers.remove(header::COOKIE);
+    for value in kept {
+        headers.append(header::COOKIE, value);
+    }
+}
+
+/// One `Cookie` header without sfgate's pairs; `None` when nothing else is left.
+fn without_sfgate_cookies(value: &[u8]) -> Option<HeaderValue> {
+    let kept: Vec<&[u8]> = value
+        .split(|b| *b == b';')
+        .map(|pair| pair.trim_ascii())
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| {
+            let name = pair.split(|b| *b == b'=').next().unwrap_or_default();
+            let name = name.trim_ascii();
+            name != SESSION_COOKIE.as_bytes() && name != LOGIN_COOKIE.as_bytes()
+        })
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_bytes(&kept.join(&b"; "[..])).ok()
+}
+
+/// `PASS_ACCESS_TOKEN`: the caller's (possibly renewed) token, in the form sfgate itself reads.
+pub fn insert_access_token(headers: &mut HeaderMap, token: &SecretString, instance: &InstanceUrl) {
+    let bearer = format!("Bearer {}", token.expose_secret());
+    if let Ok(mut v) = HeaderValue::from_str(&bearer) {
+        v.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(instance.as_str()) {
+        headers.insert(X_INSTANCE_URL, v);
+    }
+}
+
+/// What the upstream learns about the original request.
+pub struct Forwarded<'a> {
+    pub client: Option<SocketAddr>,
+    /// The Host the client asked for (HTTP/1.1 `Host` or the HTTP/2 authority).
+    pub host: Option<&'a str>,
+    /// Whether client-sent `X-Forwarded-*` headers come from a proxy in front of sfgate.
+    pub trust_proxy: bool,
+}
+
+/// Sets `X-Forwarded-For`, `-Proto` and `-Host`. Without `TRUST_PROXY` the client's own values
+/// are discarded: anyone can send them, and an upstream may log or authorize on them.
+pub fn set_forwarded(headers: &mut HeaderMap, forwarded: &Forwarded<'_>) {
+    if !forwarded.trust_proxy {
+        for name in
+            CLIENT_CLAIMS
+                .iter()
+                .chain(&[X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST])
+        {
+            headers.remove(name);
+        }
+    }
+    if let Some(client) = forwarded.client {
+        let previous: Vec<&str> = headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let mut chain = previous.join(", ");
+        if !chain.is_empty() {
+            chain.push_str(", ");
+        }
+        chain.push_str(&client.ip().to_string());
+        if let Ok(v) = HeaderValue::from_str(&chain) {
+            headers.insert(X_FORWARDED_FOR, v);
+        }
+    }
+    if !headers.contains_key(X_FORWARDED_PROTO) {
+        // sfgate itself only speaks plain HTTP; TLS, if any, ended at a proxy in front.
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+    if !headers.contains_key(X_FORWARDED_HOST) {
+        if let Some(v) = forwarded.host.and_then(|h| HeaderValue::from_str(h).ok()) {
+            headers.insert(X_FORWARDED_HOST, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-private"),
+            ("x-private", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "Basic x"),
+            ("proxy-connection", "close"),
+            ("te", "trailers"),
+            ("trailer", "x-sum"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("x-kept", "yes"),
+            ("content-type", "text/plain"),
+        ]);
+        remove_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "x-kept"]);
+    }
+
+    #[test]
+    fn only_sfgate_cookies_are_removed() {
+        let mut h = map(&[
+            ("cookie", "theme=dark; sfgate_session=abc; lang=en"),
+            ("cookie", "sfgate_login=x"),
+            ("authorization", "Bearer t"),
+            ("bearer", "t"),
+            ("instanceurl", "https://a.my.salesforce.com"),
+            ("x-instance-url", "https://a.my.salesforce.com"),
+        ]);
+        remove_credentials(&mut h);
+        let cookies: Vec<&str> = h
+            .get_all(header::COOKIE)
+            .iter()
+            .map(|v| v.to_str().expect("text"))
+            .collect();
+        assert_eq!(cookies, ["theme=dark; lang=en"]);
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn forwarded_headers_from_clients_are_replaced_unless_trusted() {
+        let client: SocketAddr = "10.0.0.7:5555".parse().expect("addr");
+        let sent = [
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil.example"),
+            ("forwarded", "for=6.6.6.6"),
+            ("x-real-ip", "6.6.6.6"),
+        ];
+        let mut h = map(&sent);
+        set_forwarded(
+            &mut h,
+            &Forwarded {
+                client: Some(client),
+                host: Some("gw.example"),
+                trust_proxy: false,
+            },
+        );
+        assert_eq!(h[X_FORWARDED_FOR], "10.0.0.7");
+        assert_eq!(h[X_FORWARDED_PROTO], "http");
+        assert_eq!(h[X_FORWARDED_HOST], "gw.example");
+        assert!(!h.contains_key(header::FORWARDED));
+        assert!(!h.contains_key("x-real-ip"));
+
+        let mut h = map(&sent);
+        set_forwarded(
+            &mut h,
+            &Forwarded {
+                client: Some(client),
+                host: Some("gw.example"),
+                trust_proxy: true,
+            },
+        );
+        assert_eq!(h[X_FORWARDED_FOR], "6.6.6.6, 10.0.0.7");
+        assert_eq!(h[X_FORWARDED_PROTO], "https");
+        assert_eq!(h[X_FORWARDED_HOST], "evil.example");
+        assert_eq!(h["x-real-ip"], "6.6.6.6");
+    }
+}

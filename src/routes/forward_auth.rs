@@ -1,0 +1,43 @@
+//! `/oauth2/auth`: forward authentication for nginx (`auth_request`) and Traefik
+//! (`forwardAuth`), which ask sfgate about each request and pass the answer's identity headers
+//! on to their upstream.
+//!
+//! Any method is accepted: nginx's subrequest keeps the original request's method.
+
+use crate::auth::{authenticate, record_identity, reject_as, BrowserRejection, RefreshPolicy};
+use crate::proxy::headers::{identity_headers, insert_access_token};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+/// 202 with the identity headers; otherwise the identity layer's status (401, 403, 502-504)
+/// as JSON, never a redirect: the proxy in front decides what a browser sees.
+pub(super) async fn forward_auth(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    match authenticate(&state, &headers, RefreshPolicy::Allowed).await {
+        Ok(auth) => {
+            record_identity(&auth);
+            let mut response = StatusCode::ACCEPTED.into_response();
+            let out = response.headers_mut();
+            out.extend(identity_headers(&auth.identity));
+            out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if state.config.pass_access_token {
+                insert_access_token(out, &auth.token, &auth.instance);
+            }
+            // A renewed session reaches the browser if the proxy copies `Set-Cookie` back
+            // (nginx: `auth_request_set`; Traefik: `addAuthCookiesToResponse`).
+            if let Some(cookie) = auth.renewed_session {
+                out.append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(e) => {
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            reject_as(&state, &headers, path, &e, BrowserRejection::Never)
+        }
+    }
+}
