@@ -504,7 +504,9 @@ async fn malformed_repeated_and_oversized_credential_headers_are_refused() {
     let app = spawn_app().await;
     let t = app.tokens(ALICE.0);
     let (tok, inst) = (t.access_token.as_str(), t.instance_url.as_str());
-    let big = "a".repeat(64 * 1024);
+    // Just under the 32 KB header cap (with the other headers), and just over it.
+    let big = "a".repeat(30 * 1024);
+    let over = "a".repeat(sfgate::header_limit::MAX_HEADER_BYTES);
     let rows = vec![
         get("control: a valid bearer token", "/api/me")
             .bearer(tok, inst)
@@ -571,18 +573,30 @@ async fn malformed_repeated_and_oversized_credential_headers_are_refused() {
         get("a token one byte over the length limit", "/api/me")
             .bearer(&"t".repeat(4097), inst)
             .expect(401, Some("invalid_request")),
-        get("a 64 KB Authorization header", "/api/me")
+        get("a 30 KB Authorization header", "/api/me")
             .bearer(&big, inst)
             .expect(401, Some("invalid_request")),
-        get("a 64 KB X-Instance-Url", "/api/me")
+        get("a 30 KB X-Instance-Url", "/api/me")
             .bearer(tok, &format!("https://{big}.my.salesforce.com"))
             .expect(401, Some("invalid_request")),
-        get("a 64 KB session cookie", "/api/me")
+        get("a 30 KB session cookie", "/api/me")
             .header("cookie", format!("{SESSION_COOKIE}={big}"))
             .expect(401, Some("invalid_token")),
-        get("a 64 KB unrelated header is tolerated", "/healthz")
+        get("a 30 KB unrelated header is tolerated", "/healthz")
             .header("x-junk", &big)
             .expect(200, None),
+        get(
+            "an Authorization header over the 32 KB header cap",
+            "/api/me",
+        )
+        .bearer(&over, inst)
+        .expect(431, Some("request_header_fields_too_large")),
+        get("a session cookie over the 32 KB header cap", "/api/me")
+            .header("cookie", format!("{SESSION_COOKIE}={over}"))
+            .expect(431, Some("request_header_fields_too_large")),
+        get("headers over the 32 KB cap, even on /healthz", "/healthz")
+            .header("x-junk", &over)
+            .expect(431, Some("request_header_fields_too_large")),
         get("headers beyond the server's 400 KB limit", "/api/me")
             .header("x-junk", "a".repeat(500 * 1024))
             .expect(431, None),
