@@ -22,6 +22,7 @@ async fn bearer_token_with_instance_header_reaches_secured_and_api_me() {
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["content-type"], "application/json");
     let me: serde_json::Value = r.json().await.expect("json");
     assert_eq!(me["username"], "alice@acme.example");
     assert_eq!(me["display_name"], "Alice Admin");
@@ -33,6 +34,14 @@ async fn bearer_token_with_instance_header_reaches_secured_and_api_me() {
         .starts_with(ACME));
     assert_eq!(me["user_id"].as_str().map(str::len), Some(18));
     assert_eq!(me["instance_url"], app.emulator.base_url());
+    // The second call is a cache hit answered with the identity's stored JSON: the same.
+    let again: serde_json::Value = app
+        .get_with_token("/api/me", &t.access_token, &t.instance_url)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(again, me);
 }
 
 #[tokio::test]

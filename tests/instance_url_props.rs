@@ -142,6 +142,35 @@ proptest! {
         }
     }
 
+    /// `check` recognises canonical origins without parsing; it must decide exactly as the
+    /// `url`-crate path does, for near-canonical strings (the shortcut's edge) and any string.
+    #[test]
+    fn the_canonical_shortcut_agrees_with_the_parser(
+        // Weighted towards the shortcut's own shape, so its edges are hit often.
+        scheme in prop_oneof![
+            8 => Just("https://"),
+            1 => prop::sample::select(vec!["http://", "HTTPS://", "https:/", "https:///"]),
+        ],
+        host in prop_oneof![
+            "[a-z0-9.-]{0,20}(\\.salesforce\\.com|\\.force\\.com|\\.site\\.com)",
+            "(xn--[a-z0-9-]{0,10}|[a-z]{1,4}--[a-z0-9]{1,4}|[0-9]{1,3})(\\.[a-z0-9-]{1,8}){0,2}\\.my\\.salesforce\\.com",
+            "[a-zA-Z0-9.%_-]{0,20}\\.salesforce\\.com\\.?",
+            "[a-z0-9]{60,70}\\.my\\.salesforce\\.com",
+            Just("127.0.0.1:8123".to_string()),
+        ],
+        tail in prop_oneof![
+            8 => prop::sample::select(vec!["", "/"]),
+            1 => prop::sample::select(vec!["//", " ", ":443", ":443/", "/x", "?", "#"]),
+        ],
+        lead in prop_oneof![8 => Just(""), 1 => prop::sample::select(vec![" ", "\t"])],
+        any_raw in ".{0,60}",
+    ) {
+        let raw = format!("{lead}{scheme}{host}{tail}");
+        for raw in [raw.as_str(), any_raw.as_str()] {
+            prop_assert_eq!(policy().check(raw), policy().check_with_parser(raw), "{:?}", raw);
+        }
+    }
+
     /// URL-shaped strings built from pieces that matter: schemes, userinfo, hosts, ports, paths.
     #[test]
     fn url_shaped_inputs_are_accepted_only_when_safe(

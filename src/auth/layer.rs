@@ -4,7 +4,7 @@
 //! identity Salesforce confirmed, from an allowed org, on an allowed instance. Handlers outside
 //! such a router can take [`Identity`] as an extractor and get the same checks.
 
-use super::{extract_credentials, AuthError, CredentialSource, Session};
+use super::{extract_credentials, AuthError, Confirmed, CredentialSource, Session};
 use crate::auth::session::SESSION_COOKIE;
 use crate::domain::InstanceUrl;
 use crate::error::wants_html;
@@ -29,7 +29,7 @@ pub enum RefreshPolicy {
 /// A request whose caller Salesforce confirmed. Stored in request extensions by the layer.
 #[derive(Clone)]
 pub struct Authenticated {
-    pub identity: Arc<Identity>,
+    pub identity: Arc<Confirmed>,
     pub token: SecretString,
     pub instance: InstanceUrl,
     pub source: CredentialSource,
@@ -67,8 +67,10 @@ pub async fn authenticate(
         }),
         (Err(AuthError::InvalidToken(_)), Some(session)) => match (refresh, &session.refresh_token)
         {
+            // Boxed: the renewal's future is large and rarely needed; inline, it would make
+            // every request's future (moved and allocated on each call) that large too.
             (RefreshPolicy::Allowed, Some(refresh_token)) => {
-                renew_session(state, refresh_token).await
+                Box::pin(renew_session(state, refresh_token)).await
             }
             _ => Err(AuthError::SessionExpired),
         },
@@ -229,24 +231,46 @@ where
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(auth) = parts.extensions.get::<Authenticated>() {
-            return Ok((*auth.identity).clone());
+        let confirmed = confirmed(parts, &AppState::from_ref(state)).await?;
+        Ok(confirmed.identity().clone())
+    }
+}
+
+/// The caller's [`Confirmed`] identity as the cache holds it, without copying it: for hot
+/// handlers such as `/api/me`, which answers with the identity's pre-rendered JSON.
+pub struct SharedIdentity(pub Arc<Confirmed>);
+
+impl<S> FromRequestParts<S> for SharedIdentity
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        confirmed(parts, &AppState::from_ref(state)).await.map(Self)
+    }
+}
+
+/// What the layer already confirmed, or the same checks now for handlers outside the layer
+/// (without session renewal: an extractor cannot send the renewed cookie back).
+async fn confirmed(parts: &mut Parts, state: &AppState) -> Result<Arc<Confirmed>, Response> {
+    if let Some(auth) = parts.extensions.get::<Authenticated>() {
+        return Ok(auth.identity.clone());
+    }
+    match authenticate(state, &parts.headers, RefreshPolicy::Never).await {
+        Ok(auth) => {
+            let identity = auth.identity.clone();
+            parts.extensions.insert(auth);
+            Ok(identity)
         }
-        let state = AppState::from_ref(state);
-        match authenticate(&state, &parts.headers, RefreshPolicy::Never).await {
-            Ok(auth) => {
-                let identity = (*auth.identity).clone();
-                parts.extensions.insert(auth);
-                Ok(identity)
-            }
-            Err(e) => {
-                let path = parts
-                    .uri
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/");
-                Err(reject(&state, &parts.headers, path, &e))
-            }
+        Err(e) => {
+            let path = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            Err(reject(state, &parts.headers, path, &e))
         }
     }
 }

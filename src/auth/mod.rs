@@ -1,6 +1,7 @@
 //! Who is calling: credentials, the session cookie, validation with its cache, and the layer
 //! and extractor that give protected handlers an [`Identity`](crate::salesforce::Identity).
 
+mod confirmed;
 mod credentials;
 mod error;
 mod layer;
@@ -8,6 +9,7 @@ mod secret_serde;
 pub mod session;
 mod validator;
 
+pub use confirmed::Confirmed;
 pub use credentials::{
     extract_credentials, CredentialSource, Credentials, LEGACY_BEARER, LEGACY_INSTANCE_URL,
     X_INSTANCE_URL,
@@ -15,7 +17,7 @@ pub use credentials::{
 pub use error::AuthError;
 pub use layer::{
     authenticate, record_identity, reject, reject_as, require_identity, Authenticated,
-    BrowserRejection, RefreshPolicy,
+    BrowserRejection, RefreshPolicy, SharedIdentity,
 };
 pub use session::{CookieError, CookieSealer, LoginState, Session, SessionUser};
 pub use validator::IdentityValidator;

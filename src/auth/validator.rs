@@ -8,23 +8,24 @@
 //! timeouts and outages are never cached. Keys are SHA-256 digests of instance and token, so
 //! the cache never holds a token.
 
-use super::AuthError;
+use super::{AuthError, Confirmed};
 use crate::domain::{AllowedOrgs, InstanceUrl, OrgId};
 use crate::health::Readiness;
-use crate::salesforce::{Identity, IdentityClient, SalesforceError};
+use crate::salesforce::{IdentityClient, SalesforceError};
+use metrics::Counter;
 use moka::future::Cache;
 use moka::Expiry;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 type Key = [u8; 32];
 
 #[derive(Clone)]
 enum Verdict {
-    Valid(Arc<Identity>),
+    Valid(Arc<Confirmed>),
     Invalid(Arc<str>),
 }
 
@@ -86,64 +87,66 @@ impl IdentityValidator {
         &self,
         instance: &InstanceUrl,
         token: &SecretString,
-    ) -> Result<Arc<Identity>, AuthError> {
-        let prefix_org = token_org(token);
+    ) -> Result<Arc<Confirmed>, AuthError> {
+        let counters = counters();
+        let prefix = token_prefix(token);
         // A classic token names its org; one that names a refused org is refused without a call.
-        if let Some(org) = &prefix_org {
+        if let TokenPrefix::Org(org) = &prefix {
             if !self.allowed_orgs.allows(org) {
-                record("org_refused");
+                counters.org_refused.increment(1);
                 return Err(AuthError::OrgNotAllowed(org.clone()));
             }
         }
         let verdict = match &self.cache {
             None => {
-                metrics::counter!("sfgate_identity_cache_total", "result" => "disabled")
-                    .increment(1);
-                self.fetch(instance, token).await
+                counters.cache_disabled.increment(1);
+                Box::pin(self.fetch(instance, token)).await
             }
             Some(cache) => {
                 let missed = AtomicBool::new(false);
                 let result = cache
                     .try_get_with(cache_key(instance, token), async {
                         missed.store(true, Ordering::Relaxed);
-                        self.fetch(instance, token).await
+                        // Boxed so that a cache hit does not carry a request's worth of state.
+                        Box::pin(self.fetch(instance, token)).await
                     })
                     .await;
-                let result_label = if missed.load(Ordering::Relaxed) {
-                    "miss"
+                if missed.load(Ordering::Relaxed) {
+                    counters.cache_miss.increment(1);
                 } else {
-                    "hit"
-                };
-                metrics::counter!("sfgate_identity_cache_total", "result" => result_label)
-                    .increment(1);
-                metrics::gauge!("sfgate_identity_cache_entries").set(cache.entry_count() as f64);
+                    counters.cache_hit.increment(1);
+                }
+                // `sfgate_identity_cache_entries` is set when /metrics is read, not here.
                 result.map_err(Arc::unwrap_or_clone)
             }
         };
         let identity = match verdict {
             Ok(Verdict::Valid(identity)) => identity,
             Ok(Verdict::Invalid(reason)) => {
-                record("invalid");
+                counters.invalid.increment(1);
                 return Err(AuthError::InvalidToken(reason.to_string()));
             }
             Err(e) => {
-                record("upstream_error");
+                counters.upstream_error.increment(1);
                 return Err(AuthError::Upstream(Arc::new(e)));
             }
         };
         if !self.allowed_orgs.allows(&identity.organization_id) {
-            record("org_refused");
+            counters.org_refused.increment(1);
             return Err(AuthError::OrgNotAllowed(identity.organization_id.clone()));
         }
-        if prefix_org.is_some_and(|org| org != identity.organization_id)
-            || prefix_is_malformed(token)
-        {
-            record("invalid");
+        let contradicts = match &prefix {
+            TokenPrefix::Absent => false,
+            TokenPrefix::Org(org) => *org != identity.organization_id,
+            TokenPrefix::Malformed => true,
+        };
+        if contradicts {
+            counters.invalid.increment(1);
             return Err(AuthError::InvalidToken(
                 "the token's org prefix does not match the organization Salesforce reports".into(),
             ));
         }
-        record("valid");
+        counters.valid.increment(1);
         Ok(identity)
     }
 
@@ -173,7 +176,7 @@ impl IdentityValidator {
         };
         self.readiness.record("userinfo", failure);
         match result {
-            Ok(identity) => Ok(Verdict::Valid(Arc::new(identity))),
+            Ok(identity) => Ok(Verdict::Valid(Arc::new(Confirmed::new(identity)))),
             Err(SalesforceError::Rejected { description, .. }) => {
                 Ok(Verdict::Invalid(description.into()))
             }
@@ -182,8 +185,37 @@ impl IdentityValidator {
     }
 }
 
-fn record(outcome: &'static str) {
-    metrics::counter!("sfgate_identity_validations_total", "outcome" => outcome).increment(1);
+/// Handles to the counters every validation touches, registered once: looking a counter up by
+/// name and labels on each request costs more than the rest of a cache hit.
+struct Counters {
+    valid: Counter,
+    invalid: Counter,
+    org_refused: Counter,
+    upstream_error: Counter,
+    cache_hit: Counter,
+    cache_miss: Counter,
+    cache_disabled: Counter,
+}
+
+fn counters() -> &'static Counters {
+    static COUNTERS: OnceLock<Counters> = OnceLock::new();
+    COUNTERS.get_or_init(|| {
+        // Handles taken before the recorder exists would count into nothing.
+        crate::metrics::handle();
+        let outcome = |o: &'static str| {
+            metrics::counter!("sfgate_identity_validations_total", "outcome" => o)
+        };
+        let cache = |r: &'static str| metrics::counter!("sfgate_identity_cache_total", "result" => r);
+        Counters {
+            valid: outcome("valid"),
+            invalid: outcome("invalid"),
+            org_refused: outcome("org_refused"),
+            upstream_error: outcome("upstream_error"),
+            cache_hit: cache("hit"),
+            cache_miss: cache("miss"),
+            cache_disabled: cache("disabled"),
+        }
+    })
 }
 
 fn cache_key(instance: &InstanceUrl, token: &SecretString) -> Key {
@@ -194,18 +226,22 @@ fn cache_key(instance: &InstanceUrl, token: &SecretString) -> Key {
     hasher.finalize().into()
 }
 
-/// The org a classic token names before its `!`. JWT-style tokens have no `!` and no prefix.
-fn token_org(token: &SecretString) -> Option<OrgId> {
-    let (prefix, _) = token.expose_secret().split_once('!')?;
-    OrgId::parse(prefix).ok()
+/// What a token says about its org before its `!`.
+#[derive(Debug, PartialEq)]
+enum TokenPrefix {
+    /// JWT-style tokens have no `!` and no prefix.
+    Absent,
+    /// A classic token names its org.
+    Org(OrgId),
+    /// A `!` prefix that is not an org id cannot come from Salesforce.
+    Malformed,
 }
 
-/// A `!` prefix that is not an org id cannot come from Salesforce.
-fn prefix_is_malformed(token: &SecretString) -> bool {
-    token
-        .expose_secret()
-        .split_once('!')
-        .is_some_and(|(prefix, _)| OrgId::parse(prefix).is_err())
+fn token_prefix(token: &SecretString) -> TokenPrefix {
+    match token.expose_secret().split_once('!') {
+        None => TokenPrefix::Absent,
+        Some((prefix, _)) => OrgId::parse(prefix).map_or(TokenPrefix::Malformed, TokenPrefix::Org),
+    }
 }
 
 #[cfg(test)]
@@ -227,15 +263,15 @@ mod tests {
     #[test]
     fn token_prefixes_are_read_only_when_present() {
         let classic = SecretString::from("00D5j00000AcMe1!abc".to_string());
-        assert_eq!(
-            token_org(&classic).map(|o| o.short().to_string()),
-            Some("00D5j00000AcMe1".into())
-        );
+        let TokenPrefix::Org(org) = token_prefix(&classic) else {
+            panic!("a classic token names its org");
+        };
+        assert_eq!(org.short(), "00D5j00000AcMe1");
         let jwt = SecretString::from("eyJhbGciOiJSUzI1NiJ9.e30.sig".to_string());
-        assert!(token_org(&jwt).is_none());
-        assert!(!prefix_is_malformed(&jwt));
-        assert!(prefix_is_malformed(&SecretString::from(
-            "junk!abc".to_string()
-        )));
+        assert_eq!(token_prefix(&jwt), TokenPrefix::Absent);
+        assert_eq!(
+            token_prefix(&SecretString::from("junk!abc".to_string())),
+            TokenPrefix::Malformed
+        );
     }
 }

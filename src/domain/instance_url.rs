@@ -113,7 +113,42 @@ impl InstancePolicy {
     }
 
     /// Parses `raw` and decides whether it may be called. Never touches the network.
+    ///
+    /// Runs on every protected request, so an origin already written the way the `url` crate
+    /// would write it (what clients send nearly always) is recognised without parsing; anything
+    /// else takes [`InstancePolicy::check_with_parser`]. The two always agree (property-tested).
     pub fn check(&self, raw: &str) -> Result<InstanceUrl, InstanceUrlError> {
+        match self.canonical(raw) {
+            Some(instance) => Ok(instance),
+            None => self.check_with_parser(raw),
+        }
+    }
+
+    /// An allowed origin already in canonical form: an extra origin verbatim, or `https://`
+    /// and a lowercase ASCII host under an allowed suffix, optionally with a trailing `/`.
+    /// `None` means "not obviously fine", never "refused": the parser decides those.
+    fn canonical(&self, raw: &str) -> Option<InstanceUrl> {
+        let origin = raw.strip_suffix('/').unwrap_or(raw);
+        if self.extra_origins.iter().any(|o| o == origin) {
+            return Some(InstanceUrl(origin.to_owned()));
+        }
+        let host = origin.strip_prefix("https://")?;
+        // Plain LDH bytes only: nothing the URL parser would map, decode or normalise. `xn--`
+        // labels are punycode, which the parser validates, so they take the slow path.
+        let plain = host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        let allowed = self
+            .suffixes
+            .iter()
+            .any(|suffix| host.ends_with(suffix.as_str()) && host.len() > suffix.len());
+        (plain && allowed && !host.contains("xn--") && is_dns_name(host))
+            .then(|| InstanceUrl(origin.to_owned()))
+    }
+
+    /// The full check through the `url` crate, the authority on what a URL means (reqwest
+    /// parses the same way before it connects).
+    pub fn check_with_parser(&self, raw: &str) -> Result<InstanceUrl, InstanceUrlError> {
         let url = Url::parse(raw.trim()).map_err(|_| InstanceUrlError::Unparsable)?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(InstanceUrlError::Userinfo);

@@ -1,9 +1,9 @@
 //! The protected routes the Node.js app's users know. Both sit behind `require_identity`.
 
-use crate::salesforce::Identity;
+use crate::auth::SharedIdentity;
 use crate::state::AppState;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
@@ -14,10 +14,26 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 /// The Node.js app's answer, unchanged, so its clients keep working.
-async fn secured(_identity: Identity) -> &'static str {
+async fn secured(_caller: SharedIdentity) -> &'static str {
     "Accessing secured resource"
 }
 
-async fn me(identity: Identity) -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "no-store")], Json(identity))
+/// The caller's identity as JSON, rendered once per cached identity rather than per request.
+async fn me(SharedIdentity(confirmed): SharedIdentity) -> Response {
+    let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    match confirmed.json() {
+        Ok(json) => (
+            [
+                no_store,
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+            ],
+            json,
+        )
+            .into_response(),
+        // Strings only: serialising cannot fail, but if it ever did, axum's Json says so.
+        Err(_) => ([no_store], Json(confirmed.identity())).into_response(),
+    }
 }

@@ -5,6 +5,7 @@
 use super::params::{printable, query_params};
 use super::LoginError;
 use crate::auth::session::{LoginState, Session, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::auth::Confirmed;
 use crate::error::wants_html;
 use crate::salesforce::{Identity, TokenSet};
 use crate::state::AppState;
@@ -139,7 +140,7 @@ pub(super) fn record_salesforce_call<T>(
 pub(super) async fn confirm_identity(
     state: &AppState,
     tokens: &TokenSet,
-) -> Result<Arc<Identity>, LoginError> {
+) -> Result<Arc<Confirmed>, LoginError> {
     let identity = state
         .validator
         .validate(&tokens.instance_url, &tokens.access_token)

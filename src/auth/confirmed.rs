@@ -1,0 +1,73 @@
+//! An identity Salesforce confirmed, as the identity cache holds it.
+
+use crate::salesforce::Identity;
+use axum::body::Bytes;
+use std::ops::Deref;
+use std::sync::OnceLock;
+
+/// One confirmed identity, shared by every request that presents the same token while its
+/// verdict is cached. Its JSON form (the `/api/me` answer) is rendered on first use and then
+/// reused: a cache hit should cost a lookup, not a serialisation. Derefs to [`Identity`].
+#[derive(Debug)]
+pub struct Confirmed {
+    identity: Identity,
+    json: OnceLock<Bytes>,
+}
+
+impl Confirmed {
+    pub fn new(identity: Identity) -> Self {
+        Self {
+            identity,
+            json: OnceLock::new(),
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The identity as JSON, rendered once.
+    pub fn json(&self) -> Result<Bytes, serde_json::Error> {
+        if let Some(json) = self.json.get() {
+            return Ok(json.clone());
+        }
+        let json = Bytes::from(serde_json::to_vec(&self.identity)?);
+        // A concurrent first use may have set it already; both renderings are equal.
+        Ok(self.json.get_or_init(|| json).clone())
+    }
+}
+
+impl Deref for Confirmed {
+    type Target = Identity;
+
+    fn deref(&self) -> &Identity {
+        &self.identity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{InstancePolicy, OrgId, SalesforceId};
+
+    #[test]
+    fn json_is_the_identitys_own_and_stable() {
+        let identity = Identity {
+            user_id: SalesforceId::parse("0055j00000AlIcE").expect("id"),
+            organization_id: OrgId::parse("00D5j00000AcMe1").expect("org"),
+            username: "alice@acme.example".into(),
+            display_name: "Alice \"Admin\"".into(),
+            email: None,
+            instance_url: InstancePolicy::default()
+                .check("https://acme.my.salesforce.com")
+                .expect("instance"),
+        };
+        let confirmed = Confirmed::new(identity.clone());
+        let first = confirmed.json().expect("json");
+        let value: serde_json::Value = serde_json::from_slice(&first).expect("parses");
+        assert_eq!(value, serde_json::to_value(&identity).expect("value"));
+        assert_eq!(value["display_name"], "Alice \"Admin\"");
+        assert_eq!(confirmed.json().expect("json"), first);
+        assert_eq!(confirmed.username, "alice@acme.example");
+    }
+}
