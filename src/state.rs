@@ -49,7 +49,7 @@ impl AppState {
     pub fn new(config: Config) -> Result<Self, StateError> {
         let http = salesforce::http_client(config.salesforce_timeout)?;
         let oauth = SalesforceOAuth::new(&config, http.clone())?;
-        let readiness = Arc::new(Readiness::default());
+        let readiness = Arc::new(Readiness::new(config.instance_policy.extra_origins()));
         let validator = IdentityValidator::new(
             IdentityClient::new(http.clone()),
             readiness.clone(),

@@ -96,6 +96,7 @@ async fn renew_session(
         Err(e) => return Err(AuthError::Upstream(Arc::new(e))),
     };
     metrics::counter!("sfgate_session_refreshes_total").increment(1);
+    state.readiness.trust_instance(&tokens.instance_url);
     let identity = state
         .validator
         .validate(&tokens.instance_url, &tokens.access_token)

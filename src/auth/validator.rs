@@ -174,7 +174,8 @@ impl IdentityValidator {
             Err(e) if e.is_transient() => Some(e.to_string()),
             _ => None,
         };
-        self.readiness.record("userinfo", failure);
+        self.readiness
+            .record_instance(instance, "userinfo", failure);
         match result {
             Ok(identity) => Ok(Verdict::Valid(Arc::new(Confirmed::new(identity)))),
             Err(SalesforceError::Rejected { description, .. }) => {

@@ -141,6 +141,8 @@ pub(super) async fn confirm_identity(
     state: &AppState,
     tokens: &TokenSet,
 ) -> Result<Arc<Confirmed>, LoginError> {
+    // Salesforce named this instance in a signed token response: its failures are real ones.
+    state.readiness.trust_instance(&tokens.instance_url);
     let identity = state
         .validator
         .validate(&tokens.instance_url, &tokens.access_token)
