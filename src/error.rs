@@ -142,6 +142,11 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
     }
 }
 
+/// The answer for a path sfgate does not serve.
+pub fn not_found() -> Response {
+    ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response()
+}
+
 /// Middleware: turns JSON errors into HTML pages for browsers.
 pub async fn negotiate(request: Request, next: Next) -> Response {
     let html = wants_html(request.headers());

@@ -32,6 +32,28 @@ pub fn apply<S>(router: Router<S>, config: &Config) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+    with_headers(router, config, Scope::Routes)
+}
+
+/// Adds the headers to everything `router` answers, its fallback included: for sfgate's own
+/// 404 when there is no upstream to fall back to.
+pub fn apply_everywhere<S>(router: Router<S>, config: &Config) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    with_headers(router, config, Scope::Everything)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Scope {
+    Routes,
+    Everything,
+}
+
+fn with_headers<S>(router: Router<S>, config: &Config, scope: Scope) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     let login_origin = config.login_url.origin().ascii_serialization();
     // The origin is a parsed URL's ASCII serialization, so it is always a valid header value.
     let csp = HeaderValue::from_str(&content_security_policy(&login_origin))
@@ -62,13 +84,17 @@ where
             HeaderName::from_static("cross-origin-opener-policy"),
             HeaderValue::from_static("same-origin"),
         ));
-    let router = router.route_layer(fixed);
-    match hsts {
-        Some(value) => router.route_layer(SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            value,
-        )),
-        None => router,
+    let router = match scope {
+        Scope::Routes => router.route_layer(fixed),
+        Scope::Everything => router.layer(fixed),
+    };
+    let Some(value) = hsts else {
+        return router;
+    };
+    let hsts = SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, value);
+    match scope {
+        Scope::Routes => router.route_layer(hsts),
+        Scope::Everything => router.layer(hsts),
     }
 }
 

@@ -50,7 +50,11 @@ pub fn app(state: AppState) -> Router {
         Some(_) => Router::new()
             .merge(own)
             .fallback_service(proxy::router(state)),
-        None => own,
+        // Unknown paths get sfgate's JSON 404 (an HTML page for browsers) with its headers.
+        None => own.fallback_service(crate::security_headers::apply_everywhere(
+            Router::new().fallback(|| async { error::not_found() }),
+            &state.config,
+        )),
     };
     with_middleware(router)
 }

@@ -280,6 +280,29 @@ async fn own_pages_errors_and_the_success_page_carry_security_headers() {
         assert_eq!(r.status(), 200, "{path}");
         assert_security_headers(&r, &origin, path);
     }
+
+    // Paths sfgate does not serve: its own 404, JSON or a page, with the same headers.
+    let missing = app
+        .http
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(missing.status(), 404);
+    assert_security_headers(&missing, &origin, "404");
+    assert_eq!(missing.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = missing.json().await.expect("json");
+    assert_eq!(body["error"], "not_found");
+    let page = app
+        .http
+        .get(app.url("/no/such/page"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("404 page");
+    assert_eq!(page.status(), 404);
+    assert_security_headers(&page, &origin, "404 page");
+    assert!(page.text().await.expect("html").contains("<html"));
 }
 
 #[tokio::test]

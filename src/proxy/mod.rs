@@ -15,10 +15,9 @@ pub use headers::identity_headers;
 
 use crate::auth::{authenticate, record_identity, reject_as, BrowserRejection, RefreshPolicy};
 use crate::config::SkipAuthRule;
-use crate::error::ErrorResponse;
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
@@ -35,10 +34,10 @@ pub struct Proxied;
 /// Authenticates (unless a skip-auth rule matches) and forwards.
 async fn proxy(State(state): State<AppState>, request: Request) -> Response {
     let Some(upstream) = state.upstream.as_ref() else {
-        return not_found();
+        return crate::error::not_found();
     };
     if crate::routes::is_own_route(request.uri().path()) {
-        return not_found();
+        return crate::error::not_found();
     }
     let mut response = authenticate_and_forward(&state, upstream, request).await;
     response.extensions_mut().insert(Proxied);
@@ -91,10 +90,6 @@ pub fn skips_auth(rules: &[SkipAuthRule], method: &Method, path: &str) -> bool {
     rules
         .iter()
         .any(|rule| rule.method.as_ref().is_none_or(|m| m == method) && rule.path.is_match(path))
-}
-
-fn not_found() -> Response {
-    ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response()
 }
 
 #[cfg(test)]
