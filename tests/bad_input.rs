@@ -1113,10 +1113,7 @@ async fn code_without_pkce(app: &TestApp) -> String {
 #[tokio::test]
 async fn malformed_bodies_and_requests_are_refused() {
     watch();
-    let app = spawn_app_with(|env| {
-        env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
-    })
-    .await;
+    let app = spawn_app_with_password_flow().await;
     let addr = app.gateway.addr;
     let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
     let rows = vec![

@@ -721,13 +721,7 @@ async fn logout_clears_local_state_and_says_so_when_revocation_fails() {
 #[tokio::test]
 async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url() {
     let app = spawn_app().await;
-    let r = app
-        .http
-        .post(app.url("/oauth2/password"))
-        .form(&[("username", ALICE.0), ("password", ALICE.1)])
-        .send()
-        .await
-        .expect("r");
+    let r = password_grant(&app, ALICE).await;
     assert_eq!(r.status(), 404);
     for path in [
         "/oauth2/password?username=a&password=b",
@@ -738,17 +732,8 @@ async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url(
         assert_eq!(r.headers()["allow"], "POST");
     }
 
-    let app = spawn_app_with(|env| {
-        env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
-    })
-    .await;
-    let r = app
-        .http
-        .post(app.url("/oauth2/password"))
-        .form(&[("username", ALICE.0), ("password", ALICE.1)])
-        .send()
-        .await
-        .expect("r");
+    let app = spawn_app_with_password_flow().await;
+    let r = password_grant(&app, ALICE).await;
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.expect("json");
     assert!(body["access_token"].is_string());
@@ -762,12 +747,6 @@ async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url(
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "invalid_grant");
-    let r = app
-        .http
-        .post(app.url("/oauth2/password"))
-        .form(&[("username", CAROL.0), ("password", CAROL.1)])
-        .send()
-        .await
-        .expect("r");
+    let r = password_grant(&app, CAROL).await;
     assert_eq!(r.status(), 403);
 }

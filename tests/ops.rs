@@ -358,17 +358,8 @@ fn templates_have_no_inline_script_or_style_for_the_csp_to_block() {
 
 #[tokio::test]
 async fn token_carrying_answers_are_never_cached() {
-    let app = spawn_app_with(|env| {
-        env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
-    })
-    .await;
-    let password = app
-        .http
-        .post(app.url("/oauth2/password"))
-        .form(&[("username", ALICE.0), ("password", ALICE.1)])
-        .send()
-        .await
-        .expect("password");
+    let app = spawn_app_with_password_flow().await;
+    let password = password_grant(&app, ALICE).await;
     assert_eq!(password.status(), 200);
     assert_eq!(password.headers()["cache-control"], "no-store");
     let tokens: serde_json::Value = password.json().await.expect("json");
@@ -667,18 +658,9 @@ async fn liveness_is_plain_and_readiness_reports_the_last_salesforce_call_withou
 
 #[tokio::test]
 async fn a_failed_token_call_also_marks_readiness_degraded() {
-    let app = spawn_app_with(|env| {
-        env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
-    })
-    .await;
+    let app = spawn_app_with_password_flow().await;
     app.emulator.set_fault_for(Endpoint::Token, Fault::Garbage);
-    let r = app
-        .http
-        .post(app.url("/oauth2/password"))
-        .form(&[("username", ALICE.0), ("password", ALICE.1)])
-        .send()
-        .await
-        .expect("password");
+    let r = password_grant(&app, ALICE).await;
     assert_eq!(r.status(), 502);
     let ready: serde_json::Value = app
         .http
@@ -744,10 +726,7 @@ async fn oversized_headers_get_431_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn own_request_bodies_are_limited_to_64_kb() {
-    let app = spawn_app_with(|env| {
-        env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
-    })
-    .await;
+    let app = spawn_app_with_password_flow().await;
     let body = format!("username=x&password={}", "p".repeat(70 * 1024));
     let r = app
         .http

@@ -259,3 +259,21 @@ pub async fn scrape(app: &TestApp) -> String {
         .starts_with("text/plain"));
     r.text().await.expect("text")
 }
+
+/// A gateway with the (testing-only) username-password flow switched on.
+pub async fn spawn_app_with_password_flow() -> TestApp {
+    spawn_app_with(|env| {
+        env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
+    })
+    .await
+}
+
+/// `POST /oauth2/password` for a demo user, as a script would log in.
+pub async fn password_grant(app: &TestApp, user: (&str, &str)) -> reqwest::Response {
+    app.http
+        .post(app.url("/oauth2/password"))
+        .form(&[("username", user.0), ("password", user.1)])
+        .send()
+        .await
+        .expect("password grant")
+}
