@@ -12,7 +12,7 @@ use crate::salesforce::{Identity, SalesforceError};
 use crate::state::AppState;
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
@@ -130,17 +130,13 @@ pub enum BrowserRejection {
 }
 
 /// The response for a refused request: the error (JSON, or HTML through `error::negotiate`);
-/// for session problems also the cookie's removal, and browsers go back to the login.
-pub fn reject(
-    state: &AppState,
-    headers: &HeaderMap,
-    path_and_query: &str,
-    error: &AuthError,
-) -> Response {
+/// for session problems also the cookie's removal, and browsers go back to the login (with
+/// the request's path and query as `return_to`).
+pub fn reject(state: &AppState, headers: &HeaderMap, uri: &Uri, error: &AuthError) -> Response {
     reject_as(
         state,
         headers,
-        path_and_query,
+        uri,
         error,
         BrowserRejection::LoginWhenSessionEnds,
     )
@@ -150,7 +146,7 @@ pub fn reject(
 pub fn reject_as(
     state: &AppState,
     headers: &HeaderMap,
-    path_and_query: &str,
+    uri: &Uri,
     error: &AuthError,
     browsers: BrowserRejection,
 ) -> Response {
@@ -163,6 +159,7 @@ pub fn reject_as(
             BrowserRejection::Never => false,
         };
     let mut response = if to_login {
+        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
         let location = crate::domain::ReturnTo::login_href(path_and_query);
         let mut r = StatusCode::SEE_OTHER.into_response();
         if let Ok(v) = HeaderValue::from_str(&location) {
@@ -213,14 +210,7 @@ pub async fn require_identity(
             }
             response
         }
-        Err(e) => {
-            let path = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
-            reject(&state, &parts.headers, path, &e)
-        }
+        Err(e) => reject(&state, &parts.headers, &parts.uri, &e),
     }
 }
 
@@ -265,13 +255,6 @@ async fn confirmed(parts: &mut Parts, state: &AppState) -> Result<Arc<Confirmed>
             parts.extensions.insert(auth);
             Ok(identity)
         }
-        Err(e) => {
-            let path = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
-            Err(reject(state, &parts.headers, path, &e))
-        }
+        Err(e) => Err(reject(state, &parts.headers, &parts.uri, &e)),
     }
 }

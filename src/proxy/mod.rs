@@ -61,8 +61,13 @@ async fn authenticate_and_forward(
         match authenticate(state, &parts.headers, RefreshPolicy::Allowed).await {
             Ok(auth) => Some(auth),
             Err(e) => {
-                let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-                return reject_as(state, &parts.headers, path, &e, BrowserRejection::Login);
+                return reject_as(
+                    state,
+                    &parts.headers,
+                    &parts.uri,
+                    &e,
+                    BrowserRejection::Login,
+                );
             }
         }
     };

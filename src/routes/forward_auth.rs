@@ -35,9 +35,6 @@ pub(super) async fn forward_auth(
             }
             response
         }
-        Err(e) => {
-            let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            reject_as(&state, &headers, path, &e, BrowserRejection::Never)
-        }
+        Err(e) => reject_as(&state, &headers, &uri, &e, BrowserRejection::Never),
     }
 }
