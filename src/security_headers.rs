@@ -1,5 +1,5 @@
-//! Security headers on sfgate's own pages and JSON (never on proxied upstream responses: the
-//! upstream application owns those).
+//! Security headers on sfgate's own pages and JSON, its errors and 404s included (never on
+//! proxied upstream responses: the upstream application owns those).
 //!
 //! The Content-Security-Policy allows only sfgate's own `/assets` script and stylesheet (the
 //! templates carry no inline script or style), images from itself or `data:`, and form
@@ -9,10 +9,13 @@
 //! answers are about a user or carry a token, and only the static assets opt into caching.
 
 use crate::config::Config;
-use axum::http::{header, HeaderName, HeaderValue};
+use crate::proxy::Proxied;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::Response;
 use axum::Router;
-use tower::ServiceBuilder;
-use tower_http::set_header::SetResponseHeaderLayer;
+use std::sync::Arc;
 
 /// One year, as browsers' preload lists expect; sent only when sfgate is reached over https.
 const HSTS: &str = "max-age=31536000; includeSubDomains";
@@ -26,76 +29,59 @@ pub fn content_security_policy(login_origin: &str) -> String {
     )
 }
 
-/// Adds the headers to every route of `router` that exists when this is called (a
-/// `route_layer`, so a fallback added later, such as the reverse proxy, is left alone).
+/// Adds the headers to everything `router` answers (routes, fallback, timeouts) except
+/// answers the gateway-mode proxy gave for the upstream (marked [`Proxied`]): those are the
+/// upstream application's to set.
 pub fn apply<S>(router: Router<S>, config: &Config) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    with_headers(router, config, Scope::Routes)
+    router.layer(from_fn_with_state(Arc::new(policy_headers(config)), add))
 }
 
-/// Adds the headers to everything `router` answers, its fallback included: for sfgate's own
-/// 404 when there is no upstream to fall back to.
-pub fn apply_everywhere<S>(router: Router<S>, config: &Config) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    with_headers(router, config, Scope::Everything)
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Scope {
-    Routes,
-    Everything,
-}
-
-fn with_headers<S>(router: Router<S>, config: &Config, scope: Scope) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
+/// The headers every own answer carries, whatever it set itself.
+fn policy_headers(config: &Config) -> HeaderMap {
     let login_origin = config.login_url.origin().ascii_serialization();
     // The origin is a parsed URL's ASCII serialization, so it is always a valid header value.
     let csp = HeaderValue::from_str(&content_security_policy(&login_origin))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
-    let hsts = config.is_https().then(|| HeaderValue::from_static(HSTS));
-    let fixed = ServiceBuilder::new()
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            csp,
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            HeaderValue::from_static("same-origin"),
-        ));
-    let router = match scope {
-        Scope::Routes => router.route_layer(fixed),
-        Scope::Everything => router.layer(fixed),
-    };
-    let Some(value) = hsts else {
-        return router;
-    };
-    let hsts = SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, value);
-    match scope {
-        Scope::Routes => router.route_layer(hsts),
-        Scope::Everything => router.layer(hsts),
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    if config.is_https() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
     }
+    headers
+}
+
+async fn add(State(policy): State<Arc<HeaderMap>>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if response.extensions().get::<Proxied>().is_some() {
+        return response;
+    }
+    let headers = response.headers_mut();
+    for (name, value) in policy.iter() {
+        headers.insert(name, value.clone());
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 #[cfg(test)]

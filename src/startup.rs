@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::error;
 use crate::proxy;
 use crate::routes;
+use crate::security_headers;
 use crate::state::{AppState, StateError};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, Response, StatusCode};
@@ -49,14 +50,12 @@ pub fn app(state: AppState) -> Router {
     let router = match state.upstream {
         Some(_) => Router::new()
             .merge(own)
-            .fallback_service(proxy::router(state)),
-        // Unknown paths get sfgate's JSON 404 (an HTML page for browsers) with its headers.
-        None => own.fallback_service(crate::security_headers::apply_everywhere(
-            Router::new().fallback(|| async { error::not_found() }),
-            &state.config,
-        )),
+            .fallback_service(proxy::router(state.clone())),
+        // Unknown paths get sfgate's JSON 404 (an HTML page for browsers).
+        None => own.fallback(|| async { error::not_found() }),
     };
-    with_middleware(router)
+    // Inside `negotiate`, so an HTML error page keeps them; skips proxied answers.
+    with_middleware(security_headers::apply(router, &state.config))
 }
 
 fn with_middleware(router: Router) -> Router {

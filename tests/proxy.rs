@@ -670,6 +670,12 @@ async fn own_routes_are_served_by_sfgate_and_never_proxied() {
             .get_with_token(path, &t.access_token, &t.instance_url)
             .await;
         assert_eq!(r.status(), 404, "{path}");
+        // sfgate's own answer, so sfgate's page policies apply.
+        assert!(
+            r.headers().contains_key("content-security-policy"),
+            "{path}"
+        );
+        assert_eq!(r.headers()["x-frame-options"], "DENY", "{path}");
     }
     let scraped = scrape(&app).await;
     assert!(scraped.contains("sfgate_http_requests_total"), "{scraped}");

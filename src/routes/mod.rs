@@ -51,8 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(protected);
     // Install the metrics recorder before the first request records anything.
     crate::metrics::handle();
-    // Own routes only: a fallback added below (the reverse proxy) keeps upstream headers.
-    crate::security_headers::apply(own, &state.config).with_state(state)
+    own.with_state(state)
 }
 
 #[cfg(test)]
