@@ -91,6 +91,18 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     pub trust_proxy: bool,
     pub rate_limit: RateLimit,
+    // Trust boundary (docs/security.md).
+    /// `PROXY_UNDERSCORE_HEADERS`: request header names with `_` dropped (default) or kept.
+    pub underscore_headers: crate::proxy::header_rule::UnderscoreHeaders,
+    /// `ALLOW_ENCODED_SLASHES`: let `%2F` through in proxied paths (dot segments stay refused).
+    pub allow_encoded_slashes: bool,
+    /// `MAX_CONNECTIONS`: open client connections at most; beyond it new ones wait.
+    pub max_connections: usize,
+    /// `HEADER_READ_TIMEOUT`: time to send a request's headers, and the longest a connection
+    /// (HTTP/1 or HTTP/2) may stay open without a request in progress.
+    pub header_read_timeout: Duration,
+    /// `VALIDATION_MISSES_PER_MINUTE`: Salesforce token validations one client may cause.
+    pub validation_misses_per_minute: u32,
     /// Legacy Node.js variable names that were used, so start-up can say so once.
     pub legacy_names_used: Vec<&'static str>,
 }
@@ -379,6 +391,26 @@ impl Config {
         if rate_limit.per_minute == 0 {
             r.problem("RATE_LIMIT_PER_MINUTE", "must be at least 1");
         }
+        // Trust boundary (docs/security.md).
+        let underscore_headers = r.parse_or(
+            "PROXY_UNDERSCORE_HEADERS",
+            crate::proxy::header_rule::UnderscoreHeaders::Drop,
+            "`drop` or `keep`",
+        );
+        let allow_encoded_slashes = r.flag("ALLOW_ENCODED_SLASHES");
+        let max_connections = r.parse_or("MAX_CONNECTIONS", 10_000usize, "a whole number");
+        if max_connections == 0 {
+            r.problem("MAX_CONNECTIONS", "must be at least 1");
+        }
+        let header_read_timeout = r.seconds("HEADER_READ_TIMEOUT", 10);
+        if header_read_timeout.is_zero() {
+            r.problem("HEADER_READ_TIMEOUT", "must be at least 1 second");
+        }
+        let validation_misses_per_minute =
+            r.parse_or("VALIDATION_MISSES_PER_MINUTE", 60u32, "a whole number");
+        if validation_misses_per_minute == 0 {
+            r.problem("VALIDATION_MISSES_PER_MINUTE", "must be at least 1");
+        }
 
         let legacy_names_used = std::mem::take(&mut r.legacy);
         match (
@@ -422,6 +454,11 @@ impl Config {
                 metrics_token,
                 trust_proxy,
                 rate_limit,
+                underscore_headers,
+                allow_encoded_slashes,
+                max_connections,
+                header_read_timeout,
+                validation_misses_per_minute,
                 legacy_names_used,
             }),
             _ => Err(ConfigError(r.problems)),

@@ -12,7 +12,7 @@ use crate::routes;
 use crate::security_headers;
 use crate::state::{AppState, StateError};
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderName, Response, StatusCode};
+use axum::http::{header, Response, StatusCode};
 use axum::middleware::from_fn;
 use axum::Router;
 use std::future::Future;
@@ -32,7 +32,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::request_id::REQUEST_ID;
 /// sfgate's own routes take small forms and JSON; nothing legitimate comes near this.
 const MAX_OWN_BODY: usize = 64 * 1024;
 
@@ -99,6 +99,7 @@ fn with_middleware(router: Router) -> Router {
                 .layer(SetSensitiveResponseHeadersLayer::new(once(
                     header::SET_COOKIE,
                 )))
+                .layer(from_fn(crate::request_id::sanitise))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
