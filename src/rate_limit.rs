@@ -52,7 +52,8 @@ impl LoginRateLimiter {
         Self::with_limits(config.rate_limit, config.trust_proxy, MAX_CLIENTS)
     }
 
-    fn with_limits(limit: RateLimit, trust_proxy: bool, max_clients: usize) -> Self {
+    /// A limiter with its own limits (also the per-client Salesforce validation budget).
+    pub fn with_limits(limit: RateLimit, trust_proxy: bool, max_clients: usize) -> Self {
         let quota = quota(limit);
         Self {
             quota,

@@ -54,6 +54,11 @@ pub fn app(state: AppState) -> Router {
         // Unknown paths get sfgate's JSON 404 (an HTML page for browsers).
         None => own.fallback(|| async { error::not_found() }),
     };
+    // Every request runs with its client known to the Salesforce validation budget.
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::miss_budget::scope,
+    ));
     // Inside `negotiate`, so an HTML error page keeps them; skips proxied answers.
     with_middleware(security_headers::apply(router, &state.config))
 }

@@ -57,7 +57,8 @@ impl AppState {
             config.identity_cache_ttl,
             config.identity_negative_ttl,
             config.identity_cache_max,
-        );
+        )
+        .with_miss_budget(crate::auth::miss_budget::MissBudget::new(&config));
         let upstream = match &config.upstream_url {
             Some(url) => Some(Upstream::new(url.clone(), config.upstream_timeout)?),
             None => None,

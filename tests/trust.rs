@@ -639,3 +639,84 @@ async fn the_session_cookie_in_an_encoded_spelling_is_read_and_never_forwarded()
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. Per-client Salesforce budget.
+
+/// A client whose connections come from `source` (another loopback address is another client).
+fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(source.parse::<std::net::IpAddr>().expect("ip"))
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
+    use sfgate::salesforce::emulator::Endpoint;
+    let app = spawn_app_with(|env| {
+        env.insert("VALIDATION_MISSES_PER_MINUTE".into(), "3".into());
+    })
+    .await;
+    let instance = app.emulator.base_url();
+    let attacker = client_from("127.0.0.1");
+    let bad = |i: u32| format!("{ACME}!invented-token-{i}");
+    let get = |client: &reqwest::Client, token: String| {
+        client
+            .get(app.url("/api/me"))
+            .bearer_auth(token)
+            .header("x-instance-url", &instance)
+            .send()
+    };
+    let before = app.emulator.calls(Endpoint::UserInfo);
+    for i in 0..3 {
+        let r = get(&attacker, bad(i)).await.expect("request");
+        assert_eq!(r.status(), 401, "token {i} is checked at Salesforce");
+    }
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), before + 3);
+
+    let r = get(&attacker, bad(3)).await.expect("request");
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "Retry-After: {retry}");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "rate_limited");
+    assert_eq!(
+        app.emulator.calls(Endpoint::UserInfo),
+        before + 3,
+        "the refused token cost no Salesforce call"
+    );
+    // Tokens already known cost nothing and are still answered.
+    let r = get(&attacker, bad(0)).await.expect("request");
+    assert_eq!(
+        r.status(),
+        401,
+        "a known bad token is answered from the cache"
+    );
+    let good = app.tokens(ALICE.0);
+    let r = get(&attacker, good.access_token.clone())
+        .await
+        .expect("request");
+    assert_eq!(
+        r.status(),
+        429,
+        "a new token, even a good one, waits for the budget"
+    );
+
+    // Another client address has a budget of its own.
+    let other = client_from("127.0.0.2");
+    let r = get(&other, bad(100)).await.expect("request");
+    assert_eq!(r.status(), 401);
+    let r = get(&other, good.access_token.clone())
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), before + 5);
+
+    let scrape = scrape(&app).await;
+    assert!(metric(&scrape, "sfgate_validation_budget_exceeded_total", &[]) >= 2.0);
+}

@@ -5,6 +5,7 @@ mod confirmed;
 mod credentials;
 mod error;
 mod layer;
+pub mod miss_budget;
 mod secret_serde;
 pub mod session;
 mod validator;
