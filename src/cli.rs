@@ -151,7 +151,15 @@ async fn serve() -> ExitCode {
             "gateway mode: proxying authenticated requests"
         );
     }
-    match startup::serve(listener, startup::app(state), startup::shutdown_signal()).await {
+    let limits = crate::server::ConnectionLimits::from_config(&state.config);
+    match startup::serve(
+        listener,
+        startup::app(state),
+        startup::shutdown_signal(),
+        limits,
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server error");

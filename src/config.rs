@@ -630,6 +630,42 @@ mod tests {
     }
 
     #[test]
+    fn trust_boundary_settings_have_safe_defaults_and_bad_values_are_all_reported() {
+        use crate::proxy::header_rule::UnderscoreHeaders;
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.underscore_headers, UnderscoreHeaders::Drop);
+        assert!(!c.allow_encoded_slashes);
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.validation_misses_per_minute, 60);
+        let mut env = base();
+        env.insert("PROXY_UNDERSCORE_HEADERS".into(), "KEEP".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(c.underscore_headers, UnderscoreHeaders::Keep);
+        for (k, v) in [
+            ("PROXY_UNDERSCORE_HEADERS", "sometimes"),
+            ("ALLOW_ENCODED_SLASHES", "maybe"),
+            ("MAX_CONNECTIONS", "0"),
+            ("HEADER_READ_TIMEOUT", "0"),
+            ("VALIDATION_MISSES_PER_MINUTE", "0"),
+        ] {
+            env.insert(k.into(), v.into());
+        }
+        let err = Config::from_map(&env).expect_err("invalid");
+        let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            vars,
+            [
+                "PROXY_UNDERSCORE_HEADERS",
+                "ALLOW_ENCODED_SLASHES",
+                "MAX_CONNECTIONS",
+                "HEADER_READ_TIMEOUT",
+                "VALIDATION_MISSES_PER_MINUTE"
+            ]
+        );
+    }
+
+    #[test]
     fn rate_limits_default_to_20_at_once_and_60_a_minute_and_refuse_zero() {
         let c = Config::from_map(&base()).expect("valid");
         assert_eq!(

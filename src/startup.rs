@@ -10,6 +10,7 @@ use crate::error;
 use crate::proxy;
 use crate::routes;
 use crate::security_headers;
+use crate::server::ConnectionLimits;
 use crate::state::{AppState, StateError};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, Response, StatusCode};
@@ -132,8 +133,9 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ConnectionLimits,
 ) -> std::io::Result<()> {
-    crate::server::serve(listener, app, shutdown, Default::default()).await
+    crate::server::serve(listener, app, shutdown, limits).await
 }
 
 /// A running gateway, for tests and demo mode.
@@ -164,9 +166,15 @@ pub async fn spawn(config: Config, listener: TcpListener) -> Result<RunningGatew
     let addr = listener.local_addr().map_err(|_| StateError::Bind)?;
     let (tx, rx) = oneshot::channel::<()>();
     let app = app(state.clone());
-    let task = tokio::spawn(serve(listener, app, async {
-        let _ = rx.await;
-    }));
+    let limits = ConnectionLimits::from_config(&state.config);
+    let task = tokio::spawn(serve(
+        listener,
+        app,
+        async {
+            let _ = rx.await;
+        },
+        limits,
+    ));
     Ok(RunningGateway {
         addr,
         state,

@@ -10,6 +10,7 @@ use axum::extract::Request;
 use axum::middleware::{from_fn, Next};
 use axum::{Json, Router};
 use common::*;
+use futures_util::StreamExt;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -719,4 +720,213 @@ async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
 
     let scrape = scrape(&app).await;
     assert!(metric(&scrape, "sfgate_validation_budget_exceeded_total", &[]) >= 2.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection limits: HTTP/2 deadlines and MAX_CONNECTIONS (raw h2c with prior knowledge).
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut frame = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// The client preface and an empty SETTINGS frame.
+fn h2_hello() -> Vec<u8> {
+    let mut hello = H2_PREFACE.to_vec();
+    hello.extend(h2_frame(0x4, 0, 0, &[]));
+    hello
+}
+
+/// `GET /` with authority `x`, HPACK-encoded from the static table.
+const GET_ROOT_HPACK: [u8; 6] = [0x82, 0x86, 0x84, 0x41, 0x01, b'x'];
+
+/// Reads until the server closes the connection; `Err` if still open after `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Result<Vec<u8>, Vec<u8>> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return Err(seen),
+            Ok(Ok(0)) | Ok(Err(_)) => return Ok(seen),
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// The frame types (and their streams) in a byte stream from the server.
+fn frames(mut bytes: &[u8]) -> Vec<(u8, u32)> {
+    let mut out = Vec::new();
+    while bytes.len() >= 9 {
+        let len =
+            (usize::from(bytes[0]) << 16) | (usize::from(bytes[1]) << 8) | usize::from(bytes[2]);
+        let stream = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]) & 0x7fff_ffff;
+        out.push((bytes[3], stream));
+        bytes = &bytes[(9 + len).min(bytes.len())..];
+    }
+    out
+}
+
+async fn plain_server(
+    limits: sfgate::server::ConnectionLimits,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(sfgate::server::serve(
+        listener,
+        app,
+        async {
+            let _ = stopped.await;
+        },
+        limits,
+    ));
+    (addr, stop)
+}
+
+#[tokio::test]
+async fn http2_connections_without_a_complete_request_are_closed_at_the_deadline() {
+    let deadline = Duration::from_millis(600);
+    let (addr, _stop) = plain_server(sfgate::server::ConnectionLimits {
+        header_read_timeout: deadline,
+        ..Default::default()
+    })
+    .await;
+    // Deadline, then the grace for a graceful close, plus generous slack for a loaded machine.
+    let limit = deadline + sfgate::server::CLOSE_GRACE + Duration::from_secs(4);
+
+    // 1. The preface, then nothing.
+    let mut idle = TcpStream::connect(addr).await.expect("connect");
+    idle.write_all(&h2_hello()).await.expect("write");
+    // 2. A HEADERS frame without END_HEADERS: its CONTINUATION never comes.
+    let mut incomplete = TcpStream::connect(addr).await.expect("connect");
+    let mut bytes = h2_hello();
+    bytes.extend(h2_frame(0x1, 0x1, 1, &GET_ROOT_HPACK[..2]));
+    incomplete.write_all(&bytes).await.expect("write");
+    // 3. Not even a preface.
+    let mut silent = TcpStream::connect(addr).await.expect("connect");
+
+    let started = std::time::Instant::now();
+    for (what, stream) in [
+        ("preface only", &mut idle),
+        ("incomplete HEADERS", &mut incomplete),
+        ("nothing at all", &mut silent),
+    ] {
+        let answer = closed_within(stream, limit).await;
+        assert!(answer.is_ok(), "{what}: still open after {limit:?}");
+    }
+    assert!(
+        started.elapsed() >= deadline - Duration::from_millis(100),
+        "closed no earlier than the deadline ({:?})",
+        started.elapsed()
+    );
+
+    // A complete HTTP/2 request is answered, and the connection then closes once idle.
+    let mut ok = TcpStream::connect(addr).await.expect("connect");
+    let mut bytes = h2_hello();
+    bytes.extend(h2_frame(0x1, 0x5, 1, &GET_ROOT_HPACK));
+    ok.write_all(&bytes).await.expect("write");
+    let seen = closed_within(&mut ok, limit)
+        .await
+        .expect("closed once idle");
+    let frames = frames(&seen);
+    assert!(
+        frames.contains(&(0x1, 1)),
+        "a HEADERS response on stream 1: {frames:?}"
+    );
+    assert!(
+        frames.contains(&(0x7, 0)),
+        "a GOAWAY before closing: {frames:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_open_request_keeps_its_connection_past_the_idle_deadline() {
+    let deadline = Duration::from_millis(300);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    // A response body that takes three deadlines to arrive.
+    let app = Router::new().route(
+        "/slow",
+        axum::routing::get(|| async {
+            let stream = futures_util::stream::iter(0..3).then(|_| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"tick\n"))
+            });
+            axum::body::Body::from_stream(stream)
+        }),
+    );
+    tokio::spawn(sfgate::server::serve(
+        listener,
+        app,
+        std::future::pending(),
+        sfgate::server::ConnectionLimits {
+            header_read_timeout: deadline,
+            ..Default::default()
+        },
+    ));
+    let answer = send_raw(addr, "GET /slow HTTP/1.1", &[]).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "tick\ntick\ntick\n");
+}
+
+#[tokio::test]
+async fn connections_beyond_max_connections_wait_until_one_closes() {
+    let (addr, _stop) = plain_server(sfgate::server::ConnectionLimits {
+        header_read_timeout: Duration::from_secs(30),
+        max_connections: 2,
+        ..Default::default()
+    })
+    .await;
+    let mut first = TcpStream::connect(addr).await.expect("connect");
+    first.write_all(&h2_hello()).await.expect("write");
+    let mut second = TcpStream::connect(addr).await.expect("connect");
+    second.write_all(&h2_hello()).await.expect("write");
+    // Both are being served: each gets the server's SETTINGS.
+    for stream in [&mut first, &mut second] {
+        let mut buf = [0u8; 9];
+        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut buf))
+            .await
+            .expect("served in time")
+            .expect("settings");
+        assert_eq!(buf[3], 0x4, "a SETTINGS frame");
+    }
+
+    let third = tokio::spawn(send_raw(addr, "GET / HTTP/1.1", &[]));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection is held off at the limit"
+    );
+
+    drop(first);
+    let answer = tokio::time::timeout(Duration::from_secs(10), third)
+        .await
+        .expect("answered once a slot is free")
+        .expect("task");
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "ok");
+}
+
+#[tokio::test]
+async fn the_gateway_applies_header_read_timeout_to_http2() {
+    let app = spawn_app_with(|env| {
+        env.insert("HEADER_READ_TIMEOUT".into(), "1".into());
+    })
+    .await;
+    let mut idle = TcpStream::connect(app.gateway.addr).await.expect("connect");
+    idle.write_all(&h2_hello()).await.expect("write");
+    let started = std::time::Instant::now();
+    let closed = closed_within(&mut idle, Duration::from_secs(8)).await;
+    assert!(
+        closed.is_ok(),
+        "an idle HTTP/2 connection to the gateway stayed open"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
 }
