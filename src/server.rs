@@ -83,7 +83,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: ConnectionLimits,
 ) -> std::io::Result<()> {
-    let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    // Waiting for all slots at shutdown takes a u32.
+    let max = limits
+        .max_connections
+        .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     let slots = Arc::new(Semaphore::new(max));
     let (stop, stopping) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -125,7 +128,9 @@ pub async fn serve(
     drop(listener);
     let _ = stop.send(true);
     // Every connection holds a slot until it ends: all slots back means all finished.
-    let _ = slots.acquire_many(max as u32).await;
+    let _ = slots
+        .acquire_many(u32::try_from(max).unwrap_or(u32::MAX))
+        .await;
     Ok(())
 }
 

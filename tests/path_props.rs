@@ -1,7 +1,7 @@
 //! Property: for every path a skip-auth rule lets through, every way an upstream could read
-//! that path (percent-decoded zero to four times, `\` taken for `/`, `;` parameters stripped,
-//! dot segments resolved, `//` merged or not) still matches the same rule. So no upstream
-//! can serve a skipped path as a page the rule did not mean.
+//! that path (percent-decoded zero to four times, `\` taken for `/`, `;` parameters stripped
+//! before or after decoding, dot segments resolved, `//` merged or not) still matches the same
+//! rule. So no upstream can serve a skipped path as a page the rule did not mean.
 
 use axum::http::Method;
 use proptest::prelude::*;
@@ -79,6 +79,8 @@ fn percent_decode_lossy(s: &str) -> String {
 /// `merge_slashes`, IIS with backslashes...).
 #[derive(Debug, Clone, Copy)]
 struct Reader {
+    /// Tomcat strips `;` parameters from the raw path, then decodes.
+    strip_before_decoding: bool,
     decode_rounds: usize,
     backslash_is_slash: bool,
     strip_parameters: bool,
@@ -87,6 +89,13 @@ struct Reader {
 
 fn read_as(raw: &str, reader: Reader) -> String {
     let mut s = raw.to_string();
+    if reader.strip_before_decoding {
+        s = s
+            .split('/')
+            .map(|segment| segment.split(';').next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("/");
+    }
     for _ in 0..reader.decode_rounds {
         s = percent_decode_lossy(&s);
     }
@@ -116,7 +125,8 @@ fn read_as(raw: &str, reader: Reader) -> String {
 
 fn readers() -> impl Iterator<Item = Reader> {
     (0..=4).flat_map(|decode_rounds| {
-        (0..8).map(move |bits| Reader {
+        (0..16).map(move |bits| Reader {
+            strip_before_decoding: bits & 8 != 0,
             decode_rounds,
             backslash_is_slash: bits & 1 != 0,
             strip_parameters: bits & 2 != 0,

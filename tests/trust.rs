@@ -220,7 +220,7 @@ fn dechunk(mut raw: &str) -> String {
 // 1. Header names.
 
 /// Every header an app may read as "sfgate vouches for this", and the other headers sfgate owns.
-const PROTECTED: [&str; 17] = [
+const PROTECTED: [&str; 18] = [
     "X-Salesforce-User-Id",
     "X-Salesforce-Org-Id",
     "X-Salesforce-Username",
@@ -237,6 +237,7 @@ const PROTECTED: [&str; 17] = [
     "X-Request-Id",
     "Forwarded",
     "X-Forwarded-Prefix",
+    "X-Original-URL",
     "Authorization",
 ];
 

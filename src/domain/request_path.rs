@@ -17,9 +17,9 @@
 //!   full stop, division and fraction slash) that NFKC-normalising servers fold to ASCII;
 //! - more than [`MAX_DECODING_DEPTH`] layers of percent-encoding.
 //!
-//! What passes is matched by its every reading ([`CanonicalPath::views`]): as sent, fully
-//! decoded, and decoded with `;` parameters stripped and empty segments (`//`) merged as
-//! nginx's `merge_slashes` does. A skip-auth rule applies only if it matches all of them, so
+//! What passes is matched by its every reading ([`CanonicalPath::views`]): each decoding layer
+//! as it is, with `;` parameters stripped (Tomcat strips before decoding, Spring after), with
+//! empty segments (`//`) merged as nginx's `merge_slashes` does, and both. A skip-auth rule applies only if it matches all of them, so
 //! `/admin;.css` is not "a stylesheet" to a rule for `\.css$`. Plain percent-encoded text
 //! (`/files/a%20b`) and `;` in ordinary segments are allowed: apps use them.
 
@@ -62,7 +62,9 @@ pub enum PathError {
 pub struct CanonicalPath {
     raw: String,
     decoded: String,
-    stripped: String,
+    /// Every reading, deduplicated: each decoding layer as is, with `;` parameters stripped,
+    /// with `//` merged, and both (Tomcat strips parameters before decoding, others after).
+    views: Vec<String>,
 }
 
 /// Characters NFKC folds into `.`, `/` or `\` (and the division/fraction slashes some
@@ -88,9 +90,15 @@ impl CanonicalPath {
             return Err(PathError::Backslash);
         }
         let mut level: Cow<'_, str> = Cow::Borrowed(raw);
+        let mut views: Vec<String> = Vec::new();
         let mut depth = 0;
         loop {
             check_level(&level, policy)?;
+            for view in readings(&level) {
+                if !views.contains(&view) {
+                    views.push(view);
+                }
+            }
             let next = decode(&level)?;
             if next == level {
                 break;
@@ -101,12 +109,10 @@ impl CanonicalPath {
             }
             level = Cow::Owned(next);
         }
-        let decoded = level.into_owned();
-        let stripped = strip_parameters_and_merge_slashes(&decoded);
         Ok(Self {
             raw: raw.to_owned(),
-            decoded,
-            stripped,
+            decoded: level.into_owned(),
+            views,
         })
     }
 
@@ -120,15 +126,10 @@ impl CanonicalPath {
         &self.decoded
     }
 
-    /// Decoded, `;` parameters stripped from each segment, empty segments merged: what a
-    /// Tomcat/Spring-style upstream routes on.
-    pub fn stripped(&self) -> &str {
-        &self.stripped
-    }
-
-    /// Every reading of the path; a rule applies only if it matches all of them.
+    /// Every reading of the path (the raw path first); a rule applies only if it matches all
+    /// of them.
     pub fn views(&self) -> impl Iterator<Item = &str> {
-        [self.raw.as_str(), &self.decoded, &self.stripped].into_iter()
+        self.views.iter().map(String::as_str)
     }
 }
 
@@ -189,18 +190,34 @@ fn decode(level: &str) -> Result<String, PathError> {
     String::from_utf8(out).map_err(|_| PathError::InvalidUtf8)
 }
 
-fn strip_parameters_and_merge_slashes(decoded: &str) -> String {
-    let segments: Vec<&str> = decoded
-        .split('/')
-        .map(|s| s.split(';').next().unwrap_or_default())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let mut out = String::with_capacity(decoded.len());
-    for segment in &segments {
+/// One decoding layer as an upstream may route on it: as is, `;` parameters stripped from
+/// each segment, empty segments merged, and both.
+fn readings(level: &str) -> [String; 4] {
+    [
+        level.to_owned(),
+        rebuild(level, true, false),
+        rebuild(level, false, true),
+        rebuild(level, true, true),
+    ]
+}
+
+fn rebuild(path: &str, strip_parameters: bool, merge_slashes: bool) -> String {
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in segments.iter().enumerate() {
+        let segment = if strip_parameters {
+            segment.split(';').next().unwrap_or_default()
+        } else {
+            segment
+        };
+        if segment.is_empty() && merge_slashes && i != last {
+            continue;
+        }
         out.push('/');
         out.push_str(segment);
     }
-    if out.is_empty() || decoded.ends_with('/') {
+    if out.is_empty() {
         out.push('/');
     }
     out
@@ -265,9 +282,20 @@ mod tests {
         let p = parse("/public//a%20b;v=1/").expect("ok");
         assert_eq!(p.as_str(), "/public//a%20b;v=1/");
         assert_eq!(p.decoded(), "/public//a b;v=1/");
-        assert_eq!(p.stripped(), "/public/a b/");
+        let views: Vec<&str> = p.views().collect();
+        assert_eq!(views[0], "/public//a%20b;v=1/");
+        for reading in [
+            "/public/a b/",
+            "/public//a b/",
+            "/public/a%20b/",
+            "/public/a b;v=1/",
+        ] {
+            assert!(views.contains(&reading), "{reading} in {views:?}");
+        }
         let p = parse("/admin;.css").expect("ok");
-        assert_eq!(p.stripped(), "/admin");
+        assert!(p.views().any(|v| v == "/admin"));
+        let p = parse("/plain/path").expect("ok");
+        assert_eq!(p.views().collect::<Vec<_>>(), ["/plain/path"]);
     }
 
     #[test]

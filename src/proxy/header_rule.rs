@@ -6,7 +6,8 @@
 //! oauth2-proxy's `X-Forwarded-User/-Email/-Preferred-Username`, anything `X-Sfgate-*`), the
 //! credential headers it reads (`Authorization`, `X-Instance-Url`, the legacy `bearer` and
 //! `instanceurl`), the forwarding and client-address headers (`Forwarded`, `X-Forwarded-*`,
-//! `X-Real-IP`) and `X-Request-Id`.
+//! `X-Real-IP`, and the path overrides `X-Original-URL`, `X-Original-URI`, `X-Rewrite-URL`)
+//! and `X-Request-Id`.
 //!
 //! Why `_` matters: WSGI, CGI, PHP and Rack hand headers to the app as `HTTP_X_SALESFORCE_USER_ID`,
 //! so `X_Salesforce_User_Id: someone-else` and `X-Salesforce-User-Id` become the same variable
@@ -60,7 +61,7 @@ pub enum Owned {
 }
 
 /// Owned names (lowercase, `-` spelling) that are not covered by a prefix below.
-const OWNED_NAMES: [(&str, Owned); 11] = [
+const OWNED_NAMES: [(&str, Owned); 14] = [
     ("x-forwarded-user", Owned::Identity),
     ("x-forwarded-email", Owned::Identity),
     ("x-forwarded-preferred-username", Owned::Identity),
@@ -70,6 +71,11 @@ const OWNED_NAMES: [(&str, Owned); 11] = [
     ("x-instance-url", Owned::Credential),
     ("forwarded", Owned::Forwarding),
     ("x-real-ip", Owned::Forwarding),
+    // Path overrides some frameworks route on (Symfony's `X-Original-URL`, CVE-2018-14773):
+    // the path sfgate checked must be the path the app serves.
+    ("x-original-url", Owned::Forwarding),
+    ("x-original-uri", Owned::Forwarding),
+    ("x-rewrite-url", Owned::Forwarding),
     ("x-request-id", Owned::RequestId),
     // `Proxy-Authorization` is hop-by-hop and removed anyway; its look-alike is a credential.
     ("proxy-authorization", Owned::Credential),
@@ -189,6 +195,10 @@ mod tests {
         );
         assert_eq!(
             verdict(&name("x-forwarded-prefix"), d),
+            Verdict::Owned(Owned::Forwarding)
+        );
+        assert_eq!(
+            verdict(&name("x-original-url"), d),
             Verdict::Owned(Owned::Forwarding)
         );
         assert_eq!(
