@@ -879,6 +879,7 @@ async fn an_open_request_keeps_its_connection_past_the_idle_deadline() {
 
 #[tokio::test]
 async fn connections_beyond_max_connections_wait_until_one_closes() {
+    captured_log();
     let (addr, _stop) = plain_server(sfgate::server::ConnectionLimits {
         header_read_timeout: Duration::from_secs(30),
         max_connections: 2,
@@ -900,10 +901,11 @@ async fn connections_beyond_max_connections_wait_until_one_closes() {
     }
 
     let third = tokio::spawn(send_raw(addr, "GET / HTTP/1.1", &[]));
+    let fourth = tokio::spawn(send_raw(addr, "GET / HTTP/1.1", &[]));
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(
-        !third.is_finished(),
-        "a third connection is held off at the limit"
+        !third.is_finished() && !fourth.is_finished(),
+        "connections beyond the limit are held off"
     );
 
     drop(first);
@@ -913,6 +915,17 @@ async fn connections_beyond_max_connections_wait_until_one_closes() {
         .expect("task");
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, "ok");
+    drop(second);
+    let answer = tokio::time::timeout(Duration::from_secs(10), fourth)
+        .await
+        .expect("answered once another slot is free")
+        .expect("task");
+    assert_eq!(answer.status, 200);
+    let said = log_text().matches("connection limit reached").count();
+    assert_eq!(
+        said, 1,
+        "the limit is logged once, not per waiting connection"
+    );
 }
 
 #[tokio::test]
