@@ -5,8 +5,8 @@
 //! such a router can take [`Identity`] as an extractor and get the same checks.
 
 use super::{extract_credentials, AuthError, Confirmed, CredentialSource, Session};
+use crate::auth::renewal::{RenewalError, RenewalSource, RenewedTokens};
 use crate::auth::session::SESSION_COOKIE;
-use crate::auth::RenewalError;
 use crate::domain::InstanceUrl;
 use crate::error::wants_html;
 use crate::salesforce::Identity;
@@ -93,21 +93,22 @@ pub async fn renew_session(
         .refresh_token
         .as_ref()
         .ok_or(AuthError::SessionExpired)?;
-    let renewed = match state.renewals.renew(refresh_token).await {
-        Ok(renewed) => renewed,
-        Err(RenewalError::Refused { .. }) => return Err(AuthError::SessionExpired),
-        Err(RenewalError::Unavailable(e)) => return Err(AuthError::RenewalUnavailable(e)),
+    // A freshly renewed token that Salesforce refuses at once (revoked at logout a moment
+    // ago) means the session is over.
+    let over = |(e, _): (AuthError, RenewalSource)| match e {
+        AuthError::InvalidToken(_) => AuthError::SessionExpired,
+        e => e,
     };
-    let identity = match state
-        .validator
-        .validate(&renewed.instance_url, &renewed.access_token)
-        .await
-    {
-        Ok(identity) => identity,
-        // The renewed token itself is refused (revoked at logout a moment ago): over.
-        Err(AuthError::InvalidToken(_)) => return Err(AuthError::SessionExpired),
-        Err(AuthError::Upstream(e)) => return Err(AuthError::RenewalUnavailable(e)),
-        Err(e) => return Err(e),
+    let (renewed, identity) = match renew_and_confirm(state, refresh_token).await {
+        // A renewal reused from a moment ago whose token is already refused (revoked, or
+        // expired since): this request's own refresh token may still work, so ask Salesforce.
+        Err((AuthError::InvalidToken(_), RenewalSource::Shared)) => {
+            state.renewals.forget(refresh_token).await;
+            renew_and_confirm(state, refresh_token)
+                .await
+                .map_err(over)?
+        }
+        other => other.map_err(over)?,
     };
     let next = session.renewed(
         renewed.access_token.clone(),
@@ -133,6 +134,33 @@ pub async fn renew_session(
         renewed_session: Some(sealed.cookie),
         session_expires_at: Some(sealed.expires_at),
     })
+}
+
+/// One renewal and the identity of its access token. Errors say whether the renewal was this
+/// call's own or a shared one.
+async fn renew_and_confirm(
+    state: &AppState,
+    refresh_token: &SecretString,
+) -> Result<(RenewedTokens, Arc<Confirmed>), (AuthError, RenewalSource)> {
+    let (renewed, source) = match state.renewals.renew_with_source(refresh_token).await {
+        Ok(renewed) => renewed,
+        Err(RenewalError::Refused { .. }) => {
+            return Err((AuthError::SessionExpired, RenewalSource::Salesforce))
+        }
+        Err(RenewalError::Unavailable(e)) => {
+            return Err((AuthError::RenewalUnavailable(e), RenewalSource::Salesforce))
+        }
+    };
+    match state
+        .validator
+        .validate(&renewed.instance_url, &renewed.access_token)
+        .await
+    {
+        Ok(identity) => Ok((renewed, identity)),
+        Err(AuthError::InvalidToken(reason)) => Err((AuthError::InvalidToken(reason), source)),
+        Err(AuthError::Upstream(e)) => Err((AuthError::RenewalUnavailable(e), source)),
+        Err(e) => Err((e, source)),
+    }
 }
 
 /// How a refusal answers a browser (a client whose `Accept` prefers `text/html`).
