@@ -855,9 +855,10 @@ async fn tampered_truncated_foreign_and_expired_cookies_are_refused() {
         )
         .header("cookie", tampered(&session))
         .expect(200, None),
+        // 200 with an empty `revoked` list (a bare 204 before logout said what it revoked).
         post("logout with a tampered session cookie", "/oauth2/logout")
             .header("cookie", tampered(&session))
-            .expect(204, None),
+            .expect(200, None),
         post("refresh with a foreign session cookie", "/oauth2/refresh")
             .header("cookie", &foreign_session)
             .expect(401, Some("invalid_token")),

@@ -351,7 +351,7 @@ async fn a_replayed_callback_is_refused_before_reaching_salesforce() {
         .send()
         .await
         .expect("first");
-    assert_eq!(first.status(), 200);
+    assert_eq!(first.status(), 303, "the real callback completes");
     let calls = app.emulator.calls(Endpoint::Token);
     let replay = app
         .http

@@ -60,7 +60,7 @@ async fn metrics_count_logins_protected_calls_and_salesforce_latency_by_route_te
             &[
                 ("method", "GET"),
                 ("route", "/oauth2/callback"),
-                ("status", "200")
+                ("status", "303")
             ]
         ) >= 1.0
     );
