@@ -8,11 +8,14 @@
 //!
 //! - `Sec-Fetch-Site` is present and is anything but `same-origin` or `none` (`none`: the user
 //!   started it, e.g. from the address bar);
-//! - `Origin` is present and is not sfgate's public origin (the origin of `SF_REDIRECT_URI`),
-//!   `null` included.
+//! - `Origin` is present and names another origin than sfgate's public origin (the origin of
+//!   `SF_REDIRECT_URI`).
 //!
-//! Browsers always send at least one of them on a POST; requests with neither come from
-//! programs, which can only use a cookie they already hold. Requests that carry their own
+//! `Origin: null` alone is not a refusal: browsers send it for sfgate's own forms, because
+//! sfgate's pages set `Referrer-Policy: no-referrer`; current browsers then tell the site
+//! through `Sec-Fetch-Site`, which pages cannot forge. Browsers always send at least one of
+//! the two headers on a POST; requests with neither come from programs, which can only use a
+//! cookie they already hold. Requests that carry their own
 //! credentials (`Authorization`, a `refresh_token` in the body) are not cookie-authenticated and
 //! are not subject to this rule.
 
@@ -63,7 +66,7 @@ pub fn require_same_origin(
     }
     for value in headers.get_all(header::ORIGIN) {
         match value.to_str().map(str::trim) {
-            Ok(v) if v.eq_ignore_ascii_case(public_origin) => {}
+            Ok(v) if v.eq_ignore_ascii_case(public_origin) || v == "null" => {}
             Ok(v) => return Err(CrossSiteRequest(format!("Origin: {}", printable(v)))),
             Err(_) => return Err(CrossSiteRequest("Origin is not text".into())),
         }
@@ -107,6 +110,9 @@ mod tests {
             vec![("origin", ORIGIN)],
             vec![("origin", "HTTPS://GW.EXAMPLE.COM")],
             vec![("origin", ORIGIN), ("sec-fetch-site", "same-origin")],
+            // Our own form under `Referrer-Policy: no-referrer`.
+            vec![("origin", "null"), ("sec-fetch-site", "same-origin")],
+            vec![("origin", "null")],
         ] {
             assert_eq!(require_same_origin(&headers(&ok), ORIGIN), Ok(()), "{ok:?}");
         }
@@ -117,7 +123,7 @@ mod tests {
         for bad in [
             vec![("sec-fetch-site", "cross-site")],
             vec![("sec-fetch-site", "same-site")],
-            vec![("origin", "null")],
+            vec![("origin", "null"), ("sec-fetch-site", "cross-site")],
             vec![("origin", "https://evil.example")],
             vec![("origin", "https://app.gw.example.com")],
             vec![("origin", "http://gw.example.com")],
