@@ -540,6 +540,29 @@ mod tests {
     }
 
     #[test]
+    fn session_lifetimes_default_and_are_validated_together() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.session_max_age, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(c.session_renewal_grace, Duration::from_secs(30));
+        let mut env = base();
+        env.insert("SESSION_MAX_AGE".into(), "0".into());
+        env.insert("SESSION_RENEWAL_GRACE".into(), "301".into());
+        env.insert(
+            "SF_REDIRECT_URI".into(),
+            "https://gw.example.com/oauth2/welcome".into(),
+        );
+        let err = Config::from_map(&env).expect_err("invalid");
+        let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        for v in [
+            "SESSION_MAX_AGE",
+            "SESSION_RENEWAL_GRACE",
+            "SF_REDIRECT_URI",
+        ] {
+            assert!(vars.contains(&v), "{v} missing from {vars:?}");
+        }
+    }
+
+    #[test]
     fn empty_environment_names_every_missing_variable() {
         let err = Config::from_map(&HashMap::new()).expect_err("invalid");
         let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
