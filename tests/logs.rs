@@ -339,6 +339,17 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .expect("logout");
     // 200 with the list of revoked tokens (a bare 204 before logout said what it revoked).
     assert_eq!(logout.status(), 200);
+    // An API logout that also hands in its refresh token (already revoked above: the failed
+    // revocation is logged, the tokens are not).
+    let api_logout = plain
+        .post(format!("{base}/oauth2/logout"))
+        .bearer_auth(&access)
+        .header("x-instance-url", &instance)
+        .form(&[("refresh_token", refresh.as_str())])
+        .send()
+        .await
+        .expect("api logout");
+    assert_eq!(api_logout.status(), 200);
     secrets
 }
 

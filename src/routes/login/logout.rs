@@ -18,7 +18,7 @@ use crate::auth::{extract_credentials, CredentialSource, Credentials};
 use crate::error::wants_html;
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
@@ -43,10 +43,9 @@ struct Revocation {
 pub(super) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    match logout_inner(&state, &headers, query.as_deref(), &body).await {
+    match logout_inner(&state, &headers, &body).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -55,7 +54,6 @@ pub(super) async fn logout(
 async fn logout_inner(
     state: &AppState,
     headers: &HeaderMap,
-    query: Option<&str>,
     body: &Bytes,
 ) -> Result<Response, LoginError> {
     let credentials = extract_credentials(headers, &state.cookies).ok().flatten();
@@ -66,7 +64,8 @@ async fn logout_inner(
         // Before anything is revoked or cleared: a cross-site logout changes nothing.
         require_same_origin(headers, &state.config.public_origin())?;
     }
-    let params = body_params(headers, query, body)?;
+    // A refresh token is read from the body only, never from the URL (which is logged).
+    let params = body_params(headers, None, body)?;
     let body_refresh = params
         .get("refresh_token")
         .filter(|t| !t.is_empty())
