@@ -330,6 +330,21 @@ async fn demo_serves_the_whole_login_flow_with_one_command() {
         .send()
         .await
         .expect("callback");
+    assert_eq!(
+        done.status(),
+        303,
+        "the callback redirects to the welcome page"
+    );
+    let welcome = format!(
+        "{gateway}{}",
+        done.headers()["location"].to_str().expect("ascii")
+    );
+    let done = browser
+        .get(welcome)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("welcome page");
     assert_eq!(done.status(), 200);
     assert!(done
         .text()
@@ -379,8 +394,15 @@ async fn the_emulator_runs_alone() {
 async fn env_example_documents_every_variable_and_works_once_filled_in() {
     let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"))
         .expect(".env.example");
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+    // The README, and the topic pages under docs/ that it links to.
+    let mut readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
+    let docs = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/docs"));
+    for entry in std::fs::read_dir(docs).into_iter().flatten().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "md") {
+            readme.push_str(&std::fs::read_to_string(entry.path()).expect("docs page"));
+        }
+    }
     let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs"))
         .expect("config.rs");
     // Every variable the configuration reads, by the names it is read with.
@@ -400,7 +422,7 @@ async fn env_example_documents_every_variable_and_works_once_filled_in() {
         );
         assert!(
             readme.contains(&format!("`{name}`")),
-            "README.md does not document {name}"
+            "neither README.md nor docs/*.md documents {name}"
         );
     }
 
