@@ -103,6 +103,12 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// `VALIDATION_MISSES_PER_MINUTE`: Salesforce token validations one client may cause.
     pub validation_misses_per_minute: u32,
+    /// Absolute lifetime of a browser session from its login (`SESSION_MAX_AGE`): renewal
+    /// never extends a session past it.
+    pub session_max_age: Duration,
+    /// How long a session renewal's result is reused for requests that still carry the cookie
+    /// from before it (`SESSION_RENEWAL_GRACE`).
+    pub session_renewal_grace: Duration,
     /// Legacy Node.js variable names that were used, so start-up can say so once.
     pub legacy_names_used: Vec<&'static str>,
 }
@@ -412,6 +418,27 @@ impl Config {
             r.problem("VALIDATION_MISSES_PER_MINUTE", "must be at least 1");
         }
 
+        // Sessions (issue 11, 12): absolute lifetime and the renewal's reuse window.
+        let session_max_age = r.seconds("SESSION_MAX_AGE", 7 * 24 * 3600);
+        if session_max_age.is_zero() {
+            r.problem("SESSION_MAX_AGE", "must be at least 1 second");
+        }
+        let session_renewal_grace = r.seconds("SESSION_RENEWAL_GRACE", 30);
+        if session_renewal_grace.is_zero() || session_renewal_grace > Duration::from_secs(300) {
+            r.problem("SESSION_RENEWAL_GRACE", "must be 1 to 300 seconds");
+        }
+        if let Some(u) = &redirect_uri {
+            if crate::routes::login::FIXED_ROUTES.contains(&u.path()) {
+                r.problem(
+                    "SF_REDIRECT_URI",
+                    format!(
+                        "its path `{}` is one of sfgate's own routes; use e.g. /oauth2/callback",
+                        u.path()
+                    ),
+                );
+            }
+        }
+
         let legacy_names_used = std::mem::take(&mut r.legacy);
         match (
             client_id,
@@ -459,6 +486,8 @@ impl Config {
                 max_connections,
                 header_read_timeout,
                 validation_misses_per_minute,
+                session_max_age,
+                session_renewal_grace,
                 legacy_names_used,
             }),
             _ => Err(ConfigError(r.problems)),
@@ -545,6 +574,29 @@ mod tests {
         assert_eq!(c.callback_path(), "/oauth2/callback");
         assert!(c.is_https());
         assert!(c.legacy_names_used.is_empty());
+    }
+
+    #[test]
+    fn session_lifetimes_default_and_are_validated_together() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.session_max_age, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(c.session_renewal_grace, Duration::from_secs(30));
+        let mut env = base();
+        env.insert("SESSION_MAX_AGE".into(), "0".into());
+        env.insert("SESSION_RENEWAL_GRACE".into(), "301".into());
+        env.insert(
+            "SF_REDIRECT_URI".into(),
+            "https://gw.example.com/oauth2/welcome".into(),
+        );
+        let err = Config::from_map(&env).expect_err("invalid");
+        let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        for v in [
+            "SESSION_MAX_AGE",
+            "SESSION_RENEWAL_GRACE",
+            "SF_REDIRECT_URI",
+        ] {
+            assert!(vars.contains(&v), "{v} missing from {vars:?}");
+        }
     }
 
     #[test]

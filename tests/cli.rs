@@ -330,6 +330,21 @@ async fn demo_serves_the_whole_login_flow_with_one_command() {
         .send()
         .await
         .expect("callback");
+    assert_eq!(
+        done.status(),
+        303,
+        "the callback redirects to the welcome page"
+    );
+    let welcome = format!(
+        "{gateway}{}",
+        done.headers()["location"].to_str().expect("ascii")
+    );
+    let done = browser
+        .get(welcome)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("welcome page");
     assert_eq!(done.status(), 200);
     assert!(done
         .text()
@@ -379,15 +394,13 @@ async fn the_emulator_runs_alone() {
 async fn env_example_documents_every_variable_and_works_once_filled_in() {
     let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"))
         .expect(".env.example");
-    // The README and the guides in docs/ that it links to.
+    // The README, and the topic pages under docs/ that it links to.
     let mut readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
-    let docs = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/docs"))
-        .map(|entries| entries.filter_map(Result::ok).collect::<Vec<_>>())
-        .unwrap_or_default();
-    for doc in docs {
-        if doc.path().extension().is_some_and(|e| e == "md") {
-            readme.push_str(&std::fs::read_to_string(doc.path()).expect("doc"));
+    let docs = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/docs"));
+    for entry in std::fs::read_dir(docs).into_iter().flatten().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "md") {
+            readme.push_str(&std::fs::read_to_string(entry.path()).expect("docs page"));
         }
     }
     let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs"))

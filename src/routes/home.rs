@@ -1,6 +1,6 @@
 //! `GET /`: what sfgate is, a login button, and who is logged in.
 
-use crate::auth::session::{Session, SessionUser, SESSION_COOKIE};
+use crate::auth::session::{Session, SessionUser};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{RawQuery, State};
@@ -22,7 +22,7 @@ pub(super) async fn home(
 ) -> Response {
     // The page only shows who the cookie says is logged in; protected routes re-check with
     // Salesforce. An unreadable cookie simply shows the logged-out page.
-    let session: Option<Session> = state.cookies.open(&headers, SESSION_COOKIE).ok().flatten();
+    let session: Option<Session> = state.cookies.open_session(&headers).ok().flatten();
     let page = HomePage {
         user: session.as_ref().map(|s| &s.user),
         instance_url: session.as_ref().map(|s| s.instance_url.as_str()),

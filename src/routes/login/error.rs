@@ -36,6 +36,8 @@ pub enum LoginError {
     IdentityMismatch,
     #[error("{0}")]
     Auth(#[from] AuthError),
+    #[error("{0}")]
+    CrossSite(#[from] crate::auth::origin::CrossSiteRequest),
     #[error("the username-password flow is disabled (set SF_ENABLE_PASSWORD_FLOW=true to enable it for testing)")]
     PasswordFlowDisabled,
 }
@@ -80,6 +82,7 @@ impl LoginError {
                 ErrorResponse::new(StatusCode::BAD_GATEWAY, "bad_gateway", description)
             }
             Self::Auth(e) => e.to_error_response(),
+            Self::CrossSite(e) => e.to_error_response(),
             Self::PasswordFlowDisabled => {
                 ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", description)
             }

@@ -39,6 +39,9 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// The org's session timeout: how long an access token lives.
     pub access_token_lifetime: Duration,
+    /// The Connected App's refresh-token rotation: each refresh answers with a new refresh
+    /// token and the one used stops working.
+    pub rotate_refresh_tokens: bool,
 }
 
 impl EmulatorConfig {
@@ -50,6 +53,7 @@ impl EmulatorConfig {
             require_pkce: false,
             latency: Duration::ZERO,
             access_token_lifetime: Duration::from_secs(2 * 3600),
+            rotate_refresh_tokens: false,
         }
     }
 }
@@ -164,6 +168,16 @@ impl EmulatorHandle {
         self.state.expire_access_tokens();
     }
 
+    /// Switches refresh-token rotation on or off (see [`EmulatorConfig::rotate_refresh_tokens`]).
+    pub fn set_refresh_token_rotation(&self, on: bool) {
+        self.state.set_rotation(on);
+    }
+
+    /// Requests with `grant_type=refresh_token` received (a subset of the token calls).
+    pub fn refresh_calls(&self) -> u64 {
+        self.state.refresh_calls()
+    }
+
     pub fn advance_time(&self, by: Duration) {
         self.state.advance_time(by);
     }
@@ -196,7 +210,7 @@ pub async fn run_standalone(config: EmulatorConfig, port: u16) -> std::io::Resul
             user.username, user.password, user.org_id, user.org_name
         );
     }
-    println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|reset-stats", handle.base_url());
+    println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|rotation|reset-stats", handle.base_url());
     crate::startup::shutdown_signal().await;
     handle.shutdown().await;
     Ok(())
