@@ -670,6 +670,13 @@ async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
             .header("x-instance-url", &instance)
             .send()
     };
+    // Real users behind one address (an office NAT) cost nothing: valid tokens give their
+    // call back.
+    for _ in 0..5 {
+        let good = app.tokens(ALICE.0);
+        let r = get(&attacker, good.access_token).await.expect("request");
+        assert_eq!(r.status(), 200);
+    }
     let before = app.emulator.calls(Endpoint::UserInfo);
     for i in 0..3 {
         let r = get(&attacker, bad(i)).await.expect("request");
@@ -718,6 +725,13 @@ async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
         .expect("request");
     assert_eq!(r.status(), 200);
     assert_eq!(app.emulator.calls(Endpoint::UserInfo), before + 5);
+    // The valid token's call was given back: the other client still has 3 - 1 = 2 bad ones.
+    for i in 101..103 {
+        let r = get(&other, bad(i)).await.expect("request");
+        assert_eq!(r.status(), 401, "token {i}");
+    }
+    let r = get(&other, bad(103)).await.expect("request");
+    assert_eq!(r.status(), 429);
 
     let scrape = scrape(&app).await;
     assert!(metric(&scrape, "sfgate_validation_budget_exceeded_total", &[]) >= 2.0);

@@ -123,12 +123,15 @@ impl IdentityValidator {
                 let result = cache
                     .try_get_with(cache_key(instance, token), async {
                         missed.store(true, Ordering::Relaxed);
-                        // A miss is a Salesforce call: charged to the client that caused it.
-                        self.miss_budget.charge()?;
+                        // A miss is a Salesforce call, charged to the client that caused it
+                        // unless it confirms a valid token.
+                        let reservation = self.miss_budget.reserve()?;
                         // Boxed so that a cache hit does not carry a request's worth of state.
-                        Box::pin(self.fetch(instance, token))
-                            .await
-                            .map_err(AuthError::from)
+                        let fetched = Box::pin(self.fetch(instance, token)).await;
+                        if let Ok(Verdict::Valid(_)) = &fetched {
+                            reservation.give_back();
+                        }
+                        fetched.map_err(AuthError::from)
                     })
                     .await;
                 if missed.load(Ordering::Relaxed) {
