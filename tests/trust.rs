@@ -457,6 +457,53 @@ proptest! {
     }
 }
 
+#[tokio::test]
+async fn skipped_requests_cannot_ask_the_app_for_another_method() {
+    let echo = Echo::start().await;
+    let app = gateway(
+        &echo,
+        &[
+            ("SKIP_AUTH_ROUTES", "POST=^/webhook$"),
+            ("PROXY_UNDERSCORE_HEADERS", "keep"),
+        ],
+    )
+    .await;
+    let answer = send_raw(
+        app.gateway.addr,
+        "POST /webhook HTTP/1.1",
+        &[
+            ("Content-Length", "0"),
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("X-HTTP-Method", "DELETE"),
+            ("X_Method_Override", "DELETE"),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.head);
+    let echoed = answer.json();
+    for (name, value) in received(&echoed) {
+        assert!(!value.contains("DELETE"), "{name}: {value} reached the app");
+    }
+    // Authenticated requests keep them: apps use them legitimately.
+    let tokens = app.tokens(ALICE.0);
+    let auth = format!("Bearer {}", tokens.access_token);
+    let answer = send_raw(
+        app.gateway.addr,
+        "POST /api/items HTTP/1.1",
+        &[
+            ("Content-Length", "0"),
+            ("Authorization", &auth),
+            ("X-Instance-Url", &tokens.instance_url),
+            ("X-HTTP-Method-Override", "PATCH"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        received_value(&answer.json(), "x-http-method-override").as_deref(),
+        Some("PATCH")
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. Paths.
 
@@ -957,4 +1004,42 @@ async fn the_gateway_applies_header_read_timeout_to_http2() {
         "an idle HTTP/2 connection to the gateway stayed open"
     );
     assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn http2_peers_that_stop_answering_pings_are_dropped_even_mid_request() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    // A request that stays in progress far longer than the test: only the pings can end it.
+    let app = Router::new().route(
+        "/",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            "late"
+        }),
+    );
+    tokio::spawn(sfgate::server::serve(
+        listener,
+        app,
+        std::future::pending(),
+        sfgate::server::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(600),
+            keep_alive_interval: Duration::from_millis(300),
+            keep_alive_timeout: Duration::from_millis(300),
+            ..Default::default()
+        },
+    ));
+    let mut silent = TcpStream::connect(addr).await.expect("connect");
+    let mut bytes = h2_hello();
+    bytes.extend(h2_frame(0x1, 0x5, 1, &GET_ROOT_HPACK));
+    silent.write_all(&bytes).await.expect("write");
+    // Never answers the server's PING.
+    let seen = closed_within(&mut silent, Duration::from_secs(10))
+        .await
+        .expect("dropped once its pings went unanswered");
+    assert!(
+        frames(&seen).contains(&(0x6, 0)),
+        "the server pinged first: {:?}",
+        frames(&seen)
+    );
 }

@@ -90,13 +90,7 @@ const OWNED_PREFIXES: [(&str, Owned); 3] = [
 
 /// The family a header name belongs to, comparing case-insensitively with `_` read as `-`.
 pub fn owner(name: &str) -> Option<Owned> {
-    let canonical: String = name
-        .bytes()
-        .map(|b| match b {
-            b'_' => '-',
-            b => char::from(b.to_ascii_lowercase()),
-        })
-        .collect();
+    let canonical = canonical(name);
     OWNED_NAMES
         .iter()
         .find(|(owned, _)| *owned == canonical)
@@ -106,6 +100,31 @@ pub fn owner(name: &str) -> Option<Owned> {
                 .find(|(prefix, _)| canonical.starts_with(prefix))
         })
         .map(|(_, family)| *family)
+}
+
+/// Headers that ask an app to act as if the request had another method (Rails, Laravel,
+/// Symfony, Express's `method-override`, ...).
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Whether `name` (in any spelling, `_` read as `-`) asks the app to change the method. A
+/// skip-auth rule let the request through for its own method, so on such requests these
+/// headers are removed: `POST=^/webhook$` must not become an unauthenticated `DELETE`.
+pub fn is_method_override(name: &str) -> bool {
+    let canonical = canonical(name);
+    METHOD_OVERRIDES.contains(&canonical.as_str())
+}
+
+fn canonical(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'_' => '-',
+            b => char::from(b.to_ascii_lowercase()),
+        })
+        .collect()
 }
 
 /// Whether `name` spells a header sfgate owns in another way than sfgate spells it.
@@ -173,6 +192,18 @@ mod tests {
             }
             assert!(is_look_alike(look_alike), "{look_alike}");
         }
+    }
+
+    #[test]
+    fn method_overrides_are_recognised_in_any_spelling() {
+        for name in [
+            "X-HTTP-Method-Override",
+            "x_http_method",
+            "X-Method_Override",
+        ] {
+            assert!(is_method_override(name), "{name}");
+        }
+        assert!(!is_method_override("x-http-methods"));
     }
 
     #[test]

@@ -120,6 +120,19 @@ pub fn remove_by_name_rule(headers: &mut HeaderMap, underscores: UnderscoreHeade
     }
 }
 
+/// Removes the method-override headers ([`header_rule::is_method_override`]): for requests a
+/// skip-auth rule let through for their own method.
+pub fn remove_method_overrides(headers: &mut HeaderMap) {
+    let removed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| header_rule::is_method_override(name.as_str()))
+        .cloned()
+        .collect();
+    for name in removed {
+        headers.remove(name);
+    }
+}
+
 /// Removes Salesforce credentials and sfgate's cookies; other cookies stay.
 pub fn remove_credentials(headers: &mut HeaderMap) {
     for name in &CREDENTIAL_HEADERS {

@@ -64,6 +64,8 @@ async fn authenticate_and_forward(
         }
     };
     let auth = if skips_auth(&state.config.skip_auth_routes, &parts.method, &path) {
+        // The rule allowed this method; the app must not be told to act as another one.
+        headers::remove_method_overrides(&mut parts.headers);
         None
     } else {
         match authenticate(state, &parts.headers, RefreshPolicy::Allowed).await {
