@@ -197,10 +197,10 @@ struct SuccessPage<'a> {
 
 fn success_page(state: &AppState, tokens: &TokenSet, identity: &Identity) -> Response {
     let access_token = tokens.access_token.expose_secret();
-    let curl = format!(
-        "curl -H 'Authorization: Bearer {access_token}' -H 'X-Instance-Url: {}' {}/secured",
-        tokens.instance_url,
-        state.config.public_origin()
+    let curl = crate::shell_examples::api_me_literal(
+        &state.config.public_origin(),
+        access_token,
+        tokens.instance_url.as_str(),
     );
     let page = SuccessPage {
         identity,

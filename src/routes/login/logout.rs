@@ -14,7 +14,7 @@ pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
     let outcome = revoke_and_evict(&state, &headers).await;
     let html = wants_html(&headers);
     let mut response = match (&outcome, html) {
-        (Ok(_), true) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response(),
+        (Ok(_), true) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/?logout=done")]).into_response(),
         (Ok(_), false) => StatusCode::NO_CONTENT.into_response(),
         (Err(_), true) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/?logout=revocation_failed")]).into_response(),
         (Err(reason), false) => (

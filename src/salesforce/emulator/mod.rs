@@ -39,6 +39,10 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// The org's session timeout: how long an access token lives.
     pub access_token_lifetime: Duration,
+    /// Demo mode only: the password grant also issues a refresh token (scope
+    /// `api refresh_token`), so a script can try `/oauth2/refresh` without a browser. Real
+    /// Salesforce never issues one for that flow, so tests of sfgate itself leave this off.
+    pub password_grant_refresh_token: bool,
 }
 
 impl EmulatorConfig {
@@ -50,6 +54,7 @@ impl EmulatorConfig {
             require_pkce: false,
             latency: Duration::ZERO,
             access_token_lifetime: Duration::from_secs(2 * 3600),
+            password_grant_refresh_token: false,
         }
     }
 }
