@@ -8,6 +8,7 @@ use axum::extract::Request;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -23,8 +24,8 @@ struct Received {
     app: &'static str,
     method: String,
     path: String,
-    /// Identity and forwarding headers, sorted by name.
-    headers: Vec<(String, String)>,
+    /// Identity and forwarding headers, by name.
+    headers: BTreeMap<String, String>,
     /// Names of credential headers that reached the app (empty unless `PASS_ACCESS_TOKEN`).
     credentials_received: Vec<&'static str>,
 }
@@ -36,7 +37,7 @@ struct Page<'a> {
 }
 
 fn received(request: &Request) -> Received {
-    let mut headers: Vec<(String, String)> = request
+    let headers: BTreeMap<String, String> = request
         .headers()
         .iter()
         .filter(|(name, _)| SHOWN_PREFIXES.iter().any(|p| name.as_str().starts_with(p)))
@@ -47,7 +48,6 @@ fn received(request: &Request) -> Received {
             )
         })
         .collect();
-    headers.sort();
     Received {
         app: "sfgate sample app",
         method: request.method().to_string(),
