@@ -9,16 +9,21 @@ pub const DEMO_USERNAME: &str = "alice@acme.example";
 pub const DEMO_PASSWORD: &str = "alice-demo-1";
 
 /// Log in through the password flow (`SF_ENABLE_PASSWORD_FLOW`, on in demo mode) and keep the
-/// access token, refresh token and instance URL in `TOKEN`, `REFRESH` and `INSTANCE`.
-pub fn login_lines(origin: &str) -> Vec<String> {
-    vec![
+/// access token and instance URL in `TOKEN` and `INSTANCE`, and with `with_refresh` the refresh
+/// token in `REFRESH`. Only the demo's emulator grants one for this flow (Salesforce never does),
+/// so only the demo asks for it.
+pub fn login_lines(origin: &str, with_refresh: bool) -> Vec<String> {
+    let mut lines = vec![
         format!(
             "LOGIN=$(curl -s -d username={DEMO_USERNAME} -d password={DEMO_PASSWORD} {origin}/oauth2/password)"
         ),
         field_line("TOKEN", "access_token"),
-        field_line("REFRESH", "refresh_token"),
-        field_line("INSTANCE", "instance_url"),
-    ]
+    ];
+    if with_refresh {
+        lines.push(field_line("REFRESH", "refresh_token"));
+    }
+    lines.push(field_line("INSTANCE", "instance_url"));
+    lines
 }
 
 fn field_line(variable: &str, field: &str) -> String {
@@ -52,7 +57,7 @@ mod tests {
 
     #[test]
     fn login_lines_set_the_three_variables_from_the_json() {
-        let lines = login_lines("http://127.0.0.1:3000");
+        let lines = login_lines("http://127.0.0.1:3000", true);
         assert_eq!(
             lines[0],
             "LOGIN=$(curl -s -d username=alice@acme.example -d password=alice-demo-1 http://127.0.0.1:3000/oauth2/password)"
@@ -62,5 +67,10 @@ mod tests {
             r#"TOKEN=$(echo "$LOGIN" | grep -o '"access_token":"[^"]*"' | cut -d'"' -f4)"#
         );
         assert!(lines[2].starts_with("REFRESH=") && lines[3].starts_with("INSTANCE="));
+        let lines = login_lines("http://127.0.0.1:3000", false);
+        assert!(
+            lines.iter().all(|l| !l.starts_with("REFRESH=")),
+            "{lines:?}"
+        );
     }
 }

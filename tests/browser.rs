@@ -291,6 +291,12 @@ async fn a_person_logs_in_sees_their_name_uses_the_api_and_logs_out() {
         "after logout the home page is logged out"
     );
     assert!(
+        text_of(&browser, "logged-out")
+            .await
+            .starts_with("You are logged out."),
+        "and says so"
+    );
+    assert!(
         app.emulator
             .calls(sfgate::salesforce::emulator::Endpoint::Revoke)
             >= 1,
@@ -328,7 +334,7 @@ async fn denying_access_at_salesforce_shows_the_friendly_error_page() {
         .text()
         .await
         .expect("text");
-    assert_eq!(heading, "403 Forbidden");
+    assert_eq!(heading, "You chose not to allow access");
     let page = page_text(&browser).await;
     assert!(page.contains("end-user denied authorization"), "{page}");
     assert!(page.contains("access_denied"), "{page}");

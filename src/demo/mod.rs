@@ -163,7 +163,7 @@ impl Demo {
             b,
             "\n  From a shell (the password flow is on in demo mode only), paste:"
         );
-        for line in shell_examples::login_lines(&gateway) {
+        for line in shell_examples::login_lines(&gateway, true) {
             let _ = writeln!(b, "    {line}");
         }
         let _ = writeln!(b, "    {}", shell_examples::api_me_line(&gateway));

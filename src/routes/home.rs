@@ -48,7 +48,7 @@ fn script_lines(config: &Config, session_instance: Option<&str>) -> Vec<String> 
     let origin = config.public_origin();
     let mut lines = Vec::new();
     if config.enable_password_flow {
-        lines.extend(shell_examples::login_lines(&origin));
+        lines.extend(shell_examples::login_lines(&origin, false));
     } else {
         let login_origin = config.login_url.origin().ascii_serialization();
         let instance = session_instance.map(str::to_string).or_else(|| {
