@@ -263,7 +263,7 @@ async fn a_person_logs_in_sees_their_name_uses_the_api_and_logs_out() {
     assert_eq!(text_of(&browser, "welcome").await, "Welcome, Alice Admin");
     assert_eq!(text_of(&browser, "username").await, ALICE.0);
     assert!(text_of(&browser, "org-id").await.starts_with(ACME));
-    assert!(text_of(&browser, "curl").await.contains("/secured"));
+    assert!(text_of(&browser, "curl").await.ends_with("/api/me"));
     let at = browser.current_url().await.expect("url");
     assert_eq!(at.path(), "/oauth2/callback");
     save_screenshot(&browser, "sfgate-success.png").await;
