@@ -223,7 +223,7 @@ fn announce(config: &Config) {
     for name in &config.legacy_names_used {
         tracing::warn!(
             variable = name,
-            "using the Node.js app's variable name; the SF_* names are preferred (see README)"
+            "using the Node.js app's variable name; the SF_* names are preferred (see docs/configuration.md)"
         );
     }
     if config.allowed_orgs == AllowedOrgs::Any {
