@@ -355,7 +355,7 @@ async fn the_demo_banner_commands_work_as_printed() {
 }
 
 #[tokio::test]
-async fn the_readme_stays_short_and_links_every_docs_page_that_exists() {
+async fn the_readme_stays_short_names_the_demo_users_and_links_every_docs_page() {
     let root = env!("CARGO_MANIFEST_DIR");
     let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
     let lines = readme.lines().count();
@@ -372,6 +372,14 @@ async fn the_readme_stays_short_and_links_every_docs_page_that_exists() {
                 "README.md does not link docs/{name}"
             );
         }
+    }
+    // The demo users table is the emulator's.
+    for user in sfgate::salesforce::emulator::demo_users() {
+        assert!(
+            readme.contains(&format!("| `{}` | `{}` |", user.username, user.password)),
+            "README.md's demo users table lacks {}",
+            user.username
+        );
     }
     for file in ["LICENSE", "examples/protected_route.rs"] {
         assert!(Path::new(&format!("{root}/{file}")).is_file(), "{file}");
