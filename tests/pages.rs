@@ -188,6 +188,15 @@ async fn the_favicon_is_served_and_every_page_names_it() {
         assert_eq!(r.headers()["content-type"], "image/svg+xml", "{path}");
         assert!(r.text().await.expect("svg").starts_with("<svg"), "{path}");
     }
+    // The emulator's login page (the demo's "Salesforce") has one too.
+    let r = app
+        .http
+        .get(format!("{}/favicon.ico", app.emulator.base_url()))
+        .send()
+        .await
+        .expect("emulator icon");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
     let home = app
         .http
         .get(app.url("/"))

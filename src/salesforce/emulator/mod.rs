@@ -106,8 +106,18 @@ fn router(state: Arc<EmulatorState>) -> Router {
             "/services/oauth2/revoke",
             post(revoke::revoke_form).get(revoke::revoke_query),
         )
+        .route("/favicon.ico", get(favicon))
         .merge(control::router())
         .with_state(state)
+}
+
+/// The demo's login page is the first page of Salesforce a newcomer sees; it gets sfgate's icon
+/// rather than a 404 in the browser's console.
+async fn favicon() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "image/svg+xml")],
+        include_str!("../../../assets/favicon.svg"),
+    )
 }
 
 /// Controls a running emulator from tests.
