@@ -788,3 +788,30 @@ async fn faults_can_be_switched_over_http_and_bad_switches_are_refused() {
         .to_string();
     assert_eq!(emu.userinfo(&first).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn in_demo_mode_the_password_grant_also_issues_a_working_refresh_token() {
+    let emu = start(|c| c.password_grant_refresh_token = true).await;
+    let (status, body) = emu
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "alice@acme.example"),
+            ("password", "alice-demo-1"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "api refresh_token");
+    let refresh = body["refresh_token"].as_str().expect("a refresh token");
+    let (status, body) = emu
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
+}
