@@ -619,3 +619,17 @@ async fn serve_start_up_names_the_allowed_orgs_the_upstream_and_misspelt_variabl
     );
     let _ = child.kill().await;
 }
+
+#[tokio::test]
+async fn demo_says_when_its_port_is_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let out = run(&["demo", "--port", &port], &HashMap::new()).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains(&format!("port {port} is in use; pick another with --port")),
+        "{all}"
+    );
+    drop(taken);
+}
