@@ -6,7 +6,8 @@
 
 use crate::domain::{AllowedOrgs, InstancePolicy};
 use secrecy::{ExposeSecret, SecretString};
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -126,7 +127,9 @@ pub struct ConfigError(pub Vec<ConfigProblem>);
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration ({} problems):", self.0.len())?;
+        let n = self.0.len();
+        let noun = if n == 1 { "problem" } else { "problems" };
+        writeln!(f, "invalid configuration ({n} {noun}):")?;
         for p in &self.0 {
             writeln!(f, "  {}: {}", p.variable, p.message)?;
         }
@@ -246,6 +249,24 @@ impl Config {
     /// For tests and demo mode: configuration from a map instead of the environment.
     pub fn from_map(map: &HashMap<String, String>) -> Result<Self, ConfigError> {
         Self::from_lookup(&|name| map.get(name).cloned())
+    }
+
+    /// Every variable name the configuration reads, found by recording what [`Self::from_lookup`]
+    /// asks for: once against `lookup` (names read only when another is set) and once against an
+    /// empty environment (fallback names read only when the preferred one is missing). Deriving
+    /// the list this way keeps it complete as variables are added, with no second list to
+    /// maintain; start-up uses it to point out misspelt variables.
+    pub fn variable_names(lookup: &dyn Fn(&str) -> Option<String>) -> BTreeSet<String> {
+        let asked = RefCell::new(BTreeSet::new());
+        let _ = Self::from_lookup(&|name| {
+            asked.borrow_mut().insert(name.to_string());
+            lookup(name)
+        });
+        let _ = Self::from_lookup(&|name| {
+            asked.borrow_mut().insert(name.to_string());
+            None
+        });
+        asked.into_inner()
     }
 
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -661,6 +682,44 @@ mod tests {
             assert!(text.contains(v), "{v} not reported in:\n{text}");
         }
         assert!(!text.contains("short-secret-value"), "{text}");
+    }
+
+    #[test]
+    fn one_problem_is_counted_in_the_singular() {
+        let mut env = base();
+        env.remove("SESSION_SECRET");
+        let err = Config::from_map(&env).expect_err("invalid").to_string();
+        assert!(
+            err.starts_with("invalid configuration (1 problem):"),
+            "{err}"
+        );
+        env.remove("SF_CLIENT_ID");
+        let err = Config::from_map(&env).expect_err("invalid").to_string();
+        assert!(
+            err.starts_with("invalid configuration (2 problems):"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn variable_names_lists_what_the_configuration_reads() {
+        let names = Config::variable_names(&|_| None);
+        for v in [
+            "SF_CLIENT_ID",
+            "CLIENT_ID",
+            "SF_ALLOWED_ORGS",
+            "SESSION_SECRET",
+            "SESSION_TTL",
+            "IDENTITY_CACHE_TTL",
+            "UPSTREAM_URL",
+            "LOG_FORMAT",
+            "PORT",
+        ] {
+            assert!(names.contains(v), "{v} missing from {names:?}");
+        }
+        // Not written as a call argument: tests/cli.rs scans this file for such calls.
+        let misspelt = "SF_ALLOWED_ORG";
+        assert!(!names.contains(misspelt));
     }
 
     #[test]

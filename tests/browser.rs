@@ -263,7 +263,7 @@ async fn a_person_logs_in_sees_their_name_uses_the_api_and_logs_out() {
     assert_eq!(text_of(&browser, "welcome").await, "Welcome, Alice Admin");
     assert_eq!(text_of(&browser, "username").await, ALICE.0);
     assert!(text_of(&browser, "org-id").await.starts_with(ACME));
-    assert!(text_of(&browser, "curl").await.contains("/secured"));
+    assert!(text_of(&browser, "curl").await.ends_with("/api/me"));
     // Post/redirect/get: the code left the address bar for the welcome page.
     let at = browser.current_url().await.expect("url");
     assert_eq!(at.path(), "/oauth2/welcome");
@@ -309,6 +309,12 @@ async fn a_person_logs_in_sees_their_name_uses_the_api_and_logs_out() {
         "after logout the home page is logged out"
     );
     assert!(
+        text_of(&browser, "logged-out")
+            .await
+            .starts_with("You are logged out."),
+        "and says so"
+    );
+    assert!(
         app.emulator
             .calls(sfgate::salesforce::emulator::Endpoint::Revoke)
             >= 1,
@@ -346,7 +352,7 @@ async fn denying_access_at_salesforce_shows_the_friendly_error_page() {
         .text()
         .await
         .expect("text");
-    assert_eq!(heading, "403 Forbidden");
+    assert_eq!(heading, "You chose not to allow access");
     let page = page_text(&browser).await;
     assert!(page.contains("end-user denied authorization"), "{page}");
     assert!(page.contains("access_denied"), "{page}");

@@ -872,3 +872,30 @@ async fn rotation_answers_a_new_refresh_token_and_spends_the_old_one() {
         .expect("json");
     assert_eq!(stats["refresh"], 5, "{stats}");
 }
+
+#[tokio::test]
+async fn in_demo_mode_the_password_grant_also_issues_a_working_refresh_token() {
+    let emu = start(|c| c.password_grant_refresh_token = true).await;
+    let (status, body) = emu
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "alice@acme.example"),
+            ("password", "alice-demo-1"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "api refresh_token");
+    let refresh = body["refresh_token"].as_str().expect("a refresh token");
+    let (status, body) = emu
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
+}

@@ -120,7 +120,7 @@ async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_rou
         ACME,
         &app.emulator.base_url(),
         "curl -H &#39;Authorization: Bearer ",
-        "/secured",
+        "/api/me",
     ] {
         assert!(page.contains(expected), "success page lacks {expected}");
     }
@@ -656,7 +656,7 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
         .await
         .expect("logout");
     assert_eq!(r.status(), 303);
-    assert_eq!(location(r.headers()), "/");
+    assert_eq!(location(r.headers()), "/?logout=done");
     assert!(set_cookies(r.headers())
         .iter()
         .any(|c| c.starts_with("sfgate_session=;")));

@@ -247,10 +247,10 @@ pub(super) async fn welcome(State(state): State<AppState>, headers: HeaderMap) -
         .is_none()
         .then(|| session.access_token.expose_secret());
     let curl = access_token.map(|token| {
-        format!(
-            "curl -H 'Authorization: Bearer {token}' -H 'X-Instance-Url: {}' {}/secured",
-            session.instance_url,
-            state.config.public_origin()
+        crate::shell_examples::api_me_literal(
+            &state.config.public_origin(),
+            token,
+            session.instance_url.as_str(),
         )
     });
     let page = SuccessPage {

@@ -76,7 +76,9 @@ async fn logout_inner(
 
 fn answer(state: &AppState, headers: &HeaderMap, outcome: &Revocation) -> Response {
     let mut response = match (&outcome.failure, wants_html(headers)) {
-        (None, true) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response(),
+        (None, true) => {
+            (StatusCode::SEE_OTHER, [(header::LOCATION, "/?logout=done")]).into_response()
+        }
         (Some(_), true) => (
             StatusCode::SEE_OTHER,
             [(header::LOCATION, "/?logout=revocation_failed")],

@@ -42,6 +42,10 @@ pub struct EmulatorConfig {
     /// The Connected App's refresh-token rotation: each refresh answers with a new refresh
     /// token and the one used stops working.
     pub rotate_refresh_tokens: bool,
+    /// Demo mode only: the password grant also issues a refresh token (scope
+    /// `api refresh_token`), so a script can try `/oauth2/refresh` without a browser. Real
+    /// Salesforce never issues one for that flow, so tests of sfgate itself leave this off.
+    pub password_grant_refresh_token: bool,
 }
 
 impl EmulatorConfig {
@@ -54,6 +58,7 @@ impl EmulatorConfig {
             latency: Duration::ZERO,
             access_token_lifetime: Duration::from_secs(2 * 3600),
             rotate_refresh_tokens: false,
+            password_grant_refresh_token: false,
         }
     }
 }
@@ -105,8 +110,18 @@ fn router(state: Arc<EmulatorState>) -> Router {
             "/services/oauth2/revoke",
             post(revoke::revoke_form).get(revoke::revoke_query),
         )
+        .route("/favicon.ico", get(favicon))
         .merge(control::router())
         .with_state(state)
+}
+
+/// The demo's login page is the first page of Salesforce a newcomer sees; it gets sfgate's icon
+/// rather than a 404 in the browser's console.
+async fn favicon() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "image/svg+xml")],
+        include_str!("../../../assets/favicon.svg"),
+    )
 }
 
 /// Controls a running emulator from tests.

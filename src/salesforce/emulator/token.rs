@@ -51,6 +51,9 @@ pub(super) async fn token(
         Some("password") => {
             let user = get("username").and_then(state::user_index);
             match user.filter(|&u| Some(state::user(u).password) == get("password")) {
+                Some(u) if state.password_grant_refresh_token => {
+                    Json(state.issue(u, "api refresh_token", true)).into_response()
+                }
                 Some(u) => Json(state.issue(u, "api", false)).into_response(),
                 None => oauth_error("invalid_grant", "authentication failure"),
             }
