@@ -195,7 +195,7 @@ async fn serve() -> ExitCode {
         );
     }
     let limits = crate::server::ConnectionLimits::from_config(&state.config);
-    match startup::serve(
+    match startup::serve_with_limits(
         listener,
         startup::app(state),
         startup::shutdown_signal(),

@@ -143,8 +143,19 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     .into_response()
 }
 
-/// Serves until `shutdown` completes, then finishes in-flight requests.
+/// Serves until `shutdown` completes, then finishes in-flight requests, with the default
+/// connection limits.
 pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with_limits(listener, app, shutdown, ConnectionLimits::default()).await
+}
+
+/// [`serve`] with the connection limits from the configuration
+/// ([`ConnectionLimits::from_config`]).
+pub async fn serve_with_limits(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -182,7 +193,7 @@ pub async fn spawn(config: Config, listener: TcpListener) -> Result<RunningGatew
     let (tx, rx) = oneshot::channel::<()>();
     let app = app(state.clone());
     let limits = ConnectionLimits::from_config(&state.config);
-    let task = tokio::spawn(serve(
+    let task = tokio::spawn(serve_with_limits(
         listener,
         app,
         async {
