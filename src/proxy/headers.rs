@@ -290,6 +290,31 @@ mod tests {
     }
 
     #[test]
+    fn every_header_sfgate_sets_or_reads_is_owned_by_the_name_rule() {
+        for name in &IDENTITY_HEADERS {
+            assert_eq!(
+                header_rule::owner(name.as_str()),
+                Some(Owned::Identity),
+                "{name}"
+            );
+        }
+        for name in &CREDENTIAL_HEADERS {
+            assert_eq!(
+                header_rule::owner(name.as_str()),
+                Some(Owned::Credential),
+                "{name}"
+            );
+        }
+        for name in [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST] {
+            assert_eq!(
+                header_rule::owner(name.as_str()),
+                Some(Owned::Forwarding),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
     fn cookies_sfgate_reads_in_an_encoded_spelling_are_removed_too() {
         let mut h = map(&[(
             "cookie",
