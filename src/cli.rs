@@ -194,7 +194,15 @@ async fn serve() -> ExitCode {
             "sfgate listening"
         );
     }
-    match startup::serve(listener, startup::app(state), startup::shutdown_signal()).await {
+    let limits = crate::server::ConnectionLimits::from_config(&state.config);
+    match startup::serve_with_limits(
+        listener,
+        startup::app(state),
+        startup::shutdown_signal(),
+        limits,
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server error");

@@ -92,6 +92,18 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     pub trust_proxy: bool,
     pub rate_limit: RateLimit,
+    // Trust boundary (docs/security.md).
+    /// `PROXY_UNDERSCORE_HEADERS`: request header names with `_` dropped (default) or kept.
+    pub underscore_headers: crate::proxy::header_rule::UnderscoreHeaders,
+    /// `ALLOW_ENCODED_SLASHES`: let `%2F` through in proxied paths (dot segments stay refused).
+    pub allow_encoded_slashes: bool,
+    /// `MAX_CONNECTIONS`: open client connections at most; beyond it new ones wait.
+    pub max_connections: usize,
+    /// `HEADER_READ_TIMEOUT`: time to send a request's headers, and the longest a connection
+    /// (HTTP/1 or HTTP/2) may stay open without a request in progress.
+    pub header_read_timeout: Duration,
+    /// `VALIDATION_MISSES_PER_MINUTE`: Salesforce token validations one client may cause.
+    pub validation_misses_per_minute: u32,
     /// Absolute lifetime of a browser session from its login (`SESSION_MAX_AGE`): renewal
     /// never extends a session past it.
     pub session_max_age: Duration,
@@ -406,6 +418,26 @@ impl Config {
         if rate_limit.per_minute == 0 {
             r.problem("RATE_LIMIT_PER_MINUTE", "must be at least 1");
         }
+        // Trust boundary (docs/security.md).
+        let underscore_headers = r.parse_or(
+            "PROXY_UNDERSCORE_HEADERS",
+            crate::proxy::header_rule::UnderscoreHeaders::Drop,
+            "`drop` or `keep`",
+        );
+        let allow_encoded_slashes = r.flag("ALLOW_ENCODED_SLASHES");
+        let max_connections = r.parse_or("MAX_CONNECTIONS", 10_000usize, "a whole number");
+        if max_connections == 0 {
+            r.problem("MAX_CONNECTIONS", "must be at least 1");
+        }
+        let header_read_timeout = r.seconds("HEADER_READ_TIMEOUT", 10);
+        if header_read_timeout.is_zero() {
+            r.problem("HEADER_READ_TIMEOUT", "must be at least 1 second");
+        }
+        let validation_misses_per_minute =
+            r.parse_or("VALIDATION_MISSES_PER_MINUTE", 60u32, "a whole number");
+        if validation_misses_per_minute == 0 {
+            r.problem("VALIDATION_MISSES_PER_MINUTE", "must be at least 1");
+        }
 
         // Sessions (issue 11, 12): absolute lifetime and the renewal's reuse window.
         let session_max_age = r.seconds("SESSION_MAX_AGE", 7 * 24 * 3600);
@@ -470,6 +502,11 @@ impl Config {
                 metrics_token,
                 trust_proxy,
                 rate_limit,
+                underscore_headers,
+                allow_encoded_slashes,
+                max_connections,
+                header_read_timeout,
+                validation_misses_per_minute,
                 session_max_age,
                 session_renewal_grace,
                 legacy_names_used,
@@ -701,6 +738,42 @@ mod tests {
             "http://127.0.0.1:9999/services/oauth2/token"
         );
         assert_eq!(c.instance_policy.extra_origins(), ["http://127.0.0.1:9999"]);
+    }
+
+    #[test]
+    fn trust_boundary_settings_have_safe_defaults_and_bad_values_are_all_reported() {
+        use crate::proxy::header_rule::UnderscoreHeaders;
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.underscore_headers, UnderscoreHeaders::Drop);
+        assert!(!c.allow_encoded_slashes);
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.validation_misses_per_minute, 60);
+        let mut env = base();
+        env.insert("PROXY_UNDERSCORE_HEADERS".into(), "KEEP".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(c.underscore_headers, UnderscoreHeaders::Keep);
+        for (k, v) in [
+            ("PROXY_UNDERSCORE_HEADERS", "sometimes"),
+            ("ALLOW_ENCODED_SLASHES", "maybe"),
+            ("MAX_CONNECTIONS", "0"),
+            ("HEADER_READ_TIMEOUT", "0"),
+            ("VALIDATION_MISSES_PER_MINUTE", "0"),
+        ] {
+            env.insert(k.into(), v.into());
+        }
+        let err = Config::from_map(&env).expect_err("invalid");
+        let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            vars,
+            [
+                "PROXY_UNDERSCORE_HEADERS",
+                "ALLOW_ENCODED_SLASHES",
+                "MAX_CONNECTIONS",
+                "HEADER_READ_TIMEOUT",
+                "VALIDATION_MISSES_PER_MINUTE"
+            ]
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod health;
 pub mod metrics;
 pub mod proxy;
 pub mod rate_limit;
+pub mod request_id;
 pub mod routes;
 pub mod salesforce;
 pub mod security_headers;

@@ -92,6 +92,20 @@ fn describe() {
         Unit::Seconds,
         "Latency of calls to Salesforce, by endpoint: token, userinfo, revoke"
     );
+    // Trust boundary (docs/security.md).
+    describe_counter!(
+        "sfgate_validation_budget_exceeded_total",
+        "Requests refused with 429 because their client spent its Salesforce validation budget"
+    );
+    describe_gauge!("sfgate_connections_open", "Client connections open");
+    describe_counter!(
+        "sfgate_connections_limited_total",
+        "Times a new connection had to wait because MAX_CONNECTIONS were open"
+    );
+    describe_counter!(
+        "sfgate_connections_idle_closed_total",
+        "Connections closed for having no request in progress for HEADER_READ_TIMEOUT"
+    );
     describe_counter!(
         "sfgate_logins_total",
         "Logins, by result: started, completed, failed"

@@ -10,9 +10,10 @@ use crate::error;
 use crate::proxy;
 use crate::routes;
 use crate::security_headers;
+use crate::server::ConnectionLimits;
 use crate::state::{AppState, StateError};
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderName, Response, StatusCode};
+use axum::http::{header, Response, StatusCode};
 use axum::middleware::from_fn;
 use axum::Router;
 use std::future::Future;
@@ -32,7 +33,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::request_id::REQUEST_ID;
 /// sfgate's own routes take small forms and JSON; nothing legitimate comes near this.
 const MAX_OWN_BODY: usize = 64 * 1024;
 
@@ -63,6 +64,11 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
         // Unknown paths get sfgate's JSON 404 (an HTML page for browsers).
         None => own.fallback(|| async { error::not_found() }),
     };
+    // Every request runs with its client known to the Salesforce validation budget.
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::miss_budget::scope,
+    ));
     // Inside `negotiate`, so an HTML error page keeps them; skips proxied answers.
     with_middleware(security_headers::apply(router, &state.config))
 }
@@ -108,6 +114,7 @@ fn with_middleware(router: Router) -> Router {
                 .layer(SetSensitiveResponseHeadersLayer::new(once(
                     header::SET_COOKIE,
                 )))
+                .layer(from_fn(crate::request_id::sanitise))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -136,13 +143,25 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     .into_response()
 }
 
-/// Serves until `shutdown` completes, then finishes in-flight requests.
+/// Serves until `shutdown` completes, then finishes in-flight requests, with the default
+/// connection limits.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    crate::server::serve(listener, app, shutdown, Default::default()).await
+    serve_with_limits(listener, app, shutdown, ConnectionLimits::default()).await
+}
+
+/// [`serve`] with the connection limits from the configuration
+/// ([`ConnectionLimits::from_config`]).
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ConnectionLimits,
+) -> std::io::Result<()> {
+    crate::server::serve(listener, app, shutdown, limits).await
 }
 
 /// A running gateway, for tests and demo mode.
@@ -173,9 +192,15 @@ pub async fn spawn(config: Config, listener: TcpListener) -> Result<RunningGatew
     let addr = listener.local_addr().map_err(|_| StateError::Bind)?;
     let (tx, rx) = oneshot::channel::<()>();
     let app = app(state.clone());
-    let task = tokio::spawn(serve(listener, app, async {
-        let _ = rx.await;
-    }));
+    let limits = ConnectionLimits::from_config(&state.config);
+    let task = tokio::spawn(serve_with_limits(
+        listener,
+        app,
+        async {
+            let _ = rx.await;
+        },
+        limits,
+    ));
     Ok(RunningGateway {
         addr,
         state,

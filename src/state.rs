@@ -59,7 +59,8 @@ impl AppState {
             config.identity_cache_ttl,
             config.identity_negative_ttl,
             config.identity_cache_max,
-        );
+        )
+        .with_miss_budget(crate::auth::miss_budget::MissBudget::new(&config));
         let renewals = Renewals::new(
             oauth.clone(),
             readiness.clone(),

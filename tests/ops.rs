@@ -755,6 +755,7 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
     let limits = sfgate::server::ConnectionLimits {
         header_read_timeout: std::time::Duration::from_millis(500),
+        ..Default::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(sfgate::server::serve(

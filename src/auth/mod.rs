@@ -5,6 +5,7 @@ mod confirmed;
 mod credentials;
 mod error;
 mod layer;
+pub mod miss_budget;
 pub mod origin;
 pub mod renewal;
 mod secret_serde;

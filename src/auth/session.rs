@@ -270,10 +270,27 @@ pub fn find_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse_encoded)
-        .filter_map(Result::ok)
+        .flat_map(|v| v.split(';'))
+        .filter_map(read_cookie_pair)
         .find(|c| c.name() == name)
         .map(|c| c.value().to_string())
+}
+
+/// One `name=value` pair of a `Cookie` header as sfgate reads it: name and value
+/// percent-decoded (the `cookie` crate's encoded parsing), `None` for a blank or unreadable
+/// pair. The one reading used both to find sfgate's cookies and to strip them before
+/// proxying, so `sfgate%5Fsession=...` cannot be read as the session yet pass to the app.
+pub fn read_cookie_pair(pair: &str) -> Option<Cookie<'static>> {
+    let pair = pair.trim();
+    if pair.is_empty() {
+        return None;
+    }
+    Cookie::parse_encoded(pair.to_owned()).ok()
+}
+
+/// Whether sfgate reads this `Cookie` pair as one of its own cookies.
+pub fn is_own_cookie_pair(pair: &str) -> bool {
+    read_cookie_pair(pair).is_some_and(|c| c.name() == SESSION_COOKIE || c.name() == LOGIN_COOKIE)
 }
 
 pub fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
