@@ -93,6 +93,22 @@ pub struct Config {
     pub rate_limit: RateLimit,
     /// Legacy Node.js variable names that were used, so start-up can say so once.
     pub legacy_names_used: Vec<&'static str>,
+    /// How access tokens are checked (`SF_TOKEN_VALIDATION`).
+    pub token_validation: TokenValidation,
+    /// Connected Apps besides sfgate's own whose JWT access tokens are accepted
+    /// (`SF_ACCEPTED_CLIENT_IDS`).
+    pub accepted_client_ids: Vec<String>,
+}
+
+/// How sfgate checks an access token (`SF_TOKEN_VALIDATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenValidation {
+    /// JWT access tokens locally against the org's published keys, opaque ones via `userinfo`.
+    Auto,
+    /// Every token via `userinfo`, JWTs included (revocation seen within IDENTITY_CACHE_TTL).
+    UserInfo,
+    /// Every token via `/services/oauth2/introspect` with sfgate's client credentials.
+    Introspect,
 }
 
 /// One problem with one variable.
@@ -380,6 +396,42 @@ impl Config {
             r.problem("RATE_LIMIT_PER_MINUTE", "must be at least 1");
         }
 
+        let token_validation = match r
+            .get("SF_TOKEN_VALIDATION")
+            .map(|v| v.trim().to_ascii_lowercase())
+        {
+            None => TokenValidation::Auto,
+            Some(v) if v == "auto" => TokenValidation::Auto,
+            Some(v) if v == "userinfo" => TokenValidation::UserInfo,
+            Some(v) if v == "introspect" => TokenValidation::Introspect,
+            Some(v) => {
+                r.problem(
+                    "SF_TOKEN_VALIDATION",
+                    format!("must be auto, userinfo or introspect, got `{v}`"),
+                );
+                TokenValidation::Auto
+            }
+        };
+        let accepted_client_ids: Vec<String> = r
+            .get("SF_ACCEPTED_CLIENT_IDS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if accepted_client_ids
+            .iter()
+            .any(|id| id.len() > 256 || !id.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            r.problem(
+                "SF_ACCEPTED_CLIENT_IDS",
+                "must be a comma-separated list of Connected App consumer keys",
+            );
+        }
+
         let legacy_names_used = std::mem::take(&mut r.legacy);
         match (
             client_id,
@@ -423,6 +475,8 @@ impl Config {
                 trust_proxy,
                 rate_limit,
                 legacy_names_used,
+                token_validation,
+                accepted_client_ids,
             }),
             _ => Err(ConfigError(r.problems)),
         }

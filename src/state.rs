@@ -1,6 +1,6 @@
 //! What every handler shares: built once at start from the configuration.
 
-use crate::auth::{CookieSealer, IdentityValidator};
+use crate::auth::{CookieSealer, IdentityValidator, TokenChecks};
 use crate::config::Config;
 use crate::health::Readiness;
 use crate::proxy::Upstream;
@@ -57,7 +57,8 @@ impl AppState {
             config.identity_cache_ttl,
             config.identity_negative_ttl,
             config.identity_cache_max,
-        );
+        )
+        .with_token_checks(TokenChecks::from_config(&config, http.clone()));
         let upstream = match &config.upstream_url {
             Some(url) => Some(Upstream::new(url.clone(), config.upstream_timeout)?),
             None => None,

@@ -5,6 +5,7 @@ mod confirmed;
 mod credentials;
 mod error;
 mod layer;
+mod profiles;
 mod secret_serde;
 pub mod session;
 mod validator;
@@ -20,4 +21,4 @@ pub use layer::{
     BrowserRejection, RefreshPolicy, SharedIdentity,
 };
 pub use session::{CookieError, CookieSealer, LoginState, Session, SessionUser};
-pub use validator::IdentityValidator;
+pub use validator::{IdentityValidator, TokenChecks};

@@ -86,8 +86,8 @@ impl Session {
             user: SessionUser {
                 user_id: identity.user_id.to_string(),
                 org_id: identity.organization_id.to_string(),
-                username: identity.username.clone(),
-                display_name: identity.display_name.clone(),
+                username: identity.username.clone().unwrap_or_default(),
+                display_name: identity.label().to_string(),
                 email: identity.email.clone(),
             },
         }
