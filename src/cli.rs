@@ -63,6 +63,9 @@ enum Command {
 
 const DEMO_CLIENT_ID: &str = "sfgate-demo-client";
 const DEMO_CLIENT_SECRET: &str = "sfgate-demo-client-secret";
+/// The demo's second Connected App, whose access tokens are JWTs (docs/token-types.md).
+const DEMO_JWT_CLIENT_ID: &str = "sfgate-demo-jwt-client";
+const DEMO_JWT_CLIENT_SECRET: &str = "sfgate-demo-jwt-client-secret";
 
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
@@ -205,6 +208,10 @@ async fn demo(port: u16, emulator_port: u16) -> ExitCode {
     let mut emulator_config = EmulatorConfig::new(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
     emulator_config.redirect_uris = vec![redirect_uri.clone()];
     emulator_config.require_pkce = true;
+    emulator_config.jwt_app = Some(crate::salesforce::emulator::ConnectedApp {
+        client_id: DEMO_JWT_CLIENT_ID.into(),
+        client_secret: DEMO_JWT_CLIENT_SECRET.into(),
+    });
     let emulator = match Emulator::start(emulator_config, emulator_port).await {
         Ok(e) => e,
         Err(e) => {
@@ -250,6 +257,17 @@ async fn demo(port: u16, emulator_port: u16) -> ExitCode {
     println!(
         "    curl -s -d username=alice@acme.example -d password=alice-demo-1 {gateway_url}/oauth2/password"
     );
+    println!(
+        "\n  JWT-based access tokens (a second Connected App; checked with no call at Salesforce):"
+    );
+    println!(
+        "    T=$(curl -s -d grant_type=password -d client_id={DEMO_JWT_CLIENT_ID} -d client_secret={DEMO_JWT_CLIENT_SECRET} -d username=alice@acme.example -d password=alice-demo-1 {0}/services/oauth2/token | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')",
+        emulator.base_url()
+    );
+    println!(
+        "    curl -s -H \"Authorization: Bearer $T\" -H \"X-Instance-Url: {}\" {gateway_url}/api/me",
+        emulator.base_url()
+    );
     println!("\n  Press Ctrl-C to stop.\n");
     startup::shutdown_signal().await;
     let _ = gateway.shutdown().await;
@@ -278,6 +296,7 @@ pub fn demo_environment(
         ("SF_INSTANCE_ORIGINS", emulator_url.to_string()),
         ("SF_ALLOWED_ORGS", allowed_org.to_string()),
         ("SF_ENABLE_PASSWORD_FLOW", "true".to_string()),
+        ("SF_ACCEPTED_CLIENT_IDS", DEMO_JWT_CLIENT_ID.to_string()),
         ("SESSION_SECRET", secret),
     ]
     .into_iter()

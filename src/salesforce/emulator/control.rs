@@ -68,7 +68,9 @@ async fn fault(
         None => Endpoint::API.to_vec(),
         Some(name) => match Endpoint::from_name(name) {
             Some(e) => vec![e],
-            None => return bad("endpoint must be token, userinfo, identity or revoke"),
+            None => return bad(
+                "endpoint must be token, userinfo, identity, revoke, discovery, jwks or introspect",
+            ),
         },
     };
     for e in endpoints {

@@ -253,7 +253,7 @@ pub async fn run_standalone(config: EmulatorConfig, port: u16) -> std::io::Resul
             user.username, user.password, user.org_id, user.org_name
         );
     }
-    println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|reset-stats", handle.base_url());
+    println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|reset-stats|rotate-key", handle.base_url());
     crate::startup::shutdown_signal().await;
     handle.shutdown().await;
     Ok(())
