@@ -506,3 +506,33 @@ async fn an_emulator_with_the_switch_on_issues_jwts_through_every_flow() {
     assert_eq!(token.split('.').count(), 3, "a JWT");
     assert_eq!(me(&app, token).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_jwt_logged_out_through_sfgate_stops_working_at_once() {
+    let app = spawn_app().await;
+    let token = app
+        .emulator
+        .issue_jwt(ALICE_USER)
+        .expect("alice")
+        .access_token;
+    assert_eq!(me(&app, &token).await.status(), 200);
+    let logout = app
+        .http
+        .post(app.url("/oauth2/logout"))
+        .bearer_auth(&token)
+        .header("x-instance-url", app.emulator.base_url())
+        .send()
+        .await
+        .expect("logout");
+    assert!(logout.status().is_success(), "{}", logout.status());
+    assert!(app.emulator.is_revoked(&token));
+    // Its signature and exp are still fine: only sfgate's memory of the logout refuses it.
+    assert_refused(&app, &token, 401, "logged out").await;
+    // Other tokens of the same user are unaffected.
+    let other = app
+        .emulator
+        .issue_jwt(ALICE_USER)
+        .expect("alice")
+        .access_token;
+    assert_eq!(me(&app, &other).await.status(), 200);
+}

@@ -73,6 +73,20 @@ impl Expiry<Key, Verdict> for VerdictExpiry {
     }
 }
 
+/// Remembers each logged-out JWT until its `exp` (plus the leeway) and no longer.
+struct UntilExpiry;
+
+impl Expiry<Key, Instant> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &Key,
+        until: &Instant,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Some(until.saturating_duration_since(created_at))
+    }
+}
+
 /// How tokens are checked besides `userinfo`: built from the configuration once.
 pub struct TokenChecks {
     mode: TokenValidation,
@@ -112,6 +126,9 @@ pub struct IdentityValidator {
     profiles: Profiles,
     /// How long an identity without its profile is cached, so the profile is retried soon.
     incomplete_ttl: Duration,
+    /// JWT access tokens logged out through sfgate: revoked at Salesforce, but local
+    /// validation would admit them again until `exp`.
+    logged_out: moka::sync::Cache<Key, Instant>,
 }
 
 impl IdentityValidator {
@@ -141,6 +158,10 @@ impl IdentityValidator {
             allowed_orgs,
             checks: None,
             incomplete_ttl: negative_ttl.min(ttl),
+            logged_out: moka::sync::Cache::builder()
+                .max_capacity(max)
+                .expire_after(UntilExpiry)
+                .build(),
         }
     }
 
@@ -185,6 +206,11 @@ impl IdentityValidator {
                 return Err(AuthError::OrgNotAllowed(org.clone()));
             }
         }
+        let key = cache_key(instance, token);
+        if self.logged_out.contains_key(&key) {
+            counters.invalid.increment(1);
+            return Err(AuthError::InvalidToken("the token was logged out".into()));
+        }
         let verdict = match &self.cache {
             None => {
                 counters.cache_disabled.increment(1);
@@ -193,7 +219,7 @@ impl IdentityValidator {
             Some(cache) => {
                 let missed = AtomicBool::new(false);
                 let result = cache
-                    .try_get_with(cache_key(instance, token), async {
+                    .try_get_with(key, async {
                         missed.store(true, Ordering::Relaxed);
                         // Boxed so that a cache hit does not carry a request's worth of state.
                         Box::pin(self.fetch(instance, token)).await
@@ -240,8 +266,19 @@ impl IdentityValidator {
 
     /// Forgets a token's verdict, so a logged-out token stops working at once.
     pub async fn evict(&self, instance: &InstanceUrl, token: &SecretString) {
+        let key = cache_key(instance, token);
+        // Salesforce refuses a revoked opaque token; a JWT would pass local validation again.
+        let is_jwt = matches!(jwt::recognise(token.expose_secret()), Some(Ok(_)));
+        if let Some(exp) = is_jwt
+            .then(|| jwt::unverified_exp(token.expose_secret()))
+            .flatten()
+        {
+            let left = exp.saturating_sub(jwt::now_secs()) + jwt::LEEWAY.as_secs();
+            self.logged_out
+                .insert(key, Instant::now() + Duration::from_secs(left));
+        }
         if let Some(cache) = &self.cache {
-            cache.invalidate(&cache_key(instance, token)).await;
+            cache.invalidate(&key).await;
         }
     }
 

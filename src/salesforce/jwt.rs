@@ -109,6 +109,16 @@ pub fn recognise(token: &str) -> Option<Result<Unverified, JwtRejection>> {
     Some(Ok(Unverified { kid, issuer }))
 }
 
+/// The `exp` of a JWT, unverified: only for decisions that can refuse, never admit (how long
+/// to remember that a token was logged out).
+pub fn unverified_exp(token: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Exp {
+        exp: u64,
+    }
+    decode_json::<Exp>(token.split('.').nth(1)?).map(|e| e.exp)
+}
+
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
     let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
     serde_json::from_slice(&bytes).ok()
