@@ -536,3 +536,69 @@ async fn a_jwt_logged_out_through_sfgate_stops_working_at_once() {
         .access_token;
     assert_eq!(me(&app, &other).await.status(), 200);
 }
+
+/// An upstream that answers with the headers it received, as JSON `{name: [values]}`.
+async fn header_echo() -> String {
+    let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
+        let mut map = serde_json::Map::new();
+        for (name, value) in &headers {
+            let entry = map
+                .entry(name.as_str().to_string())
+                .or_insert_with(|| json!([]));
+            if let Some(list) = entry.as_array_mut() {
+                list.push(json!(value.to_str().unwrap_or("<binary>")));
+            }
+        }
+        axum::Json(Value::Object(map))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+#[tokio::test]
+async fn without_a_profile_the_upstream_gets_the_ids_and_no_username_not_even_a_spoofed_one() {
+    let upstream = header_echo().await;
+    let app = spawn_app_with(move |env| {
+        env.insert("UPSTREAM_URL".into(), upstream);
+    })
+    .await;
+    app.emulator
+        .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
+    let token = app
+        .emulator
+        .issue_jwt(ALICE_USER)
+        .expect("alice")
+        .access_token;
+    let r = app
+        .http
+        .get(app.url("/app/hello"))
+        .bearer_auth(&token)
+        .header("x-instance-url", app.emulator.base_url())
+        .header("x-salesforce-username", "mallory@evil.example")
+        .header("x-forwarded-preferred-username", "mallory@evil.example")
+        .header("x-forwarded-email", "mallory@evil.example")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let echoed: Value = r.json().await.expect("json");
+    assert_eq!(
+        echoed["x-salesforce-user-id"],
+        json!(["0055j00000AlIcEAAV"])
+    );
+    assert_eq!(echoed["x-salesforce-org-id"], json!(["00D5j00000AcMe1EAF"]));
+    for absent in [
+        "x-salesforce-username",
+        "x-forwarded-preferred-username",
+        "x-forwarded-email",
+        "authorization",
+    ] {
+        assert_eq!(echoed[absent], Value::Null, "{absent} in {echoed}");
+    }
+}
