@@ -703,4 +703,23 @@ mod tests {
         assert!(err.contains("UPSTREAM_TIMEOUT"), "{err}");
         assert!(!err.contains("pw"), "{err}");
     }
+
+    #[test]
+    fn token_validation_and_accepted_client_ids() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.token_validation, TokenValidation::Auto);
+        assert!(c.accepted_client_ids.is_empty());
+        let mut env = base();
+        env.insert("SF_TOKEN_VALIDATION".into(), " Introspect ".into());
+        env.insert("SF_ACCEPTED_CLIENT_IDS".into(), "a, b,,c ".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(c.token_validation, TokenValidation::Introspect);
+        assert_eq!(c.accepted_client_ids, ["a", "b", "c"]);
+        env.insert("SF_TOKEN_VALIDATION".into(), "local".into());
+        env.insert("SF_ACCEPTED_CLIENT_IDS".into(), "ok, has space".into());
+        let err = Config::from_map(&env).expect_err("invalid");
+        let named: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        assert!(named.contains(&"SF_TOKEN_VALIDATION"), "{err}");
+        assert!(named.contains(&"SF_ACCEPTED_CLIENT_IDS"), "{err}");
+    }
 }
