@@ -602,3 +602,46 @@ async fn without_a_profile_the_upstream_gets_the_ids_and_no_username_not_even_a_
         assert_eq!(echoed[absent], Value::Null, "{absent} in {echoed}");
     }
 }
+
+#[tokio::test]
+async fn a_decision_that_needs_the_profile_gets_it_once_per_user_or_fails_closed() {
+    let app = spawn_app().await;
+    let validator = &app.gateway.state.validator;
+    let instance = app
+        .gateway
+        .state
+        .config
+        .instance_policy
+        .check(&app.emulator.base_url())
+        .expect("allowed");
+    app.emulator
+        .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
+    let token = secrecy::SecretString::from(
+        app.emulator
+            .issue_jwt(ALICE_USER)
+            .expect("alice")
+            .access_token,
+    );
+    let admitted = validator.validate(&instance, &token).await.expect("valid");
+    assert!(!admitted.has_profile());
+    let refused = validator.require_profile(&admitted, &token).await;
+    assert!(
+        matches!(refused, Err(sfgate::auth::AuthError::Upstream(_))),
+        "fails closed while userinfo is down"
+    );
+
+    app.emulator.set_fault_for(Endpoint::UserInfo, Fault::None);
+    app.emulator.reset_stats();
+    let full = validator
+        .require_profile(&admitted, &token)
+        .await
+        .expect("profile");
+    assert_eq!(full.username.as_deref(), Some(ALICE_USER));
+    assert_eq!(full.display_name.as_deref(), Some("Alice Admin"));
+    let again = validator
+        .require_profile(&admitted, &token)
+        .await
+        .expect("profile");
+    assert_eq!(again, full);
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), 1, "cached per user");
+}
