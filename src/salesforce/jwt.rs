@@ -295,4 +295,83 @@ mod tests {
         );
         assert_eq!(org_of(None, Some("k1")), Err(JwtRejection::MissingIdentity));
     }
+
+    mod properties {
+        use super::super::*;
+        use jsonwebtoken::{EncodingKey, Header};
+        use proptest::prelude::*;
+        use std::sync::OnceLock;
+
+        const ISSUER: &str = "https://acme.my.salesforce.com";
+
+        /// A valid token and the key that verifies it (the emulator's unpublished test key).
+        fn signed() -> &'static (String, DecodingKey) {
+            static SIGNED: OnceLock<(String, DecodingKey)> = OnceLock::new();
+            SIGNED.get_or_init(|| {
+                let pem = crate::salesforce::emulator::FOREIGN_KEY.as_bytes();
+                let key = EncodingKey::from_rsa_pem(pem).expect("pem");
+                let jwk =
+                    jsonwebtoken::jwk::Jwk::from_encoding_key(&key, Algorithm::RS256).expect("jwk");
+                let mut header = Header::new(Algorithm::RS256);
+                header.kid = Some("k".into());
+                header.typ = Some("JWT".into());
+                header.extras.insert("tty", SFDC_TOKEN_TYPE);
+                header.extras.insert("tnk", "core/x/00D5j00000AcMe1EAF");
+                let now = now_secs();
+                let claims = serde_json::json!({
+                    "iss": ISSUER, "sub": "uid:0055j00000AlIcEAAV", "client_id": "me",
+                    "nbf": now, "iat": now, "exp": now + 3600,
+                });
+                let token = jsonwebtoken::encode(&header, &claims, &key).expect("sign");
+                (token, DecodingKey::from_jwk(&jwk).expect("decoding key"))
+            })
+        }
+
+        fn check(token: &str) -> Result<VerifiedJwt, JwtRejection> {
+            verify(token, &signed().1, ISSUER, &["me".to_string()])
+        }
+
+        #[test]
+        fn the_unaltered_token_verifies() {
+            let verified = check(&signed().0).expect("valid");
+            assert_eq!(verified.organization_id.short(), "00D5j00000AcMe1");
+            assert_eq!(verified.user_id.short(), "0055j00000AlIcE");
+        }
+
+        const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+
+            /// Any one character changed anywhere (header, payload or signature) is refused.
+            #[test]
+            fn any_altered_character_is_refused(at in any::<prop::sample::Index>(), with in 0..B64URL.len()) {
+                let token = &signed().0;
+                let positions: Vec<usize> = token
+                    .char_indices()
+                    .filter(|(_, c)| *c != '.')
+                    .map(|(i, _)| i)
+                    .collect();
+                let i = at.index(positions.len());
+                let replacement = B64URL[with] as char;
+                prop_assume!(token.as_bytes()[i] as char != replacement);
+                let mut altered = token.clone();
+                altered.replace_range(i..=i, &replacement.to_string());
+                prop_assert!(check(&altered).is_err());
+            }
+
+            /// A header naming any algorithm but RS256 is refused, whatever the signature.
+            #[test]
+            fn only_rs256_is_accepted(alg in prop::sample::select(vec![
+                "none", "None", "HS256", "HS384", "HS512", "RS384", "RS512", "PS256", "ES256", "EdDSA", "rs256", "",
+            ])) {
+                let token = &signed().0;
+                let mut parts = token.splitn(2, '.');
+                let (_, rest) = (parts.next(), parts.next().unwrap_or_default());
+                let header = serde_json::json!({"alg": alg, "typ": "JWT", "kid": "k", "tty": SFDC_TOKEN_TYPE, "tnk": "core/x/00D5j00000AcMe1EAF"});
+                let forged = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header.to_string()));
+                prop_assert!(check(&forged).is_err());
+            }
+        }
+    }
 }
