@@ -6,7 +6,8 @@
 
 use crate::domain::{AllowedOrgs, InstancePolicy};
 use secrecy::{ExposeSecret, SecretString};
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -91,6 +92,12 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     pub trust_proxy: bool,
     pub rate_limit: RateLimit,
+    /// Absolute lifetime of a browser session from its login (`SESSION_MAX_AGE`): renewal
+    /// never extends a session past it.
+    pub session_max_age: Duration,
+    /// How long a session renewal's result is reused for requests that still carry the cookie
+    /// from before it (`SESSION_RENEWAL_GRACE`).
+    pub session_renewal_grace: Duration,
     /// Legacy Node.js variable names that were used, so start-up can say so once.
     pub legacy_names_used: Vec<&'static str>,
     /// How access tokens are checked (`SF_TOKEN_VALIDATION`).
@@ -124,7 +131,9 @@ pub struct ConfigError(pub Vec<ConfigProblem>);
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration ({} problems):", self.0.len())?;
+        let n = self.0.len();
+        let noun = if n == 1 { "problem" } else { "problems" };
+        writeln!(f, "invalid configuration ({n} {noun}):")?;
         for p in &self.0 {
             writeln!(f, "  {}: {}", p.variable, p.message)?;
         }
@@ -244,6 +253,24 @@ impl Config {
     /// For tests and demo mode: configuration from a map instead of the environment.
     pub fn from_map(map: &HashMap<String, String>) -> Result<Self, ConfigError> {
         Self::from_lookup(&|name| map.get(name).cloned())
+    }
+
+    /// Every variable name the configuration reads, found by recording what [`Self::from_lookup`]
+    /// asks for: once against `lookup` (names read only when another is set) and once against an
+    /// empty environment (fallback names read only when the preferred one is missing). Deriving
+    /// the list this way keeps it complete as variables are added, with no second list to
+    /// maintain; start-up uses it to point out misspelt variables.
+    pub fn variable_names(lookup: &dyn Fn(&str) -> Option<String>) -> BTreeSet<String> {
+        let asked = RefCell::new(BTreeSet::new());
+        let _ = Self::from_lookup(&|name| {
+            asked.borrow_mut().insert(name.to_string());
+            lookup(name)
+        });
+        let _ = Self::from_lookup(&|name| {
+            asked.borrow_mut().insert(name.to_string());
+            None
+        });
+        asked.into_inner()
     }
 
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -431,6 +458,26 @@ impl Config {
                 "must be a comma-separated list of Connected App consumer keys",
             );
         }
+        // Sessions (issue 11, 12): absolute lifetime and the renewal's reuse window.
+        let session_max_age = r.seconds("SESSION_MAX_AGE", 7 * 24 * 3600);
+        if session_max_age.is_zero() {
+            r.problem("SESSION_MAX_AGE", "must be at least 1 second");
+        }
+        let session_renewal_grace = r.seconds("SESSION_RENEWAL_GRACE", 30);
+        if session_renewal_grace.is_zero() || session_renewal_grace > Duration::from_secs(300) {
+            r.problem("SESSION_RENEWAL_GRACE", "must be 1 to 300 seconds");
+        }
+        if let Some(u) = &redirect_uri {
+            if crate::routes::login::FIXED_ROUTES.contains(&u.path()) {
+                r.problem(
+                    "SF_REDIRECT_URI",
+                    format!(
+                        "its path `{}` is one of sfgate's own routes; use e.g. /oauth2/callback",
+                        u.path()
+                    ),
+                );
+            }
+        }
 
         let legacy_names_used = std::mem::take(&mut r.legacy);
         match (
@@ -474,6 +521,8 @@ impl Config {
                 metrics_token,
                 trust_proxy,
                 rate_limit,
+                session_max_age,
+                session_renewal_grace,
                 legacy_names_used,
                 token_validation,
                 accepted_client_ids,
@@ -565,6 +614,29 @@ mod tests {
     }
 
     #[test]
+    fn session_lifetimes_default_and_are_validated_together() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.session_max_age, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(c.session_renewal_grace, Duration::from_secs(30));
+        let mut env = base();
+        env.insert("SESSION_MAX_AGE".into(), "0".into());
+        env.insert("SESSION_RENEWAL_GRACE".into(), "301".into());
+        env.insert(
+            "SF_REDIRECT_URI".into(),
+            "https://gw.example.com/oauth2/welcome".into(),
+        );
+        let err = Config::from_map(&env).expect_err("invalid");
+        let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        for v in [
+            "SESSION_MAX_AGE",
+            "SESSION_RENEWAL_GRACE",
+            "SF_REDIRECT_URI",
+        ] {
+            assert!(vars.contains(&v), "{v} missing from {vars:?}");
+        }
+    }
+
+    #[test]
     fn empty_environment_names_every_missing_variable() {
         let err = Config::from_map(&HashMap::new()).expect_err("invalid");
         let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
@@ -626,6 +698,44 @@ mod tests {
             assert!(text.contains(v), "{v} not reported in:\n{text}");
         }
         assert!(!text.contains("short-secret-value"), "{text}");
+    }
+
+    #[test]
+    fn one_problem_is_counted_in_the_singular() {
+        let mut env = base();
+        env.remove("SESSION_SECRET");
+        let err = Config::from_map(&env).expect_err("invalid").to_string();
+        assert!(
+            err.starts_with("invalid configuration (1 problem):"),
+            "{err}"
+        );
+        env.remove("SF_CLIENT_ID");
+        let err = Config::from_map(&env).expect_err("invalid").to_string();
+        assert!(
+            err.starts_with("invalid configuration (2 problems):"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn variable_names_lists_what_the_configuration_reads() {
+        let names = Config::variable_names(&|_| None);
+        for v in [
+            "SF_CLIENT_ID",
+            "CLIENT_ID",
+            "SF_ALLOWED_ORGS",
+            "SESSION_SECRET",
+            "SESSION_TTL",
+            "IDENTITY_CACHE_TTL",
+            "UPSTREAM_URL",
+            "LOG_FORMAT",
+            "PORT",
+        ] {
+            assert!(names.contains(v), "{v} missing from {names:?}");
+        }
+        // Not written as a call argument: tests/cli.rs scans this file for such calls.
+        let misspelt = "SF_ALLOWED_ORG";
+        assert!(!names.contains(misspelt));
     }
 
     #[test]

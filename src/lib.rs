@@ -6,6 +6,8 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod config_warnings;
+pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod header_limit;
@@ -17,6 +19,7 @@ pub mod routes;
 pub mod salesforce;
 pub mod security_headers;
 pub mod server;
+pub mod shell_examples;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -101,6 +101,10 @@ fn describe() {
         "Session access tokens renewed with the session's refresh token"
     );
     describe_counter!(
+        "sfgate_session_renewals_total",
+        "Session renewals, by outcome: renewed (called Salesforce), shared (answered by another request's renewal), refused, unavailable"
+    );
+    describe_counter!(
         "sfgate_rate_limited_total",
         "Requests refused with 429, by route"
     );

@@ -41,7 +41,16 @@ const MAX_OWN_BODY: usize = 64 * 1024;
 /// The body limit and request timeout wrap sfgate's own routes only: in gateway mode the
 /// proxy (the fallback) streams bodies of any size and applies `UPSTREAM_TIMEOUT` itself.
 pub fn app(state: AppState) -> Router {
+    app_with_routes(state, Router::new())
+}
+
+/// The whole application with routes of your own added to sfgate's (see
+/// `examples/protected_route.rs`): they get the same middleware, limits and error pages, and
+/// take precedence over gateway mode's proxy. Protect them with
+/// `route_layer(from_fn_with_state(state, require_identity))`.
+pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
     let own = routes::router(state.clone())
+        .merge(extra.with_state(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_OWN_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
@@ -86,7 +95,7 @@ fn with_middleware(router: Router) -> Router {
         .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
             tracing::info!(
                 status = response.status().as_u16(),
-                latency_ms = latency.as_secs_f64() * 1000.0,
+                latency_ms = round_ms(latency),
                 "request finished"
             );
         })
@@ -107,6 +116,12 @@ fn with_middleware(router: Router) -> Router {
         )
         // Outermost, so timeouts and panics are counted too.
         .layer(from_fn(crate::metrics::track_requests))
+}
+
+/// Milliseconds with two decimals: `0.07`, not `0.06669900000000001`. Finer digits are noise
+/// in a request log, and a long float is hard to read.
+pub fn round_ms(latency: Duration) -> f64 {
+    (latency.as_secs_f64() * 100_000.0).round() / 100.0
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
@@ -190,4 +205,20 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_ms;
+    use std::time::Duration;
+
+    #[test]
+    fn latencies_are_logged_in_milliseconds_with_two_decimals() {
+        assert_eq!(round_ms(Duration::from_nanos(66_699)).to_string(), "0.07");
+        assert_eq!(
+            round_ms(Duration::from_micros(1_234_567)).to_string(),
+            "1234.57"
+        );
+        assert_eq!(round_ms(Duration::ZERO).to_string(), "0");
+    }
 }

@@ -31,6 +31,10 @@ pub enum AuthError {
     OrgNotAllowed(OrgId),
     #[error("{0}")]
     Upstream(Arc<SalesforceError>),
+    /// The session's token expired and Salesforce could not renew it just now; the session
+    /// is kept and may be renewed on a later request.
+    #[error("the session could not be renewed just now ({0}); try again shortly")]
+    RenewalUnavailable(Arc<SalesforceError>),
 }
 
 impl AuthError {
@@ -64,6 +68,12 @@ impl AuthError {
                     .with_login_link()
             }
             Self::Upstream(e) => e.upstream_response(),
+            Self::RenewalUnavailable(_) => ErrorResponse::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                description,
+            )
+            .with_retry_after(std::time::Duration::from_secs(5)),
         }
     }
 }

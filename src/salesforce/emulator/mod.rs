@@ -50,6 +50,13 @@ pub struct EmulatorConfig {
     /// A second Connected App whose tokens are always JWTs (password grant only), as demo
     /// mode offers it next to the main, opaque-token app.
     pub jwt_app: Option<ConnectedApp>,
+    /// The Connected App's refresh-token rotation: each refresh answers with a new refresh
+    /// token and the one used stops working.
+    pub rotate_refresh_tokens: bool,
+    /// Demo mode only: the password grant also issues a refresh token (scope
+    /// `api refresh_token`), so a script can try `/oauth2/refresh` without a browser. Real
+    /// Salesforce never issues one for that flow, so tests of sfgate itself leave this off.
+    pub password_grant_refresh_token: bool,
 }
 
 impl EmulatorConfig {
@@ -63,6 +70,8 @@ impl EmulatorConfig {
             access_token_lifetime: Duration::from_secs(2 * 3600),
             jwt_access_tokens: false,
             jwt_app: None,
+            rotate_refresh_tokens: false,
+            password_grant_refresh_token: false,
         }
     }
 }
@@ -118,8 +127,18 @@ fn router(state: Arc<EmulatorState>) -> Router {
         .route("/id/keys", get(jwt::jwks))
         .route("/services/oauth2/introspect", post(introspect::introspect))
         .route("/__emulator/rotate-key", post(jwt::rotate))
+        .route("/favicon.ico", get(favicon))
         .merge(control::router())
         .with_state(state)
+}
+
+/// The demo's login page is the first page of Salesforce a newcomer sees; it gets sfgate's icon
+/// rather than a 404 in the browser's console.
+async fn favicon() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "image/svg+xml")],
+        include_str!("../../../assets/favicon.svg"),
+    )
 }
 
 /// Controls a running emulator from tests.
@@ -221,6 +240,16 @@ impl EmulatorHandle {
         self.state.expire_access_tokens();
     }
 
+    /// Switches refresh-token rotation on or off (see [`EmulatorConfig::rotate_refresh_tokens`]).
+    pub fn set_refresh_token_rotation(&self, on: bool) {
+        self.state.set_rotation(on);
+    }
+
+    /// Requests with `grant_type=refresh_token` received (a subset of the token calls).
+    pub fn refresh_calls(&self) -> u64 {
+        self.state.refresh_calls()
+    }
+
     pub fn advance_time(&self, by: Duration) {
         self.state.advance_time(by);
     }
@@ -253,7 +282,7 @@ pub async fn run_standalone(config: EmulatorConfig, port: u16) -> std::io::Resul
             user.username, user.password, user.org_id, user.org_name
         );
     }
-    println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|reset-stats|rotate-key", handle.base_url());
+    println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|rotation|reset-stats|rotate-key", handle.base_url());
     crate::startup::shutdown_signal().await;
     handle.shutdown().await;
     Ok(())
