@@ -4,6 +4,9 @@
 //!
 //! Absolute numbers vary between runs on shared machines; the report leads with ratios.
 
+#[path = "jwt_case.rs"]
+mod jwt_case;
+
 use clap::Parser;
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
@@ -232,11 +235,21 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         }
     }
 
+    // (h) distinct JWT vs opaque tokens on first use (bench/jwt_case.rs); out of --smoke,
+    // where minting RSA-signed tokens would dominate the run.
+    let jwt = if args.smoke {
+        None
+    } else {
+        let case = jwt_case::run(&http, &gw, &emu, 2_000).await?;
+        problems.extend(case.problems());
+        Some(case)
+    };
+
     let binary_size = std::fs::metadata(&args.binary)?.len();
     drop(gateway);
     let _ = emulator.kill().await;
 
-    let report = render(&Report {
+    let mut report = render(&Report {
         args: &args,
         sizes: &sizes,
         a: &a,
@@ -260,6 +273,9 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         binary_size,
         start_ms,
     });
+    if let Some(case) = &jwt {
+        report.push_str(&case.markdown());
+    }
     let out = args.out.clone().unwrap_or_else(|| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench");
         if args.smoke {

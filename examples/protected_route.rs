@@ -29,7 +29,12 @@ use tokio::net::TcpListener;
 async fn reports(identity: Identity) -> String {
     format!(
         "reports for {} in org {}\n",
-        identity.username, identity.organization_id
+        // A JWT-based token whose profile could not be fetched has no username: the id then.
+        identity
+            .username
+            .as_deref()
+            .unwrap_or(identity.user_id.as_str()),
+        identity.organization_id
     )
 }
 

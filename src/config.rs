@@ -112,6 +112,22 @@ pub struct Config {
     pub session_renewal_grace: Duration,
     /// Legacy Node.js variable names that were used, so start-up can say so once.
     pub legacy_names_used: Vec<&'static str>,
+    /// How access tokens are checked (`SF_TOKEN_VALIDATION`).
+    pub token_validation: TokenValidation,
+    /// Connected Apps besides sfgate's own whose JWT access tokens are accepted
+    /// (`SF_ACCEPTED_CLIENT_IDS`).
+    pub accepted_client_ids: Vec<String>,
+}
+
+/// How sfgate checks an access token (`SF_TOKEN_VALIDATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenValidation {
+    /// JWT access tokens locally against the org's published keys, opaque ones via `userinfo`.
+    Auto,
+    /// Every token via `userinfo`, JWTs included (revocation seen within IDENTITY_CACHE_TTL).
+    UserInfo,
+    /// Every token via `/services/oauth2/introspect` with sfgate's client credentials.
+    Introspect,
 }
 
 /// One problem with one variable.
@@ -439,6 +455,41 @@ impl Config {
             r.problem("VALIDATION_MISSES_PER_MINUTE", "must be at least 1");
         }
 
+        let token_validation = match r
+            .get("SF_TOKEN_VALIDATION")
+            .map(|v| v.trim().to_ascii_lowercase())
+        {
+            None => TokenValidation::Auto,
+            Some(v) if v == "auto" => TokenValidation::Auto,
+            Some(v) if v == "userinfo" => TokenValidation::UserInfo,
+            Some(v) if v == "introspect" => TokenValidation::Introspect,
+            Some(v) => {
+                r.problem(
+                    "SF_TOKEN_VALIDATION",
+                    format!("must be auto, userinfo or introspect, got `{v}`"),
+                );
+                TokenValidation::Auto
+            }
+        };
+        let accepted_client_ids: Vec<String> = r
+            .get("SF_ACCEPTED_CLIENT_IDS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if accepted_client_ids
+            .iter()
+            .any(|id| id.len() > 256 || !id.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            r.problem(
+                "SF_ACCEPTED_CLIENT_IDS",
+                "must be a comma-separated list of Connected App consumer keys",
+            );
+        }
         // Sessions (issue 11, 12): absolute lifetime and the renewal's reuse window.
         let session_max_age = r.seconds("SESSION_MAX_AGE", 7 * 24 * 3600);
         if session_max_age.is_zero() {
@@ -510,6 +561,8 @@ impl Config {
                 session_max_age,
                 session_renewal_grace,
                 legacy_names_used,
+                token_validation,
+                accepted_client_ids,
             }),
             _ => Err(ConfigError(r.problems)),
         }
@@ -832,5 +885,24 @@ mod tests {
         assert!(err.contains("UPSTREAM_URL"), "{err}");
         assert!(err.contains("UPSTREAM_TIMEOUT"), "{err}");
         assert!(!err.contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn token_validation_and_accepted_client_ids() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.token_validation, TokenValidation::Auto);
+        assert!(c.accepted_client_ids.is_empty());
+        let mut env = base();
+        env.insert("SF_TOKEN_VALIDATION".into(), " Introspect ".into());
+        env.insert("SF_ACCEPTED_CLIENT_IDS".into(), "a, b,,c ".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(c.token_validation, TokenValidation::Introspect);
+        assert_eq!(c.accepted_client_ids, ["a", "b", "c"]);
+        env.insert("SF_TOKEN_VALIDATION".into(), "local".into());
+        env.insert("SF_ACCEPTED_CLIENT_IDS".into(), "ok, has space".into());
+        let err = Config::from_map(&env).expect_err("invalid");
+        let named: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        assert!(named.contains(&"SF_TOKEN_VALIDATION"), "{err}");
+        assert!(named.contains(&"SF_ACCEPTED_CLIENT_IDS"), "{err}");
     }
 }

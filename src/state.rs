@@ -1,6 +1,6 @@
 //! What every handler shares: built once at start from the configuration.
 
-use crate::auth::{CookieSealer, IdentityValidator, Renewals};
+use crate::auth::{CookieSealer, IdentityValidator, Renewals, TokenChecks};
 use crate::config::Config;
 use crate::health::Readiness;
 use crate::proxy::Upstream;
@@ -60,7 +60,8 @@ impl AppState {
             config.identity_negative_ttl,
             config.identity_cache_max,
         )
-        .with_miss_budget(crate::auth::miss_budget::MissBudget::new(&config));
+        .with_miss_budget(crate::auth::miss_budget::MissBudget::new(&config))
+        .with_token_checks(TokenChecks::from_config(&config, http.clone()));
         let renewals = Renewals::new(
             oauth.clone(),
             readiness.clone(),

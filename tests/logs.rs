@@ -331,6 +331,31 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
     assert_eq!(token.status(), 400);
     secrets.push("verifier-secret-8a7b6c".into());
 
+    // A JWT-based access token: checked locally, its user's profile fetched with it.
+    let grants: serde_json::Value = plain
+        .post(format!("{emulator}/__emulator/tokens"))
+        .json(&serde_json::json!({"username": ALICE.0, "format": "jwt"}))
+        .send()
+        .await
+        .expect("jwt")
+        .json()
+        .await
+        .expect("json");
+    let jwt = grants[0]["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_string();
+    let me = plain
+        .get(format!("{base}/api/me"))
+        .bearer_auth(&jwt)
+        .header("x-instance-url", emulator)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), 200);
+    secrets.extend(jwt.rsplit('.').next().map(str::to_string));
+    secrets.push(jwt);
+
     // Logout revokes at Salesforce.
     let logout = browser
         .post(format!("{base}/oauth2/logout"))

@@ -18,7 +18,8 @@ use tokio::net::TcpListener;
 async fn reports(identity: Identity) -> String {
     format!(
         "reports for {} in org {}\n",
-        identity.username, identity.organization_id
+        identity.username.as_deref().unwrap_or_default(),
+        identity.organization_id
     )
 }
 

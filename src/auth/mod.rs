@@ -7,6 +7,7 @@ mod error;
 mod layer;
 pub mod miss_budget;
 pub mod origin;
+mod profiles;
 pub mod renewal;
 mod secret_serde;
 pub mod session;
@@ -24,4 +25,4 @@ pub use layer::{
 };
 pub use renewal::{RenewalError, Renewals, RenewedTokens};
 pub use session::{CookieError, CookieSealer, LoginState, SealedSession, Session, SessionUser};
-pub use validator::IdentityValidator;
+pub use validator::{IdentityValidator, TokenChecks};

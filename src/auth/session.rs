@@ -126,8 +126,9 @@ impl From<&Identity> for SessionUser {
         Self {
             user_id: identity.user_id.to_string(),
             org_id: identity.organization_id.to_string(),
-            username: identity.username.clone(),
-            display_name: identity.display_name.clone(),
+            // A JWT's identity may lack its profile (`userinfo` failed): the page shows the id.
+            username: identity.username.clone().unwrap_or_default(),
+            display_name: identity.label().to_string(),
             email: identity.email.clone(),
         }
     }

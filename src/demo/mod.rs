@@ -15,6 +15,9 @@ use tokio::net::TcpListener;
 
 pub const DEMO_CLIENT_ID: &str = "sfgate-demo-client";
 pub const DEMO_CLIENT_SECRET: &str = "sfgate-demo-client-secret";
+/// The demo's second Connected App, whose access tokens are JWTs (docs/token-types.md).
+pub const DEMO_JWT_CLIENT_ID: &str = "sfgate-demo-jwt-client";
+pub const DEMO_JWT_CLIENT_SECRET: &str = "sfgate-demo-jwt-client-secret";
 /// Where the banner sends people to see the upstream app: any path that is not sfgate's own.
 pub const UPSTREAM_EXAMPLE_PATH: &str = "/app";
 
@@ -83,6 +86,10 @@ impl Demo {
         emulator_config.require_pkce = true;
         // So the README's `REFRESH=...` line has something to keep (demo only).
         emulator_config.password_grant_refresh_token = true;
+        emulator_config.jwt_app = Some(crate::salesforce::emulator::ConnectedApp {
+            client_id: DEMO_JWT_CLIENT_ID.into(),
+            client_secret: DEMO_JWT_CLIENT_SECRET.into(),
+        });
         let emulator = Emulator::start(emulator_config, options.emulator_port)
             .await
             .map_err(DemoError::Emulator)?;
@@ -181,6 +188,10 @@ impl Demo {
         }
         let _ = writeln!(
             b,
+            "\n  JWT-based access tokens: the Connected App {DEMO_JWT_CLIENT_ID} (secret {DEMO_JWT_CLIENT_SECRET})\n  issues them at the emulator's token endpoint; see docs/token-types.md."
+        );
+        let _ = writeln!(
+            b,
             "\n  README.md (\"Use it\") has more to try. Press Ctrl-C to stop.\n"
         );
         b
@@ -216,6 +227,7 @@ pub fn environment(
         ("SF_INSTANCE_ORIGINS", emulator_url.to_string()),
         ("SF_ALLOWED_ORGS", allowed_org.to_string()),
         ("SF_ENABLE_PASSWORD_FLOW", "true".to_string()),
+        ("SF_ACCEPTED_CLIENT_IDS", DEMO_JWT_CLIENT_ID.to_string()),
         ("SESSION_SECRET", secret),
     ]
     .into_iter()

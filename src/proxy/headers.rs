@@ -73,10 +73,13 @@ pub fn identity_headers(identity: &Identity) -> HeaderMap {
     };
     put(X_SALESFORCE_USER_ID, &user_id);
     put(X_SALESFORCE_ORG_ID, &identity.organization_id.to_string());
-    put(X_SALESFORCE_USERNAME, &identity.username);
+    // Without a profile (a JWT whose userinfo call failed) the username headers are left out.
+    if let Some(username) = &identity.username {
+        put(X_SALESFORCE_USERNAME, username);
+        put(X_FORWARDED_PREFERRED_USERNAME, username);
+    }
     put(X_SALESFORCE_INSTANCE_URL, identity.instance_url.as_str());
     put(X_FORWARDED_USER, &user_id);
-    put(X_FORWARDED_PREFERRED_USERNAME, &identity.username);
     if let Some(email) = &identity.email {
         put(X_FORWARDED_EMAIL, email);
     }

@@ -89,14 +89,20 @@ pub enum Endpoint {
     UserInfo,
     Identity,
     Revoke,
+    Discovery,
+    Jwks,
+    Introspect,
 }
 
 impl Endpoint {
-    pub(super) const API: [Endpoint; 4] = [
+    pub(super) const API: [Endpoint; 7] = [
         Endpoint::Token,
         Endpoint::UserInfo,
         Endpoint::Identity,
         Endpoint::Revoke,
+        Endpoint::Discovery,
+        Endpoint::Jwks,
+        Endpoint::Introspect,
     ];
 
     fn index(self) -> usize {
@@ -110,6 +116,9 @@ impl Endpoint {
             "userinfo" => Self::UserInfo,
             "identity" => Self::Identity,
             "revoke" => Self::Revoke,
+            "discovery" => Self::Discovery,
+            "jwks" => Self::Jwks,
+            "introspect" => Self::Introspect,
             _ => return None,
         })
     }
@@ -126,6 +135,26 @@ pub struct Stats {
     /// Token calls with `grant_type=refresh_token`.
     #[serde(default)]
     pub refresh: u64,
+    #[serde(default)]
+    pub discovery: u64,
+    #[serde(default)]
+    pub jwks: u64,
+    #[serde(default)]
+    pub introspect: u64,
+}
+
+impl Stats {
+    /// Every request the emulator received, at any endpoint.
+    pub fn total(&self) -> u64 {
+        self.authorize
+            + self.token
+            + self.userinfo
+            + self.identity
+            + self.revoke
+            + self.discovery
+            + self.jwks
+            + self.introspect
+    }
 }
 
 /// A token response as the emulator issues it.
@@ -140,6 +169,9 @@ pub struct TokenGrant {
     pub signature: String,
     pub scope: String,
     pub token_type: String,
+    /// `jwt` for a JWT-based access token, as Salesforce says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_format: Option<String>,
 }
 
 pub(super) struct CodeGrant {
@@ -174,7 +206,7 @@ pub(super) struct EmulatorState {
     redirect_uris: RwLock<Vec<String>>,
     latency_ms: AtomicU64,
     clock_offset_ms: AtomicU64,
-    counters: [AtomicU64; 5],
+    counters: [AtomicU64; 8],
     refresh_calls: AtomicU64,
     rotate_refresh_tokens: AtomicBool,
     faults: Mutex<HashMap<Endpoint, Fault>>,
@@ -182,6 +214,7 @@ pub(super) struct EmulatorState {
     access: Mutex<HashMap<String, AccessGrant>>,
     refresh: Mutex<HashMap<String, RefreshGrant>>,
     pub shutdown: watch::Receiver<bool>,
+    pub(super) jwt: super::jwt::JwtKeys,
 }
 
 /// Code lifetime documented by Salesforce.
@@ -194,6 +227,7 @@ impl EmulatorState {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
+            jwt: super::jwt::JwtKeys::new(config.jwt_access_tokens, config.jwt_app.clone()),
             base_url,
             client_id: config.client_id,
             client_secret: config.client_secret,
@@ -262,6 +296,9 @@ impl EmulatorState {
             userinfo: self.calls(Endpoint::UserInfo),
             identity: self.calls(Endpoint::Identity),
             revoke: self.calls(Endpoint::Revoke),
+            discovery: self.calls(Endpoint::Discovery),
+            jwks: self.calls(Endpoint::Jwks),
+            introspect: self.calls(Endpoint::Introspect),
             refresh: self.refresh_calls(),
         }
     }
@@ -345,8 +382,25 @@ impl EmulatorState {
     }
 
     fn issue_access(&self, user: usize, scope: &str, refresh: Option<String>) -> TokenGrant {
+        let client_id = self.client_id.clone();
+        self.issue_access_as(user, scope, refresh, &client_id, self.jwt.enabled())
+    }
+
+    /// An access token issued to `client_id`: a JWT-based one when `jwt`, else opaque.
+    pub(super) fn issue_access_as(
+        &self,
+        user: usize,
+        scope: &str,
+        refresh: Option<String>,
+        client_id: &str,
+        jwt: bool,
+    ) -> TokenGrant {
         let now = self.now_ms();
-        let access_token = format!("{}!{}", self::user(user).org_id, random(96));
+        let access_token = if jwt {
+            self.mint_jwt(user, scope, client_id)
+        } else {
+            format!("{}!{}", self::user(user).org_id, random(96))
+        };
         if let Ok(mut map) = self.access.lock() {
             map.insert(
                 access_token.clone(),
@@ -369,6 +423,7 @@ impl EmulatorState {
             issued_at,
             scope: scope.to_string(),
             token_type: "Bearer".to_string(),
+            token_format: jwt.then(|| "jwt".to_string()),
         }
     }
 
@@ -414,6 +469,20 @@ impl EmulatorState {
         map.get(token)
             .filter(|g| !g.revoked && g.expires_ms > now)
             .map(|g| g.user)
+    }
+
+    /// The user and expiry (ms) of a live access token.
+    pub(super) fn live_access(&self, token: &str) -> Option<(usize, u64)> {
+        let now = self.now_ms();
+        let map = self.access.lock().ok()?;
+        map.get(token)
+            .filter(|g| !g.revoked && g.expires_ms > now)
+            .map(|g| (g.user, g.expires_ms))
+    }
+
+    /// How long access tokens live (the org's session timeout).
+    pub(super) fn lifetime(&self) -> Duration {
+        self.lifetime
     }
 
     pub(super) fn expire_access_tokens(&self) {

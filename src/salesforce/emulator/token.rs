@@ -29,6 +29,9 @@ pub(super) async fn token(
         return fault;
     }
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    if let Some(response) = super::jwt::second_app_token(&state, &headers, &form) {
+        return response;
+    }
     if let Err(r) = authenticate_client(&state, &headers, &form) {
         return r;
     }
