@@ -91,8 +91,19 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     pub trust_proxy: bool,
     pub rate_limit: RateLimit,
+    /// Shared state for replicas (`REDIS_URL`); `None` keeps everything in-process.
+    pub redis: Option<RedisConfig>,
     /// Legacy Node.js variable names that were used, so start-up can say so once.
     pub legacy_names_used: Vec<&'static str>,
+}
+
+/// Where the replicas' shared store is and how long sfgate waits for it.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// The URL as the Redis client reads it; secret because it carries the password.
+    pub url: SecretString,
+    /// Each Redis call gives up after this long; the request then goes on with local state.
+    pub timeout: Duration,
 }
 
 /// One problem with one variable.
@@ -380,6 +391,8 @@ impl Config {
             r.problem("RATE_LIMIT_PER_MINUTE", "must be at least 1");
         }
 
+        let redis = parse_redis(&mut r);
+
         let legacy_names_used = std::mem::take(&mut r.legacy);
         match (
             client_id,
@@ -422,6 +435,7 @@ impl Config {
                 metrics_token,
                 trust_proxy,
                 rate_limit,
+                redis,
                 legacy_names_used,
             }),
             _ => Err(ConfigError(r.problems)),
@@ -447,6 +461,38 @@ impl Config {
     pub fn login_endpoint(&self, path: &str) -> String {
         format!("{}{}", self.login_url.as_str().trim_end_matches('/'), path)
     }
+}
+
+/// `REDIS_URL` (`redis://` or `rediss://`, as Heroku sets it), `REDIS_TLS_VERIFY` and
+/// `REDIS_TIMEOUT_MS`. Heroku Key-Value Store presents a self-signed certificate, so its users
+/// set `REDIS_TLS_VERIFY=false` (the client's `#insecure` URL fragment, added here) rather
+/// than editing a URL Heroku rotates. The URL is never echoed: it holds the password.
+fn parse_redis(r: &mut Reader<'_>) -> Option<RedisConfig> {
+    // Verified unless explicitly turned off (`flag` reports a value that is not a boolean).
+    let verify = r.get("REDIS_TLS_VERIFY").is_none() || r.flag("REDIS_TLS_VERIFY");
+    let timeout_ms = r.parse_or("REDIS_TIMEOUT_MS", 500u64, "a whole number of milliseconds");
+    if !(10..=10_000).contains(&timeout_ms) {
+        r.problem("REDIS_TIMEOUT_MS", "must be between 10 and 10000");
+    }
+    let raw = r.get("REDIS_URL")?;
+    let raw = raw.trim();
+    let scheme_ok = raw.starts_with("redis://") || raw.starts_with("rediss://");
+    let mut url = raw.to_string();
+    if !verify && raw.starts_with("rediss://") && !raw.contains('#') {
+        url.push_str("#insecure");
+    }
+    if !scheme_ok || redis::IntoConnectionInfo::into_connection_info(url.as_str()).is_err() {
+        r.problem(
+            "REDIS_URL",
+            "must be a redis:// or rediss:// URL such as redis://:password@host:6379 \
+             (the value is not shown: it holds a password)",
+        );
+        return None;
+    }
+    Some(RedisConfig {
+        url: SecretString::from(url),
+        timeout: Duration::from_millis(timeout_ms),
+    })
 }
 
 fn parse_skip_auth_routes(r: &mut Reader<'_>) -> Vec<SkipAuthRule> {

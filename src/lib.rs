@@ -19,4 +19,5 @@ pub mod security_headers;
 pub mod server;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod telemetry;

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::health::Readiness;
 use crate::proxy::Upstream;
 use crate::salesforce::{self, IdentityClient, SalesforceOAuth};
+use crate::store::{SharedStore, StoreError};
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -25,6 +26,8 @@ pub struct Inner {
     /// Digests of login `state` values already used on this replica, so a replayed callback
     /// is refused before it reaches Salesforce (the login cookie itself stays valid 10 min).
     pub used_states: moka::sync::Cache<[u8; 32], ()>,
+    /// What replicas share (`REDIS_URL`); `Local` keeps every guarantee in-process.
+    pub store: SharedStore,
 }
 
 impl Deref for AppState {
@@ -43,6 +46,8 @@ pub enum StateError {
     Url(#[from] url::ParseError),
     #[error("the listener has no local address")]
     Bind,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl AppState {
@@ -50,6 +55,7 @@ impl AppState {
         let http = salesforce::http_client(config.salesforce_timeout)?;
         let oauth = SalesforceOAuth::new(&config, http.clone())?;
         let readiness = Arc::new(Readiness::new(config.instance_policy.extra_origins()));
+        let store = SharedStore::from_config(&config)?;
         let validator = IdentityValidator::new(
             IdentityClient::new(http.clone()),
             readiness.clone(),
@@ -57,7 +63,8 @@ impl AppState {
             config.identity_cache_ttl,
             config.identity_negative_ttl,
             config.identity_cache_max,
-        );
+        )
+        .with_store(store.clone());
         let upstream = match &config.upstream_url {
             Some(url) => Some(Upstream::new(url.clone(), config.upstream_timeout)?),
             None => None,
@@ -79,6 +86,7 @@ impl AppState {
                 .max_capacity(1_000_000)
                 .time_to_live(crate::auth::session::LOGIN_TTL)
                 .build(),
+            store,
         })))
     }
 }

@@ -12,6 +12,7 @@ use super::{AuthError, Confirmed};
 use crate::domain::{AllowedOrgs, InstanceUrl, OrgId};
 use crate::health::Readiness;
 use crate::salesforce::{IdentityClient, SalesforceError};
+use crate::store::{SharedStore, SharedVerdict};
 use metrics::Counter;
 use moka::future::Cache;
 use moka::Expiry;
@@ -29,6 +30,7 @@ enum Verdict {
     Invalid(Arc<str>),
 }
 
+#[derive(Clone)]
 struct VerdictExpiry {
     valid: Duration,
     invalid: Duration,
@@ -53,6 +55,9 @@ pub struct IdentityValidator {
     readiness: Arc<Readiness>,
     cache: Option<Cache<Key, Verdict>>,
     allowed_orgs: AllowedOrgs,
+    /// Replicas' shared state (`REDIS_URL`): revocations, and a second cache level.
+    store: SharedStore,
+    ttls: VerdictExpiry,
 }
 
 impl IdentityValidator {
@@ -65,13 +70,14 @@ impl IdentityValidator {
         negative_ttl: Duration,
         max: u64,
     ) -> Self {
+        let ttls = VerdictExpiry {
+            valid: ttl,
+            invalid: negative_ttl.min(ttl),
+        };
         let cache = (!ttl.is_zero()).then(|| {
             Cache::builder()
                 .max_capacity(max)
-                .expire_after(VerdictExpiry {
-                    valid: ttl,
-                    invalid: negative_ttl.min(ttl),
-                })
+                .expire_after(ttls.clone())
                 .build()
         });
         Self {
@@ -79,7 +85,20 @@ impl IdentityValidator {
             readiness,
             cache,
             allowed_orgs,
+            store: SharedStore::Local,
+            ttls,
         }
+    }
+
+    /// Shares revocations and verdicts with the other replicas through `store` (see
+    /// `crate::store`). Whenever the revocation feed restarts, the local cache is cleared.
+    pub fn with_store(mut self, store: SharedStore) -> Self {
+        if let Some(cache) = &self.cache {
+            let cache = cache.clone();
+            store.on_resubscribe(move || cache.invalidate_all());
+        }
+        self.store = store;
+        self
     }
 
     /// Confirms the token with Salesforce (or the cache), then applies the org rules.
@@ -103,12 +122,19 @@ impl IdentityValidator {
                 Box::pin(self.fetch(instance, token)).await
             }
             Some(cache) => {
+                let key = cache_key(instance, token);
+                // [store] Logged out on any replica: an in-memory check, no Redis round trip.
+                if self.store.is_revoked(&key) {
+                    cache.invalidate(&key).await;
+                    counters.invalid.increment(1);
+                    return Err(AuthError::InvalidToken("the token was logged out".into()));
+                }
                 let missed = AtomicBool::new(false);
                 let result = cache
-                    .try_get_with(cache_key(instance, token), async {
+                    .try_get_with(key, async {
                         missed.store(true, Ordering::Relaxed);
                         // Boxed so that a cache hit does not carry a request's worth of state.
-                        Box::pin(self.fetch(instance, token)).await
+                        Box::pin(self.fetch_shared(&key, instance, token)).await
                     })
                     .await;
                 if missed.load(Ordering::Relaxed) {
@@ -152,13 +178,46 @@ impl IdentityValidator {
 
     /// Forgets a token's verdict, so a logged-out token stops working at once.
     pub async fn evict(&self, instance: &InstanceUrl, token: &SecretString) {
+        let key = cache_key(instance, token);
         if let Some(cache) = &self.cache {
-            cache.invalidate(&cache_key(instance, token)).await;
+            cache.invalidate(&key).await;
         }
+        // [store] ...and on every replica (a no-op without REDIS_URL).
+        self.store.revoke(&key).await;
     }
 
     pub fn cached_entries(&self) -> u64 {
         self.cache.as_ref().map(|c| c.entry_count()).unwrap_or(0)
+    }
+
+    /// [store] A local miss: the verdict another replica shared, or else Salesforce's, shared.
+    async fn fetch_shared(
+        &self,
+        key: &Key,
+        instance: &InstanceUrl,
+        token: &SecretString,
+    ) -> Result<Verdict, SalesforceError> {
+        if let Some(shared) = self.store.shared_verdict(key).await {
+            match shared.into_identity(instance) {
+                Some(Ok(identity)) => {
+                    return Ok(Verdict::Valid(Arc::new(Confirmed::new(identity))))
+                }
+                Some(Err(reason)) => return Ok(Verdict::Invalid(reason.into())),
+                None => {}
+            }
+        }
+        let verdict = self.fetch(instance, token).await?;
+        let (shared, ttl) = match &verdict {
+            Verdict::Valid(identity) => (SharedVerdict::valid(identity), self.ttls.valid),
+            Verdict::Invalid(reason) => (
+                SharedVerdict::Invalid {
+                    reason: reason.to_string(),
+                },
+                self.ttls.invalid,
+            ),
+        };
+        self.store.share_verdict(key, &shared, ttl).await;
+        Ok(verdict)
     }
 
     async fn fetch(

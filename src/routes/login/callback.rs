@@ -4,7 +4,7 @@
 
 use super::params::{printable, query_params};
 use super::LoginError;
-use crate::auth::session::{LoginState, Session, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::auth::session::{LoginState, Session, LOGIN_COOKIE, LOGIN_TTL, SESSION_COOKIE};
 use crate::auth::Confirmed;
 use crate::error::wants_html;
 use crate::salesforce::{Identity, TokenSet};
@@ -69,10 +69,14 @@ async fn finish_login(
     }
     let code = code.ok_or(LoginError::MissingCode)?;
     let state_digest: [u8; 32] = Sha256::digest(login.state.as_bytes()).into();
-    if state.used_states.contains_key(&state_digest) {
+    // [store] Single use, on this replica and (with REDIS_URL) on all of them.
+    if !state
+        .store
+        .claim_login_state(&state.used_states, state_digest, LOGIN_TTL)
+        .await
+    {
         return Err(LoginError::StateReplayed);
     }
-    state.used_states.insert(state_digest, ());
 
     let tokens = state
         .oauth
