@@ -67,6 +67,10 @@ impl StoreHealth {
                 .is_ok()
     }
 
+    pub(super) fn commands_ok(&self) -> bool {
+        self.commands_ok.load(Ordering::Relaxed)
+    }
+
     pub(super) fn command_ok(&self) {
         if !self.commands_ok.swap(true, Ordering::Relaxed) {
             self.changed();

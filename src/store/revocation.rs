@@ -196,7 +196,15 @@ async fn listen(
                 }
             }
             _ = ping.tick() => {
-                store.upgrade()?;
+                let strong = store.upgrade()?;
+                // Commands recover on use; without traffic, this tick probes them too.
+                if !strong.health.commands_ok() {
+                    let mut conn = strong.conn();
+                    strong
+                        .run("ping", redis::cmd("PING").query_async::<()>(&mut conn))
+                        .await;
+                }
+                drop(strong);
                 let answered = tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await;
                 if !matches!(answered, Ok(Ok(_))) {
                     return Some("the subscription connection stopped answering");
