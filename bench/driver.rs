@@ -4,6 +4,8 @@
 //!
 //! Absolute numbers vary between runs on shared machines; the report leads with ratios.
 
+mod redis_case;
+
 use clap::Parser;
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
@@ -232,6 +234,10 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         }
     }
 
+    // (r) the same cached identity with REDIS_URL set (bench/redis_case.rs).
+    let redis = redis_case::measure(&args.binary, &emu, &token, &sizes, &http).await?;
+    problems.extend(redis_case::problems(&redis));
+
     let binary_size = std::fs::metadata(&args.binary)?.len();
     drop(gateway);
     let _ = emulator.kill().await;
@@ -260,6 +266,7 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         binary_size,
         start_ms,
     });
+    let report = report + &redis_case::section(&redis);
     let out = args.out.clone().unwrap_or_else(|| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench");
         if args.smoke {

@@ -379,8 +379,17 @@ async fn the_emulator_runs_alone() {
 async fn env_example_documents_every_variable_and_works_once_filled_in() {
     let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"))
         .expect(".env.example");
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+    let mut readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
+    // The user documentation is README.md and the guides under docs/.
+    if let Ok(guides) = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")) {
+        for guide in guides
+            .flatten()
+            .filter(|g| g.path().extension().is_some_and(|e| e == "md"))
+        {
+            readme.push_str(&std::fs::read_to_string(guide.path()).unwrap_or_default());
+        }
+    }
     let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs"))
         .expect("config.rs");
     // Every variable the configuration reads, by the names it is read with.
@@ -400,7 +409,7 @@ async fn env_example_documents_every_variable_and_works_once_filled_in() {
         );
         assert!(
             readme.contains(&format!("`{name}`")),
-            "README.md does not document {name}"
+            "neither README.md nor docs/ document {name}"
         );
     }
 

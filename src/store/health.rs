@@ -160,3 +160,47 @@ fn now_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outages() -> f64 {
+        crate::metrics::handle()
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix("sfgate_redis_outages_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    #[test]
+    fn an_outage_is_counted_once_however_many_calls_fail_and_recovery_clears_it() {
+        crate::metrics::handle();
+        let health = StoreHealth::new();
+        assert_eq!(health.status().status, "connecting");
+        health.subscriber_up();
+        assert!(health.status().is_up());
+
+        let before = outages();
+        for _ in 0..50 {
+            health.command_failed("identity_get", "connection failed");
+        }
+        health.subscriber_down("the subscription connection closed");
+        assert_eq!(outages() - before, 1.0, "one outage, not one per call");
+        let status = health.status();
+        assert_eq!(status.status, "down");
+        assert!(status.error.is_some_and(|e| e.contains("subscription")));
+        // While down, calls are let through about once a second, not every time.
+        let tries = (0..100).filter(|_| health.should_try()).count();
+        assert!(tries <= 1, "{tries}");
+
+        assert!(health.subscriber_up(), "a re-subscription");
+        health.command_ok();
+        let status = health.status();
+        assert!(status.is_up());
+        assert!(status.error.is_none());
+        health.command_failed("revoke", "timed out");
+        assert_eq!(outages() - before, 2.0, "the next outage counts again");
+    }
+}
