@@ -328,7 +328,7 @@ async fn nothing_secret_is_stored_in_redis_in_clear() {
         .to_string();
     assert_eq!(replicas.me(0, &access, &instance).await, 200);
     // A renewal result passes through Redis too (sealed).
-    let store = store_for(&redis);
+    let store = ready_store_for(&redis).await;
     let key = [7u8; 32];
     let RenewalTurn::Renew(lease) = store.try_lock_renewal(&key, Duration::from_secs(5)).await
     else {
@@ -484,12 +484,31 @@ fn store_for(redis: &RedisServer) -> SharedStore {
     SharedStore::from_config(&config).expect("store")
 }
 
+/// A store that is connected and subscribed, as a replica is when it reports ready.
+async fn ready_store_for(redis: &RedisServer) -> SharedStore {
+    let store = store_for(redis);
+    wait_until_up(&store).await;
+    store
+}
+
+/// As a replica does before it reports ready: connected and subscribed.
+async fn wait_until_up(store: &SharedStore) {
+    let deadline = Instant::now() + PATIENCE;
+    while !store.status().is_some_and(|s| s.is_up()) {
+        assert!(Instant::now() < deadline, "never up: {:?}", store.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn one_replica_renews_a_session_and_the_others_pick_up_its_result() {
     let Some(redis) = RedisServer::start("renewal_single_flight") else {
         return;
     };
-    let stores: Vec<SharedStore> = (0..4).map(|_| store_for(&redis)).collect();
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(ready_store_for(&redis).await);
+    }
     let calls = Arc::new(AtomicU64::new(0));
     let key = [42u8; 32];
     let mut tasks = Vec::new();
@@ -518,7 +537,7 @@ async fn one_replica_renews_a_session_and_the_others_pick_up_its_result() {
     assert_eq!(calls.load(Ordering::SeqCst), 1, "one refresh call in all");
     assert_eq!(ran, 1);
     // A late replica still gets the result while it is kept, without renewing.
-    let late = store_for(&redis);
+    let late = ready_store_for(&redis).await;
     let found: Option<Renewed> = late.renewal_result(&key).await;
     assert_eq!(found.map(|r| r.access_token).as_deref(), Some("new-access"));
 }
@@ -528,8 +547,8 @@ async fn renewal_waiters_take_over_when_the_holder_fails_and_results_expire() {
     let Some(redis) = RedisServer::start("renewal_holder_fails") else {
         return;
     };
-    let a = store_for(&redis);
-    let b = store_for(&redis);
+    let a = ready_store_for(&redis).await;
+    let b = ready_store_for(&redis).await;
     let key = [1u8; 32];
     let RenewalTurn::Renew(lease) = a.try_lock_renewal(&key, Duration::from_secs(5)).await else {
         panic!("free lock");
@@ -576,7 +595,7 @@ async fn a_renewal_result_sealed_with_another_secret_or_altered_is_ignored() {
     let Some(redis) = RedisServer::start("renewal_sealed") else {
         return;
     };
-    let ours = store_for(&redis);
+    let ours = ready_store_for(&redis).await;
     let key = [9u8; 32];
     let RenewalTurn::Renew(lease) = ours.try_lock_renewal(&key, Duration::from_secs(5)).await
     else {
@@ -597,6 +616,7 @@ async fn a_renewal_result_sealed_with_another_secret_or_altered_is_ignored() {
         "another-deployment-secret-0123456789-xyz".into(),
     );
     let theirs = SharedStore::from_config(&Config::from_map(&env).expect("config")).expect("store");
+    wait_until_up(&theirs).await;
     assert_eq!(theirs.renewal_result::<Renewed>(&key).await, None);
 
     // Moved to another key, the sealed value does not open either (bound to its key).
@@ -642,4 +662,45 @@ async fn renewals_run_locally_when_redis_is_unreachable() {
             .await,
         RenewalTurn::Unavailable
     ));
+}
+
+#[tokio::test]
+async fn a_self_signed_rediss_server_is_used_only_with_verification_turned_off() {
+    let Some(redis) = RedisServer::start_tls("rediss_self_signed") else {
+        return;
+    };
+    let with_verify_off = || {
+        let mut env = redis_env(
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9/oauth2/callback",
+            &redis.url(),
+        );
+        env.insert("REDIS_TLS_VERIFY".into(), "false".into());
+        SharedStore::from_config(&Config::from_map(&env).expect("config")).expect("store")
+    };
+    // Heroku's case: TLS with a certificate nobody vouches for, verification off.
+    let (a, b) = (with_verify_off(), with_verify_off());
+    let key = [5u8; 32];
+    wait_until_up(&a).await;
+    wait_until_up(&b).await;
+    assert!(matches!(
+        a.try_lock_renewal(&key, Duration::from_secs(5)).await,
+        RenewalTurn::Renew(_)
+    ));
+    assert!(
+        matches!(
+            b.try_lock_renewal(&key, Duration::from_secs(5)).await,
+            RenewalTurn::Wait
+        ),
+        "both replicas reach the same Redis over TLS"
+    );
+    // By default the certificate is checked, and this one is refused.
+    let verifying = store_for(&redis);
+    assert!(matches!(
+        verifying
+            .try_lock_renewal(&[6u8; 32], Duration::from_secs(5))
+            .await,
+        RenewalTurn::Unavailable
+    ));
+    assert_eq!(verifying.status().map(|s| s.status), Some("down"));
 }

@@ -15,11 +15,15 @@ use std::time::Duration;
 
 /// Every key sfgate writes starts with this, so a shared Redis shows whose keys they are.
 pub(super) const PREFIX: &str = "sfgate:";
+/// At least this long for a new connection: a TLS handshake on a busy dyno can take a while.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct RedisStore {
     pub(super) client: redis::Client,
     conn: ConnectionManager,
     pub(super) timeout: Duration,
+    /// Making a connection (TCP, TLS, AUTH) may take longer than one command.
+    pub(super) connect_timeout: Duration,
     pub(super) health: StoreHealth,
     pub(super) revocations: Revocations,
     pub(super) sealer: Sealer,
@@ -36,8 +40,9 @@ impl RedisStore {
         // The client's errors do not echo the URL, but say nothing more than needed anyway.
         let client = redis::Client::open(config.url.expose_secret())
             .map_err(|e| StoreError::Client(format!("{:?}", e.kind())))?;
+        let connect_timeout = config.timeout.max(CONNECT_TIMEOUT);
         let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
+            .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(Some(config.timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
@@ -47,6 +52,7 @@ impl RedisStore {
             client,
             conn,
             timeout: config.timeout,
+            connect_timeout,
             health: StoreHealth::new(),
             revocations: Revocations::new(identity_ttl),
             sealer: Sealer::new(session_secret),
@@ -65,10 +71,20 @@ impl RedisStore {
         op: &'static str,
         call: impl Future<Output = RedisResult<T>>,
     ) -> Option<T> {
+        self.run_within(self.timeout, op, call).await
+    }
+
+    /// [`Self::run`] with another limit (connecting).
+    pub(super) async fn run_within<T>(
+        &self,
+        limit: Duration,
+        op: &'static str,
+        call: impl Future<Output = RedisResult<T>>,
+    ) -> Option<T> {
         if !self.health.should_try() {
             return None;
         }
-        match tokio::time::timeout(self.timeout, call).await {
+        match tokio::time::timeout(limit, call).await {
             Ok(Ok(value)) => {
                 self.health.command_ok();
                 Some(value)

@@ -122,12 +122,24 @@ pub(super) fn spawn_subscriber(store: &Arc<RedisStore>) {
 }
 
 async fn subscribe_forever(store: Weak<RedisStore>) {
+    // Connect the command connection now rather than on the first request, with the
+    // connection's own (longer) time limit.
+    if let Some(strong) = store.upgrade() {
+        let mut conn = strong.conn();
+        strong
+            .run_within(
+                strong.connect_timeout,
+                "connect",
+                redis::cmd("PING").query_async::<()>(&mut conn),
+            )
+            .await;
+    }
     let mut wait = RETRY_MIN;
     loop {
         let Some(strong) = store.upgrade() else {
             return;
         };
-        let connected = tokio::time::timeout(strong.timeout, async {
+        let connected = tokio::time::timeout(strong.connect_timeout, async {
             let mut pubsub = strong.client.get_async_pubsub().await?;
             pubsub.subscribe(CHANNEL).await?;
             Ok::<_, redis::RedisError>(pubsub)

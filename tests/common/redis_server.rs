@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 pub struct RedisServer {
     pub port: u16,
+    /// Serves TLS only, with a self-signed certificate (as Heroku Key-Value Store does).
+    tls: bool,
     child: Option<Child>,
     binary: PathBuf,
     dir: tempfile::TempDir,
@@ -31,6 +33,16 @@ impl RedisServer {
     /// A fresh server, or `None` (with the reason printed) when `redis-server` is missing
     /// outside CI. In CI a missing server fails the test.
     pub fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, false)
+    }
+
+    /// A server that speaks TLS only, with a fresh self-signed certificate (made with the
+    /// `openssl` command, which Debian's ca-certificates brings along).
+    pub fn start_tls(test: &str) -> Option<Self> {
+        Self::start_with(test, true)
+    }
+
+    fn start_with(test: &str, tls: bool) -> Option<Self> {
         let Some(binary) = binary() else {
             let why = "redis-server is not installed (Debian package `redis-server`)";
             if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -40,6 +52,14 @@ impl RedisServer {
             return None;
         };
         let mut dir = tempfile::tempdir().expect("temp dir");
+        if tls && !self_signed_certificate(&dir) {
+            let why = "the openssl command is missing (needed to make a self-signed certificate)";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{test}: {why}");
+            }
+            say(&format!("SKIPPED {test}: {why}"));
+            return None;
+        }
         // A port from the OS; another process may take it between release and start, so the
         // start is retried with a new one.
         for _ in 0..5 {
@@ -49,6 +69,7 @@ impl RedisServer {
                 .port();
             let mut server = Self {
                 port,
+                tls,
                 child: None,
                 binary: binary.clone(),
                 dir,
@@ -57,6 +78,9 @@ impl RedisServer {
                 return Some(server);
             }
             dir = server.into_dir();
+            if tls {
+                self_signed_certificate(&dir);
+            }
         }
         panic!("{test}: redis-server did not start on any of five ports");
     }
@@ -68,13 +92,25 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Starts the server on `self.port`; `false` if it did not answer within a few seconds.
     fn launch(&mut self) -> bool {
-        let child = Command::new(&self.binary)
-            .args(["--port", &self.port.to_string()])
+        let port = self.port.to_string();
+        let mut command = Command::new(&self.binary);
+        if self.tls {
+            let path = |name: &str| self.dir.path().join(name).display().to_string();
+            command
+                .args(["--port", "0", "--tls-port", &port])
+                .args(["--tls-cert-file", &path("cert.pem")])
+                .args(["--tls-key-file", &path("key.pem")])
+                .args(["--tls-auth-clients", "no"]);
+        } else {
+            command.args(["--port", &port]);
+        }
+        let child = command
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
@@ -102,6 +138,10 @@ impl RedisServer {
     }
 
     fn ping(&self) -> bool {
+        if self.tls {
+            // Listening is enough here; the test itself speaks TLS to it.
+            return std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok();
+        }
         redis::Client::open(self.url())
             .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
             .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
@@ -135,6 +175,23 @@ impl RedisServer {
             .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
             .expect("test connection to redis")
     }
+}
+
+/// `cert.pem` and `key.pem` in `dir`; `false` if `openssl` is not there.
+fn self_signed_certificate(dir: &tempfile::TempDir) -> bool {
+    Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=self-signed-redis"])
+        .arg("-keyout")
+        .arg(dir.path().join("key.pem"))
+        .arg("-out")
+        .arg(dir.path().join("cert.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 impl Drop for RedisServer {
