@@ -89,8 +89,9 @@ impl SharedStore {
                 reason: "the token was logged out".into(),
             });
         }
-        let found = serde_json::from_str(&verdict?).ok();
-        metrics::counter!("sfgate_redis_identity_total", "result" => if found.is_some() { "hit" } else { "miss" }).increment(1);
+        let found = verdict.and_then(|v| serde_json::from_str(&v).ok());
+        let result = if found.is_some() { "hit" } else { "miss" };
+        metrics::counter!("sfgate_redis_identity_total", "result" => result).increment(1);
         found
     }
 
