@@ -33,6 +33,10 @@ struct Replicas {
 impl Replicas {
     /// `n` gateways sharing everything a Heroku app's dynos share, with `REDIS_URL` set.
     async fn start(redis: &RedisServer, n: usize) -> Self {
+        Self::start_with(redis, n, &[]).await
+    }
+
+    async fn start_with(redis: &RedisServer, n: usize, extra: &[(&str, &str)]) -> Self {
         let mut listeners = Vec::new();
         for _ in 0..n {
             listeners.push(TcpListener::bind("127.0.0.1:0").await.expect("bind"));
@@ -45,7 +49,8 @@ impl Replicas {
         let emulator = Emulator::start(emulator_config, 0).await.expect("emulator");
         let mut gateways = Vec::new();
         for listener in listeners {
-            let env = redis_env(&emulator.base_url(), &redirect_uri, &redis.url());
+            let mut env = redis_env(&emulator.base_url(), &redirect_uri, &redis.url());
+            env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             let config = Config::from_map(&env).expect("valid config");
             gateways.push(spawn(config, listener).await.expect("gateway"));
         }
@@ -296,6 +301,30 @@ async fn a_token_used_on_three_replicas_costs_one_userinfo_call() {
     // The identity read from the shared level is the one Salesforce gave the first replica.
     assert_eq!(answers[0]["username"], ALICE.0);
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+}
+
+#[tokio::test]
+async fn a_verdict_from_the_shared_level_is_not_kept_longer_than_its_ttl() {
+    let Some(redis) = RedisServer::start("shared_verdict_ttl") else {
+        return;
+    };
+    let replicas = Replicas::start_with(&redis, 2, &[("IDENTITY_CACHE_TTL", "3")]).await;
+    let t = replicas.emulator.issue_tokens(ALICE.0).expect("tokens");
+    replicas.emulator.reset_stats();
+    let first = Instant::now();
+    assert_eq!(replicas.me(0, &t.access_token, &t.instance_url).await, 200);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // B takes A's verdict with about a second left...
+    assert_eq!(replicas.me(1, &t.access_token, &t.instance_url).await, 200);
+    assert_eq!(replicas.emulator.calls(Endpoint::UserInfo), 1);
+    assert!(
+        first.elapsed() < Duration::from_millis(2900),
+        "too slow to tell"
+    );
+    // ...and asks Salesforce again once the verdict's 3 s are over, not 3 s after it took it.
+    tokio::time::sleep(Duration::from_millis(3100).saturating_sub(first.elapsed())).await;
+    assert_eq!(replicas.me(1, &t.access_token, &t.instance_url).await, 200);
+    assert_eq!(replicas.emulator.calls(Endpoint::UserInfo), 2);
 }
 
 #[tokio::test]

@@ -18,8 +18,9 @@ use moka::future::Cache;
 use moka::Expiry;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 type Key = [u8; 32];
@@ -34,19 +35,28 @@ enum Verdict {
 struct VerdictExpiry {
     valid: Duration,
     invalid: Duration,
+    /// [store] What is left of verdicts read from the shared level, so a verdict is not kept
+    /// longer in all than its TTL. Taken out when the verdict enters the local cache.
+    shared_remaining: Arc<Mutex<HashMap<Key, Duration>>>,
 }
 
 impl Expiry<Key, Verdict> for VerdictExpiry {
     fn expire_after_create(
         &self,
-        _key: &Key,
+        key: &Key,
         value: &Verdict,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(match value {
+        let ttl = match value {
             Verdict::Valid(_) => self.valid,
             Verdict::Invalid(_) => self.invalid,
-        })
+        };
+        let remaining = self
+            .shared_remaining
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(key));
+        Some(remaining.map_or(ttl, |r| r.min(ttl)))
     }
 }
 
@@ -73,6 +83,7 @@ impl IdentityValidator {
         let ttls = VerdictExpiry {
             valid: ttl,
             invalid: negative_ttl.min(ttl),
+            shared_remaining: Arc::default(),
         };
         let cache = (!ttl.is_zero()).then(|| {
             Cache::builder()
@@ -197,7 +208,14 @@ impl IdentityValidator {
         instance: &InstanceUrl,
         token: &SecretString,
     ) -> Result<Verdict, SalesforceError> {
-        if let Some(shared) = self.store.shared_verdict(key).await {
+        if let Some((shared, remaining)) = self.store.shared_verdict(key).await {
+            if let Ok(mut m) = self.ttls.shared_remaining.lock() {
+                // Entries leave as verdicts enter the cache; this only bounds a leftover.
+                if m.len() >= 10_000 {
+                    m.clear();
+                }
+                m.insert(*key, remaining);
+            }
             match shared.into_identity(instance) {
                 Some(Ok(identity)) => {
                     return Ok(Verdict::Valid(Arc::new(Confirmed::new(identity))))

@@ -68,28 +68,35 @@ pub(super) fn verdict_key(digest: &Digest) -> String {
 }
 
 impl SharedStore {
-    /// The shared verdict for a token digest, if another replica stored one. A revoked token
-    /// reads as refused. `None` without Redis, on a miss, or when Redis fails.
-    pub async fn shared_verdict(&self, digest: &Digest) -> Option<SharedVerdict> {
+    /// The shared verdict for a token digest, if another replica stored one, with the time it
+    /// has left (keep it locally no longer). A revoked token reads as refused. `None` without
+    /// Redis, on a miss, or when Redis fails.
+    pub async fn shared_verdict(&self, digest: &Digest) -> Option<(SharedVerdict, Duration)> {
         let Self::Redis(store) = self else {
             return None;
         };
         let mut conn = store.conn();
-        let (verdict, revoked): (Option<String>, Option<String>) = store
-            .run(
-                "identity_get",
-                redis::cmd("MGET")
-                    .arg(verdict_key(digest))
-                    .arg(tombstone_key(digest))
-                    .query_async(&mut conn),
-            )
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET")
+            .arg(verdict_key(digest))
+            .cmd("PTTL")
+            .arg(verdict_key(digest))
+            .cmd("PTTL")
+            .arg(tombstone_key(digest));
+        let (verdict, verdict_ms, revoked_ms): (Option<String>, i64, i64) = store
+            .run("identity_get", pipe.query_async(&mut conn))
             .await?;
-        if revoked.is_some() {
-            return Some(SharedVerdict::Invalid {
-                reason: "the token was logged out".into(),
-            });
+        // PTTL is negative for a key that does not exist (or has no expiry: not ours).
+        if revoked_ms > 0 {
+            let reason = "the token was logged out".to_string();
+            let left = Duration::from_millis(revoked_ms.unsigned_abs());
+            return Some((SharedVerdict::Invalid { reason }, left));
         }
-        let found = verdict.and_then(|v| serde_json::from_str(&v).ok());
+        let left = Duration::from_millis(verdict_ms.max(0).unsigned_abs());
+        let found = verdict
+            .filter(|_| !left.is_zero())
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .map(|v| (v, left));
         let result = if found.is_some() { "hit" } else { "miss" };
         metrics::counter!("sfgate_redis_identity_total", "result" => result).increment(1);
         found
