@@ -1,6 +1,6 @@
 //! What every handler shares: built once at start from the configuration.
 
-use crate::auth::{CookieSealer, IdentityValidator};
+use crate::auth::{CookieSealer, IdentityValidator, Renewals};
 use crate::config::Config;
 use crate::health::Readiness;
 use crate::proxy::Upstream;
@@ -26,6 +26,8 @@ pub struct Inner {
     /// Digests of login `state` values already used on this replica, so a replayed callback
     /// is refused before it reaches Salesforce (the login cookie itself stays valid 10 min).
     pub used_states: moka::sync::Cache<[u8; 32], ()>,
+    /// Session renewals: one refresh call per session at a time, results reused briefly.
+    pub renewals: Renewals,
     /// What replicas share (`REDIS_URL`); `Local` keeps every guarantee in-process.
     pub store: SharedStore,
 }
@@ -64,7 +66,13 @@ impl AppState {
             config.identity_negative_ttl,
             config.identity_cache_max,
         )
+        .with_miss_budget(crate::auth::miss_budget::MissBudget::new(&config))
         .with_store(store.clone());
+        let renewals = Renewals::new(
+            oauth.clone(),
+            readiness.clone(),
+            config.session_renewal_grace,
+        );
         let upstream = match &config.upstream_url {
             Some(url) => Some(Upstream::new(url.clone(), config.upstream_timeout)?),
             None => None,
@@ -73,7 +81,8 @@ impl AppState {
             config.session_secret.expose(),
             config.is_https(),
             config.session_ttl,
-        );
+        )
+        .with_session_max_age(config.session_max_age);
         Ok(Self(Arc::new(Inner {
             config,
             oauth,
@@ -86,6 +95,7 @@ impl AppState {
                 .max_capacity(1_000_000)
                 .time_to_live(crate::auth::session::LOGIN_TTL)
                 .build(),
+            renewals,
             store,
         })))
     }

@@ -8,6 +8,7 @@
 //! timeouts and outages are never cached. Keys are SHA-256 digests of instance and token, so
 //! the cache never holds a token.
 
+use super::miss_budget::MissBudget;
 use super::{AuthError, Confirmed};
 use crate::domain::{AllowedOrgs, InstanceUrl, OrgId};
 use crate::health::Readiness;
@@ -65,6 +66,7 @@ pub struct IdentityValidator {
     readiness: Arc<Readiness>,
     cache: Option<Cache<Key, Verdict>>,
     allowed_orgs: AllowedOrgs,
+    miss_budget: MissBudget,
     /// Replicas' shared state (`REDIS_URL`): revocations, and a second cache level.
     store: SharedStore,
     ttls: VerdictExpiry,
@@ -96,9 +98,20 @@ impl IdentityValidator {
             readiness,
             cache,
             allowed_orgs,
+            miss_budget: MissBudget::unlimited(),
             store: SharedStore::Local,
             ttls,
         }
+    }
+
+    /// Bounds the Salesforce calls each client can cause (`VALIDATION_MISSES_PER_MINUTE`).
+    pub fn with_miss_budget(mut self, budget: MissBudget) -> Self {
+        self.miss_budget = budget;
+        self
+    }
+
+    pub fn miss_budget(&self) -> &MissBudget {
+        &self.miss_budget
     }
 
     /// Shares revocations and verdicts with the other replicas through `store` (see
@@ -129,8 +142,11 @@ impl IdentityValidator {
         }
         let verdict = match &self.cache {
             None => {
+                // No cache, no misses: the operator chose a call per request, so no budget.
                 counters.cache_disabled.increment(1);
-                Box::pin(self.fetch(instance, token)).await
+                Box::pin(self.fetch(instance, token))
+                    .await
+                    .map_err(AuthError::from)
             }
             Some(cache) => {
                 let key = cache_key(instance, token);
@@ -144,8 +160,15 @@ impl IdentityValidator {
                 let result = cache
                     .try_get_with(key, async {
                         missed.store(true, Ordering::Relaxed);
+                        // A miss is a Salesforce call, charged to the client that caused it
+                        // unless it confirms a valid token.
+                        let reservation = self.miss_budget.reserve()?;
                         // Boxed so that a cache hit does not carry a request's worth of state.
-                        Box::pin(self.fetch_shared(&key, instance, token)).await
+                        let fetched = Box::pin(self.fetch_shared(&key, instance, token)).await;
+                        if let Ok(Verdict::Valid(_)) = &fetched {
+                            reservation.give_back();
+                        }
+                        fetched.map_err(AuthError::from)
                     })
                     .await;
                 if missed.load(Ordering::Relaxed) {
@@ -164,8 +187,10 @@ impl IdentityValidator {
                 return Err(AuthError::InvalidToken(reason.to_string()));
             }
             Err(e) => {
-                counters.upstream_error.increment(1);
-                return Err(AuthError::Upstream(Arc::new(e)));
+                if matches!(e, AuthError::Upstream(_)) {
+                    counters.upstream_error.increment(1);
+                }
+                return Err(e);
             }
         };
         if !self.allowed_orgs.allows(&identity.organization_id) {

@@ -21,6 +21,7 @@ pub(super) fn router() -> Router<Arc<EmulatorState>> {
         .route("/__emulator/latency", post(latency))
         .route("/__emulator/tokens", post(tokens))
         .route("/__emulator/expire", post(expire))
+        .route("/__emulator/rotation", post(rotation))
 }
 
 fn bad(description: impl Into<String>) -> Response {
@@ -43,6 +44,25 @@ async fn reset_stats(State(state): State<Arc<EmulatorState>>) -> StatusCode {
 async fn expire(State(state): State<Arc<EmulatorState>>) -> StatusCode {
     state.expire_access_tokens();
     StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct RotationRequest {
+    enabled: bool,
+}
+
+/// `{"enabled": true}` switches refresh-token rotation on, as the Connected App setting does.
+async fn rotation(
+    State(state): State<Arc<EmulatorState>>,
+    body: Result<Json<RotationRequest>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(Json(req)) => {
+            state.set_rotation(req.enabled);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad(e.body_text()),
+    }
 }
 
 #[derive(Deserialize)]

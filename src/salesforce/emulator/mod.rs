@@ -39,6 +39,13 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// The org's session timeout: how long an access token lives.
     pub access_token_lifetime: Duration,
+    /// The Connected App's refresh-token rotation: each refresh answers with a new refresh
+    /// token and the one used stops working.
+    pub rotate_refresh_tokens: bool,
+    /// Demo mode only: the password grant also issues a refresh token (scope
+    /// `api refresh_token`), so a script can try `/oauth2/refresh` without a browser. Real
+    /// Salesforce never issues one for that flow, so tests of sfgate itself leave this off.
+    pub password_grant_refresh_token: bool,
 }
 
 impl EmulatorConfig {
@@ -50,6 +57,8 @@ impl EmulatorConfig {
             require_pkce: false,
             latency: Duration::ZERO,
             access_token_lifetime: Duration::from_secs(2 * 3600),
+            rotate_refresh_tokens: false,
+            password_grant_refresh_token: false,
         }
     }
 }
@@ -101,8 +110,18 @@ fn router(state: Arc<EmulatorState>) -> Router {
             "/services/oauth2/revoke",
             post(revoke::revoke_form).get(revoke::revoke_query),
         )
+        .route("/favicon.ico", get(favicon))
         .merge(control::router())
         .with_state(state)
+}
+
+/// The demo's login page is the first page of Salesforce a newcomer sees; it gets sfgate's icon
+/// rather than a 404 in the browser's console.
+async fn favicon() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "image/svg+xml")],
+        include_str!("../../../assets/favicon.svg"),
+    )
 }
 
 /// Controls a running emulator from tests.
@@ -164,6 +183,16 @@ impl EmulatorHandle {
         self.state.expire_access_tokens();
     }
 
+    /// Switches refresh-token rotation on or off (see [`EmulatorConfig::rotate_refresh_tokens`]).
+    pub fn set_refresh_token_rotation(&self, on: bool) {
+        self.state.set_rotation(on);
+    }
+
+    /// Requests with `grant_type=refresh_token` received (a subset of the token calls).
+    pub fn refresh_calls(&self) -> u64 {
+        self.state.refresh_calls()
+    }
+
     pub fn advance_time(&self, by: Duration) {
         self.state.advance_time(by);
     }
@@ -196,7 +225,7 @@ pub async fn run_standalone(config: EmulatorConfig, port: u16) -> std::io::Resul
             user.username, user.password, user.org_id, user.org_name
         );
     }
-    println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|reset-stats", handle.base_url());
+    println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|rotation|reset-stats", handle.base_url());
     crate::startup::shutdown_signal().await;
     handle.shutdown().await;
     Ok(())

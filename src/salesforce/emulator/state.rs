@@ -11,7 +11,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -123,6 +123,9 @@ pub struct Stats {
     pub userinfo: u64,
     pub identity: u64,
     pub revoke: u64,
+    /// Token calls with `grant_type=refresh_token`.
+    #[serde(default)]
+    pub refresh: u64,
 }
 
 /// A token response as the emulator issues it.
@@ -166,11 +169,14 @@ pub(super) struct EmulatorState {
     pub client_id: String,
     pub client_secret: String,
     pub require_pkce: bool,
+    pub password_grant_refresh_token: bool,
     lifetime: Duration,
     redirect_uris: RwLock<Vec<String>>,
     latency_ms: AtomicU64,
     clock_offset_ms: AtomicU64,
     counters: [AtomicU64; 5],
+    refresh_calls: AtomicU64,
+    rotate_refresh_tokens: AtomicBool,
     faults: Mutex<HashMap<Endpoint, Fault>>,
     codes: Mutex<HashMap<String, CodeGrant>>,
     access: Mutex<HashMap<String, AccessGrant>>,
@@ -192,11 +198,14 @@ impl EmulatorState {
             client_id: config.client_id,
             client_secret: config.client_secret,
             require_pkce: config.require_pkce,
+            password_grant_refresh_token: config.password_grant_refresh_token,
             lifetime: config.access_token_lifetime,
             redirect_uris: RwLock::new(config.redirect_uris),
             latency_ms: AtomicU64::new(config.latency.as_millis() as u64),
             clock_offset_ms: AtomicU64::new(0),
             counters: Default::default(),
+            refresh_calls: AtomicU64::new(0),
+            rotate_refresh_tokens: AtomicBool::new(config.rotate_refresh_tokens),
             faults: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
             access: Mutex::new(HashMap::new()),
@@ -253,10 +262,24 @@ impl EmulatorState {
             userinfo: self.calls(Endpoint::UserInfo),
             identity: self.calls(Endpoint::Identity),
             revoke: self.calls(Endpoint::Revoke),
+            refresh: self.refresh_calls(),
         }
     }
 
+    pub(super) fn refresh_calls(&self) -> u64 {
+        self.refresh_calls.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn count_refresh_call(&self) {
+        self.refresh_calls.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn set_rotation(&self, on: bool) {
+        self.rotate_refresh_tokens.store(on, Ordering::SeqCst);
+    }
+
     pub(super) fn reset_stats(&self) {
+        self.refresh_calls.store(0, Ordering::SeqCst);
         for c in &self.counters {
             c.store(0, Ordering::SeqCst);
         }
@@ -349,17 +372,39 @@ impl EmulatorState {
         }
     }
 
-    /// A new access token for a valid refresh token (no new refresh token, as Salesforce
-    /// without rotation).
+    /// A new access token for a valid refresh token. Without rotation no new refresh token
+    /// comes back, as at Salesforce; with rotation a new one does, and the one used is spent
+    /// (checked and spent under one lock, so two concurrent uses cannot both succeed).
     pub(super) fn refresh(&self, refresh_token: &str) -> Option<TokenGrant> {
-        let (user, scope) = {
-            let map = self.refresh.lock().ok()?;
-            let grant = map.get(refresh_token).filter(|g| !g.revoked)?;
-            (grant.user, grant.scope.clone())
+        let rotate = self.rotate_refresh_tokens.load(Ordering::SeqCst);
+        let (user, scope, next) = {
+            let mut map = self.refresh.lock().ok()?;
+            let grant = map.get_mut(refresh_token).filter(|g| !g.revoked)?;
+            let (user, scope) = (grant.user, grant.scope.clone());
+            let next = rotate.then(|| {
+                grant.revoked = true;
+                format!("5Aep861{}", random(80))
+            });
+            if let Some(next) = &next {
+                map.insert(
+                    next.clone(),
+                    RefreshGrant {
+                        user,
+                        scope: scope.clone(),
+                        revoked: false,
+                    },
+                );
+            }
+            (user, scope, next)
         };
-        let mut grant = self.issue_access(user, &scope, Some(refresh_token.to_string()));
-        grant.refresh_token = None;
-        Some(grant)
+        match next {
+            Some(next) => Some(self.issue_access(user, &scope, Some(next))),
+            None => {
+                let mut grant = self.issue_access(user, &scope, Some(refresh_token.to_string()));
+                grant.refresh_token = None;
+                Some(grant)
+            }
+        }
     }
 
     /// The user of a live access token.
