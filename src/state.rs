@@ -72,7 +72,8 @@ impl AppState {
             oauth.clone(),
             readiness.clone(),
             config.session_renewal_grace,
-        );
+        )
+        .with_store(store.clone(), config.instance_policy.clone());
         let upstream = match &config.upstream_url {
             Some(url) => Some(Upstream::new(url.clone(), config.upstream_timeout)?),
             None => None,

@@ -12,7 +12,7 @@ use common::*;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde::{Deserialize, Serialize};
 use sfgate::config::Config;
-use sfgate::salesforce::emulator::{Emulator, EmulatorConfig, EmulatorHandle, Endpoint};
+use sfgate::salesforce::emulator::{Emulator, EmulatorConfig, EmulatorHandle, Endpoint, Fault};
 use sfgate::startup::{spawn, RunningGateway};
 use sfgate::store::{RenewalTurn, SharedStore};
 use std::collections::HashMap;
@@ -506,6 +506,73 @@ async fn replicas_keep_serving_while_redis_is_down_and_share_again_when_it_retur
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The `sfgate_session=…` pair a response sets, if it sets one.
+fn session_pair(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    set_cookies(headers)
+        .into_iter()
+        .find(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;"))
+        .and_then(|c| c.split(';').next().map(str::to_string))
+}
+
+#[tokio::test]
+async fn an_expired_session_hit_on_all_replicas_at_once_costs_one_refresh_under_rotation() {
+    let Some(redis) = RedisServer::start("renewal_across_replicas") else {
+        return;
+    };
+    // No identity cache, so the token the emulator expires is seen as expired at once.
+    let replicas = Replicas::start_with(&redis, 3, &[("IDENTITY_CACHE_TTL", "0")]).await;
+    replicas.emulator.set_refresh_token_rotation(true);
+    let (callback, login_cookie) = replicas.start_login(0, &browser_client()).await;
+    let r = replicas
+        .http
+        .get(&callback)
+        .header(COOKIE, &login_cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(r.status(), 303, "the callback redirects");
+    let cookie = session_pair(r.headers()).expect("session cookie");
+    replicas.emulator.expire_access_tokens();
+    // A slow token endpoint keeps the renewal in flight while the others arrive.
+    replicas
+        .emulator
+        .set_fault_for(Endpoint::Token, Fault::Slow(Duration::from_millis(300)));
+    let before = replicas.emulator.refresh_calls();
+    let requests = (0..9).map(|i| {
+        replicas
+            .http
+            .get(replicas.url(i % 3, "/api/me"))
+            .header(COOKIE, &cookie)
+            .send()
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    let mut renewed = Vec::new();
+    for (i, answer) in answers.into_iter().enumerate() {
+        let answer = answer.expect("me");
+        assert_eq!(answer.status(), 200, "request {i} on replica {}", i % 3);
+        renewed.extend(session_pair(answer.headers()));
+    }
+    assert_eq!(
+        replicas.emulator.refresh_calls(),
+        before + 1,
+        "one refresh call for the session across the replicas"
+    );
+    // Every renewed cookie works on every replica without another refresh.
+    assert!(!renewed.is_empty());
+    for (i, cookie) in renewed.iter().enumerate() {
+        let r = replicas
+            .http
+            .get(replicas.url((i + 1) % 3, "/api/me"))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .expect("me");
+        assert_eq!(r.status(), 200, "renewed cookie {i}");
+    }
+    assert_eq!(replicas.emulator.refresh_calls(), before + 1);
 }
 
 // --- Renewal single-flight primitives (for the renewal module to wire in) ---------------------
