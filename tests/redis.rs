@@ -236,6 +236,47 @@ async fn a_login_started_on_one_replica_finishes_on_another_and_cannot_be_replay
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_concurrent_callbacks_with_one_state_on_two_replicas_let_exactly_one_through() {
+    let Some(redis) = RedisServer::start("concurrent_callbacks_across_replicas") else {
+        return;
+    };
+    let replicas = Replicas::start(&redis, 2).await;
+    for round in 0..3 {
+        let (callback, login_cookie) = replicas.start_login(0, &browser_client()).await;
+        // A slow token endpoint would let the second callback reach Salesforce too, if both
+        // passed the state check.
+        replicas
+            .emulator
+            .set_fault_for(Endpoint::Token, Fault::Slow(Duration::from_millis(200)));
+        let token_calls = replicas.emulator.calls(Endpoint::Token);
+        let send = |replica: usize| {
+            let url = replicas.on_replica(&callback, replica);
+            let cookie = login_cookie.clone();
+            tokio::spawn(async move {
+                plain_client()
+                    .get(url)
+                    .header(COOKIE, cookie)
+                    .header("accept", "application/json")
+                    .send()
+                    .await
+                    .expect("callback")
+                    .status()
+                    .as_u16()
+            })
+        };
+        let (a, b) = (send(0), send(1));
+        let mut statuses = vec![a.await.expect("task"), b.await.expect("task")];
+        statuses.sort_unstable();
+        assert_eq!(statuses, vec![200, 400], "round {round}");
+        assert_eq!(
+            replicas.emulator.calls(Endpoint::Token),
+            token_calls + 1,
+            "round {round}: the loser never reached Salesforce"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_logout_on_one_replica_is_refused_by_the_others_within_a_second() {
     let Some(redis) = RedisServer::start("logout_everywhere") else {

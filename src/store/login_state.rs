@@ -16,7 +16,9 @@ impl SharedStore {
         digest: Digest,
         ttl: Duration,
     ) -> bool {
-        if !local.entry(digest).or_insert(()).is_fresh() {
+        // `or_insert_with`, not `or_insert`: only the former coalesces concurrent callers
+        // (moka's `or_insert` is a get followed by an insert, so two callers could both win).
+        if !local.entry(digest).or_insert_with(|| ()).is_fresh() {
             return false;
         }
         let Self::Redis(store) = self else {
