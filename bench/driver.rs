@@ -6,6 +6,8 @@
 
 #[path = "jwt_case.rs"]
 mod jwt_case;
+#[path = "redis_case.rs"]
+mod redis_case;
 
 use clap::Parser;
 use futures_util::stream::{self, StreamExt};
@@ -245,11 +247,15 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         Some(case)
     };
 
+    // (r) the same cached identity with REDIS_URL set (bench/redis_case.rs).
+    let redis = redis_case::measure(&args.binary, &emu, &token, &sizes, &http).await?;
+    problems.extend(redis_case::problems(&redis));
+
     let binary_size = std::fs::metadata(&args.binary)?.len();
     drop(gateway);
     let _ = emulator.kill().await;
 
-    let mut report = render(&Report {
+    let report = render(&Report {
         args: &args,
         sizes: &sizes,
         a: &a,
@@ -273,6 +279,7 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         binary_size,
         start_ms,
     });
+    let mut report = report + &redis_case::section(&redis);
     if let Some(case) = &jwt {
         report.push_str(&case.markdown());
     }
