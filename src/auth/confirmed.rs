@@ -58,6 +58,10 @@ mod tests {
             username: "alice@acme.example".into(),
             display_name: "Alice \"Admin\"".into(),
             email: None,
+            email_verified: None,
+            user_type: None,
+            active: None,
+            custom_permissions: None,
             instance_url: InstancePolicy::default()
                 .check("https://acme.my.salesforce.com")
                 .expect("instance"),

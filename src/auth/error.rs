@@ -31,6 +31,9 @@ pub enum AuthError {
     OrgNotAllowed(OrgId),
     #[error("{0}")]
     Upstream(Arc<SalesforceError>),
+    /// Confirmed, from an allowed org, but the authorization policy refuses this user here.
+    #[error("access denied: {0}")]
+    AccessDenied(crate::policy::Refusal),
 }
 
 impl AuthError {
@@ -64,6 +67,11 @@ impl AuthError {
                     .with_login_link()
             }
             Self::Upstream(e) => e.upstream_response(),
+            // A login link: the user may have another Salesforce account that is allowed.
+            Self::AccessDenied(_) => {
+                ErrorResponse::new(StatusCode::FORBIDDEN, "access_denied", description)
+                    .with_login_link()
+            }
         }
     }
 }

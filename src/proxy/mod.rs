@@ -13,7 +13,10 @@ pub use error::ProxyError;
 pub use forward::Upstream;
 pub use headers::identity_headers;
 
-use crate::auth::{authenticate, record_identity, reject_as, BrowserRejection, RefreshPolicy};
+use crate::auth::{
+    authenticate, authorize, path_for_rules, record_identity, reject_as, AuthError, Authenticated,
+    BrowserRejection, RefreshPolicy,
+};
 use crate::config::SkipAuthRule;
 use crate::state::AppState;
 use axum::extract::{Request, State};
@@ -51,6 +54,8 @@ async fn authenticate_and_forward(
 ) -> Response {
     let (mut parts, body) = request.into_parts();
     headers::remove_identity(&mut parts.headers);
+    // Only sfgate signs assertions; a client's copy (in any spelling) never reaches the app.
+    headers::remove_assertion(&mut parts.headers);
     let auth = if skips_auth(
         &state.config.skip_auth_routes,
         &parts.method,
@@ -58,7 +63,7 @@ async fn authenticate_and_forward(
     ) {
         None
     } else {
-        match authenticate(state, &parts.headers, RefreshPolicy::Allowed).await {
+        match authenticate_and_authorize(state, &parts).await {
             Ok(auth) => Some(auth),
             Err(e) => {
                 return reject_as(
@@ -73,6 +78,15 @@ async fn authenticate_and_forward(
     };
     if let Some(auth) = &auth {
         record_identity(auth);
+        if let Some(assertion) = state
+            .assertion
+            .as_ref()
+            .and_then(|s| s.header_for(&auth.identity))
+        {
+            parts
+                .headers
+                .insert(crate::policy::X_SFGATE_ASSERTION, assertion);
+        }
     }
     let mut response = match upstream
         .forward(&state.config, parts, body, auth.as_ref())
@@ -87,6 +101,17 @@ async fn authenticate_and_forward(
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// The identity layer, then the authorization policy for the path being proxied.
+async fn authenticate_and_authorize(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+) -> Result<Authenticated, AuthError> {
+    let auth = authenticate(state, &parts.headers, RefreshPolicy::Allowed).await?;
+    let path = path_for_rules(state, parts.uri.path())?;
+    authorize(state, &auth, path.as_deref())?;
+    Ok(auth)
 }
 
 /// Whether `SKIP_AUTH_ROUTES` lets this request through unauthenticated. Rules see the path

@@ -15,7 +15,7 @@ mod token;
 mod userinfo;
 
 pub use faults::Fault;
-pub use state::{demo_users, DemoUser, Endpoint, Stats, TokenGrant};
+pub use state::{demo_users, DemoUser, Endpoint, Stats, TokenGrant, UserProfile};
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -158,6 +158,24 @@ impl EmulatorHandle {
     pub fn issue_tokens(&self, username: &str) -> Option<TokenGrant> {
         let user = state::user_index(username)?;
         Some(self.state.issue(user, "api refresh_token", true))
+    }
+
+    /// As if `username` had logged in with these (space-separated) scopes.
+    pub fn issue_tokens_with_scope(&self, username: &str, scope: &str) -> Option<TokenGrant> {
+        let user = state::user_index(username)?;
+        Some(self.state.issue(user, scope, true))
+    }
+
+    /// What the emulator reports about `username` (user type, active, email, permissions).
+    pub fn user_profile(&self, username: &str) -> Option<UserProfile> {
+        state::user_index(username).map(|u| self.state.profile(u))
+    }
+
+    /// Changes what the emulator reports about `username` from now on.
+    pub fn set_user_profile(&self, username: &str, profile: UserProfile) {
+        if let Some(u) = state::user_index(username) {
+            self.state.set_profile(u, profile);
+        }
     }
 
     pub fn expire_access_tokens(&self) {

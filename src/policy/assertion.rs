@@ -1,0 +1,232 @@
+//! `X-Sfgate-Assertion`: a short-lived ES256 JWT saying who the caller is, signed by sfgate.
+//!
+//! Identity headers are trustworthy only if every path to the app goes through sfgate. The
+//! assertion makes a request that went around the gateway detectable: the app verifies it with
+//! the public key sfgate serves at `/.well-known/jwks.json` (any JOSE library), and checks
+//! `iss`, `aud` and `exp`. It lives 60 seconds, so a leaked one is soon useless.
+//!
+//! Signing costs more than the rest of a cached request, so an assertion is reused for the
+//! same caller and audience while more than half of its life remains (a 60 s token is handed
+//! out with at least 30 s left; `jti` repeats during that window).
+
+use crate::salesforce::Identity;
+use axum::body::Bytes;
+use axum::http::{HeaderName, HeaderValue};
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+use std::fmt;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const X_SFGATE_ASSERTION: HeaderName = HeaderName::from_static("x-sfgate-assertion");
+
+/// How long an assertion is valid.
+pub(super) const LIFETIME: Duration = Duration::from_secs(60);
+/// How long a signed assertion is reused: half its life.
+const REUSE: Duration = Duration::from_secs(30);
+
+/// `ASSERTION_KEY`: an EC P-256 private key (PKCS#8 PEM), with its public JWK.
+#[derive(Clone)]
+pub struct AssertionKey {
+    key: EncodingKey,
+    jwk: Jwk,
+}
+
+impl fmt::Debug for AssertionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AssertionKey(kid {}, private key redacted)", self.kid())
+    }
+}
+
+impl AssertionKey {
+    /// Parses the PEM and derives the public key; the `kid` is its RFC 7638 thumbprint, so it
+    /// changes exactly when the key does. Messages never echo the key.
+    pub fn parse(pem: &str) -> Result<Self, String> {
+        // Heroku-style variables often carry the PEM with literal `\n`.
+        let pem = pem.trim().replace("\\n", "\n");
+        let hint = "must be an EC P-256 private key in PKCS#8 PEM (`openssl ecparam -name \
+                    prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt`)";
+        let key = EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|_| hint.to_string())?;
+        let mut jwk =
+            Jwk::from_encoding_key(&key, Algorithm::ES256).map_err(|_| hint.to_string())?;
+        let kid = jwk
+            .thumbprint(ThumbprintHash::SHA256)
+            .map_err(|_| hint.to_string())?;
+        jwk.common.key_id = Some(kid);
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        jwk.common.key_algorithm = Some(KeyAlgorithm::ES256);
+        Ok(Self { key, jwk })
+    }
+
+    pub fn kid(&self) -> &str {
+        self.jwk.common.key_id.as_deref().unwrap_or_default()
+    }
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    org: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    jti: String,
+}
+
+/// Signs assertions for one issuer and audience, and serves the public key.
+pub struct AssertionSigner {
+    key: EncodingKey,
+    header: Header,
+    issuer: String,
+    audience: String,
+    jwks: Bytes,
+    /// Signed assertions by caller, reused for [`REUSE`].
+    recent: moka::sync::Cache<String, HeaderValue>,
+}
+
+impl AssertionSigner {
+    pub fn new(key: &AssertionKey, issuer: String, audience: String) -> Self {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(key.kid().to_string());
+        let jwks = JwkSet {
+            keys: vec![key.jwk.clone()],
+        };
+        let jwks = Bytes::from(serde_json::to_vec(&jwks).unwrap_or_default());
+        Self {
+            key: key.key.clone(),
+            header,
+            issuer,
+            audience,
+            jwks,
+            recent: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(REUSE)
+                .build(),
+        }
+    }
+
+    /// The JWKS document (`{"keys":[...]}`), rendered once.
+    pub fn jwks(&self) -> Bytes {
+        self.jwks.clone()
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The assertion for `identity`, as a header value (reused while fresh enough).
+    pub fn header_for(&self, identity: &Identity) -> Option<HeaderValue> {
+        let email = identity.email.as_deref();
+        let cache_key = format!(
+            "{}\n{}\n{}\n{}",
+            identity.user_id,
+            identity.organization_id,
+            identity.username,
+            email.unwrap_or_default()
+        );
+        if let Some(value) = self.recent.get(&cache_key) {
+            return Some(value);
+        }
+        let value = self.sign(identity, now())?;
+        self.recent.insert(cache_key, value.clone());
+        Some(value)
+    }
+
+    /// Signs a fresh assertion issued at `iat` (seconds since the epoch).
+    pub fn sign(&self, identity: &Identity, iat: u64) -> Option<HeaderValue> {
+        let claims = Claims {
+            iss: &self.issuer,
+            aud: &self.audience,
+            sub: identity.user_id.as_str(),
+            org: identity.organization_id.as_str(),
+            username: Some(identity.username.as_str()).filter(|u| !u.is_empty()),
+            email: identity.email.as_deref(),
+            iat,
+            nbf: iat,
+            exp: iat + LIFETIME.as_secs(),
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        match jsonwebtoken::encode(&self.header, &claims, &self.key) {
+            Ok(token) => HeaderValue::from_str(&token).ok(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign the identity assertion");
+                None
+            }
+        }
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::requirements::tests::identity;
+
+    /// A throwaway P-256 key generated with the documented openssl command.
+    pub(crate) const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg+nhF4wKjBcx2EgpL
+DNR352V4lvunO5XN3gyvGCaLXwqhRANCAAQTrSfN80uF+LI2vU2ap/cHXsH99FIu
+3wicHKpMUPz2OI478DUQt23FnZhwV7gxCSQVIxa8YHBkXFfFZHyx/wMJ
+-----END PRIVATE KEY-----";
+
+    #[test]
+    fn assertions_verify_with_the_served_key_and_are_reused_while_fresh() {
+        let key = AssertionKey::parse(TEST_KEY).expect("key");
+        assert_eq!(key.kid().len(), 43, "base64url SHA-256");
+        let signer = AssertionSigner::new(
+            &key,
+            "https://gw.example".into(),
+            "https://app.example".into(),
+        );
+        let jwks: JwkSet = serde_json::from_slice(&signer.jwks()).expect("jwks");
+        let jwk = jwks.find(key.kid()).expect("kid served");
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("decoding key");
+        let token = signer.header_for(&identity()).expect("signed");
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
+        validation.set_audience(&["https://app.example"]);
+        validation.set_issuer(&["https://gw.example"]);
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            token.to_str().expect("ascii"),
+            &decoding,
+            &validation,
+        )
+        .expect("verifies");
+        assert_eq!(data.claims["sub"], identity().user_id.as_str());
+        assert_eq!(data.claims["username"], "alice@acme.example");
+        assert_eq!(signer.header_for(&identity()), Some(token), "reused");
+        let mut other = identity();
+        other.email = Some("new@acme.example".into());
+        assert_ne!(signer.header_for(&other), signer.header_for(&identity()));
+    }
+
+    #[test]
+    fn keys_that_are_not_p256_pkcs8_are_refused_without_echo() {
+        for bad in [
+            "",
+            "not a key",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+        ] {
+            let err = AssertionKey::parse(bad).expect_err("refused");
+            assert!(err.contains("P-256"), "{err}");
+        }
+        let err = AssertionKey::parse(&TEST_KEY.replace("BEGIN", "BEGIN X")).expect_err("bad");
+        assert!(!err.contains(&TEST_KEY[30..50]), "{err}");
+    }
+}
