@@ -4,6 +4,8 @@
 //!
 //! Absolute numbers vary between runs on shared machines; the report leads with ratios.
 
+mod assertion_case;
+
 use clap::Parser;
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
@@ -232,11 +234,15 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         }
     }
 
+    let (assertion_report, assertion_problems) =
+        assertion_case::run(&args.binary, &emu, &upstream, &auth, &sizes).await?;
+    problems.extend(assertion_problems);
+
     let binary_size = std::fs::metadata(&args.binary)?.len();
     drop(gateway);
     let _ = emulator.kill().await;
 
-    let report = render(&Report {
+    let mut report = render(&Report {
         args: &args,
         sizes: &sizes,
         a: &a,
@@ -260,6 +266,7 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         binary_size,
         start_ms,
     });
+    report.push_str(&assertion_report);
     let out = args.out.clone().unwrap_or_else(|| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench");
         if args.smoke {

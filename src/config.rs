@@ -756,4 +756,50 @@ mod tests {
         assert!(err.contains("UPSTREAM_TIMEOUT"), "{err}");
         assert!(!err.contains("pw"), "{err}");
     }
+
+    #[test]
+    fn authorization_settings_are_read_and_every_problem_reported() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(
+            c.policy.global.user_types,
+            crate::policy::UserTypes::Only(vec!["STANDARD".into()])
+        );
+        assert!(c.policy.routes.is_empty() && c.assertion_key.is_none());
+
+        let mut env = base();
+        env.insert("SF_SCOPES".into(), "api custom_permissions".into());
+        env.insert(
+            "SF_ALLOWED_USERS".into(),
+            "0055j00000AlIcE, Bob@Acme.example".into(),
+        );
+        env.insert("SF_ALLOWED_EMAIL_DOMAINS".into(), "ACME.example".into());
+        env.insert("SF_ALLOWED_USER_TYPES".into(), "*".into());
+        env.insert("SF_REQUIRED_PERMISSIONS".into(), "Sfgate_User".into());
+        env.insert("ROUTE_RULES".into(), "/admin/=perm:Sfgate_Admin".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(c.policy.global.users.len(), 2);
+        assert_eq!(c.policy.global.email_domains, ["acme.example"]);
+        assert_eq!(c.policy.global.user_types, crate::policy::UserTypes::Any);
+        assert!(c.policy.needs_permissions() && c.policy.needs_profile());
+
+        let mut env = base();
+        env.insert("SF_ALLOWED_USERS".into(), "00D5j00000AcMe1".into());
+        env.insert("SF_ALLOWED_EMAIL_DOMAINS".into(), "*.acme.example".into());
+        env.insert("SF_ALLOWED_USER_TYPES".into(), "STANDARD,bad type".into());
+        env.insert("SF_REQUIRED_PERMISSIONS".into(), "Sfgate_Admin".into());
+        env.insert("ROUTE_RULES".into(), "/a=perm:A;/b=prem:B".into());
+        env.insert("ASSERTION_KEY".into(), "not a key".into());
+        let err = Config::from_map(&env).expect_err("invalid").to_string();
+        for v in [
+            "SF_ALLOWED_USERS",
+            "SF_ALLOWED_EMAIL_DOMAINS",
+            "SF_ALLOWED_USER_TYPES",
+            "SF_SCOPES",
+            "ROUTE_RULES: rule 2 (`/b=prem:B`), at character 4",
+            "ASSERTION_KEY",
+            "ASSERTION_AUDIENCE",
+        ] {
+            assert!(err.contains(v), "{v} not reported in:\n{err}");
+        }
+    }
 }
