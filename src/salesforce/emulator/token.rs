@@ -48,7 +48,9 @@ pub(super) async fn token(
         Some("password") => {
             let user = get("username").and_then(state::user_index);
             match user.filter(|&u| Some(state::user(u).password) == get("password")) {
-                Some(u) => Json(state.issue(u, "api", false)).into_response(),
+                // The password flow takes no scope: the token gets the Connected App's
+                // selected scopes, which for the emulated app are these.
+                Some(u) => Json(state.issue(u, "api custom_permissions", false)).into_response(),
                 None => oauth_error("invalid_grant", "authentication failure"),
             }
         }
