@@ -68,6 +68,17 @@ fn canonical_path(raw: &str) -> Result<Cow<'_, str>, &'static str> {
     {
         return Err("it contains a character that is not allowed in a path");
     }
+    // A `%` that is not an escape would let `%%32%66` decode to `%2f`: a second decoding (by
+    // the app or another proxy) would then read a `/` that no rule saw.
+    let bytes = raw.as_bytes();
+    let malformed = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err("it contains a % that is not a %-escape");
+    }
     let lower = raw.to_ascii_lowercase();
     for encoded in ["%2f", "%5c", "%2e", "%25", "%00"] {
         if lower.contains(encoded) {
@@ -93,6 +104,39 @@ fn canonical_path(raw: &str) -> Result<Cow<'_, str>, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::canonical_path;
+    use proptest::prelude::*;
+
+    /// Pieces attackers combine: separators, dots, their encoded and double-encoded forms,
+    /// matrix parameters, and harmless encodings of letters.
+    fn piece() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "/", "a", ".", "..", "%", "2", "f", "e", "5", "c", "%2e", "%2F", "%5c", "%25", "%32",
+            "%66", "%61", ";", "\\", "%zz", "%00", "%c3%a9",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever is accepted is what any decoding, normalising upstream reads too: decoding
+        /// it again changes nothing, and it has no `.`/`..` segment (also with `;` parameters)
+        /// and no backslash. So a rule matched on it is matched on the path the app serves.
+        #[test]
+        fn accepted_paths_mean_the_same_to_a_decoding_upstream(
+            pieces in prop::collection::vec(piece(), 0..8)
+        ) {
+            let raw = format!("/{}", pieces.concat());
+            if let Ok(path) = canonical_path(&raw) {
+                let again = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
+                prop_assert_eq!(again.as_ref(), path.as_ref(), "raw {}", raw);
+                prop_assert!(!path.contains('\\'));
+                for segment in path.split('/') {
+                    let bare = segment.split(';').next().unwrap_or_default();
+                    prop_assert!(bare != "." && bare != "..", "raw {} gave {}", raw, path);
+                }
+            }
+        }
+    }
 
     #[test]
     fn plain_paths_are_decoded_once_and_ambiguous_ones_refused() {
@@ -114,6 +158,8 @@ mod tests {
             "/a b",
             "/a#b",
             "/%ff",
+            "/%%32%66admin",
+            "/a%zz",
         ] {
             assert!(canonical_path(bad).is_err(), "{bad}");
         }

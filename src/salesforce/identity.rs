@@ -72,7 +72,7 @@ struct IdentityUrlAnswer {
 /// Mobile SDK reads it as a JSON object). A list of granted names is accepted too, so a
 /// change of shape does not silently grant or drop anything: only `true` (or a listed name)
 /// grants; anything else is "not granted". Sorted, for stable `/api/me` output.
-pub fn granted_permissions(value: &serde_json::Value) -> Option<Vec<String>> {
+fn granted_permissions(value: &serde_json::Value) -> Option<Vec<String>> {
     let mut granted: Vec<String> = match value {
         serde_json::Value::Object(map) => map
             .iter()
@@ -258,4 +258,27 @@ async fn read_limited(response: reqwest::Response) -> Result<Vec<u8>, Salesforce
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::granted_permissions;
+    use serde_json::json;
+
+    #[test]
+    fn custom_permissions_are_read_from_the_documented_map_or_a_list() {
+        let map = json!({"Sfgate_Admin": true, "Email_View": false, "Odd": "true", "Odder": 1});
+        assert_eq!(
+            granted_permissions(&map),
+            Some(vec!["Odd".to_string(), "Sfgate_Admin".to_string()])
+        );
+        let list = json!(["B", "A", "A", 7]);
+        assert_eq!(
+            granted_permissions(&list),
+            Some(vec!["A".to_string(), "B".to_string()])
+        );
+        assert_eq!(granted_permissions(&json!({})), Some(Vec::new()));
+        assert_eq!(granted_permissions(&json!("Sfgate_Admin")), None);
+        assert_eq!(granted_permissions(&json!(null)), None);
+    }
 }
