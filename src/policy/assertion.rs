@@ -6,8 +6,10 @@
 //! `iss`, `aud` and `exp`. It lives 60 seconds, so a leaked one is soon useless.
 //!
 //! Signing costs more than the rest of a cached request, so an assertion is reused for the
-//! same caller and audience while more than half of its life remains (a 60 s token is handed
-//! out with at least 30 s left; `jti` repeats during that window).
+//! same caller while more than half of its life remains (a 60 s token is handed out with at
+//! least 30 s left; `jti` repeats during that window). It is kept with the confirmed identity
+//! the identity cache already holds ([`AssertionSlot`]), so reuse costs a read lock, not a
+//! second cache lookup.
 
 use crate::salesforce::Identity;
 use axum::body::Bytes;
@@ -17,6 +19,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use std::fmt;
 
+use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const X_SFGATE_ASSERTION: HeaderName = HeaderName::from_static("x-sfgate-assertion");
@@ -25,6 +28,10 @@ pub const X_SFGATE_ASSERTION: HeaderName = HeaderName::from_static("x-sfgate-ass
 pub(super) const LIFETIME: Duration = Duration::from_secs(60);
 /// How long a signed assertion is reused: half its life.
 const REUSE: Duration = Duration::from_secs(30);
+
+/// The last assertion signed for one confirmed identity, and when (seconds since the epoch).
+#[derive(Debug, Default)]
+pub struct AssertionSlot(RwLock<Option<(HeaderValue, u64)>>);
 
 /// `ASSERTION_KEY`: an EC P-256 private key (PKCS#8 PEM), with its public JWK.
 #[derive(Clone)]
@@ -87,8 +94,6 @@ pub struct AssertionSigner {
     issuer: String,
     audience: String,
     jwks: Bytes,
-    /// Signed assertions by caller, reused for [`REUSE`].
-    recent: moka::sync::Cache<String, HeaderValue>,
 }
 
 impl AssertionSigner {
@@ -105,10 +110,6 @@ impl AssertionSigner {
             issuer,
             audience,
             jwks,
-            recent: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(REUSE)
-                .build(),
         }
     }
 
@@ -125,21 +126,22 @@ impl AssertionSigner {
         &self.audience
     }
 
-    /// The assertion for `identity`, as a header value (reused while fresh enough).
-    pub fn header_for(&self, identity: &Identity) -> Option<HeaderValue> {
-        let email = identity.email.as_deref();
-        let cache_key = format!(
-            "{}\n{}\n{}\n{}",
-            identity.user_id,
-            identity.organization_id,
-            identity.username,
-            email.unwrap_or_default()
-        );
-        if let Some(value) = self.recent.get(&cache_key) {
-            return Some(value);
+    /// The assertion for `identity`, as a header value: the one in `slot` while it has more
+    /// than half its life left, otherwise a fresh one (then kept in `slot`). `slot` must belong
+    /// to `identity` (the confirmed identity's own slot).
+    pub fn header_in(&self, slot: &AssertionSlot, identity: &Identity) -> Option<HeaderValue> {
+        let now = now();
+        if let Ok(kept) = slot.0.read() {
+            if let Some((value, iat)) = kept.as_ref() {
+                if (*iat..iat + REUSE.as_secs()).contains(&now) {
+                    return Some(value.clone());
+                }
+            }
         }
-        let value = self.sign(identity, now())?;
-        self.recent.insert(cache_key, value.clone());
+        let value = self.sign(identity, now)?;
+        if let Ok(mut kept) = slot.0.write() {
+            *kept = Some((value.clone(), now));
+        }
         Some(value)
     }
 
@@ -198,7 +200,8 @@ DNR352V4lvunO5XN3gyvGCaLXwqhRANCAAQTrSfN80uF+LI2vU2ap/cHXsH99FIu
         let jwks: JwkSet = serde_json::from_slice(&signer.jwks()).expect("jwks");
         let jwk = jwks.find(key.kid()).expect("kid served");
         let decoding = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("decoding key");
-        let token = signer.header_for(&identity()).expect("signed");
+        let slot = AssertionSlot::default();
+        let token = signer.header_in(&slot, &identity()).expect("signed");
         let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
         validation.set_audience(&["https://app.example"]);
         validation.set_issuer(&["https://gw.example"]);
@@ -210,10 +213,19 @@ DNR352V4lvunO5XN3gyvGCaLXwqhRANCAAQTrSfN80uF+LI2vU2ap/cHXsH99FIu
         .expect("verifies");
         assert_eq!(data.claims["sub"], identity().user_id.as_str());
         assert_eq!(data.claims["username"], "alice@acme.example");
-        assert_eq!(signer.header_for(&identity()), Some(token), "reused");
-        let mut other = identity();
-        other.email = Some("new@acme.example".into());
-        assert_ne!(signer.header_for(&other), signer.header_for(&identity()));
+        assert_eq!(
+            signer.header_in(&slot, &identity()),
+            Some(token.clone()),
+            "reused"
+        );
+        // One that is past half its life is replaced.
+        let old = signer
+            .sign(&identity(), now() - REUSE.as_secs())
+            .expect("signed");
+        let slot = AssertionSlot(RwLock::new(Some((old.clone(), now() - REUSE.as_secs()))));
+        let fresh = signer.header_in(&slot, &identity()).expect("signed");
+        assert_ne!(fresh, old);
+        assert_ne!(fresh, token);
     }
 
     #[test]

@@ -81,7 +81,7 @@ async fn authenticate_and_forward(
         if let Some(assertion) = state
             .assertion
             .as_ref()
-            .and_then(|s| s.header_for(&auth.identity))
+            .and_then(|s| s.header_in(auth.identity.assertion_slot(), &auth.identity))
         {
             parts
                 .headers

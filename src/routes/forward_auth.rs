@@ -35,7 +35,7 @@ pub(super) async fn forward_auth(
             if let Some(assertion) = state
                 .assertion
                 .as_ref()
-                .and_then(|s| s.header_for(&auth.identity))
+                .and_then(|s| s.header_in(auth.identity.assertion_slot(), &auth.identity))
             {
                 out.insert(crate::policy::X_SFGATE_ASSERTION, assertion);
             }

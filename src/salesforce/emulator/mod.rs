@@ -209,9 +209,23 @@ pub async fn run_standalone(config: EmulatorConfig, port: u16) -> std::io::Resul
     println!("  callback URLs: {}", redirect_uris.join(", "));
     println!("  users:");
     for user in demo_users() {
+        let granted: Vec<&str> = user
+            .custom_permissions
+            .iter()
+            .filter(|(_, granted)| *granted)
+            .map(|(name, _)| *name)
+            .collect();
         println!(
-            "    {:<24} password {:<14} org {} ({})",
-            user.username, user.password, user.org_id, user.org_name
+            "    {:<24} password {:<14} org {} ({}){}",
+            user.username,
+            user.password,
+            user.org_id,
+            user.org_name,
+            if granted.is_empty() {
+                String::new()
+            } else {
+                format!(", custom permissions {}", granted.join(", "))
+            }
         );
     }
     println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|reset-stats", handle.base_url());
