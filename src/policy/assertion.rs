@@ -19,7 +19,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use std::fmt;
 
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const X_SFGATE_ASSERTION: HeaderName = HeaderName::from_static("x-sfgate-assertion");
@@ -30,8 +30,18 @@ pub(super) const LIFETIME: Duration = Duration::from_secs(60);
 const REUSE: Duration = Duration::from_secs(30);
 
 /// The last assertion signed for one confirmed identity, and when (seconds since the epoch).
+/// Boxed on first use: every cached identity has a slot, and without `ASSERTION_KEY` it should
+/// cost a pointer, not the lock and the value.
 #[derive(Debug, Default)]
-pub struct AssertionSlot(RwLock<Option<(HeaderValue, u64)>>);
+pub struct AssertionSlot(OnceLock<Box<RwLock<Option<Kept>>>>);
+
+type Kept = (HeaderValue, u64);
+
+impl AssertionSlot {
+    fn cell(&self) -> &RwLock<Option<Kept>> {
+        self.0.get_or_init(Default::default)
+    }
+}
 
 /// `ASSERTION_KEY`: an EC P-256 private key (PKCS#8 PEM), with its public JWK.
 #[derive(Clone)]
@@ -131,7 +141,7 @@ impl AssertionSigner {
     /// to `identity` (the confirmed identity's own slot).
     pub fn header_in(&self, slot: &AssertionSlot, identity: &Identity) -> Option<HeaderValue> {
         let now = now();
-        if let Ok(kept) = slot.0.read() {
+        if let Ok(kept) = slot.cell().read() {
             if let Some((value, iat)) = kept.as_ref() {
                 if (*iat..iat + REUSE.as_secs()).contains(&now) {
                     return Some(value.clone());
@@ -139,7 +149,7 @@ impl AssertionSigner {
             }
         }
         let value = self.sign(identity, now)?;
-        if let Ok(mut kept) = slot.0.write() {
+        if let Ok(mut kept) = slot.cell().write() {
             *kept = Some((value.clone(), now));
         }
         Some(value)
@@ -222,7 +232,8 @@ DNR352V4lvunO5XN3gyvGCaLXwqhRANCAAQTrSfN80uF+LI2vU2ap/cHXsH99FIu
         let old = signer
             .sign(&identity(), now() - REUSE.as_secs())
             .expect("signed");
-        let slot = AssertionSlot(RwLock::new(Some((old.clone(), now() - REUSE.as_secs()))));
+        let slot = AssertionSlot::default();
+        *slot.cell().write().expect("lock") = Some((old.clone(), now() - REUSE.as_secs()));
         let fresh = signer.header_in(&slot, &identity()).expect("signed");
         assert_ne!(fresh, old);
         assert_ne!(fresh, token);
