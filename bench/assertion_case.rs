@@ -1,4 +1,4 @@
-//! (h) The signed identity assertion: gateway mode with `ASSERTION_KEY` against without, and
+//! (i) The signed identity assertion: gateway mode with `ASSERTION_KEY` against without, and
 //! the cost of one ES256 signature (the reason assertions are reused while fresh rather than
 //! signed per request). Included by the driver with one `mod` line.
 
@@ -32,7 +32,7 @@ pub(crate) async fn run(
     signing_env.push(("ASSERTION_KEY", BENCH_KEY));
     let (signing, signing_url, _) = start_gateway(binary, emu, &signing_env).await?;
     if !carries_assertion(&signing_url, auth).await? {
-        problems.push("(h) the gateway with ASSERTION_KEY sent no X-Sfgate-Assertion".into());
+        problems.push("(i) the gateway with ASSERTION_KEY sent no X-Sfgate-Assertion".into());
     }
     // Alternate the two in ABBA order, best of three each, so load from neighbours on a shared
     // machine (which comes and goes) hurts both alike.
@@ -49,7 +49,7 @@ pub(crate) async fn run(
             let signing = gw == &signing_url;
             if load.bad > 0 || load.requests == 0 {
                 problems.push(format!(
-                    "(h) {} of {} proxied requests {} ASSERTION_KEY failed",
+                    "(i) {} of {} proxied requests {} ASSERTION_KEY failed",
                     load.bad,
                     load.requests,
                     if signing { "with" } else { "without" }
@@ -66,7 +66,7 @@ pub(crate) async fn run(
     let (sign_us, reuse_us) = signing_cost()?;
     let ratio = with.rps / without.rps;
     let mut s = String::new();
-    let _ = writeln!(s, "\n## (h) Signed identity assertion (`ASSERTION_KEY`)\n");
+    let _ = writeln!(s, "\n## (i) Signed identity assertion (`ASSERTION_KEY`)\n");
     let _ = writeln!(s, "| Target | Goal | Result | |\n|---|---|---|---|");
     let _ = writeln!(
         s,
@@ -149,8 +149,8 @@ fn signing_cost() -> Result<(f64, f64), Failure> {
     let identity = sfgate::salesforce::Identity {
         user_id: SalesforceId::parse("0055j00000AlIcE")?,
         organization_id: OrgId::parse("00D5j00000AcMe1")?,
-        username: "alice@acme.example".into(),
-        display_name: "Alice Admin".into(),
+        username: Some("alice@acme.example".into()),
+        display_name: Some("Alice Admin".into()),
         email: Some("alice@acme.example".into()),
         email_verified: Some(true),
         user_type: Some("STANDARD".into()),

@@ -5,6 +5,8 @@
 //! Absolute numbers vary between runs on shared machines; the report leads with ratios.
 
 mod assertion_case;
+#[path = "jwt_case.rs"]
+mod jwt_case;
 
 use clap::Parser;
 use futures_util::stream::{self, StreamExt};
@@ -237,6 +239,15 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
     let (assertion_report, assertion_problems) =
         assertion_case::run(&args.binary, &emu, &upstream, &auth, &sizes).await?;
     problems.extend(assertion_problems);
+    // (h) distinct JWT vs opaque tokens on first use (bench/jwt_case.rs); out of --smoke,
+    // where minting RSA-signed tokens would dominate the run.
+    let jwt = if args.smoke {
+        None
+    } else {
+        let case = jwt_case::run(&http, &gw, &emu, 2_000).await?;
+        problems.extend(case.problems());
+        Some(case)
+    };
 
     let binary_size = std::fs::metadata(&args.binary)?.len();
     drop(gateway);
@@ -267,6 +278,9 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         start_ms,
     });
     report.push_str(&assertion_report);
+    if let Some(case) = &jwt {
+        report.push_str(&case.markdown());
+    }
     let out = args.out.clone().unwrap_or_else(|| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench");
         if args.smoke {
@@ -377,6 +391,8 @@ async fn start_gateway(
             ("PORT", &port.to_string()),
             ("LOG_FORMAT", "json"),
             ("RUST_LOG", "warn"),
+            // Every benchmark token comes from this one loopback client.
+            ("VALIDATION_MISSES_PER_MINUTE", "100000000"),
         ])
         .envs(extra.iter().copied())
         .stdout(Stdio::null())

@@ -1,6 +1,6 @@
 //! What every handler shares: built once at start from the configuration.
 
-use crate::auth::{CookieSealer, IdentityValidator};
+use crate::auth::{CookieSealer, IdentityValidator, Renewals, TokenChecks};
 use crate::config::Config;
 use crate::health::Readiness;
 use crate::proxy::Upstream;
@@ -27,6 +27,8 @@ pub struct Inner {
     pub used_states: moka::sync::Cache<[u8; 32], ()>,
     /// Signs `X-Sfgate-Assertion` when `ASSERTION_KEY` is set.
     pub assertion: Option<crate::policy::AssertionSigner>,
+    /// Session renewals: one refresh call per session at a time, results reused briefly.
+    pub renewals: Renewals,
 }
 
 impl Deref for AppState {
@@ -72,6 +74,13 @@ impl AppState {
             config.identity_cache_ttl,
             config.identity_negative_ttl,
             config.identity_cache_max,
+        )
+        .with_miss_budget(crate::auth::miss_budget::MissBudget::new(&config))
+        .with_token_checks(TokenChecks::from_config(&config, http.clone()));
+        let renewals = Renewals::new(
+            oauth.clone(),
+            readiness.clone(),
+            config.session_renewal_grace,
         );
         let upstream = match &config.upstream_url {
             Some(url) => Some(Upstream::new(url.clone(), config.upstream_timeout)?),
@@ -81,7 +90,8 @@ impl AppState {
             config.session_secret.expose(),
             config.is_https(),
             config.session_ttl,
-        );
+        )
+        .with_session_max_age(config.session_max_age);
         Ok(Self(Arc::new(Inner {
             config,
             oauth,
@@ -95,6 +105,7 @@ impl AppState {
                 .time_to_live(crate::auth::session::LOGIN_TTL)
                 .build(),
             assertion,
+            renewals,
         })))
     }
 }

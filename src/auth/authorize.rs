@@ -12,14 +12,24 @@ use std::borrow::Cow;
 
 /// Whether the caller may have `path` (`None`: unknown, e.g. forward auth without a trusted
 /// original URI). Refusals are logged with the rule, counted, and become 403 `access_denied`.
-pub fn authorize(
+/// An identity confirmed without its profile (a locally validated JWT) gets it first when a
+/// rule needs it; if it cannot be had, the request fails closed.
+pub async fn authorize(
     state: &AppState,
     auth: &Authenticated,
     path: Option<&str>,
 ) -> Result<(), AuthError> {
-    state
-        .config
-        .policy
+    let policy = &state.config.policy;
+    if policy.needs_profile() && !auth.identity.has_profile() {
+        let complete = state
+            .validator
+            .require_profile(&auth.identity, &auth.token)
+            .await?;
+        return policy
+            .check(&complete, path)
+            .map_err(|refusal| refused(auth, refusal));
+    }
+    policy
         .check(&auth.identity, path)
         .map_err(|refusal| refused(auth, refusal))
 }

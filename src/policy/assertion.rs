@@ -24,6 +24,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const X_SFGATE_ASSERTION: HeaderName = HeaderName::from_static("x-sfgate-assertion");
 
+/// The assertion for a proxied request, carried in the request's extensions to the point where
+/// the upstream's headers are built (after every client-sent copy is removed).
+#[derive(Debug, Clone)]
+pub struct SignedAssertion(pub HeaderValue);
+
 /// How long an assertion is valid.
 pub(super) const LIFETIME: Duration = Duration::from_secs(60);
 /// How long a signed assertion is reused: half its life.
@@ -162,7 +167,7 @@ impl AssertionSigner {
             aud: &self.audience,
             sub: identity.user_id.as_str(),
             org: identity.organization_id.as_str(),
-            username: Some(identity.username.as_str()).filter(|u| !u.is_empty()),
+            username: identity.username.as_deref().filter(|u| !u.is_empty()),
             email: identity.email.as_deref(),
             iat,
             nbf: iat,

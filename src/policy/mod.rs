@@ -10,7 +10,9 @@ mod assertion;
 mod requirements;
 mod route_rules;
 
-pub use assertion::{AssertionKey, AssertionSigner, AssertionSlot, X_SFGATE_ASSERTION};
+pub use assertion::{
+    AssertionKey, AssertionSigner, AssertionSlot, SignedAssertion, X_SFGATE_ASSERTION,
+};
 pub use requirements::{
     parse_email_domain, parse_permission, parse_user_type, Requirements, Unmet, UserRef, UserTypes,
     DEFAULT_USER_TYPES,

@@ -42,9 +42,10 @@ impl UserRef {
         match self {
             Self::Id(id) => *id == identity.user_id,
             // An identity without a username never matches a username.
-            Self::Username(name) => {
-                !identity.username.is_empty() && identity.username.to_lowercase() == *name
-            }
+            Self::Username(name) => identity
+                .username
+                .as_deref()
+                .is_some_and(|u| !u.is_empty() && u.to_lowercase() == *name),
         }
     }
 }
@@ -272,8 +273,8 @@ pub(crate) mod tests {
         Identity {
             user_id: SalesforceId::parse("0055j00000AlIcE").expect("id"),
             organization_id: OrgId::parse("00D5j00000AcMe1").expect("org"),
-            username: "alice@acme.example".into(),
-            display_name: "Alice".into(),
+            username: Some("alice@acme.example".into()),
+            display_name: Some("Alice".into()),
             email: Some("Alice@ACME.example".into()),
             email_verified: Some(true),
             user_type: Some("STANDARD".into()),

@@ -144,7 +144,7 @@ fn upstream_headers(config: &Config, parts: &Parts, auth: Option<&Authenticated>
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     headers::remove_hop_by_hop(&mut out);
-    headers::remove_identity(&mut out);
+    headers::remove_by_name_rule(&mut out, config.underscore_headers);
     headers::remove_credentials(&mut out);
     // The upstream's own host name goes in `Host`; the client's is in `X-Forwarded-Host`.
     out.remove(header::HOST);
@@ -160,6 +160,9 @@ fn upstream_headers(config: &Config, parts: &Parts, auth: Option<&Authenticated>
     );
     if let Some(auth) = auth {
         out.extend(headers::identity_headers(&auth.identity));
+        if let Some(assertion) = parts.extensions.get::<crate::policy::SignedAssertion>() {
+            out.insert(crate::policy::X_SFGATE_ASSERTION, assertion.0.clone());
+        }
         if config.pass_access_token {
             headers::insert_access_token(&mut out, &auth.token, &auth.instance);
         }
