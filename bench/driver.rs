@@ -4,6 +4,7 @@
 //!
 //! Absolute numbers vary between runs on shared machines; the report leads with ratios.
 
+mod assertion_case;
 #[path = "jwt_case.rs"]
 mod jwt_case;
 #[path = "redis_case.rs"]
@@ -237,6 +238,9 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         }
     }
 
+    let (assertion_report, assertion_problems) =
+        assertion_case::run(&args.binary, &emu, &upstream, &auth, &sizes).await?;
+    problems.extend(assertion_problems);
     // (h) distinct JWT vs opaque tokens on first use (bench/jwt_case.rs); out of --smoke,
     // where minting RSA-signed tokens would dominate the run.
     let jwt = if args.smoke {
@@ -280,6 +284,7 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         start_ms,
     });
     let mut report = report + &redis_case::section(&redis);
+    report.push_str(&assertion_report);
     if let Some(case) = &jwt {
         report.push_str(&case.markdown());
     }

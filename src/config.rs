@@ -92,6 +92,12 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     pub trust_proxy: bool,
     pub rate_limit: RateLimit,
+    /// Who may pass beyond the org check, globally and per route (docs/authorization.md).
+    pub policy: crate::policy::Policy,
+    /// `ASSERTION_KEY`: signs `X-Sfgate-Assertion` when set.
+    pub assertion_key: Option<crate::policy::AssertionKey>,
+    /// The assertion's `aud`: `ASSERTION_AUDIENCE`, else the origin of `UPSTREAM_URL`.
+    pub assertion_audience: Option<String>,
     // Trust boundary (docs/security.md).
     /// `PROXY_UNDERSCORE_HEADERS`: request header names with `_` dropped (default) or kept.
     pub underscore_headers: crate::proxy::header_rule::UnderscoreHeaders,
@@ -523,6 +529,8 @@ impl Config {
         }
 
         let redis = parse_redis(&mut r);
+        let policy = parse_policy(&mut r, &scopes);
+        let (assertion_key, assertion_audience) = parse_assertion(&mut r, upstream_url.as_ref());
 
         let legacy_names_used = std::mem::take(&mut r.legacy);
         match (
@@ -566,6 +574,9 @@ impl Config {
                 metrics_token,
                 trust_proxy,
                 rate_limit,
+                policy,
+                assertion_key,
+                assertion_audience,
                 underscore_headers,
                 allow_encoded_slashes,
                 max_connections,
@@ -633,6 +644,101 @@ fn parse_redis(r: &mut Reader<'_>) -> Option<RedisConfig> {
         url: SecretString::from(url),
         timeout: Duration::from_millis(timeout_ms),
     })
+}
+
+/// Comma-separated values of one variable, each parsed; every bad value is reported.
+fn list<T>(
+    r: &mut Reader<'_>,
+    name: &'static str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Vec<T> {
+    let raw = r.get(name).unwrap_or_default();
+    let mut out = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match parse(entry) {
+            Ok(v) => out.push(v),
+            Err(m) => r.problem(name, m),
+        }
+    }
+    out
+}
+
+/// `SF_ALLOWED_USERS`, `SF_ALLOWED_EMAIL_DOMAINS`, `SF_ALLOWED_USER_TYPES`,
+/// `SF_REQUIRED_PERMISSIONS` and `ROUTE_RULES`.
+fn parse_policy(r: &mut Reader<'_>, scopes: &[String]) -> crate::policy::Policy {
+    use crate::policy::{self, Policy, Requirements, UserTypes};
+    let users = list(r, "SF_ALLOWED_USERS", policy::UserRef::parse);
+    let email_domains = list(r, "SF_ALLOWED_EMAIL_DOMAINS", policy::parse_email_domain);
+    let user_types = match r.get("SF_ALLOWED_USER_TYPES") {
+        Some(v) if v.trim() == "*" => UserTypes::Any,
+        Some(_) => UserTypes::Only(list(r, "SF_ALLOWED_USER_TYPES", policy::parse_user_type)),
+        None => Policy::default().global.user_types,
+    };
+    let permissions = list(r, "SF_REQUIRED_PERMISSIONS", policy::parse_permission);
+    let routes = match r.get("ROUTE_RULES") {
+        None => Vec::new(),
+        Some(raw) => policy::parse_route_rules(&raw).unwrap_or_else(|problems| {
+            for p in problems {
+                r.problem("ROUTE_RULES", p);
+            }
+            Vec::new()
+        }),
+    };
+    let policy = Policy {
+        global: Requirements {
+            users,
+            email_domains,
+            user_types,
+            permissions,
+        },
+        routes,
+    };
+    // Salesforce reports custom permissions only to a login that asked for this scope.
+    if policy.needs_permissions() && !scopes.iter().any(|s| s == "custom_permissions") {
+        r.problem(
+            "SF_SCOPES",
+            "must include custom_permissions when SF_REQUIRED_PERMISSIONS or a perm: route rule is set",
+        );
+    }
+    policy
+}
+
+/// `ASSERTION_KEY` and `ASSERTION_AUDIENCE`.
+fn parse_assertion(
+    r: &mut Reader<'_>,
+    upstream: Option<&Url>,
+) -> (Option<crate::policy::AssertionKey>, Option<String>) {
+    let audience = match r.get("ASSERTION_AUDIENCE") {
+        Some(raw) => r.url("ASSERTION_AUDIENCE", &raw).and_then(|u| {
+            if matches!(u.path(), "" | "/") && u.query().is_none() {
+                Some(u.origin().ascii_serialization())
+            } else {
+                r.problem(
+                    "ASSERTION_AUDIENCE",
+                    format!("`{raw}` must be an origin (scheme://host[:port])"),
+                );
+                None
+            }
+        }),
+        None => upstream.map(|u| u.origin().ascii_serialization()),
+    };
+    let Some(pem) = r.get("ASSERTION_KEY") else {
+        return (None, audience);
+    };
+    let key = match crate::policy::AssertionKey::parse(&pem) {
+        Ok(k) => Some(k),
+        Err(m) => {
+            r.problem("ASSERTION_KEY", m);
+            None
+        }
+    };
+    if audience.is_none() {
+        r.problem(
+            "ASSERTION_AUDIENCE",
+            "is required with ASSERTION_KEY when UPSTREAM_URL is not set (the app's origin, e.g. https://app.example.com)",
+        );
+    }
+    (key, audience)
 }
 
 fn parse_skip_auth_routes(r: &mut Reader<'_>) -> Vec<SkipAuthRule> {
@@ -931,6 +1037,52 @@ mod tests {
         assert!(err.contains("UPSTREAM_URL"), "{err}");
         assert!(err.contains("UPSTREAM_TIMEOUT"), "{err}");
         assert!(!err.contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn authorization_settings_are_read_and_every_problem_reported() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(
+            c.policy.global.user_types,
+            crate::policy::UserTypes::Only(vec!["STANDARD".into()])
+        );
+        assert!(c.policy.routes.is_empty() && c.assertion_key.is_none());
+
+        let mut env = base();
+        env.insert("SF_SCOPES".into(), "api custom_permissions".into());
+        env.insert(
+            "SF_ALLOWED_USERS".into(),
+            "0055j00000AlIcE, Bob@Acme.example".into(),
+        );
+        env.insert("SF_ALLOWED_EMAIL_DOMAINS".into(), "ACME.example".into());
+        env.insert("SF_ALLOWED_USER_TYPES".into(), "*".into());
+        env.insert("SF_REQUIRED_PERMISSIONS".into(), "Sfgate_User".into());
+        env.insert("ROUTE_RULES".into(), "/admin/=perm:Sfgate_Admin".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(c.policy.global.users.len(), 2);
+        assert_eq!(c.policy.global.email_domains, ["acme.example"]);
+        assert_eq!(c.policy.global.user_types, crate::policy::UserTypes::Any);
+        assert!(c.policy.needs_permissions() && c.policy.needs_profile());
+
+        let mut env = base();
+        env.insert("SF_ALLOWED_USERS".into(), "00D5j00000AcMe1".into());
+        env.insert("SF_ALLOWED_EMAIL_DOMAINS".into(), "*.acme.example".into());
+        env.insert("SF_ALLOWED_USER_TYPES".into(), "STANDARD,bad type".into());
+        env.insert("SF_REQUIRED_PERMISSIONS".into(), "Sfgate_Admin".into());
+        env.insert("ROUTE_RULES".into(), "/a=perm:A;/b=prem:B".into());
+        env.insert("ASSERTION_KEY".into(), "not a key".into());
+        let err = Config::from_map(&env).expect_err("invalid").to_string();
+        for v in [
+            "SF_ALLOWED_USERS",
+            "SF_ALLOWED_EMAIL_DOMAINS",
+            "SF_ALLOWED_USER_TYPES",
+            "SF_SCOPES",
+            "ROUTE_RULES: rule 2 (`/b=prem:B`), at character 4",
+            "ASSERTION_KEY",
+            "ASSERTION_AUDIENCE",
+        ] {
+            assert!(err.contains(v), "{v} not reported in:\n{err}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod header_limit;
 pub mod health;
 pub mod metrics;
+pub mod policy;
 pub mod proxy;
 pub mod rate_limit;
 pub mod request_id;

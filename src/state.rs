@@ -26,6 +26,8 @@ pub struct Inner {
     /// Digests of login `state` values already used on this replica, so a replayed callback
     /// is refused before it reaches Salesforce (the login cookie itself stays valid 10 min).
     pub used_states: moka::sync::Cache<[u8; 32], ()>,
+    /// Signs `X-Sfgate-Assertion` when `ASSERTION_KEY` is set.
+    pub assertion: Option<crate::policy::AssertionSigner>,
     /// Session renewals: one refresh call per session at a time, results reused briefly.
     pub renewals: Renewals,
     /// What replicas share (`REDIS_URL`); `Local` keeps every guarantee in-process.
@@ -58,8 +60,21 @@ impl AppState {
         let oauth = SalesforceOAuth::new(&config, http.clone())?;
         let readiness = Arc::new(Readiness::new(config.instance_policy.extra_origins()));
         let store = SharedStore::from_config(&config)?;
+        let mut identity_client = IdentityClient::new(http.clone());
+        if config.policy.needs_permissions() {
+            identity_client =
+                identity_client.with_custom_permissions(config.instance_policy.clone());
+        }
+        let assertion = match (&config.assertion_key, &config.assertion_audience) {
+            (Some(key), Some(audience)) => Some(crate::policy::AssertionSigner::new(
+                key,
+                config.public_origin(),
+                audience.clone(),
+            )),
+            _ => None,
+        };
         let validator = IdentityValidator::new(
-            IdentityClient::new(http.clone()),
+            identity_client,
             readiness.clone(),
             config.allowed_orgs.clone(),
             config.identity_cache_ttl,
@@ -97,6 +112,7 @@ impl AppState {
                 .max_capacity(1_000_000)
                 .time_to_live(crate::auth::session::LOGIN_TTL)
                 .build(),
+            assertion,
             renewals,
             store,
         })))

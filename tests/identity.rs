@@ -243,7 +243,7 @@ async fn token_whose_org_prefix_contradicts_the_identity_is_refused() {
     let instance = StubServer::start(
         200,
         "application/json",
-        format!(r#"{{"user_id":"0055j00000CaRoL","organization_id":"{GLOBEX}","preferred_username":"carol@globex.example"}}"#),
+        format!(r#"{{"user_id":"0055j00000CaRoL","organization_id":"{GLOBEX}","preferred_username":"carol@globex.example","user_type":"STANDARD","active":true}}"#),
     )
     .await;
     let instance_url = instance.url();

@@ -327,7 +327,11 @@ async fn without_any_key_a_jwks_outage_fails_closed_as_unavailable() {
 
 #[tokio::test]
 async fn a_failed_profile_fetch_admits_the_token_without_the_profile() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|env| {
+        // No rule needs the profile (the default user-type rule does: it would fetch it).
+        env.insert("SF_ALLOWED_USER_TYPES".into(), "*".into());
+    })
+    .await;
     app.emulator
         .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
     let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
@@ -421,6 +425,8 @@ async fn introspections_exp_shortens_the_cache() {
 async fn a_jwt_verdict_is_not_cached_past_the_tokens_exp() {
     let app = spawn_app_with(|env| {
         env.insert("IDENTITY_CACHE_TTL".into(), "600".into());
+        // No rule needs the profile (the default user-type rule does: it would fetch it).
+        env.insert("SF_ALLOWED_USER_TYPES".into(), "*".into());
     })
     .await;
     warm_up(&app).await;
@@ -566,6 +572,8 @@ async fn without_a_profile_the_upstream_gets_the_ids_and_no_username_not_even_a_
     let upstream = header_echo().await;
     let app = spawn_app_with(move |env| {
         env.insert("UPSTREAM_URL".into(), upstream);
+        // No rule needs the profile (the default user-type rule does: it would fetch it).
+        env.insert("SF_ALLOWED_USER_TYPES".into(), "*".into());
     })
     .await;
     app.emulator

@@ -12,6 +12,8 @@ use std::sync::OnceLock;
 pub struct Confirmed {
     identity: Identity,
     json: OnceLock<Bytes>,
+    /// The signed `X-Sfgate-Assertion` for this identity, reused while fresh.
+    assertion: crate::policy::AssertionSlot,
 }
 
 impl Confirmed {
@@ -19,7 +21,12 @@ impl Confirmed {
         Self {
             identity,
             json: OnceLock::new(),
+            assertion: Default::default(),
         }
+    }
+
+    pub fn assertion_slot(&self) -> &crate::policy::AssertionSlot {
+        &self.assertion
     }
 
     pub fn identity(&self) -> &Identity {
@@ -58,6 +65,10 @@ mod tests {
             username: Some("alice@acme.example".into()),
             display_name: Some("Alice \"Admin\"".into()),
             email: None,
+            email_verified: None,
+            user_type: None,
+            active: None,
+            custom_permissions: None,
             instance_url: InstancePolicy::default()
                 .check("https://acme.my.salesforce.com")
                 .expect("instance"),

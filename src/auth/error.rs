@@ -31,6 +31,9 @@ pub enum AuthError {
     OrgNotAllowed(OrgId),
     #[error("{0}")]
     Upstream(Arc<SalesforceError>),
+    /// Confirmed, from an allowed org, but the authorization policy refuses this user here.
+    #[error("access denied: {0}")]
+    AccessDenied(crate::policy::Refusal),
     /// This client caused too many Salesforce validation calls (see `auth::miss_budget`).
     #[error("too many new tokens from this address; retry in {} s", .0.as_secs())]
     RateLimited(std::time::Duration),
@@ -71,6 +74,11 @@ impl AuthError {
                     .with_login_link()
             }
             Self::Upstream(e) => e.upstream_response(),
+            // A login link: the user may have another Salesforce account that is allowed.
+            Self::AccessDenied(_) => {
+                ErrorResponse::new(StatusCode::FORBIDDEN, "access_denied", description)
+                    .with_login_link()
+            }
             Self::RateLimited(wait) => {
                 ErrorResponse::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", description)
                     .with_retry_after(*wait)

@@ -247,7 +247,13 @@ pub async fn require_identity(
     next: Next,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
-    match authenticate(&state, &parts.headers, RefreshPolicy::Allowed).await {
+    let authorized = async {
+        let auth = authenticate(&state, &parts.headers, RefreshPolicy::Allowed).await?;
+        let path = super::path_for_rules(&state, parts.uri.path())?;
+        super::authorize(&state, &auth, path.as_deref()).await?;
+        Ok::<_, AuthError>(auth)
+    };
+    match authorized.await {
         Ok(auth) => {
             record_identity(&auth);
             let renewed = auth.renewed_session.clone();
@@ -297,7 +303,13 @@ async fn confirmed(parts: &mut Parts, state: &AppState) -> Result<Arc<Confirmed>
     if let Some(auth) = parts.extensions.get::<Authenticated>() {
         return Ok(auth.identity.clone());
     }
-    match authenticate(state, &parts.headers, RefreshPolicy::Never).await {
+    let authorized = async {
+        let auth = authenticate(state, &parts.headers, RefreshPolicy::Never).await?;
+        let path = super::path_for_rules(state, parts.uri.path())?;
+        super::authorize(state, &auth, path.as_deref()).await?;
+        Ok::<_, AuthError>(auth)
+    };
+    match authorized.await {
         Ok(auth) => {
             let identity = auth.identity.clone();
             parts.extensions.insert(auth);

@@ -1,6 +1,7 @@
 //! Who is calling: credentials, the session cookie, validation with its cache, and the layer
 //! and extractor that give protected handlers an [`Identity`](crate::salesforce::Identity).
 
+mod authorize;
 mod confirmed;
 mod credentials;
 mod error;
@@ -13,6 +14,7 @@ mod secret_serde;
 pub mod session;
 mod validator;
 
+pub use authorize::{authorize, path_for_rules};
 pub use confirmed::Confirmed;
 pub use credentials::{
     extract_credentials, CredentialSource, Credentials, LEGACY_BEARER, LEGACY_INSTANCE_URL,

@@ -160,6 +160,9 @@ fn upstream_headers(config: &Config, parts: &Parts, auth: Option<&Authenticated>
     );
     if let Some(auth) = auth {
         out.extend(headers::identity_headers(&auth.identity));
+        if let Some(assertion) = parts.extensions.get::<crate::policy::SignedAssertion>() {
+            out.insert(crate::policy::X_SFGATE_ASSERTION, assertion.0.clone());
+        }
         if config.pass_access_token {
             headers::insert_access_token(&mut out, &auth.token, &auth.instance);
         }

@@ -136,6 +136,27 @@ pub fn remove_method_overrides(headers: &mut HeaderMap) {
     }
 }
 
+/// Removes every client-sent `X-Sfgate-Assertion`, including spellings with `_` for `-`
+/// that CGI-style servers read as the same header.
+pub fn remove_assertion(headers: &mut HeaderMap) {
+    let wanted = crate::policy::X_SFGATE_ASSERTION;
+    let look_alikes: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            name.as_str().len() == wanted.as_str().len()
+                && name
+                    .as_str()
+                    .bytes()
+                    .map(|b| if b == b'_' { b'-' } else { b })
+                    .eq(wanted.as_str().bytes())
+        })
+        .cloned()
+        .collect();
+    for name in look_alikes {
+        headers.remove(name);
+    }
+}
+
 /// Removes Salesforce credentials and sfgate's cookies; other cookies stay.
 pub fn remove_credentials(headers: &mut HeaderMap) {
     for name in &CREDENTIAL_HEADERS {

@@ -14,7 +14,10 @@ pub use error::ProxyError;
 pub use forward::Upstream;
 pub use headers::identity_headers;
 
-use crate::auth::{authenticate, record_identity, reject_as, BrowserRejection, RefreshPolicy};
+use crate::auth::{
+    authenticate, authorize, path_for_rules, record_identity, reject_as, AuthError, Authenticated,
+    BrowserRejection, RefreshPolicy,
+};
 use crate::config::SkipAuthRule;
 use crate::domain::{CanonicalPath, PathPolicy};
 use crate::state::AppState;
@@ -53,6 +56,8 @@ async fn authenticate_and_forward(
 ) -> Response {
     let (mut parts, body) = request.into_parts();
     headers::remove_by_name_rule(&mut parts.headers, state.config.underscore_headers);
+    // Only sfgate signs assertions; a client's copy (in any spelling) never reaches the app.
+    headers::remove_assertion(&mut parts.headers);
     let policy = PathPolicy {
         allow_encoded_slashes: state.config.allow_encoded_slashes,
     };
@@ -68,7 +73,7 @@ async fn authenticate_and_forward(
         headers::remove_method_overrides(&mut parts.headers);
         None
     } else {
-        match authenticate(state, &parts.headers, RefreshPolicy::Allowed).await {
+        match authenticate_and_authorize(state, &parts).await {
             Ok(auth) => Some(auth),
             Err(e) => {
                 return reject_as(
@@ -83,6 +88,15 @@ async fn authenticate_and_forward(
     };
     if let Some(auth) = &auth {
         record_identity(auth);
+        if let Some(assertion) = state
+            .assertion
+            .as_ref()
+            .and_then(|s| s.header_in(auth.identity.assertion_slot(), &auth.identity))
+        {
+            parts
+                .extensions
+                .insert(crate::policy::SignedAssertion(assertion));
+        }
     }
     let mut response = match upstream
         .forward(&state.config, parts, body, auth.as_ref())
@@ -97,6 +111,17 @@ async fn authenticate_and_forward(
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// The identity layer, then the authorization policy for the path being proxied.
+async fn authenticate_and_authorize(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+) -> Result<Authenticated, AuthError> {
+    let auth = authenticate(state, &parts.headers, RefreshPolicy::Allowed).await?;
+    let path = path_for_rules(state, parts.uri.path())?;
+    authorize(state, &auth, path.as_deref()).await?;
+    Ok(auth)
 }
 
 /// Whether `SKIP_AUTH_ROUTES` lets this request through unauthenticated. Rules see the path

@@ -5,6 +5,7 @@ mod assets;
 mod forward_auth;
 mod health;
 mod home;
+mod jwks;
 pub mod login;
 mod protected;
 
@@ -24,6 +25,8 @@ pub const OWN_ROUTES: &[&str] = &[
     "/secured",
     "/api/me",
     "/assets/*",
+    // Exactly this file: other `/.well-known/` paths (ACME challenges, app links) stay the app's.
+    "/.well-known/jwks.json",
 ];
 
 /// Whether `path` belongs to sfgate (see [`OWN_ROUTES`]): such paths are never proxied, even
@@ -46,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::metrics::render))
         .route("/oauth2/auth", any(forward_auth::forward_auth))
+        .route("/.well-known/jwks.json", get(jwks::jwks))
         .merge(assets::router(state.config.upstream_url.is_some()))
         .merge(login::router(&state.config))
         .merge(protected);

@@ -5,7 +5,7 @@
 //! Only an [`InstanceUrl`] can be called, so the allowlist check cannot be skipped.
 
 use super::SalesforceError;
-use crate::domain::{InstanceUrl, OrgId, SalesforceId};
+use crate::domain::{InstancePolicy, InstanceUrl, OrgId, SalesforceId};
 use futures_util::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,19 @@ pub struct Identity {
     pub username: Option<String>,
     pub display_name: Option<String>,
     pub email: Option<String>,
+    /// Salesforce's `email_verified`: an email-domain rule admits only verified addresses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    /// `STANDARD` for internal users; portal, partner and guest users have their own types.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// The custom permissions (API names) granted to the user, among those associated with the
+    /// Connected App; `None` when Salesforce said nothing (the `custom_permissions` scope was
+    /// not granted), which a permission rule treats as "not granted".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_permissions: Option<Vec<String>>,
     pub instance_url: InstanceUrl,
 }
 
@@ -39,6 +52,10 @@ impl Identity {
             username: None,
             display_name: None,
             email: None,
+            email_verified: None,
+            user_type: None,
+            active: None,
+            custom_permissions: None,
             instance_url,
         }
     }
@@ -53,6 +70,10 @@ impl Identity {
         self.username = Some(profile.username.clone());
         self.display_name = Some(profile.display_name.clone());
         self.email = profile.email.clone();
+        self.email_verified = profile.email_verified;
+        self.user_type = profile.user_type.clone();
+        self.active = profile.active;
+        self.custom_permissions = profile.custom_permissions.clone();
         self
     }
 
@@ -74,6 +95,10 @@ impl Identity {
                 .clone()
                 .or_else(|| self.username.clone())?,
             email: self.email.clone(),
+            email_verified: self.email_verified,
+            user_type: self.user_type.clone(),
+            active: self.active,
+            custom_permissions: self.custom_permissions.clone(),
         })
     }
 }
@@ -86,6 +111,10 @@ pub struct Profile {
     pub username: String,
     pub display_name: String,
     pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub user_type: Option<String>,
+    pub active: Option<bool>,
+    pub custom_permissions: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -101,7 +130,50 @@ struct UserInfo {
     #[serde(default)]
     email: Option<String>,
     #[serde(default)]
+    email_verified: Option<bool>,
+    #[serde(default)]
     active: Option<bool>,
+    #[serde(default)]
+    user_type: Option<String>,
+    /// The identity URL (userinfo's `sub`), where custom permissions are documented to appear.
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    custom_permissions: Option<serde_json::Value>,
+}
+
+/// The part of the identity URL's answer sfgate reads when userinfo lacks custom permissions.
+#[derive(Deserialize)]
+struct IdentityUrlAnswer {
+    user_id: String,
+    organization_id: String,
+    #[serde(default)]
+    custom_permissions: Option<serde_json::Value>,
+}
+
+/// Salesforce documents `custom_permissions` as a map of API name to `true`/`false` (the
+/// Mobile SDK reads it as a JSON object). A list of granted names is accepted too, so a
+/// change of shape does not silently grant or drop anything: only `true` (or a listed name)
+/// grants; anything else is "not granted". Sorted, for stable `/api/me` output.
+fn granted_permissions(value: &serde_json::Value) -> Option<Vec<String>> {
+    let mut granted: Vec<String> = match value {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .filter(|(_, v)| {
+                v.as_bool() == Some(true)
+                    || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+            })
+            .map(|(k, _)| k.clone())
+            .collect(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => return None,
+    };
+    granted.sort_unstable();
+    granted.dedup();
+    Some(granted)
 }
 
 /// A userinfo answer larger than this is not from Salesforce; refuse it rather than buffer it.
@@ -110,11 +182,24 @@ const MAX_BODY: usize = 256 * 1024;
 #[derive(Clone)]
 pub struct IdentityClient {
     http: reqwest::Client,
+    /// Whether some rule needs custom permissions: then, when userinfo does not carry them,
+    /// the identity URL is asked too (one more call, on cache misses only).
+    want_permissions: Option<InstancePolicy>,
 }
 
 impl IdentityClient {
     pub fn new(http: reqwest::Client) -> Self {
-        Self { http }
+        Self {
+            http,
+            want_permissions: None,
+        }
+    }
+
+    /// Fetch custom permissions from the identity URL when userinfo lacks them. The identity
+    /// URL is called only on an origin `policy` allows, as every Salesforce call is.
+    pub fn with_custom_permissions(mut self, policy: InstancePolicy) -> Self {
+        self.want_permissions = Some(policy);
+        self
     }
 
     pub async fn userinfo(
@@ -153,16 +238,27 @@ impl IdentityClient {
         let body = read_limited(response).await?;
         let info: UserInfo =
             serde_json::from_slice(&body).map_err(|_| SalesforceError::Unparsable)?;
-        if info.active == Some(false) {
-            return Err(SalesforceError::Rejected {
-                error: "invalid_token".into(),
-                description: "the Salesforce user is inactive".into(),
-            });
-        }
+        // An inactive user is refused by the authorization policy (403), not here.
         let user_id =
             SalesforceId::parse(&info.user_id).map_err(|_| SalesforceError::Unparsable)?;
         let organization_id =
             OrgId::parse(&info.organization_id).map_err(|_| SalesforceError::Unparsable)?;
+        let mut custom_permissions = info
+            .custom_permissions
+            .as_ref()
+            .and_then(granted_permissions);
+        if custom_permissions.is_none() {
+            if let (Some(policy), Some(sub)) = (&self.want_permissions, &info.sub) {
+                custom_permissions = Box::pin(self.identity_url_permissions(
+                    policy,
+                    sub,
+                    token,
+                    &user_id,
+                    &organization_id,
+                ))
+                .await?;
+            }
+        }
         let username = info.preferred_username.filter(|u| !u.is_empty());
         let display_name = info
             .name
@@ -175,8 +271,57 @@ impl IdentityClient {
             username,
             display_name,
             email: info.email,
+            email_verified: info.email_verified,
+            user_type: info.user_type,
+            active: info.active,
+            custom_permissions,
             instance_url: instance.clone(),
         })
+    }
+
+    /// Custom permissions from the identity URL (`GET {sub}` with the token), which Salesforce
+    /// documents as carrying them with the `custom_permissions` scope. The URL comes from
+    /// Salesforce's own answer, but is still called only on an allowed origin, and its answer
+    /// must be about the same user and org.
+    async fn identity_url_permissions(
+        &self,
+        policy: &InstancePolicy,
+        identity_url: &str,
+        token: &SecretString,
+        user_id: &SalesforceId,
+        org: &OrgId,
+    ) -> Result<Option<Vec<String>>, SalesforceError> {
+        let Ok(url) = url::Url::parse(identity_url) else {
+            return Ok(None);
+        };
+        if policy.check(&url.origin().ascii_serialization()).is_err() {
+            tracing::warn!("userinfo named an identity URL outside the allowed instances");
+            return Ok(None);
+        }
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose_secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| SalesforceError::from_reqwest(&e))?;
+        if !response.status().is_success() {
+            // No permissions learned: permission rules refuse (fail closed).
+            return Ok(None);
+        }
+        let body = read_limited(response).await?;
+        let answer: IdentityUrlAnswer =
+            serde_json::from_slice(&body).map_err(|_| SalesforceError::Unparsable)?;
+        let same_user = SalesforceId::parse(&answer.user_id).is_ok_and(|id| id == *user_id)
+            && OrgId::parse(&answer.organization_id).is_ok_and(|o| o == *org);
+        if !same_user {
+            return Err(SalesforceError::Unparsable);
+        }
+        Ok(answer
+            .custom_permissions
+            .as_ref()
+            .and_then(granted_permissions))
     }
 }
 
@@ -202,4 +347,27 @@ pub(crate) async fn read_at_most(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::granted_permissions;
+    use serde_json::json;
+
+    #[test]
+    fn custom_permissions_are_read_from_the_documented_map_or_a_list() {
+        let map = json!({"Sfgate_Admin": true, "Email_View": false, "Odd": "true", "Odder": 1});
+        assert_eq!(
+            granted_permissions(&map),
+            Some(vec!["Odd".to_string(), "Sfgate_Admin".to_string()])
+        );
+        let list = json!(["B", "A", "A", 7]);
+        assert_eq!(
+            granted_permissions(&list),
+            Some(vec!["A".to_string(), "B".to_string()])
+        );
+        assert_eq!(granted_permissions(&json!({})), Some(Vec::new()));
+        assert_eq!(granted_permissions(&json!("Sfgate_Admin")), None);
+        assert_eq!(granted_permissions(&json!(null)), None);
+    }
 }

@@ -25,6 +25,16 @@ pub enum SharedVerdict {
         #[serde(default)]
         display_name: Option<String>,
         email: Option<String>,
+        /// What authorization rules read; absent in verdicts stored by older replicas, which
+        /// rules then treat as unknown (and refuse when they need them).
+        #[serde(default)]
+        email_verified: Option<bool>,
+        #[serde(default)]
+        user_type: Option<String>,
+        #[serde(default)]
+        active: Option<bool>,
+        #[serde(default)]
+        custom_permissions: Option<Vec<String>>,
     },
     Invalid {
         reason: String,
@@ -39,6 +49,10 @@ impl SharedVerdict {
             username: identity.username.clone(),
             display_name: identity.display_name.clone(),
             email: identity.email.clone(),
+            email_verified: identity.email_verified,
+            user_type: identity.user_type.clone(),
+            active: identity.active,
+            custom_permissions: identity.custom_permissions.clone(),
         }
     }
 
@@ -52,12 +66,20 @@ impl SharedVerdict {
                 username,
                 display_name,
                 email,
+                email_verified,
+                user_type,
+                active,
+                custom_permissions,
             } => Some(Ok(Identity {
                 user_id: SalesforceId::parse(&user_id).ok()?,
                 organization_id: OrgId::parse(&org_id).ok()?,
                 username,
                 display_name,
                 email,
+                email_verified,
+                user_type,
+                active,
+                custom_permissions,
                 instance_url: instance.clone(),
             })),
             Self::Invalid { reason } => Some(Err(reason)),

@@ -19,7 +19,7 @@ mod userinfo;
 
 pub use faults::Fault;
 pub use jwt::ConnectedApp;
-pub use state::{demo_users, DemoUser, Endpoint, Stats, TokenGrant};
+pub use state::{demo_users, DemoUser, Endpoint, Stats, TokenGrant, UserProfile};
 pub use test_keys::FOREIGN_KEY;
 
 use axum::routing::{get, post};
@@ -196,6 +196,24 @@ impl EmulatorHandle {
         Some(self.state.issue(user, "api refresh_token", true))
     }
 
+    /// As if `username` had logged in with these (space-separated) scopes.
+    pub fn issue_tokens_with_scope(&self, username: &str, scope: &str) -> Option<TokenGrant> {
+        let user = state::user_index(username)?;
+        Some(self.state.issue(user, scope, true))
+    }
+
+    /// What the emulator reports about `username` (user type, active, email, permissions).
+    pub fn user_profile(&self, username: &str) -> Option<UserProfile> {
+        state::user_index(username).map(|u| self.state.profile(u))
+    }
+
+    /// Changes what the emulator reports about `username` from now on.
+    pub fn set_user_profile(&self, username: &str, profile: UserProfile) {
+        if let Some(u) = state::user_index(username) {
+            self.state.set_profile(u, profile);
+        }
+    }
+
     /// A JWT-based access token for `username` from the main Connected App, whatever the
     /// `jwt_access_tokens` switch says.
     pub fn issue_jwt(&self, username: &str) -> Option<TokenGrant> {
@@ -277,9 +295,23 @@ pub async fn run_standalone(config: EmulatorConfig, port: u16) -> std::io::Resul
     println!("  callback URLs: {}", redirect_uris.join(", "));
     println!("  users:");
     for user in demo_users() {
+        let granted: Vec<&str> = user
+            .custom_permissions
+            .iter()
+            .filter(|(_, granted)| *granted)
+            .map(|(name, _)| *name)
+            .collect();
         println!(
-            "    {:<24} password {:<14} org {} ({})",
-            user.username, user.password, user.org_id, user.org_name
+            "    {:<24} password {:<14} org {} ({}){}",
+            user.username,
+            user.password,
+            user.org_id,
+            user.org_name,
+            if granted.is_empty() {
+                String::new()
+            } else {
+                format!(", custom permissions {}", granted.join(", "))
+            }
         );
     }
     println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|rotation|reset-stats|rotate-key", handle.base_url());

@@ -28,6 +28,36 @@ pub struct DemoUser {
     /// 15-character org id.
     pub org_id: &'static str,
     pub org_name: &'static str,
+    /// Salesforce `user_type`.
+    pub user_type: &'static str,
+    /// Custom permissions associated with the Connected App, and whether each is granted;
+    /// reported on the identity URL to tokens with the `custom_permissions` scope.
+    pub custom_permissions: &'static [(&'static str, bool)],
+}
+
+/// What the emulator reports about a user, changeable at run time (tests make portal,
+/// inactive or email-less users out of the demo users).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserProfile {
+    pub user_type: String,
+    pub active: bool,
+    pub email: Option<String>,
+    pub custom_permissions: Vec<(String, bool)>,
+}
+
+impl From<&DemoUser> for UserProfile {
+    fn from(u: &DemoUser) -> Self {
+        Self {
+            user_type: u.user_type.to_string(),
+            active: true,
+            email: Some(u.email.to_string()),
+            custom_permissions: u
+                .custom_permissions
+                .iter()
+                .map(|(n, g)| (n.to_string(), *g))
+                .collect(),
+        }
+    }
 }
 
 const USERS: [DemoUser; 3] = [
@@ -39,6 +69,8 @@ const USERS: [DemoUser; 3] = [
         user_id: "0055j00000AlIcE",
         org_id: "00D5j00000AcMe1",
         org_name: "Acme",
+        user_type: "STANDARD",
+        custom_permissions: &[("Sfgate_Admin", true)],
     },
     DemoUser {
         username: "bob@acme.example",
@@ -48,6 +80,8 @@ const USERS: [DemoUser; 3] = [
         user_id: "0055j00000BoB01",
         org_id: "00D5j00000AcMe1",
         org_name: "Acme",
+        user_type: "STANDARD",
+        custom_permissions: &[("Sfgate_Admin", false)],
     },
     DemoUser {
         username: "carol@globex.example",
@@ -57,6 +91,8 @@ const USERS: [DemoUser; 3] = [
         user_id: "0055j00000CaRoL",
         org_id: "00D5j00000GlBx2",
         org_name: "Globex",
+        user_type: "STANDARD",
+        custom_permissions: &[],
     },
 ];
 
@@ -185,6 +221,7 @@ pub(super) struct CodeGrant {
 
 struct AccessGrant {
     user: usize,
+    scope: String,
     expires_ms: u64,
     revoked: bool,
     refresh: Option<String>,
@@ -213,6 +250,7 @@ pub(super) struct EmulatorState {
     codes: Mutex<HashMap<String, CodeGrant>>,
     access: Mutex<HashMap<String, AccessGrant>>,
     refresh: Mutex<HashMap<String, RefreshGrant>>,
+    profiles: Mutex<HashMap<usize, UserProfile>>,
     pub shutdown: watch::Receiver<bool>,
     pub(super) jwt: super::jwt::JwtKeys,
 }
@@ -244,6 +282,7 @@ impl EmulatorState {
             codes: Mutex::new(HashMap::new()),
             access: Mutex::new(HashMap::new()),
             refresh: Mutex::new(HashMap::new()),
+            profiles: Mutex::new(HashMap::new()),
             shutdown,
         }
     }
@@ -406,6 +445,7 @@ impl EmulatorState {
                 access_token.clone(),
                 AccessGrant {
                     user,
+                    scope: scope.to_string(),
                     expires_ms: now + self.lifetime.as_millis() as u64,
                     revoked: false,
                     refresh: refresh.clone(),
@@ -459,6 +499,29 @@ impl EmulatorState {
                 grant.refresh_token = None;
                 Some(grant)
             }
+        }
+    }
+
+    /// The user of a live access token and the scopes it was granted.
+    pub(super) fn access_grant(&self, token: &str) -> Option<(usize, String)> {
+        let now = self.now_ms();
+        let map = self.access.lock().ok()?;
+        map.get(token)
+            .filter(|g| !g.revoked && g.expires_ms > now)
+            .map(|g| (g.user, g.scope.clone()))
+    }
+
+    pub(super) fn profile(&self, user: usize) -> UserProfile {
+        self.profiles
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&user).cloned())
+            .unwrap_or_else(|| UserProfile::from(self::user(user)))
+    }
+
+    pub(super) fn set_profile(&self, user: usize, profile: UserProfile) {
+        if let Ok(mut p) = self.profiles.lock() {
+            p.insert(user, profile);
         }
     }
 

@@ -46,6 +46,7 @@ pub(super) async fn userinfo(
         return bad_token("Bad_OAuth_Token");
     };
     let u = state::user(user);
+    let profile = state.profile(user);
     let (given, family) = u
         .display_name
         .split_once(' ')
@@ -57,14 +58,14 @@ pub(super) async fn userinfo(
         "preferred_username": u.username,
         "nickname": u.username.split('@').next().unwrap_or(u.username),
         "name": u.display_name,
-        "email": u.email,
+        "email": profile.email,
         "email_verified": true,
         "given_name": given,
         "family_name": family,
         "zoneinfo": "Europe/London",
         "locale": "en_US",
-        "active": true,
-        "user_type": "STANDARD",
+        "active": profile.active,
+        "user_type": profile.user_type,
         "updated_at": "2026-01-01T00:00:00Z",
         "urls": urls(&state, user),
     }))
@@ -79,14 +80,15 @@ pub(super) async fn identity(
     if let Some(fault) = state.enter(Endpoint::Identity).await {
         return fault;
     }
-    let Some(user) = bearer(&headers).and_then(|t| state.access_user(t)) else {
+    let Some((user, scope)) = bearer(&headers).and_then(|t| state.access_grant(t)) else {
         return bad_token("Bad_OAuth_Token");
     };
     let u = state::user(user);
+    let profile = state.profile(user);
     if long_id(&org) != long_id(u.org_id) || long_id(&user_id) != long_id(u.user_id) {
         return bad_token("Bad_Id");
     }
-    Json(json!({
+    let mut answer = json!({
         "id": state.identity_url(user),
         "asserted_user": true,
         "user_id": long_id(u.user_id),
@@ -94,10 +96,20 @@ pub(super) async fn identity(
         "username": u.username,
         "nick_name": u.username.split('@').next().unwrap_or(u.username),
         "display_name": u.display_name,
-        "email": u.email,
-        "active": true,
-        "user_type": "STANDARD",
+        "email": profile.email,
+        "active": profile.active,
+        "user_type": profile.user_type,
         "urls": urls(&state, user),
-    }))
-    .into_response()
+    });
+    // Salesforce Help, "Identity URLs": with the custom_permissions scope, a map of the
+    // Connected App's custom permissions to whether the user has each. Not in userinfo.
+    if scope.split_whitespace().any(|s| s == "custom_permissions") {
+        let map: serde_json::Map<String, serde_json::Value> = profile
+            .custom_permissions
+            .iter()
+            .map(|(name, granted)| (name.clone(), serde_json::Value::Bool(*granted)))
+            .collect();
+        answer["custom_permissions"] = serde_json::Value::Object(map);
+    }
+    Json(answer).into_response()
 }

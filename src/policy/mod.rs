@@ -1,0 +1,199 @@
+//! Authorization: which confirmed Salesforce users may reach which paths, and the signed
+//! identity assertion sfgate hands to the app behind it.
+//!
+//! Authentication (the identity layer) answers "who is this, and is their org allowed?"; this
+//! module answers "may this user have this path?". The global requirements (`SF_ALLOWED_*`,
+//! `SF_REQUIRED_PERMISSIONS`) apply to every protected request; the first matching
+//! `ROUTE_RULES` rule adds its own. Inactive users are always refused.
+
+mod assertion;
+mod requirements;
+mod route_rules;
+
+pub use assertion::{
+    AssertionKey, AssertionSigner, AssertionSlot, SignedAssertion, X_SFGATE_ASSERTION,
+};
+pub use requirements::{
+    parse_email_domain, parse_permission, parse_user_type, Requirements, Unmet, UserRef, UserTypes,
+    DEFAULT_USER_TYPES,
+};
+pub use route_rules::{parse_route_rules, RoutePattern, RouteRule};
+
+use crate::salesforce::Identity;
+use std::fmt;
+
+/// Everything that decides whether a confirmed user may pass.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub global: Requirements,
+    pub routes: Vec<RouteRule>,
+}
+
+impl Default for Policy {
+    /// No configuration: internal (`STANDARD`) users of the allowed orgs, on every path.
+    fn default() -> Self {
+        Self {
+            global: Requirements {
+                user_types: UserTypes::Only(
+                    DEFAULT_USER_TYPES.iter().map(|t| t.to_string()).collect(),
+                ),
+                ..Requirements::default()
+            },
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// Why a request was refused: which rule, never the rule's list of values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A global requirement (`SF_ALLOWED_*`, `SF_REQUIRED_PERMISSIONS`, inactive users).
+    Global(Unmet),
+    /// The route rule with this number and pattern.
+    Route {
+        number: usize,
+        pattern: String,
+        unmet: Unmet,
+    },
+    /// Forward auth with route rules, without a trusted original URI: the path is unknown, so
+    /// no rule can be chosen and the request is refused rather than let through unchecked.
+    PathUnknown,
+}
+
+impl Refusal {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Global(u) | Self::Route { unmet: u, .. } => u.label(),
+            Self::PathUnknown => "path_unknown",
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Global(Unmet::Inactive) => write!(f, "{}", Unmet::Inactive),
+            Self::Global(unmet @ Unmet::User) => write!(f, "{unmet} (SF_ALLOWED_USERS)"),
+            Self::Global(unmet @ (Unmet::EmailDomain | Unmet::EmailUnverified)) => {
+                write!(f, "{unmet} (SF_ALLOWED_EMAIL_DOMAINS)")
+            }
+            Self::Global(unmet @ Unmet::UserType(_)) => {
+                write!(f, "{unmet} (SF_ALLOWED_USER_TYPES)")
+            }
+            Self::Global(unmet @ Unmet::Permission { .. }) => {
+                write!(f, "{unmet} (SF_REQUIRED_PERMISSIONS)")
+            }
+            Self::Route { number, unmet, .. } => {
+                write!(f, "{unmet} (ROUTE_RULES rule {number}, for this path)")
+            }
+            Self::PathUnknown => f.write_str(
+                "the original request path is unknown: route rules need X-Original-URI (nginx) \
+                 or X-Forwarded-Uri (Traefik) from a proxy trusted with TRUST_PROXY",
+            ),
+        }
+    }
+}
+
+impl Policy {
+    /// Whether `identity` may have `path`. `path` must be the canonical path the upstream (or
+    /// sfgate's own router) will act on: the decoded, dot-segment-free path without query.
+    /// Callers pass what the canonical-path check accepted; this is the only place rules meet
+    /// paths. `None` means the path is unknown (forward auth without a trusted original URI).
+    pub fn check(&self, identity: &Identity, path: Option<&str>) -> Result<(), Refusal> {
+        // Salesforce answers `active: false` for a deactivated user; no setting admits one. An
+        // identity that does not say (a locally validated JWT) was issued to an active user.
+        if identity.active == Some(false) {
+            return Err(Refusal::Global(Unmet::Inactive));
+        }
+        self.global.check(identity).map_err(Refusal::Global)?;
+        if self.routes.is_empty() {
+            return Ok(());
+        }
+        let Some(path) = path else {
+            return Err(Refusal::PathUnknown);
+        };
+        match self.routes.iter().find(|r| r.pattern.matches(path)) {
+            None => Ok(()),
+            Some(rule) => rule
+                .requirements
+                .check(identity)
+                .map_err(|unmet| Refusal::Route {
+                    number: rule.number,
+                    pattern: rule.pattern().to_string(),
+                    unmet,
+                }),
+        }
+    }
+
+    /// Whether some rule needs profile fields (username, email, user type, custom
+    /// permissions) beyond the user and org ids: a validator that confirmed a token locally
+    /// (JWT) must then fetch the profile (userinfo) before [`Policy::check`], or the rule
+    /// refuses for lack of the field.
+    pub fn needs_profile(&self) -> bool {
+        self.global.needs_profile() || self.routes.iter().any(|r| r.requirements.needs_profile())
+    }
+
+    /// Whether some rule needs the user's custom permissions (the `custom_permissions` scope).
+    pub fn needs_permissions(&self) -> bool {
+        self.global.needs_permissions()
+            || self
+                .routes
+                .iter()
+                .any(|r| r.requirements.needs_permissions())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::requirements::tests::identity;
+    use super::*;
+
+    fn policy(routes: &str) -> Policy {
+        Policy {
+            routes: parse_route_rules(routes).expect("rules"),
+            ..Policy::default()
+        }
+    }
+
+    #[test]
+    fn default_policy_admits_standard_users_and_refuses_portal_guest_and_inactive() {
+        let p = Policy::default();
+        assert_eq!(p.check(&identity(), Some("/")), Ok(()));
+        for t in ["CSP_LITE_PORTAL", "GUEST", "POWER_PARTNER"] {
+            let mut portal = identity();
+            portal.user_type = Some(t.into());
+            assert_eq!(
+                p.check(&portal, Some("/")),
+                Err(Refusal::Global(Unmet::UserType(Some(t.into()))))
+            );
+        }
+        let mut gone = identity();
+        gone.active = Some(false);
+        let any = Policy {
+            global: Requirements {
+                user_types: UserTypes::Any,
+                ..Requirements::default()
+            },
+            routes: Vec::new(),
+        };
+        assert_eq!(
+            any.check(&gone, Some("/")),
+            Err(Refusal::Global(Unmet::Inactive))
+        );
+    }
+
+    #[test]
+    fn first_matching_route_rule_wins() {
+        let p = policy("/admin/=perm:Nope;/admin/open=perm:Sfgate_Admin");
+        assert!(p.check(&identity(), Some("/admin/open")).is_err());
+        let p = policy("/admin/open=perm:Sfgate_Admin;/admin/=perm:Nope");
+        assert_eq!(p.check(&identity(), Some("/admin/open")), Ok(()));
+        let refusal = p.check(&identity(), Some("/admin/x")).expect_err("refused");
+        assert!(matches!(refusal, Refusal::Route { number: 2, .. }));
+        assert!(refusal.to_string().contains("ROUTE_RULES rule 2"));
+        assert!(!refusal.to_string().contains("/admin/"), "{refusal}");
+        assert_eq!(p.check(&identity(), Some("/other")), Ok(()));
+        assert_eq!(p.check(&identity(), None), Err(Refusal::PathUnknown));
+        assert_eq!(Policy::default().check(&identity(), None), Ok(()));
+    }
+}
