@@ -151,7 +151,7 @@ async fn serve() -> ExitCode {
             "gateway mode: proxying authenticated requests"
         );
     }
-    match startup::serve(listener, startup::app(state), startup::shutdown_signal()).await {
+    match startup::serve_state(listener, state, startup::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server error");

@@ -84,6 +84,10 @@ pub struct Config {
     pub request_timeout: Duration,
     pub upstream_url: Option<Url>,
     pub upstream_timeout: Duration,
+    /// `UPSTREAM_HTTP2`: HTTP/2 to the upstream (h2c prior knowledge, or ALPN over TLS).
+    pub upstream_http2: bool,
+    /// `WEBSOCKET_IDLE_TIMEOUT`: an upgraded connection quiet this long is closed.
+    pub websocket_idle_timeout: Duration,
     pub pass_access_token: bool,
     pub skip_auth_routes: Vec<SkipAuthRule>,
     pub enable_password_flow: bool,
@@ -357,6 +361,11 @@ impl Config {
         if upstream_timeout.is_zero() {
             r.problem("UPSTREAM_TIMEOUT", "must be at least 1 second");
         }
+        let upstream_http2 = r.flag("UPSTREAM_HTTP2");
+        let websocket_idle_timeout = r.seconds("WEBSOCKET_IDLE_TIMEOUT", 600);
+        if websocket_idle_timeout.is_zero() {
+            r.problem("WEBSOCKET_IDLE_TIMEOUT", "must be at least 1 second");
+        }
         let pass_access_token = r.flag("PASS_ACCESS_TOKEN");
         let skip_auth_routes = parse_skip_auth_routes(&mut r);
         let enable_password_flow = r.flag("SF_ENABLE_PASSWORD_FLOW");
@@ -415,6 +424,8 @@ impl Config {
                 request_timeout,
                 upstream_url,
                 upstream_timeout,
+                upstream_http2,
+                websocket_idle_timeout,
                 pass_access_token,
                 skip_auth_routes,
                 enable_password_flow,

@@ -130,6 +130,21 @@ pub async fn serve(
     crate::server::serve(listener, app, shutdown, Default::default()).await
 }
 
+/// Serves the application for `state` until `shutdown` completes; then, with in-flight
+/// requests finished, closes the upgraded connections (WebSockets) gateway mode holds open.
+pub async fn serve_state(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tunnels = state.upstream.as_ref().map(|u| u.tunnels().clone());
+    let result = serve(listener, app(state), shutdown).await;
+    if let Some(tunnels) = tunnels {
+        tunnels.close_all().await;
+    }
+    result
+}
+
 /// A running gateway, for tests and demo mode.
 pub struct RunningGateway {
     pub addr: SocketAddr,
@@ -157,8 +172,7 @@ pub async fn spawn(config: Config, listener: TcpListener) -> Result<RunningGatew
     let state = AppState::new(config)?;
     let addr = listener.local_addr().map_err(|_| StateError::Bind)?;
     let (tx, rx) = oneshot::channel::<()>();
-    let app = app(state.clone());
-    let task = tokio::spawn(serve(listener, app, async {
+    let task = tokio::spawn(serve_state(listener, state.clone(), async {
         let _ = rx.await;
     }));
     Ok(RunningGateway {

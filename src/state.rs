@@ -3,7 +3,7 @@
 use crate::auth::{CookieSealer, IdentityValidator};
 use crate::config::Config;
 use crate::health::Readiness;
-use crate::proxy::Upstream;
+use crate::proxy::{Upstream, UpstreamError, UpstreamOptions};
 use crate::salesforce::{self, IdentityClient, SalesforceOAuth};
 use std::ops::Deref;
 use std::sync::Arc;
@@ -41,6 +41,8 @@ pub enum StateError {
     Http(#[from] reqwest::Error),
     #[error("cannot build Salesforce endpoint URLs from SF_LOGIN_URL: {0}")]
     Url(#[from] url::ParseError),
+    #[error("cannot build the upstream client: {0}")]
+    Upstream(#[from] UpstreamError),
     #[error("the listener has no local address")]
     Bind,
 }
@@ -59,7 +61,14 @@ impl AppState {
             config.identity_cache_max,
         );
         let upstream = match &config.upstream_url {
-            Some(url) => Some(Upstream::new(url.clone(), config.upstream_timeout)?),
+            Some(url) => Some(Upstream::new(
+                url,
+                UpstreamOptions {
+                    timeout: config.upstream_timeout,
+                    http2: config.upstream_http2,
+                    websocket_idle: config.websocket_idle_timeout,
+                },
+            )?),
             None => None,
         };
         let cookies = CookieSealer::new(

@@ -632,29 +632,6 @@ async fn slow_upstream_is_504_but_a_slow_body_is_not_cut_off() {
 }
 
 #[tokio::test]
-async fn websocket_upgrades_are_refused_with_501() {
-    let echo = Echo::start().await;
-    let app = gateway_for(&echo, &[]).await;
-    let t = app.tokens(ALICE.0);
-    let r = app
-        .http
-        .get(app.url("/socket"))
-        .bearer_auth(&t.access_token)
-        .header("x-instance-url", &t.instance_url)
-        .header("connection", "Upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(r.status(), 501);
-    let body: Value = r.json().await.expect("json");
-    assert_eq!(body["error"], "not_implemented");
-    assert_eq!(echo.hits(), 0);
-}
-
-#[tokio::test]
 async fn own_routes_are_served_by_sfgate_and_never_proxied() {
     let echo = Echo::start().await;
     let app = gateway_for(&echo, &[]).await;

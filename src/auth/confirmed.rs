@@ -2,6 +2,7 @@
 
 use crate::salesforce::Identity;
 use axum::body::Bytes;
+use axum::http::HeaderMap;
 use std::ops::Deref;
 use std::sync::OnceLock;
 
@@ -12,6 +13,8 @@ use std::sync::OnceLock;
 pub struct Confirmed {
     identity: Identity,
     json: OnceLock<Bytes>,
+    /// Gateway mode's identity headers, built on first use like `json`.
+    headers: OnceLock<HeaderMap>,
 }
 
 impl Confirmed {
@@ -19,6 +22,7 @@ impl Confirmed {
         Self {
             identity,
             json: OnceLock::new(),
+            headers: OnceLock::new(),
         }
     }
 
@@ -34,6 +38,14 @@ impl Confirmed {
         let json = Bytes::from(serde_json::to_vec(&self.identity)?);
         // A concurrent first use may have set it already; both renderings are equal.
         Ok(self.json.get_or_init(|| json).clone())
+    }
+}
+
+impl Confirmed {
+    /// The identity headers the upstream gets, built once per cached identity.
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers
+            .get_or_init(|| crate::proxy::identity_headers(&self.identity))
     }
 }
 

@@ -12,6 +12,7 @@ use crate::domain::InstanceUrl;
 use crate::salesforce::Identity;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 pub const X_SALESFORCE_USER_ID: HeaderName = HeaderName::from_static("x-salesforce-user-id");
@@ -65,23 +66,30 @@ const HOP_BY_HOP: [HeaderName; 6] = [
 /// with non-ASCII characters) is left out rather than mangled: the ids are always present.
 pub fn identity_headers(identity: &Identity) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    let user_id = identity.user_id.to_string();
+    put_identity(&mut headers, identity);
+    headers
+}
+
+/// Inserts the identity headers into `headers`, replacing any present.
+fn put_identity(headers: &mut HeaderMap, identity: &Identity) {
+    let user_id = HeaderValue::from_str(&identity.user_id.to_string()).ok();
     let mut put = |name: HeaderName, value: &str| match HeaderValue::from_str(value) {
         Ok(v) => {
             headers.insert(name, v);
         }
         Err(_) => tracing::warn!(header = %name, "identity value is not a valid header value"),
     };
-    put(X_SALESFORCE_USER_ID, &user_id);
     put(X_SALESFORCE_ORG_ID, &identity.organization_id.to_string());
     put(X_SALESFORCE_USERNAME, &identity.username);
     put(X_SALESFORCE_INSTANCE_URL, identity.instance_url.as_str());
-    put(X_FORWARDED_USER, &user_id);
     put(X_FORWARDED_PREFERRED_USERNAME, &identity.username);
     if let Some(email) = &identity.email {
         put(X_FORWARDED_EMAIL, email);
     }
-    headers
+    if let Some(v) = user_id {
+        headers.insert(X_SALESFORCE_USER_ID, v.clone());
+        headers.insert(X_FORWARDED_USER, v);
+    }
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
@@ -203,6 +211,148 @@ pub fn set_forwarded(headers: &mut HeaderMap, forwarded: &Forwarded<'_>) {
         if let Some(v) = forwarded.host.and_then(|h| HeaderValue::from_str(h).ok()) {
             headers.insert(X_FORWARDED_HOST, v);
         }
+    }
+}
+
+/// What happens to one client request header on its way to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestRule {
+    /// Passed on unchanged.
+    Keep,
+    /// Removed: hop-by-hop, a client-sent identity header, a credential for sfgate, or a
+    /// header sfgate sets itself.
+    Drop,
+    /// `Cookie`: passed on without sfgate's own cookies.
+    Cookie,
+    /// `X-Forwarded-For`: kept (and extended) only from a trusted proxy.
+    ForwardedFor,
+}
+
+/// The decision for one request header, taken once per header in
+/// [`upstream_request_headers`]'s single pass. `connection_named` are the names the request's
+/// `Connection` header lists, which are hop-by-hop too.
+pub fn request_rule(name: &HeaderName, trust_proxy: bool, connection_named: &[&str]) -> RequestRule {
+    let n = name.as_str();
+    match n {
+        // Hop-by-hop (RFC 9110 7.6.1); sfgate sets `Host` and answers `Expect` itself.
+        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+        | "host" | "expect" => RequestRule::Drop,
+        // Only sfgate may vouch for a caller.
+        "x-salesforce-user-id"
+        | "x-salesforce-org-id"
+        | "x-salesforce-username"
+        | "x-salesforce-instance-url"
+        | "x-forwarded-user"
+        | "x-forwarded-email"
+        | "x-forwarded-preferred-username" => RequestRule::Drop,
+        // Credentials for sfgate, not for the upstream.
+        "authorization" | "bearer" | "instanceurl" | "x-instance-url" => RequestRule::Drop,
+        "cookie" => RequestRule::Cookie,
+        "x-forwarded-for" => RequestRule::ForwardedFor,
+        "x-forwarded-proto" | "x-forwarded-host" | "forwarded" | "x-real-ip" => {
+            if trust_proxy {
+                RequestRule::Keep
+            } else {
+                RequestRule::Drop
+            }
+        }
+        _ if n.starts_with("proxy-") => RequestRule::Drop,
+        _ if connection_named.iter().any(|c| c.eq_ignore_ascii_case(n)) => RequestRule::Drop,
+        _ => RequestRule::Keep,
+    }
+}
+
+/// Everything the upstream should learn besides the client's own headers.
+pub struct Outgoing<'a> {
+    pub forwarded: Forwarded<'a>,
+    /// The identity headers of a confirmed caller (see `Confirmed::headers`).
+    pub identity: Option<&'a HeaderMap>,
+    /// `PASS_ACCESS_TOKEN`: the caller's token and instance.
+    pub access_token: Option<(&'a SecretString, &'a InstanceUrl)>,
+}
+
+/// The request headers the upstream gets, built in one pass over the client's map: every
+/// header is classified once by [`request_rule`], then sfgate adds the forwarding and
+/// identity headers. Equivalent to [`remove_hop_by_hop`], [`remove_identity`],
+/// [`remove_credentials`], [`set_forwarded`] and [`identity_headers`] in turn, without
+/// rebuilding the map for each.
+pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> HeaderMap {
+    let trust = out.forwarded.trust_proxy;
+    let connection: Vec<&str> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect();
+    let mut result = HeaderMap::with_capacity(headers.len() + 8);
+    let mut forwarded_for: Option<String> = None;
+    for (name, value) in headers.iter() {
+        match request_rule(name, trust, &connection) {
+            RequestRule::Keep => {
+                result.append(name.clone(), value.clone());
+            }
+            RequestRule::Drop => {}
+            RequestRule::Cookie => {
+                if let Some(kept) = without_sfgate_cookies(value.as_bytes()) {
+                    result.append(header::COOKIE, kept);
+                }
+            }
+            RequestRule::ForwardedFor => {
+                if trust {
+                    if let Ok(v) = value.to_str() {
+                        let chain = forwarded_for.get_or_insert_with(String::new);
+                        if !chain.is_empty() {
+                            chain.push_str(", ");
+                        }
+                        chain.push_str(v);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(client) = out.forwarded.client {
+        let mut chain = forwarded_for.take().unwrap_or_default();
+        if !chain.is_empty() {
+            chain.push_str(", ");
+        }
+        let _ = write!(chain, "{}", client.ip());
+        forwarded_for = Some(chain);
+    }
+    if let Some(v) = forwarded_for.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        result.insert(X_FORWARDED_FOR, v);
+    }
+    if !result.contains_key(X_FORWARDED_PROTO) {
+        result.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+    if !result.contains_key(X_FORWARDED_HOST) {
+        if let Some(v) = out.forwarded.host.and_then(|h| HeaderValue::from_str(h).ok()) {
+            result.insert(X_FORWARDED_HOST, v);
+        }
+    }
+    if let Some(identity) = out.identity {
+        for (name, value) in identity {
+            result.insert(name.clone(), value.clone());
+        }
+    }
+    if let Some((token, instance)) = out.access_token {
+        insert_access_token(&mut result, token, instance);
+    }
+    result
+}
+
+/// Removes hop-by-hop headers from an upstream's response; leaves the map alone (no
+/// allocation) when it has none, which is the common case.
+pub fn remove_hop_by_hop_response(headers: &mut HeaderMap) {
+    let any = headers.keys().any(|name| {
+        matches!(
+            name.as_str(),
+            "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+        ) || name.as_str().starts_with("proxy-")
+    });
+    if any {
+        remove_hop_by_hop(headers);
     }
 }
 

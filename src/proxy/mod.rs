@@ -8,9 +8,11 @@
 mod error;
 mod forward;
 pub mod headers;
+mod tunnel;
 
 pub use error::ProxyError;
-pub use forward::Upstream;
+pub use forward::{Upstream, UpstreamError, UpstreamOptions};
+pub use tunnel::Tunnels;
 pub use headers::identity_headers;
 
 use crate::auth::{authenticate, record_identity, reject_as, BrowserRejection, RefreshPolicy};
@@ -49,8 +51,21 @@ async fn authenticate_and_forward(
     upstream: &Upstream,
     request: Request,
 ) -> Response {
-    let (mut parts, body) = request.into_parts();
-    headers::remove_identity(&mut parts.headers);
+    let upgrade = forward::is_upgrade(request.headers());
+    let response = authenticate_then_forward(state, upstream, request).await;
+    if upgrade {
+        metrics::counter!("sfgate_upgrades_total", "status" => response.status().as_str().to_owned())
+            .increment(1);
+    }
+    response
+}
+
+async fn authenticate_then_forward(
+    state: &AppState,
+    upstream: &Upstream,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
     let auth = if skips_auth(
         &state.config.skip_auth_routes,
         &parts.method,
