@@ -77,7 +77,8 @@ async fn echo(request: Request) -> Json<Value> {
             .collect();
         headers.insert(name.as_str().to_string(), Value::Array(values));
     }
-    let (method, path, query) = (
+    let (version, method, path, query) = (
+        format!("{:?}", request.version()),
         request.method().to_string(),
         request.uri().path().to_string(),
         request.uri().query().map(str::to_string),
@@ -86,6 +87,7 @@ async fn echo(request: Request) -> Json<Value> {
         .await
         .unwrap_or_default();
     Json(json!({
+        "version": version,
         "method": method,
         "path": path,
         "query": query,
@@ -588,6 +590,33 @@ async fn hundred_megabyte_upload_and_download_stream_without_buffering() {
         download_growth < limit,
         "download grew RSS by {download_growth} bytes at its peak"
     );
+}
+
+#[tokio::test]
+async fn the_upstream_gets_http_1_1_by_default_and_http_2_with_upstream_http2() {
+    let echo = Echo::start().await;
+    for (setting, version) in [("false", "HTTP/1.1"), ("true", "HTTP/2.0")] {
+        let app = gateway_for(&echo, &[("UPSTREAM_HTTP2", setting)]).await;
+        let t = app.tokens(ALICE.0);
+        let r = spoofed(
+            app.http
+                .post(app.url("/app/h2?x=1"))
+                .bearer_auth(&t.access_token)
+                .header("x-instance-url", &t.instance_url),
+        )
+        .body("over two")
+        .send()
+        .await
+        .expect("request");
+        assert_eq!(r.status(), 200, "{setting}");
+        let echoed: Value = r.json().await.expect("json");
+        assert_eq!(echoed["version"], version);
+        assert_eq!(echoed["path"], "/app/h2");
+        assert_eq!(echoed["query"], "x=1");
+        assert_eq!(echoed["body"], "over two");
+        assert_eq!(one(&echoed, "x-salesforce-username"), ALICE.0);
+        assert!(received(&echoed, "authorization").is_empty());
+    }
 }
 
 #[tokio::test]

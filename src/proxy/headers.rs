@@ -231,7 +231,11 @@ pub enum RequestRule {
 /// The decision for one request header, taken once per header in
 /// [`upstream_request_headers`]'s single pass. `connection_named` are the names the request's
 /// `Connection` header lists, which are hop-by-hop too.
-pub fn request_rule(name: &HeaderName, trust_proxy: bool, connection_named: &[&str]) -> RequestRule {
+pub fn request_rule(
+    name: &HeaderName,
+    trust_proxy: bool,
+    connection_named: &[&str],
+) -> RequestRule {
     let n = name.as_str();
     match n {
         // Hop-by-hop (RFC 9110 7.6.1); sfgate sets `Host` and answers `Expect` itself.
@@ -327,7 +331,11 @@ pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> Heade
         result.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
     if !result.contains_key(X_FORWARDED_HOST) {
-        if let Some(v) = out.forwarded.host.and_then(|h| HeaderValue::from_str(h).ok()) {
+        if let Some(v) = out
+            .forwarded
+            .host
+            .and_then(|h| HeaderValue::from_str(h).ok())
+        {
             result.insert(X_FORWARDED_HOST, v);
         }
     }
@@ -410,6 +418,73 @@ mod tests {
             .collect();
         assert_eq!(cookies, ["theme=dark; lang=en"]);
         assert_eq!(h.len(), 1);
+    }
+
+    /// The one-pass rewrite decides as the separate steps do, for every header kind.
+    #[test]
+    fn one_pass_rewrite_matches_the_separate_steps() {
+        let sent = map(&[
+            ("connection", "keep-alive, x-private"),
+            ("x-private", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "Basic x"),
+            ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("host", "gw.example"),
+            ("expect", "100-continue"),
+            ("x-salesforce-user-id", "forged"),
+            ("x-forwarded-email", "forged@evil.example"),
+            ("authorization", "Bearer t"),
+            ("bearer", "t"),
+            ("instanceurl", "https://a.my.salesforce.com"),
+            ("x-instance-url", "https://a.my.salesforce.com"),
+            ("cookie", "theme=dark; sfgate_session=abc"),
+            ("cookie", "sfgate_login=x"),
+            ("cookie", "lang=en"),
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "7.7.7.7"),
+            ("x-forwarded-proto", "https"),
+            ("forwarded", "for=6.6.6.6"),
+            ("accept", "a"),
+            ("accept", "b"),
+            ("x-kept", "yes"),
+        ]);
+        let client: SocketAddr = "10.0.0.7:5555".parse().expect("addr");
+        for trust_proxy in [false, true] {
+            let forwarded = || Forwarded {
+                client: Some(client),
+                host: Some("gw.example"),
+                trust_proxy,
+            };
+            let mut steps = sent.clone();
+            remove_hop_by_hop(&mut steps);
+            remove_identity(&mut steps);
+            remove_credentials(&mut steps);
+            steps.remove(header::HOST);
+            steps.remove(header::EXPECT);
+            set_forwarded(&mut steps, &forwarded());
+            let one_pass = upstream_request_headers(
+                sent.clone(),
+                &Outgoing {
+                    forwarded: forwarded(),
+                    identity: None,
+                    access_token: None,
+                },
+            );
+            let sorted = |h: &HeaderMap| {
+                let mut pairs: Vec<(String, String)> = h
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().expect("text").to_string()))
+                    .collect();
+                pairs.sort();
+                pairs
+            };
+            assert_eq!(
+                sorted(&one_pass),
+                sorted(&steps),
+                "trust_proxy={trust_proxy}"
+            );
+        }
     }
 
     #[test]

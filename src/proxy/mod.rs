@@ -12,8 +12,8 @@ mod tunnel;
 
 pub use error::ProxyError;
 pub use forward::{Upstream, UpstreamError, UpstreamOptions};
-pub use tunnel::Tunnels;
 pub use headers::identity_headers;
+pub use tunnel::Tunnels;
 
 use crate::auth::{authenticate, record_identity, reject_as, BrowserRejection, RefreshPolicy};
 use crate::config::SkipAuthRule;

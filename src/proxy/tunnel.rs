@@ -10,6 +10,7 @@
 
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
+use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,7 +54,14 @@ impl Tunnels {
                     return;
                 }
             };
-            join(TokioIo::new(client), TokioIo::new(upstream), idle, websocket, closing).await;
+            join(
+                TokioIo::new(client),
+                TokioIo::new(upstream),
+                idle,
+                websocket,
+                closing,
+            )
+            .await;
         });
     }
 
@@ -107,6 +115,7 @@ async fn join(
 ) {
     let started = Instant::now();
     let last = Arc::new(AtomicU64::new(0));
+    let shutting_down = closing.clone();
     let (client_read, client_write) = tokio::io::split(client);
     let (upstream_read, upstream_write) = tokio::io::split(upstream);
     let up = pump(
@@ -136,9 +145,23 @@ async fn join(
             tokio::time::sleep(idle - quiet).await;
         }
     };
-    tokio::select! {
-        _ = async { tokio::join!(up, down) } => {}
-        () = watchdog => {}
+    // The upstream ending its side ends the tunnel (as with nginx): after a WebSocket close
+    // handshake the server closes first, and the client's socket must not be held for a FIN
+    // it may never send. The client ending its side only half-closes toward the upstream,
+    // which may still be answering. On shutdown both sides get their Close frame first.
+    let (mut up, mut down, mut watchdog) = (pin!(up), pin!(down), pin!(watchdog));
+    let mut up_done = false;
+    loop {
+        tokio::select! {
+            () = &mut down => {
+                if !up_done && *shutting_down.borrow() {
+                    let _ = tokio::time::timeout(CLOSE_GRACE, &mut up).await;
+                }
+                break;
+            }
+            () = &mut up, if !up_done => up_done = true,
+            () = &mut watchdog => break,
+        }
     }
 }
 
@@ -316,7 +339,13 @@ mod tests {
     fn frame_boundaries_are_found_however_the_bytes_are_split() {
         let mut stream = Vec::new();
         let mut ends = Vec::new();
-        for (len, masked) in [(0, false), (5, true), (125, false), (300, true), (70_000, false)] {
+        for (len, masked) in [
+            (0, false),
+            (5, true),
+            (125, false),
+            (300, true),
+            (70_000, false),
+        ] {
             stream.extend(frame(len, masked));
             ends.push(stream.len());
         }
@@ -326,7 +355,11 @@ mod tests {
             for piece in stream.chunks(chunk) {
                 cursor.feed(piece);
                 fed += piece.len();
-                assert_eq!(cursor.at_boundary(), ends.contains(&fed), "chunk {chunk} at {fed}");
+                assert_eq!(
+                    cursor.at_boundary(),
+                    ends.contains(&fed),
+                    "chunk {chunk} at {fed}"
+                );
             }
         }
     }
