@@ -156,12 +156,6 @@ impl Upstream {
                 .remove::<hyper::upgrade::OnUpgrade>()
                 .map(|on| (protocol, on))
         });
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .map(str::to_owned);
         let client = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -171,7 +165,7 @@ impl Upstream {
             &Outgoing {
                 forwarded: Forwarded {
                     client,
-                    host: host.as_deref(),
+                    host: parts.uri.authority().map(|a| a.as_str()),
                     trust_proxy: config.trust_proxy,
                 },
                 identity: auth.map(|a| a.identity.headers()),

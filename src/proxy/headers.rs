@@ -268,6 +268,7 @@ pub fn request_rule(
 
 /// Everything the upstream should learn besides the client's own headers.
 pub struct Outgoing<'a> {
+    /// `host` here is the fallback for a request without a `Host` header (HTTP/2).
     pub forwarded: Forwarded<'a>,
     /// The identity headers of a confirmed caller (see `Confirmed::headers`).
     pub identity: Option<&'a HeaderMap>,
@@ -292,7 +293,11 @@ pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> Heade
         .collect();
     let mut result = HeaderMap::with_capacity(headers.len() + 8);
     let mut forwarded_for: Option<String> = None;
+    let mut client_host: Option<&HeaderValue> = None;
     for (name, value) in headers.iter() {
+        if name == header::HOST {
+            client_host = Some(value);
+        }
         match request_rule(name, trust, &connection) {
             RequestRule::Keep => {
                 result.append(name.clone(), value.clone());
@@ -331,11 +336,13 @@ pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> Heade
         result.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
     if !result.contains_key(X_FORWARDED_HOST) {
-        if let Some(v) = out
-            .forwarded
-            .host
-            .and_then(|h| HeaderValue::from_str(h).ok())
-        {
+        // The client's `Host` as it came (no copy), else the HTTP/2 authority.
+        let host = client_host.cloned().or_else(|| {
+            out.forwarded
+                .host
+                .and_then(|h| HeaderValue::from_str(h).ok())
+        });
+        if let Some(v) = host {
             result.insert(X_FORWARDED_HOST, v);
         }
     }
