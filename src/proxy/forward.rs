@@ -22,7 +22,7 @@ use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode, Uri, Version};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -334,6 +334,12 @@ pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
 }
 
 fn into_response(upstream: hyper::Response<hyper::body::Incoming>) -> Response {
+    if upstream.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // A 101 to a request that asked for no upgrade (or whose upgrade was not taken) would
+        // leave the client's connection in an undefined state.
+        tracing::warn!("the upstream switched protocols without being asked to");
+        return ProxyError::Unreachable.into_response();
+    }
     let (mut head, body) = upstream.into_parts();
     headers::remove_hop_by_hop_response(&mut head.headers);
     Response::from_parts(head, Body::new(body))

@@ -195,7 +195,7 @@ async fn pump<R, W>(
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; 8 * 1024];
     let mut frames = FrameCursor::default();
     let mut shutting_down = *closing.borrow();
     loop {
