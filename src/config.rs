@@ -660,4 +660,25 @@ mod tests {
         assert!(err.contains("UPSTREAM_TIMEOUT"), "{err}");
         assert!(!err.contains("pw"), "{err}");
     }
+
+    #[test]
+    fn upstream_http2_and_websocket_idle_timeout_are_read_and_checked() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert!(!c.upstream_http2);
+        assert_eq!(c.websocket_idle_timeout, Duration::from_secs(600));
+
+        let mut env = base();
+        env.insert("UPSTREAM_HTTP2".into(), "true".into());
+        env.insert("WEBSOCKET_IDLE_TIMEOUT".into(), "45".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert!(c.upstream_http2);
+        assert_eq!(c.websocket_idle_timeout, Duration::from_secs(45));
+
+        let mut env = base();
+        env.insert("UPSTREAM_HTTP2".into(), "sometimes".into());
+        env.insert("WEBSOCKET_IDLE_TIMEOUT".into(), "0".into());
+        let err = Config::from_map(&env).expect_err("invalid").to_string();
+        assert!(err.contains("UPSTREAM_HTTP2"), "{err}");
+        assert!(err.contains("WEBSOCKET_IDLE_TIMEOUT"), "{err}");
+    }
 }

@@ -379,8 +379,16 @@ async fn the_emulator_runs_alone() {
 async fn env_example_documents_every_variable_and_works_once_filled_in() {
     let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"))
         .expect(".env.example");
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+    let mut readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
+    // The user documentation continues in docs/ (one page per topic).
+    if let Ok(pages) = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")) {
+        for page in pages.flatten() {
+            if page.path().extension().is_some_and(|e| e == "md") {
+                readme.push_str(&std::fs::read_to_string(page.path()).unwrap_or_default());
+            }
+        }
+    }
     let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs"))
         .expect("config.rs");
     // Every variable the configuration reads, by the names it is read with.
@@ -400,7 +408,7 @@ async fn env_example_documents_every_variable_and_works_once_filled_in() {
         );
         assert!(
             readme.contains(&format!("`{name}`")),
-            "README.md does not document {name}"
+            "neither README.md nor docs/ documents {name}"
         );
     }
 

@@ -218,6 +218,15 @@ async fn text_and_binary_frames_cross_both_ways_and_the_close_handshake_complete
         );
     }
     assert_eq!(open_tunnels(&app), 1);
+    let scraped = scrape(&app).await;
+    assert!(
+        metric(&scraped, "sfgate_upgraded_connections", &[]) >= 1.0,
+        "{scraped}"
+    );
+    assert!(
+        metric(&scraped, "sfgate_upgrades_total", &[("status", "101")]) >= 1.0,
+        "{scraped}"
+    );
 
     // The close handshake: the client's Close reaches the upstream, whose reply comes back.
     ws.close(None).await.expect("close");
