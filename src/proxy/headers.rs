@@ -309,7 +309,7 @@ pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> Heade
     let mut forwarded_for: Option<String> = None;
     let mut client_host: Option<&HeaderValue> = None;
     for (name, value) in headers.iter() {
-        if name == header::HOST {
+        if name == header::HOST && client_host.is_none() {
             client_host = Some(value);
         }
         match request_rule(name, trust, &connection) {
@@ -549,6 +549,96 @@ mod tests {
                 sorted(&steps),
                 "trust_proxy={trust_proxy}"
             );
+        }
+    }
+
+    /// The same, for any mix of headers a client may send (names from every class the
+    /// rule knows, repeated, listed in `Connection` or not).
+    mod one_pass_property {
+        use super::*;
+        use proptest::prelude::*;
+
+        const NAMES: [&str; 24] = [
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-authorization",
+            "proxy-x",
+            "host",
+            "expect",
+            "x-salesforce-user-id",
+            "x-forwarded-user",
+            "x-forwarded-email",
+            "authorization",
+            "bearer",
+            "instanceurl",
+            "x-instance-url",
+            "cookie",
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "x-forwarded-host",
+            "forwarded",
+            "x-real-ip",
+            "x-app",
+        ];
+        const VALUES: [&str; 6] = [
+            "1",
+            "x-app",
+            "keep-alive, x-app",
+            "sfgate_session=a; theme=dark",
+            "sfgate_login=b",
+            "6.6.6.6",
+        ];
+
+        proptest! {
+            #[test]
+            fn one_pass_equals_the_steps(
+                pairs in proptest::collection::vec((0..NAMES.len(), 0..VALUES.len()), 0..16),
+                trust_proxy: bool,
+            ) {
+                let list: Vec<(&str, &str)> =
+                    pairs.iter().map(|(n, v)| (NAMES[*n], VALUES[*v])).collect();
+                let sent = map(&list);
+                let client: SocketAddr = "10.0.0.7:5555".parse().expect("addr");
+                let forwarded = || Forwarded {
+                    client: Some(client),
+                    host: Some("authority.example"),
+                    trust_proxy,
+                };
+                let mut steps = sent.clone();
+                let host = steps
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                remove_hop_by_hop(&mut steps);
+                remove_identity(&mut steps);
+                remove_credentials(&mut steps);
+                steps.remove(header::HOST);
+                steps.remove(header::EXPECT);
+                set_forwarded(
+                    &mut steps,
+                    &Forwarded {
+                        host: host.as_deref().or(Some("authority.example")),
+                        ..forwarded()
+                    },
+                );
+                let one_pass = upstream_request_headers(
+                    sent,
+                    &Outgoing { forwarded: forwarded(), identity: None, access_token: None },
+                );
+                let sorted = |h: &HeaderMap| {
+                    let mut pairs: Vec<(String, Vec<u8>)> = h
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                        .collect();
+                    pairs.sort();
+                    pairs
+                };
+                prop_assert_eq!(sorted(&one_pass), sorted(&steps));
+            }
         }
     }
 
