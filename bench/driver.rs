@@ -7,6 +7,9 @@
 //! ([`Bench::row`]) and targets ([`Bench::target`]); `run` lists the cases in order.
 //! Absolute numbers vary between runs on shared machines; the report leads with ratios.
 
+#[path = "jwt_case.rs"]
+mod jwt_case;
+
 use clap::Parser;
 use futures_util::stream::{self, StreamExt};
 use futures_util::SinkExt;
@@ -286,6 +289,16 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
     websockets(&mut bench).await?;
     many_identities(&mut bench).await?;
 
+    // (h) distinct JWT vs opaque tokens on first use (bench/jwt_case.rs); out of --smoke,
+    // where minting RSA-signed tokens would dominate the run.
+    let jwt = if bench.args.smoke {
+        None
+    } else {
+        let case = jwt_case::run(&bench.http, &bench.gw, &bench.emu, 2_000).await?;
+        bench.problems.extend(case.problems());
+        Some(case)
+    };
+
     let binary_size = std::fs::metadata(&bench.args.binary)?.len();
     bench.memory.push((
         "binary size".into(),
@@ -296,7 +309,10 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         .push(("start to first 200".into(), format!("{start_ms:.1} ms")));
     drop(emulator);
 
-    let report = render(&bench);
+    let mut report = render(&bench);
+    if let Some(case) = &jwt {
+        report.push_str(&case.markdown());
+    }
     let out = bench.args.out.clone().unwrap_or_else(|| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench");
         if bench.args.smoke {
@@ -1028,6 +1044,8 @@ async fn start_gateway(
             ("PORT", &port.to_string()),
             ("LOG_FORMAT", "json"),
             ("RUST_LOG", "warn"),
+            // Every benchmark token comes from this one loopback client.
+            ("VALIDATION_MISSES_PER_MINUTE", "100000000"),
         ])
         .envs(extra.iter().copied())
         .stdout(Stdio::null())

@@ -2,12 +2,13 @@
 //! operate it.
 
 use crate::config::{Config, ConfigError, LogFormat};
+use crate::config_warnings;
+use crate::demo::{Demo, DemoError, DemoOptions, Upstream, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use crate::domain::AllowedOrgs;
-use crate::salesforce::emulator::{demo_users, run_standalone, Emulator, EmulatorConfig};
+use crate::salesforce::emulator::{run_standalone, EmulatorConfig};
 use crate::startup;
 use crate::telemetry;
 use clap::{Parser, Subcommand};
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -32,12 +33,19 @@ enum Command {
     Serve,
     /// Serve the gateway with the built-in Salesforce emulator: no Connected App needed.
     Demo {
-        /// Port for the gateway on 127.0.0.1.
+        /// Port for the gateway on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 3000)]
         port: u16,
         /// Port for the emulator on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         emulator_port: u16,
+        /// Gateway mode: proxy every path that is not sfgate's own to this app, after login.
+        #[arg(long, env = "UPSTREAM_URL", value_name = "URL")]
+        upstream: Option<String>,
+        /// Gateway mode in front of a built-in sample app that shows the identity headers it
+        /// receives.
+        #[arg(long)]
+        with_sample_app: bool,
     },
     /// Run the Salesforce emulator alone, on 127.0.0.1.
     Emulator {
@@ -61,9 +69,6 @@ enum Command {
     Check,
 }
 
-const DEMO_CLIENT_ID: &str = "sfgate-demo-client";
-const DEMO_CLIENT_SECRET: &str = "sfgate-demo-client-secret";
-
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
@@ -71,7 +76,25 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Demo {
             port,
             emulator_port,
-        } => demo(port, emulator_port).await,
+            upstream,
+            with_sample_app,
+        } => {
+            let upstream = match (upstream, with_sample_app) {
+                (Some(_), true) => {
+                    eprintln!("sfgate demo: --with-sample-app and --upstream (or UPSTREAM_URL) both given; choose one");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+                (Some(url), false) => Upstream::Url(url),
+                (None, true) => Upstream::SampleApp,
+                (None, false) => Upstream::None,
+            };
+            demo(DemoOptions {
+                port,
+                emulator_port,
+                upstream,
+            })
+            .await
+        }
         Command::Emulator {
             port,
             latency_ms,
@@ -100,13 +123,20 @@ fn load() -> Result<Config, ConfigError> {
 
 fn report(e: &ConfigError) -> ExitCode {
     eprintln!("sfgate: {e}");
-    eprintln!("See README.md (Configuration) or .env.example for every variable.");
+    // A misspelt name is often why a required one is "missing": say so next to the problems.
+    for warning in config_warnings::from_env(None) {
+        eprintln!("sfgate: warning: {warning}");
+    }
+    eprintln!("See docs/configuration.md or .env.example for every variable.");
     ExitCode::from(EXIT_CONFIG)
 }
 
 fn check() -> ExitCode {
     match load() {
         Ok(config) => {
+            for warning in config_warnings::from_env(Some(&config)) {
+                eprintln!("sfgate: warning: {warning}");
+            }
             println!(
                 "configuration is valid: callback {} , login {} , listening on {}:{}",
                 config.callback_path(),
@@ -129,6 +159,14 @@ async fn serve() -> ExitCode {
     announce(&config);
     let listener = match TcpListener::bind((config.host, config.port)).await {
         Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            tracing::error!(
+                host = %config.host,
+                "port {} is in use; set PORT or stop the other process",
+                config.port
+            );
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
             tracing::error!(error = %e, host = %config.host, port = config.port, "cannot listen");
             return ExitCode::FAILURE;
@@ -142,13 +180,18 @@ async fn serve() -> ExitCode {
         }
     };
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "sfgate listening");
-    }
-    if let Some(upstream) = &state.config.upstream_url {
-        // The origin only: a path prefix is fine to log, but userinfo would not be.
+        // The origin only: a path prefix is fine to log, but userinfo would not be (and is
+        // refused by the configuration anyway).
+        let upstream = state
+            .config
+            .upstream_url
+            .as_ref()
+            .map_or_else(|| "none".to_string(), |u| u.origin().ascii_serialization());
         tracing::info!(
-            upstream = %upstream.origin().ascii_serialization(),
-            "gateway mode: proxying authenticated requests"
+            %addr,
+            allowed_orgs = %describe_orgs(&state.config.allowed_orgs),
+            %upstream,
+            "sfgate listening"
         );
     }
     match startup::serve_state(listener, state, startup::shutdown_signal()).await {
@@ -160,12 +203,27 @@ async fn serve() -> ExitCode {
     }
 }
 
+/// The allowed orgs as the start-up line shows them: `*` or the ids, sorted.
+fn describe_orgs(orgs: &AllowedOrgs) -> String {
+    match orgs {
+        AllowedOrgs::Any => "*".to_string(),
+        AllowedOrgs::Only(ids) => {
+            let mut ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+            ids.sort_unstable();
+            ids.join(",")
+        }
+    }
+}
+
 /// Start-up notes an operator should see once.
 fn announce(config: &Config) {
+    for warning in config_warnings::from_env(Some(config)) {
+        tracing::warn!(variable = %warning.variable, "{}", warning.message);
+    }
     for name in &config.legacy_names_used {
         tracing::warn!(
             variable = name,
-            "using the Node.js app's variable name; the SF_* names are preferred (see README)"
+            "using the Node.js app's variable name; the SF_* names are preferred (see docs/configuration.md)"
         );
     }
     if config.allowed_orgs == AllowedOrgs::Any {
@@ -185,102 +243,18 @@ fn announce(config: &Config) {
     }
 }
 
-async fn demo(port: u16, emulator_port: u16) -> ExitCode {
+async fn demo(options: DemoOptions) -> ExitCode {
     telemetry::init(LogFormat::Text);
-    let listener = match TcpListener::bind(("127.0.0.1", port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("sfgate demo: cannot listen on 127.0.0.1:{port}: {e} (try --port)");
-            return ExitCode::FAILURE;
-        }
-    };
-    let gateway_url = match listener.local_addr() {
-        Ok(addr) => format!("http://{addr}"),
+    let demo = match Demo::start(&options).await {
+        Ok(d) => d,
+        Err(DemoError::Config(e)) => return report(&e),
         Err(e) => {
             eprintln!("sfgate demo: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let redirect_uri = format!("{gateway_url}/oauth2/callback");
-    let mut emulator_config = EmulatorConfig::new(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
-    emulator_config.redirect_uris = vec![redirect_uri.clone()];
-    emulator_config.require_pkce = true;
-    let emulator = match Emulator::start(emulator_config, emulator_port).await {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("sfgate demo: cannot start the emulator: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let acme = demo_users()
-        .first()
-        .map(|u| u.org_id)
-        .unwrap_or("00D5j00000AcMe1");
-    let env = demo_environment(&emulator.base_url(), &redirect_uri, acme);
-    let config = match Config::from_map(&env) {
-        Ok(c) => c,
-        Err(e) => return report(&e),
-    };
-    let gateway = match startup::spawn(config, listener).await {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("sfgate demo: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("\n  sfgate demo is running.\n");
-    println!("  Open {gateway_url}/ in a browser and click \"Log in with Salesforce\".");
-    println!(
-        "  Salesforce is emulated at {} (only this org is allowed: {acme}).\n",
-        emulator.base_url()
-    );
-    println!("  Demo users:");
-    for user in demo_users() {
-        let note = if user.org_id == acme {
-            ""
-        } else {
-            "  <- org not allowed: shows the refusal"
-        };
-        println!(
-            "    {:<24} password {:<14} {}{note}",
-            user.username, user.password, user.org_name
-        );
-    }
-    println!("\n  From a script (password flow is on in demo mode only):");
-    println!(
-        "    curl -s -d username=alice@acme.example -d password=alice-demo-1 {gateway_url}/oauth2/password"
-    );
-    println!("\n  Press Ctrl-C to stop.\n");
+    println!("{}", demo.banner());
     startup::shutdown_signal().await;
-    let _ = gateway.shutdown().await;
-    emulator.shutdown().await;
+    demo.shutdown().await;
     ExitCode::SUCCESS
-}
-
-/// The configuration demo mode runs with: the emulator as login host and instance, a fresh
-/// random session secret, one allowed org.
-pub fn demo_environment(
-    emulator_url: &str,
-    redirect_uri: &str,
-    allowed_org: &str,
-) -> HashMap<String, String> {
-    use rand::Rng;
-    let secret: String = rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(48)
-        .map(char::from)
-        .collect();
-    [
-        ("SF_CLIENT_ID", DEMO_CLIENT_ID.to_string()),
-        ("SF_CLIENT_SECRET", DEMO_CLIENT_SECRET.to_string()),
-        ("SF_REDIRECT_URI", redirect_uri.to_string()),
-        ("SF_LOGIN_URL", emulator_url.to_string()),
-        ("SF_INSTANCE_ORIGINS", emulator_url.to_string()),
-        ("SF_ALLOWED_ORGS", allowed_org.to_string()),
-        ("SF_ENABLE_PASSWORD_FLOW", "true".to_string()),
-        ("SESSION_SECRET", secret),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
 }

@@ -6,7 +6,8 @@
 
 use crate::domain::{AllowedOrgs, InstancePolicy};
 use secrecy::{ExposeSecret, SecretString};
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -95,8 +96,42 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     pub trust_proxy: bool,
     pub rate_limit: RateLimit,
+    // Trust boundary (docs/security.md).
+    /// `PROXY_UNDERSCORE_HEADERS`: request header names with `_` dropped (default) or kept.
+    pub underscore_headers: crate::proxy::header_rule::UnderscoreHeaders,
+    /// `ALLOW_ENCODED_SLASHES`: let `%2F` through in proxied paths (dot segments stay refused).
+    pub allow_encoded_slashes: bool,
+    /// `MAX_CONNECTIONS`: open client connections at most; beyond it new ones wait.
+    pub max_connections: usize,
+    /// `HEADER_READ_TIMEOUT`: time to send a request's headers, and the longest a connection
+    /// (HTTP/1 or HTTP/2) may stay open without a request in progress.
+    pub header_read_timeout: Duration,
+    /// `VALIDATION_MISSES_PER_MINUTE`: Salesforce token validations one client may cause.
+    pub validation_misses_per_minute: u32,
+    /// Absolute lifetime of a browser session from its login (`SESSION_MAX_AGE`): renewal
+    /// never extends a session past it.
+    pub session_max_age: Duration,
+    /// How long a session renewal's result is reused for requests that still carry the cookie
+    /// from before it (`SESSION_RENEWAL_GRACE`).
+    pub session_renewal_grace: Duration,
     /// Legacy Node.js variable names that were used, so start-up can say so once.
     pub legacy_names_used: Vec<&'static str>,
+    /// How access tokens are checked (`SF_TOKEN_VALIDATION`).
+    pub token_validation: TokenValidation,
+    /// Connected Apps besides sfgate's own whose JWT access tokens are accepted
+    /// (`SF_ACCEPTED_CLIENT_IDS`).
+    pub accepted_client_ids: Vec<String>,
+}
+
+/// How sfgate checks an access token (`SF_TOKEN_VALIDATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenValidation {
+    /// JWT access tokens locally against the org's published keys, opaque ones via `userinfo`.
+    Auto,
+    /// Every token via `userinfo`, JWTs included (revocation seen within IDENTITY_CACHE_TTL).
+    UserInfo,
+    /// Every token via `/services/oauth2/introspect` with sfgate's client credentials.
+    Introspect,
 }
 
 /// One problem with one variable.
@@ -112,7 +147,9 @@ pub struct ConfigError(pub Vec<ConfigProblem>);
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration ({} problems):", self.0.len())?;
+        let n = self.0.len();
+        let noun = if n == 1 { "problem" } else { "problems" };
+        writeln!(f, "invalid configuration ({n} {noun}):")?;
         for p in &self.0 {
             writeln!(f, "  {}: {}", p.variable, p.message)?;
         }
@@ -232,6 +269,24 @@ impl Config {
     /// For tests and demo mode: configuration from a map instead of the environment.
     pub fn from_map(map: &HashMap<String, String>) -> Result<Self, ConfigError> {
         Self::from_lookup(&|name| map.get(name).cloned())
+    }
+
+    /// Every variable name the configuration reads, found by recording what [`Self::from_lookup`]
+    /// asks for: once against `lookup` (names read only when another is set) and once against an
+    /// empty environment (fallback names read only when the preferred one is missing). Deriving
+    /// the list this way keeps it complete as variables are added, with no second list to
+    /// maintain; start-up uses it to point out misspelt variables.
+    pub fn variable_names(lookup: &dyn Fn(&str) -> Option<String>) -> BTreeSet<String> {
+        let asked = RefCell::new(BTreeSet::new());
+        let _ = Self::from_lookup(&|name| {
+            asked.borrow_mut().insert(name.to_string());
+            lookup(name)
+        });
+        let _ = Self::from_lookup(&|name| {
+            asked.borrow_mut().insert(name.to_string());
+            None
+        });
+        asked.into_inner()
     }
 
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -388,6 +443,82 @@ impl Config {
         if rate_limit.per_minute == 0 {
             r.problem("RATE_LIMIT_PER_MINUTE", "must be at least 1");
         }
+        // Trust boundary (docs/security.md).
+        let underscore_headers = r.parse_or(
+            "PROXY_UNDERSCORE_HEADERS",
+            crate::proxy::header_rule::UnderscoreHeaders::Drop,
+            "`drop` or `keep`",
+        );
+        let allow_encoded_slashes = r.flag("ALLOW_ENCODED_SLASHES");
+        let max_connections = r.parse_or("MAX_CONNECTIONS", 10_000usize, "a whole number");
+        if max_connections == 0 {
+            r.problem("MAX_CONNECTIONS", "must be at least 1");
+        }
+        let header_read_timeout = r.seconds("HEADER_READ_TIMEOUT", 10);
+        if header_read_timeout.is_zero() {
+            r.problem("HEADER_READ_TIMEOUT", "must be at least 1 second");
+        }
+        let validation_misses_per_minute =
+            r.parse_or("VALIDATION_MISSES_PER_MINUTE", 60u32, "a whole number");
+        if validation_misses_per_minute == 0 {
+            r.problem("VALIDATION_MISSES_PER_MINUTE", "must be at least 1");
+        }
+
+        let token_validation = match r
+            .get("SF_TOKEN_VALIDATION")
+            .map(|v| v.trim().to_ascii_lowercase())
+        {
+            None => TokenValidation::Auto,
+            Some(v) if v == "auto" => TokenValidation::Auto,
+            Some(v) if v == "userinfo" => TokenValidation::UserInfo,
+            Some(v) if v == "introspect" => TokenValidation::Introspect,
+            Some(v) => {
+                r.problem(
+                    "SF_TOKEN_VALIDATION",
+                    format!("must be auto, userinfo or introspect, got `{v}`"),
+                );
+                TokenValidation::Auto
+            }
+        };
+        let accepted_client_ids: Vec<String> = r
+            .get("SF_ACCEPTED_CLIENT_IDS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if accepted_client_ids
+            .iter()
+            .any(|id| id.len() > 256 || !id.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            r.problem(
+                "SF_ACCEPTED_CLIENT_IDS",
+                "must be a comma-separated list of Connected App consumer keys",
+            );
+        }
+        // Sessions (issue 11, 12): absolute lifetime and the renewal's reuse window.
+        let session_max_age = r.seconds("SESSION_MAX_AGE", 7 * 24 * 3600);
+        if session_max_age.is_zero() {
+            r.problem("SESSION_MAX_AGE", "must be at least 1 second");
+        }
+        let session_renewal_grace = r.seconds("SESSION_RENEWAL_GRACE", 30);
+        if session_renewal_grace.is_zero() || session_renewal_grace > Duration::from_secs(300) {
+            r.problem("SESSION_RENEWAL_GRACE", "must be 1 to 300 seconds");
+        }
+        if let Some(u) = &redirect_uri {
+            if crate::routes::login::FIXED_ROUTES.contains(&u.path()) {
+                r.problem(
+                    "SF_REDIRECT_URI",
+                    format!(
+                        "its path `{}` is one of sfgate's own routes; use e.g. /oauth2/callback",
+                        u.path()
+                    ),
+                );
+            }
+        }
 
         let legacy_names_used = std::mem::take(&mut r.legacy);
         match (
@@ -433,7 +564,16 @@ impl Config {
                 metrics_token,
                 trust_proxy,
                 rate_limit,
+                underscore_headers,
+                allow_encoded_slashes,
+                max_connections,
+                header_read_timeout,
+                validation_misses_per_minute,
+                session_max_age,
+                session_renewal_grace,
                 legacy_names_used,
+                token_validation,
+                accepted_client_ids,
             }),
             _ => Err(ConfigError(r.problems)),
         }
@@ -522,6 +662,29 @@ mod tests {
     }
 
     #[test]
+    fn session_lifetimes_default_and_are_validated_together() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.session_max_age, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(c.session_renewal_grace, Duration::from_secs(30));
+        let mut env = base();
+        env.insert("SESSION_MAX_AGE".into(), "0".into());
+        env.insert("SESSION_RENEWAL_GRACE".into(), "301".into());
+        env.insert(
+            "SF_REDIRECT_URI".into(),
+            "https://gw.example.com/oauth2/welcome".into(),
+        );
+        let err = Config::from_map(&env).expect_err("invalid");
+        let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        for v in [
+            "SESSION_MAX_AGE",
+            "SESSION_RENEWAL_GRACE",
+            "SF_REDIRECT_URI",
+        ] {
+            assert!(vars.contains(&v), "{v} missing from {vars:?}");
+        }
+    }
+
+    #[test]
     fn empty_environment_names_every_missing_variable() {
         let err = Config::from_map(&HashMap::new()).expect_err("invalid");
         let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
@@ -586,6 +749,44 @@ mod tests {
     }
 
     #[test]
+    fn one_problem_is_counted_in_the_singular() {
+        let mut env = base();
+        env.remove("SESSION_SECRET");
+        let err = Config::from_map(&env).expect_err("invalid").to_string();
+        assert!(
+            err.starts_with("invalid configuration (1 problem):"),
+            "{err}"
+        );
+        env.remove("SF_CLIENT_ID");
+        let err = Config::from_map(&env).expect_err("invalid").to_string();
+        assert!(
+            err.starts_with("invalid configuration (2 problems):"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn variable_names_lists_what_the_configuration_reads() {
+        let names = Config::variable_names(&|_| None);
+        for v in [
+            "SF_CLIENT_ID",
+            "CLIENT_ID",
+            "SF_ALLOWED_ORGS",
+            "SESSION_SECRET",
+            "SESSION_TTL",
+            "IDENTITY_CACHE_TTL",
+            "UPSTREAM_URL",
+            "LOG_FORMAT",
+            "PORT",
+        ] {
+            assert!(names.contains(v), "{v} missing from {names:?}");
+        }
+        // Not written as a call argument: tests/cli.rs scans this file for such calls.
+        let misspelt = "SF_ALLOWED_ORG";
+        assert!(!names.contains(misspelt));
+    }
+
+    #[test]
     fn loopback_may_use_http() {
         let mut env = base();
         env.insert(
@@ -601,6 +802,42 @@ mod tests {
             "http://127.0.0.1:9999/services/oauth2/token"
         );
         assert_eq!(c.instance_policy.extra_origins(), ["http://127.0.0.1:9999"]);
+    }
+
+    #[test]
+    fn trust_boundary_settings_have_safe_defaults_and_bad_values_are_all_reported() {
+        use crate::proxy::header_rule::UnderscoreHeaders;
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.underscore_headers, UnderscoreHeaders::Drop);
+        assert!(!c.allow_encoded_slashes);
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.validation_misses_per_minute, 60);
+        let mut env = base();
+        env.insert("PROXY_UNDERSCORE_HEADERS".into(), "KEEP".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(c.underscore_headers, UnderscoreHeaders::Keep);
+        for (k, v) in [
+            ("PROXY_UNDERSCORE_HEADERS", "sometimes"),
+            ("ALLOW_ENCODED_SLASHES", "maybe"),
+            ("MAX_CONNECTIONS", "0"),
+            ("HEADER_READ_TIMEOUT", "0"),
+            ("VALIDATION_MISSES_PER_MINUTE", "0"),
+        ] {
+            env.insert(k.into(), v.into());
+        }
+        let err = Config::from_map(&env).expect_err("invalid");
+        let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            vars,
+            [
+                "PROXY_UNDERSCORE_HEADERS",
+                "ALLOW_ENCODED_SLASHES",
+                "MAX_CONNECTIONS",
+                "HEADER_READ_TIMEOUT",
+                "VALIDATION_MISSES_PER_MINUTE"
+            ]
+        );
     }
 
     #[test]
@@ -680,5 +917,24 @@ mod tests {
         let err = Config::from_map(&env).expect_err("invalid").to_string();
         assert!(err.contains("UPSTREAM_HTTP2"), "{err}");
         assert!(err.contains("WEBSOCKET_IDLE_TIMEOUT"), "{err}");
+    }
+
+    #[test]
+    fn token_validation_and_accepted_client_ids() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.token_validation, TokenValidation::Auto);
+        assert!(c.accepted_client_ids.is_empty());
+        let mut env = base();
+        env.insert("SF_TOKEN_VALIDATION".into(), " Introspect ".into());
+        env.insert("SF_ACCEPTED_CLIENT_IDS".into(), "a, b,,c ".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(c.token_validation, TokenValidation::Introspect);
+        assert_eq!(c.accepted_client_ids, ["a", "b", "c"]);
+        env.insert("SF_TOKEN_VALIDATION".into(), "local".into());
+        env.insert("SF_ACCEPTED_CLIENT_IDS".into(), "ok, has space".into());
+        let err = Config::from_map(&env).expect_err("invalid");
+        let named: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        assert!(named.contains(&"SF_TOKEN_VALIDATION"), "{err}");
+        assert!(named.contains(&"SF_ACCEPTED_CLIENT_IDS"), "{err}");
     }
 }

@@ -25,6 +25,9 @@ pub struct ErrorResponse {
     pub retry_after: Option<Duration>,
     /// Whether the HTML page offers a login link (authentication problems).
     pub offer_login: bool,
+    /// The HTML page's heading when the status line would be the wrong tone, e.g. for a
+    /// person's own choice to deny access; `None` shows the status ("401 Unauthorized").
+    pub heading: Option<&'static str>,
 }
 
 impl ErrorResponse {
@@ -36,6 +39,7 @@ impl ErrorResponse {
             bearer_challenge: None,
             retry_after: None,
             offer_login: false,
+            heading: None,
         }
     }
 
@@ -50,6 +54,11 @@ impl ErrorResponse {
 
     pub fn with_login_link(mut self) -> Self {
         self.offer_login = true;
+        self
+    }
+
+    pub fn with_heading(mut self, heading: &'static str) -> Self {
+        self.heading = Some(heading);
         self
     }
 
@@ -99,6 +108,7 @@ impl ErrorResponse {
             error: self.error,
             description: &self.description,
             login_href: login_href.as_deref(),
+            heading: self.heading,
         };
         let body = page.render().unwrap_or_else(|_| self.description.clone());
         let mut response = (self.status, Html(body)).into_response();
@@ -124,6 +134,7 @@ struct ErrorPage<'a> {
     error: &'a str,
     description: &'a str,
     login_href: Option<&'a str>,
+    heading: Option<&'a str>,
 }
 
 /// Whether the client prefers an HTML page: browsers send `text/html` first in `Accept`;

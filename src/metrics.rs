@@ -92,6 +92,20 @@ fn describe() {
         Unit::Seconds,
         "Latency of calls to Salesforce, by endpoint: token, userinfo, revoke"
     );
+    // Trust boundary (docs/security.md).
+    describe_counter!(
+        "sfgate_validation_budget_exceeded_total",
+        "Requests refused with 429 because their client spent its Salesforce validation budget"
+    );
+    describe_gauge!("sfgate_connections_open", "Client connections open");
+    describe_counter!(
+        "sfgate_connections_limited_total",
+        "Times a new connection had to wait because MAX_CONNECTIONS were open"
+    );
+    describe_counter!(
+        "sfgate_connections_idle_closed_total",
+        "Connections closed for having no request in progress for HEADER_READ_TIMEOUT"
+    );
     describe_counter!(
         "sfgate_logins_total",
         "Logins, by result: started, completed, failed"
@@ -99,6 +113,10 @@ fn describe() {
     describe_counter!(
         "sfgate_session_refreshes_total",
         "Session access tokens renewed with the session's refresh token"
+    );
+    describe_counter!(
+        "sfgate_session_renewals_total",
+        "Session renewals, by outcome: renewed (called Salesforce), shared (answered by another request's renewal), refused, unavailable"
     );
     describe_counter!(
         "sfgate_rate_limited_total",

@@ -120,15 +120,20 @@ impl LoginRateLimiter {
 
     /// The address a request is counted against.
     pub fn client_key(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
-        let forwarded = self
-            .trust_proxy
-            .then(|| rightmost_forwarded_for(headers))
-            .flatten();
-        let ip = forwarded
-            .or(peer.map(|p| p.ip()))
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        normalise(ip)
+        client_address(headers, peer, self.trust_proxy)
     }
+}
+
+/// The client a request is counted against, for every per-client limit: the peer address, or
+/// with `TRUST_PROXY` the rightmost `X-Forwarded-For` entry; IPv6 cut to its /64.
+pub fn client_address(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> IpAddr {
+    let forwarded = trust_proxy
+        .then(|| rightmost_forwarded_for(headers))
+        .flatten();
+    let ip = forwarded
+        .or(peer.map(|p| p.ip()))
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    normalise(ip)
 }
 
 fn quota(limit: RateLimit) -> Quota {

@@ -10,9 +10,10 @@ use crate::error;
 use crate::proxy;
 use crate::routes;
 use crate::security_headers;
+use crate::server::ConnectionLimits;
 use crate::state::{AppState, StateError};
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderName, Response, StatusCode};
+use axum::http::{header, Response, StatusCode};
 use axum::middleware::from_fn;
 use axum::Router;
 use std::future::Future;
@@ -32,7 +33,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::request_id::REQUEST_ID;
 /// sfgate's own routes take small forms and JSON; nothing legitimate comes near this.
 const MAX_OWN_BODY: usize = 64 * 1024;
 
@@ -41,7 +42,16 @@ const MAX_OWN_BODY: usize = 64 * 1024;
 /// The body limit and request timeout wrap sfgate's own routes only: in gateway mode the
 /// proxy (the fallback) streams bodies of any size and applies `UPSTREAM_TIMEOUT` itself.
 pub fn app(state: AppState) -> Router {
+    app_with_routes(state, Router::new())
+}
+
+/// The whole application with routes of your own added to sfgate's (see
+/// `examples/protected_route.rs`): they get the same middleware, limits and error pages, and
+/// take precedence over gateway mode's proxy. Protect them with
+/// `route_layer(from_fn_with_state(state, require_identity))`.
+pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
     let own = routes::router(state.clone())
+        .merge(extra.with_state(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_OWN_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
@@ -54,6 +64,11 @@ pub fn app(state: AppState) -> Router {
         // Unknown paths get sfgate's JSON 404 (an HTML page for browsers).
         None => own.fallback(|| async { error::not_found() }),
     };
+    // Every request runs with its client known to the Salesforce validation budget.
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::miss_budget::scope,
+    ));
     // Inside `negotiate`, so an HTML error page keeps them; skips proxied answers.
     with_middleware(security_headers::apply(router, &state.config))
 }
@@ -86,7 +101,7 @@ fn with_middleware(router: Router) -> Router {
         .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
             tracing::info!(
                 status = response.status().as_u16(),
-                latency_ms = latency.as_secs_f64() * 1000.0,
+                latency_ms = round_ms(latency),
                 "request finished"
             );
         })
@@ -99,6 +114,7 @@ fn with_middleware(router: Router) -> Router {
                 .layer(SetSensitiveResponseHeadersLayer::new(once(
                     header::SET_COOKIE,
                 )))
+                .layer(from_fn(crate::request_id::sanitise))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -107,6 +123,12 @@ fn with_middleware(router: Router) -> Router {
         )
         // Outermost, so timeouts and panics are counted too.
         .layer(from_fn(crate::metrics::track_requests))
+}
+
+/// Milliseconds with two decimals: `0.07`, not `0.06669900000000001`. Finer digits are noise
+/// in a request log, and a long float is hard to read.
+pub fn round_ms(latency: Duration) -> f64 {
+    (latency.as_secs_f64() * 100_000.0).round() / 100.0
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
@@ -121,16 +143,29 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     .into_response()
 }
 
-/// Serves until `shutdown` completes, then finishes in-flight requests.
+/// Serves until `shutdown` completes, then finishes in-flight requests, with the default
+/// connection limits.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    crate::server::serve(listener, app, shutdown, Default::default()).await
+    serve_with_limits(listener, app, shutdown, ConnectionLimits::default()).await
 }
 
-/// Serves the application for `state` until `shutdown` completes; then, with in-flight
+/// [`serve`] with the connection limits from the configuration
+/// ([`ConnectionLimits::from_config`]).
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ConnectionLimits,
+) -> std::io::Result<()> {
+    crate::server::serve(listener, app, shutdown, limits).await
+}
+
+/// Serves the application for `state`, with the connection limits its configuration sets,
+/// until `shutdown` completes; then, with in-flight
 /// requests finished, closes the upgraded connections (WebSockets) gateway mode holds open.
 pub async fn serve_state(
     listener: TcpListener,
@@ -138,7 +173,8 @@ pub async fn serve_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let tunnels = state.upstream.as_ref().map(|u| u.tunnels().clone());
-    let result = serve(listener, app(state), shutdown).await;
+    let limits = ConnectionLimits::from_config(&state.config);
+    let result = serve_with_limits(listener, app(state), shutdown, limits).await;
     if let Some(tunnels) = tunnels {
         tunnels.close_all().await;
     }
@@ -204,4 +240,20 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_ms;
+    use std::time::Duration;
+
+    #[test]
+    fn latencies_are_logged_in_milliseconds_with_two_decimals() {
+        assert_eq!(round_ms(Duration::from_nanos(66_699)).to_string(), "0.07");
+        assert_eq!(
+            round_ms(Duration::from_micros(1_234_567)).to_string(),
+            "1234.57"
+        );
+        assert_eq!(round_ms(Duration::ZERO).to_string(), "0");
+    }
 }

@@ -1,6 +1,6 @@
 //! What every handler shares: built once at start from the configuration.
 
-use crate::auth::{CookieSealer, IdentityValidator};
+use crate::auth::{CookieSealer, IdentityValidator, Renewals, TokenChecks};
 use crate::config::Config;
 use crate::health::Readiness;
 use crate::proxy::{Upstream, UpstreamError, UpstreamOptions};
@@ -25,6 +25,8 @@ pub struct Inner {
     /// Digests of login `state` values already used on this replica, so a replayed callback
     /// is refused before it reaches Salesforce (the login cookie itself stays valid 10 min).
     pub used_states: moka::sync::Cache<[u8; 32], ()>,
+    /// Session renewals: one refresh call per session at a time, results reused briefly.
+    pub renewals: Renewals,
 }
 
 impl Deref for AppState {
@@ -59,6 +61,13 @@ impl AppState {
             config.identity_cache_ttl,
             config.identity_negative_ttl,
             config.identity_cache_max,
+        )
+        .with_miss_budget(crate::auth::miss_budget::MissBudget::new(&config))
+        .with_token_checks(TokenChecks::from_config(&config, http.clone()));
+        let renewals = Renewals::new(
+            oauth.clone(),
+            readiness.clone(),
+            config.session_renewal_grace,
         );
         let upstream = match &config.upstream_url {
             Some(url) => Some(Upstream::new(
@@ -75,7 +84,8 @@ impl AppState {
             config.session_secret.expose(),
             config.is_https(),
             config.session_ttl,
-        );
+        )
+        .with_session_max_age(config.session_max_age);
         Ok(Self(Arc::new(Inner {
             config,
             oauth,
@@ -88,6 +98,7 @@ impl AppState {
                 .max_capacity(1_000_000)
                 .time_to_live(crate::auth::session::LOGIN_TTL)
                 .build(),
+            renewals,
         })))
     }
 }

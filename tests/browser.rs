@@ -263,10 +263,28 @@ async fn a_person_logs_in_sees_their_name_uses_the_api_and_logs_out() {
     assert_eq!(text_of(&browser, "welcome").await, "Welcome, Alice Admin");
     assert_eq!(text_of(&browser, "username").await, ALICE.0);
     assert!(text_of(&browser, "org-id").await.starts_with(ACME));
-    assert!(text_of(&browser, "curl").await.contains("/secured"));
+    assert!(text_of(&browser, "curl").await.ends_with("/api/me"));
+    // Post/redirect/get: the code left the address bar for the welcome page.
     let at = browser.current_url().await.expect("url");
-    assert_eq!(at.path(), "/oauth2/callback");
+    assert_eq!(at.path(), "/oauth2/welcome");
+    assert!(!at.as_str().contains("code="), "{at}");
     save_screenshot(&browser, "sfgate-success.png").await;
+
+    // Reload shows the same page again, not "the login cookie is missing".
+    browser.refresh().await.expect("reload");
+    assert_eq!(text_of(&browser, "welcome").await, "Welcome, Alice Admin");
+    // Back leads to the page before the login (no error page), Forward to the welcome page.
+    browser.back().await.expect("back");
+    let page = page_text(&browser).await;
+    for error in ["400", "Bad Request", "login cookie", "already completed"] {
+        assert!(!page.contains(error), "Back shows an error page: {page}");
+    }
+    browser.forward().await.expect("forward");
+    assert_eq!(text_of(&browser, "welcome").await, "Welcome, Alice Admin");
+    assert_eq!(
+        browser.current_url().await.expect("url").path(),
+        "/oauth2/welcome"
+    );
 
     // The session cookie carries the browser to the protected API.
     click(&browser, "me").await;
@@ -289,6 +307,12 @@ async fn a_person_logs_in_sees_their_name_uses_the_api_and_logs_out() {
         text_of(&browser, "login").await,
         "Log in with Salesforce",
         "after logout the home page is logged out"
+    );
+    assert!(
+        text_of(&browser, "logged-out")
+            .await
+            .starts_with("You are logged out."),
+        "and says so"
     );
     assert!(
         app.emulator
@@ -328,7 +352,7 @@ async fn denying_access_at_salesforce_shows_the_friendly_error_page() {
         .text()
         .await
         .expect("text");
-    assert_eq!(heading, "403 Forbidden");
+    assert_eq!(heading, "You chose not to allow access");
     let page = page_text(&browser).await;
     assert!(page.contains("end-user denied authorization"), "{page}");
     assert!(page.contains("access_denied"), "{page}");

@@ -330,6 +330,21 @@ async fn demo_serves_the_whole_login_flow_with_one_command() {
         .send()
         .await
         .expect("callback");
+    assert_eq!(
+        done.status(),
+        303,
+        "the callback redirects to the welcome page"
+    );
+    let welcome = format!(
+        "{gateway}{}",
+        done.headers()["location"].to_str().expect("ascii")
+    );
+    let done = browser
+        .get(welcome)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("welcome page");
     assert_eq!(done.status(), 200);
     assert!(done
         .text()
@@ -379,16 +394,11 @@ async fn the_emulator_runs_alone() {
 async fn env_example_documents_every_variable_and_works_once_filled_in() {
     let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"))
         .expect(".env.example");
-    let mut readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
-    // The user documentation continues in docs/ (one page per topic).
-    if let Ok(pages) = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")) {
-        for page in pages.flatten() {
-            if page.path().extension().is_some_and(|e| e == "md") {
-                readme.push_str(&std::fs::read_to_string(page.path()).unwrap_or_default());
-            }
-        }
-    }
+    let reference = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .expect("docs/configuration.md");
     let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs"))
         .expect("config.rs");
     // Every variable the configuration reads, by the names it is read with.
@@ -406,9 +416,11 @@ async fn env_example_documents_every_variable_and_works_once_filled_in() {
             example.contains(&format!("\n{name}=")) || legacy && example.contains(name),
             ".env.example does not document {name}"
         );
+        // One table row per variable, so the reference stays easy to extend.
         assert!(
-            readme.contains(&format!("`{name}`")),
-            "neither README.md nor docs/ documents {name}"
+            reference.contains(&format!("\n| `{name}` |"))
+                || legacy && reference.contains(&format!("`{name}`")),
+            "docs/configuration.md has no row for {name}"
         );
     }
 
@@ -427,4 +439,212 @@ async fn env_example_documents_every_variable_and_works_once_filled_in() {
     std::fs::write(dir.path().join(".env"), filled).expect(".env");
     let out = run_in(&dir, &["check"], &HashMap::new()).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// Starts `sfgate demo` with `args` and `env`; returns the child, the gateway URL and the banner.
+async fn start_demo(args: &[&str], env: &HashMap<&str, String>) -> (Child, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = command(&dir, env)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = stdout_lines(&mut child);
+    let mut seen = String::new();
+    let gateway = wait_for(&mut lines, r"Open (http://127\.0\.0\.1:\d+)/ ", &mut seen).await;
+    wait_for(&mut lines, r"(Press Ctrl-C to stop)", &mut seen).await;
+    // The demo logs every request to stdout: keep draining it.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // The working directory may go: the demo reads nothing from it after start.
+    drop(dir);
+    (child, gateway, seen)
+}
+
+async fn through_gateway(gateway: &str) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{gateway}/oauth2/password"))
+        .form(&[
+            ("username", "alice@acme.example"),
+            ("password", "alice-demo-1"),
+        ])
+        .send()
+        .await
+        .expect("password flow")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        login["refresh_token"].is_string(),
+        "the demo grants a refresh token: {login}"
+    );
+    let r = http
+        .get(format!("{gateway}/app/x"))
+        .bearer_auth(login["access_token"].as_str().expect("token"))
+        .header(
+            "x-instance-url",
+            login["instance_url"].as_str().expect("instance"),
+        )
+        .send()
+        .await
+        .expect("proxied");
+    assert_eq!(r.status(), 200);
+    r.json().await.expect("the upstream's json")
+}
+
+#[tokio::test]
+async fn demo_upstream_flag_and_upstream_url_both_run_gateway_mode() {
+    let upstream = sfgate::demo::sample_app::SampleApp::start()
+        .await
+        .expect("an upstream app");
+    let flag = ["demo", "--port", "0", "--upstream", &upstream.base_url()];
+    let (child, gateway, banner) = start_demo(&flag, &HashMap::new()).await;
+    assert!(
+        banner.contains(&format!("go to {} (your app)", upstream.base_url())),
+        "{banner}"
+    );
+    let body = through_gateway(&gateway).await;
+    assert_eq!(body["path"], "/app/x");
+    assert_eq!(
+        body["headers"]["x-salesforce-username"],
+        "alice@acme.example"
+    );
+    drop(child);
+
+    let env = HashMap::from([("UPSTREAM_URL", upstream.base_url())]);
+    let (child, gateway, _) = start_demo(&["demo", "--port", "0"], &env).await;
+    let body = through_gateway(&gateway).await;
+    assert_eq!(
+        body["headers"]["x-salesforce-username"],
+        "alice@acme.example"
+    );
+    drop(child);
+}
+
+#[tokio::test]
+async fn demo_with_sample_app_shows_gateway_mode_in_one_command() {
+    let (child, gateway, banner) = start_demo(
+        &["demo", "--port", "0", "--with-sample-app"],
+        &HashMap::new(),
+    )
+    .await;
+    assert!(banner.contains("the built-in sample app"), "{banner}");
+    let body = through_gateway(&gateway).await;
+    assert_eq!(body["app"], "sfgate sample app");
+    assert_eq!(body["credentials_received"], serde_json::json!([]));
+    // A browser without a session is sent to log in and brought back to /app.
+    let r = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{gateway}/app"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/oauth2/authorize?return_to=%2Fapp"
+    );
+    drop(child);
+}
+
+#[tokio::test]
+async fn demo_refuses_an_upstream_and_the_sample_app_together() {
+    let env = HashMap::from([("UPSTREAM_URL", "http://127.0.0.1:9".to_string())]);
+    let out = run(&["demo", "--port", "0", "--with-sample-app"], &env).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("choose one"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn a_misspelt_variable_is_named_with_the_one_it_was_meant_to_be() {
+    let mut env = valid_env("https://login.salesforce.com");
+    let orgs = env.remove("SF_ALLOWED_ORGS").expect("set");
+    env.insert("SF_ALLOWED_ORG", orgs);
+    let out = run(&["check"], &env).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("invalid configuration (1 problem):"), "{all}");
+    assert!(
+        all.contains("warning: SF_ALLOWED_ORG: is not a variable sfgate reads: did you mean SF_ALLOWED_ORGS?"),
+        "{all}"
+    );
+}
+
+#[tokio::test]
+async fn check_warns_about_a_lightning_login_host_and_names_the_my_domain_host() {
+    let mut env = valid_env("https://login.salesforce.com");
+    env.insert(
+        "SF_LOGIN_URL",
+        "https://acme.lightning.force.com".to_string(),
+    );
+    env.insert("SESSION_TIMEOUT", "60".to_string());
+    let out = run(&["check"], &env).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error: {all}");
+    assert!(all.contains("warning: SF_LOGIN_URL:"), "{all}");
+    assert!(all.contains("https://acme.my.salesforce.com"), "{all}");
+    assert!(
+        all.contains("warning: SESSION_TIMEOUT: is not a variable sfgate reads"),
+        "{all}"
+    );
+}
+
+#[tokio::test]
+async fn serve_says_when_its_port_is_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let mut env = valid_env("https://login.salesforce.com");
+    env.insert("HOST", "127.0.0.1".to_string());
+    env.insert("PORT", port.to_string());
+    let out = run(&["serve"], &env).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains(&format!(
+            "port {port} is in use; set PORT or stop the other process"
+        )),
+        "{all}"
+    );
+    drop(taken);
+}
+
+#[tokio::test]
+async fn serve_start_up_names_the_allowed_orgs_the_upstream_and_misspelt_variables() {
+    let mut env = valid_env("https://login.salesforce.com");
+    env.insert("HOST", "127.0.0.1".to_string());
+    env.insert("PORT", "0".to_string());
+    env.insert("UPSTREAM_URL", "http://127.0.0.1:9/base".to_string());
+    env.insert("IDENTITY_CACHE_TLL", "30".to_string());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = command(&dir, &env)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = stdout_lines(&mut child);
+    let mut seen = String::new();
+    let line = wait_for(&mut lines, r"(sfgate listening.*)", &mut seen).await;
+    assert!(line.contains("allowed_orgs=00D5j00000AcMe1EAF"), "{line}");
+    assert!(line.contains("upstream=http://127.0.0.1:9"), "{line}");
+    assert!(
+        seen.contains("did you mean IDENTITY_CACHE_TTL?"),
+        "the warning comes before the start-up line: {seen}"
+    );
+    let _ = child.kill().await;
+}
+
+#[tokio::test]
+async fn demo_says_when_its_port_is_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let out = run(&["demo", "--port", &port], &HashMap::new()).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains(&format!("port {port} is in use; pick another with --port")),
+        "{all}"
+    );
+    drop(taken);
 }

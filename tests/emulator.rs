@@ -788,3 +788,114 @@ async fn faults_can_be_switched_over_http_and_bad_switches_are_refused() {
         .to_string();
     assert_eq!(emu.userinfo(&first).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn rotation_answers_a_new_refresh_token_and_spends_the_old_one() {
+    let emu = start(|c| c.rotate_refresh_tokens = true).await;
+    let code = emu.code_for(None).await;
+    let (_, first) = emu.exchange(&code, None).await;
+    let old = first["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_string();
+    let refresh = |token: String| {
+        let emu = &emu;
+        async move {
+            emu.token(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &token),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+            ])
+            .await
+        }
+    };
+    let (status, renewed) = refresh(old.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    let new = renewed["refresh_token"]
+        .as_str()
+        .expect("a new refresh token")
+        .to_string();
+    assert_ne!(new, old);
+    let (status, body) = refresh(old.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the old one is spent");
+    assert_eq!(body["error"], "invalid_grant");
+    // The access token issued before the rotation keeps working until it expires.
+    assert_eq!(
+        emu.userinfo(first["access_token"].as_str().expect("at"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let (status, _) = refresh(new).await;
+    assert_eq!(status, StatusCode::OK, "the new one works");
+    assert_eq!(emu.handle.refresh_calls(), 3);
+
+    // The control endpoint switches it off (and refuses a bad body).
+    let switch = |body: &'static str| {
+        emu.http
+            .post(emu.url("/__emulator/rotation"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        switch(r#"{"enabled":"maybe"}"#).await.expect("r").status(),
+        400
+    );
+    assert_eq!(
+        switch(r#"{"enabled":false}"#).await.expect("r").status(),
+        204
+    );
+    let code = emu.code_for(None).await;
+    let (_, first) = emu.exchange(&code, None).await;
+    let rt = first["refresh_token"].as_str().expect("rt").to_string();
+    let (_, renewed) = refresh(rt.clone()).await;
+    assert!(
+        renewed.get("refresh_token").is_none(),
+        "no rotation: {renewed}"
+    );
+    let (status, _) = refresh(rt).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "without rotation a refresh token is reusable"
+    );
+    let stats: Value = emu
+        .http
+        .get(emu.url("/__emulator/stats"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stats["refresh"], 5, "{stats}");
+}
+
+#[tokio::test]
+async fn in_demo_mode_the_password_grant_also_issues_a_working_refresh_token() {
+    let emu = start(|c| c.password_grant_refresh_token = true).await;
+    let (status, body) = emu
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "alice@acme.example"),
+            ("password", "alice-demo-1"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "api refresh_token");
+    let refresh = body["refresh_token"].as_str().expect("a refresh token");
+    let (status, body) = emu
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
+}

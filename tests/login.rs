@@ -90,7 +90,9 @@ async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_rou
     let app = spawn_app().await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
-    assert_eq!(r.status(), 200);
+    // Post/redirect/get: the browser leaves the callback (and its code) at once.
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(r.headers()), "/oauth2/welcome");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let cookies = set_cookies(r.headers());
     assert!(
@@ -103,6 +105,14 @@ async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_rou
         cookies.iter().any(|c| c.starts_with("sfgate_login=;")),
         "login cookie cleared: {cookies:?}"
     );
+    let r = browser
+        .get(app.url("/oauth2/welcome"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("welcome page");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
     let page = r.text().await.expect("page");
     for expected in [
         "Alice Admin",
@@ -110,7 +120,7 @@ async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_rou
         ACME,
         &app.emulator.base_url(),
         "curl -H &#39;Authorization: Bearer ",
-        "/secured",
+        "/api/me",
     ] {
         assert!(page.contains(expected), "success page lacks {expected}");
     }
@@ -193,12 +203,12 @@ async fn return_to_sends_the_browser_back_but_never_off_site() {
             .send()
             .await
             .expect("r");
+        assert_eq!(r.status(), 303);
         assert_eq!(
-            r.status(),
-            200,
-            "{evil} must be ignored, landing on the success page"
+            location(r.headers()),
+            "/oauth2/welcome",
+            "{evil} must be ignored, landing on the welcome page"
         );
-        assert!(r.headers().get("location").is_none());
     }
 }
 
@@ -341,7 +351,7 @@ async fn a_replayed_callback_is_refused_before_reaching_salesforce() {
         .send()
         .await
         .expect("first");
-    assert_eq!(first.status(), 200);
+    assert_eq!(first.status(), 303, "the real callback completes");
     let calls = app.emulator.calls(Endpoint::Token);
     let replay = app
         .http
@@ -546,7 +556,7 @@ async fn refresh_gives_a_new_access_token_or_401_with_salesforces_reason() {
 async fn refresh_with_the_session_cookie_updates_the_cookie() {
     let app = spawn_app().await;
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 200);
+    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
     let r = browser
         .post(app.url("/oauth2/refresh"))
         .send()
@@ -565,7 +575,22 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
     })
     .await;
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 200);
+    // Logged in as a JSON caller, which learns the session's refresh token (to revoke it below).
+    let callback = app
+        .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
+        .await;
+    let login = browser
+        .get(callback)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(login.status(), 200);
+    let login: serde_json::Value = login.json().await.expect("json");
+    let refresh_token = login["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_string();
     app.emulator.expire_access_tokens();
     let token_calls = app.emulator.calls(Endpoint::Token);
     let r = browser.get(app.url("/api/me")).send().await.expect("r");
@@ -588,16 +613,6 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
 
     // Revoke the session's refresh token at Salesforce: the next renewal fails, the session
     // ends, and a browser is sent back to log in.
-    let r = browser
-        .post(app.url("/oauth2/refresh"))
-        .send()
-        .await
-        .expect("refresh");
-    let body: serde_json::Value = r.json().await.expect("json");
-    let refresh_token = body["refresh_token"]
-        .as_str()
-        .expect("session keeps its refresh token")
-        .to_string();
     let revoked = app
         .http
         .post(format!(
@@ -633,7 +648,7 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
     let app = spawn_app().await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303);
     let r = browser
         .post(app.url("/oauth2/logout"))
         .header("accept", "text/html")
@@ -641,7 +656,7 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
         .await
         .expect("logout");
     assert_eq!(r.status(), 303);
-    assert_eq!(location(r.headers()), "/");
+    assert_eq!(location(r.headers()), "/?logout=done");
     assert!(set_cookies(r.headers())
         .iter()
         .any(|c| c.starts_with("sfgate_session=;")));
@@ -649,7 +664,8 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
     let r = browser.get(app.url("/api/me")).send().await.expect("me");
     assert_eq!(r.status(), 401);
 
-    // API logout with a bearer token: 204, revoked, and evicted from the cache at once.
+    // API logout with a bearer token: revoked, evicted from the cache at once, and the answer
+    // says what was revoked (it was a bare 204 before).
     let t = app.tokens(ALICE.0);
     assert_eq!(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
@@ -665,7 +681,9 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 204);
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["revoked"], serde_json::json!(["access_token"]));
     assert!(app.emulator.is_revoked(&t.access_token));
     assert_eq!(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
@@ -691,11 +709,15 @@ async fn logout_clears_local_state_and_says_so_when_revocation_fails() {
         .expect("logout");
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.expect("json");
-    assert_eq!(body["revoked"], false);
+    assert_eq!(
+        body["revoked"],
+        serde_json::json!([]),
+        "nothing was revoked"
+    );
     assert_eq!(body["error"], "revocation_failed");
 
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 200);
+    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
     let r = browser
         .post(app.url("/oauth2/logout"))
         .header("accept", "text/html")

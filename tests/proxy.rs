@@ -353,7 +353,7 @@ async fn session_cookies_are_stripped_and_other_cookies_kept() {
     let echo = Echo::start().await;
     let app = gateway_for(&echo, &[]).await;
     let login = app.login(&browser_client(), ALICE).await;
-    assert_eq!(login.status(), 200);
+    assert_eq!(login.status(), 303);
     let session = set_cookies(login.headers())
         .into_iter()
         .find(|c| c.starts_with("sfgate_session="))
@@ -520,7 +520,7 @@ async fn a_renewed_session_cookie_is_set_on_the_proxied_response() {
     let echo = Echo::start().await;
     let app = gateway_for(&echo, &[("IDENTITY_CACHE_TTL", "0")]).await;
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 200);
+    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
     app.emulator.expire_access_tokens();
     let token_calls = app.emulator.calls(Endpoint::Token);
     let r = browser.get(app.url("/app")).send().await.expect("request");
@@ -816,7 +816,7 @@ async fn forward_auth_answers_202_with_identity_headers_for_every_credential_for
         assert!(!r.headers().contains_key("authorization"));
     }
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 200);
+    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
     let r = browser
         .head(app.url("/oauth2/auth"))
         .send()
@@ -833,7 +833,7 @@ async fn forward_auth_renews_an_expired_session_and_returns_the_cookie() {
     })
     .await;
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 200);
+    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
     app.emulator.expire_access_tokens();
     let r = browser
         .get(app.url("/oauth2/auth"))

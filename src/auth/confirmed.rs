@@ -67,8 +67,8 @@ mod tests {
         let identity = Identity {
             user_id: SalesforceId::parse("0055j00000AlIcE").expect("id"),
             organization_id: OrgId::parse("00D5j00000AcMe1").expect("org"),
-            username: "alice@acme.example".into(),
-            display_name: "Alice \"Admin\"".into(),
+            username: Some("alice@acme.example".into()),
+            display_name: Some("Alice \"Admin\"".into()),
             email: None,
             instance_url: InstancePolicy::default()
                 .check("https://acme.my.salesforce.com")
@@ -80,6 +80,6 @@ mod tests {
         assert_eq!(value, serde_json::to_value(&identity).expect("value"));
         assert_eq!(value["display_name"], "Alice \"Admin\"");
         assert_eq!(confirmed.json().expect("json"), first);
-        assert_eq!(confirmed.username, "alice@acme.example");
+        assert_eq!(confirmed.username.as_deref(), Some("alice@acme.example"));
     }
 }

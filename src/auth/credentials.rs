@@ -3,7 +3,7 @@
 //! 2. the Node.js app's `bearer` and `instanceurl` headers (a drop-in for its clients);
 //! 3. the session cookie set by the browser login.
 
-use super::session::{CookieSealer, Session, SESSION_COOKIE};
+use super::session::{CookieSealer, Session};
 use super::AuthError;
 use axum::http::{header, HeaderMap, HeaderName};
 use secrecy::SecretString;
@@ -65,7 +65,7 @@ pub fn extract_credentials(
             session: None,
         }));
     }
-    match sealer.open::<Session>(headers, SESSION_COOKIE) {
+    match sealer.open_session(headers) {
         Ok(Some(session)) => Ok(Some(Credentials {
             token: session.access_token.clone(),
             instance: session.instance_url.clone(),

@@ -31,6 +31,13 @@ pub enum AuthError {
     OrgNotAllowed(OrgId),
     #[error("{0}")]
     Upstream(Arc<SalesforceError>),
+    /// This client caused too many Salesforce validation calls (see `auth::miss_budget`).
+    #[error("too many new tokens from this address; retry in {} s", .0.as_secs())]
+    RateLimited(std::time::Duration),
+    /// The session's token expired and Salesforce could not renew it just now; the session
+    /// is kept and may be renewed on a later request.
+    #[error("the session could not be renewed just now ({0}); try again shortly")]
+    RenewalUnavailable(Arc<SalesforceError>),
 }
 
 impl AuthError {
@@ -64,6 +71,16 @@ impl AuthError {
                     .with_login_link()
             }
             Self::Upstream(e) => e.upstream_response(),
+            Self::RateLimited(wait) => {
+                ErrorResponse::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", description)
+                    .with_retry_after(*wait)
+            }
+            Self::RenewalUnavailable(_) => ErrorResponse::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                description,
+            )
+            .with_retry_after(std::time::Duration::from_secs(5)),
         }
     }
 }

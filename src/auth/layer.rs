@@ -5,10 +5,11 @@
 //! such a router can take [`Identity`] as an extractor and get the same checks.
 
 use super::{extract_credentials, AuthError, Confirmed, CredentialSource, Session};
+use crate::auth::renewal::{RenewalError, RenewalSource, RenewedTokens};
 use crate::auth::session::SESSION_COOKIE;
 use crate::domain::InstanceUrl;
 use crate::error::wants_html;
-use crate::salesforce::{Identity, SalesforceError};
+use crate::salesforce::Identity;
 use crate::state::AppState;
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -35,6 +36,8 @@ pub struct Authenticated {
     pub source: CredentialSource,
     /// A renewed session cookie to send back, when the session's token was refreshed.
     pub renewed_session: Option<HeaderValue>,
+    /// When the renewed cookie expires (seconds since the epoch), with `renewed_session`.
+    pub session_expires_at: Option<u64>,
 }
 
 /// Extracts, checks and validates the request's credentials.
@@ -64,13 +67,13 @@ pub async fn authenticate(
             instance,
             source: credentials.source,
             renewed_session: None,
+            session_expires_at: None,
         }),
-        (Err(AuthError::InvalidToken(_)), Some(session)) => match (refresh, &session.refresh_token)
-        {
+        (Err(AuthError::InvalidToken(_)), Some(session)) => match refresh {
             // Boxed: the renewal's future is large and rarely needed; inline, it would make
             // every request's future (moved and allocated on each call) that large too.
-            (RefreshPolicy::Allowed, Some(refresh_token)) => {
-                Box::pin(renew_session(state, refresh_token)).await
+            RefreshPolicy::Allowed if session.refresh_token.is_some() => {
+                Box::pin(renew_session(state, &session)).await
             }
             _ => Err(AuthError::SessionExpired),
         },
@@ -78,41 +81,86 @@ pub async fn authenticate(
     }
 }
 
-/// Uses the session's refresh token once. Salesforce saying no ends the session; Salesforce
-/// being unavailable does not (the session may still be renewed later).
-async fn renew_session(
+/// Renews `session` through [`crate::auth::Renewals`]: requests carrying the same session at
+/// the same moment (or the old cookie shortly after) share one refresh call. Only Salesforce
+/// refusing the refresh token this request holds ends the session; Salesforce being
+/// unavailable answers 503 and keeps the cookie, so the session can be renewed later.
+pub async fn renew_session(
     state: &AppState,
-    refresh_token: &SecretString,
+    session: &Session,
 ) -> Result<Authenticated, AuthError> {
-    let tokens = state.oauth.refresh(refresh_token).await;
-    let failure = match &tokens {
-        Err(e) if e.is_transient() => Some(e.to_string()),
-        _ => None,
+    let refresh_token = session
+        .refresh_token
+        .as_ref()
+        .ok_or(AuthError::SessionExpired)?;
+    // A freshly renewed token that Salesforce refuses at once (revoked at logout a moment
+    // ago) means the session is over.
+    let over = |(e, _): (AuthError, RenewalSource)| match e {
+        AuthError::InvalidToken(_) => AuthError::SessionExpired,
+        e => e,
     };
-    state.readiness.record("token", failure);
-    let tokens = match tokens {
-        Ok(tokens) => tokens,
-        Err(SalesforceError::Rejected { .. }) => return Err(AuthError::SessionExpired),
-        Err(e) => return Err(AuthError::Upstream(Arc::new(e))),
+    let (renewed, identity) = match renew_and_confirm(state, refresh_token).await {
+        // A renewal reused from a moment ago whose token is already refused (revoked, or
+        // expired since): this request's own refresh token may still work, so ask Salesforce.
+        Err((AuthError::InvalidToken(_), RenewalSource::Shared)) => {
+            state.renewals.forget(refresh_token).await;
+            renew_and_confirm(state, refresh_token)
+                .await
+                .map_err(over)?
+        }
+        other => other.map_err(over)?,
     };
-    metrics::counter!("sfgate_session_refreshes_total").increment(1);
-    state.readiness.trust_instance(&tokens.instance_url);
-    let identity = state
-        .validator
-        .validate(&tokens.instance_url, &tokens.access_token)
-        .await?;
-    let session = Session::new(&tokens, &identity);
-    let renewed = state
+    let next = session.renewed(
+        renewed.access_token.clone(),
+        renewed.refresh_token.clone(),
+        renewed.instance_url.as_str(),
+        &identity,
+    );
+    // `None`: the session reached SESSION_MAX_AGE; renewal never extends it.
+    let sealed = state
         .cookies
-        .seal(SESSION_COOKIE, &session, state.cookies.session_ttl());
-    tracing::info!(user_id = %identity.user_id, "session token renewed with its refresh token");
+        .seal_session(&next)
+        .ok_or(AuthError::SessionExpired)?;
+    tracing::info!(
+        user_id = %identity.user_id,
+        rotated = renewed.rotated,
+        "session token renewed with its refresh token"
+    );
     Ok(Authenticated {
         identity,
-        token: tokens.access_token,
-        instance: tokens.instance_url,
+        token: renewed.access_token,
+        instance: renewed.instance_url,
         source: CredentialSource::Session,
-        renewed_session: renewed,
+        renewed_session: Some(sealed.cookie),
+        session_expires_at: Some(sealed.expires_at),
     })
+}
+
+/// One renewal and the identity of its access token. Errors say whether the renewal was this
+/// call's own or a shared one.
+async fn renew_and_confirm(
+    state: &AppState,
+    refresh_token: &SecretString,
+) -> Result<(RenewedTokens, Arc<Confirmed>), (AuthError, RenewalSource)> {
+    let (renewed, source) = match state.renewals.renew_with_source(refresh_token).await {
+        Ok(renewed) => renewed,
+        Err(RenewalError::Refused { .. }) => {
+            return Err((AuthError::SessionExpired, RenewalSource::Salesforce))
+        }
+        Err(RenewalError::Unavailable(e)) => {
+            return Err((AuthError::RenewalUnavailable(e), RenewalSource::Salesforce))
+        }
+    };
+    match state
+        .validator
+        .validate(&renewed.instance_url, &renewed.access_token)
+        .await
+    {
+        Ok(identity) => Ok((renewed, identity)),
+        Err(AuthError::InvalidToken(reason)) => Err((AuthError::InvalidToken(reason), source)),
+        Err(AuthError::Upstream(e)) => Err((AuthError::RenewalUnavailable(e), source)),
+        Err(e) => Err((e, source)),
+    }
 }
 
 /// How a refusal answers a browser (a client whose `Accept` prefers `text/html`).

@@ -5,6 +5,10 @@ mod confirmed;
 mod credentials;
 mod error;
 mod layer;
+pub mod miss_budget;
+pub mod origin;
+mod profiles;
+pub mod renewal;
 mod secret_serde;
 pub mod session;
 mod validator;
@@ -16,8 +20,9 @@ pub use credentials::{
 };
 pub use error::AuthError;
 pub use layer::{
-    authenticate, record_identity, reject, reject_as, require_identity, Authenticated,
-    BrowserRejection, RefreshPolicy, SharedIdentity,
+    authenticate, record_identity, reject, reject_as, renew_session, require_identity,
+    Authenticated, BrowserRejection, RefreshPolicy, SharedIdentity,
 };
-pub use session::{CookieError, CookieSealer, LoginState, Session, SessionUser};
-pub use validator::IdentityValidator;
+pub use renewal::{RenewalError, Renewals, RenewedTokens};
+pub use session::{CookieError, CookieSealer, LoginState, SealedSession, Session, SessionUser};
+pub use validator::{IdentityValidator, TokenChecks};

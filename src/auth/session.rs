@@ -5,6 +5,10 @@
 //! `cookie` crate's private jar; key derived from `SESSION_SECRET` by HKDF), bound to their
 //! name, and carry their own expiry, so a cookie replayed after its `Max-Age` is refused even if
 //! a browser kept it.
+//!
+//! A session also carries its login time. `SESSION_MAX_AGE` counts from it: every sealing caps
+//! the cookie's expiry at login + max age, and opening refuses a session past it, so renewals
+//! (which re-seal with a fresh `SESSION_TTL`) can never keep a stolen cookie alive for ever.
 
 use super::secret_serde;
 use crate::domain::ReturnTo;
@@ -20,6 +24,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const LOGIN_COOKIE: &str = "sfgate_login";
 pub const SESSION_COOKIE: &str = "sfgate_session";
 pub const LOGIN_TTL: Duration = Duration::from_secs(600);
+/// `SESSION_MAX_AGE`'s default.
+pub const DEFAULT_SESSION_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Why a cookie that was present could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +72,8 @@ pub struct Session {
     pub refresh_token: Option<SecretString>,
     pub instance_url: String,
     pub user: SessionUser,
+    /// When the user logged in (seconds since the epoch); renewals keep it.
+    pub login_at: u64,
 }
 
 impl fmt::Debug for Session {
@@ -73,25 +81,64 @@ impl fmt::Debug for Session {
         f.debug_struct("Session")
             .field("instance_url", &self.instance_url)
             .field("user", &self.user)
+            .field("login_at", &self.login_at)
             .finish_non_exhaustive()
     }
 }
 
 impl Session {
+    /// A session that starts now, at login.
     pub fn new(tokens: &TokenSet, identity: &Identity) -> Self {
+        Self::started_at(tokens, identity, now_secs())
+    }
+
+    /// The session `self` continues with renewed tokens: same login time, and the refresh
+    /// token the renewal names (a new one when Salesforce rotated it).
+    pub fn renewed(
+        &self,
+        access_token: SecretString,
+        refresh_token: SecretString,
+        instance_url: &str,
+        identity: &Identity,
+    ) -> Self {
+        Self {
+            access_token,
+            refresh_token: Some(refresh_token),
+            instance_url: instance_url.to_string(),
+            user: SessionUser::from(identity),
+            login_at: self.login_at,
+        }
+    }
+
+    fn started_at(tokens: &TokenSet, identity: &Identity, login_at: u64) -> Self {
         Self {
             access_token: tokens.access_token.clone(),
             refresh_token: tokens.refresh_token.clone(),
             instance_url: tokens.instance_url.as_str().to_string(),
-            user: SessionUser {
-                user_id: identity.user_id.to_string(),
-                org_id: identity.organization_id.to_string(),
-                username: identity.username.clone(),
-                display_name: identity.display_name.clone(),
-                email: identity.email.clone(),
-            },
+            user: SessionUser::from(identity),
+            login_at,
         }
     }
+}
+
+impl From<&Identity> for SessionUser {
+    fn from(identity: &Identity) -> Self {
+        Self {
+            user_id: identity.user_id.to_string(),
+            org_id: identity.organization_id.to_string(),
+            // A JWT's identity may lack its profile (`userinfo` failed): the page shows the id.
+            username: identity.username.clone().unwrap_or_default(),
+            display_name: identity.label().to_string(),
+            email: identity.email.clone(),
+        }
+    }
+}
+
+/// A sealed session cookie and when it expires (seconds since the epoch).
+#[derive(Debug, Clone)]
+pub struct SealedSession {
+    pub cookie: HeaderValue,
+    pub expires_at: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -107,20 +154,57 @@ pub struct CookieSealer {
     key: Key,
     secure: bool,
     session_ttl: Duration,
+    session_max_age: Duration,
 }
 
 impl CookieSealer {
-    /// `secret` must be at least 32 bytes (guaranteed by `SessionSecret`).
+    /// `secret` must be at least 32 bytes (guaranteed by `SessionSecret`). Sessions get the
+    /// default maximum age; see [`Self::with_session_max_age`].
     pub fn new(secret: &[u8], secure: bool, session_ttl: Duration) -> Self {
         Self {
             key: Key::derive_from(secret),
             secure,
             session_ttl,
+            session_max_age: DEFAULT_SESSION_MAX_AGE,
         }
+    }
+
+    /// `SESSION_MAX_AGE`: how long a session may last from its login, renewals included.
+    pub fn with_session_max_age(mut self, max_age: Duration) -> Self {
+        self.session_max_age = max_age;
+        self
     }
 
     pub fn session_ttl(&self) -> Duration {
         self.session_ttl
+    }
+
+    /// The session cookie for `session`: valid for `SESSION_TTL`, but never past the session's
+    /// maximum age. `None` when the session has reached its maximum age (or cannot be sealed).
+    pub fn seal_session(&self, session: &Session) -> Option<SealedSession> {
+        let ttl = self.session_ttl.min(self.remaining_life(session)?);
+        let cookie = self.seal(SESSION_COOKIE, session, ttl)?;
+        Some(SealedSession {
+            cookie,
+            expires_at: now_secs() + ttl.as_secs(),
+        })
+    }
+
+    /// The session cookie, if present, sealed by us, not expired and within its maximum age.
+    pub fn open_session(&self, headers: &HeaderMap) -> Result<Option<Session>, CookieError> {
+        match self.open::<Session>(headers, SESSION_COOKIE)? {
+            Some(session) if self.remaining_life(&session).is_none() => Err(CookieError::Expired),
+            other => Ok(other),
+        }
+    }
+
+    /// Time left before the session's maximum age; `None` once it is reached.
+    fn remaining_life(&self, session: &Session) -> Option<Duration> {
+        let ends = session
+            .login_at
+            .saturating_add(self.session_max_age.as_secs());
+        let left = ends.saturating_sub(now_secs());
+        (left > 0).then(|| Duration::from_secs(left))
     }
 
     /// A `Set-Cookie` value carrying `value`, valid for `ttl`.
@@ -187,17 +271,35 @@ pub fn find_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse_encoded)
-        .filter_map(Result::ok)
+        .flat_map(|v| v.split(';'))
+        .filter_map(read_cookie_pair)
         .find(|c| c.name() == name)
         .map(|c| c.value().to_string())
+}
+
+/// One `name=value` pair of a `Cookie` header as sfgate reads it: name and value
+/// percent-decoded (the `cookie` crate's encoded parsing), `None` for a blank or unreadable
+/// pair. The one reading used both to find sfgate's cookies and to strip them before
+/// proxying, so `sfgate%5Fsession=...` cannot be read as the session yet pass to the app.
+pub fn read_cookie_pair(pair: &str) -> Option<Cookie<'static>> {
+    let pair = pair.trim();
+    if pair.is_empty() {
+        return None;
+    }
+    Cookie::parse_encoded(pair.to_owned()).ok()
+}
+
+/// Whether sfgate reads this `Cookie` pair as one of its own cookies.
+pub fn is_own_cookie_pair(pair: &str) -> bool {
+    read_cookie_pair(pair).is_some_and(|c| c.name() == SESSION_COOKIE || c.name() == LOGIN_COOKIE)
 }
 
 pub fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
     find_cookie(headers, name).is_some()
 }
 
-fn now_secs() -> u64 {
+/// Seconds since the epoch.
+pub fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -249,6 +351,53 @@ mod tests {
         assert!(!text.contains("hello"), "value must be encrypted: {text}");
         let opened: Option<String> = s.open(&request_with(&c), LOGIN_COOKIE).expect("opens");
         assert_eq!(opened.as_deref(), Some("hello"));
+    }
+
+    fn session(login_at: u64) -> Session {
+        Session {
+            access_token: SecretString::from("t"),
+            refresh_token: None,
+            instance_url: "https://x.my.salesforce.com".into(),
+            user: SessionUser {
+                user_id: "u".into(),
+                org_id: "o".into(),
+                username: "n".into(),
+                display_name: "d".into(),
+                email: None,
+            },
+            login_at,
+        }
+    }
+
+    #[test]
+    fn a_session_cookie_never_outlives_the_sessions_maximum_age() {
+        let s = sealer(SECRET).with_session_max_age(Duration::from_secs(100));
+        // Logged in 40 s ago: the cookie gets the 60 s left, not the 3600 s TTL.
+        let sealed = s.seal_session(&session(now_secs() - 40)).expect("sealed");
+        let text = sealed.cookie.to_str().expect("ascii").to_string();
+        let max_age: u64 = text
+            .split("Max-Age=")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .and_then(|v| v.parse().ok())
+            .expect("Max-Age");
+        assert!((59..=60).contains(&max_age), "{text}");
+        assert!(sealed.expires_at <= now_secs() + 60);
+        assert!(s.open_session(&request_with(&sealed.cookie)).is_ok());
+        // Past the maximum age: nothing to seal, and an old cookie does not open.
+        assert!(s.seal_session(&session(now_secs() - 100)).is_none());
+        let long_lived = sealer(SECRET)
+            .seal(
+                SESSION_COOKIE,
+                &session(now_secs() - 200),
+                Duration::from_secs(3600),
+            )
+            .expect("cookie");
+        assert_eq!(
+            s.open_session(&request_with(&long_lived))
+                .map(|o| o.is_some()),
+            Err(CookieError::Expired)
+        );
     }
 
     #[test]

@@ -7,11 +7,22 @@
 //! (`IDENTITY_NEGATIVE_TTL`) so a flood of bad tokens does not become a flood at Salesforce;
 //! timeouts and outages are never cached. Keys are SHA-256 digests of instance and token, so
 //! the cache never holds a token.
+//!
+//! How a token is checked depends on its kind and `SF_TOKEN_VALIDATION` (see
+//! docs/token-types.md): a JWT access token is verified locally against its issuer's published
+//! keys (no call once the keys are cached), an opaque one via `userinfo`, or every token via
+//! introspection. A verdict is never cached beyond the token's own `exp` when that is known.
 
+use super::miss_budget::MissBudget;
+use super::profiles::Profiles;
 use super::{AuthError, Confirmed};
-use crate::domain::{AllowedOrgs, InstanceUrl, OrgId};
+use crate::config::{Config, TokenValidation};
+use crate::domain::{AllowedOrgs, InstancePolicy, InstanceUrl, OrgId};
 use crate::health::Readiness;
-use crate::salesforce::{IdentityClient, SalesforceError};
+use crate::salesforce::introspect::Introspector;
+use crate::salesforce::jwks::{KeyError, KeySets};
+use crate::salesforce::jwt::{self, JwtRejection, Unverified};
+use crate::salesforce::{Identity, IdentityClient, SalesforceError};
 use metrics::Counter;
 use moka::future::Cache;
 use moka::Expiry;
@@ -25,8 +36,20 @@ type Key = [u8; 32];
 
 #[derive(Clone)]
 enum Verdict {
-    Valid(Arc<Confirmed>),
+    /// `until`: the verdict must not be cached past this (the token's `exp`, or a short time
+    /// for an identity still missing its profile).
+    Valid(Arc<Confirmed>, Option<Instant>),
     Invalid(Arc<str>),
+}
+
+impl Verdict {
+    fn valid(identity: Identity, until: Option<Instant>) -> Self {
+        Self::Valid(Arc::new(Confirmed::new(identity)), until)
+    }
+
+    fn invalid(reason: impl Into<Arc<str>>) -> Self {
+        Self::Invalid(reason.into())
+    }
 }
 
 struct VerdictExpiry {
@@ -39,12 +62,58 @@ impl Expiry<Key, Verdict> for VerdictExpiry {
         &self,
         _key: &Key,
         value: &Verdict,
-        _created_at: Instant,
+        created_at: Instant,
     ) -> Option<Duration> {
         Some(match value {
-            Verdict::Valid(_) => self.valid,
+            Verdict::Valid(_, None) => self.valid,
+            Verdict::Valid(_, Some(until)) => {
+                self.valid.min(until.saturating_duration_since(created_at))
+            }
             Verdict::Invalid(_) => self.invalid,
         })
+    }
+}
+
+/// Remembers each logged-out JWT until its `exp` (plus the leeway) and no longer.
+struct UntilExpiry;
+
+impl Expiry<Key, Instant> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &Key,
+        until: &Instant,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Some(until.saturating_duration_since(created_at))
+    }
+}
+
+/// How tokens are checked besides `userinfo`: built from the configuration once.
+pub struct TokenChecks {
+    mode: TokenValidation,
+    keys: KeySets,
+    introspector: Introspector,
+    policy: InstancePolicy,
+    /// sfgate's own client id first, then SF_ACCEPTED_CLIENT_IDS.
+    accepted_client_ids: Vec<String>,
+}
+
+impl TokenChecks {
+    pub fn from_config(config: &Config, http: reqwest::Client) -> Self {
+        let mut accepted_client_ids = vec![config.client_id.clone()];
+        accepted_client_ids.extend(config.accepted_client_ids.iter().cloned());
+        Self {
+            mode: config.token_validation,
+            keys: KeySets::new(http.clone(), config.instance_policy.clone()),
+            introspector: Introspector::new(
+                http,
+                &config.login_url,
+                config.client_id.clone(),
+                config.client_secret.clone(),
+            ),
+            policy: config.instance_policy.clone(),
+            accepted_client_ids,
+        }
     }
 }
 
@@ -53,6 +122,15 @@ pub struct IdentityValidator {
     readiness: Arc<Readiness>,
     cache: Option<Cache<Key, Verdict>>,
     allowed_orgs: AllowedOrgs,
+    miss_budget: MissBudget,
+    /// Without them every token goes to `userinfo`.
+    checks: Option<TokenChecks>,
+    profiles: Profiles,
+    /// How long an identity without its profile is cached, so the profile is retried soon.
+    incomplete_ttl: Duration,
+    /// JWT access tokens logged out through sfgate: revoked at Salesforce, but local
+    /// validation would admit them again until `exp`.
+    logged_out: moka::sync::Cache<Key, Instant>,
 }
 
 impl IdentityValidator {
@@ -75,11 +153,55 @@ impl IdentityValidator {
                 .build()
         });
         Self {
+            profiles: Profiles::new(client.clone(), ttl, max),
             client,
             readiness,
             cache,
             allowed_orgs,
+            miss_budget: MissBudget::unlimited(),
+            checks: None,
+            incomplete_ttl: negative_ttl.min(ttl),
+            logged_out: moka::sync::Cache::builder()
+                .max_capacity(max)
+                .expire_after(UntilExpiry)
+                .build(),
         }
+    }
+
+    /// Bounds the Salesforce calls each client can cause (`VALIDATION_MISSES_PER_MINUTE`).
+    pub fn with_miss_budget(mut self, budget: MissBudget) -> Self {
+        self.miss_budget = budget;
+        self
+    }
+
+    pub fn miss_budget(&self) -> &MissBudget {
+        &self.miss_budget
+    }
+
+    /// Enables local JWT validation and introspection as the configuration says.
+    pub fn with_token_checks(mut self, checks: TokenChecks) -> Self {
+        self.checks = Some(checks);
+        self
+    }
+
+    /// The identity with its profile (username, display name, email), fetched from `userinfo`
+    /// (cached per user) when the identity lacks it. For decisions that NEED profile fields:
+    /// an error here must refuse the request (fail closed), unlike the best-effort completion
+    /// every admitted JWT gets.
+    pub async fn require_profile(
+        &self,
+        identity: &Identity,
+        token: &SecretString,
+    ) -> Result<Identity, AuthError> {
+        self.profiles
+            .require(identity, token)
+            .await
+            .map_err(|e| match e {
+                SalesforceError::Rejected { description, .. } => {
+                    AuthError::InvalidToken(description)
+                }
+                e => AuthError::Upstream(Arc::new(e)),
+            })
     }
 
     /// Confirms the token with Salesforce (or the cache), then applies the org rules.
@@ -97,18 +219,33 @@ impl IdentityValidator {
                 return Err(AuthError::OrgNotAllowed(org.clone()));
             }
         }
+        let key = cache_key(instance, token);
+        if self.logged_out.contains_key(&key) {
+            counters.invalid.increment(1);
+            return Err(AuthError::InvalidToken("the token was logged out".into()));
+        }
         let verdict = match &self.cache {
             None => {
+                // No cache, no misses: the operator chose a call per request, so no budget.
                 counters.cache_disabled.increment(1);
-                Box::pin(self.fetch(instance, token)).await
+                Box::pin(self.fetch(instance, token))
+                    .await
+                    .map_err(AuthError::from)
             }
             Some(cache) => {
                 let missed = AtomicBool::new(false);
                 let result = cache
-                    .try_get_with(cache_key(instance, token), async {
+                    .try_get_with(key, async {
                         missed.store(true, Ordering::Relaxed);
+                        // A miss is a Salesforce call, charged to the client that caused it
+                        // unless it confirms a valid token.
+                        let reservation = self.miss_budget.reserve()?;
                         // Boxed so that a cache hit does not carry a request's worth of state.
-                        Box::pin(self.fetch(instance, token)).await
+                        let fetched = Box::pin(self.fetch(instance, token)).await;
+                        if let Ok(Verdict::Valid(..)) = &fetched {
+                            reservation.give_back();
+                        }
+                        fetched.map_err(AuthError::from)
                     })
                     .await;
                 if missed.load(Ordering::Relaxed) {
@@ -121,14 +258,16 @@ impl IdentityValidator {
             }
         };
         let identity = match verdict {
-            Ok(Verdict::Valid(identity)) => identity,
+            Ok(Verdict::Valid(identity, _)) => identity,
             Ok(Verdict::Invalid(reason)) => {
                 counters.invalid.increment(1);
                 return Err(AuthError::InvalidToken(reason.to_string()));
             }
             Err(e) => {
-                counters.upstream_error.increment(1);
-                return Err(AuthError::Upstream(Arc::new(e)));
+                if matches!(e, AuthError::Upstream(_)) {
+                    counters.upstream_error.increment(1);
+                }
+                return Err(e);
             }
         };
         if !self.allowed_orgs.allows(&identity.organization_id) {
@@ -152,8 +291,19 @@ impl IdentityValidator {
 
     /// Forgets a token's verdict, so a logged-out token stops working at once.
     pub async fn evict(&self, instance: &InstanceUrl, token: &SecretString) {
+        let key = cache_key(instance, token);
+        // Salesforce refuses a revoked opaque token; a JWT would pass local validation again.
+        let is_jwt = matches!(jwt::recognise(token.expose_secret()), Some(Ok(_)));
+        if let Some(exp) = is_jwt
+            .then(|| jwt::unverified_exp(token.expose_secret()))
+            .flatten()
+        {
+            let left = exp.saturating_sub(jwt::now_secs()) + jwt::LEEWAY.as_secs();
+            self.logged_out
+                .insert(key, Instant::now() + Duration::from_secs(left));
+        }
         if let Some(cache) = &self.cache {
-            cache.invalidate(&cache_key(instance, token)).await;
+            cache.invalidate(&key).await;
         }
     }
 
@@ -162,6 +312,145 @@ impl IdentityValidator {
     }
 
     async fn fetch(
+        &self,
+        instance: &InstanceUrl,
+        token: &SecretString,
+    ) -> Result<Verdict, SalesforceError> {
+        let (method, result) = match &self.checks {
+            Some(checks) if checks.mode == TokenValidation::Introspect => (
+                "introspect",
+                self.fetch_introspect(checks, instance, token).await,
+            ),
+            Some(checks) if checks.mode == TokenValidation::Auto => {
+                match jwt::recognise(token.expose_secret()) {
+                    Some(unverified) => (
+                        "jwt_local",
+                        self.fetch_jwt(checks, instance, token, unverified).await,
+                    ),
+                    None => ("userinfo", self.fetch_userinfo(instance, token).await),
+                }
+            }
+            _ => ("userinfo", self.fetch_userinfo(instance, token).await),
+        };
+        let outcome = match &result {
+            Ok(Verdict::Valid(..)) => "valid",
+            Ok(Verdict::Invalid(_)) => "invalid",
+            Err(_) => "upstream_error",
+        };
+        metrics::counter!("sfgate_token_validations_total", "method" => method, "outcome" => outcome)
+            .increment(1);
+        result
+    }
+
+    /// A JWT access token, checked locally. The issuer passes the instance policy and must be
+    /// the instance the caller names before anything is fetched from it; after the first
+    /// request for an issuer, a token of a user seen before costs no call at all.
+    async fn fetch_jwt(
+        &self,
+        checks: &TokenChecks,
+        instance: &InstanceUrl,
+        token: &SecretString,
+        unverified: Result<Unverified, JwtRejection>,
+    ) -> Result<Verdict, SalesforceError> {
+        let unverified = match unverified {
+            Ok(u) => u,
+            Err(rejection) => return Ok(Verdict::invalid(rejection.to_string())),
+        };
+        let Ok(issuer) = checks.policy.check(&unverified.issuer) else {
+            return Ok(Verdict::invalid(
+                "the JWT access token's issuer is not an allowed Salesforce instance",
+            ));
+        };
+        if issuer != *instance {
+            return Ok(Verdict::invalid(
+                "the JWT access token's issuer is not the instance URL the request names",
+            ));
+        }
+        let key = match checks.keys.key(&issuer, &unverified.kid).await {
+            Ok(key) => key,
+            Err(KeyError::UnknownKid) => {
+                return Ok(Verdict::invalid(JwtRejection::UnknownKey.to_string()))
+            }
+            Err(KeyError::Unavailable(e)) => {
+                self.readiness
+                    .record_instance(&issuer, "jwks", Some(e.to_string()));
+                return Err(e);
+            }
+        };
+        let verified = match jwt::verify(
+            token.expose_secret(),
+            &key,
+            issuer.as_str(),
+            &checks.accepted_client_ids,
+        ) {
+            Ok(v) => v,
+            Err(rejection) => return Ok(Verdict::invalid(rejection.to_string())),
+        };
+        let now = Instant::now();
+        let mut until = now + verified.remaining();
+        let identity =
+            Identity::without_profile(verified.user_id, verified.organization_id, issuer);
+        // A refused org is refused by `validate`; its users' profiles are not worth a call.
+        let identity = if self.allowed_orgs.allows(&identity.organization_id) {
+            self.profiles.complete(identity, token).await
+        } else {
+            identity
+        };
+        if !identity.has_profile() {
+            until = until.min(now + self.incomplete_ttl);
+        }
+        Ok(Verdict::valid(identity, Some(until)))
+    }
+
+    /// Any token, via introspection at the login host with sfgate's client credentials. The
+    /// verdict lives until `min(IDENTITY_CACHE_TTL, exp)`.
+    async fn fetch_introspect(
+        &self,
+        checks: &TokenChecks,
+        instance: &InstanceUrl,
+        token: &SecretString,
+    ) -> Result<Verdict, SalesforceError> {
+        let started = Instant::now();
+        let result = checks.introspector.introspect(token).await;
+        metrics::histogram!("sfgate_salesforce_call_seconds", "endpoint" => "introspect")
+            .record(started.elapsed().as_secs_f64());
+        let failure = match &result {
+            Err(e) if e.is_transient() => Some(e.to_string()),
+            _ => None,
+        };
+        self.readiness.record("introspect", failure);
+        let Some(answer) = result? else {
+            return Ok(Verdict::invalid(
+                "Salesforce reports the token is not active",
+            ));
+        };
+        let until = answer
+            .expires_at
+            .map(|exp| started + Duration::from_secs(exp.saturating_sub(jwt::now_secs())));
+        if until.is_some_and(|u| u <= Instant::now()) {
+            return Ok(Verdict::invalid("the token has expired"));
+        }
+        let identity = match (answer.user_id, answer.organization_id) {
+            (Some(user_id), Some(org)) => {
+                let mut identity = Identity::without_profile(user_id, org, instance.clone());
+                let complete = self.profiles.complete(identity.clone(), token).await;
+                if complete.has_profile() {
+                    complete
+                } else {
+                    identity.username = answer.username;
+                    identity
+                }
+            }
+            // Introspection did not name the org: userinfo completes the identity.
+            _ => match self.fetch_userinfo(instance, token).await? {
+                Verdict::Valid(confirmed, _) => confirmed.identity().clone(),
+                invalid => return Ok(invalid),
+            },
+        };
+        Ok(Verdict::valid(identity, until))
+    }
+
+    async fn fetch_userinfo(
         &self,
         instance: &InstanceUrl,
         token: &SecretString,
@@ -177,7 +466,10 @@ impl IdentityValidator {
         self.readiness
             .record_instance(instance, "userinfo", failure);
         match result {
-            Ok(identity) => Ok(Verdict::Valid(Arc::new(Confirmed::new(identity)))),
+            Ok(identity) => {
+                self.profiles.remember(&identity).await;
+                Ok(Verdict::valid(identity, None))
+            }
             Err(SalesforceError::Rejected { description, .. }) => {
                 Ok(Verdict::Invalid(description.into()))
             }

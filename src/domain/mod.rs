@@ -4,6 +4,7 @@
 mod allowed_orgs;
 mod instance_url;
 mod org_id;
+mod request_path;
 mod return_to;
 
 pub use allowed_orgs::AllowedOrgs;
@@ -11,4 +12,5 @@ pub use instance_url::{
     InstancePolicy, InstanceUrl, InstanceUrlError, DEFAULT_SALESFORCE_SUFFIXES,
 };
 pub use org_id::{OrgId, OrgIdError, SalesforceId};
+pub use request_path::{CanonicalPath, PathError, PathPolicy, MAX_DECODING_DEPTH};
 pub use return_to::ReturnTo;

@@ -6,6 +6,10 @@ use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
+    /// A path a decoding or normalising upstream could read differently (see
+    /// [`CanonicalPath`](crate::domain::CanonicalPath)); refused before any rule is matched.
+    #[error("{0}")]
+    AmbiguousPath(#[from] crate::domain::PathError),
     /// A path the URL parser would rewrite (dot segments, backslashes, ...). Refused so the
     /// upstream always receives exactly the path `SKIP_AUTH_ROUTES` was matched against.
     #[error("the request path is not in normal form (no `.` or `..` segments, no backslashes)")]
@@ -19,7 +23,7 @@ pub enum ProxyError {
 impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::UnnormalizedPath => StatusCode::BAD_REQUEST,
+            Self::UnnormalizedPath | Self::AmbiguousPath(_) => StatusCode::BAD_REQUEST,
             Self::Unreachable => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -27,7 +31,7 @@ impl ProxyError {
 
     pub fn to_error_response(&self) -> ErrorResponse {
         let code = match self {
-            Self::UnnormalizedPath => "invalid_request",
+            Self::UnnormalizedPath | Self::AmbiguousPath(_) => "invalid_request",
             Self::Unreachable => "bad_gateway",
             Self::Timeout => "gateway_timeout",
         };

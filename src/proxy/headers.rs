@@ -6,7 +6,8 @@
 //! for the token to be passed on. Hop-by-hop headers describe one connection (RFC 9110 7.6.1)
 //! and never travel further.
 
-use crate::auth::session::{LOGIN_COOKIE, SESSION_COOKIE};
+use super::header_rule::{self, Owned, UnderscoreHeaders, Verdict};
+use crate::auth::session::{is_own_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::auth::{LEGACY_BEARER, LEGACY_INSTANCE_URL, X_INSTANCE_URL};
 use crate::domain::InstanceUrl;
 use crate::salesforce::Identity;
@@ -29,8 +30,6 @@ pub const X_FORWARDED_PREFERRED_USERNAME: HeaderName =
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-/// Other ways to claim a client address or host, accepted only from a trusted proxy.
-const CLIENT_CLAIMS: [HeaderName; 2] = [header::FORWARDED, HeaderName::from_static("x-real-ip")];
 
 /// Every header the upstream may read as "sfgate vouches for this".
 pub const IDENTITY_HEADERS: [HeaderName; 7] = [
@@ -80,9 +79,12 @@ fn put_identity(headers: &mut HeaderMap, identity: &Identity) {
         Err(_) => tracing::warn!(header = %name, "identity value is not a valid header value"),
     };
     put(X_SALESFORCE_ORG_ID, &identity.organization_id.to_string());
-    put(X_SALESFORCE_USERNAME, &identity.username);
+    // Without a profile (a JWT whose userinfo call failed) the username headers are left out.
+    if let Some(username) = &identity.username {
+        put(X_SALESFORCE_USERNAME, username);
+        put(X_FORWARDED_PREFERRED_USERNAME, username);
+    }
     put(X_SALESFORCE_INSTANCE_URL, identity.instance_url.as_str());
-    put(X_FORWARDED_PREFERRED_USERNAME, &identity.username);
     if let Some(email) = &identity.email {
         put(X_FORWARDED_EMAIL, email);
     }
@@ -128,9 +130,30 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Removes every client-sent identity header: run first, on every proxied request.
-pub fn remove_identity(headers: &mut HeaderMap) {
-    for name in &IDENTITY_HEADERS {
+/// Applies the header-name rule ([`header_rule`]): removes client copies of identity headers,
+/// look-alikes of every header sfgate owns (`X_Salesforce_User_Id`, `X-Forwarded_For`, ...)
+/// and, unless `PROXY_UNDERSCORE_HEADERS=keep`, every name with `_`. Run first, on every
+/// proxied request, authenticated or not.
+pub fn remove_by_name_rule(headers: &mut HeaderMap, underscores: UnderscoreHeaders) {
+    let removed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| header_rule::verdict(name, underscores) == Verdict::Remove)
+        .cloned()
+        .collect();
+    for name in removed {
+        headers.remove(name);
+    }
+}
+
+/// Removes the method-override headers ([`header_rule::is_method_override`]): for requests a
+/// skip-auth rule let through for their own method.
+pub fn remove_method_overrides(headers: &mut HeaderMap) {
+    let removed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| header_rule::is_method_override(name.as_str()))
+        .cloned()
+        .collect();
+    for name in removed {
         headers.remove(name);
     }
 }
@@ -157,10 +180,15 @@ fn without_sfgate_cookies(value: &[u8]) -> Option<HeaderValue> {
         .split(|b| *b == b';')
         .map(|pair| pair.trim_ascii())
         .filter(|pair| !pair.is_empty())
-        .filter(|pair| {
-            let name = pair.split(|b| *b == b'=').next().unwrap_or_default();
-            let name = name.trim_ascii();
-            name != SESSION_COOKIE.as_bytes() && name != LOGIN_COOKIE.as_bytes()
+        .filter(|pair| match std::str::from_utf8(pair) {
+            // Exactly what sfgate would read as its cookie (names percent-decoded).
+            Ok(pair) => !is_own_cookie_pair(pair),
+            // sfgate never reads a header that is not text; raw names are compared anyway.
+            Err(_) => {
+                let name = pair.split(|b| *b == b'=').next().unwrap_or_default();
+                let name = name.trim_ascii();
+                name != SESSION_COOKIE.as_bytes() && name != LOGIN_COOKIE.as_bytes()
+            }
         })
         .collect();
     if kept.is_empty() {
@@ -194,11 +222,13 @@ pub struct Forwarded<'a> {
 /// are discarded: anyone can send them, and an upstream may log or authorize on them.
 pub fn set_forwarded(headers: &mut HeaderMap, forwarded: &Forwarded<'_>) {
     if !forwarded.trust_proxy {
-        for name in
-            CLIENT_CLAIMS
-                .iter()
-                .chain(&[X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST])
-        {
+        // Every forwarding header by the name rule, `X-Forwarded-Prefix` and the like too.
+        let claims: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| header_rule::owner(name.as_str()) == Some(Owned::Forwarding))
+            .cloned()
+            .collect();
+        for name in claims {
             headers.remove(name);
         }
     }
@@ -292,7 +322,8 @@ pub struct Outgoing<'a> {
 
 /// The request headers the upstream gets, built in one pass over the client's map: every
 /// header is classified once by [`request_rule`], then sfgate adds the forwarding and
-/// identity headers. Equivalent to [`remove_hop_by_hop`], [`remove_identity`],
+/// identity headers. After [`remove_by_name_rule`] (run first, before authentication),
+/// equivalent to [`remove_hop_by_hop`],
 /// [`remove_credentials`], [`set_forwarded`] and [`identity_headers`] in turn, without
 /// rebuilding the map for each.
 pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> HeaderMap {
@@ -523,13 +554,15 @@ mod tests {
             };
             let mut steps = sent.clone();
             remove_hop_by_hop(&mut steps);
-            remove_identity(&mut steps);
+            remove_by_name_rule(&mut steps, UnderscoreHeaders::Drop);
             remove_credentials(&mut steps);
             steps.remove(header::HOST);
             steps.remove(header::EXPECT);
             set_forwarded(&mut steps, &forwarded());
+            let mut ruled = sent.clone();
+            remove_by_name_rule(&mut ruled, UnderscoreHeaders::Drop);
             let one_pass = upstream_request_headers(
-                sent.clone(),
+                ruled,
                 &Outgoing {
                     forwarded: forwarded(),
                     identity: None,
@@ -614,7 +647,7 @@ mod tests {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
                 remove_hop_by_hop(&mut steps);
-                remove_identity(&mut steps);
+                remove_by_name_rule(&mut steps, UnderscoreHeaders::Drop);
                 remove_credentials(&mut steps);
                 steps.remove(header::HOST);
                 steps.remove(header::EXPECT);
@@ -625,8 +658,10 @@ mod tests {
                         ..forwarded()
                     },
                 );
+                let mut ruled = sent;
+                remove_by_name_rule(&mut ruled, UnderscoreHeaders::Drop);
                 let one_pass = upstream_request_headers(
-                    sent,
+                    ruled,
                     &Outgoing { forwarded: forwarded(), identity: None, access_token: None },
                 );
                 let sorted = |h: &HeaderMap| {
@@ -643,6 +678,63 @@ mod tests {
     }
 
     #[test]
+    fn every_header_sfgate_sets_or_reads_is_owned_by_the_name_rule() {
+        for name in &IDENTITY_HEADERS {
+            assert_eq!(
+                header_rule::owner(name.as_str()),
+                Some(Owned::Identity),
+                "{name}"
+            );
+        }
+        for name in &CREDENTIAL_HEADERS {
+            assert_eq!(
+                header_rule::owner(name.as_str()),
+                Some(Owned::Credential),
+                "{name}"
+            );
+        }
+        for name in [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST] {
+            assert_eq!(
+                header_rule::owner(name.as_str()),
+                Some(Owned::Forwarding),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn cookies_sfgate_reads_in_an_encoded_spelling_are_removed_too() {
+        let mut h = map(&[(
+            "cookie",
+            "sfgate%5Fsession=abc; %73fgate_login=x; theme=dark; sfgate%5Fsession2=keep",
+        )]);
+        remove_credentials(&mut h);
+        assert_eq!(h[header::COOKIE], "theme=dark; sfgate%5Fsession2=keep");
+    }
+
+    #[test]
+    fn the_name_rule_removes_look_alikes_and_underscore_names() {
+        let sent = [
+            ("x_salesforce_user_id", "forged"),
+            ("x-salesforce-user-id", "forged"),
+            ("x-forwarded_for", "6.6.6.6"),
+            ("x_custom", "1"),
+            ("x-custom", "2"),
+            ("x-forwarded-for", "1.2.3.4"),
+        ];
+        let mut h = map(&sent);
+        remove_by_name_rule(&mut h, UnderscoreHeaders::Drop);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["x-custom", "x-forwarded-for"]);
+        let mut h = map(&sent);
+        remove_by_name_rule(&mut h, UnderscoreHeaders::Keep);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["x-custom", "x-forwarded-for", "x_custom"]);
+    }
+
+    #[test]
     fn forwarded_headers_from_clients_are_replaced_unless_trusted() {
         let client: SocketAddr = "10.0.0.7:5555".parse().expect("addr");
         let sent = [
@@ -651,6 +743,7 @@ mod tests {
             ("x-forwarded-host", "evil.example"),
             ("forwarded", "for=6.6.6.6"),
             ("x-real-ip", "6.6.6.6"),
+            ("x-forwarded-prefix", "/evil"),
         ];
         let mut h = map(&sent);
         set_forwarded(
@@ -666,6 +759,7 @@ mod tests {
         assert_eq!(h[X_FORWARDED_HOST], "gw.example");
         assert!(!h.contains_key(header::FORWARDED));
         assert!(!h.contains_key("x-real-ip"));
+        assert!(!h.contains_key("x-forwarded-prefix"));
 
         let mut h = map(&sent);
         set_forwarded(

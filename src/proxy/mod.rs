@@ -7,6 +7,7 @@
 
 mod error;
 mod forward;
+pub mod header_rule;
 pub mod headers;
 mod tunnel;
 
@@ -17,6 +18,7 @@ pub use tunnel::Tunnels;
 
 use crate::auth::{authenticate, record_identity, reject_as, BrowserRejection, RefreshPolicy};
 use crate::config::SkipAuthRule;
+use crate::domain::{CanonicalPath, PathPolicy};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, Method};
@@ -65,12 +67,21 @@ async fn authenticate_then_forward(
     upstream: &Upstream,
     request: Request,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let auth = if skips_auth(
-        &state.config.skip_auth_routes,
-        &parts.method,
-        parts.uri.path(),
-    ) {
+    let (mut parts, body) = request.into_parts();
+    headers::remove_by_name_rule(&mut parts.headers, state.config.underscore_headers);
+    let policy = PathPolicy {
+        allow_encoded_slashes: state.config.allow_encoded_slashes,
+    };
+    let path = match CanonicalPath::parse(parts.uri.path(), policy) {
+        Ok(path) => path,
+        Err(e) => {
+            tracing::info!(reason = %e, "ambiguous request path refused");
+            return ProxyError::from(e).into_response();
+        }
+    };
+    let auth = if skips_auth(&state.config.skip_auth_routes, &parts.method, &path) {
+        // The rule allowed this method; the app must not be told to act as another one.
+        headers::remove_method_overrides(&mut parts.headers);
         None
     } else {
         match authenticate(state, &parts.headers, RefreshPolicy::Allowed).await {
@@ -106,10 +117,13 @@ async fn authenticate_then_forward(
 
 /// Whether `SKIP_AUTH_ROUTES` lets this request through unauthenticated. Rules see the path
 /// only (not the query), as oauth2-proxy's do; a rule without a method matches any method.
-pub fn skips_auth(rules: &[SkipAuthRule], method: &Method, path: &str) -> bool {
-    rules
-        .iter()
-        .any(|rule| rule.method.as_ref().is_none_or(|m| m == method) && rule.path.is_match(path))
+/// A rule applies only when it matches every reading of the path (as sent, decoded, with
+/// `;` parameters stripped), so no upstream can read a skipped path as another one.
+pub fn skips_auth(rules: &[SkipAuthRule], method: &Method, path: &CanonicalPath) -> bool {
+    rules.iter().any(|rule| {
+        rule.method.as_ref().is_none_or(|m| m == method)
+            && path.views().all(|view| rule.path.is_match(view))
+    })
 }
 
 #[cfg(test)]
@@ -123,13 +137,26 @@ mod tests {
         }
     }
 
+    fn path(raw: &str) -> CanonicalPath {
+        CanonicalPath::parse(raw, PathPolicy::default()).expect("canonical")
+    }
+
     #[test]
     fn skip_rules_match_path_and_optional_method() {
         let rules = [rule(Some(Method::GET), "^/public/"), rule(None, "^/open$")];
-        assert!(skips_auth(&rules, &Method::GET, "/public/a"));
-        assert!(!skips_auth(&rules, &Method::POST, "/public/a"));
-        assert!(skips_auth(&rules, &Method::DELETE, "/open"));
-        assert!(!skips_auth(&rules, &Method::GET, "/opener"));
-        assert!(!skips_auth(&[], &Method::GET, "/public/a"));
+        assert!(skips_auth(&rules, &Method::GET, &path("/public/a")));
+        assert!(!skips_auth(&rules, &Method::POST, &path("/public/a")));
+        assert!(skips_auth(&rules, &Method::DELETE, &path("/open")));
+        assert!(!skips_auth(&rules, &Method::GET, &path("/opener")));
+        assert!(!skips_auth(&[], &Method::GET, &path("/public/a")));
+    }
+
+    #[test]
+    fn skip_rules_must_match_every_reading_of_the_path() {
+        let rules = [rule(None, r"\.css$"), rule(None, "^/open$")];
+        assert!(skips_auth(&rules, &Method::GET, &path("/app.css")));
+        assert!(!skips_auth(&rules, &Method::GET, &path("/admin;.css")));
+        assert!(!skips_auth(&rules, &Method::GET, &path("/admin%3b.css")));
+        assert!(!skips_auth(&rules, &Method::GET, &path("/op%65n")));
     }
 }

@@ -9,11 +9,32 @@ use axum::Router;
 
 const CSS: &str = include_str!("../../assets/sfgate.css");
 const JS: &str = include_str!("../../assets/sfgate.js");
+const FAVICON: &str = include_str!("../../assets/favicon.svg");
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
+/// The assets, and `/favicon.ico` when sfgate is the whole site. In gateway mode that path
+/// belongs to the upstream app (its own icon); sfgate's pages name theirs with
+/// `<link rel="icon" href="/assets/favicon.svg">`, which works in both modes.
+pub(super) fn router(gateway_mode: bool) -> Router<AppState> {
+    let router = Router::new()
         .route("/assets/sfgate.css", get(css))
         .route("/assets/sfgate.js", get(js))
+        .route("/assets/favicon.svg", get(favicon));
+    if gateway_mode {
+        router
+    } else {
+        router.route("/favicon.ico", get(favicon))
+    }
+}
+
+/// An SVG icon; browsers go by the content type, so it serves `/favicon.ico` too.
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON,
+    )
 }
 
 async fn css() -> impl IntoResponse {

@@ -18,6 +18,9 @@ pub(super) async fn forward_auth(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(refused) = look_alike_refusal(&headers) {
+        return refused;
+    }
     match authenticate(&state, &headers, RefreshPolicy::Allowed).await {
         Ok(auth) => {
             record_identity(&auth);
@@ -37,4 +40,25 @@ pub(super) async fn forward_auth(
         }
         Err(e) => reject_as(&state, &headers, &uri, &e, BrowserRejection::Never),
     }
+}
+
+/// The header-name rule ([`crate::proxy::header_rule`]) for forward auth: sfgate's answer can
+/// set identity headers but cannot remove what the client sent, and the proxy in front passes
+/// the original headers on. A look-alike of a header sfgate owns (`X_Salesforce_User_Id`) is
+/// therefore refused here (400) rather than let through to an app that may read `_` as `-`.
+/// (nginx drops such names before asking, by default; Traefik passes them.)
+fn look_alike_refusal(headers: &HeaderMap) -> Option<Response> {
+    let name = headers
+        .keys()
+        .find(|name| crate::proxy::header_rule::is_look_alike(name.as_str()))?;
+    tracing::info!(header = %name, "forward auth refused a look-alike of an owned header");
+    let mut response = crate::error::ErrorResponse::bad_request(format!(
+        "the request carries `{name}`, a look-alike of a header this gateway sets or reads"
+    ))
+    .into_response();
+    // Forward auth answers the proxy, never with an HTML page.
+    response
+        .extensions_mut()
+        .remove::<crate::error::ErrorResponse>();
+    Some(response)
 }

@@ -1,6 +1,8 @@
 //! `GET /`: what sfgate is, a login button, and who is logged in.
 
-use crate::auth::session::{Session, SessionUser, SESSION_COOKIE};
+use crate::auth::session::{Session, SessionUser};
+use crate::config::Config;
+use crate::shell_examples;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{RawQuery, State};
@@ -12,7 +14,60 @@ use axum::response::{Html, IntoResponse, Response};
 struct HomePage<'a> {
     user: Option<&'a SessionUser>,
     instance_url: Option<&'a str>,
-    revocation_failed: bool,
+    logout: Option<LogoutNotice>,
+    script: Vec<String>,
+}
+
+/// What the page says after a logout (`/?logout=...`, set by `POST /oauth2/logout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LogoutNotice {
+    Done,
+    RevocationFailed,
+}
+
+impl LogoutNotice {
+    fn revocation_failed(&self) -> bool {
+        *self == Self::RevocationFailed
+    }
+
+    fn from_query(query: Option<&str>) -> Option<Self> {
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == "logout")
+            .and_then(|(_, v)| match v.as_ref() {
+                "done" => Some(Self::Done),
+                "revocation_failed" => Some(Self::RevocationFailed),
+                _ => None,
+            })
+    }
+}
+
+/// The "From a script" card: commands that work against this very gateway. With the password
+/// flow on (demo mode) they log in by themselves; otherwise they name the instance when it is
+/// known (the session's, or a configured login host that is also an instance, as the emulator is).
+fn script_lines(config: &Config, session_instance: Option<&str>) -> Vec<String> {
+    let origin = config.public_origin();
+    let mut lines = Vec::new();
+    if config.enable_password_flow {
+        lines.extend(shell_examples::login_lines(&origin, false));
+    } else {
+        let login_origin = config.login_url.origin().ascii_serialization();
+        let instance = session_instance.map(str::to_string).or_else(|| {
+            config
+                .instance_policy
+                .extra_origins()
+                .contains(&login_origin)
+                .then_some(login_origin)
+        });
+        lines.push("TOKEN=<your access token: the page after login shows it>".to_string());
+        lines.push(format!(
+            "INSTANCE={}",
+            instance
+                .as_deref()
+                .unwrap_or("<your org's instance URL, e.g. https://yourorg.my.salesforce.com>")
+        ));
+    }
+    lines.push(shell_examples::api_me_line(&origin));
+    lines
 }
 
 pub(super) async fn home(
@@ -22,12 +77,13 @@ pub(super) async fn home(
 ) -> Response {
     // The page only shows who the cookie says is logged in; protected routes re-check with
     // Salesforce. An unreadable cookie simply shows the logged-out page.
-    let session: Option<Session> = state.cookies.open(&headers, SESSION_COOKIE).ok().flatten();
+    let session: Option<Session> = state.cookies.open_session(&headers).ok().flatten();
+    let instance_url = session.as_ref().map(|s| s.instance_url.as_str());
     let page = HomePage {
         user: session.as_ref().map(|s| &s.user),
-        instance_url: session.as_ref().map(|s| s.instance_url.as_str()),
-        revocation_failed: url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .any(|(k, v)| k == "logout" && v == "revocation_failed"),
+        instance_url,
+        logout: LogoutNotice::from_query(query.as_deref()),
+        script: script_lines(&state.config, instance_url),
     };
     match page.render() {
         Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),

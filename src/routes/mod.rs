@@ -46,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::metrics::render))
         .route("/oauth2/auth", any(forward_auth::forward_auth))
-        .merge(assets::router())
+        .merge(assets::router(state.config.upstream_url.is_some()))
         .merge(login::router(&state.config))
         .merge(protected);
     // Install the metrics recorder before the first request records anything.

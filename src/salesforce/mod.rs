@@ -4,11 +4,14 @@
 pub mod emulator;
 mod error;
 pub mod identity;
+pub mod introspect;
+pub mod jwks;
+pub mod jwt;
 pub mod oauth;
 mod signature;
 
 pub use error::SalesforceError;
-pub use identity::{Identity, IdentityClient};
+pub use identity::{Identity, IdentityClient, Profile};
 pub use oauth::{SalesforceOAuth, TokenSet};
 pub use signature::verify_signature;
 

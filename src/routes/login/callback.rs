@@ -1,10 +1,16 @@
 //! The OAuth callback (the path of `SF_REDIRECT_URI`): checks state against the login cookie,
 //! exchanges the code with its PKCE verifier, verifies the response, checks instance and org,
 //! and starts the session.
+//!
+//! Browsers then leave the callback at once (post/redirect/get): a 303 to `return_to` or to the
+//! welcome page, so the single-use code leaves the address bar and the history, and reload,
+//! Back and Forward show a page instead of "the login cookie is missing". A repeated callback
+//! (reload, Back) from a browser that already holds a live session goes to the welcome page
+//! too. API clients that ask for JSON get the token response instead.
 
 use super::params::{printable, query_params};
 use super::LoginError;
-use crate::auth::session::{LoginState, Session, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::auth::session::{LoginState, Session, SessionUser, LOGIN_COOKIE};
 use crate::auth::Confirmed;
 use crate::error::wants_html;
 use crate::salesforce::{Identity, TokenSet};
@@ -58,21 +64,23 @@ async fn finish_login(
                 .unwrap_or_else(|| "no description given".into()),
         });
     }
-    let login: LoginState = state
-        .cookies
-        .open(headers, LOGIN_COOKIE)
-        .map_err(LoginError::BadLoginCookie)?
-        .ok_or(LoginError::MissingLoginCookie)?;
+    let json_caller = accepts_json(headers) && !wants_html(headers);
+    let login: LoginState = match state.cookies.open(headers, LOGIN_COOKIE) {
+        Ok(Some(login)) => login,
+        Ok(None) => {
+            return already_logged_in(state, headers, json_caller)
+                .ok_or(LoginError::MissingLoginCookie)
+        }
+        Err(e) => return Err(LoginError::BadLoginCookie(e)),
+    };
     let returned_state = params.get("state").ok_or(LoginError::MissingState)?;
     if !bool::from(returned_state.as_bytes().ct_eq(login.state.as_bytes())) {
         return Err(LoginError::StateMismatch);
     }
     let code = code.ok_or(LoginError::MissingCode)?;
-    let state_digest: [u8; 32] = Sha256::digest(login.state.as_bytes()).into();
-    if state.used_states.contains_key(&state_digest) {
-        return Err(LoginError::StateReplayed);
+    if !claim_state(state, &login.state) {
+        return already_logged_in(state, headers, json_caller).ok_or(LoginError::StateReplayed);
     }
-    state.used_states.insert(state_digest, ());
 
     let tokens = state
         .oauth
@@ -84,26 +92,53 @@ async fn finish_login(
     let session = Session::new(&tokens, &identity);
     let session_cookie = state
         .cookies
-        .seal(SESSION_COOKIE, &session, state.cookies.session_ttl())
+        .seal_session(&session)
         .ok_or_else(|| LoginError::BadRequest("the session cookie could not be created".into()))?;
     login_completed(&identity);
 
-    let mut response = if let Some(return_to) = &login.return_to {
-        let location =
-            HeaderValue::from_str(return_to.as_str()).unwrap_or(HeaderValue::from_static("/"));
-        (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
-    } else if wants_html(headers) || !accepts_json(headers) {
-        success_page(state, &tokens, &identity)
-    } else {
-        token_json(&tokens)
+    let mut response = match &login.return_to {
+        Some(return_to) => see_other(
+            HeaderValue::from_str(return_to.as_str()).unwrap_or(HeaderValue::from_static("/")),
+        ),
+        None if json_caller => token_json(&tokens),
+        None => see_other(HeaderValue::from_static(WELCOME_PATH)),
     };
     response
         .headers_mut()
-        .append(header::SET_COOKIE, session_cookie);
+        .append(header::SET_COOKIE, session_cookie.cookie);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// Marks the login's `state` as used, atomically: of concurrent callbacks with the same state,
+/// exactly one gets `true` (moka's entry API inserts once and says which caller inserted).
+fn claim_state(state: &AppState, login_state: &str) -> bool {
+    let digest: [u8; 32] = Sha256::digest(login_state.as_bytes()).into();
+    state
+        .used_states
+        .entry(digest)
+        .or_insert_with(|| ())
+        .is_fresh()
+}
+
+/// A callback that cannot start a login (no login cookie any more, or its state already used),
+/// from a browser that is logged in: the reload of a completed callback, or Back to it. Such a
+/// browser goes to the welcome page; API clients and browsers without a session get the error.
+fn already_logged_in(state: &AppState, headers: &HeaderMap, json_caller: bool) -> Option<Response> {
+    let live = matches!(state.cookies.open_session(headers), Ok(Some(_)));
+    (live && !json_caller).then(|| {
+        let mut response = see_other(HeaderValue::from_static(WELCOME_PATH));
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    })
+}
+
+fn see_other(location: HeaderValue) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
 /// Counts the login and names the user in the request's log span from here on.
@@ -187,31 +222,53 @@ pub(super) fn token_json(tokens: &TokenSet) -> Response {
         .into_response()
 }
 
+/// Where browsers land after logging in: a page rendered from the session cookie alone.
+pub const WELCOME_PATH: &str = "/oauth2/welcome";
+
 #[derive(Template)]
 #[template(path = "success.html")]
 struct SuccessPage<'a> {
-    identity: &'a Identity,
-    access_token: &'a str,
-    curl: String,
+    user: &'a SessionUser,
+    instance_url: &'a str,
+    access_token: Option<&'a str>,
+    curl: Option<String>,
 }
 
-fn success_page(state: &AppState, tokens: &TokenSet, identity: &Identity) -> Response {
-    let access_token = tokens.access_token.expose_secret();
-    let curl = format!(
-        "curl -H 'Authorization: Bearer {access_token}' -H 'X-Instance-Url: {}' {}/secured",
-        tokens.instance_url,
-        state.config.public_origin()
-    );
+/// `GET /oauth2/welcome`: who is logged in, and (outside gateway mode) the access token with a
+/// curl line to try it. Never cached; it carries no refresh token. In gateway mode the app
+/// shares sfgate's origin, so the page shows no token a script of the app could read. Without
+/// a session it sends the browser home.
+pub(super) async fn welcome(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Ok(Some(session)) = state.cookies.open_session(&headers) else {
+        return see_other(HeaderValue::from_static("/"));
+    };
+    let access_token = state
+        .upstream
+        .is_none()
+        .then(|| session.access_token.expose_secret());
+    let curl = access_token.map(|token| {
+        crate::shell_examples::api_me_literal(
+            &state.config.public_origin(),
+            token,
+            session.instance_url.as_str(),
+        )
+    });
     let page = SuccessPage {
-        identity,
+        user: &session.user,
+        instance_url: &session.instance_url,
         access_token,
         curl,
     };
     match page.render() {
-        Ok(html) => Html(html).into_response(),
+        Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
         Err(e) => {
-            tracing::error!(error = %e, "success page failed to render");
-            token_json(tokens)
+            tracing::error!(error = %e, "welcome page failed to render");
+            crate::error::ErrorResponse::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the page could not be rendered",
+            )
+            .into_response()
         }
     }
 }

@@ -36,6 +36,8 @@ pub enum LoginError {
     IdentityMismatch,
     #[error("{0}")]
     Auth(#[from] AuthError),
+    #[error("{0}")]
+    CrossSite(#[from] crate::auth::origin::CrossSiteRequest),
     #[error("the username-password flow is disabled (set SF_ENABLE_PASSWORD_FLOW=true to enable it for testing)")]
     PasswordFlowDisabled,
 }
@@ -55,8 +57,18 @@ impl LoginError {
     pub fn to_error_response(&self) -> ErrorResponse {
         let description = self.to_string();
         match self {
-            Self::Denied { error, .. } if error == "access_denied" || error == "access-denied" => {
+            // The person pressed Deny: their own choice, not a failure, so the page says so
+            // plainly and offers the way back in. API clients keep the 403 and its code.
+            Self::Denied {
+                error,
+                description: said,
+            } if error == "access_denied" || error == "access-denied" => {
+                let description = format!(
+                    "Salesforce shared nothing with sfgate and you are not logged in. \
+                     You can log in again at any time. (Salesforce said: {said})"
+                );
                 ErrorResponse::new(StatusCode::FORBIDDEN, "access_denied", description)
+                    .with_heading("You chose not to allow access")
                     .with_login_link()
             }
             Self::Denied { .. } => {
@@ -80,6 +92,7 @@ impl LoginError {
                 ErrorResponse::new(StatusCode::BAD_GATEWAY, "bad_gateway", description)
             }
             Self::Auth(e) => e.to_error_response(),
+            Self::CrossSite(e) => e.to_error_response(),
             Self::PasswordFlowDisabled => {
                 ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", description)
             }

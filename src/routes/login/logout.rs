@@ -1,32 +1,101 @@
-//! `POST /oauth2/logout`: revokes the token at Salesforce, evicts it from the identity cache and
-//! clears the session. Local state is cleared even when revocation fails, and the answer says so.
+//! `POST /oauth2/logout`: revokes what it can at Salesforce, evicts the token from the identity
+//! cache and clears the session. Local state is cleared even when revocation fails, and the
+//! answer says which tokens were revoked.
+//!
+//! - A browser session: its refresh token is revoked (Salesforce then revokes the access tokens
+//!   issued from it); if that fails, its access token.
+//! - An API client (`Authorization: Bearer` or the legacy headers): its access token, and the
+//!   `refresh_token` it may send in the body (form or JSON).
+//!
+//! A logout that rides on the session cookie is refused (403, the session kept) when the
+//! browser says it comes from another site (see [`crate::auth::origin`]).
 
+use super::params::body_params;
+use super::LoginError;
+use crate::auth::origin::require_same_origin;
 use crate::auth::session::{Session, SESSION_COOKIE};
-use crate::auth::{extract_credentials, CredentialSource};
+use crate::auth::{extract_credentials, CredentialSource, Credentials};
 use crate::error::wants_html;
 use crate::state::AppState;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
+use serde::Serialize;
 
-pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let outcome = revoke_and_evict(&state, &headers).await;
-    let html = wants_html(&headers);
-    let mut response = match (&outcome, html) {
-        (Ok(_), true) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response(),
-        (Ok(_), false) => StatusCode::NO_CONTENT.into_response(),
-        (Err(_), true) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/?logout=revocation_failed")]).into_response(),
-        (Err(reason), false) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({
-                "logged_out": true,
-                "revoked": false,
-                "error": "revocation_failed",
-                "error_description": format!("the local session was cleared, but Salesforce did not confirm the revocation: {reason}"),
-            })),
+/// Which token a revocation was for; the answer lists those Salesforce confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum TokenKind {
+    AccessToken,
+    RefreshToken,
+}
+
+/// What the logout achieved at Salesforce.
+#[derive(Debug, Default)]
+struct Revocation {
+    revoked: Vec<TokenKind>,
+    /// Why a revocation that was attempted did not succeed.
+    failure: Option<String>,
+}
+
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match logout_inner(&state, &headers, &body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn logout_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, LoginError> {
+    let credentials = extract_credentials(headers, &state.cookies).ok().flatten();
+    let cookie_authenticated = credentials
+        .as_ref()
+        .is_none_or(|c| c.source == CredentialSource::Session);
+    if cookie_authenticated {
+        // Before anything is revoked or cleared: a cross-site logout changes nothing.
+        require_same_origin(headers, &state.config.public_origin())?;
+    }
+    // A refresh token is read from the body only, never from the URL (which is logged).
+    let params = body_params(headers, None, body)?;
+    let body_refresh = params
+        .get("refresh_token")
+        .filter(|t| !t.is_empty())
+        .map(|t| SecretString::from(t.clone()));
+    let outcome = revoke_and_evict(state, credentials, body_refresh).await;
+    Ok(answer(state, headers, &outcome))
+}
+
+fn answer(state: &AppState, headers: &HeaderMap, outcome: &Revocation) -> Response {
+    let mut response = match (&outcome.failure, wants_html(headers)) {
+        (None, true) => {
+            (StatusCode::SEE_OTHER, [(header::LOCATION, "/?logout=done")]).into_response()
+        }
+        (Some(_), true) => (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, "/?logout=revocation_failed")],
         )
             .into_response(),
+        (None, false) => axum::Json(serde_json::json!({
+            "logged_out": true,
+            "revoked": outcome.revoked,
+        }))
+        .into_response(),
+        (Some(reason), false) => axum::Json(serde_json::json!({
+            "logged_out": true,
+            "revoked": outcome.revoked,
+            "error": "revocation_failed",
+            "error_description": format!("the local session was cleared, but Salesforce did not confirm the revocation: {reason}"),
+        }))
+        .into_response(),
     };
     response
         .headers_mut()
@@ -37,37 +106,75 @@ pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
     response
 }
 
-/// `Ok(false)` when there was nothing to revoke.
-async fn revoke_and_evict(state: &AppState, headers: &HeaderMap) -> Result<bool, String> {
-    let credentials = match extract_credentials(headers, &state.cookies) {
-        Ok(Some(c)) => c,
-        // No session, or one we cannot read: there is nothing of ours to revoke.
-        Ok(None) | Err(_) => return Ok(false),
+async fn revoke_and_evict(
+    state: &AppState,
+    credentials: Option<Credentials>,
+    body_refresh: Option<SecretString>,
+) -> Revocation {
+    let mut outcome = Revocation::default();
+    let Some(credentials) = credentials else {
+        // No session and no token (or none we can read): nothing of ours to revoke, except a
+        // refresh token sent alone.
+        if let Some(rt) = body_refresh {
+            revoke(state, &rt, TokenKind::RefreshToken, &mut outcome).await;
+        }
+        return outcome;
     };
     if let Ok(instance) = state.config.instance_policy.check(&credentials.instance) {
         state.validator.evict(&instance, &credentials.token).await;
     }
-    // Revoking the refresh token revokes every access token issued from it.
-    let token: SecretString = match (&credentials.source, &credentials.session) {
+    match (&credentials.source, &credentials.session) {
         (
             CredentialSource::Session,
             Some(Session {
                 refresh_token: Some(rt),
                 ..
             }),
-        ) => rt.clone(),
-        _ => credentials.token.clone(),
-    };
-    let mut result = state.oauth.revoke(&token).await;
-    if result.is_err()
-        && credentials
-            .session
-            .as_ref()
-            .is_some_and(|s| s.refresh_token.is_some())
-    {
-        // The refresh token may already be gone; the access token itself can still be revoked.
-        result = state.oauth.revoke(&credentials.token).await;
+        ) => {
+            state.renewals.forget(rt).await;
+            // Revoking the refresh token revokes every access token issued from it.
+            if revoke(state, rt, TokenKind::RefreshToken, &mut outcome).await {
+                outcome.revoked.push(TokenKind::AccessToken);
+            } else {
+                // The refresh token may already be gone; the access token can still be revoked.
+                let failure = outcome.failure.take();
+                if !revoke(
+                    state,
+                    &credentials.token,
+                    TokenKind::AccessToken,
+                    &mut outcome,
+                )
+                .await
+                {
+                    outcome.failure = outcome.failure.or(failure);
+                }
+            }
+        }
+        _ => {
+            revoke(
+                state,
+                &credentials.token,
+                TokenKind::AccessToken,
+                &mut outcome,
+            )
+            .await;
+            if let Some(rt) = body_refresh {
+                state.renewals.forget(&rt).await;
+                revoke(state, &rt, TokenKind::RefreshToken, &mut outcome).await;
+            }
+        }
     }
+    outcome
+}
+
+/// One revocation at Salesforce, recorded in `outcome`; `true` when Salesforce confirmed it.
+async fn revoke(
+    state: &AppState,
+    token: &SecretString,
+    kind: TokenKind,
+    outcome: &mut Revocation,
+) -> bool {
+    let result = state.oauth.revoke(token).await;
     let failure = match &result {
         Err(e) if e.is_transient() => Some(e.to_string()),
         _ => None,
@@ -75,12 +182,14 @@ async fn revoke_and_evict(state: &AppState, headers: &HeaderMap) -> Result<bool,
     state.readiness.record("revoke", failure);
     match result {
         Ok(()) => {
-            tracing::info!("logout revoked the token at Salesforce");
-            Ok(true)
+            tracing::info!(token = ?kind, "logout revoked the token at Salesforce");
+            outcome.revoked.push(kind);
+            true
         }
         Err(e) => {
-            tracing::warn!(error = %e, "logout could not revoke the token at Salesforce");
-            Err(e.to_string())
+            tracing::warn!(token = ?kind, error = %e, "logout could not revoke the token at Salesforce");
+            outcome.failure.get_or_insert_with(|| e.to_string());
+            false
         }
     }
 }

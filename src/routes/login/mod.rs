@@ -7,6 +7,7 @@ mod logout;
 mod params;
 mod tokens;
 
+pub use callback::WELCOME_PATH;
 pub use error::LoginError;
 
 use crate::config::Config;
@@ -16,6 +17,19 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
+
+/// sfgate's fixed login routes; the callback (the path of `SF_REDIRECT_URI`) must be none of
+/// them.
+pub const FIXED_ROUTES: &[&str] = &[
+    "/oauth2/authorize",
+    "/oauth2/token",
+    "/oauth2/password",
+    "/oauth2/refresh",
+    "/oauth2/login",
+    "/oauth2/logout",
+    callback::WELCOME_PATH,
+    "/oauth2/auth",
+];
 
 /// The routes that start logins or spend codes, passwords and refresh tokens are rate limited
 /// per client (see [`crate::rate_limit`]); logout and the GET refusals are not.
@@ -35,4 +49,5 @@ pub fn router(config: &Config) -> Router<AppState> {
         .merge(limited)
         .route("/oauth2/login", get(tokens::password_via_get))
         .route("/oauth2/logout", post(logout::logout))
+        .route(callback::WELCOME_PATH, get(callback::welcome))
 }

@@ -4,7 +4,9 @@
 use super::callback::{confirm_identity, login_completed, record_salesforce_call, token_json};
 use super::params::body_params;
 use super::LoginError;
-use crate::auth::session::{Session, SESSION_COOKIE};
+use crate::auth::origin::require_same_origin;
+use crate::auth::session::{now_secs, Session, SESSION_COOKIE};
+use crate::auth::{record_identity, renew_session, AuthError};
 use crate::error::ErrorResponse;
 use crate::salesforce::SalesforceError;
 use crate::state::AppState;
@@ -81,69 +83,95 @@ pub(super) async fn password_via_get() -> Response {
     response
 }
 
-/// `POST /oauth2/refresh`: a new access token from a refresh token in the body, or from the
-/// session cookie (whose cookie is then updated).
+/// `POST /oauth2/refresh`. An API client sends its `refresh_token` in the body and gets new
+/// tokens. A browser (no `refresh_token` in the body) renews its session cookie: the answer
+/// carries the renewed cookie and its expiry but never a token, so a script on the page cannot
+/// take one; and it is refused when the browser says it comes from another site.
 pub(super) async fn refresh(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, LoginError> {
     let params = body_params(&headers, None, &body)?;
-    let (refresh_token, from_session) = match params.get("refresh_token").filter(|t| !t.is_empty())
-    {
-        Some(token) => (SecretString::from(token.clone()), false),
-        None => {
-            let session: Session = state
-                .cookies
-                .open(&headers, SESSION_COOKIE)
-                .map_err(|e| LoginError::Auth(crate::auth::AuthError::BadSession(e)))?
-                .ok_or_else(|| {
-                    LoginError::BadRequest(
-                        "send `refresh_token` in the body, or call with a session cookie".into(),
-                    )
-                })?;
-            let token = session.refresh_token.ok_or_else(|| {
-                LoginError::BadRequest(
-                    "this session has no refresh token (the refresh_token scope was not granted)"
-                        .into(),
-                )
-            })?;
-            (token, true)
-        }
-    };
+    match params.get("refresh_token").filter(|t| !t.is_empty()) {
+        Some(token) => refresh_for_client(&state, SecretString::from(token.clone())).await,
+        None => refresh_session(&state, &headers).await,
+    }
+}
+
+async fn refresh_for_client(
+    state: &AppState,
+    refresh_token: SecretString,
+) -> Result<Response, LoginError> {
     let tokens = state.oauth.refresh(&refresh_token).await;
-    record_salesforce_call(&state, "token", &tokens);
+    record_salesforce_call(state, "token", &tokens);
     let tokens = match tokens {
         Ok(tokens) => tokens,
         Err(SalesforceError::Rejected { error, description }) => {
             let description =
                 format!("Salesforce refused the refresh token ({error}): {description}");
-            let mut response =
+            return Ok(
                 ErrorResponse::new(StatusCode::UNAUTHORIZED, "invalid_grant", description)
                     .with_bearer_challenge(Some("invalid_token"))
-                    .into_response();
-            if from_session {
+                    .into_response(),
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let identity = confirm_identity(state, &tokens).await?;
+    let span = tracing::Span::current();
+    span.record("user_id", tracing::field::display(&identity.user_id));
+    span.record("org_id", tracing::field::display(&identity.organization_id));
+    Ok(token_json(&tokens))
+}
+
+/// The session's renewal, on request: the same shared renewal as the identity layer's.
+async fn refresh_session(state: &AppState, headers: &HeaderMap) -> Result<Response, LoginError> {
+    require_same_origin(headers, &state.config.public_origin())?;
+    let session: Session = state
+        .cookies
+        .open_session(headers)
+        .map_err(|e| LoginError::Auth(AuthError::BadSession(e)))?
+        .ok_or_else(|| {
+            LoginError::BadRequest(
+                "send `refresh_token` in the body, or call with a session cookie".into(),
+            )
+        })?;
+    if session.refresh_token.is_none() {
+        return Err(LoginError::BadRequest(
+            "this session has no refresh token (the refresh_token scope was not granted)".into(),
+        ));
+    }
+    let auth = match renew_session(state, &session).await {
+        Ok(auth) => auth,
+        Err(e) => {
+            let mut response = e.to_error_response().into_response();
+            if e.ends_session() {
                 response
                     .headers_mut()
                     .append(header::SET_COOKIE, state.cookies.removal(SESSION_COOKIE));
             }
             return Ok(response);
         }
-        Err(e) => return Err(e.into()),
     };
-    let identity = confirm_identity(&state, &tokens).await?;
-    let span = tracing::Span::current();
-    span.record("user_id", tracing::field::display(&identity.user_id));
-    span.record("org_id", tracing::field::display(&identity.organization_id));
-    let mut response = token_json(&tokens);
-    if from_session {
-        if let Some(cookie) = state.cookies.seal(
-            SESSION_COOKIE,
-            &Session::new(&tokens, &identity),
-            state.cookies.session_ttl(),
-        ) {
-            response.headers_mut().append(header::SET_COOKIE, cookie);
-        }
+    record_identity(&auth);
+    let expires_at = auth.session_expires_at.unwrap_or_default();
+    let body = serde_json::json!({
+        "renewed": true,
+        "expires_at": expires_at,
+        "expires_in": expires_at.saturating_sub(now_secs()),
+        "instance_url": auth.instance.as_str(),
+    });
+    let mut response = (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        axum::Json(body),
+    )
+        .into_response();
+    if let Some(cookie) = auth.renewed_session {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     Ok(response)
 }

@@ -21,6 +21,7 @@ pub(super) fn router() -> Router<Arc<EmulatorState>> {
         .route("/__emulator/latency", post(latency))
         .route("/__emulator/tokens", post(tokens))
         .route("/__emulator/expire", post(expire))
+        .route("/__emulator/rotation", post(rotation))
 }
 
 fn bad(description: impl Into<String>) -> Response {
@@ -46,6 +47,25 @@ async fn expire(State(state): State<Arc<EmulatorState>>) -> StatusCode {
 }
 
 #[derive(Deserialize)]
+struct RotationRequest {
+    enabled: bool,
+}
+
+/// `{"enabled": true}` switches refresh-token rotation on, as the Connected App setting does.
+async fn rotation(
+    State(state): State<Arc<EmulatorState>>,
+    body: Result<Json<RotationRequest>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(Json(req)) => {
+            state.set_rotation(req.enabled);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad(e.body_text()),
+    }
+}
+
+#[derive(Deserialize)]
 struct FaultRequest {
     fault: String,
     #[serde(default)]
@@ -68,7 +88,9 @@ async fn fault(
         None => Endpoint::API.to_vec(),
         Some(name) => match Endpoint::from_name(name) {
             Some(e) => vec![e],
-            None => return bad("endpoint must be token, userinfo, identity or revoke"),
+            None => return bad(
+                "endpoint must be token, userinfo, identity, revoke, discovery, jwks or introspect",
+            ),
         },
     };
     for e in endpoints {
@@ -99,6 +121,9 @@ async fn latency(
 struct TokensRequest {
     username: String,
     count: Option<usize>,
+    /// `jwt` for JWT-based access tokens (no refresh token), whatever the emulator's switch.
+    #[serde(default)]
+    format: Option<String>,
 }
 
 const MAX_TOKENS: usize = 100_000;
@@ -118,8 +143,17 @@ async fn tokens(
     if count == 0 || count > MAX_TOKENS {
         return bad(format!("count must be 1 to {MAX_TOKENS}"));
     }
+    let jwt = match req.format.as_deref() {
+        None | Some("opaque") => false,
+        Some("jwt") => true,
+        Some(_) => return bad("format must be opaque or jwt"),
+    };
+    let client_id = state.client_id.clone();
     let grants: Vec<TokenGrant> = (0..count)
-        .map(|_| state.issue(user, "api refresh_token", true))
+        .map(|_| match jwt {
+            true => state.issue_access_as(user, "api", None, &client_id, true),
+            false => state.issue(user, "api refresh_token", true),
+        })
         .collect();
     Json(grants).into_response()
 }

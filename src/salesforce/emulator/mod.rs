@@ -9,13 +9,18 @@
 mod authorize;
 mod control;
 mod faults;
+mod introspect;
+mod jwt;
 mod revoke;
 mod state;
+mod test_keys;
 mod token;
 mod userinfo;
 
 pub use faults::Fault;
+pub use jwt::ConnectedApp;
 pub use state::{demo_users, DemoUser, Endpoint, Stats, TokenGrant};
+pub use test_keys::FOREIGN_KEY;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -39,6 +44,19 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// The org's session timeout: how long an access token lives.
     pub access_token_lifetime: Duration,
+    /// The Connected App's "Issue JSON Web Token (JWT)-based access tokens" setting: access
+    /// tokens are signed JWTs (published keys at `/id/keys`) instead of opaque strings.
+    pub jwt_access_tokens: bool,
+    /// A second Connected App whose tokens are always JWTs (password grant only), as demo
+    /// mode offers it next to the main, opaque-token app.
+    pub jwt_app: Option<ConnectedApp>,
+    /// The Connected App's refresh-token rotation: each refresh answers with a new refresh
+    /// token and the one used stops working.
+    pub rotate_refresh_tokens: bool,
+    /// Demo mode only: the password grant also issues a refresh token (scope
+    /// `api refresh_token`), so a script can try `/oauth2/refresh` without a browser. Real
+    /// Salesforce never issues one for that flow, so tests of sfgate itself leave this off.
+    pub password_grant_refresh_token: bool,
 }
 
 impl EmulatorConfig {
@@ -50,6 +68,10 @@ impl EmulatorConfig {
             require_pkce: false,
             latency: Duration::ZERO,
             access_token_lifetime: Duration::from_secs(2 * 3600),
+            jwt_access_tokens: false,
+            jwt_app: None,
+            rotate_refresh_tokens: false,
+            password_grant_refresh_token: false,
         }
     }
 }
@@ -101,8 +123,22 @@ fn router(state: Arc<EmulatorState>) -> Router {
             "/services/oauth2/revoke",
             post(revoke::revoke_form).get(revoke::revoke_query),
         )
+        .route("/.well-known/openid-configuration", get(jwt::discovery))
+        .route("/id/keys", get(jwt::jwks))
+        .route("/services/oauth2/introspect", post(introspect::introspect))
+        .route("/__emulator/rotate-key", post(jwt::rotate))
+        .route("/favicon.ico", get(favicon))
         .merge(control::router())
         .with_state(state)
+}
+
+/// The demo's login page is the first page of Salesforce a newcomer sees; it gets sfgate's icon
+/// rather than a 404 in the browser's console.
+async fn favicon() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "image/svg+xml")],
+        include_str!("../../../assets/favicon.svg"),
+    )
 }
 
 /// Controls a running emulator from tests.
@@ -160,8 +196,58 @@ impl EmulatorHandle {
         Some(self.state.issue(user, "api refresh_token", true))
     }
 
+    /// A JWT-based access token for `username` from the main Connected App, whatever the
+    /// `jwt_access_tokens` switch says.
+    pub fn issue_jwt(&self, username: &str) -> Option<TokenGrant> {
+        let user = state::user_index(username)?;
+        let client_id = self.state.client_id.clone();
+        Some(
+            self.state
+                .issue_access_as(user, "api", None, &client_id, true),
+        )
+    }
+
+    /// The claims the emulator would put in a fresh JWT access token for `username`, for
+    /// tests to alter and sign with [`EmulatorHandle::sign_jwt`].
+    pub fn jwt_claims(&self, username: &str) -> Option<serde_json::Value> {
+        let user = state::user_index(username)?;
+        Some(self.state.jwt_claims(user, "api", &self.state.client_id))
+    }
+
+    /// Signs arbitrary claims with the emulator's current key, with Salesforce's header for
+    /// `org_id`; `header_extra` overrides header fields. The token is not registered, so only
+    /// local validation can accept it.
+    pub fn sign_jwt(
+        &self,
+        org_id: &str,
+        claims: &serde_json::Value,
+        header_extra: &serde_json::Value,
+    ) -> String {
+        self.state.jwt.sign(org_id, claims, header_extra)
+    }
+
+    /// The `kid` of the current signing key.
+    pub fn jwt_kid(&self) -> String {
+        self.state.jwt.kid()
+    }
+
+    /// A new signing key (the previous one stays published); returns its `kid`.
+    pub fn rotate_jwt_key(&self) -> String {
+        self.state.jwt.rotate()
+    }
+
     pub fn expire_access_tokens(&self) {
         self.state.expire_access_tokens();
+    }
+
+    /// Switches refresh-token rotation on or off (see [`EmulatorConfig::rotate_refresh_tokens`]).
+    pub fn set_refresh_token_rotation(&self, on: bool) {
+        self.state.set_rotation(on);
+    }
+
+    /// Requests with `grant_type=refresh_token` received (a subset of the token calls).
+    pub fn refresh_calls(&self) -> u64 {
+        self.state.refresh_calls()
     }
 
     pub fn advance_time(&self, by: Duration) {
@@ -196,7 +282,7 @@ pub async fn run_standalone(config: EmulatorConfig, port: u16) -> std::io::Resul
             user.username, user.password, user.org_id, user.org_name
         );
     }
-    println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|reset-stats", handle.base_url());
+    println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|rotation|reset-stats|rotate-key", handle.base_url());
     crate::startup::shutdown_signal().await;
     handle.shutdown().await;
     Ok(())

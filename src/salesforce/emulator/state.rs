@@ -11,7 +11,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -89,14 +89,20 @@ pub enum Endpoint {
     UserInfo,
     Identity,
     Revoke,
+    Discovery,
+    Jwks,
+    Introspect,
 }
 
 impl Endpoint {
-    pub(super) const API: [Endpoint; 4] = [
+    pub(super) const API: [Endpoint; 7] = [
         Endpoint::Token,
         Endpoint::UserInfo,
         Endpoint::Identity,
         Endpoint::Revoke,
+        Endpoint::Discovery,
+        Endpoint::Jwks,
+        Endpoint::Introspect,
     ];
 
     fn index(self) -> usize {
@@ -110,6 +116,9 @@ impl Endpoint {
             "userinfo" => Self::UserInfo,
             "identity" => Self::Identity,
             "revoke" => Self::Revoke,
+            "discovery" => Self::Discovery,
+            "jwks" => Self::Jwks,
+            "introspect" => Self::Introspect,
             _ => return None,
         })
     }
@@ -123,6 +132,29 @@ pub struct Stats {
     pub userinfo: u64,
     pub identity: u64,
     pub revoke: u64,
+    /// Token calls with `grant_type=refresh_token`.
+    #[serde(default)]
+    pub refresh: u64,
+    #[serde(default)]
+    pub discovery: u64,
+    #[serde(default)]
+    pub jwks: u64,
+    #[serde(default)]
+    pub introspect: u64,
+}
+
+impl Stats {
+    /// Every request the emulator received, at any endpoint.
+    pub fn total(&self) -> u64 {
+        self.authorize
+            + self.token
+            + self.userinfo
+            + self.identity
+            + self.revoke
+            + self.discovery
+            + self.jwks
+            + self.introspect
+    }
 }
 
 /// A token response as the emulator issues it.
@@ -137,6 +169,9 @@ pub struct TokenGrant {
     pub signature: String,
     pub scope: String,
     pub token_type: String,
+    /// `jwt` for a JWT-based access token, as Salesforce says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_format: Option<String>,
 }
 
 pub(super) struct CodeGrant {
@@ -166,16 +201,20 @@ pub(super) struct EmulatorState {
     pub client_id: String,
     pub client_secret: String,
     pub require_pkce: bool,
+    pub password_grant_refresh_token: bool,
     lifetime: Duration,
     redirect_uris: RwLock<Vec<String>>,
     latency_ms: AtomicU64,
     clock_offset_ms: AtomicU64,
-    counters: [AtomicU64; 5],
+    counters: [AtomicU64; 8],
+    refresh_calls: AtomicU64,
+    rotate_refresh_tokens: AtomicBool,
     faults: Mutex<HashMap<Endpoint, Fault>>,
     codes: Mutex<HashMap<String, CodeGrant>>,
     access: Mutex<HashMap<String, AccessGrant>>,
     refresh: Mutex<HashMap<String, RefreshGrant>>,
     pub shutdown: watch::Receiver<bool>,
+    pub(super) jwt: super::jwt::JwtKeys,
 }
 
 /// Code lifetime documented by Salesforce.
@@ -188,15 +227,19 @@ impl EmulatorState {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
+            jwt: super::jwt::JwtKeys::new(config.jwt_access_tokens, config.jwt_app.clone()),
             base_url,
             client_id: config.client_id,
             client_secret: config.client_secret,
             require_pkce: config.require_pkce,
+            password_grant_refresh_token: config.password_grant_refresh_token,
             lifetime: config.access_token_lifetime,
             redirect_uris: RwLock::new(config.redirect_uris),
             latency_ms: AtomicU64::new(config.latency.as_millis() as u64),
             clock_offset_ms: AtomicU64::new(0),
             counters: Default::default(),
+            refresh_calls: AtomicU64::new(0),
+            rotate_refresh_tokens: AtomicBool::new(config.rotate_refresh_tokens),
             faults: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
             access: Mutex::new(HashMap::new()),
@@ -253,10 +296,27 @@ impl EmulatorState {
             userinfo: self.calls(Endpoint::UserInfo),
             identity: self.calls(Endpoint::Identity),
             revoke: self.calls(Endpoint::Revoke),
+            discovery: self.calls(Endpoint::Discovery),
+            jwks: self.calls(Endpoint::Jwks),
+            introspect: self.calls(Endpoint::Introspect),
+            refresh: self.refresh_calls(),
         }
     }
 
+    pub(super) fn refresh_calls(&self) -> u64 {
+        self.refresh_calls.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn count_refresh_call(&self) {
+        self.refresh_calls.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn set_rotation(&self, on: bool) {
+        self.rotate_refresh_tokens.store(on, Ordering::SeqCst);
+    }
+
     pub(super) fn reset_stats(&self) {
+        self.refresh_calls.store(0, Ordering::SeqCst);
         for c in &self.counters {
             c.store(0, Ordering::SeqCst);
         }
@@ -322,8 +382,25 @@ impl EmulatorState {
     }
 
     fn issue_access(&self, user: usize, scope: &str, refresh: Option<String>) -> TokenGrant {
+        let client_id = self.client_id.clone();
+        self.issue_access_as(user, scope, refresh, &client_id, self.jwt.enabled())
+    }
+
+    /// An access token issued to `client_id`: a JWT-based one when `jwt`, else opaque.
+    pub(super) fn issue_access_as(
+        &self,
+        user: usize,
+        scope: &str,
+        refresh: Option<String>,
+        client_id: &str,
+        jwt: bool,
+    ) -> TokenGrant {
         let now = self.now_ms();
-        let access_token = format!("{}!{}", self::user(user).org_id, random(96));
+        let access_token = if jwt {
+            self.mint_jwt(user, scope, client_id)
+        } else {
+            format!("{}!{}", self::user(user).org_id, random(96))
+        };
         if let Ok(mut map) = self.access.lock() {
             map.insert(
                 access_token.clone(),
@@ -346,20 +423,43 @@ impl EmulatorState {
             issued_at,
             scope: scope.to_string(),
             token_type: "Bearer".to_string(),
+            token_format: jwt.then(|| "jwt".to_string()),
         }
     }
 
-    /// A new access token for a valid refresh token (no new refresh token, as Salesforce
-    /// without rotation).
+    /// A new access token for a valid refresh token. Without rotation no new refresh token
+    /// comes back, as at Salesforce; with rotation a new one does, and the one used is spent
+    /// (checked and spent under one lock, so two concurrent uses cannot both succeed).
     pub(super) fn refresh(&self, refresh_token: &str) -> Option<TokenGrant> {
-        let (user, scope) = {
-            let map = self.refresh.lock().ok()?;
-            let grant = map.get(refresh_token).filter(|g| !g.revoked)?;
-            (grant.user, grant.scope.clone())
+        let rotate = self.rotate_refresh_tokens.load(Ordering::SeqCst);
+        let (user, scope, next) = {
+            let mut map = self.refresh.lock().ok()?;
+            let grant = map.get_mut(refresh_token).filter(|g| !g.revoked)?;
+            let (user, scope) = (grant.user, grant.scope.clone());
+            let next = rotate.then(|| {
+                grant.revoked = true;
+                format!("5Aep861{}", random(80))
+            });
+            if let Some(next) = &next {
+                map.insert(
+                    next.clone(),
+                    RefreshGrant {
+                        user,
+                        scope: scope.clone(),
+                        revoked: false,
+                    },
+                );
+            }
+            (user, scope, next)
         };
-        let mut grant = self.issue_access(user, &scope, Some(refresh_token.to_string()));
-        grant.refresh_token = None;
-        Some(grant)
+        match next {
+            Some(next) => Some(self.issue_access(user, &scope, Some(next))),
+            None => {
+                let mut grant = self.issue_access(user, &scope, Some(refresh_token.to_string()));
+                grant.refresh_token = None;
+                Some(grant)
+            }
+        }
     }
 
     /// The user of a live access token.
@@ -369,6 +469,20 @@ impl EmulatorState {
         map.get(token)
             .filter(|g| !g.revoked && g.expires_ms > now)
             .map(|g| g.user)
+    }
+
+    /// The user and expiry (ms) of a live access token.
+    pub(super) fn live_access(&self, token: &str) -> Option<(usize, u64)> {
+        let now = self.now_ms();
+        let map = self.access.lock().ok()?;
+        map.get(token)
+            .filter(|g| !g.revoked && g.expires_ms > now)
+            .map(|g| (g.user, g.expires_ms))
+    }
+
+    /// How long access tokens live (the org's session timeout).
+    pub(super) fn lifetime(&self) -> Duration {
+        self.lifetime
     }
 
     pub(super) fn expire_access_tokens(&self) {

@@ -29,6 +29,9 @@ pub(super) async fn token(
         return fault;
     }
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    if let Some(response) = super::jwt::second_app_token(&state, &headers, &form) {
+        return response;
+    }
     if let Err(r) = authenticate_client(&state, &headers, &form) {
         return r;
     }
@@ -41,13 +44,19 @@ pub(super) async fn token(
             get("redirect_uri"),
             get("code_verifier"),
         ),
-        Some("refresh_token") => match get("refresh_token").and_then(|t| state.refresh(t)) {
-            Some(grant) => Json(grant).into_response(),
-            None => oauth_error("invalid_grant", "expired access/refresh token"),
-        },
+        Some("refresh_token") => {
+            state.count_refresh_call();
+            match get("refresh_token").and_then(|t| state.refresh(t)) {
+                Some(grant) => Json(grant).into_response(),
+                None => oauth_error("invalid_grant", "expired access/refresh token"),
+            }
+        }
         Some("password") => {
             let user = get("username").and_then(state::user_index);
             match user.filter(|&u| Some(state::user(u).password) == get("password")) {
+                Some(u) if state.password_grant_refresh_token => {
+                    Json(state.issue(u, "api refresh_token", true)).into_response()
+                }
                 Some(u) => Json(state.issue(u, "api", false)).into_response(),
                 None => oauth_error("invalid_grant", "authentication failure"),
             }

@@ -1,0 +1,193 @@
+//! Case (h): first requests with distinct tokens, each used once. JWT-based access tokens are
+//! checked locally (no call once the issuer's keys and the user's profile are cached), opaque
+//! ones cost a `userinfo` round trip each; both are compared with one cached token driven the
+//! same way (same client, same concurrency). Issue 15's target: distinct JWTs at >= 0.8x the
+//! cached throughput, distinct opaque tokens at < 0.05x with the emulator's 50 ms latency.
+//!
+//! Self-contained on purpose (its own client loop), so it does not depend on how driver.rs is
+//! organised; driver.rs only calls [`run`] and appends [`JwtCase::markdown`].
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+const CONCURRENCY: usize = 64;
+
+pub(crate) struct JwtCase {
+    pub(crate) tokens: usize,
+    pub(crate) cached_rps: f64,
+    pub(crate) jwt_rps: f64,
+    pub(crate) opaque_rps: f64,
+    /// Requests the emulator received while the distinct JWTs were checked.
+    pub(crate) jwt_calls: u64,
+    pub(crate) opaque_calls: u64,
+    pub(crate) failures: u64,
+}
+
+impl JwtCase {
+    pub(crate) fn jwt_ratio(&self) -> f64 {
+        self.jwt_rps / self.cached_rps.max(f64::MIN_POSITIVE)
+    }
+
+    pub(crate) fn opaque_ratio(&self) -> f64 {
+        self.opaque_rps / self.cached_rps.max(f64::MIN_POSITIVE)
+    }
+
+    /// Problems that mean the case did not *work* (as opposed to missing a speed target).
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.failures > 0 {
+            problems.push(format!(
+                "(h) {} requests were not answered 200",
+                self.failures
+            ));
+        }
+        if self.jwt_calls != 0 {
+            problems.push(format!(
+                "(h) distinct JWTs of a known user cost {} calls at Salesforce (expected 0)",
+                self.jwt_calls
+            ));
+        }
+        problems
+    }
+
+    pub(crate) fn markdown(&self) -> String {
+        let mark = |ok: bool| if ok { "met" } else { "MISSED" };
+        format!(
+            "\n## (h) First requests with distinct tokens, each used once\n\n\
+             {n} tokens per row, {c} at a time, measured with the driver's own client (so the\n\
+             rows compare with each other, not with the wrk rows above).\n\n\
+             | tokens | requests/s | x cached | calls at Salesforce | target |\n\
+             |---|---:|---:|---:|---|\n\
+             | one cached token | {cached:.0} | 1.00 | - | - |\n\
+             | distinct JWT access tokens (validated locally) | {jwt:.0} | {jr:.2} | {jc} | >= 0.8x: {jm} |\n\
+             | distinct opaque tokens (userinfo, emulator latency) | {opaque:.0} | {or:.3} | {oc} | < 0.05x: {om} |\n",
+            n = self.tokens,
+            c = CONCURRENCY,
+            cached = self.cached_rps,
+            jwt = self.jwt_rps,
+            jr = self.jwt_ratio(),
+            jc = self.jwt_calls,
+            jm = mark(self.jwt_ratio() >= 0.8),
+            opaque = self.opaque_rps,
+            or = self.opaque_ratio(),
+            oc = self.opaque_calls,
+            om = mark(self.opaque_ratio() < 0.05),
+        )
+    }
+}
+
+/// Runs the case against a gateway `gw` (default `SF_TOKEN_VALIDATION=auto`) and the
+/// emulator `emu`, with the emulator's latency as configured.
+pub(crate) async fn run(
+    http: &reqwest::Client,
+    gw: &str,
+    emu: &str,
+    count: usize,
+) -> Result<JwtCase, Failure> {
+    // Keys and alice's profile are fetched by the first JWT; not part of the measurement.
+    let warm = tokens(http, emu, 1, "jwt").await?;
+    let cached = warm[0].clone();
+    let mut failures = count_failures(http, gw, emu, &warm, 1).await;
+    // The cached baseline: one token, `count` requests.
+    let same: Vec<String> = vec![cached; count];
+    let started = Instant::now();
+    failures += count_failures(http, gw, emu, &same, CONCURRENCY).await;
+    let cached_rps = count as f64 / started.elapsed().as_secs_f64();
+
+    let jwts = tokens(http, emu, count, "jwt").await?;
+    let before = total_calls(http, emu).await?;
+    let started = Instant::now();
+    failures += count_failures(http, gw, emu, &jwts, CONCURRENCY).await;
+    let jwt_rps = count as f64 / started.elapsed().as_secs_f64();
+    let jwt_calls = total_calls(http, emu).await? - before;
+
+    let opaque = tokens(http, emu, count, "opaque").await?;
+    let before = total_calls(http, emu).await?;
+    let started = Instant::now();
+    failures += count_failures(http, gw, emu, &opaque, CONCURRENCY).await;
+    let opaque_rps = count as f64 / started.elapsed().as_secs_f64();
+    let opaque_calls = total_calls(http, emu).await? - before;
+
+    Ok(JwtCase {
+        tokens: count,
+        cached_rps,
+        jwt_rps,
+        opaque_rps,
+        jwt_calls,
+        opaque_calls,
+        failures,
+    })
+}
+
+async fn tokens(
+    http: &reqwest::Client,
+    emu: &str,
+    count: usize,
+    format: &str,
+) -> Result<Vec<String>, Failure> {
+    let grants: Value = http
+        .post(format!("{emu}/__emulator/tokens"))
+        .json(&serde_json::json!({"username": "alice@acme.example", "count": count, "format": format}))
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let tokens: Vec<String> = grants
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|g| g["access_token"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if tokens.len() != count {
+        return Err("the emulator issued the wrong number of tokens".into());
+    }
+    Ok(tokens)
+}
+
+async fn total_calls(http: &reqwest::Client, emu: &str) -> Result<u64, Failure> {
+    let stats: Value = http
+        .get(format!("{emu}/__emulator/stats"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(stats
+        .as_object()
+        .map(|o| o.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0))
+}
+
+/// Each token once, `concurrency` at a time; returns how many were not answered 200.
+async fn count_failures(
+    http: &reqwest::Client,
+    gw: &str,
+    emu: &str,
+    tokens: &[String],
+    concurrency: usize,
+) -> u64 {
+    let url = format!("{gw}/api/me");
+    stream::iter(tokens.iter())
+        .map(|token| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let status = http
+                    .get(&url)
+                    .bearer_auth(token)
+                    .header("x-instance-url", emu)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16());
+                u64::from(status.ok() != Some(200))
+            }
+        })
+        .buffer_unordered(concurrency)
+        .fold(0u64, |sum, bad| async move { sum + bad })
+        .await
+}

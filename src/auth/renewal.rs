@@ -1,0 +1,201 @@
+//! Renewing a session's tokens with its refresh token: once per session, however many requests
+//! notice the expiry at the same moment.
+//!
+//! A page that loads its assets through the gateway sends many requests with the same cookie.
+//! When its access token has expired, each of them would spend the refresh token; with
+//! Salesforce's refresh-token rotation on, the first use spends it and every other request
+//! loses the session. So renewals go through [`Renewals::renew`]:
+//!
+//! - **single-flight**: concurrent calls with the same refresh token share one call to
+//!   Salesforce's token endpoint;
+//! - **recent results**: a successful renewal is kept for `SESSION_RENEWAL_GRACE` (30 s by
+//!   default), so a request that arrives a moment later with the *old* cookie gets the *new*
+//!   tokens instead of spending a refresh token that rotation has already retired.
+//!
+//! Both are one moka cache (`try_get_with`: concurrent initialisations of a key are coalesced,
+//! a successful value is kept until its time-to-live, a failure is handed to every waiter and
+//! not kept). Keys are SHA-256 digests of the refresh token, never the token; the cache is
+//! bounded ([`MAX_RENEWALS`]).
+//!
+//! **Where a shared store plugs in.** With several replicas, the same burst may reach different
+//! processes. A cross-replica layer belongs inside [`Renewals::renew`]'s initialisation future
+//! (`renew_once`): take a short lock in the shared store keyed by the same digest, look for an
+//! encrypted result stored there by another replica, and only call Salesforce when there is
+//! none, storing the (encrypted) result before releasing the lock. Callers keep using `renew`.
+
+use crate::domain::InstanceUrl;
+use crate::health::Readiness;
+use crate::salesforce::{SalesforceError, SalesforceOAuth, TokenSet};
+use moka::future::Cache;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// At most this many recent renewals are remembered (least recently used go first).
+pub const MAX_RENEWALS: u64 = 100_000;
+
+/// The digest a renewal is keyed by: SHA-256 of the refresh token.
+pub type RenewalKey = [u8; 32];
+
+/// The outcome of one renewal, shared by every request that carried the same refresh token.
+#[derive(Clone)]
+pub struct RenewedTokens {
+    pub access_token: SecretString,
+    /// The refresh token to keep from now on: a new one when Salesforce rotated it, otherwise
+    /// the one that was used.
+    pub refresh_token: SecretString,
+    /// Whether Salesforce answered with a new refresh token.
+    pub rotated: bool,
+    pub instance_url: InstanceUrl,
+}
+
+impl fmt::Debug for RenewedTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RenewedTokens")
+            .field("instance_url", &self.instance_url)
+            .field("rotated", &self.rotated)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RenewedTokens {
+    fn from_token_set(tokens: TokenSet, used: &SecretString) -> Self {
+        let rotated = tokens
+            .refresh_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret() != used.expose_secret());
+        Self {
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token.unwrap_or_else(|| used.clone()),
+            rotated,
+            instance_url: tokens.instance_url,
+        }
+    }
+}
+
+/// Why a renewal gave no tokens.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RenewalError {
+    /// Salesforce said no to this refresh token (`invalid_grant`: revoked, expired, or spent
+    /// by rotation): the session is over.
+    #[error("Salesforce refused the refresh token ({error}): {description}")]
+    Refused { error: String, description: String },
+    /// Salesforce could not be asked, or its answer could not be used: the session may still
+    /// be renewed later, so it is kept.
+    #[error("{0}")]
+    Unavailable(Arc<SalesforceError>),
+}
+
+impl RenewalError {
+    /// Only Salesforce's "no" about the token the request holds ends a session.
+    pub fn ends_session(&self) -> bool {
+        matches!(self, Self::Refused { .. })
+    }
+}
+
+/// Whether [`Renewals::renew`] called Salesforce or reused a renewal already made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenewalSource {
+    /// This call asked Salesforce.
+    Salesforce,
+    /// Another request's renewal (in flight or recent) answered.
+    Shared,
+}
+
+/// Session renewals of this process: single-flight and recent results, keyed by digest.
+pub struct Renewals {
+    oauth: SalesforceOAuth,
+    readiness: Arc<Readiness>,
+    recent: Cache<RenewalKey, RenewedTokens>,
+}
+
+impl Renewals {
+    /// `grace`: how long a renewal's result answers requests that carry the old refresh token.
+    pub fn new(oauth: SalesforceOAuth, readiness: Arc<Readiness>, grace: Duration) -> Self {
+        Self {
+            oauth,
+            readiness,
+            recent: Cache::builder()
+                .max_capacity(MAX_RENEWALS)
+                .time_to_live(grace)
+                .build(),
+        }
+    }
+
+    /// New tokens for `refresh_token`: from a renewal in flight or made in the last
+    /// `SESSION_RENEWAL_GRACE` with the same refresh token, or else from one call to
+    /// Salesforce shared by everyone who asks meanwhile.
+    pub async fn renew(&self, refresh_token: &SecretString) -> Result<RenewedTokens, RenewalError> {
+        self.renew_with_source(refresh_token)
+            .await
+            .map(|(tokens, _)| tokens)
+    }
+
+    /// [`Self::renew`], also saying whether this call asked Salesforce.
+    pub async fn renew_with_source(
+        &self,
+        refresh_token: &SecretString,
+    ) -> Result<(RenewedTokens, RenewalSource), RenewalError> {
+        let asked = AtomicBool::new(false);
+        let result = self
+            .recent
+            .try_get_with(renewal_key(refresh_token), async {
+                asked.store(true, Ordering::Relaxed);
+                // Boxed: the token call's future is large, and most requests never renew.
+                Box::pin(self.renew_once(refresh_token)).await
+            })
+            .await
+            .map_err(Arc::unwrap_or_clone);
+        let source = if asked.load(Ordering::Relaxed) {
+            RenewalSource::Salesforce
+        } else {
+            RenewalSource::Shared
+        };
+        let outcome = match (&result, source) {
+            (Ok(_), RenewalSource::Salesforce) => "renewed",
+            (Ok(_), RenewalSource::Shared) => "shared",
+            (Err(RenewalError::Refused { .. }), _) => "refused",
+            (Err(RenewalError::Unavailable(_)), _) => "unavailable",
+        };
+        metrics::counter!("sfgate_session_renewals_total", "outcome" => outcome).increment(1);
+        result.map(|tokens| (tokens, source))
+    }
+
+    /// Forgets a renewal made with `refresh_token` (at logout: that session is over).
+    pub async fn forget(&self, refresh_token: &SecretString) {
+        self.recent.invalidate(&renewal_key(refresh_token)).await;
+    }
+
+    /// The one call to Salesforce behind a renewal.
+    async fn renew_once(
+        &self,
+        refresh_token: &SecretString,
+    ) -> Result<RenewedTokens, RenewalError> {
+        let result = self.oauth.refresh(refresh_token).await;
+        let failure = match &result {
+            Err(e) if e.is_transient() => Some(e.to_string()),
+            _ => None,
+        };
+        self.readiness.record("token", failure);
+        match result {
+            Ok(tokens) => {
+                metrics::counter!("sfgate_session_refreshes_total").increment(1);
+                // Salesforce named this instance in a signed token response.
+                self.readiness.trust_instance(&tokens.instance_url);
+                Ok(RenewedTokens::from_token_set(tokens, refresh_token))
+            }
+            Err(SalesforceError::Rejected { error, description }) => {
+                Err(RenewalError::Refused { error, description })
+            }
+            Err(e) => Err(RenewalError::Unavailable(Arc::new(e))),
+        }
+    }
+}
+
+/// SHA-256 of the refresh token: what renewals are keyed by, so no token is held as a key.
+pub fn renewal_key(refresh_token: &SecretString) -> RenewalKey {
+    Sha256::digest(refresh_token.expose_secret().as_bytes()).into()
+}

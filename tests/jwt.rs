@@ -1,0 +1,647 @@
+//! JWT-based access tokens validated locally, and introspection: against the real gateway and
+//! the emulator, counting every request the emulator receives.
+
+mod common;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::*;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use sfgate::salesforce::emulator::{Endpoint, Fault, FOREIGN_KEY};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const ALICE_USER: &str = "alice@acme.example";
+const CAROL_USER: &str = "carol@globex.example";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+async fn me(app: &TestApp, token: &str) -> reqwest::Response {
+    app.get_with_token("/api/me", token, &app.emulator.base_url())
+        .await
+}
+
+async fn assert_refused(app: &TestApp, token: &str, status: u16, case: &str) {
+    let r = me(app, token).await;
+    assert_eq!(r.status(), status, "{case}");
+    let body: Value = r.json().await.expect("json error");
+    let expected = if status == 401 {
+        "invalid_token"
+    } else {
+        "org_not_allowed"
+    };
+    assert_eq!(body["error"], expected, "{case}: {body}");
+}
+
+/// One admitted JWT: the issuer's keys and alice's profile are then cached.
+async fn warm_up(app: &TestApp) {
+    let grant = app.emulator.issue_jwt(ALICE_USER).expect("alice");
+    assert_eq!(grant.token_format.as_deref(), Some("jwt"));
+    let r = me(app, &grant.access_token).await;
+    assert_eq!(r.status(), 200);
+}
+
+fn part(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+#[tokio::test]
+async fn a_known_users_new_jwt_is_admitted_with_no_call_at_salesforce() {
+    let app = spawn_app().await;
+    let first = app.emulator.issue_jwt(ALICE_USER).expect("alice");
+    let r = me(&app, &first.access_token).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["username"], ALICE_USER);
+    assert_eq!(body["organization_id"], "00D5j00000AcMe1EAF");
+    let stats = app.emulator.stats();
+    assert_eq!(
+        (stats.discovery, stats.jwks, stats.userinfo),
+        (1, 1, 1),
+        "discovery, keys and alice's profile once: {stats:?}"
+    );
+
+    app.emulator.reset_stats();
+    for _ in 0..3 {
+        let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
+        let r = me(&app, &token.access_token).await;
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(
+            body["username"], ALICE_USER,
+            "the profile comes from the cache"
+        );
+        assert_eq!(body["display_name"], "Alice Admin");
+    }
+    assert_eq!(app.emulator.stats().total(), 0, "no request at all");
+
+    let scrape = scrape(&app).await;
+    assert!(
+        metric(
+            &scrape,
+            "sfgate_token_validations_total",
+            &[("method", "jwt_local"), ("outcome", "valid")]
+        ) >= 4.0
+    );
+    // The recorder is shared by the tests of this binary: the exact count is the emulator's.
+    assert!(metric(&scrape, "sfgate_jwks_fetches_total", &[("outcome", "ok")]) >= 1.0);
+}
+
+#[tokio::test]
+async fn forged_and_unacceptable_jwts_are_refused_locally() {
+    let app = spawn_app().await;
+    warm_up(&app).await;
+    let emulator = &app.emulator;
+    let kid = emulator.jwt_kid();
+    let valid = emulator.issue_jwt(ALICE_USER).expect("alice").access_token;
+    let claims = emulator.jwt_claims(ALICE_USER).expect("claims");
+    let with = |changes: Value| {
+        let mut c = claims.clone();
+        for (k, v) in changes.as_object().expect("object") {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let sign = |c: &Value| emulator.sign_jwt(ACME, c, &Value::Null);
+    let salesforce_header = |alg: &str| {
+        json!({"alg": alg, "typ": "JWT", "kid": kid, "tty": "sfdc-core-token",
+               "tnk": "core/sfgate-emulator/00D5j00000AcMe1EAF"})
+    };
+
+    // The signature no longer covers the payload: bob's id in alice's token.
+    let mut pieces = valid.split('.');
+    let (header, _, signature) = (
+        pieces.next().expect("h"),
+        pieces.next(),
+        pieces.next().expect("s"),
+    );
+    let bob = with(json!({"sub": "uid:0055j00000BoB01AAF"}));
+    let tampered = format!("{header}.{}.{signature}", part(&bob));
+
+    // Signed with a key the issuer never published, under the issuer's current kid.
+    let mut foreign_header = Header::new(Algorithm::RS256);
+    foreign_header.typ = Some("JWT".into());
+    foreign_header.kid = Some(kid.clone());
+    foreign_header.extras.insert("tty", "sfdc-core-token");
+    foreign_header
+        .extras
+        .insert("tnk", "core/sfgate-emulator/00D5j00000AcMe1EAF");
+    let wrong_key = jsonwebtoken::encode(
+        &foreign_header,
+        &claims,
+        &EncodingKey::from_rsa_pem(FOREIGN_KEY.as_bytes()).expect("pem"),
+    )
+    .expect("sign");
+
+    let alg_none = format!("{}.{}.", part(&salesforce_header("none")), part(&claims));
+
+    // The classic confusion: HMAC with the published public key as the secret.
+    let jwks: Value = app
+        .http
+        .get(format!("{}/id/keys", emulator.base_url()))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let public_n = jwks["keys"][0]["n"].as_str().expect("n").to_string();
+    let mut hs_header = foreign_header.clone();
+    hs_header.alg = Algorithm::HS256;
+    let hs256 = jsonwebtoken::encode(
+        &hs_header,
+        &claims,
+        &EncodingKey::from_secret(public_n.as_bytes()),
+    )
+    .expect("sign");
+
+    let t = now();
+    let expired = sign(&with(
+        json!({"iat": t - 3600, "nbf": t - 3600, "exp": t - 120}),
+    ));
+    let not_yet = sign(&with(json!({"nbf": t + 600, "exp": t + 3600})));
+    let foreign_client = sign(&with(json!({"client_id": "someone-elses-app"})));
+    let no_client = {
+        let mut c = claims.clone();
+        c.as_object_mut().expect("object").remove("client_id");
+        sign(&c)
+    };
+    let carol = emulator.jwt_claims(CAROL_USER).expect("carol");
+    let other_org = emulator.sign_jwt(GLOBEX, &carol, &Value::Null);
+    app.emulator.reset_stats();
+    for (token, status, case) in [
+        (&tampered, 401, "tampered payload"),
+        (&wrong_key, 401, "wrong key"),
+        (&alg_none, 401, "alg none"),
+        (&hs256, 401, "HS256 with the public key as secret"),
+        (&expired, 401, "expired"),
+        (&not_yet, 401, "not yet valid"),
+        (&foreign_client, 401, "foreign client_id"),
+        (&no_client, 401, "no client_id"),
+        (&other_org, 403, "org not allowed"),
+    ] {
+        assert_refused(&app, token, status, case).await;
+    }
+    assert_eq!(
+        app.emulator.stats().total(),
+        0,
+        "every refusal is local: {:?}",
+        app.emulator.stats()
+    );
+    let scrape = scrape(&app).await;
+    assert!(
+        metric(
+            &scrape,
+            "sfgate_token_validations_total",
+            &[("method", "jwt_local"), ("outcome", "invalid")]
+        ) >= 8.0
+    );
+}
+
+#[tokio::test]
+async fn sfgates_own_client_id_or_a_listed_one_is_accepted() {
+    let app = spawn_app_with(|env| {
+        env.insert(
+            "SF_ACCEPTED_CLIENT_IDS".into(),
+            "mobile-app, other-app".into(),
+        );
+    })
+    .await;
+    warm_up(&app).await;
+    let mut claims = app.emulator.jwt_claims(ALICE_USER).expect("claims");
+    claims["client_id"] = json!("other-app");
+    let listed = app.emulator.sign_jwt(ACME, &claims, &Value::Null);
+    assert_eq!(me(&app, &listed).await.status(), 200);
+    claims["client_id"] = json!("unlisted-app");
+    let unlisted = app.emulator.sign_jwt(ACME, &claims, &Value::Null);
+    assert_refused(&app, &unlisted, 401, "unlisted client").await;
+}
+
+#[tokio::test]
+async fn an_issuer_outside_the_instance_policy_is_never_contacted() {
+    let app = spawn_app().await;
+    // A host that would happily serve keys; it is not an allowed instance.
+    let elsewhere = StubServer::start(
+        200,
+        "application/json",
+        r#"{"jwks_uri":"http://127.0.0.1:9/keys","keys":[]}"#.into(),
+    )
+    .await;
+    let mut claims = app.emulator.jwt_claims(ALICE_USER).expect("claims");
+    claims["iss"] = json!(elsewhere.url());
+    claims["aud"] = json!(elsewhere.url());
+    let token = app.emulator.sign_jwt(ACME, &claims, &Value::Null);
+
+    // Named as the instance: refused by the policy before validation.
+    let r = app
+        .get_with_token("/api/me", &token, &elsewhere.url())
+        .await;
+    assert_eq!(r.status(), 401);
+    // With an allowed instance named: the token's own issuer is checked the same way.
+    assert_refused(&app, &token, 401, "issuer outside the policy").await;
+    let body: Value = me(&app, &token).await.json().await.expect("json");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("issuer")),
+        "{body}"
+    );
+    assert_eq!(elsewhere.hits(), 0, "no request reached the foreign issuer");
+    assert_eq!(app.emulator.stats().total(), 0);
+}
+
+#[tokio::test]
+async fn a_rotated_key_costs_one_refetch() {
+    let app = spawn_app().await;
+    warm_up(&app).await;
+    let old = app.emulator.jwt_kid();
+    let new = app.emulator.rotate_jwt_key();
+    assert_ne!(old, new);
+    app.emulator.reset_stats();
+    for _ in 0..3 {
+        let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
+        assert_eq!(me(&app, &token.access_token).await.status(), 200);
+    }
+    let stats = app.emulator.stats();
+    assert_eq!(stats.jwks, 1, "one refetch for the new kid: {stats:?}");
+    assert_eq!(stats.total(), 1, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_flood_of_unknown_kids_refetches_at_most_once_a_minute() {
+    let app = spawn_app().await;
+    warm_up(&app).await;
+    app.emulator.reset_stats();
+    let claims = app.emulator.jwt_claims(ALICE_USER).expect("claims");
+    for i in 0..25 {
+        let token = app
+            .emulator
+            .sign_jwt(ACME, &claims, &json!({"kid": format!("made-up-{i}")}));
+        assert_refused(&app, &token, 401, "unknown kid").await;
+    }
+    let stats = app.emulator.stats();
+    assert_eq!(stats.jwks, 1, "{stats:?}");
+    assert_eq!(stats.total(), 1, "{stats:?}");
+    // Known keys keep working meanwhile.
+    let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
+    assert_eq!(me(&app, &token.access_token).await.status(), 200);
+    let scrape = scrape(&app).await;
+    assert!(
+        metric(
+            &scrape,
+            "sfgate_jwks_fetches_total",
+            &[("outcome", "unknown_kid_limited")]
+        ) >= 24.0
+    );
+}
+
+#[tokio::test]
+async fn cached_keys_keep_admitting_while_the_jwks_endpoint_is_down() {
+    let app = spawn_app().await;
+    warm_up(&app).await;
+    app.emulator
+        .set_fault_for(Endpoint::Jwks, Fault::ServerError);
+    app.emulator
+        .set_fault_for(Endpoint::Discovery, Fault::ServerError);
+    let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
+    assert_eq!(me(&app, &token.access_token).await.status(), 200);
+}
+
+#[tokio::test]
+async fn without_any_key_a_jwks_outage_fails_closed_as_unavailable() {
+    let app = spawn_app().await;
+    app.emulator
+        .set_fault_for(Endpoint::Jwks, Fault::ServerError);
+    app.emulator
+        .set_fault_for(Endpoint::Discovery, Fault::ServerError);
+    let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
+    let r = me(&app, &token.access_token).await;
+    assert_eq!(r.status(), 502, "Salesforce's failure, not the token's");
+    assert!(r.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn a_failed_profile_fetch_admits_the_token_without_the_profile() {
+    let app = spawn_app().await;
+    app.emulator
+        .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
+    let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
+    let r = me(&app, &token.access_token).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["user_id"], "0055j00000AlIcEAAV");
+    assert_eq!(body["username"], Value::Null, "missing, not empty: {body}");
+    assert_eq!(body["email"], Value::Null);
+}
+
+#[tokio::test]
+async fn userinfo_mode_sends_jwts_to_userinfo() {
+    let app = spawn_app_with(|env| {
+        env.insert("SF_TOKEN_VALIDATION".into(), "userinfo".into());
+    })
+    .await;
+    let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
+    assert_eq!(me(&app, &token.access_token).await.status(), 200);
+    let stats = app.emulator.stats();
+    assert_eq!((stats.userinfo, stats.jwks), (1, 0), "{stats:?}");
+}
+
+#[tokio::test]
+async fn introspection_refuses_inactive_tokens() {
+    let app = spawn_app_with(|env| {
+        env.insert("SF_TOKEN_VALIDATION".into(), "introspect".into());
+    })
+    .await;
+    let grant = app.tokens(ALICE_USER);
+    let r = me(&app, &grant.access_token).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["username"], ALICE_USER);
+    assert_eq!(body["organization_id"], "00D5j00000AcMe1EAF");
+    assert_eq!(app.emulator.calls(Endpoint::Introspect), 1);
+
+    let other = app.tokens(ALICE_USER);
+    // Revoked at Salesforce: introspection answers {"active": false}.
+    let revoke = app
+        .http
+        .post(format!(
+            "{}/services/oauth2/revoke",
+            app.emulator.base_url()
+        ))
+        .form(&[("token", other.access_token.as_str())])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoke.status(), 200);
+    assert_refused(&app, &other.access_token, 401, "inactive").await;
+    assert_refused(&app, "00D5j00000AcMe1!never-issued", 401, "unknown").await;
+    let scrape = scrape(&app).await;
+    assert!(
+        metric(
+            &scrape,
+            "sfgate_token_validations_total",
+            &[("method", "introspect"), ("outcome", "invalid")]
+        ) >= 2.0
+    );
+}
+
+#[tokio::test]
+async fn introspections_exp_shortens_the_cache() {
+    let app = spawn_app_with_emulator(
+        |emulator| emulator.access_token_lifetime = Duration::from_secs(3),
+        |env| {
+            env.insert("SF_TOKEN_VALIDATION".into(), "introspect".into());
+            env.insert("IDENTITY_CACHE_TTL".into(), "600".into());
+        },
+    )
+    .await;
+    let grant = app.tokens(ALICE_USER);
+    assert_eq!(me(&app, &grant.access_token).await.status(), 200);
+    assert_eq!(me(&app, &grant.access_token).await.status(), 200);
+    assert_eq!(
+        app.emulator.calls(Endpoint::Introspect),
+        1,
+        "cached while the token lives"
+    );
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    assert_refused(&app, &grant.access_token, 401, "expired").await;
+    assert_eq!(
+        app.emulator.calls(Endpoint::Introspect),
+        2,
+        "asked again once exp passed, although IDENTITY_CACHE_TTL is 600 s"
+    );
+}
+
+#[tokio::test]
+async fn a_jwt_verdict_is_not_cached_past_the_tokens_exp() {
+    let app = spawn_app_with(|env| {
+        env.insert("IDENTITY_CACHE_TTL".into(), "600".into());
+    })
+    .await;
+    warm_up(&app).await;
+    // Tokens the emulator signed but never registered: its userinfo refuses them, so each
+    // validation that is not answered from the cache shows as one (failed) profile fetch.
+    let mut claims = app.emulator.jwt_claims("bob@acme.example").expect("bob");
+    claims["exp"] = json!(now() + 600);
+    let lives = app.emulator.sign_jwt(ACME, &claims, &Value::Null);
+    // Past its exp but within the 30 s leeway: admitted, and never from the cache.
+    claims["exp"] = json!(now() - 1);
+    let expiring = app.emulator.sign_jwt(ACME, &claims, &Value::Null);
+
+    app.emulator.reset_stats();
+    assert_eq!(me(&app, &lives).await.status(), 200);
+    assert_eq!(me(&app, &lives).await.status(), 200);
+    assert_eq!(
+        app.emulator.calls(Endpoint::UserInfo),
+        1,
+        "a living token's verdict is cached"
+    );
+    app.emulator.reset_stats();
+    assert_eq!(me(&app, &expiring).await.status(), 200, "within the leeway");
+    assert_eq!(me(&app, &expiring).await.status(), 200);
+    assert_eq!(
+        app.emulator.calls(Endpoint::UserInfo),
+        2,
+        "validated again: the verdict was not cached past exp"
+    );
+}
+
+#[tokio::test]
+async fn the_second_demo_app_issues_jwts_the_gateway_accepts() {
+    let app = spawn_app_with_emulator(
+        |emulator| {
+            emulator.jwt_app = Some(sfgate::salesforce::emulator::ConnectedApp {
+                client_id: "jwt-app".into(),
+                client_secret: "jwt-app-secret".into(),
+            })
+        },
+        |env| {
+            env.insert("SF_ACCEPTED_CLIENT_IDS".into(), "jwt-app".into());
+        },
+    )
+    .await;
+    let grant: Value = app
+        .http
+        .post(format!("{}/services/oauth2/token", app.emulator.base_url()))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "jwt-app"),
+            ("client_secret", "jwt-app-secret"),
+            ("username", ALICE.0),
+            ("password", ALICE.1),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(grant["token_format"], "jwt");
+    let token = grant["access_token"].as_str().expect("token");
+    assert!(token.starts_with("eyJ"));
+    let r = me(&app, token).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["username"], ALICE_USER);
+}
+
+#[tokio::test]
+async fn an_emulator_with_the_switch_on_issues_jwts_through_every_flow() {
+    let app = spawn_app_with_emulator(
+        |emulator| emulator.jwt_access_tokens = true,
+        |env| {
+            env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
+        },
+    )
+    .await;
+    let r = password_grant(&app, ALICE).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    let token = body["access_token"].as_str().expect("token");
+    assert_eq!(token.split('.').count(), 3, "a JWT");
+    assert_eq!(me(&app, token).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_jwt_logged_out_through_sfgate_stops_working_at_once() {
+    let app = spawn_app().await;
+    let token = app
+        .emulator
+        .issue_jwt(ALICE_USER)
+        .expect("alice")
+        .access_token;
+    assert_eq!(me(&app, &token).await.status(), 200);
+    let logout = app
+        .http
+        .post(app.url("/oauth2/logout"))
+        .bearer_auth(&token)
+        .header("x-instance-url", app.emulator.base_url())
+        .send()
+        .await
+        .expect("logout");
+    assert!(logout.status().is_success(), "{}", logout.status());
+    assert!(app.emulator.is_revoked(&token));
+    // Its signature and exp are still fine: only sfgate's memory of the logout refuses it.
+    assert_refused(&app, &token, 401, "logged out").await;
+    // Other tokens of the same user are unaffected.
+    let other = app
+        .emulator
+        .issue_jwt(ALICE_USER)
+        .expect("alice")
+        .access_token;
+    assert_eq!(me(&app, &other).await.status(), 200);
+}
+
+/// An upstream that answers with the headers it received, as JSON `{name: [values]}`.
+async fn header_echo() -> String {
+    let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
+        let mut map = serde_json::Map::new();
+        for (name, value) in &headers {
+            let entry = map
+                .entry(name.as_str().to_string())
+                .or_insert_with(|| json!([]));
+            if let Some(list) = entry.as_array_mut() {
+                list.push(json!(value.to_str().unwrap_or("<binary>")));
+            }
+        }
+        axum::Json(Value::Object(map))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+#[tokio::test]
+async fn without_a_profile_the_upstream_gets_the_ids_and_no_username_not_even_a_spoofed_one() {
+    let upstream = header_echo().await;
+    let app = spawn_app_with(move |env| {
+        env.insert("UPSTREAM_URL".into(), upstream);
+    })
+    .await;
+    app.emulator
+        .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
+    let token = app
+        .emulator
+        .issue_jwt(ALICE_USER)
+        .expect("alice")
+        .access_token;
+    let r = app
+        .http
+        .get(app.url("/app/hello"))
+        .bearer_auth(&token)
+        .header("x-instance-url", app.emulator.base_url())
+        .header("x-salesforce-username", "mallory@evil.example")
+        .header("x-forwarded-preferred-username", "mallory@evil.example")
+        .header("x-forwarded-email", "mallory@evil.example")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let echoed: Value = r.json().await.expect("json");
+    assert_eq!(
+        echoed["x-salesforce-user-id"],
+        json!(["0055j00000AlIcEAAV"])
+    );
+    assert_eq!(echoed["x-salesforce-org-id"], json!(["00D5j00000AcMe1EAF"]));
+    for absent in [
+        "x-salesforce-username",
+        "x-forwarded-preferred-username",
+        "x-forwarded-email",
+        "authorization",
+    ] {
+        assert_eq!(echoed[absent], Value::Null, "{absent} in {echoed}");
+    }
+}
+
+#[tokio::test]
+async fn a_decision_that_needs_the_profile_gets_it_once_per_user_or_fails_closed() {
+    let app = spawn_app().await;
+    let validator = &app.gateway.state.validator;
+    let instance = app
+        .gateway
+        .state
+        .config
+        .instance_policy
+        .check(&app.emulator.base_url())
+        .expect("allowed");
+    app.emulator
+        .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
+    let token = secrecy::SecretString::from(
+        app.emulator
+            .issue_jwt(ALICE_USER)
+            .expect("alice")
+            .access_token,
+    );
+    let admitted = validator.validate(&instance, &token).await.expect("valid");
+    assert!(!admitted.has_profile());
+    let refused = validator.require_profile(&admitted, &token).await;
+    assert!(
+        matches!(refused, Err(sfgate::auth::AuthError::Upstream(_))),
+        "fails closed while userinfo is down"
+    );
+
+    app.emulator.set_fault_for(Endpoint::UserInfo, Fault::None);
+    app.emulator.reset_stats();
+    let full = validator
+        .require_profile(&admitted, &token)
+        .await
+        .expect("profile");
+    assert_eq!(full.username.as_deref(), Some(ALICE_USER));
+    assert_eq!(full.display_name.as_deref(), Some("Alice Admin"));
+    let again = validator
+        .require_profile(&admitted, &token)
+        .await
+        .expect("profile");
+    assert_eq!(again, full);
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), 1, "cached per user");
+}

@@ -1,0 +1,317 @@
+//! What a newcomer sees on sfgate's pages: commands that work against this very gateway, a
+//! plain answer when they deny access or log out, and an icon.
+
+mod common;
+
+use common::*;
+use sfgate::demo::sample_app::SampleApp;
+
+/// The script card's commands, unescaped, as a person would copy them.
+fn script_card(page: &str) -> String {
+    let start = page.find("<pre id=\"script\">").expect("script card") + 17;
+    let end = start + page[start..].find("</pre>").expect("end of card");
+    page[start..end]
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn home_page_script_card_names_this_host_and_the_emulator_instance() {
+    let app = spawn_app().await;
+    let page = app
+        .http
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("page");
+    let card = script_card(&page);
+    assert!(
+        card.contains(&format!("{}/api/me", app.base)),
+        "this gateway's address: {card}"
+    );
+    assert!(
+        card.contains(&format!("INSTANCE={}", app.emulator.base_url())),
+        "the emulator is the instance: {card}"
+    );
+    for placeholder in ["this-host", "yourorg"] {
+        assert!(!card.contains(placeholder), "{placeholder} in {card}");
+    }
+}
+
+#[tokio::test]
+async fn home_page_script_card_logs_in_by_itself_when_the_password_flow_is_on() {
+    let app = spawn_app_with_password_flow().await;
+    let page = app
+        .http
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("page");
+    let card = script_card(&page);
+    let expected = sfgate::shell_examples::login_lines(&app.base, false);
+    for line in &expected {
+        assert!(card.contains(line.as_str()), "{line} missing from {card}");
+    }
+    // And the lines work: run them with bash, as printed.
+    let out = tokio::process::Command::new("bash")
+        .arg("-euo")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(format!("{card}\necho \"$INSTANCE\""))
+        .output()
+        .await
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("\"username\":\"alice@acme.example\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with(&app.emulator.base_url()),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn success_page_curl_calls_api_me_with_the_token_and_instance() {
+    let app = spawn_app().await;
+    let browser = browser_client();
+    let r = app.login(&browser, ALICE).await;
+    assert_eq!(
+        r.status(),
+        303,
+        "the callback redirects to the welcome page"
+    );
+    let page = browser
+        .get(app.url(&location(r.headers())))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("welcome page")
+        .text()
+        .await
+        .expect("page");
+    let start = page.find("<pre id=\"curl\">").expect("curl line") + 15;
+    let end = start + page[start..].find("</pre>").expect("end");
+    let curl = page[start..end].replace("&#39;", "'");
+    assert!(
+        curl.starts_with("curl -H 'Authorization: Bearer "),
+        "{curl}"
+    );
+    assert!(
+        curl.ends_with(&format!(
+            "-H 'X-Instance-Url: {}' {}/api/me",
+            app.emulator.base_url(),
+            app.base
+        )),
+        "{curl}"
+    );
+}
+
+#[tokio::test]
+async fn denying_access_gets_a_page_about_the_persons_choice_not_a_403_heading() {
+    let app = spawn_app().await;
+    let browser = browser_client();
+    let callback = app
+        .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "deny")
+        .await;
+    let r = browser
+        .get(&callback)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(r.status(), 403);
+    let page = r.text().await.expect("page");
+    assert!(
+        page.contains("<h1>You chose not to allow access</h1>"),
+        "{page}"
+    );
+    assert!(!page.contains("<h1>403"), "{page}");
+    assert!(page.contains("not logged in"), "{page}");
+    assert!(page.contains("Log in with Salesforce"), "{page}");
+
+    // API clients keep the status and the OAuth error code.
+    let callback = app
+        .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "deny")
+        .await;
+    let r = browser.get(&callback).send().await.expect("callback");
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "access_denied");
+}
+
+#[tokio::test]
+async fn logging_out_in_a_browser_lands_on_a_page_that_says_so() {
+    let app = spawn_app().await;
+    let browser = browser_client();
+    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
+    let r = browser
+        .post(app.url("/oauth2/logout"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 303);
+    let home = location(r.headers());
+    assert_eq!(home, "/?logout=done");
+    let page = browser
+        .get(app.url(&home))
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("id=\"logged-out\""), "{page}");
+    assert!(page.contains("You are logged out."), "{page}");
+    assert!(page.contains("id=\"login\""), "the login button is back");
+
+    // Without the marker, no notice.
+    let page = browser
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("page");
+    assert!(!page.contains("You are logged out."), "{page}");
+}
+
+#[tokio::test]
+async fn the_favicon_is_served_and_every_page_names_it() {
+    let app = spawn_app().await;
+    for path in ["/favicon.ico", "/assets/favicon.svg"] {
+        let r = app.http.get(app.url(path)).send().await.expect("icon");
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "image/svg+xml", "{path}");
+        assert!(r.text().await.expect("svg").starts_with("<svg"), "{path}");
+    }
+    // The emulator's login page (the demo's "Salesforce") has one too.
+    let r = app
+        .http
+        .get(format!("{}/favicon.ico", app.emulator.base_url()))
+        .send()
+        .await
+        .expect("emulator icon");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+    let home = app
+        .http
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        home.contains(r#"<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">"#),
+        "{home}"
+    );
+}
+
+#[tokio::test]
+async fn in_gateway_mode_favicon_ico_belongs_to_the_upstream_app() {
+    let upstream = SampleApp::start().await.expect("sample app");
+    let app = spawn_app_with(|env| {
+        env.insert("UPSTREAM_URL".into(), upstream.base_url());
+        env.insert("SKIP_AUTH_ROUTES".into(), r"GET=^/favicon\.ico$".into());
+    })
+    .await;
+    let r = app
+        .http
+        .get(app.url("/favicon.ico"))
+        .send()
+        .await
+        .expect("icon");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("the sample app's JSON");
+    assert_eq!(body["app"], "sfgate sample app");
+    assert_eq!(body["path"], "/favicon.ico");
+    // sfgate's own icon stays reachable for its pages.
+    let r = app
+        .http
+        .get(app.url("/assets/favicon.svg"))
+        .send()
+        .await
+        .expect("icon");
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn the_sample_app_shows_the_identity_headers_it_received_and_no_token() {
+    let upstream = SampleApp::start().await.expect("sample app");
+    let app = spawn_app_with(|env| {
+        env.insert("UPSTREAM_URL".into(), upstream.base_url());
+    })
+    .await;
+    let t = app.tokens("alice@acme.example");
+    let r = app
+        .get_with_token("/app/reports?x=1", &t.access_token, &t.instance_url)
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["path"], "/app/reports?x=1");
+    assert_eq!(
+        body["headers"]["x-salesforce-username"],
+        "alice@acme.example"
+    );
+    assert_eq!(body["headers"]["x-salesforce-org-id"], "00D5j00000AcMe1EAF");
+    assert_eq!(body["credentials_received"], serde_json::json!([]));
+
+    // Browsers get a page; a username with markup would be escaped (askama).
+    let r = app
+        .http
+        .get(app.url("/app"))
+        .bearer_auth(&t.access_token)
+        .header("x-instance-url", &t.instance_url)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.expect("page");
+    assert!(page.contains("Hello from the sample app"), "{page}");
+    assert!(
+        page.contains("<dt>x-salesforce-username</dt><dd>alice@acme.example</dd>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("None: sfgate keeps the token to itself"),
+        "{page}"
+    );
+
+    // With PASS_ACCESS_TOKEN the app says which credential headers it got.
+    let app = spawn_app_with(|env| {
+        env.insert("UPSTREAM_URL".into(), upstream.base_url());
+        env.insert("PASS_ACCESS_TOKEN".into(), "true".into());
+    })
+    .await;
+    let t = app.tokens("alice@acme.example");
+    let body: serde_json::Value = app
+        .get_with_token("/app", &t.access_token, &t.instance_url)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        body["credentials_received"],
+        serde_json::json!(["authorization", "x-instance-url"])
+    );
+}

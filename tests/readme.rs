@@ -1,0 +1,391 @@
+//! The README's examples, run as printed against the real `sfgate demo`.
+//!
+//! Examples are taken from README.md itself, so they cannot drift from what is tested: each
+//! shell block under a `<!-- readme-test: NAME -->` marker runs in bash after the "token" block
+//! (which sets `TOKEN`, `REFRESH` and `INSTANCE`), with only `http://127.0.0.1:3000` replaced by
+//! the demo's real address (it listens on a free port). `curl` is reached through a wrapper
+//! first on `PATH` that runs the real curl with `-D` (response headers to a side file), so
+//! every answer's status is checked without touching what the example prints. The example
+//! output the README shows in comments must contain the key fields checked here too.
+//!
+//! The demo banner's commands are run the same way, as printed (they carry the real address).
+
+use regex::Regex;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sfgate");
+const README_ADDRESS: &str = "http://127.0.0.1:3000";
+const TOKEN_BLOCK: &str = "token";
+
+/// What one marked example must answer: the status of each curl call, in order, and text its
+/// output must contain (also shown in the README's own comments, unless `shown` is false).
+struct Expected {
+    statuses: &'static [u16],
+    contains: &'static [&'static str],
+    shown: bool,
+}
+
+fn expectations() -> BTreeMap<&'static str, Expected> {
+    BTreeMap::from([
+        (
+            TOKEN_BLOCK,
+            Expected {
+                statuses: &[200],
+                // The instance URL it prints is the emulator's, checked separately.
+                contains: &["http://127.0.0.1:"],
+                shown: true,
+            },
+        ),
+        (
+            "api-me",
+            Expected {
+                statuses: &[200],
+                contains: &[
+                    r#""username":"alice@acme.example""#,
+                    r#""organization_id":"00D5j00000AcMe1EAF""#,
+                    r#""display_name":"Alice Admin""#,
+                ],
+                shown: true,
+            },
+        ),
+        (
+            "legacy-headers",
+            Expected {
+                statuses: &[200],
+                contains: &["Accessing secured resource"],
+                shown: true,
+            },
+        ),
+        (
+            "no-credentials",
+            Expected {
+                statuses: &[401, 401],
+                contains: &[r#"{"error":"unauthorized""#, r#"{"error":"invalid_token""#],
+                shown: true,
+            },
+        ),
+        (
+            "gateway",
+            Expected {
+                statuses: &[200],
+                contains: &[
+                    r#"{"app":"sfgate sample app","method":"GET","path":"/app""#,
+                    r#""x-salesforce-username":"alice@acme.example""#,
+                    r#""credentials_received":[]"#,
+                ],
+                shown: true,
+            },
+        ),
+        (
+            "refresh-logout",
+            Expected {
+                statuses: &[200, 200, 401],
+                contains: &[
+                    r#"{"access_token":"00D5j00000AcMe1!"#,
+                    r#"{"logged_out":true,"revoked":["access_token","refresh_token"]}"#,
+                    r#"{"error":"invalid_token""#,
+                ],
+                shown: true,
+            },
+        ),
+    ])
+}
+
+/// `(name, script)` for every marked ```sh block, in README order.
+fn marked_examples(readme: &str) -> Vec<(String, String)> {
+    let marker = Regex::new(r"^<!-- readme-test: ([a-z0-9-]+) -->$").expect("regex");
+    let mut examples = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        let Some(name) = marker.captures(line).and_then(|c| c.get(1)) else {
+            continue;
+        };
+        assert_eq!(
+            lines.next(),
+            Some("```sh"),
+            "the marker for {} must sit right above a ```sh block",
+            name.as_str()
+        );
+        let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        examples.push((name.as_str().to_string(), body.join("\n")));
+    }
+    examples
+}
+
+/// A running `sfgate demo`, its stdout drained so its logs never block it.
+struct Demo {
+    child: Child,
+    gateway: String,
+    emulator: String,
+    banner: Arc<Mutex<String>>,
+    /// The demo's working directory, kept for as long as it runs.
+    _dir: tempfile::TempDir,
+}
+
+async fn start_demo(args: &[&str]) -> Demo {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn sfgate demo");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let banner = Arc::new(Mutex::new(String::new()));
+    let open = Regex::new(r"Open (http://127\.0\.0\.1:\d+)/ ").expect("regex");
+    let emulated = Regex::new(r"emulated at (http://127\.0\.0\.1:\d+)").expect("regex");
+    let (mut gateway, mut emulator) = (None, None);
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(c) = open.captures(&line) {
+                gateway = Some(c[1].to_string());
+            }
+            if let Some(c) = emulated.captures(&line) {
+                emulator = Some(c[1].to_string());
+            }
+            let done = line.contains("Press Ctrl-C to stop");
+            if let Ok(mut b) = banner.lock() {
+                b.push_str(&line);
+                b.push('\n');
+            }
+            if done {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    let seen = banner.lock().map(|b| b.clone()).unwrap_or_default();
+    assert!(matches!(found, Ok(true)), "no complete banner:\n{seen}");
+    // Keep reading: the demo logs every request to stdout.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Demo {
+        child,
+        gateway: gateway.unwrap_or_else(|| panic!("no gateway address in:\n{seen}")),
+        emulator: emulator.unwrap_or_else(|| panic!("no emulator address in:\n{seen}")),
+        banner,
+        _dir: dir,
+    }
+}
+
+/// The real curl, found on `PATH` as the shell would.
+fn real_curl() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("curl"))
+        .find(|p| p.is_file())
+        .expect("curl is needed for the README's examples (apt-get install -y curl)")
+}
+
+/// A `curl` that runs the real one with `-D <file>`: each call's response headers (status
+/// line first) land in the next numbered file of `$SFGATE_STATUS_DIR`.
+fn curl_wrapper(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    let wrapper = bin.join("curl");
+    std::fs::write(
+        &wrapper,
+        "#!/usr/bin/env bash\n\
+         n=$(ls -1 \"$SFGATE_STATUS_DIR\" | wc -l)\n\
+         exec \"$SFGATE_REAL_CURL\" -D \"$SFGATE_STATUS_DIR/$(printf %04d \"$n\")\" \"$@\"\n",
+    )
+    .expect("wrapper");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    bin
+}
+
+struct Run {
+    stdout: String,
+    statuses: Vec<u16>,
+}
+
+/// Runs `script` with bash (`-euo pipefail`), curl going through the wrapper.
+async fn run_bash(script: &str) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = curl_wrapper(dir.path());
+    let statuses_dir = dir.path().join("statuses");
+    std::fs::create_dir_all(&statuses_dir).expect("status dir");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![bin];
+    dirs.extend(std::env::split_paths(&path));
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", script])
+            .env("PATH", std::env::join_paths(dirs).expect("PATH"))
+            .env("SFGATE_STATUS_DIR", &statuses_dir)
+            .env("SFGATE_REAL_CURL", real_curl())
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("the example finishes")
+    .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the example failed ({}):\n{script}\n--- stdout\n{stdout}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&statuses_dir)
+        .expect("statuses")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let statuses = files
+        .iter()
+        .map(|f| {
+            let headers = std::fs::read_to_string(f).expect("headers");
+            headers
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("no status line in {headers:?}"))
+        })
+        .collect();
+    Run { stdout, statuses }
+}
+
+#[tokio::test]
+async fn every_marked_readme_example_works_against_the_demo_as_printed() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let examples = marked_examples(&readme);
+    let expected = expectations();
+    let names: Vec<&str> = examples.iter().map(|(n, _)| n.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        expected.keys().copied().collect::<Vec<_>>(),
+        "marked README examples and this test's expectations must match one to one"
+    );
+    assert_eq!(
+        names.first(),
+        Some(&TOKEN_BLOCK),
+        "the token block comes first"
+    );
+    let blocks: HashMap<&str, &str> = examples
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+
+    let demo = start_demo(&["demo", "--with-sample-app", "--port", "0"]).await;
+    let token_block = blocks[TOKEN_BLOCK].replace(README_ADDRESS, &demo.gateway);
+    for (name, script) in &examples {
+        assert!(
+            script.contains(README_ADDRESS),
+            "{name}: an example that does not call the demo?"
+        );
+        let want = &expected[name.as_str()];
+        let body = script.replace(README_ADDRESS, &demo.gateway);
+        let (full, skip) = if name == TOKEN_BLOCK {
+            (body, 0)
+        } else {
+            (format!("{token_block}\n{body}"), 1)
+        };
+        let run = run_bash(&full).await;
+        assert_eq!(
+            &run.statuses[skip..],
+            want.statuses,
+            "{name}: statuses of its curl calls; output:\n{}",
+            run.stdout
+        );
+        for needle in want.contains {
+            assert!(
+                run.stdout.contains(needle),
+                "{name}: output lacks {needle}:\n{}",
+                run.stdout
+            );
+            if want.shown {
+                assert!(
+                    script.contains(needle),
+                    "{name}: the README's comment should show {needle}"
+                );
+            }
+        }
+        if name == TOKEN_BLOCK {
+            assert_eq!(run.stdout.trim(), demo.emulator, "INSTANCE is the emulator");
+        }
+    }
+    drop(demo.child);
+}
+
+#[tokio::test]
+async fn the_demo_banner_commands_work_as_printed() {
+    let demo = start_demo(&["demo", "--with-sample-app", "--port", "0"]).await;
+    let banner = demo.banner.lock().map(|b| b.clone()).unwrap_or_default();
+    let commands: Vec<&str> = banner
+        .lines()
+        .skip_while(|l| !l.contains("From a shell"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    assert_eq!(commands.len(), 6, "{banner}");
+    assert!(
+        banner.contains(&format!("Open {}/app in a browser", demo.gateway)),
+        "{banner}"
+    );
+    let run = run_bash(&commands.join("\n")).await;
+    assert_eq!(run.statuses, [200, 200, 200], "{}", run.stdout);
+    assert!(
+        run.stdout.contains(r#""username":"alice@acme.example""#),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(r#""x-salesforce-username":"alice@acme.example""#),
+        "{}",
+        run.stdout
+    );
+    drop(demo.child);
+}
+
+#[tokio::test]
+async fn the_readme_stays_short_names_the_demo_users_and_links_every_docs_page() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 300,
+        "README.md has {lines} lines; detail belongs in docs/"
+    );
+    for entry in std::fs::read_dir(format!("{root}/docs")).expect("docs/") {
+        let name = entry.expect("entry").file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".md") {
+            assert!(
+                readme.contains(&format!("](docs/{name})")),
+                "README.md does not link docs/{name}"
+            );
+        }
+    }
+    // The demo users table is the emulator's.
+    for user in sfgate::salesforce::emulator::demo_users() {
+        assert!(
+            readme.contains(&format!("| `{}` | `{}` |", user.username, user.password)),
+            "README.md's demo users table lacks {}",
+            user.username
+        );
+    }
+    for file in ["LICENSE", "examples/protected_route.rs"] {
+        assert!(Path::new(&format!("{root}/{file}")).is_file(), "{file}");
+        assert!(
+            readme.contains(&format!("]({file})")),
+            "README.md does not link {file}"
+        );
+    }
+}
