@@ -297,7 +297,9 @@ pub fn request_rule(
         "authorization" | "bearer" | "instanceurl" | "x-instance-url" => RequestRule::Drop,
         "cookie" => RequestRule::Cookie,
         "x-forwarded-for" => RequestRule::ForwardedFor,
-        "x-forwarded-proto" | "x-forwarded-host" | "forwarded" | "x-real-ip" => {
+        // Every forwarding header by the name rule (`X-Forwarded-Prefix`, `X-Original-URL`,
+        // `Forwarded`, ...): only a trusted proxy's values pass.
+        _ if header_rule::owner(n) == Some(Owned::Forwarding) => {
             if trust_proxy {
                 RequestRule::Keep
             } else {
@@ -591,7 +593,7 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        const NAMES: [&str; 24] = [
+        const NAMES: [&str; 26] = [
             "connection",
             "keep-alive",
             "te",
@@ -615,6 +617,8 @@ mod tests {
             "x-forwarded-host",
             "forwarded",
             "x-real-ip",
+            "x-forwarded-prefix",
+            "x-original-url",
             "x-app",
         ];
         const VALUES: [&str; 6] = [
