@@ -9,6 +9,8 @@
 
 #[path = "jwt_case.rs"]
 mod jwt_case;
+#[path = "redis_case.rs"]
+mod redis_case;
 
 use clap::Parser;
 use futures_util::stream::{self, StreamExt};
@@ -299,6 +301,17 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         Some(case)
     };
 
+    // (r) the same cached identity with REDIS_URL set (bench/redis_case.rs).
+    let redis = redis_case::measure(
+        &bench.args.binary,
+        &bench.emu,
+        &bench.token,
+        &bench.sizes,
+        &bench.http,
+    )
+    .await?;
+    bench.problems.extend(redis_case::problems(&redis));
+
     let binary_size = std::fs::metadata(&bench.args.binary)?.len();
     bench.memory.push((
         "binary size".into(),
@@ -309,7 +322,7 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         .push(("start to first 200".into(), format!("{start_ms:.1} ms")));
     drop(emulator);
 
-    let mut report = render(&bench);
+    let mut report = render(&bench) + &redis_case::section(&redis);
     if let Some(case) = &jwt {
         report.push_str(&case.markdown());
     }

@@ -114,6 +114,8 @@ pub struct Config {
     /// How long a session renewal's result is reused for requests that still carry the cookie
     /// from before it (`SESSION_RENEWAL_GRACE`).
     pub session_renewal_grace: Duration,
+    /// Shared state for replicas (`REDIS_URL`); `None` keeps everything in-process.
+    pub redis: Option<RedisConfig>,
     /// Legacy Node.js variable names that were used, so start-up can say so once.
     pub legacy_names_used: Vec<&'static str>,
     /// How access tokens are checked (`SF_TOKEN_VALIDATION`).
@@ -132,6 +134,15 @@ pub enum TokenValidation {
     UserInfo,
     /// Every token via `/services/oauth2/introspect` with sfgate's client credentials.
     Introspect,
+}
+
+/// Where the replicas' shared store is and how long sfgate waits for it.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// The URL as the Redis client reads it; secret because it carries the password.
+    pub url: SecretString,
+    /// Each Redis call gives up after this long; the request then goes on with local state.
+    pub timeout: Duration,
 }
 
 /// One problem with one variable.
@@ -520,6 +531,8 @@ impl Config {
             }
         }
 
+        let redis = parse_redis(&mut r);
+
         let legacy_names_used = std::mem::take(&mut r.legacy);
         match (
             client_id,
@@ -571,6 +584,7 @@ impl Config {
                 validation_misses_per_minute,
                 session_max_age,
                 session_renewal_grace,
+                redis,
                 legacy_names_used,
                 token_validation,
                 accepted_client_ids,
@@ -598,6 +612,38 @@ impl Config {
     pub fn login_endpoint(&self, path: &str) -> String {
         format!("{}{}", self.login_url.as_str().trim_end_matches('/'), path)
     }
+}
+
+/// `REDIS_URL` (`redis://` or `rediss://`, as Heroku sets it), `REDIS_TLS_VERIFY` and
+/// `REDIS_TIMEOUT_MS`. Heroku Key-Value Store presents a self-signed certificate, so its users
+/// set `REDIS_TLS_VERIFY=false` (the client's `#insecure` URL fragment, added here) rather
+/// than editing a URL Heroku rotates. The URL is never echoed: it holds the password.
+fn parse_redis(r: &mut Reader<'_>) -> Option<RedisConfig> {
+    // Verified unless explicitly turned off (`flag` reports a value that is not a boolean).
+    let verify = r.get("REDIS_TLS_VERIFY").is_none() || r.flag("REDIS_TLS_VERIFY");
+    let timeout_ms = r.parse_or("REDIS_TIMEOUT_MS", 500u64, "a whole number of milliseconds");
+    if !(10..=10_000).contains(&timeout_ms) {
+        r.problem("REDIS_TIMEOUT_MS", "must be between 10 and 10000");
+    }
+    let raw = r.get("REDIS_URL")?;
+    let raw = raw.trim();
+    let scheme_ok = raw.starts_with("redis://") || raw.starts_with("rediss://");
+    let mut url = raw.to_string();
+    if !verify && raw.starts_with("rediss://") && !raw.contains('#') {
+        url.push_str("#insecure");
+    }
+    if !scheme_ok || redis::IntoConnectionInfo::into_connection_info(url.as_str()).is_err() {
+        r.problem(
+            "REDIS_URL",
+            "must be a redis:// or rediss:// URL such as redis://:password@host:6379 \
+             (the value is not shown: it holds a password)",
+        );
+        return None;
+    }
+    Some(RedisConfig {
+        url: SecretString::from(url),
+        timeout: Duration::from_millis(timeout_ms),
+    })
 }
 
 fn parse_skip_auth_routes(r: &mut Reader<'_>) -> Vec<SkipAuthRule> {
@@ -936,5 +982,46 @@ mod tests {
         let named: Vec<_> = err.0.iter().map(|p| p.variable).collect();
         assert!(named.contains(&"SF_TOKEN_VALIDATION"), "{err}");
         assert!(named.contains(&"SF_ACCEPTED_CLIENT_IDS"), "{err}");
+    }
+
+    // [redis] REDIS_URL and its companions.
+    #[test]
+    fn redis_settings_are_optional_checked_and_never_echoed() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert!(
+            c.redis.is_none(),
+            "without REDIS_URL everything stays in-process"
+        );
+
+        let mut env = base();
+        env.insert(
+            "REDIS_URL".into(),
+            "rediss://:p4ss@ec2-1-2-3-4.compute-1.amazonaws.com:6380".into(),
+        );
+        let c = Config::from_map(&env).expect("valid");
+        let redis = c.redis.expect("redis");
+        assert_eq!(redis.timeout, Duration::from_millis(500));
+        assert!(!redis.url.expose_secret().ends_with("#insecure"));
+
+        // Heroku's self-signed certificate: verification off through a variable.
+        env.insert("REDIS_TLS_VERIFY".into(), "false".into());
+        env.insert("REDIS_TIMEOUT_MS".into(), "250".into());
+        let redis = Config::from_map(&env).expect("valid").redis.expect("redis");
+        assert!(redis.url.expose_secret().ends_with("#insecure"));
+        assert_eq!(redis.timeout, Duration::from_millis(250));
+        assert!(!format!("{redis:?}").contains("p4ss"));
+
+        let mut env = base();
+        env.insert(
+            "REDIS_URL".into(),
+            "http://:s3cret@redis.example.com:6379".into(),
+        );
+        env.insert("REDIS_TLS_VERIFY".into(), "maybe".into());
+        env.insert("REDIS_TIMEOUT_MS".into(), "0".into());
+        let err = Config::from_map(&env).expect_err("invalid").to_string();
+        assert!(err.contains("REDIS_URL"), "{err}");
+        assert!(err.contains("REDIS_TLS_VERIFY"), "{err}");
+        assert!(err.contains("REDIS_TIMEOUT_MS"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }

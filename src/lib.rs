@@ -23,4 +23,5 @@ pub mod server;
 pub mod shell_examples;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod telemetry;

@@ -126,6 +126,27 @@ fn describe() {
         "sfgate_proxy_requests_total",
         "Requests proxied upstream, by upstream status"
     );
+    // [redis] Shared state for replicas (src/store/), only with REDIS_URL.
+    describe_gauge!(
+        "sfgate_redis_up",
+        "1 while Redis answers and the revocation feed is subscribed, else 0"
+    );
+    describe_counter!(
+        "sfgate_redis_outages_total",
+        "Times Redis became unreachable (each outage once)"
+    );
+    describe_counter!(
+        "sfgate_redis_errors_total",
+        "Failed or timed-out Redis calls, by operation"
+    );
+    describe_counter!(
+        "sfgate_redis_identity_total",
+        "Shared identity cache lookups after a local miss, by result: hit, miss"
+    );
+    describe_counter!(
+        "sfgate_redis_state_replays_total",
+        "Login states refused because another replica had used them"
+    );
 }
 
 /// Middleware: counts and times every request by matched route.

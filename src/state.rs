@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::health::Readiness;
 use crate::proxy::{Upstream, UpstreamError, UpstreamOptions};
 use crate::salesforce::{self, IdentityClient, SalesforceOAuth};
+use crate::store::{SharedStore, StoreError};
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub struct Inner {
     pub used_states: moka::sync::Cache<[u8; 32], ()>,
     /// Session renewals: one refresh call per session at a time, results reused briefly.
     pub renewals: Renewals,
+    /// What replicas share (`REDIS_URL`); `Local` keeps every guarantee in-process.
+    pub store: SharedStore,
 }
 
 impl Deref for AppState {
@@ -47,6 +50,8 @@ pub enum StateError {
     Upstream(#[from] UpstreamError),
     #[error("the listener has no local address")]
     Bind,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl AppState {
@@ -54,6 +59,7 @@ impl AppState {
         let http = salesforce::http_client(config.salesforce_timeout)?;
         let oauth = SalesforceOAuth::new(&config, http.clone())?;
         let readiness = Arc::new(Readiness::new(config.instance_policy.extra_origins()));
+        let store = SharedStore::from_config(&config)?;
         let validator = IdentityValidator::new(
             IdentityClient::new(http.clone()),
             readiness.clone(),
@@ -63,12 +69,14 @@ impl AppState {
             config.identity_cache_max,
         )
         .with_miss_budget(crate::auth::miss_budget::MissBudget::new(&config))
-        .with_token_checks(TokenChecks::from_config(&config, http.clone()));
+        .with_token_checks(TokenChecks::from_config(&config, http.clone()))
+        .with_store(store.clone());
         let renewals = Renewals::new(
             oauth.clone(),
             readiness.clone(),
             config.session_renewal_grace,
-        );
+        )
+        .with_store(store.clone(), config.instance_policy.clone());
         let upstream = match &config.upstream_url {
             Some(url) => Some(Upstream::new(
                 url,
@@ -99,6 +107,7 @@ impl AppState {
                 .time_to_live(crate::auth::session::LOGIN_TTL)
                 .build(),
             renewals,
+            store,
         })))
     }
 }

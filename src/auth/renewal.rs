@@ -23,9 +23,10 @@
 //! encrypted result stored there by another replica, and only call Salesforce when there is
 //! none, storing the (encrypted) result before releasing the lock. Callers keep using `renew`.
 
-use crate::domain::InstanceUrl;
+use crate::domain::{InstancePolicy, InstanceUrl};
 use crate::health::Readiness;
 use crate::salesforce::{SalesforceError, SalesforceOAuth, TokenSet};
+use crate::store::SharedStore;
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -110,6 +111,22 @@ pub struct Renewals {
     oauth: SalesforceOAuth,
     readiness: Arc<Readiness>,
     recent: Cache<RenewalKey, RenewedTokens>,
+    /// [store] Replicas' shared state (`REDIS_URL`): one renewal across replicas.
+    store: SharedStore,
+    /// Re-checks the instance URL of a renewal another replica made.
+    instance_policy: InstancePolicy,
+}
+
+/// [store] A renewal as replicas hand it to each other through the store, where it is sealed
+/// with the session key and kept for seconds (`crate::store::renewal_lock`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SharedRenewal {
+    #[serde(with = "super::secret_serde")]
+    access_token: SecretString,
+    #[serde(with = "super::secret_serde")]
+    refresh_token: SecretString,
+    rotated: bool,
+    instance_url: String,
 }
 
 impl Renewals {
@@ -122,7 +139,17 @@ impl Renewals {
                 .max_capacity(MAX_RENEWALS)
                 .time_to_live(grace)
                 .build(),
+            store: SharedStore::Local,
+            instance_policy: InstancePolicy::default(),
         }
+    }
+
+    /// [store] Makes renewals single-flight across replicas sharing `store` (with
+    /// `REDIS_URL`): one replica asks Salesforce, the others take its sealed result.
+    pub fn with_store(mut self, store: SharedStore, instance_policy: InstancePolicy) -> Self {
+        self.store = store;
+        self.instance_policy = instance_policy;
+        self
     }
 
     /// New tokens for `refresh_token`: from a renewal in flight or made in the last
@@ -169,8 +196,47 @@ impl Renewals {
         self.recent.invalidate(&renewal_key(refresh_token)).await;
     }
 
-    /// The one call to Salesforce behind a renewal.
+    /// The one renewal of this process for a refresh token. [store] With replicas sharing
+    /// Redis, the one of all replicas: a result another replica made (or is making) is taken
+    /// instead of spending the refresh token again, which rotation would refuse.
     async fn renew_once(
+        &self,
+        refresh_token: &SecretString,
+    ) -> Result<RenewedTokens, RenewalError> {
+        if matches!(self.store, SharedStore::Local) {
+            return self.renew_at_salesforce(refresh_token).await;
+        }
+        let (shared, _asked) = self
+            .store
+            .renew_single_flight(&renewal_key(refresh_token), || async {
+                let tokens = self.renew_at_salesforce(refresh_token).await?;
+                Ok::<_, RenewalError>(SharedRenewal {
+                    access_token: tokens.access_token,
+                    refresh_token: tokens.refresh_token,
+                    rotated: tokens.rotated,
+                    instance_url: tokens.instance_url.as_str().to_string(),
+                })
+            })
+            .await;
+        let shared = shared?;
+        let instance_url = self
+            .instance_policy
+            .check(&shared.instance_url)
+            .map_err(|_| {
+                RenewalError::Unavailable(Arc::new(SalesforceError::InstanceRefused(
+                    shared.instance_url.clone(),
+                )))
+            })?;
+        Ok(RenewedTokens {
+            access_token: shared.access_token,
+            refresh_token: shared.refresh_token,
+            rotated: shared.rotated,
+            instance_url,
+        })
+    }
+
+    /// The one call to Salesforce behind a renewal.
+    async fn renew_at_salesforce(
         &self,
         refresh_token: &SecretString,
     ) -> Result<RenewedTokens, RenewalError> {

@@ -23,6 +23,7 @@ use crate::salesforce::introspect::Introspector;
 use crate::salesforce::jwks::{KeyError, KeySets};
 use crate::salesforce::jwt::{self, JwtRejection, Unverified};
 use crate::salesforce::{Identity, IdentityClient, SalesforceError};
+use crate::store::{SharedStore, SharedVerdict};
 use metrics::Counter;
 use moka::future::Cache;
 use moka::Expiry;
@@ -52,6 +53,7 @@ impl Verdict {
     }
 }
 
+#[derive(Clone, Copy)]
 struct VerdictExpiry {
     valid: Duration,
     invalid: Duration,
@@ -131,6 +133,9 @@ pub struct IdentityValidator {
     /// JWT access tokens logged out through sfgate: revoked at Salesforce, but local
     /// validation would admit them again until `exp`.
     logged_out: moka::sync::Cache<Key, Instant>,
+    /// Replicas' shared state (`REDIS_URL`): revocations, and a second cache level.
+    store: SharedStore,
+    ttls: VerdictExpiry,
 }
 
 impl IdentityValidator {
@@ -143,13 +148,14 @@ impl IdentityValidator {
         negative_ttl: Duration,
         max: u64,
     ) -> Self {
+        let ttls = VerdictExpiry {
+            valid: ttl,
+            invalid: negative_ttl.min(ttl),
+        };
         let cache = (!ttl.is_zero()).then(|| {
             Cache::builder()
                 .max_capacity(max)
-                .expire_after(VerdictExpiry {
-                    valid: ttl,
-                    invalid: negative_ttl.min(ttl),
-                })
+                .expire_after(ttls)
                 .build()
         });
         Self {
@@ -165,7 +171,20 @@ impl IdentityValidator {
                 .max_capacity(max)
                 .expire_after(UntilExpiry)
                 .build(),
+            store: SharedStore::Local,
+            ttls,
         }
+    }
+
+    /// Shares revocations and verdicts with the other replicas through `store` (see
+    /// `crate::store`). Whenever the revocation feed restarts, the local cache is cleared.
+    pub fn with_store(mut self, store: SharedStore) -> Self {
+        if let Some(cache) = &self.cache {
+            let cache = cache.clone();
+            store.on_resubscribe(move || cache.invalidate_all());
+        }
+        self.store = store;
+        self
     }
 
     /// Bounds the Salesforce calls each client can cause (`VALIDATION_MISSES_PER_MINUTE`).
@@ -220,7 +239,12 @@ impl IdentityValidator {
             }
         }
         let key = cache_key(instance, token);
-        if self.logged_out.contains_key(&key) {
+        // Logged out here (a JWT) or on any replica ([store], an in-memory check, no Redis
+        // round trip).
+        if self.logged_out.contains_key(&key) || self.store.is_revoked(&key) {
+            if let Some(cache) = &self.cache {
+                cache.invalidate(&key).await;
+            }
             counters.invalid.increment(1);
             return Err(AuthError::InvalidToken("the token was logged out".into()));
         }
@@ -241,7 +265,7 @@ impl IdentityValidator {
                         // unless it confirms a valid token.
                         let reservation = self.miss_budget.reserve()?;
                         // Boxed so that a cache hit does not carry a request's worth of state.
-                        let fetched = Box::pin(self.fetch(instance, token)).await;
+                        let fetched = Box::pin(self.fetch_shared(&key, instance, token)).await;
                         if let Ok(Verdict::Valid(..)) = &fetched {
                             reservation.give_back();
                         }
@@ -305,10 +329,52 @@ impl IdentityValidator {
         if let Some(cache) = &self.cache {
             cache.invalidate(&key).await;
         }
+        // [store] ...and on every replica (a no-op without REDIS_URL).
+        self.store.revoke(&key).await;
     }
 
     pub fn cached_entries(&self) -> u64 {
         self.cache.as_ref().map(|c| c.entry_count()).unwrap_or(0)
+    }
+
+    /// [store] The shared level between the local cache and Salesforce: a verdict another
+    /// replica fetched is used for what is left of its TTL; a fetched one is shared.
+    async fn fetch_shared(
+        &self,
+        key: &Key,
+        instance: &InstanceUrl,
+        token: &SecretString,
+    ) -> Result<Verdict, SalesforceError> {
+        if let Some((shared, remaining)) = self.store.shared_verdict(key).await {
+            match shared.into_identity(instance) {
+                Some(Ok(identity)) => {
+                    return Ok(Verdict::valid(identity, Some(Instant::now() + remaining)))
+                }
+                Some(Err(reason)) => return Ok(Verdict::invalid(reason)),
+                None => {}
+            }
+        }
+        let verdict = self.fetch(instance, token).await?;
+        let (shared, ttl) = match &verdict {
+            Verdict::Valid(identity, until) => (
+                SharedVerdict::valid(identity),
+                until.map_or(self.ttls.valid, |u| {
+                    self.ttls
+                        .valid
+                        .min(u.saturating_duration_since(Instant::now()))
+                }),
+            ),
+            Verdict::Invalid(reason) => (
+                SharedVerdict::Invalid {
+                    reason: reason.to_string(),
+                },
+                self.ttls.invalid,
+            ),
+        };
+        if !ttl.is_zero() {
+            self.store.share_verdict(key, &shared, ttl).await;
+        }
+        Ok(verdict)
     }
 
     async fn fetch(

@@ -11,14 +11,21 @@ pub(super) async fn healthz() -> Json<Value> {
 
 pub(super) async fn readyz(State(state): State<AppState>) -> Json<Value> {
     let last = state.readiness.last();
-    let status = match &last {
-        Some(call) if !call.ok => "degraded",
+    // [store] Redis down means local guarantees only: degraded, still serving.
+    let redis = state.store.status();
+    let status = match (&last, &redis) {
+        (Some(call), _) if !call.ok => "degraded",
+        (_, Some(redis)) if !redis.is_up() => "degraded",
         _ => "ready",
     };
-    Json(json!({
+    let mut body = json!({
         "status": status,
         "config": "loaded",
         "salesforce": { "last_call": last },
         "identity_cache_entries": state.validator.cached_entries(),
-    }))
+    });
+    if let Some(redis) = redis {
+        body["redis"] = json!(redis);
+    }
+    Json(body)
 }

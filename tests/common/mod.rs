@@ -2,6 +2,9 @@
 //! port and the Salesforce emulator on another, configured for each other.
 #![allow(dead_code, unreachable_pub)]
 
+// [redis] A real redis-server for the shared-state tests (tests/redis.rs).
+pub mod redis_server;
+
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::redirect::Policy;
 use sfgate::config::Config;

@@ -10,7 +10,7 @@
 
 use super::params::{printable, query_params};
 use super::LoginError;
-use crate::auth::session::{LoginState, Session, SessionUser, LOGIN_COOKIE};
+use crate::auth::session::{LoginState, Session, SessionUser, LOGIN_COOKIE, LOGIN_TTL};
 use crate::auth::Confirmed;
 use crate::error::wants_html;
 use crate::salesforce::{Identity, TokenSet};
@@ -78,7 +78,7 @@ async fn finish_login(
         return Err(LoginError::StateMismatch);
     }
     let code = code.ok_or(LoginError::MissingCode)?;
-    if !claim_state(state, &login.state) {
+    if !claim_state(state, &login.state).await {
         return already_logged_in(state, headers, json_caller).ok_or(LoginError::StateReplayed);
     }
 
@@ -114,13 +114,13 @@ async fn finish_login(
 
 /// Marks the login's `state` as used, atomically: of concurrent callbacks with the same state,
 /// exactly one gets `true` (moka's entry API inserts once and says which caller inserted).
-fn claim_state(state: &AppState, login_state: &str) -> bool {
+async fn claim_state(state: &AppState, login_state: &str) -> bool {
     let digest: [u8; 32] = Sha256::digest(login_state.as_bytes()).into();
+    // [store] Single use, on this replica and (with REDIS_URL) on all of them.
     state
-        .used_states
-        .entry(digest)
-        .or_insert_with(|| ())
-        .is_fresh()
+        .store
+        .claim_login_state(&state.used_states, digest, LOGIN_TTL)
+        .await
 }
 
 /// A callback that cannot start a login (no login cookie any more, or its state already used),

@@ -1,0 +1,113 @@
+//! The Redis connection: one multiplexed, self-reconnecting connection for commands, and the
+//! bounded way every command is run.
+
+use super::health::StoreHealth;
+use super::revocation::Revocations;
+use super::sealed::Sealer;
+use super::StoreError;
+use crate::config::RedisConfig;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::RedisResult;
+use secrecy::ExposeSecret;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every key sfgate writes starts with this, so a shared Redis shows whose keys they are.
+pub(super) const PREFIX: &str = "sfgate:";
+/// At least this long for a new connection: a TLS handshake on a busy dyno can take a while.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct RedisStore {
+    pub(super) client: redis::Client,
+    conn: ConnectionManager,
+    pub(super) timeout: Duration,
+    /// Making a connection (TCP, TLS, AUTH) may take longer than one command.
+    pub(super) connect_timeout: Duration,
+    pub(super) health: StoreHealth,
+    pub(super) revocations: Revocations,
+    pub(super) sealer: Sealer,
+}
+
+impl RedisStore {
+    /// Sets the client up without connecting: the first command (or the subscriber) connects,
+    /// and the connection manager reconnects after a failure by itself.
+    pub(super) fn connect(
+        config: &RedisConfig,
+        session_secret: &[u8],
+        identity_ttl: Duration,
+    ) -> Result<Arc<Self>, StoreError> {
+        // The client's errors do not echo the URL, but say nothing more than needed anyway.
+        let client = redis::Client::open(config.url.expose_secret())
+            .map_err(|e| StoreError::Client(format!("{:?}", e.kind())))?;
+        let connect_timeout = config.timeout.max(CONNECT_TIMEOUT);
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(config.timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)
+            .map_err(|e| StoreError::Client(format!("{:?}", e.kind())))?;
+        Ok(Arc::new(Self {
+            client,
+            conn,
+            timeout: config.timeout,
+            connect_timeout,
+            health: StoreHealth::new(),
+            revocations: Revocations::new(identity_ttl),
+            sealer: Sealer::new(session_secret),
+        }))
+    }
+
+    /// A handle on the shared connection (cheap: the connection is multiplexed).
+    pub(super) fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Runs one Redis call within the timeout. `None` when Redis is known to be down (no
+    /// waiting), when the call fails or times out: the caller then keeps its local guarantee.
+    pub(super) async fn run<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = RedisResult<T>>,
+    ) -> Option<T> {
+        self.run_within(self.timeout, op, call).await
+    }
+
+    /// [`Self::run`] with another limit (connecting).
+    pub(super) async fn run_within<T>(
+        &self,
+        limit: Duration,
+        op: &'static str,
+        call: impl Future<Output = RedisResult<T>>,
+    ) -> Option<T> {
+        if !self.health.should_try() {
+            return None;
+        }
+        match tokio::time::timeout(limit, call).await {
+            Ok(Ok(value)) => {
+                self.health.command_ok();
+                Some(value)
+            }
+            Ok(Err(e)) => {
+                self.health.command_failed(op, &describe(&e));
+                None
+            }
+            Err(_) => {
+                self.health.command_failed(op, "timed out");
+                None
+            }
+        }
+    }
+}
+
+/// A Redis error in words that hold no key, value or URL.
+pub(super) fn describe(e: &redis::RedisError) -> String {
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        "connection failed".to_string()
+    } else if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        format!("{:?}", e.kind())
+    }
+}

@@ -1,0 +1,52 @@
+//! Sealing token-bearing values before they go to Redis: the cookie crate's private-cookie
+//! AEAD (AES-256-GCM, key derived from `SESSION_SECRET` by HKDF, as the session cookie is),
+//! with the Redis key's name as the cookie name, so a sealed value only opens under the key
+//! it was written to. Replicas share `SESSION_SECRET`, so any of them can open it.
+
+use cookie::{Cookie, CookieJar, Key};
+
+pub(super) struct Sealer {
+    key: Key,
+}
+
+impl Sealer {
+    pub(super) fn new(session_secret: &[u8]) -> Self {
+        Self {
+            key: Key::derive_from(session_secret),
+        }
+    }
+
+    pub(super) fn seal(&self, name: &str, plaintext: String) -> Option<String> {
+        let mut jar = CookieJar::new();
+        jar.private_mut(&self.key)
+            .add(Cookie::new(name.to_string(), plaintext));
+        jar.get(name).map(|c| c.value().to_string())
+    }
+
+    /// `None` for anything altered, truncated, sealed with another key or under another name.
+    pub(super) fn open(&self, name: &str, sealed: String) -> Option<String> {
+        let jar = CookieJar::new();
+        jar.private(&self.key)
+            .decrypt(Cookie::new(name.to_string(), sealed))
+            .map(|c| c.value().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_under_their_name_and_key() {
+        let sealer = Sealer::new(b"0123456789abcdef0123456789abcdef-secret");
+        let sealed = sealer.seal("k1", "refresh-me".into()).expect("sealed");
+        assert!(!sealed.contains("refresh-me"));
+        assert_eq!(
+            sealer.open("k1", sealed.clone()).as_deref(),
+            Some("refresh-me")
+        );
+        assert_eq!(sealer.open("k2", sealed.clone()), None);
+        let other = Sealer::new(b"another-secret-of-at-least-32-bytes!!");
+        assert_eq!(other.open("k1", sealed), None);
+    }
+}
