@@ -194,15 +194,7 @@ async fn serve() -> ExitCode {
             "sfgate listening"
         );
     }
-    let limits = crate::server::ConnectionLimits::from_config(&state.config);
-    match startup::serve_with_limits(
-        listener,
-        startup::app(state),
-        startup::shutdown_signal(),
-        limits,
-    )
-    .await
-    {
+    match startup::serve_state(listener, state, startup::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server error");

@@ -85,6 +85,10 @@ pub struct Config {
     pub request_timeout: Duration,
     pub upstream_url: Option<Url>,
     pub upstream_timeout: Duration,
+    /// `UPSTREAM_HTTP2`: HTTP/2 to the upstream (h2c prior knowledge, or ALPN over TLS).
+    pub upstream_http2: bool,
+    /// `WEBSOCKET_IDLE_TIMEOUT`: an upgraded connection quiet this long is closed.
+    pub websocket_idle_timeout: Duration,
     pub pass_access_token: bool,
     pub skip_auth_routes: Vec<SkipAuthRule>,
     pub enable_password_flow: bool,
@@ -429,6 +433,11 @@ impl Config {
         if upstream_timeout.is_zero() {
             r.problem("UPSTREAM_TIMEOUT", "must be at least 1 second");
         }
+        let upstream_http2 = r.flag("UPSTREAM_HTTP2");
+        let websocket_idle_timeout = r.seconds("WEBSOCKET_IDLE_TIMEOUT", 600);
+        if websocket_idle_timeout.is_zero() {
+            r.problem("WEBSOCKET_IDLE_TIMEOUT", "must be at least 1 second");
+        }
         let pass_access_token = r.flag("PASS_ACCESS_TOKEN");
         let skip_auth_routes = parse_skip_auth_routes(&mut r);
         let enable_password_flow = r.flag("SF_ENABLE_PASSWORD_FLOW");
@@ -567,6 +576,8 @@ impl Config {
                 request_timeout,
                 upstream_url,
                 upstream_timeout,
+                upstream_http2,
+                websocket_idle_timeout,
                 pass_access_token,
                 skip_auth_routes,
                 enable_password_flow,
@@ -1083,6 +1094,27 @@ mod tests {
         ] {
             assert!(err.contains(v), "{v} not reported in:\n{err}");
         }
+    }
+
+    #[test]
+    fn upstream_http2_and_websocket_idle_timeout_are_read_and_checked() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert!(!c.upstream_http2);
+        assert_eq!(c.websocket_idle_timeout, Duration::from_secs(600));
+
+        let mut env = base();
+        env.insert("UPSTREAM_HTTP2".into(), "true".into());
+        env.insert("WEBSOCKET_IDLE_TIMEOUT".into(), "45".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert!(c.upstream_http2);
+        assert_eq!(c.websocket_idle_timeout, Duration::from_secs(45));
+
+        let mut env = base();
+        env.insert("UPSTREAM_HTTP2".into(), "sometimes".into());
+        env.insert("WEBSOCKET_IDLE_TIMEOUT".into(), "0".into());
+        let err = Config::from_map(&env).expect_err("invalid").to_string();
+        assert!(err.contains("UPSTREAM_HTTP2"), "{err}");
+        assert!(err.contains("WEBSOCKET_IDLE_TIMEOUT"), "{err}");
     }
 
     #[test]

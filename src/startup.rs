@@ -164,6 +164,23 @@ pub async fn serve_with_limits(
     crate::server::serve(listener, app, shutdown, limits).await
 }
 
+/// Serves the application for `state`, with the connection limits its configuration sets,
+/// until `shutdown` completes; then, with in-flight
+/// requests finished, closes the upgraded connections (WebSockets) gateway mode holds open.
+pub async fn serve_state(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tunnels = state.upstream.as_ref().map(|u| u.tunnels().clone());
+    let limits = ConnectionLimits::from_config(&state.config);
+    let result = serve_with_limits(listener, app(state), shutdown, limits).await;
+    if let Some(tunnels) = tunnels {
+        tunnels.close_all().await;
+    }
+    result
+}
+
 /// A running gateway, for tests and demo mode.
 pub struct RunningGateway {
     pub addr: SocketAddr,
@@ -191,16 +208,9 @@ pub async fn spawn(config: Config, listener: TcpListener) -> Result<RunningGatew
     let state = AppState::new(config)?;
     let addr = listener.local_addr().map_err(|_| StateError::Bind)?;
     let (tx, rx) = oneshot::channel::<()>();
-    let app = app(state.clone());
-    let limits = ConnectionLimits::from_config(&state.config);
-    let task = tokio::spawn(serve_with_limits(
-        listener,
-        app,
-        async {
-            let _ = rx.await;
-        },
-        limits,
-    ));
+    let task = tokio::spawn(serve_state(listener, state.clone(), async {
+        let _ = rx.await;
+    }));
     Ok(RunningGateway {
         addr,
         state,

@@ -3,7 +3,7 @@
 use crate::auth::{CookieSealer, IdentityValidator, Renewals, TokenChecks};
 use crate::config::Config;
 use crate::health::Readiness;
-use crate::proxy::Upstream;
+use crate::proxy::{Upstream, UpstreamError, UpstreamOptions};
 use crate::salesforce::{self, IdentityClient, SalesforceOAuth};
 use crate::store::{SharedStore, StoreError};
 use std::ops::Deref;
@@ -48,6 +48,8 @@ pub enum StateError {
     Http(#[from] reqwest::Error),
     #[error("cannot build Salesforce endpoint URLs from SF_LOGIN_URL: {0}")]
     Url(#[from] url::ParseError),
+    #[error("cannot build the upstream client: {0}")]
+    Upstream(#[from] UpstreamError),
     #[error("the listener has no local address")]
     Bind,
     #[error(transparent)]
@@ -91,7 +93,14 @@ impl AppState {
         )
         .with_store(store.clone(), config.instance_policy.clone());
         let upstream = match &config.upstream_url {
-            Some(url) => Some(Upstream::new(url.clone(), config.upstream_timeout)?),
+            Some(url) => Some(Upstream::new(
+                url,
+                UpstreamOptions {
+                    timeout: config.upstream_timeout,
+                    http2: config.upstream_http2,
+                    websocket_idle: config.websocket_idle_timeout,
+                },
+            )?),
             None => None,
         };
         let cookies = CookieSealer::new(

@@ -77,7 +77,8 @@ async fn echo(request: Request) -> Json<Value> {
             .collect();
         headers.insert(name.as_str().to_string(), Value::Array(values));
     }
-    let (method, path, query) = (
+    let (version, method, path, query) = (
+        format!("{:?}", request.version()),
         request.method().to_string(),
         request.uri().path().to_string(),
         request.uri().query().map(str::to_string),
@@ -86,6 +87,7 @@ async fn echo(request: Request) -> Json<Value> {
         .await
         .unwrap_or_default();
     Json(json!({
+        "version": version,
         "method": method,
         "path": path,
         "query": query,
@@ -591,6 +593,33 @@ async fn hundred_megabyte_upload_and_download_stream_without_buffering() {
 }
 
 #[tokio::test]
+async fn the_upstream_gets_http_1_1_by_default_and_http_2_with_upstream_http2() {
+    let echo = Echo::start().await;
+    for (setting, version) in [("false", "HTTP/1.1"), ("true", "HTTP/2.0")] {
+        let app = gateway_for(&echo, &[("UPSTREAM_HTTP2", setting)]).await;
+        let t = app.tokens(ALICE.0);
+        let r = spoofed(
+            app.http
+                .post(app.url("/app/h2?x=1"))
+                .bearer_auth(&t.access_token)
+                .header("x-instance-url", &t.instance_url),
+        )
+        .body("over two")
+        .send()
+        .await
+        .expect("request");
+        assert_eq!(r.status(), 200, "{setting}");
+        let echoed: Value = r.json().await.expect("json");
+        assert_eq!(echoed["version"], version);
+        assert_eq!(echoed["path"], "/app/h2");
+        assert_eq!(echoed["query"], "x=1");
+        assert_eq!(echoed["body"], "over two");
+        assert_eq!(one(&echoed, "x-salesforce-username"), ALICE.0);
+        assert!(received(&echoed, "authorization").is_empty());
+    }
+}
+
+#[tokio::test]
 async fn unreachable_upstream_is_502() {
     let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let upstream = format!("http://{}", closed.local_addr().expect("addr"));
@@ -629,29 +658,6 @@ async fn slow_upstream_is_504_but_a_slow_body_is_not_cut_off() {
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.expect("body"), "tick\n".repeat(4));
-}
-
-#[tokio::test]
-async fn websocket_upgrades_are_refused_with_501() {
-    let echo = Echo::start().await;
-    let app = gateway_for(&echo, &[]).await;
-    let t = app.tokens(ALICE.0);
-    let r = app
-        .http
-        .get(app.url("/socket"))
-        .bearer_auth(&t.access_token)
-        .header("x-instance-url", &t.instance_url)
-        .header("connection", "Upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(r.status(), 501);
-    let body: Value = r.json().await.expect("json");
-    assert_eq!(body["error"], "not_implemented");
-    assert_eq!(echo.hits(), 0);
 }
 
 #[tokio::test]

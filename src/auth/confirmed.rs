@@ -2,6 +2,7 @@
 
 use crate::salesforce::Identity;
 use axum::body::Bytes;
+use axum::http::HeaderMap;
 use std::ops::Deref;
 use std::sync::OnceLock;
 
@@ -14,6 +15,8 @@ pub struct Confirmed {
     json: OnceLock<Bytes>,
     /// The signed `X-Sfgate-Assertion` for this identity, reused while fresh.
     assertion: crate::policy::AssertionSlot,
+    /// Gateway mode's identity headers, built on first use like `json`.
+    headers: OnceLock<HeaderMap>,
 }
 
 impl Confirmed {
@@ -22,6 +25,7 @@ impl Confirmed {
             identity,
             json: OnceLock::new(),
             assertion: Default::default(),
+            headers: OnceLock::new(),
         }
     }
 
@@ -41,6 +45,14 @@ impl Confirmed {
         let json = Bytes::from(serde_json::to_vec(&self.identity)?);
         // A concurrent first use may have set it already; both renderings are equal.
         Ok(self.json.get_or_init(|| json).clone())
+    }
+}
+
+impl Confirmed {
+    /// The identity headers the upstream gets, built once per cached identity.
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers
+            .get_or_init(|| crate::proxy::identity_headers(&self.identity))
     }
 }
 

@@ -35,11 +35,11 @@ impl SalesforceId {
             return Err(OrgIdError::Characters);
         }
         match raw.len() {
-            15 => Ok(Self(format!("{raw}{}", checksum(raw.as_bytes())))),
+            15 => Ok(Self(with_checksum(raw))),
             18 => {
                 let (body, suffix) = raw.split_at(15);
                 let restored = restore_case(body, suffix)?;
-                Ok(Self(format!("{restored}{}", checksum(restored.as_bytes()))))
+                Ok(Self(with_checksum(&restored)))
             }
             n => Err(OrgIdError::Length(n)),
         }
@@ -116,17 +116,20 @@ impl<'de> serde::Deserialize<'de> for OrgId {
 
 /// The standard Salesforce checksum: for each block of five characters, a five-bit mask of
 /// which ones are upper-case letters, mapped into `A-Z0-5`.
-fn checksum(body: &[u8]) -> String {
-    body.chunks(5)
-        .map(|block| {
-            let mask = block
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.is_ascii_uppercase())
-                .fold(0usize, |mask, (i, _)| mask | (1 << i));
-            char::from(CHECKSUM_ALPHABET[mask])
-        })
-        .collect()
+/// The 18-character form of a 15-character body, built in one allocation (classic tokens
+/// name their org, so this runs on every request that presents one).
+fn with_checksum(body: &str) -> String {
+    let mut id = String::with_capacity(18);
+    id.push_str(body);
+    for block in body.as_bytes().chunks(5) {
+        let mask = block
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.is_ascii_uppercase())
+            .fold(0usize, |mask, (i, _)| mask | (1 << i));
+        id.push(char::from(CHECKSUM_ALPHABET[mask]));
+    }
+    id
 }
 
 fn restore_case(body: &str, suffix: &str) -> Result<String, OrgIdError> {

@@ -14,9 +14,6 @@ pub enum ProxyError {
     /// upstream always receives exactly the path `SKIP_AUTH_ROUTES` was matched against.
     #[error("the request path is not in normal form (no `.` or `..` segments, no backslashes)")]
     UnnormalizedPath,
-    /// WebSocket and other protocol upgrades are not proxied.
-    #[error("protocol upgrades (WebSocket) are not supported by this gateway")]
-    Upgrade,
     #[error("the upstream application could not be reached")]
     Unreachable,
     #[error("the upstream application did not answer in time")]
@@ -27,7 +24,6 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::UnnormalizedPath | Self::AmbiguousPath(_) => StatusCode::BAD_REQUEST,
-            Self::Upgrade => StatusCode::NOT_IMPLEMENTED,
             Self::Unreachable => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -36,7 +32,6 @@ impl ProxyError {
     pub fn to_error_response(&self) -> ErrorResponse {
         let code = match self {
             Self::UnnormalizedPath | Self::AmbiguousPath(_) => "invalid_request",
-            Self::Upgrade => "not_implemented",
             Self::Unreachable => "bad_gateway",
             Self::Timeout => "gateway_timeout",
         };

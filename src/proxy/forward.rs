@@ -1,5 +1,10 @@
 //! Sending one request to the upstream app and bringing its answer back, both bodies streamed.
 //!
+//! The data path is hyper's own pooled client (keep-alive, HTTP/1.1, or HTTP/2 by setting):
+//! the upstream's URI is the pre-parsed `UPSTREAM_URL` with the request's path and query
+//! appended, so no URL is parsed per request, and no redirect or retry machinery runs (the
+//! browser must see the upstream's redirects).
+//!
 //! Nothing here buffers a body: the request body goes out as the client sends it and the
 //! response body comes back as the upstream sends it, so a 100 MB upload or download costs a
 //! few chunks of memory. `UPSTREAM_TIMEOUT` bounds waiting, not transferring (like Go's
@@ -8,96 +13,297 @@
 //! is sent; a long download is never cut off.
 
 use super::error::ProxyError;
-use super::headers;
+use super::headers::{self, Forwarded, Outgoing};
+use super::tunnel::Tunnels;
 use crate::auth::Authenticated;
 use crate::config::Config;
-use axum::body::{Body, HttpBody as _};
+use axum::body::{Body, HttpBody};
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
-use axum::response::Response;
-use futures_util::StreamExt;
+use axum::http::uri::{Authority, PathAndQuery, Scheme};
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode, Uri, Version};
+use axum::response::{IntoResponse, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Notify;
 use url::Url;
 
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type HttpClient = Client<Connector, Body>;
+
+/// How sfgate talks to the upstream app.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamOptions {
+    /// `UPSTREAM_TIMEOUT`: the longest wait for the upstream's response headers.
+    pub timeout: Duration,
+    /// `UPSTREAM_HTTP2`: HTTP/2 to the upstream (prior knowledge on `http://`, ALPN on
+    /// `https://`, with HTTP/1.1 as the fallback there).
+    pub http2: bool,
+    /// `WEBSOCKET_IDLE_TIMEOUT`: an upgraded connection with no bytes either way this long
+    /// is closed.
+    pub websocket_idle: Duration,
+}
+
 /// The upstream app and the client that talks to it.
 #[derive(Clone)]
 pub struct Upstream {
-    client: reqwest::Client,
-    base: Url,
+    client: HttpClient,
+    /// HTTP/1.1 only: protocol upgrades exist in HTTP/1.1 alone. The same client as `client`
+    /// unless `UPSTREAM_HTTP2` is set.
+    upgrade_client: HttpClient,
+    scheme: Scheme,
+    authority: Authority,
+    /// The path of `UPSTREAM_URL` without its trailing `/` (often empty).
+    prefix: Arc<str>,
     timeout: Duration,
+    tunnels: Tunnels,
+}
+
+/// Why the upstream client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("UPSTREAM_URL has no host")]
+    NoHost,
+    #[error("UPSTREAM_URL is not a valid URI: {0}")]
+    Uri(#[from] axum::http::Error),
 }
 
 impl Upstream {
-    /// A client of its own, apart from the Salesforce one: no redirects followed (the browser
-    /// must see the upstream's redirects), no overall timeout (it would cut long downloads),
-    /// and a connect timeout so a dead upstream fails fast with 502.
-    pub fn new(base: Url, timeout: Duration) -> reqwest::Result<Self> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()?;
+    /// A client of its own, apart from the Salesforce one: no redirects followed, no overall
+    /// timeout (it would cut long downloads), and a connect timeout so a dead upstream fails
+    /// fast with 502.
+    pub fn new(base: &Url, options: UpstreamOptions) -> Result<Self, UpstreamError> {
+        let host = base.host_str().ok_or(UpstreamError::NoHost)?;
+        let authority = match base.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        let authority = Authority::try_from(authority.as_str()).map_err(axum::http::Error::from)?;
+        let scheme = if base.scheme() == "https" {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        };
+        let connect_timeout = options.timeout.min(Duration::from_secs(10));
+        let client = build_client(connect_timeout, options.http2, scheme == Scheme::HTTPS);
+        let upgrade_client = if options.http2 {
+            build_client(connect_timeout, false, false)
+        } else {
+            client.clone()
+        };
         Ok(Self {
             client,
-            base,
-            timeout,
+            upgrade_client,
+            scheme,
+            authority,
+            prefix: base.path().trim_end_matches('/').into(),
+            timeout: options.timeout,
+            tunnels: Tunnels::new(options.websocket_idle),
         })
     }
 
-    /// `UPSTREAM_URL` + the request's path and query. A path the URL parser would change is
-    /// refused, so the upstream gets exactly the path the skip-auth rules saw (`/public/../admin`
-    /// must not reach `/admin` past a rule for `^/public/`).
-    pub fn target(&self, path: &str, query: Option<&str>) -> Result<Url, ProxyError> {
-        let wanted = format!("{}{path}", self.base.path().trim_end_matches('/'));
-        let mut url = self.base.clone();
-        url.set_path(&wanted);
-        url.set_query(query);
-        if url.path() == wanted {
-            Ok(url)
-        } else {
-            Err(ProxyError::UnnormalizedPath)
+    /// The upgraded connections (WebSockets) this upstream has open.
+    pub fn tunnels(&self) -> &Tunnels {
+        &self.tunnels
+    }
+
+    /// `UPSTREAM_URL` + the request's path and query, as sent. A path an upstream could read
+    /// differently (dot segments, backslashes) is refused, so the upstream gets exactly the
+    /// path the skip-auth rules saw (`/public/../admin` must not reach `/admin` past a rule
+    /// for `^/public/`).
+    pub fn target(&self, uri: &Uri) -> Result<Uri, ProxyError> {
+        if !is_normal_path(uri.path()) {
+            return Err(ProxyError::UnnormalizedPath);
         }
+        let path_and_query = match (uri.path_and_query(), self.prefix.is_empty()) {
+            (Some(pq), true) => pq.clone(),
+            (Some(pq), false) => PathAndQuery::try_from(format!("{}{pq}", self.prefix))
+                .map_err(|_| ProxyError::UnnormalizedPath)?,
+            (None, true) => PathAndQuery::from_static("/"),
+            (None, false) => PathAndQuery::try_from(format!("{}/", self.prefix))
+                .map_err(|_| ProxyError::UnnormalizedPath)?,
+        };
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| ProxyError::UnnormalizedPath)
     }
 
     /// Forwards the request and returns the upstream's response, hop-by-hop headers removed.
+    /// A protocol upgrade the upstream accepts (`101`) joins the two connections.
     pub async fn forward(
         &self,
         config: &Config,
-        parts: Parts,
+        mut parts: Parts,
         body: Body,
         auth: Option<&Authenticated>,
     ) -> Result<Response, ProxyError> {
-        if is_upgrade(&parts.headers) {
-            return Err(ProxyError::Upgrade);
+        let uri = self.target(&parts.uri)?;
+        // An upgrade needs the client's connection (HTTP/1.1 only); without it the request
+        // is an ordinary one and `Upgrade` is dropped as the hop-by-hop header it is.
+        let upgrade = upgrade_protocol(&parts.headers).and_then(|protocol| {
+            parts
+                .extensions
+                .remove::<hyper::upgrade::OnUpgrade>()
+                .map(|on| (protocol, on))
+        });
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let mut out = headers::upstream_request_headers(
+            std::mem::take(&mut parts.headers),
+            &Outgoing {
+                forwarded: Forwarded {
+                    client,
+                    host: parts.uri.authority().map(|a| a.as_str()),
+                    trust_proxy: config.trust_proxy,
+                },
+                identity: auth.map(|a| a.identity.headers()),
+                access_token: auth
+                    .filter(|_| config.pass_access_token)
+                    .map(|a| (&a.token, &a.instance)),
+            },
+        );
+        // The signed identity assertion (`ASSERTION_KEY`), only for an authenticated caller;
+        // a client's own copy was removed by the header-name rule before authentication.
+        if auth.is_some() {
+            if let Some(assertion) = parts.extensions.get::<crate::policy::SignedAssertion>() {
+                out.insert(crate::policy::X_SFGATE_ASSERTION, assertion.0.clone());
+            }
         }
-        let url = self.target(parts.uri.path(), parts.uri.query())?;
-        let headers = upstream_headers(config, &parts, auth);
+
+        let mut request = Request::new(Body::empty());
+        *request.method_mut() = parts.method;
+        *request.uri_mut() = uri;
+        *request.version_mut() = Version::HTTP_11;
+
+        if let Some((protocol, client_upgrade)) = upgrade {
+            out.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            out.insert(header::UPGRADE, protocol.clone());
+            *request.headers_mut() = out;
+            let send = self.upgrade_client.request(request);
+            let mut response = match tokio::time::timeout(self.timeout, send).await {
+                Ok(result) => result.map_err(classify)?,
+                Err(_) => return Err(ProxyError::Timeout),
+            };
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                let upstream_upgrade = hyper::upgrade::on(&mut response);
+                let websocket = protocol.as_bytes().eq_ignore_ascii_case(b"websocket");
+                self.tunnels
+                    .open(client_upgrade, upstream_upgrade, websocket);
+                let (mut head, _) = response.into_parts();
+                let accepted = head.headers.get(header::UPGRADE).cloned();
+                headers::remove_hop_by_hop(&mut head.headers);
+                head.headers
+                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                head.headers
+                    .insert(header::UPGRADE, accepted.unwrap_or(protocol));
+                return Ok(Response::from_parts(head, Body::empty()));
+            }
+            return Ok(into_response(response));
+        }
+
+        *request.headers_mut() = out;
+        // A bodiless request stays bodiless (no `Transfer-Encoding: chunked` on a GET), and
+        // needs no progress watching: the timeout is one timer.
+        if body.is_end_stream() || body.size_hint().exact() == Some(0) {
+            let send = self.client.request(request);
+            return match tokio::time::timeout(self.timeout, send).await {
+                Ok(result) => Ok(into_response(result.map_err(classify)?)),
+                Err(_) => Err(ProxyError::Timeout),
+            };
+        }
         let progress = Arc::new(Notify::new());
-        let mut request = self.client.request(parts.method, url).headers(headers);
-        // A bodiless request stays bodiless (no `Transfer-Encoding: chunked` on a GET).
-        if body.size_hint().exact() != Some(0) {
-            let notify = progress.clone();
-            let stream = body
-                .into_data_stream()
-                .inspect(move |_| notify.notify_one());
-            request = request.body(reqwest::Body::wrap_stream(stream));
-        }
-        let response = until_idle(request.send(), &progress, self.timeout).await?;
+        *request.body_mut() = Body::new(Watched {
+            inner: body,
+            progress: progress.clone(),
+        });
+        let response = until_idle(self.client.request(request), &progress, self.timeout).await?;
         Ok(into_response(response))
     }
 }
 
+fn build_client(connect_timeout: Duration, http2: bool, https: bool) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let tls = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http();
+    let connector = if http2 && https {
+        tls.enable_http1().enable_http2().wrap_connector(http)
+    } else {
+        tls.enable_http1().wrap_connector(http)
+    };
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_timer(TokioTimer::new())
+        // Prior-knowledge HTTP/2 (h2c) to a plain-http upstream; ALPN decides over TLS.
+        .http2_only(http2 && !https)
+        .timer(TokioTimer::new())
+        .build(connector)
+}
+
+/// Whether a path reaches the upstream as the same path for every reader: no `.` or `..`
+/// segment (also percent-encoded, as `%2e%2e`), no backslash (some servers read it as `/`).
+fn is_normal_path(path: &str) -> bool {
+    !path.contains('\\')
+        && path.split('/').all(|segment| {
+            if segment.is_empty() || segment.len() > 6 {
+                return true;
+            }
+            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+            decoded != "." && decoded != ".."
+        })
+}
+
+/// A request body that tells the timeout each time a chunk goes out.
+struct Watched {
+    inner: Body,
+    progress: Arc<Notify>,
+}
+
+impl HttpBody for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(_))) = &polled {
+            self.progress.notify_one();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Waits for the upstream's response headers, failing after `idle` without progress.
-async fn until_idle(
-    send: impl Future<Output = reqwest::Result<reqwest::Response>>,
+async fn until_idle<T>(
+    send: impl Future<Output = Result<T, hyper_util::client::legacy::Error>>,
     progress: &Notify,
     idle: Duration,
-) -> Result<reqwest::Response, ProxyError> {
+) -> Result<T, ProxyError> {
     tokio::pin!(send);
     loop {
         tokio::select! {
@@ -108,74 +314,70 @@ async fn until_idle(
     }
 }
 
-fn classify(e: reqwest::Error) -> ProxyError {
-    // Without the URL: its query string may carry codes or tokens, which are never logged.
-    let e = e.without_url();
-    tracing::warn!(error = %e, "upstream request failed");
-    if e.is_timeout() && !e.is_connect() {
-        ProxyError::Timeout
-    } else {
-        ProxyError::Unreachable
-    }
+fn classify(e: hyper_util::client::legacy::Error) -> ProxyError {
+    // hyper's errors carry no URL, so no query string (codes, tokens) reaches the log.
+    tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
+    ProxyError::Unreachable
 }
 
-/// A WebSocket (or other protocol) upgrade: `Connection: upgrade` with an `Upgrade` header.
-fn is_upgrade(headers: &HeaderMap) -> bool {
+/// The protocol a request asks to upgrade to: `Connection: upgrade` with an `Upgrade` header.
+fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
     let connection_upgrade = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    connection_upgrade && headers.contains_key(header::UPGRADE)
+    if connection_upgrade {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    }
 }
 
-/// The request headers the upstream gets: identity headers from sfgate only, credentials
-/// removed (or the token passed on when configured), forwarding headers set.
-fn upstream_headers(config: &Config, parts: &Parts, auth: Option<&Authenticated>) -> HeaderMap {
-    let mut out = parts.headers.clone();
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
-    let client = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    headers::remove_hop_by_hop(&mut out);
-    headers::remove_by_name_rule(&mut out, config.underscore_headers);
-    headers::remove_credentials(&mut out);
-    // The upstream's own host name goes in `Host`; the client's is in `X-Forwarded-Host`.
-    out.remove(header::HOST);
-    // sfgate already answered any `100-continue` to the client by reading the body.
-    out.remove(header::EXPECT);
-    headers::set_forwarded(
-        &mut out,
-        &headers::Forwarded {
-            client,
-            host,
-            trust_proxy: config.trust_proxy,
-        },
-    );
-    if let Some(auth) = auth {
-        out.extend(headers::identity_headers(&auth.identity));
-        if let Some(assertion) = parts.extensions.get::<crate::policy::SignedAssertion>() {
-            out.insert(crate::policy::X_SFGATE_ASSERTION, assertion.0.clone());
+/// Whether a request asks for a protocol upgrade (for metrics).
+pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
+    upgrade_protocol(headers).is_some()
+}
+
+fn into_response(upstream: hyper::Response<hyper::body::Incoming>) -> Response {
+    if upstream.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // A 101 to a request that asked for no upgrade (or whose upgrade was not taken) would
+        // leave the client's connection in an undefined state.
+        tracing::warn!("the upstream switched protocols without being asked to");
+        return ProxyError::Unreachable.into_response();
+    }
+    let (mut head, body) = upstream.into_parts();
+    headers::remove_hop_by_hop_response(&mut head.headers);
+    Response::from_parts(head, Body::new(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_an_upstream_could_read_differently_are_not_normal() {
+        for bad in [
+            "/a/../b",
+            "/a/./b",
+            "/..",
+            "/a/%2e%2E/b",
+            "/a/.%2e/b",
+            "/a/%2e",
+            "/a\\b",
+        ] {
+            assert!(!is_normal_path(bad), "{bad}");
         }
-        if config.pass_access_token {
-            headers::insert_access_token(&mut out, &auth.token, &auth.instance);
+        for good in [
+            "/",
+            "/a/b",
+            "/a/..b/c",
+            "/a/.well-known/x",
+            "/a//b",
+            "/%2e%2e%2e",
+        ] {
+            assert!(is_normal_path(good), "{good}");
         }
     }
-    out
-}
-
-fn into_response(mut upstream: reqwest::Response) -> Response {
-    let status = upstream.status();
-    let mut headers = std::mem::take(upstream.headers_mut());
-    headers::remove_hop_by_hop(&mut headers);
-    let mut response = Response::new(Body::from_stream(upstream.bytes_stream()));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response
 }

@@ -13,7 +13,8 @@ use crate::domain::InstanceUrl;
 use crate::salesforce::Identity;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
-use std::net::SocketAddr;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
 
 pub const X_SALESFORCE_USER_ID: HeaderName = HeaderName::from_static("x-salesforce-user-id");
 pub const X_SALESFORCE_ORG_ID: HeaderName = HeaderName::from_static("x-salesforce-org-id");
@@ -64,14 +65,19 @@ const HOP_BY_HOP: [HeaderName; 6] = [
 /// with non-ASCII characters) is left out rather than mangled: the ids are always present.
 pub fn identity_headers(identity: &Identity) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    let user_id = identity.user_id.to_string();
+    put_identity(&mut headers, identity);
+    headers
+}
+
+/// Inserts the identity headers into `headers`, replacing any present.
+fn put_identity(headers: &mut HeaderMap, identity: &Identity) {
+    let user_id = HeaderValue::from_str(&identity.user_id.to_string()).ok();
     let mut put = |name: HeaderName, value: &str| match HeaderValue::from_str(value) {
         Ok(v) => {
             headers.insert(name, v);
         }
         Err(_) => tracing::warn!(header = %name, "identity value is not a valid header value"),
     };
-    put(X_SALESFORCE_USER_ID, &user_id);
     put(X_SALESFORCE_ORG_ID, &identity.organization_id.to_string());
     // Without a profile (a JWT whose userinfo call failed) the username headers are left out.
     if let Some(username) = &identity.username {
@@ -79,32 +85,48 @@ pub fn identity_headers(identity: &Identity) -> HeaderMap {
         put(X_FORWARDED_PREFERRED_USERNAME, username);
     }
     put(X_SALESFORCE_INSTANCE_URL, identity.instance_url.as_str());
-    put(X_FORWARDED_USER, &user_id);
     if let Some(email) = &identity.email {
         put(X_FORWARDED_EMAIL, email);
     }
-    headers
+    if let Some(v) = user_id {
+        headers.insert(X_SALESFORCE_USER_ID, v.clone());
+        headers.insert(X_FORWARDED_USER, v);
+    }
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Names the `Connection` header lists beyond the fixed ones (`keep-alive` and `close`,
+    // the usual contents, need no extra work and no allocation).
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .map(str::trim)
+        .filter(|name| {
+            !name.eq_ignore_ascii_case("close")
+                && !HOP_BY_HOP
+                    .iter()
+                    .any(|h| name.eq_ignore_ascii_case(h.as_str()))
+        })
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .collect();
     for name in named.iter().chain(HOP_BY_HOP.iter()) {
         headers.remove(name);
     }
-    let proxy: Vec<HeaderName> = headers
+    if headers
         .keys()
-        .filter(|name| name.as_str().starts_with("proxy-"))
-        .cloned()
-        .collect();
-    for name in proxy {
-        headers.remove(name);
+        .any(|name| name.as_str().starts_with("proxy-"))
+    {
+        let proxy: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("proxy-"))
+            .cloned()
+            .collect();
+        for name in proxy {
+            headers.remove(name);
+        }
     }
 }
 
@@ -257,6 +279,190 @@ pub fn set_forwarded(headers: &mut HeaderMap, forwarded: &Forwarded<'_>) {
     }
 }
 
+/// What happens to one client request header on its way to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestRule {
+    /// Passed on unchanged.
+    Keep,
+    /// Removed: hop-by-hop, a client-sent identity header, a credential for sfgate, or a
+    /// header sfgate sets itself.
+    Drop,
+    /// `Cookie`: passed on without sfgate's own cookies.
+    Cookie,
+    /// `X-Forwarded-For`: kept (and extended) only from a trusted proxy.
+    ForwardedFor,
+}
+
+/// The decision for one request header, taken once per header in
+/// [`upstream_request_headers`]'s single pass. `connection_named` are the names the request's
+/// `Connection` header lists, which are hop-by-hop too.
+pub fn request_rule(
+    name: &HeaderName,
+    trust_proxy: bool,
+    connection_named: &[&str],
+) -> RequestRule {
+    let n = name.as_str();
+    match n {
+        // Hop-by-hop (RFC 9110 7.6.1); sfgate sets `Host` and answers `Expect` itself.
+        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+        | "host" | "expect" => RequestRule::Drop,
+        // Only sfgate may vouch for a caller.
+        "x-salesforce-user-id"
+        | "x-salesforce-org-id"
+        | "x-salesforce-username"
+        | "x-salesforce-instance-url"
+        | "x-forwarded-user"
+        | "x-forwarded-email"
+        | "x-forwarded-preferred-username" => RequestRule::Drop,
+        // Credentials for sfgate, not for the upstream.
+        "authorization" | "bearer" | "instanceurl" | "x-instance-url" => RequestRule::Drop,
+        "cookie" => RequestRule::Cookie,
+        "x-forwarded-for" => RequestRule::ForwardedFor,
+        // Every forwarding header by the name rule (`X-Forwarded-Prefix`, `X-Original-URL`,
+        // `Forwarded`, ...): only a trusted proxy's values pass.
+        _ if header_rule::owner(n) == Some(Owned::Forwarding) => {
+            if trust_proxy {
+                RequestRule::Keep
+            } else {
+                RequestRule::Drop
+            }
+        }
+        _ if n.starts_with("proxy-") => RequestRule::Drop,
+        _ if connection_named.iter().any(|c| c.eq_ignore_ascii_case(n)) => RequestRule::Drop,
+        _ => RequestRule::Keep,
+    }
+}
+
+/// Everything the upstream should learn besides the client's own headers.
+pub struct Outgoing<'a> {
+    /// `host` here is the fallback for a request without a `Host` header (HTTP/2).
+    pub forwarded: Forwarded<'a>,
+    /// The identity headers of a confirmed caller (see `Confirmed::headers`).
+    pub identity: Option<&'a HeaderMap>,
+    /// `PASS_ACCESS_TOKEN`: the caller's token and instance.
+    pub access_token: Option<(&'a SecretString, &'a InstanceUrl)>,
+}
+
+/// The request headers the upstream gets, built in one pass over the client's map: every
+/// header is classified once by [`request_rule`], then sfgate adds the forwarding and
+/// identity headers. After [`remove_by_name_rule`] (run first, before authentication),
+/// equivalent to [`remove_hop_by_hop`],
+/// [`remove_credentials`], [`set_forwarded`] and [`identity_headers`] in turn, without
+/// rebuilding the map for each.
+pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> HeaderMap {
+    let trust = out.forwarded.trust_proxy;
+    let connection: Vec<&str> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect();
+    let mut result = HeaderMap::with_capacity(headers.len() + 8);
+    let mut forwarded_for: Option<String> = None;
+    let mut client_host: Option<&HeaderValue> = None;
+    for (name, value) in headers.iter() {
+        if name == header::HOST && client_host.is_none() {
+            client_host = Some(value);
+        }
+        match request_rule(name, trust, &connection) {
+            RequestRule::Keep => {
+                result.append(name.clone(), value.clone());
+            }
+            RequestRule::Drop => {}
+            RequestRule::Cookie => {
+                if let Some(kept) = without_sfgate_cookies(value.as_bytes()) {
+                    result.append(header::COOKIE, kept);
+                }
+            }
+            RequestRule::ForwardedFor => {
+                if trust {
+                    if let Ok(v) = value.to_str() {
+                        let chain = forwarded_for.get_or_insert_with(String::new);
+                        if !chain.is_empty() {
+                            chain.push_str(", ");
+                        }
+                        chain.push_str(v);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(client) = out.forwarded.client {
+        let mut chain = forwarded_for.take().unwrap_or_default();
+        if !chain.is_empty() {
+            chain.push_str(", ");
+        }
+        push_ip(&mut chain, client.ip());
+        forwarded_for = Some(chain);
+    }
+    if let Some(v) = forwarded_for.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        result.insert(X_FORWARDED_FOR, v);
+    }
+    if !result.contains_key(X_FORWARDED_PROTO) {
+        result.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+    if !result.contains_key(X_FORWARDED_HOST) {
+        // The client's `Host` as it came (no copy), else the HTTP/2 authority.
+        let host = client_host.cloned().or_else(|| {
+            out.forwarded
+                .host
+                .and_then(|h| HeaderValue::from_str(h).ok())
+        });
+        if let Some(v) = host {
+            result.insert(X_FORWARDED_HOST, v);
+        }
+    }
+    if let Some(identity) = out.identity {
+        for (name, value) in identity {
+            result.insert(name.clone(), value.clone());
+        }
+    }
+    if let Some((token, instance)) = out.access_token {
+        insert_access_token(&mut result, token, instance);
+    }
+    result
+}
+
+/// Appends an address as text. IPv4 by hand: `Display` pads and formats through
+/// `fmt::write`, which cost more than the rest of the header rewrite on every request.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(out, "{ip}");
+        }
+    }
+}
+
+/// Removes hop-by-hop headers from an upstream's response; leaves the map alone (no
+/// allocation) when it has none, which is the common case.
+pub fn remove_hop_by_hop_response(headers: &mut HeaderMap) {
+    let any = headers.keys().any(|name| {
+        matches!(
+            name.as_str(),
+            "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+        ) || name.as_str().starts_with("proxy-")
+    });
+    if any {
+        remove_hop_by_hop(headers);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +476,26 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.0.0.7",
+            "255.255.255.255",
+            "192.168.100.9",
+            "1.20.199.250",
+            "::1",
+            "2001:db8::7",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: IpAddr = ip.parse().expect("ip");
+            let mut out = String::new();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string());
+        }
     }
 
     #[test]
@@ -311,6 +537,169 @@ mod tests {
             .collect();
         assert_eq!(cookies, ["theme=dark; lang=en"]);
         assert_eq!(h.len(), 1);
+    }
+
+    /// The one-pass rewrite decides as the separate steps do, for every header kind.
+    #[test]
+    fn one_pass_rewrite_matches_the_separate_steps() {
+        let sent = map(&[
+            ("connection", "keep-alive, x-private"),
+            ("x-private", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "Basic x"),
+            ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("host", "gw.example"),
+            ("expect", "100-continue"),
+            ("x-salesforce-user-id", "forged"),
+            ("x-forwarded-email", "forged@evil.example"),
+            ("authorization", "Bearer t"),
+            ("bearer", "t"),
+            ("instanceurl", "https://a.my.salesforce.com"),
+            ("x-instance-url", "https://a.my.salesforce.com"),
+            ("cookie", "theme=dark; sfgate_session=abc"),
+            ("cookie", "sfgate_login=x"),
+            ("cookie", "lang=en"),
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "7.7.7.7"),
+            ("x-forwarded-proto", "https"),
+            ("forwarded", "for=6.6.6.6"),
+            ("accept", "a"),
+            ("accept", "b"),
+            ("x-kept", "yes"),
+        ]);
+        let client: SocketAddr = "10.0.0.7:5555".parse().expect("addr");
+        for trust_proxy in [false, true] {
+            let forwarded = || Forwarded {
+                client: Some(client),
+                host: Some("gw.example"),
+                trust_proxy,
+            };
+            let mut steps = sent.clone();
+            remove_hop_by_hop(&mut steps);
+            remove_by_name_rule(&mut steps, UnderscoreHeaders::Drop);
+            remove_credentials(&mut steps);
+            steps.remove(header::HOST);
+            steps.remove(header::EXPECT);
+            set_forwarded(&mut steps, &forwarded());
+            let mut ruled = sent.clone();
+            remove_by_name_rule(&mut ruled, UnderscoreHeaders::Drop);
+            let one_pass = upstream_request_headers(
+                ruled,
+                &Outgoing {
+                    forwarded: forwarded(),
+                    identity: None,
+                    access_token: None,
+                },
+            );
+            let sorted = |h: &HeaderMap| {
+                let mut pairs: Vec<(String, String)> = h
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().expect("text").to_string()))
+                    .collect();
+                pairs.sort();
+                pairs
+            };
+            assert_eq!(
+                sorted(&one_pass),
+                sorted(&steps),
+                "trust_proxy={trust_proxy}"
+            );
+        }
+    }
+
+    /// The same, for any mix of headers a client may send (names from every class the
+    /// rule knows, repeated, listed in `Connection` or not).
+    mod one_pass_property {
+        use super::*;
+        use proptest::prelude::*;
+
+        const NAMES: [&str; 26] = [
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-authorization",
+            "proxy-x",
+            "host",
+            "expect",
+            "x-salesforce-user-id",
+            "x-forwarded-user",
+            "x-forwarded-email",
+            "authorization",
+            "bearer",
+            "instanceurl",
+            "x-instance-url",
+            "cookie",
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "x-forwarded-host",
+            "forwarded",
+            "x-real-ip",
+            "x-forwarded-prefix",
+            "x-original-url",
+            "x-app",
+        ];
+        const VALUES: [&str; 6] = [
+            "1",
+            "x-app",
+            "keep-alive, x-app",
+            "sfgate_session=a; theme=dark",
+            "sfgate_login=b",
+            "6.6.6.6",
+        ];
+
+        proptest! {
+            #[test]
+            fn one_pass_equals_the_steps(
+                pairs in proptest::collection::vec((0..NAMES.len(), 0..VALUES.len()), 0..16),
+                trust_proxy: bool,
+            ) {
+                let list: Vec<(&str, &str)> =
+                    pairs.iter().map(|(n, v)| (NAMES[*n], VALUES[*v])).collect();
+                let sent = map(&list);
+                let client: SocketAddr = "10.0.0.7:5555".parse().expect("addr");
+                let forwarded = || Forwarded {
+                    client: Some(client),
+                    host: Some("authority.example"),
+                    trust_proxy,
+                };
+                let mut steps = sent.clone();
+                let host = steps
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                remove_hop_by_hop(&mut steps);
+                remove_by_name_rule(&mut steps, UnderscoreHeaders::Drop);
+                remove_credentials(&mut steps);
+                steps.remove(header::HOST);
+                steps.remove(header::EXPECT);
+                set_forwarded(
+                    &mut steps,
+                    &Forwarded {
+                        host: host.as_deref().or(Some("authority.example")),
+                        ..forwarded()
+                    },
+                );
+                let mut ruled = sent;
+                remove_by_name_rule(&mut ruled, UnderscoreHeaders::Drop);
+                let one_pass = upstream_request_headers(
+                    ruled,
+                    &Outgoing { forwarded: forwarded(), identity: None, access_token: None },
+                );
+                let sorted = |h: &HeaderMap| {
+                    let mut pairs: Vec<(String, Vec<u8>)> = h
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                        .collect();
+                    pairs.sort();
+                    pairs
+                };
+                prop_assert_eq!(sorted(&one_pass), sorted(&steps));
+            }
+        }
     }
 
     #[test]

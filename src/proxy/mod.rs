@@ -9,10 +9,12 @@ mod error;
 mod forward;
 pub mod header_rule;
 pub mod headers;
+mod tunnel;
 
 pub use error::ProxyError;
-pub use forward::Upstream;
+pub use forward::{Upstream, UpstreamError, UpstreamOptions};
 pub use headers::identity_headers;
+pub use tunnel::Tunnels;
 
 use crate::auth::{
     authenticate, authorize, path_for_rules, record_identity, reject_as, AuthError, Authenticated,
@@ -50,6 +52,20 @@ async fn proxy(State(state): State<AppState>, request: Request) -> Response {
 }
 
 async fn authenticate_and_forward(
+    state: &AppState,
+    upstream: &Upstream,
+    request: Request,
+) -> Response {
+    let upgrade = forward::is_upgrade(request.headers());
+    let response = authenticate_then_forward(state, upstream, request).await;
+    if upgrade {
+        metrics::counter!("sfgate_upgrades_total", "status" => response.status().as_str().to_owned())
+            .increment(1);
+    }
+    response
+}
+
+async fn authenticate_then_forward(
     state: &AppState,
     upstream: &Upstream,
     request: Request,

@@ -1,0 +1,375 @@
+//! Upgraded connections (WebSockets and other `Upgrade` protocols): once the upstream has
+//! answered `101`, the client's connection and the upstream's are joined byte for byte.
+//!
+//! sfgate does not read the protocol inside, with two exceptions for WebSockets: it follows
+//! frame boundaries (headers only, a few bytes per frame) so that on shutdown it can send each
+//! side a Close frame (`1001 going away`) between two frames rather than cut one in half.
+//! An idle timeout closes tunnels no byte has crossed for `WEBSOCKET_IDLE_TIMEOUT`: each one
+//! holds two sockets and a task, and a peer that vanished without a FIN would hold them
+//! forever.
+
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+/// Gauge of upgraded connections open right now.
+const OPEN_GAUGE: &str = "sfgate_upgraded_connections";
+
+/// How long shutdown waits for tunnels to send their Close frames and finish.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// The tunnels one upstream has open; cheap to clone.
+#[derive(Clone)]
+pub struct Tunnels {
+    idle: Duration,
+    closing: watch::Sender<bool>,
+    open: watch::Sender<usize>,
+}
+
+impl Tunnels {
+    pub fn new(idle: Duration) -> Self {
+        Self {
+            idle,
+            closing: watch::Sender::new(false),
+            open: watch::Sender::new(0),
+        }
+    }
+
+    /// Joins the two sides once both upgrades complete, in a task of its own.
+    pub fn open(&self, client: OnUpgrade, upstream: OnUpgrade, websocket: bool) {
+        let guard = OpenGuard::new(self.open.clone());
+        let closing = self.closing.subscribe();
+        let idle = self.idle;
+        tokio::spawn(async move {
+            let _guard = guard;
+            let (client, upstream) = match tokio::try_join!(client, upstream) {
+                Ok(both) => both,
+                Err(e) => {
+                    tracing::debug!(error = %e, "an upgrade did not complete");
+                    return;
+                }
+            };
+            join(
+                TokioIo::new(client),
+                TokioIo::new(upstream),
+                idle,
+                websocket,
+                closing,
+            )
+            .await;
+        });
+    }
+
+    /// How many tunnels are open.
+    pub fn count(&self) -> usize {
+        *self.open.borrow()
+    }
+
+    /// Asks every tunnel to close (WebSockets with a Close frame) and waits up to a few
+    /// seconds for them to finish. Called once the server has stopped accepting.
+    pub async fn close_all(&self) {
+        self.closing.send_replace(true);
+        let mut open = self.open.subscribe();
+        let _ = tokio::time::timeout(CLOSE_GRACE, open.wait_for(|n| *n == 0)).await;
+    }
+}
+
+/// Counts a tunnel as open from its spawning to its end.
+struct OpenGuard(watch::Sender<usize>);
+
+impl OpenGuard {
+    fn new(open: watch::Sender<usize>) -> Self {
+        open.send_modify(|n| *n += 1);
+        metrics::gauge!(OPEN_GAUGE).increment(1.0);
+        Self(open)
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+        metrics::gauge!(OPEN_GAUGE).decrement(1.0);
+    }
+}
+
+/// Which way bytes flow, for the WebSocket Close frame sfgate writes on shutdown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Toward {
+    /// Frames from the server: unmasked.
+    Client,
+    /// Frames from the client: masked (RFC 6455 5.3).
+    Upstream,
+}
+
+async fn join(
+    client: TokioIo<Upgraded>,
+    upstream: TokioIo<Upgraded>,
+    idle: Duration,
+    websocket: bool,
+    closing: watch::Receiver<bool>,
+) {
+    let started = Instant::now();
+    let last = Arc::new(AtomicU64::new(0));
+    let shutting_down = closing.clone();
+    let (client_read, client_write) = tokio::io::split(client);
+    let (upstream_read, upstream_write) = tokio::io::split(upstream);
+    let up = pump(
+        client_read,
+        upstream_write,
+        Toward::Upstream,
+        websocket,
+        closing.clone(),
+        Activity::new(started, last.clone()),
+    );
+    let down = pump(
+        upstream_read,
+        client_write,
+        Toward::Client,
+        websocket,
+        closing,
+        Activity::new(started, last.clone()),
+    );
+    let watchdog = async {
+        loop {
+            let since = Duration::from_millis(last.load(Ordering::Relaxed));
+            let quiet = started.elapsed().saturating_sub(since);
+            if quiet >= idle {
+                tracing::debug!("closing an idle upgraded connection");
+                return;
+            }
+            tokio::time::sleep(idle - quiet).await;
+        }
+    };
+    // The upstream ending its side ends the tunnel (as with nginx): after a WebSocket close
+    // handshake the server closes first, and the client's socket must not be held for a FIN
+    // it may never send. The client ending its side only half-closes toward the upstream,
+    // which may still be answering. On shutdown both sides get their Close frame first.
+    let (mut up, mut down, mut watchdog) = (pin!(up), pin!(down), pin!(watchdog));
+    let mut up_done = false;
+    loop {
+        tokio::select! {
+            () = &mut down => {
+                if !up_done && *shutting_down.borrow() {
+                    let _ = tokio::time::timeout(CLOSE_GRACE, &mut up).await;
+                }
+                break;
+            }
+            () = &mut up, if !up_done => up_done = true,
+            () = &mut watchdog => break,
+        }
+    }
+}
+
+/// Records when bytes last crossed, as milliseconds since the tunnel opened.
+struct Activity {
+    started: Instant,
+    last: Arc<AtomicU64>,
+}
+
+impl Activity {
+    fn new(started: Instant, last: Arc<AtomicU64>) -> Self {
+        Self { started, last }
+    }
+
+    fn touch(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last.store(ms, Ordering::Relaxed);
+    }
+}
+
+/// Copies one direction until EOF, an error, or shutdown (after which a WebSocket side gets a
+/// Close frame at the next frame boundary).
+async fn pump<R, W>(
+    mut from: R,
+    mut to: W,
+    toward: Toward,
+    websocket: bool,
+    mut closing: watch::Receiver<bool>,
+    activity: Activity,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 8 * 1024];
+    let mut frames = FrameCursor::default();
+    let mut shutting_down = *closing.borrow();
+    loop {
+        if shutting_down && (!websocket || frames.at_boundary()) {
+            if websocket {
+                let _ = to.write_all(&close_frame(toward)).await;
+            }
+            break;
+        }
+        tokio::select! {
+            read = from.read(&mut buf) => {
+                let n = match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                activity.touch();
+                if to.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+                if websocket {
+                    frames.feed(&buf[..n]);
+                }
+            }
+            changed = closing.changed(), if !shutting_down => {
+                shutting_down = changed.is_err() || *closing.borrow();
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// A WebSocket Close frame with status 1001 ("going away"), masked toward the upstream.
+fn close_frame(toward: Toward) -> Vec<u8> {
+    const GOING_AWAY: [u8; 2] = 1001u16.to_be_bytes();
+    match toward {
+        Toward::Client => vec![0x88, 0x02, GOING_AWAY[0], GOING_AWAY[1]],
+        Toward::Upstream => {
+            let mask: [u8; 4] = rand::random();
+            vec![
+                0x88,
+                0x82,
+                mask[0],
+                mask[1],
+                mask[2],
+                mask[3],
+                GOING_AWAY[0] ^ mask[0],
+                GOING_AWAY[1] ^ mask[1],
+            ]
+        }
+    }
+}
+
+/// Where a byte stream of WebSocket frames stands: inside a frame's header, inside its
+/// payload, or between two frames. Reads frame headers only (RFC 6455 5.2).
+#[derive(Default)]
+struct FrameCursor {
+    header: [u8; 14],
+    have: usize,
+    payload_left: u64,
+}
+
+impl FrameCursor {
+    fn at_boundary(&self) -> bool {
+        self.have == 0 && self.payload_left == 0
+    }
+
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.payload_left > 0 {
+                let skip = (self.payload_left.min(bytes.len() as u64)) as usize;
+                self.payload_left -= skip as u64;
+                bytes = &bytes[skip..];
+                continue;
+            }
+            self.header[self.have] = bytes[0];
+            self.have += 1;
+            bytes = &bytes[1..];
+            if let Some((header_len, payload)) = self.header_complete() {
+                debug_assert_eq!(header_len, self.have);
+                self.have = 0;
+                self.payload_left = payload;
+            }
+        }
+    }
+
+    /// The header's length and the payload's once the header is complete.
+    fn header_complete(&self) -> Option<(usize, u64)> {
+        if self.have < 2 {
+            return None;
+        }
+        let masked = self.header[1] & 0x80 != 0;
+        let len7 = self.header[1] & 0x7f;
+        let ext = match len7 {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        let total = 2 + ext + if masked { 4 } else { 0 };
+        if self.have < total {
+            return None;
+        }
+        let payload = match ext {
+            0 => u64::from(len7),
+            2 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
+            _ => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&self.header[2..10]);
+                u64::from_be_bytes(b)
+            }
+        };
+        Some((total, payload))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(payload_len: usize, masked: bool) -> Vec<u8> {
+        let mut f = vec![0x82];
+        let mask_bit = if masked { 0x80 } else { 0 };
+        match payload_len {
+            0..=125 => f.push(mask_bit | payload_len as u8),
+            126..=65535 => {
+                f.push(mask_bit | 126);
+                f.extend_from_slice(&(payload_len as u16).to_be_bytes());
+            }
+            _ => {
+                f.push(mask_bit | 127);
+                f.extend_from_slice(&(payload_len as u64).to_be_bytes());
+            }
+        }
+        if masked {
+            f.extend_from_slice(&[1, 2, 3, 4]);
+        }
+        f.extend(std::iter::repeat_n(b'x', payload_len));
+        f
+    }
+
+    #[test]
+    fn frame_boundaries_are_found_however_the_bytes_are_split() {
+        let mut stream = Vec::new();
+        let mut ends = Vec::new();
+        for (len, masked) in [
+            (0, false),
+            (5, true),
+            (125, false),
+            (300, true),
+            (70_000, false),
+        ] {
+            stream.extend(frame(len, masked));
+            ends.push(stream.len());
+        }
+        for chunk in [1, 2, 3, 7, 13, 4096, stream.len()] {
+            let mut cursor = FrameCursor::default();
+            let mut fed = 0;
+            for piece in stream.chunks(chunk) {
+                cursor.feed(piece);
+                fed += piece.len();
+                assert_eq!(
+                    cursor.at_boundary(),
+                    ends.contains(&fed),
+                    "chunk {chunk} at {fed}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn close_frames_carry_going_away_and_are_masked_toward_the_upstream() {
+        assert_eq!(close_frame(Toward::Client), [0x88, 0x02, 0x03, 0xe9]);
+        let masked = close_frame(Toward::Upstream);
+        assert_eq!(&masked[..2], &[0x88, 0x82]);
+        let code = [masked[6] ^ masked[2], masked[7] ^ masked[3]];
+        assert_eq!(u16::from_be_bytes(code), 1001);
+    }
+}

@@ -1,0 +1,428 @@
+//! WebSockets through gateway mode: the real gateway and emulator, a WebSocket echo server as
+//! the upstream, and tokio-tungstenite as the client, all on loopback.
+
+mod common;
+
+use axum::http::{HeaderMap, HeaderValue, Response};
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The upstream app: a WebSocket echo server that records every handshake it sees and the
+/// close codes it receives. `/refuse` answers the handshake with 403 and a body instead.
+struct EchoServer {
+    addr: SocketAddr,
+    connections: Arc<AtomicU64>,
+    handshakes: Arc<Mutex<Vec<HeaderMap>>>,
+    closes: Arc<Mutex<Vec<u16>>>,
+}
+
+impl EchoServer {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connections = Arc::new(AtomicU64::new(0));
+        let handshakes = Arc::new(Mutex::new(Vec::new()));
+        let closes = Arc::new(Mutex::new(Vec::new()));
+        let (count, seen, closed) = (connections.clone(), handshakes.clone(), closes.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let (seen, closed) = (seen.clone(), closed.clone());
+                tokio::spawn(async move {
+                    let callback = |request: &Request, response| {
+                        seen.lock().expect("lock").push(request.headers().clone());
+                        if request.uri().path() == "/refuse" {
+                            let mut refusal = ErrorResponse::new(Some("no sockets here".into()));
+                            *refusal.status_mut() = axum::http::StatusCode::FORBIDDEN;
+                            refusal
+                                .headers_mut()
+                                .insert("x-upstream", HeaderValue::from_static("refused"));
+                            refusal
+                                .headers_mut()
+                                .insert("content-length", HeaderValue::from_static("15"));
+                            return Err(refusal);
+                        }
+                        let mut response: Response<()> = response;
+                        if let Some(protocol) = request.headers().get("sec-websocket-protocol") {
+                            response
+                                .headers_mut()
+                                .insert("sec-websocket-protocol", protocol.clone());
+                        }
+                        Ok::<Response<()>, ErrorResponse>(response)
+                    };
+                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await
+                    else {
+                        return;
+                    };
+                    while let Some(Ok(message)) = ws.next().await {
+                        if let Message::Close(frame) = &message {
+                            closed
+                                .lock()
+                                .expect("lock")
+                                .push(frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(0));
+                        } else if (message.is_text() || message.is_binary())
+                            && ws.send(message).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            connections,
+            handshakes,
+            closes,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn connections(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    fn last_handshake(&self) -> HeaderMap {
+        self.handshakes
+            .lock()
+            .expect("lock")
+            .last()
+            .cloned()
+            .expect("a handshake reached the upstream")
+    }
+}
+
+async fn gateway_for(upstream: &str, extra: &[(&str, &str)]) -> TestApp {
+    let upstream = upstream.to_string();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    spawn_app_with(move |env| {
+        env.insert("UPSTREAM_URL".into(), upstream);
+        env.extend(extra);
+    })
+    .await
+}
+
+fn ws_url(app: &TestApp, path: &str) -> String {
+    format!("ws://{}{path}", app.gateway.addr)
+}
+
+/// A handshake request with the given extra headers.
+fn handshake(
+    url: &str,
+    headers: &[(&'static str, String)],
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut request = url.into_client_request().expect("request");
+    for (name, value) in headers {
+        request
+            .headers_mut()
+            .insert(*name, HeaderValue::from_str(value).expect("value"));
+    }
+    request
+}
+
+fn bearer(app: &TestApp) -> Vec<(&'static str, String)> {
+    let t = app.tokens(ALICE.0);
+    vec![
+        ("authorization", format!("Bearer {}", t.access_token)),
+        ("x-instance-url", t.instance_url),
+    ]
+}
+
+async fn connect(app: &TestApp, path: &str, headers: &[(&'static str, String)]) -> Client {
+    let (ws, response) = tokio_tungstenite::connect_async(handshake(&ws_url(app, path), headers))
+        .await
+        .expect("the handshake succeeds");
+    assert_eq!(response.status(), 101);
+    ws
+}
+
+/// The next data or close message, within a generous wait for a loaded machine.
+async fn next(ws: &mut Client) -> Option<Message> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(15), ws.next())
+            .await
+            .expect("an answer in time")
+        {
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(m)) => return Some(m),
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+/// Waits until `check` holds, polling; the gateway's tunnel task ends asynchronously.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..300 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn open_tunnels(app: &TestApp) -> usize {
+    app.gateway
+        .state
+        .upstream
+        .as_ref()
+        .expect("gateway mode")
+        .tunnels()
+        .count()
+}
+
+#[tokio::test]
+async fn text_and_binary_frames_cross_both_ways_and_the_close_handshake_completes() {
+    let echo = EchoServer::start().await;
+    let app = gateway_for(&echo.url(), &[]).await;
+    let mut ws = connect(&app, "/socket?room=1", &bearer(&app)).await;
+
+    ws.send(Message::text("hello through sfgate"))
+        .await
+        .expect("send");
+    assert_eq!(
+        next(&mut ws).await,
+        Some(Message::text("hello through sfgate"))
+    );
+    // Binary, and large enough to span several reads and frames of the tunnel's buffer.
+    let blob: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    ws.send(Message::binary(blob.clone())).await.expect("send");
+    assert_eq!(next(&mut ws).await, Some(Message::binary(blob)));
+    for i in 0..50 {
+        ws.send(Message::text(format!("message {i}")))
+            .await
+            .expect("send");
+    }
+    for i in 0..50 {
+        assert_eq!(
+            next(&mut ws).await,
+            Some(Message::text(format!("message {i}")))
+        );
+    }
+    assert_eq!(open_tunnels(&app), 1);
+    let scraped = scrape(&app).await;
+    assert!(
+        metric(&scraped, "sfgate_upgraded_connections", &[]) >= 1.0,
+        "{scraped}"
+    );
+    assert!(
+        metric(&scraped, "sfgate_upgrades_total", &[("status", "101")]) >= 1.0,
+        "{scraped}"
+    );
+
+    // The close handshake: the client's Close reaches the upstream, whose reply comes back.
+    ws.close(None).await.expect("close");
+    match next(&mut ws).await {
+        Some(Message::Close(_)) | None => {}
+        other => panic!("expected the close reply, got {other:?}"),
+    }
+    eventually("the upstream saw the Close frame", || {
+        !echo.closes.lock().expect("lock").is_empty()
+    })
+    .await;
+    eventually("the tunnel is gone", || open_tunnels(&app) == 0).await;
+    assert_eq!(echo.connections(), 1);
+}
+
+#[tokio::test]
+async fn the_upstreams_handshake_carries_identity_headers_and_no_credentials_or_forgeries() {
+    let echo = EchoServer::start().await;
+    let app = gateway_for(&echo.url(), &[]).await;
+    let mut headers = bearer(&app);
+    headers.push(("x-salesforce-user-id", "005FORGED0000001".into()));
+    headers.push(("x-forwarded-email", "mallory@evil.example".into()));
+    headers.push(("cookie", "theme=dark; sfgate_session=stolen".into()));
+    headers.push(("sec-websocket-protocol", "chat".into()));
+    let (mut ws, response) =
+        tokio_tungstenite::connect_async(handshake(&ws_url(&app, "/socket"), &headers))
+            .await
+            .expect("handshake");
+    assert_eq!(response.status(), 101);
+    let seen = echo.last_handshake();
+    let user = seen["x-salesforce-user-id"].to_str().expect("text");
+    assert_ne!(user, "005FORGED0000001");
+    assert!(user.starts_with("005"), "{user}");
+    assert_eq!(seen.get_all("x-salesforce-user-id").iter().count(), 1);
+    let org = seen["x-salesforce-org-id"].to_str().expect("text");
+    assert!(org.starts_with(ACME), "{org}");
+    assert_eq!(seen["x-salesforce-username"], ALICE.0);
+    assert_eq!(seen["x-forwarded-user"], user);
+    assert_ne!(seen["x-forwarded-email"], "mallory@evil.example");
+    assert!(seen.get("authorization").is_none());
+    assert!(seen.get("x-instance-url").is_none());
+    assert_eq!(seen["cookie"], "theme=dark");
+    // What the WebSocket handshake itself needs passes through.
+    assert_eq!(seen["upgrade"], "websocket");
+    assert_eq!(seen["sec-websocket-version"], "13");
+    assert!(seen.contains_key("sec-websocket-key"));
+    assert_eq!(seen["sec-websocket-protocol"], "chat");
+    assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
+    ws.send(Message::text("still works")).await.expect("send");
+    assert_eq!(next(&mut ws).await, Some(Message::text("still works")));
+}
+
+#[tokio::test]
+async fn a_browser_session_opens_a_websocket_without_the_session_cookie_reaching_the_app() {
+    let echo = EchoServer::start().await;
+    let app = gateway_for(&echo.url(), &[]).await;
+    let browser = browser_client();
+    let callback = app.login(&browser, ALICE).await;
+    let session = set_cookies(callback.headers())
+        .into_iter()
+        .filter_map(|c| c.split(';').next().map(str::to_string))
+        .find(|pair| pair.starts_with("sfgate_session="))
+        .expect("a session cookie after login");
+    let mut ws = connect(&app, "/live", &[("cookie", format!("{session}; lang=en"))]).await;
+    let seen = echo.last_handshake();
+    assert_eq!(seen["x-salesforce-username"], ALICE.0);
+    assert_eq!(seen["cookie"], "lang=en");
+    ws.send(Message::text("hi")).await.expect("send");
+    assert_eq!(next(&mut ws).await, Some(Message::text("hi")));
+}
+
+#[tokio::test]
+async fn unauthenticated_upgrades_get_401_or_303_and_never_reach_the_upstream() {
+    let echo = EchoServer::start().await;
+    let app = gateway_for(&echo.url(), &[]).await;
+    let before = scrape(&app).await;
+    for (headers, status) in [
+        (vec![], 401),
+        (
+            vec![
+                ("authorization", "Bearer not-a-token".to_string()),
+                ("x-instance-url", app.emulator.base_url()),
+            ],
+            401,
+        ),
+        (vec![("accept", "text/html".to_string())], 303),
+        (
+            vec![("x-salesforce-user-id", "005FORGED0000001".to_string())],
+            401,
+        ),
+    ] {
+        let error = tokio_tungstenite::connect_async(handshake(&ws_url(&app, "/socket"), &headers))
+            .await
+            .expect_err("refused");
+        match error {
+            tokio_tungstenite::tungstenite::Error::Http(response) => {
+                assert_eq!(response.status(), status, "{headers:?}");
+            }
+            other => panic!("expected an HTTP refusal, got {other}"),
+        }
+    }
+    assert_eq!(echo.connections(), 0);
+    let after = scrape(&app).await;
+    let grew = |status: &str| {
+        metric(&after, "sfgate_upgrades_total", &[("status", status)])
+            - metric(&before, "sfgate_upgrades_total", &[("status", status)])
+    };
+    assert!(grew("401") >= 3.0, "{after}");
+    assert!(grew("303") >= 1.0, "{after}");
+}
+
+#[tokio::test]
+async fn an_upstream_refusing_the_upgrade_is_passed_through() {
+    let echo = EchoServer::start().await;
+    let app = gateway_for(&echo.url(), &[]).await;
+    let error =
+        tokio_tungstenite::connect_async(handshake(&ws_url(&app, "/refuse"), &bearer(&app)))
+            .await
+            .expect_err("refused by the upstream");
+    match error {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status(), 403);
+            assert_eq!(response.headers()["x-upstream"], "refused");
+            assert_eq!(response.body().as_deref(), Some(&b"no sockets here"[..]));
+        }
+        other => panic!("expected the upstream's 403, got {other}"),
+    }
+    assert_eq!(echo.connections(), 1);
+    assert_eq!(open_tunnels(&app), 0);
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_502() {
+    let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let app = gateway_for(&upstream, &[]).await;
+    let error =
+        tokio_tungstenite::connect_async(handshake(&ws_url(&app, "/socket"), &bearer(&app)))
+            .await
+            .expect_err("no upstream");
+    match error {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status(), 502);
+            let body: serde_json::Value =
+                serde_json::from_slice(response.body().as_deref().unwrap_or_default())
+                    .expect("json");
+            assert_eq!(body["error"], "bad_gateway");
+        }
+        other => panic!("expected 502, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn an_idle_websocket_is_closed_after_the_idle_timeout() {
+    let echo = EchoServer::start().await;
+    let app = gateway_for(&echo.url(), &[("WEBSOCKET_IDLE_TIMEOUT", "1")]).await;
+    let mut ws = connect(&app, "/socket", &bearer(&app)).await;
+    // Traffic keeps it open past the timeout...
+    for i in 0..4 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        ws.send(Message::text(format!("keep {i}")))
+            .await
+            .expect("send");
+        assert_eq!(
+            next(&mut ws).await,
+            Some(Message::text(format!("keep {i}")))
+        );
+    }
+    // ...silence closes it.
+    let started = std::time::Instant::now();
+    assert_eq!(next(&mut ws).await, None);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    eventually("the tunnel is gone", || open_tunnels(&app) == 0).await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_open_websockets_with_going_away_on_both_sides() {
+    let echo = EchoServer::start().await;
+    let app = gateway_for(&echo.url(), &[]).await;
+    let mut ws = connect(&app, "/socket", &bearer(&app)).await;
+    ws.send(Message::text("before")).await.expect("send");
+    assert_eq!(next(&mut ws).await, Some(Message::text("before")));
+    let TestApp { gateway, .. } = app;
+    let stopping = tokio::spawn(gateway.shutdown());
+    match next(&mut ws).await {
+        Some(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Away),
+        other => panic!("expected Close 1001, got {other:?}"),
+    }
+    eventually("the upstream saw Close 1001", || {
+        echo.closes.lock().expect("lock").contains(&1001)
+    })
+    .await;
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("shutdown finishes")
+        .expect("task")
+        .expect("serve");
+}
