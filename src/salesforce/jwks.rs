@@ -76,6 +76,9 @@ struct FetchState {
 
 impl KeySets {
     pub fn new(http: reqwest::Client, policy: InstancePolicy) -> Self {
+        if !super::rs256::install() {
+            tracing::warn!("jsonwebtoken was used before its RS256 verification could be switched to ring: JWT access tokens are checked correctly, but slower");
+        }
         Self {
             inner: Arc::new(Inner {
                 http,

@@ -308,6 +308,8 @@ mod tests {
         fn signed() -> &'static (String, DecodingKey) {
             static SIGNED: OnceLock<(String, DecodingKey)> = OnceLock::new();
             SIGNED.get_or_init(|| {
+                // So that these properties hold for the verification the gateway uses.
+                crate::salesforce::rs256::install();
                 let pem = crate::salesforce::emulator::FOREIGN_KEY.as_bytes();
                 let key = EncodingKey::from_rsa_pem(pem).expect("pem");
                 let jwk =

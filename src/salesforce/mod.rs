@@ -8,6 +8,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod jwt;
 pub mod oauth;
+pub mod rs256;
 mod signature;
 
 pub use error::SalesforceError;
