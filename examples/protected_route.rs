@@ -27,13 +27,11 @@ use tokio::net::TcpListener;
 /// Runs only for a caller whose Salesforce identity the layer has confirmed: the `Identity`
 /// extractor refuses to run the handler otherwise.
 async fn reports(identity: Identity) -> String {
+    // `label()`: the display name, else the username, else the user id (a JWT-based token
+    // whose profile could not be fetched carries only ids).
     format!(
         "reports for {} in org {}\n",
-        // A JWT-based token whose profile could not be fetched has no username: the id then.
-        identity
-            .username
-            .as_deref()
-            .unwrap_or(identity.user_id.as_str()),
+        identity.label(),
         identity.organization_id
     )
 }

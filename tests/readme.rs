@@ -389,3 +389,29 @@ async fn the_readme_stays_short_names_the_demo_users_and_links_every_docs_page()
         );
     }
 }
+
+/// The README's Rust snippet is an excerpt of `examples/protected_route.rs`, which CI compiles:
+/// every line of it stands in the example (white space aside), so the two cannot drift.
+#[test]
+fn the_readme_rust_snippet_is_an_excerpt_of_the_compiled_example() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    let example =
+        std::fs::read_to_string(format!("{root}/examples/protected_route.rs")).expect("example");
+    let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let example = squash(&example);
+    let start = readme.find("```rust\n").expect("a rust block in README.md") + 8;
+    let end = start + readme[start..].find("```").expect("end of the rust block");
+    let lines: Vec<&str> = readme[start..end]
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(lines.len() >= 3, "{lines:?}");
+    for line in lines {
+        let line = squash(line.trim_end_matches(['{', '}']).trim_end_matches(';'));
+        assert!(
+            example.contains(&line),
+            "README.md's snippet line `{line}` is not in examples/protected_route.rs"
+        );
+    }
+}
