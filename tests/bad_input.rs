@@ -13,7 +13,6 @@ use common::*;
 use sfgate::auth::session::{LoginState, LOGIN_COOKIE, SESSION_COOKIE};
 use sfgate::auth::{CookieSealer, Session, SessionUser};
 use sfgate::salesforce::emulator::{Endpoint, Fault};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -26,27 +25,7 @@ const OTHER_SECRET: &str = "another-session-secret-for-a-second-gateway";
 // ---------------------------------------------------------------------------------------------
 // Log capture and panic watch, shared by every test of this binary.
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut log) = self.0.lock() {
-            log.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
+use common::log_capture::Captured;
 
 struct Watch {
     log: Captured,

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 // [redis] A real redis-server for the shared-state tests (tests/redis.rs).
+pub mod log_capture;
 pub mod redis_server;
 
 use reqwest::header::{HeaderMap, LOCATION};
