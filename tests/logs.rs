@@ -3,6 +3,9 @@
 //! The emulator runs as a separate `sfgate emulator` process so that only the gateway's own
 //! output (including everything its dependencies log) is captured and searched.
 
+mod common;
+
+use common::{free_port, ACME, ALICE};
 use reqwest::redirect::Policy;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -14,8 +17,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_sfgate");
 const CLIENT_ID: &str = "logs-test-client";
 const CLIENT_SECRET: &str = "logs-test-client-secret-7c1e";
 const SESSION_SECRET: &str = "logs-test-session-secret-0123456789-abcdef";
-const ACME: &str = "00D5j00000AcMe1";
-const ALICE: (&str, &str) = ("alice@acme.example", "alice-demo-1");
 
 /// Kills the process when the test ends, pass or fail.
 struct Running {
@@ -74,14 +75,6 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn wait_for(what: &str, mut ready: impl FnMut() -> Option<String>) -> String {
@@ -408,38 +401,56 @@ fn url_encode(s: &str) -> String {
 }
 
 fn run_and_capture(format: &str) -> (String, Vec<String>) {
-    let port = free_port();
-    let redirect_uri = format!("http://127.0.0.1:{port}/oauth2/callback");
-    let (emulator, emulator_url) = start_emulator(&redirect_uri);
-    let gateway = start_gateway(port, &emulator_url, format);
-    let base = format!("http://127.0.0.1:{port}");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let secrets = runtime.block_on(async {
-        let probe = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = probe.get(format!("{base}/healthz")).send().await {
-                if r.status() == 200 {
-                    break;
-                }
-            }
+    // The gateway must know its port before it starts (it is part of the redirect URI), so the
+    // port is chosen here; when another process takes it first, try another one.
+    for _ in 0..5 {
+        let port = free_port();
+        let redirect_uri = format!("http://127.0.0.1:{port}/oauth2/callback");
+        let (emulator, emulator_url) = start_emulator(&redirect_uri);
+        let mut gateway = start_gateway(port, &emulator_url, format);
+        let base = format!("http://127.0.0.1:{port}");
+        if !runtime.block_on(healthy(&base, &mut gateway)) {
+            let output = gateway.stop();
             assert!(
-                Instant::now() < deadline,
-                "gateway did not start:\n{}",
-                gateway.output()
+                output.contains("is in use"),
+                "gateway did not start:\n{output}"
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
         }
-        exercise(&base, &emulator_url).await
-    });
-    // Give the last log lines a moment to be written.
-    std::thread::sleep(Duration::from_millis(300));
-    let logs = gateway.stop();
-    drop(emulator);
-    (logs, secrets)
+        let secrets = runtime.block_on(exercise(&base, &emulator_url));
+        // Give the last log lines a moment to be written.
+        std::thread::sleep(Duration::from_millis(300));
+        let logs = gateway.stop();
+        drop(emulator);
+        return (logs, secrets);
+    }
+    panic!("the gateway found its port taken 5 times");
+}
+
+/// Waits until the gateway answers `/healthz`; false when it exited first.
+async fn healthy(base: &str, gateway: &mut Running) -> bool {
+    let probe = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = probe.get(format!("{base}/healthz")).send().await {
+            if r.status() == 200 {
+                return true;
+            }
+        }
+        if matches!(gateway.child.try_wait(), Ok(Some(_))) {
+            return false;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gateway did not start:\n{}",
+            gateway.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn assert_no_secret(logs: &str, secrets: &[String]) {

@@ -18,8 +18,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 const CHUNK_LEN: usize = 64 * 1024;
 static CHUNK: [u8; CHUNK_LEN] = [b'x'; CHUNK_LEN];
@@ -221,15 +220,9 @@ impl PeakRss {
 /// Sends raw bytes to the gateway (for requests a URL library would normalise first) and
 /// returns the status code.
 async fn raw_status(app: &TestApp, request: &str) -> u16 {
-    let mut stream = TcpStream::connect(app.gateway.addr).await.expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer).await;
-    let text = String::from_utf8_lossy(&answer);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {text}"))
+    let answer = common::raw_http::send_raw(app.gateway.addr, request.as_bytes()).await;
+    assert_ne!(answer.status, 0, "no status in {}", answer.head);
+    answer.status
 }
 
 #[tokio::test]

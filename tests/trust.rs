@@ -131,18 +131,7 @@ async fn gateway(echo: &Echo, extra: &[(&str, &str)]) -> TestApp {
     .await
 }
 
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.head, self.body))
-    }
-}
+use common::raw_http::Answer;
 
 /// Sends one raw HTTP/1.1 request (`Connection: close` is added) and reads the whole answer.
 async fn send_raw(addr: SocketAddr, request_line: &str, headers: &[(&str, &str)]) -> Answer {
@@ -151,48 +140,9 @@ async fn send_raw(addr: SocketAddr, request_line: &str, headers: &[(&str, &str)]
         raw.push_str(&format!("{name}: {value}\r\n"));
     }
     raw.push_str("\r\n");
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(raw.as_bytes()).await.expect("write");
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
-        .await
-        .expect("answer in time")
-        .expect("read");
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {text}"));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    Answer {
-        status,
-        head: head.to_string(),
-        body,
-    }
-}
-
-fn dechunk(mut raw: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = raw.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        raw = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    let answer = common::raw_http::send_raw(addr, raw.as_bytes()).await;
+    assert_ne!(answer.status, 0, "no status in {}", answer.head);
+    answer
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,7 +197,12 @@ async fn assert_forgery_does_not_reach_the_app(
             headers.push(("X-Instance-Url", instance));
         }
         let answer = send_raw(app.gateway.addr, &format!("GET {path} HTTP/1.1"), &headers).await;
-        assert_eq!(answer.status, 200, "{spelling} on {path}: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            200,
+            "{spelling} on {path}: {}",
+            answer.text()
+        );
         let echoed = answer.json();
         for (name, value) in received(&echoed) {
             assert!(
@@ -519,7 +474,7 @@ async fn encoded_and_ambiguous_paths_are_refused_before_skip_auth_rules() {
             if accept == "application/json" {
                 assert_eq!(answer.json()["error"], "invalid_request", "{path}");
             } else {
-                assert!(answer.body.contains("<html"), "{path}: an HTML page");
+                assert!(answer.text().contains("<html"), "{path}: an HTML page");
             }
         }
     }
@@ -662,7 +617,7 @@ async fn the_session_cookie_in_an_encoded_spelling_is_read_and_never_forwarded()
             "{name}: {echoed}"
         );
         assert!(
-            !answer.body.contains(&value),
+            !answer.text().contains(&value),
             "the sealed session reached the app"
         );
     }
@@ -915,7 +870,7 @@ async fn an_open_request_keeps_its_connection_past_the_idle_deadline() {
     ));
     let answer = send_raw(addr, "GET /slow HTTP/1.1", &[]).await;
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.body, "tick\ntick\ntick\n");
+    assert_eq!(answer.text(), "tick\ntick\ntick\n");
 }
 
 #[tokio::test]
@@ -955,7 +910,7 @@ async fn connections_beyond_max_connections_wait_until_one_closes() {
         .expect("answered once a slot is free")
         .expect("task");
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.body, "ok");
+    assert_eq!(answer.text(), "ok");
     drop(second);
     let answer = tokio::time::timeout(Duration::from_secs(10), fourth)
         .await

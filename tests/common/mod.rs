@@ -4,6 +4,7 @@
 
 // [redis] A real redis-server for the shared-state tests (tests/redis.rs).
 pub mod log_capture;
+pub mod raw_http;
 pub mod redis_server;
 
 use reqwest::header::{HeaderMap, LOCATION};
@@ -80,10 +81,7 @@ pub fn base_env(emulator_url: &str, redirect_uri: &str) -> HashMap<String, Strin
         ("SF_LOGIN_URL", emulator_url),
         ("SF_INSTANCE_ORIGINS", emulator_url),
         ("SF_ALLOWED_ORGS", ACME),
-        (
-            "SESSION_SECRET",
-            "test-session-secret-0123456789-abcdefghij",
-        ),
+        ("SESSION_SECRET", SESSION_SECRET),
         ("SALESFORCE_TIMEOUT", "2"),
     ]
     .into_iter()
@@ -306,4 +304,41 @@ pub async fn spawn_app_with_emulator(
         emulator,
         http: plain_client(),
     }
+}
+
+// --- Shared harness helpers (tidy, issue 13) ---
+
+/// The session secret [`base_env`] configures, for tests that seal cookies themselves.
+pub const SESSION_SECRET: &str = "test-session-secret-0123456789-abcdefghij";
+
+/// `s` percent-encoded for a query string or form value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A loopback port that was free a moment ago, for a child process that must be told its port
+/// before it starts (chromedriver, the `sfgate serve` binary). Another process may take it in
+/// between: callers retry when the child reports it could not bind. In-process servers take a
+/// bound `TcpListener` instead.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Returns `response` when its status is `code`; otherwise panics with the body's
+/// `error_description` and the whole body, so a failure says why, not only what.
+pub async fn expect_status(response: reqwest::Response, code: u16) -> reqwest::Response {
+    if response.status() == code {
+        return response;
+    }
+    let status = response.status();
+    let url = response.url().clone();
+    let body = response.text().await.unwrap_or_default();
+    let description = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|json| json["error_description"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "(no error_description)".into());
+    panic!("expected status {code}, got {status} from {url}: {description}\nbody: {body}");
 }
