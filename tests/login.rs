@@ -22,7 +22,7 @@ async fn authorize_redirects_to_salesforce_with_state_pkce_and_a_sealed_cookie()
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 302);
+    let r = expect_status(r, 302).await;
     let to_salesforce = location(r.headers());
     assert!(
         to_salesforce.starts_with(&format!(
@@ -91,7 +91,7 @@ async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_rou
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
     // Post/redirect/get: the browser leaves the callback (and its code) at once.
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert_eq!(location(r.headers()), "/oauth2/welcome");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let cookies = set_cookies(r.headers());
@@ -111,7 +111,7 @@ async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_rou
         .send()
         .await
         .expect("welcome page");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert_eq!(r.headers()["cache-control"], "no-store");
     let page = r.text().await.expect("page");
     for expected in [
@@ -125,7 +125,7 @@ async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_rou
         assert!(page.contains(expected), "success page lacks {expected}");
     }
     let me = browser.get(app.url("/api/me")).send().await.expect("me");
-    assert_eq!(me.status(), 200);
+    let me = expect_status(me, 200).await;
     let me: serde_json::Value = me.json().await.expect("json");
     assert_eq!(me["username"], "alice@acme.example");
     // The login warmed the cache: the session's first protected call asked Salesforce nothing new.
@@ -154,7 +154,7 @@ async fn callback_answers_json_to_api_clients() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     for field in [
         "access_token",
@@ -183,7 +183,7 @@ async fn return_to_sends_the_browser_back_but_never_off_site() {
         )
         .await;
     let r = browser.get(callback).send().await.expect("r");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert_eq!(location(r.headers()), "/api/me?x=1");
 
     for evil in [
@@ -203,17 +203,13 @@ async fn return_to_sends_the_browser_back_but_never_off_site() {
             .send()
             .await
             .expect("r");
-        assert_eq!(r.status(), 303);
+        let r = expect_status(r, 303).await;
         assert_eq!(
             location(r.headers()),
             "/oauth2/welcome",
             "{evil} must be ignored, landing on the welcome page"
         );
     }
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[tokio::test]
@@ -229,7 +225,7 @@ async fn denied_access_shows_a_friendly_escaped_page_without_a_token_request() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 403);
+    let r = expect_status(r, 403).await;
     let page = r.text().await.expect("page");
     assert!(page.contains("end-user denied authorization"), "{page}");
 
@@ -240,7 +236,7 @@ async fn denied_access_shows_a_friendly_escaped_page_without_a_token_request() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    let r = expect_status(r, 400).await;
     let page = r.text().await.expect("page");
     assert!(
         !page.contains("<script>alert(1)"),
@@ -269,14 +265,14 @@ async fn callback_problems_are_400_and_never_reach_the_token_endpoint() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    expect_status(r, 400).await;
     // Wrong state.
     let r = browser
         .get(cb(format!("code={code}&state=forged")))
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    expect_status(r, 400).await;
     // Missing state; both code and error; repeated parameters.
     for query in [
         format!("code={code}"),
@@ -300,7 +296,7 @@ async fn callback_problems_are_400_and_never_reach_the_token_endpoint() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    let r = expect_status(r, 400).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert!(body["error_description"]
         .as_str()
@@ -360,7 +356,7 @@ async fn a_replayed_callback_is_refused_before_reaching_salesforce() {
         .send()
         .await
         .expect("replay");
-    assert_eq!(replay.status(), 400);
+    expect_status(replay, 400).await;
     assert_eq!(
         app.emulator.calls(Endpoint::Token),
         calls,
@@ -385,7 +381,7 @@ async fn a_reused_code_is_refused_by_salesforce() {
         .send()
         .await
         .expect("r");
-    assert_eq!(first.status(), 400);
+    expect_status(first, 400).await;
     let second = app
         .http
         .post(app.url("/oauth2/token"))
@@ -393,7 +389,7 @@ async fn a_reused_code_is_refused_by_salesforce() {
         .send()
         .await
         .expect("r");
-    assert_eq!(second.status(), 400);
+    let second = expect_status(second, 400).await;
     let body: serde_json::Value = second.json().await.expect("json");
     assert_eq!(body["error"], "invalid_grant");
 }
@@ -403,7 +399,7 @@ async fn a_user_from_an_org_not_allowed_gets_a_403_page_and_no_session() {
     let app = spawn_app().await;
     let browser = browser_client();
     let r = app.login(&browser, CAROL).await;
-    assert_eq!(r.status(), 403);
+    let r = expect_status(r, 403).await;
     assert!(!set_cookies(r.headers())
         .iter()
         .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")));
@@ -437,7 +433,7 @@ async fn a_token_response_with_a_bad_signature_is_discarded() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 502);
+    let r = expect_status(r, 502).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert!(
         body["error_description"]
@@ -469,7 +465,7 @@ async fn token_route_exchanges_a_code_from_query_form_or_json() {
             ("password", ALICE.1.to_string()),
             ("action", "allow".to_string()),
         ];
-        assert_eq!(browser.get(&url).send().await.expect("page").status(), 200);
+        expect_status(browser.get(&url).send().await.expect("page"), 200).await;
         let answer = browser
             .post(format!(
                 "{}/services/oauth2/authorize",
@@ -500,7 +496,7 @@ async fn token_route_exchanges_a_code_from_query_form_or_json() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    expect_status(r, 400).await;
 }
 
 #[tokio::test]
@@ -515,7 +511,7 @@ async fn refresh_gives_a_new_access_token_or_401_with_salesforces_reason() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     let fresh = body["access_token"].as_str().expect("t").to_string();
     assert_ne!(fresh, t.access_token);
@@ -533,7 +529,7 @@ async fn refresh_gives_a_new_access_token_or_401_with_salesforces_reason() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert!(
         body["error_description"]
@@ -549,20 +545,20 @@ async fn refresh_gives_a_new_access_token_or_401_with_salesforces_reason() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    expect_status(r, 400).await;
 }
 
 #[tokio::test]
 async fn refresh_with_the_session_cookie_updates_the_cookie() {
     let app = spawn_app().await;
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
+    expect_status(app.login(&browser, ALICE).await, 303).await;
     let r = browser
         .post(app.url("/oauth2/refresh"))
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert!(set_cookies(r.headers())
         .iter()
         .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")));
@@ -585,7 +581,7 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
         .send()
         .await
         .expect("callback");
-    assert_eq!(login.status(), 200);
+    let login = expect_status(login, 200).await;
     let login: serde_json::Value = login.json().await.expect("json");
     let refresh_token = login["refresh_token"]
         .as_str()
@@ -623,7 +619,7 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
         .send()
         .await
         .expect("revoke");
-    assert_eq!(revoked.status(), 200);
+    expect_status(revoked, 200).await;
     app.emulator.expire_access_tokens();
     let r = browser
         .get(app.url("/api/me"))
@@ -631,7 +627,7 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert_eq!(
         location(r.headers()),
         "/oauth2/authorize?return_to=%2Fapi%2Fme"
@@ -648,21 +644,21 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
     let app = spawn_app().await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
-    assert_eq!(r.status(), 303);
+    expect_status(r, 303).await;
     let r = browser
         .post(app.url("/oauth2/logout"))
         .header("accept", "text/html")
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert_eq!(location(r.headers()), "/?logout=done");
     assert!(set_cookies(r.headers())
         .iter()
         .any(|c| c.starts_with("sfgate_session=;")));
     assert!(app.emulator.calls(Endpoint::Revoke) >= 1);
     let r = browser.get(app.url("/api/me")).send().await.expect("me");
-    assert_eq!(r.status(), 401);
+    expect_status(r, 401).await;
 
     // API logout with a bearer token: revoked, evicted from the cache at once, and the answer
     // says what was revoked (it was a bare 204 before).
@@ -681,7 +677,7 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["revoked"], serde_json::json!(["access_token"]));
     assert!(app.emulator.is_revoked(&t.access_token));
@@ -707,7 +703,7 @@ async fn logout_clears_local_state_and_says_so_when_revocation_fails() {
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(
         body["revoked"],
@@ -717,7 +713,7 @@ async fn logout_clears_local_state_and_says_so_when_revocation_fails() {
     assert_eq!(body["error"], "revocation_failed");
 
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
+    expect_status(app.login(&browser, ALICE).await, 303).await;
     let r = browser
         .post(app.url("/oauth2/logout"))
         .header("accept", "text/html")
@@ -744,7 +740,7 @@ async fn logout_clears_local_state_and_says_so_when_revocation_fails() {
 async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url() {
     let app = spawn_app().await;
     let r = password_grant(&app, ALICE).await;
-    assert_eq!(r.status(), 404);
+    expect_status(r, 404).await;
     for path in [
         "/oauth2/password?username=a&password=b",
         "/oauth2/login?username=a&password=b",
@@ -756,7 +752,7 @@ async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url(
 
     let app = spawn_app_with_password_flow().await;
     let r = password_grant(&app, ALICE).await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert!(body["access_token"].is_string());
     let r = app
@@ -766,9 +762,9 @@ async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url(
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    let r = expect_status(r, 400).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "invalid_grant");
     let r = password_grant(&app, CAROL).await;
-    assert_eq!(r.status(), 403);
+    expect_status(r, 403).await;
 }
