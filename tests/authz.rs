@@ -119,7 +119,7 @@ async fn get_as_with_scope(
 
 /// Asserts a 403 `access_denied` whose description contains `names` and none of `hidden`.
 async fn assert_denied(r: reqwest::Response, names: &str, hidden: &[&str]) {
-    assert_eq!(r.status(), 403);
+    let r = expect_status(r, 403).await;
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "access_denied", "{body}");
     let description = body["error_description"].as_str().expect("description");
@@ -224,7 +224,7 @@ async fn refusals_are_an_html_page_for_browsers() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 403);
+    let r = expect_status(r, 403).await;
     assert!(r.headers()["content-type"]
         .to_str()
         .expect("ct")
@@ -246,7 +246,7 @@ async fn required_custom_permissions_come_from_the_emulator_with_the_scope() {
     ])
     .await;
     let r = get_as_with_scope(&app, ALICE.0, scope, "/api/me").await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let me: Value = r.json().await.expect("json");
     assert_eq!(me["custom_permissions"], json!(["Sfgate_Admin"]));
     // Bob has the permission set to false in the Connected App's map.
@@ -462,7 +462,7 @@ async fn jwks(app: &TestApp) -> JwkSet {
         .send()
         .await
         .expect("jwks");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let cache = r.headers()["cache-control"]
         .to_str()
         .expect("cc")
@@ -644,7 +644,7 @@ async fn forward_auth_202_carries_an_assertion_for_the_configured_audience() {
     .await;
     let keys = jwks(&app).await;
     let r = forward_auth(&app, ALICE.0, "api", &[]).await;
-    assert_eq!(r.status(), 202);
+    let r = expect_status(r, 202).await;
     let token = r.headers()["x-sfgate-assertion"]
         .to_str()
         .expect("ascii")
@@ -663,7 +663,7 @@ async fn without_an_assertion_key_there_is_no_jwks_and_no_assertion() {
         .send()
         .await
         .expect("jwks");
-    assert_eq!(r.status(), 404);
+    expect_status(r, 404).await;
     let t = app.tokens(ALICE.0);
     let echoed: Value = app
         .get_with_token("/app", &t.access_token, &t.instance_url)

@@ -246,7 +246,7 @@ async fn pending_login(app: &TestApp) -> PendingLogin {
         .send()
         .await
         .expect("authorize");
-    assert_eq!(start.status(), 302);
+    let start = expect_status(start, 302).await;
     let login_cookie = cookie_pair(&set_cookies(start.headers()), LOGIN_COOKIE);
     let to_salesforce = reqwest::Url::parse(&location(start.headers())).expect("url");
     let mut form: Vec<(String, String)> = to_salesforce

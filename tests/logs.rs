@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port, ACME, ALICE};
+use common::{expect_status, free_port, ACME, ALICE};
 use reqwest::redirect::Policy;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -176,7 +176,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("authorize");
-    assert_eq!(start.status(), 302);
+    let start = expect_status(start, 302).await;
     secrets.extend(cookie_value(&start, "sfgate_login"));
     let to_salesforce = location(&start);
     let url = reqwest::Url::parse(&to_salesforce).expect("url");
@@ -199,7 +199,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("emulator login");
-    assert_eq!(back.status(), 302);
+    let back = expect_status(back, 302).await;
     let callback = location(&back);
     let code = reqwest::Url::parse(&callback)
         .expect("callback url")
@@ -214,7 +214,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("callback");
-    assert_eq!(done.status(), 200);
+    let done = expect_status(done, 200).await;
     secrets.extend(cookie_value(&done, "sfgate_session"));
     let tokens: serde_json::Value = done.json().await.expect("tokens");
     let access = tokens["access_token"].as_str().expect("access").to_string();
@@ -244,7 +244,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("me");
-    assert_eq!(me.status(), 200);
+    expect_status(me, 200).await;
     let bearer = plain
         .get(format!("{base}/secured"))
         .bearer_auth(&access)
@@ -252,7 +252,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("bearer");
-    assert_eq!(bearer.status(), 200);
+    expect_status(bearer, 200).await;
     let legacy = plain
         .get(format!("{base}/secured"))
         .header("bearer", &access)
@@ -260,7 +260,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("legacy");
-    assert_eq!(legacy.status(), 200);
+    expect_status(legacy, 200).await;
     let fake = format!("{ACME}!fake-token-never-logged-91d3");
     secrets.push(fake.clone());
     let bad = plain
@@ -270,7 +270,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("bad");
-    assert_eq!(bad.status(), 401);
+    expect_status(bad, 401).await;
 
     // Refresh with a token in the body, then with the session cookie.
     let refreshed = plain
@@ -279,7 +279,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("refresh");
-    assert_eq!(refreshed.status(), 200);
+    let refreshed = expect_status(refreshed, 200).await;
     let body: serde_json::Value = refreshed.json().await.expect("json");
     secrets.push(
         body["access_token"]
@@ -292,7 +292,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("refresh by session");
-    assert_eq!(by_session.status(), 200);
+    let by_session = expect_status(by_session, 200).await;
     secrets.extend(cookie_value(&by_session, "sfgate_session"));
     let body: serde_json::Value = by_session.json().await.expect("json");
     assert!(
@@ -307,7 +307,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("password");
-    assert_eq!(password.status(), 200);
+    let password = expect_status(password, 200).await;
     let body: serde_json::Value = password.json().await.expect("json");
     secrets.push(body["access_token"].as_str().expect("access").to_string());
     let bogus_code = "bogus-authorization-code-5e2f";
@@ -321,7 +321,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("token");
-    assert_eq!(token.status(), 400);
+    expect_status(token, 400).await;
     secrets.push("verifier-secret-8a7b6c".into());
 
     // A JWT-based access token: checked locally, its user's profile fetched with it.
@@ -345,7 +345,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("me");
-    assert_eq!(me.status(), 200);
+    expect_status(me, 200).await;
     secrets.extend(jwt.rsplit('.').next().map(str::to_string));
     secrets.push(jwt);
 
@@ -356,7 +356,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .await
         .expect("logout");
     // 200 with the list of revoked tokens (a bare 204 before logout said what it revoked).
-    assert_eq!(logout.status(), 200);
+    expect_status(logout, 200).await;
     // An API logout that also hands in its refresh token (already revoked above: the failed
     // revocation is logged, the tokens are not).
     let api_logout = plain
@@ -367,7 +367,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("api logout");
-    assert_eq!(api_logout.status(), 200);
+    expect_status(api_logout, 200).await;
     secrets
 }
 

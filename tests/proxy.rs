@@ -244,7 +244,7 @@ async fn authenticated_request_reaches_the_upstream_with_identity_headers() {
     .send()
     .await
     .expect("request");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let echoed: Value = r.json().await.expect("json");
     assert_eq!(echoed["method"], "PUT");
     assert_eq!(echoed["path"], "/app/items/7");
@@ -289,7 +289,7 @@ async fn legacy_credentials_are_accepted_and_not_passed_on() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let echoed: Value = r.json().await.expect("json");
     assert_eq!(one(&echoed, "x-salesforce-username"), ALICE.0);
     assert!(received(&echoed, "bearer").is_empty(), "{echoed}");
@@ -346,7 +346,7 @@ async fn session_cookies_are_stripped_and_other_cookies_kept() {
     let echo = Echo::start().await;
     let app = gateway_for(&echo, &[]).await;
     let login = app.login(&browser_client(), ALICE).await;
-    assert_eq!(login.status(), 303);
+    let login = expect_status(login, 303).await;
     let session = set_cookies(login.headers())
         .into_iter()
         .find(|c| c.starts_with("sfgate_session="))
@@ -363,7 +363,7 @@ async fn session_cookies_are_stripped_and_other_cookies_kept() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let echoed: Value = r.json().await.expect("json");
     assert_eq!(one(&echoed, "x-salesforce-username"), ALICE.0);
     let cookies = received(&echoed, "cookie").join("; ");
@@ -406,7 +406,7 @@ async fn skip_auth_routes_are_proxied_without_credentials_and_without_spoofed_id
     .send()
     .await
     .expect("request");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let echoed: Value = r.json().await.expect("json");
     for name in IDENTITY_HEADERS.iter().chain(&["authorization"]) {
         assert!(received(&echoed, name).is_empty(), "{name} in {echoed}");
@@ -428,14 +428,14 @@ async fn skip_auth_routes_are_proxied_without_credentials_and_without_spoofed_id
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 401);
+    expect_status(r, 401).await;
     let r = app
         .http
         .get(app.url("/private?next=/public/"))
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 401);
+    expect_status(r, 401).await;
     assert_eq!(
         echo.hits(),
         hits,
@@ -469,7 +469,7 @@ async fn unauthenticated_api_requests_get_401_and_never_reach_the_upstream() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"sfgate\"");
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "unauthorized");
@@ -477,7 +477,7 @@ async fn unauthenticated_api_requests_get_401_and_never_reach_the_upstream() {
     let r = app
         .get_with_token("/app", &format!("{ACME}!bogus"), &app.emulator.base_url())
         .await;
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "invalid_token");
 
@@ -485,7 +485,7 @@ async fn unauthenticated_api_requests_get_401_and_never_reach_the_upstream() {
     let r = app
         .get_with_token("/app", &carol.access_token, &carol.instance_url)
         .await;
-    assert_eq!(r.status(), 403);
+    expect_status(r, 403).await;
     assert_eq!(echo.hits(), 0);
 }
 
@@ -500,7 +500,7 @@ async fn browsers_without_a_session_are_sent_to_the_login_with_return_to() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert_eq!(
         location(r.headers()),
         "/oauth2/authorize?return_to=%2Freports%2Fq3%3Ftab%3Dsales"
@@ -517,7 +517,7 @@ async fn a_renewed_session_cookie_is_set_on_the_proxied_response() {
     app.emulator.expire_access_tokens();
     let token_calls = app.emulator.calls(Endpoint::Token);
     let r = browser.get(app.url("/app")).send().await.expect("request");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert_eq!(app.emulator.calls(Endpoint::Token), token_calls + 1);
     assert!(set_cookies(r.headers())
         .iter()
@@ -526,7 +526,7 @@ async fn a_renewed_session_cookie_is_set_on_the_proxied_response() {
     assert_eq!(one(&echoed, "x-salesforce-username"), ALICE.0);
     // The renewed cookie works without another renewal.
     let r = browser.get(app.url("/app")).send().await.expect("request");
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
     assert_eq!(app.emulator.calls(Endpoint::Token), token_calls + 1);
 }
 
@@ -550,7 +550,7 @@ async fn hundred_megabyte_upload_and_download_stream_without_buffering() {
         .send()
         .await
         .expect("upload");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let answer: Value = r.json().await.expect("json");
     assert_eq!(answer["received"], HUNDRED_MB);
     let upload_growth = peak.finish().saturating_sub(before);
@@ -563,7 +563,7 @@ async fn hundred_megabyte_upload_and_download_stream_without_buffering() {
             &t.instance_url,
         )
         .await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let mut stream = r.bytes_stream();
     let mut downloaded = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -625,7 +625,7 @@ async fn unreachable_upstream_is_502() {
     let r = app
         .get_with_token("/app", &t.access_token, &t.instance_url)
         .await;
-    assert_eq!(r.status(), 502);
+    let r = expect_status(r, 502).await;
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "bad_gateway");
     assert!(body["error_description"].as_str().is_some());
@@ -640,7 +640,7 @@ async fn slow_upstream_is_504_but_a_slow_body_is_not_cut_off() {
     let r = app
         .get_with_token("/slow", &t.access_token, &t.instance_url)
         .await;
-    assert_eq!(r.status(), 504);
+    let r = expect_status(r, 504).await;
     assert!(started.elapsed() < Duration::from_secs(3));
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "gateway_timeout");
@@ -649,7 +649,7 @@ async fn slow_upstream_is_504_but_a_slow_body_is_not_cut_off() {
     let r = app
         .get_with_token("/slow-body", &t.access_token, &t.instance_url)
         .await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert_eq!(r.text().await.expect("body"), "tick\n".repeat(4));
 }
 
@@ -658,7 +658,7 @@ async fn own_routes_are_served_by_sfgate_and_never_proxied() {
     let echo = Echo::start().await;
     let app = gateway_for(&echo, &[]).await;
     let r = app.http.get(app.url("/healthz")).send().await.expect("r");
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
     let t = app.tokens(ALICE.0);
     let r = app
         .get_with_token("/secured", &t.access_token, &t.instance_url)
@@ -692,7 +692,7 @@ async fn proxied_requests_are_counted_as_proxy_and_keep_the_upstreams_headers() 
     };
     let before = scrape(&app).await;
     let refused = app.http.delete(app.url("/app/x")).send().await.expect("r");
-    assert_eq!(refused.status(), 401);
+    expect_status(refused, 401).await;
     let browser_refused = app
         .http
         .delete(app.url("/app/x"))
@@ -700,7 +700,7 @@ async fn proxied_requests_are_counted_as_proxy_and_keep_the_upstreams_headers() 
         .send()
         .await
         .expect("r");
-    assert_eq!(browser_refused.status(), 303);
+    expect_status(browser_refused, 303).await;
     let proxied = app
         .http
         .delete(app.url("/app/x"))
@@ -709,7 +709,7 @@ async fn proxied_requests_are_counted_as_proxy_and_keep_the_upstreams_headers() 
         .send()
         .await
         .expect("r");
-    assert_eq!(proxied.status(), 200);
+    let proxied = expect_status(proxied, 200).await;
     // sfgate's page policies are for its own pages; the upstream sets its own.
     for own in [
         "content-security-policy",
@@ -745,7 +745,7 @@ async fn own_routes_keep_their_body_limit_in_gateway_mode() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 413);
+    expect_status(r, 413).await;
 }
 
 #[tokio::test]
@@ -755,7 +755,7 @@ async fn without_an_upstream_unknown_paths_are_404() {
     let r = app
         .get_with_token("/app", &t.access_token, &t.instance_url)
         .await;
-    assert_eq!(r.status(), 404);
+    expect_status(r, 404).await;
 }
 
 async fn forward_auth(app: &TestApp, headers: HeaderMap) -> reqwest::Response {
@@ -844,7 +844,7 @@ async fn forward_auth_renews_an_expired_session_and_returns_the_cookie() {
 async fn forward_auth_refuses_with_json_and_never_redirects() {
     let app = spawn_app().await;
     let r = forward_auth(&app, header_map(&[("accept", "text/html")])).await;
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     assert!(r.headers().get("location").is_none());
     assert!(r.headers()["content-type"]
         .to_str()
@@ -866,7 +866,7 @@ async fn forward_auth_refuses_with_json_and_never_redirects() {
         ]),
     )
     .await;
-    assert_eq!(r.status(), 403);
+    let r = expect_status(r, 403).await;
     assert!(!r.headers().contains_key("x-salesforce-user-id"));
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "org_not_allowed");
@@ -891,16 +891,16 @@ async fn forward_auth_reports_salesforce_trouble_as_502_503_and_504() {
         |instance: &str| header_map(&[("bearer", &t.access_token), ("instanceurl", instance)]);
 
     let r = forward_auth(&app, with_token(&dead_instance)).await;
-    assert_eq!(r.status(), 503);
+    expect_status(r, 503).await;
 
     app.emulator
         .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
     let r = forward_auth(&app, with_token(&t.instance_url)).await;
-    assert_eq!(r.status(), 502);
+    expect_status(r, 502).await;
 
     app.emulator.set_fault_for(Endpoint::UserInfo, Fault::Hang);
     let r = forward_auth(&app, with_token(&t.instance_url)).await;
-    assert_eq!(r.status(), 504);
+    let r = expect_status(r, 504).await;
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "temporarily_unavailable");
 }

@@ -131,7 +131,7 @@ impl Replicas {
             .send()
             .await
             .expect("authorize");
-        assert_eq!(start.status(), 302);
+        let start = expect_status(start, 302).await;
         let login_cookie = start
             .headers()
             .get_all(SET_COOKIE)
@@ -159,7 +159,7 @@ impl Replicas {
             .send()
             .await
             .expect("emulator login");
-        assert_eq!(answer.status(), 302);
+        let answer = expect_status(answer, 302).await;
         (location(answer.headers()), login_cookie)
     }
 
@@ -221,7 +221,7 @@ async fn a_login_started_on_one_replica_finishes_on_another_and_cannot_be_replay
         .send()
         .await
         .expect("replay on C");
-    assert_eq!(replayed.status(), 400);
+    let replayed = expect_status(replayed, 400).await;
     let body: serde_json::Value = replayed.json().await.expect("json");
     assert!(
         body["error_description"]
@@ -399,7 +399,7 @@ async fn nothing_secret_is_stored_in_redis_in_clear() {
         .send()
         .await
         .expect("callback");
-    assert_eq!(finished.status(), 200);
+    let finished = expect_status(finished, 200).await;
     let tokens: serde_json::Value = finished.json().await.expect("token json");
     let access = tokens["access_token"].as_str().expect("access").to_string();
     let refresh = tokens["refresh_token"]

@@ -132,7 +132,7 @@ async fn the_old_cookie_replayed_five_seconds_after_a_renewal_gets_the_new_sessi
     app.emulator.expire_access_tokens();
     let before = app.emulator.refresh_calls();
     let first = get_with_cookie(&app, "/api/me", &old).await;
-    assert_eq!(first.status(), 200);
+    let first = expect_status(first, 200).await;
     let new = session_pair(first.headers()).expect("renewed cookie");
     assert_eq!(app.emulator.refresh_calls(), before + 1);
 
@@ -161,7 +161,7 @@ async fn after_the_grace_window_a_rotated_out_refresh_token_ends_only_the_old_co
     let old = log_in(&app).await;
     app.emulator.expire_access_tokens();
     let first = get_with_cookie(&app, "/api/me", &old).await;
-    assert_eq!(first.status(), 200);
+    let first = expect_status(first, 200).await;
     let new = session_pair(first.headers()).expect("renewed cookie");
 
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -223,7 +223,7 @@ async fn cookie_refresh_renews_the_cookie_and_answers_without_tokens() {
         .send()
         .await
         .expect("callback");
-    assert_eq!(login.status(), 200);
+    let login = expect_status(login, 200).await;
     let cookie = session_pair(login.headers()).expect("session cookie");
     let tokens: serde_json::Value = login.json().await.expect("json");
     let refresh_token = tokens["refresh_token"].as_str().expect("rt").to_string();
@@ -237,7 +237,7 @@ async fn cookie_refresh_renews_the_cookie_and_answers_without_tokens() {
         .send()
         .await
         .expect("refresh");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert_eq!(r.headers()["cache-control"], "no-store");
     let renewed = session_pair(r.headers()).expect("renewed cookie");
     let text = r.text().await.expect("body");
@@ -265,7 +265,7 @@ async fn cookie_refresh_renews_the_cookie_and_answers_without_tokens() {
         .send()
         .await
         .expect("refresh");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert!(body["access_token"].is_string());
 }
@@ -328,7 +328,7 @@ async fn cross_site_refresh_and_logout_are_refused_and_change_nothing() {
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert!(clears_session(r.headers()));
     assert!(app.emulator.calls(Endpoint::Revoke) >= 1);
 }
@@ -344,7 +344,7 @@ async fn sessions_end_at_their_maximum_age_and_renewal_never_extends_it() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     app.emulator.expire_access_tokens();
     let renewal = get_with_cookie(&app, "/api/me", &cookie).await;
-    assert_eq!(renewal.status(), 200);
+    let renewal = expect_status(renewal, 200).await;
     assert!(
         max_age(renewal.headers()) <= 5,
         "the renewed cookie ends with the session, not SESSION_TTL later"
@@ -355,7 +355,7 @@ async fn sessions_end_at_their_maximum_age_and_renewal_never_extends_it() {
     // Replayed past the maximum age (a browser would have dropped them): refused, cleared.
     for c in [&cookie, &renewed] {
         let r = get_with_cookie(&app, "/api/me", c).await;
-        assert_eq!(r.status(), 401);
+        let r = expect_status(r, 401).await;
         assert!(clears_session(r.headers()));
     }
 }
@@ -456,7 +456,7 @@ async fn the_callback_redirects_and_a_reload_or_back_lands_on_the_welcome_page()
         .send()
         .await
         .expect("callback");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert_eq!(location(r.headers()), "/oauth2/welcome");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let token_calls = app.emulator.calls(Endpoint::Token);
@@ -467,7 +467,7 @@ async fn the_callback_redirects_and_a_reload_or_back_lands_on_the_welcome_page()
         .send()
         .await
         .expect("welcome");
-    assert_eq!(page.status(), 200);
+    let page = expect_status(page, 200).await;
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.expect("html");
     assert!(html.contains("Welcome, Alice Admin"), "{html}");
@@ -481,7 +481,7 @@ async fn the_callback_redirects_and_a_reload_or_back_lands_on_the_welcome_page()
             .send()
             .await
             .expect("reload");
-        assert_eq!(again.status(), 303);
+        let again = expect_status(again, 303).await;
         assert_eq!(location(again.headers()), "/oauth2/welcome");
         assert!(!clears_session(again.headers()));
     }
@@ -492,7 +492,7 @@ async fn the_callback_redirects_and_a_reload_or_back_lands_on_the_welcome_page()
         .send()
         .await
         .expect("json replay");
-    assert_eq!(json.status(), 400);
+    expect_status(json, 400).await;
     assert_eq!(app.emulator.calls(Endpoint::Token), token_calls);
 
     // Without a session the welcome page sends the browser home.
@@ -502,7 +502,7 @@ async fn the_callback_redirects_and_a_reload_or_back_lands_on_the_welcome_page()
         .send()
         .await
         .expect("welcome");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert_eq!(location(r.headers()), "/");
 }
 
@@ -537,7 +537,7 @@ async fn api_logout_revokes_the_refresh_token_it_is_given_and_says_so() {
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["logged_out"], true);
     assert_eq!(
@@ -556,7 +556,7 @@ async fn api_logout_revokes_the_refresh_token_it_is_given_and_says_so() {
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert!(clears_session(r.headers()));
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(

@@ -656,7 +656,7 @@ async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
     for _ in 0..5 {
         let good = app.tokens(ALICE.0);
         let r = get(&attacker, good.access_token).await.expect("request");
-        assert_eq!(r.status(), 200);
+        expect_status(r, 200).await;
     }
     let before = app.emulator.calls(Endpoint::UserInfo);
     for i in 0..3 {
@@ -666,7 +666,7 @@ async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
     assert_eq!(app.emulator.calls(Endpoint::UserInfo), before + 3);
 
     let r = get(&attacker, bad(3)).await.expect("request");
-    assert_eq!(r.status(), 429);
+    let r = expect_status(r, 429).await;
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
         .expect("text")
@@ -700,11 +700,11 @@ async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
     // Another client address has a budget of its own.
     let other = client_from("127.0.0.2");
     let r = get(&other, bad(100)).await.expect("request");
-    assert_eq!(r.status(), 401);
+    expect_status(r, 401).await;
     let r = get(&other, good.access_token.clone())
         .await
         .expect("request");
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
     assert_eq!(app.emulator.calls(Endpoint::UserInfo), before + 5);
     // The valid token's call was given back: the other client still has 3 - 1 = 2 bad ones.
     for i in 101..103 {
@@ -712,7 +712,7 @@ async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
         assert_eq!(r.status(), 401, "token {i}");
     }
     let r = get(&other, bad(103)).await.expect("request");
-    assert_eq!(r.status(), 429);
+    expect_status(r, 429).await;
 
     let scrape = scrape(&app).await;
     assert!(metric(&scrape, "sfgate_validation_budget_exceeded_total", &[]) >= 2.0);
