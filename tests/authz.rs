@@ -12,10 +12,6 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use sfgate::salesforce::emulator::UserProfile;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use tokio::net::TcpListener;
 
 const BOB: (&str, &str) = ("bob@acme.example", "bob-demo-2");
 const ALICE_ID: &str = "0055j00000AlIcE";
@@ -34,47 +30,21 @@ zk0AFSrjep9mjjaF6kAuO8cy7DU/J3i5lGPAOEIAfQsiwNq+nbJbMqeu
 -----END PRIVATE KEY-----";
 
 /// The upstream app: echoes the request's headers and path as JSON and counts requests.
-struct Echo {
-    addr: SocketAddr,
-    hits: Arc<AtomicU64>,
-}
-
-impl Echo {
-    async fn start() -> Self {
-        let hits = Arc::new(AtomicU64::new(0));
-        let counter = hits.clone();
-        let app = axum::Router::new().fallback(move |request: Request| {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let mut headers = serde_json::Map::new();
-                for name in request.headers().keys() {
-                    let values: Vec<Value> = request
-                        .headers()
-                        .get_all(name)
-                        .iter()
-                        .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into()))
-                        .collect();
-                    headers.insert(name.as_str().to_string(), Value::Array(values));
-                }
-                Json(json!({ "path": request.uri().path(), "headers": headers }))
-            }
-        });
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, hits }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn hits(&self) -> u64 {
-        self.hits.load(Ordering::SeqCst)
-    }
+async fn start_echo() -> StubServer {
+    StubServer::serve(axum::Router::new().fallback(|request: Request| async move {
+        let mut headers = serde_json::Map::new();
+        for name in request.headers().keys() {
+            let values: Vec<Value> = request
+                .headers()
+                .get_all(name)
+                .iter()
+                .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into()))
+                .collect();
+            headers.insert(name.as_str().to_string(), Value::Array(values));
+        }
+        Json(json!({ "path": request.uri().path(), "headers": headers }))
+    }))
+    .await
 }
 
 fn received(echoed: &Value, name: &str) -> Vec<String> {
@@ -305,7 +275,7 @@ async fn route_rules_apply_to_sfgates_own_protected_routes() {
 
 #[tokio::test]
 async fn route_rules_apply_in_gateway_mode_on_the_decoded_path_and_first_match_wins() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let scope = "api custom_permissions";
     let app = app_with(&[
         ("UPSTREAM_URL", &echo.url()),
@@ -496,7 +466,7 @@ fn verify(
     jsonwebtoken::decode::<Value>(token, &key, &validation).map(|d| d.claims)
 }
 
-async fn assertion_gateway(echo: &Echo) -> TestApp {
+async fn assertion_gateway(echo: &StubServer) -> TestApp {
     app_with(&[
         ("UPSTREAM_URL", &echo.url()),
         ("ASSERTION_KEY", ASSERTION_KEY),
@@ -507,7 +477,7 @@ async fn assertion_gateway(echo: &Echo) -> TestApp {
 
 #[tokio::test]
 async fn proxied_requests_carry_an_assertion_that_verifies_with_the_served_jwks() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = assertion_gateway(&echo).await;
     let keys = jwks(&app).await;
     let t = app.tokens(ALICE.0);
@@ -602,7 +572,7 @@ async fn proxied_requests_carry_an_assertion_that_verifies_with_the_served_jwks(
 
 #[tokio::test]
 async fn skip_auth_routes_never_carry_an_assertion_not_even_the_clients() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = assertion_gateway(&echo).await;
     let t = app.tokens(ALICE.0);
     for credentials in [false, true] {
@@ -655,7 +625,7 @@ async fn forward_auth_202_carries_an_assertion_for_the_configured_audience() {
 
 #[tokio::test]
 async fn without_an_assertion_key_there_is_no_jwks_and_no_assertion() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = app_with(&[("UPSTREAM_URL", &echo.url())]).await;
     let r = app
         .http

@@ -6,7 +6,6 @@ mod common;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::{from_fn, Next};
 use axum::response::Response;
 use axum::routing::{any, get};
 use axum::{Json, Router};
@@ -14,8 +13,7 @@ use common::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use sfgate::salesforce::emulator::{Endpoint, Fault};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -26,43 +24,16 @@ const HUNDRED_MB: u64 = 100 * 1024 * 1024;
 
 /// The upstream app: echoes what it received as JSON, streams or counts large bodies, and can
 /// be slow. Counts every request that reaches it.
-struct Echo {
-    addr: SocketAddr,
-    hits: Arc<AtomicU64>,
-}
-
-impl Echo {
-    async fn start() -> Self {
-        let hits = Arc::new(AtomicU64::new(0));
-        let counter = hits.clone();
-        let app = Router::new()
+async fn start_echo() -> StubServer {
+    StubServer::serve(
+        Router::new()
             .route("/download/{n}", get(download))
             .route("/upload", any(upload))
             .route("/slow", get(slow))
             .route("/slow-body", get(slow_body))
-            .fallback(echo)
-            .layer(from_fn(move |request: Request, next: Next| {
-                let counter = counter.clone();
-                async move {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    next.run(request).await
-                }
-            }));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, hits }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn hits(&self) -> u64 {
-        self.hits.load(Ordering::SeqCst)
-    }
+            .fallback(echo),
+    )
+    .await
 }
 
 async fn echo(request: Request) -> Json<Value> {
@@ -130,17 +101,8 @@ async fn slow_body() -> Response {
     Response::new(Body::from_stream(stream))
 }
 
-async fn gateway_for(echo: &Echo, extra: &[(&str, &str)]) -> TestApp {
-    let upstream = echo.url();
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    spawn_app_with(move |env| {
-        env.insert("UPSTREAM_URL".into(), upstream);
-        env.extend(extra);
-    })
-    .await
+async fn gateway_for(echo: &StubServer, extra: &[(&str, &str)]) -> TestApp {
+    spawn_gateway_for(&echo.url(), extra).await
 }
 
 /// The header values the echo app received under `name`.
@@ -227,7 +189,7 @@ async fn raw_status(app: &TestApp, request: &str) -> u16 {
 
 #[tokio::test]
 async fn authenticated_request_reaches_the_upstream_with_identity_headers() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let t = app.tokens(ALICE.0);
     let r = spoofed(
@@ -278,7 +240,7 @@ async fn authenticated_request_reaches_the_upstream_with_identity_headers() {
 
 #[tokio::test]
 async fn legacy_credentials_are_accepted_and_not_passed_on() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let t = app.tokens(ALICE.0);
     let r = app
@@ -304,7 +266,7 @@ async fn legacy_credentials_are_accepted_and_not_passed_on() {
 
 #[tokio::test]
 async fn a_path_in_upstream_url_is_kept_as_a_prefix() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let upstream = format!("{}/base/", echo.url());
     let app = spawn_app_with(|env| {
         env.insert("UPSTREAM_URL".into(), upstream);
@@ -321,7 +283,7 @@ async fn a_path_in_upstream_url_is_kept_as_a_prefix() {
 
 #[tokio::test]
 async fn forwarded_headers_from_a_trusted_proxy_are_extended() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[("TRUST_PROXY", "true")]).await;
     let t = app.tokens(ALICE.0);
     let r = app
@@ -343,7 +305,7 @@ async fn forwarded_headers_from_a_trusted_proxy_are_extended() {
 
 #[tokio::test]
 async fn session_cookies_are_stripped_and_other_cookies_kept() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let login = app.login(&browser_client(), ALICE).await;
     let login = expect_status(login, 303).await;
@@ -374,7 +336,7 @@ async fn session_cookies_are_stripped_and_other_cookies_kept() {
 
 #[tokio::test]
 async fn pass_access_token_forwards_the_token_and_instance() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[("PASS_ACCESS_TOKEN", "true")]).await;
     let t = app.tokens(ALICE.0);
     let r = app
@@ -396,7 +358,7 @@ async fn pass_access_token_forwards_the_token_and_instance() {
 
 #[tokio::test]
 async fn skip_auth_routes_are_proxied_without_credentials_and_without_spoofed_identity() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[("SKIP_AUTH_ROUTES", "GET=^/public/,^/webhook$")]).await;
     let r = spoofed(
         app.http
@@ -445,7 +407,7 @@ async fn skip_auth_routes_are_proxied_without_credentials_and_without_spoofed_id
 
 #[tokio::test]
 async fn dot_segments_cannot_escape_a_skip_auth_rule() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[("SKIP_AUTH_ROUTES", "^/public/")]).await;
     for path in ["/public/../admin", "/public/%2e%2e/admin", "/public/./x"] {
         let status = raw_status(
@@ -460,7 +422,7 @@ async fn dot_segments_cannot_escape_a_skip_auth_rule() {
 
 #[tokio::test]
 async fn unauthenticated_api_requests_get_401_and_never_reach_the_upstream() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let r = app
         .http
@@ -491,7 +453,7 @@ async fn unauthenticated_api_requests_get_401_and_never_reach_the_upstream() {
 
 #[tokio::test]
 async fn browsers_without_a_session_are_sent_to_the_login_with_return_to() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let r = app
         .http
@@ -510,7 +472,7 @@ async fn browsers_without_a_session_are_sent_to_the_login_with_return_to() {
 
 #[tokio::test]
 async fn a_renewed_session_cookie_is_set_on_the_proxied_response() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[("IDENTITY_CACHE_TTL", "0")]).await;
     let browser = browser_client();
     assert_eq!(app.login(&browser, ALICE).await.status(), 303);
@@ -532,7 +494,7 @@ async fn a_renewed_session_cookie_is_set_on_the_proxied_response() {
 
 #[tokio::test]
 async fn hundred_megabyte_upload_and_download_stream_without_buffering() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let t = app.tokens(ALICE.0);
     let before = rss();
@@ -587,7 +549,7 @@ async fn hundred_megabyte_upload_and_download_stream_without_buffering() {
 
 #[tokio::test]
 async fn the_upstream_gets_http_1_1_by_default_and_http_2_with_upstream_http2() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     for (setting, version) in [("false", "HTTP/1.1"), ("true", "HTTP/2.0")] {
         let app = gateway_for(&echo, &[("UPSTREAM_HTTP2", setting)]).await;
         let t = app.tokens(ALICE.0);
@@ -633,7 +595,7 @@ async fn unreachable_upstream_is_502() {
 
 #[tokio::test]
 async fn slow_upstream_is_504_but_a_slow_body_is_not_cut_off() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[("UPSTREAM_TIMEOUT", "1")]).await;
     let t = app.tokens(ALICE.0);
     let started = std::time::Instant::now();
@@ -655,7 +617,7 @@ async fn slow_upstream_is_504_but_a_slow_body_is_not_cut_off() {
 
 #[tokio::test]
 async fn own_routes_are_served_by_sfgate_and_never_proxied() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let r = app.http.get(app.url("/healthz")).send().await.expect("r");
     expect_status(r, 200).await;
@@ -683,7 +645,7 @@ async fn own_routes_are_served_by_sfgate_and_never_proxied() {
 
 #[tokio::test]
 async fn proxied_requests_are_counted_as_proxy_and_keep_the_upstreams_headers() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let t = app.tokens(ALICE.0);
     // DELETE is used by no other test in this binary, which shares one metrics recorder.
@@ -735,7 +697,7 @@ async fn proxied_requests_are_counted_as_proxy_and_keep_the_upstreams_headers() 
 
 #[tokio::test]
 async fn own_routes_keep_their_body_limit_in_gateway_mode() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let r = app
         .http

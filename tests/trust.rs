@@ -7,15 +7,13 @@
 mod common;
 
 use axum::extract::Request;
-use axum::middleware::{from_fn, Next};
 use axum::{Json, Router};
 use common::*;
 use futures_util::StreamExt;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -51,37 +49,10 @@ fn log_text() -> String {
 // ---------------------------------------------------------------------------------------------
 // The upstream app and raw requests.
 
-/// Echoes the method, path and every header (name as received, values) as JSON.
-struct Echo {
-    addr: SocketAddr,
-    hits: Arc<AtomicU64>,
-}
-
-impl Echo {
-    async fn start() -> Self {
-        let hits = Arc::new(AtomicU64::new(0));
-        let counter = hits.clone();
-        let app =
-            Router::new()
-                .fallback(echo)
-                .layer(from_fn(move |request: Request, next: Next| {
-                    let counter = counter.clone();
-                    async move {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                        next.run(request).await
-                    }
-                }));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, hits }
-    }
-
-    fn hits(&self) -> u64 {
-        self.hits.load(Ordering::SeqCst)
-    }
+/// The upstream app: echoes the method, path and every header (name as received, values) as
+/// JSON, and counts requests.
+async fn start_echo() -> StubServer {
+    StubServer::serve(Router::new().fallback(echo)).await
 }
 
 async fn echo(request: Request) -> Json<Value> {
@@ -118,17 +89,8 @@ fn received_value(echoed: &Value, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-async fn gateway(echo: &Echo, extra: &[(&str, &str)]) -> TestApp {
-    let upstream = format!("http://{}", echo.addr);
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    spawn_app_with(move |env| {
-        env.insert("UPSTREAM_URL".into(), upstream);
-        env.extend(extra);
-    })
-    .await
+async fn gateway(echo: &StubServer, extra: &[(&str, &str)]) -> TestApp {
+    spawn_gateway_for(&echo.url(), extra).await
 }
 
 use common::raw_http::Answer;
@@ -219,7 +181,7 @@ async fn assert_forgery_does_not_reach_the_app(
 
 #[tokio::test]
 async fn underscore_look_alikes_of_owned_headers_never_reach_the_upstream() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     for setting in ["drop", "keep"] {
         let app = gateway(
             &echo,
@@ -344,7 +306,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 struct PropGateway {
     app: TestApp,
-    _echo: Echo,
+    _echo: StubServer,
     bearer: String,
     instance: String,
 }
@@ -353,7 +315,7 @@ fn prop_gateway() -> &'static PropGateway {
     static GW: OnceLock<PropGateway> = OnceLock::new();
     GW.get_or_init(|| {
         runtime().block_on(async {
-            let echo = Echo::start().await;
+            let echo = start_echo().await;
             let app = gateway(
                 &echo,
                 &[
@@ -393,7 +355,7 @@ proptest! {
 
 #[tokio::test]
 async fn skipped_requests_cannot_ask_the_app_for_another_method() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway(
         &echo,
         &[
@@ -443,7 +405,7 @@ async fn skipped_requests_cannot_ask_the_app_for_another_method() {
 
 #[tokio::test]
 async fn encoded_and_ambiguous_paths_are_refused_before_skip_auth_rules() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway(&echo, &[("SKIP_AUTH_ROUTES", r"GET=^/public/,GET=\.css$")]).await;
     for path in [
         "/public/..%2fadmin",
@@ -504,7 +466,7 @@ async fn encoded_and_ambiguous_paths_are_refused_before_skip_auth_rules() {
 
 #[tokio::test]
 async fn encoded_slashes_pass_only_when_allowed_and_never_around_dot_segments() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway(
         &echo,
         &[
@@ -531,7 +493,7 @@ async fn encoded_slashes_pass_only_when_allowed_and_never_around_dot_segments() 
 #[tokio::test]
 async fn unsafe_request_ids_are_replaced_before_they_are_logged_or_forwarded() {
     captured_log();
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway(&echo, &[("SKIP_AUTH_ROUTES", "GET=^/public/")]).await;
     let kept = "3f2b8c1e-0d4a-4c8e-9a3b-2f5d6e7f8a9b";
     let answer = send_raw(
@@ -588,7 +550,7 @@ async fn unsafe_request_ids_are_replaced_before_they_are_logged_or_forwarded() {
 
 #[tokio::test]
 async fn the_session_cookie_in_an_encoded_spelling_is_read_and_never_forwarded() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway(&echo, &[]).await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;

@@ -186,22 +186,19 @@ pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// A loopback server that counts requests and answers each with a fixed response; stands in
-/// for "a host the client named" or for a misbehaving Salesforce.
+/// A loopback server that counts the requests reaching it: an upstream app, a host the client
+/// named, or a misbehaving Salesforce.
 pub struct StubServer {
     pub addr: SocketAddr,
     hits: Arc<AtomicU64>,
 }
 
 impl StubServer {
+    /// Answers each request with a fixed response.
     pub async fn start(status: u16, content_type: &'static str, body: String) -> Self {
-        let hits = Arc::new(AtomicU64::new(0));
-        let counter = hits.clone();
         let app = axum::Router::new().fallback(move || {
-            let counter = counter.clone();
             let body = body.clone();
             async move {
-                counter.fetch_add(1, Ordering::SeqCst);
                 (
                     axum::http::StatusCode::from_u16(status).expect("status"),
                     [(axum::http::header::CONTENT_TYPE, content_type)],
@@ -209,6 +206,22 @@ impl StubServer {
                 )
             }
         });
+        Self::serve(app).await
+    }
+
+    /// Serves `app` on a random loopback port.
+    pub async fn serve(app: axum::Router) -> Self {
+        let hits = Arc::new(AtomicU64::new(0));
+        let counter = hits.clone();
+        let app = app.layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    next.run(request).await
+                }
+            },
+        ));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
@@ -310,6 +323,20 @@ pub async fn spawn_app_with_emulator(
 
 /// The session secret [`base_env`] configures, for tests that seal cookies themselves.
 pub const SESSION_SECRET: &str = "test-session-secret-0123456789-abcdefghij";
+
+/// A gateway in gateway mode, proxying to `upstream_url`, with `extra` configuration.
+pub async fn spawn_gateway_for(upstream_url: &str, extra: &[(&str, &str)]) -> TestApp {
+    let upstream = upstream_url.to_string();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    spawn_app_with(move |env| {
+        env.insert("UPSTREAM_URL".into(), upstream);
+        env.extend(extra);
+    })
+    .await
+}
 
 /// `s` percent-encoded for a query string or form value.
 pub fn urlencode(s: &str) -> String {
