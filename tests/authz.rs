@@ -32,30 +32,10 @@ zk0AFSrjep9mjjaF6kAuO8cy7DU/J3i5lGPAOEIAfQsiwNq+nbJbMqeu
 /// The upstream app: echoes the request's headers and path as JSON and counts requests.
 async fn start_echo() -> StubServer {
     StubServer::serve(axum::Router::new().fallback(|request: Request| async move {
-        let mut headers = serde_json::Map::new();
-        for name in request.headers().keys() {
-            let values: Vec<Value> = request
-                .headers()
-                .get_all(name)
-                .iter()
-                .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into()))
-                .collect();
-            headers.insert(name.as_str().to_string(), Value::Array(values));
-        }
+        let headers = headers_json(request.headers());
         Json(json!({ "path": request.uri().path(), "headers": headers }))
     }))
     .await
-}
-
-fn received(echoed: &Value, name: &str) -> Vec<String> {
-    echoed["headers"][name]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn app_with(vars: &[(&str, &str)]) -> TestApp {

@@ -37,16 +37,7 @@ async fn start_echo() -> StubServer {
 }
 
 async fn echo(request: Request) -> Json<Value> {
-    let mut headers = serde_json::Map::new();
-    for name in request.headers().keys() {
-        let values: Vec<Value> = request
-            .headers()
-            .get_all(name)
-            .iter()
-            .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
-        headers.insert(name.as_str().to_string(), Value::Array(values));
-    }
+    let headers = headers_json(request.headers());
     let (version, method, path, query) = (
         format!("{:?}", request.version()),
         request.method().to_string(),
@@ -103,19 +94,6 @@ async fn slow_body() -> Response {
 
 async fn gateway_for(echo: &StubServer, extra: &[(&str, &str)]) -> TestApp {
     spawn_gateway_for(&echo.url(), extra).await
-}
-
-/// The header values the echo app received under `name`.
-fn received(echoed: &Value, name: &str) -> Vec<String> {
-    echoed["headers"][name]
-        .as_array()
-        .map(|values| {
-            values
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn one(echoed: &Value, name: &str) -> String {

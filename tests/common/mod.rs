@@ -338,6 +338,34 @@ pub async fn spawn_gateway_for(upstream_url: &str, extra: &[(&str, &str)]) -> Te
     .await
 }
 
+/// Every header of a request as JSON, name to the list of its values, as echo upstreams
+/// answer them; read back with [`received`].
+pub fn headers_json(headers: &axum::http::HeaderMap) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for name in headers.keys() {
+        let values: Vec<serde_json::Value> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned().into())
+            .collect();
+        out.insert(name.as_str().to_string(), values.into());
+    }
+    out.into()
+}
+
+/// The header values an echo upstream received under `name` (see [`headers_json`]).
+pub fn received(echoed: &serde_json::Value, name: &str) -> Vec<String> {
+    echoed["headers"][name]
+        .as_array()
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `s` percent-encoded for a query string or form value.
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
