@@ -82,13 +82,12 @@ async fn request_without_credentials_gets_a_bare_bearer_challenge() {
 #[tokio::test]
 async fn browsers_get_an_html_page_with_a_login_link() {
     let app = spawn_app().await;
-    let r = app
-        .http
-        .get(app.url("/api/me"))
-        .header("accept", "text/html,application/xhtml+xml")
-        .send()
-        .await
-        .expect("request");
+    let r = get_accepting(
+        &app.http,
+        app.url("/api/me"),
+        "text/html,application/xhtml+xml",
+    )
+    .await;
     let r = expect_status(r, 401).await;
     assert!(r.headers()["content-type"]
         .to_str()

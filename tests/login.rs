@@ -105,12 +105,7 @@ async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_rou
         cookies.iter().any(|c| c.starts_with("sfgate_login=;")),
         "login cookie cleared: {cookies:?}"
     );
-    let r = browser
-        .get(app.url("/oauth2/welcome"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("welcome page");
+    let r = get_accepting(&browser, app.url("/oauth2/welcome"), "text/html").await;
     let r = expect_status(r, 200).await;
     assert_eq!(r.headers()["cache-control"], "no-store");
     let page = r.text().await.expect("page");
@@ -148,12 +143,7 @@ async fn callback_answers_json_to_api_clients() {
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
         .await;
-    let r = browser
-        .get(callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("r");
+    let r = get_accepting(&browser, callback, "application/json").await;
     let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     for field in [
@@ -197,12 +187,7 @@ async fn return_to_sends_the_browser_back_but_never_off_site() {
         let callback = app
             .authorize_at_emulator(&browser, &path, ALICE, "allow")
             .await;
-        let r = browser
-            .get(callback)
-            .header("accept", "text/html")
-            .send()
-            .await
-            .expect("r");
+        let r = get_accepting(&browser, callback, "text/html").await;
         let r = expect_status(r, 303).await;
         assert_eq!(
             location(r.headers()),
@@ -219,23 +204,12 @@ async fn denied_access_shows_a_friendly_escaped_page_without_a_token_request() {
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "deny")
         .await;
-    let r = browser
-        .get(&callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("r");
+    let r = get_accepting(&browser, &callback, "text/html").await;
     let r = expect_status(r, 403).await;
     let page = r.text().await.expect("page");
     assert!(page.contains("end-user denied authorization"), "{page}");
 
-    let r = app
-        .http
-        .get(app.url("/oauth2/callback?error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("r");
+    let r = get_accepting(&app.http, app.url("/oauth2/callback?error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"), "text/html").await;
     let r = expect_status(r, 400).await;
     let page = r.text().await.expect("page");
     assert!(
@@ -575,12 +549,7 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
         .await;
-    let login = browser
-        .get(callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("callback");
+    let login = get_accepting(&browser, callback, "application/json").await;
     let login = expect_status(login, 200).await;
     let login: serde_json::Value = login.json().await.expect("json");
     let refresh_token = login["refresh_token"]
@@ -621,12 +590,7 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
         .expect("revoke");
     expect_status(revoked, 200).await;
     app.emulator.expire_access_tokens();
-    let r = browser
-        .get(app.url("/api/me"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("r");
+    let r = get_accepting(&browser, app.url("/api/me"), "text/html").await;
     let r = expect_status(r, 303).await;
     assert_eq!(
         location(r.headers()),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{expect_status, free_port, ACME, ALICE};
+use common::{expect_status, free_port, get_accepting, ACME, ALICE};
 use reqwest::redirect::Policy;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -208,12 +208,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .map(|(_, v)| v.into_owned())
         .expect("code");
     secrets.push(code);
-    let done = browser
-        .get(&callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("callback");
+    let done = get_accepting(&browser, &callback, "application/json").await;
     let done = expect_status(done, 200).await;
     secrets.extend(cookie_value(&done, "sfgate_session"));
     let tokens: serde_json::Value = done.json().await.expect("tokens");
@@ -230,12 +225,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
     secrets.push(refresh.clone());
 
     // The replayed callback fails and is logged as a failure.
-    let replay = browser
-        .get(&callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("replay");
+    let replay = get_accepting(&browser, &callback, "application/json").await;
     assert!(replay.status().is_client_error());
 
     // Protected calls: session cookie, Bearer, the Node.js app's headers, a bad token.

@@ -246,13 +246,7 @@ async fn own_pages_errors_and_the_success_page_carry_security_headers() {
         "no HSTS over plain http"
     );
 
-    let html_error = app
-        .http
-        .get(app.url("/api/me"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("401");
+    let html_error = get_accepting(&app.http, app.url("/api/me"), "text/html").await;
     let html_error = expect_status(html_error, 401).await;
     assert!(html_error.headers()["content-type"]
         .to_str()
@@ -299,13 +293,7 @@ async fn own_pages_errors_and_the_success_page_carry_security_headers() {
     assert_eq!(missing.headers()["cache-control"], "no-store");
     let body: serde_json::Value = missing.json().await.expect("json");
     assert_eq!(body["error"], "not_found");
-    let page = app
-        .http
-        .get(app.url("/no/such/page"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("404 page");
+    let page = get_accepting(&app.http, app.url("/no/such/page"), "text/html").await;
     let page = expect_status(page, 404).await;
     assert_security_headers(&page, &origin, "404 page");
     assert!(page.text().await.expect("html").contains("<html"));
@@ -545,13 +533,7 @@ async fn browser_gets_an_html_429_page_with_security_headers() {
         .send()
         .await
         .expect("r");
-    let r = app
-        .http
-        .get(app.url("/oauth2/authorize"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("r");
+    let r = get_accepting(&app.http, app.url("/oauth2/authorize"), "text/html").await;
     let r = expect_status(r, 429).await;
     assert!(r.headers().contains_key("retry-after"));
     assert_security_headers(&r, &app.emulator.base_url(), "429 page");

@@ -96,12 +96,8 @@ async fn success_page_curl_calls_api_me_with_the_token_and_instance() {
         303,
         "the callback redirects to the welcome page"
     );
-    let page = browser
-        .get(app.url(&location(r.headers())))
-        .header("accept", "text/html")
-        .send()
+    let page = get_accepting(&browser, app.url(&location(r.headers())), "text/html")
         .await
-        .expect("welcome page")
         .text()
         .await
         .expect("page");
@@ -129,12 +125,7 @@ async fn denying_access_gets_a_page_about_the_persons_choice_not_a_403_heading()
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "deny")
         .await;
-    let r = browser
-        .get(&callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("callback");
+    let r = get_accepting(&browser, &callback, "text/html").await;
     let r = expect_status(r, 403).await;
     let page = r.text().await.expect("page");
     assert!(

@@ -433,13 +433,12 @@ async fn unauthenticated_api_requests_get_401_and_never_reach_the_upstream() {
 async fn browsers_without_a_session_are_sent_to_the_login_with_return_to() {
     let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
-    let r = app
-        .http
-        .get(app.url("/reports/q3?tab=sales"))
-        .header("accept", "text/html,application/xhtml+xml")
-        .send()
-        .await
-        .expect("request");
+    let r = get_accepting(
+        &app.http,
+        app.url("/reports/q3?tab=sales"),
+        "text/html,application/xhtml+xml",
+    )
+    .await;
     let r = expect_status(r, 303).await;
     assert_eq!(
         location(r.headers()),

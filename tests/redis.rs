@@ -200,12 +200,12 @@ async fn a_login_started_on_one_replica_finishes_on_another_and_cannot_be_replay
     let browser = browser_client();
     let (callback, login_cookie) = replicas.start_login(0, &browser).await;
 
-    let finished = browser
-        .get(replicas.on_replica(&callback, 1))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("callback on B");
+    let finished = get_accepting(
+        &browser,
+        replicas.on_replica(&callback, 1),
+        "application/json",
+    )
+    .await;
     assert_eq!(finished.status(), 200, "replica B finishes A's login");
     assert!(set_cookies(finished.headers())
         .iter()
@@ -393,12 +393,12 @@ async fn nothing_secret_is_stored_in_redis_in_clear() {
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned())
         .expect("state");
-    let finished = browser
-        .get(replicas.on_replica(&callback, 1))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("callback");
+    let finished = get_accepting(
+        &browser,
+        replicas.on_replica(&callback, 1),
+        "application/json",
+    )
+    .await;
     let finished = expect_status(finished, 200).await;
     let tokens: serde_json::Value = finished.json().await.expect("token json");
     let access = tokens["access_token"].as_str().expect("access").to_string();

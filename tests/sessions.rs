@@ -217,12 +217,7 @@ async fn cookie_refresh_renews_the_cookie_and_answers_without_tokens() {
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
         .await;
-    let login = browser
-        .get(callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("callback");
+    let login = get_accepting(&browser, callback, "application/json").await;
     let login = expect_status(login, 200).await;
     let cookie = session_pair(login.headers()).expect("session cookie");
     let tokens: serde_json::Value = login.json().await.expect("json");
@@ -450,23 +445,13 @@ async fn the_callback_redirects_and_a_reload_or_back_lands_on_the_welcome_page()
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
         .await;
-    let r = browser
-        .get(&callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("callback");
+    let r = get_accepting(&browser, &callback, "text/html").await;
     let r = expect_status(r, 303).await;
     assert_eq!(location(r.headers()), "/oauth2/welcome");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let token_calls = app.emulator.calls(Endpoint::Token);
 
-    let page = browser
-        .get(app.url("/oauth2/welcome"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("welcome");
+    let page = get_accepting(&browser, app.url("/oauth2/welcome"), "text/html").await;
     let page = expect_status(page, 200).await;
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.expect("html");
@@ -475,23 +460,13 @@ async fn the_callback_redirects_and_a_reload_or_back_lands_on_the_welcome_page()
 
     // Reload (or Back to) the callback: the login cookie is gone, the session is not.
     for _ in 0..2 {
-        let again = browser
-            .get(&callback)
-            .header("accept", "text/html")
-            .send()
-            .await
-            .expect("reload");
+        let again = get_accepting(&browser, &callback, "text/html").await;
         let again = expect_status(again, 303).await;
         assert_eq!(location(again.headers()), "/oauth2/welcome");
         assert!(!clears_session(again.headers()));
     }
     // A JSON caller replaying it gets the error, and nothing reached Salesforce.
-    let json = browser
-        .get(&callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("json replay");
+    let json = get_accepting(&browser, &callback, "application/json").await;
     expect_status(json, 400).await;
     assert_eq!(app.emulator.calls(Endpoint::Token), token_calls);
 

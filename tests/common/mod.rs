@@ -160,12 +160,7 @@ impl TestApp {
         let callback = self
             .authorize_at_emulator(browser, "/oauth2/authorize", user, "allow")
             .await;
-        browser
-            .get(callback)
-            .header("accept", "text/html")
-            .send()
-            .await
-            .expect("callback")
+        get_accepting(browser, callback, "text/html").await
     }
 }
 
@@ -364,6 +359,20 @@ pub fn received(echoed: &serde_json::Value, name: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// GET `url` with an `Accept` header, as a browser (`text/html`) or an API client would.
+pub async fn get_accepting(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    accept: &str,
+) -> reqwest::Response {
+    client
+        .get(url)
+        .header("accept", accept)
+        .send()
+        .await
+        .expect("request")
 }
 
 /// `s` percent-encoded for a query string or form value.
