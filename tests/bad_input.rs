@@ -303,7 +303,7 @@ async fn session_cookie(app: &TestApp) -> String {
         .send()
         .await
         .expect("callback");
-    assert_eq!(r.status(), 303, "login completes");
+    let r = expect_status_for(r, 303, "login completes").await;
     cookie_pair(&set_cookies(r.headers()), SESSION_COOKIE)
 }
 

@@ -173,7 +173,7 @@ async fn refused_instance_urls_cause_no_outgoing_request() {
         let r = app
             .get_with_token("/api/me", &t.access_token, instance)
             .await;
-        assert_eq!(r.status(), 401, "{instance}");
+        let r = expect_status_for(r, 401, &instance).await;
         let challenge = r.headers()["www-authenticate"]
             .to_str()
             .expect("header")

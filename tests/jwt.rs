@@ -321,7 +321,7 @@ async fn without_any_key_a_jwks_outage_fails_closed_as_unavailable() {
         .set_fault_for(Endpoint::Discovery, Fault::ServerError);
     let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
     let r = me(&app, &token.access_token).await;
-    assert_eq!(r.status(), 502, "Salesforce's failure, not the token's");
+    let r = expect_status_for(r, 502, "Salesforce's failure, not the token's").await;
     assert!(r.headers().contains_key("retry-after"));
 }
 

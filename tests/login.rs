@@ -79,7 +79,7 @@ async fn authorize_refuses_invalid_prompt_and_login_hint() {
         "/oauth2/authorize?prompt=login&prompt=consent",
     ] {
         let r = app.http.get(app.url(bad)).send().await.expect("r");
-        assert_eq!(r.status(), 400, "{bad}");
+        let r = expect_status_for(r, 400, &bad).await;
         let body: serde_json::Value = r.json().await.expect("json");
         assert_eq!(body["error"], "invalid_request");
     }
@@ -254,7 +254,7 @@ async fn callback_problems_are_400_and_never_reach_the_token_endpoint() {
         format!("code={code}&state={state}&state={state}"),
     ] {
         let r = browser.get(cb(query.clone())).send().await.expect("r");
-        assert_eq!(r.status(), 400, "{query}");
+        expect_status_for(r, 400, &query).await;
     }
     // A tampered login cookie.
     let tampered = reqwest::Client::builder()
@@ -321,7 +321,7 @@ async fn a_replayed_callback_is_refused_before_reaching_salesforce() {
         .send()
         .await
         .expect("first");
-    assert_eq!(first.status(), 303, "the real callback completes");
+    expect_status_for(first, 303, "the real callback completes").await;
     let calls = app.emulator.calls(Endpoint::Token);
     let replay = app
         .http
@@ -457,7 +457,7 @@ async fn token_route_exchanges_a_code_from_query_form_or_json() {
             _ => request.json(&serde_json::json!({ "code": code })),
         };
         let r = request.send().await.expect("r");
-        assert_eq!(r.status(), 200, "{style}");
+        let r = expect_status_for(r, 200, &style).await;
         let body: serde_json::Value = r.json().await.expect("json");
         assert!(
             body["access_token"].as_str().expect("t").starts_with(ACME),
@@ -559,7 +559,7 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
     app.emulator.expire_access_tokens();
     let token_calls = app.emulator.calls(Endpoint::Token);
     let r = browser.get(app.url("/api/me")).send().await.expect("r");
-    assert_eq!(r.status(), 200, "renewed with the refresh token");
+    let r = expect_status_for(r, 200, "renewed with the refresh token").await;
     assert_eq!(app.emulator.calls(Endpoint::Token), token_calls + 1);
     assert!(set_cookies(r.headers())
         .iter()
@@ -600,7 +600,7 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
         .iter()
         .any(|c| c.starts_with("sfgate_session=;")));
     let r = browser.get(app.url("/api/me")).send().await.expect("r");
-    assert_eq!(r.status(), 401, "the cookie is gone");
+    expect_status_for(r, 401, "the cookie is gone").await;
 }
 
 #[tokio::test]
@@ -710,7 +710,7 @@ async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url(
         "/oauth2/login?username=a&password=b",
     ] {
         let r = app.http.get(app.url(path)).send().await.expect("r");
-        assert_eq!(r.status(), 405, "{path}");
+        let r = expect_status_for(r, 405, &path).await;
         assert_eq!(r.headers()["allow"], "POST");
     }
 

@@ -200,7 +200,7 @@ async fn metrics_token_protects_the_metrics_endpoint() {
             .send()
             .await
             .expect("r");
-        assert_eq!(r.status(), 401, "{wrong}");
+        expect_status_for(r, 401, &wrong).await;
     }
     let r = app
         .http
@@ -277,7 +277,7 @@ async fn own_pages_errors_and_the_success_page_carry_security_headers() {
 
     for path in ["/healthz", "/readyz", "/metrics", "/assets/sfgate.js"] {
         let r = app.http.get(app.url(path)).send().await.expect(path);
-        assert_eq!(r.status(), 200, "{path}");
+        let r = expect_status_for(r, 200, &path).await;
         assert_security_headers(&r, &origin, path);
     }
 
@@ -471,7 +471,7 @@ async fn login_routes_answer_429_after_the_burst_but_other_clients_and_routes_go
     expect_status(r, 400).await;
     for path in ["/healthz", "/", "/readyz"] {
         let r = app.http.get(app.url(path)).send().await.expect("r");
-        assert_eq!(r.status(), 200, "{path}");
+        expect_status_for(r, 200, &path).await;
     }
 
     // Another client address (127.0.0.2 is loopback too) has its own budget.
@@ -601,7 +601,7 @@ async fn liveness_is_plain_and_readiness_reports_the_last_salesforce_call_withou
         let request = app.http.get(app.url("/readyz"));
         async move {
             let r = request.send().await.expect("readyz");
-            assert_eq!(r.status(), 200, "degraded is reported, not a failed probe");
+            let r = expect_status_for(r, 200, "degraded is reported, not a failed probe").await;
             r.json::<serde_json::Value>().await.expect("json")
         }
     };
@@ -685,7 +685,7 @@ async fn oversized_headers_get_431_and_the_server_keeps_serving() {
             request = request.header(format!("x-part-{i}"), "b".repeat(8 * 1024));
         }
         let r = request.send().await.expect("answered");
-        assert_eq!(r.status(), 431, "{path}");
+        expect_status_for(r, 431, &path).await;
     }
     // Far past hyper's own buffer: refused by hyper (431) or the connection is closed, but
     // never a hang or a crash.

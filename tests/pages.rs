@@ -189,7 +189,7 @@ async fn the_favicon_is_served_and_every_page_names_it() {
     let app = spawn_app().await;
     for path in ["/favicon.ico", "/assets/favicon.svg"] {
         let r = app.http.get(app.url(path)).send().await.expect("icon");
-        assert_eq!(r.status(), 200, "{path}");
+        let r = expect_status_for(r, 200, &path).await;
         assert_eq!(r.headers()["content-type"], "image/svg+xml", "{path}");
         assert!(r.text().await.expect("svg").starts_with("<svg"), "{path}");
     }

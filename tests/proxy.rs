@@ -358,7 +358,7 @@ async fn skip_auth_routes_are_proxied_without_credentials_and_without_spoofed_id
             .send()
             .await
             .expect("request");
-        assert_eq!(r.status(), 200, "{method} /webhook");
+        expect_status_for(r, 200, format!("{method} /webhook")).await;
     }
     let hits = echo.hits();
     // The method-specific rule lets only GET through; the rule sees the path, not the query.
@@ -540,7 +540,7 @@ async fn the_upstream_gets_http_1_1_by_default_and_http_2_with_upstream_http2() 
         .send()
         .await
         .expect("request");
-        assert_eq!(r.status(), 200, "{setting}");
+        let r = expect_status_for(r, 200, &setting).await;
         let echoed: Value = r.json().await.expect("json");
         assert_eq!(echoed["version"], version);
         assert_eq!(echoed["path"], "/app/h2");
@@ -607,7 +607,7 @@ async fn own_routes_are_served_by_sfgate_and_never_proxied() {
         let r = app
             .get_with_token(path, &t.access_token, &t.instance_url)
             .await;
-        assert_eq!(r.status(), 404, "{path}");
+        let r = expect_status_for(r, 404, &path).await;
         // sfgate's own answer, so sfgate's page policies apply.
         assert!(
             r.headers().contains_key("content-security-policy"),

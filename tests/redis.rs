@@ -206,7 +206,7 @@ async fn a_login_started_on_one_replica_finishes_on_another_and_cannot_be_replay
         "application/json",
     )
     .await;
-    assert_eq!(finished.status(), 200, "replica B finishes A's login");
+    let finished = expect_status_for(finished, 200, "replica B finishes A's login").await;
     assert!(set_cookies(finished.headers())
         .iter()
         .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")));
@@ -339,7 +339,7 @@ async fn a_token_used_on_three_replicas_costs_one_userinfo_call() {
                 .send()
                 .await
                 .expect("me");
-            assert_eq!(r.status(), 200, "replica {replica}");
+            let r = expect_status_for(r, 200, format!("replica {replica}")).await;
             answers.push(r.json::<serde_json::Value>().await.expect("json"));
         }
     }
@@ -574,7 +574,7 @@ async fn an_expired_session_hit_on_all_replicas_at_once_costs_one_refresh_under_
         .send()
         .await
         .expect("callback");
-    assert_eq!(r.status(), 303, "the callback redirects");
+    let r = expect_status_for(r, 303, "the callback redirects").await;
     let cookie = session_pair(r.headers()).expect("session cookie");
     replicas.emulator.expire_access_tokens();
     // A slow token endpoint keeps the renewal in flight while the others arrive.
@@ -593,7 +593,8 @@ async fn an_expired_session_hit_on_all_replicas_at_once_costs_one_refresh_under_
     let mut renewed = Vec::new();
     for (i, answer) in answers.into_iter().enumerate() {
         let answer = answer.expect("me");
-        assert_eq!(answer.status(), 200, "request {i} on replica {}", i % 3);
+        let answer =
+            expect_status_for(answer, 200, format!("request {i} on replica {}", i % 3)).await;
         renewed.extend(session_pair(answer.headers()));
     }
     assert_eq!(
@@ -611,7 +612,7 @@ async fn an_expired_session_hit_on_all_replicas_at_once_costs_one_refresh_under_
             .send()
             .await
             .expect("me");
-        assert_eq!(r.status(), 200, "renewed cookie {i}");
+        expect_status_for(r, 200, format!("renewed cookie {i}")).await;
     }
     assert_eq!(replicas.emulator.refresh_calls(), before + 1);
 }

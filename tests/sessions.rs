@@ -54,7 +54,7 @@ fn max_age(headers: &reqwest::header::HeaderMap) -> u64 {
 async fn log_in(app: &TestApp) -> String {
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
-    assert_eq!(r.status(), 303, "the callback redirects");
+    let r = expect_status_for(r, 303, "the callback redirects").await;
     session_pair(r.headers()).expect("the callback sets the session cookie")
 }
 
@@ -100,7 +100,7 @@ async fn burst_shares_one_refresh(app: &TestApp, path_of: impl Fn(usize) -> Stri
     );
     for (i, cookie) in renewed.iter().enumerate() {
         let r = get_with_cookie(app, &path_of(100 + i), cookie).await;
-        assert_eq!(r.status(), 200, "renewed cookie {i} works");
+        expect_status_for(r, 200, format!("renewed cookie {i} works")).await;
     }
     assert_eq!(
         app.emulator.refresh_calls(),
@@ -138,7 +138,7 @@ async fn the_old_cookie_replayed_five_seconds_after_a_renewal_gets_the_new_sessi
 
     tokio::time::sleep(Duration::from_secs(5)).await;
     let replay = get_with_cookie(&app, "/api/me", &old).await;
-    assert_eq!(replay.status(), 200, "the old cookie still works");
+    let replay = expect_status_for(replay, 200, "the old cookie still works").await;
     assert_eq!(
         app.emulator.refresh_calls(),
         before + 1,
@@ -193,7 +193,7 @@ async fn a_transient_renewal_failure_answers_503_and_keeps_the_session() {
     for fault in [Fault::ServerError, Fault::CloseConnection] {
         app.emulator.set_fault_for(Endpoint::Token, fault.clone());
         let r = get_with_cookie(&app, "/api/me", &cookie).await;
-        assert_eq!(r.status(), 503, "{fault:?}");
+        let r = expect_status_for(r, 503, format!("{fault:?}")).await;
         assert!(r.headers().contains_key("retry-after"), "{fault:?}");
         assert!(!clears_session(r.headers()), "{fault:?} kept the cookie");
         let body: serde_json::Value = r.json().await.expect("json");
@@ -291,7 +291,7 @@ async fn cross_site_refresh_and_logout_are_refused_and_change_nothing() {
                 }
                 let r = request.send().await.expect("request");
                 let what = format!("{path} with {headers:?}, accept {accept}");
-                assert_eq!(r.status(), 403, "{what}");
+                let r = expect_status_for(r, 403, &what).await;
                 assert!(set_cookies(r.headers()).is_empty(), "{what} set a cookie");
                 if accept == "application/json" {
                     let body: serde_json::Value = r.json().await.expect("json");

@@ -394,6 +394,23 @@ pub fn free_port() -> u16 {
 /// Returns `response` when its status is `code`; otherwise panics with the body's
 /// `error_description` and the whole body, so a failure says why, not only what.
 pub async fn expect_status(response: reqwest::Response, code: u16) -> reqwest::Response {
+    check_status(response, code, None).await
+}
+
+/// [`expect_status`], naming what was checked (the case of a table, a step of a flow).
+pub async fn expect_status_for(
+    response: reqwest::Response,
+    code: u16,
+    context: impl std::fmt::Display,
+) -> reqwest::Response {
+    check_status(response, code, Some(context.to_string())).await
+}
+
+async fn check_status(
+    response: reqwest::Response,
+    code: u16,
+    context: Option<String>,
+) -> reqwest::Response {
     if response.status() == code {
         return response;
     }
@@ -404,5 +421,6 @@ pub async fn expect_status(response: reqwest::Response, code: u16) -> reqwest::R
         .ok()
         .and_then(|json| json["error_description"].as_str().map(str::to_string))
         .unwrap_or_else(|| "(no error_description)".into());
-    panic!("expected status {code}, got {status} from {url}: {description}\nbody: {body}");
+    let context = context.map(|c| format!("{c}: ")).unwrap_or_default();
+    panic!("{context}expected status {code}, got {status} from {url}: {description}\nbody: {body}");
 }
