@@ -732,3 +732,35 @@ async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url(
     let r = password_grant(&app, CAROL).await;
     expect_status(r, 403).await;
 }
+
+/// The harness itself: a wrong status names the body's `error_description`, so a failing
+/// test says why without a rerun.
+#[tokio::test]
+async fn expect_status_failure_names_the_error_description() {
+    let app = spawn_app().await;
+    let path = "/oauth2/authorize?prompt=sideways";
+    let body: serde_json::Value = app
+        .http
+        .get(app.url(path))
+        .send()
+        .await
+        .expect("r")
+        .json()
+        .await
+        .expect("json");
+    let description = body["error_description"]
+        .as_str()
+        .expect("error_description")
+        .to_string();
+    let r = app.http.get(app.url(path)).send().await.expect("r");
+    let panic = tokio::spawn(expect_status(r, 200))
+        .await
+        .expect_err("a 400 is not a 200")
+        .into_panic();
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(
+        message.contains("expected status 200, got 400"),
+        "{message}"
+    );
+    assert!(message.contains(&description), "{message}");
+}
