@@ -265,8 +265,8 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 impl LogFormat {
-    /// Read separately from [`Config`] because logging starts before the configuration is
-    /// validated (so that config problems themselves can be logged in the right format).
+    /// Part of [`Config`]: logging starts only once the configuration is valid; problems with
+    /// the configuration itself are printed to stderr, not logged.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
         match lookup("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
             None => Ok(Self::Text),

@@ -57,10 +57,10 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
             StatusCode::GATEWAY_TIMEOUT,
             state.config.request_timeout,
         ));
-    let router = match state.upstream {
-        Some(_) => Router::new()
+    let router = match &state.upstream {
+        Some(upstream) => Router::new()
             .merge(own)
-            .fallback_service(proxy::router(state.clone())),
+            .fallback_service(proxy::router(state.clone(), upstream.clone())),
         // Unknown paths get sfgate's JSON 404 (an HTML page for browsers).
         None => own.fallback(|| async { error::not_found() }),
     };

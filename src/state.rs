@@ -18,8 +18,6 @@ pub struct Inner {
     pub oauth: SalesforceOAuth,
     pub validator: IdentityValidator,
     pub cookies: CookieSealer,
-    /// The no-redirect client for Salesforce calls, shared so connections are pooled.
-    pub salesforce_http: reqwest::Client,
     pub readiness: Arc<Readiness>,
     /// Gateway mode's upstream app, when `UPSTREAM_URL` is set.
     pub upstream: Option<Upstream>,
@@ -114,7 +112,6 @@ impl AppState {
             oauth,
             validator,
             cookies,
-            salesforce_http: http,
             readiness,
             upstream,
             used_states: moka::sync::Cache::builder()

@@ -12,10 +12,6 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use sfgate::salesforce::emulator::UserProfile;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use tokio::net::TcpListener;
 
 const BOB: (&str, &str) = ("bob@acme.example", "bob-demo-2");
 const ALICE_ID: &str = "0055j00000AlIcE";
@@ -34,58 +30,12 @@ zk0AFSrjep9mjjaF6kAuO8cy7DU/J3i5lGPAOEIAfQsiwNq+nbJbMqeu
 -----END PRIVATE KEY-----";
 
 /// The upstream app: echoes the request's headers and path as JSON and counts requests.
-struct Echo {
-    addr: SocketAddr,
-    hits: Arc<AtomicU64>,
-}
-
-impl Echo {
-    async fn start() -> Self {
-        let hits = Arc::new(AtomicU64::new(0));
-        let counter = hits.clone();
-        let app = axum::Router::new().fallback(move |request: Request| {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let mut headers = serde_json::Map::new();
-                for name in request.headers().keys() {
-                    let values: Vec<Value> = request
-                        .headers()
-                        .get_all(name)
-                        .iter()
-                        .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into()))
-                        .collect();
-                    headers.insert(name.as_str().to_string(), Value::Array(values));
-                }
-                Json(json!({ "path": request.uri().path(), "headers": headers }))
-            }
-        });
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, hits }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn hits(&self) -> u64 {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-fn received(echoed: &Value, name: &str) -> Vec<String> {
-    echoed["headers"][name]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+async fn start_echo() -> StubServer {
+    StubServer::serve(axum::Router::new().fallback(|request: Request| async move {
+        let headers = headers_json(request.headers());
+        Json(json!({ "path": request.uri().path(), "headers": headers }))
+    }))
+    .await
 }
 
 async fn app_with(vars: &[(&str, &str)]) -> TestApp {
@@ -119,7 +69,7 @@ async fn get_as_with_scope(
 
 /// Asserts a 403 `access_denied` whose description contains `names` and none of `hidden`.
 async fn assert_denied(r: reqwest::Response, names: &str, hidden: &[&str]) {
-    assert_eq!(r.status(), 403);
+    let r = expect_status(r, 403).await;
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "access_denied", "{body}");
     let description = body["error_description"].as_str().expect("description");
@@ -224,7 +174,7 @@ async fn refusals_are_an_html_page_for_browsers() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 403);
+    let r = expect_status(r, 403).await;
     assert!(r.headers()["content-type"]
         .to_str()
         .expect("ct")
@@ -246,7 +196,7 @@ async fn required_custom_permissions_come_from_the_emulator_with_the_scope() {
     ])
     .await;
     let r = get_as_with_scope(&app, ALICE.0, scope, "/api/me").await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let me: Value = r.json().await.expect("json");
     assert_eq!(me["custom_permissions"], json!(["Sfgate_Admin"]));
     // Bob has the permission set to false in the Connected App's map.
@@ -305,7 +255,7 @@ async fn route_rules_apply_to_sfgates_own_protected_routes() {
 
 #[tokio::test]
 async fn route_rules_apply_in_gateway_mode_on_the_decoded_path_and_first_match_wins() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let scope = "api custom_permissions";
     let app = app_with(&[
         ("UPSTREAM_URL", &echo.url()),
@@ -462,7 +412,7 @@ async fn jwks(app: &TestApp) -> JwkSet {
         .send()
         .await
         .expect("jwks");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let cache = r.headers()["cache-control"]
         .to_str()
         .expect("cc")
@@ -496,7 +446,7 @@ fn verify(
     jsonwebtoken::decode::<Value>(token, &key, &validation).map(|d| d.claims)
 }
 
-async fn assertion_gateway(echo: &Echo) -> TestApp {
+async fn assertion_gateway(echo: &StubServer) -> TestApp {
     app_with(&[
         ("UPSTREAM_URL", &echo.url()),
         ("ASSERTION_KEY", ASSERTION_KEY),
@@ -507,7 +457,7 @@ async fn assertion_gateway(echo: &Echo) -> TestApp {
 
 #[tokio::test]
 async fn proxied_requests_carry_an_assertion_that_verifies_with_the_served_jwks() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = assertion_gateway(&echo).await;
     let keys = jwks(&app).await;
     let t = app.tokens(ALICE.0);
@@ -602,7 +552,7 @@ async fn proxied_requests_carry_an_assertion_that_verifies_with_the_served_jwks(
 
 #[tokio::test]
 async fn skip_auth_routes_never_carry_an_assertion_not_even_the_clients() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = assertion_gateway(&echo).await;
     let t = app.tokens(ALICE.0);
     for credentials in [false, true] {
@@ -644,7 +594,7 @@ async fn forward_auth_202_carries_an_assertion_for_the_configured_audience() {
     .await;
     let keys = jwks(&app).await;
     let r = forward_auth(&app, ALICE.0, "api", &[]).await;
-    assert_eq!(r.status(), 202);
+    let r = expect_status(r, 202).await;
     let token = r.headers()["x-sfgate-assertion"]
         .to_str()
         .expect("ascii")
@@ -655,7 +605,7 @@ async fn forward_auth_202_carries_an_assertion_for_the_configured_audience() {
 
 #[tokio::test]
 async fn without_an_assertion_key_there_is_no_jwks_and_no_assertion() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = app_with(&[("UPSTREAM_URL", &echo.url())]).await;
     let r = app
         .http
@@ -663,7 +613,7 @@ async fn without_an_assertion_key_there_is_no_jwks_and_no_assertion() {
         .send()
         .await
         .expect("jwks");
-    assert_eq!(r.status(), 404);
+    expect_status(r, 404).await;
     let t = app.tokens(ALICE.0);
     let echoed: Value = app
         .get_with_token("/app", &t.access_token, &t.instance_url)

@@ -19,7 +19,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const SESSION_SECRET: &str = "test-session-secret-0123456789-abcdefghij";
 const OTHER_SECRET: &str = "another-session-secret-for-a-second-gateway";
 
 // ---------------------------------------------------------------------------------------------
@@ -92,82 +91,7 @@ fn assert_secrets_not_logged(secrets: &[String]) {
 // ---------------------------------------------------------------------------------------------
 // Raw requests.
 
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Vec<&str> {
-        self.head
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim())
-            .collect()
-    }
-
-    fn error_code(&self) -> Option<String> {
-        let json: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
-        json["error"].as_str().map(str::to_string)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size = std::str::from_utf8(&raw[..eol])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
-            .unwrap_or(0);
-        raw = &raw[eol + 2..];
-        if size == 0 || raw.len() < size {
-            return out;
-        }
-        out.extend_from_slice(&raw[..size]);
-        raw = raw.get(size + 2..).unwrap_or_default();
-    }
-}
-
-/// Writes `request` as is and reads until the server closes. `status` 0: no answer at all.
-async fn send_raw(addr: SocketAddr, request: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    // The server may answer and close before reading everything (431, 414): not an error here.
-    let _ = stream.write_all(request).await;
-    let mut raw = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw)).await;
-    assert!(read.is_ok(), "no answer within 20 s");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(raw.len());
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = raw.get(split + 4..).unwrap_or_default().to_vec();
-    let mut answer = Answer { status, head, body };
-    if answer
-        .header("transfer-encoding")
-        .iter()
-        .any(|v| v.contains("chunked"))
-    {
-        answer.body = dechunk(&answer.body);
-    }
-    answer
-}
+use common::raw_http::{send_raw, Answer};
 
 /// One row of a table: a request and what must come back.
 struct Row {
@@ -322,7 +246,7 @@ async fn pending_login(app: &TestApp) -> PendingLogin {
         .send()
         .await
         .expect("authorize");
-    assert_eq!(start.status(), 302);
+    let start = expect_status(start, 302).await;
     let login_cookie = cookie_pair(&set_cookies(start.headers()), LOGIN_COOKIE);
     let to_salesforce = reqwest::Url::parse(&location(start.headers())).expect("url");
     let mut form: Vec<(String, String)> = to_salesforce
@@ -379,7 +303,7 @@ async fn session_cookie(app: &TestApp) -> String {
         .send()
         .await
         .expect("callback");
-    assert_eq!(r.status(), 303, "login completes");
+    let r = expect_status_for(r, 303, "login completes").await;
     cookie_pair(&set_cookies(r.headers()), SESSION_COOKIE)
 }
 
@@ -1357,7 +1281,7 @@ async fn text_from_the_query_cannot_forge_log_lines() {
     watch();
     let app = spawn_app().await;
     let forged = "FORGED-LOG-LINE INFO sfgate login completed user_id=0055j00000AlIcE";
-    let encoded: String = url::form_urlencoded::byte_serialize(forged.as_bytes()).collect();
+    let encoded = urlencode(forged);
     let rows = vec![
         get(
             "a newline in error_description",

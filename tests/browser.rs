@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::io::Write;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -86,13 +86,6 @@ fn tools_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// chromedriver as a child process in its own process group, and Chromium's profile directory.
 /// Dropping it ends the whole group (chromedriver and any Chromium it started) and removes the
 /// profile, also when the test fails half-way.
@@ -103,14 +96,32 @@ struct Driver {
 }
 
 impl Driver {
+    /// Starts chromedriver on a free port, and on another one when chromedriver exits because
+    /// the port was taken between choosing it and binding it.
     fn start(chromedriver: &Path, test: &str) -> Self {
+        for _ in 0..5 {
+            if let Some(driver) = Self::start_on(chromedriver, test, free_port()) {
+                return driver;
+            }
+        }
+        panic!(
+            "chromedriver exited before listening, 5 times (log: {})",
+            Self::log_path(test).display()
+        );
+    }
+
+    fn log_path(test: &str) -> PathBuf {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("chromedriver-{test}.log"))
+    }
+
+    /// `None` when chromedriver exited before listening on `port`.
+    fn start_on(chromedriver: &Path, test: &str, port: u16) -> Option<Self> {
         use std::os::unix::process::CommandExt;
-        let port = free_port();
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let profile = tmp.join(format!("chromium-profile-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
         std::fs::create_dir_all(&profile).expect("profile dir");
-        let log = tmp.join(format!("chromedriver-{test}.log"));
+        let log = Self::log_path(test);
         let child = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
@@ -121,13 +132,16 @@ impl Driver {
             .process_group(0)
             .spawn()
             .expect("chromedriver starts");
-        let driver = Self {
+        let mut driver = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
             profile,
         };
         let deadline = Instant::now() + WAIT;
         while std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            if matches!(driver.child.try_wait(), Ok(Some(_))) {
+                return None;
+            }
             assert!(
                 Instant::now() < deadline,
                 "chromedriver did not listen on port {port} within {WAIT:?} (log: {})",
@@ -135,7 +149,7 @@ impl Driver {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        driver
+        Some(driver)
     }
 
     async fn browser(&self, chromium: &Path) -> Client {

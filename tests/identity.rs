@@ -14,13 +14,13 @@ async fn bearer_token_with_instance_header_reaches_secured_and_api_me() {
     let r = app
         .get_with_token("/secured", &t.access_token, &t.instance_url)
         .await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert_eq!(r.text().await.expect("body"), "Accessing secured resource");
 
     let r = app
         .get_with_token("/api/me", &t.access_token, &t.instance_url)
         .await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert_eq!(r.headers()["content-type"], "application/json");
     let me: serde_json::Value = r.json().await.expect("json");
@@ -56,7 +56,7 @@ async fn legacy_bearer_and_instanceurl_headers_work_as_in_the_node_app() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
 }
 
 #[tokio::test]
@@ -68,7 +68,7 @@ async fn request_without_credentials_gets_a_bare_bearer_challenge() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"sfgate\"");
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "unauthorized");
@@ -82,14 +82,13 @@ async fn request_without_credentials_gets_a_bare_bearer_challenge() {
 #[tokio::test]
 async fn browsers_get_an_html_page_with_a_login_link() {
     let app = spawn_app().await;
-    let r = app
-        .http
-        .get(app.url("/api/me"))
-        .header("accept", "text/html,application/xhtml+xml")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(r.status(), 401);
+    let r = get_accepting(
+        &app.http,
+        app.url("/api/me"),
+        "text/html,application/xhtml+xml",
+    )
+    .await;
+    let r = expect_status(r, 401).await;
     assert!(r.headers()["content-type"]
         .to_str()
         .expect("ct")
@@ -112,7 +111,7 @@ async fn token_without_instance_url_is_refused_naming_the_header() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     let challenge = r.headers()["www-authenticate"]
         .to_str()
         .expect("header")
@@ -134,7 +133,7 @@ async fn token_without_instance_url_is_refused_naming_the_header() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert!(body["error_description"]
         .as_str()
@@ -174,7 +173,7 @@ async fn refused_instance_urls_cause_no_outgoing_request() {
         let r = app
             .get_with_token("/api/me", &t.access_token, instance)
             .await;
-        assert_eq!(r.status(), 401, "{instance}");
+        let r = expect_status_for(r, 401, &instance).await;
         let challenge = r.headers()["www-authenticate"]
             .to_str()
             .expect("header")
@@ -203,7 +202,7 @@ async fn token_from_an_org_not_on_the_allowlist_is_forbidden() {
     let r = app
         .get_with_token("/api/me", &carol.access_token, &carol.instance_url)
         .await;
-    assert_eq!(r.status(), 403);
+    let r = expect_status(r, 403).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "org_not_allowed");
     // Carol's classic token names her org, so no call to Salesforce was needed to refuse it.
@@ -217,7 +216,7 @@ async fn token_from_an_org_not_on_the_allowlist_is_forbidden() {
     let r = open
         .get_with_token("/api/me", &carol.access_token, &carol.instance_url)
         .await;
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
 }
 
 #[tokio::test]
@@ -255,14 +254,14 @@ async fn token_whose_org_prefix_contradicts_the_identity_is_refused() {
     let r = app
         .get_with_token("/api/me", &format!("{ACME}!forged"), &instance.url())
         .await;
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "invalid_token");
     // Without a prefix (JWT-style tokens) the same identity is accepted.
     let r = app
         .get_with_token("/api/me", "eyJhbGciOiJub25lIn0.e30.sig", &instance.url())
         .await;
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
 }
 
 #[tokio::test]
@@ -275,7 +274,7 @@ async fn invalid_token_gets_rfc6750_invalid_token() {
             &app.emulator.base_url(),
         )
         .await;
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     let challenge = r.headers()["www-authenticate"]
         .to_str()
         .expect("h")
@@ -483,7 +482,7 @@ async fn malformed_headers_get_clear_4xx_answers() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 400);
+    expect_status(r, 400).await;
 
     let r = app
         .http
@@ -494,7 +493,7 @@ async fn malformed_headers_get_clear_4xx_answers() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 400);
+    expect_status(r, 400).await;
 
     let r = app
         .http
@@ -503,7 +502,7 @@ async fn malformed_headers_get_clear_4xx_answers() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 401);
+    expect_status(r, 401).await;
     // Still serving.
     assert_eq!(
         app.http

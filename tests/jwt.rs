@@ -43,7 +43,7 @@ async fn warm_up(app: &TestApp) {
     let grant = app.emulator.issue_jwt(ALICE_USER).expect("alice");
     assert_eq!(grant.token_format.as_deref(), Some("jwt"));
     let r = me(app, &grant.access_token).await;
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
 }
 
 fn part(value: &Value) -> String {
@@ -55,7 +55,7 @@ async fn a_known_users_new_jwt_is_admitted_with_no_call_at_salesforce() {
     let app = spawn_app().await;
     let first = app.emulator.issue_jwt(ALICE_USER).expect("alice");
     let r = me(&app, &first.access_token).await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["username"], ALICE_USER);
     assert_eq!(body["organization_id"], "00D5j00000AcMe1EAF");
@@ -70,7 +70,7 @@ async fn a_known_users_new_jwt_is_admitted_with_no_call_at_salesforce() {
     for _ in 0..3 {
         let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
         let r = me(&app, &token.access_token).await;
-        assert_eq!(r.status(), 200);
+        let r = expect_status(r, 200).await;
         let body: Value = r.json().await.expect("json");
         assert_eq!(
             body["username"], ALICE_USER,
@@ -241,7 +241,7 @@ async fn an_issuer_outside_the_instance_policy_is_never_contacted() {
     let r = app
         .get_with_token("/api/me", &token, &elsewhere.url())
         .await;
-    assert_eq!(r.status(), 401);
+    expect_status(r, 401).await;
     // With an allowed instance named: the token's own issuer is checked the same way.
     assert_refused(&app, &token, 401, "issuer outside the policy").await;
     let body: Value = me(&app, &token).await.json().await.expect("json");
@@ -321,7 +321,7 @@ async fn without_any_key_a_jwks_outage_fails_closed_as_unavailable() {
         .set_fault_for(Endpoint::Discovery, Fault::ServerError);
     let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
     let r = me(&app, &token.access_token).await;
-    assert_eq!(r.status(), 502, "Salesforce's failure, not the token's");
+    let r = expect_status_for(r, 502, "Salesforce's failure, not the token's").await;
     assert!(r.headers().contains_key("retry-after"));
 }
 
@@ -336,7 +336,7 @@ async fn a_failed_profile_fetch_admits_the_token_without_the_profile() {
         .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
     let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
     let r = me(&app, &token.access_token).await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["user_id"], "0055j00000AlIcEAAV");
     assert_eq!(body["username"], Value::Null, "missing, not empty: {body}");
@@ -363,7 +363,7 @@ async fn introspection_refuses_inactive_tokens() {
     .await;
     let grant = app.tokens(ALICE_USER);
     let r = me(&app, &grant.access_token).await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["username"], ALICE_USER);
     assert_eq!(body["organization_id"], "00D5j00000AcMe1EAF");
@@ -381,7 +381,7 @@ async fn introspection_refuses_inactive_tokens() {
         .send()
         .await
         .expect("revoke");
-    assert_eq!(revoke.status(), 200);
+    expect_status(revoke, 200).await;
     assert_refused(&app, &other.access_token, 401, "inactive").await;
     assert_refused(&app, "00D5j00000AcMe1!never-issued", 401, "unknown").await;
     let scrape = scrape(&app).await;
@@ -491,7 +491,7 @@ async fn the_second_demo_app_issues_jwts_the_gateway_accepts() {
     let token = grant["access_token"].as_str().expect("token");
     assert!(token.starts_with("eyJ"));
     let r = me(&app, token).await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["username"], ALICE_USER);
 }
@@ -506,7 +506,7 @@ async fn an_emulator_with_the_switch_on_issues_jwts_through_every_flow() {
     )
     .await;
     let r = password_grant(&app, ALICE).await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: Value = r.json().await.expect("json");
     let token = body["access_token"].as_str().expect("token");
     assert_eq!(token.split('.').count(), 3, "a JWT");
@@ -594,7 +594,7 @@ async fn without_a_profile_the_upstream_gets_the_ids_and_no_username_not_even_a_
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let echoed: Value = r.json().await.expect("json");
     assert_eq!(
         echoed["x-salesforce-user-id"],

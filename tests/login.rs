@@ -22,7 +22,7 @@ async fn authorize_redirects_to_salesforce_with_state_pkce_and_a_sealed_cookie()
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 302);
+    let r = expect_status(r, 302).await;
     let to_salesforce = location(r.headers());
     assert!(
         to_salesforce.starts_with(&format!(
@@ -79,7 +79,7 @@ async fn authorize_refuses_invalid_prompt_and_login_hint() {
         "/oauth2/authorize?prompt=login&prompt=consent",
     ] {
         let r = app.http.get(app.url(bad)).send().await.expect("r");
-        assert_eq!(r.status(), 400, "{bad}");
+        let r = expect_status_for(r, 400, &bad).await;
         let body: serde_json::Value = r.json().await.expect("json");
         assert_eq!(body["error"], "invalid_request");
     }
@@ -91,7 +91,7 @@ async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_rou
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
     // Post/redirect/get: the browser leaves the callback (and its code) at once.
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert_eq!(location(r.headers()), "/oauth2/welcome");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let cookies = set_cookies(r.headers());
@@ -105,13 +105,8 @@ async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_rou
         cookies.iter().any(|c| c.starts_with("sfgate_login=;")),
         "login cookie cleared: {cookies:?}"
     );
-    let r = browser
-        .get(app.url("/oauth2/welcome"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("welcome page");
-    assert_eq!(r.status(), 200);
+    let r = get_accepting(&browser, app.url("/oauth2/welcome"), "text/html").await;
+    let r = expect_status(r, 200).await;
     assert_eq!(r.headers()["cache-control"], "no-store");
     let page = r.text().await.expect("page");
     for expected in [
@@ -125,7 +120,7 @@ async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_rou
         assert!(page.contains(expected), "success page lacks {expected}");
     }
     let me = browser.get(app.url("/api/me")).send().await.expect("me");
-    assert_eq!(me.status(), 200);
+    let me = expect_status(me, 200).await;
     let me: serde_json::Value = me.json().await.expect("json");
     assert_eq!(me["username"], "alice@acme.example");
     // The login warmed the cache: the session's first protected call asked Salesforce nothing new.
@@ -148,13 +143,8 @@ async fn callback_answers_json_to_api_clients() {
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
         .await;
-    let r = browser
-        .get(callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("r");
-    assert_eq!(r.status(), 200);
+    let r = get_accepting(&browser, callback, "application/json").await;
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     for field in [
         "access_token",
@@ -183,7 +173,7 @@ async fn return_to_sends_the_browser_back_but_never_off_site() {
         )
         .await;
     let r = browser.get(callback).send().await.expect("r");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert_eq!(location(r.headers()), "/api/me?x=1");
 
     for evil in [
@@ -197,23 +187,14 @@ async fn return_to_sends_the_browser_back_but_never_off_site() {
         let callback = app
             .authorize_at_emulator(&browser, &path, ALICE, "allow")
             .await;
-        let r = browser
-            .get(callback)
-            .header("accept", "text/html")
-            .send()
-            .await
-            .expect("r");
-        assert_eq!(r.status(), 303);
+        let r = get_accepting(&browser, callback, "text/html").await;
+        let r = expect_status(r, 303).await;
         assert_eq!(
             location(r.headers()),
             "/oauth2/welcome",
             "{evil} must be ignored, landing on the welcome page"
         );
     }
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[tokio::test]
@@ -223,24 +204,13 @@ async fn denied_access_shows_a_friendly_escaped_page_without_a_token_request() {
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "deny")
         .await;
-    let r = browser
-        .get(&callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("r");
-    assert_eq!(r.status(), 403);
+    let r = get_accepting(&browser, &callback, "text/html").await;
+    let r = expect_status(r, 403).await;
     let page = r.text().await.expect("page");
     assert!(page.contains("end-user denied authorization"), "{page}");
 
-    let r = app
-        .http
-        .get(app.url("/oauth2/callback?error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("r");
-    assert_eq!(r.status(), 400);
+    let r = get_accepting(&app.http, app.url("/oauth2/callback?error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"), "text/html").await;
+    let r = expect_status(r, 400).await;
     let page = r.text().await.expect("page");
     assert!(
         !page.contains("<script>alert(1)"),
@@ -269,14 +239,14 @@ async fn callback_problems_are_400_and_never_reach_the_token_endpoint() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    expect_status(r, 400).await;
     // Wrong state.
     let r = browser
         .get(cb(format!("code={code}&state=forged")))
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    expect_status(r, 400).await;
     // Missing state; both code and error; repeated parameters.
     for query in [
         format!("code={code}"),
@@ -284,7 +254,7 @@ async fn callback_problems_are_400_and_never_reach_the_token_endpoint() {
         format!("code={code}&state={state}&state={state}"),
     ] {
         let r = browser.get(cb(query.clone())).send().await.expect("r");
-        assert_eq!(r.status(), 400, "{query}");
+        expect_status_for(r, 400, &query).await;
     }
     // A tampered login cookie.
     let tampered = reqwest::Client::builder()
@@ -300,7 +270,7 @@ async fn callback_problems_are_400_and_never_reach_the_token_endpoint() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    let r = expect_status(r, 400).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert!(body["error_description"]
         .as_str()
@@ -351,7 +321,7 @@ async fn a_replayed_callback_is_refused_before_reaching_salesforce() {
         .send()
         .await
         .expect("first");
-    assert_eq!(first.status(), 303, "the real callback completes");
+    expect_status_for(first, 303, "the real callback completes").await;
     let calls = app.emulator.calls(Endpoint::Token);
     let replay = app
         .http
@@ -360,7 +330,7 @@ async fn a_replayed_callback_is_refused_before_reaching_salesforce() {
         .send()
         .await
         .expect("replay");
-    assert_eq!(replay.status(), 400);
+    expect_status(replay, 400).await;
     assert_eq!(
         app.emulator.calls(Endpoint::Token),
         calls,
@@ -385,7 +355,7 @@ async fn a_reused_code_is_refused_by_salesforce() {
         .send()
         .await
         .expect("r");
-    assert_eq!(first.status(), 400);
+    expect_status(first, 400).await;
     let second = app
         .http
         .post(app.url("/oauth2/token"))
@@ -393,7 +363,7 @@ async fn a_reused_code_is_refused_by_salesforce() {
         .send()
         .await
         .expect("r");
-    assert_eq!(second.status(), 400);
+    let second = expect_status(second, 400).await;
     let body: serde_json::Value = second.json().await.expect("json");
     assert_eq!(body["error"], "invalid_grant");
 }
@@ -403,7 +373,7 @@ async fn a_user_from_an_org_not_allowed_gets_a_403_page_and_no_session() {
     let app = spawn_app().await;
     let browser = browser_client();
     let r = app.login(&browser, CAROL).await;
-    assert_eq!(r.status(), 403);
+    let r = expect_status(r, 403).await;
     assert!(!set_cookies(r.headers())
         .iter()
         .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")));
@@ -437,7 +407,7 @@ async fn a_token_response_with_a_bad_signature_is_discarded() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 502);
+    let r = expect_status(r, 502).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert!(
         body["error_description"]
@@ -469,7 +439,7 @@ async fn token_route_exchanges_a_code_from_query_form_or_json() {
             ("password", ALICE.1.to_string()),
             ("action", "allow".to_string()),
         ];
-        assert_eq!(browser.get(&url).send().await.expect("page").status(), 200);
+        expect_status(browser.get(&url).send().await.expect("page"), 200).await;
         let answer = browser
             .post(format!(
                 "{}/services/oauth2/authorize",
@@ -487,7 +457,7 @@ async fn token_route_exchanges_a_code_from_query_form_or_json() {
             _ => request.json(&serde_json::json!({ "code": code })),
         };
         let r = request.send().await.expect("r");
-        assert_eq!(r.status(), 200, "{style}");
+        let r = expect_status_for(r, 200, &style).await;
         let body: serde_json::Value = r.json().await.expect("json");
         assert!(
             body["access_token"].as_str().expect("t").starts_with(ACME),
@@ -500,7 +470,7 @@ async fn token_route_exchanges_a_code_from_query_form_or_json() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    expect_status(r, 400).await;
 }
 
 #[tokio::test]
@@ -515,7 +485,7 @@ async fn refresh_gives_a_new_access_token_or_401_with_salesforces_reason() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     let fresh = body["access_token"].as_str().expect("t").to_string();
     assert_ne!(fresh, t.access_token);
@@ -533,7 +503,7 @@ async fn refresh_gives_a_new_access_token_or_401_with_salesforces_reason() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert!(
         body["error_description"]
@@ -549,20 +519,20 @@ async fn refresh_gives_a_new_access_token_or_401_with_salesforces_reason() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    expect_status(r, 400).await;
 }
 
 #[tokio::test]
 async fn refresh_with_the_session_cookie_updates_the_cookie() {
     let app = spawn_app().await;
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
+    expect_status(app.login(&browser, ALICE).await, 303).await;
     let r = browser
         .post(app.url("/oauth2/refresh"))
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert!(set_cookies(r.headers())
         .iter()
         .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")));
@@ -579,13 +549,8 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
         .await;
-    let login = browser
-        .get(callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("callback");
-    assert_eq!(login.status(), 200);
+    let login = get_accepting(&browser, callback, "application/json").await;
+    let login = expect_status(login, 200).await;
     let login: serde_json::Value = login.json().await.expect("json");
     let refresh_token = login["refresh_token"]
         .as_str()
@@ -594,7 +559,7 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
     app.emulator.expire_access_tokens();
     let token_calls = app.emulator.calls(Endpoint::Token);
     let r = browser.get(app.url("/api/me")).send().await.expect("r");
-    assert_eq!(r.status(), 200, "renewed with the refresh token");
+    let r = expect_status_for(r, 200, "renewed with the refresh token").await;
     assert_eq!(app.emulator.calls(Endpoint::Token), token_calls + 1);
     assert!(set_cookies(r.headers())
         .iter()
@@ -623,15 +588,10 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
         .send()
         .await
         .expect("revoke");
-    assert_eq!(revoked.status(), 200);
+    expect_status(revoked, 200).await;
     app.emulator.expire_access_tokens();
-    let r = browser
-        .get(app.url("/api/me"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("r");
-    assert_eq!(r.status(), 303);
+    let r = get_accepting(&browser, app.url("/api/me"), "text/html").await;
+    let r = expect_status(r, 303).await;
     assert_eq!(
         location(r.headers()),
         "/oauth2/authorize?return_to=%2Fapi%2Fme"
@@ -640,7 +600,7 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
         .iter()
         .any(|c| c.starts_with("sfgate_session=;")));
     let r = browser.get(app.url("/api/me")).send().await.expect("r");
-    assert_eq!(r.status(), 401, "the cookie is gone");
+    expect_status_for(r, 401, "the cookie is gone").await;
 }
 
 #[tokio::test]
@@ -648,21 +608,21 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
     let app = spawn_app().await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
-    assert_eq!(r.status(), 303);
+    expect_status(r, 303).await;
     let r = browser
         .post(app.url("/oauth2/logout"))
         .header("accept", "text/html")
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert_eq!(location(r.headers()), "/?logout=done");
     assert!(set_cookies(r.headers())
         .iter()
         .any(|c| c.starts_with("sfgate_session=;")));
     assert!(app.emulator.calls(Endpoint::Revoke) >= 1);
     let r = browser.get(app.url("/api/me")).send().await.expect("me");
-    assert_eq!(r.status(), 401);
+    expect_status(r, 401).await;
 
     // API logout with a bearer token: revoked, evicted from the cache at once, and the answer
     // says what was revoked (it was a bare 204 before).
@@ -681,7 +641,7 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["revoked"], serde_json::json!(["access_token"]));
     assert!(app.emulator.is_revoked(&t.access_token));
@@ -707,7 +667,7 @@ async fn logout_clears_local_state_and_says_so_when_revocation_fails() {
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(
         body["revoked"],
@@ -717,7 +677,7 @@ async fn logout_clears_local_state_and_says_so_when_revocation_fails() {
     assert_eq!(body["error"], "revocation_failed");
 
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
+    expect_status(app.login(&browser, ALICE).await, 303).await;
     let r = browser
         .post(app.url("/oauth2/logout"))
         .header("accept", "text/html")
@@ -744,19 +704,19 @@ async fn logout_clears_local_state_and_says_so_when_revocation_fails() {
 async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url() {
     let app = spawn_app().await;
     let r = password_grant(&app, ALICE).await;
-    assert_eq!(r.status(), 404);
+    expect_status(r, 404).await;
     for path in [
         "/oauth2/password?username=a&password=b",
         "/oauth2/login?username=a&password=b",
     ] {
         let r = app.http.get(app.url(path)).send().await.expect("r");
-        assert_eq!(r.status(), 405, "{path}");
+        let r = expect_status_for(r, 405, &path).await;
         assert_eq!(r.headers()["allow"], "POST");
     }
 
     let app = spawn_app_with_password_flow().await;
     let r = password_grant(&app, ALICE).await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert!(body["access_token"].is_string());
     let r = app
@@ -766,9 +726,41 @@ async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url(
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    let r = expect_status(r, 400).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "invalid_grant");
     let r = password_grant(&app, CAROL).await;
-    assert_eq!(r.status(), 403);
+    expect_status(r, 403).await;
+}
+
+/// The harness itself: a wrong status names the body's `error_description`, so a failing
+/// test says why without a rerun.
+#[tokio::test]
+async fn expect_status_failure_names_the_error_description() {
+    let app = spawn_app().await;
+    let path = "/oauth2/authorize?prompt=sideways";
+    let body: serde_json::Value = app
+        .http
+        .get(app.url(path))
+        .send()
+        .await
+        .expect("r")
+        .json()
+        .await
+        .expect("json");
+    let description = body["error_description"]
+        .as_str()
+        .expect("error_description")
+        .to_string();
+    let r = app.http.get(app.url(path)).send().await.expect("r");
+    let panic = tokio::spawn(expect_status(r, 200))
+        .await
+        .expect_err("a 400 is not a 200")
+        .into_panic();
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(
+        message.contains("expected status 200, got 400"),
+        "{message}"
+    );
+    assert!(message.contains(&description), "{message}");
 }

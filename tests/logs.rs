@@ -3,6 +3,9 @@
 //! The emulator runs as a separate `sfgate emulator` process so that only the gateway's own
 //! output (including everything its dependencies log) is captured and searched.
 
+mod common;
+
+use common::{expect_status, free_port, get_accepting, ACME, ALICE};
 use reqwest::redirect::Policy;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -14,8 +17,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_sfgate");
 const CLIENT_ID: &str = "logs-test-client";
 const CLIENT_SECRET: &str = "logs-test-client-secret-7c1e";
 const SESSION_SECRET: &str = "logs-test-session-secret-0123456789-abcdef";
-const ACME: &str = "00D5j00000AcMe1";
-const ALICE: (&str, &str) = ("alice@acme.example", "alice-demo-1");
 
 /// Kills the process when the test ends, pass or fail.
 struct Running {
@@ -74,14 +75,6 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn wait_for(what: &str, mut ready: impl FnMut() -> Option<String>) -> String {
@@ -183,7 +176,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("authorize");
-    assert_eq!(start.status(), 302);
+    let start = expect_status(start, 302).await;
     secrets.extend(cookie_value(&start, "sfgate_login"));
     let to_salesforce = location(&start);
     let url = reqwest::Url::parse(&to_salesforce).expect("url");
@@ -206,7 +199,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("emulator login");
-    assert_eq!(back.status(), 302);
+    let back = expect_status(back, 302).await;
     let callback = location(&back);
     let code = reqwest::Url::parse(&callback)
         .expect("callback url")
@@ -215,13 +208,8 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .map(|(_, v)| v.into_owned())
         .expect("code");
     secrets.push(code);
-    let done = browser
-        .get(&callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("callback");
-    assert_eq!(done.status(), 200);
+    let done = get_accepting(&browser, &callback, "application/json").await;
+    let done = expect_status(done, 200).await;
     secrets.extend(cookie_value(&done, "sfgate_session"));
     let tokens: serde_json::Value = done.json().await.expect("tokens");
     let access = tokens["access_token"].as_str().expect("access").to_string();
@@ -237,12 +225,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
     secrets.push(refresh.clone());
 
     // The replayed callback fails and is logged as a failure.
-    let replay = browser
-        .get(&callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("replay");
+    let replay = get_accepting(&browser, &callback, "application/json").await;
     assert!(replay.status().is_client_error());
 
     // Protected calls: session cookie, Bearer, the Node.js app's headers, a bad token.
@@ -251,7 +234,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("me");
-    assert_eq!(me.status(), 200);
+    expect_status(me, 200).await;
     let bearer = plain
         .get(format!("{base}/secured"))
         .bearer_auth(&access)
@@ -259,7 +242,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("bearer");
-    assert_eq!(bearer.status(), 200);
+    expect_status(bearer, 200).await;
     let legacy = plain
         .get(format!("{base}/secured"))
         .header("bearer", &access)
@@ -267,7 +250,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("legacy");
-    assert_eq!(legacy.status(), 200);
+    expect_status(legacy, 200).await;
     let fake = format!("{ACME}!fake-token-never-logged-91d3");
     secrets.push(fake.clone());
     let bad = plain
@@ -277,7 +260,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("bad");
-    assert_eq!(bad.status(), 401);
+    expect_status(bad, 401).await;
 
     // Refresh with a token in the body, then with the session cookie.
     let refreshed = plain
@@ -286,7 +269,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("refresh");
-    assert_eq!(refreshed.status(), 200);
+    let refreshed = expect_status(refreshed, 200).await;
     let body: serde_json::Value = refreshed.json().await.expect("json");
     secrets.push(
         body["access_token"]
@@ -299,7 +282,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("refresh by session");
-    assert_eq!(by_session.status(), 200);
+    let by_session = expect_status(by_session, 200).await;
     secrets.extend(cookie_value(&by_session, "sfgate_session"));
     let body: serde_json::Value = by_session.json().await.expect("json");
     assert!(
@@ -314,7 +297,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("password");
-    assert_eq!(password.status(), 200);
+    let password = expect_status(password, 200).await;
     let body: serde_json::Value = password.json().await.expect("json");
     secrets.push(body["access_token"].as_str().expect("access").to_string());
     let bogus_code = "bogus-authorization-code-5e2f";
@@ -328,7 +311,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("token");
-    assert_eq!(token.status(), 400);
+    expect_status(token, 400).await;
     secrets.push("verifier-secret-8a7b6c".into());
 
     // A JWT-based access token: checked locally, its user's profile fetched with it.
@@ -352,7 +335,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("me");
-    assert_eq!(me.status(), 200);
+    expect_status(me, 200).await;
     secrets.extend(jwt.rsplit('.').next().map(str::to_string));
     secrets.push(jwt);
 
@@ -363,7 +346,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .await
         .expect("logout");
     // 200 with the list of revoked tokens (a bare 204 before logout said what it revoked).
-    assert_eq!(logout.status(), 200);
+    expect_status(logout, 200).await;
     // An API logout that also hands in its refresh token (already revoked above: the failed
     // revocation is logged, the tokens are not).
     let api_logout = plain
@@ -374,7 +357,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .send()
         .await
         .expect("api logout");
-    assert_eq!(api_logout.status(), 200);
+    expect_status(api_logout, 200).await;
     secrets
 }
 
@@ -408,38 +391,56 @@ fn url_encode(s: &str) -> String {
 }
 
 fn run_and_capture(format: &str) -> (String, Vec<String>) {
-    let port = free_port();
-    let redirect_uri = format!("http://127.0.0.1:{port}/oauth2/callback");
-    let (emulator, emulator_url) = start_emulator(&redirect_uri);
-    let gateway = start_gateway(port, &emulator_url, format);
-    let base = format!("http://127.0.0.1:{port}");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let secrets = runtime.block_on(async {
-        let probe = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = probe.get(format!("{base}/healthz")).send().await {
-                if r.status() == 200 {
-                    break;
-                }
-            }
+    // The gateway must know its port before it starts (it is part of the redirect URI), so the
+    // port is chosen here; when another process takes it first, try another one.
+    for _ in 0..5 {
+        let port = free_port();
+        let redirect_uri = format!("http://127.0.0.1:{port}/oauth2/callback");
+        let (emulator, emulator_url) = start_emulator(&redirect_uri);
+        let mut gateway = start_gateway(port, &emulator_url, format);
+        let base = format!("http://127.0.0.1:{port}");
+        if !runtime.block_on(healthy(&base, &mut gateway)) {
+            let output = gateway.stop();
             assert!(
-                Instant::now() < deadline,
-                "gateway did not start:\n{}",
-                gateway.output()
+                output.contains("is in use"),
+                "gateway did not start:\n{output}"
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
         }
-        exercise(&base, &emulator_url).await
-    });
-    // Give the last log lines a moment to be written.
-    std::thread::sleep(Duration::from_millis(300));
-    let logs = gateway.stop();
-    drop(emulator);
-    (logs, secrets)
+        let secrets = runtime.block_on(exercise(&base, &emulator_url));
+        // Give the last log lines a moment to be written.
+        std::thread::sleep(Duration::from_millis(300));
+        let logs = gateway.stop();
+        drop(emulator);
+        return (logs, secrets);
+    }
+    panic!("the gateway found its port taken 5 times");
+}
+
+/// Waits until the gateway answers `/healthz`; false when it exited first.
+async fn healthy(base: &str, gateway: &mut Running) -> bool {
+    let probe = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = probe.get(format!("{base}/healthz")).send().await {
+            if r.status() == 200 {
+                return true;
+            }
+        }
+        if matches!(gateway.child.try_wait(), Ok(Some(_))) {
+            return false;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gateway did not start:\n{}",
+            gateway.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn assert_no_secret(logs: &str, secrets: &[String]) {

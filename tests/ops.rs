@@ -16,30 +16,30 @@ async fn metrics_count_logins_protected_calls_and_salesforce_latency_by_route_te
     let before = scrape(&app).await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
-    assert_eq!(r.status(), 303);
+    expect_status(r, 303).await;
     let me = browser.get(app.url("/api/me")).send().await.expect("me");
-    assert_eq!(me.status(), 200);
+    expect_status(me, 200).await;
     let logout = browser
         .post(app.url("/oauth2/logout"))
         .send()
         .await
         .expect("logout");
     // 200 with the list of revoked tokens (it was 204 before logout said what it revoked).
-    assert_eq!(logout.status(), 200);
+    expect_status(logout, 200).await;
     let denied = app
         .http
         .get(app.url("/oauth2/callback?error=access_denied&error_description=no"))
         .send()
         .await
         .expect("denied");
-    assert_eq!(denied.status(), 403);
+    expect_status(denied, 403).await;
     let unknown = app
         .http
         .get(app.url("/no/such/page/12345"))
         .send()
         .await
         .expect("404");
-    assert_eq!(unknown.status(), 404);
+    expect_status(unknown, 404).await;
     let after = scrape(&app).await;
 
     let grew = |name: &str, labels: &[(&str, &str)]| {
@@ -157,7 +157,7 @@ async fn identity_validation_outcomes_are_counted_by_name() {
     let r = app
         .get_with_token("/api/me", &alice.access_token, &alice.instance_url)
         .await;
-    assert_eq!(r.status(), 502);
+    expect_status(r, 502).await;
     let after = scrape(&app).await;
     for outcome in [
         "invalid",
@@ -185,7 +185,7 @@ async fn metrics_token_protects_the_metrics_endpoint() {
     })
     .await;
     let r = app.http.get(app.url("/metrics")).send().await.expect("r");
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "unauthorized");
     for wrong in [
@@ -200,7 +200,7 @@ async fn metrics_token_protects_the_metrics_endpoint() {
             .send()
             .await
             .expect("r");
-        assert_eq!(r.status(), 401, "{wrong}");
+        expect_status_for(r, 401, &wrong).await;
     }
     let r = app
         .http
@@ -209,7 +209,7 @@ async fn metrics_token_protects_the_metrics_endpoint() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert!(r.text().await.expect("text").contains("sfgate_"));
 }
 
@@ -239,21 +239,15 @@ async fn own_pages_errors_and_the_success_page_carry_security_headers() {
     let app = spawn_app().await;
     let origin = app.emulator.base_url();
     let home = app.http.get(app.url("/")).send().await.expect("home");
-    assert_eq!(home.status(), 200);
+    let home = expect_status(home, 200).await;
     assert_security_headers(&home, &origin, "home");
     assert!(
         home.headers().get("strict-transport-security").is_none(),
         "no HSTS over plain http"
     );
 
-    let html_error = app
-        .http
-        .get(app.url("/api/me"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("401");
-    assert_eq!(html_error.status(), 401);
+    let html_error = get_accepting(&app.http, app.url("/api/me"), "text/html").await;
+    let html_error = expect_status(html_error, 401).await;
     assert!(html_error.headers()["content-type"]
         .to_str()
         .expect("ct")
@@ -267,7 +261,7 @@ async fn own_pages_errors_and_the_success_page_carry_security_headers() {
         .send()
         .await
         .expect("denied");
-    assert_eq!(json_error.status(), 403);
+    let json_error = expect_status(json_error, 403).await;
     assert_security_headers(&json_error, &origin, "JSON error");
 
     let browser = browser_client();
@@ -277,13 +271,13 @@ async fn own_pages_errors_and_the_success_page_carry_security_headers() {
         .send()
         .await
         .expect("welcome page");
-    assert_eq!(success.status(), 200);
+    let success = expect_status(success, 200).await;
     assert_security_headers(&success, &origin, "success page");
     assert_eq!(success.headers()["cache-control"], "no-store");
 
     for path in ["/healthz", "/readyz", "/metrics", "/assets/sfgate.js"] {
         let r = app.http.get(app.url(path)).send().await.expect(path);
-        assert_eq!(r.status(), 200, "{path}");
+        let r = expect_status_for(r, 200, &path).await;
         assert_security_headers(&r, &origin, path);
     }
 
@@ -294,19 +288,13 @@ async fn own_pages_errors_and_the_success_page_carry_security_headers() {
         .send()
         .await
         .expect("404");
-    assert_eq!(missing.status(), 404);
+    let missing = expect_status(missing, 404).await;
     assert_security_headers(&missing, &origin, "404");
     assert_eq!(missing.headers()["cache-control"], "no-store");
     let body: serde_json::Value = missing.json().await.expect("json");
     assert_eq!(body["error"], "not_found");
-    let page = app
-        .http
-        .get(app.url("/no/such/page"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("404 page");
-    assert_eq!(page.status(), 404);
+    let page = get_accepting(&app.http, app.url("/no/such/page"), "text/html").await;
+    let page = expect_status(page, 404).await;
     assert_security_headers(&page, &origin, "404 page");
     assert!(page.text().await.expect("html").contains("<html"));
 }
@@ -366,7 +354,7 @@ fn templates_have_no_inline_script_or_style_for_the_csp_to_block() {
 async fn token_carrying_answers_are_never_cached() {
     let app = spawn_app_with_password_flow().await;
     let password = password_grant(&app, ALICE).await;
-    assert_eq!(password.status(), 200);
+    let password = expect_status(password, 200).await;
     assert_eq!(password.headers()["cache-control"], "no-store");
     let tokens: serde_json::Value = password.json().await.expect("json");
     let grant = app.tokens(ALICE.0);
@@ -379,7 +367,7 @@ async fn token_carrying_answers_are_never_cached() {
         .send()
         .await
         .expect("refresh");
-    assert_eq!(refresh.status(), 200);
+    let refresh = expect_status(refresh, 200).await;
     assert_eq!(refresh.headers()["cache-control"], "no-store");
 
     let token = app
@@ -389,13 +377,13 @@ async fn token_carrying_answers_are_never_cached() {
         .send()
         .await
         .expect("token");
-    assert_eq!(token.status(), 400);
+    let token = expect_status(token, 400).await;
     assert_eq!(token.headers()["cache-control"], "no-store");
 
     let access = tokens["access_token"].as_str().expect("token");
     let instance = tokens["instance_url"].as_str().expect("instance");
     let me = app.get_with_token("/api/me", access, instance).await;
-    assert_eq!(me.status(), 200);
+    let me = expect_status(me, 200).await;
     assert_eq!(me.headers()["cache-control"], "no-store");
 
     let home = app.http.get(app.url("/healthz")).send().await.expect("h");
@@ -426,7 +414,7 @@ fn client_from(ip: &str) -> reqwest::Client {
 }
 
 async fn assert_rate_limited(r: reqwest::Response) {
-    assert_eq!(r.status(), 429);
+    let r = expect_status(r, 429).await;
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
         .expect("retry-after")
@@ -452,7 +440,7 @@ async fn login_routes_answer_429_after_the_burst_but_other_clients_and_routes_go
             .send()
             .await
             .expect("r");
-        assert_eq!(r.status(), 302);
+        expect_status(r, 302).await;
     }
     let r = app
         .http
@@ -470,7 +458,7 @@ async fn login_routes_answer_429_after_the_burst_but_other_clients_and_routes_go
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 429);
+    expect_status(r, 429).await;
 
     // Another route has its own budget; unlimited routes are not affected.
     let r = app
@@ -480,10 +468,10 @@ async fn login_routes_answer_429_after_the_burst_but_other_clients_and_routes_go
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 400);
+    expect_status(r, 400).await;
     for path in ["/healthz", "/", "/readyz"] {
         let r = app.http.get(app.url(path)).send().await.expect("r");
-        assert_eq!(r.status(), 200, "{path}");
+        expect_status_for(r, 200, &path).await;
     }
 
     // Another client address (127.0.0.2 is loopback too) has its own budget.
@@ -493,7 +481,7 @@ async fn login_routes_answer_429_after_the_burst_but_other_clients_and_routes_go
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 302);
+    expect_status(r, 302).await;
 
     // The callback, token, password and refresh routes are limited as well.
     for (method, path) in [
@@ -520,7 +508,7 @@ async fn login_routes_answer_429_after_the_burst_but_other_clients_and_routes_go
             .send()
             .await
             .expect("r");
-        assert_eq!(r.status(), 200);
+        expect_status(r, 200).await;
     }
     let metrics = scrape(&app).await;
     assert!(
@@ -545,14 +533,8 @@ async fn browser_gets_an_html_429_page_with_security_headers() {
         .send()
         .await
         .expect("r");
-    let r = app
-        .http
-        .get(app.url("/oauth2/authorize"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("r");
-    assert_eq!(r.status(), 429);
+    let r = get_accepting(&app.http, app.url("/oauth2/authorize"), "text/html").await;
+    let r = expect_status(r, 429).await;
     assert!(r.headers().contains_key("retry-after"));
     assert_security_headers(&r, &app.emulator.base_url(), "429 page");
     assert!(r.text().await.expect("html").contains("rate_limited"));
@@ -604,14 +586,14 @@ async fn with_trust_proxy_the_rightmost_forwarded_address_is_the_client() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 302);
+    expect_status(r, 302).await;
 }
 
 #[tokio::test]
 async fn liveness_is_plain_and_readiness_reports_the_last_salesforce_call_without_calling_it() {
     let app = spawn_app().await;
     let live = app.http.get(app.url("/healthz")).send().await.expect("h");
-    assert_eq!(live.status(), 200);
+    let live = expect_status(live, 200).await;
     let live: serde_json::Value = live.json().await.expect("json");
     assert_eq!(live["status"], "ok");
 
@@ -619,7 +601,7 @@ async fn liveness_is_plain_and_readiness_reports_the_last_salesforce_call_withou
         let request = app.http.get(app.url("/readyz"));
         async move {
             let r = request.send().await.expect("readyz");
-            assert_eq!(r.status(), 200, "degraded is reported, not a failed probe");
+            let r = expect_status_for(r, 200, "degraded is reported, not a failed probe").await;
             r.json::<serde_json::Value>().await.expect("json")
         }
     };
@@ -644,7 +626,7 @@ async fn liveness_is_plain_and_readiness_reports_the_last_salesforce_call_withou
     let r = app
         .get_with_token("/api/me", &alice.access_token, &alice.instance_url)
         .await;
-    assert_eq!(r.status(), 502);
+    expect_status(r, 502).await;
     let degraded = ready(&app).await;
     assert_eq!(degraded["status"], "degraded");
     assert_eq!(degraded["salesforce"]["last_call"]["ok"], false);
@@ -655,7 +637,7 @@ async fn liveness_is_plain_and_readiness_reports_the_last_salesforce_call_withou
     let r = app
         .get_with_token("/api/me", &alice.access_token, &alice.instance_url)
         .await;
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
     let recovered = ready(&app).await;
     assert_eq!(recovered["status"], "ready");
     assert_eq!(recovered["salesforce"]["last_call"]["ok"], true);
@@ -667,7 +649,7 @@ async fn a_failed_token_call_also_marks_readiness_degraded() {
     let app = spawn_app_with_password_flow().await;
     app.emulator.set_fault_for(Endpoint::Token, Fault::Garbage);
     let r = password_grant(&app, ALICE).await;
-    assert_eq!(r.status(), 502);
+    expect_status(r, 502).await;
     let ready: serde_json::Value = app
         .http
         .get(app.url("/readyz"))
@@ -695,7 +677,7 @@ async fn oversized_headers_get_431_and_the_server_keeps_serving() {
         .send()
         .await
         .expect("answered, not hung");
-    assert_eq!(r.status(), 431);
+    expect_status(r, 431).await;
     // The same through several headers, on a limited route and on a protected one.
     for path in ["/oauth2/authorize", "/api/me"] {
         let mut request = client.get(app.url(path));
@@ -703,7 +685,7 @@ async fn oversized_headers_get_431_and_the_server_keeps_serving() {
             request = request.header(format!("x-part-{i}"), "b".repeat(8 * 1024));
         }
         let r = request.send().await.expect("answered");
-        assert_eq!(r.status(), 431, "{path}");
+        expect_status_for(r, 431, &path).await;
     }
     // Far past hyper's own buffer: refused by hyper (431) or the connection is closed, but
     // never a hang or a crash.
@@ -727,7 +709,7 @@ async fn oversized_headers_get_431_and_the_server_keeps_serving() {
         .send()
         .await
         .expect("healthz");
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
 }
 
 #[tokio::test]
@@ -742,7 +724,7 @@ async fn own_request_bodies_are_limited_to_64_kb() {
         .send()
         .await
         .expect("r");
-    assert_eq!(r.status(), 413);
+    expect_status(r, 413).await;
 }
 
 #[tokio::test]

@@ -50,7 +50,7 @@ async fn a_route_of_your_own_behind_require_identity_runs_only_for_a_confirmed_c
         .send()
         .await
         .expect("reports");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     // sfgate's middleware wraps it: a request id and the security headers.
     assert!(r.headers().contains_key("x-request-id"));
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
@@ -64,7 +64,7 @@ async fn a_route_of_your_own_behind_require_identity_runs_only_for_a_confirmed_c
         .send()
         .await
         .expect("reports");
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "unauthorized");
 
@@ -75,7 +75,7 @@ async fn a_route_of_your_own_behind_require_identity_runs_only_for_a_confirmed_c
         .send()
         .await
         .expect("reports");
-    assert_eq!(r.status(), 401);
+    expect_status(r, 401).await;
 
     // sfgate's own routes are still there.
     let r = http
@@ -83,7 +83,7 @@ async fn a_route_of_your_own_behind_require_identity_runs_only_for_a_confirmed_c
         .send()
         .await
         .expect("healthz");
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
     let _ = stop.send(());
     let _ = server.await;
 }

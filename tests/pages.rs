@@ -96,12 +96,8 @@ async fn success_page_curl_calls_api_me_with_the_token_and_instance() {
         303,
         "the callback redirects to the welcome page"
     );
-    let page = browser
-        .get(app.url(&location(r.headers())))
-        .header("accept", "text/html")
-        .send()
+    let page = get_accepting(&browser, app.url(&location(r.headers())), "text/html")
         .await
-        .expect("welcome page")
         .text()
         .await
         .expect("page");
@@ -129,13 +125,8 @@ async fn denying_access_gets_a_page_about_the_persons_choice_not_a_403_heading()
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "deny")
         .await;
-    let r = browser
-        .get(&callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("callback");
-    assert_eq!(r.status(), 403);
+    let r = get_accepting(&browser, &callback, "text/html").await;
+    let r = expect_status(r, 403).await;
     let page = r.text().await.expect("page");
     assert!(
         page.contains("<h1>You chose not to allow access</h1>"),
@@ -150,7 +141,7 @@ async fn denying_access_gets_a_page_about_the_persons_choice_not_a_403_heading()
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "deny")
         .await;
     let r = browser.get(&callback).send().await.expect("callback");
-    assert_eq!(r.status(), 403);
+    let r = expect_status(r, 403).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "access_denied");
 }
@@ -166,7 +157,7 @@ async fn logging_out_in_a_browser_lands_on_a_page_that_says_so() {
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     let home = location(r.headers());
     assert_eq!(home, "/?logout=done");
     let page = browser
@@ -198,7 +189,7 @@ async fn the_favicon_is_served_and_every_page_names_it() {
     let app = spawn_app().await;
     for path in ["/favicon.ico", "/assets/favicon.svg"] {
         let r = app.http.get(app.url(path)).send().await.expect("icon");
-        assert_eq!(r.status(), 200, "{path}");
+        let r = expect_status_for(r, 200, &path).await;
         assert_eq!(r.headers()["content-type"], "image/svg+xml", "{path}");
         assert!(r.text().await.expect("svg").starts_with("<svg"), "{path}");
     }
@@ -209,7 +200,7 @@ async fn the_favicon_is_served_and_every_page_names_it() {
         .send()
         .await
         .expect("emulator icon");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert_eq!(r.headers()["content-type"], "image/svg+xml");
     let home = app
         .http
@@ -240,7 +231,7 @@ async fn in_gateway_mode_favicon_ico_belongs_to_the_upstream_app() {
         .send()
         .await
         .expect("icon");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("the sample app's JSON");
     assert_eq!(body["app"], "sfgate sample app");
     assert_eq!(body["path"], "/favicon.ico");
@@ -251,7 +242,7 @@ async fn in_gateway_mode_favicon_ico_belongs_to_the_upstream_app() {
         .send()
         .await
         .expect("icon");
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
 }
 
 #[tokio::test]
@@ -265,7 +256,7 @@ async fn the_sample_app_shows_the_identity_headers_it_received_and_no_token() {
     let r = app
         .get_with_token("/app/reports?x=1", &t.access_token, &t.instance_url)
         .await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["path"], "/app/reports?x=1");
     assert_eq!(
@@ -285,7 +276,7 @@ async fn the_sample_app_shows_the_identity_headers_it_received_and_no_token() {
         .send()
         .await
         .expect("page");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let page = r.text().await.expect("page");
     assert!(page.contains("Hello from the sample app"), "{page}");
     assert!(

@@ -6,7 +6,6 @@ mod common;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::{from_fn, Next};
 use axum::response::Response;
 use axum::routing::{any, get};
 use axum::{Json, Router};
@@ -14,12 +13,10 @@ use common::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use sfgate::salesforce::emulator::{Endpoint, Fault};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 const CHUNK_LEN: usize = 64 * 1024;
 static CHUNK: [u8; CHUNK_LEN] = [b'x'; CHUNK_LEN];
@@ -27,56 +24,20 @@ const HUNDRED_MB: u64 = 100 * 1024 * 1024;
 
 /// The upstream app: echoes what it received as JSON, streams or counts large bodies, and can
 /// be slow. Counts every request that reaches it.
-struct Echo {
-    addr: SocketAddr,
-    hits: Arc<AtomicU64>,
-}
-
-impl Echo {
-    async fn start() -> Self {
-        let hits = Arc::new(AtomicU64::new(0));
-        let counter = hits.clone();
-        let app = Router::new()
+async fn start_echo() -> StubServer {
+    StubServer::serve(
+        Router::new()
             .route("/download/{n}", get(download))
             .route("/upload", any(upload))
             .route("/slow", get(slow))
             .route("/slow-body", get(slow_body))
-            .fallback(echo)
-            .layer(from_fn(move |request: Request, next: Next| {
-                let counter = counter.clone();
-                async move {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    next.run(request).await
-                }
-            }));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, hits }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn hits(&self) -> u64 {
-        self.hits.load(Ordering::SeqCst)
-    }
+            .fallback(echo),
+    )
+    .await
 }
 
 async fn echo(request: Request) -> Json<Value> {
-    let mut headers = serde_json::Map::new();
-    for name in request.headers().keys() {
-        let values: Vec<Value> = request
-            .headers()
-            .get_all(name)
-            .iter()
-            .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
-        headers.insert(name.as_str().to_string(), Value::Array(values));
-    }
+    let headers = headers_json(request.headers());
     let (version, method, path, query) = (
         format!("{:?}", request.version()),
         request.method().to_string(),
@@ -131,30 +92,8 @@ async fn slow_body() -> Response {
     Response::new(Body::from_stream(stream))
 }
 
-async fn gateway_for(echo: &Echo, extra: &[(&str, &str)]) -> TestApp {
-    let upstream = echo.url();
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    spawn_app_with(move |env| {
-        env.insert("UPSTREAM_URL".into(), upstream);
-        env.extend(extra);
-    })
-    .await
-}
-
-/// The header values the echo app received under `name`.
-fn received(echoed: &Value, name: &str) -> Vec<String> {
-    echoed["headers"][name]
-        .as_array()
-        .map(|values| {
-            values
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+async fn gateway_for(echo: &StubServer, extra: &[(&str, &str)]) -> TestApp {
+    spawn_gateway_for(&echo.url(), extra).await
 }
 
 fn one(echoed: &Value, name: &str) -> String {
@@ -221,20 +160,14 @@ impl PeakRss {
 /// Sends raw bytes to the gateway (for requests a URL library would normalise first) and
 /// returns the status code.
 async fn raw_status(app: &TestApp, request: &str) -> u16 {
-    let mut stream = TcpStream::connect(app.gateway.addr).await.expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer).await;
-    let text = String::from_utf8_lossy(&answer);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {text}"))
+    let answer = common::raw_http::send_raw(app.gateway.addr, request.as_bytes()).await;
+    assert_ne!(answer.status, 0, "no status in {}", answer.head);
+    answer.status
 }
 
 #[tokio::test]
 async fn authenticated_request_reaches_the_upstream_with_identity_headers() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let t = app.tokens(ALICE.0);
     let r = spoofed(
@@ -251,7 +184,7 @@ async fn authenticated_request_reaches_the_upstream_with_identity_headers() {
     .send()
     .await
     .expect("request");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let echoed: Value = r.json().await.expect("json");
     assert_eq!(echoed["method"], "PUT");
     assert_eq!(echoed["path"], "/app/items/7");
@@ -285,7 +218,7 @@ async fn authenticated_request_reaches_the_upstream_with_identity_headers() {
 
 #[tokio::test]
 async fn legacy_credentials_are_accepted_and_not_passed_on() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let t = app.tokens(ALICE.0);
     let r = app
@@ -296,7 +229,7 @@ async fn legacy_credentials_are_accepted_and_not_passed_on() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let echoed: Value = r.json().await.expect("json");
     assert_eq!(one(&echoed, "x-salesforce-username"), ALICE.0);
     assert!(received(&echoed, "bearer").is_empty(), "{echoed}");
@@ -311,7 +244,7 @@ async fn legacy_credentials_are_accepted_and_not_passed_on() {
 
 #[tokio::test]
 async fn a_path_in_upstream_url_is_kept_as_a_prefix() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let upstream = format!("{}/base/", echo.url());
     let app = spawn_app_with(|env| {
         env.insert("UPSTREAM_URL".into(), upstream);
@@ -328,7 +261,7 @@ async fn a_path_in_upstream_url_is_kept_as_a_prefix() {
 
 #[tokio::test]
 async fn forwarded_headers_from_a_trusted_proxy_are_extended() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[("TRUST_PROXY", "true")]).await;
     let t = app.tokens(ALICE.0);
     let r = app
@@ -350,10 +283,10 @@ async fn forwarded_headers_from_a_trusted_proxy_are_extended() {
 
 #[tokio::test]
 async fn session_cookies_are_stripped_and_other_cookies_kept() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let login = app.login(&browser_client(), ALICE).await;
-    assert_eq!(login.status(), 303);
+    let login = expect_status(login, 303).await;
     let session = set_cookies(login.headers())
         .into_iter()
         .find(|c| c.starts_with("sfgate_session="))
@@ -370,7 +303,7 @@ async fn session_cookies_are_stripped_and_other_cookies_kept() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let echoed: Value = r.json().await.expect("json");
     assert_eq!(one(&echoed, "x-salesforce-username"), ALICE.0);
     let cookies = received(&echoed, "cookie").join("; ");
@@ -381,7 +314,7 @@ async fn session_cookies_are_stripped_and_other_cookies_kept() {
 
 #[tokio::test]
 async fn pass_access_token_forwards_the_token_and_instance() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[("PASS_ACCESS_TOKEN", "true")]).await;
     let t = app.tokens(ALICE.0);
     let r = app
@@ -403,7 +336,7 @@ async fn pass_access_token_forwards_the_token_and_instance() {
 
 #[tokio::test]
 async fn skip_auth_routes_are_proxied_without_credentials_and_without_spoofed_identity() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[("SKIP_AUTH_ROUTES", "GET=^/public/,^/webhook$")]).await;
     let r = spoofed(
         app.http
@@ -413,7 +346,7 @@ async fn skip_auth_routes_are_proxied_without_credentials_and_without_spoofed_id
     .send()
     .await
     .expect("request");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let echoed: Value = r.json().await.expect("json");
     for name in IDENTITY_HEADERS.iter().chain(&["authorization"]) {
         assert!(received(&echoed, name).is_empty(), "{name} in {echoed}");
@@ -425,7 +358,7 @@ async fn skip_auth_routes_are_proxied_without_credentials_and_without_spoofed_id
             .send()
             .await
             .expect("request");
-        assert_eq!(r.status(), 200, "{method} /webhook");
+        expect_status_for(r, 200, format!("{method} /webhook")).await;
     }
     let hits = echo.hits();
     // The method-specific rule lets only GET through; the rule sees the path, not the query.
@@ -435,14 +368,14 @@ async fn skip_auth_routes_are_proxied_without_credentials_and_without_spoofed_id
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 401);
+    expect_status(r, 401).await;
     let r = app
         .http
         .get(app.url("/private?next=/public/"))
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 401);
+    expect_status(r, 401).await;
     assert_eq!(
         echo.hits(),
         hits,
@@ -452,7 +385,7 @@ async fn skip_auth_routes_are_proxied_without_credentials_and_without_spoofed_id
 
 #[tokio::test]
 async fn dot_segments_cannot_escape_a_skip_auth_rule() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[("SKIP_AUTH_ROUTES", "^/public/")]).await;
     for path in ["/public/../admin", "/public/%2e%2e/admin", "/public/./x"] {
         let status = raw_status(
@@ -467,7 +400,7 @@ async fn dot_segments_cannot_escape_a_skip_auth_rule() {
 
 #[tokio::test]
 async fn unauthenticated_api_requests_get_401_and_never_reach_the_upstream() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let r = app
         .http
@@ -476,7 +409,7 @@ async fn unauthenticated_api_requests_get_401_and_never_reach_the_upstream() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"sfgate\"");
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "unauthorized");
@@ -484,7 +417,7 @@ async fn unauthenticated_api_requests_get_401_and_never_reach_the_upstream() {
     let r = app
         .get_with_token("/app", &format!("{ACME}!bogus"), &app.emulator.base_url())
         .await;
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "invalid_token");
 
@@ -492,22 +425,21 @@ async fn unauthenticated_api_requests_get_401_and_never_reach_the_upstream() {
     let r = app
         .get_with_token("/app", &carol.access_token, &carol.instance_url)
         .await;
-    assert_eq!(r.status(), 403);
+    expect_status(r, 403).await;
     assert_eq!(echo.hits(), 0);
 }
 
 #[tokio::test]
 async fn browsers_without_a_session_are_sent_to_the_login_with_return_to() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
-    let r = app
-        .http
-        .get(app.url("/reports/q3?tab=sales"))
-        .header("accept", "text/html,application/xhtml+xml")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(r.status(), 303);
+    let r = get_accepting(
+        &app.http,
+        app.url("/reports/q3?tab=sales"),
+        "text/html,application/xhtml+xml",
+    )
+    .await;
+    let r = expect_status(r, 303).await;
     assert_eq!(
         location(r.headers()),
         "/oauth2/authorize?return_to=%2Freports%2Fq3%3Ftab%3Dsales"
@@ -517,14 +449,14 @@ async fn browsers_without_a_session_are_sent_to_the_login_with_return_to() {
 
 #[tokio::test]
 async fn a_renewed_session_cookie_is_set_on_the_proxied_response() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[("IDENTITY_CACHE_TTL", "0")]).await;
     let browser = browser_client();
     assert_eq!(app.login(&browser, ALICE).await.status(), 303);
     app.emulator.expire_access_tokens();
     let token_calls = app.emulator.calls(Endpoint::Token);
     let r = browser.get(app.url("/app")).send().await.expect("request");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert_eq!(app.emulator.calls(Endpoint::Token), token_calls + 1);
     assert!(set_cookies(r.headers())
         .iter()
@@ -533,13 +465,13 @@ async fn a_renewed_session_cookie_is_set_on_the_proxied_response() {
     assert_eq!(one(&echoed, "x-salesforce-username"), ALICE.0);
     // The renewed cookie works without another renewal.
     let r = browser.get(app.url("/app")).send().await.expect("request");
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
     assert_eq!(app.emulator.calls(Endpoint::Token), token_calls + 1);
 }
 
 #[tokio::test]
 async fn hundred_megabyte_upload_and_download_stream_without_buffering() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let t = app.tokens(ALICE.0);
     let before = rss();
@@ -557,7 +489,7 @@ async fn hundred_megabyte_upload_and_download_stream_without_buffering() {
         .send()
         .await
         .expect("upload");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let answer: Value = r.json().await.expect("json");
     assert_eq!(answer["received"], HUNDRED_MB);
     let upload_growth = peak.finish().saturating_sub(before);
@@ -570,7 +502,7 @@ async fn hundred_megabyte_upload_and_download_stream_without_buffering() {
             &t.instance_url,
         )
         .await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let mut stream = r.bytes_stream();
     let mut downloaded = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -594,7 +526,7 @@ async fn hundred_megabyte_upload_and_download_stream_without_buffering() {
 
 #[tokio::test]
 async fn the_upstream_gets_http_1_1_by_default_and_http_2_with_upstream_http2() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     for (setting, version) in [("false", "HTTP/1.1"), ("true", "HTTP/2.0")] {
         let app = gateway_for(&echo, &[("UPSTREAM_HTTP2", setting)]).await;
         let t = app.tokens(ALICE.0);
@@ -608,7 +540,7 @@ async fn the_upstream_gets_http_1_1_by_default_and_http_2_with_upstream_http2() 
         .send()
         .await
         .expect("request");
-        assert_eq!(r.status(), 200, "{setting}");
+        let r = expect_status_for(r, 200, &setting).await;
         let echoed: Value = r.json().await.expect("json");
         assert_eq!(echoed["version"], version);
         assert_eq!(echoed["path"], "/app/h2");
@@ -632,7 +564,7 @@ async fn unreachable_upstream_is_502() {
     let r = app
         .get_with_token("/app", &t.access_token, &t.instance_url)
         .await;
-    assert_eq!(r.status(), 502);
+    let r = expect_status(r, 502).await;
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "bad_gateway");
     assert!(body["error_description"].as_str().is_some());
@@ -640,14 +572,14 @@ async fn unreachable_upstream_is_502() {
 
 #[tokio::test]
 async fn slow_upstream_is_504_but_a_slow_body_is_not_cut_off() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[("UPSTREAM_TIMEOUT", "1")]).await;
     let t = app.tokens(ALICE.0);
     let started = std::time::Instant::now();
     let r = app
         .get_with_token("/slow", &t.access_token, &t.instance_url)
         .await;
-    assert_eq!(r.status(), 504);
+    let r = expect_status(r, 504).await;
     assert!(started.elapsed() < Duration::from_secs(3));
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "gateway_timeout");
@@ -656,16 +588,16 @@ async fn slow_upstream_is_504_but_a_slow_body_is_not_cut_off() {
     let r = app
         .get_with_token("/slow-body", &t.access_token, &t.instance_url)
         .await;
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert_eq!(r.text().await.expect("body"), "tick\n".repeat(4));
 }
 
 #[tokio::test]
 async fn own_routes_are_served_by_sfgate_and_never_proxied() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let r = app.http.get(app.url("/healthz")).send().await.expect("r");
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
     let t = app.tokens(ALICE.0);
     let r = app
         .get_with_token("/secured", &t.access_token, &t.instance_url)
@@ -675,7 +607,7 @@ async fn own_routes_are_served_by_sfgate_and_never_proxied() {
         let r = app
             .get_with_token(path, &t.access_token, &t.instance_url)
             .await;
-        assert_eq!(r.status(), 404, "{path}");
+        let r = expect_status_for(r, 404, &path).await;
         // sfgate's own answer, so sfgate's page policies apply.
         assert!(
             r.headers().contains_key("content-security-policy"),
@@ -690,7 +622,7 @@ async fn own_routes_are_served_by_sfgate_and_never_proxied() {
 
 #[tokio::test]
 async fn proxied_requests_are_counted_as_proxy_and_keep_the_upstreams_headers() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let t = app.tokens(ALICE.0);
     // DELETE is used by no other test in this binary, which shares one metrics recorder.
@@ -699,7 +631,7 @@ async fn proxied_requests_are_counted_as_proxy_and_keep_the_upstreams_headers() 
     };
     let before = scrape(&app).await;
     let refused = app.http.delete(app.url("/app/x")).send().await.expect("r");
-    assert_eq!(refused.status(), 401);
+    expect_status(refused, 401).await;
     let browser_refused = app
         .http
         .delete(app.url("/app/x"))
@@ -707,7 +639,7 @@ async fn proxied_requests_are_counted_as_proxy_and_keep_the_upstreams_headers() 
         .send()
         .await
         .expect("r");
-    assert_eq!(browser_refused.status(), 303);
+    expect_status(browser_refused, 303).await;
     let proxied = app
         .http
         .delete(app.url("/app/x"))
@@ -716,7 +648,7 @@ async fn proxied_requests_are_counted_as_proxy_and_keep_the_upstreams_headers() 
         .send()
         .await
         .expect("r");
-    assert_eq!(proxied.status(), 200);
+    let proxied = expect_status(proxied, 200).await;
     // sfgate's page policies are for its own pages; the upstream sets its own.
     for own in [
         "content-security-policy",
@@ -742,7 +674,7 @@ async fn proxied_requests_are_counted_as_proxy_and_keep_the_upstreams_headers() 
 
 #[tokio::test]
 async fn own_routes_keep_their_body_limit_in_gateway_mode() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
     let r = app
         .http
@@ -752,7 +684,7 @@ async fn own_routes_keep_their_body_limit_in_gateway_mode() {
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), 413);
+    expect_status(r, 413).await;
 }
 
 #[tokio::test]
@@ -762,7 +694,7 @@ async fn without_an_upstream_unknown_paths_are_404() {
     let r = app
         .get_with_token("/app", &t.access_token, &t.instance_url)
         .await;
-    assert_eq!(r.status(), 404);
+    expect_status(r, 404).await;
 }
 
 async fn forward_auth(app: &TestApp, headers: HeaderMap) -> reqwest::Response {
@@ -851,7 +783,7 @@ async fn forward_auth_renews_an_expired_session_and_returns_the_cookie() {
 async fn forward_auth_refuses_with_json_and_never_redirects() {
     let app = spawn_app().await;
     let r = forward_auth(&app, header_map(&[("accept", "text/html")])).await;
-    assert_eq!(r.status(), 401);
+    let r = expect_status(r, 401).await;
     assert!(r.headers().get("location").is_none());
     assert!(r.headers()["content-type"]
         .to_str()
@@ -873,7 +805,7 @@ async fn forward_auth_refuses_with_json_and_never_redirects() {
         ]),
     )
     .await;
-    assert_eq!(r.status(), 403);
+    let r = expect_status(r, 403).await;
     assert!(!r.headers().contains_key("x-salesforce-user-id"));
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "org_not_allowed");
@@ -898,16 +830,16 @@ async fn forward_auth_reports_salesforce_trouble_as_502_503_and_504() {
         |instance: &str| header_map(&[("bearer", &t.access_token), ("instanceurl", instance)]);
 
     let r = forward_auth(&app, with_token(&dead_instance)).await;
-    assert_eq!(r.status(), 503);
+    expect_status(r, 503).await;
 
     app.emulator
         .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
     let r = forward_auth(&app, with_token(&t.instance_url)).await;
-    assert_eq!(r.status(), 502);
+    expect_status(r, 502).await;
 
     app.emulator.set_fault_for(Endpoint::UserInfo, Fault::Hang);
     let r = forward_auth(&app, with_token(&t.instance_url)).await;
-    assert_eq!(r.status(), 504);
+    let r = expect_status(r, 504).await;
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "temporarily_unavailable");
 }

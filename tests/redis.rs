@@ -131,7 +131,7 @@ impl Replicas {
             .send()
             .await
             .expect("authorize");
-        assert_eq!(start.status(), 302);
+        let start = expect_status(start, 302).await;
         let login_cookie = start
             .headers()
             .get_all(SET_COOKIE)
@@ -159,7 +159,7 @@ impl Replicas {
             .send()
             .await
             .expect("emulator login");
-        assert_eq!(answer.status(), 302);
+        let answer = expect_status(answer, 302).await;
         (location(answer.headers()), login_cookie)
     }
 
@@ -200,13 +200,13 @@ async fn a_login_started_on_one_replica_finishes_on_another_and_cannot_be_replay
     let browser = browser_client();
     let (callback, login_cookie) = replicas.start_login(0, &browser).await;
 
-    let finished = browser
-        .get(replicas.on_replica(&callback, 1))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("callback on B");
-    assert_eq!(finished.status(), 200, "replica B finishes A's login");
+    let finished = get_accepting(
+        &browser,
+        replicas.on_replica(&callback, 1),
+        "application/json",
+    )
+    .await;
+    let finished = expect_status_for(finished, 200, "replica B finishes A's login").await;
     assert!(set_cookies(finished.headers())
         .iter()
         .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")));
@@ -221,7 +221,7 @@ async fn a_login_started_on_one_replica_finishes_on_another_and_cannot_be_replay
         .send()
         .await
         .expect("replay on C");
-    assert_eq!(replayed.status(), 400);
+    let replayed = expect_status(replayed, 400).await;
     let body: serde_json::Value = replayed.json().await.expect("json");
     assert!(
         body["error_description"]
@@ -339,7 +339,7 @@ async fn a_token_used_on_three_replicas_costs_one_userinfo_call() {
                 .send()
                 .await
                 .expect("me");
-            assert_eq!(r.status(), 200, "replica {replica}");
+            let r = expect_status_for(r, 200, format!("replica {replica}")).await;
             answers.push(r.json::<serde_json::Value>().await.expect("json"));
         }
     }
@@ -393,13 +393,13 @@ async fn nothing_secret_is_stored_in_redis_in_clear() {
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned())
         .expect("state");
-    let finished = browser
-        .get(replicas.on_replica(&callback, 1))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("callback");
-    assert_eq!(finished.status(), 200);
+    let finished = get_accepting(
+        &browser,
+        replicas.on_replica(&callback, 1),
+        "application/json",
+    )
+    .await;
+    let finished = expect_status(finished, 200).await;
     let tokens: serde_json::Value = finished.json().await.expect("token json");
     let access = tokens["access_token"].as_str().expect("access").to_string();
     let refresh = tokens["refresh_token"]
@@ -574,7 +574,7 @@ async fn an_expired_session_hit_on_all_replicas_at_once_costs_one_refresh_under_
         .send()
         .await
         .expect("callback");
-    assert_eq!(r.status(), 303, "the callback redirects");
+    let r = expect_status_for(r, 303, "the callback redirects").await;
     let cookie = session_pair(r.headers()).expect("session cookie");
     replicas.emulator.expire_access_tokens();
     // A slow token endpoint keeps the renewal in flight while the others arrive.
@@ -593,7 +593,8 @@ async fn an_expired_session_hit_on_all_replicas_at_once_costs_one_refresh_under_
     let mut renewed = Vec::new();
     for (i, answer) in answers.into_iter().enumerate() {
         let answer = answer.expect("me");
-        assert_eq!(answer.status(), 200, "request {i} on replica {}", i % 3);
+        let answer =
+            expect_status_for(answer, 200, format!("request {i} on replica {}", i % 3)).await;
         renewed.extend(session_pair(answer.headers()));
     }
     assert_eq!(
@@ -611,7 +612,7 @@ async fn an_expired_session_hit_on_all_replicas_at_once_costs_one_refresh_under_
             .send()
             .await
             .expect("me");
-        assert_eq!(r.status(), 200, "renewed cookie {i}");
+        expect_status_for(r, 200, format!("renewed cookie {i}")).await;
     }
     assert_eq!(replicas.emulator.refresh_calls(), before + 1);
 }

@@ -54,7 +54,7 @@ fn max_age(headers: &reqwest::header::HeaderMap) -> u64 {
 async fn log_in(app: &TestApp) -> String {
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
-    assert_eq!(r.status(), 303, "the callback redirects");
+    let r = expect_status_for(r, 303, "the callback redirects").await;
     session_pair(r.headers()).expect("the callback sets the session cookie")
 }
 
@@ -100,7 +100,7 @@ async fn burst_shares_one_refresh(app: &TestApp, path_of: impl Fn(usize) -> Stri
     );
     for (i, cookie) in renewed.iter().enumerate() {
         let r = get_with_cookie(app, &path_of(100 + i), cookie).await;
-        assert_eq!(r.status(), 200, "renewed cookie {i} works");
+        expect_status_for(r, 200, format!("renewed cookie {i} works")).await;
     }
     assert_eq!(
         app.emulator.refresh_calls(),
@@ -132,13 +132,13 @@ async fn the_old_cookie_replayed_five_seconds_after_a_renewal_gets_the_new_sessi
     app.emulator.expire_access_tokens();
     let before = app.emulator.refresh_calls();
     let first = get_with_cookie(&app, "/api/me", &old).await;
-    assert_eq!(first.status(), 200);
+    let first = expect_status(first, 200).await;
     let new = session_pair(first.headers()).expect("renewed cookie");
     assert_eq!(app.emulator.refresh_calls(), before + 1);
 
     tokio::time::sleep(Duration::from_secs(5)).await;
     let replay = get_with_cookie(&app, "/api/me", &old).await;
-    assert_eq!(replay.status(), 200, "the old cookie still works");
+    let replay = expect_status_for(replay, 200, "the old cookie still works").await;
     assert_eq!(
         app.emulator.refresh_calls(),
         before + 1,
@@ -161,7 +161,7 @@ async fn after_the_grace_window_a_rotated_out_refresh_token_ends_only_the_old_co
     let old = log_in(&app).await;
     app.emulator.expire_access_tokens();
     let first = get_with_cookie(&app, "/api/me", &old).await;
-    assert_eq!(first.status(), 200);
+    let first = expect_status(first, 200).await;
     let new = session_pair(first.headers()).expect("renewed cookie");
 
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -193,7 +193,7 @@ async fn a_transient_renewal_failure_answers_503_and_keeps_the_session() {
     for fault in [Fault::ServerError, Fault::CloseConnection] {
         app.emulator.set_fault_for(Endpoint::Token, fault.clone());
         let r = get_with_cookie(&app, "/api/me", &cookie).await;
-        assert_eq!(r.status(), 503, "{fault:?}");
+        let r = expect_status_for(r, 503, format!("{fault:?}")).await;
         assert!(r.headers().contains_key("retry-after"), "{fault:?}");
         assert!(!clears_session(r.headers()), "{fault:?} kept the cookie");
         let body: serde_json::Value = r.json().await.expect("json");
@@ -217,13 +217,8 @@ async fn cookie_refresh_renews_the_cookie_and_answers_without_tokens() {
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
         .await;
-    let login = browser
-        .get(callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("callback");
-    assert_eq!(login.status(), 200);
+    let login = get_accepting(&browser, callback, "application/json").await;
+    let login = expect_status(login, 200).await;
     let cookie = session_pair(login.headers()).expect("session cookie");
     let tokens: serde_json::Value = login.json().await.expect("json");
     let refresh_token = tokens["refresh_token"].as_str().expect("rt").to_string();
@@ -237,7 +232,7 @@ async fn cookie_refresh_renews_the_cookie_and_answers_without_tokens() {
         .send()
         .await
         .expect("refresh");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert_eq!(r.headers()["cache-control"], "no-store");
     let renewed = session_pair(r.headers()).expect("renewed cookie");
     let text = r.text().await.expect("body");
@@ -265,7 +260,7 @@ async fn cookie_refresh_renews_the_cookie_and_answers_without_tokens() {
         .send()
         .await
         .expect("refresh");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert!(body["access_token"].is_string());
 }
@@ -296,7 +291,7 @@ async fn cross_site_refresh_and_logout_are_refused_and_change_nothing() {
                 }
                 let r = request.send().await.expect("request");
                 let what = format!("{path} with {headers:?}, accept {accept}");
-                assert_eq!(r.status(), 403, "{what}");
+                let r = expect_status_for(r, 403, &what).await;
                 assert!(set_cookies(r.headers()).is_empty(), "{what} set a cookie");
                 if accept == "application/json" {
                     let body: serde_json::Value = r.json().await.expect("json");
@@ -328,7 +323,7 @@ async fn cross_site_refresh_and_logout_are_refused_and_change_nothing() {
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert!(clears_session(r.headers()));
     assert!(app.emulator.calls(Endpoint::Revoke) >= 1);
 }
@@ -344,7 +339,7 @@ async fn sessions_end_at_their_maximum_age_and_renewal_never_extends_it() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     app.emulator.expire_access_tokens();
     let renewal = get_with_cookie(&app, "/api/me", &cookie).await;
-    assert_eq!(renewal.status(), 200);
+    let renewal = expect_status(renewal, 200).await;
     assert!(
         max_age(renewal.headers()) <= 5,
         "the renewed cookie ends with the session, not SESSION_TTL later"
@@ -355,7 +350,7 @@ async fn sessions_end_at_their_maximum_age_and_renewal_never_extends_it() {
     // Replayed past the maximum age (a browser would have dropped them): refused, cleared.
     for c in [&cookie, &renewed] {
         let r = get_with_cookie(&app, "/api/me", c).await;
-        assert_eq!(r.status(), 401);
+        let r = expect_status(r, 401).await;
         assert!(clears_session(r.headers()));
     }
 }
@@ -450,24 +445,14 @@ async fn the_callback_redirects_and_a_reload_or_back_lands_on_the_welcome_page()
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
         .await;
-    let r = browser
-        .get(&callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("callback");
-    assert_eq!(r.status(), 303);
+    let r = get_accepting(&browser, &callback, "text/html").await;
+    let r = expect_status(r, 303).await;
     assert_eq!(location(r.headers()), "/oauth2/welcome");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let token_calls = app.emulator.calls(Endpoint::Token);
 
-    let page = browser
-        .get(app.url("/oauth2/welcome"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("welcome");
-    assert_eq!(page.status(), 200);
+    let page = get_accepting(&browser, app.url("/oauth2/welcome"), "text/html").await;
+    let page = expect_status(page, 200).await;
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.expect("html");
     assert!(html.contains("Welcome, Alice Admin"), "{html}");
@@ -475,24 +460,14 @@ async fn the_callback_redirects_and_a_reload_or_back_lands_on_the_welcome_page()
 
     // Reload (or Back to) the callback: the login cookie is gone, the session is not.
     for _ in 0..2 {
-        let again = browser
-            .get(&callback)
-            .header("accept", "text/html")
-            .send()
-            .await
-            .expect("reload");
-        assert_eq!(again.status(), 303);
+        let again = get_accepting(&browser, &callback, "text/html").await;
+        let again = expect_status(again, 303).await;
         assert_eq!(location(again.headers()), "/oauth2/welcome");
         assert!(!clears_session(again.headers()));
     }
     // A JSON caller replaying it gets the error, and nothing reached Salesforce.
-    let json = browser
-        .get(&callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("json replay");
-    assert_eq!(json.status(), 400);
+    let json = get_accepting(&browser, &callback, "application/json").await;
+    expect_status(json, 400).await;
     assert_eq!(app.emulator.calls(Endpoint::Token), token_calls);
 
     // Without a session the welcome page sends the browser home.
@@ -502,7 +477,7 @@ async fn the_callback_redirects_and_a_reload_or_back_lands_on_the_welcome_page()
         .send()
         .await
         .expect("welcome");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert_eq!(location(r.headers()), "/");
 }
 
@@ -537,7 +512,7 @@ async fn api_logout_revokes_the_refresh_token_it_is_given_and_says_so() {
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["logged_out"], true);
     assert_eq!(
@@ -556,7 +531,7 @@ async fn api_logout_revokes_the_refresh_token_it_is_given_and_says_so() {
         .send()
         .await
         .expect("logout");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert!(clears_session(r.headers()));
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(

@@ -7,15 +7,13 @@
 mod common;
 
 use axum::extract::Request;
-use axum::middleware::{from_fn, Next};
 use axum::{Json, Router};
 use common::*;
 use futures_util::StreamExt;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -51,37 +49,10 @@ fn log_text() -> String {
 // ---------------------------------------------------------------------------------------------
 // The upstream app and raw requests.
 
-/// Echoes the method, path and every header (name as received, values) as JSON.
-struct Echo {
-    addr: SocketAddr,
-    hits: Arc<AtomicU64>,
-}
-
-impl Echo {
-    async fn start() -> Self {
-        let hits = Arc::new(AtomicU64::new(0));
-        let counter = hits.clone();
-        let app =
-            Router::new()
-                .fallback(echo)
-                .layer(from_fn(move |request: Request, next: Next| {
-                    let counter = counter.clone();
-                    async move {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                        next.run(request).await
-                    }
-                }));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, hits }
-    }
-
-    fn hits(&self) -> u64 {
-        self.hits.load(Ordering::SeqCst)
-    }
+/// The upstream app: echoes the method, path and every header (name as received, values) as
+/// JSON, and counts requests.
+async fn start_echo() -> StubServer {
+    StubServer::serve(Router::new().fallback(echo)).await
 }
 
 async fn echo(request: Request) -> Json<Value> {
@@ -118,31 +89,11 @@ fn received_value(echoed: &Value, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-async fn gateway(echo: &Echo, extra: &[(&str, &str)]) -> TestApp {
-    let upstream = format!("http://{}", echo.addr);
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    spawn_app_with(move |env| {
-        env.insert("UPSTREAM_URL".into(), upstream);
-        env.extend(extra);
-    })
-    .await
+async fn gateway(echo: &StubServer, extra: &[(&str, &str)]) -> TestApp {
+    spawn_gateway_for(&echo.url(), extra).await
 }
 
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.head, self.body))
-    }
-}
+use common::raw_http::Answer;
 
 /// Sends one raw HTTP/1.1 request (`Connection: close` is added) and reads the whole answer.
 async fn send_raw(addr: SocketAddr, request_line: &str, headers: &[(&str, &str)]) -> Answer {
@@ -151,48 +102,9 @@ async fn send_raw(addr: SocketAddr, request_line: &str, headers: &[(&str, &str)]
         raw.push_str(&format!("{name}: {value}\r\n"));
     }
     raw.push_str("\r\n");
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(raw.as_bytes()).await.expect("write");
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
-        .await
-        .expect("answer in time")
-        .expect("read");
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {text}"));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    Answer {
-        status,
-        head: head.to_string(),
-        body,
-    }
-}
-
-fn dechunk(mut raw: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = raw.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        raw = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    let answer = common::raw_http::send_raw(addr, raw.as_bytes()).await;
+    assert_ne!(answer.status, 0, "no status in {}", answer.head);
+    answer
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,7 +159,12 @@ async fn assert_forgery_does_not_reach_the_app(
             headers.push(("X-Instance-Url", instance));
         }
         let answer = send_raw(app.gateway.addr, &format!("GET {path} HTTP/1.1"), &headers).await;
-        assert_eq!(answer.status, 200, "{spelling} on {path}: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            200,
+            "{spelling} on {path}: {}",
+            answer.text()
+        );
         let echoed = answer.json();
         for (name, value) in received(&echoed) {
             assert!(
@@ -264,7 +181,7 @@ async fn assert_forgery_does_not_reach_the_app(
 
 #[tokio::test]
 async fn underscore_look_alikes_of_owned_headers_never_reach_the_upstream() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     for setting in ["drop", "keep"] {
         let app = gateway(
             &echo,
@@ -389,7 +306,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 struct PropGateway {
     app: TestApp,
-    _echo: Echo,
+    _echo: StubServer,
     bearer: String,
     instance: String,
 }
@@ -398,7 +315,7 @@ fn prop_gateway() -> &'static PropGateway {
     static GW: OnceLock<PropGateway> = OnceLock::new();
     GW.get_or_init(|| {
         runtime().block_on(async {
-            let echo = Echo::start().await;
+            let echo = start_echo().await;
             let app = gateway(
                 &echo,
                 &[
@@ -438,7 +355,7 @@ proptest! {
 
 #[tokio::test]
 async fn skipped_requests_cannot_ask_the_app_for_another_method() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway(
         &echo,
         &[
@@ -488,7 +405,7 @@ async fn skipped_requests_cannot_ask_the_app_for_another_method() {
 
 #[tokio::test]
 async fn encoded_and_ambiguous_paths_are_refused_before_skip_auth_rules() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway(&echo, &[("SKIP_AUTH_ROUTES", r"GET=^/public/,GET=\.css$")]).await;
     for path in [
         "/public/..%2fadmin",
@@ -519,7 +436,7 @@ async fn encoded_and_ambiguous_paths_are_refused_before_skip_auth_rules() {
             if accept == "application/json" {
                 assert_eq!(answer.json()["error"], "invalid_request", "{path}");
             } else {
-                assert!(answer.body.contains("<html"), "{path}: an HTML page");
+                assert!(answer.text().contains("<html"), "{path}: an HTML page");
             }
         }
     }
@@ -549,7 +466,7 @@ async fn encoded_and_ambiguous_paths_are_refused_before_skip_auth_rules() {
 
 #[tokio::test]
 async fn encoded_slashes_pass_only_when_allowed_and_never_around_dot_segments() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway(
         &echo,
         &[
@@ -576,7 +493,7 @@ async fn encoded_slashes_pass_only_when_allowed_and_never_around_dot_segments() 
 #[tokio::test]
 async fn unsafe_request_ids_are_replaced_before_they_are_logged_or_forwarded() {
     captured_log();
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway(&echo, &[("SKIP_AUTH_ROUTES", "GET=^/public/")]).await;
     let kept = "3f2b8c1e-0d4a-4c8e-9a3b-2f5d6e7f8a9b";
     let answer = send_raw(
@@ -633,7 +550,7 @@ async fn unsafe_request_ids_are_replaced_before_they_are_logged_or_forwarded() {
 
 #[tokio::test]
 async fn the_session_cookie_in_an_encoded_spelling_is_read_and_never_forwarded() {
-    let echo = Echo::start().await;
+    let echo = start_echo().await;
     let app = gateway(&echo, &[]).await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
@@ -662,7 +579,7 @@ async fn the_session_cookie_in_an_encoded_spelling_is_read_and_never_forwarded()
             "{name}: {echoed}"
         );
         assert!(
-            !answer.body.contains(&value),
+            !answer.text().contains(&value),
             "the sealed session reached the app"
         );
     }
@@ -701,17 +618,17 @@ async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
     for _ in 0..5 {
         let good = app.tokens(ALICE.0);
         let r = get(&attacker, good.access_token).await.expect("request");
-        assert_eq!(r.status(), 200);
+        expect_status(r, 200).await;
     }
     let before = app.emulator.calls(Endpoint::UserInfo);
     for i in 0..3 {
         let r = get(&attacker, bad(i)).await.expect("request");
-        assert_eq!(r.status(), 401, "token {i} is checked at Salesforce");
+        expect_status_for(r, 401, format!("token {i} is checked at Salesforce")).await;
     }
     assert_eq!(app.emulator.calls(Endpoint::UserInfo), before + 3);
 
     let r = get(&attacker, bad(3)).await.expect("request");
-    assert_eq!(r.status(), 429);
+    let r = expect_status(r, 429).await;
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
         .expect("text")
@@ -745,19 +662,19 @@ async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
     // Another client address has a budget of its own.
     let other = client_from("127.0.0.2");
     let r = get(&other, bad(100)).await.expect("request");
-    assert_eq!(r.status(), 401);
+    expect_status(r, 401).await;
     let r = get(&other, good.access_token.clone())
         .await
         .expect("request");
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
     assert_eq!(app.emulator.calls(Endpoint::UserInfo), before + 5);
     // The valid token's call was given back: the other client still has 3 - 1 = 2 bad ones.
     for i in 101..103 {
         let r = get(&other, bad(i)).await.expect("request");
-        assert_eq!(r.status(), 401, "token {i}");
+        expect_status_for(r, 401, format!("token {i}")).await;
     }
     let r = get(&other, bad(103)).await.expect("request");
-    assert_eq!(r.status(), 429);
+    expect_status(r, 429).await;
 
     let scrape = scrape(&app).await;
     assert!(metric(&scrape, "sfgate_validation_budget_exceeded_total", &[]) >= 2.0);
@@ -915,7 +832,7 @@ async fn an_open_request_keeps_its_connection_past_the_idle_deadline() {
     ));
     let answer = send_raw(addr, "GET /slow HTTP/1.1", &[]).await;
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.body, "tick\ntick\ntick\n");
+    assert_eq!(answer.text(), "tick\ntick\ntick\n");
 }
 
 #[tokio::test]
@@ -955,7 +872,7 @@ async fn connections_beyond_max_connections_wait_until_one_closes() {
         .expect("answered once a slot is free")
         .expect("task");
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.body, "ok");
+    assert_eq!(answer.text(), "ok");
     drop(second);
     let answer = tokio::time::timeout(Duration::from_secs(10), fourth)
         .await

@@ -107,19 +107,6 @@ impl EchoServer {
     }
 }
 
-async fn gateway_for(upstream: &str, extra: &[(&str, &str)]) -> TestApp {
-    let upstream = upstream.to_string();
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    spawn_app_with(move |env| {
-        env.insert("UPSTREAM_URL".into(), upstream);
-        env.extend(extra);
-    })
-    .await
-}
-
 fn ws_url(app: &TestApp, path: &str) -> String {
     format!("ws://{}{path}", app.gateway.addr)
 }
@@ -192,7 +179,7 @@ fn open_tunnels(app: &TestApp) -> usize {
 #[tokio::test]
 async fn text_and_binary_frames_cross_both_ways_and_the_close_handshake_completes() {
     let echo = EchoServer::start().await;
-    let app = gateway_for(&echo.url(), &[]).await;
+    let app = spawn_gateway_for(&echo.url(), &[]).await;
     let mut ws = connect(&app, "/socket?room=1", &bearer(&app)).await;
 
     ws.send(Message::text("hello through sfgate"))
@@ -245,7 +232,7 @@ async fn text_and_binary_frames_cross_both_ways_and_the_close_handshake_complete
 #[tokio::test]
 async fn the_upstreams_handshake_carries_identity_headers_and_no_credentials_or_forgeries() {
     let echo = EchoServer::start().await;
-    let app = gateway_for(&echo.url(), &[]).await;
+    let app = spawn_gateway_for(&echo.url(), &[]).await;
     let mut headers = bearer(&app);
     headers.push(("x-salesforce-user-id", "005FORGED0000001".into()));
     headers.push(("x-forwarded-email", "mallory@evil.example".into()));
@@ -282,7 +269,7 @@ async fn the_upstreams_handshake_carries_identity_headers_and_no_credentials_or_
 #[tokio::test]
 async fn a_browser_session_opens_a_websocket_without_the_session_cookie_reaching_the_app() {
     let echo = EchoServer::start().await;
-    let app = gateway_for(&echo.url(), &[]).await;
+    let app = spawn_gateway_for(&echo.url(), &[]).await;
     let browser = browser_client();
     let callback = app.login(&browser, ALICE).await;
     let session = set_cookies(callback.headers())
@@ -301,7 +288,7 @@ async fn a_browser_session_opens_a_websocket_without_the_session_cookie_reaching
 #[tokio::test]
 async fn unauthenticated_upgrades_get_401_or_303_and_never_reach_the_upstream() {
     let echo = EchoServer::start().await;
-    let app = gateway_for(&echo.url(), &[]).await;
+    let app = spawn_gateway_for(&echo.url(), &[]).await;
     let before = scrape(&app).await;
     for (headers, status) in [
         (vec![], 401),
@@ -341,7 +328,7 @@ async fn unauthenticated_upgrades_get_401_or_303_and_never_reach_the_upstream() 
 #[tokio::test]
 async fn an_upstream_refusing_the_upgrade_is_passed_through() {
     let echo = EchoServer::start().await;
-    let app = gateway_for(&echo.url(), &[]).await;
+    let app = spawn_gateway_for(&echo.url(), &[]).await;
     let error =
         tokio_tungstenite::connect_async(handshake(&ws_url(&app, "/refuse"), &bearer(&app)))
             .await
@@ -363,7 +350,7 @@ async fn an_unreachable_upstream_is_502() {
     let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let upstream = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let app = gateway_for(&upstream, &[]).await;
+    let app = spawn_gateway_for(&upstream, &[]).await;
     let error =
         tokio_tungstenite::connect_async(handshake(&ws_url(&app, "/socket"), &bearer(&app)))
             .await
@@ -383,7 +370,7 @@ async fn an_unreachable_upstream_is_502() {
 #[tokio::test]
 async fn an_idle_websocket_is_closed_after_the_idle_timeout() {
     let echo = EchoServer::start().await;
-    let app = gateway_for(&echo.url(), &[("WEBSOCKET_IDLE_TIMEOUT", "1")]).await;
+    let app = spawn_gateway_for(&echo.url(), &[("WEBSOCKET_IDLE_TIMEOUT", "1")]).await;
     let mut ws = connect(&app, "/socket", &bearer(&app)).await;
     // Traffic keeps it open past the timeout...
     for i in 0..4 {
@@ -406,7 +393,7 @@ async fn an_idle_websocket_is_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn shutdown_closes_open_websockets_with_going_away_on_both_sides() {
     let echo = EchoServer::start().await;
-    let app = gateway_for(&echo.url(), &[]).await;
+    let app = spawn_gateway_for(&echo.url(), &[]).await;
     let mut ws = connect(&app, "/socket", &bearer(&app)).await;
     ws.send(Message::text("before")).await.expect("send");
     assert_eq!(next(&mut ws).await, Some(Message::text("before")));

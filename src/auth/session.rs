@@ -294,10 +294,6 @@ pub fn is_own_cookie_pair(pair: &str) -> bool {
     read_cookie_pair(pair).is_some_and(|c| c.name() == SESSION_COOKIE || c.name() == LOGIN_COOKIE)
 }
 
-pub fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
-    find_cookie(headers, name).is_some()
-}
-
 /// Seconds since the epoch.
 pub fn now_secs() -> u64 {
     SystemTime::now()

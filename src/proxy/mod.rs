@@ -23,14 +23,21 @@ use crate::auth::{
 use crate::config::SkipAuthRule;
 use crate::domain::{CanonicalPath, PathPolicy};
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use std::sync::Arc;
 
-/// The service that answers everything sfgate's own routes do not.
-pub fn router(state: AppState) -> Router {
-    Router::new().fallback(proxy).with_state(state)
+/// The service that answers everything sfgate's own routes do not. Mounted only in gateway
+/// mode, so it takes the upstream itself rather than looking for one in the state.
+pub fn router(state: AppState, upstream: Upstream) -> Router {
+    let upstream = Arc::new(upstream);
+    Router::new().fallback(move |request: Request| {
+        let state = state.clone();
+        let upstream = upstream.clone();
+        async move { proxy(&state, &upstream, request).await }
+    })
 }
 
 /// Response extension on every answer the proxy gave for an upstream path (forwarded or
@@ -39,14 +46,11 @@ pub fn router(state: AppState) -> Router {
 pub struct Proxied;
 
 /// Authenticates (unless a skip-auth rule matches) and forwards.
-async fn proxy(State(state): State<AppState>, request: Request) -> Response {
-    let Some(upstream) = state.upstream.as_ref() else {
-        return crate::error::not_found();
-    };
+async fn proxy(state: &AppState, upstream: &Upstream, request: Request) -> Response {
     if crate::routes::is_own_route(request.uri().path()) {
         return crate::error::not_found();
     }
-    let mut response = authenticate_and_forward(&state, upstream, request).await;
+    let mut response = authenticate_and_forward(state, upstream, request).await;
     response.extensions_mut().insert(Proxied);
     response
 }

@@ -4,6 +4,7 @@
 
 // [redis] A real redis-server for the shared-state tests (tests/redis.rs).
 pub mod log_capture;
+pub mod raw_http;
 pub mod redis_server;
 
 use reqwest::header::{HeaderMap, LOCATION};
@@ -80,10 +81,7 @@ pub fn base_env(emulator_url: &str, redirect_uri: &str) -> HashMap<String, Strin
         ("SF_LOGIN_URL", emulator_url),
         ("SF_INSTANCE_ORIGINS", emulator_url),
         ("SF_ALLOWED_ORGS", ACME),
-        (
-            "SESSION_SECRET",
-            "test-session-secret-0123456789-abcdefghij",
-        ),
+        ("SESSION_SECRET", SESSION_SECRET),
         ("SALESFORCE_TIMEOUT", "2"),
     ]
     .into_iter()
@@ -162,12 +160,7 @@ impl TestApp {
         let callback = self
             .authorize_at_emulator(browser, "/oauth2/authorize", user, "allow")
             .await;
-        browser
-            .get(callback)
-            .header("accept", "text/html")
-            .send()
-            .await
-            .expect("callback")
+        get_accepting(browser, callback, "text/html").await
     }
 }
 
@@ -188,22 +181,19 @@ pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// A loopback server that counts requests and answers each with a fixed response; stands in
-/// for "a host the client named" or for a misbehaving Salesforce.
+/// A loopback server that counts the requests reaching it: an upstream app, a host the client
+/// named, or a misbehaving Salesforce.
 pub struct StubServer {
     pub addr: SocketAddr,
     hits: Arc<AtomicU64>,
 }
 
 impl StubServer {
+    /// Answers each request with a fixed response.
     pub async fn start(status: u16, content_type: &'static str, body: String) -> Self {
-        let hits = Arc::new(AtomicU64::new(0));
-        let counter = hits.clone();
         let app = axum::Router::new().fallback(move || {
-            let counter = counter.clone();
             let body = body.clone();
             async move {
-                counter.fetch_add(1, Ordering::SeqCst);
                 (
                     axum::http::StatusCode::from_u16(status).expect("status"),
                     [(axum::http::header::CONTENT_TYPE, content_type)],
@@ -211,6 +201,22 @@ impl StubServer {
                 )
             }
         });
+        Self::serve(app).await
+    }
+
+    /// Serves `app` on a random loopback port.
+    pub async fn serve(app: axum::Router) -> Self {
+        let hits = Arc::new(AtomicU64::new(0));
+        let counter = hits.clone();
+        let app = app.layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    next.run(request).await
+                }
+            },
+        ));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
@@ -306,4 +312,115 @@ pub async fn spawn_app_with_emulator(
         emulator,
         http: plain_client(),
     }
+}
+
+// --- Shared harness helpers (tidy, issue 13) ---
+
+/// The session secret [`base_env`] configures, for tests that seal cookies themselves.
+pub const SESSION_SECRET: &str = "test-session-secret-0123456789-abcdefghij";
+
+/// A gateway in gateway mode, proxying to `upstream_url`, with `extra` configuration.
+pub async fn spawn_gateway_for(upstream_url: &str, extra: &[(&str, &str)]) -> TestApp {
+    let upstream = upstream_url.to_string();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    spawn_app_with(move |env| {
+        env.insert("UPSTREAM_URL".into(), upstream);
+        env.extend(extra);
+    })
+    .await
+}
+
+/// Every header of a request as JSON, name to the list of its values, as echo upstreams
+/// answer them; read back with [`received`].
+pub fn headers_json(headers: &axum::http::HeaderMap) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for name in headers.keys() {
+        let values: Vec<serde_json::Value> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned().into())
+            .collect();
+        out.insert(name.as_str().to_string(), values.into());
+    }
+    out.into()
+}
+
+/// The header values an echo upstream received under `name` (see [`headers_json`]).
+pub fn received(echoed: &serde_json::Value, name: &str) -> Vec<String> {
+    echoed["headers"][name]
+        .as_array()
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// GET `url` with an `Accept` header, as a browser (`text/html`) or an API client would.
+pub async fn get_accepting(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    accept: &str,
+) -> reqwest::Response {
+    client
+        .get(url)
+        .header("accept", accept)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// `s` percent-encoded for a query string or form value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A loopback port that was free a moment ago, for a child process that must be told its port
+/// before it starts (chromedriver, the `sfgate serve` binary). Another process may take it in
+/// between: callers retry when the child reports it could not bind. In-process servers take a
+/// bound `TcpListener` instead.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Returns `response` when its status is `code`; otherwise panics with the body's
+/// `error_description` and the whole body, so a failure says why, not only what.
+pub async fn expect_status(response: reqwest::Response, code: u16) -> reqwest::Response {
+    check_status(response, code, None).await
+}
+
+/// [`expect_status`], naming what was checked (the case of a table, a step of a flow).
+pub async fn expect_status_for(
+    response: reqwest::Response,
+    code: u16,
+    context: impl std::fmt::Display,
+) -> reqwest::Response {
+    check_status(response, code, Some(context.to_string())).await
+}
+
+async fn check_status(
+    response: reqwest::Response,
+    code: u16,
+    context: Option<String>,
+) -> reqwest::Response {
+    if response.status() == code {
+        return response;
+    }
+    let status = response.status();
+    let url = response.url().clone();
+    let body = response.text().await.unwrap_or_default();
+    let description = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|json| json["error_description"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "(no error_description)".into());
+    let context = context.map(|c| format!("{c}: ")).unwrap_or_default();
+    panic!("{context}expected status {code}, got {status} from {url}: {description}\nbody: {body}");
 }
