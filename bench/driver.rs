@@ -1112,9 +1112,21 @@ async fn issue_tokens(
     emu: &str,
     count: usize,
 ) -> Result<Vec<String>, Failure> {
+    issue_tokens_as(http, emu, count, "opaque").await
+}
+
+/// `count` access tokens for Alice from the emulator, in `format` (`opaque` or `jwt`).
+async fn issue_tokens_as(
+    http: &reqwest::Client,
+    emu: &str,
+    count: usize,
+    format: &str,
+) -> Result<Vec<String>, Failure> {
     let grants: Value = http
         .post(format!("{emu}/__emulator/tokens"))
-        .json(&serde_json::json!({"username": "alice@acme.example", "count": count}))
+        .json(&serde_json::json!({"username": "alice@acme.example", "count": count, "format": format}))
+        // Minting thousands of RSA-signed tokens takes a while on a loaded machine.
+        .timeout(Duration::from_secs(300))
         .send()
         .await?
         .error_for_status()?

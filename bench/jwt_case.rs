@@ -92,10 +92,10 @@ pub(crate) async fn run(
     count: usize,
 ) -> Result<JwtCase, Failure> {
     // Keys and alice's profile are fetched by the first JWT; not part of the measurement.
-    let warm = tokens(http, emu, 1, "jwt").await?;
+    let warm = super::issue_tokens_as(http, emu, 1, "jwt").await?;
     let cached = warm[0].clone();
     let mut failures = count_failures(http, gw, emu, &warm, 1).await;
-    let jwts = tokens(http, emu, count, "jwt").await?;
+    let jwts = super::issue_tokens_as(http, emu, count, "jwt").await?;
     // The cached baseline (one token, `count` requests) and the distinct JWTs are measured in
     // alternating rounds, so that load from other processes on a shared machine falls on both
     // alike instead of on whichever ran at a bad moment.
@@ -117,7 +117,7 @@ pub(crate) async fn run(
     let cached_rps = cached_sent as f64 / cached_time.as_secs_f64();
     let jwt_rps = count as f64 / jwt_time.as_secs_f64();
 
-    let opaque = tokens(http, emu, count, "opaque").await?;
+    let opaque = super::issue_tokens_as(http, emu, count, "opaque").await?;
     let before = total_calls(http, emu).await?;
     let started = Instant::now();
     failures += count_failures(http, gw, emu, &opaque, CONCURRENCY).await;
@@ -133,35 +133,6 @@ pub(crate) async fn run(
         opaque_calls,
         failures,
     })
-}
-
-async fn tokens(
-    http: &reqwest::Client,
-    emu: &str,
-    count: usize,
-    format: &str,
-) -> Result<Vec<String>, Failure> {
-    let grants: Value = http
-        .post(format!("{emu}/__emulator/tokens"))
-        .json(&serde_json::json!({"username": "alice@acme.example", "count": count, "format": format}))
-        .timeout(Duration::from_secs(300))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let tokens: Vec<String> = grants
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|g| g["access_token"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    if tokens.len() != count {
-        return Err("the emulator issued the wrong number of tokens".into());
-    }
-    Ok(tokens)
 }
 
 async fn total_calls(http: &reqwest::Client, emu: &str) -> Result<u64, Failure> {

@@ -55,22 +55,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts emulator and gateway; `configure` may change the gateway's environment.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let redirect_uri = format!("http://{addr}/oauth2/callback");
-    let mut emulator_config = EmulatorConfig::new(CLIENT_ID, CLIENT_SECRET);
-    emulator_config.redirect_uris = vec![redirect_uri.clone()];
-    let emulator = Emulator::start(emulator_config, 0).await.expect("emulator");
-    let mut env = base_env(&emulator.base_url(), &redirect_uri);
-    configure(&mut env);
-    let config = Config::from_map(&env).expect("valid test config");
-    let gateway = spawn(config, listener).await.expect("gateway");
-    TestApp {
-        base: format!("http://{addr}"),
-        gateway,
-        emulator,
-        http: plain_client(),
-    }
+    spawn_app_with_emulator(|_| {}, configure).await
 }
 
 pub fn base_env(emulator_url: &str, redirect_uri: &str) -> HashMap<String, String> {
