@@ -140,9 +140,9 @@ fn check() -> ExitCode {
             println!(
                 "configuration is valid: callback {} , login {} , listening on {}:{}",
                 config.callback_path(),
-                config.login_url,
-                config.host,
-                config.port
+                config.salesforce.login_url,
+                config.server.host,
+                config.server.port
             );
             ExitCode::SUCCESS
         }
@@ -155,20 +155,20 @@ async fn serve() -> ExitCode {
         Ok(c) => c,
         Err(e) => return report(&e),
     };
-    telemetry::init(config.log_format);
+    telemetry::init(config.server.log_format);
     announce(&config);
-    let listener = match TcpListener::bind((config.host, config.port)).await {
+    let listener = match TcpListener::bind((config.server.host, config.server.port)).await {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             tracing::error!(
-                host = %config.host,
+                host = %config.server.host,
                 "port {} is in use; set PORT or stop the other process",
-                config.port
+                config.server.port
             );
             return ExitCode::FAILURE;
         }
         Err(e) => {
-            tracing::error!(error = %e, host = %config.host, port = config.port, "cannot listen");
+            tracing::error!(error = %e, host = %config.server.host, port = config.server.port, "cannot listen");
             return ExitCode::FAILURE;
         }
     };
@@ -184,12 +184,13 @@ async fn serve() -> ExitCode {
         // refused by the configuration anyway).
         let upstream = state
             .config
+            .gateway
             .upstream_url
             .as_ref()
             .map_or_else(|| "none".to_string(), |u| u.origin().ascii_serialization());
         tracing::info!(
             %addr,
-            allowed_orgs = %describe_orgs(&state.config.allowed_orgs),
+            allowed_orgs = %describe_orgs(&state.config.salesforce.allowed_orgs),
             %upstream,
             "sfgate listening"
         );
@@ -226,17 +227,17 @@ fn announce(config: &Config) {
             "using the Node.js app's variable name; the SF_* names are preferred (see docs/configuration.md)"
         );
     }
-    if config.allowed_orgs == AllowedOrgs::Any {
+    if config.salesforce.allowed_orgs == AllowedOrgs::Any {
         tracing::warn!(
             "SF_ALLOWED_ORGS is `*`: users of ANY Salesforce org can reach protected routes"
         );
     }
-    if config.metrics_token.is_none() && config.is_https() {
+    if config.server.metrics_token.is_none() && config.is_https() {
         tracing::warn!(
             "METRICS_TOKEN is not set: anyone who can reach this host can read /metrics"
         );
     }
-    if config.enable_password_flow {
+    if config.salesforce.enable_password_flow {
         tracing::warn!(
             "SF_ENABLE_PASSWORD_FLOW is on: the username-password flow is for testing only"
         );

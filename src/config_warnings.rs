@@ -110,7 +110,7 @@ fn closest<'k>(name: &str, known: &'k BTreeSet<String>) -> Option<&'k str> {
 /// Lightning Experience hosts (`*.lightning.force.com`) serve the UI, not OAuth: a login started
 /// there fails at Salesforce with a confusing page. The My Domain host of the same org does.
 pub fn login_url(config: &Config) -> Option<Warning> {
-    let host = config.login_url.host_str()?.to_ascii_lowercase();
+    let host = config.salesforce.login_url.host_str()?.to_ascii_lowercase();
     let org = host.strip_suffix(".lightning.force.com")?;
     Some(Warning {
         variable: "SF_LOGIN_URL".to_string(),

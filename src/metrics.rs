@@ -205,7 +205,7 @@ fn method_label(method: &Method) -> &'static str {
 /// `GET /metrics`: Prometheus text. With `METRICS_TOKEN` set, only `Authorization: Bearer
 /// <token>` may read it (compared in constant time); metrics reveal traffic and org activity.
 pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(expected) = &state.config.metrics_token {
+    if let Some(expected) = &state.config.server.metrics_token {
         if !bearer_matches(&headers, expected.expose_secret()) {
             let mut response = crate::error::ErrorResponse::new(
                 StatusCode::UNAUTHORIZED,

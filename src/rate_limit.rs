@@ -49,7 +49,11 @@ pub struct LoginRateLimiter {
 
 impl LoginRateLimiter {
     pub fn new(config: &Config) -> Self {
-        Self::with_limits(config.rate_limit, config.trust_proxy, MAX_CLIENTS)
+        Self::with_limits(
+            config.server.rate_limit,
+            config.server.trust_proxy,
+            MAX_CLIENTS,
+        )
     }
 
     fn with_limits(limit: RateLimit, trust_proxy: bool, max_clients: usize) -> Self {

@@ -41,7 +41,7 @@ where
 
 /// The headers every own answer carries, whatever it set itself.
 fn policy_headers(config: &Config) -> HeaderMap {
-    let login_origin = config.login_url.origin().ascii_serialization();
+    let login_origin = config.salesforce.login_url.origin().ascii_serialization();
     // The origin is a parsed URL's ASCII serialization, so it is always a valid header value.
     let csp = HeaderValue::from_str(&content_security_policy(&login_origin))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));

@@ -68,8 +68,8 @@ impl Default for ConnectionLimits {
 impl ConnectionLimits {
     pub fn from_config(config: &crate::config::Config) -> Self {
         Self {
-            header_read_timeout: config.header_read_timeout,
-            max_connections: config.max_connections,
+            header_read_timeout: config.server.header_read_timeout,
+            max_connections: config.server.max_connections,
             ..Self::default()
         }
     }

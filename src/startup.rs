@@ -55,7 +55,7 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_OWN_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
-            state.config.request_timeout,
+            state.config.server.request_timeout,
         ));
     let router = match &state.upstream {
         Some(upstream) => Router::new()

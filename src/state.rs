@@ -56,16 +56,18 @@ pub enum StateError {
 
 impl AppState {
     pub fn new(config: Config) -> Result<Self, StateError> {
-        let http = salesforce::http_client(config.salesforce_timeout)?;
+        let http = salesforce::http_client(config.salesforce.timeout)?;
         let oauth = SalesforceOAuth::new(&config, http.clone())?;
-        let readiness = Arc::new(Readiness::new(config.instance_policy.extra_origins()));
+        let readiness = Arc::new(Readiness::new(
+            config.salesforce.instance_policy.extra_origins(),
+        ));
         let store = SharedStore::from_config(&config)?;
         let mut identity_client = IdentityClient::new(http.clone());
         if config.policy.needs_permissions() {
             identity_client =
-                identity_client.with_custom_permissions(config.instance_policy.clone());
+                identity_client.with_custom_permissions(config.salesforce.instance_policy.clone());
         }
-        let assertion = match (&config.assertion_key, &config.assertion_audience) {
+        let assertion = match (&config.assertion.key, &config.assertion.audience) {
             (Some(key), Some(audience)) => Some(crate::policy::AssertionSigner::new(
                 key,
                 config.public_origin(),
@@ -76,10 +78,8 @@ impl AppState {
         let validator = IdentityValidator::new(
             identity_client,
             readiness.clone(),
-            config.allowed_orgs.clone(),
-            config.identity_cache_ttl,
-            config.identity_negative_ttl,
-            config.identity_cache_max,
+            config.salesforce.allowed_orgs.clone(),
+            &config.cache,
         )
         .with_miss_budget(crate::auth::miss_budget::MissBudget::new(&config))
         .with_token_checks(TokenChecks::from_config(&config, http.clone()))
@@ -87,26 +87,26 @@ impl AppState {
         let renewals = Renewals::new(
             oauth.clone(),
             readiness.clone(),
-            config.session_renewal_grace,
+            config.session.renewal_grace,
         )
-        .with_store(store.clone(), config.instance_policy.clone());
-        let upstream = match &config.upstream_url {
+        .with_store(store.clone(), config.salesforce.instance_policy.clone());
+        let upstream = match &config.gateway.upstream_url {
             Some(url) => Some(Upstream::new(
                 url,
                 UpstreamOptions {
-                    timeout: config.upstream_timeout,
-                    http2: config.upstream_http2,
-                    websocket_idle: config.websocket_idle_timeout,
+                    timeout: config.gateway.upstream_timeout,
+                    http2: config.gateway.upstream_http2,
+                    websocket_idle: config.gateway.websocket_idle_timeout,
                 },
             )?),
             None => None,
         };
         let cookies = CookieSealer::new(
-            config.session_secret.expose(),
+            config.session.secret.expose(),
             config.is_https(),
-            config.session_ttl,
+            config.session.ttl,
         )
-        .with_session_max_age(config.session_max_age);
+        .with_session_max_age(config.session.max_age);
         Ok(Self(Arc::new(Inner {
             config,
             oauth,

@@ -511,6 +511,7 @@ async fn proxied_requests_carry_an_assertion_that_verifies_with_the_served_jwks(
                 &app.gateway
                     .state
                     .config
+                    .salesforce
                     .instance_policy
                     .check(&t.instance_url)
                     .expect("instance"),

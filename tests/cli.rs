@@ -399,8 +399,11 @@ async fn env_example_documents_every_variable_and_works_once_filled_in() {
         "/docs/configuration.md"
     ))
     .expect("docs/configuration.md");
-    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs"))
-        .expect("config.rs");
+    // The configuration is read in src/config/, one file per group of variables.
+    let config: String = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config"))
+        .expect("src/config")
+        .map(|entry| std::fs::read_to_string(entry.expect("entry").path()).expect("config file"))
+        .collect();
     // Every variable the configuration reads, by the names it is read with.
     let read = Regex::new(r#"\(\s*"([A-Z][A-Z0-9_]+)""#).expect("regex");
     let mut names: Vec<&str> = read

@@ -619,6 +619,7 @@ async fn a_decision_that_needs_the_profile_gets_it_once_per_user_or_fails_closed
         .gateway
         .state
         .config
+        .salesforce
         .instance_policy
         .check(&app.emulator.base_url())
         .expect("allowed");

@@ -50,6 +50,7 @@ pub async fn authenticate(
         extract_credentials(headers, &state.cookies)?.ok_or(AuthError::NoCredentials)?;
     let instance = state
         .config
+        .salesforce
         .instance_policy
         .check(&credentials.instance)
         .inspect_err(|_| {

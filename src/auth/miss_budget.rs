@@ -63,8 +63,8 @@ pub struct Reservation(Option<(Arc<Mutex<Window>>, Instant)>);
 impl MissBudget {
     pub fn new(config: &Config) -> Self {
         Self {
-            per_window: config.validation_misses_per_minute,
-            trust_proxy: config.trust_proxy,
+            per_window: config.cache.misses_per_minute,
+            trust_proxy: config.server.trust_proxy,
             clients: Some(
                 moka::sync::Cache::builder()
                     .max_capacity(MAX_CLIENTS as u64)

@@ -16,7 +16,7 @@
 use super::miss_budget::MissBudget;
 use super::profiles::Profiles;
 use super::{AuthError, Confirmed};
-use crate::config::{Config, TokenValidation};
+use crate::config::{CacheConfig, Config, TokenValidation};
 use crate::domain::{AllowedOrgs, InstancePolicy, InstanceUrl, OrgId};
 use crate::health::Readiness;
 use crate::salesforce::introspect::Introspector;
@@ -102,18 +102,18 @@ pub struct TokenChecks {
 
 impl TokenChecks {
     pub fn from_config(config: &Config, http: reqwest::Client) -> Self {
-        let mut accepted_client_ids = vec![config.client_id.clone()];
-        accepted_client_ids.extend(config.accepted_client_ids.iter().cloned());
+        let mut accepted_client_ids = vec![config.salesforce.client_id.clone()];
+        accepted_client_ids.extend(config.salesforce.accepted_client_ids.iter().cloned());
         Self {
-            mode: config.token_validation,
-            keys: KeySets::new(http.clone(), config.instance_policy.clone()),
+            mode: config.salesforce.token_validation,
+            keys: KeySets::new(http.clone(), config.salesforce.instance_policy.clone()),
             introspector: Introspector::new(
                 http,
-                &config.login_url,
-                config.client_id.clone(),
-                config.client_secret.clone(),
+                &config.salesforce.login_url,
+                config.salesforce.client_id.clone(),
+                config.salesforce.client_secret.clone(),
             ),
-            policy: config.instance_policy.clone(),
+            policy: config.salesforce.instance_policy.clone(),
             accepted_client_ids,
         }
     }
@@ -139,15 +139,14 @@ pub struct IdentityValidator {
 }
 
 impl IdentityValidator {
-    /// A `ttl` of zero disables the cache: every request asks Salesforce.
+    /// A `cache.ttl` of zero disables the cache: every request asks Salesforce.
     pub fn new(
         client: IdentityClient,
         readiness: Arc<Readiness>,
         allowed_orgs: AllowedOrgs,
-        ttl: Duration,
-        negative_ttl: Duration,
-        max: u64,
+        cache: &CacheConfig,
     ) -> Self {
+        let (ttl, negative_ttl, max) = (cache.ttl, cache.negative_ttl, cache.max);
         let ttls = VerdictExpiry {
             valid: ttl,
             invalid: negative_ttl.min(ttl),

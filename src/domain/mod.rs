@@ -6,6 +6,7 @@ mod instance_url;
 mod org_id;
 mod request_path;
 mod return_to;
+mod session_secret;
 
 pub use allowed_orgs::AllowedOrgs;
 pub use instance_url::{
@@ -14,3 +15,4 @@ pub use instance_url::{
 pub use org_id::{OrgId, OrgIdError, SalesforceId};
 pub use request_path::{CanonicalPath, PathError, PathPolicy, MAX_DECODING_DEPTH};
 pub use return_to::ReturnTo;
+pub use session_secret::SessionSecret;

@@ -166,11 +166,11 @@ impl Upstream {
                 forwarded: Forwarded {
                     client,
                     host: parts.uri.authority().map(|a| a.as_str()),
-                    trust_proxy: config.trust_proxy,
+                    trust_proxy: config.server.trust_proxy,
                 },
                 identity: auth.map(|a| a.identity.headers()),
                 access_token: auth
-                    .filter(|_| config.pass_access_token)
+                    .filter(|_| config.gateway.pass_access_token)
                     .map(|a| (&a.token, &a.instance)),
             },
         );

@@ -75,11 +75,11 @@ async fn authenticate_then_forward(
     request: Request,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
-    headers::remove_by_name_rule(&mut parts.headers, state.config.underscore_headers);
+    headers::remove_by_name_rule(&mut parts.headers, state.config.gateway.underscore_headers);
     // Only sfgate signs assertions; a client's copy (in any spelling) never reaches the app.
     headers::remove_assertion(&mut parts.headers);
     let policy = PathPolicy {
-        allow_encoded_slashes: state.config.allow_encoded_slashes,
+        allow_encoded_slashes: state.config.gateway.allow_encoded_slashes,
     };
     let path = match CanonicalPath::parse(parts.uri.path(), policy) {
         Ok(path) => path,
@@ -88,7 +88,7 @@ async fn authenticate_then_forward(
             return ProxyError::from(e).into_response();
         }
     };
-    let auth = if skips_auth(&state.config.skip_auth_routes, &parts.method, &path) {
+    let auth = if skips_auth(&state.config.gateway.skip_auth_routes, &parts.method, &path) {
         // The rule allowed this method; the app must not be told to act as another one.
         headers::remove_method_overrides(&mut parts.headers);
         None

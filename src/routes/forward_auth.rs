@@ -43,7 +43,7 @@ pub(super) async fn forward_auth(
                 out.insert(crate::policy::X_SFGATE_ASSERTION, assertion);
             }
             out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            if state.config.pass_access_token {
+            if state.config.gateway.pass_access_token {
                 insert_access_token(out, &auth.token, &auth.instance);
             }
             // A renewed session reaches the browser if the proxy copies `Set-Cookie` back
@@ -90,7 +90,7 @@ async fn authenticate_for_original_uri(
     headers: &HeaderMap,
 ) -> Result<Authenticated, AuthError> {
     let auth = authenticate(state, headers, RefreshPolicy::Allowed).await?;
-    let original = if state.config.trust_proxy && !state.config.policy.routes.is_empty() {
+    let original = if state.config.server.trust_proxy && !state.config.policy.routes.is_empty() {
         original_path(headers)?
     } else {
         None

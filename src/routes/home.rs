@@ -47,12 +47,13 @@ impl LogoutNotice {
 fn script_lines(config: &Config, session_instance: Option<&str>) -> Vec<String> {
     let origin = config.public_origin();
     let mut lines = Vec::new();
-    if config.enable_password_flow {
+    if config.salesforce.enable_password_flow {
         lines.extend(shell_examples::login_lines(&origin, false));
     } else {
-        let login_origin = config.login_url.origin().ascii_serialization();
+        let login_origin = config.salesforce.login_url.origin().ascii_serialization();
         let instance = session_instance.map(str::to_string).or_else(|| {
             config
+                .salesforce
                 .instance_policy
                 .extra_origins()
                 .contains(&login_origin)

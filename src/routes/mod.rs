@@ -50,7 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(crate::metrics::render))
         .route("/oauth2/auth", any(forward_auth::forward_auth))
         .route("/.well-known/jwks.json", get(jwks::jwks))
-        .merge(assets::router(state.config.upstream_url.is_some()))
+        .merge(assets::router(state.config.gateway.upstream_url.is_some()))
         .merge(login::router(&state.config))
         .merge(protected);
     // Install the metrics recorder before the first request records anything.

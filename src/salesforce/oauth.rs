@@ -110,26 +110,33 @@ pub struct SalesforceOAuth {
 
 impl SalesforceOAuth {
     pub fn new(config: &Config, http: reqwest::Client) -> Result<Self, url::ParseError> {
-        let client: SalesforceClient = oauth2::Client::new(ClientId::new(config.client_id.clone()))
-            .set_client_secret(ClientSecret::new(
-                config.client_secret.expose_secret().to_string(),
-            ))
-            // Salesforce documents client_secret_post for the web-server flow.
-            .set_auth_type(AuthType::RequestBody)
-            .set_auth_uri(AuthUrl::new(
-                config.login_endpoint("/services/oauth2/authorize"),
-            )?)
-            .set_token_uri(TokenUrl::new(
-                config.login_endpoint("/services/oauth2/token"),
-            )?)
-            .set_redirect_uri(RedirectUrl::from_url(config.redirect_uri.clone()));
+        let client: SalesforceClient =
+            oauth2::Client::new(ClientId::new(config.salesforce.client_id.clone()))
+                .set_client_secret(ClientSecret::new(
+                    config.salesforce.client_secret.expose_secret().to_string(),
+                ))
+                // Salesforce documents client_secret_post for the web-server flow.
+                .set_auth_type(AuthType::RequestBody)
+                .set_auth_uri(AuthUrl::new(
+                    config
+                        .salesforce
+                        .login_endpoint("/services/oauth2/authorize"),
+                )?)
+                .set_token_uri(TokenUrl::new(
+                    config.salesforce.login_endpoint("/services/oauth2/token"),
+                )?)
+                .set_redirect_uri(RedirectUrl::from_url(
+                    config.salesforce.redirect_uri.clone(),
+                ));
         Ok(Self {
             client,
             http,
-            client_secret: config.client_secret.clone(),
-            scopes: config.scopes.clone(),
-            policy: config.instance_policy.clone(),
-            revocation_url: Url::parse(&config.login_endpoint("/services/oauth2/revoke"))?,
+            client_secret: config.salesforce.client_secret.clone(),
+            scopes: config.salesforce.scopes.clone(),
+            policy: config.salesforce.instance_policy.clone(),
+            revocation_url: Url::parse(
+                &config.salesforce.login_endpoint("/services/oauth2/revoke"),
+            )?,
         })
     }
 

@@ -63,11 +63,8 @@ impl SharedStore {
         match &config.redis {
             None => Ok(Self::Local),
             Some(redis) => {
-                let store = RedisStore::connect(
-                    redis,
-                    config.session_secret.expose(),
-                    config.identity_cache_ttl,
-                )?;
+                let store =
+                    RedisStore::connect(redis, config.session.secret.expose(), config.cache.ttl)?;
                 revocation::spawn_subscriber(&store);
                 Ok(Self::Redis(store))
             }

@@ -120,7 +120,12 @@ async fn revoke_and_evict(
         }
         return outcome;
     };
-    if let Ok(instance) = state.config.instance_policy.check(&credentials.instance) {
+    if let Ok(instance) = state
+        .config
+        .salesforce
+        .instance_policy
+        .check(&credentials.instance)
+    {
         state.validator.evict(&instance, &credentials.token).await;
     }
     match (&credentials.source, &credentials.session) {

@@ -47,7 +47,7 @@ pub(super) async fn password(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, LoginError> {
-    if !state.config.enable_password_flow {
+    if !state.config.salesforce.enable_password_flow {
         return Err(LoginError::PasswordFlowDisabled);
     }
     // Credentials are read from the body only, never from the URL.

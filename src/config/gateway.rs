@@ -1,0 +1,102 @@
+//! Gateway mode: the upstream app behind sfgate and the rules for what reaches it.
+
+use super::reader::Reader;
+use crate::proxy::header_rule::UnderscoreHeaders;
+use std::time::Duration;
+use url::Url;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// `UPSTREAM_URL`: the app requests are proxied to; `None` runs sfgate without a proxy.
+    pub upstream_url: Option<Url>,
+    pub upstream_timeout: Duration,
+    /// `UPSTREAM_HTTP2`: HTTP/2 to the upstream (h2c prior knowledge, or ALPN over TLS).
+    pub upstream_http2: bool,
+    /// `WEBSOCKET_IDLE_TIMEOUT`: an upgraded connection quiet this long is closed.
+    pub websocket_idle_timeout: Duration,
+    pub pass_access_token: bool,
+    pub skip_auth_routes: Vec<SkipAuthRule>,
+    // Trust boundary (docs/security.md).
+    /// `PROXY_UNDERSCORE_HEADERS`: request header names with `_` dropped (default) or kept.
+    pub underscore_headers: UnderscoreHeaders,
+    /// `ALLOW_ENCODED_SLASHES`: let `%2F` through in proxied paths (dot segments stay refused).
+    pub allow_encoded_slashes: bool,
+}
+
+/// One rule of `SKIP_AUTH_ROUTES`: an optional method and a path regex, as in oauth2-proxy.
+#[derive(Debug, Clone)]
+pub struct SkipAuthRule {
+    pub method: Option<axum::http::Method>,
+    pub path: regex::Regex,
+}
+
+pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
+    let upstream_url = r
+        .get("UPSTREAM_URL")
+        .and_then(|raw| r.url("UPSTREAM_URL", &raw));
+    if let Some(u) = &upstream_url {
+        if u.query().is_some() || u.fragment().is_some() {
+            r.problem("UPSTREAM_URL", "must not contain a query or fragment");
+        }
+        if !u.username().is_empty() || u.password().is_some() {
+            // It would be logged and sent as Basic auth on every request; say so instead.
+            r.problem("UPSTREAM_URL", "must not contain a user name or password");
+        }
+    }
+    let upstream_timeout = r.seconds("UPSTREAM_TIMEOUT", 30);
+    if upstream_timeout.is_zero() {
+        r.problem("UPSTREAM_TIMEOUT", "must be at least 1 second");
+    }
+    let upstream_http2 = r.flag("UPSTREAM_HTTP2");
+    let websocket_idle_timeout = r.seconds("WEBSOCKET_IDLE_TIMEOUT", 600);
+    if websocket_idle_timeout.is_zero() {
+        r.problem("WEBSOCKET_IDLE_TIMEOUT", "must be at least 1 second");
+    }
+    let pass_access_token = r.flag("PASS_ACCESS_TOKEN");
+    let skip_auth_routes = skip_auth_routes(r);
+    let underscore_headers = r.parse_or(
+        "PROXY_UNDERSCORE_HEADERS",
+        UnderscoreHeaders::Drop,
+        "`drop` or `keep`",
+    );
+    let allow_encoded_slashes = r.flag("ALLOW_ENCODED_SLASHES");
+    GatewayConfig {
+        upstream_url,
+        upstream_timeout,
+        upstream_http2,
+        websocket_idle_timeout,
+        pass_access_token,
+        skip_auth_routes,
+        underscore_headers,
+        allow_encoded_slashes,
+    }
+}
+
+fn skip_auth_routes(r: &mut Reader<'_>) -> Vec<SkipAuthRule> {
+    let Some(raw) = r.get("SKIP_AUTH_ROUTES") else {
+        return Vec::new();
+    };
+    let mut rules = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (method, pattern) = match entry.split_once('=') {
+            Some((m, p)) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                match axum::http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()) {
+                    Ok(method) => (Some(method), p),
+                    Err(_) => {
+                        r.problem("SKIP_AUTH_ROUTES", format!("`{m}` is not an HTTP method"));
+                        continue;
+                    }
+                }
+            }
+            _ => (None, entry),
+        };
+        match regex::Regex::new(pattern) {
+            Ok(path) => rules.push(SkipAuthRule { method, path }),
+            Err(e) => r.problem(
+                "SKIP_AUTH_ROUTES",
+                format!("`{pattern}` is not a valid regex: {e}"),
+            ),
+        }
+    }
+    rules
+}

@@ -1,0 +1,149 @@
+//! Configuration, read once at start from the environment (and `.env` for local runs).
+//!
+//! Everything sfgate needs is validated here, and every problem is reported at once, naming the
+//! variable: an operator fixing a Heroku deploy should not have to redeploy once per typo. Code
+//! after [`Config::from_lookup`] trusts the values; nothing else reads the environment.
+//!
+//! One group per concern, each read by the `parse` function of its own file; the groups share
+//! one [`reader::Reader`], which collects the problems of all of them.
+
+mod assertion;
+mod cache;
+mod gateway;
+mod policy;
+mod reader;
+mod redis;
+mod salesforce;
+mod server;
+mod session;
+#[cfg(test)]
+mod tests;
+
+pub use assertion::AssertionConfig;
+pub use cache::CacheConfig;
+pub use gateway::{GatewayConfig, SkipAuthRule};
+pub use redis::RedisConfig;
+pub use salesforce::{SalesforceConfig, TokenValidation};
+pub use server::{LogFormat, RateLimit, ServerConfig};
+pub use session::SessionConfig;
+
+use reader::Reader;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub salesforce: SalesforceConfig,
+    pub session: SessionConfig,
+    pub cache: CacheConfig,
+    pub gateway: GatewayConfig,
+    pub server: ServerConfig,
+    /// Who may pass beyond the org check, globally and per route (docs/authorization.md).
+    pub policy: crate::policy::Policy,
+    pub assertion: AssertionConfig,
+    /// Shared state for replicas (`REDIS_URL`); `None` keeps everything in-process.
+    pub redis: Option<RedisConfig>,
+    /// Legacy Node.js variable names that were used, so start-up can say so once.
+    pub legacy_names_used: Vec<&'static str>,
+}
+
+/// One problem with one variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+/// Every problem found, printed one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError(pub Vec<ConfigProblem>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        let noun = if n == 1 { "problem" } else { "problems" };
+        writeln!(f, "invalid configuration ({n} {noun}):")?;
+        for p in &self.0 {
+            writeln!(f, "  {}: {}", p.variable, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads the process environment (after `.env`, which never overrides real variables).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// For tests and demo mode: configuration from a map instead of the environment.
+    pub fn from_map(map: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| map.get(name).cloned())
+    }
+
+    /// Every variable name the configuration reads, found by recording what [`Self::from_lookup`]
+    /// asks for: once against `lookup` (names read only when another is set) and once against an
+    /// empty environment (fallback names read only when the preferred one is missing). Deriving
+    /// the list this way keeps it complete as variables are added, with no second list to
+    /// maintain; start-up uses it to point out misspelt variables.
+    pub fn variable_names(lookup: &dyn Fn(&str) -> Option<String>) -> BTreeSet<String> {
+        let asked = RefCell::new(BTreeSet::new());
+        let _ = Self::from_lookup(&|name| {
+            asked.borrow_mut().insert(name.to_string());
+            lookup(name)
+        });
+        let _ = Self::from_lookup(&|name| {
+            asked.borrow_mut().insert(name.to_string());
+            None
+        });
+        asked.into_inner()
+    }
+
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+            legacy: Vec::new(),
+        };
+        let scopes = salesforce::scopes(&mut r);
+        let salesforce = salesforce::parse(&mut r, scopes.clone());
+        let session = session::parse(&mut r);
+        let gateway = gateway::parse(&mut r);
+        let server = server::parse(&mut r);
+        let cache = cache::parse(&mut r);
+        let redis = redis::parse(&mut r);
+        let policy = policy::parse(&mut r, &scopes);
+        let assertion = assertion::parse(&mut r, gateway.upstream_url.as_ref());
+        let legacy_names_used = std::mem::take(&mut r.legacy);
+        match (salesforce, session) {
+            (Some(salesforce), Some(session)) if r.problems.is_empty() => Ok(Config {
+                salesforce,
+                session,
+                cache,
+                gateway,
+                server,
+                policy,
+                assertion,
+                redis,
+                legacy_names_used,
+            }),
+            _ => Err(ConfigError(r.problems)),
+        }
+    }
+
+    /// See [`SalesforceConfig::callback_path`].
+    pub fn callback_path(&self) -> &str {
+        self.salesforce.callback_path()
+    }
+
+    /// See [`SalesforceConfig::is_https`].
+    pub fn is_https(&self) -> bool {
+        self.salesforce.is_https()
+    }
+
+    /// See [`SalesforceConfig::public_origin`].
+    pub fn public_origin(&self) -> String {
+        self.salesforce.public_origin()
+    }
+}

@@ -1,0 +1,46 @@
+//! The replicas' shared store (`REDIS_URL`).
+
+use super::reader::Reader;
+use secrecy::SecretString;
+use std::time::Duration;
+
+/// Where the replicas' shared store is and how long sfgate waits for it.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// The URL as the Redis client reads it; secret because it carries the password.
+    pub url: SecretString,
+    /// Each Redis call gives up after this long; the request then goes on with local state.
+    pub timeout: Duration,
+}
+
+/// `REDIS_URL` (`redis://` or `rediss://`, as Heroku sets it), `REDIS_TLS_VERIFY` and
+/// `REDIS_TIMEOUT_MS`. Heroku Key-Value Store presents a self-signed certificate, so its users
+/// set `REDIS_TLS_VERIFY=false` (the client's `#insecure` URL fragment, added here) rather
+/// than editing a URL Heroku rotates. The URL is never echoed: it holds the password.
+pub(super) fn parse(r: &mut Reader<'_>) -> Option<RedisConfig> {
+    // Verified unless explicitly turned off (`flag` reports a value that is not a boolean).
+    let verify = r.get("REDIS_TLS_VERIFY").is_none() || r.flag("REDIS_TLS_VERIFY");
+    let timeout_ms = r.parse_or("REDIS_TIMEOUT_MS", 500u64, "a whole number of milliseconds");
+    if !(10..=10_000).contains(&timeout_ms) {
+        r.problem("REDIS_TIMEOUT_MS", "must be between 10 and 10000");
+    }
+    let raw = r.get("REDIS_URL")?;
+    let raw = raw.trim();
+    let scheme_ok = raw.starts_with("redis://") || raw.starts_with("rediss://");
+    let mut url = raw.to_string();
+    if !verify && raw.starts_with("rediss://") && !raw.contains('#') {
+        url.push_str("#insecure");
+    }
+    if !scheme_ok || redis::IntoConnectionInfo::into_connection_info(url.as_str()).is_err() {
+        r.problem(
+            "REDIS_URL",
+            "must be a redis:// or rediss:// URL such as redis://:password@host:6379 \
+             (the value is not shown: it holds a password)",
+        );
+        return None;
+    }
+    Some(RedisConfig {
+        url: SecretString::from(url),
+        timeout: Duration::from_millis(timeout_ms),
+    })
+}
