@@ -10,19 +10,18 @@ pub mod config_warnings;
 pub mod demo;
 pub mod domain;
 pub mod error;
-pub mod header_limit;
 pub mod health;
-pub mod metrics;
+pub mod middleware;
 pub mod policy;
 pub mod proxy;
-pub mod rate_limit;
-pub mod request_id;
 pub mod routes;
 pub mod salesforce;
-pub mod security_headers;
 pub mod server;
 pub mod shell_examples;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+
+// Where these layers lived before `middleware/`; kept so embedding code keeps compiling.
+pub use middleware::{header_limit, rate_limit, request_id, security_headers};

@@ -7,9 +7,9 @@
 use crate::auth::LEGACY_BEARER;
 use crate::config::Config;
 use crate::error;
+use crate::middleware::{header_limit, request_id, request_metrics, security_headers};
 use crate::proxy;
 use crate::routes;
-use crate::security_headers;
 use crate::server::ConnectionLimits;
 use crate::state::{AppState, StateError};
 use axum::extract::{DefaultBodyLimit, Request};
@@ -33,7 +33,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::request_id::REQUEST_ID;
+use request_id::REQUEST_ID;
 /// sfgate's own routes take small forms and JSON; nothing legitimate comes near this.
 const MAX_OWN_BODY: usize = 64 * 1024;
 
@@ -114,15 +114,15 @@ fn with_middleware(router: Router) -> Router {
                 .layer(SetSensitiveResponseHeadersLayer::new(once(
                     header::SET_COOKIE,
                 )))
-                .layer(from_fn(crate::request_id::sanitise))
+                .layer(from_fn(request_id::sanitise))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(panic_response))
-                .layer(from_fn(crate::header_limit::enforce)),
+                .layer(from_fn(header_limit::enforce)),
         )
         // Outermost, so timeouts and panics are counted too.
-        .layer(from_fn(crate::metrics::track_requests))
+        .layer(from_fn(request_metrics::track_requests))
 }
 
 /// Milliseconds with two decimals: `0.07`, not `0.06669900000000001`. Finer digits are noise

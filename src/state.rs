@@ -30,6 +30,8 @@ pub struct Inner {
     pub renewals: Renewals,
     /// What replicas share (`REDIS_URL`); `Local` keeps every guarantee in-process.
     pub store: SharedStore,
+    /// The process's metrics recorder, served at `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 impl Deref for AppState {
@@ -56,6 +58,8 @@ pub enum StateError {
 
 impl AppState {
     pub fn new(config: Config) -> Result<Self, StateError> {
+        // Before anything records: handles taken earlier would count into nothing.
+        let metrics = crate::telemetry::metrics::install().clone();
         let http = salesforce::http_client(config.salesforce.timeout)?;
         let oauth = SalesforceOAuth::new(&config, http.clone())?;
         let readiness = Arc::new(Readiness::new(
@@ -121,6 +125,7 @@ impl AppState {
             assertion,
             renewals,
             store,
+            metrics,
         })))
     }
 }

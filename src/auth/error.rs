@@ -73,7 +73,7 @@ impl AuthError {
                 ErrorResponse::new(StatusCode::FORBIDDEN, "org_not_allowed", description)
                     .with_login_link()
             }
-            Self::Upstream(e) => e.upstream_response(),
+            Self::Upstream(e) => ErrorResponse::from(e.as_ref()),
             // A login link: the user may have another Salesforce account that is allowed.
             Self::AccessDenied(_) => {
                 ErrorResponse::new(StatusCode::FORBIDDEN, "access_denied", description)

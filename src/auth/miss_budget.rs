@@ -16,7 +16,7 @@
 //! cache switched off (`IDENTITY_CACHE_TTL=0`) there are no misses and no budget: the operator
 //! chose a Salesforce call per request.
 //!
-//! The client is identified as for the login rate limits ([`crate::rate_limit`]): the peer
+//! The client is identified as for the login rate limits ([`crate::middleware::rate_limit`]): the peer
 //! address, or the rightmost `X-Forwarded-For` entry from a `TRUST_PROXY` peer, IPv6 per /64.
 //! Budgets are counted in fixed one-minute windows, in a table bounded to
 //! [`MAX_CLIENTS`] clients (the least recently seen are forgotten first). The validator is reached from
@@ -28,7 +28,7 @@
 
 use super::AuthError;
 use crate::config::Config;
-use crate::rate_limit::{client_address, MAX_CLIENTS};
+use crate::middleware::rate_limit::{client_address, MAX_CLIENTS};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;

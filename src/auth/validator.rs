@@ -558,8 +558,6 @@ struct Counters {
 fn counters() -> &'static Counters {
     static COUNTERS: OnceLock<Counters> = OnceLock::new();
     COUNTERS.get_or_init(|| {
-        // Handles taken before the recorder exists would count into nothing.
-        crate::metrics::handle();
         let outcome = |o: &'static str| {
             metrics::counter!("sfgate_identity_validations_total", "outcome" => o)
         };

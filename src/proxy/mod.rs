@@ -40,10 +40,7 @@ pub fn router(state: AppState, upstream: Upstream) -> Router {
     })
 }
 
-/// Response extension on every answer the proxy gave for an upstream path (forwarded or
-/// refused), so request metrics can label it `proxy` rather than lumping it with 404s.
-#[derive(Clone, Copy, Debug)]
-pub struct Proxied;
+pub use crate::middleware::Proxied;
 
 /// Authenticates (unless a skip-auth rule matches) and forwards.
 async fn proxy(state: &AppState, upstream: &Upstream, request: Request) -> Response {

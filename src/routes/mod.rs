@@ -7,6 +7,7 @@ mod health;
 mod home;
 mod jwks;
 pub mod login;
+mod metrics;
 mod protected;
 
 use crate::auth::require_identity;
@@ -47,14 +48,12 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(home::home))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(crate::metrics::render))
+        .route("/metrics", get(metrics::render))
         .route("/oauth2/auth", any(forward_auth::forward_auth))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .merge(assets::router(state.config.gateway.upstream_url.is_some()))
         .merge(login::router(&state.config))
         .merge(protected);
-    // Install the metrics recorder before the first request records anything.
-    crate::metrics::handle();
     own.with_state(state)
 }
 

@@ -1,8 +1,5 @@
-//! What can go wrong when sfgate calls Salesforce.
-
-use crate::error::ErrorResponse;
-use axum::http::StatusCode;
-use std::time::Duration;
+//! What can go wrong when sfgate calls Salesforce. The client side only says what happened;
+//! the HTTP answer a caller gets for it is decided at the boundary (`crate::error`).
 
 /// Kept apart so callers can fail closed precisely: a token Salesforce *rejected* is the
 /// client's problem (401); Salesforce being slow or broken is not (502/503/504, retry later).
@@ -47,26 +44,5 @@ impl SalesforceError {
             self,
             Self::Timeout | Self::Unreachable | Self::Status(_) | Self::Unparsable
         )
-    }
-
-    /// The fail-closed answer for an upstream failure: 502/503/504 with `Retry-After`.
-    pub fn upstream_response(&self) -> ErrorResponse {
-        let (status, description) = match self {
-            Self::Timeout => (StatusCode::GATEWAY_TIMEOUT, "Salesforce did not answer in time; try again shortly"),
-            Self::Unreachable => (StatusCode::SERVICE_UNAVAILABLE, "Salesforce could not be reached; try again shortly"),
-            Self::Status(_) | Self::Unparsable => (StatusCode::BAD_GATEWAY, "Salesforce answered with an error or an unreadable response; try again shortly"),
-            Self::BadSignature => (StatusCode::BAD_GATEWAY, "the token response from Salesforce failed its signature check, so its tokens were discarded"),
-            Self::InstanceRefused(_) => (StatusCode::BAD_GATEWAY, "Salesforce returned an instance URL that this gateway is not allowed to call"),
-            Self::Rejected { .. } => (StatusCode::BAD_GATEWAY, "Salesforce rejected the request"),
-        };
-        let response = ErrorResponse::new(status, "temporarily_unavailable", description);
-        if self.is_transient() {
-            response.with_retry_after(Duration::from_secs(5))
-        } else {
-            ErrorResponse {
-                error: "bad_gateway",
-                ..response
-            }
-        }
     }
 }

@@ -166,7 +166,7 @@ mod tests {
     use super::*;
 
     fn outages() -> f64 {
-        crate::metrics::handle()
+        crate::telemetry::metrics::install()
             .render()
             .lines()
             .find_map(|l| l.strip_prefix("sfgate_redis_outages_total "))
@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn an_outage_is_counted_once_however_many_calls_fail_and_recovery_clears_it() {
-        crate::metrics::handle();
+        crate::telemetry::metrics::install();
         let health = StoreHealth::new();
         assert_eq!(health.status().status, "connecting");
         health.subscriber_up();

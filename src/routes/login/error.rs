@@ -87,7 +87,7 @@ impl LoginError {
                 ErrorResponse::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
                     .with_login_link()
             }
-            Self::Salesforce(e) => e.upstream_response(),
+            Self::Salesforce(e) => ErrorResponse::from(e),
             Self::IdentityMismatch => {
                 ErrorResponse::new(StatusCode::BAD_GATEWAY, "bad_gateway", description)
             }

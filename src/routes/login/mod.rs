@@ -11,7 +11,7 @@ pub use callback::WELCOME_PATH;
 pub use error::LoginError;
 
 use crate::config::Config;
-use crate::rate_limit::{self, LoginRateLimiter};
+use crate::middleware::rate_limit::{self, LoginRateLimiter};
 use crate::state::AppState;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
@@ -32,7 +32,7 @@ pub const FIXED_ROUTES: &[&str] = &[
 ];
 
 /// The routes that start logins or spend codes, passwords and refresh tokens are rate limited
-/// per client (see [`crate::rate_limit`]); logout and the GET refusals are not.
+/// per client (see [`crate::middleware::rate_limit`]); logout and the GET refusals are not.
 pub fn router(config: &Config) -> Router<AppState> {
     let limiter = Arc::new(LoginRateLimiter::new(config));
     let limited = Router::new()

@@ -8,8 +8,8 @@
 //! codes). Responses without a `Cache-Control` of their own get `no-store`: most of sfgate's
 //! answers are about a user or carry a token, and only the static assets opt into caching.
 
+use super::Proxied;
 use crate::config::Config;
-use crate::proxy::Proxied;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::{from_fn_with_state, Next};

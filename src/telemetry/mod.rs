@@ -10,6 +10,8 @@
 //! One dependency target can print raw bytes, headers and bodies included, and is therefore
 //! switched off whatever `RUST_LOG` says: see [`NEVER_LOGGED`].
 
+pub mod metrics;
+
 use crate::config::LogFormat;
 use std::io::IsTerminal;
 use tracing_subscriber::filter::Directive;
@@ -36,8 +38,10 @@ pub fn filter() -> EnvFilter {
     filter
 }
 
-/// Installs the global subscriber; a second call (tests, demo) is a no-op.
+/// Installs the global subscriber and the metrics recorder; a second call (tests, demo) is a
+/// no-op.
 pub fn init(format: LogFormat) {
+    metrics::install();
     let registry = tracing_subscriber::registry().with(filter());
     let _ = match format {
         LogFormat::Json => registry
