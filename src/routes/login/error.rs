@@ -28,6 +28,9 @@ pub enum LoginError {
     MissingCode,
     #[error("Salesforce refused the grant ({error}): {description}")]
     GrantRejected { error: String, description: String },
+    /// A client's own refresh token, refused: its tokens are gone, not a login that failed.
+    #[error("Salesforce refused the refresh token ({error}): {description}")]
+    RefreshRejected { error: String, description: String },
     #[error("{0}")]
     Salesforce(SalesforceError),
     #[error(
@@ -54,6 +57,17 @@ impl From<SalesforceError> for LoginError {
 }
 
 impl LoginError {
+    /// A refresh grant's failure: a refused refresh token is the client's (401, so it logs in
+    /// again), anything else is Salesforce's.
+    pub fn refresh_failed(e: SalesforceError) -> Self {
+        match e {
+            SalesforceError::Rejected { error, description } => {
+                Self::RefreshRejected { error, description }
+            }
+            other => other.into(),
+        }
+    }
+
     pub fn to_error_response(&self) -> ErrorResponse {
         let description = self.to_string();
         match self {
@@ -87,6 +101,10 @@ impl LoginError {
                 ErrorResponse::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
                     .with_login_link()
             }
+            Self::RefreshRejected { .. } => {
+                ErrorResponse::new(StatusCode::UNAUTHORIZED, "invalid_grant", description)
+                    .with_bearer_challenge(Some("invalid_token"))
+            }
             Self::Salesforce(e) => ErrorResponse::from(e),
             Self::IdentityMismatch => {
                 ErrorResponse::new(StatusCode::BAD_GATEWAY, "bad_gateway", description)
@@ -102,7 +120,10 @@ impl LoginError {
 
 impl IntoResponse for LoginError {
     fn into_response(self) -> Response {
-        metrics::counter!("sfgate_logins_total", "result" => "failed").increment(1);
+        // A refused refresh token ends an API client's tokens; no login was attempted.
+        if !matches!(self, Self::RefreshRejected { .. }) {
+            metrics::counter!("sfgate_logins_total", "result" => "failed").increment(1);
+        }
         self.to_error_response().into_response()
     }
 }

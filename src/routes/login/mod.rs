@@ -1,14 +1,17 @@
-//! The public OAuth routes: `/oauth2/authorize`, the callback, token, password, refresh, logout.
+//! The login flow: the public OAuth routes (`/oauth2/authorize`, the callback, token, password,
+//! refresh, logout, welcome), one file per route group; the steps they share live in `flow.rs`.
 
 mod authorize;
 mod callback;
 mod error;
+mod flow;
 mod logout;
 mod params;
 mod tokens;
+mod welcome;
 
-pub use callback::WELCOME_PATH;
 pub use error::LoginError;
+pub use welcome::WELCOME_PATH;
 
 use crate::config::Config;
 use crate::middleware::rate_limit::{self, LoginRateLimiter};
@@ -27,7 +30,7 @@ pub const FIXED_ROUTES: &[&str] = &[
     "/oauth2/refresh",
     "/oauth2/login",
     "/oauth2/logout",
-    callback::WELCOME_PATH,
+    welcome::WELCOME_PATH,
     "/oauth2/auth",
 ];
 
@@ -49,5 +52,5 @@ pub fn router(config: &Config) -> Router<AppState> {
         .merge(limited)
         .route("/oauth2/login", get(tokens::password_via_get))
         .route("/oauth2/logout", post(logout::logout))
-        .route(callback::WELCOME_PATH, get(callback::welcome))
+        .route(welcome::WELCOME_PATH, get(welcome::welcome))
 }

@@ -1,14 +1,13 @@
 //! Token routes for API clients: the Node.js app's `/oauth2/token` and password flow, and
 //! `/oauth2/refresh`.
 
-use super::callback::{confirm_identity, login_completed, record_salesforce_call, token_json};
+use super::flow::{confirm_identity, login_completed, record_salesforce_call, token_json};
 use super::params::body_params;
 use super::LoginError;
 use crate::auth::origin::require_same_origin;
 use crate::auth::session::{now_secs, Session, SESSION_COOKIE};
 use crate::auth::{record_identity, renew_session, AuthError};
 use crate::error::ErrorResponse;
-use crate::salesforce::SalesforceError;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -105,19 +104,7 @@ async fn refresh_for_client(
 ) -> Result<Response, LoginError> {
     let tokens = state.oauth.refresh(&refresh_token).await;
     record_salesforce_call(state, "token", &tokens);
-    let tokens = match tokens {
-        Ok(tokens) => tokens,
-        Err(SalesforceError::Rejected { error, description }) => {
-            let description =
-                format!("Salesforce refused the refresh token ({error}): {description}");
-            return Ok(
-                ErrorResponse::new(StatusCode::UNAUTHORIZED, "invalid_grant", description)
-                    .with_bearer_challenge(Some("invalid_token"))
-                    .into_response(),
-            );
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let tokens = tokens.map_err(LoginError::refresh_failed)?;
     let identity = confirm_identity(state, &tokens).await?;
     let span = tracing::Span::current();
     span.record("user_id", tracing::field::display(&identity.user_id));
@@ -155,6 +142,11 @@ async fn refresh_session(state: &AppState, headers: &HeaderMap) -> Result<Respon
         }
     };
     record_identity(&auth);
+    Ok(renewal_json(auth))
+}
+
+/// The renewed session's expiry, with its cookie but never a token.
+fn renewal_json(auth: crate::auth::Authenticated) -> Response {
     let expires_at = auth.session_expires_at.unwrap_or_default();
     let body = serde_json::json!({
         "renewed": true,
@@ -173,5 +165,5 @@ async fn refresh_session(state: &AppState, headers: &HeaderMap) -> Result<Respon
     if let Some(cookie) = auth.renewed_session {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
-    Ok(response)
+    response
 }

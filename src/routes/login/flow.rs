@@ -1,0 +1,106 @@
+//! The steps the login routes share (not handlers): record the Salesforce call, confirm who
+//! the new tokens belong to, count the login, and answer with tokens or a redirect.
+
+use super::LoginError;
+use crate::auth::Confirmed;
+use crate::salesforce::{Identity, TokenSet};
+use crate::state::AppState;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use std::sync::Arc;
+
+pub(super) fn record_salesforce_call<T>(
+    state: &AppState,
+    endpoint: &'static str,
+    result: &Result<T, crate::salesforce::SalesforceError>,
+) {
+    let error = match result {
+        Err(e) if e.is_transient() => Some(e.to_string()),
+        _ => None,
+    };
+    state.readiness.record(endpoint, error);
+}
+
+/// Asks Salesforce who the new token belongs to (which also warms the identity cache for the
+/// first protected call) and applies the org allowlist. The signed `id` in the token response
+/// must name the same org.
+pub(super) async fn confirm_identity(
+    state: &AppState,
+    tokens: &TokenSet,
+) -> Result<Arc<Confirmed>, LoginError> {
+    // Salesforce named this instance in a signed token response: its failures are real ones.
+    state.readiness.trust_instance(&tokens.instance_url);
+    let identity = state
+        .validator
+        .validate(&tokens.instance_url, &tokens.access_token)
+        .await?;
+    if identity.organization_id != tokens.org_id || identity.user_id != tokens.user_id {
+        return Err(LoginError::IdentityMismatch);
+    }
+    Ok(identity)
+}
+
+/// Counts the login and names the user in the request's log span from here on.
+pub(super) fn login_completed(identity: &Identity) {
+    metrics::counter!("sfgate_logins_total", "result" => "completed").increment(1);
+    let span = tracing::Span::current();
+    span.record("user_id", tracing::field::display(&identity.user_id));
+    span.record("org_id", tracing::field::display(&identity.organization_id));
+    tracing::info!(user_id = %identity.user_id, org_id = %identity.organization_id, "login completed");
+}
+
+pub(super) fn see_other(location: HeaderValue) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+/// A redirect that must not be cached (it follows a login or carries a cookie).
+pub(super) fn see_other_no_store(location: HeaderValue) -> Response {
+    let mut response = see_other(location);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub(super) fn accepts_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"))
+}
+
+#[derive(Serialize)]
+struct TokenJson<'a> {
+    access_token: &'a str,
+    instance_url: &'a str,
+    id: &'a str,
+    issued_at: &'a str,
+    token_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+}
+
+/// The token response for API clients, in Salesforce's field names.
+pub(super) fn token_json(tokens: &TokenSet) -> Response {
+    let body = TokenJson {
+        access_token: tokens.access_token.expose_secret(),
+        instance_url: tokens.instance_url.as_str(),
+        id: &tokens.id,
+        issued_at: &tokens.issued_at,
+        token_type: &tokens.token_type,
+        scope: tokens.scope.as_deref(),
+        refresh_token: tokens.refresh_token.as_ref().map(|t| t.expose_secret()),
+    };
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        axum::Json(body),
+    )
+        .into_response()
+}
