@@ -11,6 +11,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod health;
+pub mod identity_headers;
 pub mod middleware;
 pub mod policy;
 pub mod proxy;

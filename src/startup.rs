@@ -50,7 +50,8 @@ pub fn app(state: AppState) -> Router {
 /// take precedence over gateway mode's proxy. Protect them with
 /// `route_layer(from_fn_with_state(state, require_identity))`.
 pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
-    let own = routes::router(state.clone())
+    let (own, own_paths) = routes::router(state.clone());
+    let own = own
         .merge(extra.with_state(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_OWN_BODY))
         .layer(TimeoutLayer::with_status_code(
@@ -60,7 +61,7 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
     let router = match &state.upstream {
         Some(upstream) => Router::new()
             .merge(own)
-            .fallback_service(proxy::router(state.clone(), upstream.clone())),
+            .fallback_service(proxy::router(state.clone(), upstream.clone(), own_paths)),
         // Unknown paths get sfgate's JSON 404 (an HTML page for browsers).
         None => own.fallback(|| async { error::not_found() }),
     };

@@ -1,11 +1,14 @@
 //! What every handler shares: built once at start from the configuration.
 
-use crate::auth::{CookieSealer, IdentityValidator, Renewals, TokenChecks};
+use crate::auth::{
+    AuthParts, Authenticator, CookieSealer, IdentityValidator, Renewals, TokenChecks,
+};
 use crate::config::Config;
 use crate::health::Readiness;
 use crate::proxy::{Upstream, UpstreamError, UpstreamOptions};
 use crate::salesforce::{self, IdentityClient, SalesforceOAuth};
 use crate::store::{SharedStore, StoreError};
+use axum::extract::FromRef;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -15,10 +18,8 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub config: Config,
-    pub oauth: SalesforceOAuth,
-    pub validator: IdentityValidator,
-    pub cookies: CookieSealer,
-    pub readiness: Arc<Readiness>,
+    /// Who is calling: policy, validator, cookies, the OAuth client, renewals, readiness.
+    pub auth: Authenticator,
     /// Gateway mode's upstream app, when `UPSTREAM_URL` is set.
     pub upstream: Option<Upstream>,
     /// Digests of login `state` values already used on this replica, so a replayed callback
@@ -26,12 +27,17 @@ pub struct Inner {
     pub used_states: moka::sync::Cache<[u8; 32], ()>,
     /// Signs `X-Sfgate-Assertion` when `ASSERTION_KEY` is set.
     pub assertion: Option<crate::policy::AssertionSigner>,
-    /// Session renewals: one refresh call per session at a time, results reused briefly.
-    pub renewals: Renewals,
     /// What replicas share (`REDIS_URL`); `Local` keeps every guarantee in-process.
     pub store: SharedStore,
     /// The process's metrics recorder, served at `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+/// Handlers, the identity layer, forward auth and the proxy take `State<Authenticator>`.
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
 }
 
 impl Deref for AppState {
@@ -61,10 +67,10 @@ impl AppState {
         // Before anything records: handles taken earlier would count into nothing.
         let metrics = crate::telemetry::metrics::install().clone();
         let http = salesforce::http_client(config.salesforce.timeout)?;
-        let oauth = SalesforceOAuth::new(&config, http.clone())?;
         let readiness = Arc::new(Readiness::new(
             config.salesforce.instance_policy.extra_origins(),
         ));
+        let oauth = SalesforceOAuth::new(&config.salesforce, http.clone(), readiness.clone())?;
         let store = SharedStore::from_config(&config)?;
         let mut identity_client = IdentityClient::new(http.clone());
         if config.policy.needs_permissions() {
@@ -88,12 +94,8 @@ impl AppState {
         .with_miss_budget(crate::auth::miss_budget::MissBudget::new(&config))
         .with_token_checks(TokenChecks::from_config(&config, http.clone()))
         .with_store(store.clone());
-        let renewals = Renewals::new(
-            oauth.clone(),
-            readiness.clone(),
-            config.session.renewal_grace,
-        )
-        .with_store(store.clone(), config.salesforce.instance_policy.clone());
+        let renewals = Renewals::new(oauth.clone(), config.session.renewal_grace)
+            .with_store(store.clone(), config.salesforce.instance_policy.clone());
         let upstream = match &config.gateway.upstream_url {
             Some(url) => Some(Upstream::new(
                 url,
@@ -111,19 +113,25 @@ impl AppState {
             config.session.ttl,
         )
         .with_session_max_age(config.session.max_age);
-        Ok(Self(Arc::new(Inner {
-            config,
-            oauth,
+        let auth = Authenticator::new(AuthParts {
+            policy: config.policy.clone(),
+            instance_policy: config.salesforce.instance_policy.clone(),
+            trust_proxy: config.server.trust_proxy,
             validator,
             cookies,
+            oauth,
+            renewals,
             readiness,
+        });
+        Ok(Self(Arc::new(Inner {
+            config,
+            auth,
             upstream,
             used_states: moka::sync::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(crate::auth::session::LOGIN_TTL)
                 .build(),
             assertion,
-            renewals,
             store,
             metrics,
         })))

@@ -506,6 +506,7 @@ async fn proxied_requests_carry_an_assertion_that_verifies_with_the_served_jwks(
     let identity = sfgate::salesforce::Identity::clone(
         &app.gateway
             .state
+            .auth
             .validator
             .validate(
                 &app.gateway

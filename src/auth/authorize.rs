@@ -1,37 +1,38 @@
 //! Applying the authorization policy to a confirmed caller, in every mode.
 //!
 //! Each protected entry point (sfgate's own protected routes, gateway mode, forward auth)
-//! calls [`authorize`] right after [`authenticate`](super::authenticate) succeeds, with the path
+//! calls [`Authenticator::authorize`] right after [`Authenticator::authenticate`] succeeds (through
+//! [`Authenticator::admit`]), with the path
 //! the request is for. The path is the canonical one the rules were written for; see
-//! [`path_for_rules`].
+//! [`super::rule_path`].
 
-use super::{AuthError, Authenticated};
+use super::{AuthError, Authenticated, Authenticator};
 use crate::policy::Refusal;
-use crate::state::AppState;
-use std::borrow::Cow;
 
 /// Whether the caller may have `path` (`None`: unknown, e.g. forward auth without a trusted
 /// original URI). Refusals are logged with the rule, counted, and become 403 `access_denied`.
 /// An identity confirmed without its profile (a locally validated JWT) gets it first when a
 /// rule needs it; if it cannot be had, the request fails closed.
-pub async fn authorize(
-    state: &AppState,
-    auth: &Authenticated,
-    path: Option<&str>,
-) -> Result<(), AuthError> {
-    let policy = &state.config.policy;
-    if policy.needs_profile() && !auth.identity.has_profile() {
-        let complete = state
-            .validator
-            .require_profile(&auth.identity, &auth.token)
-            .await?;
-        return policy
-            .check(&complete, path)
-            .map_err(|refusal| refused(auth, refusal));
+impl Authenticator {
+    pub async fn authorize(
+        &self,
+        auth: &Authenticated,
+        path: Option<&str>,
+    ) -> Result<(), AuthError> {
+        if self.needs_profile() && !auth.identity.has_profile() {
+            let complete = self
+                .validator
+                .require_profile(&auth.identity, &auth.token)
+                .await?;
+            return self
+                .policy
+                .check(&complete, path)
+                .map_err(|refusal| refused(auth, refusal));
+        }
+        self.policy
+            .check(&auth.identity, path)
+            .map_err(|refusal| refused(auth, refusal))
     }
-    policy
-        .check(&auth.identity, path)
-        .map_err(|refusal| refused(auth, refusal))
 }
 
 fn refused(auth: &Authenticated, refusal: Refusal) -> AuthError {
@@ -43,135 +44,4 @@ fn refused(auth: &Authenticated, refusal: Refusal) -> AuthError {
         "access denied by the authorization policy"
     );
     AuthError::AccessDenied(refusal)
-}
-
-/// The path route rules are matched against, from the raw request path (or forward auth's
-/// original URI path): percent-decoded once, after refusing every spelling a decoding or
-/// normalising upstream could read as another path (encoded `/`, `\\`, `.` or `%`,
-/// dot-segments, `;` parameters on dot-segments, control characters). Without route rules no
-/// path is needed and nothing is refused here.
-///
-/// This is the single place where rules meet paths: when sfgate has one canonical-path type
-/// for every check (`CanonicalPath::parse`), it replaces the body of this function.
-pub fn path_for_rules<'a>(
-    state: &AppState,
-    raw: &'a str,
-) -> Result<Option<Cow<'a, str>>, AuthError> {
-    if state.config.policy.routes.is_empty() {
-        return Ok(None);
-    }
-    canonical_path(raw).map(Some).map_err(|why| {
-        AuthError::BadHeader(format!(
-            "the request path cannot be matched against the route rules: {why}"
-        ))
-    })
-}
-
-/// See [`path_for_rules`].
-fn canonical_path(raw: &str) -> Result<Cow<'_, str>, &'static str> {
-    if !raw.starts_with('/') || raw.starts_with("//") {
-        return Err("it must be an absolute path starting with a single /");
-    }
-    if raw
-        .bytes()
-        .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\' || b == b'#' || b >= 0x80)
-    {
-        return Err("it contains a character that is not allowed in a path");
-    }
-    // A `%` that is not an escape would let `%%32%66` decode to `%2f`: a second decoding (by
-    // the app or another proxy) would then read a `/` that no rule saw.
-    let bytes = raw.as_bytes();
-    let malformed = bytes.iter().enumerate().any(|(i, &b)| {
-        b == b'%'
-            && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-    });
-    if malformed {
-        return Err("it contains a % that is not a %-escape");
-    }
-    let lower = raw.to_ascii_lowercase();
-    for encoded in ["%2f", "%5c", "%2e", "%25", "%00"] {
-        if lower.contains(encoded) {
-            return Err("it contains an encoded /, \\, . or %");
-        }
-    }
-    let dot_segment = |segment: &str| {
-        let bare = segment.split(';').next().unwrap_or_default();
-        bare == "." || bare == ".."
-    };
-    if raw.split('/').any(dot_segment) {
-        return Err("it contains a . or .. segment");
-    }
-    let decoded = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| "it does not decode to UTF-8")?;
-    if decoded.chars().any(char::is_control) {
-        return Err("it decodes to a control character");
-    }
-    Ok(decoded)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::canonical_path;
-    use proptest::prelude::*;
-
-    /// Pieces attackers combine: separators, dots, their encoded and double-encoded forms,
-    /// matrix parameters, and harmless encodings of letters.
-    fn piece() -> impl Strategy<Value = &'static str> {
-        prop::sample::select(vec![
-            "/", "a", ".", "..", "%", "2", "f", "e", "5", "c", "%2e", "%2F", "%5c", "%25", "%32",
-            "%66", "%61", ";", "\\", "%zz", "%00", "%c3%a9",
-        ])
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
-
-        /// Whatever is accepted is what any decoding, normalising upstream reads too: decoding
-        /// it again changes nothing, and it has no `.`/`..` segment (also with `;` parameters)
-        /// and no backslash. So a rule matched on it is matched on the path the app serves.
-        #[test]
-        fn accepted_paths_mean_the_same_to_a_decoding_upstream(
-            pieces in prop::collection::vec(piece(), 0..8)
-        ) {
-            let raw = format!("/{}", pieces.concat());
-            if let Ok(path) = canonical_path(&raw) {
-                let again = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
-                prop_assert_eq!(again.as_ref(), path.as_ref(), "raw {}", raw);
-                prop_assert!(!path.contains('\\'));
-                for segment in path.split('/') {
-                    let bare = segment.split(';').next().unwrap_or_default();
-                    prop_assert!(bare != "." && bare != "..", "raw {} gave {}", raw, path);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn plain_paths_are_decoded_once_and_ambiguous_ones_refused() {
-        assert_eq!(canonical_path("/admin/x").as_deref(), Ok("/admin/x"));
-        assert_eq!(canonical_path("/adm%69n/").as_deref(), Ok("/admin/"));
-        assert_eq!(canonical_path("/caf%C3%A9").as_deref(), Ok("/café"));
-        for bad in [
-            "admin",
-            "//evil/admin",
-            "/public/..%2fadmin",
-            "/public/%2e%2e/admin",
-            "/public/../admin",
-            "/public/..;/admin",
-            "/./admin",
-            "/a%252fb",
-            "/a\\b",
-            "/a%00",
-            "/a%0a",
-            "/a b",
-            "/a#b",
-            "/%ff",
-            "/%%32%66admin",
-            "/a%zz",
-        ] {
-            assert!(canonical_path(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -52,7 +52,7 @@ impl Confirmed {
     /// The identity headers the upstream gets, built once per cached identity.
     pub fn headers(&self) -> &HeaderMap {
         self.headers
-            .get_or_init(|| crate::proxy::identity_headers(&self.identity))
+            .get_or_init(|| crate::identity_headers::identity_headers(&self.identity))
     }
 }
 

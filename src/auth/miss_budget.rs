@@ -29,7 +29,6 @@
 use super::AuthError;
 use crate::config::Config;
 use crate::middleware::rate_limit::{client_address, MAX_CLIENTS};
-use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -154,8 +153,12 @@ fn round_up(wait: Duration) -> Duration {
 
 /// Middleware around the whole app: runs the request with its client known to
 /// [`MissBudget::reserve`].
-pub async fn scope(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match state.validator.miss_budget().client(&request) {
+pub async fn scope(
+    State(auth): State<super::Authenticator>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match auth.validator.miss_budget().client(&request) {
         Some(client) => CLIENT.scope(client, next.run(request)).await,
         None => next.run(request).await,
     }

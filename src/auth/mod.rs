@@ -1,6 +1,8 @@
-//! Who is calling: credentials, the session cookie, validation with its cache, and the layer
-//! and extractor that give protected handlers an [`Identity`](crate::salesforce::Identity).
+//! Who is calling: credentials, the session cookie, validation with its cache, the
+//! [`Authenticator`] that runs them for every entry point, and the layer and extractor that
+//! give protected handlers an [`Identity`](crate::salesforce::Identity).
 
+mod authenticator;
 mod authorize;
 mod confirmed;
 mod credentials;
@@ -10,21 +12,22 @@ pub mod miss_budget;
 pub mod origin;
 mod profiles;
 pub mod renewal;
+mod rule_path;
 mod secret_serde;
 pub mod session;
 mod validator;
 
-pub use authorize::{authorize, path_for_rules};
+pub use authenticator::{
+    record_identity, AuthParts, Authenticated, Authenticator, BrowserRejection, RefreshPolicy,
+    RulePath,
+};
 pub use confirmed::Confirmed;
 pub use credentials::{
     extract_credentials, CredentialSource, Credentials, LEGACY_BEARER, LEGACY_INSTANCE_URL,
     X_INSTANCE_URL,
 };
 pub use error::AuthError;
-pub use layer::{
-    authenticate, record_identity, reject, reject_as, renew_session, require_identity,
-    Authenticated, BrowserRejection, RefreshPolicy, SharedIdentity,
-};
+pub use layer::{require_identity, SharedIdentity};
 pub use renewal::{RenewalError, Renewals, RenewedTokens};
 pub use session::{CookieError, CookieSealer, LoginState, SealedSession, Session, SessionUser};
 pub use validator::{IdentityValidator, TokenChecks};

@@ -24,7 +24,6 @@
 //! none, storing the (encrypted) result before releasing the lock. Callers keep using `renew`.
 
 use crate::domain::{InstancePolicy, InstanceUrl};
-use crate::health::Readiness;
 use crate::salesforce::{SalesforceError, SalesforceOAuth, TokenSet};
 use crate::store::SharedStore;
 use moka::future::Cache;
@@ -109,7 +108,6 @@ pub enum RenewalSource {
 /// Session renewals of this process: single-flight and recent results, keyed by digest.
 pub struct Renewals {
     oauth: SalesforceOAuth,
-    readiness: Arc<Readiness>,
     recent: Cache<RenewalKey, RenewedTokens>,
     /// [store] Replicas' shared state (`REDIS_URL`): one renewal across replicas.
     store: SharedStore,
@@ -131,10 +129,9 @@ struct SharedRenewal {
 
 impl Renewals {
     /// `grace`: how long a renewal's result answers requests that carry the old refresh token.
-    pub fn new(oauth: SalesforceOAuth, readiness: Arc<Readiness>, grace: Duration) -> Self {
+    pub fn new(oauth: SalesforceOAuth, grace: Duration) -> Self {
         Self {
             oauth,
-            readiness,
             recent: Cache::builder()
                 .max_capacity(MAX_RENEWALS)
                 .time_to_live(grace)
@@ -240,17 +237,10 @@ impl Renewals {
         &self,
         refresh_token: &SecretString,
     ) -> Result<RenewedTokens, RenewalError> {
-        let result = self.oauth.refresh(refresh_token).await;
-        let failure = match &result {
-            Err(e) if e.is_transient() => Some(e.to_string()),
-            _ => None,
-        };
-        self.readiness.record("token", failure);
-        match result {
+        // The client records the call for readiness and trusts the instance it names.
+        match self.oauth.refresh(refresh_token).await {
             Ok(tokens) => {
                 metrics::counter!("sfgate_session_refreshes_total").increment(1);
-                // Salesforce named this instance in a signed token response.
-                self.readiness.trust_instance(&tokens.instance_url);
                 Ok(RenewedTokens::from_token_set(tokens, refresh_token))
             }
             Err(SalesforceError::Rejected { error, description }) => {

@@ -34,6 +34,10 @@ pub enum CookieError {
     Tampered,
     #[error("the cookie has expired")]
     Expired,
+    /// Sealing failed: the value would not serialize or make a header. Never expected; the
+    /// caller answers as if the cookie were refused rather than go on without it.
+    #[error("the cookie could not be sealed")]
+    Unsealable,
 }
 
 /// What the login cookie carries between `/oauth2/authorize` and the callback.
@@ -180,11 +184,12 @@ impl CookieSealer {
     }
 
     /// The session cookie for `session`: valid for `SESSION_TTL`, but never past the session's
-    /// maximum age. `None` when the session has reached its maximum age (or cannot be sealed).
-    pub fn seal_session(&self, session: &Session) -> Option<SealedSession> {
-        let ttl = self.session_ttl.min(self.remaining_life(session)?);
+    /// maximum age. [`CookieError::Expired`] when the session has reached its maximum age.
+    pub fn seal_session(&self, session: &Session) -> Result<SealedSession, CookieError> {
+        let left = self.remaining_life(session).ok_or(CookieError::Expired)?;
+        let ttl = self.session_ttl.min(left);
         let cookie = self.seal(SESSION_COOKIE, session, ttl)?;
-        Some(SealedSession {
+        Ok(SealedSession {
             cookie,
             expires_at: now_secs() + ttl.as_secs(),
         })
@@ -196,6 +201,16 @@ impl CookieSealer {
             Some(session) if self.remaining_life(&session).is_none() => Err(CookieError::Expired),
             other => Ok(other),
         }
+    }
+
+    /// The login cookie, valid for [`LOGIN_TTL`].
+    pub fn seal_login(&self, login: &LoginState) -> Result<HeaderValue, CookieError> {
+        self.seal(LOGIN_COOKIE, login, LOGIN_TTL)
+    }
+
+    /// The login cookie, if present, sealed by us and not expired.
+    pub fn open_login(&self, headers: &HeaderMap) -> Result<Option<LoginState>, CookieError> {
+        self.open(headers, LOGIN_COOKIE)
     }
 
     /// Time left before the session's maximum age; `None` once it is reached.
@@ -213,21 +228,21 @@ impl CookieSealer {
         name: &'static str,
         value: &T,
         ttl: Duration,
-    ) -> Option<HeaderValue> {
+    ) -> Result<HeaderValue, CookieError> {
         let sealed = Sealed {
             exp: now_secs() + ttl.as_secs(),
             v: value,
         };
-        let json = serde_json::to_string(&sealed).ok()?;
+        let json = serde_json::to_string(&sealed).map_err(|_| CookieError::Unsealable)?;
         let mut jar = CookieJar::new();
         jar.private_mut(&self.key).add(Cookie::new(name, json));
-        let mut cookie = jar.get(name)?.clone();
+        let mut cookie = jar.get(name).ok_or(CookieError::Unsealable)?.clone();
         cookie.set_http_only(true);
         cookie.set_same_site(SameSite::Lax);
         cookie.set_secure(self.secure);
         cookie.set_path("/");
         cookie.set_max_age(cookie::time::Duration::seconds(ttl.as_secs() as i64));
-        HeaderValue::from_str(&cookie.encoded().to_string()).ok()
+        HeaderValue::from_str(&cookie.encoded().to_string()).map_err(|_| CookieError::Unsealable)
     }
 
     /// A `Set-Cookie` value that deletes the cookie.
@@ -381,7 +396,10 @@ mod tests {
         assert!(sealed.expires_at <= now_secs() + 60);
         assert!(s.open_session(&request_with(&sealed.cookie)).is_ok());
         // Past the maximum age: nothing to seal, and an old cookie does not open.
-        assert!(s.seal_session(&session(now_secs() - 100)).is_none());
+        assert!(matches!(
+            s.seal_session(&session(now_secs() - 100)),
+            Err(CookieError::Expired)
+        ));
         let long_lived = sealer(SECRET)
             .seal(
                 SESSION_COOKIE,

@@ -10,37 +10,15 @@ use super::header_rule::{self, Owned, UnderscoreHeaders, Verdict};
 use crate::auth::session::{is_own_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::auth::{LEGACY_BEARER, LEGACY_INSTANCE_URL, X_INSTANCE_URL};
 use crate::domain::InstanceUrl;
-use crate::salesforce::Identity;
+pub use crate::identity_headers::*;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
-
-pub const X_SALESFORCE_USER_ID: HeaderName = HeaderName::from_static("x-salesforce-user-id");
-pub const X_SALESFORCE_ORG_ID: HeaderName = HeaderName::from_static("x-salesforce-org-id");
-pub const X_SALESFORCE_USERNAME: HeaderName = HeaderName::from_static("x-salesforce-username");
-pub const X_SALESFORCE_INSTANCE_URL: HeaderName =
-    HeaderName::from_static("x-salesforce-instance-url");
-/// oauth2-proxy's names, so upstreams written for it work unchanged.
-pub const X_FORWARDED_USER: HeaderName = HeaderName::from_static("x-forwarded-user");
-pub const X_FORWARDED_EMAIL: HeaderName = HeaderName::from_static("x-forwarded-email");
-pub const X_FORWARDED_PREFERRED_USERNAME: HeaderName =
-    HeaderName::from_static("x-forwarded-preferred-username");
 
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-
-/// Every header the upstream may read as "sfgate vouches for this".
-pub const IDENTITY_HEADERS: [HeaderName; 7] = [
-    X_SALESFORCE_USER_ID,
-    X_SALESFORCE_ORG_ID,
-    X_SALESFORCE_USERNAME,
-    X_SALESFORCE_INSTANCE_URL,
-    X_FORWARDED_USER,
-    X_FORWARDED_EMAIL,
-    X_FORWARDED_PREFERRED_USERNAME,
-];
 
 /// The headers that carry Salesforce credentials to sfgate.
 const CREDENTIAL_HEADERS: [HeaderName; 4] = [
@@ -60,39 +38,6 @@ const HOP_BY_HOP: [HeaderName; 6] = [
     header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];
-
-/// The identity headers for a confirmed caller. A value that cannot be a header (a username
-/// with non-ASCII characters) is left out rather than mangled: the ids are always present.
-pub fn identity_headers(identity: &Identity) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    put_identity(&mut headers, identity);
-    headers
-}
-
-/// Inserts the identity headers into `headers`, replacing any present.
-fn put_identity(headers: &mut HeaderMap, identity: &Identity) {
-    let user_id = HeaderValue::from_str(&identity.user_id.to_string()).ok();
-    let mut put = |name: HeaderName, value: &str| match HeaderValue::from_str(value) {
-        Ok(v) => {
-            headers.insert(name, v);
-        }
-        Err(_) => tracing::warn!(header = %name, "identity value is not a valid header value"),
-    };
-    put(X_SALESFORCE_ORG_ID, &identity.organization_id.to_string());
-    // Without a profile (a JWT whose userinfo call failed) the username headers are left out.
-    if let Some(username) = &identity.username {
-        put(X_SALESFORCE_USERNAME, username);
-        put(X_FORWARDED_PREFERRED_USERNAME, username);
-    }
-    put(X_SALESFORCE_INSTANCE_URL, identity.instance_url.as_str());
-    if let Some(email) = &identity.email {
-        put(X_FORWARDED_EMAIL, email);
-    }
-    if let Some(v) = user_id {
-        headers.insert(X_SALESFORCE_USER_ID, v.clone());
-        headers.insert(X_FORWARDED_USER, v);
-    }
-}
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
@@ -216,18 +161,6 @@ fn without_sfgate_cookies(value: &[u8]) -> Option<HeaderValue> {
         return None;
     }
     HeaderValue::from_bytes(&kept.join(&b"; "[..])).ok()
-}
-
-/// `PASS_ACCESS_TOKEN`: the caller's (possibly renewed) token, in the form sfgate itself reads.
-pub fn insert_access_token(headers: &mut HeaderMap, token: &SecretString, instance: &InstanceUrl) {
-    let bearer = format!("Bearer {}", token.expose_secret());
-    if let Ok(mut v) = HeaderValue::from_str(&bearer) {
-        v.set_sensitive(true);
-        headers.insert(header::AUTHORIZATION, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(instance.as_str()) {
-        headers.insert(X_INSTANCE_URL, v);
-    }
 }
 
 /// What the upstream learns about the original request.

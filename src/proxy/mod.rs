@@ -16,35 +16,36 @@ pub use forward::{Upstream, UpstreamError, UpstreamOptions};
 pub use headers::identity_headers;
 pub use tunnel::Tunnels;
 
-use crate::auth::{
-    authenticate, authorize, path_for_rules, record_identity, reject_as, AuthError, Authenticated,
-    BrowserRejection, RefreshPolicy,
-};
+use crate::auth::{Authenticated, BrowserRejection, RulePath};
 use crate::config::SkipAuthRule;
 use crate::domain::{CanonicalPath, PathPolicy};
+use crate::routes::OwnPaths;
 use crate::state::AppState;
 use axum::extract::Request;
-use axum::http::{header, Method};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::sync::Arc;
 
 /// The service that answers everything sfgate's own routes do not. Mounted only in gateway
 /// mode, so it takes the upstream itself rather than looking for one in the state.
-pub fn router(state: AppState, upstream: Upstream) -> Router {
+/// `own`: sfgate's own paths, answered 404 here rather than proxied (see
+/// [`OwnPaths::contains`]).
+pub fn router(state: AppState, upstream: Upstream, own: OwnPaths) -> Router {
     let upstream = Arc::new(upstream);
     Router::new().fallback(move |request: Request| {
         let state = state.clone();
         let upstream = upstream.clone();
-        async move { proxy(&state, &upstream, request).await }
+        let own = own.clone();
+        async move { proxy(&state, &upstream, &own, request).await }
     })
 }
 
 pub use crate::middleware::Proxied;
 
 /// Authenticates (unless a skip-auth rule matches) and forwards.
-async fn proxy(state: &AppState, upstream: &Upstream, request: Request) -> Response {
-    if crate::routes::is_own_route(request.uri().path()) {
+async fn proxy(state: &AppState, upstream: &Upstream, own: &OwnPaths, request: Request) -> Response {
+    if own.contains(request.uri().path()) {
         return crate::error::not_found();
     }
     let mut response = authenticate_and_forward(state, upstream, request).await;
@@ -85,60 +86,49 @@ async fn authenticate_then_forward(
             return ProxyError::from(e).into_response();
         }
     };
-    let auth = if skips_auth(&state.config.gateway.skip_auth_routes, &parts.method, &path) {
+    if skips_auth(&state.config.gateway.skip_auth_routes, &parts.method, &path) {
         // The rule allowed this method; the app must not be told to act as another one.
         headers::remove_method_overrides(&mut parts.headers);
-        None
-    } else {
-        match authenticate_and_authorize(state, &parts).await {
-            Ok(auth) => Some(auth),
-            Err(e) => {
-                return reject_as(
-                    state,
-                    &parts.headers,
-                    &parts.uri,
-                    &e,
-                    BrowserRejection::Login,
-                );
-            }
-        }
-    };
-    if let Some(auth) = &auth {
-        record_identity(auth);
-        if let Some(assertion) = state
-            .assertion
-            .as_ref()
-            .and_then(|s| s.header_in(auth.identity.assertion_slot(), &auth.identity))
-        {
-            parts
-                .extensions
-                .insert(crate::policy::SignedAssertion(assertion));
-        }
+        return forward(state, upstream, parts, body, None).await;
     }
-    let mut response = match upstream
-        .forward(&state.config, parts, body, auth.as_ref())
+    let rejection = BrowserRejection::Login;
+    state
+        .auth
+        .serve(
+            parts,
+            RulePath::Request,
+            rejection,
+            |mut parts, caller| async move {
+                if let Some(assertion) = state
+                    .assertion
+                    .as_ref()
+                    .and_then(|s| s.header_in(caller.identity.assertion_slot(), &caller.identity))
+                {
+                    parts
+                        .extensions
+                        .insert(crate::policy::SignedAssertion(assertion));
+                }
+                forward(state, upstream, parts, body, Some(&caller)).await
+            },
+        )
         .await
-    {
+}
+
+/// Forwards to the upstream and counts the answer.
+async fn forward(
+    state: &AppState,
+    upstream: &Upstream,
+    parts: axum::http::request::Parts,
+    body: axum::body::Body,
+    caller: Option<&Authenticated>,
+) -> Response {
+    let response = match upstream.forward(&state.config, parts, body, caller).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
     metrics::counter!("sfgate_proxy_requests_total", "status" => response.status().as_str().to_owned())
         .increment(1);
-    if let Some(cookie) = auth.and_then(|a| a.renewed_session) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
     response
-}
-
-/// The identity layer, then the authorization policy for the path being proxied.
-async fn authenticate_and_authorize(
-    state: &AppState,
-    parts: &axum::http::request::Parts,
-) -> Result<Authenticated, AuthError> {
-    let auth = authenticate(state, &parts.headers, RefreshPolicy::Allowed).await?;
-    let path = path_for_rules(state, parts.uri.path())?;
-    authorize(state, &auth, path.as_deref()).await?;
-    Ok(auth)
 }
 
 /// Whether `SKIP_AUTH_ROUTES` lets this request through unauthenticated. Rules see the path

@@ -1,11 +1,10 @@
 //! The stylesheet and script of sfgate's pages, served by sfgate itself: no external assets,
 //! and a Content-Security-Policy of `'self'` with no inline code.
 
-use crate::state::AppState;
+use super::OwnRoutes;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 
 const CSS: &str = include_str!("../../assets/sfgate.css");
 const JS: &str = include_str!("../../assets/sfgate.js");
@@ -14,8 +13,9 @@ const FAVICON: &str = include_str!("../../assets/favicon.svg");
 /// The assets, and `/favicon.ico` when sfgate is the whole site. In gateway mode that path
 /// belongs to the upstream app (its own icon); sfgate's pages name theirs with
 /// `<link rel="icon" href="/assets/favicon.svg">`, which works in both modes.
-pub(super) fn router(gateway_mode: bool) -> Router<AppState> {
-    let router = Router::new()
+pub(super) fn router(gateway_mode: bool) -> OwnRoutes {
+    let router = OwnRoutes::new()
+        .reserve("/assets")
         .route("/assets/sfgate.css", get(css))
         .route("/assets/sfgate.js", get(js))
         .route("/assets/favicon.svg", get(favicon));

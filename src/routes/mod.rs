@@ -8,7 +8,11 @@ mod home;
 mod jwks;
 pub mod login;
 mod metrics;
+mod own;
 mod protected;
+
+pub use own::OwnPaths;
+use own::OwnRoutes;
 
 use crate::auth::require_identity;
 use crate::state::AppState;
@@ -16,65 +20,68 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get};
 use axum::Router;
 
-/// Routes sfgate serves itself; in gateway mode everything else is proxied.
-pub const OWN_ROUTES: &[&str] = &[
-    "/",
-    "/oauth2/*",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/secured",
-    "/api/me",
-    "/assets/*",
-    // Exactly this file: other `/.well-known/` paths (ACME challenges, app links) stay the app's.
-    "/.well-known/jwks.json",
-];
-
-/// Whether `path` belongs to sfgate (see [`OWN_ROUTES`]): such paths are never proxied, even
-/// when no handler matches them, so an upstream cannot shadow or be reached through them.
-pub fn is_own_route(path: &str) -> bool {
-    OWN_ROUTES
-        .iter()
-        .any(|route| match route.strip_suffix('*') {
-            Some(prefix) => path.starts_with(prefix) || path == prefix.trim_end_matches('/'),
-            None => path == *route,
-        })
-}
-
-pub fn router(state: AppState) -> Router {
-    let protected =
-        protected::router().route_layer(from_fn_with_state(state.clone(), require_identity));
-    let own = Router::new()
+/// sfgate's own routes, and the paths they own (in gateway mode never proxied).
+pub fn router(state: AppState) -> (Router, OwnPaths) {
+    let protected = protected::router()
+        .map(|r| r.route_layer(from_fn_with_state(state.clone(), require_identity)));
+    let (own, paths) = OwnRoutes::new()
         .route("/", get(home::home))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .route("/oauth2/auth", any(forward_auth::forward_auth))
+        // Exactly this file: other `/.well-known/` paths (ACME challenges, app links) stay the app's.
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .merge(assets::router(state.config.gateway.upstream_url.is_some()))
         .merge(login::router(&state.config))
-        .merge(protected);
-    own.with_state(state)
+        .merge(protected)
+        .into_parts();
+    (own.with_state(state), paths)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_own_route;
+    use super::*;
+    use crate::config::Config;
 
-    #[test]
-    fn own_routes_include_their_prefixes_only() {
-        for own in [
+    #[tokio::test]
+    async fn own_paths_are_the_routes_and_namespaces_the_router_was_built_with() {
+        let env: std::collections::HashMap<String, String> = [
+            ("SF_CLIENT_ID", "client"),
+            ("SF_CLIENT_SECRET", "secret-value-123"),
+            ("SF_REDIRECT_URI", "https://gw.example.com/auth/done"),
+            ("SF_ALLOWED_ORGS", "00D5j00000AcMe1"),
+            ("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("UPSTREAM_URL", "http://127.0.0.1:9"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let state = AppState::new(Config::from_map(&env).expect("config")).expect("state");
+        let (_, own) = router(state);
+        for path in [
             "/",
             "/oauth2",
             "/oauth2/x",
             "/assets/app.css",
             "/metrics",
             "/api/me",
+            "/auth/done",
+            "/.well-known/jwks.json",
         ] {
-            assert!(is_own_route(own), "{own}");
+            assert!(own.contains(path), "{path}");
         }
-        for other in ["/app", "/oauth2x", "/api/me/x", "/assetsx", "/metrics/x"] {
-            assert!(!is_own_route(other), "{other}");
+        for other in [
+            "/app",
+            "/oauth2x",
+            "/api/me/x",
+            "/assetsx",
+            "/metrics/x",
+            "/auth/done/x",
+            "/.well-known/acme-challenge/x",
+            "/favicon.ico",
+        ] {
+            assert!(!own.contains(other), "{other}");
         }
     }
 }

@@ -1,14 +1,14 @@
 //! The protected routes the Node.js app's users know. Both sit behind `require_identity`.
 
 use crate::auth::SharedIdentity;
-use crate::state::AppState;
+use super::OwnRoutes;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
+pub(super) fn router() -> OwnRoutes {
+    OwnRoutes::new()
         .route("/secured", get(secured))
         .route("/api/me", get(me))
 }

@@ -5,8 +5,9 @@
 //! policy. A response that fails either is discarded whole.
 
 use super::{http_client_error, verify_signature, SalesforceError};
-use crate::config::Config;
+use crate::config::SalesforceConfig;
 use crate::domain::{InstancePolicy, InstanceUrl, OrgId, SalesforceId};
+use crate::health::Readiness;
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
     BasicTokenType,
@@ -20,6 +21,7 @@ use oauth2::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
+use std::sync::Arc;
 use url::Url;
 
 /// Salesforce's additions to the standard token response.
@@ -106,37 +108,37 @@ pub struct SalesforceOAuth {
     scopes: Vec<String>,
     policy: InstancePolicy,
     revocation_url: Url,
+    /// Every call's outcome, for `/readyz`; instances named in verified responses are trusted.
+    readiness: Arc<Readiness>,
 }
 
 impl SalesforceOAuth {
-    pub fn new(config: &Config, http: reqwest::Client) -> Result<Self, url::ParseError> {
-        let client: SalesforceClient =
-            oauth2::Client::new(ClientId::new(config.salesforce.client_id.clone()))
-                .set_client_secret(ClientSecret::new(
-                    config.salesforce.client_secret.expose_secret().to_string(),
-                ))
-                // Salesforce documents client_secret_post for the web-server flow.
-                .set_auth_type(AuthType::RequestBody)
-                .set_auth_uri(AuthUrl::new(
-                    config
-                        .salesforce
-                        .login_endpoint("/services/oauth2/authorize"),
-                )?)
-                .set_token_uri(TokenUrl::new(
-                    config.salesforce.login_endpoint("/services/oauth2/token"),
-                )?)
-                .set_redirect_uri(RedirectUrl::from_url(
-                    config.salesforce.redirect_uri.clone(),
-                ));
+    pub fn new(
+        config: &SalesforceConfig,
+        http: reqwest::Client,
+        readiness: Arc<Readiness>,
+    ) -> Result<Self, url::ParseError> {
+        let client: SalesforceClient = oauth2::Client::new(ClientId::new(config.client_id.clone()))
+            .set_client_secret(ClientSecret::new(
+                config.client_secret.expose_secret().to_string(),
+            ))
+            // Salesforce documents client_secret_post for the web-server flow.
+            .set_auth_type(AuthType::RequestBody)
+            .set_auth_uri(AuthUrl::new(
+                config.login_endpoint("/services/oauth2/authorize"),
+            )?)
+            .set_token_uri(TokenUrl::new(
+                config.login_endpoint("/services/oauth2/token"),
+            )?)
+            .set_redirect_uri(RedirectUrl::from_url(config.redirect_uri.clone()));
         Ok(Self {
             client,
             http,
-            client_secret: config.salesforce.client_secret.clone(),
-            scopes: config.salesforce.scopes.clone(),
-            policy: config.salesforce.instance_policy.clone(),
-            revocation_url: Url::parse(
-                &config.salesforce.login_endpoint("/services/oauth2/revoke"),
-            )?,
+            client_secret: config.client_secret.clone(),
+            scopes: config.scopes.clone(),
+            policy: config.instance_policy.clone(),
+            revocation_url: Url::parse(&config.login_endpoint("/services/oauth2/revoke"))?,
+            readiness,
         })
     }
 
@@ -171,6 +173,14 @@ impl SalesforceOAuth {
         code: &str,
         verifier: Option<&str>,
     ) -> Result<TokenSet, SalesforceError> {
+        self.observed(self.exchange_code_inner(code, verifier).await)
+    }
+
+    async fn exchange_code_inner(
+        &self,
+        code: &str,
+        verifier: Option<&str>,
+    ) -> Result<TokenSet, SalesforceError> {
         let mut request = self
             .client
             .exchange_code(AuthorizationCode::new(code.to_string()));
@@ -186,6 +196,13 @@ impl SalesforceOAuth {
     /// Salesforce answers a refresh without a new refresh token unless rotation is on; the old
     /// one is kept in that case, and replaced when a new one comes back.
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, SalesforceError> {
+        self.observed(self.refresh_inner(refresh_token).await)
+    }
+
+    async fn refresh_inner(
+        &self,
+        refresh_token: &SecretString,
+    ) -> Result<TokenSet, SalesforceError> {
         let token = RefreshToken::new(refresh_token.expose_secret().to_string());
         let request = self.client.exchange_refresh_token(&token);
         let response = timed("token", request.request_async(&self.http))
@@ -195,6 +212,14 @@ impl SalesforceOAuth {
     }
 
     pub async fn password(
+        &self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<TokenSet, SalesforceError> {
+        self.observed(self.password_inner(username, password).await)
+    }
+
+    async fn password_inner(
         &self,
         username: &str,
         password: &SecretString,
@@ -210,6 +235,12 @@ impl SalesforceOAuth {
 
     /// Revokes an access or refresh token at `/services/oauth2/revoke`.
     pub async fn revoke(&self, token: &SecretString) -> Result<(), SalesforceError> {
+        let result = self.revoke_inner(token).await;
+        self.readiness.record("revoke", transient_failure(&result));
+        result
+    }
+
+    async fn revoke_inner(&self, token: &SecretString) -> Result<(), SalesforceError> {
         // Posted directly rather than through the `oauth2` crate: its revocation request refuses
         // any non-https endpoint, which would rule out the loopback emulator used in demo mode.
         let request = self
@@ -241,6 +272,19 @@ impl SalesforceOAuth {
             },
             description: field("error_description"),
         })
+    }
+
+    /// Records a token call for readiness; a verified response's instance is trusted from now
+    /// on (Salesforce named it in a signed response, so its failures are real ones).
+    fn observed(
+        &self,
+        result: Result<TokenSet, SalesforceError>,
+    ) -> Result<TokenSet, SalesforceError> {
+        self.readiness.record("token", transient_failure(&result));
+        if let Ok(tokens) = &result {
+            self.readiness.trust_instance(&tokens.instance_url);
+        }
+        result
     }
 
     fn verify(
@@ -281,6 +325,14 @@ impl SalesforceOAuth {
             org_id,
             user_id,
         })
+    }
+}
+
+/// What readiness records for a call: only failures retrying may cure say Salesforce is unwell.
+fn transient_failure<T>(result: &Result<T, SalesforceError>) -> Option<String> {
+    match result {
+        Err(e) if e.is_transient() => Some(e.to_string()),
+        _ => None,
     }
 }
 

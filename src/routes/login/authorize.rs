@@ -3,7 +3,7 @@
 
 use super::params::query_params;
 use super::LoginError;
-use crate::auth::session::{LoginState, LOGIN_COOKIE, LOGIN_TTL};
+use crate::auth::session::LoginState;
 use crate::domain::ReturnTo;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
@@ -27,16 +27,17 @@ pub(super) async fn authorize(
         .transpose()?;
     let return_to = params.get("return_to").and_then(|r| ReturnTo::parse(r));
 
-    let redirect = state.oauth.authorize_redirect(prompt, login_hint);
+    let redirect = state.auth.oauth.authorize_redirect(prompt, login_hint);
     let login = LoginState {
         state: redirect.state,
         pkce_verifier: redirect.pkce_verifier,
         return_to,
     };
     let cookie = state
+        .auth
         .cookies
-        .seal(LOGIN_COOKIE, &login, LOGIN_TTL)
-        .ok_or_else(|| LoginError::BadRequest("the login cookie could not be created".into()))?;
+        .seal_login(&login)
+        .map_err(|_| LoginError::BadRequest("the login cookie could not be created".into()))?;
     let location = HeaderValue::from_str(redirect.url.as_str())
         .map_err(|_| LoginError::BadRequest("the login URL could not be built".into()))?;
     metrics::counter!("sfgate_logins_total", "result" => "started").increment(1);

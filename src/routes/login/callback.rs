@@ -9,8 +9,7 @@
 //! too. API clients that ask for JSON get the token response instead.
 
 use super::flow::{
-    accepts_json, confirm_identity, login_completed, record_salesforce_call, see_other_no_store,
-    token_json,
+    accepts_json, confirm_identity, login_completed, see_other_no_store, token_json,
 };
 use super::params::{printable, query_params};
 use super::welcome::WELCOME_PATH;
@@ -31,7 +30,7 @@ pub(super) async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let clear_login = state.cookies.removal(LOGIN_COOKIE);
+    let clear_login = state.auth.cookies.removal(LOGIN_COOKIE);
     let mut response = match finish_login(&state, &headers, query.as_deref()).await {
         Ok(response) => response,
         Err(e) => {
@@ -54,7 +53,7 @@ async fn finish_login(
     let params = query_params(query)?;
     let code = callback_code(&params)?;
     let json_caller = accepts_json(headers) && !wants_html(headers);
-    let login: LoginState = match state.cookies.open(headers, LOGIN_COOKIE) {
+    let login: LoginState = match state.auth.cookies.open_login(headers) {
         Ok(Some(login)) => login,
         Ok(None) => {
             return already_logged_in(state, headers, json_caller)
@@ -71,16 +70,17 @@ async fn finish_login(
         return already_logged_in(state, headers, json_caller).ok_or(LoginError::StateReplayed);
     }
     let tokens = state
+        .auth
         .oauth
         .exchange_code(code, Some(&login.pkce_verifier))
         .await;
-    record_salesforce_call(state, "token", &tokens);
     let tokens = tokens?;
     let identity = confirm_identity(state, &tokens).await?;
     let session_cookie = state
+        .auth
         .cookies
         .seal_session(&Session::new(&tokens, &identity))
-        .ok_or_else(|| LoginError::BadRequest("the session cookie could not be created".into()))?;
+        .map_err(|_| LoginError::BadRequest("the session cookie could not be created".into()))?;
     login_completed(&identity);
     Ok(login_answer(
         &login,
@@ -144,6 +144,6 @@ async fn claim_state(state: &AppState, login_state: &str) -> bool {
 /// from a browser that is logged in: the reload of a completed callback, or Back to it. Such a
 /// browser goes to the welcome page; API clients and browsers without a session get the error.
 fn already_logged_in(state: &AppState, headers: &HeaderMap, json_caller: bool) -> Option<Response> {
-    let live = matches!(state.cookies.open_session(headers), Ok(Some(_)));
+    let live = matches!(state.auth.cookies.open_session(headers), Ok(Some(_)));
     (live && !json_caller).then(|| see_other_no_store(HeaderValue::from_static(WELCOME_PATH)))
 }

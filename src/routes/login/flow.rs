@@ -1,5 +1,4 @@
-//! The steps the login routes share (not handlers): record the Salesforce call, confirm who
-//! the new tokens belong to, count the login, and answer with tokens or a redirect.
+//! The steps the login routes share (not handlers): confirm who the new tokens belong to, count the login, and answer with tokens or a redirect.
 
 use super::LoginError;
 use crate::auth::Confirmed;
@@ -11,18 +10,6 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use std::sync::Arc;
 
-pub(super) fn record_salesforce_call<T>(
-    state: &AppState,
-    endpoint: &'static str,
-    result: &Result<T, crate::salesforce::SalesforceError>,
-) {
-    let error = match result {
-        Err(e) if e.is_transient() => Some(e.to_string()),
-        _ => None,
-    };
-    state.readiness.record(endpoint, error);
-}
-
 /// Asks Salesforce who the new token belongs to (which also warms the identity cache for the
 /// first protected call) and applies the org allowlist. The signed `id` in the token response
 /// must name the same org.
@@ -30,9 +17,8 @@ pub(super) async fn confirm_identity(
     state: &AppState,
     tokens: &TokenSet,
 ) -> Result<Arc<Confirmed>, LoginError> {
-    // Salesforce named this instance in a signed token response: its failures are real ones.
-    state.readiness.trust_instance(&tokens.instance_url);
     let identity = state
+        .auth
         .validator
         .validate(&tokens.instance_url, &tokens.access_token)
         .await?;

@@ -56,7 +56,9 @@ async fn logout_inner(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, LoginError> {
-    let credentials = extract_credentials(headers, &state.cookies).ok().flatten();
+    let credentials = extract_credentials(headers, &state.auth.cookies)
+        .ok()
+        .flatten();
     let cookie_authenticated = credentials
         .as_ref()
         .is_none_or(|c| c.source == CredentialSource::Session);
@@ -97,9 +99,10 @@ fn answer(state: &AppState, headers: &HeaderMap, outcome: &Revocation) -> Respon
         }))
         .into_response(),
     };
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, state.cookies.removal(SESSION_COOKIE));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        state.auth.cookies.removal(SESSION_COOKIE),
+    );
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -126,7 +129,11 @@ async fn revoke_and_evict(
         .instance_policy
         .check(&credentials.instance)
     {
-        state.validator.evict(&instance, &credentials.token).await;
+        state
+            .auth
+            .validator
+            .evict(&instance, &credentials.token)
+            .await;
     }
     match (&credentials.source, &credentials.session) {
         (
@@ -136,7 +143,7 @@ async fn revoke_and_evict(
                 ..
             }),
         ) => {
-            state.renewals.forget(rt).await;
+            state.auth.renewals.forget(rt).await;
             // Revoking the refresh token revokes every access token issued from it.
             if revoke(state, rt, TokenKind::RefreshToken, &mut outcome).await {
                 outcome.revoked.push(TokenKind::AccessToken);
@@ -164,7 +171,7 @@ async fn revoke_and_evict(
             )
             .await;
             if let Some(rt) = body_refresh {
-                state.renewals.forget(&rt).await;
+                state.auth.renewals.forget(&rt).await;
                 revoke(state, &rt, TokenKind::RefreshToken, &mut outcome).await;
             }
         }
@@ -179,13 +186,7 @@ async fn revoke(
     kind: TokenKind,
     outcome: &mut Revocation,
 ) -> bool {
-    let result = state.oauth.revoke(token).await;
-    let failure = match &result {
-        Err(e) if e.is_transient() => Some(e.to_string()),
-        _ => None,
-    };
-    state.readiness.record("revoke", failure);
-    match result {
+    match state.auth.oauth.revoke(token).await {
         Ok(()) => {
             tracing::info!(token = ?kind, "logout revoked the token at Salesforce");
             outcome.revoked.push(kind);

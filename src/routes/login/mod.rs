@@ -15,10 +15,9 @@ pub use welcome::WELCOME_PATH;
 
 use crate::config::Config;
 use crate::middleware::rate_limit::{self, LoginRateLimiter};
-use crate::state::AppState;
+use super::OwnRoutes;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
-use axum::Router;
 use std::sync::Arc;
 
 /// sfgate's fixed login routes; the callback (the path of `SF_REDIRECT_URI`) must be none of
@@ -36,9 +35,9 @@ pub const FIXED_ROUTES: &[&str] = &[
 
 /// The routes that start logins or spend codes, passwords and refresh tokens are rate limited
 /// per client (see [`crate::middleware::rate_limit`]); logout and the GET refusals are not.
-pub fn router(config: &Config) -> Router<AppState> {
+pub(crate) fn router(config: &Config) -> OwnRoutes {
     let limiter = Arc::new(LoginRateLimiter::new(config));
-    let limited = Router::new()
+    let limited = OwnRoutes::new()
         .route("/oauth2/authorize", get(authorize::authorize))
         .route(config.callback_path(), get(callback::callback))
         .route("/oauth2/token", post(tokens::token))
@@ -47,8 +46,10 @@ pub fn router(config: &Config) -> Router<AppState> {
             post(tokens::password).get(tokens::password_via_get),
         )
         .route("/oauth2/refresh", post(tokens::refresh))
-        .route_layer(from_fn_with_state(limiter, rate_limit::enforce));
-    Router::new()
+        .map(|r| r.route_layer(from_fn_with_state(limiter, rate_limit::enforce)));
+    OwnRoutes::new()
+        // Every path under it is sfgate's, routed or not.
+        .reserve("/oauth2")
         .merge(limited)
         .route("/oauth2/login", get(tokens::password_via_get))
         .route("/oauth2/logout", post(logout::logout))

@@ -1,12 +1,12 @@
 //! Token routes for API clients: the Node.js app's `/oauth2/token` and password flow, and
 //! `/oauth2/refresh`.
 
-use super::flow::{confirm_identity, login_completed, record_salesforce_call, token_json};
+use super::flow::{confirm_identity, login_completed, token_json};
 use super::params::body_params;
 use super::LoginError;
 use crate::auth::origin::require_same_origin;
 use crate::auth::session::{now_secs, Session, SESSION_COOKIE};
-use crate::auth::{record_identity, renew_session, AuthError};
+use crate::auth::{record_identity, AuthError};
 use crate::error::ErrorResponse;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -32,8 +32,7 @@ pub(super) async fn token(
         .get("code_verifier")
         .map(String::as_str)
         .filter(|v| !v.is_empty());
-    let tokens = state.oauth.exchange_code(code, verifier).await;
-    record_salesforce_call(&state, "token", &tokens);
+    let tokens = state.auth.oauth.exchange_code(code, verifier).await;
     let tokens = tokens?;
     let identity = confirm_identity(&state, &tokens).await?;
     login_completed(&identity);
@@ -57,10 +56,10 @@ pub(super) async fn password(
         ));
     };
     let tokens = state
+        .auth
         .oauth
         .password(username, &SecretString::from(password.clone()))
         .await;
-    record_salesforce_call(&state, "token", &tokens);
     let tokens = tokens?;
     let identity = confirm_identity(&state, &tokens).await?;
     login_completed(&identity);
@@ -102,8 +101,7 @@ async fn refresh_for_client(
     state: &AppState,
     refresh_token: SecretString,
 ) -> Result<Response, LoginError> {
-    let tokens = state.oauth.refresh(&refresh_token).await;
-    record_salesforce_call(state, "token", &tokens);
+    let tokens = state.auth.oauth.refresh(&refresh_token).await;
     let tokens = tokens.map_err(LoginError::refresh_failed)?;
     let identity = confirm_identity(state, &tokens).await?;
     let span = tracing::Span::current();
@@ -116,6 +114,7 @@ async fn refresh_for_client(
 async fn refresh_session(state: &AppState, headers: &HeaderMap) -> Result<Response, LoginError> {
     require_same_origin(headers, &state.config.public_origin())?;
     let session: Session = state
+        .auth
         .cookies
         .open_session(headers)
         .map_err(|e| LoginError::Auth(AuthError::BadSession(e)))?
@@ -129,14 +128,15 @@ async fn refresh_session(state: &AppState, headers: &HeaderMap) -> Result<Respon
             "this session has no refresh token (the refresh_token scope was not granted)".into(),
         ));
     }
-    let auth = match renew_session(state, &session).await {
+    let auth = match state.auth.renew_session(&session).await {
         Ok(auth) => auth,
         Err(e) => {
             let mut response = e.to_error_response().into_response();
             if e.ends_session() {
-                response
-                    .headers_mut()
-                    .append(header::SET_COOKIE, state.cookies.removal(SESSION_COOKIE));
+                response.headers_mut().append(
+                    header::SET_COOKIE,
+                    state.auth.cookies.removal(SESSION_COOKIE),
+                );
             }
             return Ok(response);
         }

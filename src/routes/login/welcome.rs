@@ -26,7 +26,7 @@ struct SuccessPage<'a> {
 /// shares sfgate's origin, so the page shows no token a script of the app could read. Without
 /// a session it sends the browser home.
 pub(super) async fn welcome(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Ok(Some(session)) = state.cookies.open_session(&headers) else {
+    let Ok(Some(session)) = state.auth.cookies.open_session(&headers) else {
         return see_other(HeaderValue::from_static("/"));
     };
     let access_token = state

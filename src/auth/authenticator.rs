@@ -1,0 +1,330 @@
+//! [`Authenticator`]: everything "who is calling" needs, in one value that handlers, the
+//! identity layer, forward auth and the proxy reach through `FromRef` (so `auth` never sees the
+//! application's state).
+//!
+//! Every protected entry point runs the same sequence through [`Authenticator::serve`]:
+//! authenticate (renewing an expired session once), apply the authorization policy to the path
+//! the rules judge, name the caller on the request's log span, produce the answer, and append
+//! the renewed session cookie to it. A refusal gets [`Authenticator::reject`]'s answer.
+
+use super::renewal::{RenewalError, RenewalSource, RenewedTokens};
+use super::session::SESSION_COOKIE;
+use super::{
+    extract_credentials, AuthError, Confirmed, CookieSealer, CredentialSource, IdentityValidator,
+    Renewals, Session,
+};
+use crate::domain::{InstancePolicy, InstanceUrl};
+use crate::error::wants_html;
+use crate::health::Readiness;
+use crate::policy::Policy;
+use crate::salesforce::SalesforceOAuth;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// The parts an [`Authenticator`] is built from.
+pub struct AuthParts {
+    /// Who may pass beyond the org check, globally and per route.
+    pub policy: Policy,
+    /// Which instance URLs a caller may name (checked before any network call).
+    pub instance_policy: InstancePolicy,
+    /// `TRUST_PROXY`: forward auth may read the original URI from the proxy's headers.
+    pub trust_proxy: bool,
+    pub validator: IdentityValidator,
+    pub cookies: CookieSealer,
+    pub oauth: SalesforceOAuth,
+    pub renewals: Renewals,
+    pub readiness: Arc<Readiness>,
+}
+
+/// Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct Authenticator(Arc<Inner>);
+
+struct Inner {
+    parts: AuthParts,
+    /// [`Policy::needs_profile`], computed once: it walks every rule.
+    needs_profile: bool,
+}
+
+impl Deref for Authenticator {
+    type Target = AuthParts;
+    fn deref(&self) -> &AuthParts {
+        &self.0.parts
+    }
+}
+
+/// Whether an expired session token may be renewed with the session's refresh token. Only
+/// entry points that can send the renewed cookie back may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshPolicy {
+    Allowed,
+    Never,
+}
+
+/// Which path the route rules judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RulePath {
+    /// The request's own path (protected routes, gateway mode).
+    Request,
+    /// Forward auth: the original request's path, which nginx or Traefik send in a header,
+    /// read only with `TRUST_PROXY` (see [`super::rule_path::original_path`]).
+    Original,
+}
+
+/// How a refusal answers a browser (a client whose `Accept` prefers `text/html`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrowserRejection {
+    /// sfgate's own protected routes: an error page with a login link; straight back to the
+    /// login only when the session ended (the user was logged in a moment ago).
+    LoginWhenSessionEnds,
+    /// Gateway mode: the upstream's pages are what the user came for, so a browser without a
+    /// usable session goes to the login at once, as with oauth2-proxy.
+    Login,
+    /// Forward auth: the answer goes to nginx or Traefik, which need the status, never a
+    /// redirect or an HTML page.
+    Never,
+}
+
+/// A request whose caller Salesforce confirmed. Stored in request extensions by the layer.
+#[derive(Clone)]
+pub struct Authenticated {
+    pub identity: Arc<Confirmed>,
+    pub token: SecretString,
+    pub instance: InstanceUrl,
+    pub source: CredentialSource,
+    /// A renewed session cookie to send back, when the session's token was refreshed.
+    pub renewed_session: Option<HeaderValue>,
+    /// When the renewed cookie expires (seconds since the epoch), with `renewed_session`.
+    pub session_expires_at: Option<u64>,
+}
+
+impl Authenticator {
+    pub fn new(parts: AuthParts) -> Self {
+        let needs_profile = parts.policy.needs_profile();
+        Self(Arc::new(Inner {
+            parts,
+            needs_profile,
+        }))
+    }
+
+    /// Whether some rule reads a field only the user's profile has.
+    pub fn needs_profile(&self) -> bool {
+        self.0.needs_profile
+    }
+
+    /// The whole sequence for a protected request: admits the caller (see [`Self::admit`]),
+    /// names it on the log span, lets `then` answer, and appends the renewed session cookie.
+    /// A refused caller gets [`Self::reject`]'s answer, shaped for browsers by `browsers`.
+    pub async fn serve<F, Fut>(
+        &self,
+        parts: Parts,
+        rules: RulePath,
+        browsers: BrowserRejection,
+        then: F,
+    ) -> Response
+    where
+        F: FnOnce(Parts, Authenticated) -> Fut,
+        Fut: Future<Output = Response>,
+    {
+        match self.admit(&parts, rules, RefreshPolicy::Allowed).await {
+            Ok(auth) => {
+                record_identity(&auth);
+                let renewed = auth.renewed_session.clone();
+                let mut response = then(parts, auth).await;
+                if let Some(cookie) = renewed {
+                    response.headers_mut().append(header::SET_COOKIE, cookie);
+                }
+                response
+            }
+            Err(e) => self.reject(&parts.headers, &parts.uri, &e, browsers),
+        }
+    }
+
+    /// Authenticates the request, then applies the authorization policy to the path `rules`
+    /// names.
+    pub async fn admit(
+        &self,
+        parts: &Parts,
+        rules: RulePath,
+        refresh: RefreshPolicy,
+    ) -> Result<Authenticated, AuthError> {
+        let auth = self.authenticate(&parts.headers, refresh).await?;
+        let path = match rules {
+            RulePath::Request => self.path_for_rules(parts.uri.path())?,
+            RulePath::Original => self.original_path_for_rules(&parts.headers)?,
+        };
+        self.authorize(&auth, path.as_deref()).await?;
+        Ok(auth)
+    }
+
+    /// Extracts, checks and validates the request's credentials.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        refresh: RefreshPolicy,
+    ) -> Result<Authenticated, AuthError> {
+        let credentials =
+            extract_credentials(headers, &self.cookies)?.ok_or(AuthError::NoCredentials)?;
+        let instance = self
+            .instance_policy
+            .check(&credentials.instance)
+            .inspect_err(|_| {
+                metrics::counter!("sfgate_identity_validations_total", "outcome" => "instance_refused")
+                    .increment(1);
+            })?;
+        let result = self.validator.validate(&instance, &credentials.token).await;
+        match (result, credentials.session) {
+            (Ok(identity), _) => Ok(Authenticated {
+                identity,
+                token: credentials.token,
+                instance,
+                source: credentials.source,
+                renewed_session: None,
+                session_expires_at: None,
+            }),
+            (Err(AuthError::InvalidToken(_)), Some(session)) => match refresh {
+                // Boxed: the renewal's future is large and rarely needed; inline, it would make
+                // every request's future (moved and allocated on each call) that large too.
+                RefreshPolicy::Allowed if session.refresh_token.is_some() => {
+                    Box::pin(self.renew_session(&session)).await
+                }
+                _ => Err(AuthError::SessionExpired),
+            },
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// Renews `session` through [`Renewals`]: requests carrying the same session at the same
+    /// moment (or the old cookie shortly after) share one refresh call. Only Salesforce
+    /// refusing the refresh token this request holds ends the session; Salesforce being
+    /// unavailable answers 503 and keeps the cookie, so the session can be renewed later.
+    pub async fn renew_session(&self, session: &Session) -> Result<Authenticated, AuthError> {
+        let refresh_token = session
+            .refresh_token
+            .as_ref()
+            .ok_or(AuthError::SessionExpired)?;
+        // A freshly renewed token that Salesforce refuses at once (revoked at logout a moment
+        // ago) means the session is over.
+        let over = |(e, _): (AuthError, RenewalSource)| match e {
+            AuthError::InvalidToken(_) => AuthError::SessionExpired,
+            e => e,
+        };
+        let (renewed, identity) = match self.renew_and_confirm(refresh_token).await {
+            // A renewal reused from a moment ago whose token is already refused (revoked, or
+            // expired since): this request's own refresh token may still work, so ask again.
+            Err((AuthError::InvalidToken(_), RenewalSource::Shared)) => {
+                self.renewals.forget(refresh_token).await;
+                self.renew_and_confirm(refresh_token).await.map_err(over)?
+            }
+            other => other.map_err(over)?,
+        };
+        let next = session.renewed(
+            renewed.access_token.clone(),
+            renewed.refresh_token.clone(),
+            renewed.instance_url.as_str(),
+            &identity,
+        );
+        // Past SESSION_MAX_AGE: renewal never extends a session.
+        let sealed = self
+            .cookies
+            .seal_session(&next)
+            .map_err(|_| AuthError::SessionExpired)?;
+        tracing::info!(
+            user_id = %identity.user_id,
+            rotated = renewed.rotated,
+            "session token renewed with its refresh token"
+        );
+        Ok(Authenticated {
+            identity,
+            token: renewed.access_token,
+            instance: renewed.instance_url,
+            source: CredentialSource::Session,
+            renewed_session: Some(sealed.cookie),
+            session_expires_at: Some(sealed.expires_at),
+        })
+    }
+
+    /// One renewal and the identity of its access token. Errors say whether the renewal was
+    /// this call's own or a shared one.
+    async fn renew_and_confirm(
+        &self,
+        refresh_token: &SecretString,
+    ) -> Result<(RenewedTokens, Arc<Confirmed>), (AuthError, RenewalSource)> {
+        let (renewed, source) = match self.renewals.renew_with_source(refresh_token).await {
+            Ok(renewed) => renewed,
+            Err(RenewalError::Refused { .. }) => {
+                return Err((AuthError::SessionExpired, RenewalSource::Salesforce))
+            }
+            Err(RenewalError::Unavailable(e)) => {
+                return Err((AuthError::RenewalUnavailable(e), RenewalSource::Salesforce))
+            }
+        };
+        match self
+            .validator
+            .validate(&renewed.instance_url, &renewed.access_token)
+            .await
+        {
+            Ok(identity) => Ok((renewed, identity)),
+            Err(AuthError::InvalidToken(reason)) => Err((AuthError::InvalidToken(reason), source)),
+            Err(AuthError::Upstream(e)) => Err((AuthError::RenewalUnavailable(e), source)),
+            Err(e) => Err((e, source)),
+        }
+    }
+
+    /// The response for a refused request: the error (JSON, or HTML through
+    /// `error::negotiate`); for session problems also the cookie's removal; browsers go back
+    /// to the login (with the request's path and query as `return_to`) as `browsers` says.
+    pub fn reject(
+        &self,
+        headers: &HeaderMap,
+        uri: &Uri,
+        error: &AuthError,
+        browsers: BrowserRejection,
+    ) -> Response {
+        let to_login = wants_html(headers)
+            && match browsers {
+                BrowserRejection::LoginWhenSessionEnds => error.ends_session(),
+                BrowserRejection::Login => {
+                    error.ends_session() || matches!(error, AuthError::NoCredentials)
+                }
+                BrowserRejection::Never => false,
+            };
+        let mut response = if to_login {
+            let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+            let location = crate::domain::ReturnTo::login_href(path_and_query);
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        } else {
+            let mut r = error.to_error_response().into_response();
+            if browsers == BrowserRejection::Never {
+                // Without it, `error::negotiate` leaves the JSON alone.
+                r.extensions_mut().remove::<crate::error::ErrorResponse>();
+            }
+            r
+        };
+        if error.ends_session() {
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, self.cookies.removal(SESSION_COOKIE));
+        }
+        response
+    }
+}
+
+/// Puts the caller on the request's log span.
+pub fn record_identity(auth: &Authenticated) {
+    let span = tracing::Span::current();
+    span.record("user_id", tracing::field::display(&auth.identity.user_id));
+    span.record(
+        "org_id",
+        tracing::field::display(&auth.identity.organization_id),
+    );
+}
