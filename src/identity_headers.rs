@@ -2,11 +2,14 @@
 //! them on the forwarded request and forward auth on its answer to nginx or Traefik; the
 //! upstream trusts them because only sfgate sets them (every client copy is removed first).
 
-use crate::auth::X_INSTANCE_URL;
 use crate::domain::InstanceUrl;
 use crate::salesforce::Identity;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
+
+/// The header a caller names its instance in (with `Authorization: Bearer`); sfgate reads it,
+/// and passes it on with the token under `PASS_ACCESS_TOKEN`.
+pub const X_INSTANCE_URL: HeaderName = HeaderName::from_static("x-instance-url");
 
 pub const X_SALESFORCE_USER_ID: HeaderName = HeaderName::from_static("x-salesforce-user-id");
 pub const X_SALESFORCE_ORG_ID: HeaderName = HeaderName::from_static("x-salesforce-org-id");

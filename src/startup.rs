@@ -59,9 +59,17 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
             state.config.server.request_timeout,
         ));
     let router = match &state.upstream {
-        Some(upstream) => Router::new()
-            .merge(own)
-            .fallback_service(proxy::router(state.clone(), upstream.clone(), own_paths)),
+        Some(upstream) => {
+            Router::new()
+                .merge(own)
+                .fallback_service(proxy::router(proxy::Gateway {
+                    auth: state.auth.clone(),
+                    assertion: state.assertion.clone(),
+                    config: state.config.clone(),
+                    upstream: upstream.clone(),
+                    is_own: Box::new(move |path| own_paths.contains(path)),
+                }))
+        }
         // Unknown paths get sfgate's JSON 404 (an HTML page for browsers).
         None => own.fallback(|| async { error::not_found() }),
     };
@@ -220,28 +228,7 @@ pub async fn spawn(config: Config, listener: TcpListener) -> Result<RunningGatew
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what Heroku sends, allowing 30 s to finish).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
-}
+pub use crate::server::shutdown_signal;
 
 #[cfg(test)]
 mod tests {

@@ -26,7 +26,7 @@ pub struct Inner {
     /// is refused before it reaches Salesforce (the login cookie itself stays valid 10 min).
     pub used_states: moka::sync::Cache<[u8; 32], ()>,
     /// Signs `X-Sfgate-Assertion` when `ASSERTION_KEY` is set.
-    pub assertion: Option<crate::policy::AssertionSigner>,
+    pub assertion: Option<Arc<crate::policy::AssertionSigner>>,
     /// What replicas share (`REDIS_URL`); `Local` keeps every guarantee in-process.
     pub store: SharedStore,
     /// The process's metrics recorder, served at `/metrics`.
@@ -78,11 +78,11 @@ impl AppState {
                 identity_client.with_custom_permissions(config.salesforce.instance_policy.clone());
         }
         let assertion = match (&config.assertion.key, &config.assertion.audience) {
-            (Some(key), Some(audience)) => Some(crate::policy::AssertionSigner::new(
+            (Some(key), Some(audience)) => Some(Arc::new(crate::policy::AssertionSigner::new(
                 key,
                 config.public_origin(),
                 audience.clone(),
-            )),
+            ))),
             _ => None,
         };
         let validator = IdentityValidator::new(
@@ -117,6 +117,9 @@ impl AppState {
             policy: config.policy.clone(),
             instance_policy: config.salesforce.instance_policy.clone(),
             trust_proxy: config.server.trust_proxy,
+            path_policy: crate::domain::PathPolicy {
+                allow_encoded_slashes: config.gateway.allow_encoded_slashes,
+            },
             validator,
             cookies,
             oauth,

@@ -300,6 +300,49 @@ async fn route_rules_apply_in_gateway_mode_on_the_decoded_path_and_first_match_w
     );
 }
 
+/// Route rules read a path by the same rule the trust boundary accepted it with: with
+/// `ALLOW_ENCODED_SLASHES`, a `%2F` path is proxied, not refused, and a rule applies when any
+/// reading of the path (the `%2F` kept or decoded) falls under it.
+#[tokio::test]
+async fn with_encoded_slashes_allowed_route_rules_judge_every_reading_of_the_path() {
+    let echo = start_echo().await;
+    let scope = "api custom_permissions";
+    let app = app_with(&[
+        ("UPSTREAM_URL", &echo.url()),
+        ("SF_SCOPES", scope),
+        ("ALLOW_ENCODED_SLASHES", "true"),
+        ("ROUTE_RULES", "/admin/=perm:Sfgate_Admin"),
+    ])
+    .await;
+    let as_user =
+        |user: &'static str, path: &'static str| get_as_with_scope(&app, user, scope, path);
+    let r = expect_status(as_user(BOB.0, "/docs/a%2Fb").await, 200).await;
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(
+        body["path"], "/docs/a%2Fb",
+        "the upstream gets the path as sent"
+    );
+    expect_status(as_user(ALICE.0, "/admin%2Fx").await, 200).await;
+    let before = echo.hits();
+    assert_denied(
+        as_user(BOB.0, "/admin%2Fx").await,
+        "ROUTE_RULES rule 1",
+        &[],
+    )
+    .await;
+    assert_denied(
+        as_user(BOB.0, "/%2Fadmin/x").await,
+        "ROUTE_RULES rule 1",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        echo.hits(),
+        before,
+        "no refused request reached the upstream"
+    );
+}
+
 async fn forward_auth(
     app: &TestApp,
     user: &str,

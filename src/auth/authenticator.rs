@@ -13,7 +13,7 @@ use super::{
     extract_credentials, AuthError, Confirmed, CookieSealer, CredentialSource, IdentityValidator,
     Renewals, Session,
 };
-use crate::domain::{InstancePolicy, InstanceUrl};
+use crate::domain::{CanonicalPath, InstancePolicy, InstanceUrl, PathPolicy};
 use crate::error::wants_html;
 use crate::health::Readiness;
 use crate::policy::Policy;
@@ -34,6 +34,8 @@ pub struct AuthParts {
     pub instance_policy: InstancePolicy,
     /// `TRUST_PROXY`: forward auth may read the original URI from the proxy's headers.
     pub trust_proxy: bool,
+    /// The one path rule's options (`ALLOW_ENCODED_SLASHES`), as the proxy applies them.
+    pub path_policy: PathPolicy,
     pub validator: IdentityValidator,
     pub cookies: CookieSealer,
     pub oauth: SalesforceOAuth,
@@ -68,9 +70,12 @@ pub enum RefreshPolicy {
 
 /// Which path the route rules judge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RulePath {
-    /// The request's own path (protected routes, gateway mode).
+pub enum RulePath<'a> {
+    /// The request's own path (sfgate's protected routes).
     Request,
+    /// The request's path, already accepted by the path rule (gateway mode checks it before
+    /// anything else).
+    Checked(&'a CanonicalPath),
     /// Forward auth: the original request's path, which nginx or Traefik send in a header,
     /// read only with `TRUST_PROXY` (see [`super::rule_path::original_path`]).
     Original,
@@ -123,7 +128,7 @@ impl Authenticator {
     pub async fn serve<F, Fut>(
         &self,
         parts: Parts,
-        rules: RulePath,
+        rules: RulePath<'_>,
         browsers: BrowserRejection,
         then: F,
     ) -> Response
@@ -150,15 +155,23 @@ impl Authenticator {
     pub async fn admit(
         &self,
         parts: &Parts,
-        rules: RulePath,
+        rules: RulePath<'_>,
         refresh: RefreshPolicy,
     ) -> Result<Authenticated, AuthError> {
         let auth = self.authenticate(&parts.headers, refresh).await?;
+        let owned;
         let path = match rules {
-            RulePath::Request => self.path_for_rules(parts.uri.path())?,
-            RulePath::Original => self.original_path_for_rules(&parts.headers)?,
+            RulePath::Checked(path) => Some(path),
+            RulePath::Request => {
+                owned = self.path_for_rules(parts.uri.path())?;
+                owned.as_ref()
+            }
+            RulePath::Original => {
+                owned = self.original_path_for_rules(&parts.headers)?;
+                owned.as_ref()
+            }
         };
-        self.authorize(&auth, path.as_deref()).await?;
+        self.authorize(&auth, path).await?;
         Ok(auth)
     }
 

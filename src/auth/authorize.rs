@@ -7,6 +7,7 @@
 //! [`super::rule_path`].
 
 use super::{AuthError, Authenticated, Authenticator};
+use crate::domain::CanonicalPath;
 use crate::policy::Refusal;
 
 /// Whether the caller may have `path` (`None`: unknown, e.g. forward auth without a trusted
@@ -17,7 +18,7 @@ impl Authenticator {
     pub async fn authorize(
         &self,
         auth: &Authenticated,
-        path: Option<&str>,
+        path: Option<&CanonicalPath>,
     ) -> Result<(), AuthError> {
         if self.needs_profile() && !auth.identity.has_profile() {
             let complete = self
@@ -26,11 +27,11 @@ impl Authenticator {
                 .await?;
             return self
                 .policy
-                .check(&complete, path)
+                .check_path(&complete, path)
                 .map_err(|refusal| refused(auth, refusal));
         }
         self.policy
-            .check(&auth.identity, path)
+            .check_path(&auth.identity, path)
             .map_err(|refusal| refused(auth, refusal))
     }
 }

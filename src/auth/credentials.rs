@@ -8,7 +8,8 @@ use super::AuthError;
 use axum::http::{header, HeaderMap, HeaderName};
 use secrecy::SecretString;
 
-pub const X_INSTANCE_URL: HeaderName = HeaderName::from_static("x-instance-url");
+/// Defined beside the identity headers, which pass it on with `PASS_ACCESS_TOKEN`.
+pub use crate::identity_headers::X_INSTANCE_URL;
 pub const LEGACY_BEARER: HeaderName = HeaderName::from_static("bearer");
 pub const LEGACY_INSTANCE_URL: HeaderName = HeaderName::from_static("instanceurl");
 

@@ -1,7 +1,7 @@
 //! Gateway mode: the upstream app behind sfgate and the rules for what reaches it.
 
 use super::reader::Reader;
-use crate::proxy::header_rule::UnderscoreHeaders;
+use crate::header_rule::UnderscoreHeaders;
 use std::time::Duration;
 use url::Url;
 

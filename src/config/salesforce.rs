@@ -128,7 +128,7 @@ fn redirect_uri(r: &mut Reader<'_>) -> Option<Url> {
                 "needs a path for the callback route, e.g. /oauth2/callback",
             );
         }
-        if crate::routes::login::FIXED_ROUTES.contains(&u.path()) {
+        if crate::login_paths::FIXED.contains(&u.path()) {
             r.problem(
                 "SF_REDIRECT_URI",
                 format!(

@@ -182,7 +182,7 @@ fn loopback_may_use_http() {
 
 #[test]
 fn trust_boundary_settings_have_safe_defaults_and_bad_values_are_all_reported() {
-    use crate::proxy::header_rule::UnderscoreHeaders;
+    use crate::header_rule::UnderscoreHeaders;
     let c = Config::from_map(&base()).expect("valid");
     assert_eq!(c.gateway.underscore_headers, UnderscoreHeaders::Drop);
     assert!(!c.gateway.allow_encoded_slashes);

@@ -298,6 +298,36 @@ mod tests {
         assert_eq!(p.views().collect::<Vec<_>>(), ["/plain/path"]);
     }
 
+    /// What the proxy once checked again before forwarding (a second, weaker rule, now
+    /// gone): every such path is refused by this one, whatever the policy.
+    #[test]
+    fn paths_an_upstream_could_read_differently_never_pass() {
+        let lenient = PathPolicy {
+            allow_encoded_slashes: true,
+        };
+        for bad in [
+            "/a/../b",
+            "/a/./b",
+            "/..",
+            "/a/%2e%2E/b",
+            "/a/.%2e/b",
+            "/a/%2e",
+            "/a\\b",
+        ] {
+            assert!(CanonicalPath::parse(bad, lenient).is_err(), "{bad}");
+        }
+        for good in [
+            "/",
+            "/a/b",
+            "/a/..b/c",
+            "/a/.well-known/x",
+            "/a//b",
+            "/%2e%2e%2e",
+        ] {
+            assert!(CanonicalPath::parse(good, lenient).is_ok(), "{good}");
+        }
+    }
+
     #[test]
     fn encoded_slashes_only_when_allowed_and_never_around_dots() {
         let allow = PathPolicy {

@@ -1,4 +1,4 @@
-//! The layers every request passes, one concern per file; `crate::startup` stacks them.
+//! The layers every request passes, one concern per file; `startup.rs` stacks them.
 
 pub mod header_limit;
 pub mod rate_limit;

@@ -19,6 +19,7 @@ pub use requirements::{
 };
 pub use route_rules::{parse_route_rules, RoutePattern, RouteRule};
 
+use crate::domain::CanonicalPath;
 use crate::salesforce::Identity;
 use std::fmt;
 
@@ -125,6 +126,25 @@ impl Policy {
         }
     }
 
+    /// [`Self::check`] for every reading of a request path the one path rule accepted
+    /// ([`CanonicalPath::views`]: as sent, each percent-decoding layer, `;` parameters
+    /// stripped, `//` merged). The caller must pass the rules of every reading, so an upstream
+    /// that reads the path any of these ways cannot reach a ruled path through another
+    /// spelling. An encoded slash is therefore matched both ways: as a character of its
+    /// segment (`/docs/a%2Fb` under `/docs/`) and, decoded, as a separator (`/admin%2Fx` is
+    /// also `/admin/x`, under `/admin`).
+    pub fn check_path(
+        &self,
+        identity: &Identity,
+        path: Option<&CanonicalPath>,
+    ) -> Result<(), Refusal> {
+        let Some(path) = path else {
+            return self.check(identity, None);
+        };
+        path.views()
+            .try_for_each(|reading| self.check(identity, Some(reading)))
+    }
+
     /// Whether some rule needs profile fields (username, email, user type, custom
     /// permissions) beyond the user and org ids: a validator that confirmed a token locally
     /// (JWT) must then fetch the profile (userinfo) before [`Policy::check`], or the rule
@@ -195,5 +215,108 @@ mod tests {
         assert_eq!(p.check(&identity(), Some("/other")), Ok(()));
         assert_eq!(p.check(&identity(), None), Err(Refusal::PathUnknown));
         assert_eq!(Policy::default().check(&identity(), None), Ok(()));
+    }
+
+    fn canonical(raw: &str, allow_encoded_slashes: bool) -> Option<CanonicalPath> {
+        let policy = crate::domain::PathPolicy {
+            allow_encoded_slashes,
+        };
+        CanonicalPath::parse(raw, policy).ok()
+    }
+
+    #[test]
+    fn route_rules_apply_to_every_reading_of_the_path() {
+        let p = policy("/admin/=perm:Nope");
+        for raw in [
+            "/admin/x",
+            "//admin/x",
+            "/admin;v=1/x",
+            "/adm%69n/x",
+            "/adm%2569n/x",
+            "/admin%2Fx",
+            "/%2Fadmin",
+        ] {
+            let path = canonical(raw, true).expect(raw);
+            assert!(p.check_path(&identity(), Some(&path)).is_err(), "{raw}");
+        }
+        for raw in [
+            "/administrator",
+            "/public/x",
+            "/public/admin",
+            "/docs/a%2Fb",
+        ] {
+            let path = canonical(raw, true).expect(raw);
+            assert_eq!(p.check_path(&identity(), Some(&path)), Ok(()), "{raw}");
+        }
+        assert_eq!(p.check_path(&identity(), None), Err(Refusal::PathUnknown));
+    }
+
+    /// Readings of a path by upstreams of other kinds, computed independently of
+    /// `CanonicalPath`: decoding once or twice, Tomcat's `;` stripping before decoding, nginx's
+    /// slash merging after it.
+    fn upstream_readings(raw: &str) -> Vec<String> {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let strip = |s: &str| {
+            s.split('/')
+                .map(|seg| seg.split(';').next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let merge = |s: &str| {
+            let mut out = String::new();
+            for c in s.chars() {
+                if !(c == '/' && out.ends_with('/')) {
+                    out.push(c);
+                }
+            }
+            out
+        };
+        let once = decode(raw);
+        vec![
+            raw.to_owned(),
+            once.clone(),
+            decode(&once),
+            decode(&strip(raw)),
+            strip(&once),
+            merge(&once),
+            merge(&strip(&decode(&once))),
+        ]
+    }
+
+    fn piece() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::sample::select(vec![
+            "/", "//", "admin", "adm", "in", "%69", "%2569", "%61", ".", "..", "%2e", "%2F", "%2f",
+            "%252f", "%25", ";", ";x", "%3b", "x",
+        ])
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Whatever the path rule accepts and the rules let through is, read by any of these
+        /// upstreams, outside the ruled prefix: no spelling reaches `/admin` unchecked, with
+        /// or without `ALLOW_ENCODED_SLASHES`.
+        #[test]
+        fn no_spelling_of_a_ruled_path_escapes_its_rule(
+            pieces in proptest::collection::vec(piece(), 0..7),
+            allow in proptest::bool::ANY,
+        ) {
+            let p = policy("/admin/=perm:Nope");
+            let raw = format!("/{}", pieces.concat());
+            if let Some(path) = canonical(&raw, allow) {
+                if p.check_path(&identity(), Some(&path)).is_ok() {
+                    for reading in upstream_readings(&raw) {
+                        proptest::prop_assert!(
+                            reading != "/admin" && !reading.starts_with("/admin/"),
+                            "{} read as {}", raw, reading
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -6,10 +6,10 @@
 //! for the token to be passed on. Hop-by-hop headers describe one connection (RFC 9110 7.6.1)
 //! and never travel further.
 
-use super::header_rule::{self, Owned, UnderscoreHeaders, Verdict};
 use crate::auth::session::{is_own_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE};
-use crate::auth::{LEGACY_BEARER, LEGACY_INSTANCE_URL, X_INSTANCE_URL};
+use crate::auth::{LEGACY_BEARER, LEGACY_INSTANCE_URL};
 use crate::domain::InstanceUrl;
+use crate::header_rule::{self, Owned, UnderscoreHeaders, Verdict};
 pub use crate::identity_headers::*;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;

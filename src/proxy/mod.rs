@@ -7,77 +7,74 @@
 
 mod error;
 mod forward;
-pub mod header_rule;
 pub mod headers;
 mod tunnel;
 
+/// The header-name rule lives beside, not inside, the proxy: forward auth and the
+/// configuration use it too.
+pub use crate::header_rule;
 pub use error::ProxyError;
 pub use forward::{Upstream, UpstreamError, UpstreamOptions};
 pub use headers::identity_headers;
 pub use tunnel::Tunnels;
 
-use crate::auth::{Authenticated, BrowserRejection, RulePath};
-use crate::config::SkipAuthRule;
+use crate::auth::{Authenticated, Authenticator, BrowserRejection, RulePath};
+use crate::config::{Config, SkipAuthRule};
 use crate::domain::{CanonicalPath, PathPolicy};
-use crate::routes::OwnPaths;
-use crate::state::AppState;
+use crate::policy::AssertionSigner;
 use axum::extract::Request;
+use axum::http::request::Parts;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::sync::Arc;
 
+pub use crate::middleware::Proxied;
+
+/// What the proxy works with, taken from the application once at start.
+pub struct Gateway {
+    pub auth: Authenticator,
+    /// Signs `X-Sfgate-Assertion` for authenticated callers, when configured.
+    pub assertion: Option<Arc<AssertionSigner>>,
+    pub config: Config,
+    pub upstream: Upstream,
+    /// Whether a path is sfgate's own (the router's table): answered 404, never proxied.
+    pub is_own: Box<dyn Fn(&str) -> bool + Send + Sync>,
+}
+
 /// The service that answers everything sfgate's own routes do not. Mounted only in gateway
-/// mode, so it takes the upstream itself rather than looking for one in the state.
-/// `own`: sfgate's own paths, answered 404 here rather than proxied (see
-/// [`OwnPaths::contains`]).
-pub fn router(state: AppState, upstream: Upstream, own: OwnPaths) -> Router {
-    let upstream = Arc::new(upstream);
+/// mode.
+pub fn router(gateway: Gateway) -> Router {
+    let gateway = Arc::new(gateway);
     Router::new().fallback(move |request: Request| {
-        let state = state.clone();
-        let upstream = upstream.clone();
-        let own = own.clone();
-        async move { proxy(&state, &upstream, &own, request).await }
+        let gateway = gateway.clone();
+        async move { proxy(&gateway, request).await }
     })
 }
 
-pub use crate::middleware::Proxied;
-
 /// Authenticates (unless a skip-auth rule matches) and forwards.
-async fn proxy(state: &AppState, upstream: &Upstream, own: &OwnPaths, request: Request) -> Response {
-    if own.contains(request.uri().path()) {
+async fn proxy(gw: &Gateway, request: Request) -> Response {
+    if (gw.is_own)(request.uri().path()) {
         return crate::error::not_found();
     }
-    let mut response = authenticate_and_forward(state, upstream, request).await;
-    response.extensions_mut().insert(Proxied);
-    response
-}
-
-async fn authenticate_and_forward(
-    state: &AppState,
-    upstream: &Upstream,
-    request: Request,
-) -> Response {
     let upgrade = forward::is_upgrade(request.headers());
-    let response = authenticate_then_forward(state, upstream, request).await;
+    let mut response = authenticate_then_forward(gw, request).await;
     if upgrade {
         metrics::counter!("sfgate_upgrades_total", "status" => response.status().as_str().to_owned())
             .increment(1);
     }
+    response.extensions_mut().insert(Proxied);
     response
 }
 
-async fn authenticate_then_forward(
-    state: &AppState,
-    upstream: &Upstream,
-    request: Request,
-) -> Response {
+async fn authenticate_then_forward(gw: &Gateway, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
-    headers::remove_by_name_rule(&mut parts.headers, state.config.gateway.underscore_headers);
+    let config = &gw.config.gateway;
+    headers::remove_by_name_rule(&mut parts.headers, config.underscore_headers);
     // Only sfgate signs assertions; a client's copy (in any spelling) never reaches the app.
     headers::remove_assertion(&mut parts.headers);
     let policy = PathPolicy {
-        allow_encoded_slashes: state.config.gateway.allow_encoded_slashes,
+        allow_encoded_slashes: config.allow_encoded_slashes,
     };
     let path = match CanonicalPath::parse(parts.uri.path(), policy) {
         Ok(path) => path,
@@ -86,20 +83,19 @@ async fn authenticate_then_forward(
             return ProxyError::from(e).into_response();
         }
     };
-    if skips_auth(&state.config.gateway.skip_auth_routes, &parts.method, &path) {
+    if skips_auth(&config.skip_auth_routes, &parts.method, &path) {
         // The rule allowed this method; the app must not be told to act as another one.
         headers::remove_method_overrides(&mut parts.headers);
-        return forward(state, upstream, parts, body, None).await;
+        return forward(gw, parts, body, None).await;
     }
     let rejection = BrowserRejection::Login;
-    state
-        .auth
+    gw.auth
         .serve(
             parts,
-            RulePath::Request,
+            RulePath::Checked(&path),
             rejection,
             |mut parts, caller| async move {
-                if let Some(assertion) = state
+                if let Some(assertion) = gw
                     .assertion
                     .as_ref()
                     .and_then(|s| s.header_in(caller.identity.assertion_slot(), &caller.identity))
@@ -108,7 +104,7 @@ async fn authenticate_then_forward(
                         .extensions
                         .insert(crate::policy::SignedAssertion(assertion));
                 }
-                forward(state, upstream, parts, body, Some(&caller)).await
+                forward(gw, parts, body, Some(&caller)).await
             },
         )
         .await
@@ -116,13 +112,12 @@ async fn authenticate_then_forward(
 
 /// Forwards to the upstream and counts the answer.
 async fn forward(
-    state: &AppState,
-    upstream: &Upstream,
-    parts: axum::http::request::Parts,
+    gw: &Gateway,
+    parts: Parts,
     body: axum::body::Body,
     caller: Option<&Authenticated>,
 ) -> Response {
-    let response = match upstream.forward(&state.config, parts, body, caller).await {
+    let response = match gw.upstream.forward(&gw.config, parts, body, caller).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };

@@ -51,7 +51,7 @@ fn granted(state: &AppState, auth: &Authenticated) -> Response {
     response
 }
 
-/// The header-name rule ([`crate::proxy::header_rule`]) for forward auth: sfgate's answer can
+/// The header-name rule ([`crate::header_rule`]) for forward auth: sfgate's answer can
 /// set identity headers but cannot remove what the client sent, and the proxy in front passes
 /// the original headers on. A look-alike of a header sfgate owns (`X_Salesforce_User_Id`) is
 /// therefore refused here (400) rather than let through to an app that may read `_` as `-`.
@@ -59,7 +59,7 @@ fn granted(state: &AppState, auth: &Authenticated) -> Response {
 fn look_alike_refusal(headers: &HeaderMap) -> Option<Response> {
     let name = headers
         .keys()
-        .find(|name| crate::proxy::header_rule::is_look_alike(name.as_str()))?;
+        .find(|name| crate::header_rule::is_look_alike(name.as_str()))?;
     tracing::info!(header = %name, "forward auth refused a look-alike of an owned header");
     let mut response = crate::error::ErrorResponse::bad_request(format!(
         "the request carries `{name}`, a look-alike of a header this gateway sets or reads"

@@ -29,7 +29,10 @@ pub fn router(state: AppState) -> (Router, OwnPaths) {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
-        .route("/oauth2/auth", any(forward_auth::forward_auth))
+        .route(
+            crate::login_paths::FORWARD_AUTH,
+            any(forward_auth::forward_auth),
+        )
         // Exactly this file: other `/.well-known/` paths (ACME challenges, app links) stay the app's.
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .merge(assets::router(state.config.gateway.upstream_url.is_some()))

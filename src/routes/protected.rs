@@ -1,7 +1,7 @@
 //! The protected routes the Node.js app's users know. Both sit behind `require_identity`.
 
-use crate::auth::SharedIdentity;
 use super::OwnRoutes;
+use crate::auth::SharedIdentity;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

@@ -1,5 +1,5 @@
 //! What can go wrong when sfgate calls Salesforce. The client side only says what happened;
-//! the HTTP answer a caller gets for it is decided at the boundary (`crate::error`).
+//! the HTTP answer a caller gets for it is decided at the HTTP boundary (`src/error.rs`).
 
 /// Kept apart so callers can fail closed precisely: a token Salesforce *rejected* is the
 /// client's problem (401); Salesforce being slow or broken is not (502/503/504, retry later).

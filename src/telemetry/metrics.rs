@@ -25,7 +25,7 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the Prometheus recorder behind the `metrics` facade, once per process, and returns
 /// its handle; later calls return the same handle. Called when an application is assembled
-/// ([`crate::state::AppState::new`]), before anything records, so handles taken later (the
+/// (`AppState::new`), before anything records, so handles taken later (the
 /// validator keeps its counters) count into this recorder.
 ///
 /// If another recorder was installed first (an embedding program's own), sfgate's metrics go

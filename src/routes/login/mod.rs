@@ -13,45 +13,36 @@ mod welcome;
 pub use error::LoginError;
 pub use welcome::WELCOME_PATH;
 
-use crate::config::Config;
-use crate::middleware::rate_limit::{self, LoginRateLimiter};
 use super::OwnRoutes;
+use crate::config::Config;
+use crate::login_paths as paths;
+use crate::middleware::rate_limit::{self, LoginRateLimiter};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
-/// sfgate's fixed login routes; the callback (the path of `SF_REDIRECT_URI`) must be none of
-/// them.
-pub const FIXED_ROUTES: &[&str] = &[
-    "/oauth2/authorize",
-    "/oauth2/token",
-    "/oauth2/password",
-    "/oauth2/refresh",
-    "/oauth2/login",
-    "/oauth2/logout",
-    welcome::WELCOME_PATH,
-    "/oauth2/auth",
-];
+/// See [`crate::login_paths::FIXED`].
+pub use crate::login_paths::FIXED as FIXED_ROUTES;
 
 /// The routes that start logins or spend codes, passwords and refresh tokens are rate limited
 /// per client (see [`crate::middleware::rate_limit`]); logout and the GET refusals are not.
 pub(crate) fn router(config: &Config) -> OwnRoutes {
     let limiter = Arc::new(LoginRateLimiter::new(config));
     let limited = OwnRoutes::new()
-        .route("/oauth2/authorize", get(authorize::authorize))
+        .route(paths::AUTHORIZE, get(authorize::authorize))
         .route(config.callback_path(), get(callback::callback))
-        .route("/oauth2/token", post(tokens::token))
+        .route(paths::TOKEN, post(tokens::token))
         .route(
-            "/oauth2/password",
+            paths::PASSWORD,
             post(tokens::password).get(tokens::password_via_get),
         )
-        .route("/oauth2/refresh", post(tokens::refresh))
+        .route(paths::REFRESH, post(tokens::refresh))
         .map(|r| r.route_layer(from_fn_with_state(limiter, rate_limit::enforce)));
     OwnRoutes::new()
         // Every path under it is sfgate's, routed or not.
         .reserve("/oauth2")
         .merge(limited)
-        .route("/oauth2/login", get(tokens::password_via_get))
-        .route("/oauth2/logout", post(logout::logout))
-        .route(welcome::WELCOME_PATH, get(welcome::welcome))
+        .route(paths::LOGIN, get(tokens::password_via_get))
+        .route(paths::LOGOUT, post(logout::logout))
+        .route(paths::WELCOME, get(welcome::welcome))
 }

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use secrecy::ExposeSecret;
 
 /// Where browsers land after logging in: a page rendered from the session cookie alone.
-pub const WELCOME_PATH: &str = "/oauth2/welcome";
+pub const WELCOME_PATH: &str = crate::login_paths::WELCOME;
 
 #[derive(Template)]
 #[template(path = "success.html")]

@@ -315,7 +315,7 @@ pub async fn run_standalone(config: EmulatorConfig, port: u16) -> std::io::Resul
         );
     }
     println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|rotation|reset-stats|rotate-key", handle.base_url());
-    crate::startup::shutdown_signal().await;
+    crate::server::shutdown_signal().await;
     handle.shutdown().await;
     Ok(())
 }
