@@ -1,9 +1,8 @@
 use super::*;
-use secrecy::ExposeSecret;
 use std::time::Duration;
 use url::Url;
 
-fn base() -> HashMap<String, String> {
+pub(super) fn base() -> HashMap<String, String> {
     [
         ("SF_CLIENT_ID", "client"),
         ("SF_CLIENT_SECRET", "secret-value-123"),
@@ -361,45 +360,4 @@ fn token_validation_and_accepted_client_ids() {
     let named: Vec<_> = err.0.iter().map(|p| p.variable).collect();
     assert!(named.contains(&"SF_TOKEN_VALIDATION"), "{err}");
     assert!(named.contains(&"SF_ACCEPTED_CLIENT_IDS"), "{err}");
-}
-
-// [redis] REDIS_URL and its companions.
-#[test]
-fn redis_settings_are_optional_checked_and_never_echoed() {
-    let c = Config::from_map(&base()).expect("valid");
-    assert!(
-        c.redis.is_none(),
-        "without REDIS_URL everything stays in-process"
-    );
-
-    let mut env = base();
-    env.insert(
-        "REDIS_URL".into(),
-        "rediss://:p4ss@ec2-1-2-3-4.compute-1.amazonaws.com:6380".into(),
-    );
-    let c = Config::from_map(&env).expect("valid");
-    let redis = c.redis.expect("redis");
-    assert_eq!(redis.timeout, Duration::from_millis(500));
-    assert!(!redis.url.expose_secret().ends_with("#insecure"));
-
-    // Heroku's self-signed certificate: verification off through a variable.
-    env.insert("REDIS_TLS_VERIFY".into(), "false".into());
-    env.insert("REDIS_TIMEOUT_MS".into(), "250".into());
-    let redis = Config::from_map(&env).expect("valid").redis.expect("redis");
-    assert!(redis.url.expose_secret().ends_with("#insecure"));
-    assert_eq!(redis.timeout, Duration::from_millis(250));
-    assert!(!format!("{redis:?}").contains("p4ss"));
-
-    let mut env = base();
-    env.insert(
-        "REDIS_URL".into(),
-        "http://:s3cret@redis.example.com:6379".into(),
-    );
-    env.insert("REDIS_TLS_VERIFY".into(), "maybe".into());
-    env.insert("REDIS_TIMEOUT_MS".into(), "0".into());
-    let err = Config::from_map(&env).expect_err("invalid").to_string();
-    assert!(err.contains("REDIS_URL"), "{err}");
-    assert!(err.contains("REDIS_TLS_VERIFY"), "{err}");
-    assert!(err.contains("REDIS_TIMEOUT_MS"), "{err}");
-    assert!(!err.contains("s3cret"), "{err}");
 }

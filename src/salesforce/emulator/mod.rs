@@ -9,6 +9,7 @@
 mod authorize;
 mod control;
 mod faults;
+mod grants;
 mod introspect;
 mod jwt;
 mod revoke;
@@ -16,6 +17,7 @@ mod state;
 mod test_keys;
 mod token;
 mod userinfo;
+mod users;
 
 pub use faults::Fault;
 pub use jwt::ConnectedApp;

@@ -2,120 +2,16 @@
 
 use super::faults::{self, Fault};
 use super::EmulatorConfig;
-use crate::domain::SalesforceId;
 use axum::response::Response;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine;
-use hmac::{Hmac, Mac};
-use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
-/// A demo user of one of the two demo orgs.
-#[derive(Debug, Clone, Copy)]
-pub struct DemoUser {
-    pub username: &'static str,
-    pub password: &'static str,
-    pub display_name: &'static str,
-    pub email: &'static str,
-    /// 15-character user id.
-    pub user_id: &'static str,
-    /// 15-character org id.
-    pub org_id: &'static str,
-    pub org_name: &'static str,
-    /// Salesforce `user_type`.
-    pub user_type: &'static str,
-    /// Custom permissions associated with the Connected App, and whether each is granted;
-    /// reported on the identity URL to tokens with the `custom_permissions` scope.
-    pub custom_permissions: &'static [(&'static str, bool)],
-}
-
-/// What the emulator reports about a user, changeable at run time (tests make portal,
-/// inactive or email-less users out of the demo users).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserProfile {
-    pub user_type: String,
-    pub active: bool,
-    pub email: Option<String>,
-    pub custom_permissions: Vec<(String, bool)>,
-}
-
-impl From<&DemoUser> for UserProfile {
-    fn from(u: &DemoUser) -> Self {
-        Self {
-            user_type: u.user_type.to_string(),
-            active: true,
-            email: Some(u.email.to_string()),
-            custom_permissions: u
-                .custom_permissions
-                .iter()
-                .map(|(n, g)| (n.to_string(), *g))
-                .collect(),
-        }
-    }
-}
-
-const USERS: [DemoUser; 3] = [
-    DemoUser {
-        username: "alice@acme.example",
-        password: "alice-demo-1",
-        display_name: "Alice Admin",
-        email: "alice@acme.example",
-        user_id: "0055j00000AlIcE",
-        org_id: "00D5j00000AcMe1",
-        org_name: "Acme",
-        user_type: "STANDARD",
-        custom_permissions: &[("Sfgate_Admin", true)],
-    },
-    DemoUser {
-        username: "bob@acme.example",
-        password: "bob-demo-2",
-        display_name: "Bob Builder",
-        email: "bob@acme.example",
-        user_id: "0055j00000BoB01",
-        org_id: "00D5j00000AcMe1",
-        org_name: "Acme",
-        user_type: "STANDARD",
-        custom_permissions: &[("Sfgate_Admin", false)],
-    },
-    DemoUser {
-        username: "carol@globex.example",
-        password: "carol-demo-3",
-        display_name: "Carol Chen",
-        email: "carol@globex.example",
-        user_id: "0055j00000CaRoL",
-        org_id: "00D5j00000GlBx2",
-        org_name: "Globex",
-        user_type: "STANDARD",
-        custom_permissions: &[],
-    },
-];
-
-/// Alice and Bob in Acme, Carol in Globex.
-pub fn demo_users() -> &'static [DemoUser] {
-    &USERS
-}
-
-pub(super) fn user_index(username: &str) -> Option<usize> {
-    USERS
-        .iter()
-        .position(|u| u.username.eq_ignore_ascii_case(username.trim()))
-}
-
-pub(super) fn user(index: usize) -> &'static DemoUser {
-    &USERS[index % USERS.len()]
-}
-
-pub(super) fn long_id(short: &str) -> String {
-    SalesforceId::parse(short)
-        .map(|id| id.to_string())
-        .unwrap_or_else(|_| short.to_string())
-}
+pub use super::users::{demo_users, DemoUser, UserProfile};
+pub(super) use super::users::{long_id, user, user_index};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -193,45 +89,9 @@ impl Stats {
     }
 }
 
-/// A token response as the emulator issues it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TokenGrant {
-    pub access_token: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    pub instance_url: String,
-    pub id: String,
-    pub issued_at: String,
-    pub signature: String,
-    pub scope: String,
-    pub token_type: String,
-    /// `jwt` for a JWT-based access token, as Salesforce says it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_format: Option<String>,
-}
-
-pub(super) struct CodeGrant {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub user: usize,
-    pub scope: String,
-    pub code_challenge: Option<String>,
-    pub expires_ms: u64,
-}
-
-struct AccessGrant {
-    user: usize,
-    scope: String,
-    expires_ms: u64,
-    revoked: bool,
-    refresh: Option<String>,
-}
-
-struct RefreshGrant {
-    user: usize,
-    scope: String,
-    revoked: bool,
-}
+pub use super::grants::TokenGrant;
+pub(super) use super::grants::{pkce_challenge, random, CodeGrant};
+use super::grants::{AccessGrant, RefreshGrant};
 
 pub(super) struct EmulatorState {
     pub base_url: String,
@@ -239,18 +99,18 @@ pub(super) struct EmulatorState {
     pub client_secret: String,
     pub require_pkce: bool,
     pub password_grant_refresh_token: bool,
-    lifetime: Duration,
-    redirect_uris: RwLock<Vec<String>>,
-    latency_ms: AtomicU64,
-    clock_offset_ms: AtomicU64,
-    counters: [AtomicU64; 8],
-    refresh_calls: AtomicU64,
-    rotate_refresh_tokens: AtomicBool,
-    faults: Mutex<HashMap<Endpoint, Fault>>,
-    codes: Mutex<HashMap<String, CodeGrant>>,
-    access: Mutex<HashMap<String, AccessGrant>>,
-    refresh: Mutex<HashMap<String, RefreshGrant>>,
-    profiles: Mutex<HashMap<usize, UserProfile>>,
+    pub(super) lifetime: Duration,
+    pub(super) redirect_uris: RwLock<Vec<String>>,
+    pub(super) latency_ms: AtomicU64,
+    pub(super) clock_offset_ms: AtomicU64,
+    pub(super) counters: [AtomicU64; 8],
+    pub(super) refresh_calls: AtomicU64,
+    pub(super) rotate_refresh_tokens: AtomicBool,
+    pub(super) faults: Mutex<HashMap<Endpoint, Fault>>,
+    pub(super) codes: Mutex<HashMap<String, CodeGrant>>,
+    pub(super) access: Mutex<HashMap<String, AccessGrant>>,
+    pub(super) refresh: Mutex<HashMap<String, RefreshGrant>>,
+    pub(super) profiles: Mutex<HashMap<usize, UserProfile>>,
     pub shutdown: watch::Receiver<bool>,
     pub(super) jwt: super::jwt::JwtKeys,
 }
@@ -380,246 +240,4 @@ impl EmulatorState {
             .unwrap_or_default();
         faults::apply(&fault, self.shutdown.clone()).await
     }
-
-    pub(super) fn store_code(&self, grant: CodeGrant) -> String {
-        let code = format!("aPrx{}", random(48));
-        if let Ok(mut codes) = self.codes.lock() {
-            codes.insert(code.clone(), grant);
-        }
-        code
-    }
-
-    /// Removes the code: a code is consumed by its first use, even a failed one.
-    pub(super) fn take_code(&self, code: &str) -> Option<CodeGrant> {
-        self.codes.lock().ok()?.remove(code)
-    }
-
-    pub(super) fn identity_url(&self, user: usize) -> String {
-        let u = self::user(user);
-        format!(
-            "{}/id/{}/{}",
-            self.base_url,
-            long_id(u.org_id),
-            long_id(u.user_id)
-        )
-    }
-
-    /// Issues an access token (and a refresh token when asked), signed like Salesforce's.
-    pub(super) fn issue(&self, user: usize, scope: &str, with_refresh: bool) -> TokenGrant {
-        let refresh = with_refresh.then(|| format!("5Aep861{}", random(80)));
-        if let (Some(rt), Ok(mut map)) = (&refresh, self.refresh.lock()) {
-            map.insert(
-                rt.clone(),
-                RefreshGrant {
-                    user,
-                    scope: scope.to_string(),
-                    revoked: false,
-                },
-            );
-        }
-        self.issue_access(user, scope, refresh)
-    }
-
-    fn issue_access(&self, user: usize, scope: &str, refresh: Option<String>) -> TokenGrant {
-        let client_id = self.client_id.clone();
-        self.issue_access_as(user, scope, refresh, &client_id, self.jwt.enabled())
-    }
-
-    /// An access token issued to `client_id`: a JWT-based one when `jwt`, else opaque.
-    pub(super) fn issue_access_as(
-        &self,
-        user: usize,
-        scope: &str,
-        refresh: Option<String>,
-        client_id: &str,
-        jwt: bool,
-    ) -> TokenGrant {
-        let now = self.now_ms();
-        let access_token = if jwt {
-            self.mint_jwt(user, scope, client_id)
-        } else {
-            format!("{}!{}", self::user(user).org_id, random(96))
-        };
-        if let Ok(mut map) = self.access.lock() {
-            map.insert(
-                access_token.clone(),
-                AccessGrant {
-                    user,
-                    scope: scope.to_string(),
-                    expires_ms: now + self.lifetime.as_millis() as u64,
-                    revoked: false,
-                    refresh: refresh.clone(),
-                },
-            );
-        }
-        let id = self.identity_url(user);
-        let issued_at = now.to_string();
-        TokenGrant {
-            signature: sign(&self.client_secret, &id, &issued_at),
-            access_token,
-            refresh_token: refresh,
-            instance_url: self.base_url.clone(),
-            id,
-            issued_at,
-            scope: scope.to_string(),
-            token_type: "Bearer".to_string(),
-            token_format: jwt.then(|| "jwt".to_string()),
-        }
-    }
-
-    /// A new access token for a valid refresh token. Without rotation no new refresh token
-    /// comes back, as at Salesforce; with rotation a new one does, and the one used is spent
-    /// (checked and spent under one lock, so two concurrent uses cannot both succeed).
-    pub(super) fn refresh(&self, refresh_token: &str) -> Option<TokenGrant> {
-        let rotate = self.rotate_refresh_tokens.load(Ordering::SeqCst);
-        let (user, scope, next) = {
-            let mut map = self.refresh.lock().ok()?;
-            let grant = map.get_mut(refresh_token).filter(|g| !g.revoked)?;
-            let (user, scope) = (grant.user, grant.scope.clone());
-            let next = rotate.then(|| {
-                grant.revoked = true;
-                format!("5Aep861{}", random(80))
-            });
-            if let Some(next) = &next {
-                map.insert(
-                    next.clone(),
-                    RefreshGrant {
-                        user,
-                        scope: scope.clone(),
-                        revoked: false,
-                    },
-                );
-            }
-            (user, scope, next)
-        };
-        match next {
-            Some(next) => Some(self.issue_access(user, &scope, Some(next))),
-            None => {
-                let mut grant = self.issue_access(user, &scope, Some(refresh_token.to_string()));
-                grant.refresh_token = None;
-                Some(grant)
-            }
-        }
-    }
-
-    /// The user of a live access token and the scopes it was granted.
-    pub(super) fn access_grant(&self, token: &str) -> Option<(usize, String)> {
-        let now = self.now_ms();
-        let map = self.access.lock().ok()?;
-        map.get(token)
-            .filter(|g| !g.revoked && g.expires_ms > now)
-            .map(|g| (g.user, g.scope.clone()))
-    }
-
-    pub(super) fn profile(&self, user: usize) -> UserProfile {
-        self.profiles
-            .lock()
-            .ok()
-            .and_then(|p| p.get(&user).cloned())
-            .unwrap_or_else(|| UserProfile::from(self::user(user)))
-    }
-
-    pub(super) fn set_profile(&self, user: usize, profile: UserProfile) {
-        if let Ok(mut p) = self.profiles.lock() {
-            p.insert(user, profile);
-        }
-    }
-
-    /// The user of a live access token.
-    pub(super) fn access_user(&self, token: &str) -> Option<usize> {
-        let now = self.now_ms();
-        let map = self.access.lock().ok()?;
-        map.get(token)
-            .filter(|g| !g.revoked && g.expires_ms > now)
-            .map(|g| g.user)
-    }
-
-    /// The user and expiry (ms) of a live access token.
-    pub(super) fn live_access(&self, token: &str) -> Option<(usize, u64)> {
-        let now = self.now_ms();
-        let map = self.access.lock().ok()?;
-        map.get(token)
-            .filter(|g| !g.revoked && g.expires_ms > now)
-            .map(|g| (g.user, g.expires_ms))
-    }
-
-    /// How long access tokens live (the org's session timeout).
-    pub(super) fn lifetime(&self) -> Duration {
-        self.lifetime
-    }
-
-    pub(super) fn expire_access_tokens(&self) {
-        let now = self.now_ms();
-        if let Ok(mut map) = self.access.lock() {
-            for grant in map.values_mut() {
-                grant.expires_ms = grant.expires_ms.min(now);
-            }
-        }
-    }
-
-    /// Revokes an access or refresh token; a refresh token takes its access tokens with it.
-    pub(super) fn revoke(&self, token: &str) -> bool {
-        if let Ok(mut map) = self.access.lock() {
-            if let Some(grant) = map.get_mut(token) {
-                grant.revoked = true;
-                return true;
-            }
-        }
-        let found = match self.refresh.lock() {
-            Ok(mut map) => match map.get_mut(token) {
-                Some(grant) => {
-                    grant.revoked = true;
-                    true
-                }
-                None => false,
-            },
-            Err(_) => false,
-        };
-        if found {
-            if let Ok(mut map) = self.access.lock() {
-                for grant in map
-                    .values_mut()
-                    .filter(|g| g.refresh.as_deref() == Some(token))
-                {
-                    grant.revoked = true;
-                }
-            }
-        }
-        found
-    }
-
-    pub(super) fn is_revoked(&self, token: &str) -> bool {
-        if let Some(g) = self
-            .access
-            .lock()
-            .ok()
-            .and_then(|m| m.get(token).map(|g| g.revoked))
-        {
-            return g;
-        }
-        self.refresh
-            .lock()
-            .ok()
-            .and_then(|m| m.get(token).map(|g| g.revoked))
-            .unwrap_or(false)
-    }
-}
-
-pub(super) fn random(len: usize) -> String {
-    Alphanumeric.sample_string(&mut rand::rng(), len)
-}
-
-pub(super) fn sign(secret: &str, id: &str, issued_at: &str) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(mac) => mac,
-        Err(_) => return String::new(),
-    };
-    mac.update(id.as_bytes());
-    mac.update(issued_at.as_bytes());
-    STANDARD.encode(mac.finalize().into_bytes())
-}
-
-/// base64url(SHA-256(verifier)) without padding, as RFC 7636 S256.
-pub(super) fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }

@@ -1,0 +1,147 @@
+use super::*;
+
+fn sealer(secret: &str) -> CookieSealer {
+    CookieSealer::new(secret.as_bytes(), true, Duration::from_secs(3600))
+}
+
+fn request_with(set_cookie: &HeaderValue) -> HeaderMap {
+    let pair = set_cookie
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::COOKIE,
+        HeaderValue::from_str(&pair).expect("header"),
+    );
+    h
+}
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+#[test]
+fn sealed_cookie_round_trips_with_safe_attributes() {
+    let s = sealer(SECRET);
+    let c = s
+        .seal(LOGIN_COOKIE, &"hello".to_string(), LOGIN_TTL)
+        .expect("cookie");
+    let text = c.to_str().expect("ascii");
+    for attr in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Secure",
+        "Path=/",
+        "Max-Age=600",
+    ] {
+        assert!(text.contains(attr), "{attr} missing in {text}");
+    }
+    assert!(!text.contains("hello"), "value must be encrypted: {text}");
+    let opened: Option<String> = s.open(&request_with(&c), LOGIN_COOKIE).expect("opens");
+    assert_eq!(opened.as_deref(), Some("hello"));
+}
+
+fn session(login_at: u64) -> Session {
+    Session {
+        access_token: SecretString::from("t"),
+        refresh_token: None,
+        instance_url: "https://x.my.salesforce.com".into(),
+        user: SessionUser {
+            user_id: "u".into(),
+            org_id: "o".into(),
+            username: "n".into(),
+            display_name: "d".into(),
+            email: None,
+        },
+        login_at,
+    }
+}
+
+#[test]
+fn a_session_cookie_never_outlives_the_sessions_maximum_age() {
+    let s = sealer(SECRET).with_session_max_age(Duration::from_secs(100));
+    // Logged in 40 s ago: the cookie gets the 60 s left, not the 3600 s TTL.
+    let sealed = s.seal_session(&session(now_secs() - 40)).expect("sealed");
+    let text = sealed.cookie.to_str().expect("ascii").to_string();
+    let max_age: u64 = text
+        .split("Max-Age=")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|v| v.parse().ok())
+        .expect("Max-Age");
+    assert!((59..=60).contains(&max_age), "{text}");
+    assert!(sealed.expires_at <= now_secs() + 60);
+    assert!(s.open_session(&request_with(&sealed.cookie)).is_ok());
+    // Past the maximum age: nothing to seal, and an old cookie does not open.
+    assert!(matches!(
+        s.seal_session(&session(now_secs() - 100)),
+        Err(CookieError::Expired)
+    ));
+    let long_lived = sealer(SECRET)
+        .seal(
+            SESSION_COOKIE,
+            &session(now_secs() - 200),
+            Duration::from_secs(3600),
+        )
+        .expect("cookie");
+    assert_eq!(
+        s.open_session(&request_with(&long_lived))
+            .map(|o| o.is_some()),
+        Err(CookieError::Expired)
+    );
+}
+
+#[test]
+fn absent_tampered_foreign_and_expired_cookies_are_told_apart() {
+    let s = sealer(SECRET);
+    assert_eq!(s.open::<String>(&HeaderMap::new(), LOGIN_COOKIE), Ok(None));
+
+    let c = s
+        .seal(LOGIN_COOKIE, &"v".to_string(), LOGIN_TTL)
+        .expect("cookie");
+    let mut tampered = c
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let last = tampered.pop().expect("char");
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::COOKIE,
+        HeaderValue::from_str(&tampered).expect("header"),
+    );
+    assert_eq!(
+        s.open::<String>(&h, LOGIN_COOKIE),
+        Err(CookieError::Tampered)
+    );
+
+    let other = sealer("another secret that is long enough!!");
+    assert_eq!(
+        other.open::<String>(&request_with(&c), LOGIN_COOKIE),
+        Err(CookieError::Tampered)
+    );
+
+    // A cookie sealed under one name does not open under another.
+    let renamed = c
+        .to_str()
+        .expect("ascii")
+        .replacen(LOGIN_COOKIE, SESSION_COOKIE, 1);
+    let renamed = HeaderValue::from_str(&renamed).expect("header");
+    assert_eq!(
+        s.open::<String>(&request_with(&renamed), SESSION_COOKIE),
+        Err(CookieError::Tampered)
+    );
+
+    let expired = s
+        .seal(LOGIN_COOKIE, &"v".to_string(), Duration::ZERO)
+        .expect("cookie");
+    assert_eq!(
+        s.open::<String>(&request_with(&expired), LOGIN_COOKIE),
+        Err(CookieError::Expired)
+    );
+}
