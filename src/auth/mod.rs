@@ -18,8 +18,8 @@ pub mod session;
 mod validator;
 
 pub use authenticator::{
-    record_identity, AuthParts, Authenticated, Authenticator, BrowserRejection, RefreshPolicy,
-    RulePath,
+    record_caller, record_identity, AuthParts, Authenticated, Authenticator, BrowserRejection,
+    RefreshPolicy, RulePath,
 };
 pub use confirmed::Confirmed;
 pub use credentials::{

@@ -31,9 +31,7 @@ pub(super) async fn confirm_identity(
 /// Counts the login and names the user in the request's log span from here on.
 pub(super) fn login_completed(identity: &Identity) {
     metrics::counter!("sfgate_logins_total", "result" => "completed").increment(1);
-    let span = tracing::Span::current();
-    span.record("user_id", tracing::field::display(&identity.user_id));
-    span.record("org_id", tracing::field::display(&identity.organization_id));
+    crate::auth::record_caller(identity);
     tracing::info!(user_id = %identity.user_id, org_id = %identity.organization_id, "login completed");
 }
 

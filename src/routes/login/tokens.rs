@@ -104,9 +104,7 @@ async fn refresh_for_client(
     let tokens = state.auth.oauth.refresh(&refresh_token).await;
     let tokens = tokens.map_err(LoginError::refresh_failed)?;
     let identity = confirm_identity(state, &tokens).await?;
-    let span = tracing::Span::current();
-    span.record("user_id", tracing::field::display(&identity.user_id));
-    span.record("org_id", tracing::field::display(&identity.organization_id));
+    crate::auth::record_caller(&identity);
     Ok(token_json(&tokens))
 }
 
