@@ -3,9 +3,7 @@
 //! The emulator runs as a separate `sfgate emulator` process so that only the gateway's own
 //! output (including everything its dependencies log) is captured and searched.
 
-mod common;
-
-use common::{expect_status, free_port, get_accepting, ACME, ALICE};
+use crate::common::{expect_status, free_port, get_accepting, ACME, ALICE};
 use reqwest::redirect::Policy;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};

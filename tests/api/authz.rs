@@ -3,11 +3,9 @@
 //! gateway mode, forward auth), and the signed X-Sfgate-Assertion verified with the JWKS sfgate
 //! serves. The real gateway, the emulator and an echo upstream, all on loopback.
 
-mod common;
-
+use crate::common::*;
 use axum::extract::Request;
 use axum::Json;
-use common::*;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};

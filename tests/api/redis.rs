@@ -5,10 +5,8 @@
 //! Without `redis-server` installed the tests print why they were skipped; with `CI=true` they
 //! fail instead (see tests/common/redis_server.rs).
 
-mod common;
-
-use common::redis_server::RedisServer;
-use common::*;
+use crate::common::redis_server::RedisServer;
+use crate::common::*;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde::{Deserialize, Serialize};
 use sfgate::config::Config;

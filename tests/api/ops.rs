@@ -4,9 +4,7 @@
 //! The metrics recorder is process-wide and tests run in parallel, so metric assertions compare
 //! a scrape before and after with "grew by at least": other tests may add to the same series.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sfgate::salesforce::emulator::{Endpoint, Fault};
 use std::net::IpAddr;
 

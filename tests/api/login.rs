@@ -1,8 +1,6 @@
 //! The browser login flow and the token routes, over HTTP against the emulator.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sfgate::salesforce::emulator::{Endpoint, Fault};
 
 fn query_map(url: &str) -> std::collections::HashMap<String, String> {

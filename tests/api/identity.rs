@@ -1,9 +1,7 @@
 //! The identity layer over HTTP: credentials, instance and org allowlists, the cache, and
 //! failing closed when Salesforce misbehaves.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sfgate::salesforce::emulator::{Endpoint, Fault};
 use std::time::Duration;
 

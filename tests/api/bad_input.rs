@@ -7,14 +7,12 @@
 //! The whole binary logs at trace level into memory; each test ends by checking that none of
 //! the tokens, codes, cookies, states or secrets it used reached the log.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sfgate::auth::session::{LoginState, LOGIN_COOKIE, SESSION_COOKIE};
 use sfgate::auth::{CookieSealer, Session, SessionUser};
 use sfgate::salesforce::emulator::{Endpoint, Fault};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -22,54 +20,9 @@ use tokio::net::{TcpListener, TcpStream};
 const OTHER_SECRET: &str = "another-session-secret-for-a-second-gateway";
 
 // ---------------------------------------------------------------------------------------------
-// Log capture and panic watch, shared by every test of this binary.
+// Log capture and panic watch (shared by the whole binary, see helpers::log_watch).
 
-use common::log_capture::Captured;
-
-struct Watch {
-    log: Captured,
-    /// Panics outside this test file (in the gateway, the emulator or a library).
-    panics: Arc<Mutex<Vec<String>>>,
-}
-
-fn watch() -> &'static Watch {
-    static WATCH: OnceLock<Watch> = OnceLock::new();
-    WATCH.get_or_init(|| {
-        let log = Captured::default();
-        // `try_init` also forwards the `log` crate (reqwest, hyper-util) into this subscriber.
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(log.clone())
-            .try_init()
-            .expect("the only subscriber of this test binary");
-        let panics = Arc::new(Mutex::new(Vec::new()));
-        let seen = panics.clone();
-        let default_hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let here = info
-                .location()
-                .is_some_and(|l| l.file().ends_with("bad_input.rs"));
-            if !here {
-                if let Ok(mut p) = seen.lock() {
-                    p.push(info.to_string());
-                }
-            }
-            default_hook(info);
-        }));
-        Watch { log, panics }
-    })
-}
-
-fn log_text() -> String {
-    let bytes = watch().log.0.lock().map(|l| l.clone()).unwrap_or_default();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-fn assert_no_panics() {
-    let panics = watch().panics.lock().map(|p| p.clone()).unwrap_or_default();
-    assert!(panics.is_empty(), "panics outside the test: {panics:#?}");
-}
+use crate::helpers::log_watch::{assert_no_panics, log_text, watch};
 
 /// Every secret this test used must be absent from everything logged so far.
 fn assert_secrets_not_logged(secrets: &[String]) {
@@ -91,7 +44,7 @@ fn assert_secrets_not_logged(secrets: &[String]) {
 // ---------------------------------------------------------------------------------------------
 // Raw requests.
 
-use common::raw_http::{send_raw, Answer};
+use crate::common::raw_http::{send_raw, Answer};
 
 /// One row of a table: a request and what must come back.
 struct Row {

@@ -1,9 +1,7 @@
 //! What a newcomer sees on sfgate's pages: commands that work against this very gateway, a
 //! plain answer when they deny access or log out, and an icon.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sfgate::demo::sample_app::SampleApp;
 
 /// The script card's commands, unescaped, as a person would copy them.

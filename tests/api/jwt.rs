@@ -1,11 +1,9 @@
 //! JWT-based access tokens validated locally, and introspection: against the real gateway and
 //! the emulator, counting every request the emulator receives.
 
-mod common;
-
+use crate::common::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use sfgate::salesforce::emulator::{Endpoint, Fault, FOREIGN_KEY};

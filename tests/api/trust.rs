@@ -4,11 +4,9 @@
 //! normalise them (header name spelling, encoded paths), against the real gateway in gateway
 //! mode, with a real upstream that echoes what it received.
 
-mod common;
-
+use crate::common::*;
 use axum::extract::Request;
 use axum::{Json, Router};
-use common::*;
 use futures_util::StreamExt;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -21,30 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 // ---------------------------------------------------------------------------------------------
 // Log capture, for the request-id test.
 
-use common::log_capture::Captured;
-
-fn captured_log() -> &'static Captured {
-    static LOG: OnceLock<Captured> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Captured::default();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(log.clone())
-            .try_init()
-            .expect("the only subscriber of this test binary");
-        log
-    })
-}
-
-fn log_text() -> String {
-    let bytes = captured_log()
-        .0
-        .lock()
-        .map(|l| l.clone())
-        .unwrap_or_default();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
+use crate::helpers::log_watch::{log_text, watch};
 
 // ---------------------------------------------------------------------------------------------
 // The upstream app and raw requests.
@@ -93,7 +68,7 @@ async fn gateway(echo: &StubServer, extra: &[(&str, &str)]) -> TestApp {
     spawn_gateway_for(&echo.url(), extra).await
 }
 
-use common::raw_http::Answer;
+use crate::common::raw_http::Answer;
 
 /// Sends one raw HTTP/1.1 request (`Connection: close` is added) and reads the whole answer.
 async fn send_raw(addr: SocketAddr, request_line: &str, headers: &[(&str, &str)]) -> Answer {
@@ -102,7 +77,7 @@ async fn send_raw(addr: SocketAddr, request_line: &str, headers: &[(&str, &str)]
         raw.push_str(&format!("{name}: {value}\r\n"));
     }
     raw.push_str("\r\n");
-    let answer = common::raw_http::send_raw(addr, raw.as_bytes()).await;
+    let answer = crate::common::raw_http::send_raw(addr, raw.as_bytes()).await;
     assert_ne!(answer.status, 0, "no status in {}", answer.head);
     answer
 }
@@ -492,7 +467,7 @@ async fn encoded_slashes_pass_only_when_allowed_and_never_around_dot_segments() 
 
 #[tokio::test]
 async fn unsafe_request_ids_are_replaced_before_they_are_logged_or_forwarded() {
-    captured_log();
+    watch();
     let echo = start_echo().await;
     let app = gateway(&echo, &[("SKIP_AUTH_ROUTES", "GET=^/public/")]).await;
     let kept = "3f2b8c1e-0d4a-4c8e-9a3b-2f5d6e7f8a9b";
@@ -837,7 +812,7 @@ async fn an_open_request_keeps_its_connection_past_the_idle_deadline() {
 
 #[tokio::test]
 async fn connections_beyond_max_connections_wait_until_one_closes() {
-    captured_log();
+    watch();
     let (addr, _stop) = plain_server(sfgate::server::ConnectionLimits {
         header_read_timeout: Duration::from_secs(30),
         max_connections: 2,

@@ -1,10 +1,8 @@
 //! WebSockets through gateway mode: the real gateway and emulator, a WebSocket echo server as
 //! the upstream, and tokio-tungstenite as the client, all on loopback.
 
-mod common;
-
+use crate::common::*;
 use axum::http::{HeaderMap, HeaderValue, Response};
-use common::*;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

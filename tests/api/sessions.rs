@@ -3,9 +3,7 @@
 //! same-origin rule for cookie-authenticated refresh and logout, the reload-safe callback, and
 //! what logout revokes. The real gateway and the emulator, on loopback.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures_util::future::join_all;
 use sfgate::salesforce::emulator::{Endpoint, Fault};
 use std::time::Duration;

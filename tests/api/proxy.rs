@@ -1,15 +1,13 @@
 //! Gateway mode over HTTP: the real gateway and emulator, plus an echo app as the upstream,
 //! all on loopback; and forward auth for nginx and Traefik.
 
-mod common;
-
+use crate::common::*;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{any, get};
 use axum::{Json, Router};
-use common::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use sfgate::salesforce::emulator::{Endpoint, Fault};
@@ -160,7 +158,7 @@ impl PeakRss {
 /// Sends raw bytes to the gateway (for requests a URL library would normalise first) and
 /// returns the status code.
 async fn raw_status(app: &TestApp, request: &str) -> u16 {
-    let answer = common::raw_http::send_raw(app.gateway.addr, request.as_bytes()).await;
+    let answer = crate::common::raw_http::send_raw(app.gateway.addr, request.as_bytes()).await;
     assert_ne!(answer.status, 0, "no status in {}", answer.head);
     answer.status
 }

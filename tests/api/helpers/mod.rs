@@ -1,0 +1,5 @@
+//! Harness for the modules of this binary only; what the CLI and browser binaries share too is
+//! in `tests/common`.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod log_watch;
