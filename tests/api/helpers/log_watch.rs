@@ -57,3 +57,20 @@ pub fn assert_no_panics() {
     let panics = watch().panics.lock().map(|p| p.clone()).unwrap_or_default();
     assert!(panics.is_empty(), "panics outside the test: {panics:#?}");
 }
+
+/// Every secret this test used must be absent from everything logged so far.
+pub fn assert_secrets_not_logged(secrets: &[String]) {
+    let log = log_text();
+    assert!(
+        log.contains("request finished"),
+        "the capture must see the gateway's request logs"
+    );
+    for secret in secrets {
+        assert!(secret.len() >= 12, "too short to search for: {secret:?}");
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret reached the log: {}...",
+            &secret[..8]
+        );
+    }
+}

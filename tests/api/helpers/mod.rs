@@ -2,4 +2,9 @@
 //! in `tests/common`.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod h2;
 pub mod log_watch;
+pub mod login_cookies;
+pub mod name_echo;
+pub mod rows;
+pub mod servers;
