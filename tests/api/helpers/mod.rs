@@ -2,9 +2,11 @@
 //! in `tests/common`.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod emulator_client;
 pub mod h2;
 pub mod log_watch;
 pub mod login_cookies;
 pub mod name_echo;
+pub mod replicas;
 pub mod rows;
 pub mod servers;
