@@ -345,9 +345,8 @@ async fn an_upstream_refusing_the_upgrade_is_passed_through() {
 
 #[tokio::test]
 async fn an_unreachable_upstream_is_502() {
-    let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let upstream = format!("http://{}", closed.local_addr().expect("addr"));
-    drop(closed);
+    let closed = refusing_address();
+    let upstream = format!("http://{}", closed.addr);
     let app = spawn_gateway_for(&upstream, &[]).await;
     let error =
         tokio_tungstenite::connect_async(handshake(&ws_url(&app, "/socket"), &bearer(&app)))

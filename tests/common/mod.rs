@@ -409,3 +409,23 @@ async fn check_status(
     let context = context.map(|c| format!("{c}: ")).unwrap_or_default();
     panic!("{context}expected status {code}, got {status} from {url}: {description}\nbody: {body}");
 }
+
+/// A loopback address where connections are refused, for as long as it is held: the port is
+/// bound (so no other process or test can take it meanwhile) but not listening. Dropping a
+/// listener instead would free the port for anyone to take before the test connects.
+pub struct RefusingAddress {
+    pub addr: SocketAddr,
+    _bound: tokio::net::TcpSocket,
+}
+
+pub fn refusing_address() -> RefusingAddress {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    RefusingAddress {
+        addr,
+        _bound: socket,
+    }
+}

@@ -10,3 +10,4 @@ pub mod name_echo;
 pub mod replicas;
 pub mod rows;
 pub mod servers;
+pub mod upstream;
