@@ -4,8 +4,7 @@
 //! serves. The real gateway, the emulator and an echo upstream, all on loopback.
 
 use crate::common::*;
-use axum::extract::Request;
-use axum::Json;
+use crate::helpers::upstream::start_echo;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
@@ -26,15 +25,6 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgqwSx9eUDL/75nf4j
 mCosnK2of/pf0KZu7o7Je9OFZuahRANCAATy3HHZ+csugazIC8TnoymAm8vTz0Td
 zk0AFSrjep9mjjaF6kAuO8cy7DU/J3i5lGPAOEIAfQsiwNq+nbJbMqeu
 -----END PRIVATE KEY-----";
-
-/// The upstream app: echoes the request's headers and path as JSON and counts requests.
-async fn start_echo() -> StubServer {
-    StubServer::serve(axum::Router::new().fallback(|request: Request| async move {
-        let headers = headers_json(request.headers());
-        Json(json!({ "path": request.uri().path(), "headers": headers }))
-    }))
-    .await
-}
 
 async fn app_with(vars: &[(&str, &str)]) -> TestApp {
     let vars: Vec<(String, String)> = vars

@@ -196,17 +196,9 @@ async fn return_to_sends_the_browser_back_but_never_off_site() {
 }
 
 #[tokio::test]
-async fn denied_access_shows_a_friendly_escaped_page_without_a_token_request() {
+async fn an_error_description_in_the_callback_is_escaped_on_the_page() {
+    // A denial at Salesforce is tested in the pages module (the page about the person's choice).
     let app = spawn_app().await;
-    let browser = browser_client();
-    let callback = app
-        .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "deny")
-        .await;
-    let r = get_accepting(&browser, &callback, "text/html").await;
-    let r = expect_status(r, 403).await;
-    let page = r.text().await.expect("page");
-    assert!(page.contains("end-user denied authorization"), "{page}");
-
     let r = get_accepting(&app.http, app.url("/oauth2/callback?error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"), "text/html").await;
     let r = expect_status(r, 400).await;
     let page = r.text().await.expect("page");
@@ -282,36 +274,8 @@ async fn a_replayed_callback_is_refused_before_reaching_salesforce() {
     let app = spawn_app().await;
     // An attacker who captured both the callback URL and the login cookie replays them after
     // the real callback completed.
-    let start = app
-        .http
-        .get(app.url("/oauth2/authorize"))
-        .send()
-        .await
-        .expect("r");
-    let cookie = set_cookies(start.headers())
-        .into_iter()
-        .find(|c| c.starts_with("sfgate_login="))
-        .expect("cookie");
-    let pair = cookie.split(';').next().expect("pair").to_string();
-    let to_sf = location(start.headers());
-    let q = query_map(&to_sf);
-    let mut form: Vec<(String, String)> = q.clone().into_iter().collect();
-    form.extend([
-        ("username".into(), ALICE.0.into()),
-        ("password".into(), ALICE.1.into()),
-        ("action".into(), "allow".into()),
-    ]);
-    let answer = app
-        .http
-        .post(format!(
-            "{}/services/oauth2/authorize",
-            app.emulator.base_url()
-        ))
-        .form(&form)
-        .send()
-        .await
-        .expect("submit");
-    let back = location(answer.headers());
+    let login = crate::helpers::login_cookies::pending_login(&app).await;
+    let (back, pair) = (app.url(&login.callback), login.login_cookie);
     let first = app
         .http
         .get(&back)

@@ -3,7 +3,7 @@
 //! The emulator runs as a separate `sfgate emulator` process so that only the gateway's own
 //! output (including everything its dependencies log) is captured and searched.
 
-use crate::common::{expect_status, free_port, get_accepting, ACME, ALICE};
+use crate::common::{expect_status, free_port, get_accepting, location, urlencode, ACME, ALICE};
 use reqwest::redirect::Policy;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -134,13 +134,6 @@ fn start_gateway(port: u16, emulator_url: &str, format: &str) -> Running {
     Running::spawn(command)
 }
 
-fn location(r: &reqwest::Response) -> String {
-    r.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_string()
-}
-
 /// The value of cookie `name` among a response's `Set-Cookie` headers.
 fn cookie_value(r: &reqwest::Response, name: &str) -> Option<String> {
     r.headers()
@@ -176,7 +169,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .expect("authorize");
     let start = expect_status(start, 302).await;
     secrets.extend(cookie_value(&start, "sfgate_login"));
-    let to_salesforce = location(&start);
+    let to_salesforce = location(start.headers());
     let url = reqwest::Url::parse(&to_salesforce).expect("url");
     let mut form: Vec<(String, String)> = url
         .query_pairs()
@@ -198,7 +191,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .await
         .expect("emulator login");
     let back = expect_status(back, 302).await;
-    let callback = location(&back);
+    let callback = location(back.headers());
     let code = reqwest::Url::parse(&callback)
         .expect("callback url")
         .query_pairs()
@@ -369,23 +362,12 @@ fn needles(secrets: &[String]) -> Vec<String> {
             all.push(rest.to_string());
         }
         // Percent-encoded forms, as they would appear in a logged query or form body.
-        let encoded: String = url_encode(s);
+        let encoded: String = urlencode(s);
         if encoded != *s {
             all.push(encoded);
         }
     }
     all
-}
-
-fn url_encode(s: &str) -> String {
-    reqwest::Url::parse_with_params("http://x/", &[("v", s)])
-        .map(|u| {
-            u.query()
-                .unwrap_or_default()
-                .trim_start_matches("v=")
-                .to_string()
-        })
-        .unwrap_or_else(|_| s.to_string())
 }
 
 fn run_and_capture(format: &str) -> (String, Vec<String>) {

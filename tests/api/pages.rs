@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use sfgate::demo::sample_app::SampleApp;
+use sfgate::salesforce::emulator::Endpoint;
 
 /// The script card's commands, unescaped, as a person would copy them.
 fn script_card(page: &str) -> String {
@@ -133,6 +134,7 @@ async fn denying_access_gets_a_page_about_the_persons_choice_not_a_403_heading()
     assert!(!page.contains("<h1>403"), "{page}");
     assert!(page.contains("not logged in"), "{page}");
     assert!(page.contains("Log in with Salesforce"), "{page}");
+    assert!(page.contains("end-user denied authorization"), "{page}");
 
     // API clients keep the status and the OAuth error code.
     let callback = app
@@ -142,6 +144,11 @@ async fn denying_access_gets_a_page_about_the_persons_choice_not_a_403_heading()
     let r = expect_status(r, 403).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "access_denied");
+    assert_eq!(
+        app.emulator.calls(Endpoint::Token),
+        0,
+        "a denial never asks for tokens"
+    );
 }
 
 #[tokio::test]

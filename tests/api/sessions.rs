@@ -365,39 +365,10 @@ async fn sessions_default_to_a_seven_day_maximum_age() {
     );
 }
 
-/// A login that came back from Salesforce's form: the callback path and the login cookie.
+/// A login that came back from Salesforce's form: the callback URL and the login cookie.
 async fn pending_login(app: &TestApp) -> (String, String) {
-    let client = plain_client();
-    let start = client
-        .get(app.url("/oauth2/authorize"))
-        .send()
-        .await
-        .expect("authorize");
-    let login_cookie = set_cookies(start.headers())
-        .into_iter()
-        .find(|c| c.starts_with("sfgate_login="))
-        .and_then(|c| c.split(';').next().map(str::to_string))
-        .expect("login cookie");
-    let to_sf = reqwest::Url::parse(&location(start.headers())).expect("url");
-    let mut form: Vec<(String, String)> = to_sf
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    form.extend([
-        ("username".into(), ALICE.0.into()),
-        ("password".into(), ALICE.1.into()),
-        ("action".into(), "allow".into()),
-    ]);
-    let answer = client
-        .post(format!(
-            "{}/services/oauth2/authorize",
-            app.emulator.base_url()
-        ))
-        .form(&form)
-        .send()
-        .await
-        .expect("submit");
-    (location(answer.headers()), login_cookie)
+    let login = crate::helpers::login_cookies::pending_login(app).await;
+    (app.url(&login.callback), login.login_cookie)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
