@@ -451,12 +451,11 @@ async fn refresh_gives_a_new_access_token_or_401_with_salesforces_reason() {
     let body: serde_json::Value = r.json().await.expect("json");
     let fresh = body["access_token"].as_str().expect("t").to_string();
     assert_ne!(fresh, t.access_token);
-    assert_eq!(
-        app.get_with_token("/api/me", &fresh, &t.instance_url)
-            .await
-            .status(),
-        200
-    );
+    expect_status(
+        app.get_with_token("/api/me", &fresh, &t.instance_url).await,
+        200,
+    )
+    .await;
 
     let r = app
         .http
@@ -527,15 +526,11 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
         .iter()
         .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")));
     // The renewed cookie works without another renewal.
-    assert_eq!(
-        browser
-            .get(app.url("/api/me"))
-            .send()
-            .await
-            .expect("r")
-            .status(),
-        200
-    );
+    expect_status(
+        browser.get(app.url("/api/me")).send().await.expect("r"),
+        200,
+    )
+    .await;
     assert_eq!(app.emulator.calls(Endpoint::Token), token_calls + 1);
 
     // Revoke the session's refresh token at Salesforce: the next renewal fails, the session
@@ -589,12 +584,12 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
     // API logout with a bearer token: revoked, evicted from the cache at once, and the answer
     // says what was revoked (it was a bare 204 before).
     let t = app.tokens(ALICE.0);
-    assert_eq!(
+    expect_status(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-            .await
-            .status(),
-        200
-    );
+            .await,
+        200,
+    )
+    .await;
     let r = app
         .http
         .post(app.url("/oauth2/logout"))
@@ -607,12 +602,12 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["revoked"], serde_json::json!(["access_token"]));
     assert!(app.emulator.is_revoked(&t.access_token));
-    assert_eq!(
+    expect_status(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-            .await
-            .status(),
-        401
-    );
+            .await,
+        401,
+    )
+    .await;
 }
 
 #[tokio::test]

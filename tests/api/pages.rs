@@ -90,11 +90,7 @@ async fn success_page_curl_calls_api_me_with_the_token_and_instance() {
     let app = spawn_app().await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
-    assert_eq!(
-        r.status(),
-        303,
-        "the callback redirects to the welcome page"
-    );
+    let r = expect_status_for(r, 303, "the callback redirects to the welcome page").await;
     let page = get_accepting(&browser, app.url(&location(r.headers())), "text/html")
         .await
         .text()
@@ -155,7 +151,7 @@ async fn denying_access_gets_a_page_about_the_persons_choice_not_a_403_heading()
 async fn logging_out_in_a_browser_lands_on_a_page_that_says_so() {
     let app = spawn_app().await;
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
+    expect_status(app.login(&browser, ALICE).await, 303).await;
     let r = browser
         .post(app.url("/oauth2/logout"))
         .header("accept", "text/html")

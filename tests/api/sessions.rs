@@ -80,7 +80,8 @@ async fn burst_shares_one_refresh(app: &TestApp, path_of: impl Fn(usize) -> Stri
     let answers = join_all(paths.iter().map(|p| get_with_cookie(app, p, &cookie))).await;
     let mut renewed = Vec::new();
     for (i, r) in answers.into_iter().enumerate() {
-        assert_eq!(r.status(), 200, "request {i}: {:?}", r.headers());
+        let context = format!("request {i}: {:?}", r.headers());
+        let r = expect_status_for(r, 200, context).await;
         assert!(
             !clears_session(r.headers()),
             "request {i} cleared the session"
@@ -144,10 +145,7 @@ async fn the_old_cookie_replayed_five_seconds_after_a_renewal_gets_the_new_sessi
     );
     let replayed = session_pair(replay.headers()).expect("the replay gets the new cookie");
     for cookie in [new, replayed] {
-        assert_eq!(
-            get_with_cookie(&app, "/api/me", &cookie).await.status(),
-            200
-        );
+        expect_status(get_with_cookie(&app, "/api/me", &cookie).await, 200).await;
     }
     assert_eq!(app.emulator.refresh_calls(), before + 1);
 }
@@ -165,21 +163,13 @@ async fn after_the_grace_window_a_rotated_out_refresh_token_ends_only_the_old_co
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let before = app.emulator.refresh_calls();
     let replay = get_with_cookie(&app, "/api/me", &old).await;
-    assert_eq!(
-        replay.status(),
-        401,
-        "Salesforce refused the spent refresh token"
-    );
+    let replay = expect_status_for(replay, 401, "Salesforce refused the spent refresh token").await;
     assert!(clears_session(replay.headers()));
     assert_eq!(app.emulator.refresh_calls(), before + 1);
     // The session that holds the new refresh token is untouched, and renews with it.
     app.emulator.expire_access_tokens();
     let r = get_with_cookie(&app, "/api/me", &new).await;
-    assert_eq!(
-        r.status(),
-        200,
-        "the session stored the rotated refresh token"
-    );
+    expect_status_for(r, 200, "the session stored the rotated refresh token").await;
     assert_eq!(app.emulator.refresh_calls(), before + 2);
 }
 
@@ -199,11 +189,7 @@ async fn a_transient_renewal_failure_answers_503_and_keeps_the_session() {
     }
     app.emulator.set_fault_for(Endpoint::Token, Fault::None);
     let r = get_with_cookie(&app, "/api/me", &cookie).await;
-    assert_eq!(
-        r.status(),
-        200,
-        "the same cookie renews once Salesforce is back"
-    );
+    let r = expect_status_for(r, 200, "the same cookie renews once Salesforce is back").await;
     assert!(session_pair(r.headers()).is_some());
 }
 
@@ -245,10 +231,7 @@ async fn cookie_refresh_renews_the_cookie_and_answers_without_tokens() {
         !text.contains("5Aep861"),
         "no refresh token of any kind: {text}"
     );
-    assert_eq!(
-        get_with_cookie(&app, "/api/me", &renewed).await.status(),
-        200
-    );
+    expect_status(get_with_cookie(&app, "/api/me", &renewed).await, 200).await;
 
     // An API client that sends its own refresh token still gets tokens.
     let r = app
@@ -304,11 +287,12 @@ async fn cross_site_refresh_and_logout_are_refused_and_change_nothing() {
         "nothing was revoked"
     );
     assert_eq!(app.emulator.refresh_calls(), 0, "nothing was renewed");
-    assert_eq!(
-        get_with_cookie(&app, "/api/me", &cookie).await.status(),
+    expect_status_for(
+        get_with_cookie(&app, "/api/me", &cookie).await,
         200,
-        "the session survived"
-    );
+        "the session survived",
+    )
+    .await;
 
     // From sfgate's own page (whose no-referrer policy makes browsers send `Origin: null`),
     // logout works.
@@ -507,8 +491,5 @@ async fn api_logout_revokes_the_refresh_token_it_is_given_and_says_so() {
         body["revoked"],
         serde_json::json!(["refresh_token", "access_token"])
     );
-    assert_eq!(
-        get_with_cookie(&app, "/api/me", &cookie).await.status(),
-        401
-    );
+    expect_status(get_with_cookie(&app, "/api/me", &cookie).await, 401).await;
 }

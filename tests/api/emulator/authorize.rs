@@ -18,7 +18,7 @@ async fn the_login_page_is_a_form_that_keeps_state_and_challenge() {
         .send()
         .await
         .expect("page");
-    assert_eq!(r.status(), StatusCode::OK);
+    let r = expect_status(r, 200).await;
     let page = r.text().await.expect("html");
     for needle in [
         "id=\"username\"",
@@ -65,7 +65,7 @@ async fn unknown_clients_and_redirect_uris_get_an_error_page_never_a_redirect() 
             .send()
             .await
             .expect("page");
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{key}={value}");
+        let r = expect_status_for(r, 400, format!("{key}={value}")).await;
         assert!(r.headers().get("location").is_none(), "{key}={value}");
         assert!(r.text().await.expect("html").contains(error));
     }
@@ -100,7 +100,7 @@ async fn request_errors_go_back_to_the_registered_redirect_uri_with_state() {
             .send()
             .await
             .expect("page");
-        assert_eq!(r.status(), StatusCode::FOUND);
+        let r = expect_status(r, 302).await;
         let location = r.headers()["location"].to_str().expect("ascii").to_string();
         assert!(location.starts_with(CALLBACK), "{location}");
         let q: HashMap<String, String> = url::Url::parse(&location)

@@ -16,11 +16,8 @@ async fn revocation_of_access_and_refresh_tokens() {
         .send()
         .await
         .expect("revoke");
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        emu.userinfo(&grant.access_token).await.status(),
-        StatusCode::FORBIDDEN
-    );
+    expect_status(r, 200).await;
+    expect_status(emu.userinfo(&grant.access_token).await, 403).await;
 
     // Revoking a refresh token takes the access tokens issued from it along.
     let grant = emu
@@ -35,12 +32,9 @@ async fn revocation_of_access_and_refresh_tokens() {
         .send()
         .await
         .expect("revoke");
-    assert_eq!(r.status(), StatusCode::OK);
+    expect_status(r, 200).await;
     assert!(emu.handle.is_revoked(&grant.access_token));
-    assert_eq!(
-        emu.userinfo(&grant.access_token).await.status(),
-        StatusCode::FORBIDDEN
-    );
+    expect_status(emu.userinfo(&grant.access_token).await, 403).await;
 
     let r = emu
         .http
@@ -49,7 +43,7 @@ async fn revocation_of_access_and_refresh_tokens() {
         .send()
         .await
         .expect("revoke");
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = expect_status(r, 400).await;
     assert_eq!(
         error_of(&r.json().await.expect("json")),
         "unsupported_token_type"
@@ -94,7 +88,7 @@ async fn fault_slow_delays_then_answers() {
         .set_fault(Fault::Slow(Duration::from_millis(400)));
     let started = Instant::now();
     let r = emu.userinfo(&grant.access_token).await;
-    assert_eq!(r.status(), StatusCode::OK);
+    expect_status(r, 200).await;
     assert!(started.elapsed() >= Duration::from_millis(400));
 }
 
@@ -111,10 +105,7 @@ async fn fault_server_error_answers_503_html() {
         .handle
         .issue_tokens("alice@acme.example")
         .expect("alice");
-    assert_eq!(
-        emu.userinfo(&grant.access_token).await.status(),
-        StatusCode::OK
-    );
+    expect_status(emu.userinfo(&grant.access_token).await, 200).await;
 }
 
 #[tokio::test]
@@ -122,7 +113,7 @@ async fn fault_garbage_answers_200_with_a_body_that_is_not_json() {
     let emu = start(|_| {}).await;
     emu.handle.set_fault(Fault::Garbage);
     let r = emu.userinfo("anything").await;
-    assert_eq!(r.status(), StatusCode::OK);
+    let r = expect_status(r, 200).await;
     let body = r.text().await.expect("body");
     assert!(serde_json::from_str::<Value>(&body).is_err(), "{body}");
 }
@@ -179,16 +170,13 @@ async fn faults_can_be_switched_over_http_and_bad_switches_are_refused() {
     let r = post(serde_json::json!({"fault": "server_error", "endpoint": "userinfo"}))
         .await
         .expect("fault");
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        emu.userinfo("x").await.status(),
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    expect_status(r, 204).await;
+    expect_status(emu.userinfo("x").await, 503).await;
     let r = post(serde_json::json!({"fault": "none"}))
         .await
         .expect("fault");
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(emu.userinfo("x").await.status(), StatusCode::FORBIDDEN);
+    expect_status(r, 204).await;
+    expect_status(emu.userinfo("x").await, 403).await;
 
     for bad in [
         serde_json::json!({"fault": "explode"}),
@@ -196,7 +184,7 @@ async fn faults_can_be_switched_over_http_and_bad_switches_are_refused() {
         serde_json::json!({"nothing": true}),
     ] {
         let r = post(bad.clone()).await.expect("fault");
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        expect_status_for(r, 400, bad).await;
     }
 
     let r = emu
@@ -206,7 +194,7 @@ async fn faults_can_be_switched_over_http_and_bad_switches_are_refused() {
         .send()
         .await
         .expect("tokens");
-    assert_eq!(r.status(), StatusCode::OK);
+    let r = expect_status(r, 200).await;
     let tokens: Value = r.json().await.expect("json");
     let first = tokens
         .as_array()
@@ -214,7 +202,7 @@ async fn faults_can_be_switched_over_http_and_bad_switches_are_refused() {
         .and_then(|t| t["access_token"].as_str())
         .expect("an access token")
         .to_string();
-    assert_eq!(emu.userinfo(&first).await.status(), StatusCode::OK);
+    expect_status(emu.userinfo(&first).await, 200).await;
 }
 
 #[tokio::test]
@@ -249,12 +237,12 @@ async fn rotation_answers_a_new_refresh_token_and_spends_the_old_one() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "the old one is spent");
     assert_eq!(body["error"], "invalid_grant");
     // The access token issued before the rotation keeps working until it expires.
-    assert_eq!(
+    expect_status(
         emu.userinfo(first["access_token"].as_str().expect("at"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+            .await,
+        200,
+    )
+    .await;
     let (status, _) = refresh(new).await;
     assert_eq!(status, StatusCode::OK, "the new one works");
     assert_eq!(emu.handle.refresh_calls(), 3);
@@ -267,14 +255,8 @@ async fn rotation_answers_a_new_refresh_token_and_spends_the_old_one() {
             .body(body)
             .send()
     };
-    assert_eq!(
-        switch(r#"{"enabled":"maybe"}"#).await.expect("r").status(),
-        400
-    );
-    assert_eq!(
-        switch(r#"{"enabled":false}"#).await.expect("r").status(),
-        204
-    );
+    expect_status(switch(r#"{"enabled":"maybe"}"#).await.expect("r"), 400).await;
+    expect_status(switch(r#"{"enabled":false}"#).await.expect("r"), 204).await;
     let code = emu.code_for(None).await;
     let (_, first) = emu.exchange(&code, None).await;
     let rt = first["refresh_token"].as_str().expect("rt").to_string();

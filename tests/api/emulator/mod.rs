@@ -6,6 +6,7 @@ mod authorize;
 mod faults_and_rotation;
 mod tokens;
 
+use crate::common::{expect_status, expect_status_for};
 use crate::helpers::emulator_client::*;
 use reqwest::StatusCode;
 use serde_json::Value;

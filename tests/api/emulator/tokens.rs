@@ -144,7 +144,7 @@ async fn clients_must_authenticate_in_the_body_or_with_basic() {
         .send()
         .await
         .expect("token");
-    assert_eq!(r.status(), StatusCode::OK);
+    expect_status(r, 200).await;
 }
 
 #[tokio::test]
@@ -238,7 +238,7 @@ async fn userinfo_and_the_identity_url_describe_the_tokens_user() {
         .issue_tokens("carol@globex.example")
         .expect("carol");
     let r = emu.userinfo(&carol.access_token).await;
-    assert_eq!(r.status(), StatusCode::OK);
+    let r = expect_status(r, 200).await;
     let info: Value = r.json().await.expect("json");
     assert_eq!(info["preferred_username"], "carol@globex.example");
     assert_eq!(info["organization_id"].as_str().map(str::len), Some(18));
@@ -254,7 +254,7 @@ async fn userinfo_and_the_identity_url_describe_the_tokens_user() {
         .send()
         .await
         .expect("identity");
-    assert_eq!(r.status(), StatusCode::OK);
+    let r = expect_status(r, 200).await;
     let identity: Value = r.json().await.expect("json");
     assert_eq!(identity["username"], "carol@globex.example");
 
@@ -270,14 +270,14 @@ async fn userinfo_and_the_identity_url_describe_the_tokens_user() {
         .send()
         .await
         .expect("identity");
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    expect_status(r, 403).await;
 }
 
 #[tokio::test]
 async fn bad_expired_and_revoked_tokens_get_bad_oauth_token() {
     let emu = start(|_| {}).await;
     let r = emu.userinfo("00D5j00000AcMe1!made-up").await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = expect_status(r, 403).await;
     assert_eq!(r.text().await.expect("body"), "Bad_OAuth_Token");
     let r = emu
         .http
@@ -285,19 +285,13 @@ async fn bad_expired_and_revoked_tokens_get_bad_oauth_token() {
         .send()
         .await
         .expect("userinfo");
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    expect_status(r, 403).await;
 
     let grant = emu
         .handle
         .issue_tokens("alice@acme.example")
         .expect("alice");
-    assert_eq!(
-        emu.userinfo(&grant.access_token).await.status(),
-        StatusCode::OK
-    );
+    expect_status(emu.userinfo(&grant.access_token).await, 200).await;
     emu.handle.advance_time(Duration::from_secs(3 * 3600));
-    assert_eq!(
-        emu.userinfo(&grant.access_token).await.status(),
-        StatusCode::FORBIDDEN
-    );
+    expect_status(emu.userinfo(&grant.access_token).await, 403).await;
 }

@@ -20,7 +20,7 @@ async fn forward_auth_answers_202_with_identity_headers_for_every_credential_for
     ];
     for headers in header_forms {
         let r = forward_auth(&app, headers).await;
-        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let r = expect_status(r, 202).await;
         assert_eq!(r.headers()["x-salesforce-username"], ALICE.0);
         assert_eq!(r.headers()["x-forwarded-email"], "alice@acme.example");
         assert_eq!(
@@ -33,13 +33,13 @@ async fn forward_auth_answers_202_with_identity_headers_for_every_credential_for
         assert!(!r.headers().contains_key("authorization"));
     }
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
+    expect_status(app.login(&browser, ALICE).await, 303).await;
     let r = browser
         .head(app.url("/oauth2/auth"))
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r = expect_status(r, 202).await;
     assert_eq!(r.headers()["x-salesforce-username"], ALICE.0);
 }
 
@@ -50,14 +50,14 @@ async fn forward_auth_renews_an_expired_session_and_returns_the_cookie() {
     })
     .await;
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
+    expect_status(app.login(&browser, ALICE).await, 303).await;
     app.emulator.expire_access_tokens();
     let r = browser
         .get(app.url("/oauth2/auth"))
         .send()
         .await
         .expect("request");
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r = expect_status(r, 202).await;
     assert_eq!(r.headers()["x-salesforce-username"], ALICE.0);
     assert!(set_cookies(r.headers())
         .iter()

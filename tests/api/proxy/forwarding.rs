@@ -290,7 +290,7 @@ async fn a_renewed_session_cookie_is_set_on_the_proxied_response() {
     let echo = start_echo().await;
     let app = gateway_for(&echo, &[("IDENTITY_CACHE_TTL", "0")]).await;
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
+    expect_status(app.login(&browser, ALICE).await, 303).await;
     app.emulator.expire_access_tokens();
     let token_calls = app.emulator.calls(Endpoint::Token);
     let r = browser.get(app.url("/app")).send().await.expect("request");

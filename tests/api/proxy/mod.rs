@@ -8,7 +8,6 @@ mod streams_and_errors;
 use crate::common::*;
 use crate::helpers::upstream::*;
 use axum::body::Bytes;
-use axum::http::StatusCode;
 use futures_util::StreamExt;
 use serde_json::Value;
 use sfgate::salesforce::emulator::{Endpoint, Fault};
