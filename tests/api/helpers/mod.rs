@@ -2,6 +2,7 @@
 //! in `tests/common`.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod alone;
 pub mod emulator_client;
 pub mod h2;
 pub mod log_watch;
