@@ -401,13 +401,16 @@ fn run_and_capture(format: &str) -> (String, Vec<String>) {
     panic!("the gateway found its port taken 5 times");
 }
 
-/// Waits until the gateway answers `/healthz`; false when it exited first.
+/// Waits until the gateway answers `/healthz`; false when it exited first. It is asked only
+/// once it said it is listening: until then the port may be another server's, the one that
+/// made it exit.
 async fn healthy(base: &str, gateway: &mut Running) -> bool {
     let probe = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = probe.get(format!("{base}/healthz")).send().await {
-            if r.status() == 200 {
+        if gateway.output().contains("sfgate listening") {
+            let answer = probe.get(format!("{base}/healthz")).send().await;
+            if answer.is_ok_and(|r| r.status() == 200) {
                 return true;
             }
         }
