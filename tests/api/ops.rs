@@ -6,7 +6,6 @@
 
 use crate::common::*;
 use sfgate::salesforce::emulator::{Endpoint, Fault};
-use std::net::IpAddr;
 
 #[tokio::test]
 async fn metrics_count_logins_protected_calls_and_salesforce_latency_by_route_template() {
@@ -401,14 +400,6 @@ async fn token_carrying_answers_are_never_cached() {
         "public, max-age=3600",
         "assets keep their own caching"
     );
-}
-
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .local_address(ip.parse::<IpAddr>().expect("ip"))
-        .build()
-        .expect("client")
 }
 
 async fn assert_rate_limited(r: reqwest::Response) {

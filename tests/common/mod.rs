@@ -449,3 +449,13 @@ pub fn refusing_address() -> RefusingAddress {
         _bound: socket,
     }
 }
+
+/// A client whose connections come from `ip` (any 127.0.0.0/8 address), as a distinct client
+/// for per-client limits; follows no redirects.
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
+        .build()
+        .expect("client")
+}

@@ -12,3 +12,4 @@ pub mod replicas;
 pub mod rows;
 pub mod servers;
 pub mod upstream;
+pub mod websocket;

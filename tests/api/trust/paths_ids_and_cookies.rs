@@ -191,14 +191,6 @@ async fn the_session_cookie_in_an_encoded_spelling_is_read_and_never_forwarded()
 // ---------------------------------------------------------------------------------------------
 // 6. Per-client Salesforce budget.
 
-/// A client whose connections come from `source` (another loopback address is another client).
-fn client_from(source: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(source.parse::<std::net::IpAddr>().expect("ip"))
-        .build()
-        .expect("client")
-}
-
 #[tokio::test]
 async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
     use sfgate::salesforce::emulator::Endpoint;
