@@ -22,14 +22,6 @@ async fn app_with(extra: &[(&str, &str)]) -> TestApp {
     .await
 }
 
-/// The `sfgate_session=<value>` pair a response sets, if it sets one (removals excluded).
-fn session_pair(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    set_cookies(headers)
-        .into_iter()
-        .find(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;"))
-        .and_then(|c| c.split(';').next().map(str::to_string))
-}
-
 fn clears_session(headers: &reqwest::header::HeaderMap) -> bool {
     set_cookies(headers)
         .iter()

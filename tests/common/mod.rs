@@ -459,3 +459,11 @@ pub fn client_from(ip: &str) -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// The `sfgate_session=<value>` pair a response sets, if it sets one (removals excluded).
+pub fn session_pair(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    set_cookies(headers)
+        .into_iter()
+        .find(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;"))
+        .and_then(|c| c.split(';').next().map(str::to_string))
+}

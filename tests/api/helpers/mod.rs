@@ -11,5 +11,6 @@ pub mod name_echo;
 pub mod replicas;
 pub mod rows;
 pub mod servers;
+pub mod sfgate_process;
 pub mod upstream;
 pub mod websocket;

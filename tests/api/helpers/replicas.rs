@@ -183,14 +183,6 @@ pub fn dump(redis: &RedisServer) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `sfgate_session=…` pair a response sets, if it sets one.
-pub fn session_pair(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    set_cookies(headers)
-        .into_iter()
-        .find(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;"))
-        .and_then(|c| c.split(';').next().map(str::to_string))
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Renewed {
     pub access_token: String,
