@@ -1,0 +1,126 @@
+//! What the validator caches: verdicts and their lifetimes, keys, and the counters every
+//! validation touches.
+
+use super::super::Confirmed;
+use crate::domain::{InstanceUrl, OrgId};
+use crate::salesforce::Identity;
+use metrics::Counter;
+use moka::Expiry;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+pub(super) type Key = [u8; 32];
+
+#[derive(Clone)]
+pub(super) enum Verdict {
+    /// `until`: the verdict must not be cached past this (the token's `exp`, or a short time
+    /// for an identity still missing its profile).
+    Valid(Arc<Confirmed>, Option<Instant>),
+    Invalid(Arc<str>),
+}
+
+impl Verdict {
+    pub(super) fn valid(identity: Identity, until: Option<Instant>) -> Self {
+        Self::Valid(Arc::new(Confirmed::new(identity)), until)
+    }
+
+    pub(super) fn invalid(reason: impl Into<Arc<str>>) -> Self {
+        Self::Invalid(reason.into())
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(super) struct VerdictExpiry {
+    pub(super) valid: Duration,
+    pub(super) invalid: Duration,
+}
+
+impl Expiry<Key, Verdict> for VerdictExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &Key,
+        value: &Verdict,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Some(match value {
+            Verdict::Valid(_, None) => self.valid,
+            Verdict::Valid(_, Some(until)) => {
+                self.valid.min(until.saturating_duration_since(created_at))
+            }
+            Verdict::Invalid(_) => self.invalid,
+        })
+    }
+}
+
+/// Remembers each logged-out JWT until its `exp` (plus the leeway) and no longer.
+pub(super) struct UntilExpiry;
+
+impl Expiry<Key, Instant> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &Key,
+        until: &Instant,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Some(until.saturating_duration_since(created_at))
+    }
+}
+
+/// Handles to the counters every validation touches, registered once: looking a counter up by
+/// name and labels on each request costs more than the rest of a cache hit.
+pub(super) struct Counters {
+    pub(super) valid: Counter,
+    pub(super) invalid: Counter,
+    pub(super) org_refused: Counter,
+    pub(super) upstream_error: Counter,
+    pub(super) cache_hit: Counter,
+    pub(super) cache_miss: Counter,
+    pub(super) cache_disabled: Counter,
+}
+
+pub(super) fn counters() -> &'static Counters {
+    static COUNTERS: OnceLock<Counters> = OnceLock::new();
+    COUNTERS.get_or_init(|| {
+        let outcome = |o: &'static str| {
+            metrics::counter!("sfgate_identity_validations_total", "outcome" => o)
+        };
+        let cache = |r: &'static str| metrics::counter!("sfgate_identity_cache_total", "result" => r);
+        Counters {
+            valid: outcome("valid"),
+            invalid: outcome("invalid"),
+            org_refused: outcome("org_refused"),
+            upstream_error: outcome("upstream_error"),
+            cache_hit: cache("hit"),
+            cache_miss: cache("miss"),
+            cache_disabled: cache("disabled"),
+        }
+    })
+}
+
+pub(super) fn cache_key(instance: &InstanceUrl, token: &SecretString) -> Key {
+    let mut hasher = Sha256::new();
+    hasher.update(instance.as_str().as_bytes());
+    hasher.update([0u8]);
+    hasher.update(token.expose_secret().as_bytes());
+    hasher.finalize().into()
+}
+
+/// What a token says about its org before its `!`.
+#[derive(Debug, PartialEq)]
+pub(super) enum TokenPrefix {
+    /// JWT-style tokens have no `!` and no prefix.
+    Absent,
+    /// A classic token names its org.
+    Org(OrgId),
+    /// A `!` prefix that is not an org id cannot come from Salesforce.
+    Malformed,
+}
+
+pub(super) fn token_prefix(token: &SecretString) -> TokenPrefix {
+    match token.expose_secret().split_once('!') {
+        None => TokenPrefix::Absent,
+        Some((prefix, _)) => OrgId::parse(prefix).map_or(TokenPrefix::Malformed, TokenPrefix::Org),
+    }
+}
