@@ -73,11 +73,7 @@ impl Profiles {
         token: &SecretString,
     ) -> Result<Arc<Profile>, SalesforceError> {
         let fetch = async {
-            let started = std::time::Instant::now();
-            let result = self.client.userinfo(&identity.instance_url, token).await;
-            metrics::histogram!("sfgate_salesforce_call_seconds", "endpoint" => "userinfo")
-                .record(started.elapsed().as_secs_f64());
-            let answer = result?;
+            let answer = self.client.userinfo(&identity.instance_url, token).await?;
             // The profile must be the token's own user: it is cached under that user's id.
             if answer.user_id != identity.user_id {
                 return Err(SalesforceError::Unparsable);

@@ -46,3 +46,11 @@ impl SalesforceError {
         )
     }
 }
+
+/// What readiness records for a call: only failures retrying may cure say Salesforce is unwell.
+pub fn transient_failure<T>(result: &Result<T, SalesforceError>) -> Option<String> {
+    match result {
+        Err(e) if e.is_transient() => Some(e.to_string()),
+        _ => None,
+    }
+}

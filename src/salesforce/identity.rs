@@ -207,6 +207,14 @@ impl IdentityClient {
         instance: &InstanceUrl,
         token: &SecretString,
     ) -> Result<Identity, SalesforceError> {
+        super::timed("userinfo", self.userinfo_untimed(instance, token)).await
+    }
+
+    async fn userinfo_untimed(
+        &self,
+        instance: &InstanceUrl,
+        token: &SecretString,
+    ) -> Result<Identity, SalesforceError> {
         let response = self
             .http
             .get(instance.userinfo_url())

@@ -66,6 +66,13 @@ impl Introspector {
         &self,
         token: &SecretString,
     ) -> Result<Option<Introspection>, SalesforceError> {
+        super::timed("introspect", self.introspect_untimed(token)).await
+    }
+
+    async fn introspect_untimed(
+        &self,
+        token: &SecretString,
+    ) -> Result<Option<Introspection>, SalesforceError> {
         let form = [
             ("token", token.expose_secret()),
             ("token_type_hint", "access_token"),

@@ -11,7 +11,7 @@ pub mod oauth;
 pub mod rs256;
 mod signature;
 
-pub use error::SalesforceError;
+pub use error::{transient_failure, SalesforceError};
 pub use identity::{Identity, IdentityClient, Profile};
 pub use oauth::{SalesforceOAuth, TokenSet};
 pub use signature::verify_signature;
@@ -38,4 +38,17 @@ fn http_client_error(e: &oauth2::HttpClientError<reqwest::Error>) -> SalesforceE
         oauth2::HttpClientError::Reqwest(inner) => SalesforceError::from_reqwest(inner),
         _ => SalesforceError::Unreachable,
     }
+}
+
+/// Records how long a call to Salesforce took (`sfgate_salesforce_call_seconds{endpoint}`),
+/// failures included: a slow failing Salesforce is exactly what the histogram is for.
+pub(crate) async fn timed<T>(
+    endpoint: &'static str,
+    call: impl std::future::Future<Output = T>,
+) -> T {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    metrics::histogram!("sfgate_salesforce_call_seconds", "endpoint" => endpoint)
+        .record(started.elapsed().as_secs_f64());
+    result
 }

@@ -187,7 +187,7 @@ impl SalesforceOAuth {
         if let Some(v) = verifier {
             request = request.set_pkce_verifier(PkceCodeVerifier::new(v.to_string()));
         }
-        let response = timed("token", request.request_async(&self.http))
+        let response = super::timed("token", request.request_async(&self.http))
             .await
             .map_err(map_token_error)?;
         self.verify(response, None)
@@ -205,7 +205,7 @@ impl SalesforceOAuth {
     ) -> Result<TokenSet, SalesforceError> {
         let token = RefreshToken::new(refresh_token.expose_secret().to_string());
         let request = self.client.exchange_refresh_token(&token);
-        let response = timed("token", request.request_async(&self.http))
+        let response = super::timed("token", request.request_async(&self.http))
             .await
             .map_err(map_token_error)?;
         self.verify(response, Some(refresh_token))
@@ -227,7 +227,7 @@ impl SalesforceOAuth {
         let user = ResourceOwnerUsername::new(username.to_string());
         let pass = ResourceOwnerPassword::new(password.expose_secret().to_string());
         let request = self.client.exchange_password(&user, &pass);
-        let response = timed("token", request.request_async(&self.http))
+        let response = super::timed("token", request.request_async(&self.http))
             .await
             .map_err(map_token_error)?;
         self.verify(response, None)
@@ -236,7 +236,8 @@ impl SalesforceOAuth {
     /// Revokes an access or refresh token at `/services/oauth2/revoke`.
     pub async fn revoke(&self, token: &SecretString) -> Result<(), SalesforceError> {
         let result = self.revoke_inner(token).await;
-        self.readiness.record("revoke", transient_failure(&result));
+        self.readiness
+            .record("revoke", super::transient_failure(&result));
         result
     }
 
@@ -248,7 +249,7 @@ impl SalesforceOAuth {
             .post(self.revocation_url.clone())
             .form(&[("token", token.expose_secret())])
             .send();
-        let response = timed("revoke", request)
+        let response = super::timed("revoke", request)
             .await
             .map_err(|e| SalesforceError::from_reqwest(&e))?;
         let status = response.status();
@@ -280,7 +281,8 @@ impl SalesforceOAuth {
         &self,
         result: Result<TokenSet, SalesforceError>,
     ) -> Result<TokenSet, SalesforceError> {
-        self.readiness.record("token", transient_failure(&result));
+        self.readiness
+            .record("token", super::transient_failure(&result));
         if let Ok(tokens) = &result {
             self.readiness.trust_instance(&tokens.instance_url);
         }
@@ -326,24 +328,6 @@ impl SalesforceOAuth {
             user_id,
         })
     }
-}
-
-/// What readiness records for a call: only failures retrying may cure say Salesforce is unwell.
-fn transient_failure<T>(result: &Result<T, SalesforceError>) -> Option<String> {
-    match result {
-        Err(e) if e.is_transient() => Some(e.to_string()),
-        _ => None,
-    }
-}
-
-/// Records how long a call to Salesforce took (`sfgate_salesforce_call_seconds{endpoint}`),
-/// failures included: a slow failing Salesforce is exactly what the histogram is for.
-async fn timed<T>(endpoint: &'static str, call: impl std::future::Future<Output = T>) -> T {
-    let started = std::time::Instant::now();
-    let result = call.await;
-    metrics::histogram!("sfgate_salesforce_call_seconds", "endpoint" => endpoint)
-        .record(started.elapsed().as_secs_f64());
-    result
 }
 
 /// `https://login.salesforce.com/id/<org>/<user>`: the signed part of a token response that

@@ -8,7 +8,7 @@ use crate::domain::{InstancePolicy, InstanceUrl};
 use crate::salesforce::introspect::Introspector;
 use crate::salesforce::jwks::{KeyError, KeySets};
 use crate::salesforce::jwt::{self, JwtRejection, Unverified};
-use crate::salesforce::{Identity, SalesforceError};
+use crate::salesforce::{transient_failure, Identity, SalesforceError};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::{Duration, Instant};
 
@@ -112,12 +112,7 @@ impl IdentityValidator {
     ) -> Result<Verdict, SalesforceError> {
         let started = Instant::now();
         let result = checks.introspector.introspect(token).await;
-        metrics::histogram!("sfgate_salesforce_call_seconds", "endpoint" => "introspect")
-            .record(started.elapsed().as_secs_f64());
-        let failure = match &result {
-            Err(e) if e.is_transient() => Some(e.to_string()),
-            _ => None,
-        };
+        let failure = transient_failure(&result);
         self.readiness.record("introspect", failure);
         let Some(answer) = result? else {
             return Ok(Verdict::invalid(
@@ -155,14 +150,8 @@ impl IdentityValidator {
         instance: &InstanceUrl,
         token: &SecretString,
     ) -> Result<Verdict, SalesforceError> {
-        let started = Instant::now();
         let result = self.client.userinfo(instance, token).await;
-        metrics::histogram!("sfgate_salesforce_call_seconds", "endpoint" => "userinfo")
-            .record(started.elapsed().as_secs_f64());
-        let failure = match &result {
-            Err(e) if e.is_transient() => Some(e.to_string()),
-            _ => None,
-        };
+        let failure = transient_failure(&result);
         self.readiness
             .record_instance(instance, "userinfo", failure);
         match result {
