@@ -142,26 +142,7 @@ async fn revoke_and_evict(
                 refresh_token: Some(rt),
                 ..
             }),
-        ) => {
-            state.auth.renewals.forget(rt).await;
-            // Revoking the refresh token revokes every access token issued from it.
-            if revoke(state, rt, TokenKind::RefreshToken, &mut outcome).await {
-                outcome.revoked.push(TokenKind::AccessToken);
-            } else {
-                // The refresh token may already be gone; the access token can still be revoked.
-                let failure = outcome.failure.take();
-                if !revoke(
-                    state,
-                    &credentials.token,
-                    TokenKind::AccessToken,
-                    &mut outcome,
-                )
-                .await
-                {
-                    outcome.failure = outcome.failure.or(failure);
-                }
-            }
-        }
+        ) => revoke_session(state, rt, &credentials.token, &mut outcome).await,
         _ => {
             revoke(
                 state,
@@ -177,6 +158,25 @@ async fn revoke_and_evict(
         }
     }
     outcome
+}
+
+/// A browser session's logout: its refresh token, which revokes every access token issued from
+/// it; if that fails (it may already be gone), its access token.
+async fn revoke_session(
+    state: &AppState,
+    refresh_token: &SecretString,
+    access_token: &SecretString,
+    outcome: &mut Revocation,
+) {
+    state.auth.renewals.forget(refresh_token).await;
+    if revoke(state, refresh_token, TokenKind::RefreshToken, outcome).await {
+        outcome.revoked.push(TokenKind::AccessToken);
+        return;
+    }
+    let failure = outcome.failure.take();
+    if !revoke(state, access_token, TokenKind::AccessToken, outcome).await {
+        outcome.failure = outcome.failure.take().or(failure);
+    }
 }
 
 /// One revocation at Salesforce, recorded in `outcome`; `true` when Salesforce confirmed it.
