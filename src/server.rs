@@ -83,12 +83,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: ConnectionLimits,
 ) -> std::io::Result<()> {
-    // Waiting for all slots at shutdown takes a u32.
+    // A semaphore holds at most MAX_PERMITS.
     let max = limits
         .max_connections
         .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     let slots = Arc::new(Semaphore::new(max));
     let (stop, stopping) = watch::channel(false);
+    // Every connection task holds a sender: all dropped means all connections finished.
+    // (Not the slots: upgraded connections keep theirs until the caller closes the tunnels,
+    // which it does after this returns.)
+    let (running, mut finished) = tokio::sync::mpsc::channel::<()>(1);
     let mut shutdown = std::pin::pin!(shutdown);
     let limit_reached = LimitLog::default();
     loop {
@@ -122,17 +126,34 @@ pub async fn serve(
         let app = app.clone();
         let stopping = stopping.clone();
         tokio::spawn(serve_connection(
-            stream, remote, app, limits, stopping, permit,
+            stream,
+            remote,
+            app,
+            limits,
+            stopping,
+            ConnectionSlot(Arc::new(permit)),
+            running.clone(),
         ));
     }
     drop(listener);
     let _ = stop.send(true);
-    // Every connection holds a slot until it ends: all slots back means all finished.
-    let _ = slots
-        .acquire_many(u32::try_from(max).unwrap_or(u32::MAX))
-        .await;
+    drop(running);
+    let _ = finished.recv().await;
     Ok(())
 }
+
+/// A connection's place under `MAX_CONNECTIONS`, in every request's extensions. A protocol
+/// upgrade (a WebSocket) keeps a clone for as long as its tunnel is open: the upgraded
+/// connection is still an open connection, and the slot is freed only when both the HTTP
+/// connection and the tunnel have ended.
+#[derive(Clone)]
+pub struct ConnectionSlot(
+    #[expect(
+        dead_code,
+        reason = "held, never read: dropping the last clone frees the slot"
+    )]
+    Arc<OwnedSemaphorePermit>,
+);
 
 /// Says once that the connection limit was reached, and again only after the number of open
 /// connections has dropped well below it: a client hovering at the limit does not flood logs.
@@ -165,7 +186,8 @@ async fn serve_connection(
     app: Router,
     limits: ConnectionLimits,
     mut stopping: watch::Receiver<bool>,
-    _slot: OwnedSemaphorePermit,
+    slot: ConnectionSlot,
+    _running: tokio::sync::mpsc::Sender<()>,
 ) {
     metrics::gauge!("sfgate_connections_open").increment(1.0);
     let activity = Activity::new();
@@ -173,6 +195,7 @@ async fn serve_connection(
     let service = ServiceBuilder::new()
         .map_future(move |future| track(future, InFlight::start(&tracked)))
         .layer(Extension(ConnectInfo(remote)))
+        .layer(Extension(slot))
         .service(app);
     let service = TowerToHyperService::new(service);
     let mut builder = Builder::new(TokioExecutor::new());

@@ -96,17 +96,24 @@ impl fmt::Display for Refusal {
 }
 
 impl Policy {
-    /// Whether `identity` may have `path`. `path` must be the canonical path the upstream (or
-    /// sfgate's own router) will act on: the decoded, dot-segment-free path without query.
-    /// Callers pass what the canonical-path check accepted; this is the only place rules meet
-    /// paths. `None` means the path is unknown (forward auth without a trusted original URI).
-    pub fn check(&self, identity: &Identity, path: Option<&str>) -> Result<(), Refusal> {
+    /// The rules that do not depend on a path: who may use sfgate at all. The login applies
+    /// these too, so a refused user is told at once instead of getting a session that every
+    /// protected request refuses.
+    pub fn check_user(&self, identity: &Identity) -> Result<(), Refusal> {
         // Salesforce answers `active: false` for a deactivated user; no setting admits one. An
         // identity that does not say (a locally validated JWT) was issued to an active user.
         if identity.active == Some(false) {
             return Err(Refusal::Global(Unmet::Inactive));
         }
-        self.global.check(identity).map_err(Refusal::Global)?;
+        self.global.check(identity).map_err(Refusal::Global)
+    }
+
+    /// Whether `identity` may have `path`. `path` must be the canonical path the upstream (or
+    /// sfgate's own router) will act on: the decoded, dot-segment-free path without query.
+    /// Callers pass what the canonical-path check accepted; this is the only place rules meet
+    /// paths. `None` means the path is unknown (forward auth without a trusted original URI).
+    pub fn check(&self, identity: &Identity, path: Option<&str>) -> Result<(), Refusal> {
+        self.check_user(identity)?;
         if self.routes.is_empty() {
             return Ok(());
         }

@@ -198,8 +198,9 @@ impl Upstream {
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
                 let websocket = protocol.as_bytes().eq_ignore_ascii_case(b"websocket");
+                let slot = parts.extensions.remove::<crate::server::ConnectionSlot>();
                 self.tunnels
-                    .open(client_upgrade, upstream_upgrade, websocket);
+                    .open(client_upgrade, upstream_upgrade, websocket, slot);
                 let (mut head, _) = response.into_parts();
                 let accepted = head.headers.get(header::UPGRADE).cloned();
                 headers::remove_hop_by_hop(&mut head.headers);

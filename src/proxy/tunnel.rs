@@ -40,13 +40,21 @@ impl Tunnels {
         }
     }
 
-    /// Joins the two sides once both upgrades complete, in a task of its own.
-    pub fn open(&self, client: OnUpgrade, upstream: OnUpgrade, websocket: bool) {
+    /// Joins the two sides once both upgrades complete, in a task of its own. The client
+    /// connection's `slot` (MAX_CONNECTIONS) is held until the tunnel ends.
+    pub fn open(
+        &self,
+        client: OnUpgrade,
+        upstream: OnUpgrade,
+        websocket: bool,
+        slot: Option<crate::server::ConnectionSlot>,
+    ) {
         let guard = OpenGuard::new(self.open.clone());
         let closing = self.closing.subscribe();
         let idle = self.idle;
         tokio::spawn(async move {
             let _guard = guard;
+            let _slot = slot;
             let (client, upstream) = match tokio::try_join!(client, upstream) {
                 Ok(both) => both,
                 Err(e) => {

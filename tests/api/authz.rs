@@ -175,6 +175,48 @@ async fn refusals_are_an_html_page_for_browsers() {
     assert!(!page.contains(ALICE_ID), "{page}");
 }
 
+/// The rules that need no path are applied at login: a refused user gets the refusal page at
+/// the callback, no session cookie, and the grant Salesforce just issued is revoked.
+#[tokio::test]
+async fn a_refused_user_is_told_at_login_and_gets_no_session() {
+    let app = app_with(&[("SF_ALLOWED_USERS", ALICE_ID)]).await;
+    let browser = browser_client();
+    let revokes_before = app.emulator.stats().revoke;
+    let r = app.login(&browser, BOB).await;
+    let cookies = set_cookies(r.headers());
+    let r = expect_status(r, 403).await;
+    assert!(
+        !cookies
+            .iter()
+            .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")),
+        "a refused login set a session cookie: {cookies:?}"
+    );
+    let page = r.text().await.expect("page");
+    assert!(
+        page.contains("access_denied") && page.contains("SF_ALLOWED_USERS"),
+        "{page}"
+    );
+    assert_eq!(
+        app.emulator.stats().revoke,
+        revokes_before + 1,
+        "the refused login's grant is revoked"
+    );
+    // Nothing usable was left in the browser.
+    let r = get_accepting(&browser, app.url("/api/me"), "application/json").await;
+    expect_status(r, 401).await;
+
+    // An allowed user logs in as before.
+    let alice_browser = browser_client();
+    let r = app.login(&alice_browser, ALICE).await;
+    assert!(
+        r.status().is_redirection() || r.status().is_success(),
+        "{}",
+        r.status()
+    );
+    let r = get_accepting(&alice_browser, app.url("/api/me"), "application/json").await;
+    expect_status(r, 200).await;
+}
+
 #[tokio::test]
 async fn required_custom_permissions_come_from_the_emulator_with_the_scope() {
     let scope = "api refresh_token custom_permissions";

@@ -1,6 +1,7 @@
 //! WebSockets through gateway mode: the real gateway and emulator, a WebSocket echo server as
 //! the upstream, and tokio-tungstenite as the client, all on loopback.
 
+use crate::common::raw_http::send_raw;
 use crate::common::*;
 use crate::helpers::websocket::*;
 use futures_util::SinkExt;
@@ -258,4 +259,45 @@ async fn shutdown_closes_open_websockets_with_going_away_on_both_sides() {
         .expect("shutdown finishes")
         .expect("task")
         .expect("serve");
+}
+
+/// An upgraded connection is still an open connection: it keeps its MAX_CONNECTIONS slot until
+/// the tunnel ends, so WebSockets cannot be used to hold more sockets open than the limit.
+#[tokio::test]
+async fn an_open_websocket_counts_toward_max_connections_until_it_closes() {
+    let echo = EchoServer::start().await;
+    let app = spawn_gateway_for(&echo.url(), &[("MAX_CONNECTIONS", "1")]).await;
+    let mut ws = connect(&app, "/socket", &bearer(&app)).await;
+    ws.send(Message::text("ping")).await.expect("send");
+    assert_eq!(next(&mut ws).await, Some(Message::text("ping")));
+
+    let addr = app.gateway.addr;
+    let waiting = tokio::spawn(async move {
+        send_raw(
+            addr,
+            b"GET /healthz HTTP/1.1\r\nHost: sfgate\r\nConnection: close\r\n\r\n",
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a connection beyond the limit was served while the WebSocket held the only slot"
+    );
+    // The tunnel still works while the other connection waits.
+    ws.send(Message::text("still here")).await.expect("send");
+    assert_eq!(next(&mut ws).await, Some(Message::text("still here")));
+
+    ws.close(None).await.expect("close");
+    while let Some(message) = next(&mut ws).await {
+        if matches!(message, Message::Close(_)) {
+            break;
+        }
+    }
+    drop(ws);
+    let answer = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("served once the WebSocket closed")
+        .expect("task");
+    assert_eq!(answer.status, 200, "{}", answer.head);
 }

@@ -1,7 +1,7 @@
 //! The steps the login routes share (not handlers): confirm who the new tokens belong to, count the login, and answer with tokens or a redirect.
 
 use super::LoginError;
-use crate::auth::Confirmed;
+use crate::auth::{AuthError, Confirmed};
 use crate::salesforce::{Identity, TokenSet};
 use crate::state::AppState;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -25,7 +25,50 @@ pub(super) async fn confirm_identity(
     if identity.organization_id != tokens.org_id || identity.user_id != tokens.user_id {
         return Err(LoginError::IdentityMismatch);
     }
+    refuse_unless_allowed(state, &identity, tokens).await?;
     Ok(identity)
+}
+
+/// The authorization rules that need no path (`SF_ALLOWED_*`, `SF_REQUIRED_PERMISSIONS`,
+/// inactive users), applied at login: a refused user gets the refusal page now, and no session
+/// cookie. The tokens Salesforce just issued are revoked, so no usable grant is left behind.
+async fn refuse_unless_allowed(
+    state: &AppState,
+    identity: &Confirmed,
+    tokens: &TokenSet,
+) -> Result<(), LoginError> {
+    let auth = &state.auth;
+    let verdict = if auth.needs_profile() && !identity.has_profile() {
+        let complete = auth
+            .validator
+            .require_profile(identity, &tokens.access_token)
+            .await?;
+        auth.policy.check_user(&complete)
+    } else {
+        auth.policy.check_user(identity)
+    };
+    let Err(refusal) = verdict else {
+        return Ok(());
+    };
+    metrics::counter!("sfgate_authorization_refusals_total", "rule" => refusal.label())
+        .increment(1);
+    tracing::info!(
+        user_id = %identity.user_id,
+        rule = refusal.label(),
+        "login refused by the authorization policy"
+    );
+    // Revoking the refresh token revokes the access tokens issued with it.
+    let grant = tokens
+        .refresh_token
+        .as_ref()
+        .unwrap_or(&tokens.access_token);
+    if let Err(e) = auth.oauth.revoke(grant).await {
+        tracing::warn!(error = %e, "could not revoke the tokens of a refused login");
+    }
+    auth.validator
+        .evict(&tokens.instance_url, &tokens.access_token)
+        .await;
+    Err(LoginError::Auth(AuthError::AccessDenied(refusal)))
 }
 
 /// Counts the login and names the user in the request's log span from here on.
