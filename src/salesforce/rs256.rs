@@ -11,7 +11,7 @@
 //! is used once here, at preparation, so no token pays for it).
 //!
 //! Measured with `bench/rs256_cost.rs` on the 2-core benchmark machine: ring's per-call API
-//! ~32 µs per verification, the prepared AWS-LC key ~23 µs (callgrind, which hides the CPU's
+//! ~32 µs per verification, the prepared AWS-LC key 19-23 µs (callgrind, which hides the CPU's
 //! ADX instructions from both: 421 k and 306 k instructions).
 //!
 //! Rules (the class, enforced here once): only RS256, chosen by sfgate and never read from a
