@@ -138,7 +138,7 @@ pub fn recognise(token: &str) -> Option<Result<Unverified, JwtRejection>> {
 }
 
 fn parse(
-    header: HeaderView,
+    mut header: HeaderView,
     header_part: &str,
     payload_part: &str,
     signature_part: &str,
@@ -146,13 +146,14 @@ fn parse(
     if header.tty.as_deref().is_some_and(|t| t != SFDC_TOKEN_TYPE) {
         return Err(JwtRejection::Malformed);
     }
+    // Moved out, not copied: `Unverified` keeps them as `kid` and `issuer`.
     let kid = header
         .kid
-        .clone()
+        .take()
         .filter(|k| !k.is_empty() && k.len() <= 256)
         .ok_or(JwtRejection::Malformed)?;
-    let claims: ClaimsView = decode_json(payload_part).ok_or(JwtRejection::Malformed)?;
-    let issuer = claims.iss.clone().ok_or(JwtRejection::Malformed)?;
+    let mut claims: ClaimsView = decode_json(payload_part).ok_or(JwtRejection::Malformed)?;
+    let issuer = claims.iss.take().ok_or(JwtRejection::Malformed)?;
     let signature = URL_SAFE_NO_PAD
         .decode(signature_part)
         .map_err(|_| JwtRejection::Malformed)?;
