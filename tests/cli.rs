@@ -2,6 +2,9 @@
 //! with graceful shutdown, `demo` and `emulator`. Every child runs in an empty environment and a
 //! throwaway directory, so nothing from the developer's machine leaks in.
 
+mod common;
+
+use common::{expect_status, expect_status_for};
 use regex::Regex;
 use reqwest::redirect::Policy;
 use sfgate::salesforce::emulator::{Emulator, EmulatorConfig};
@@ -211,14 +214,14 @@ async fn serve_finishes_in_flight_requests_on_sigterm() {
 
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    assert_eq!(
+    expect_status(
         http.get(format!("{url}/healthz"))
             .send()
             .await
-            .expect("healthz")
-            .status(),
-        200
-    );
+            .expect("healthz"),
+        200,
+    )
+    .await;
     let in_flight = tokio::spawn({
         let http = http.clone();
         let url = format!("{url}/api/me");
@@ -245,7 +248,7 @@ async fn serve_finishes_in_flight_requests_on_sigterm() {
         .await
         .expect("join")
         .expect("the in-flight request is answered");
-    assert_eq!(answer.status(), 200);
+    expect_status(answer, 200).await;
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .expect("exits after draining")
@@ -289,7 +292,7 @@ async fn demo_serves_the_whole_login_flow_with_one_command() {
         .send()
         .await
         .expect("authorize");
-    assert_eq!(start.status(), 302);
+    let start = expect_status(start, 302).await;
     let to_salesforce = start.headers()["location"]
         .to_str()
         .expect("ascii")
@@ -300,7 +303,7 @@ async fn demo_serves_the_whole_login_flow_with_one_command() {
         .send()
         .await
         .expect("login page");
-    assert_eq!(page.status(), 200);
+    expect_status(page, 200).await;
     let mut form: Vec<(String, String)> = reqwest::Url::parse(&to_salesforce)
         .expect("url")
         .query_pairs()
@@ -319,7 +322,7 @@ async fn demo_serves_the_whole_login_flow_with_one_command() {
         .send()
         .await
         .expect("submit");
-    assert_eq!(back.status(), 302);
+    let back = expect_status(back, 302).await;
     let callback = back.headers()["location"]
         .to_str()
         .expect("ascii")
@@ -330,11 +333,7 @@ async fn demo_serves_the_whole_login_flow_with_one_command() {
         .send()
         .await
         .expect("callback");
-    assert_eq!(
-        done.status(),
-        303,
-        "the callback redirects to the welcome page"
-    );
+    let done = expect_status_for(done, 303, "the callback redirects to the welcome page").await;
     let welcome = format!(
         "{gateway}{}",
         done.headers()["location"].to_str().expect("ascii")
@@ -345,7 +344,7 @@ async fn demo_serves_the_whole_login_flow_with_one_command() {
         .send()
         .await
         .expect("welcome page");
-    assert_eq!(done.status(), 200);
+    let done = expect_status(done, 200).await;
     assert!(done
         .text()
         .await
@@ -356,7 +355,7 @@ async fn demo_serves_the_whole_login_flow_with_one_command() {
         .send()
         .await
         .expect("me");
-    assert_eq!(me.status(), 200);
+    expect_status(me, 200).await;
     let _ = child.kill().await;
 }
 
@@ -379,14 +378,14 @@ async fn the_emulator_runs_alone() {
     let r = reqwest::get(format!("{base}/__emulator/stats"))
         .await
         .expect("stats");
-    assert_eq!(r.status(), 200);
+    expect_status(r, 200).await;
     let r = reqwest::Client::new()
         .get(format!("{base}/services/oauth2/userinfo"))
         .bearer_auth("nonsense")
         .send()
         .await
         .expect("userinfo");
-    assert_eq!(r.status(), 403);
+    expect_status(r, 403).await;
     let _ = child.kill().await;
 }
 
@@ -488,7 +487,7 @@ async fn through_gateway(gateway: &str) -> serde_json::Value {
         .send()
         .await
         .expect("proxied");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     r.json().await.expect("the upstream's json")
 }
 
@@ -542,7 +541,7 @@ async fn demo_with_sample_app_shows_gateway_mode_in_one_command() {
         .send()
         .await
         .expect("page");
-    assert_eq!(r.status(), 303);
+    let r = expect_status(r, 303).await;
     assert_eq!(
         r.headers()["location"],
         "/oauth2/authorize?return_to=%2Fapp"

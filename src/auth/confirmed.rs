@@ -16,7 +16,9 @@ pub struct Confirmed {
     /// The signed `X-Sfgate-Assertion` for this identity, reused while fresh.
     assertion: crate::policy::AssertionSlot,
     /// Gateway mode's identity headers, built on first use like `json`.
-    headers: OnceLock<HeaderMap>,
+    /// Boxed: most cached identities are never proxied for, and an empty `HeaderMap` inline
+    /// would cost every cache entry ~90 bytes.
+    headers: OnceLock<Box<HeaderMap>>,
 }
 
 impl Confirmed {
@@ -42,7 +44,9 @@ impl Confirmed {
         if let Some(json) = self.json.get() {
             return Ok(json.clone());
         }
-        let json = Bytes::from(serde_json::to_vec(&self.identity)?);
+        // Exactly sized: the serialiser's buffer grows by doubling, and kept as it is, up to
+        // half of it would sit unused in every cache entry.
+        let json = Bytes::from(serde_json::to_vec(&self.identity)?.into_boxed_slice());
         // A concurrent first use may have set it already; both renderings are equal.
         Ok(self.json.get_or_init(|| json).clone())
     }
@@ -52,7 +56,7 @@ impl Confirmed {
     /// The identity headers the upstream gets, built once per cached identity.
     pub fn headers(&self) -> &HeaderMap {
         self.headers
-            .get_or_init(|| crate::proxy::identity_headers(&self.identity))
+            .get_or_init(|| Box::new(crate::proxy::identity_headers(&self.identity)))
     }
 }
 

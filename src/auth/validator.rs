@@ -242,9 +242,11 @@ impl IdentityValidator {
             }
         }
         let key = cache_key(instance, token);
-        // Logged out here (a JWT) or on any replica ([store], an in-memory check, no Redis
-        // round trip).
-        if self.logged_out.contains_key(&key) || self.store.is_revoked(&key) {
+        // Logged out here (only JWTs are remembered: Salesforce itself refuses a revoked opaque
+        // token, and a token with an org prefix is never a JWT) or on any replica ([store], an
+        // in-memory check, no Redis round trip).
+        let logged_out_here = prefix == TokenPrefix::Absent && self.logged_out.contains_key(&key);
+        if logged_out_here || self.store.is_revoked(&key) {
             if let Some(cache) = &self.cache {
                 cache.invalidate(&key).await;
             }
@@ -260,37 +262,46 @@ impl IdentityValidator {
                     .await
                     .map_err(AuthError::from)
             }
-            Some(cache) => {
-                let missed = AtomicBool::new(false);
-                let result = cache
-                    .try_get_with(key, async {
-                        missed.store(true, Ordering::Relaxed);
-                        // A miss that may call Salesforce is charged to the client that caused
-                        // it unless it confirms a valid token. A JWT access token checked
-                        // against a cached key costs Salesforce nothing: not charged.
-                        let jwt = self.local_jwt(token);
-                        let reservation = if self.costs_no_call(instance, jwt.as_ref()) {
-                            None
-                        } else {
-                            Some(self.miss_budget.reserve()?)
-                        };
-                        // Boxed so that a cache hit does not carry a request's worth of state.
-                        let fetched = Box::pin(self.fetch_shared(&key, instance, token, jwt)).await;
-                        if let (Ok(Verdict::Valid(..)), Some(reservation)) = (&fetched, reservation)
-                        {
-                            reservation.give_back();
-                        }
-                        fetched.map_err(AuthError::from)
-                    })
-                    .await;
-                if missed.load(Ordering::Relaxed) {
-                    counters.cache_miss.increment(1);
-                } else {
+            // A hit first, without building the miss path's future.
+            Some(cache) => match cache.get(&key).await {
+                Some(hit) => {
                     counters.cache_hit.increment(1);
+                    Ok(hit)
                 }
-                // `sfgate_identity_cache_entries` is set when /metrics is read, not here.
-                result.map_err(Arc::unwrap_or_clone)
-            }
+                None => {
+                    let missed = AtomicBool::new(false);
+                    let result = cache
+                        .try_get_with(key, async {
+                            missed.store(true, Ordering::Relaxed);
+                            // A miss that may call Salesforce is charged to the client that
+                            // caused it unless it confirms a valid token. A JWT access token
+                            // checked against a cached key costs Salesforce nothing: not charged.
+                            let jwt = self.local_jwt(token);
+                            let reservation = if self.costs_no_call(instance, jwt.as_ref()) {
+                                None
+                            } else {
+                                Some(self.miss_budget.reserve()?)
+                            };
+                            // Boxed so that a cache hit does not carry a request's worth of state.
+                            let fetched =
+                                Box::pin(self.fetch_shared(&key, instance, token, jwt)).await;
+                            if let (Ok(Verdict::Valid(..)), Some(reservation)) =
+                                (&fetched, reservation)
+                            {
+                                reservation.give_back();
+                            }
+                            fetched.map_err(AuthError::from)
+                        })
+                        .await;
+                    if missed.load(Ordering::Relaxed) {
+                        counters.cache_miss.increment(1);
+                    } else {
+                        counters.cache_hit.increment(1);
+                    }
+                    // `sfgate_identity_cache_entries` is set when /metrics is read, not here.
+                    result.map_err(Arc::unwrap_or_clone)
+                }
+            },
         };
         let identity = match verdict {
             Ok(Verdict::Valid(identity, _)) => identity,

@@ -22,9 +22,10 @@ pub enum OrgIdError {
     NotAnOrg,
 }
 
-/// Any Salesforce record id, always held in its 18-character form.
+/// Any Salesforce record id, always held in its 18-character form. Stored inline (18 ASCII
+/// bytes, no allocation): every cached identity holds two of them.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SalesforceId(String);
+pub struct SalesforceId([u8; 18]);
 
 impl SalesforceId {
     /// Accepts the 15- or the 18-character form. The 18-character form is case-insensitive, so
@@ -35,35 +36,36 @@ impl SalesforceId {
             return Err(OrgIdError::Characters);
         }
         match raw.len() {
-            15 => Ok(Self(with_checksum(raw))),
+            15 => Ok(Self(with_checksum(raw.as_bytes()))),
             18 => {
                 let (body, suffix) = raw.split_at(15);
                 let restored = restore_case(body, suffix)?;
-                Ok(Self(with_checksum(&restored)))
+                Ok(Self(with_checksum(restored.as_bytes())))
             }
             n => Err(OrgIdError::Length(n)),
         }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII letters and digits ever get in (`parse`), so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The case-sensitive 15-character form, which is what a classic access token starts with.
     pub fn short(&self) -> &str {
-        &self.0[..15]
+        &self.as_str()[..15]
     }
 }
 
 impl fmt::Display for SalesforceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for SalesforceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SalesforceId({})", self.0)
+        write!(f, "SalesforceId({})", self.as_str())
     }
 }
 
@@ -118,16 +120,16 @@ impl<'de> serde::Deserialize<'de> for OrgId {
 /// which ones are upper-case letters, mapped into `A-Z0-5`.
 /// The 18-character form of a 15-character body, built in one allocation (classic tokens
 /// name their org, so this runs on every request that presents one).
-fn with_checksum(body: &str) -> String {
-    let mut id = String::with_capacity(18);
-    id.push_str(body);
-    for block in body.as_bytes().chunks(5) {
+fn with_checksum(body: &[u8]) -> [u8; 18] {
+    let mut id = [0u8; 18];
+    id[..15].copy_from_slice(&body[..15]);
+    for (n, block) in body[..15].chunks(5).enumerate() {
         let mask = block
             .iter()
             .enumerate()
             .filter(|(_, b)| b.is_ascii_uppercase())
             .fold(0usize, |mask, (i, _)| mask | (1 << i));
-        id.push(char::from(CHECKSUM_ALPHABET[mask]));
+        id[15 + n] = CHECKSUM_ALPHABET[mask];
     }
     id
 }

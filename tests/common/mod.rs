@@ -113,14 +113,14 @@ impl TestApp {
             .send()
             .await
             .expect("authorize");
-        assert_eq!(start.status(), 302, "authorize should redirect");
+        let start = expect_status_for(start, 302, "authorize should redirect").await;
         let to_salesforce = location(start.headers());
         let page = browser
             .get(&to_salesforce)
             .send()
             .await
             .expect("login page");
-        assert_eq!(page.status(), 200, "emulator login page");
+        expect_status_for(page, 200, "emulator login page").await;
         let url = reqwest::Url::parse(&to_salesforce).expect("url");
         let mut form: Vec<(String, String)> = url
             .query_pairs()
@@ -136,7 +136,7 @@ impl TestApp {
             .send()
             .await
             .expect("submit");
-        assert_eq!(answer.status(), 302, "emulator should redirect back");
+        let answer = expect_status_for(answer, 302, "emulator should redirect back").await;
         location(answer.headers())
     }
 
@@ -247,7 +247,7 @@ pub async fn scrape(app: &TestApp) -> String {
         .send()
         .await
         .expect("metrics");
-    assert_eq!(r.status(), 200);
+    let r = expect_status(r, 200).await;
     assert!(r.headers()["content-type"]
         .to_str()
         .expect("ct")
@@ -399,13 +399,71 @@ async fn check_status(
     if response.status() == code {
         return response;
     }
-    let status = response.status();
+    let status = response.status().as_u16();
     let url = response.url().clone();
     let body = response.text().await.unwrap_or_default();
-    let description = serde_json::from_str::<serde_json::Value>(&body)
+    status_failure(code, status, &url, &body, context)
+}
+
+/// The status check for an answer another client library read (a refused WebSocket
+/// handshake): panics as [`expect_status`] does when `status` is not `code`.
+pub fn expect_status_of(status: u16, body: &[u8], code: u16, from: impl std::fmt::Display) {
+    if status != code {
+        status_failure(code, status, from, &String::from_utf8_lossy(body), None);
+    }
+}
+
+fn status_failure(
+    code: u16,
+    status: u16,
+    from: impl std::fmt::Display,
+    body: &str,
+    context: Option<String>,
+) -> ! {
+    let description = serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|json| json["error_description"].as_str().map(str::to_string))
         .unwrap_or_else(|| "(no error_description)".into());
     let context = context.map(|c| format!("{c}: ")).unwrap_or_default();
-    panic!("{context}expected status {code}, got {status} from {url}: {description}\nbody: {body}");
+    panic!(
+        "{context}expected status {code}, got {status} from {from}: {description}\nbody: {body}"
+    );
+}
+
+/// A loopback address where connections are refused, for as long as it is held: the port is
+/// bound (so no other process or test can take it meanwhile) but not listening. Dropping a
+/// listener instead would free the port for anyone to take before the test connects.
+pub struct RefusingAddress {
+    pub addr: SocketAddr,
+    _bound: tokio::net::TcpSocket,
+}
+
+pub fn refusing_address() -> RefusingAddress {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    RefusingAddress {
+        addr,
+        _bound: socket,
+    }
+}
+
+/// A client whose connections come from `ip` (any 127.0.0.0/8 address), as a distinct client
+/// for per-client limits; follows no redirects.
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
+        .build()
+        .expect("client")
+}
+
+/// The `sfgate_session=<value>` pair a response sets, if it sets one (removals excluded).
+pub fn session_pair(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    set_cookies(headers)
+        .into_iter()
+        .find(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;"))
+        .and_then(|c| c.split(';').next().map(str::to_string))
 }

@@ -3,9 +3,7 @@
 //! same-origin rule for cookie-authenticated refresh and logout, the reload-safe callback, and
 //! what logout revokes. The real gateway and the emulator, on loopback.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures_util::future::join_all;
 use sfgate::salesforce::emulator::{Endpoint, Fault};
 use std::time::Duration;
@@ -22,14 +20,6 @@ async fn app_with(extra: &[(&str, &str)]) -> TestApp {
         env.extend(extra);
     })
     .await
-}
-
-/// The `sfgate_session=<value>` pair a response sets, if it sets one (removals excluded).
-fn session_pair(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    set_cookies(headers)
-        .into_iter()
-        .find(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;"))
-        .and_then(|c| c.split(';').next().map(str::to_string))
 }
 
 fn clears_session(headers: &reqwest::header::HeaderMap) -> bool {
@@ -82,7 +72,8 @@ async fn burst_shares_one_refresh(app: &TestApp, path_of: impl Fn(usize) -> Stri
     let answers = join_all(paths.iter().map(|p| get_with_cookie(app, p, &cookie))).await;
     let mut renewed = Vec::new();
     for (i, r) in answers.into_iter().enumerate() {
-        assert_eq!(r.status(), 200, "request {i}: {:?}", r.headers());
+        let context = format!("request {i}: {:?}", r.headers());
+        let r = expect_status_for(r, 200, context).await;
         assert!(
             !clears_session(r.headers()),
             "request {i} cleared the session"
@@ -146,10 +137,7 @@ async fn the_old_cookie_replayed_five_seconds_after_a_renewal_gets_the_new_sessi
     );
     let replayed = session_pair(replay.headers()).expect("the replay gets the new cookie");
     for cookie in [new, replayed] {
-        assert_eq!(
-            get_with_cookie(&app, "/api/me", &cookie).await.status(),
-            200
-        );
+        expect_status(get_with_cookie(&app, "/api/me", &cookie).await, 200).await;
     }
     assert_eq!(app.emulator.refresh_calls(), before + 1);
 }
@@ -167,21 +155,13 @@ async fn after_the_grace_window_a_rotated_out_refresh_token_ends_only_the_old_co
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let before = app.emulator.refresh_calls();
     let replay = get_with_cookie(&app, "/api/me", &old).await;
-    assert_eq!(
-        replay.status(),
-        401,
-        "Salesforce refused the spent refresh token"
-    );
+    let replay = expect_status_for(replay, 401, "Salesforce refused the spent refresh token").await;
     assert!(clears_session(replay.headers()));
     assert_eq!(app.emulator.refresh_calls(), before + 1);
     // The session that holds the new refresh token is untouched, and renews with it.
     app.emulator.expire_access_tokens();
     let r = get_with_cookie(&app, "/api/me", &new).await;
-    assert_eq!(
-        r.status(),
-        200,
-        "the session stored the rotated refresh token"
-    );
+    expect_status_for(r, 200, "the session stored the rotated refresh token").await;
     assert_eq!(app.emulator.refresh_calls(), before + 2);
 }
 
@@ -201,11 +181,7 @@ async fn a_transient_renewal_failure_answers_503_and_keeps_the_session() {
     }
     app.emulator.set_fault_for(Endpoint::Token, Fault::None);
     let r = get_with_cookie(&app, "/api/me", &cookie).await;
-    assert_eq!(
-        r.status(),
-        200,
-        "the same cookie renews once Salesforce is back"
-    );
+    let r = expect_status_for(r, 200, "the same cookie renews once Salesforce is back").await;
     assert!(session_pair(r.headers()).is_some());
 }
 
@@ -247,10 +223,7 @@ async fn cookie_refresh_renews_the_cookie_and_answers_without_tokens() {
         !text.contains("5Aep861"),
         "no refresh token of any kind: {text}"
     );
-    assert_eq!(
-        get_with_cookie(&app, "/api/me", &renewed).await.status(),
-        200
-    );
+    expect_status(get_with_cookie(&app, "/api/me", &renewed).await, 200).await;
 
     // An API client that sends its own refresh token still gets tokens.
     let r = app
@@ -306,11 +279,12 @@ async fn cross_site_refresh_and_logout_are_refused_and_change_nothing() {
         "nothing was revoked"
     );
     assert_eq!(app.emulator.refresh_calls(), 0, "nothing was renewed");
-    assert_eq!(
-        get_with_cookie(&app, "/api/me", &cookie).await.status(),
+    expect_status_for(
+        get_with_cookie(&app, "/api/me", &cookie).await,
         200,
-        "the session survived"
-    );
+        "the session survived",
+    )
+    .await;
 
     // From sfgate's own page (whose no-referrer policy makes browsers send `Origin: null`),
     // logout works.
@@ -367,39 +341,10 @@ async fn sessions_default_to_a_seven_day_maximum_age() {
     );
 }
 
-/// A login that came back from Salesforce's form: the callback path and the login cookie.
+/// A login that came back from Salesforce's form: the callback URL and the login cookie.
 async fn pending_login(app: &TestApp) -> (String, String) {
-    let client = plain_client();
-    let start = client
-        .get(app.url("/oauth2/authorize"))
-        .send()
-        .await
-        .expect("authorize");
-    let login_cookie = set_cookies(start.headers())
-        .into_iter()
-        .find(|c| c.starts_with("sfgate_login="))
-        .and_then(|c| c.split(';').next().map(str::to_string))
-        .expect("login cookie");
-    let to_sf = reqwest::Url::parse(&location(start.headers())).expect("url");
-    let mut form: Vec<(String, String)> = to_sf
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    form.extend([
-        ("username".into(), ALICE.0.into()),
-        ("password".into(), ALICE.1.into()),
-        ("action".into(), "allow".into()),
-    ]);
-    let answer = client
-        .post(format!(
-            "{}/services/oauth2/authorize",
-            app.emulator.base_url()
-        ))
-        .form(&form)
-        .send()
-        .await
-        .expect("submit");
-    (location(answer.headers()), login_cookie)
+    let login = crate::helpers::login_cookies::pending_login(app).await;
+    (app.url(&login.callback), login.login_cookie)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -538,8 +483,5 @@ async fn api_logout_revokes_the_refresh_token_it_is_given_and_says_so() {
         body["revoked"],
         serde_json::json!(["refresh_token", "access_token"])
     );
-    assert_eq!(
-        get_with_cookie(&app, "/api/me", &cookie).await.status(),
-        401
-    );
+    expect_status(get_with_cookie(&app, "/api/me", &cookie).await, 401).await;
 }

@@ -1,8 +1,6 @@
 //! The browser login flow and the token routes, over HTTP against the emulator.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sfgate::salesforce::emulator::{Endpoint, Fault};
 
 fn query_map(url: &str) -> std::collections::HashMap<String, String> {
@@ -198,17 +196,9 @@ async fn return_to_sends_the_browser_back_but_never_off_site() {
 }
 
 #[tokio::test]
-async fn denied_access_shows_a_friendly_escaped_page_without_a_token_request() {
+async fn an_error_description_in_the_callback_is_escaped_on_the_page() {
+    // A denial at Salesforce is tested in the pages module (the page about the person's choice).
     let app = spawn_app().await;
-    let browser = browser_client();
-    let callback = app
-        .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "deny")
-        .await;
-    let r = get_accepting(&browser, &callback, "text/html").await;
-    let r = expect_status(r, 403).await;
-    let page = r.text().await.expect("page");
-    assert!(page.contains("end-user denied authorization"), "{page}");
-
     let r = get_accepting(&app.http, app.url("/oauth2/callback?error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"), "text/html").await;
     let r = expect_status(r, 400).await;
     let page = r.text().await.expect("page");
@@ -284,36 +274,8 @@ async fn a_replayed_callback_is_refused_before_reaching_salesforce() {
     let app = spawn_app().await;
     // An attacker who captured both the callback URL and the login cookie replays them after
     // the real callback completed.
-    let start = app
-        .http
-        .get(app.url("/oauth2/authorize"))
-        .send()
-        .await
-        .expect("r");
-    let cookie = set_cookies(start.headers())
-        .into_iter()
-        .find(|c| c.starts_with("sfgate_login="))
-        .expect("cookie");
-    let pair = cookie.split(';').next().expect("pair").to_string();
-    let to_sf = location(start.headers());
-    let q = query_map(&to_sf);
-    let mut form: Vec<(String, String)> = q.clone().into_iter().collect();
-    form.extend([
-        ("username".into(), ALICE.0.into()),
-        ("password".into(), ALICE.1.into()),
-        ("action".into(), "allow".into()),
-    ]);
-    let answer = app
-        .http
-        .post(format!(
-            "{}/services/oauth2/authorize",
-            app.emulator.base_url()
-        ))
-        .form(&form)
-        .send()
-        .await
-        .expect("submit");
-    let back = location(answer.headers());
+    let login = crate::helpers::login_cookies::pending_login(&app).await;
+    let (back, pair) = (app.url(&login.callback), login.login_cookie);
     let first = app
         .http
         .get(&back)
@@ -489,12 +451,11 @@ async fn refresh_gives_a_new_access_token_or_401_with_salesforces_reason() {
     let body: serde_json::Value = r.json().await.expect("json");
     let fresh = body["access_token"].as_str().expect("t").to_string();
     assert_ne!(fresh, t.access_token);
-    assert_eq!(
-        app.get_with_token("/api/me", &fresh, &t.instance_url)
-            .await
-            .status(),
-        200
-    );
+    expect_status(
+        app.get_with_token("/api/me", &fresh, &t.instance_url).await,
+        200,
+    )
+    .await;
 
     let r = app
         .http
@@ -565,15 +526,11 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
         .iter()
         .any(|c| c.starts_with("sfgate_session=") && !c.starts_with("sfgate_session=;")));
     // The renewed cookie works without another renewal.
-    assert_eq!(
-        browser
-            .get(app.url("/api/me"))
-            .send()
-            .await
-            .expect("r")
-            .status(),
-        200
-    );
+    expect_status(
+        browser.get(app.url("/api/me")).send().await.expect("r"),
+        200,
+    )
+    .await;
     assert_eq!(app.emulator.calls(Endpoint::Token), token_calls + 1);
 
     // Revoke the session's refresh token at Salesforce: the next renewal fails, the session
@@ -627,12 +584,12 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
     // API logout with a bearer token: revoked, evicted from the cache at once, and the answer
     // says what was revoked (it was a bare 204 before).
     let t = app.tokens(ALICE.0);
-    assert_eq!(
+    expect_status(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-            .await
-            .status(),
-        200
-    );
+            .await,
+        200,
+    )
+    .await;
     let r = app
         .http
         .post(app.url("/oauth2/logout"))
@@ -645,12 +602,12 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["revoked"], serde_json::json!(["access_token"]));
     assert!(app.emulator.is_revoked(&t.access_token));
-    assert_eq!(
+    expect_status(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-            .await
-            .status(),
-        401
-    );
+            .await,
+        401,
+    )
+    .await;
 }
 
 #[tokio::test]

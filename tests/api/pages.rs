@@ -1,10 +1,9 @@
 //! What a newcomer sees on sfgate's pages: commands that work against this very gateway, a
 //! plain answer when they deny access or log out, and an icon.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sfgate::demo::sample_app::SampleApp;
+use sfgate::salesforce::emulator::Endpoint;
 
 /// The script card's commands, unescaped, as a person would copy them.
 fn script_card(page: &str) -> String {
@@ -91,11 +90,7 @@ async fn success_page_curl_calls_api_me_with_the_token_and_instance() {
     let app = spawn_app().await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
-    assert_eq!(
-        r.status(),
-        303,
-        "the callback redirects to the welcome page"
-    );
+    let r = expect_status_for(r, 303, "the callback redirects to the welcome page").await;
     let page = get_accepting(&browser, app.url(&location(r.headers())), "text/html")
         .await
         .text()
@@ -135,6 +130,7 @@ async fn denying_access_gets_a_page_about_the_persons_choice_not_a_403_heading()
     assert!(!page.contains("<h1>403"), "{page}");
     assert!(page.contains("not logged in"), "{page}");
     assert!(page.contains("Log in with Salesforce"), "{page}");
+    assert!(page.contains("end-user denied authorization"), "{page}");
 
     // API clients keep the status and the OAuth error code.
     let callback = app
@@ -144,13 +140,18 @@ async fn denying_access_gets_a_page_about_the_persons_choice_not_a_403_heading()
     let r = expect_status(r, 403).await;
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "access_denied");
+    assert_eq!(
+        app.emulator.calls(Endpoint::Token),
+        0,
+        "a denial never asks for tokens"
+    );
 }
 
 #[tokio::test]
 async fn logging_out_in_a_browser_lands_on_a_page_that_says_so() {
     let app = spawn_app().await;
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
+    expect_status(app.login(&browser, ALICE).await, 303).await;
     let r = browser
         .post(app.url("/oauth2/logout"))
         .header("accept", "text/html")

@@ -4,11 +4,8 @@
 //! The metrics recorder is process-wide and tests run in parallel, so metric assertions compare
 //! a scrape before and after with "grew by at least": other tests may add to the same series.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sfgate::salesforce::emulator::{Endpoint, Fault};
-use std::net::IpAddr;
 
 #[tokio::test]
 async fn metrics_count_logins_protected_calls_and_salesforce_latency_by_route_template() {
@@ -150,7 +147,7 @@ async fn identity_validation_outcomes_are_counted_by_name() {
     ];
     for (token, instance, status) in &cases {
         let r = app.get_with_token("/api/me", token, instance).await;
-        assert_eq!(r.status(), *status, "{instance}");
+        expect_status_for(r, *status, instance).await;
     }
     app.emulator
         .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
@@ -265,7 +262,7 @@ async fn own_pages_errors_and_the_success_page_carry_security_headers() {
     assert_security_headers(&json_error, &origin, "JSON error");
 
     let browser = browser_client();
-    assert_eq!(app.login(&browser, ALICE).await.status(), 303);
+    expect_status(app.login(&browser, ALICE).await, 303).await;
     let success = browser
         .get(app.url("/oauth2/welcome"))
         .send()
@@ -403,14 +400,6 @@ async fn token_carrying_answers_are_never_cached() {
         "public, max-age=3600",
         "assets keep their own caching"
     );
-}
-
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .local_address(ip.parse::<IpAddr>().expect("ip"))
-        .build()
-        .expect("client")
 }
 
 async fn assert_rate_limited(r: reqwest::Response) {
@@ -554,31 +543,13 @@ async fn with_trust_proxy_the_rightmost_forwarded_address_is_the_client() {
             .header("x-forwarded-for", xff)
             .send()
     };
-    assert_eq!(
-        authorize("10.1.1.1, 203.0.113.9")
-            .await
-            .expect("r")
-            .status(),
-        302
-    );
-    assert_eq!(
-        authorize("10.2.2.2, 203.0.113.9")
-            .await
-            .expect("r")
-            .status(),
-        302
-    );
+    expect_status(authorize("10.1.1.1, 203.0.113.9").await.expect("r"), 302).await;
+    expect_status(authorize("10.2.2.2, 203.0.113.9").await.expect("r"), 302).await;
     // Changing the client-supplied (left) part does not give a new budget.
     assert_rate_limited(authorize("10.3.3.3, 203.0.113.9").await.expect("r")).await;
     assert_rate_limited(authorize("203.0.113.9").await.expect("r")).await;
     // A different address as seen by the proxy does.
-    assert_eq!(
-        authorize("10.1.1.1, 203.0.113.10")
-            .await
-            .expect("r")
-            .status(),
-        302
-    );
+    expect_status(authorize("10.1.1.1, 203.0.113.10").await.expect("r"), 302).await;
     // No header: the socket address counts, which has its own budget.
     let r = app
         .http

@@ -1,9 +1,7 @@
 //! The identity layer over HTTP: credentials, instance and org allowlists, the cache, and
 //! failing closed when Salesforce misbehaves.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sfgate::salesforce::emulator::{Endpoint, Fault};
 use std::time::Duration;
 
@@ -227,12 +225,12 @@ async fn eighteen_character_allowlist_entries_match_fifteen_character_orgs() {
     })
     .await;
     let t = app.tokens(ALICE.0);
-    assert_eq!(
+    expect_status(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-            .await
-            .status(),
-        200
-    );
+            .await,
+        200,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -292,12 +290,12 @@ async fn sequential_requests_with_one_token_make_one_salesforce_call() {
     let app = spawn_app().await;
     let t = app.tokens(ALICE.0);
     for _ in 0..10 {
-        assert_eq!(
+        expect_status(
             app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-                .await
-                .status(),
-            200
-        );
+                .await,
+            200,
+        )
+        .await;
     }
     assert_eq!(app.emulator.calls(Endpoint::UserInfo), 1);
 }
@@ -310,12 +308,12 @@ async fn with_the_cache_disabled_every_request_asks_salesforce() {
     .await;
     let t = app.tokens(ALICE.0);
     for _ in 0..4 {
-        assert_eq!(
+        expect_status(
             app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-                .await
-                .status(),
-            200
-        );
+                .await,
+            200,
+        )
+        .await;
     }
     assert_eq!(app.emulator.calls(Endpoint::UserInfo), 4);
 }
@@ -351,12 +349,12 @@ async fn rejected_tokens_are_cached_briefly_and_transient_failures_not_at_all() 
     let app = spawn_app().await;
     let bad = format!("{ACME}!bogus");
     for _ in 0..5 {
-        assert_eq!(
+        expect_status(
             app.get_with_token("/api/me", &bad, &app.emulator.base_url())
-                .await
-                .status(),
-            401
-        );
+                .await,
+            401,
+        )
+        .await;
     }
     assert_eq!(
         app.emulator.calls(Endpoint::UserInfo),
@@ -369,12 +367,12 @@ async fn rejected_tokens_are_cached_briefly_and_transient_failures_not_at_all() 
         .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
     let t = app.tokens(ALICE.0);
     for _ in 0..3 {
-        assert_eq!(
+        expect_status(
             app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-                .await
-                .status(),
-            502
-        );
+                .await,
+            502,
+        )
+        .await;
     }
     assert_eq!(
         app.emulator.calls(Endpoint::UserInfo),
@@ -382,12 +380,12 @@ async fn rejected_tokens_are_cached_briefly_and_transient_failures_not_at_all() 
         "outages are never cached"
     );
     app.emulator.set_fault(Fault::None);
-    assert_eq!(
+    expect_status(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-            .await
-            .status(),
-        200
-    );
+            .await,
+        200,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -397,26 +395,26 @@ async fn cached_identities_expire_after_the_ttl() {
     })
     .await;
     let t = app.tokens(ALICE.0);
-    assert_eq!(
+    expect_status(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
+            .await,
+        200,
+    )
+    .await;
+    expect_status(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-            .await
-            .status(),
-        200
-    );
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(app.emulator.calls(Endpoint::UserInfo), 1);
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert_eq!(
+    expect_status(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-            .await
-            .status(),
-        200
-    );
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(app.emulator.calls(Endpoint::UserInfo), 2);
 }
 
@@ -451,12 +449,12 @@ async fn every_emulator_fault_fails_closed_with_retry_after() {
         assert_eq!(body["error"], "temporarily_unavailable", "{fault:?}");
     }
     app.emulator.set_fault(Fault::None);
-    assert_eq!(
+    expect_status(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
-            .await
-            .status(),
-        200
-    );
+            .await,
+        200,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -504,13 +502,13 @@ async fn malformed_headers_get_clear_4xx_answers() {
         .expect("request");
     expect_status(r, 401).await;
     // Still serving.
-    assert_eq!(
+    expect_status(
         app.http
             .get(app.url("/healthz"))
             .send()
             .await
-            .expect("healthz")
-            .status(),
-        200
-    );
+            .expect("healthz"),
+        200,
+    )
+    .await;
 }

@@ -2,12 +2,10 @@
 //! `examples/protected_route.rs` uses it): behind the identity layer they run only for a
 //! confirmed caller, and they get sfgate's middleware like its own routes.
 
-mod common;
-
+use crate::common::*;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use axum::Router;
-use common::*;
 use sfgate::auth::require_identity;
 use sfgate::config::Config;
 use sfgate::salesforce::emulator::{Emulator, EmulatorConfig};

@@ -3,145 +3,10 @@
 //! The emulator runs as a separate `sfgate emulator` process so that only the gateway's own
 //! output (including everything its dependencies log) is captured and searched.
 
-mod common;
-
-use common::{expect_status, free_port, get_accepting, ACME, ALICE};
+use crate::common::{expect_status, free_port, get_accepting, location, urlencode, ACME, ALICE};
+use crate::helpers::sfgate_process::*;
 use reqwest::redirect::Policy;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sfgate");
-const CLIENT_ID: &str = "logs-test-client";
-const CLIENT_SECRET: &str = "logs-test-client-secret-7c1e";
-const SESSION_SECRET: &str = "logs-test-session-secret-0123456789-abcdef";
-
-/// Kills the process when the test ends, pass or fail.
-struct Running {
-    child: Child,
-    output: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Running {
-    fn spawn(mut command: Command) -> Self {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sfgate");
-        let output = Arc::new(Mutex::new(String::new()));
-        let mut readers = Vec::new();
-        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("stdout"));
-        let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().expect("stderr"));
-        for stream in [stdout, stderr] {
-            let sink = output.clone();
-            readers.push(std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    let mut all = sink.lock().expect("lock");
-                    all.push_str(&line);
-                    all.push('\n');
-                }
-            }));
-        }
-        Self {
-            child,
-            output,
-            readers,
-        }
-    }
-
-    fn output(&self) -> String {
-        self.output.lock().expect("lock").clone()
-    }
-
-    /// Stops the process and returns everything it wrote.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        self.output()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for(what: &str, mut ready: impl FnMut() -> Option<String>) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = ready() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn start_emulator(redirect_uri: &str) -> (Running, String) {
-    let mut command = Command::new(BIN);
-    command
-        .args(["emulator", "--port", "0", "--client-id", CLIENT_ID])
-        .args([
-            "--client-secret",
-            CLIENT_SECRET,
-            "--redirect-uri",
-            redirect_uri,
-        ])
-        .env_remove("RUST_LOG")
-        .current_dir(std::env::temp_dir());
-    let emulator = Running::spawn(command);
-    let url = wait_for("emulator", || {
-        emulator.output().lines().find_map(|l| {
-            l.strip_prefix("Salesforce emulator on ")
-                .map(|u| u.trim().to_string())
-        })
-    });
-    (emulator, url)
-}
-
-fn start_gateway(port: u16, emulator_url: &str, format: &str) -> Running {
-    let mut command = Command::new(BIN);
-    command
-        .arg("serve")
-        .env_clear()
-        .current_dir(std::env::temp_dir())
-        .envs([
-            ("SF_CLIENT_ID", CLIENT_ID),
-            ("SF_CLIENT_SECRET", CLIENT_SECRET),
-            ("SF_LOGIN_URL", emulator_url),
-            ("SF_INSTANCE_ORIGINS", emulator_url),
-            ("SF_ALLOWED_ORGS", ACME),
-            ("SESSION_SECRET", SESSION_SECRET),
-            ("SF_ENABLE_PASSWORD_FLOW", "true"),
-            ("HOST", "127.0.0.1"),
-            ("LOG_FORMAT", format),
-            ("RUST_LOG", "trace"),
-        ])
-        .env(
-            "SF_REDIRECT_URI",
-            format!("http://127.0.0.1:{port}/oauth2/callback"),
-        )
-        .env("PORT", port.to_string());
-    Running::spawn(command)
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_string()
-}
+use std::time::Duration;
 
 /// The value of cookie `name` among a response's `Set-Cookie` headers.
 fn cookie_value(r: &reqwest::Response, name: &str) -> Option<String> {
@@ -178,7 +43,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .expect("authorize");
     let start = expect_status(start, 302).await;
     secrets.extend(cookie_value(&start, "sfgate_login"));
-    let to_salesforce = location(&start);
+    let to_salesforce = location(start.headers());
     let url = reqwest::Url::parse(&to_salesforce).expect("url");
     let mut form: Vec<(String, String)> = url
         .query_pairs()
@@ -200,7 +65,7 @@ async fn exercise(base: &str, emulator: &str) -> Vec<String> {
         .await
         .expect("emulator login");
     let back = expect_status(back, 302).await;
-    let callback = location(&back);
+    let callback = location(back.headers());
     let code = reqwest::Url::parse(&callback)
         .expect("callback url")
         .query_pairs()
@@ -371,23 +236,12 @@ fn needles(secrets: &[String]) -> Vec<String> {
             all.push(rest.to_string());
         }
         // Percent-encoded forms, as they would appear in a logged query or form body.
-        let encoded: String = url_encode(s);
+        let encoded: String = urlencode(s);
         if encoded != *s {
             all.push(encoded);
         }
     }
     all
-}
-
-fn url_encode(s: &str) -> String {
-    reqwest::Url::parse_with_params("http://x/", &[("v", s)])
-        .map(|u| {
-            u.query()
-                .unwrap_or_default()
-                .trim_start_matches("v=")
-                .to_string()
-        })
-        .unwrap_or_else(|_| s.to_string())
 }
 
 fn run_and_capture(format: &str) -> (String, Vec<String>) {
@@ -419,28 +273,6 @@ fn run_and_capture(format: &str) -> (String, Vec<String>) {
         return (logs, secrets);
     }
     panic!("the gateway found its port taken 5 times");
-}
-
-/// Waits until the gateway answers `/healthz`; false when it exited first.
-async fn healthy(base: &str, gateway: &mut Running) -> bool {
-    let probe = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = probe.get(format!("{base}/healthz")).send().await {
-            if r.status() == 200 {
-                return true;
-            }
-        }
-        if matches!(gateway.child.try_wait(), Ok(Some(_))) {
-            return false;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway did not start:\n{}",
-            gateway.output()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn assert_no_secret(logs: &str, secrets: &[String]) {

@@ -1,11 +1,9 @@
 //! JWT-based access tokens validated locally, and introspection: against the real gateway and
 //! the emulator, counting every request the emulator receives.
 
-mod common;
-
+use crate::common::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use sfgate::salesforce::emulator::{Endpoint, Fault, FOREIGN_KEY};
@@ -28,7 +26,7 @@ async fn me(app: &TestApp, token: &str) -> reqwest::Response {
 
 async fn assert_refused(app: &TestApp, token: &str, status: u16, case: &str) {
     let r = me(app, token).await;
-    assert_eq!(r.status(), status, "{case}");
+    let r = expect_status_for(r, status, case).await;
     let body: Value = r.json().await.expect("json error");
     let expected = if status == 401 {
         "invalid_token"
@@ -216,7 +214,7 @@ async fn sfgates_own_client_id_or_a_listed_one_is_accepted() {
     let mut claims = app.emulator.jwt_claims(ALICE_USER).expect("claims");
     claims["client_id"] = json!("other-app");
     let listed = app.emulator.sign_jwt(ACME, &claims, &Value::Null);
-    assert_eq!(me(&app, &listed).await.status(), 200);
+    expect_status(me(&app, &listed).await, 200).await;
     claims["client_id"] = json!("unlisted-app");
     let unlisted = app.emulator.sign_jwt(ACME, &claims, &Value::Null);
     assert_refused(&app, &unlisted, 401, "unlisted client").await;
@@ -265,7 +263,7 @@ async fn a_rotated_key_costs_one_refetch() {
     app.emulator.reset_stats();
     for _ in 0..3 {
         let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
-        assert_eq!(me(&app, &token.access_token).await.status(), 200);
+        expect_status(me(&app, &token.access_token).await, 200).await;
     }
     let stats = app.emulator.stats();
     assert_eq!(stats.jwks, 1, "one refetch for the new kid: {stats:?}");
@@ -289,7 +287,7 @@ async fn a_flood_of_unknown_kids_refetches_at_most_once_a_minute() {
     assert_eq!(stats.total(), 1, "{stats:?}");
     // Known keys keep working meanwhile.
     let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
-    assert_eq!(me(&app, &token.access_token).await.status(), 200);
+    expect_status(me(&app, &token.access_token).await, 200).await;
     let scrape = scrape(&app).await;
     assert!(
         metric(
@@ -364,7 +362,7 @@ async fn cached_keys_keep_admitting_while_the_jwks_endpoint_is_down() {
     app.emulator
         .set_fault_for(Endpoint::Discovery, Fault::ServerError);
     let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
-    assert_eq!(me(&app, &token.access_token).await.status(), 200);
+    expect_status(me(&app, &token.access_token).await, 200).await;
 }
 
 #[tokio::test]
@@ -405,7 +403,7 @@ async fn userinfo_mode_sends_jwts_to_userinfo() {
     })
     .await;
     let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
-    assert_eq!(me(&app, &token.access_token).await.status(), 200);
+    expect_status(me(&app, &token.access_token).await, 200).await;
     let stats = app.emulator.stats();
     assert_eq!((stats.userinfo, stats.jwks), (1, 0), "{stats:?}");
 }
@@ -460,8 +458,8 @@ async fn introspections_exp_shortens_the_cache() {
     )
     .await;
     let grant = app.tokens(ALICE_USER);
-    assert_eq!(me(&app, &grant.access_token).await.status(), 200);
-    assert_eq!(me(&app, &grant.access_token).await.status(), 200);
+    expect_status(me(&app, &grant.access_token).await, 200).await;
+    expect_status(me(&app, &grant.access_token).await, 200).await;
     assert_eq!(
         app.emulator.calls(Endpoint::Introspect),
         1,
@@ -495,16 +493,16 @@ async fn a_jwt_verdict_is_not_cached_past_the_tokens_exp() {
     let expiring = app.emulator.sign_jwt(ACME, &claims, &Value::Null);
 
     app.emulator.reset_stats();
-    assert_eq!(me(&app, &lives).await.status(), 200);
-    assert_eq!(me(&app, &lives).await.status(), 200);
+    expect_status(me(&app, &lives).await, 200).await;
+    expect_status(me(&app, &lives).await, 200).await;
     assert_eq!(
         app.emulator.calls(Endpoint::UserInfo),
         1,
         "a living token's verdict is cached"
     );
     app.emulator.reset_stats();
-    assert_eq!(me(&app, &expiring).await.status(), 200, "within the leeway");
-    assert_eq!(me(&app, &expiring).await.status(), 200);
+    expect_status_for(me(&app, &expiring).await, 200, "within the leeway").await;
+    expect_status(me(&app, &expiring).await, 200).await;
     assert_eq!(
         app.emulator.calls(Endpoint::UserInfo),
         2,
@@ -565,7 +563,7 @@ async fn an_emulator_with_the_switch_on_issues_jwts_through_every_flow() {
     let body: Value = r.json().await.expect("json");
     let token = body["access_token"].as_str().expect("token");
     assert_eq!(token.split('.').count(), 3, "a JWT");
-    assert_eq!(me(&app, token).await.status(), 200);
+    expect_status(me(&app, token).await, 200).await;
 }
 
 #[tokio::test]
@@ -576,7 +574,7 @@ async fn a_jwt_logged_out_through_sfgate_stops_working_at_once() {
         .issue_jwt(ALICE_USER)
         .expect("alice")
         .access_token;
-    assert_eq!(me(&app, &token).await.status(), 200);
+    expect_status(me(&app, &token).await, 200).await;
     let logout = app
         .http
         .post(app.url("/oauth2/logout"))
@@ -595,7 +593,7 @@ async fn a_jwt_logged_out_through_sfgate_stops_working_at_once() {
         .issue_jwt(ALICE_USER)
         .expect("alice")
         .access_token;
-    assert_eq!(me(&app, &other).await.status(), 200);
+    expect_status(me(&app, &other).await, 200).await;
 }
 
 /// An upstream that answers with the headers it received, as JSON `{name: [values]}`.

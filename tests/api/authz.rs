@@ -3,11 +3,8 @@
 //! gateway mode, forward auth), and the signed X-Sfgate-Assertion verified with the JWKS sfgate
 //! serves. The real gateway, the emulator and an echo upstream, all on loopback.
 
-mod common;
-
-use axum::extract::Request;
-use axum::Json;
-use common::*;
+use crate::common::*;
+use crate::helpers::upstream::start_echo;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
@@ -28,15 +25,6 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgqwSx9eUDL/75nf4j
 mCosnK2of/pf0KZu7o7Je9OFZuahRANCAATy3HHZ+csugazIC8TnoymAm8vTz0Td
 zk0AFSrjep9mjjaF6kAuO8cy7DU/J3i5lGPAOEIAfQsiwNq+nbJbMqeu
 -----END PRIVATE KEY-----";
-
-/// The upstream app: echoes the request's headers and path as JSON and counts requests.
-async fn start_echo() -> StubServer {
-    StubServer::serve(axum::Router::new().fallback(|request: Request| async move {
-        let headers = headers_json(request.headers());
-        Json(json!({ "path": request.uri().path(), "headers": headers }))
-    }))
-    .await
-}
 
 async fn app_with(vars: &[(&str, &str)]) -> TestApp {
     let vars: Vec<(String, String)> = vars
@@ -86,15 +74,15 @@ fn profile(app: &TestApp, user: &str) -> UserProfile {
 #[tokio::test]
 async fn allowed_users_admit_listed_ids_in_either_form_and_usernames_without_case() {
     let app = app_with(&[("SF_ALLOWED_USERS", &format!("{ALICE_ID}, BOB@Acme.Example"))]).await;
-    assert_eq!(get_as(&app, ALICE.0, "/api/me").await.status(), 200);
-    assert_eq!(get_as(&app, BOB.0, "/api/me").await.status(), 200);
+    expect_status(get_as(&app, ALICE.0, "/api/me").await, 200).await;
+    expect_status(get_as(&app, BOB.0, "/api/me").await, 200).await;
 
     // The 18-character form of Alice's id admits Alice, and nobody else.
     let alice18 = sfgate::domain::SalesforceId::parse(ALICE_ID)
         .expect("id")
         .to_string();
     let app = app_with(&[("SF_ALLOWED_USERS", &alice18)]).await;
-    assert_eq!(get_as(&app, ALICE.0, "/api/me").await.status(), 200);
+    expect_status(get_as(&app, ALICE.0, "/api/me").await, 200).await;
     assert_denied(
         get_as(&app, BOB.0, "/api/me").await,
         "SF_ALLOWED_USERS",
@@ -106,7 +94,7 @@ async fn allowed_users_admit_listed_ids_in_either_form_and_usernames_without_cas
 #[tokio::test]
 async fn email_domains_admit_the_exact_domain_only() {
     let app = app_with(&[("SF_ALLOWED_EMAIL_DOMAINS", "acme.example")]).await;
-    assert_eq!(get_as(&app, ALICE.0, "/api/me").await.status(), 200);
+    expect_status(get_as(&app, ALICE.0, "/api/me").await, 200).await;
     for email in [
         Some("bob@evilacme.example"),
         Some("bob@sales.acme.example"),
@@ -133,13 +121,13 @@ async fn portal_and_guest_users_are_refused_unless_their_type_is_listed() {
         app.emulator.set_user_profile(BOB.0, bob);
         assert_denied(get_as(&app, BOB.0, "/api/me").await, user_type, &[]).await;
     }
-    assert_eq!(get_as(&app, ALICE.0, "/api/me").await.status(), 200);
+    expect_status(get_as(&app, ALICE.0, "/api/me").await, 200).await;
 
     let app = app_with(&[("SF_ALLOWED_USER_TYPES", "standard, CSP_LITE_PORTAL")]).await;
     let mut bob = profile(&app, BOB.0);
     bob.user_type = "CSP_LITE_PORTAL".into();
     app.emulator.set_user_profile(BOB.0, bob);
-    assert_eq!(get_as(&app, BOB.0, "/api/me").await.status(), 200);
+    expect_status(get_as(&app, BOB.0, "/api/me").await, 200).await;
     let mut bob = profile(&app, BOB.0);
     bob.user_type = "GUEST".into();
     app.emulator.set_user_profile(BOB.0, bob);
@@ -154,7 +142,7 @@ async fn portal_and_guest_users_are_refused_unless_their_type_is_listed() {
 #[tokio::test]
 async fn inactive_users_are_refused_even_when_listed_and_any_type_is_allowed() {
     let app = app_with(&[("SF_ALLOWED_USERS", BOB.0), ("SF_ALLOWED_USER_TYPES", "*")]).await;
-    assert_eq!(get_as(&app, BOB.0, "/api/me").await.status(), 200);
+    expect_status(get_as(&app, BOB.0, "/api/me").await, 200).await;
     let mut bob = profile(&app, BOB.0);
     bob.active = false;
     app.emulator.set_user_profile(BOB.0, bob);
@@ -217,12 +205,7 @@ async fn required_custom_permissions_come_from_the_emulator_with_the_scope() {
     let mut bob = profile(&app, BOB.0);
     bob.custom_permissions = vec![("Sfgate_Admin".into(), true)];
     app.emulator.set_user_profile(BOB.0, bob);
-    assert_eq!(
-        get_as_with_scope(&app, BOB.0, scope, "/api/me")
-            .await
-            .status(),
-        200
-    );
+    expect_status(get_as_with_scope(&app, BOB.0, scope, "/api/me").await, 200).await;
 }
 
 #[tokio::test]
@@ -233,24 +216,18 @@ async fn route_rules_apply_to_sfgates_own_protected_routes() {
         ("ROUTE_RULES", "/api/me=perm:Sfgate_Admin"),
     ])
     .await;
-    assert_eq!(
-        get_as_with_scope(&app, ALICE.0, scope, "/api/me")
-            .await
-            .status(),
-        200
-    );
+    expect_status(
+        get_as_with_scope(&app, ALICE.0, scope, "/api/me").await,
+        200,
+    )
+    .await;
     assert_denied(
         get_as_with_scope(&app, BOB.0, scope, "/api/me").await,
         "ROUTE_RULES rule 1",
         &["/api/me"],
     )
     .await;
-    assert_eq!(
-        get_as_with_scope(&app, BOB.0, scope, "/secured")
-            .await
-            .status(),
-        200
-    );
+    expect_status(get_as_with_scope(&app, BOB.0, scope, "/secured").await, 200).await;
 }
 
 #[tokio::test]
@@ -268,14 +245,15 @@ async fn route_rules_apply_in_gateway_mode_on_the_decoded_path_and_first_match_w
     .await;
     let as_user =
         |user: &'static str, path: &'static str| get_as_with_scope(&app, user, scope, path);
-    assert_eq!(as_user(ALICE.0, "/admin/x").await.status(), 200);
-    assert_eq!(
-        as_user(BOB.0, "/admin/open").await.status(),
+    expect_status(as_user(ALICE.0, "/admin/x").await, 200).await;
+    expect_status_for(
+        as_user(BOB.0, "/admin/open").await,
         200,
-        "rule 1 matched first"
-    );
-    assert_eq!(as_user(BOB.0, "/finance").await.status(), 200);
-    assert_eq!(as_user(BOB.0, "/elsewhere").await.status(), 200);
+        "rule 1 matched first",
+    )
+    .await;
+    expect_status(as_user(BOB.0, "/finance").await, 200).await;
+    expect_status(as_user(BOB.0, "/elsewhere").await, 200).await;
     let before = echo.hits();
     assert_denied(as_user(BOB.0, "/admin/x").await, "ROUTE_RULES rule 2", &[]).await;
     assert_denied(as_user(BOB.0, "/admin").await, "ROUTE_RULES rule 2", &[]).await;
@@ -292,7 +270,7 @@ async fn route_rules_apply_in_gateway_mode_on_the_decoded_path_and_first_match_w
     )
     .await;
     // A spelling that a decoding upstream could read as another path is refused outright.
-    assert_eq!(as_user(BOB.0, "/public%2f..%2fadmin/x").await.status(), 400);
+    expect_status(as_user(BOB.0, "/public%2f..%2fadmin/x").await, 400).await;
     assert_eq!(
         echo.hits(),
         before,
@@ -331,16 +309,12 @@ async fn forward_auth_applies_route_rules_to_the_original_uri_from_a_trusted_pro
     ])
     .await;
     let fa = |user, extra| forward_auth(&app, user, scope, extra);
-    assert_eq!(
-        fa(ALICE.0, &[("x-original-uri", "/admin/x?y=1")])
-            .await
-            .status(),
-        202
-    );
-    assert_eq!(
-        fa(BOB.0, &[("x-original-uri", "/public/x")]).await.status(),
-        202
-    );
+    expect_status(
+        fa(ALICE.0, &[("x-original-uri", "/admin/x?y=1")]).await,
+        202,
+    )
+    .await;
+    expect_status(fa(BOB.0, &[("x-original-uri", "/public/x")]).await, 202).await;
     assert_denied(
         fa(BOB.0, &[("x-original-uri", "/admin/x?q=/public/")]).await,
         "ROUTE_RULES rule 1",
@@ -366,13 +340,12 @@ async fn forward_auth_applies_route_rules_to_the_original_uri_from_a_trusted_pro
         "//evil.example/public",
         "/public/..%2fadmin/",
     ] {
-        assert_eq!(
-            forward_auth(&app, BOB.0, scope, &[("x-original-uri", bad)])
-                .await
-                .status(),
+        expect_status_for(
+            forward_auth(&app, BOB.0, scope, &[("x-original-uri", bad)]).await,
             400,
-            "{bad}"
-        );
+            bad,
+        )
+        .await;
     }
 }
 
@@ -401,7 +374,7 @@ async fn forward_auth_ignores_the_original_uri_from_an_untrusted_peer() {
     .await;
     // Without route rules, forward auth needs no original URI at all.
     let plain = spawn_app().await;
-    assert_eq!(forward_auth(&plain, BOB.0, "api", &[]).await.status(), 202);
+    expect_status(forward_auth(&plain, BOB.0, "api", &[]).await, 202).await;
 }
 
 /// The served JWKS, checked for caching headers.

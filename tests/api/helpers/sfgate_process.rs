@@ -1,0 +1,158 @@
+//! The real `sfgate` binary as a child process: `sfgate emulator` and `sfgate serve` with their
+//! output captured, started on a port chosen beforehand (the callback URL names it) and retried
+//! when another process took it first.
+
+use crate::common::ACME;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sfgate");
+pub const CLIENT_ID: &str = "logs-test-client";
+pub const CLIENT_SECRET: &str = "logs-test-client-secret-7c1e";
+pub const SESSION_SECRET: &str = "logs-test-session-secret-0123456789-abcdef";
+
+/// Kills the process when the test ends, pass or fail.
+pub struct Running {
+    pub child: Child,
+    output: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sfgate");
+        let output = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("stdout"));
+        let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().expect("stderr"));
+        for stream in [stdout, stderr] {
+            let sink = output.clone();
+            readers.push(std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let mut all = sink.lock().expect("lock");
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            }));
+        }
+        Self {
+            child,
+            output,
+            readers,
+        }
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().expect("lock").clone()
+    }
+
+    /// Stops the process and returns everything it wrote.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        self.output()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> Option<String>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = ready() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn start_emulator(redirect_uri: &str) -> (Running, String) {
+    let mut command = Command::new(BIN);
+    command
+        .args(["emulator", "--port", "0", "--client-id", CLIENT_ID])
+        .args([
+            "--client-secret",
+            CLIENT_SECRET,
+            "--redirect-uri",
+            redirect_uri,
+        ])
+        .env_remove("RUST_LOG")
+        .current_dir(std::env::temp_dir());
+    let emulator = Running::spawn(command);
+    let url = wait_for("emulator", || {
+        emulator.output().lines().find_map(|l| {
+            l.strip_prefix("Salesforce emulator on ")
+                .map(|u| u.trim().to_string())
+        })
+    });
+    (emulator, url)
+}
+
+pub fn start_gateway(port: u16, emulator_url: &str, format: &str) -> Running {
+    let mut command = Command::new(BIN);
+    command
+        .arg("serve")
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .envs([
+            ("SF_CLIENT_ID", CLIENT_ID),
+            ("SF_CLIENT_SECRET", CLIENT_SECRET),
+            ("SF_LOGIN_URL", emulator_url),
+            ("SF_INSTANCE_ORIGINS", emulator_url),
+            ("SF_ALLOWED_ORGS", ACME),
+            ("SESSION_SECRET", SESSION_SECRET),
+            ("SF_ENABLE_PASSWORD_FLOW", "true"),
+            ("HOST", "127.0.0.1"),
+            ("LOG_FORMAT", format),
+            ("RUST_LOG", "trace"),
+        ])
+        .env(
+            "SF_REDIRECT_URI",
+            format!("http://127.0.0.1:{port}/oauth2/callback"),
+        )
+        .env("PORT", port.to_string());
+    Running::spawn(command)
+}
+
+/// Waits until the gateway answers `/healthz`; false when it exited first. It is asked only
+/// once it said it is listening: until then the port may be another server's, the one that
+/// made it exit.
+pub async fn healthy(base: &str, gateway: &mut Running) -> bool {
+    let probe = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if gateway.output().contains("sfgate listening") {
+            let answer = probe.get(format!("{base}/healthz")).send().await;
+            if answer.is_ok_and(|r| r.status() == 200) {
+                return true;
+            }
+        }
+        if matches!(gateway.child.try_wait(), Ok(Some(_))) {
+            return false;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gateway did not start:\n{}",
+            gateway.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

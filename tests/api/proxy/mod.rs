@@ -1,0 +1,14 @@
+//! Gateway mode over HTTP: the real gateway and emulator, plus an echo app as the upstream,
+//! all on loopback; and forward auth for nginx and Traefik.
+
+mod forward_auth;
+mod forwarding;
+mod streams_and_errors;
+
+use crate::common::*;
+use crate::helpers::upstream::*;
+use axum::body::Bytes;
+use futures_util::StreamExt;
+use serde_json::Value;
+use sfgate::salesforce::emulator::{Endpoint, Fault};
+use std::time::Duration;
