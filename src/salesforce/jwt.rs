@@ -9,11 +9,19 @@
 //!
 //! The algorithm is fixed to RS256 here, never read from the token: a token that says `none`
 //! or `HS256` is refused before any key is used.
+//!
+//! Why not a JOSE crate's `decode`: its verification API takes the key's raw components on
+//! every call, so each token paid again for preparing the RSA modulus (see [`super::rs256`]),
+//! and it decoded and parsed the header and payload a second time after [`recognise`]. For one
+//! fixed algorithm the compact serialisation is small: three base64url parts, the signature
+//! over the first two exactly as received. Each token is decoded and parsed once, here; the
+//! RSA arithmetic and the hash are AWS-LC's. Tests: the unit tests below (every altered
+//! character refused, every other `alg` refused) and tests/jwt.rs.
 
+use super::rs256::Rs256Key;
 use crate::domain::{OrgId, SalesforceId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,12 +35,20 @@ pub const LEEWAY: Duration = Duration::from_secs(30);
 /// Salesforce's token type for JWT access tokens (header `tty`).
 pub const SFDC_TOKEN_TYPE: &str = "sfdc-core-token";
 
-/// A JWT access token's unverified header and issuer: enough to find the key, nothing else.
-/// Nothing here may admit anyone.
+/// The only algorithm accepted.
+const RS256: &str = "RS256";
+
+/// A JWT access token, decoded and parsed once, not yet verified: its `kid` and `issuer` are
+/// enough to find the key, and nothing here may admit anyone before [`Unverified::verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unverified {
     pub kid: String,
     pub issuer: String,
+    header: HeaderView,
+    claims: ClaimsView,
+    /// The base64url header, `.` and base64url payload, exactly as received: what is signed.
+    signed: String,
+    signature: Vec<u8>,
 }
 
 /// Why a JWT access token is refused. All are the client's problem (401).
@@ -58,55 +74,99 @@ pub enum JwtRejection {
     UnknownKey,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 struct HeaderView {
+    #[serde(default)]
+    alg: Option<String>,
     #[serde(default)]
     typ: Option<String>,
     #[serde(default)]
     kid: Option<String>,
     #[serde(default)]
     tty: Option<String>,
+    #[serde(default)]
+    tnk: Option<String>,
+    /// Extensions the recipient must understand (RFC 7515 4.1.11): sfgate understands none,
+    /// so a token that names any is refused.
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
-struct IssuerView {
+/// The claims sfgate reads; any other claim is skipped. A claim of the wrong type (an `exp`
+/// that is not a whole number) makes the token malformed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+struct ClaimsView {
     #[serde(default)]
     iss: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    exp: Option<u64>,
+    #[serde(default)]
+    nbf: Option<u64>,
+}
+
+/// The header of a JWT access token, when `token` is one.
+fn header_of(token: &str) -> Option<(HeaderView, &str, &str, &str)> {
+    // Classic tokens contain `!`, which base64url never does: the common case is one scan.
+    if token.contains('!') {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let view: HeaderView = decode_json(header)?;
+    let is_sfdc = view.tty.as_deref() == Some(SFDC_TOKEN_TYPE);
+    let is_jwt = view
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("JWT"));
+    (is_sfdc || (is_jwt && view.kid.is_some())).then_some((view, header, payload, signature))
 }
 
 /// `None` when the token is not a JWT access token (an opaque token, which only Salesforce can
 /// judge). A JWT is three base64url parts whose header says `tty: sfdc-core-token`, or at
 /// least `typ: JWT` with a `kid`. `Some(Err)` is a JWT that cannot be checked.
 pub fn recognise(token: &str) -> Option<Result<Unverified, JwtRejection>> {
-    // Classic tokens contain `!`, which base64url never does: the common case is one scan.
-    if token.contains('!') {
-        return None;
-    }
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(_signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
-    let header: HeaderView = decode_json(header)?;
-    let is_sfdc = header.tty.as_deref() == Some(SFDC_TOKEN_TYPE);
-    let is_jwt = header
-        .typ
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("JWT"));
-    if !(is_sfdc || (is_jwt && header.kid.is_some())) {
-        return None;
-    }
+    let (header, header_part, payload_part, signature_part) = header_of(token)?;
+    Some(parse(header, header_part, payload_part, signature_part))
+}
+
+fn parse(
+    mut header: HeaderView,
+    header_part: &str,
+    payload_part: &str,
+    signature_part: &str,
+) -> Result<Unverified, JwtRejection> {
     if header.tty.as_deref().is_some_and(|t| t != SFDC_TOKEN_TYPE) {
-        return Some(Err(JwtRejection::Malformed));
+        return Err(JwtRejection::Malformed);
     }
-    let Some(kid) = header.kid.filter(|k| !k.is_empty() && k.len() <= 256) else {
-        return Some(Err(JwtRejection::Malformed));
-    };
-    let Some(issuer) = decode_json::<IssuerView>(payload).and_then(|p| p.iss) else {
-        return Some(Err(JwtRejection::Malformed));
-    };
-    Some(Ok(Unverified { kid, issuer }))
+    // Moved out, not copied: `Unverified` keeps them as `kid` and `issuer`.
+    let kid = header
+        .kid
+        .take()
+        .filter(|k| !k.is_empty() && k.len() <= 256)
+        .ok_or(JwtRejection::Malformed)?;
+    let mut claims: ClaimsView = decode_json(payload_part).ok_or(JwtRejection::Malformed)?;
+    let issuer = claims.iss.take().ok_or(JwtRejection::Malformed)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_part)
+        .map_err(|_| JwtRejection::Malformed)?;
+    // The two parts and the dot between them, as they stand in the token.
+    let signed = format!("{header_part}.{payload_part}");
+    Ok(Unverified {
+        kid,
+        issuer,
+        header,
+        claims,
+        signed,
+        signature,
+    })
 }
 
 /// The `exp` of a JWT, unverified: only for decisions that can refuse, never admit (how long
@@ -142,73 +202,60 @@ impl VerifiedJwt {
     }
 }
 
-#[derive(Deserialize)]
-struct Claims {
-    sub: String,
-    #[serde(default)]
-    client_id: Option<String>,
-    exp: u64,
-}
-
-#[derive(Deserialize)]
-struct SignedHeader {
-    #[serde(default)]
-    tnk: Option<String>,
-    #[serde(default)]
-    kid: Option<String>,
-}
-
-/// Checks signature (RS256 only), `iss`, `exp`/`nbf` with [`LEEWAY`] and `client_id`, and
-/// reads the user and org.
-pub fn verify(
-    token: &str,
-    key: &DecodingKey,
-    issuer: &str,
-    accepted_client_ids: &[String],
-) -> Result<VerifiedJwt, JwtRejection> {
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.leeway = LEEWAY.as_secs();
-    validation.validate_nbf = true;
-    // `aud` is the org's My Domain, like `iss`; `iss` is what is checked.
-    validation.validate_aud = false;
-    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-    validation.set_issuer(&[issuer]);
-    let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
-        use jsonwebtoken::errors::ErrorKind;
-        match e.kind() {
-            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                JwtRejection::Algorithm
-            }
-            ErrorKind::InvalidSignature | ErrorKind::InvalidKeyFormat => JwtRejection::Signature,
-            ErrorKind::ExpiredSignature => JwtRejection::Expired,
-            ErrorKind::ImmatureSignature => JwtRejection::NotYetValid,
-            ErrorKind::InvalidIssuer => JwtRejection::Issuer,
-            _ => JwtRejection::Malformed,
+impl Unverified {
+    /// Checks the algorithm (RS256 only), the signature with `key`, `exp`/`nbf` with
+    /// [`LEEWAY`], `iss` and `client_id`, and reads the user and org. The signature is checked
+    /// before any claim, so an unsigned token learns nothing about which claim was wrong.
+    pub fn verify(
+        &self,
+        key: &Rs256Key,
+        issuer: &str,
+        accepted_client_ids: &[String],
+    ) -> Result<VerifiedJwt, JwtRejection> {
+        if self.header.alg.as_deref() != Some(RS256) {
+            return Err(JwtRejection::Algorithm);
         }
-    })?;
-    let claims = data.claims;
-    let client_id = claims.client_id.ok_or(JwtRejection::ClientId)?;
-    if !accepted_client_ids.contains(&client_id) {
-        return Err(JwtRejection::ClientId);
+        if self.header.crit.is_some() {
+            return Err(JwtRejection::Malformed);
+        }
+        if !key.verify(self.signed.as_bytes(), &self.signature) {
+            return Err(JwtRejection::Signature);
+        }
+        let claims = &self.claims;
+        let (Some(exp), Some(sub)) = (claims.exp, claims.sub.as_deref()) else {
+            return Err(JwtRejection::Malformed);
+        };
+        let now = now_secs();
+        let leeway = LEEWAY.as_secs();
+        if exp.saturating_add(leeway) < now {
+            return Err(JwtRejection::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+        {
+            return Err(JwtRejection::NotYetValid);
+        }
+        if self.issuer != issuer {
+            return Err(JwtRejection::Issuer);
+        }
+        let client_id = claims.client_id.as_ref().ok_or(JwtRejection::ClientId)?;
+        if !accepted_client_ids.contains(client_id) {
+            return Err(JwtRejection::ClientId);
+        }
+        let user_id = sub
+            .strip_prefix("uid:")
+            .and_then(|id| SalesforceId::parse(id).ok())
+            .ok_or(JwtRejection::MissingIdentity)?;
+        // The header is covered by the signature, so its tenant key can be trusted now.
+        let organization_id = org_of(self.header.tnk.as_deref(), Some(&self.kid))?;
+        Ok(VerifiedJwt {
+            user_id,
+            organization_id,
+            client_id: client_id.clone(),
+            expires_at: exp,
+        })
     }
-    let user_id = claims
-        .sub
-        .strip_prefix("uid:")
-        .and_then(|id| SalesforceId::parse(id).ok())
-        .ok_or(JwtRejection::MissingIdentity)?;
-    // The header is covered by the signature, so its tenant key can be trusted now.
-    let header: SignedHeader = token
-        .split('.')
-        .next()
-        .and_then(decode_json)
-        .ok_or(JwtRejection::Malformed)?;
-    let organization_id = org_of(header.tnk.as_deref(), header.kid.as_deref())?;
-    Ok(VerifiedJwt {
-        user_id,
-        organization_id,
-        client_id,
-        expires_at: claims.exp,
-    })
 }
 
 /// The org from the tenant key (`core/<instance>/<18-char org id>`), else from a
@@ -267,6 +314,11 @@ mod tests {
             .expect("checkable");
         assert_eq!(found.kid, "CORE_ATJWT.00DSG000009FYVd.1725579420125");
         assert_eq!(found.issuer, "https://x.my.salesforce.com");
+        // A signature that is not base64url cannot be checked.
+        assert_eq!(
+            recognise(&format!("{h}.{p}.not*base64")),
+            Some(Err(JwtRejection::Malformed))
+        );
         // `alg: none` is still recognised as a JWT, so it is refused rather than sent anywhere.
         let none = part(serde_json::json!({"alg": "none", "typ": "JWT", "kid": "k"}));
         assert!(matches!(recognise(&format!("{none}.{p}.")), Some(Ok(_))));
@@ -298,39 +350,131 @@ mod tests {
 
     mod properties {
         use super::super::*;
-        use jsonwebtoken::{EncodingKey, Header};
+        use jsonwebtoken::{Algorithm, EncodingKey, Header};
         use proptest::prelude::*;
         use std::sync::OnceLock;
 
         const ISSUER: &str = "https://acme.my.salesforce.com";
 
-        /// A valid token and the key that verifies it (the emulator's unpublished test key).
-        fn signed() -> &'static (String, DecodingKey) {
-            static SIGNED: OnceLock<(String, DecodingKey)> = OnceLock::new();
+        /// A token signed by the emulator's unpublished test key with `claims` and `header`
+        /// fields added to (or replacing) Salesforce's.
+        fn sign(claims: serde_json::Value, extra_header: serde_json::Value) -> String {
+            let pem = crate::salesforce::emulator::FOREIGN_KEY.as_bytes();
+            let key = EncodingKey::from_rsa_pem(pem).expect("pem");
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some("k".into());
+            header.typ = Some("JWT".into());
+            header.extras.insert("tty", SFDC_TOKEN_TYPE);
+            header.extras.insert("tnk", "core/x/00D5j00000AcMe1EAF");
+            for (k, v) in extra_header.as_object().into_iter().flatten() {
+                match k.as_str() {
+                    "kid" => header.kid = v.as_str().map(str::to_string),
+                    _ => {
+                        header.extras.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            let now = now_secs();
+            let mut all = serde_json::json!({
+                "iss": ISSUER, "sub": "uid:0055j00000AlIcEAAV", "client_id": "me",
+                "nbf": now, "iat": now, "exp": now + 3600,
+            });
+            for (k, v) in claims.as_object().into_iter().flatten() {
+                all[k] = v.clone();
+            }
+            jsonwebtoken::encode(&header, &all, &key).expect("sign")
+        }
+
+        /// A valid token and the key that verifies it.
+        fn signed() -> &'static (String, Rs256Key) {
+            static SIGNED: OnceLock<(String, Rs256Key)> = OnceLock::new();
             SIGNED.get_or_init(|| {
-                // So that these properties hold for the verification the gateway uses.
-                crate::salesforce::rs256::install();
-                let pem = crate::salesforce::emulator::FOREIGN_KEY.as_bytes();
-                let key = EncodingKey::from_rsa_pem(pem).expect("pem");
-                let jwk =
-                    jsonwebtoken::jwk::Jwk::from_encoding_key(&key, Algorithm::RS256).expect("jwk");
-                let mut header = Header::new(Algorithm::RS256);
-                header.kid = Some("k".into());
-                header.typ = Some("JWT".into());
-                header.extras.insert("tty", SFDC_TOKEN_TYPE);
-                header.extras.insert("tnk", "core/x/00D5j00000AcMe1EAF");
-                let now = now_secs();
-                let claims = serde_json::json!({
-                    "iss": ISSUER, "sub": "uid:0055j00000AlIcEAAV", "client_id": "me",
-                    "nbf": now, "iat": now, "exp": now + 3600,
-                });
-                let token = jsonwebtoken::encode(&header, &claims, &key).expect("sign");
-                (token, DecodingKey::from_jwk(&jwk).expect("decoding key"))
+                let pem = crate::salesforce::emulator::FOREIGN_KEY;
+                let (n, e, _) = crate::salesforce::rs256::tests::jwk_and_signature(pem, b"");
+                let key = Rs256Key::from_jwk(&n, &e).expect("key");
+                (sign(serde_json::json!({}), serde_json::json!({})), key)
             })
         }
 
         fn check(token: &str) -> Result<VerifiedJwt, JwtRejection> {
-            verify(token, &signed().1, ISSUER, &["me".to_string()])
+            let unverified = recognise(token).ok_or(JwtRejection::Malformed)??;
+            unverified.verify(&signed().1, ISSUER, &["me".to_string()])
+        }
+
+        #[test]
+        fn each_claim_is_checked_after_the_signature() {
+            use serde_json::json;
+            let now = now_secs();
+            let leeway = LEEWAY.as_secs();
+            let cases = [
+                (
+                    json!({"exp": now - leeway - 5}),
+                    json!({}),
+                    Err(JwtRejection::Expired),
+                ),
+                (
+                    json!({"nbf": now + leeway + 60}),
+                    json!({}),
+                    Err(JwtRejection::NotYetValid),
+                ),
+                (
+                    json!({"iss": "https://other.my.salesforce.com"}),
+                    json!({}),
+                    Err(JwtRejection::Issuer),
+                ),
+                (
+                    json!({"client_id": "someone-else"}),
+                    json!({}),
+                    Err(JwtRejection::ClientId),
+                ),
+                (
+                    json!({"client_id": null}),
+                    json!({}),
+                    Err(JwtRejection::ClientId),
+                ),
+                (
+                    json!({"sub": "005-not-a-uid"}),
+                    json!({}),
+                    Err(JwtRejection::MissingIdentity),
+                ),
+                (
+                    json!({"sub": null}),
+                    json!({}),
+                    Err(JwtRejection::Malformed),
+                ),
+                (
+                    json!({"exp": null}),
+                    json!({}),
+                    Err(JwtRejection::Malformed),
+                ),
+                (
+                    json!({}),
+                    json!({"crit": ["exp"]}),
+                    Err(JwtRejection::Malformed),
+                ),
+                (
+                    json!({}),
+                    json!({"tnk": "core/x/00DSG000009FYVd2AO", "kid": "CORE_ATJWT.00D5j00000AcMe1.1"}),
+                    Err(JwtRejection::MissingIdentity),
+                ),
+            ];
+            for (claims, header, expected) in cases {
+                let token = sign(claims.clone(), header.clone());
+                assert_eq!(
+                    check(&token).map(|v| v.user_id),
+                    expected,
+                    "{claims} {header}"
+                );
+            }
+            // Within the leeway on both sides is still valid.
+            let edge = sign(
+                json!({"exp": now - leeway + 5, "nbf": now + leeway - 5}),
+                json!({}),
+            );
+            assert!(check(&edge).is_ok());
+            // An `exp` of the wrong type makes the token malformed, before any key is used.
+            let text_exp = sign(json!({"exp": "tomorrow"}), json!({}));
+            assert_eq!(recognise(&text_exp), Some(Err(JwtRejection::Malformed)));
         }
 
         #[test]

@@ -13,7 +13,7 @@ mod introspect;
 mod jwt;
 mod revoke;
 mod state;
-mod test_keys;
+pub(crate) mod test_keys;
 mod token;
 mod userinfo;
 
