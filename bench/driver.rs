@@ -50,6 +50,10 @@ struct Args {
     /// Where the report goes.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Only case (h), distinct JWT and opaque tokens against a cached one: prints its table
+    /// and writes no report (for work on the JWT path; the full run includes it).
+    #[arg(long)]
+    jwt_only: bool,
 }
 
 const CLIENT_ID: &str = "bench-client";
@@ -243,6 +247,12 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         ],
     )
     .await?;
+    if args.jwt_only {
+        let case = jwt_case::run(&http, &gw, &emu, 2_000).await?;
+        println!("{}", case.markdown());
+        drop((gateway, emulator));
+        return Ok(case.problems());
+    }
     let nginx = Nginx::start(&args.nginx, ports, &gw).await?;
     let token = issue_tokens(&http, &emu, 1).await?.remove(0);
     let auth = [

@@ -12,7 +12,8 @@
 //! get through), and a call that confirms a valid token gives its unit back: many real users
 //! behind one address (an office NAT) each cost a miss per `IDENTITY_CACHE_TTL` and never
 //! exhaust the budget, while invented tokens do. Cache hits (known good or known bad tokens)
-//! cost nothing. With the
+//! cost nothing, and so do JWT access tokens checked locally against a cached key (the budget
+//! protects Salesforce, and they call nothing; the validator decides, per miss). With the
 //! cache switched off (`IDENTITY_CACHE_TTL=0`) there are no misses and no budget: the operator
 //! chose a Salesforce call per request.
 //!

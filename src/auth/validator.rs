@@ -32,6 +32,9 @@ mod fetch;
 mod verdict;
 
 pub use fetch::TokenChecks;
+
+/// A recognised JWT access token, parsed once per miss (or why it cannot be checked).
+type LocalJwt = Result<jwt::Unverified, jwt::JwtRejection>;
 use verdict::{
     cache_key, counters, token_prefix, Key, TokenPrefix, UntilExpiry, Verdict, VerdictExpiry,
 };
@@ -170,7 +173,8 @@ impl IdentityValidator {
             None => {
                 // No cache, no misses: the operator chose a call per request, so no budget.
                 counters.cache_disabled.increment(1);
-                Box::pin(self.fetch(instance, token))
+                let jwt = self.local_jwt(token);
+                Box::pin(self.fetch(instance, token, jwt))
                     .await
                     .map_err(AuthError::from)
             }
@@ -185,12 +189,21 @@ impl IdentityValidator {
                     let result = cache
                         .try_get_with(key, async {
                             missed.store(true, Ordering::Relaxed);
-                            // A miss is a Salesforce call, charged to the client that caused it
-                            // unless it confirms a valid token.
-                            let reservation = self.miss_budget.reserve()?;
+                            // A miss that may call Salesforce is charged to the client that
+                            // caused it unless it confirms a valid token. A JWT access token
+                            // checked against a cached key costs Salesforce nothing: not charged.
+                            let jwt = self.local_jwt(token);
+                            let reservation = if self.costs_no_call(instance, jwt.as_ref()) {
+                                None
+                            } else {
+                                Some(self.miss_budget.reserve()?)
+                            };
                             // Boxed so that a cache hit does not carry a request's worth of state.
-                            let fetched = Box::pin(self.fetch_shared(&key, instance, token)).await;
-                            if let Ok(Verdict::Valid(..)) = &fetched {
+                            let fetched =
+                                Box::pin(self.fetch_shared(&key, instance, token, jwt)).await;
+                            if let (Ok(Verdict::Valid(..)), Some(reservation)) =
+                                (&fetched, reservation)
+                            {
                                 reservation.give_back();
                             }
                             fetched.map_err(AuthError::from)
@@ -262,6 +275,32 @@ impl IdentityValidator {
         self.cache.as_ref().map(|c| c.entry_count()).unwrap_or(0)
     }
 
+    /// The token as a JWT access token to check locally (`SF_TOKEN_VALIDATION=auto`), or
+    /// `None` when it goes to Salesforce (an opaque token, or another mode).
+    fn local_jwt(&self, token: &SecretString) -> Option<LocalJwt> {
+        let checks = self.checks.as_ref()?;
+        if checks.mode != TokenValidation::Auto {
+            return None;
+        }
+        jwt::recognise(token.expose_secret())
+    }
+
+    /// Whether checking this miss cannot call Salesforce: a JWT refused before any key is
+    /// needed, or one whose issuer's key is cached. A JWT whose key must be fetched may cause
+    /// a call (discovery and key set of an issuer the caller chose), so it is charged.
+    fn costs_no_call(&self, instance: &InstanceUrl, jwt: Option<&LocalJwt>) -> bool {
+        let (Some(checks), Some(jwt)) = (&self.checks, jwt) else {
+            return false;
+        };
+        let Ok(unverified) = jwt else {
+            return true;
+        };
+        match checks.policy.check(&unverified.issuer) {
+            Ok(issuer) => issuer != *instance || checks.keys.is_cached(&issuer, &unverified.kid),
+            Err(_) => true,
+        }
+    }
+
     /// [store] The shared level between the local cache and Salesforce: a verdict another
     /// replica fetched is used for what is left of its TTL; a fetched one is shared.
     async fn fetch_shared(
@@ -269,6 +308,7 @@ impl IdentityValidator {
         key: &Key,
         instance: &InstanceUrl,
         token: &SecretString,
+        jwt: Option<LocalJwt>,
     ) -> Result<Verdict, SalesforceError> {
         if let Some((shared, remaining)) = self.store.shared_verdict(key).await {
             match shared.into_identity(instance) {
@@ -279,7 +319,7 @@ impl IdentityValidator {
                 None => {}
             }
         }
-        let verdict = self.fetch(instance, token).await?;
+        let verdict = self.fetch(instance, token, jwt).await?;
         let (shared, ttl) = match &verdict {
             Verdict::Valid(identity, until) => (
                 SharedVerdict::valid(identity),
@@ -302,25 +342,25 @@ impl IdentityValidator {
         Ok(verdict)
     }
 
+    /// `jwt`: what [`Self::local_jwt`] found in the token (parsed once per miss).
     async fn fetch(
         &self,
         instance: &InstanceUrl,
         token: &SecretString,
+        jwt: Option<LocalJwt>,
     ) -> Result<Verdict, SalesforceError> {
         let (method, result) = match &self.checks {
             Some(checks) if checks.mode == TokenValidation::Introspect => (
                 "introspect",
                 self.fetch_introspect(checks, instance, token).await,
             ),
-            Some(checks) if checks.mode == TokenValidation::Auto => {
-                match jwt::recognise(token.expose_secret()) {
-                    Some(unverified) => (
-                        "jwt_local",
-                        self.fetch_jwt(checks, instance, token, unverified).await,
-                    ),
-                    None => ("userinfo", self.fetch_userinfo(instance, token).await),
-                }
-            }
+            Some(checks) if checks.mode == TokenValidation::Auto => match jwt {
+                Some(unverified) => (
+                    "jwt_local",
+                    self.fetch_jwt(checks, instance, token, unverified).await,
+                ),
+                None => ("userinfo", self.fetch_userinfo(instance, token).await),
+            },
             _ => ("userinfo", self.fetch_userinfo(instance, token).await),
         };
         let outcome = match &result {

@@ -65,10 +65,6 @@ impl AssertionKey {
     /// Parses the PEM and derives the public key; the `kid` is its RFC 7638 thumbprint, so it
     /// changes exactly when the key does. Messages never echo the key.
     pub fn parse(pem: &str) -> Result<Self, String> {
-        // jsonwebtoken fixes its crypto provider at first use, and configuration is read before
-        // the key sets that install sfgate's: install it here first, so JWT access tokens are
-        // still verified with ring when an assertion key is configured.
-        crate::salesforce::rs256::install();
         // Heroku-style variables often carry the PEM with literal `\n`.
         let pem = pem.trim().replace("\\n", "\n");
         let hint = "must be an EC P-256 private key in PKCS#8 PEM (`openssl ecparam -name \

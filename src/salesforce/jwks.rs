@@ -15,9 +15,9 @@
 //!   refuse tokens signed with a cached key.
 
 use super::identity::read_at_most;
+use super::rs256::Rs256Key;
 use super::SalesforceError;
 use crate::domain::{InstancePolicy, InstanceUrl};
-use jsonwebtoken::DecodingKey;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -60,8 +60,9 @@ struct Inner {
 
 #[derive(Default)]
 struct IssuerKeys {
-    /// Read on every validation; written only by a fetch.
-    keys: RwLock<Arc<HashMap<String, DecodingKey>>>,
+    /// Read on every validation; written only by a fetch. Each key is prepared for
+    /// verification once, when its set is fetched (see [`super::rs256`]).
+    keys: RwLock<Arc<HashMap<String, Arc<Rs256Key>>>>,
     /// Serialises fetches for one issuer (single-flight) and holds their bookkeeping.
     fetch: tokio::sync::Mutex<FetchState>,
 }
@@ -76,9 +77,6 @@ struct FetchState {
 
 impl KeySets {
     pub fn new(http: reqwest::Client, policy: InstancePolicy) -> Self {
-        if !super::rs256::install() {
-            tracing::warn!("jsonwebtoken was used before its RS256 verification could be switched to ring: JWT access tokens are checked correctly, but slower");
-        }
         Self {
             inner: Arc::new(Inner {
                 http,
@@ -91,7 +89,7 @@ impl KeySets {
     }
 
     /// The issuer's key with this id: from the cache, or after at most one fetch.
-    pub async fn key(&self, issuer: &InstanceUrl, kid: &str) -> Result<DecodingKey, KeyError> {
+    pub async fn key(&self, issuer: &InstanceUrl, kid: &str) -> Result<Arc<Rs256Key>, KeyError> {
         let keys = self
             .inner
             .issuers
@@ -124,6 +122,15 @@ impl KeySets {
             Ok(()) => keys.lookup(kid).ok_or(KeyError::UnknownKid),
             Err(e) => Err(KeyError::Unavailable(e)),
         }
+    }
+
+    /// Whether the issuer's key with this id is known: then [`KeySets::key`] answers without
+    /// a call at Salesforce (at most it starts a background refresh of an old set).
+    pub fn is_cached(&self, issuer: &InstanceUrl, kid: &str) -> bool {
+        self.inner
+            .issuers
+            .get(issuer)
+            .is_some_and(|keys| keys.lookup(kid).is_some())
     }
 
     fn refresh_if_stale(&self, issuer: &InstanceUrl, keys: &Arc<IssuerKeys>) {
@@ -186,7 +193,7 @@ impl KeySets {
         &self,
         issuer: &InstanceUrl,
         state: &mut FetchState,
-    ) -> Result<HashMap<String, DecodingKey>, SalesforceError> {
+    ) -> Result<HashMap<String, Arc<Rs256Key>>, SalesforceError> {
         let fallback = Url::parse(&format!("{}/id/keys", issuer.as_str()))
             .map_err(|_| SalesforceError::InstanceRefused(issuer.to_string()))?;
         let jwks_uri = match &state.jwks_uri {
@@ -244,14 +251,18 @@ impl KeySets {
 }
 
 impl IssuerKeys {
-    fn lookup(&self, kid: &str) -> Option<DecodingKey> {
+    fn lookup(&self, kid: &str) -> Option<Arc<Rs256Key>> {
         self.keys.read().ok()?.get(kid).cloned()
     }
 }
 
-/// The RSA signing keys of a JWK set, by key id. Other key types are skipped: only RS256
-/// tokens are accepted.
-fn parse_key_set(doc: &serde_json::Value) -> Result<HashMap<String, DecodingKey>, SalesforceError> {
+/// The RSA signing keys of a JWK set, by key id, prepared for verification. Other key types
+/// are skipped (only RS256 tokens are accepted), and so are RSA keys sfgate refuses to trust
+/// (shorter than 2048 bits), with a warning: their tokens are refused as signed by an unknown
+/// key.
+fn parse_key_set(
+    doc: &serde_json::Value,
+) -> Result<HashMap<String, Arc<Rs256Key>>, SalesforceError> {
     let keys = doc
         .get("keys")
         .and_then(|k| k.as_array())
@@ -268,8 +279,13 @@ fn parse_key_set(doc: &serde_json::Value) -> Result<HashMap<String, DecodingKey>
         if !usable {
             continue;
         }
-        if let Ok(decoding) = DecodingKey::from_rsa_components(n, e) {
-            set.insert(kid.to_string(), decoding);
+        match Rs256Key::from_jwk(n, e) {
+            Ok(prepared) => {
+                set.insert(kid.to_string(), Arc::new(prepared));
+            }
+            Err(e) => {
+                tracing::warn!(kid = %kid, error = %e, "a published signing key is not usable; ignored")
+            }
         }
     }
     Ok(set)
@@ -284,16 +300,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_rsa_signing_keys_are_kept() {
+    fn only_rsa_signing_keys_of_at_least_2048_bits_are_kept() {
+        let pem = crate::salesforce::emulator::FOREIGN_KEY;
+        let (n, e, _) = crate::salesforce::rs256::tests::jwk_and_signature(pem, b"");
         let doc = serde_json::json!({"keys": [
-            {"kty": "RSA", "kid": "a", "use": "sig", "alg": "RS256", "n": "sXch", "e": "AQAB"},
-            {"kty": "RSA", "kid": "enc", "use": "enc", "n": "sXch", "e": "AQAB"},
-            {"kty": "RSA", "kid": "ps", "alg": "PS256", "n": "sXch", "e": "AQAB"},
+            {"kty": "RSA", "kid": "a", "use": "sig", "alg": "RS256", "n": n, "e": e},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": n, "e": e},
+            {"kty": "RSA", "kid": "ps", "alg": "PS256", "n": n, "e": e},
             {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"},
-            {"kty": "RSA", "n": "sXch", "e": "AQAB"}
+            {"kty": "RSA", "n": n, "e": e},
+            {"kty": "RSA", "kid": "short", "use": "sig", "n": "sXch", "e": "AQAB"},
+            {"kty": "RSA", "kid": "garbage", "use": "sig", "n": "!!", "e": "AQAB"}
         ]});
         let set = parse_key_set(&doc).expect("set");
         assert_eq!(set.keys().collect::<Vec<_>>(), vec!["a"]);
+        assert_eq!(set["a"].bits(), 2048);
         assert!(parse_key_set(&serde_json::json!({"nope": []})).is_err());
     }
 }

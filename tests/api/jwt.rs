@@ -298,6 +298,61 @@ async fn a_flood_of_unknown_kids_refetches_at_most_once_a_minute() {
     );
 }
 
+/// The per-client Salesforce budget protects Salesforce: JWTs checked against cached keys call
+/// nothing and spend none of it, while a JWT whose keys must be fetched does.
+#[tokio::test]
+async fn locally_checked_jwts_spend_no_salesforce_budget_but_key_fetches_do() {
+    let app = spawn_app_with(|env| {
+        env.insert("VALIDATION_MISSES_PER_MINUTE".into(), "2".into());
+    })
+    .await;
+    warm_up(&app).await;
+    let valid = app
+        .emulator
+        .issue_jwt(ALICE_USER)
+        .expect("alice")
+        .access_token;
+    let (signed, signature) = valid.rsplit_once('.').expect("three parts");
+    app.emulator.reset_stats();
+    // Many more forged JWTs than the budget allows: each refused locally, none rate limited.
+    for i in 0..6 {
+        let mut forged_signature = signature.to_string();
+        let replacement = if &signature[i..=i] == "A" { "B" } else { "A" };
+        forged_signature.replace_range(i..=i, replacement);
+        let forged = format!("{signed}.{forged_signature}");
+        assert_refused(&app, &forged, 401, &format!("forged signature {i}")).await;
+    }
+    assert_eq!(
+        app.emulator.stats().total(),
+        0,
+        "{:?}",
+        app.emulator.stats()
+    );
+    // The whole budget is still there for calls at Salesforce: two invented opaque tokens...
+    for i in 0..2 {
+        let invented = format!("00D5j00000AcMe1!invented-{i}");
+        assert_refused(&app, &invented, 401, "invented opaque token").await;
+    }
+    // ...and then it is spent: an opaque token and a JWT whose key must be fetched are refused
+    // without a call.
+    let r = me(&app, "00D5j00000AcMe1!invented-2").await;
+    expect_status(r, 429).await;
+    let claims = app.emulator.jwt_claims(ALICE_USER).expect("claims");
+    let unknown_kid = app
+        .emulator
+        .sign_jwt(ACME, &claims, &json!({"kid": "made-up-kid"}));
+    let r = me(&app, &unknown_kid).await;
+    expect_status(r, 429).await;
+    assert_eq!(app.emulator.stats().jwks, 0, "{:?}", app.emulator.stats());
+    // A new valid JWT of a known issuer still gets in: it costs Salesforce nothing.
+    let another = app
+        .emulator
+        .issue_jwt(ALICE_USER)
+        .expect("alice")
+        .access_token;
+    expect_status(me(&app, &another).await, 200).await;
+}
+
 #[tokio::test]
 async fn cached_keys_keep_admitting_while_the_jwks_endpoint_is_down() {
     let app = spawn_app().await;

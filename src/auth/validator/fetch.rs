@@ -9,7 +9,7 @@ use crate::salesforce::introspect::Introspector;
 use crate::salesforce::jwks::{KeyError, KeySets};
 use crate::salesforce::jwt::{self, JwtRejection, Unverified};
 use crate::salesforce::{transient_failure, Identity, SalesforceError};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use std::time::{Duration, Instant};
 
 /// How tokens are checked besides `userinfo`: built from the configuration once.
@@ -77,12 +77,7 @@ impl IdentityValidator {
                 return Err(e);
             }
         };
-        let verified = match jwt::verify(
-            token.expose_secret(),
-            &key,
-            issuer.as_str(),
-            &checks.accepted_client_ids,
-        ) {
+        let verified = match unverified.verify(&key, issuer.as_str(), &checks.accepted_client_ids) {
             Ok(v) => v,
             Err(rejection) => return Ok(Verdict::invalid(rejection.to_string())),
         };

@@ -42,9 +42,6 @@ pub(super) struct JwtKeys {
 fn signing_key(generation: usize) -> Arc<SigningKey> {
     let kid = format!("SFGATE_EMULATOR.k{generation}");
     let pem = SIGNING_KEYS[generation % SIGNING_KEYS.len()];
-    // Before jsonwebtoken's first use, which fixes its provider (in demo mode the gateway
-    // verifies in this process).
-    crate::salesforce::rs256::install();
     // The shipped keys are valid PEM (a unit test parses both).
     let key = EncodingKey::from_rsa_pem(pem.as_bytes())
         .unwrap_or_else(|_| EncodingKey::from_secret(b"invalid"));

@@ -14,7 +14,7 @@ mod introspect;
 mod jwt;
 mod revoke;
 mod state;
-mod test_keys;
+pub(crate) mod test_keys;
 mod token;
 mod userinfo;
 mod users;

@@ -6,7 +6,7 @@
 //! deployment: they are only ever served by the emulator's own JWKS.
 
 /// The keys the emulator signs with, in rotation order.
-pub(super) const SIGNING_KEYS: [&str; 2] = [
+pub(crate) const SIGNING_KEYS: [&str; 2] = [
     "\
 -----BEGIN RSA PRIVATE KEY-----\n\
 MIIEogIBAAKCAQEA30DxpneNiTlgG/6837dFRRanfvmK7oWfpQvidwiOgPAFnteV\n\
