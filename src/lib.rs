@@ -25,6 +25,3 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
-
-// Where these layers lived before `middleware/`; kept so embedding code keeps compiling.
-pub use middleware::{header_limit, rate_limit, request_id, security_headers};

@@ -10,7 +10,7 @@ use crate::auth::session::{is_own_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::auth::{LEGACY_BEARER, LEGACY_INSTANCE_URL};
 use crate::domain::InstanceUrl;
 use crate::header_rule::{self, Owned, UnderscoreHeaders, Verdict};
-pub use crate::identity_headers::*;
+use crate::identity_headers::*;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;
 use std::fmt::Write as _;

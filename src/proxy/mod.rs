@@ -10,17 +10,14 @@ mod forward;
 pub mod headers;
 mod tunnel;
 
-/// The header-name rule lives beside, not inside, the proxy: forward auth and the
-/// configuration use it too.
-pub use crate::header_rule;
 pub use error::ProxyError;
 pub use forward::{Upstream, UpstreamError, UpstreamOptions};
-pub use headers::identity_headers;
 pub use tunnel::Tunnels;
 
 use crate::auth::{Authenticated, Authenticator, BrowserRejection, RulePath};
 use crate::config::{Config, SkipAuthRule};
 use crate::domain::{CanonicalPath, PathPolicy};
+use crate::middleware::Proxied;
 use crate::policy::AssertionSigner;
 use axum::extract::Request;
 use axum::http::request::Parts;
@@ -28,8 +25,6 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::sync::Arc;
-
-pub use crate::middleware::Proxied;
 
 /// What the proxy works with, taken from the application once at start.
 pub struct Gateway {

@@ -21,9 +21,6 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
-/// See [`crate::login_paths::FIXED`].
-pub use crate::login_paths::FIXED as FIXED_ROUTES;
-
 /// The routes that start logins or spend codes, passwords and refresh tokens are rate limited
 /// per client (see [`crate::middleware::rate_limit`]); logout and the GET refusals are not.
 pub(crate) fn router(config: &Config) -> OwnRoutes {

@@ -11,7 +11,7 @@ async fn malformed_repeated_and_oversized_credential_headers_are_refused() {
     let (tok, inst) = (t.access_token.as_str(), t.instance_url.as_str());
     // Just under the 32 KB header cap (with the other headers), and just over it.
     let big = "a".repeat(30 * 1024);
-    let over = "a".repeat(sfgate::header_limit::MAX_HEADER_BYTES);
+    let over = "a".repeat(sfgate::middleware::header_limit::MAX_HEADER_BYTES);
     let rows = vec![
         get("control: a valid bearer token", "/api/me")
             .bearer(tok, inst)
