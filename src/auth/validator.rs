@@ -191,16 +191,22 @@ impl IdentityValidator {
                             missed.store(true, Ordering::Relaxed);
                             // A miss that may call Salesforce is charged to the client that
                             // caused it unless it confirms a valid token. A JWT access token
-                            // checked against a cached key costs Salesforce nothing: not charged.
+                            // checked against a cached key costs Salesforce nothing: it is not
+                            // charged, and skips the shared level (Redis) too, since checking
+                            // it here is cheaper than a round trip there.
                             let jwt = self.local_jwt(token);
-                            let reservation = if self.costs_no_call(instance, jwt.as_ref()) {
+                            let local = self.costs_no_call(instance, jwt.as_ref());
+                            let reservation = if local {
                                 None
                             } else {
                                 Some(self.miss_budget.reserve()?)
                             };
                             // Boxed so that a cache hit does not carry a request's worth of state.
-                            let fetched =
-                                Box::pin(self.fetch_shared(&key, instance, token, jwt)).await;
+                            let fetched = if local {
+                                Box::pin(self.fetch(instance, token, jwt)).await
+                            } else {
+                                Box::pin(self.fetch_shared(&key, instance, token, jwt)).await
+                            };
                             if let (Ok(Verdict::Valid(..)), Some(reservation)) =
                                 (&fetched, reservation)
                             {

@@ -160,6 +160,66 @@ async fn a_token_used_on_three_replicas_costs_one_userinfo_call() {
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
 }
 
+/// A JWT access token checked against a cached key costs Salesforce nothing, so its verdict
+/// skips the shared level: no Redis round trip on the first request with a new JWT. Opaque
+/// tokens still share theirs.
+#[tokio::test]
+async fn locally_checked_jwts_skip_the_shared_level_opaque_tokens_use_it() {
+    let Some(redis) = RedisServer::start("jwt_skips_shared_level") else {
+        return;
+    };
+    let replicas = Replicas::start(&redis, 2).await;
+    let identity_keys = || {
+        dump(&redis)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("sfgate:identity:"))
+            .count()
+    };
+    // Each replica's first JWT fetches the issuer's keys (a call at Salesforce), so its
+    // verdict is shared. One JWT per replica: a replica that found another's verdict in Redis
+    // would not have fetched the keys.
+    for replica in 0..2 {
+        let warm = replicas.emulator.issue_jwt(ALICE.0).expect("jwt");
+        assert_eq!(
+            replicas
+                .me(replica, &warm.access_token, &warm.instance_url)
+                .await,
+            200
+        );
+    }
+    let before = identity_keys();
+    // With the keys cached on both replicas, further JWTs are checked locally everywhere.
+    for _ in 0..3 {
+        let jwt = replicas.emulator.issue_jwt(ALICE.0).expect("jwt");
+        for replica in 0..2 {
+            assert_eq!(
+                replicas
+                    .me(replica, &jwt.access_token, &jwt.instance_url)
+                    .await,
+                200
+            );
+        }
+    }
+    assert_eq!(
+        identity_keys(),
+        before,
+        "a locally checked JWT reached Redis"
+    );
+
+    let opaque = replicas.emulator.issue_tokens(ALICE.0).expect("tokens");
+    assert_eq!(
+        replicas
+            .me(0, &opaque.access_token, &opaque.instance_url)
+            .await,
+        200
+    );
+    assert_eq!(
+        identity_keys(),
+        before + 1,
+        "an opaque token's verdict is shared"
+    );
+}
+
 #[tokio::test]
 async fn a_verdict_from_the_shared_level_is_not_kept_longer_than_its_ttl() {
     let Some(redis) = RedisServer::start("shared_verdict_ttl") else {
