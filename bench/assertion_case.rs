@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 /// Goal from issue 16: proxied throughput with `ASSERTION_KEY` ≥ 0.95 × without.
 const GOAL: f64 = 0.95;
+/// Best of this many runs each: a 5 % target needs more than three to see past a neighbour's
+/// build on a shared machine.
+const ROUNDS: usize = 5; // the rows below say "best of 5"
 
 /// A throwaway key for the benchmark only.
 const BENCH_KEY: &str = "-----BEGIN PRIVATE KEY-----
@@ -34,11 +37,11 @@ pub(crate) async fn run(
     if !carries_assertion(&signing_url, auth).await? {
         problems.push("(i) the gateway with ASSERTION_KEY sent no X-Sfgate-Assertion".into());
     }
-    // Alternate the two in ABBA order, best of three each, so load from neighbours on a shared
+    // Alternate the two in ABBA order, best of five each, so load from neighbours on a shared
     // machine (which comes and goes) hurts both alike.
     let mut without = Load::default();
     let mut with = Load::default();
-    for round in 0..3 {
+    for round in 0..ROUNDS {
         let order = if round % 2 == 0 {
             [&plain_url, &signing_url]
         } else {
@@ -79,11 +82,11 @@ pub(crate) async fn run(
     );
     for (name, l) in [
         (
-            "`GET /hello` through sfgate, no `ASSERTION_KEY` (best of 3)",
+            "`GET /hello` through sfgate, no `ASSERTION_KEY` (best of 5)",
             &without,
         ),
         (
-            "`GET /hello` through sfgate, `ASSERTION_KEY` set (best of 3)",
+            "`GET /hello` through sfgate, `ASSERTION_KEY` set (best of 5)",
             &with,
         ),
     ] {

@@ -248,7 +248,14 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
     )
     .await?;
     if args.jwt_only {
-        let case = jwt_case::run(&http, &gw, &emu, 2_000).await?;
+        let case = jwt_case::run(
+            &http,
+            &gw,
+            &emu,
+            jwt_case::JWT_TOKENS,
+            jwt_case::OPAQUE_TOKENS,
+        )
+        .await?;
         println!("{}", case.markdown());
         drop((gateway, emulator));
         return Ok(case.problems());
@@ -318,7 +325,14 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
     let jwt = if bench.args.smoke {
         None
     } else {
-        let case = jwt_case::run(&bench.http, &bench.gw, &bench.emu, 2_000).await?;
+        let case = jwt_case::run(
+            &bench.http,
+            &bench.gw,
+            &bench.emu,
+            jwt_case::JWT_TOKENS,
+            jwt_case::OPAQUE_TOKENS,
+        )
+        .await?;
         bench.problems.extend(case.problems());
         Some(case)
     };

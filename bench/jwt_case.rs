@@ -15,10 +15,16 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 const CONCURRENCY: usize = 64;
 /// Alternating rounds of cached and distinct-JWT requests.
-const ROUNDS: usize = 4;
+const ROUNDS: usize = 10;
+/// Distinct JWTs: enough that each round lasts long enough (~0.1 s) for a burst of load from
+/// elsewhere not to decide it.
+pub(crate) const JWT_TOKENS: usize = 10_000;
+/// Distinct opaque tokens: each costs a 50 ms emulated round trip, so fewer tell as much.
+pub(crate) const OPAQUE_TOKENS: usize = 2_000;
 
 pub(crate) struct JwtCase {
-    pub(crate) tokens: usize,
+    pub(crate) jwt_tokens: usize,
+    pub(crate) opaque_tokens: usize,
     pub(crate) cached_rps: f64,
     pub(crate) jwt_rps: f64,
     pub(crate) opaque_rps: f64,
@@ -59,15 +65,17 @@ impl JwtCase {
         let mark = |ok: bool| if ok { "met" } else { "MISSED" };
         format!(
             "\n## (h) First requests with distinct tokens, each used once\n\n\
-             {n} tokens per row, {c} at a time, measured with the driver's own client (so the\n\
-             rows compare with each other, not with the wrk rows above). The cached and the\n\
-             distinct-JWT rows are measured in {r} alternating rounds.\n\n\
+             {n} JWTs (and {o} opaque tokens), {c} at a time, measured with the driver's own\n\
+             client (so the rows compare with each other, not with the wrk rows above). The\n\
+             cached row ({n} requests with one token) and the distinct-JWT row are measured in\n\
+             {r} alternating rounds.\n\n\
              | tokens | requests/s | x cached | calls at Salesforce | target |\n\
              |---|---:|---:|---:|---|\n\
              | one cached token | {cached:.0} | 1.00 | - | - |\n\
              | distinct JWT access tokens (validated locally) | {jwt:.0} | {jr:.2} | {jc} | >= 0.8x: {jm} |\n\
              | distinct opaque tokens (userinfo, emulator latency) | {opaque:.0} | {or:.3} | {oc} | < 0.05x: {om} |\n",
-            n = self.tokens,
+            n = self.jwt_tokens,
+            o = self.opaque_tokens,
             c = CONCURRENCY,
             r = ROUNDS,
             cached = self.cached_rps,
@@ -89,17 +97,18 @@ pub(crate) async fn run(
     http: &reqwest::Client,
     gw: &str,
     emu: &str,
-    count: usize,
+    jwt_count: usize,
+    opaque_count: usize,
 ) -> Result<JwtCase, Failure> {
     // Keys and alice's profile are fetched by the first JWT; not part of the measurement.
     let warm = super::issue_tokens_as(http, emu, 1, "jwt").await?;
     let cached = warm[0].clone();
     let mut failures = count_failures(http, gw, emu, &warm, 1).await;
-    let jwts = super::issue_tokens_as(http, emu, count, "jwt").await?;
-    // The cached baseline (one token, `count` requests) and the distinct JWTs are measured in
+    let jwts = super::issue_tokens_as(http, emu, jwt_count, "jwt").await?;
+    // The cached baseline (one token, `jwt_count` requests) and the distinct JWTs are measured in
     // alternating rounds, so that load from other processes on a shared machine falls on both
     // alike instead of on whichever ran at a bad moment.
-    let chunk = count.div_ceil(ROUNDS).max(1);
+    let chunk = jwt_count.div_ceil(ROUNDS).max(1);
     let same: Vec<String> = vec![cached; chunk];
     let (mut cached_time, mut jwt_time, mut cached_sent) = (Duration::ZERO, Duration::ZERO, 0);
     let mut jwt_calls = 0;
@@ -115,17 +124,18 @@ pub(crate) async fn run(
         jwt_calls += total_calls(http, emu).await? - before;
     }
     let cached_rps = cached_sent as f64 / cached_time.as_secs_f64();
-    let jwt_rps = count as f64 / jwt_time.as_secs_f64();
+    let jwt_rps = jwt_count as f64 / jwt_time.as_secs_f64();
 
-    let opaque = super::issue_tokens_as(http, emu, count, "opaque").await?;
+    let opaque = super::issue_tokens_as(http, emu, opaque_count, "opaque").await?;
     let before = total_calls(http, emu).await?;
     let started = Instant::now();
     failures += count_failures(http, gw, emu, &opaque, CONCURRENCY).await;
-    let opaque_rps = count as f64 / started.elapsed().as_secs_f64();
+    let opaque_rps = opaque_count as f64 / started.elapsed().as_secs_f64();
     let opaque_calls = total_calls(http, emu).await? - before;
 
     Ok(JwtCase {
-        tokens: count,
+        jwt_tokens: jwt_count,
+        opaque_tokens: opaque_count,
         cached_rps,
         jwt_rps,
         opaque_rps,
