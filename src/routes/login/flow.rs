@@ -38,25 +38,12 @@ async fn refuse_unless_allowed(
     tokens: &TokenSet,
 ) -> Result<(), LoginError> {
     let auth = &state.auth;
-    let verdict = if auth.needs_profile() && !identity.has_profile() {
-        let complete = auth
-            .validator
-            .require_profile(identity, &tokens.access_token)
-            .await?;
-        auth.policy.check_user(&complete)
-    } else {
-        auth.policy.check_user(identity)
+    let refusal = match auth.authorize_user(identity, &tokens.access_token).await {
+        Ok(()) => return Ok(()),
+        Err(refusal @ AuthError::AccessDenied(_)) => refusal,
+        // The profile a rule needs could not be had: fail closed, the grant is left as is.
+        Err(e) => return Err(e.into()),
     };
-    let Err(refusal) = verdict else {
-        return Ok(());
-    };
-    metrics::counter!("sfgate_authorization_refusals_total", "rule" => refusal.label())
-        .increment(1);
-    tracing::info!(
-        user_id = %identity.user_id,
-        rule = refusal.label(),
-        "login refused by the authorization policy"
-    );
     // Revoking the refresh token revokes the access tokens issued with it.
     let grant = tokens
         .refresh_token
@@ -68,7 +55,7 @@ async fn refuse_unless_allowed(
     auth.validator
         .evict(&tokens.instance_url, &tokens.access_token)
         .await;
-    Err(LoginError::Auth(AuthError::AccessDenied(refusal)))
+    Err(LoginError::Auth(refusal))
 }
 
 /// Counts the login and names the user in the request's log span from here on.
