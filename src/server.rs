@@ -84,9 +84,7 @@ pub async fn serve(
     limits: ConnectionLimits,
 ) -> std::io::Result<()> {
     // A semaphore holds at most MAX_PERMITS.
-    let max = limits
-        .max_connections
-        .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+    let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let slots = Arc::new(Semaphore::new(max));
     let (stop, stopping) = watch::channel(false);
     // Every connection task holds a sender: all dropped means all connections finished.
