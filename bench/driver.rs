@@ -8,10 +8,16 @@
 //! Absolute numbers vary between runs on shared machines; the report leads with ratios.
 
 mod assertion_case;
+mod floor;
 #[path = "jwt_case.rs"]
 mod jwt_case;
 #[path = "redis_case.rs"]
 mod redis_case;
+
+/// The allocator sfgate's binary uses (src/main.rs), so that the floors and the echo server
+/// in this process are built like sfgate is.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use clap::Parser;
 use futures_util::stream::{self, StreamExt};
@@ -54,6 +60,11 @@ struct Args {
     /// and writes no report (for work on the JWT path; the full run includes it).
     #[arg(long)]
     jwt_only: bool,
+    /// Only cases (a), (b), (p) and (ws): cached identity, gateway mode and WebSockets beside
+    /// their anchors and floors; prints its tables and writes no report (for work on the
+    /// request and proxy paths; the full run includes them).
+    #[arg(long)]
+    proxy_only: bool,
 }
 
 const CLIENT_ID: &str = "bench-client";
@@ -144,6 +155,8 @@ struct Bench {
     auth: [String; 2],
     token: String,
     nginx: Nginx,
+    /// The driver's WebSocket echo server, `http://127.0.0.1:port`.
+    ws_echo: String,
     rows: Vec<Row>,
     targets: Vec<Target>,
     notes: Vec<String>,
@@ -183,6 +196,12 @@ impl Bench {
             )
         };
         self.target(name, &format!("≥ {goal}"), result, Some(met));
+    }
+
+    /// A ratio shown for comparison, without a goal of its own.
+    fn reported_ratio(&mut self, name: &str, measured: &Load, anchor: &Load) {
+        let ratio = measured.rps / anchor.rps;
+        self.target(name, "reported", format!("{ratio:.2}"), None);
     }
 
     /// A failure of the benchmark itself (not a missed speed target).
@@ -236,6 +255,8 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         .build()?;
 
     let ports = NginxPorts::pick()?;
+    // Before nginx, which proxies WebSockets to it.
+    let ws_echo = start_ws_echo(ports.ws_echo).await?;
     let (emulator, emu) = start_emulator(&args.binary, args.latency_ms).await?;
     let static_upstream = format!("http://127.0.0.1:{}", ports.upstream);
     let (gateway, gw, start_ms) = start_gateway(
@@ -276,6 +297,7 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         auth,
         token,
         nginx,
+        ws_echo,
         rows: Vec::new(),
         targets: Vec::new(),
         notes: Vec::new(),
@@ -287,8 +309,8 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
     bench.target(
         "idle RSS",
         "< 20 MB",
-        format!("{:.1} MiB", mib(rss_idle)),
-        Some(mib(rss_idle) < 20.0),
+        mib_and_mb(rss_idle),
+        Some(megabytes(rss_idle) < 20.0),
     );
     bench
         .memory
@@ -300,6 +322,13 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         Some(start_ms < 200.0),
     );
 
+    if bench.args.proxy_only {
+        identity_cache(&mut bench).await?;
+        gateway_vs_nginx(&mut bench).await?;
+        websockets(&mut bench).await?;
+        println!("{}", render(&bench));
+        return Ok(std::mem::take(&mut bench.problems));
+    }
     identity_cache(&mut bench).await?;
     cache_off(&mut bench).await?;
     single_flight(&mut bench).await?;
@@ -382,6 +411,16 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
+}
+
+/// Decimal megabytes (10^6 bytes), the unit the memory targets are written in.
+fn megabytes(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / 1e6
+}
+
+/// A memory target's result: the MiB the other rows use and the MB the goal is written in.
+fn mib_and_mb(kib: u64) -> String {
+    format!("{:.1} MiB = {:.1} MB", mib(kib), megabytes(kib))
 }
 
 /// (a) the ceiling, (b) a cached identity on sfgate's own protected route.
@@ -518,10 +557,13 @@ async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         )
         .await?;
     let gateway = b.wrk(&format!("{}/hello", b.gw), true).await?;
+    let floor = floor::start_hyper_proxy(([127, 0, 0, 1], ports.upstream).into())?;
+    let bare = b.wrk(&format!("{floor}/hello"), false).await?;
     for (name, load) in [
         ("nginx plain proxy", &plain),
         ("nginx auth_request", &auth_request),
         ("sfgate gateway mode", &gateway),
+        ("bare hyper proxy", &bare),
     ] {
         b.check_no_failures(name, load);
     }
@@ -545,11 +587,26 @@ async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         &gateway,
         None,
     );
+    b.row(
+        "(floor) bare hyper proxy → upstream (no auth, nothing of sfgate's)",
+        &bare,
+        None,
+    );
     b.ratio(
         "(p) sfgate gateway mode vs. nginx plain reverse proxy",
         &gateway,
         &plain,
         0.9,
+    );
+    b.reported_ratio(
+        "(p) floor: bare hyper proxy vs. nginx plain reverse proxy",
+        &bare,
+        &plain,
+    );
+    b.reported_ratio(
+        "(p) sfgate gateway mode vs. the bare hyper proxy",
+        &gateway,
+        &bare,
     );
     b.ratio(
         "nginx `auth_request` + sfgate vs. nginx plain reverse proxy",
@@ -599,25 +656,40 @@ async fn upstream_with_work(b: &mut Bench) -> Result<(), Failure> {
 /// WebSocket echo: messages per second directly and through sfgate, then many sockets held
 /// open through sfgate and its memory per socket.
 async fn websockets(b: &mut Bench) -> Result<(), Failure> {
-    let echo = start_ws_echo().await?;
+    let echo = b.ws_echo.clone();
+    let echo_addr: std::net::SocketAddr = echo.trim_start_matches("http://").parse()?;
     let (gateway, gw, _) = start_gateway(
         &b.args.binary,
         &b.emu,
         &[("IDENTITY_CACHE_TTL", "600"), ("UPSTREAM_URL", &echo)],
     )
     .await?;
-    let through = format!("{}/ws", gw.replacen("http://", "ws://", 1));
-    let direct_url = format!("{}/ws", echo.replacen("http://", "ws://", 1));
+    let relay = floor::start_tcp_relay(echo_addr)?;
+    let ws = |base: &str| format!("{}/ws", base.replacen("http://", "ws://", 1));
     let duration = Duration::from_secs(b.sizes.duration);
     let conns = b.sizes.ws_connections;
-    let direct = ws_echo_load(&direct_url, &[], conns, duration).await?;
+    let direct = ws_echo_load(&ws(&echo), &[], conns, duration).await?;
     let headers = ws_auth(&b.token, &b.emu);
-    let proxied = ws_echo_load(&through, &headers, conns, duration).await?;
+    let proxied = ws_echo_load(&ws(&gw), &headers, conns, duration).await?;
+    let nginx_url = format!("ws://127.0.0.1:{}/ws", b.nginx.ports.ws_proxy);
+    let nginx = ws_echo_load(&nginx_url, &[], conns, duration).await?;
+    let relayed = ws_echo_load(&ws(&relay), &[], conns, duration).await?;
     b.check_no_failures("(ws) through sfgate", &proxied);
+    b.check_no_failures("(ws) through nginx", &nginx);
     b.row("(ws) WebSocket echo directly (messages/s)", &direct, None);
     b.row(
         "(ws) WebSocket echo through sfgate (messages/s)",
         &proxied,
+        None,
+    );
+    b.row(
+        "(ws) WebSocket echo through nginx, no auth (messages/s)",
+        &nginx,
+        None,
+    );
+    b.row(
+        "(floor) WebSocket echo through a bare tokio byte relay (messages/s)",
+        &relayed,
         None,
     );
     b.ratio(
@@ -626,6 +698,17 @@ async fn websockets(b: &mut Bench) -> Result<(), Failure> {
         &direct,
         0.8,
     );
+    b.reported_ratio(
+        "(ws) anchor: nginx WebSocket proxy vs. direct",
+        &nginx,
+        &direct,
+    );
+    b.reported_ratio(
+        "(ws) floor: bare tokio byte relay vs. direct",
+        &relayed,
+        &direct,
+    );
+    let through = ws(&gw);
 
     let before = rss_kib(&gateway)?;
     let mut open = Vec::with_capacity(b.sizes.ws_open);
@@ -685,8 +768,8 @@ async fn many_identities(b: &mut Bench) -> Result<(), Failure> {
     b.target(
         format!("RSS with {cached} cached identities"),
         "< 150 MB",
-        format!("{:.1} MiB", mib(rss)),
-        Some(mib(rss) < 150.0),
+        mib_and_mb(rss),
+        Some(megabytes(rss) < 150.0),
     );
     b.memory.push((
         format!("RSS with {cached} cached identities"),
@@ -713,9 +796,9 @@ async fn start_app_upstream() -> Result<String, Failure> {
     Ok(url)
 }
 
-/// A WebSocket echo server (tokio-tungstenite) in the driver's process.
-async fn start_ws_echo() -> Result<String, Failure> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// A WebSocket echo server (tokio-tungstenite) in the driver's process, on `port`.
+async fn start_ws_echo(port: u16) -> Result<String, Failure> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -835,6 +918,10 @@ struct NginxPorts {
     proxy: u16,
     /// nginx `auth_request` through sfgate's `/oauth2/auth`, then the upstream.
     auth_request: u16,
+    /// nginx proxying WebSockets to the driver's echo server.
+    ws_proxy: u16,
+    /// The driver's WebSocket echo server (not nginx's; nginx proxies to it).
+    ws_echo: u16,
 }
 
 impl NginxPorts {
@@ -848,6 +935,8 @@ impl NginxPorts {
             upstream: free()?,
             proxy: free()?,
             auth_request: free()?,
+            ws_proxy: free()?,
+            ws_echo: free()?,
         })
     }
 }
@@ -1019,11 +1108,25 @@ http {{
             proxy_set_header Connection "";
         }}
     }}
+
+    # nginx proxying WebSockets to the driver's echo server, no authentication.
+    server {{
+        listen 127.0.0.1:{ws_proxy};
+        location / {{
+            proxy_pass http://127.0.0.1:{ws_echo};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 60s;
+        }}
+    }}
 }}
 "#,
         up = ports.upstream,
         proxy = ports.proxy,
         auth = ports.auth_request,
+        ws_proxy = ports.ws_proxy,
+        ws_echo = ports.ws_echo,
     )
 }
 

@@ -12,6 +12,7 @@ use axum::extract::Request;
 use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::Response;
+use tower_http::request_id::{MakeRequestId, RequestId};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -25,6 +26,21 @@ pub fn is_acceptable(id: &[u8]) -> bool {
         && id
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Fresh ids: random (version 4) UUIDs drawn from the thread's generator, seeded once from the
+/// operating system. `uuid::Uuid::new_v4` asks the kernel for every id (a `getrandom` system
+/// call per request); an id must be unique, not secret, so the thread's generator is enough.
+#[derive(Clone, Copy, Default)]
+pub struct MakeRandomId;
+
+impl MakeRequestId for MakeRandomId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut text = uuid::Uuid::encode_buffer();
+        let value = axum::http::HeaderValue::from_str(id.hyphenated().encode_lower(&mut text));
+        value.ok().map(RequestId::new)
+    }
 }
 
 /// Middleware, outside the layer that generates ids: removes an unacceptable client id (or
@@ -46,6 +62,23 @@ pub async fn sanitise(mut request: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_ids_are_distinct_version_4_uuids() {
+        let request = axum::http::Request::new(());
+        let mut make = MakeRandomId;
+        let ids: std::collections::HashSet<String> = (0..1000)
+            .map(|_| {
+                let id = make.make_request_id(&request).expect("an id");
+                let text = id.header_value().to_str().expect("ascii").to_string();
+                let parsed = uuid::Uuid::parse_str(&text).expect("a UUID");
+                assert_eq!(parsed.get_version_num(), 4, "{text}");
+                assert!(is_acceptable(text.as_bytes()), "{text}");
+                text
+            })
+            .collect();
+        assert_eq!(ids.len(), 1000);
+    }
 
     #[test]
     fn only_short_ids_of_a_safe_charset_are_kept() {
