@@ -36,7 +36,8 @@ pub use fetch::TokenChecks;
 /// A recognised JWT access token, parsed once per miss (or why it cannot be checked).
 type LocalJwt = Result<jwt::Unverified, jwt::JwtRejection>;
 use verdict::{
-    cache_key, counters, token_prefix, Key, TokenPrefix, UntilExpiry, Verdict, VerdictExpiry,
+    cache_key, counters, token_prefix, Key, Method, Outcome, TokenPrefix, UntilExpiry, Verdict,
+    VerdictExpiry,
 };
 
 pub struct IdentityValidator {
@@ -357,25 +358,24 @@ impl IdentityValidator {
     ) -> Result<Verdict, SalesforceError> {
         let (method, result) = match &self.checks {
             Some(checks) if checks.mode == TokenValidation::Introspect => (
-                "introspect",
+                Method::Introspect,
                 self.fetch_introspect(checks, instance, token).await,
             ),
             Some(checks) if checks.mode == TokenValidation::Auto => match jwt {
                 Some(unverified) => (
-                    "jwt_local",
+                    Method::JwtLocal,
                     self.fetch_jwt(checks, instance, token, unverified).await,
                 ),
-                None => ("userinfo", self.fetch_userinfo(instance, token).await),
+                None => (Method::Userinfo, self.fetch_userinfo(instance, token).await),
             },
-            _ => ("userinfo", self.fetch_userinfo(instance, token).await),
+            _ => (Method::Userinfo, self.fetch_userinfo(instance, token).await),
         };
         let outcome = match &result {
-            Ok(Verdict::Valid(..)) => "valid",
-            Ok(Verdict::Invalid(_)) => "invalid",
-            Err(_) => "upstream_error",
+            Ok(Verdict::Valid(..)) => Outcome::Valid,
+            Ok(Verdict::Invalid(_)) => Outcome::Invalid,
+            Err(_) => Outcome::UpstreamError,
         };
-        metrics::counter!("sfgate_token_validations_total", "method" => method, "outcome" => outcome)
-            .increment(1);
+        counters().validation(method, outcome).increment(1);
         result
     }
 }

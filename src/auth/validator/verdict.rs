@@ -78,6 +78,31 @@ pub(super) struct Counters {
     pub(super) cache_hit: Counter,
     pub(super) cache_miss: Counter,
     pub(super) cache_disabled: Counter,
+    /// `sfgate_token_validations_total`, indexed by [`Method`] then [`Outcome`]: counted on
+    /// every miss, where a lookup by name would cost as much as the rest of the bookkeeping.
+    validations: [[Counter; 3]; 3],
+}
+
+/// How a token was validated (the `method` label of `sfgate_token_validations_total`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Method {
+    JwtLocal = 0,
+    Userinfo = 1,
+    Introspect = 2,
+}
+
+/// What the validation concluded (the `outcome` label).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Outcome {
+    Valid = 0,
+    Invalid = 1,
+    UpstreamError = 2,
+}
+
+impl Counters {
+    pub(super) fn validation(&self, method: Method, outcome: Outcome) -> &Counter {
+        &self.validations[method as usize][outcome as usize]
+    }
 }
 
 pub(super) fn counters() -> &'static Counters {
@@ -95,6 +120,15 @@ pub(super) fn counters() -> &'static Counters {
             cache_hit: cache("hit"),
             cache_miss: cache("miss"),
             cache_disabled: cache("disabled"),
+            validations: ["jwt_local", "userinfo", "introspect"].map(|method| {
+                ["valid", "invalid", "upstream_error"].map(|outcome| {
+                    metrics::counter!(
+                        "sfgate_token_validations_total",
+                        "method" => method,
+                        "outcome" => outcome
+                    )
+                })
+            }),
         }
     })
 }
