@@ -42,7 +42,7 @@ where
 }
 
 /// The caller's [`Confirmed`] identity as the cache holds it, without copying it: for hot
-/// handlers such as `/api/me`, which answers with the identity's pre-rendered JSON.
+/// handlers that only read it or answer with its JSON ([`Confirmed::json`]).
 pub struct SharedIdentity(pub Arc<Confirmed>);
 
 impl<S> FromRequestParts<S> for SharedIdentity

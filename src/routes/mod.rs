@@ -14,16 +14,12 @@ mod protected;
 pub use own::OwnPaths;
 use own::OwnRoutes;
 
-use crate::auth::require_identity;
 use crate::state::AppState;
-use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get};
 use axum::Router;
 
 /// sfgate's own routes, and the paths they own (in gateway mode never proxied).
 pub fn router(state: AppState) -> (Router, OwnPaths) {
-    let protected = protected::router()
-        .map(|r| r.route_layer(from_fn_with_state(state.clone(), require_identity)));
     let (own, paths) = OwnRoutes::new()
         .route("/", get(home::home))
         .route("/healthz", get(health::healthz))
@@ -37,7 +33,7 @@ pub fn router(state: AppState) -> (Router, OwnPaths) {
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .merge(assets::router(state.config.gateway.upstream_url.is_some()))
         .merge(login::router(&state.config))
-        .merge(protected)
+        .merge(protected::router())
         .into_parts();
     (own.with_state(state), paths)
 }

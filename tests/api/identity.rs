@@ -32,7 +32,7 @@ async fn bearer_token_with_instance_header_reaches_secured_and_api_me() {
         .starts_with(ACME));
     assert_eq!(me["user_id"].as_str().map(str::len), Some(18));
     assert_eq!(me["instance_url"], app.emulator.base_url());
-    // The second call is a cache hit answered with the identity's stored JSON: the same.
+    // The second call is a cache hit, rendered from the cached identity: the same.
     let again: serde_json::Value = app
         .get_with_token("/api/me", &t.access_token, &t.instance_url)
         .await
@@ -40,6 +40,45 @@ async fn bearer_token_with_instance_header_reaches_secured_and_api_me() {
         .await
         .expect("json");
     assert_eq!(again, me);
+}
+
+#[tokio::test]
+async fn protected_routes_check_the_caller_before_the_method() {
+    let app = spawn_app().await;
+    let t = app.tokens(ALICE.0);
+    for path in ["/api/me", "/secured"] {
+        // Unauthenticated: 401 whatever the method, nothing learnt about the route.
+        for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
+            let r = app
+                .http
+                .request(method, app.url(path))
+                .send()
+                .await
+                .expect("sent");
+            expect_status_for(r, 401, path).await;
+        }
+        // Admitted: only GET and HEAD are served.
+        let r = app
+            .http
+            .post(app.url(path))
+            .bearer_auth(&t.access_token)
+            .header("x-instance-url", &t.instance_url)
+            .send()
+            .await
+            .expect("sent");
+        let r = expect_status_for(r, 405, path).await;
+        assert_eq!(r.headers()["allow"], "GET,HEAD", "{path}");
+        let r = app
+            .http
+            .head(app.url(path))
+            .bearer_auth(&t.access_token)
+            .header("x-instance-url", &t.instance_url)
+            .send()
+            .await
+            .expect("sent");
+        let r = expect_status_for(r, 200, path).await;
+        assert_eq!(r.text().await.expect("body"), "", "{path}");
+    }
 }
 
 #[tokio::test]
