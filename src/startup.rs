@@ -14,7 +14,7 @@ use crate::server::ConnectionLimits;
 use crate::state::{AppState, StateError};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, Response, StatusCode};
-use axum::middleware::from_fn;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::Router;
 use std::future::Future;
 use std::iter::once;
@@ -59,30 +59,28 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
             state.config.server.request_timeout,
         ));
     let router = match &state.upstream {
-        Some(upstream) => {
-            Router::new()
-                .merge(own)
-                .fallback_service(proxy::router(proxy::Gateway {
-                    auth: state.auth.clone(),
-                    assertion: state.assertion.clone(),
-                    config: state.config.clone(),
-                    upstream: upstream.clone(),
-                    is_own: Box::new(move |path| own_paths.contains(path)),
-                }))
-        }
+        // Set after the layers above, so proxied requests get neither of them.
+        Some(upstream) => proxy::behind(
+            own,
+            proxy::Gateway {
+                auth: state.auth.clone(),
+                assertion: state.assertion.clone(),
+                config: state.config.clone(),
+                upstream: upstream.clone(),
+                is_own: Box::new(move |path| own_paths.contains(path)),
+            },
+        ),
         // Unknown paths get sfgate's JSON 404 (an HTML page for browsers).
         None => own.fallback(|| async { error::not_found() }),
     };
-    // Every request runs with its client known to the Salesforce validation budget.
-    let router = router.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        crate::auth::miss_budget::scope,
-    ));
-    // Inside `negotiate`, so an HTML error page keeps them; skips proxied answers.
-    with_middleware(security_headers::apply(router, &state.config))
+    with_middleware(router, &state)
 }
 
-fn with_middleware(router: Router) -> Router {
+/// The middleware every request passes, outermost first, applied with one `Router::layer`:
+/// each `Router::layer` call puts a boxed route around every endpoint, and axum clones the
+/// boxed service below each of them (and `from_fn` its inner service) on every request, so
+/// one stack instead of one call per layer saves those clones on every request.
+fn with_middleware(router: Router, state: &AppState) -> Router {
     let sensitive = [
         header::AUTHORIZATION,
         header::COOKIE,
@@ -115,23 +113,32 @@ fn with_middleware(router: Router) -> Router {
             );
         })
         .on_failure(());
-    router
-        .layer(from_fn(error::negotiate))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
-                .layer(SetSensitiveResponseHeadersLayer::new(once(
-                    header::SET_COOKIE,
-                )))
-                .layer(from_fn(request_id::sanitise))
-                .layer(SetRequestIdLayer::new(REQUEST_ID, request_id::MakeRandomId))
-                .layer(trace)
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(CatchPanicLayer::custom(panic_response))
-                .layer(from_fn(header_limit::enforce)),
-        )
-        // Outermost, so timeouts and panics are counted too.
-        .layer(from_fn(request_metrics::track_requests))
+    router.layer(
+        ServiceBuilder::new()
+            // Outermost, so timeouts and panics are counted too.
+            .layer(from_fn(request_metrics::track_requests))
+            .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
+            .layer(SetSensitiveResponseHeadersLayer::new(once(
+                header::SET_COOKIE,
+            )))
+            .layer(from_fn(request_id::sanitise))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, request_id::MakeRandomId))
+            .layer(trace)
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(from_fn(header_limit::enforce))
+            .layer(from_fn(error::negotiate))
+            // Inside `negotiate`, so an HTML error page keeps them; skips proxied answers.
+            .layer(from_fn_with_state(
+                security_headers::policy(&state.config),
+                security_headers::add,
+            ))
+            // Every request runs with its client known to the Salesforce validation budget.
+            .layer(from_fn_with_state(
+                state.auth.clone(),
+                crate::auth::miss_budget::scope,
+            )),
+    )
 }
 
 /// Milliseconds with two decimals: `0.07`, not `0.06669900000000001`. Finer digits are noise

@@ -12,9 +12,8 @@ use super::Proxied;
 use crate::config::Config;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::{from_fn_with_state, Next};
+use axum::middleware::Next;
 use axum::response::Response;
-use axum::Router;
 use std::sync::Arc;
 
 /// One year, as browsers' preload lists expect; sent only when sfgate is reached over https.
@@ -29,14 +28,9 @@ pub fn content_security_policy(login_origin: &str) -> String {
     )
 }
 
-/// Adds the headers to everything `router` answers (routes, fallback, timeouts) except
-/// answers the gateway-mode proxy gave for the upstream (marked [`Proxied`]): those are the
-/// upstream application's to set.
-pub fn apply<S>(router: Router<S>, config: &Config) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    router.layer(from_fn_with_state(Arc::new(policy_headers(config)), add))
+/// The headers [`add`] puts on every answer it wraps, computed once from the configuration.
+pub fn policy(config: &Config) -> Arc<HeaderMap> {
+    Arc::new(policy_headers(config))
 }
 
 /// The headers every own answer carries, whatever it set itself.
@@ -69,7 +63,10 @@ fn policy_headers(config: &Config) -> HeaderMap {
     headers
 }
 
-async fn add(State(policy): State<Arc<HeaderMap>>, request: Request, next: Next) -> Response {
+/// Middleware (with [`policy`] as its state): adds the headers to everything it wraps (routes,
+/// fallback, timeouts) except answers the gateway-mode proxy gave for the upstream (marked
+/// [`Proxied`]): those are the upstream application's to set.
+pub async fn add(State(policy): State<Arc<HeaderMap>>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     if response.extensions().get::<Proxied>().is_some() {
         return response;

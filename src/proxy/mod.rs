@@ -37,11 +37,12 @@ pub struct Gateway {
     pub is_own: Box<dyn Fn(&str) -> bool + Send + Sync>,
 }
 
-/// The service that answers everything sfgate's own routes do not. Mounted only in gateway
-/// mode.
-pub fn router(gateway: Gateway) -> Router {
+/// Makes the proxy answer everything `own` (sfgate's own routes) does not. Mounted only in
+/// gateway mode, as the router's fallback itself rather than a router of its own, which would
+/// be routed (and its boxed fallback cloned) a second time on every proxied request.
+pub fn behind(own: Router, gateway: Gateway) -> Router {
     let gateway = Arc::new(gateway);
-    Router::new().fallback(move |request: Request| {
+    own.fallback(move |request: Request| {
         let gateway = gateway.clone();
         async move { proxy(&gateway, request).await }
     })

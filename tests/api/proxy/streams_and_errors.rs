@@ -134,6 +134,24 @@ async fn slow_upstream_is_504_but_a_slow_body_is_not_cut_off() {
     assert_eq!(r.text().await.expect("body"), "tick\n".repeat(4));
 }
 
+/// `REQUEST_TIMEOUT` bounds sfgate's own routes; a proxied request is governed by
+/// `UPSTREAM_TIMEOUT` alone, however the proxy is mounted.
+#[tokio::test]
+async fn the_own_routes_timeout_does_not_cut_proxied_requests() {
+    let echo = start_echo().await;
+    let app = gateway_for(
+        &echo,
+        &[("REQUEST_TIMEOUT", "1"), ("UPSTREAM_TIMEOUT", "10")],
+    )
+    .await;
+    let t = app.tokens(ALICE.0);
+    let r = app
+        .get_with_token("/slow", &t.access_token, &t.instance_url)
+        .await;
+    let r = expect_status(r, 200).await;
+    assert_eq!(r.text().await.expect("body"), "late");
+}
+
 #[tokio::test]
 async fn own_routes_are_served_by_sfgate_and_never_proxied() {
     let echo = start_echo().await;
