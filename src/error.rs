@@ -141,10 +141,9 @@ struct ErrorPage<'a> {
 /// Whether the client prefers an HTML page: browsers send `text/html` first in `Accept`;
 /// API clients send `application/json`, `*/*` or nothing.
 pub fn wants_html(headers: &HeaderMap) -> bool {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
     let html = accept.find("text/html");
     let json = accept.find("application/json");
     match (html, json) {
@@ -161,16 +160,16 @@ pub fn not_found() -> Response {
 
 /// Middleware: turns JSON errors into HTML pages for browsers.
 pub async fn negotiate(request: Request, next: Next) -> Response {
-    let html = wants_html(request.headers());
+    // API clients (no `text/html` first) get the response as it is: nothing to keep for them.
+    if !wants_html(request.headers()) {
+        return next.run(request).await;
+    }
     let path = request
         .uri()
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
     let response = next.run(request).await;
-    if !html {
-        return response;
-    }
     match response.extensions().get::<ErrorResponse>() {
         Some(error) => {
             let mut page = error.to_html_response(&path);

@@ -90,14 +90,15 @@ const OWNED_PREFIXES: [(&str, Owned); 3] = [
 
 /// The family a header name belongs to, comparing case-insensitively with `_` read as `-`.
 pub fn owner(name: &str) -> Option<Owned> {
-    let canonical = canonical(name);
+    let name = name.as_bytes();
     OWNED_NAMES
         .iter()
-        .find(|(owned, _)| *owned == canonical)
+        .find(|(owned, _)| canonical_eq(name, owned.as_bytes()))
         .or_else(|| {
-            OWNED_PREFIXES
-                .iter()
-                .find(|(prefix, _)| canonical.starts_with(prefix))
+            OWNED_PREFIXES.iter().find(|(prefix, _)| {
+                name.get(..prefix.len())
+                    .is_some_and(|start| canonical_eq(start, prefix.as_bytes()))
+            })
         })
         .map(|(_, family)| *family)
 }
@@ -114,17 +115,24 @@ const METHOD_OVERRIDES: [&str; 3] = [
 /// skip-auth rule let the request through for its own method, so on such requests these
 /// headers are removed: `POST=^/webhook$` must not become an unauthenticated `DELETE`.
 pub fn is_method_override(name: &str) -> bool {
-    let canonical = canonical(name);
-    METHOD_OVERRIDES.contains(&canonical.as_str())
+    METHOD_OVERRIDES
+        .iter()
+        .any(|owned| canonical_eq(name.as_bytes(), owned.as_bytes()))
 }
 
-fn canonical(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'_' => '-',
-            b => char::from(b.to_ascii_lowercase()),
+/// Whether `name` read case-insensitively with `_` as `-` equals `canonical` (lowercase, `-`
+/// spelling). Compared byte by byte, without building the canonical spelling: this runs for
+/// every header of every proxied request. Bytes outside ASCII never equal an owned name's.
+fn canonical_eq(name: &[u8], canonical: &[u8]) -> bool {
+    name.len() == canonical.len()
+        && name.iter().zip(canonical).all(|(&b, &c)| {
+            let b = if b == b'_' {
+                b'-'
+            } else {
+                b.to_ascii_lowercase()
+            };
+            b == c
         })
-        .collect()
 }
 
 /// Whether `name` spells a header sfgate owns in another way than sfgate spells it.
@@ -242,6 +250,74 @@ mod tests {
         );
         for foreign in ["accept", "content-type", "x-custom", "x-forwardedfor"] {
             assert_eq!(verdict(&name(foreign), d), Verdict::Pass, "{foreign}");
+        }
+    }
+
+    /// The rule's reading spelled out: build the canonical name, then compare.
+    fn owner_by_spelling(name: &str) -> Option<Owned> {
+        let canonical: String = name
+            .chars()
+            .map(|c| {
+                if c == '_' {
+                    '-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        OWNED_NAMES
+            .iter()
+            .find(|(owned, _)| *owned == canonical)
+            .or_else(|| {
+                OWNED_PREFIXES
+                    .iter()
+                    .find(|(prefix, _)| canonical.starts_with(prefix))
+            })
+            .map(|(_, family)| *family)
+    }
+
+    /// Names near the owned ones: an owned name or prefix with each character's case flipped
+    /// at random, `-` and `_` swapped, characters added or cut at the end, and non-ASCII
+    /// letters mixed in.
+    fn near_owned_name() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let owned: Vec<&str> = OWNED_NAMES
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(OWNED_PREFIXES.iter().map(|(p, _)| *p))
+            .chain(METHOD_OVERRIDES)
+            .collect();
+        (
+            proptest::sample::select(owned),
+            proptest::collection::vec(any::<(bool, bool)>(), 40),
+            0usize..4,
+            "[a-zA-Z_\\-é]{0,6}",
+        )
+            .prop_map(|(base, flips, cut, tail)| {
+                let mut name: String = base
+                    .chars()
+                    .zip(flips.iter().cycle())
+                    .map(|(c, &(upper, swap))| match c {
+                        '-' if swap => '_',
+                        c if upper => c.to_ascii_uppercase(),
+                        c => c,
+                    })
+                    .collect();
+                name.truncate(name.len().saturating_sub(cut));
+                name + &tail
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn owner_reads_names_as_the_rule_spells_them(name in near_owned_name()) {
+            proptest::prop_assert_eq!(owner(&name), owner_by_spelling(&name));
+            let overrides = METHOD_OVERRIDES.iter().any(|m| {
+                name.len() == m.len()
+                    && name.chars().map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() })
+                        .eq(m.chars())
+            });
+            proptest::prop_assert_eq!(is_method_override(&name), overrides);
         }
     }
 }
