@@ -2,7 +2,7 @@
 //! the cost of one ES256 signature (the reason assertions are reused while fresh rather than
 //! signed per request). Included by the driver with one `mod` line.
 
-use super::{fail, start_gateway, wrk, Failure, Load, Sizes};
+use super::{best_of_alternating, fail, start_gateway, Failure, Sizes};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -37,31 +37,22 @@ pub(crate) async fn run(
     if !carries_assertion(&signing_url, auth).await? {
         problems.push("(i) the gateway with ASSERTION_KEY sent no X-Sfgate-Assertion".into());
     }
-    // Alternate the two in ABBA order, best of five each, so load from neighbours on a shared
-    // machine (which comes and goes) hurts both alike.
-    let mut without = Load::default();
-    let mut with = Load::default();
-    for round in 0..ROUNDS {
-        let order = if round % 2 == 0 {
-            [&plain_url, &signing_url]
-        } else {
-            [&signing_url, &plain_url]
-        };
-        for gw in order {
-            let load = wrk(&format!("{gw}/hello"), auth, sizes).await?;
-            let signing = gw == &signing_url;
-            if load.bad > 0 || load.requests == 0 {
-                problems.push(format!(
-                    "(i) {} of {} proxied requests {} ASSERTION_KEY failed",
-                    load.bad,
-                    load.requests,
-                    if signing { "with" } else { "without" }
-                ));
-            }
-            let best = if signing { &mut with } else { &mut without };
-            if load.rps > best.rps {
-                *best = load;
-            }
+    let [without, with] = best_of_alternating(
+        ROUNDS,
+        [
+            &format!("{plain_url}/hello"),
+            &format!("{signing_url}/hello"),
+        ],
+        auth,
+        sizes,
+    )
+    .await?;
+    for (load, key) in [(&without, "without"), (&with, "with")] {
+        if load.bad > 0 || load.requests == 0 {
+            problems.push(format!(
+                "(i) {} of {} proxied requests {key} ASSERTION_KEY failed",
+                load.bad, load.requests
+            ));
         }
     }
     drop(plain);
