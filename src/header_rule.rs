@@ -253,10 +253,9 @@ mod tests {
         }
     }
 
-    /// The rule's reading spelled out: build the canonical name, then compare.
-    fn owner_by_spelling(name: &str) -> Option<Owned> {
-        let canonical: String = name
-            .chars()
+    /// The rule's reading of a name spelled out: lowercase, `_` as `-`.
+    fn spelled(name: &str) -> String {
+        name.chars()
             .map(|c| {
                 if c == '_' {
                     '-'
@@ -264,7 +263,12 @@ mod tests {
                     c.to_ascii_lowercase()
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// [`owner`] spelled out: build the canonical name, then compare.
+    fn owner_by_spelling(name: &str) -> Option<Owned> {
+        let canonical = spelled(name);
         OWNED_NAMES
             .iter()
             .find(|(owned, _)| *owned == canonical)
@@ -312,11 +316,7 @@ mod tests {
         #[test]
         fn owner_reads_names_as_the_rule_spells_them(name in near_owned_name()) {
             proptest::prop_assert_eq!(owner(&name), owner_by_spelling(&name));
-            let overrides = METHOD_OVERRIDES.iter().any(|m| {
-                name.len() == m.len()
-                    && name.chars().map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() })
-                        .eq(m.chars())
-            });
+            let overrides = METHOD_OVERRIDES.contains(&spelled(&name).as_str());
             proptest::prop_assert_eq!(is_method_override(&name), overrides);
         }
     }

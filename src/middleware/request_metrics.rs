@@ -53,14 +53,20 @@ thread_local! {
 /// Counts one request and records its duration.
 fn record(method: &'static str, route: &str, status: u16, seconds: f64) {
     HANDLES.with_borrow_mut(|by_route| {
-        if !by_route.contains_key(route) {
-            by_route.insert(route.into(), RouteHandles::default());
+        // One lookup for a label seen before; a new route label is added once per thread.
+        if let Some(handles) = by_route.get_mut(route) {
+            handles.record(method, route, status, seconds);
+        } else {
+            let mut handles = RouteHandles::default();
+            handles.record(method, route, status, seconds);
+            by_route.insert(route.into(), handles);
         }
-        let Some(handles) = by_route.get_mut(route) else {
-            return;
-        };
-        handles
-            .requests
+    });
+}
+
+impl RouteHandles {
+    fn record(&mut self, method: &'static str, route: &str, status: u16, seconds: f64) {
+        self.requests
             .entry((method, status))
             .or_insert_with(|| {
                 metrics::counter!(
@@ -71,8 +77,7 @@ fn record(method: &'static str, route: &str, status: u16, seconds: f64) {
                 )
             })
             .increment(1);
-        handles
-            .duration
+        self.duration
             .entry(method)
             .or_insert_with(|| {
                 metrics::histogram!(
@@ -82,7 +87,7 @@ fn record(method: &'static str, route: &str, status: u16, seconds: f64) {
                 )
             })
             .record(seconds);
-    });
+    }
 }
 
 fn method_label(method: &Method) -> &'static str {

@@ -28,13 +28,9 @@ pub fn content_security_policy(login_origin: &str) -> String {
     )
 }
 
-/// The headers [`add`] puts on every answer it wraps, computed once from the configuration.
+/// The headers every own answer carries, whatever it set itself: [`add`]'s state, computed
+/// once from the configuration.
 pub fn policy(config: &Config) -> Arc<HeaderMap> {
-    Arc::new(policy_headers(config))
-}
-
-/// The headers every own answer carries, whatever it set itself.
-fn policy_headers(config: &Config) -> HeaderMap {
     let login_origin = config.salesforce.login_url.origin().ascii_serialization();
     // The origin is a parsed URL's ASCII serialization, so it is always a valid header value.
     let csp = HeaderValue::from_str(&content_security_policy(&login_origin))
@@ -60,7 +56,7 @@ fn policy_headers(config: &Config) -> HeaderMap {
             HeaderValue::from_static(HSTS),
         );
     }
-    headers
+    Arc::new(headers)
 }
 
 /// Middleware (with [`policy`] as its state): adds the headers to everything it wraps (routes,
