@@ -747,3 +747,19 @@ async fn demo_says_when_its_port_is_in_use() {
     );
     drop(taken);
 }
+
+#[tokio::test]
+async fn check_warns_when_a_loopback_redirect_uri_is_on_another_port_than_port() {
+    let mut env = valid_env("https://login.salesforce.com");
+    env.insert("PORT", "3100".to_string());
+    let out = run(&["check"], &env).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error: {all}");
+    assert!(
+        all.contains("warning: SF_REDIRECT_URI: its port is 3000 but sfgate listens on PORT=3100"),
+        "{all}"
+    );
+    env.insert("PORT", "3000".to_string());
+    let out = run(&["check"], &env).await;
+    assert!(!text(&out).contains("warning"), "{}", text(&out));
+}
