@@ -150,6 +150,9 @@ fn classify(
     let suggestion = closest(&upper, known);
     let own = OWN_PREFIXES.iter().any(|p| upper.starts_with(p));
     let near_miss = suggestion.is_some() && name.len() >= MIN_NEAR_MISS_LEN;
+    if !near_miss && is_service_link(&upper) {
+        return None;
+    }
     let shares_segment = prefixes.iter().any(|p| upper.starts_with(p.as_str()));
     let severity = if own || near_miss {
         Severity::Misspelt
@@ -172,6 +175,27 @@ fn classify(
         message,
     };
     Some((warning, severity))
+}
+
+/// Kubernetes gives every pod `<SERVICE>_SERVICE_HOST`, `<SERVICE>_SERVICE_PORT[_<PORT NAME>]`,
+/// `<SERVICE>_PORT` and `<SERVICE>_PORT_<N>_<PROTOCOL>[_PROTO|_PORT|_ADDR]` for each service of
+/// its namespace: a service named `sfgate` must not stop sfgate. (A near miss of a known name is
+/// still one.)
+fn is_service_link(name: &str) -> bool {
+    if name.ends_with("_SERVICE_HOST") || name.ends_with("_PORT") || name.contains("_SERVICE_PORT")
+    {
+        return true;
+    }
+    name.split_once("_PORT_").is_some_and(|(_, rest)| {
+        let mut parts = rest.split('_');
+        let number = parts
+            .next()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        number
+            && parts
+                .next()
+                .is_some_and(|p| matches!(p, "TCP" | "UDP" | "SCTP"))
+    })
 }
 
 /// `SF_`, `SESSION_`, `IDENTITY_`, ...: the first segment of every known name, except segments
@@ -393,6 +417,18 @@ mod tests {
         "AWS_REGION",
         "AWS_ACCESS_KEY_ID",
         "GOOGLE_APPLICATION_CREDENTIALS",
+        // Kubernetes service links, for services named sfgate and redis.
+        "SFGATE_SERVICE_HOST",
+        "SFGATE_SERVICE_PORT",
+        "SFGATE_SERVICE_PORT_HTTP",
+        "SFGATE_PORT",
+        "SFGATE_PORT_3000_TCP",
+        "SFGATE_PORT_3000_TCP_PROTO",
+        "SFGATE_PORT_3000_TCP_PORT",
+        "SFGATE_PORT_3000_TCP_ADDR",
+        "REDIS_SERVICE_HOST",
+        "REDIS_PORT",
+        "REDIS_PORT_6379_TCP_ADDR",
     ];
 
     #[test]

@@ -93,14 +93,17 @@ impl AuthError {
             }
             Self::Upstream(e) => ErrorResponse::from(e.as_ref()),
             // A login link: the user may have another Salesforce account that is allowed.
-            Self::AccessDenied(_) => {
+            // The reason stays on the page: it is what to tell the people who run the site.
+            Self::AccessDenied(refusal) => {
                 ErrorResponse::new(StatusCode::FORBIDDEN, "access_denied", description)
                     .with_login_link()
                     .with_page(
                         "You do not have access to this page",
-                        "You are logged in, but this site's rules do not let your account open \
-                         this page. Log in with another account, or ask the people who run this \
-                         site for access.",
+                        format!(
+                            "You are logged in, but this site's rules do not let your account \
+                             in: {refusal}. Log in with another account, or ask the people who \
+                             run this site for access."
+                        ),
                     )
             }
             Self::RateLimited(wait) => {
