@@ -13,6 +13,7 @@
 
 use super::OwnRoutes;
 use crate::auth::{Authenticator, BrowserRejection, Confirmed, RulePath};
+use crate::salesforce::Identity;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,6 +40,12 @@ async fn me(State(auth): State<Authenticator>, request: Request) -> Response {
     protect(&auth, request, render_me).await
 }
 
+/// `/oauth2/userinfo`, oauth2-proxy's route: the caller's identity as JSON, in both modes. No
+/// caller gets 401 (never a redirect: pages call it from scripts).
+pub(super) async fn userinfo(State(auth): State<Authenticator>, request: Request) -> Response {
+    protect_with(&auth, request, BrowserRejection::Never, render_userinfo).await
+}
+
 /// Answers with `answer(identity)` for a caller the authenticator admits, as the identity
 /// layer would (a renewed session cookie included), or with its rejection.
 async fn protect(
@@ -46,8 +53,22 @@ async fn protect(
     request: Request,
     answer: impl FnOnce(&Confirmed) -> Response,
 ) -> Response {
+    protect_with(
+        auth,
+        request,
+        BrowserRejection::LoginWhenSessionEnds,
+        answer,
+    )
+    .await
+}
+
+async fn protect_with(
+    auth: &Authenticator,
+    request: Request,
+    rejection: BrowserRejection,
+    answer: impl FnOnce(&Confirmed) -> Response,
+) -> Response {
     let (parts, _body) = request.into_parts();
-    let rejection = BrowserRejection::LoginWhenSessionEnds;
     auth.serve(parts, RulePath::Request, rejection, |parts, caller| {
         ready(if matches!(parts.method, Method::GET | Method::HEAD) {
             answer(&caller.identity)
@@ -65,6 +86,24 @@ fn method_not_allowed() -> Response {
         [(header::ALLOW, HeaderValue::from_static("GET,HEAD"))],
     )
         .into_response()
+}
+
+/// oauth2-proxy's `userinfo` fields (`user`, `email`, `preferredUsername`) beside sfgate's own
+/// (those of `/api/me`), so a page written for either reads it. `user` is the Salesforce user
+/// id, as in `X-Forwarded-User`.
+pub(crate) fn userinfo_json(identity: &Identity) -> serde_json::Value {
+    let mut json = serde_json::to_value(identity).unwrap_or_else(|_| serde_json::json!({}));
+    if let Some(fields) = json.as_object_mut() {
+        fields.insert("user".into(), identity.user_id.to_string().into());
+        fields.insert("email".into(), identity.email.clone().into());
+        fields.insert("preferredUsername".into(), identity.username.clone().into());
+    }
+    json
+}
+
+fn render_userinfo(confirmed: &Confirmed) -> Response {
+    let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    ([no_store], Json(userinfo_json(confirmed.identity()))).into_response()
 }
 
 fn render_me(confirmed: &Confirmed) -> Response {
