@@ -343,3 +343,46 @@ async fn a_cross_site_sign_out_changes_nothing() {
         .expect("r");
     expect_status_for(r, 200, "still logged in").await;
 }
+
+#[tokio::test]
+async fn the_sample_apps_own_root_shows_who_is_logged_in_and_links_sign_out() {
+    let upstream = sfgate::demo::sample_app::SampleApp::start()
+        .await
+        .expect("sample app");
+    let app = spawn_gateway_for(&upstream.base_url(), &[]).await;
+    // A browser without a session is sent to log in, and comes back to the app's `/`.
+    let r = app
+        .http
+        .get(app.url("/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("r");
+    let r = expect_status(r, 303).await;
+    assert_eq!(location(r.headers()), "/oauth2/authorize?return_to=%2F");
+    let browser = browser_client();
+    expect_status(app.login(&browser, ALICE).await, 303).await;
+    let r = browser
+        .get(app.url("/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("page");
+    let page = expect_status(r, 200).await.text().await.expect("html");
+    assert!(page.contains("Hello from the sample app"), "{page}");
+    assert!(
+        page.contains(r#"Logged in as <strong id="user">alice@acme.example</strong>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"href="/oauth2/sign_out?rd=/oauth2/sign_in""#),
+        "{page}"
+    );
+    let r = browser
+        .get(app.url("/oauth2/sign_out?rd=/oauth2/sign_in"))
+        .send()
+        .await
+        .expect("sign out");
+    let r = expect_status(r, 302).await;
+    assert_eq!(location(r.headers()), "/oauth2/sign_in");
+}
