@@ -88,22 +88,46 @@ fn method_not_allowed() -> Response {
         .into_response()
 }
 
-/// oauth2-proxy's `userinfo` fields (`user`, `email`, `preferredUsername`) beside sfgate's own
-/// (those of `/api/me`), so a page written for either reads it. `user` is the Salesforce user
-/// id, as in `X-Forwarded-User`.
-pub(crate) fn userinfo_json(identity: &Identity) -> serde_json::Value {
-    let mut json = serde_json::to_value(identity).unwrap_or_else(|_| serde_json::json!({}));
-    if let Some(fields) = json.as_object_mut() {
-        fields.insert("user".into(), identity.user_id.to_string().into());
-        fields.insert("email".into(), identity.email.clone().into());
-        fields.insert("preferredUsername".into(), identity.username.clone().into());
+/// oauth2-proxy's `userinfo` fields (`user`, `preferredUsername`; `email` is the identity's own)
+/// beside sfgate's (those of `/api/me`), so a page written for either reads it. `user` is the
+/// Salesforce user id, as in `X-Forwarded-User`. Serialised straight to bytes, as `/api/me` is:
+/// in gateway mode this is the identity route API clients poll.
+#[derive(serde::Serialize)]
+pub(crate) struct UserInfo<'a> {
+    #[serde(flatten)]
+    identity: &'a Identity,
+    user: &'a crate::domain::SalesforceId,
+    #[serde(rename = "preferredUsername")]
+    preferred_username: Option<&'a str>,
+}
+
+impl<'a> UserInfo<'a> {
+    pub(crate) fn new(identity: &'a Identity) -> Self {
+        Self {
+            identity,
+            user: &identity.user_id,
+            preferred_username: identity.username.as_deref(),
+        }
     }
-    json
 }
 
 fn render_userinfo(confirmed: &Confirmed) -> Response {
     let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    ([no_store], Json(userinfo_json(confirmed.identity()))).into_response()
+    let info = UserInfo::new(confirmed.identity());
+    match serde_json::to_vec(&info) {
+        Ok(json) => (
+            [
+                no_store,
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+            ],
+            json,
+        )
+            .into_response(),
+        Err(_) => ([no_store], Json(confirmed.identity())).into_response(),
+    }
 }
 
 fn render_me(confirmed: &Confirmed) -> Response {
