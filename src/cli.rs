@@ -158,7 +158,8 @@ fn check() -> ExitCode {
 
 fn print_config() -> ExitCode {
     match load() {
-        Ok(_) => {
+        Ok(config) => {
+            println!("{}", describe_mode(&config));
             print!(
                 "{}",
                 crate::config::effective::render(&|name| std::env::var(name).ok())
@@ -167,6 +168,30 @@ fn print_config() -> ExitCode {
         }
         Err(e) => report(&e),
     }
+}
+
+/// What the configuration amounts to, in comment lines: the mode, what sfgate answers, where
+/// metrics are.
+fn describe_mode(config: &Config) -> String {
+    let metrics = match (config.server.metrics_addr, &config.gateway.upstream_url) {
+        (Some(addr), _) => format!("/metrics on {addr}"),
+        (None, Some(_)) => "no metrics (set METRICS_ADDR)".to_string(),
+        (None, None) => "/metrics on the main port".to_string(),
+    };
+    let mode = match &config.gateway.upstream_url {
+        Some(u) => format!(
+            "gateway mode: sfgate answers under {}/, every other path goes to {}",
+            crate::login_paths::PREFIX,
+            u.origin().ascii_serialization()
+        ),
+        None => "standalone: sfgate is the whole site".to_string(),
+    };
+    format!(
+        "# {mode}\n# callback {} ; listening on {}:{} ; {metrics}\n",
+        config.callback_path(),
+        config.server.host,
+        config.server.port
+    )
 }
 
 async fn serve() -> ExitCode {

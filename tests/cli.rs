@@ -698,6 +698,8 @@ async fn config_prints_the_effective_configuration_without_any_secret() {
         "UPSTREAM_URL=http://127.0.0.1:8080",
         "METRICS_ADDR=127.0.0.1:9100",
         "PORT=  # default: 3000",
+        "# gateway mode: sfgate answers under /oauth2/, every other path goes to http://127.0.0.1:8080",
+        "/metrics on 127.0.0.1:9100",
     ] {
         assert!(said.contains(shown), "{shown} missing:\n{said}");
     }
