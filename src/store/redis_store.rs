@@ -2,8 +2,8 @@
 //! bounded way every command is run.
 
 use super::health::StoreHealth;
+use super::keys::KeyRing;
 use super::revocation::Revocations;
-use super::sealed::Sealer;
 use super::StoreError;
 use crate::config::RedisConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -26,7 +26,10 @@ pub struct RedisStore {
     pub(super) connect_timeout: Duration,
     pub(super) health: StoreHealth,
     pub(super) revocations: Revocations,
-    pub(super) sealer: Sealer,
+    /// Names token-derived keys and seals values (see `keys.rs`).
+    pub(super) keys: KeyRing,
+    /// `REDIS_OUTAGE_CACHE_TTL`.
+    pub(super) outage_cache_ttl: Duration,
 }
 
 impl RedisStore {
@@ -35,6 +38,7 @@ impl RedisStore {
     pub(super) fn connect(
         config: &RedisConfig,
         session_secret: &[u8],
+        previous_secret: Option<&[u8]>,
         identity_ttl: Duration,
     ) -> Result<Arc<Self>, StoreError> {
         // The client's errors do not echo the URL, but say nothing more than needed anyway.
@@ -55,7 +59,8 @@ impl RedisStore {
             connect_timeout,
             health: StoreHealth::new(),
             revocations: Revocations::new(identity_ttl),
-            sealer: Sealer::new(session_secret),
+            keys: KeyRing::new(session_secret, previous_secret),
+            outage_cache_ttl: config.outage_cache_ttl,
         }))
     }
 

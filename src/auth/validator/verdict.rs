@@ -8,6 +8,7 @@ use metrics::Counter;
 use moka::Expiry;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -31,10 +32,48 @@ impl Verdict {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(super) struct VerdictExpiry {
     pub(super) valid: Duration,
     pub(super) invalid: Duration,
+    /// Whether this replica hears revocations; while it does not, verdicts are cached only
+    /// for `REDIS_OUTAGE_CACHE_TTL`.
+    pub(super) outage: Arc<Outage>,
+}
+
+/// While a replica cannot hear revocations (Redis unreachable or its subscription lost),
+/// what it caches must not outlive a logout made elsewhere by more than a short bound.
+#[derive(Default)]
+pub(super) struct Outage {
+    deaf: AtomicBool,
+    /// `REDIS_OUTAGE_CACHE_TTL`, in milliseconds.
+    cache_ttl_ms: AtomicU64,
+}
+
+impl Outage {
+    pub(super) fn is_deaf(&self) -> bool {
+        self.deaf.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set_deaf(&self, deaf: bool) {
+        self.deaf.store(deaf, Ordering::Relaxed);
+    }
+
+    pub(super) fn set_cache_ttl(&self, ttl: Duration) {
+        self.cache_ttl_ms
+            .store(ttl.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// `ttl`, or the outage bound if shorter while deaf.
+    fn cap(&self, ttl: Duration) -> Duration {
+        if self.is_deaf() {
+            ttl.min(Duration::from_millis(
+                self.cache_ttl_ms.load(Ordering::Relaxed),
+            ))
+        } else {
+            ttl
+        }
+    }
 }
 
 impl Expiry<Key, Verdict> for VerdictExpiry {
@@ -44,13 +83,13 @@ impl Expiry<Key, Verdict> for VerdictExpiry {
         value: &Verdict,
         created_at: Instant,
     ) -> Option<Duration> {
-        Some(match value {
+        Some(self.outage.cap(match value {
             Verdict::Valid(_, None) => self.valid,
             Verdict::Valid(_, Some(until)) => {
                 self.valid.min(until.saturating_duration_since(created_at))
             }
             Verdict::Invalid(_) => self.invalid,
-        })
+        }))
     }
 }
 
