@@ -99,8 +99,9 @@ impl IdentityValidator {
 
     /// Shares revocations and verdicts with the other replicas through `store` (see
     /// `crate::store`). While this replica cannot hear revocations (Redis unreachable, the
-    /// subscription lost, not caught up yet), it is *deaf*: the moment it becomes so, every
-    /// verdict cached before is dropped; while it is, verdicts are cached for at most
+    /// subscription lost, not caught up yet), it is *deaf*: the moment it becomes so, no
+    /// admission cached before is served any more (a new [`Outage`] generation; refusals
+    /// stay); while it is, verdicts are cached for at most
     /// `REDIS_OUTAGE_CACHE_TTL` and JWTs are checked at Salesforce instead of locally. So a
     /// logout on another replica (which revokes the token at Salesforce) holds here within
     /// that bound even though its message cannot arrive.
@@ -108,13 +109,7 @@ impl IdentityValidator {
         if let Some(ttl) = store.outage_cache_ttl() {
             let outage = self.ttls.outage.clone();
             outage.set_cache_ttl(ttl);
-            let cache = self.cache.clone();
-            store.on_hearing_change(move |hearing| {
-                outage.set_deaf(!hearing);
-                if let (false, Some(cache)) = (hearing, &cache) {
-                    cache.invalidate_all();
-                }
-            });
+            store.on_hearing_change(move |hearing| outage.set_deaf(!hearing));
         }
         self.store = store;
         self
@@ -194,15 +189,20 @@ impl IdentityValidator {
             }
             // A hit first, without building the miss path's future.
             Some(cache) => match cache.get(&key).await {
-                Some(hit) => {
+                Some(hit) if self.ttls.outage.serves(&hit) => {
                     counters.cache_hit.increment(1);
                     Ok(hit)
                 }
-                None => {
+                stale => {
+                    if stale.is_some() {
+                        // Admitted before this replica last became deaf: check again.
+                        cache.invalidate(&key).await;
+                    }
                     let missed = AtomicBool::new(false);
                     let result = cache
                         .try_get_with(key, async {
                             missed.store(true, Ordering::Relaxed);
+                            let generation = self.ttls.outage.generation();
                             // A miss that may call Salesforce is charged to the client that
                             // caused it unless it confirms a valid token. A JWT access token
                             // checked against a cached key costs Salesforce nothing: it is not
@@ -226,7 +226,9 @@ impl IdentityValidator {
                             {
                                 reservation.give_back();
                             }
-                            fetched.map_err(AuthError::from)
+                            fetched
+                                .map(|v| v.in_generation(generation))
+                                .map_err(AuthError::from)
                         })
                         .await;
                     if missed.load(Ordering::Relaxed) {
@@ -240,7 +242,7 @@ impl IdentityValidator {
             },
         };
         let identity = match verdict {
-            Ok(Verdict::Valid(identity, _)) => identity,
+            Ok(Verdict::Valid(identity, ..)) => identity,
             Ok(Verdict::Invalid(reason)) => {
                 counters.invalid.increment(1);
                 return Err(AuthError::InvalidToken(reason.to_string()));
@@ -347,7 +349,7 @@ impl IdentityValidator {
         }
         let verdict = self.fetch(instance, token, jwt).await?;
         let (shared, ttl) = match &verdict {
-            Verdict::Valid(identity, until) => (
+            Verdict::Valid(identity, until, _) => (
                 SharedVerdict::valid(identity),
                 until.map_or(self.ttls.valid, |u| {
                     self.ttls

@@ -95,14 +95,23 @@ impl RedisStore {
                 Some(value)
             }
             Ok(Err(e)) => {
-                self.health.command_failed(op, &describe(&e));
+                self.failed(op, &describe(&e));
                 None
             }
             Err(_) => {
-                self.health.command_failed(op, "timed out");
+                self.failed(op, "timed out");
                 None
             }
         }
+    }
+}
+
+impl RedisStore {
+    /// A failed command is evidence that revocations may not be heard either (the
+    /// subscription may not have noticed yet): the replica is deaf until it has caught up.
+    fn failed(&self, op: &'static str, error: &str) {
+        self.health.command_failed(op, error);
+        super::revocation::set_hearing(self, false);
     }
 }
 

@@ -14,7 +14,8 @@
 //! revocation can travel the same way; a kind this version does not know is ignored.
 //!
 //! What if a replica cannot hear? Pub/sub does not queue for a disconnected subscriber. From
-//! the moment the subscription is lost until this replica has caught up again, it is *deaf*:
+//! the moment the subscription is lost or any Redis command fails (whichever is noticed
+//! first) until this replica has caught up again, it is *deaf*:
 //! the hook the validator registered ([`SharedStore::on_hearing_change`]) drops every verdict
 //! cached before the outage, caps new ones at `REDIS_OUTAGE_CACHE_TTL` and sends JWTs to
 //! Salesforce instead of checking them locally, so a logout elsewhere (which also revoked the
@@ -167,7 +168,7 @@ impl SharedStore {
 }
 
 /// Records whether this replica hears revocations, telling the validator on a change.
-fn set_hearing(store: &RedisStore, hearing: bool) {
+pub(super) fn set_hearing(store: &RedisStore, hearing: bool) {
     if store.health.set_hearing(hearing) {
         if let Some(hook) = store.revocations.on_hearing.get() {
             hook(hearing);

@@ -13,7 +13,8 @@ async fn refused_within(replicas: &Replicas, replica: usize, token: &str, instan
     while replicas.me(replica, token, instance).await != 401 {
         assert!(
             started.elapsed() < BOUND,
-            "replica {replica} still admits a logged-out token"
+            "replica {replica} still admits a logged-out token: {}",
+            &token[..20.min(token.len())]
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
