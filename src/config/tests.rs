@@ -57,6 +57,23 @@ fn session_lifetimes_default_and_are_validated_together() {
 }
 
 #[test]
+fn a_previous_session_secret_is_optional_and_checked_like_the_current_one() {
+    let c = Config::from_map(&base()).expect("valid");
+    assert!(c.session.previous_secret.is_none());
+    let mut env = base();
+    env.insert(
+        "SESSION_SECRET_PREVIOUS".into(),
+        "the-old-secret-that-is-long-enough-0123456789".into(),
+    );
+    let c = Config::from_map(&env).expect("valid");
+    assert!(c.session.previous_secret.is_some());
+    env.insert("SESSION_SECRET_PREVIOUS".into(), "short-s3cret".into());
+    let err = Config::from_map(&env).expect_err("invalid").to_string();
+    assert!(err.contains("SESSION_SECRET_PREVIOUS"), "{err}");
+    assert!(!err.contains("short-s3cret"), "{err}");
+}
+
+#[test]
 fn empty_environment_names_every_missing_variable() {
     let err = Config::from_map(&HashMap::new()).expect_err("invalid");
     let vars: Vec<_> = err.0.iter().map(|p| p.variable.as_str()).collect();

@@ -93,7 +93,7 @@ fn expectations() -> BTreeMap<&'static str, Expected> {
                 statuses: &[200, 200, 401],
                 contains: &[
                     r#"{"access_token":"00D5j00000AcMe1!"#,
-                    r#"{"logged_out":true,"revoked":["access_token","refresh_token"]}"#,
+                    r#"{"logged_out":true,"replicas":"not_shared","revoked":["access_token","refresh_token"]}"#,
                     r#"{"error":"invalid_token""#,
                 ],
                 shown: true,
