@@ -29,6 +29,9 @@ pub fn router(state: AppState) -> (Router, OwnPaths) {
             crate::login_paths::FORWARD_AUTH,
             any(forward_auth::forward_auth),
         )
+        // Envoy's `ext_authz` appends the original path to the auth path.
+        .route("/oauth2/auth/", any(forward_auth::forward_auth))
+        .route("/oauth2/auth/{*original}", any(forward_auth::forward_auth))
         // Exactly this file: other `/.well-known/` paths (ACME challenges, app links) stay the app's.
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .merge(assets::router(state.config.gateway.upstream_url.is_some()))

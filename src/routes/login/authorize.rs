@@ -16,7 +16,22 @@ pub(super) async fn authorize(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, LoginError> {
-    let params = query_params(query.as_deref())?;
+    begin(&state, query.as_deref(), "return_to")
+}
+
+/// `GET /oauth2/start?rd=/path`: oauth2-proxy's name for the same start, with the return path
+/// as `rd` (the same-site rule of `return_to` applies). nginx's `error_page 401 =
+/// /oauth2/start?rd=$request_uri` and forward auth's redirect for Traefik and Caddy land here.
+pub(super) async fn start(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, LoginError> {
+    begin(&state, query.as_deref(), "rd")
+}
+
+/// Starts a login that returns to the path in the query parameter `return_key`.
+fn begin(state: &AppState, query: Option<&str>, return_key: &str) -> Result<Response, LoginError> {
+    let params = query_params(query)?;
     let prompt = params
         .get("prompt")
         .map(|p| validate_prompt(p))
@@ -25,7 +40,7 @@ pub(super) async fn authorize(
         .get("login_hint")
         .map(|h| validate_login_hint(h))
         .transpose()?;
-    let return_to = params.get("return_to").and_then(|r| ReturnTo::parse(r));
+    let return_to = params.get(return_key).and_then(|r| ReturnTo::parse(r));
 
     let redirect = state.auth.oauth.authorize_redirect(prompt, login_hint);
     let login = LoginState {
