@@ -4,7 +4,8 @@
 //!
 //! | Convention | Original path and query | Original method |
 //! |---|---|---|
-//! | nginx `auth_request` (and ingress-nginx) | `X-Original-URI` | `X-Original-Method` |
+//! | nginx `auth_request` | `X-Original-URI` | `X-Original-Method` |
+//! | ingress-nginx `auth-url` | `X-Original-URL` (the full URL; must agree with `X-Original-URI` if both are sent) | `X-Original-Method` |
 //! | Traefik `forwardAuth`, Caddy `forward_auth` | `X-Forwarded-Uri` (with `X-Forwarded-Host`, `-Proto`) | `X-Forwarded-Method` |
 //! | Envoy HTTP `ext_authz` | appended to the auth path (`/oauth2/auth/admin/x?y`) | the request's own |
 //!
@@ -53,7 +54,7 @@ impl std::str::FromStr for ForwardAuthStyle {
 /// Where an original request was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Convention {
-    /// `X-Original-URI` / `X-Original-Method`.
+    /// `X-Original-URI` or `X-Original-URL`, and `X-Original-Method`.
     Nginx,
     /// `X-Forwarded-Uri` / `X-Forwarded-Method` (Traefik and Caddy).
     Forwarded,
@@ -111,6 +112,7 @@ impl OriginalRequestError {
 }
 
 const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
 const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
 const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
@@ -171,28 +173,39 @@ pub fn redirects_browsers(style: ForwardAuthStyle, original: Option<&OriginalReq
 
 fn describe(convention: Convention) -> &'static str {
     match convention {
-        Convention::Nginx => "X-Original-URI/X-Original-Method (nginx)",
+        Convention::Nginx => "X-Original-URI/-URL/-Method (nginx, ingress-nginx)",
         Convention::Forwarded => "X-Forwarded-Uri/X-Forwarded-Method (Traefik, Caddy)",
         Convention::Envoy => "the path after the auth path (Envoy)",
     }
 }
 
+/// nginx's `X-Original-URI` (a path, as `$request_uri`), or ingress-nginx's `X-Original-URL`
+/// (the full URL); both present must name the same path and query.
 fn nginx(request: &AuthRequest<'_>) -> Result<Option<OriginalRequest>, OriginalRequestError> {
-    from_headers(
-        request,
-        &X_ORIGINAL_URI,
-        &X_ORIGINAL_METHOD,
-        Convention::Nginx,
-    )
+    let uri = single(request.headers, &X_ORIGINAL_URI)?
+        .map(|u| plain_path_and_query(u, X_ORIGINAL_URI.as_str()))
+        .transpose()?;
+    let url = single(request.headers, &X_ORIGINAL_URL)?
+        .map(path_of_url)
+        .transpose()?;
+    let target = match (uri, url) {
+        (Some(uri), Some(url)) if uri.as_str() != url.as_str() => {
+            return Err(OriginalRequestError::Ambiguous(
+                "X-Original-URI and X-Original-URL (nginx, ingress-nginx)".into(),
+            ))
+        }
+        (Some(target), _) | (None, Some(target)) => Some(target),
+        (None, None) => None,
+    };
+    with_method(request, target, &X_ORIGINAL_METHOD, Convention::Nginx)
 }
 
 fn forwarded(request: &AuthRequest<'_>) -> Result<Option<OriginalRequest>, OriginalRequestError> {
-    let Some(mut original) = from_headers(
-        request,
-        &X_FORWARDED_URI,
-        &X_FORWARDED_METHOD,
-        Convention::Forwarded,
-    )?
+    let target = single(request.headers, &X_FORWARDED_URI)?
+        .map(|u| plain_path_and_query(u, X_FORWARDED_URI.as_str()))
+        .transpose()?;
+    let Some(mut original) =
+        with_method(request, target, &X_FORWARDED_METHOD, Convention::Forwarded)?
     else {
         return Ok(None);
     };
@@ -200,21 +213,20 @@ fn forwarded(request: &AuthRequest<'_>) -> Result<Option<OriginalRequest>, Origi
     Ok(Some(original))
 }
 
-/// A convention that sends the URI and method in headers. The method header alone (without
-/// the URI) names no request and is refused; without the method header the request's own
-/// method is the original's (nginx's `auth_request` keeps it).
-fn from_headers(
+/// A convention that sends the target and the method in headers. The method header alone
+/// (without a target) names no request and is refused; without the method header the
+/// request's own method is the original's (nginx's `auth_request` subrequest keeps it).
+fn with_method(
     request: &AuthRequest<'_>,
-    uri_header: &HeaderName,
+    target: Option<PathAndQuery>,
     method_header: &HeaderName,
     convention: Convention,
 ) -> Result<Option<OriginalRequest>, OriginalRequestError> {
-    let uri = single(request.headers, uri_header)?;
     let method = single(request.headers, method_header)?;
-    let Some(uri) = uri else {
+    let Some(uri) = target else {
         return match method {
             Some(_) => Err(OriginalRequestError::Malformed(format!(
-                "{method_header} was sent without {uri_header}"
+                "{method_header} was sent without the original URI"
             ))),
             None => Ok(None),
         };
@@ -227,10 +239,30 @@ fn from_headers(
     };
     Ok(Some(OriginalRequest {
         method,
-        uri: plain_path_and_query(uri, uri_header.as_str())?,
+        uri,
         host: None,
         convention,
     }))
+}
+
+/// The path and query of an absolute `http(s)://host/path?query` (ingress-nginx's
+/// `X-Original-URL`), under the same rule as a plain path.
+fn path_of_url(raw: &str) -> Result<PathAndQuery, OriginalRequestError> {
+    let bad = || {
+        OriginalRequestError::Malformed(
+            "x-original-url must be an absolute URL such as https://app.example.com/page?x=1"
+                .into(),
+        )
+    };
+    if raw.contains('#') {
+        return Err(bad());
+    }
+    let uri: Uri = raw.parse().map_err(|_| bad())?;
+    let http = matches!(uri.scheme_str(), Some("http" | "https"));
+    match (http, uri.authority(), uri.path_and_query()) {
+        (true, Some(_), Some(pq)) => plain_path_and_query(pq.as_str(), X_ORIGINAL_URL.as_str()),
+        _ => Err(bad()),
+    }
 }
 
 /// Envoy's `ext_authz` (HTTP service with `path_prefix` set to the auth path) asks about

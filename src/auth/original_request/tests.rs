@@ -55,6 +55,18 @@ fn each_convention_names_the_original_request() {
         assert_eq!((o.path(), o.method.as_str()), ("/admin/x", "DELETE"));
         assert_eq!(o.host.as_deref(), Some("app.example.com"));
     }
+    // ingress-nginx sends the full URL.
+    let ingress = [
+        ("x-original-url", "https://app.example.com/admin/x?y=1"),
+        ("x-original-method", "PATCH"),
+    ];
+    for style in [Nginx, Auto] {
+        let o = ask(style, &get, AUTH, &ingress).expect("ok").expect("some");
+        assert_eq!(
+            (o.uri.as_str(), o.method.as_str()),
+            ("/admin/x?y=1", "PATCH")
+        );
+    }
     let o = ask(Envoy, &Method::PUT, "/oauth2/auth/admin/x?y=1", &[])
         .expect("ok")
         .expect("some");
@@ -124,6 +136,16 @@ fn auto_refuses_disagreeing_sources_and_accepts_agreeing_ones() {
         "/oauth2/auth/admin/x",
         &[("x-original-uri", "/app/x")]
     )));
+    // nginx's two spellings must agree too.
+    assert!(ambiguous(ask(
+        ForwardAuthStyle::Nginx,
+        &get,
+        AUTH,
+        &[
+            ("x-original-url", "https://app.example.com/admin/x"),
+            ("x-original-uri", "/app/x"),
+        ]
+    )));
     // Same path, another query or method: still another request.
     assert!(ambiguous(ask(
         Auto,
@@ -172,6 +194,19 @@ fn malformed_sources_are_refused() {
             vec![("x-original-uri", "/a"), ("x-original-uri", "/b")],
         ),
         (Nginx, vec![("x-original-method", "GET")]),
+        (Nginx, vec![("x-original-url", "/admin/x")]),
+        (
+            Nginx,
+            vec![("x-original-url", "ftp://app.example.com/admin/x")],
+        ),
+        (
+            Nginx,
+            vec![("x-original-url", "https://app.example.com//evil/x")],
+        ),
+        (
+            Nginx,
+            vec![("x-original-url", "https://app.example.com/a#/../admin")],
+        ),
         (
             Nginx,
             vec![("x-original-uri", "/a"), ("x-original-method", "G E T")],
@@ -229,7 +264,11 @@ fn only_traefik_and_caddy_conventions_get_the_browser_redirect() {
 /// method and URI, and the client's own headers passed along.
 #[derive(Debug, Clone, Copy)]
 enum Front {
-    Nginx { sends_method: bool },
+    Nginx {
+        sends_method: bool,
+    },
+    /// ingress-nginx: `X-Original-URL` (the full URL) and `X-Original-Method`.
+    IngressNginx,
     Traefik,
     Caddy,
     Envoy,
@@ -238,7 +277,7 @@ enum Front {
 impl Front {
     fn style(self) -> ForwardAuthStyle {
         match self {
-            Self::Nginx { .. } => ForwardAuthStyle::Nginx,
+            Self::Nginx { .. } | Self::IngressNginx => ForwardAuthStyle::Nginx,
             Self::Traefik => ForwardAuthStyle::Traefik,
             Self::Caddy => ForwardAuthStyle::Caddy,
             Self::Envoy => ForwardAuthStyle::Envoy,
@@ -270,6 +309,8 @@ impl Front {
         match self {
             Self::Nginx { sends_method } => {
                 set(&mut headers, "x-original-uri", target);
+                // `proxy_set_header X-Original-URL "";` removes the client's copy.
+                headers.remove("x-original-url");
                 if sends_method {
                     set(&mut headers, "x-original-method", method.as_str());
                 }
@@ -280,6 +321,15 @@ impl Front {
                     method.clone()
                 };
                 (own, AUTH.to_owned(), headers)
+            }
+            Self::IngressNginx => {
+                set(
+                    &mut headers,
+                    "x-original-url",
+                    &format!("https://app.example.com{target}"),
+                );
+                set(&mut headers, "x-original-method", method.as_str());
+                (Method::GET, AUTH.to_owned(), headers)
             }
             Self::Traefik | Self::Caddy => {
                 set(&mut headers, "x-forwarded-uri", target);
@@ -301,6 +351,7 @@ impl Front {
 fn front() -> impl Strategy<Value = Front> {
     prop_oneof![
         any::<bool>().prop_map(|sends_method| Front::Nginx { sends_method }),
+        Just(Front::IngressNginx),
         Just(Front::Traefik),
         Just(Front::Caddy),
         Just(Front::Envoy),
@@ -321,6 +372,7 @@ fn target() -> impl Strategy<Value = String> {
 fn client_header() -> impl Strategy<Value = (String, String)> {
     let name = prop::sample::select(vec![
         "x-original-uri",
+        "x-original-url",
         "x-forwarded-uri",
         "x-original-method",
         "x-forwarded-method",
@@ -336,6 +388,7 @@ fn client_header() -> impl Strategy<Value = (String, String)> {
         "https://evil.example/",
         "//evil",
         "evil.example",
+        "https://app.example.com/public/x",
     ]);
     (name, prop::collection::vec(any::<bool>(), 20), value).prop_map(|(name, upper, value)| {
         let spelled: String = name
@@ -367,8 +420,9 @@ proptest! {
 
         // The named style reads what the proxy set, whatever the client added: the target
         // itself, or a refusal for a target no path rule accepts (`//x`). nginx without
-        // `X-Original-Method` in its configuration leaves that header to the client, who can
-        // then only get itself refused (the method is never a reason to admit).
+        // `X-Original-Method` in its configuration leaves that header to the client, and
+        // ingress-nginx leaves `X-Original-URI` to the client: the client can then only get
+        // itself refused (two nginx spellings that disagree; the method never admits).
         let named = original_request(front.style(), &request);
         if let Ok(named) = &named {
             let named = named.as_ref().expect("the proxy always names the request");
@@ -379,7 +433,7 @@ proptest! {
             }
         } else {
             prop_assert!(
-                target.starts_with("//") || matches!(front, Front::Nginx { sends_method: false }),
+                target.starts_with("//") || matches!(front, Front::Nginx { sends_method: false } | Front::IngressNginx),
                 "{}", target
             );
         }

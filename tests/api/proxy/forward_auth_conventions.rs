@@ -117,6 +117,24 @@ async fn disagreeing_sources_are_refused_in_auto_and_the_named_proxys_source_win
     )
     .await;
     assert_eq!(error_code(r, 403).await, "access_denied");
+    // ingress-nginx sends the full URL; a client's X-Original-URI beside it must agree.
+    let ingress = [
+        ("x-original-url", "https://app.example.com/admin/x?y=1"),
+        ("x-original-method", "GET"),
+        ("x-sent-from", "nginx-ingress-controller"),
+    ];
+    let r = ask_as_bob(&nginx, reqwest::Method::GET, "/oauth2/auth", &ingress).await;
+    assert_eq!(error_code(r, 403).await, "access_denied");
+    let mut with_client_header = ingress.to_vec();
+    with_client_header.push(("x-original-uri", "/public/x"));
+    let r = ask_as_bob(
+        &nginx,
+        reqwest::Method::GET,
+        "/oauth2/auth",
+        &with_client_header,
+    )
+    .await;
+    assert_eq!(error_code(r, 400).await, "ambiguous_original_request");
 }
 
 /// Envoy's HTTP ext_authz with `path_prefix: /oauth2/auth` asks `/oauth2/auth<original>` with
