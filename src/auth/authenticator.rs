@@ -32,8 +32,6 @@ pub struct AuthParts {
     pub policy: Policy,
     /// Which instance URLs a caller may name (checked before any network call).
     pub instance_policy: InstancePolicy,
-    /// `TRUST_PROXY`: forward auth may read the original URI from the proxy's headers.
-    pub trust_proxy: bool,
     /// The one path rule's options (`ALLOW_ENCODED_SLASHES`), as the proxy applies them.
     pub path_policy: PathPolicy,
     pub validator: IdentityValidator,
