@@ -300,7 +300,7 @@ fn seam_settings_are_read_and_checked() {
     // A skip rule matches one spelling: a case-insensitive flag would widen it.
     env.insert("SKIP_AUTH_ROUTES".into(), "GET=(?i)^/public/".into());
     let err = Config::from_map(&env).expect_err("invalid");
-    let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+    let vars: Vec<_> = err.0.iter().map(|p| p.variable.as_str()).collect();
     for var in [
         "FORWARD_AUTH_STYLE",
         "WEBSOCKET_ALLOWED_ORIGINS",
