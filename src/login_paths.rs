@@ -13,6 +13,8 @@ pub const LOGOUT: &str = "/oauth2/logout";
 pub const WELCOME: &str = "/oauth2/welcome";
 /// Forward authentication for nginx and Traefik.
 pub const FORWARD_AUTH: &str = "/oauth2/auth";
+/// The Canvas App URL: Salesforce POSTs its signed request here (`CANVAS_ENABLED`).
+pub const CANVAS: &str = "/oauth2/canvas";
 
 /// Every fixed path; the callback (the path of `SF_REDIRECT_URI`) must be none of them.
 pub const FIXED: &[&str] = &[
@@ -24,4 +26,5 @@ pub const FIXED: &[&str] = &[
     LOGOUT,
     WELCOME,
     FORWARD_AUTH,
+    CANVAS,
 ];

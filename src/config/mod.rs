@@ -9,6 +9,7 @@
 
 mod assertion;
 mod cache;
+mod canvas;
 mod gateway;
 mod policy;
 mod reader;
@@ -21,6 +22,7 @@ mod tests;
 
 pub use assertion::AssertionConfig;
 pub use cache::CacheConfig;
+pub use canvas::CanvasConfig;
 pub use gateway::{GatewayConfig, SkipAuthRule};
 pub use redis::RedisConfig;
 pub use salesforce::{SalesforceConfig, TokenValidation};
@@ -42,6 +44,8 @@ pub struct Config {
     /// Who may pass beyond the org check, globally and per route (docs/authorization.md).
     pub policy: crate::policy::Policy,
     pub assertion: AssertionConfig,
+    /// Canvas apps (`CANVAS_ENABLED`, `CANVAS_LANDING`).
+    pub canvas: CanvasConfig,
     /// Shared state for replicas (`REDIS_URL`); `None` keeps everything in-process.
     pub redis: Option<RedisConfig>,
     /// Legacy Node.js variable names that were used, so start-up can say so once.
@@ -115,6 +119,7 @@ impl Config {
         let redis = redis::parse(&mut r);
         let policy = policy::parse(&mut r, &scopes);
         let assertion = assertion::parse(&mut r, gateway.upstream_url.as_ref());
+        let canvas = canvas::parse(&mut r);
         let legacy_names_used = std::mem::take(&mut r.legacy);
         match (salesforce, session) {
             (Some(salesforce), Some(session)) if r.problems.is_empty() => Ok(Config {
@@ -125,6 +130,7 @@ impl Config {
                 server,
                 policy,
                 assertion,
+                canvas,
                 redis,
                 legacy_names_used,
             }),

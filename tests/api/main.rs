@@ -17,6 +17,7 @@ mod helpers;
 
 mod authz;
 mod bad_input;
+mod canvas;
 mod emulator;
 mod identity;
 mod instance_url_props;

@@ -7,6 +7,7 @@
 //! prove sfgate fails closed. It binds loopback only: it hands out tokens for anyone.
 
 mod authorize;
+mod canvas;
 mod control;
 mod faults;
 mod grants;
@@ -59,6 +60,8 @@ pub struct EmulatorConfig {
     /// `api refresh_token`), so a script can try `/oauth2/refresh` without a browser. Real
     /// Salesforce never issues one for that flow, so tests of sfgate itself leave this off.
     pub password_grant_refresh_token: bool,
+    /// The Connected App's Canvas App URL: where `/canvas/host` POSTs its signed request.
+    pub canvas_url: Option<String>,
 }
 
 impl EmulatorConfig {
@@ -74,6 +77,7 @@ impl EmulatorConfig {
             jwt_app: None,
             rotate_refresh_tokens: false,
             password_grant_refresh_token: false,
+            canvas_url: None,
         }
     }
 }
@@ -129,6 +133,7 @@ fn router(state: Arc<EmulatorState>) -> Router {
         .route("/id/keys", get(jwt::jwks))
         .route("/services/oauth2/introspect", post(introspect::introspect))
         .route("/__emulator/rotate-key", post(jwt::rotate))
+        .route("/canvas/host", get(canvas::host))
         .route("/favicon.ico", get(favicon))
         .merge(control::router())
         .with_state(state)
@@ -164,6 +169,11 @@ impl EmulatorHandle {
 
     pub fn add_redirect_uri(&self, uri: &str) {
         self.state.add_redirect_uri(uri);
+    }
+
+    /// Sets the Connected App's Canvas App URL (see [`EmulatorConfig::canvas_url`]).
+    pub fn set_canvas_url(&self, url: &str) {
+        self.state.set_canvas_url(url);
     }
 
     pub fn set_fault(&self, fault: Fault) {

@@ -101,6 +101,7 @@ pub(super) struct EmulatorState {
     pub password_grant_refresh_token: bool,
     pub(super) lifetime: Duration,
     pub(super) redirect_uris: RwLock<Vec<String>>,
+    pub(super) canvas_url: RwLock<Option<String>>,
     pub(super) latency_ms: AtomicU64,
     pub(super) clock_offset_ms: AtomicU64,
     pub(super) counters: [AtomicU64; 8],
@@ -133,6 +134,7 @@ impl EmulatorState {
             password_grant_refresh_token: config.password_grant_refresh_token,
             lifetime: config.access_token_lifetime,
             redirect_uris: RwLock::new(config.redirect_uris),
+            canvas_url: RwLock::new(config.canvas_url),
             latency_ms: AtomicU64::new(config.latency.as_millis() as u64),
             clock_offset_ms: AtomicU64::new(0),
             counters: Default::default(),
@@ -144,6 +146,16 @@ impl EmulatorState {
             refresh: Mutex::new(HashMap::new()),
             profiles: Mutex::new(HashMap::new()),
             shutdown,
+        }
+    }
+
+    pub(super) fn canvas_url(&self) -> Option<String> {
+        self.canvas_url.read().ok().and_then(|u| u.clone())
+    }
+
+    pub(super) fn set_canvas_url(&self, url: &str) {
+        if let Ok(mut u) = self.canvas_url.write() {
+            *u = Some(url.to_string());
         }
     }
 
