@@ -32,5 +32,6 @@ mod proxy;
 mod readme;
 mod redis;
 mod sessions;
+mod sites;
 mod trust;
 mod websocket;

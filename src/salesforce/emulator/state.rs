@@ -106,6 +106,8 @@ pub(super) struct EmulatorState {
     pub(super) clock_offset_ms: AtomicU64,
     pub(super) counters: [AtomicU64; 8],
     pub(super) refresh_calls: AtomicU64,
+    /// Requests under the Experience Cloud site's path.
+    pub(super) site_calls: AtomicU64,
     pub(super) rotate_refresh_tokens: AtomicBool,
     pub(super) faults: Mutex<HashMap<Endpoint, Fault>>,
     pub(super) codes: Mutex<HashMap<String, CodeGrant>>,
@@ -139,6 +141,7 @@ impl EmulatorState {
             clock_offset_ms: AtomicU64::new(0),
             counters: Default::default(),
             refresh_calls: AtomicU64::new(0),
+            site_calls: AtomicU64::new(0),
             rotate_refresh_tokens: AtomicBool::new(config.rotate_refresh_tokens),
             faults: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
