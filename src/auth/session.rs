@@ -237,6 +237,13 @@ impl CookieSealer {
         self.open(headers, LOGIN_COOKIE)
     }
 
+    /// When `session` reaches its maximum age (seconds since the epoch).
+    pub fn session_ends_at(&self, session: &Session) -> u64 {
+        session
+            .login_at
+            .saturating_add(self.session_max_age.as_secs())
+    }
+
     /// Time left before the session's maximum age; `None` once it is reached.
     fn remaining_life(&self, session: &Session) -> Option<Duration> {
         let ends = session

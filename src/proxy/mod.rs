@@ -9,10 +9,12 @@ mod error;
 mod forward;
 pub mod headers;
 mod tunnel;
+mod tunnel_end;
 
 pub use error::ProxyError;
 pub use forward::{Upstream, UpstreamError, UpstreamOptions};
 pub use tunnel::Tunnels;
+pub use tunnel_end::TunnelEnd;
 
 use crate::auth::{Authenticated, Authenticator, BrowserRejection, RulePath};
 use crate::config::{Config, SkipAuthRule};
@@ -100,6 +102,8 @@ async fn authenticate_then_forward(gw: &Gateway, request: Request) -> Response {
                         .extensions
                         .insert(crate::policy::SignedAssertion(assertion));
                 }
+                // A tunnel it opens ends with this credential.
+                parts.extensions.insert(TunnelEnd::of(&gw.auth, &caller));
                 forward(gw, parts, body, Some(&caller)).await
             },
         )

@@ -34,4 +34,5 @@ mod redis;
 mod sessions;
 mod sites;
 mod trust;
+mod tunnel_ends;
 mod websocket;
