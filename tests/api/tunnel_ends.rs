@@ -110,3 +110,38 @@ async fn other_tokens_sockets_stay_open_when_one_token_is_logged_out() {
     kept.send(Message::text("still here")).await.expect("send");
     assert_eq!(next(&mut kept).await, Some(Message::text("still here")));
 }
+
+#[tokio::test]
+async fn a_logout_on_another_replica_closes_the_socket_within_two_seconds() {
+    use crate::common::redis_server::RedisServer;
+    use crate::helpers::replicas::Replicas;
+    let Some(redis) = RedisServer::start("tunnel_ends_across_replicas") else {
+        return;
+    };
+    let echo = EchoServer::start().await;
+    let replicas = Replicas::start_with(&redis, 2, &[("UPSTREAM_URL", &echo.url())]).await;
+    let t = replicas.emulator.issue_tokens(ALICE.0).expect("tokens");
+    let url = format!("ws://{}/socket", replicas.gateways[0].addr);
+    let headers = [
+        ("authorization", format!("Bearer {}", t.access_token)),
+        ("x-instance-url", t.instance_url.clone()),
+    ];
+    let (mut ws, response) = tokio_tungstenite::connect_async(handshake(&url, &headers))
+        .await
+        .expect("handshake on replica 0");
+    assert_eq!(response.status(), 101);
+    ws.send(Message::text("hi")).await.expect("send");
+    assert_eq!(next(&mut ws).await, Some(Message::text("hi")));
+
+    assert_eq!(
+        replicas.logout(1, &t.access_token, &t.instance_url).await,
+        200
+    );
+    expect_policy_close(
+        &mut ws,
+        Instant::now(),
+        "credentials logged out or revoked",
+        Duration::from_secs(2),
+    )
+    .await;
+}
