@@ -426,6 +426,28 @@ fn token_validation_and_accepted_client_ids() {
 }
 
 #[test]
+fn an_experience_cloud_site_url_with_a_path_is_a_login_url() {
+    let mut env = base();
+    env.insert(
+        "SF_LOGIN_URL".into(),
+        "https://acme.my.site.com/partners/".into(),
+    );
+    let config = Config::from_map(&env).expect("valid");
+    assert_eq!(
+        config.salesforce.login_endpoint("/services/oauth2/token"),
+        "https://acme.my.site.com/partners/services/oauth2/token"
+    );
+    for bad in [
+        "https://acme.my.site.com/partners?x=1",
+        "https://acme.my.site.com/partners#x",
+    ] {
+        env.insert("SF_LOGIN_URL".into(), bad.into());
+        let err = Config::from_map(&env).expect_err(bad);
+        assert!(err.0.iter().any(|p| p.variable == "SF_LOGIN_URL"), "{bad}");
+    }
+}
+
+#[test]
 fn in_gateway_mode_the_callback_must_be_under_the_prefix() {
     for (path, ok) in [
         ("/oauth2/callback", true),
