@@ -9,6 +9,7 @@ mod error;
 mod forward;
 pub mod headers;
 mod tunnel;
+mod upstream_pool;
 
 pub use error::ProxyError;
 pub use forward::{Upstream, UpstreamError, UpstreamOptions};

@@ -31,5 +31,6 @@ mod proxy;
 mod readme;
 mod redis;
 mod sessions;
+mod threads;
 mod trust;
 mod websocket;
