@@ -194,6 +194,41 @@ pub async fn serve_state(
     state: AppState,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let metrics = bind_metrics(&state.config)
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    serve_state_with_metrics(listeners, metrics, state, shutdown).await
+}
+
+/// The metrics listener (`METRICS_ADDR`), when configured.
+pub async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, StateError> {
+    let Some(addr) = config.server.metrics_addr else {
+        return Ok(None);
+    };
+    TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| StateError::MetricsListener { addr, source })
+}
+
+/// Serves `/metrics` alone on its own listener, until aborted. Kept off the main port so that
+/// in gateway mode every path there is the app's, and metrics are reachable only where the
+/// operator binds them (loopback, a private network). It runs on the caller's runtime, beside
+/// the background tasks, not on the serving threads.
+async fn serve_metrics(listener: TcpListener, state: AppState) {
+    if let Err(e) = axum::serve(listener, routes::metrics_router(state)).await {
+        tracing::error!(error = %e, "metrics listener failed");
+    }
+}
+
+/// [`serve_state`] with the metrics listener already bound (or none).
+async fn serve_state_with_metrics(
+    listeners: Listeners,
+    metrics: Option<TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let metrics = metrics.map(|l| tokio::spawn(serve_metrics(l, state.clone())));
     let after_drain = state.upstream.as_ref().map(|upstream| {
         let tunnels = upstream.tunnels().clone();
         Arc::new(move || {
@@ -203,12 +238,19 @@ pub async fn serve_state(
         }) as AfterDrain
     });
     let limits = ConnectionLimits::from_config(&state.config);
-    crate::server::serve_threads(listeners, app(state), limits, shutdown, after_drain).await
+    let result =
+        crate::server::serve_threads(listeners, app(state), limits, shutdown, after_drain).await;
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    result
 }
 
 /// A running gateway, for tests and demo mode.
 pub struct RunningGateway {
     pub addr: SocketAddr,
+    /// Where `/metrics` listens when `METRICS_ADDR` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -235,14 +277,22 @@ impl RunningGateway {
 pub async fn spawn(config: Config, listener: TcpListener) -> Result<RunningGateway, StateError> {
     let state = AppState::new(config)?;
     let addr = listener.local_addr().map_err(|_| StateError::Bind)?;
+    let metrics = bind_metrics(&state.config).await?;
+    let metrics_addr = metrics.as_ref().and_then(|l| l.local_addr().ok());
     let listener = listener.into_std().map_err(|_| StateError::Bind)?;
     let listeners = Listeners::from_listener(listener, state.config.server.threads);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_state(listeners, state.clone(), async {
-        let _ = rx.await;
-    }));
+    let task = tokio::spawn(serve_state_with_metrics(
+        listeners,
+        metrics,
+        state.clone(),
+        async {
+            let _ = rx.await;
+        },
+    ));
     Ok(RunningGateway {
         addr,
+        metrics_addr,
         state,
         shutdown: Some(tx),
         task,

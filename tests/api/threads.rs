@@ -216,7 +216,7 @@ async fn a_websocket_on_one_thread_and_a_request_on_another_both_finish_on_shutd
     let fresh = app.tokens(ALICE.0);
     let request = tokio::spawn({
         let http = app.http.clone();
-        let url = app.url("/api/me");
+        let url = app.url("/oauth2/userinfo");
         async move {
             http.get(url)
                 .bearer_auth(fresh.access_token)
