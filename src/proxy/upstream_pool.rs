@@ -5,7 +5,8 @@
 //! connections to the upstream (and its own HTTP/2 connection, when that is used), so taking
 //! and returning a connection touches no lock, no atomic shared with another thread and no
 //! task: a request takes the most recently used idle connection, or opens one; its response
-//! body, once read to the end, puts the connection back. A connection whose response was not
+//! body, once read to the end, puts the connection back (a connection still sending a request
+//! body stays queued but is skipped until it is ready). A connection whose response was not
 //! read to the end (the client went away) is not reused, and one the upstream closed while
 //! idle is dropped when next looked at. Idle connections older than [`IDLE_TIMEOUT`] are
 //! closed whenever the queue is touched.
@@ -158,9 +159,6 @@ impl UpstreamPool {
         let absolute = request.uri().clone();
         self.http1_form(&mut request);
         while let Some(mut sender) = self.idle_h1() {
-            if sender.ready().await.is_err() {
-                continue;
-            }
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok(self.pooled(response, sender)),
                 Err(mut e) => match e.take_message() {
@@ -257,12 +255,20 @@ impl UpstreamPool {
         .flatten()
     }
 
-    /// The most recently used idle connection that is still open.
+    /// The most recently used idle connection that is ready for a request. Closed ones are
+    /// dropped; busy ones stay (an upstream that answered before the request body was all
+    /// sent still has the rest of it to take): waiting for one would make this request wait
+    /// for another client's upload.
     fn idle_h1(&self) -> Option<http1::SendRequest<Body>> {
         with_idle(self.id, |idle| {
-            while let Some((sender, _)) = idle.h1.pop_back() {
-                if !sender.is_closed() {
-                    return Some(sender);
+            let mut i = idle.h1.len();
+            while i > 0 {
+                i -= 1;
+                let (sender, _) = &idle.h1[i];
+                if sender.is_closed() {
+                    idle.h1.remove(i);
+                } else if sender.is_ready() {
+                    return idle.h1.remove(i).map(|(sender, _)| sender);
                 }
             }
             None

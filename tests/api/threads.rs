@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::Query;
 use axum::routing::get;
 use axum::Router;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use sfgate::server::{serve_threads, ConnectionLimits, Listeners};
@@ -298,5 +298,83 @@ async fn upstream_connections_are_kept_alive_and_reused() {
     assert!(
         opened <= 4,
         "{opened} upstream connections for {requests} requests from 4 client connections"
+    );
+}
+
+/// An upstream that answers every request at once, before reading its body, and then keeps
+/// reading (and discarding) what its connection sends: a connection with an unfinished upload
+/// stays open and busy.
+async fn early_answering_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = stream.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nanswered";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_request_is_not_held_behind_another_clients_unfinished_upload() {
+    let upstream = early_answering_upstream().await;
+    // One thread: both clients share its upstream connections.
+    let app = spawn_gateway_for(
+        &upstream,
+        &[
+            ("SKIP_AUTH_ROUTES", "^/public/"),
+            ("SERVER_THREADS", "1"),
+            ("UPSTREAM_TIMEOUT", "20"),
+        ],
+    )
+    .await;
+    // A first chunk, then nothing: the upload never ends.
+    let stalled = futures_util::stream::once(async {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"first chunk"))
+    })
+    .chain(futures_util::stream::pending());
+    let uploading = app
+        .http
+        .post(app.url("/public/early"))
+        .body(reqwest::Body::wrap_stream(stalled))
+        .send()
+        .await
+        .expect("the upstream's early answer");
+    assert_eq!(uploading.status(), 200);
+    assert_eq!(uploading.text().await.expect("body"), "answered");
+
+    let started = std::time::Instant::now();
+    let other = tokio::time::timeout(
+        Duration::from_secs(10),
+        plain_client().get(app.url("/public/other")).send(),
+    )
+    .await
+    .expect("answered without waiting for the upload")
+    .expect("request");
+    assert_eq!(other.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited {:?} for another client's upload",
+        started.elapsed()
     );
 }
