@@ -36,6 +36,7 @@ mod readme;
 mod redis;
 mod sessions;
 mod sites;
+mod threads;
 mod trust;
 mod tunnel_ends;
 mod websocket;
