@@ -213,7 +213,9 @@ async fn the_favicon_is_served_and_every_page_names_it() {
         .await
         .expect("page");
     assert!(
-        home.contains(r#"<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">"#),
+        home.contains(
+            r#"<link rel="icon" href="/oauth2/assets/favicon.svg" type="image/svg+xml">"#
+        ),
         "{home}"
     );
 }
@@ -239,7 +241,7 @@ async fn in_gateway_mode_favicon_ico_belongs_to_the_upstream_app() {
     // sfgate's own icon stays reachable for its pages.
     let r = app
         .http
-        .get(app.url("/assets/favicon.svg"))
+        .get(app.url("/oauth2/assets/favicon.svg"))
         .send()
         .await
         .expect("icon");
@@ -305,5 +307,46 @@ async fn the_sample_app_shows_the_identity_headers_it_received_and_no_token() {
     assert_eq!(
         body["credentials_received"],
         serde_json::json!(["authorization", "x-instance-url"])
+    );
+}
+
+#[tokio::test]
+async fn browsers_refused_at_a_protected_route_get_plain_words_and_api_clients_get_the_api_wording()
+{
+    let app = spawn_app().await;
+    let page = get_accepting(&app.http, app.url("/api/me"), "text/html").await;
+    let html = expect_status(page, 401).await.text().await.expect("html");
+    assert!(html.contains("Please log in"), "{html}");
+    assert!(html.contains(r#"id="login""#), "a login button: {html}");
+    assert!(
+        !html.contains("Authorization: Bearer"),
+        "no API jargon: {html}"
+    );
+    let json = app.http.get(app.url("/api/me")).send().await.expect("api");
+    let json: serde_json::Value = expect_status(json, 401).await.json().await.expect("json");
+    assert!(
+        json["error_description"]
+            .as_str()
+            .expect("description")
+            .contains("Authorization: Bearer"),
+        "{json}"
+    );
+
+    // Carol's org is not allowed: a 403 page that says so in plain words.
+    let browser = browser_client();
+    let refused = app.login(&browser, CAROL).await;
+    let html = expect_status(refused, 403)
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("Your organization is not allowed here"),
+        "{html}"
+    );
+    assert!(html.contains(r#"id="login""#), "{html}");
+    assert!(
+        !html.contains("is not allowed to use this service"),
+        "{html}"
     );
 }

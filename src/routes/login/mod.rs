@@ -5,6 +5,7 @@ mod authorize;
 mod callback;
 mod error;
 mod flow;
+mod login_host;
 mod logout;
 mod params;
 mod tokens;
@@ -41,5 +42,9 @@ pub(crate) fn router(config: &Config) -> OwnRoutes {
         .merge(limited)
         .route(paths::LOGIN, get(tokens::password_via_get))
         .route(paths::LOGOUT, post(logout::logout))
+        .route(
+            paths::SIGN_OUT,
+            get(logout::sign_out).post(logout::sign_out),
+        )
         .route(paths::WELCOME, get(welcome::welcome))
 }
