@@ -1,8 +1,9 @@
 //! Names and paths the soak depends on, in one place: when sfgate moves its own routes (for
 //! example under `/oauth2/` in gateway mode), change them here.
 
-/// sfgate's liveness route, used to wait for a replica (and nginx in front of it).
-pub(crate) const HEALTH_PATH: &str = "/healthz";
+/// sfgate's liveness route, used to wait for a replica (and nginx in front of it); in gateway
+/// mode sfgate owns only its `/oauth2` prefix.
+pub(crate) const HEALTH_PATH: &str = "/oauth2/healthz";
 /// sfgate's login start, callback and logout routes.
 pub(crate) const AUTHORIZE_PATH: &str = "/oauth2/authorize";
 pub(crate) const CALLBACK_PATH: &str = "/oauth2/callback";
