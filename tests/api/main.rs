@@ -19,6 +19,7 @@ mod authz;
 mod bad_input;
 mod emulator;
 mod front_door;
+mod front_proxies;
 mod identity;
 mod instance_url_props;
 mod jwt;

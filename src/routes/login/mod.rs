@@ -28,6 +28,7 @@ pub(crate) fn router(config: &Config) -> OwnRoutes {
     let limiter = Arc::new(LoginRateLimiter::new(config));
     let limited = OwnRoutes::new()
         .route(paths::AUTHORIZE, get(authorize::authorize))
+        .route(paths::START, get(authorize::start))
         .route(config.callback_path(), get(callback::callback))
         .route(paths::TOKEN, post(tokens::token))
         .route(
