@@ -21,6 +21,8 @@ pub const LOGOUT: &str = "/oauth2/logout";
 pub const WELCOME: &str = "/oauth2/welcome";
 /// Forward authentication for nginx, Traefik, Caddy; Envoy appends the original path to it.
 pub const FORWARD_AUTH: &str = "/oauth2/auth";
+/// The Canvas App URL: Salesforce POSTs its signed request here (`CANVAS_ENABLED`).
+pub const CANVAS: &str = "/oauth2/canvas";
 /// oauth2-proxy's sign-in page: sfgate's home page, in both modes.
 pub const SIGN_IN: &str = "/oauth2/sign_in";
 /// oauth2-proxy's sign-out: the logout, then a redirect to a same-site `rd`.
@@ -46,6 +48,7 @@ pub const FIXED: &[&str] = &[
     LOGOUT,
     WELCOME,
     FORWARD_AUTH,
+    CANVAS,
     SIGN_IN,
     SIGN_OUT,
     USERINFO,

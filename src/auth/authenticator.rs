@@ -109,6 +109,9 @@ pub struct Authenticated {
     pub renewed_session: Option<HeaderValue>,
     /// When the renewed cookie expires (seconds since the epoch), with `renewed_session`.
     pub session_expires_at: Option<u64>,
+    /// For a session: when it reaches `SESSION_MAX_AGE` (seconds since the epoch), which
+    /// ends anything it opened (tunnels) too.
+    pub session_ends_at: Option<u64>,
 }
 
 impl Authenticator {
@@ -192,13 +195,14 @@ impl Authenticator {
             })?;
         let result = self.validator.validate(&instance, &credentials.token).await;
         match (result, credentials.session) {
-            (Ok(identity), _) => Ok(Authenticated {
+            (Ok(identity), session) => Ok(Authenticated {
                 identity,
                 token: credentials.token,
                 instance,
                 source: credentials.source,
                 renewed_session: None,
                 session_expires_at: None,
+                session_ends_at: session.map(|s| self.cookies.session_ends_at(&s)),
             }),
             (Err(AuthError::InvalidToken(_)), Some(session)) => match refresh {
                 // Boxed: the renewal's future is large and rarely needed; inline, it would make
@@ -259,6 +263,7 @@ impl Authenticator {
             source: CredentialSource::Session,
             renewed_session: Some(sealed.cookie),
             session_expires_at: Some(sealed.expires_at),
+            session_ends_at: Some(self.cookies.session_ends_at(session)),
         })
     }
 

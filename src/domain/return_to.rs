@@ -26,6 +26,11 @@ impl ReturnTo {
         &self.0
     }
 
+    /// The site's root, `/`.
+    pub fn root() -> Self {
+        Self("/".into())
+    }
+
     /// The login link that brings a browser back to `path_and_query` afterwards, when that is a
     /// place worth returning to (not the login routes themselves).
     pub fn login_href(path_and_query: &str) -> String {

@@ -212,8 +212,9 @@ impl Upstream {
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
                 let websocket = protocol.as_bytes().eq_ignore_ascii_case(b"websocket");
                 let slot = parts.extensions.remove::<crate::server::ConnectionSlot>();
+                let end = parts.extensions.remove::<super::TunnelEnd>();
                 self.tunnels
-                    .open(client_upgrade, upstream_upgrade, websocket, slot);
+                    .open(client_upgrade, upstream_upgrade, websocket, slot, end);
                 let (mut head, _) = response.into_parts();
                 let accepted = head.headers.get(header::UPGRADE).cloned();
                 headers::remove_hop_by_hop(&mut head.headers);

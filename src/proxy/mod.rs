@@ -9,11 +9,13 @@ mod error;
 mod forward;
 pub mod headers;
 mod tunnel;
+mod tunnel_end;
 mod upgrade;
 
 pub use error::ProxyError;
 pub use forward::{Upstream, UpstreamError, UpstreamOptions};
 pub use tunnel::Tunnels;
+pub use tunnel_end::TunnelEnd;
 pub use upgrade::UpgradePolicy;
 
 use crate::auth::{Authenticated, Authenticator, BrowserRejection, CredentialSource, RulePath};
@@ -111,6 +113,8 @@ async fn authenticate_then_forward(gw: &Gateway, request: Request) -> Response {
                         .extensions
                         .insert(crate::policy::SignedAssertion(assertion));
                 }
+                // A tunnel it opens ends with this credential.
+                parts.extensions.insert(TunnelEnd::of(&gw.auth, &caller));
                 forward(gw, parts, body, Some(&caller)).await
             },
         )

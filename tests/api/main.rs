@@ -17,6 +17,7 @@ mod helpers;
 
 mod authz;
 mod bad_input;
+mod canvas;
 mod emulator;
 mod front_door;
 mod front_proxies;
@@ -34,5 +35,7 @@ mod proxy;
 mod readme;
 mod redis;
 mod sessions;
+mod sites;
 mod trust;
+mod tunnel_ends;
 mod websocket;
