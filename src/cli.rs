@@ -155,7 +155,8 @@ async fn serve() -> ExitCode {
         Ok(c) => c,
         Err(e) => return report(&e),
     };
-    telemetry::init(config.server.log_format);
+    // Kept until the server stops: dropping it flushes the queued spans.
+    let _traces = telemetry::init_for(&config);
     announce(&config);
     let listener = match TcpListener::bind((config.server.host, config.server.port)).await {
         Ok(l) => l,

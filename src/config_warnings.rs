@@ -23,14 +23,26 @@ impl fmt::Display for Warning {
 }
 
 /// First name segments sfgate's variables share with other software (the Node.js app's legacy
-/// names, CGI's `REQUEST_METHOD`, Heroku Redis's `REDIS_TLS_URL`, Rust's own `RUST_BACKTRACE`):
+/// names, CGI's `REQUEST_METHOD`, Heroku Redis's `REDIS_TLS_URL`, Rust's own `RUST_BACKTRACE`,
+/// OpenTelemetry's `OTEL_*`, set for every instrumented program of a deployment):
 /// an unknown name starting with one of these is not flagged unless it is a near miss.
 const SHARED_SEGMENTS: &[&str] = &[
     "CLIENT", "REDIRECT", "LOG", "REQUEST", "RUST", "REDIS", "PASS", "TRUST", "HTTP", "DATABASE",
+    "OTEL",
 ];
 
-/// Variables read outside [`Config`] (by the log filter and the Rust runtime).
-const READ_ELSEWHERE: &[&str] = &["RUST_LOG", "RUST_BACKTRACE", "RUST_LIB_BACKTRACE"];
+/// Variables read outside [`Config`] (by the log filter, the Rust runtime, and the OpenTelemetry
+/// SDK's batch processor and resource).
+const READ_ELSEWHERE: &[&str] = &[
+    "RUST_LOG",
+    "RUST_BACKTRACE",
+    "RUST_LIB_BACKTRACE",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    "OTEL_BSP_EXPORT_TIMEOUT",
+    "OTEL_RESOURCE_ATTRIBUTES",
+];
 
 /// Names shorter than this are only flagged with an sfgate prefix: `HOME` is one letter from
 /// `HOST` and is not a typo.

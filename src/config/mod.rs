@@ -10,6 +10,7 @@
 mod assertion;
 mod cache;
 mod gateway;
+mod otel;
 mod policy;
 mod reader;
 mod redis;
@@ -22,6 +23,7 @@ mod tests;
 pub use assertion::AssertionConfig;
 pub use cache::CacheConfig;
 pub use gateway::{GatewayConfig, SkipAuthRule};
+pub use otel::{OtelConfig, TraceSampler};
 pub use redis::RedisConfig;
 pub use salesforce::{SalesforceConfig, TokenValidation};
 pub use server::{LogFormat, RateLimit, ServerConfig};
@@ -44,6 +46,8 @@ pub struct Config {
     pub assertion: AssertionConfig,
     /// Shared state for replicas (`REDIS_URL`); `None` keeps everything in-process.
     pub redis: Option<RedisConfig>,
+    /// Trace export over OTLP (`OTEL_EXPORTER_OTLP_ENDPOINT`); `None` keeps tracing off.
+    pub otel: Option<OtelConfig>,
     /// Legacy Node.js variable names that were used, so start-up can say so once.
     pub legacy_names_used: Vec<&'static str>,
 }
@@ -113,6 +117,7 @@ impl Config {
         let server = server::parse(&mut r);
         let cache = cache::parse(&mut r);
         let redis = redis::parse(&mut r);
+        let otel = otel::parse(&mut r);
         let policy = policy::parse(&mut r, &scopes);
         let assertion = assertion::parse(&mut r, gateway.upstream_url.as_ref());
         let legacy_names_used = std::mem::take(&mut r.legacy);
@@ -126,6 +131,7 @@ impl Config {
                 policy,
                 assertion,
                 redis,
+                otel,
                 legacy_names_used,
             }),
             _ => Err(ConfigError(r.problems)),

@@ -113,7 +113,10 @@ async fn forward(
     body: axum::body::Body,
     caller: Option<&Authenticated>,
 ) -> Response {
-    let response = match gw.upstream.forward(&gw.config, parts, body, caller).await {
+    let method = parts.method.clone();
+    let call = gw.upstream.forward(&gw.config, parts, body, caller);
+    let forwarded = crate::telemetry::spans::upstream_call(&method, call).await;
+    let response = match forwarded {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };

@@ -24,6 +24,7 @@ mod jwt;
 mod login;
 mod logs;
 mod ops;
+mod otel;
 mod own_routes;
 mod pages;
 mod path_props;

@@ -107,6 +107,16 @@ pub fn start_emulator(redirect_uri: &str) -> (Running, String) {
 }
 
 pub fn start_gateway(port: u16, emulator_url: &str, format: &str) -> Running {
+    start_gateway_with(port, emulator_url, format, &[])
+}
+
+/// [`start_gateway`] with more variables (or others in place of its own).
+pub fn start_gateway_with(
+    port: u16,
+    emulator_url: &str,
+    format: &str,
+    extra: &[(&str, String)],
+) -> Running {
     let mut command = Command::new(BIN);
     command
         .arg("serve")
@@ -128,7 +138,8 @@ pub fn start_gateway(port: u16, emulator_url: &str, format: &str) -> Running {
             "SF_REDIRECT_URI",
             format!("http://127.0.0.1:{port}/oauth2/callback"),
         )
-        .env("PORT", port.to_string());
+        .env("PORT", port.to_string())
+        .envs(extra.iter().map(|(k, v)| (k, v)));
     Running::spawn(command)
 }
 
