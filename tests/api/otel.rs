@@ -20,6 +20,7 @@ const PARENT_2: &str = "00f067aa0ba902b7";
 const CLIENT_TRACESTATE: &str = "client=chosen-by-the-caller";
 
 struct Traced {
+    redis: Option<crate::common::redis_server::RedisServer>,
     receiver: OtlpReceiver,
     gateway: Running,
     _emulator: Running,
@@ -30,31 +31,32 @@ struct Traced {
 }
 
 /// The emulator and the gateway as processes, the echo upstream and the receiver here.
-async fn start(trust_proxy: bool, record_user: bool) -> Traced {
+/// With `redis`, a real redis-server as the replicas' store (when it is installed).
+async fn start(trust_proxy: bool, record_user: bool, redis: bool) -> Traced {
+    let redis = redis
+        .then(|| crate::common::redis_server::RedisServer::start("otel"))
+        .flatten();
     let receiver = OtlpReceiver::start().await;
     let echo = start_echo().await;
     for _ in 0..5 {
         let port = free_port();
         let redirect_uri = format!("http://127.0.0.1:{port}/oauth2/callback");
         let (emulator, emulator_url) = start_emulator(&redirect_uri);
-        let mut gateway = start_gateway_with(
-            port,
-            &emulator_url,
-            "json",
-            &[
-                ("RUST_LOG", "info".into()),
-                ("UPSTREAM_URL", echo.url()),
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()),
-                (
-                    "OTEL_EXPORTER_OTLP_HEADERS",
-                    format!("x-collector-key={COLLECTOR_KEY}"),
-                ),
-                ("OTEL_SERVICE_NAME", SERVICE.into()),
-                ("OTEL_BSP_SCHEDULE_DELAY", "50".into()),
-                ("TRUST_PROXY", trust_proxy.to_string()),
-                ("OTEL_RECORD_USER", record_user.to_string()),
-            ],
-        );
+        let mut env: Vec<(&str, String)> = redis.iter().map(|r| ("REDIS_URL", r.url())).collect();
+        env.extend([
+            ("RUST_LOG", "info".into()),
+            ("UPSTREAM_URL", echo.url()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                format!("x-collector-key={COLLECTOR_KEY}"),
+            ),
+            ("OTEL_SERVICE_NAME", SERVICE.into()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50".into()),
+            ("TRUST_PROXY", trust_proxy.to_string()),
+            ("OTEL_RECORD_USER", record_user.to_string()),
+        ]);
+        let mut gateway = start_gateway_with(port, &emulator_url, "json", &env);
         let base = format!("http://127.0.0.1:{port}");
         if !healthy(&base, &mut gateway).await {
             let output = gateway.stop();
@@ -69,6 +71,7 @@ async fn start(trust_proxy: bool, record_user: bool) -> Traced {
             .build()
             .expect("client");
         return Traced {
+            redis,
             receiver,
             gateway,
             _emulator: emulator,
@@ -170,7 +173,7 @@ fn assert_no_credential(spans: &[ReceivedSpan], secrets: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traces_continue_a_trusted_callers_context_and_reach_the_upstream() {
-    let t = start(true, true).await;
+    let t = start(true, true, true).await;
 
     // A request sfgate answers itself, with its Salesforce call as a child span.
     let (token, instance) = t.log_in(Some(traceparent(TRACE_1, PARENT_1))).await;
@@ -223,6 +226,28 @@ async fn traces_continue_a_trusted_callers_context_and_reach_the_upstream() {
         [CLIENT_TRACESTATE],
         "a trusted caller's tracestate travels with its trace"
     );
+
+    // Redis commands are children of the request they were made for.
+    if t.redis.is_some() {
+        let servers: Vec<String> = t
+            .receiver
+            .spans()
+            .into_iter()
+            .filter(|s| s.kind == KIND_SERVER)
+            .map(|s| s.span_id)
+            .collect();
+        let command = t
+            .receiver
+            .wait_for("a Redis command under a request", |s| {
+                s.attr("db.system.name") == Some("redis") && servers.contains(&s.parent_span_id)
+            })
+            .await;
+        assert_eq!(command.kind, KIND_CLIENT);
+        assert!(command.name.starts_with("redis "), "{}", command.name);
+        assert!(command.attr("db.operation.name").is_some());
+    } else {
+        eprintln!("SKIPPED the Redis span check: redis-server is not installed");
+    }
 
     // Salesforce failing: the call and the request are marked as errors.
     let fault = t
@@ -285,7 +310,7 @@ async fn traces_continue_a_trusted_callers_context_and_reach_the_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untrusted_callers_trace_context_is_replaced_and_the_user_is_not_named() {
-    let t = start(false, false).await;
+    let t = start(false, false, false).await;
     let (token, instance) = t.log_in(Some(traceparent(TRACE_1, PARENT_1))).await;
     let login = t.server_span("POST", "/oauth2/password").await;
     assert_ne!(login.trace_id, TRACE_1, "a caller cannot pick the trace");
