@@ -213,9 +213,6 @@ pub async fn upstream_call<E>(
     call: impl Future<Output = Result<Response, E>>,
 ) -> Result<Response, E> {
     let span = upstream(method);
-    if span.is_none() {
-        return call.await;
-    }
     let result = call.instrument(span.clone()).await;
     match &result {
         Ok(response) => {
