@@ -316,7 +316,7 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         .memory
         .push(("RSS idle".into(), format!("{:.1} MiB", mib(rss_idle))));
     bench.target(
-        "start to first 200 from /healthz",
+        "start to first 200 from /oauth2/healthz",
         "< 200 ms",
         format!("{start_ms:.1} ms"),
         Some(start_ms < 200.0),
@@ -425,15 +425,25 @@ fn mib_and_mb(kib: u64) -> String {
 
 /// (a) the ceiling, (b) a cached identity on sfgate's own protected route.
 async fn identity_cache(b: &mut Bench) -> Result<(), Failure> {
-    let a = b.wrk(&format!("{}/healthz", b.gw), false).await?;
-    check_ok(&b.http, &format!("{}/api/me", b.gw), &b.token, &b.emu).await?;
+    let a = b.wrk(&format!("{}/oauth2/healthz", b.gw), false).await?;
+    check_ok(
+        &b.http,
+        &format!("{}/oauth2/userinfo", b.gw),
+        &b.token,
+        &b.emu,
+    )
+    .await?;
     reset_stats(&b.http, &b.emu).await?;
-    let me = b.wrk(&format!("{}/api/me", b.gw), true).await?;
+    let me = b.wrk(&format!("{}/oauth2/userinfo", b.gw), true).await?;
     let calls = userinfo_calls(&b.http, &b.emu).await?;
-    b.row("(a) `GET /healthz`, no auth", &a, None);
-    b.row("(b) `GET /api/me`, cached identity", &me, Some(calls));
+    b.row("(a) `GET /oauth2/healthz`, no auth", &a, None);
+    b.row(
+        "(b) `GET /oauth2/userinfo`, cached identity",
+        &me,
+        Some(calls),
+    );
     b.ratio(
-        "(b)/(a) throughput, cached `/api/me` vs. `/healthz`",
+        "(b)/(a) throughput, cached `/oauth2/userinfo` vs. `/oauth2/healthz`",
         &me,
         &a,
         0.9,
@@ -478,7 +488,7 @@ async fn single_flight(b: &mut Bench) -> Result<(), Failure> {
         .map(|_| {
             let (http, url, token, instance, barrier) = (
                 b.http.clone(),
-                format!("{}/api/me", b.gw),
+                format!("{}/oauth2/userinfo", b.gw),
                 fresh.clone(),
                 b.emu.clone(),
                 barrier.clone(),
@@ -1210,13 +1220,16 @@ async fn start_gateway(
     let started = Instant::now();
     let child = command.spawn()?;
     loop {
-        if let Ok(r) = probe.get(format!("{url}/healthz")).send().await {
+        // Under the prefix: answered in both modes (in gateway mode `/healthz` is the app's).
+        if let Ok(r) = probe.get(format!("{url}/oauth2/healthz")).send().await {
             if r.status() == 200 {
                 break;
             }
         }
         if started.elapsed() > Duration::from_secs(10) {
-            return Err(fail("the gateway did not answer /healthz within 10 s"));
+            return Err(fail(
+                "the gateway did not answer /oauth2/healthz within 10 s",
+            ));
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -1340,7 +1353,7 @@ async fn drive(
     uses: usize,
     concurrency: usize,
 ) -> u64 {
-    let url = format!("{gw}/api/me");
+    let url = format!("{gw}/oauth2/userinfo");
     stream::iter(tokens.iter())
         .map(|token| {
             let (http, url) = (http.clone(), url.clone());

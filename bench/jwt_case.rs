@@ -166,7 +166,7 @@ async fn count_failures(
     tokens: &[String],
     concurrency: usize,
 ) -> u64 {
-    let url = format!("{gw}/api/me");
+    let url = format!("{gw}/oauth2/userinfo");
     stream::iter(tokens.iter())
         .map(|token| {
             let (http, url) = (http.clone(), url.clone());

@@ -20,7 +20,8 @@ pub const EXIT_CONFIG: u8 = 2;
 #[command(
     name = "sfgate",
     version,
-    about = "A Salesforce identity gateway: OAuth 2.0 login and identity-checked protected routes"
+    about = "A Salesforce identity gateway: OAuth 2.0 login and identity-checked protected routes",
+    after_help = crate::config::variables::help()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -30,6 +31,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve the gateway (the default). Configuration comes from the environment and `.env`.
+    #[command(after_help = crate::config::variables::help())]
     Serve,
     /// Serve the gateway with the built-in Salesforce emulator: no Connected App needed.
     Demo {
@@ -67,12 +69,16 @@ enum Command {
     },
     /// Validate the configuration and exit: 0 when valid, 2 otherwise.
     Check,
+    /// Print the effective configuration (every variable, its value or default), secrets
+    /// redacted; exits 2 when the configuration is invalid.
+    Config,
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
         Command::Check => check(),
+        Command::Config => print_config(),
         Command::Demo {
             port,
             emulator_port,
@@ -148,6 +154,44 @@ fn check() -> ExitCode {
         }
         Err(e) => report(&e),
     }
+}
+
+fn print_config() -> ExitCode {
+    match load() {
+        Ok(config) => {
+            println!("{}", describe_mode(&config));
+            print!(
+                "{}",
+                crate::config::effective::render(&|name| std::env::var(name).ok())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => report(&e),
+    }
+}
+
+/// What the configuration amounts to, in comment lines: the mode, what sfgate answers, where
+/// metrics are.
+fn describe_mode(config: &Config) -> String {
+    let metrics = match (config.server.metrics_addr, &config.gateway.upstream_url) {
+        (Some(addr), _) => format!("/metrics on {addr}"),
+        (None, Some(_)) => "no metrics (set METRICS_ADDR)".to_string(),
+        (None, None) => "/metrics on the main port".to_string(),
+    };
+    let mode = match &config.gateway.upstream_url {
+        Some(u) => format!(
+            "gateway mode: sfgate answers under {}/, every other path goes to {}",
+            crate::login_paths::PREFIX,
+            u.origin().ascii_serialization()
+        ),
+        None => "standalone: sfgate is the whole site".to_string(),
+    };
+    format!(
+        "# {mode}\n# callback {} ; listening on {}:{} ; {metrics}\n",
+        config.callback_path(),
+        config.server.host,
+        config.server.port
+    )
 }
 
 async fn serve() -> ExitCode {
@@ -233,7 +277,15 @@ fn announce(config: &Config) {
             "SF_ALLOWED_ORGS is `*`: users of ANY Salesforce org can reach protected routes"
         );
     }
-    if config.server.metrics_token.is_none() && config.is_https() {
+    let gateway_mode = config.gateway.upstream_url.is_some();
+    if gateway_mode && config.server.metrics_addr.is_none() {
+        tracing::info!(
+            "metrics are not served: in gateway mode every path outside /oauth2/ is the app's; set METRICS_ADDR (e.g. 127.0.0.1:9100) to serve /metrics there"
+        );
+    }
+    // On the main port only when sfgate is the whole site and METRICS_ADDR is unset.
+    let metrics_on_main_port = !gateway_mode && config.server.metrics_addr.is_none();
+    if config.server.metrics_token.is_none() && config.is_https() && metrics_on_main_port {
         tracing::warn!(
             "METRICS_TOKEN is not set: anyone who can reach this host can read /metrics"
         );

@@ -30,10 +30,11 @@ fn field_line(variable: &str, field: &str) -> String {
     format!("{variable}=$(echo \"$LOGIN\" | grep -o '\"{field}\":\"[^\"]*\"' | cut -d'\"' -f4)")
 }
 
-/// Who am I, with the variables [`login_lines`] sets.
-pub fn api_me_line(origin: &str) -> String {
+/// Who am I, with the variables [`login_lines`] sets: `path` is `/api/me` when sfgate is the
+/// whole site, `/oauth2/userinfo` in gateway mode (`Config::identity_path`).
+pub fn identity_line(origin: &str, path: &str) -> String {
     format!(
-        "curl -H \"Authorization: Bearer $TOKEN\" -H \"X-Instance-Url: $INSTANCE\" {origin}/api/me"
+        "curl -H \"Authorization: Bearer $TOKEN\" -H \"X-Instance-Url: $INSTANCE\" {origin}{path}"
     )
 }
 

@@ -180,11 +180,48 @@ pub async fn serve_state(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let metrics = bind_metrics(&state.config)
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    serve_state_with_metrics(listener, metrics, state, shutdown).await
+}
+
+/// The metrics listener (`METRICS_ADDR`), when configured.
+pub async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, StateError> {
+    let Some(addr) = config.server.metrics_addr else {
+        return Ok(None);
+    };
+    TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| StateError::MetricsListener { addr, source })
+}
+
+/// Serves `/metrics` alone on its own listener, until aborted. Kept off the main port so that
+/// in gateway mode every path there is the app's, and metrics are reachable only where the
+/// operator binds them (loopback, a private network).
+async fn serve_metrics(listener: TcpListener, state: AppState) {
+    if let Err(e) = axum::serve(listener, routes::metrics_router(state)).await {
+        tracing::error!(error = %e, "metrics listener failed");
+    }
+}
+
+/// [`serve_state`] with the metrics listener already bound (or none).
+async fn serve_state_with_metrics(
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let metrics = metrics.map(|l| tokio::spawn(serve_metrics(l, state.clone())));
     let tunnels = state.upstream.as_ref().map(|u| u.tunnels().clone());
     let limits = ConnectionLimits::from_config(&state.config);
     let result = serve_with_limits(listener, app(state), shutdown, limits).await;
     if let Some(tunnels) = tunnels {
         tunnels.close_all().await;
+    }
+    if let Some(metrics) = metrics {
+        metrics.abort();
     }
     result
 }
@@ -192,6 +229,8 @@ pub async fn serve_state(
 /// A running gateway, for tests and demo mode.
 pub struct RunningGateway {
     pub addr: SocketAddr,
+    /// Where `/metrics` listens when `METRICS_ADDR` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -215,12 +254,20 @@ impl RunningGateway {
 pub async fn spawn(config: Config, listener: TcpListener) -> Result<RunningGateway, StateError> {
     let state = AppState::new(config)?;
     let addr = listener.local_addr().map_err(|_| StateError::Bind)?;
+    let metrics = bind_metrics(&state.config).await?;
+    let metrics_addr = metrics.as_ref().and_then(|l| l.local_addr().ok());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_state(listener, state.clone(), async {
-        let _ = rx.await;
-    }));
+    let task = tokio::spawn(serve_state_with_metrics(
+        listener,
+        metrics,
+        state.clone(),
+        async {
+            let _ = rx.await;
+        },
+    ));
     Ok(RunningGateway {
         addr,
+        metrics_addr,
         state,
         shutdown: Some(tx),
         task,

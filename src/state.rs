@@ -58,6 +58,11 @@ pub enum StateError {
     Upstream(#[from] UpstreamError),
     #[error("the listener has no local address")]
     Bind,
+    #[error("cannot listen on METRICS_ADDR {addr}: {source}")]
+    MetricsListener {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -650,3 +650,65 @@ async fn demo_says_when_its_port_is_in_use() {
     );
     drop(taken);
 }
+
+#[tokio::test]
+async fn help_lists_every_variable_with_its_default() {
+    for args in [&["--help"][..], &["serve", "--help"][..]] {
+        let out = run(args, &HashMap::new()).await;
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        let said = text(&out);
+        for v in sfgate::config::VARIABLES {
+            let line = said
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{} ", v.name)))
+                .unwrap_or_else(|| panic!("{args:?} does not list {}:\n{said}", v.name));
+            assert!(
+                line.contains(&format!("[default: {}]", v.default)),
+                "{args:?}: {line}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn config_prints_the_effective_configuration_without_any_secret() {
+    let mut env = valid_env("https://login.salesforce.com");
+    env.insert("METRICS_TOKEN", "cli-metrics-token-value".to_string());
+    env.insert(
+        "REDIS_URL",
+        "redis://:cli-redis-password@127.0.0.1:6379".to_string(),
+    );
+    env.insert("UPSTREAM_URL", "http://127.0.0.1:8080".to_string());
+    env.insert("METRICS_ADDR", "127.0.0.1:9100".to_string());
+    let out = run(&["config"], &env).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = text(&out);
+    for secret in [
+        SECRET,
+        CLIENT_SECRET,
+        "cli-metrics-token-value",
+        "cli-redis-password",
+    ] {
+        assert!(!said.contains(secret), "{secret} printed:\n{said}");
+    }
+    for shown in [
+        "SF_CLIENT_ID=cli-client",
+        "SF_CLIENT_SECRET=<redacted>",
+        "SESSION_SECRET=<redacted>",
+        "UPSTREAM_URL=http://127.0.0.1:8080",
+        "METRICS_ADDR=127.0.0.1:9100",
+        "PORT=  # default: 3000",
+        "# gateway mode: sfgate answers under /oauth2/, every other path goes to http://127.0.0.1:8080",
+        "/metrics on 127.0.0.1:9100",
+    ] {
+        assert!(said.contains(shown), "{shown} missing:\n{said}");
+    }
+    // An invalid configuration is reported as `check` does, and nothing is printed as valid.
+    env.insert(
+        "SF_REDIRECT_URI",
+        "http://127.0.0.1:3000/callback".to_string(),
+    );
+    let out = run(&["config"], &env).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("under /oauth2/"), "{}", text(&out));
+}

@@ -43,6 +43,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
             r.problem("UPSTREAM_URL", "must not contain a user name or password");
         }
     }
+    proxy_prefix(r);
     let upstream_timeout = r.seconds("UPSTREAM_TIMEOUT", 30);
     if upstream_timeout.is_zero() {
         r.problem("UPSTREAM_TIMEOUT", "must be at least 1 second");
@@ -69,6 +70,26 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
         skip_auth_routes,
         underscore_headers,
         allow_encoded_slashes,
+    }
+}
+
+/// `PROXY_PREFIX`: sfgate's namespace. Only oauth2-proxy's default, `/oauth2`, is served so far;
+/// any other value is refused rather than ignored, so nobody believes a path moved when it did not.
+fn proxy_prefix(r: &mut Reader<'_>) {
+    let Some(raw) = r.get("PROXY_PREFIX") else {
+        return;
+    };
+    let value = raw.trim();
+    let value = value.strip_suffix('/').unwrap_or(value);
+    if value != crate::login_paths::PREFIX {
+        r.problem(
+            "PROXY_PREFIX",
+            format!(
+                "only `{}` is supported (oauth2-proxy's default), got `{}`",
+                crate::login_paths::PREFIX,
+                raw.trim()
+            ),
+        );
     }
 }
 

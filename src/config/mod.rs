@@ -9,6 +9,7 @@
 
 mod assertion;
 mod cache;
+pub mod effective;
 mod gateway;
 mod otel;
 mod policy;
@@ -19,6 +20,7 @@ mod server;
 mod session;
 #[cfg(test)]
 mod tests;
+pub mod variables;
 
 pub use assertion::AssertionConfig;
 pub use cache::CacheConfig;
@@ -28,6 +30,7 @@ pub use redis::RedisConfig;
 pub use salesforce::{SalesforceConfig, TokenValidation};
 pub use server::{LogFormat, RateLimit, ServerConfig};
 pub use session::SessionConfig;
+pub use variables::{Variable, VARIABLES};
 
 use reader::Reader;
 use std::cell::RefCell;
@@ -72,6 +75,20 @@ impl fmt::Display for ConfigError {
             writeln!(f, "  {}: {}", p.variable, p.message)?;
         }
         Ok(())
+    }
+}
+
+/// In gateway mode every path outside sfgate's prefix is the app's, so the callback must be
+/// under it: elsewhere the app would receive Salesforce's code instead of sfgate.
+fn callback_under_prefix(r: &mut Reader<'_>, path: &str) {
+    let prefix = crate::login_paths::PREFIX;
+    if !crate::login_paths::under_prefix(path) || path == prefix {
+        r.problem(
+            "SF_REDIRECT_URI",
+            format!(
+                "in gateway mode (UPSTREAM_URL set) its path must be under {prefix}/, such as {prefix}/callback: every other path belongs to the app; got `{path}`"
+            ),
+        );
     }
 }
 
@@ -120,6 +137,9 @@ impl Config {
         let otel = otel::parse(&mut r);
         let policy = policy::parse(&mut r, &scopes);
         let assertion = assertion::parse(&mut r, gateway.upstream_url.as_ref());
+        if let (Some(sf), Some(_)) = (&salesforce, &gateway.upstream_url) {
+            callback_under_prefix(&mut r, sf.callback_path());
+        }
         let legacy_names_used = std::mem::take(&mut r.legacy);
         match (salesforce, session) {
             (Some(salesforce), Some(session)) if r.problems.is_empty() => Ok(Config {
@@ -146,6 +166,26 @@ impl Config {
     /// See [`SalesforceConfig::is_https`].
     pub fn is_https(&self) -> bool {
         self.salesforce.is_https()
+    }
+
+    /// sfgate's home page: `/` when sfgate is the whole site, the sign-in page in gateway mode
+    /// (where `/` is the app's). Where logout and a sessionless welcome page send browsers.
+    pub fn home_path(&self) -> &'static str {
+        if self.gateway.upstream_url.is_some() {
+            crate::login_paths::SIGN_IN
+        } else {
+            "/"
+        }
+    }
+
+    /// Where sfgate's pages and examples ask "who am I": `/api/me` when sfgate is the whole
+    /// site, `/oauth2/userinfo` in gateway mode (where `/api/me` is the app's).
+    pub fn identity_path(&self) -> &'static str {
+        if self.gateway.upstream_url.is_some() {
+            crate::login_paths::USERINFO
+        } else {
+            "/api/me"
+        }
     }
 
     /// See [`SalesforceConfig::public_origin`].

@@ -13,6 +13,11 @@ pub(super) struct Reader<'a> {
 
 impl Reader<'_> {
     pub(super) fn get(&self, name: &str) -> Option<String> {
+        // Every name read must be in the table help and `sfgate config` print from.
+        debug_assert!(
+            super::variables::is_known(name),
+            "{name} is read but not listed in config::VARIABLES"
+        );
         (self.lookup)(name).filter(|v| !v.trim().is_empty())
     }
 

@@ -2,7 +2,7 @@
 
 use super::reader::Reader;
 use secrecy::SecretString;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -12,6 +12,10 @@ pub struct ServerConfig {
     /// `REQUEST_TIMEOUT`: sfgate's own routes answer within this.
     pub request_timeout: Duration,
     pub log_format: LogFormat,
+    /// `METRICS_ADDR`: a listener of its own for `/metrics`. Gateway mode serves metrics only
+    /// there (the main port's paths are the app's); standalone mode serves them on the main
+    /// port unless this is set.
+    pub metrics_addr: Option<SocketAddr>,
     /// `METRICS_TOKEN`: the bearer token `/metrics` asks for, when set.
     pub metrics_token: Option<SecretString>,
     /// `TRUST_PROXY`: take the client address and original URI from the proxy's headers.
@@ -70,6 +74,21 @@ pub(super) fn parse(r: &mut Reader<'_>) -> ServerConfig {
             LogFormat::Text
         }
     };
+    let metrics_addr = r.get("METRICS_ADDR").and_then(|raw| {
+        raw.trim().parse().map_or_else(
+            |_| {
+                r.problem(
+                    "METRICS_ADDR",
+                    format!(
+                        "must be an address and port such as 127.0.0.1:9100, got `{}`",
+                        raw.trim()
+                    ),
+                );
+                None
+            },
+            Some,
+        )
+    });
     let metrics_token = r.get("METRICS_TOKEN").map(SecretString::from);
     let trust_proxy = r.flag("TRUST_PROXY");
     let rate_limit = RateLimit {
@@ -95,6 +114,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> ServerConfig {
         port,
         request_timeout,
         log_format,
+        metrics_addr,
         metrics_token,
         trust_proxy,
         rate_limit,

@@ -361,3 +361,56 @@ fn token_validation_and_accepted_client_ids() {
     assert!(named.contains(&"SF_TOKEN_VALIDATION"), "{err}");
     assert!(named.contains(&"SF_ACCEPTED_CLIENT_IDS"), "{err}");
 }
+
+#[test]
+fn in_gateway_mode_the_callback_must_be_under_the_prefix() {
+    for (path, ok) in [
+        ("/oauth2/callback", true),
+        ("/oauth2/done/here", true),
+        ("/auth/done", false),
+        ("/callback", false),
+        ("/oauth2x/callback", false),
+        ("/OAUTH2/callback", false),
+    ] {
+        let mut env = base();
+        env.insert("UPSTREAM_URL".into(), "http://127.0.0.1:8080".into());
+        env.insert(
+            "SF_REDIRECT_URI".into(),
+            format!("https://gw.example.com{path}"),
+        );
+        match Config::from_map(&env) {
+            Ok(_) => assert!(ok, "{path} accepted"),
+            Err(e) => {
+                assert!(!ok, "{path} refused: {e}");
+                assert!(e.to_string().contains("under /oauth2/"), "{e}");
+            }
+        }
+        // Standalone, sfgate is the whole site: any path not its own will do.
+        env.remove("UPSTREAM_URL");
+        assert!(Config::from_map(&env).is_ok(), "{path} standalone");
+    }
+}
+
+#[test]
+fn proxy_prefix_accepts_the_default_only_and_metrics_addr_is_an_address() {
+    for (value, ok) in [
+        ("/oauth2", true),
+        ("/oauth2/", true),
+        ("/auth", false),
+        ("oauth2", false),
+    ] {
+        let mut env = base();
+        env.insert("PROXY_PREFIX".into(), value.into());
+        assert_eq!(Config::from_map(&env).is_ok(), ok, "{value}");
+    }
+    let mut env = base();
+    env.insert("METRICS_ADDR".into(), "127.0.0.1:9100".into());
+    let c = Config::from_map(&env).expect("valid");
+    assert_eq!(
+        c.server.metrics_addr,
+        Some("127.0.0.1:9100".parse().expect("addr"))
+    );
+    env.insert("METRICS_ADDR".into(), "9100".into());
+    let e = Config::from_map(&env).expect_err("a port alone is not an address");
+    assert!(e.to_string().contains("METRICS_ADDR"), "{e}");
+}

@@ -18,8 +18,9 @@ pub const DEMO_CLIENT_SECRET: &str = "sfgate-demo-client-secret";
 /// The demo's second Connected App, whose access tokens are JWTs (docs/token-types.md).
 pub const DEMO_JWT_CLIENT_ID: &str = "sfgate-demo-jwt-client";
 pub const DEMO_JWT_CLIENT_SECRET: &str = "sfgate-demo-jwt-client-secret";
-/// Where the banner sends people to see the upstream app: any path that is not sfgate's own.
-pub const UPSTREAM_EXAMPLE_PATH: &str = "/app";
+/// Where the banner sends people to see the upstream app: its home page, which is the app's in
+/// gateway mode (sfgate keeps only `/oauth2/...`).
+pub const UPSTREAM_EXAMPLE_PATH: &str = "/";
 
 /// What `sfgate demo` was asked to run.
 #[derive(Debug, Clone, Default)]
@@ -128,10 +129,12 @@ impl Demo {
         let gateway = self.gateway.base_url();
         let mut b = String::new();
         let _ = writeln!(b, "\n  sfgate demo is running.\n");
-        let _ = writeln!(
-            b,
-            "  Open {gateway}/ in a browser and click \"Log in with Salesforce\"."
-        );
+        if self.upstream_url.is_none() {
+            let _ = writeln!(
+                b,
+                "  Open {gateway}/ in a browser and click \"Log in with Salesforce\"."
+            );
+        }
         let _ = writeln!(
             b,
             "  Salesforce is emulated at {} (only this org is allowed: {}).\n",
@@ -159,11 +162,15 @@ impl Demo {
             };
             let _ = writeln!(
                 b,
-                "\n  Gateway mode: paths that are not sfgate's own go to {upstream} ({what})."
+                "\n  Gateway mode: all paths outside /oauth2/ go to {upstream} ({what})."
             );
             let _ = writeln!(
                 b,
                 "  Open {gateway}{UPSTREAM_EXAMPLE_PATH} in a browser: you log in first, then see the app."
+            );
+            let _ = writeln!(
+                b,
+                "  sfgate's own pages: {gateway}/oauth2/sign_in , {gateway}/oauth2/sign_out , {gateway}/oauth2/userinfo"
             );
         }
         let _ = writeln!(
@@ -173,7 +180,16 @@ impl Demo {
         for line in shell_examples::login_lines(&gateway, true) {
             let _ = writeln!(b, "    {line}");
         }
-        let _ = writeln!(b, "    {}", shell_examples::api_me_line(&gateway));
+        let identity_path = if self.upstream_url.is_some() {
+            crate::login_paths::USERINFO
+        } else {
+            "/api/me"
+        };
+        let _ = writeln!(
+            b,
+            "    {}",
+            shell_examples::identity_line(&gateway, identity_path)
+        );
         if self.upstream_url.is_some() {
             let _ = writeln!(
                 b,

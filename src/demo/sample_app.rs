@@ -24,6 +24,8 @@ struct Received {
     app: &'static str,
     method: String,
     path: String,
+    /// Who sfgate says is logged in (`X-Forwarded-Preferred-Username`, else the user id).
+    user: Option<String>,
     /// Identity and forwarding headers, by name.
     headers: BTreeMap<String, String>,
     /// Names of credential headers that reached the app (empty unless `PASS_ACCESS_TOKEN`).
@@ -48,8 +50,12 @@ fn received(request: &Request) -> Received {
             )
         })
         .collect();
+    let user = ["x-forwarded-preferred-username", "x-forwarded-user"]
+        .iter()
+        .find_map(|name| headers.get(*name).cloned());
     Received {
         app: "sfgate sample app",
+        user,
         method: request.method().to_string(),
         path: request
             .uri()

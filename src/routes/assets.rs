@@ -10,21 +10,28 @@ const CSS: &str = include_str!("../../assets/sfgate.css");
 const JS: &str = include_str!("../../assets/sfgate.js");
 const FAVICON: &str = include_str!("../../assets/favicon.svg");
 
-/// The assets, and `/favicon.ico` when sfgate is the whole site. In gateway mode that path
-/// belongs to the upstream app (its own icon); sfgate's pages name theirs with
-/// `<link rel="icon" href="/assets/favicon.svg">`, which works in both modes.
+/// The assets under sfgate's prefix, which sfgate's pages name, in both modes. When sfgate is
+/// the whole site it also keeps `/assets/` (older pages and bookmarks) and `/favicon.ico`; in
+/// gateway mode those paths belong to the upstream app (its own assets and icon).
 pub(super) fn router(gateway_mode: bool) -> OwnRoutes {
     let router = OwnRoutes::new()
+        .route(ASSET_CSS, get(css))
+        .route(ASSET_JS, get(js))
+        .route(ASSET_FAVICON, get(favicon));
+    if gateway_mode {
+        return router;
+    }
+    router
         .reserve("/assets")
         .route("/assets/sfgate.css", get(css))
         .route("/assets/sfgate.js", get(js))
-        .route("/assets/favicon.svg", get(favicon));
-    if gateway_mode {
-        router
-    } else {
-        router.route("/favicon.ico", get(favicon))
-    }
+        .route("/assets/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
 }
+
+const ASSET_CSS: &str = "/oauth2/assets/sfgate.css";
+const ASSET_JS: &str = "/oauth2/assets/sfgate.js";
+const ASSET_FAVICON: &str = "/oauth2/assets/favicon.svg";
 
 /// An SVG icon; browsers go by the content type, so it serves `/favicon.ico` too.
 async fn favicon() -> impl IntoResponse {

@@ -1,4 +1,5 @@
-//! `GET /`: what sfgate is, a login button, and who is logged in.
+//! `GET /` (standalone mode) and `GET /oauth2/sign_in` (both modes): what sfgate is, a login
+//! button, and who is logged in.
 
 use crate::auth::session::{Session, SessionUser};
 use crate::config::Config;
@@ -16,6 +17,8 @@ struct HomePage<'a> {
     instance_url: Option<&'a str>,
     logout: Option<LogoutNotice>,
     script: Vec<String>,
+    /// `/api/me`, or `/oauth2/userinfo` in gateway mode.
+    identity_path: &'static str,
 }
 
 /// What the page says after a logout (`/?logout=...`, set by `POST /oauth2/logout`).
@@ -67,7 +70,10 @@ fn script_lines(config: &Config, session_instance: Option<&str>) -> Vec<String> 
                 .unwrap_or("<your org's instance URL, e.g. https://yourorg.my.salesforce.com>")
         ));
     }
-    lines.push(shell_examples::api_me_line(&origin));
+    lines.push(shell_examples::identity_line(
+        &origin,
+        config.identity_path(),
+    ));
     lines
 }
 
@@ -85,6 +91,7 @@ pub(super) async fn home(
         instance_url,
         logout: LogoutNotice::from_query(query.as_deref()),
         script: script_lines(&state.config, instance_url),
+        identity_path: state.config.identity_path(),
     };
     match page.render() {
         Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),

@@ -14,28 +14,60 @@ mod protected;
 pub use own::OwnPaths;
 use own::OwnRoutes;
 
+use crate::login_paths as paths;
 use crate::state::AppState;
 use axum::routing::{any, get};
 use axum::Router;
 
 /// sfgate's own routes, and the paths they own (in gateway mode never proxied).
+///
+/// Under the prefix (`/oauth2`) in both modes: the login flow, the sign-in and sign-out pages,
+/// `userinfo`, forward auth, health, readiness, the JWKS and the pages' assets. Standalone mode
+/// (no `UPSTREAM_URL`) adds what it has always served at the root: the home page, `/secured`,
+/// `/api/me`, `/healthz`, `/readyz`, `/.well-known/jwks.json` and `/metrics` (unless
+/// `METRICS_ADDR` gives metrics a listener of their own). Gateway mode adds nothing: every
+/// path outside the prefix, `/` included, is the app's.
 pub fn router(state: AppState) -> (Router, OwnPaths) {
-    let (own, paths) = OwnRoutes::new()
+    let gateway_mode = state.config.gateway.upstream_url.is_some();
+    let own = OwnRoutes::new()
+        .route(paths::SIGN_IN, get(home::home))
+        .route(paths::USERINFO, any(protected::userinfo))
+        .route(paths::HEALTHZ, get(health::healthz))
+        .route(paths::READYZ, get(health::readyz))
+        .route(paths::FORWARD_AUTH, any(forward_auth::forward_auth))
+        .route(paths::JWKS, get(jwks::jwks))
+        .merge(assets::router(gateway_mode))
+        .merge(login::router(&state.config));
+    let own = if gateway_mode {
+        own
+    } else {
+        standalone(own, state.config.server.metrics_addr.is_none())
+    };
+    let (own, paths) = own.into_parts();
+    (own.with_state(state), paths)
+}
+
+/// The root paths sfgate serves when it is the whole site.
+fn standalone(own: OwnRoutes, metrics_here: bool) -> OwnRoutes {
+    let own = own
         .route("/", get(home::home))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
-        .route(
-            crate::login_paths::FORWARD_AUTH,
-            any(forward_auth::forward_auth),
-        )
-        // Exactly this file: other `/.well-known/` paths (ACME challenges, app links) stay the app's.
+        // Exactly this file: other `/.well-known/` paths stay unanswered.
         .route("/.well-known/jwks.json", get(jwks::jwks))
-        .merge(assets::router(state.config.gateway.upstream_url.is_some()))
-        .merge(login::router(&state.config))
-        .merge(protected::router())
-        .into_parts();
-    (own.with_state(state), paths)
+        .merge(protected::router());
+    if metrics_here {
+        own.route("/metrics", get(metrics::render))
+    } else {
+        own
+    }
+}
+
+/// The router of the metrics listener (`METRICS_ADDR`): `/metrics` alone.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render))
+        .with_state(state)
 }
 
 #[cfg(test)]
@@ -43,21 +75,60 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    #[tokio::test]
-    async fn own_paths_are_the_routes_and_namespaces_the_router_was_built_with() {
-        let env: std::collections::HashMap<String, String> = [
+    fn own_paths(redirect: &str, upstream: Option<&str>) -> OwnPaths {
+        let mut env: std::collections::HashMap<String, String> = [
             ("SF_CLIENT_ID", "client"),
             ("SF_CLIENT_SECRET", "secret-value-123"),
-            ("SF_REDIRECT_URI", "https://gw.example.com/auth/done"),
+            ("SF_REDIRECT_URI", redirect),
             ("SF_ALLOWED_ORGS", "00D5j00000AcMe1"),
             ("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
-            ("UPSTREAM_URL", "http://127.0.0.1:9"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+        if let Some(upstream) = upstream {
+            env.insert("UPSTREAM_URL".into(), upstream.into());
+        }
         let state = AppState::new(Config::from_map(&env).expect("config")).expect("state");
-        let (_, own) = router(state);
+        router(state).1
+    }
+
+    #[tokio::test]
+    async fn in_gateway_mode_sfgate_owns_its_prefix_and_nothing_else() {
+        let own = own_paths(
+            "https://gw.example.com/oauth2/done",
+            Some("http://127.0.0.1:9"),
+        );
+        for path in [
+            "/oauth2",
+            "/oauth2/x",
+            "/oauth2/done",
+            "/oauth2/sign_in",
+            "/oauth2/assets/sfgate.css",
+            "/oauth2/healthz",
+        ] {
+            assert!(own.contains(path), "{path}");
+        }
+        for other in [
+            "/",
+            "/app",
+            "/oauth2x",
+            "/api/me",
+            "/secured",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/assets/sfgate.css",
+            "/.well-known/jwks.json",
+            "/favicon.ico",
+        ] {
+            assert!(!own.contains(other), "{other}");
+        }
+    }
+
+    #[tokio::test]
+    async fn standalone_sfgate_keeps_its_root_paths() {
+        let own = own_paths("https://gw.example.com/auth/done", None);
         for path in [
             "/",
             "/oauth2",
@@ -67,6 +138,7 @@ mod tests {
             "/api/me",
             "/auth/done",
             "/.well-known/jwks.json",
+            "/favicon.ico",
         ] {
             assert!(own.contains(path), "{path}");
         }
@@ -78,7 +150,6 @@ mod tests {
             "/metrics/x",
             "/auth/done/x",
             "/.well-known/acme-challenge/x",
-            "/favicon.ico",
         ] {
             assert!(!own.contains(other), "{other}");
         }

@@ -13,6 +13,7 @@
 
 use super::OwnRoutes;
 use crate::auth::{Authenticator, BrowserRejection, Confirmed, RulePath};
+use crate::salesforce::Identity;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,6 +40,12 @@ async fn me(State(auth): State<Authenticator>, request: Request) -> Response {
     protect(&auth, request, render_me).await
 }
 
+/// `/oauth2/userinfo`, oauth2-proxy's route: the caller's identity as JSON, in both modes. No
+/// caller gets 401 (never a redirect: pages call it from scripts).
+pub(super) async fn userinfo(State(auth): State<Authenticator>, request: Request) -> Response {
+    protect_with(&auth, request, BrowserRejection::Never, render_userinfo).await
+}
+
 /// Answers with `answer(identity)` for a caller the authenticator admits, as the identity
 /// layer would (a renewed session cookie included), or with its rejection.
 async fn protect(
@@ -46,8 +53,22 @@ async fn protect(
     request: Request,
     answer: impl FnOnce(&Confirmed) -> Response,
 ) -> Response {
+    protect_with(
+        auth,
+        request,
+        BrowserRejection::LoginWhenSessionEnds,
+        answer,
+    )
+    .await
+}
+
+async fn protect_with(
+    auth: &Authenticator,
+    request: Request,
+    rejection: BrowserRejection,
+    answer: impl FnOnce(&Confirmed) -> Response,
+) -> Response {
     let (parts, _body) = request.into_parts();
-    let rejection = BrowserRejection::LoginWhenSessionEnds;
     auth.serve(parts, RulePath::Request, rejection, |parts, caller| {
         ready(if matches!(parts.method, Method::GET | Method::HEAD) {
             answer(&caller.identity)
@@ -65,6 +86,48 @@ fn method_not_allowed() -> Response {
         [(header::ALLOW, HeaderValue::from_static("GET,HEAD"))],
     )
         .into_response()
+}
+
+/// oauth2-proxy's `userinfo` fields (`user`, `preferredUsername`; `email` is the identity's own)
+/// beside sfgate's (those of `/api/me`), so a page written for either reads it. `user` is the
+/// Salesforce user id, as in `X-Forwarded-User`. Serialised straight to bytes, as `/api/me` is:
+/// in gateway mode this is the identity route API clients poll.
+#[derive(serde::Serialize)]
+pub(crate) struct UserInfo<'a> {
+    #[serde(flatten)]
+    identity: &'a Identity,
+    user: &'a crate::domain::SalesforceId,
+    #[serde(rename = "preferredUsername")]
+    preferred_username: Option<&'a str>,
+}
+
+impl<'a> UserInfo<'a> {
+    pub(crate) fn new(identity: &'a Identity) -> Self {
+        Self {
+            identity,
+            user: &identity.user_id,
+            preferred_username: identity.username.as_deref(),
+        }
+    }
+}
+
+fn render_userinfo(confirmed: &Confirmed) -> Response {
+    let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let info = UserInfo::new(confirmed.identity());
+    match serde_json::to_vec(&info) {
+        Ok(json) => (
+            [
+                no_store,
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+            ],
+            json,
+        )
+            .into_response(),
+        Err(_) => ([no_store], Json(confirmed.identity())).into_response(),
+    }
 }
 
 fn render_me(confirmed: &Confirmed) -> Response {

@@ -209,10 +209,10 @@ pub async fn in_call_span<T>(
 /// Awaits the proxied request inside its [`upstream`] span: the upstream's status on the span,
 /// a 5xx or a failure to get an answer marked as an error.
 pub async fn upstream_call<E>(
-    method: &Method,
+    method: Method,
     call: impl Future<Output = Result<Response, E>>,
 ) -> Result<Response, E> {
-    let span = upstream(method);
+    let span = upstream(&method);
     let result = call.instrument(span.clone()).await;
     match &result {
         Ok(response) => {

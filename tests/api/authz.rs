@@ -466,7 +466,7 @@ async fn forward_auth_ignores_the_original_uri_from_an_untrusted_peer() {
 async fn jwks(app: &TestApp) -> JwkSet {
     let r = app
         .http
-        .get(app.url("/.well-known/jwks.json"))
+        .get(app.url("/oauth2/jwks.json"))
         .send()
         .await
         .expect("jwks");
@@ -669,7 +669,7 @@ async fn without_an_assertion_key_there_is_no_jwks_and_no_assertion() {
     let app = app_with(&[("UPSTREAM_URL", &echo.url())]).await;
     let r = app
         .http
-        .get(app.url("/.well-known/jwks.json"))
+        .get(app.url("/oauth2/jwks.json"))
         .send()
         .await
         .expect("jwks");

@@ -18,6 +18,7 @@ mod helpers;
 mod authz;
 mod bad_input;
 mod emulator;
+mod front_door;
 mod identity;
 mod instance_url_props;
 mod jwt;

@@ -327,7 +327,7 @@ fn templates_have_no_inline_script_or_style_for_the_csp_to_block() {
         for (i, _) in html.match_indices("<script") {
             let tag_end = html[i..].find('>').expect("tag end") + i;
             assert!(
-                html[i..tag_end].contains("src=\"/assets/"),
+                html[i..tag_end].contains("src=\"/oauth2/assets/"),
                 "{path:?}: inline script"
             );
         }

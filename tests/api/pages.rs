@@ -213,7 +213,9 @@ async fn the_favicon_is_served_and_every_page_names_it() {
         .await
         .expect("page");
     assert!(
-        home.contains(r#"<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">"#),
+        home.contains(
+            r#"<link rel="icon" href="/oauth2/assets/favicon.svg" type="image/svg+xml">"#
+        ),
         "{home}"
     );
 }
@@ -239,7 +241,7 @@ async fn in_gateway_mode_favicon_ico_belongs_to_the_upstream_app() {
     // sfgate's own icon stays reachable for its pages.
     let r = app
         .http
-        .get(app.url("/assets/favicon.svg"))
+        .get(app.url("/oauth2/assets/favicon.svg"))
         .send()
         .await
         .expect("icon");

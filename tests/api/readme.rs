@@ -58,7 +58,7 @@ fn expectations() -> BTreeMap<&'static str, Expected> {
             "legacy-headers",
             Expected {
                 statuses: &[200],
-                contains: &["Accessing secured resource"],
+                contains: &[r#""username":"alice@acme.example""#],
                 shown: true,
             },
         ),
@@ -75,7 +75,7 @@ fn expectations() -> BTreeMap<&'static str, Expected> {
             Expected {
                 statuses: &[200],
                 contains: &[
-                    r#"{"app":"sfgate sample app","method":"GET","path":"/app""#,
+                    r#"{"app":"sfgate sample app","method":"GET","path":"/""#,
                     r#""x-salesforce-username":"alice@acme.example""#,
                     r#""credentials_received":[]"#,
                 ],
@@ -335,7 +335,7 @@ async fn the_demo_banner_commands_work_as_printed() {
         .collect();
     assert_eq!(commands.len(), 6, "{banner}");
     assert!(
-        banner.contains(&format!("Open {}/app in a browser", demo.gateway)),
+        banner.contains(&format!("Open {}/ in a browser", demo.gateway)),
         "{banner}"
     );
     let run = run_bash(&commands.join("\n")).await;

@@ -275,7 +275,7 @@ async fn an_open_websocket_counts_toward_max_connections_until_it_closes() {
     let waiting = tokio::spawn(async move {
         send_raw(
             addr,
-            b"GET /healthz HTTP/1.1\r\nHost: sfgate\r\nConnection: close\r\n\r\n",
+            b"GET /oauth2/healthz HTTP/1.1\r\nHost: sfgate\r\nConnection: close\r\n\r\n",
         )
         .await
     });

@@ -240,13 +240,14 @@ pub fn metric(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// `/metrics`, read where the gateway serves it: its own listener when `METRICS_ADDR` is set
+/// (always in gateway mode), the main port otherwise.
 pub async fn scrape(app: &TestApp) -> String {
-    let r = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics");
+    let url = match app.gateway.metrics_addr {
+        Some(addr) => format!("http://{addr}/metrics"),
+        None => app.url("/metrics"),
+    };
+    let r = app.http.get(url).send().await.expect("metrics");
     let r = expect_status(r, 200).await;
     assert!(r.headers()["content-type"]
         .to_str()
@@ -304,7 +305,8 @@ pub async fn spawn_app_with_emulator(
 /// The session secret [`base_env`] configures, for tests that seal cookies themselves.
 pub const SESSION_SECRET: &str = "test-session-secret-0123456789-abcdefghij";
 
-/// A gateway in gateway mode, proxying to `upstream_url`, with `extra` configuration.
+/// A gateway in gateway mode, proxying to `upstream_url`, with `extra` configuration. Its
+/// metrics listen on a port of their own ([`scrape`] finds it).
 pub async fn spawn_gateway_for(upstream_url: &str, extra: &[(&str, &str)]) -> TestApp {
     let upstream = upstream_url.to_string();
     let extra: Vec<(String, String)> = extra
@@ -313,6 +315,7 @@ pub async fn spawn_gateway_for(upstream_url: &str, extra: &[(&str, &str)]) -> Te
         .collect();
     spawn_app_with(move |env| {
         env.insert("UPSTREAM_URL".into(), upstream);
+        env.insert("METRICS_ADDR".into(), "127.0.0.1:0".into());
         env.extend(extra);
     })
     .await

@@ -1,4 +1,4 @@
-//! `POST /oauth2/logout`: revokes what it can at Salesforce, evicts the token from the identity
+//! `POST /oauth2/logout` and oauth2-proxy's `GET|POST /oauth2/sign_out?rd=`: revokes what it can at Salesforce, evicts the token from the identity
 //! cache and clears the session. Local state is cleared even when revocation fails, and the
 //! answer says which tokens were revoked.
 //!
@@ -15,10 +15,11 @@ use super::LoginError;
 use crate::auth::origin::require_same_origin;
 use crate::auth::session::{Session, SESSION_COOKIE};
 use crate::auth::{extract_credentials, CredentialSource, Credentials};
+use crate::domain::ReturnTo;
 use crate::error::wants_html;
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
@@ -45,17 +46,70 @@ pub(super) async fn logout(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match logout_inner(&state, &headers, &body).await {
-        Ok(response) => response,
+    match log_out(&state, &headers, &body).await {
+        Ok(outcome) => answer(&state, &headers, &outcome),
         Err(e) => e.into_response(),
     }
 }
 
-async fn logout_inner(
+/// `GET|POST /oauth2/sign_out?rd=/path`, oauth2-proxy's route: the same logout as
+/// `POST /oauth2/logout`, then a redirect (302, as oauth2-proxy answers) to `rd` when it is a
+/// same-origin path ([`ReturnTo`], the rule of the login's `return_to`), otherwise to sfgate's
+/// home page with the logout notice. `rd` is read from the query or, on a POST, the form.
+pub(super) async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        // Read before anything is revoked: a bad query changes nothing.
+        let rd = body_params(&headers, query.as_deref(), &body)?.remove("rd");
+        let outcome = log_out(&state, &headers, &body).await?;
+        Ok::<_, LoginError>((rd, outcome))
+    }
+    .await;
+    match result {
+        Ok((rd, outcome)) => {
+            let location = sign_out_location(rd.as_deref(), &state.config, &outcome);
+            let mut response = clear_session(&state, found(&location));
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Where a sign-out lands: a same-origin `rd` as given, otherwise the home page with the notice
+/// the logout earned. Anything else (`//evil`, `/\evil`, absolute URLs, control characters,
+/// and their encoded forms once the query is decoded) is dropped, never followed.
+fn sign_out_location(
+    rd: Option<&str>,
+    config: &crate::config::Config,
+    outcome: &Revocation,
+) -> String {
+    match rd.and_then(ReturnTo::parse) {
+        Some(rd) => rd.as_str().to_owned(),
+        None => {
+            let notice = if outcome.failure.is_some() {
+                "revocation_failed"
+            } else {
+                "done"
+            };
+            format!("{}?logout={notice}", config.home_path())
+        }
+    }
+}
+
+/// The logout itself, shared by `/oauth2/logout` and `/oauth2/sign_out`: what the caller holds
+/// is revoked at Salesforce and evicted from the cache. The caller clears the cookie.
+async fn log_out(
     state: &AppState,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<Response, LoginError> {
+) -> Result<Revocation, LoginError> {
     let credentials = extract_credentials(headers, &state.auth.cookies)
         .ok()
         .flatten();
@@ -72,20 +126,30 @@ async fn logout_inner(
         .get("refresh_token")
         .filter(|t| !t.is_empty())
         .map(|t| SecretString::from(t.clone()));
-    let outcome = revoke_and_evict(state, credentials, body_refresh).await;
-    Ok(answer(state, headers, &outcome))
+    Ok(revoke_and_evict(state, credentials, body_refresh).await)
+}
+
+fn found(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
+        Err(_) => StatusCode::FOUND.into_response(),
+    }
+}
+
+/// Appends the session cookie's removal.
+fn clear_session(state: &AppState, mut response: Response) -> Response {
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        state.auth.cookies.removal(SESSION_COOKIE),
+    );
+    response
 }
 
 fn answer(state: &AppState, headers: &HeaderMap, outcome: &Revocation) -> Response {
-    let mut response = match (&outcome.failure, wants_html(headers)) {
-        (None, true) => {
-            (StatusCode::SEE_OTHER, [(header::LOCATION, "/?logout=done")]).into_response()
-        }
-        (Some(_), true) => (
-            StatusCode::SEE_OTHER,
-            [(header::LOCATION, "/?logout=revocation_failed")],
-        )
-            .into_response(),
+    let home = state.config.home_path();
+    let response = match (&outcome.failure, wants_html(headers)) {
+        (None, true) => see_other(&format!("{home}?logout=done")),
+        (Some(_), true) => see_other(&format!("{home}?logout=revocation_failed")),
         (None, false) => axum::Json(serde_json::json!({
             "logged_out": true,
             "revoked": outcome.revoked,
@@ -99,14 +163,18 @@ fn answer(state: &AppState, headers: &HeaderMap, outcome: &Revocation) -> Respon
         }))
         .into_response(),
     };
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        state.auth.cookies.removal(SESSION_COOKIE),
-    );
+    let mut response = clear_session(state, response);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
+        Err(_) => StatusCode::SEE_OTHER.into_response(),
+    }
 }
 
 async fn revoke_and_evict(

@@ -41,5 +41,9 @@ pub(crate) fn router(config: &Config) -> OwnRoutes {
         .merge(limited)
         .route(paths::LOGIN, get(tokens::password_via_get))
         .route(paths::LOGOUT, post(logout::logout))
+        .route(
+            paths::SIGN_OUT,
+            get(logout::sign_out).post(logout::sign_out),
+        )
         .route(paths::WELCOME, get(welcome::welcome))
 }

@@ -19,6 +19,8 @@ struct SuccessPage<'a> {
     instance_url: &'a str,
     access_token: Option<&'a str>,
     curl: Option<String>,
+    identity_path: &'static str,
+    home_path: &'static str,
 }
 
 /// `GET /oauth2/welcome`: who is logged in, and (outside gateway mode) the access token with a
@@ -27,7 +29,7 @@ struct SuccessPage<'a> {
 /// a session it sends the browser home.
 pub(super) async fn welcome(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Ok(Some(session)) = state.auth.cookies.open_session(&headers) else {
-        return see_other(HeaderValue::from_static("/"));
+        return see_other(HeaderValue::from_static(state.config.home_path()));
     };
     let access_token = state
         .upstream
@@ -45,6 +47,8 @@ pub(super) async fn welcome(State(state): State<AppState>, headers: HeaderMap) -
         instance_url: &session.instance_url,
         access_token,
         curl,
+        identity_path: state.config.identity_path(),
+        home_path: state.config.home_path(),
     };
     match page.render() {
         Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),

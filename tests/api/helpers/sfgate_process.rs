@@ -143,7 +143,7 @@ pub fn start_gateway_with(
     Running::spawn(command)
 }
 
-/// Waits until the gateway answers `/healthz`; false when it exited first. It is asked only
+/// Waits until the gateway answers its health check; false when it exited first. It is asked only
 /// once it said it is listening: until then the port may be another server's, the one that
 /// made it exit.
 pub async fn healthy(base: &str, gateway: &mut Running) -> bool {
@@ -151,9 +151,12 @@ pub async fn healthy(base: &str, gateway: &mut Running) -> bool {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if gateway.output().contains("sfgate listening") {
-            let answer = probe.get(format!("{base}/healthz")).send().await;
-            if answer.is_ok_and(|r| r.status() == 200) {
-                return true;
+            // `/healthz` alone, `/oauth2/healthz` in gateway mode (where `/healthz` is the app's).
+            for path in ["/healthz", "/oauth2/healthz"] {
+                let answer = probe.get(format!("{base}{path}")).send().await;
+                if answer.is_ok_and(|r| r.status() == 200) {
+                    return true;
+                }
             }
         }
         if matches!(gateway.child.try_wait(), Ok(Some(_))) {

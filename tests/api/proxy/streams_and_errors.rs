@@ -156,14 +156,20 @@ async fn the_own_routes_timeout_does_not_cut_proxied_requests() {
 async fn own_routes_are_served_by_sfgate_and_never_proxied() {
     let echo = start_echo().await;
     let app = gateway_for(&echo, &[]).await;
-    let r = app.http.get(app.url("/healthz")).send().await.expect("r");
+    let r = app
+        .http
+        .get(app.url("/oauth2/healthz"))
+        .send()
+        .await
+        .expect("r");
     expect_status(r, 200).await;
     let t = app.tokens(ALICE.0);
     let r = app
-        .get_with_token("/secured", &t.access_token, &t.instance_url)
+        .get_with_token("/oauth2/userinfo", &t.access_token, &t.instance_url)
         .await;
-    assert_eq!(r.text().await.expect("body"), "Accessing secured resource");
-    for path in ["/oauth2/nothing-here", "/assets/missing.css"] {
+    let me: serde_json::Value = expect_status(r, 200).await.json().await.expect("json");
+    assert_eq!(me["preferredUsername"], ALICE.0);
+    for path in ["/oauth2/nothing-here", "/oauth2/assets/missing.css"] {
         let r = app
             .get_with_token(path, &t.access_token, &t.instance_url)
             .await;
