@@ -6,7 +6,7 @@
 //! TOKEN=$(echo "$LOGIN" | grep -o '"access_token":"[^"]*"' | cut -d'"' -f4)
 //! INSTANCE=$(echo "$LOGIN" | grep -o '"instance_url":"[^"]*"' | cut -d'"' -f4)
 //! curl -H "Authorization: Bearer $TOKEN" -H "X-Instance-Url: $INSTANCE" http://127.0.0.1:3000/api/reports
-//! # reports for alice@acme.example in org 00D5j00000AcMe1EAF
+//! # reports for Alice Admin in org 00D5j00000AcMe1EAF
 //! ```
 //!
 //! With a real Connected App, build the state from `Config::from_env()` instead of the demo's

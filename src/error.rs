@@ -29,6 +29,22 @@ pub struct ErrorResponse {
     /// The HTML page's heading when the status line would be the wrong tone, e.g. for a
     /// person's own choice to deny access; `None` shows the status ("401 Unauthorized").
     pub heading: Option<&'static str>,
+    /// Steps the HTML page shows for a mistake in the set-up, not in the request.
+    pub fix: Option<Fix>,
+    /// What the HTML page says instead of `description`, for a person rather than an API
+    /// client ("Please log in" rather than "send Authorization: Bearer").
+    pub page_text: Option<String>,
+}
+
+/// A set-up mistake the error page explains step by step (README.md, "Troubleshooting").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fix {
+    /// Salesforce refused the redirect URI sfgate sent: it is not a Callback URL of the
+    /// Connected App (or External Client App).
+    RegisterRedirectUri { sent: String },
+    /// The callback came back without the login cookie: the login was started on another host
+    /// name (cookies are kept per host), or cookies are off.
+    StartOn { origin: String },
 }
 
 impl ErrorResponse {
@@ -41,6 +57,8 @@ impl ErrorResponse {
             retry_after: None,
             offer_login: false,
             heading: None,
+            fix: None,
+            page_text: None,
         }
     }
 
@@ -60,6 +78,18 @@ impl ErrorResponse {
 
     pub fn with_heading(mut self, heading: &'static str) -> Self {
         self.heading = Some(heading);
+        self
+    }
+
+    /// The browser page's heading and text, in plain words; API clients keep `description`.
+    pub fn with_page(mut self, heading: &'static str, text: impl Into<String>) -> Self {
+        self.heading = Some(heading);
+        self.page_text = Some(text.into());
+        self
+    }
+
+    pub fn with_fix(mut self, fix: Fix) -> Self {
+        self.fix = Some(fix);
         self
     }
 
@@ -107,9 +137,10 @@ impl ErrorResponse {
             status: self.status.as_u16(),
             reason: self.status.canonical_reason().unwrap_or("Error"),
             error: self.error,
-            description: &self.description,
+            description: self.page_text.as_deref().unwrap_or(&self.description),
             login_href: login_href.as_deref(),
             heading: self.heading,
+            fix: self.fix.as_ref(),
         };
         let body = page.render().unwrap_or_else(|_| self.description.clone());
         let mut response = (self.status, Html(body)).into_response();
@@ -136,6 +167,7 @@ struct ErrorPage<'a> {
     description: &'a str,
     login_href: Option<&'a str>,
     heading: Option<&'a str>,
+    fix: Option<&'a Fix>,
 }
 
 /// Whether the client prefers an HTML page: browsers send `text/html` first in `Accept`;

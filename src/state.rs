@@ -117,6 +117,7 @@ impl AppState {
             config.is_https(),
             config.session.ttl,
         )
+        .with_previous_secret(config.session.previous_secret.as_ref().map(|s| s.expose()))
         .with_session_max_age(config.session.max_age);
         let auth = Authenticator::new(AuthParts {
             policy: config.policy.clone(),

@@ -568,11 +568,106 @@ async fn a_misspelt_variable_is_named_with_the_one_it_was_meant_to_be() {
     let out = run(&["check"], &env).await;
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
-    assert!(all.contains("invalid configuration (1 problem):"), "{all}");
+    assert!(all.contains("invalid configuration (2 problems):"), "{all}");
+    assert!(all.contains("SF_ALLOWED_ORGS: is required"), "{all}");
     assert!(
-        all.contains("warning: SF_ALLOWED_ORG: is not a variable sfgate reads: did you mean SF_ALLOWED_ORGS?"),
+        all.contains(
+            "SF_ALLOWED_ORG: is not a variable sfgate reads: did you mean SF_ALLOWED_ORGS?"
+        ),
         "{all}"
     );
+}
+
+/// The typos that used to start sfgate with a default in their place (a sandbox user sent to
+/// production by `SF_LOGIN_URI`): each one stops `check` and `serve`, and all are named at once.
+const TYPOS: &[(&str, &str, &str)] = &[
+    (
+        "SF_LOGIN_URI",
+        "https://test.salesforce.com",
+        "SF_LOGIN_URL",
+    ),
+    ("UPSTREAM_UR", "http://127.0.0.1:9", "UPSTREAM_URL"),
+    ("REDIS_ULR", "redis://127.0.0.1:6379", "REDIS_URL"),
+    ("SKIP_AUTH_ROUTE", "GET=^/health$", "SKIP_AUTH_ROUTES"),
+];
+
+#[tokio::test]
+async fn each_misspelt_variable_stops_check_and_serve_with_a_suggestion() {
+    for (typo, value, meant) in TYPOS {
+        let mut env = valid_env("https://login.salesforce.com");
+        env.insert("HOST", "127.0.0.1".to_string());
+        env.insert("PORT", "0".to_string());
+        env.insert(typo, value.to_string());
+        for args in [&["check"][..], &["serve"][..], &[][..]] {
+            let out = run(args, &env).await;
+            let all = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{typo} {args:?}: {all}");
+            assert!(
+                all.contains(&format!(
+                    "{typo}: is not a variable sfgate reads: did you mean {meant}?"
+                )),
+                "{typo} {args:?}: {all}"
+            );
+            assert!(!all.contains("configuration is valid"), "{all}");
+            assert!(!all.contains("sfgate listening"), "{all}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_misspelt_variable_is_named_at_once_and_the_escape_hatch_starts_anyway() {
+    let mut env = valid_env("https://login.salesforce.com");
+    for (typo, value, _) in TYPOS {
+        env.insert(typo, value.to_string());
+    }
+    env.insert("SF_NOT_A_THING", "1".to_string());
+    let out = run(&["check"], &env).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("invalid configuration (5 problems):"), "{all}");
+    for (_, _, meant) in TYPOS {
+        assert!(all.contains(&format!("did you mean {meant}?")), "{all}");
+    }
+    assert!(
+        all.contains("SF_NOT_A_THING: is not a variable sfgate reads"),
+        "{all}"
+    );
+    assert!(all.contains("SFGATE_ALLOW_UNKNOWN_VARS=true"), "{all}");
+
+    env.insert("SFGATE_ALLOW_UNKNOWN_VARS", "true".to_string());
+    let out = run(&["check"], &env).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains(
+            "warning: SF_LOGIN_URI: is not a variable sfgate reads: did you mean SF_LOGIN_URL?"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("warning: SF_NOT_A_THING"), "{all}");
+}
+
+#[tokio::test]
+async fn variables_other_programs_set_do_not_stop_the_start() {
+    let mut env = valid_env("https://login.salesforce.com");
+    for (name, value) in [
+        ("PATH", "/usr/bin:/bin"),
+        ("HOME", "/home/app"),
+        ("DATABASE_URL", "postgres://db/app"),
+        ("RUST_LOG", "info"),
+        ("PORT", "3000"),
+        ("DYNO", "web.1"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+        ("OTEL_SERVICE_NAME", "sfgate"),
+        ("REDIS_TLS_URL", "rediss://cache:6380"),
+        ("HTTPS_PROXY", "http://proxy:3128"),
+    ] {
+        env.insert(name, value.to_string());
+    }
+    let out = run(&["check"], &env).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("warning"), "{all}");
 }
 
 #[tokio::test]
@@ -620,6 +715,8 @@ async fn serve_start_up_names_the_allowed_orgs_the_upstream_and_misspelt_variabl
     env.insert("PORT", "0".to_string());
     env.insert("UPSTREAM_URL", "http://127.0.0.1:9/base".to_string());
     env.insert("IDENTITY_CACHE_TLL", "30".to_string());
+    // A misspelt name stops the start unless this says it belongs to another program.
+    env.insert("SFGATE_ALLOW_UNKNOWN_VARS", "true".to_string());
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = command(&dir, &env)
         .stdout(Stdio::piped())
@@ -649,6 +746,22 @@ async fn demo_says_when_its_port_is_in_use() {
         "{all}"
     );
     drop(taken);
+}
+
+#[tokio::test]
+async fn check_warns_when_a_loopback_redirect_uri_is_on_another_port_than_port() {
+    let mut env = valid_env("https://login.salesforce.com");
+    env.insert("PORT", "3100".to_string());
+    let out = run(&["check"], &env).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error: {all}");
+    assert!(
+        all.contains("warning: SF_REDIRECT_URI: its port is 3000 but sfgate listens on PORT=3100"),
+        "{all}"
+    );
+    env.insert("PORT", "3000".to_string());
+    let out = run(&["check"], &env).await;
+    assert!(!text(&out).contains("warning"), "{}", text(&out));
 }
 
 #[tokio::test]

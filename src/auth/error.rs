@@ -43,6 +43,12 @@ pub enum AuthError {
     RenewalUnavailable(Arc<SalesforceError>),
 }
 
+/// What a browser sees when its login is missing, ended or unreadable.
+const LOGIN_AGAIN: (&str, &str) = (
+    "Please log in again",
+    "Your login has ended or could not be read. Log in with Salesforce again to continue.",
+);
+
 impl AuthError {
     /// Session problems clear the cookie, and browsers are sent to log in again.
     pub fn ends_session(&self) -> bool {
@@ -55,12 +61,18 @@ impl AuthError {
             ErrorResponse::new(StatusCode::UNAUTHORIZED, code, description.clone())
                 .with_bearer_challenge(Some(code))
                 .with_login_link()
+                .with_page(LOGIN_AGAIN.0, LOGIN_AGAIN.1)
         };
         match self {
             Self::NoCredentials => {
                 ErrorResponse::new(StatusCode::UNAUTHORIZED, "unauthorized", description)
                     .with_bearer_challenge(None)
                     .with_login_link()
+                    .with_page(
+                        "Please log in",
+                        "This page is for people with a Salesforce account. \
+                         Log in with Salesforce to continue.",
+                    )
             }
             Self::BadHeader(_) => ErrorResponse::bad_request(description),
             Self::Malformed(_) | Self::MissingInstance(_) | Self::InstanceRefused(_) => {
@@ -72,12 +84,27 @@ impl AuthError {
             Self::OrgNotAllowed(_) => {
                 ErrorResponse::new(StatusCode::FORBIDDEN, "org_not_allowed", description)
                     .with_login_link()
+                    .with_page(
+                        "Your organization is not allowed here",
+                        "You are logged in to Salesforce, but accounts of your organization \
+                         may not use this site. If you have an account in another organization, \
+                         log in with it; otherwise ask the people who run this site.",
+                    )
             }
             Self::Upstream(e) => ErrorResponse::from(e.as_ref()),
             // A login link: the user may have another Salesforce account that is allowed.
-            Self::AccessDenied(_) => {
+            // The reason stays on the page: it is what to tell the people who run the site.
+            Self::AccessDenied(refusal) => {
                 ErrorResponse::new(StatusCode::FORBIDDEN, "access_denied", description)
                     .with_login_link()
+                    .with_page(
+                        "You do not have access to this page",
+                        format!(
+                            "You are logged in, but this site's rules do not let your account \
+                             in: {refusal}. Log in with another account, or ask the people who \
+                             run this site for access."
+                        ),
+                    )
             }
             Self::RateLimited(wait) => {
                 ErrorResponse::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", description)

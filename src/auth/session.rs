@@ -156,6 +156,9 @@ struct Sealed<T> {
 #[derive(Clone)]
 pub struct CookieSealer {
     key: Key,
+    /// `SESSION_SECRET_PREVIOUS`: cookies sealed under it still open, so rotating the secret
+    /// logs nobody out; new cookies are sealed under `key` only.
+    previous: Option<Key>,
     secure: bool,
     session_ttl: Duration,
     session_max_age: Duration,
@@ -167,10 +170,17 @@ impl CookieSealer {
     pub fn new(secret: &[u8], secure: bool, session_ttl: Duration) -> Self {
         Self {
             key: Key::derive_from(secret),
+            previous: None,
             secure,
             session_ttl,
             session_max_age: DEFAULT_SESSION_MAX_AGE,
         }
+    }
+
+    /// `SESSION_SECRET_PREVIOUS` (at least 32 bytes, guaranteed by `SessionSecret`).
+    pub fn with_previous_secret(mut self, previous: Option<&[u8]>) -> Self {
+        self.previous = previous.map(Key::derive_from);
+        self
     }
 
     /// `SESSION_MAX_AGE`: how long a session may last from its login, renewals included.
@@ -269,6 +279,10 @@ impl CookieSealer {
         let plain = jar
             .private(&self.key)
             .get(name)
+            .or_else(|| {
+                let previous = self.previous.as_ref()?;
+                jar.private(previous).get(name)
+            })
             .ok_or(CookieError::Tampered)?;
         let sealed: Sealed<T> =
             serde_json::from_str(plain.value()).map_err(|_| CookieError::Tampered)?;

@@ -21,7 +21,7 @@ use crate::domain::{AllowedOrgs, InstanceUrl};
 use crate::health::Readiness;
 use crate::salesforce::jwt;
 use crate::salesforce::{Identity, IdentityClient, SalesforceError};
-use crate::store::{SharedStore, SharedVerdict};
+use crate::store::{Shared, SharedStore, SharedVerdict};
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,8 +36,8 @@ pub use fetch::TokenChecks;
 /// A recognised JWT access token, parsed once per miss (or why it cannot be checked).
 type LocalJwt = Result<jwt::Unverified, jwt::JwtRejection>;
 use verdict::{
-    cache_key, counters, token_prefix, Key, Method, Outcome, TokenPrefix, UntilExpiry, Verdict,
-    VerdictExpiry,
+    cache_key, counters, token_prefix, Key, Method, Outage, Outcome, TokenPrefix, UntilExpiry,
+    Verdict, VerdictExpiry,
 };
 
 pub struct IdentityValidator {
@@ -71,11 +71,12 @@ impl IdentityValidator {
         let ttls = VerdictExpiry {
             valid: ttl,
             invalid: negative_ttl.min(ttl),
+            outage: Arc::new(Outage::default()),
         };
         let cache = (!ttl.is_zero()).then(|| {
             Cache::builder()
                 .max_capacity(max)
-                .expire_after(ttls)
+                .expire_after(ttls.clone())
                 .build()
         });
         Self {
@@ -97,11 +98,18 @@ impl IdentityValidator {
     }
 
     /// Shares revocations and verdicts with the other replicas through `store` (see
-    /// `crate::store`). Whenever the revocation feed restarts, the local cache is cleared.
+    /// `crate::store`). While this replica cannot hear revocations (Redis unreachable, the
+    /// subscription lost, not caught up yet), it is *deaf*: the moment it becomes so, no
+    /// admission cached before is served any more (a new [`Outage`] generation; refusals
+    /// stay); while it is, verdicts are cached for at most
+    /// `REDIS_OUTAGE_CACHE_TTL` and JWTs are checked at Salesforce instead of locally. So a
+    /// logout on another replica (which revokes the token at Salesforce) holds here within
+    /// that bound even though its message cannot arrive.
     pub fn with_store(mut self, store: SharedStore) -> Self {
-        if let Some(cache) = &self.cache {
-            let cache = cache.clone();
-            store.on_resubscribe(move || cache.invalidate_all());
+        if let Some(ttl) = store.outage_cache_ttl() {
+            let outage = self.ttls.outage.clone();
+            outage.set_cache_ttl(ttl);
+            store.on_hearing_change(move |hearing| outage.set_deaf(!hearing));
         }
         self.store = store;
         self
@@ -181,15 +189,20 @@ impl IdentityValidator {
             }
             // A hit first, without building the miss path's future.
             Some(cache) => match cache.get(&key).await {
-                Some(hit) => {
+                Some(hit) if self.ttls.outage.serves(&hit) => {
                     counters.cache_hit.increment(1);
                     Ok(hit)
                 }
-                None => {
+                stale => {
+                    if stale.is_some() {
+                        // Admitted before this replica last became deaf: check again.
+                        cache.invalidate(&key).await;
+                    }
                     let missed = AtomicBool::new(false);
                     let result = cache
                         .try_get_with(key, async {
                             missed.store(true, Ordering::Relaxed);
+                            let generation = self.ttls.outage.generation();
                             // A miss that may call Salesforce is charged to the client that
                             // caused it unless it confirms a valid token. A JWT access token
                             // checked against a cached key costs Salesforce nothing: it is not
@@ -213,7 +226,9 @@ impl IdentityValidator {
                             {
                                 reservation.give_back();
                             }
-                            fetched.map_err(AuthError::from)
+                            fetched
+                                .map(|v| v.in_generation(generation))
+                                .map_err(AuthError::from)
                         })
                         .await;
                     if missed.load(Ordering::Relaxed) {
@@ -227,7 +242,7 @@ impl IdentityValidator {
             },
         };
         let identity = match verdict {
-            Ok(Verdict::Valid(identity, _)) => identity,
+            Ok(Verdict::Valid(identity, ..)) => identity,
             Ok(Verdict::Invalid(reason)) => {
                 counters.invalid.increment(1);
                 return Err(AuthError::InvalidToken(reason.to_string()));
@@ -258,24 +273,26 @@ impl IdentityValidator {
         Ok(identity)
     }
 
-    /// Forgets a token's verdict, so a logged-out token stops working at once.
-    pub async fn evict(&self, instance: &InstanceUrl, token: &SecretString) {
+    /// Forgets a token's verdict, so a logged-out token stops working at once, here and (with
+    /// `REDIS_URL`) on every replica; says what became of the latter.
+    pub async fn evict(&self, instance: &InstanceUrl, token: &SecretString) -> Shared {
         let key = cache_key(instance, token);
         // Salesforce refuses a revoked opaque token; a JWT would pass local validation again.
         let is_jwt = matches!(jwt::recognise(token.expose_secret()), Some(Ok(_)));
+        let mut keep = Duration::ZERO;
         if let Some(exp) = is_jwt
             .then(|| jwt::unverified_exp(token.expose_secret()))
             .flatten()
         {
             let left = exp.saturating_sub(jwt::now_secs()) + jwt::LEEWAY.as_secs();
-            self.logged_out
-                .insert(key, Instant::now() + Duration::from_secs(left));
+            keep = Duration::from_secs(left);
+            self.logged_out.insert(key, Instant::now() + keep);
         }
         if let Some(cache) = &self.cache {
             cache.invalidate(&key).await;
         }
-        // [store] ...and on every replica (a no-op without REDIS_URL).
-        self.store.revoke(&key).await;
+        // [store] ...and on every replica, for as long as a JWT would pass local validation.
+        self.store.revoke(&key, keep).await
     }
 
     pub fn cached_entries(&self) -> u64 {
@@ -284,9 +301,13 @@ impl IdentityValidator {
 
     /// The token as a JWT access token to check locally (`SF_TOKEN_VALIDATION=auto`), or
     /// `None` when it goes to Salesforce (an opaque token, or another mode).
+    ///
+    /// While this replica cannot hear revocations, `None`: a JWT logged out on another replica
+    /// would pass a local check until its `exp`, so it is checked at Salesforce (which the
+    /// logout revoked it at) like an opaque token.
     fn local_jwt(&self, token: &SecretString) -> Option<LocalJwt> {
         let checks = self.checks.as_ref()?;
-        if checks.mode != TokenValidation::Auto {
+        if checks.mode != TokenValidation::Auto || self.ttls.outage.is_deaf() {
             return None;
         }
         jwt::recognise(token.expose_secret())
@@ -328,7 +349,7 @@ impl IdentityValidator {
         }
         let verdict = self.fetch(instance, token, jwt).await?;
         let (shared, ttl) = match &verdict {
-            Verdict::Valid(identity, until) => (
+            Verdict::Valid(identity, until, _) => (
                 SharedVerdict::valid(identity),
                 until.map_or(self.ttls.valid, |u| {
                     self.ttls

@@ -53,12 +53,20 @@ pub struct Config {
     pub otel: Option<OtelConfig>,
     /// Legacy Node.js variable names that were used, so start-up can say so once.
     pub legacy_names_used: Vec<&'static str>,
+    /// `SFGATE_ALLOW_UNKNOWN_VARS`: start even when a variable looks like a misspelt sfgate
+    /// variable (it then only warns). For environments shared with a program whose variables
+    /// happen to be one letter from sfgate's.
+    pub allow_unknown_vars: bool,
 }
+
+/// The variable that turns misspelt-variable errors into warnings.
+pub const ALLOW_UNKNOWN_VARS: &str = "SFGATE_ALLOW_UNKNOWN_VARS";
 
 /// One problem with one variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
-    pub variable: &'static str,
+    /// A variable sfgate reads, or a misspelt one it found in the environment.
+    pub variable: String,
     pub message: String,
 }
 
@@ -94,13 +102,57 @@ fn callback_under_prefix(r: &mut Reader<'_>, path: &str) {
 
 impl Config {
     /// Reads the process environment (after `.env`, which never overrides real variables).
+    /// A variable that looks like a misspelt sfgate variable is a problem too (see
+    /// [`Self::from_names`]).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&|name| std::env::var(name).ok())
+        let present: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        Self::from_names(&|name| std::env::var(name).ok(), &present)
     }
 
-    /// For tests and demo mode: configuration from a map instead of the environment.
+    /// For tests and demo mode: configuration from a map instead of the environment, with the
+    /// same misspelling check over the map's names.
     pub fn from_map(map: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        Self::from_lookup(&|name| map.get(name).cloned())
+        let present: Vec<String> = map.keys().cloned().collect();
+        Self::from_names(&|name| map.get(name).cloned(), &present)
+    }
+
+    /// [`Self::from_lookup`], plus a problem for each of `present` that looks like a misspelt
+    /// sfgate variable ([`crate::config_warnings::misspelt`]): a typo such as `SF_LOGIN_URI`
+    /// would otherwise leave the default in force (a sandbox user sent to production) with
+    /// nothing but a warning. `SFGATE_ALLOW_UNKNOWN_VARS=true` turns these back into warnings.
+    pub fn from_names(
+        lookup: &dyn Fn(&str) -> Option<String>,
+        present: &[String],
+    ) -> Result<Self, ConfigError> {
+        let result = Self::from_lookup(lookup);
+        if allows_unknown_vars(lookup) {
+            return result;
+        }
+        let known = Self::known_variables();
+        let misspelt: Vec<ConfigProblem> =
+            crate::config_warnings::misspelt(present.iter().map(String::as_str), &known)
+                .into_iter()
+                .map(|w| ConfigProblem {
+                    variable: w.variable,
+                    message: w.message,
+                })
+                .collect();
+        match result {
+            Ok(config) if misspelt.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigError(misspelt)),
+            Err(ConfigError(mut problems)) => {
+                problems.extend(misspelt);
+                Err(ConfigError(problems))
+            }
+        }
+    }
+
+    /// Every name in [`VARIABLES`], legacy names included: what the misspelling check compares
+    /// the environment's names with, so it reads the same table as help and `sfgate config`.
+    pub fn known_variables() -> BTreeSet<String> {
+        variables::known_names().map(str::to_string).collect()
     }
 
     /// Every variable name the configuration reads, found by recording what [`Self::from_lookup`]
@@ -137,6 +189,8 @@ impl Config {
         let otel = otel::parse(&mut r);
         let policy = policy::parse(&mut r, &scopes);
         let assertion = assertion::parse(&mut r, gateway.upstream_url.as_ref());
+        // Spelt out (not `ALLOW_UNKNOWN_VARS`) so the documentation test finds it with the others.
+        let allow_unknown_vars = r.flag("SFGATE_ALLOW_UNKNOWN_VARS");
         if let (Some(sf), Some(_)) = (&salesforce, &gateway.upstream_url) {
             callback_under_prefix(&mut r, sf.callback_path());
         }
@@ -153,6 +207,7 @@ impl Config {
                 redis,
                 otel,
                 legacy_names_used,
+                allow_unknown_vars,
             }),
             _ => Err(ConfigError(r.problems)),
         }
@@ -192,4 +247,15 @@ impl Config {
     pub fn public_origin(&self) -> String {
         self.salesforce.public_origin()
     }
+}
+
+/// Whether `SFGATE_ALLOW_UNKNOWN_VARS` is on, read the way [`Config::from_lookup`] reads it (which
+/// also reports a value that is neither true nor false).
+pub(crate) fn allows_unknown_vars(lookup: &dyn Fn(&str) -> Option<String>) -> bool {
+    Reader {
+        lookup,
+        problems: Vec::new(),
+        legacy: Vec::new(),
+    }
+    .flag(ALLOW_UNKNOWN_VARS)
 }

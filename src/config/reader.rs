@@ -23,7 +23,7 @@ impl Reader<'_> {
 
     pub(super) fn problem(&mut self, variable: &'static str, message: impl Into<String>) {
         self.problems.push(ConfigProblem {
-            variable,
+            variable: variable.to_string(),
             message: message.into(),
         });
     }

@@ -11,7 +11,13 @@ pub struct RedisConfig {
     pub url: SecretString,
     /// Each Redis call gives up after this long; the request then goes on with local state.
     pub timeout: Duration,
+    /// `REDIS_OUTAGE_CACHE_TTL`: while this replica cannot hear revocations, verdicts are
+    /// cached no longer than this, so a logout on another replica takes effect within it.
+    pub outage_cache_ttl: Duration,
 }
+
+/// Default of `REDIS_OUTAGE_CACHE_TTL`, in seconds.
+const OUTAGE_CACHE_TTL_SECS: u64 = 1;
 
 /// `REDIS_URL` (`redis://` or `rediss://`, as Heroku sets it), `REDIS_TLS_VERIFY` and
 /// `REDIS_TIMEOUT_MS`. Heroku Key-Value Store presents a self-signed certificate, so its users
@@ -23,6 +29,10 @@ pub(super) fn parse(r: &mut Reader<'_>) -> Option<RedisConfig> {
     let timeout_ms = r.parse_or("REDIS_TIMEOUT_MS", 500u64, "a whole number of milliseconds");
     if !(10..=10_000).contains(&timeout_ms) {
         r.problem("REDIS_TIMEOUT_MS", "must be between 10 and 10000");
+    }
+    let outage_cache_ttl = r.seconds("REDIS_OUTAGE_CACHE_TTL", OUTAGE_CACHE_TTL_SECS);
+    if outage_cache_ttl > Duration::from_secs(60) {
+        r.problem("REDIS_OUTAGE_CACHE_TTL", "must be 0 to 60 seconds");
     }
     let raw = r.get("REDIS_URL")?;
     let raw = raw.trim();
@@ -42,6 +52,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> Option<RedisConfig> {
     Some(RedisConfig {
         url: SecretString::from(url),
         timeout: Duration::from_millis(timeout_ms),
+        outage_cache_ttl,
     })
 }
 
@@ -69,6 +80,7 @@ mod tests {
         let c = Config::from_map(&env).expect("valid");
         let redis = c.redis.expect("redis");
         assert_eq!(redis.timeout, Duration::from_millis(500));
+        assert_eq!(redis.outage_cache_ttl, Duration::from_secs(1));
         assert!(!redis.url.expose_secret().ends_with("#insecure"));
 
         // Heroku's self-signed certificate: verification off through a variable.
@@ -86,10 +98,12 @@ mod tests {
         );
         env.insert("REDIS_TLS_VERIFY".into(), "maybe".into());
         env.insert("REDIS_TIMEOUT_MS".into(), "0".into());
+        env.insert("REDIS_OUTAGE_CACHE_TTL".into(), "61".into());
         let err = Config::from_map(&env).expect_err("invalid").to_string();
         assert!(err.contains("REDIS_URL"), "{err}");
         assert!(err.contains("REDIS_TLS_VERIFY"), "{err}");
         assert!(err.contains("REDIS_TIMEOUT_MS"), "{err}");
+        assert!(err.contains("REDIS_OUTAGE_CACHE_TTL"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
     }
 }

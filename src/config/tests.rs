@@ -46,7 +46,7 @@ fn session_lifetimes_default_and_are_validated_together() {
         "https://gw.example.com/oauth2/welcome".into(),
     );
     let err = Config::from_map(&env).expect_err("invalid");
-    let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+    let vars: Vec<_> = err.0.iter().map(|p| p.variable.as_str()).collect();
     for v in [
         "SESSION_MAX_AGE",
         "SESSION_RENEWAL_GRACE",
@@ -57,9 +57,26 @@ fn session_lifetimes_default_and_are_validated_together() {
 }
 
 #[test]
+fn a_previous_session_secret_is_optional_and_checked_like_the_current_one() {
+    let c = Config::from_map(&base()).expect("valid");
+    assert!(c.session.previous_secret.is_none());
+    let mut env = base();
+    env.insert(
+        "SESSION_SECRET_PREVIOUS".into(),
+        "the-old-secret-that-is-long-enough-0123456789".into(),
+    );
+    let c = Config::from_map(&env).expect("valid");
+    assert!(c.session.previous_secret.is_some());
+    env.insert("SESSION_SECRET_PREVIOUS".into(), "short-s3cret".into());
+    let err = Config::from_map(&env).expect_err("invalid").to_string();
+    assert!(err.contains("SESSION_SECRET_PREVIOUS"), "{err}");
+    assert!(!err.contains("short-s3cret"), "{err}");
+}
+
+#[test]
 fn empty_environment_names_every_missing_variable() {
     let err = Config::from_map(&HashMap::new()).expect_err("invalid");
-    let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+    let vars: Vec<_> = err.0.iter().map(|p| p.variable.as_str()).collect();
     for v in [
         "SF_CLIENT_ID",
         "SF_CLIENT_SECRET",
@@ -202,7 +219,7 @@ fn trust_boundary_settings_have_safe_defaults_and_bad_values_are_all_reported() 
         env.insert(k.into(), v.into());
     }
     let err = Config::from_map(&env).expect_err("invalid");
-    let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+    let vars: Vec<_> = err.0.iter().map(|p| p.variable.as_str()).collect();
     assert_eq!(
         vars,
         [
@@ -231,7 +248,7 @@ fn rate_limits_default_to_20_at_once_and_60_a_minute_and_refuse_zero() {
     env.insert("RATE_LIMIT_BURST".into(), "0".into());
     env.insert("RATE_LIMIT_PER_MINUTE".into(), "0".into());
     let err = Config::from_map(&env).expect_err("invalid");
-    let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+    let vars: Vec<_> = err.0.iter().map(|p| p.variable.as_str()).collect();
     assert!(vars.contains(&"RATE_LIMIT_BURST") && vars.contains(&"RATE_LIMIT_PER_MINUTE"));
 }
 
@@ -357,7 +374,7 @@ fn token_validation_and_accepted_client_ids() {
     env.insert("SF_TOKEN_VALIDATION".into(), "local".into());
     env.insert("SF_ACCEPTED_CLIENT_IDS".into(), "ok, has space".into());
     let err = Config::from_map(&env).expect_err("invalid");
-    let named: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+    let named: Vec<_> = err.0.iter().map(|p| p.variable.as_str()).collect();
     assert!(named.contains(&"SF_TOKEN_VALIDATION"), "{err}");
     assert!(named.contains(&"SF_ACCEPTED_CLIENT_IDS"), "{err}");
 }

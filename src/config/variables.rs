@@ -102,6 +102,7 @@ pub const VARIABLES: &[Variable] = &[
     var(Salesforce, "SALESFORCE_TIMEOUT", "5", "seconds to wait for Salesforce before failing closed"),
     var(Salesforce, "SF_ENABLE_PASSWORD_FLOW", "false", "enable POST /oauth2/password (testing only)"),
     secret(var(Session, "SESSION_SECRET", "required", "at least 32 bytes; keys the session cookies' encryption")),
+    secret(var(Session, "SESSION_SECRET_PREVIOUS", "unset", "the secret being rotated out; still read, never used for new values")),
     var(Session, "SESSION_TTL", "28800", "seconds a browser session lasts without use"),
     var(Session, "SESSION_MAX_AGE", "604800", "seconds a session may last from its login, renewals included"),
     var(Session, "SESSION_RENEWAL_GRACE", "30", "seconds a renewal's result is reused for requests with the old cookie"),
@@ -138,6 +139,7 @@ pub const VARIABLES: &[Variable] = &[
     secret(var(Redis, "REDIS_URL", "unset", "shared state for replicas: redis:// or rediss://")),
     var(Redis, "REDIS_TLS_VERIFY", "true", "false skips checking the Redis server's certificate"),
     var(Redis, "REDIS_TIMEOUT_MS", "500", "milliseconds one Redis call may take"),
+    var(Redis, "REDIS_OUTAGE_CACHE_TTL", "1", "seconds a verdict is cached while revocations cannot be heard"),
     var(Logs, "LOG_FORMAT", "text", "text or json"),
     var(Logs, "RUST_LOG", "info", "log filter (read by the logger)"),
     var(Traces, "OTEL_EXPORTER_OTLP_ENDPOINT", "unset", "collector to export traces to (OTLP/HTTP); /v1/traces is appended"),
@@ -149,6 +151,7 @@ pub const VARIABLES: &[Variable] = &[
     var(Traces, "OTEL_TRACES_SAMPLER", "parentbased_always_on", "which traces are kept"),
     var(Traces, "OTEL_TRACES_SAMPLER_ARG", "1.0", "the ratio for the traceidratio samplers"),
     var(Traces, "OTEL_RECORD_USER", "false", "the caller's user id on the request span (enduser.id)"),
+    var(Logs, "SFGATE_ALLOW_UNKNOWN_VARS", "false", "true: a variable that looks like a misspelt sfgate variable warns instead of stopping the start"),
 ];
 
 /// Names read by something other than the configuration reader (the logger).

@@ -1,8 +1,10 @@
 //! Whether Redis is usable, as `/readyz`, the logs and the metrics see it.
 //!
-//! Two parts must work for the shared guarantees: commands (shared cache, login states,
-//! renewals) and the revocation subscription. Either failing makes sfgate degraded, not down:
-//! it serves with local guarantees. The change of state is logged once (not once per request)
+//! Three things must hold for the shared guarantees: commands work (shared cache, login
+//! states, renewals), the revocation subscription is up, and this replica has caught up on
+//! what it may have missed while it was not (it *hears* revocations, see `revocation.rs`).
+//! Any failing makes sfgate degraded, not down: it serves with local guarantees, and
+//! `/readyz` says so until all three hold again. The change of state is logged once (not once per request)
 //! and counted; each failed call is counted. While commands fail, at most one call per
 //! [`PROBE_EVERY`] tries Redis, so an outage costs requests no waiting for timeouts.
 
@@ -34,6 +36,8 @@ pub(super) struct StoreHealth {
     commands_ok: AtomicBool,
     subscribed: AtomicBool,
     ever_subscribed: AtomicBool,
+    /// Subscribed and caught up: revocations made anywhere reach this replica.
+    hearing: AtomicBool,
     degraded: AtomicBool,
     last_probe_ms: AtomicU64,
     reason: Mutex<Option<String>>,
@@ -46,6 +50,7 @@ impl StoreHealth {
             commands_ok: AtomicBool::new(true),
             subscribed: AtomicBool::new(false),
             ever_subscribed: AtomicBool::new(false),
+            hearing: AtomicBool::new(false),
             degraded: AtomicBool::new(false),
             last_probe_ms: AtomicU64::new(0),
             reason: Mutex::new(None),
@@ -97,6 +102,19 @@ impl StoreHealth {
         again
     }
 
+    pub(super) fn hearing(&self) -> bool {
+        self.hearing.load(Ordering::Relaxed)
+    }
+
+    /// Returns whether this changed the state.
+    pub(super) fn set_hearing(&self, hearing: bool) -> bool {
+        let changed = self.hearing.swap(hearing, Ordering::Relaxed) != hearing;
+        if changed {
+            self.changed();
+        }
+        changed
+    }
+
     pub(super) fn subscriber_down(&self, error: &str) {
         metrics::counter!("sfgate_redis_errors_total", "op" => "subscribe").increment(1);
         self.set_reason(format!("revocation subscription: {error}"));
@@ -120,8 +138,7 @@ impl StoreHealth {
 
     /// Logs and counts a change between working and degraded, once per change.
     fn changed(&self) {
-        let up =
-            self.commands_ok.load(Ordering::Relaxed) && self.subscribed.load(Ordering::Relaxed);
+        let up = self.is_up();
         metrics::gauge!("sfgate_redis_up").set(if up { 1.0 } else { 0.0 });
         if up {
             if self.degraded.swap(false, Ordering::Relaxed) {
@@ -139,17 +156,28 @@ impl StoreHealth {
         }
     }
 
+    fn is_up(&self) -> bool {
+        self.commands_ok.load(Ordering::Relaxed)
+            && self.subscribed.load(Ordering::Relaxed)
+            && self.hearing()
+    }
+
     pub(super) fn status(&self) -> StoreStatus {
-        let commands = self.commands_ok.load(Ordering::Relaxed);
         let subscribed = self.subscribed.load(Ordering::Relaxed);
-        let status = match (commands, subscribed, self.ever_subscribed()) {
-            (true, true, _) => "up",
-            (_, false, false) if self.reason().is_none() => "connecting",
-            _ => "down",
+        let status = if self.is_up() {
+            "up"
+        } else if !subscribed && !self.ever_subscribed() && self.reason().is_none() {
+            "connecting"
+        } else {
+            "down"
         };
+        let catching_up = (status == "down" && subscribed && !self.hearing())
+            .then(|| "catching up on revocations made while Redis was unreachable".to_string());
         StoreStatus {
             status,
-            error: (status != "up").then(|| self.reason()).flatten(),
+            error: (status != "up")
+                .then(|| self.reason().or(catching_up))
+                .flatten(),
         }
     }
 }
@@ -180,6 +208,8 @@ mod tests {
         let health = StoreHealth::new();
         assert_eq!(health.status().status, "connecting");
         health.subscriber_up();
+        assert_eq!(health.status().status, "down", "not caught up yet");
+        assert!(health.set_hearing(true));
         assert!(health.status().is_up());
 
         let before = outages();
@@ -187,6 +217,8 @@ mod tests {
             health.command_failed("identity_get", "connection failed");
         }
         health.subscriber_down("the subscription connection closed");
+        assert!(health.set_hearing(false));
+        assert!(!health.set_hearing(false), "no change");
         assert_eq!(outages() - before, 1.0, "one outage, not one per call");
         let status = health.status();
         assert_eq!(status.status, "down");
@@ -197,6 +229,8 @@ mod tests {
 
         assert!(health.subscriber_up(), "a re-subscription");
         health.command_ok();
+        assert_eq!(health.status().status, "down", "degraded until caught up");
+        health.set_hearing(true);
         let status = health.status();
         assert!(status.is_up());
         assert!(status.error.is_none());

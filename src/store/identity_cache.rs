@@ -2,12 +2,13 @@
 //!
 //! On a local miss the validator looks here before calling Salesforce and stores what
 //! Salesforce said, with the verdict's TTL, so N replicas make one `userinfo` call per token
-//! per TTL instead of N. Identities are not secret, but the key is the token's digest, never
-//! the token. A tombstone left by a revocation wins over a verdict.
+//! per TTL instead of N. The key is a keyed hash of the token's digest and the verdict is
+//! sealed under that key (see `keys.rs`): a verdict planted in Redis, or copied there from
+//! another token's key, is a miss, never an admission. A tombstone left by a revocation wins
+//! over a verdict.
 
-use super::redis_store::PREFIX;
-use super::revocation::tombstone_key;
-use super::{hex, Digest, SharedStore};
+use super::keys::Purpose;
+use super::{Digest, SharedStore};
 use crate::domain::{InstanceUrl, OrgId, SalesforceId};
 use crate::salesforce::Identity;
 use serde::{Deserialize, Serialize};
@@ -87,51 +88,65 @@ impl SharedVerdict {
     }
 }
 
-pub(super) fn verdict_key(digest: &Digest) -> String {
-    format!("{PREFIX}identity:{}", hex(digest))
-}
-
 impl SharedStore {
     /// The shared verdict for a token digest, if another replica stored one, with the time it
     /// has left (keep it locally no longer). A revoked token reads as refused. `None` without
-    /// Redis, on a miss, or when Redis fails.
+    /// Redis, on a miss, when Redis fails, or when the value is not sealed by this deployment
+    /// (planted, altered or moved from another key: counted, see `keys.rs`).
     pub async fn shared_verdict(&self, digest: &Digest) -> Option<(SharedVerdict, Duration)> {
         let Self::Redis(store) = self else {
             return None;
         };
         let mut conn = store.conn();
         let mut pipe = redis::pipe();
-        pipe.cmd("GET")
-            .arg(verdict_key(digest))
-            .cmd("PTTL")
-            .arg(verdict_key(digest))
-            .cmd("PTTL")
-            .arg(tombstone_key(digest));
-        let (verdict, verdict_ms, revoked_ms): (Option<String>, i64, i64) = store
+        // Under the current secret's names, then the previous one's (a rotation).
+        let names: Vec<String> = store
+            .keys
+            .all()
+            .map(|keys| keys.name(Purpose::Identity, digest))
+            .collect();
+        for (keys, name) in store.keys.all().zip(&names) {
+            pipe.cmd("GET")
+                .arg(name)
+                .cmd("PTTL")
+                .arg(name)
+                .cmd("PTTL")
+                .arg(keys.name(Purpose::Tombstone, digest));
+        }
+        let found: Vec<(Option<String>, i64, i64)> = store
             .run("identity_get", pipe.query_async(&mut conn))
             .await?;
         // PTTL is negative for a key that does not exist (or has no expiry: not ours).
-        if revoked_ms > 0 {
+        if let Some(revoked_ms) = found.iter().map(|f| f.2).find(|ms| *ms > 0) {
             let reason = "the token was logged out".to_string();
             let left = Duration::from_millis(revoked_ms.unsigned_abs());
             return Some((SharedVerdict::Invalid { reason }, left));
         }
-        let left = Duration::from_millis(verdict_ms.max(0).unsigned_abs());
-        let found = verdict
-            .filter(|_| !left.is_zero())
-            .and_then(|v| serde_json::from_str(&v).ok())
-            .map(|v| (v, left));
+        let found = names
+            .iter()
+            .zip(found)
+            .find_map(|(name, (sealed, verdict_ms, _))| {
+                let left = Duration::from_millis(verdict_ms.max(0).unsigned_abs());
+                let json = store.keys.open("identity", name, sealed?)?;
+                let verdict = serde_json::from_str(&json).ok()?;
+                (!left.is_zero()).then_some((verdict, left))
+            });
         let result = if found.is_some() { "hit" } else { "miss" };
         metrics::counter!("sfgate_redis_identity_total", "result" => result).increment(1);
         found
     }
 
-    /// Stores a verdict for the others for `ttl`. Failures only cost them a Salesforce call.
+    /// Stores a verdict for the others for `ttl`, sealed under its key name with the current
+    /// secret. Failures only cost them a Salesforce call.
     pub async fn share_verdict(&self, digest: &Digest, verdict: &SharedVerdict, ttl: Duration) {
         let Self::Redis(store) = self else {
             return;
         };
-        let (Ok(json), false) = (serde_json::to_string(verdict), ttl.is_zero()) else {
+        let name = store.keys.current.name(Purpose::Identity, digest);
+        let sealed = serde_json::to_string(verdict)
+            .ok()
+            .and_then(|json| store.keys.current.sealer.seal(&name, json));
+        let (Some(sealed), false) = (sealed, ttl.is_zero()) else {
             return;
         };
         let mut conn = store.conn();
@@ -139,8 +154,8 @@ impl SharedStore {
             .run(
                 "identity_put",
                 redis::cmd("SET")
-                    .arg(verdict_key(digest))
-                    .arg(json)
+                    .arg(name)
+                    .arg(sealed)
                     .arg("PX")
                     .arg(ttl.as_millis() as u64)
                     .query_async::<()>(&mut conn),

@@ -2,9 +2,13 @@
 //! refused before it reaches Salesforce. Within a replica an atomic insert into the local
 //! set decides; with Redis, an atomic `SET NX PX` under the state's digest decides across
 //! replicas. If Redis fails, the local decision stands (the guarantee of one replica).
+//!
+//! The key is a keyed hash of the state's digest (see `keys.rs`); during a rotation of
+//! `SESSION_SECRET` the state is claimed under both secrets' names, so replicas on either
+//! secret see each other's claims.
 
-use super::redis_store::PREFIX;
-use super::{hex, Digest, SharedStore};
+use super::keys::Purpose;
+use super::{Digest, SharedStore};
 use std::time::Duration;
 
 impl SharedStore {
@@ -25,21 +29,20 @@ impl SharedStore {
             return true;
         };
         let mut conn = store.conn();
-        let claimed: Option<Option<String>> = store
-            .run(
-                "login_state",
-                redis::cmd("SET")
-                    .arg(format!("{PREFIX}state:{}", hex(&digest)))
-                    .arg(1)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl.as_millis() as u64)
-                    .query_async(&mut conn),
-            )
-            .await;
+        let mut pipe = redis::pipe();
+        for keys in store.keys.all() {
+            pipe.cmd("SET")
+                .arg(keys.name(Purpose::LoginState, &digest))
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl.as_millis() as u64);
+        }
+        let claimed: Option<Vec<Option<String>>> =
+            store.run("login_state", pipe.query_async(&mut conn)).await;
         match claimed {
-            Some(Some(_)) => true,
-            Some(None) => {
+            Some(names) if names.iter().all(Option::is_some) => true,
+            Some(_) => {
                 metrics::counter!("sfgate_redis_state_replays_total").increment(1);
                 false
             }

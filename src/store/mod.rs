@@ -15,11 +15,16 @@
 //! should be refused, and never takes sfgate down.** Every call is bounded by
 //! `REDIS_TIMEOUT_MS`; a call that fails answers as if Redis had nothing to add, so the
 //! caller falls back to its local guarantee, and the outage is logged once and shown on
-//! `/readyz` ([`health`]). Nothing secret is stored in clear: keys are SHA-256 digests, and
-//! renewal results are sealed with the session key and expire within seconds.
+//! `/readyz` ([`health`]).
+//!
+//! And Redis is storage, not authority ([`keys`]): token-derived key names are keyed hashes
+//! (HMAC-SHA256 under keys derived from `SESSION_SECRET`), and every value read back is sealed
+//! with a key derived from it, bound to its key name. A value that does not open is a miss.
+//! Nothing secret is stored in clear, and nothing planted in Redis is believed.
 
 mod health;
 pub mod identity_cache;
+mod keys;
 pub mod login_state;
 mod redis_store;
 pub mod renewal_lock;
@@ -30,12 +35,13 @@ pub use health::StoreStatus;
 pub use identity_cache::SharedVerdict;
 pub use redis_store::RedisStore;
 pub use renewal_lock::{RenewalLease, RenewalTurn, RENEWAL_LOCK_TTL, RENEWAL_RESULT_TTL};
+pub use revocation::Shared;
 
 use crate::config::Config;
 use std::sync::Arc;
 
-/// A SHA-256 digest: the only form in which a token, a login `state` or a refresh token
-/// reaches the shared store.
+/// A SHA-256 digest of a token, a login `state` or a refresh token. It never reaches Redis
+/// as such: key names are keyed hashes of it, and revocations carry it sealed.
 pub type Digest = [u8; 32];
 
 /// Where shared state lives. Cheap to clone.
@@ -63,8 +69,13 @@ impl SharedStore {
         match &config.redis {
             None => Ok(Self::Local),
             Some(redis) => {
-                let store =
-                    RedisStore::connect(redis, config.session.secret.expose(), config.cache.ttl)?;
+                let previous = config.session.previous_secret.as_ref().map(|s| s.expose());
+                let store = RedisStore::connect(
+                    redis,
+                    config.session.secret.expose(),
+                    previous,
+                    config.cache.ttl,
+                )?;
                 revocation::spawn_subscriber(&store);
                 Ok(Self::Redis(store))
             }

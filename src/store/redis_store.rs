@@ -2,8 +2,8 @@
 //! bounded way every command is run.
 
 use super::health::StoreHealth;
+use super::keys::KeyRing;
 use super::revocation::Revocations;
-use super::sealed::Sealer;
 use super::StoreError;
 use crate::config::RedisConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -26,7 +26,10 @@ pub struct RedisStore {
     pub(super) connect_timeout: Duration,
     pub(super) health: StoreHealth,
     pub(super) revocations: Revocations,
-    pub(super) sealer: Sealer,
+    /// Names token-derived keys and seals values (see `keys.rs`).
+    pub(super) keys: KeyRing,
+    /// `REDIS_OUTAGE_CACHE_TTL`.
+    pub(super) outage_cache_ttl: Duration,
 }
 
 impl RedisStore {
@@ -35,6 +38,7 @@ impl RedisStore {
     pub(super) fn connect(
         config: &RedisConfig,
         session_secret: &[u8],
+        previous_secret: Option<&[u8]>,
         identity_ttl: Duration,
     ) -> Result<Arc<Self>, StoreError> {
         // The client's errors do not echo the URL, but say nothing more than needed anyway.
@@ -55,7 +59,8 @@ impl RedisStore {
             connect_timeout,
             health: StoreHealth::new(),
             revocations: Revocations::new(identity_ttl),
-            sealer: Sealer::new(session_secret),
+            keys: KeyRing::new(session_secret, previous_secret),
+            outage_cache_ttl: config.outage_cache_ttl,
         }))
     }
 
@@ -94,14 +99,23 @@ impl RedisStore {
                 Some(value)
             }
             Ok(Err(e)) => {
-                self.health.command_failed(op, &describe(&e));
+                self.failed(op, &describe(&e));
                 None
             }
             Err(_) => {
-                self.health.command_failed(op, "timed out");
+                self.failed(op, "timed out");
                 None
             }
         }
+    }
+}
+
+impl RedisStore {
+    /// A failed command is evidence that revocations may not be heard either (the
+    /// subscription may not have noticed yet): the replica is deaf until it has caught up.
+    fn failed(&self, op: &'static str, error: &str) {
+        self.health.command_failed(op, error);
+        super::revocation::set_hearing(self, false);
     }
 }
 

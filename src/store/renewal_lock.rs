@@ -17,8 +17,9 @@
 //! module's `renewal_key`). Whenever Redis fails, the caller renews itself: the guarantee of
 //! one replica, never a refused session because Redis was away.
 
-use super::redis_store::{RedisStore, PREFIX};
-use super::{hex, Digest, SharedStore};
+use super::keys::Purpose;
+use super::redis_store::RedisStore;
+use super::{Digest, SharedStore};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
@@ -38,12 +39,20 @@ const POLL_EVERY: Duration = Duration::from_millis(25);
 const RELEASE: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
-fn lock_key(key: &Digest) -> String {
-    format!("{PREFIX}renewal-lock:{}", hex(key))
+/// The lock and the result slot are named under the current secret only: during a rotation,
+/// replicas on different secrets do not coordinate renewals (each renews for itself, as
+/// without Redis), and a result is looked for under the previous secret's name too.
+fn lock_key(store: &RedisStore, key: &Digest) -> String {
+    store.keys.current.name(Purpose::RenewalLock, key)
 }
 
-fn result_key(key: &Digest) -> String {
-    format!("{PREFIX}renewal-result:{}", hex(key))
+fn result_key(store: &RedisStore, key: &Digest) -> String {
+    store.keys.current.name(Purpose::RenewalResult, key)
+}
+
+fn previous_result_key(store: &RedisStore, key: &Digest) -> Option<String> {
+    let previous = store.keys.previous.as_ref()?;
+    Some(previous.name(Purpose::RenewalResult, key))
 }
 
 /// The answer of [`SharedStore::try_lock_renewal`].
@@ -68,10 +77,10 @@ impl RenewalLease {
     /// Seals `result` into the slot for `keep` (see [`RENEWAL_RESULT_TTL`]) and releases the
     /// lock. `false` if Redis did not take it (the waiting replicas will renew themselves).
     pub async fn complete<T: Serialize>(self, result: &T, keep: Duration) -> bool {
-        let name = result_key(&self.key);
+        let name = result_key(&self.store, &self.key);
         let sealed = serde_json::to_string(result)
             .ok()
-            .and_then(|json| self.store.sealer.seal(&name, json));
+            .and_then(|json| self.store.keys.current.sealer.seal(&name, json));
         let Some(sealed) = sealed else {
             self.release().await;
             return false;
@@ -87,7 +96,7 @@ impl RenewalLease {
             .cmd("EVAL")
             .arg(RELEASE)
             .arg(1)
-            .arg(lock_key(&self.key))
+            .arg(lock_key(&self.store, &self.key))
             .arg(&self.token)
             .ignore();
         self.store
@@ -105,7 +114,7 @@ impl RenewalLease {
                 redis::cmd("EVAL")
                     .arg(RELEASE)
                     .arg(1)
-                    .arg(lock_key(&self.key))
+                    .arg(lock_key(&self.store, &self.key))
                     .arg(&self.token)
                     .query_async::<i64>(&mut conn),
             )
@@ -134,7 +143,7 @@ impl SharedStore {
             .run(
                 "renewal_lock",
                 redis::cmd("SET")
-                    .arg(lock_key(key))
+                    .arg(lock_key(store, key))
                     .arg(&token)
                     .arg("NX")
                     .arg("PX")
@@ -170,13 +179,13 @@ impl SharedStore {
                 .run(
                     "renewal_wait",
                     redis::cmd("MGET")
-                        .arg(result_key(key))
-                        .arg(lock_key(key))
+                        .arg(result_key(store, key))
+                        .arg(lock_key(store, key))
                         .query_async(&mut conn),
                 )
                 .await?;
             if let Some(sealed) = sealed {
-                return open(store, key, sealed);
+                return open(store, &result_key(store, key), sealed);
             }
             if locked.is_none() || Instant::now() >= deadline {
                 return None;
@@ -237,18 +246,25 @@ impl SharedStore {
 /// `Some(None)` for a miss or a value that does not open; `None` when Redis failed.
 async fn read_result<T: DeserializeOwned>(store: &RedisStore, key: &Digest) -> Option<Option<T>> {
     let mut conn = store.conn();
-    let sealed: Option<String> = store
+    let names: Vec<String> = std::iter::once(result_key(store, key))
+        .chain(previous_result_key(store, key))
+        .collect();
+    let sealed: Vec<Option<String>> = store
         .run(
             "renewal_result",
-            redis::cmd("GET")
-                .arg(result_key(key))
-                .query_async(&mut conn),
+            redis::cmd("MGET").arg(&names).query_async(&mut conn),
         )
         .await?;
-    Some(sealed.and_then(|s| open(store, key, s)))
+    Some(
+        names
+            .iter()
+            .zip(sealed)
+            .find_map(|(name, sealed)| open(store, name, sealed?)),
+    )
 }
 
-fn open<T: DeserializeOwned>(store: &RedisStore, key: &Digest, sealed: String) -> Option<T> {
-    let json = store.sealer.open(&result_key(key), sealed)?;
+/// The result in the slot called `name`; `None` (counted) when it does not open there.
+fn open<T: DeserializeOwned>(store: &RedisStore, name: &str, sealed: String) -> Option<T> {
+    let json = store.keys.open("renewal_result", name, sealed)?;
     serde_json::from_str(&json).ok()
 }

@@ -1,65 +1,124 @@
-//! Revocation everywhere at once.
+//! Revocation everywhere at once, and through an outage.
 //!
 //! A logout on one replica must stop the token on all of them within a second, without
 //! adding a Redis round trip to the cached hot path. So a revocation (1) writes a tombstone
-//! next to the token's shared verdict and deletes the verdict, then (2) publishes the token's
-//! digest. Each replica's subscriber marks the digest in a local set that the validator checks
-//! on every request (an in-memory lookup) and clears the local cache entry.
+//! next to the token's shared verdict and deletes the verdict, (2) appends a sealed message to
+//! the revocation log (a sorted set scored by when the revocation may be forgotten), and (3)
+//! publishes the same sealed message. Each replica's subscriber marks the digest in a local
+//! set that the validator checks on every request (an in-memory lookup).
 //!
-//! What if a replica missed messages? Pub/sub does not queue for a disconnected subscriber, so
-//! every (re)subscription clears the replica's local identity cache: verdicts are fetched
-//! again, through the shared level that revocations cleared. A revocation made while Redis was
-//! unreachable is kept (bounded, for the cache's TTL) and published when Redis returns.
+//! Messages are sealed with a key derived from `SESSION_SECRET` (see `keys.rs`): the token's
+//! digest never appears in Redis, and a message that does not open (forged, altered) is
+//! ignored and counted. A forged revocation could only refuse more, but it cannot be made
+//! without the secret either. Messages are a tagged enum ([`Revoked`]), so other kinds of
+//! revocation can travel the same way; a kind this version does not know is ignored.
+//!
+//! What if a replica cannot hear? Pub/sub does not queue for a disconnected subscriber. From
+//! the moment the subscription is lost or any Redis command fails (whichever is noticed
+//! first) until this replica has caught up again, it is *deaf*:
+//! the hook the validator registered ([`SharedStore::on_hearing_change`]) drops every verdict
+//! cached before the outage, caps new ones at `REDIS_OUTAGE_CACHE_TTL` and sends JWTs to
+//! Salesforce instead of checking them locally, so a logout elsewhere (which also revoked the
+//! token at Salesforce) takes effect within that bound. Catching up, after (re)subscribing:
+//! the revocations made here meanwhile (kept in a bounded queue) are written and published,
+//! then the whole revocation log is read back and marked. Only then is the replica hearing
+//! (and `/readyz` up) again.
 
-use super::redis_store::{describe, RedisStore, PREFIX};
+use super::keys::{rejected, Purpose};
+use super::redis_store::{describe, RedisStore};
 use super::{hex, Digest, SharedStore};
 use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The channel revocations are published on.
 pub(super) const CHANNEL: &str = "sfgate:revocations";
+/// The sorted set of sealed revocations still in force, read back when catching up.
+const LOG: &str = "sfgate:revocation-log";
+/// The name messages are sealed under (on the channel and in the log alike).
+const SEALED_AS: &str = "sfgate:revocation";
 /// How often the subscriber checks that its connection still answers.
 const PING_EVERY: Duration = Duration::from_secs(1);
 /// Waits between subscription attempts while Redis is unreachable.
 const RETRY_MIN: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(2);
-/// Bounds memory under a flood of logouts; beyond it the least recent go first.
+/// Bounds memory (and the log) under a flood of logouts; beyond it the oldest go first.
 const MAX_TRACKED: u64 = 100_000;
+/// However long a JWT claims to live, a revocation is remembered no longer than this.
+const MAX_KEEP: Duration = Duration::from_secs(24 * 3600);
 
-type ClearHook = Box<dyn Fn() + Send + Sync>;
+/// What a revocation message says. Tagged, so that further kinds can be added; replicas
+/// ignore kinds they do not know.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(super) enum Revoked {
+    /// One token, by the validator's digest of instance and token (hex), refused everywhere
+    /// until `until_ms` (milliseconds since the epoch).
+    Token { digest: String, until_ms: u64 },
+}
+
+/// What became of a revocation beyond this replica (the logout answer says it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shared {
+    /// No `REDIS_URL`: there are no other replicas to tell.
+    NotShared,
+    /// Written to Redis and published to every replica.
+    Published,
+    /// Redis is unreachable: kept here and written when it returns.
+    Queued,
+}
+
+type HearingHook = Box<dyn Fn(bool) + Send + Sync>;
 
 pub(super) struct Revocations {
-    /// Digests revoked anywhere, for as long as any replica may hold a verdict for them.
-    marked: moka::sync::Cache<Digest, ()>,
-    /// Revocations made here while Redis was unreachable, to publish when it returns.
-    pending: moka::sync::Cache<Digest, ()>,
-    /// Clears this replica's local identity cache (set by the validator).
-    clear_local: OnceLock<ClearHook>,
-    ttl: Duration,
+    /// Digests revoked anywhere, each until its revocation may be forgotten.
+    marked: moka::sync::Cache<Digest, u64>,
+    /// Revocations made here while Redis was unreachable, to write when it returns.
+    pending: moka::sync::Cache<Digest, u64>,
+    /// Tells the validator when this replica stops or starts hearing revocations.
+    on_hearing: OnceLock<HearingHook>,
+    /// How long any revocation is kept at least: a verdict read from the shared level lives
+    /// up to one identity TTL there and one locally.
+    min_keep: Duration,
+}
+
+/// Each entry lives until its own `until_ms`.
+struct UntilMs;
+
+impl moka::Expiry<Digest, u64> for UntilMs {
+    fn expire_after_create(
+        &self,
+        _key: &Digest,
+        until_ms: &u64,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_millis(until_ms.saturating_sub(now_ms())))
+    }
 }
 
 impl Revocations {
     pub(super) fn new(identity_ttl: Duration) -> Self {
-        // A verdict read from the shared level lives up to one TTL there and one locally.
-        let ttl = (identity_ttl * 2).max(Duration::from_secs(1));
         let cache = || {
             moka::sync::Cache::builder()
                 .max_capacity(MAX_TRACKED)
-                .time_to_live(ttl)
+                .expire_after(UntilMs)
                 .build()
         };
         Self {
             marked: cache(),
             pending: cache(),
-            clear_local: OnceLock::new(),
-            ttl,
+            on_hearing: OnceLock::new(),
+            min_keep: (identity_ttl * 2).max(Duration::from_secs(1)),
         }
     }
-}
 
-pub(super) fn tombstone_key(digest: &Digest) -> String {
-    format!("{PREFIX}revoked:{}", hex(digest))
+    fn mark(&self, digest: Digest, until_ms: u64) {
+        if until_ms > now_ms() {
+            self.marked.insert(digest, until_ms);
+        }
+    }
 }
 
 impl SharedStore {
@@ -72,48 +131,146 @@ impl SharedStore {
         }
     }
 
-    /// Tells every replica that the token with this digest is revoked. Kept and retried when
-    /// Redis returns if it cannot be told now.
-    pub async fn revoke(&self, digest: &Digest) {
-        if let Self::Redis(store) = self {
-            store.revocations.marked.insert(*digest, ());
-            if !publish(store, digest).await {
-                store.revocations.pending.insert(*digest, ());
-            }
+    /// Tells every replica that the token with this digest is revoked, for at least `keep`
+    /// (a JWT's remaining life; never less than the identity caches can hold a verdict).
+    /// Kept and written when Redis returns if it cannot be told now.
+    pub async fn revoke(&self, digest: &Digest, keep: Duration) -> Shared {
+        let Self::Redis(store) = self else {
+            return Shared::NotShared;
+        };
+        let keep = keep.max(store.revocations.min_keep).min(MAX_KEEP);
+        let until_ms = now_ms() + keep.as_millis() as u64;
+        store.revocations.mark(*digest, until_ms);
+        if publish(store, digest, until_ms).await {
+            Shared::Published
+        } else {
+            store.revocations.pending.insert(*digest, until_ms);
+            Shared::Queued
         }
     }
 
-    /// Registers how to clear this replica's local identity cache, which happens whenever the
-    /// subscription (re)starts (messages may have been missed meanwhile).
-    pub fn on_resubscribe(&self, clear: impl Fn() + Send + Sync + 'static) {
+    /// Registers what to do when this replica stops (`false`) or starts again (`true`) to
+    /// hear revocations; called at once with the present state. Without Redis, never called.
+    pub fn on_hearing_change(&self, hook: impl Fn(bool) + Send + Sync + 'static) {
         if let Self::Redis(store) = self {
-            let _ = store.revocations.clear_local.set(Box::new(clear));
+            hook(store.health.hearing());
+            let _ = store.revocations.on_hearing.set(Box::new(hook));
+        }
+    }
+
+    /// `REDIS_OUTAGE_CACHE_TTL`; `None` without Redis.
+    pub fn outage_cache_ttl(&self) -> Option<Duration> {
+        match self {
+            Self::Local => None,
+            Self::Redis(store) => Some(store.outage_cache_ttl),
         }
     }
 }
 
-/// Tombstone, drop the shared verdict, tell the others. `false` when Redis did not take it.
-async fn publish(store: &RedisStore, digest: &Digest) -> bool {
-    let mut conn = store.conn();
-    let ttl_ms = store.revocations.ttl.as_millis() as u64;
+/// Records whether this replica hears revocations, telling the validator on a change.
+pub(super) fn set_hearing(store: &RedisStore, hearing: bool) {
+    if store.health.set_hearing(hearing) {
+        if let Some(hook) = store.revocations.on_hearing.get() {
+            hook(hearing);
+        }
+    }
+}
+
+/// Tombstones, drop the shared verdicts, log and publish (under every secret of a rotation,
+/// so that replicas on either hear it). `false` when Redis did not take it.
+async fn publish(store: &RedisStore, digest: &Digest, until_ms: u64) -> bool {
+    let message = Revoked::Token {
+        digest: hex(digest),
+        until_ms,
+    };
+    let Ok(json) = serde_json::to_string(&message) else {
+        return false;
+    };
+    let keep_ms = until_ms.saturating_sub(now_ms()).max(1);
     let mut pipe = redis::pipe();
-    pipe.cmd("SET")
-        .arg(tombstone_key(digest))
-        .arg(1)
-        .arg("PX")
-        .arg(ttl_ms)
+    for keys in store.keys.all() {
+        let Some(sealed) = keys.sealer.seal(SEALED_AS, json.clone()) else {
+            return false;
+        };
+        pipe.cmd("SET")
+            .arg(keys.name(Purpose::Tombstone, digest))
+            .arg(1)
+            .arg("PX")
+            .arg(keep_ms)
+            .ignore()
+            .cmd("DEL")
+            .arg(keys.name(Purpose::Identity, digest))
+            .ignore()
+            .cmd("ZADD")
+            .arg(LOG)
+            .arg(until_ms)
+            .arg(&sealed)
+            .ignore()
+            .cmd("PUBLISH")
+            .arg(CHANNEL)
+            .arg(&sealed)
+            .ignore();
+    }
+    // The log forgets what has expired and never outgrows what a replica would track.
+    pipe.cmd("ZREMRANGEBYSCORE")
+        .arg(LOG)
+        .arg("-inf")
+        .arg(now_ms())
         .ignore()
-        .cmd("DEL")
-        .arg(super::identity_cache::verdict_key(digest))
-        .ignore()
-        .cmd("PUBLISH")
-        .arg(CHANNEL)
-        .arg(&digest[..])
+        .cmd("ZREMRANGEBYRANK")
+        .arg(LOG)
+        .arg(0)
+        .arg(-(MAX_TRACKED as i64) - 1)
         .ignore();
+    let mut conn = store.conn();
     store
         .run("revoke", pipe.query_async::<()>(&mut conn))
         .await
         .is_some()
+}
+
+/// Marks what a sealed message says. One that does not open is counted and ignored; one
+/// that opens but is of a kind this version does not know is ignored.
+fn apply(store: &RedisStore, sealed: String) {
+    let Some(json) = store.keys.open("revocation", SEALED_AS, sealed) else {
+        return;
+    };
+    match serde_json::from_str::<Revoked>(&json) {
+        Ok(Revoked::Token { digest, until_ms }) => match unhex(&digest) {
+            Some(digest) => store.revocations.mark(digest, until_ms),
+            None => rejected("revocation"),
+        },
+        Err(_) => tracing::debug!("ignored a revocation of a kind this version does not know"),
+    }
+}
+
+/// After (re)subscribing: write the revocations made here while Redis was away, then read the
+/// log back (revocations this replica may have missed). `false` if Redis failed meanwhile.
+async fn catch_up(store: &RedisStore) -> bool {
+    for (digest, until_ms) in store.revocations.pending.iter() {
+        if !publish(store, &digest, until_ms).await {
+            return false;
+        }
+        store.revocations.pending.invalidate(&*digest);
+    }
+    let mut conn = store.conn();
+    let logged: Option<Vec<String>> = store
+        .run(
+            "revocation_log",
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(LOG)
+                .arg(now_ms())
+                .arg("+inf")
+                .query_async(&mut conn),
+        )
+        .await;
+    let Some(logged) = logged else {
+        return false;
+    };
+    for sealed in logged {
+        apply(store, sealed);
+    }
+    true
 }
 
 /// Starts the subscriber. It holds the store weakly, so it ends when the gateway is dropped.
@@ -147,15 +304,13 @@ async fn subscribe_forever(store: Weak<RedisStore>) {
         .await;
         let pubsub = match connected {
             Ok(Ok(pubsub)) => pubsub,
-            Ok(Err(e)) => {
-                strong.health.subscriber_down(&describe(&e));
-                drop(strong);
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(RETRY_MAX);
-                continue;
-            }
-            Err(_) => {
-                strong.health.subscriber_down("timed out");
+            failed => {
+                let reason = match failed {
+                    Ok(Err(e)) => describe(&e),
+                    _ => "timed out".to_string(),
+                };
+                strong.health.subscriber_down(&reason);
+                set_hearing(&strong, false);
                 drop(strong);
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(RETRY_MAX);
@@ -164,31 +319,24 @@ async fn subscribe_forever(store: Weak<RedisStore>) {
         };
         wait = RETRY_MIN;
         strong.health.subscriber_up();
-        catch_up(&strong).await;
+        if catch_up(&strong).await {
+            set_hearing(&strong, true);
+        }
         let timeout = strong.timeout;
         drop(strong);
         let reason = listen(&store, pubsub, timeout).await;
         match (store.upgrade(), reason) {
-            (Some(strong), Some(reason)) => strong.health.subscriber_down(reason),
+            (Some(strong), Some(reason)) => {
+                strong.health.subscriber_down(reason);
+                set_hearing(&strong, false);
+            }
             _ => return,
         }
     }
 }
 
-/// After (re)subscribing: forget local verdicts (revocations may have been missed) and
-/// publish the revocations made here while Redis was away.
-async fn catch_up(store: &RedisStore) {
-    if let Some(clear) = store.revocations.clear_local.get() {
-        clear();
-    }
-    for (digest, ()) in store.revocations.pending.iter() {
-        if publish(store, &digest).await {
-            store.revocations.pending.invalidate(&*digest);
-        }
-    }
-}
-
-/// Applies messages until the connection fails (`Some(reason)`) or the store is gone (`None`).
+/// Applies messages until the connection fails (`Some(reason)`) or the store is gone (`None`);
+/// retries catching up each tick until it succeeds.
 async fn listen(
     store: &Weak<RedisStore>,
     pubsub: redis::aio::PubSub,
@@ -203,8 +351,9 @@ async fn listen(
                     return Some("the subscription connection closed");
                 };
                 let strong = store.upgrade()?;
-                if let Ok(digest) = <Digest>::try_from(message.get_payload_bytes()) {
-                    strong.revocations.marked.insert(digest, ());
+                match message.get_payload::<String>() {
+                    Ok(sealed) => apply(&strong, sealed),
+                    Err(_) => rejected("revocation"),
                 }
             }
             _ = ping.tick() => {
@@ -216,6 +365,9 @@ async fn listen(
                         .run("ping", redis::cmd("PING").query_async::<()>(&mut conn))
                         .await;
                 }
+                if !strong.health.hearing() && catch_up(&strong).await {
+                    set_hearing(&strong, true);
+                }
                 drop(strong);
                 let answered = tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await;
                 if !matches!(answered, Ok(Ok(_))) {
@@ -223,5 +375,52 @@ async fn listen(
                 }
             }
         }
+    }
+}
+
+/// The digest a message names, from its lower-case hex.
+fn unhex(hex: &str) -> Option<Digest> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        digest[i] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(digest)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_tagged_by_kind_and_digests_round_trip() {
+        let digest: Digest = std::array::from_fn(|i| i as u8 * 7);
+        let message = Revoked::Token {
+            digest: hex(&digest),
+            until_ms: 5,
+        };
+        let json = serde_json::to_string(&message).expect("json");
+        assert!(json.contains(r#""kind":"token""#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<Revoked>(&json).expect("back"),
+            message
+        );
+        assert_eq!(unhex(&hex(&digest)), Some(digest));
+        for bad in ["", "zz", &"0".repeat(63), &"g".repeat(64), &"é".repeat(32)] {
+            assert_eq!(unhex(bad), None, "{bad}");
+        }
+        // A kind from a newer version is not mistaken for a token.
+        assert!(serde_json::from_str::<Revoked>(r#"{"kind":"user","user_id":"x"}"#).is_err());
     }
 }

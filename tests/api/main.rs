@@ -23,6 +23,7 @@ mod identity;
 mod instance_url_props;
 mod jwt;
 mod login;
+mod login_host;
 mod logs;
 mod ops;
 mod otel;

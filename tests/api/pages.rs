@@ -309,3 +309,44 @@ async fn the_sample_app_shows_the_identity_headers_it_received_and_no_token() {
         serde_json::json!(["authorization", "x-instance-url"])
     );
 }
+
+#[tokio::test]
+async fn browsers_refused_at_a_protected_route_get_plain_words_and_api_clients_get_the_api_wording()
+{
+    let app = spawn_app().await;
+    let page = get_accepting(&app.http, app.url("/api/me"), "text/html").await;
+    let html = expect_status(page, 401).await.text().await.expect("html");
+    assert!(html.contains("Please log in"), "{html}");
+    assert!(html.contains(r#"id="login""#), "a login button: {html}");
+    assert!(
+        !html.contains("Authorization: Bearer"),
+        "no API jargon: {html}"
+    );
+    let json = app.http.get(app.url("/api/me")).send().await.expect("api");
+    let json: serde_json::Value = expect_status(json, 401).await.json().await.expect("json");
+    assert!(
+        json["error_description"]
+            .as_str()
+            .expect("description")
+            .contains("Authorization: Bearer"),
+        "{json}"
+    );
+
+    // Carol's org is not allowed: a 403 page that says so in plain words.
+    let browser = browser_client();
+    let refused = app.login(&browser, CAROL).await;
+    let html = expect_status(refused, 403)
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("Your organization is not allowed here"),
+        "{html}"
+    );
+    assert!(html.contains(r#"id="login""#), "{html}");
+    assert!(
+        !html.contains("is not allowed to use this service"),
+        "{html}"
+    );
+}

@@ -145,3 +145,34 @@ fn absent_tampered_foreign_and_expired_cookies_are_told_apart() {
         Err(CookieError::Expired)
     );
 }
+
+#[test]
+fn cookies_sealed_under_the_previous_secret_still_open_and_new_ones_use_the_current() {
+    const NEW: &str = "the new secret, also at least 32 bytes long";
+    let old = sealer(SECRET);
+    let rotated = sealer(NEW).with_previous_secret(Some(SECRET.as_bytes()));
+    let c = old
+        .seal(LOGIN_COOKIE, &"v".to_string(), LOGIN_TTL)
+        .expect("cookie");
+    assert_eq!(
+        rotated.open::<String>(&request_with(&c), LOGIN_COOKIE),
+        Ok(Some("v".to_string()))
+    );
+    // Without the previous secret, the old cookie is foreign.
+    assert_eq!(
+        sealer(NEW).open::<String>(&request_with(&c), LOGIN_COOKIE),
+        Err(CookieError::Tampered)
+    );
+    // A cookie sealed after the rotation opens under the new secret alone.
+    let fresh = rotated
+        .seal(LOGIN_COOKIE, &"w".to_string(), LOGIN_TTL)
+        .expect("cookie");
+    assert_eq!(
+        sealer(NEW).open::<String>(&request_with(&fresh), LOGIN_COOKIE),
+        Ok(Some("w".to_string()))
+    );
+    assert_eq!(
+        old.open::<String>(&request_with(&fresh), LOGIN_COOKIE),
+        Err(CookieError::Tampered)
+    );
+}

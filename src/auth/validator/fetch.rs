@@ -133,7 +133,7 @@ impl IdentityValidator {
             }
             // Introspection did not name the org: userinfo completes the identity.
             _ => match self.fetch_userinfo(instance, token).await? {
-                Verdict::Valid(confirmed, _) => confirmed.identity().clone(),
+                Verdict::Valid(confirmed, ..) => confirmed.identity().clone(),
                 invalid => return Ok(invalid),
             },
         };

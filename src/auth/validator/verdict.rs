@@ -8,6 +8,7 @@ use metrics::Counter;
 use moka::Expiry;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -16,14 +17,23 @@ pub(super) type Key = [u8; 32];
 #[derive(Clone)]
 pub(super) enum Verdict {
     /// `until`: the verdict must not be cached past this (the token's `exp`, or a short time
-    /// for an identity still missing its profile).
-    Valid(Arc<Confirmed>, Option<Instant>),
+    /// for an identity still missing its profile). The `u64` is the [`Outage`] generation the
+    /// check started in: a verdict from before the replica last became deaf is not served.
+    Valid(Arc<Confirmed>, Option<Instant>, u64),
     Invalid(Arc<str>),
 }
 
 impl Verdict {
     pub(super) fn valid(identity: Identity, until: Option<Instant>) -> Self {
-        Self::Valid(Arc::new(Confirmed::new(identity)), until)
+        Self::Valid(Arc::new(Confirmed::new(identity)), until, 0)
+    }
+
+    /// The verdict as checked in `generation` (see [`Outage::generation`]).
+    pub(super) fn in_generation(self, generation: u64) -> Self {
+        match self {
+            Self::Valid(confirmed, until, _) => Self::Valid(confirmed, until, generation),
+            invalid => invalid,
+        }
     }
 
     pub(super) fn invalid(reason: impl Into<Arc<str>>) -> Self {
@@ -31,10 +41,69 @@ impl Verdict {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(super) struct VerdictExpiry {
     pub(super) valid: Duration,
     pub(super) invalid: Duration,
+    /// Whether this replica hears revocations; while it does not, verdicts are cached only
+    /// for `REDIS_OUTAGE_CACHE_TTL`.
+    pub(super) outage: Arc<Outage>,
+}
+
+/// While a replica cannot hear revocations (Redis unreachable or its subscription lost),
+/// what it caches must not outlive a logout made elsewhere by more than a short bound.
+#[derive(Default)]
+pub(super) struct Outage {
+    deaf: AtomicBool,
+    /// How many times this replica became deaf: a cached admission checked in an earlier
+    /// generation was made before the current outage began, and is not served.
+    generation: AtomicU64,
+    /// `REDIS_OUTAGE_CACHE_TTL`, in milliseconds.
+    cache_ttl_ms: AtomicU64,
+}
+
+impl Outage {
+    pub(super) fn is_deaf(&self) -> bool {
+        self.deaf.load(Ordering::Relaxed)
+    }
+
+    /// Becoming deaf starts a new generation (before the flag is set, so a check that sees
+    /// the flag also sees the generation).
+    pub(super) fn set_deaf(&self, deaf: bool) {
+        if deaf && !self.deaf.load(Ordering::Acquire) {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        self.deaf.store(deaf, Ordering::Release);
+    }
+
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether a cached verdict may be served: refusals always, admissions only from the
+    /// present generation. One atomic load: this runs on every cache hit.
+    pub(super) fn serves(&self, verdict: &Verdict) -> bool {
+        match verdict {
+            Verdict::Valid(_, _, generation) => *generation == self.generation(),
+            Verdict::Invalid(_) => true,
+        }
+    }
+
+    pub(super) fn set_cache_ttl(&self, ttl: Duration) {
+        self.cache_ttl_ms
+            .store(ttl.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// `ttl`, or the outage bound if shorter while deaf.
+    fn cap(&self, ttl: Duration) -> Duration {
+        if self.is_deaf() {
+            ttl.min(Duration::from_millis(
+                self.cache_ttl_ms.load(Ordering::Relaxed),
+            ))
+        } else {
+            ttl
+        }
+    }
 }
 
 impl Expiry<Key, Verdict> for VerdictExpiry {
@@ -44,13 +113,13 @@ impl Expiry<Key, Verdict> for VerdictExpiry {
         value: &Verdict,
         created_at: Instant,
     ) -> Option<Duration> {
-        Some(match value {
-            Verdict::Valid(_, None) => self.valid,
-            Verdict::Valid(_, Some(until)) => {
+        Some(self.outage.cap(match value {
+            Verdict::Valid(_, None, _) => self.valid,
+            Verdict::Valid(_, Some(until), _) => {
                 self.valid.min(until.saturating_duration_since(created_at))
             }
             Verdict::Invalid(_) => self.invalid,
-        })
+        }))
     }
 }
 

@@ -1,21 +1,30 @@
 //! `GET /oauth2/authorize`: starts a login. A fresh `state` and PKCE verifier go into a sealed
 //! 10-minute cookie (so any replica can finish the flow) and the browser goes to Salesforce.
+//! A browser on another loopback name of this listener is first sent to the redirect URI's
+//! (see [`super::login_host`]), where the callback will look for that cookie.
 
 use super::params::query_params;
 use super::LoginError;
 use crate::auth::session::LoginState;
 use crate::domain::ReturnTo;
 use crate::state::AppState;
-use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 const PROMPTS: &[&str] = &["login", "consent", "select_account"];
 
 pub(super) async fn authorize(
     State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, LoginError> {
+    let redirect_uri = &state.config.salesforce.redirect_uri;
+    if let Some(there) = super::login_host::redirect_to_callback_host(redirect_uri, &headers, &uri)
+    {
+        return Ok(moved_to(&there));
+    }
     let params = query_params(query.as_deref())?;
     let prompt = params
         .get("prompt")
@@ -50,6 +59,21 @@ pub(super) async fn authorize(
         ],
     )
         .into_response())
+}
+
+/// The same request on the redirect URI's origin; nothing is set here.
+fn moved_to(there: &str) -> Response {
+    match HeaderValue::from_str(there) {
+        Ok(location) => (
+            StatusCode::FOUND,
+            [
+                (header::LOCATION, location),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+        )
+            .into_response(),
+        Err(_) => LoginError::BadRequest("the login URL could not be built".into()).into_response(),
+    }
 }
 
 fn validate_prompt(raw: &str) -> Result<&str, LoginError> {

@@ -34,6 +34,7 @@ pub(super) async fn callback(
     let mut response = match finish_login(&state, &headers, query.as_deref()).await {
         Ok(response) => response,
         Err(e) => {
+            let e = e.explain_redirect_uri(state.config.salesforce.redirect_uri.as_str());
             tracing::warn!(error = %e, "login failed");
             e.into_response()
         }
@@ -56,8 +57,11 @@ async fn finish_login(
     let login: LoginState = match state.auth.cookies.open_login(headers) {
         Ok(Some(login)) => login,
         Ok(None) => {
-            return already_logged_in(state, headers, json_caller)
-                .ok_or(LoginError::MissingLoginCookie)
+            return already_logged_in(state, headers, json_caller).ok_or_else(|| {
+                LoginError::MissingLoginCookie {
+                    origin: state.config.public_origin(),
+                }
+            })
         }
         Err(e) => return Err(LoginError::BadLoginCookie(e)),
     };

@@ -1,7 +1,7 @@
 //! Every way the login routes can fail, and the response each gets.
 
 use crate::auth::{AuthError, CookieError};
-use crate::error::ErrorResponse;
+use crate::error::{ErrorResponse, Fix};
 use crate::salesforce::SalesforceError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,8 +14,13 @@ pub enum LoginError {
     Denied { error: String, description: String },
     #[error("the callback carries both a code and an error; start the login again")]
     CodeAndError,
-    #[error("the login cookie is missing; start the login again from the home page (cookies must be enabled)")]
-    MissingLoginCookie,
+    /// The callback came without the cookie `/oauth2/authorize` set: that was another host name
+    /// (or cookies are off). `origin` is `SF_REDIRECT_URI`'s, where logins must start.
+    #[error("the login cookie is missing: this browser did not start its login on {origin} (the host of the redirect URI) or does not accept cookies; open {origin}/ and log in from there")]
+    MissingLoginCookie { origin: String },
+    /// Salesforce refused the redirect URI sfgate sent (`sent`, from `SF_REDIRECT_URI`).
+    #[error("Salesforce refused the redirect URI {sent}: it must be one of the Callback URLs of the Connected App (or External Client App), exactly")]
+    RedirectUriMismatch { sent: String },
     #[error("the login cookie is invalid ({0}); start the login again")]
     BadLoginCookie(CookieError),
     #[error("the state parameter is missing; start the login again")]
@@ -68,9 +73,36 @@ impl LoginError {
         }
     }
 
+    /// A refusal Salesforce gave for the redirect URI becomes [`Self::RedirectUriMismatch`],
+    /// whose page says where to register `sent`.
+    pub fn explain_redirect_uri(self, sent: &str) -> Self {
+        match &self {
+            Self::Denied { error, .. } | Self::GrantRejected { error, .. }
+                if error == "redirect_uri_mismatch" =>
+            {
+                Self::RedirectUriMismatch {
+                    sent: sent.to_string(),
+                }
+            }
+            _ => self,
+        }
+    }
+
     pub fn to_error_response(&self) -> ErrorResponse {
         let description = self.to_string();
         match self {
+            Self::MissingLoginCookie { origin } => ErrorResponse::bad_request(description)
+                .with_login_link()
+                .with_fix(Fix::StartOn {
+                    origin: origin.clone(),
+                }),
+            Self::RedirectUriMismatch { sent } => ErrorResponse::new(
+                StatusCode::BAD_REQUEST,
+                "redirect_uri_mismatch",
+                description,
+            )
+            .with_heading("Salesforce does not know this redirect URI")
+            .with_fix(Fix::RegisterRedirectUri { sent: sent.clone() }),
             // The person pressed Deny: their own choice, not a failure, so the page says so
             // plainly and offers the way back in. API clients keep the 403 and its code.
             Self::Denied {
@@ -91,7 +123,6 @@ impl LoginError {
             }
             Self::BadRequest(_)
             | Self::CodeAndError
-            | Self::MissingLoginCookie
             | Self::BadLoginCookie(_)
             | Self::MissingState
             | Self::StateMismatch

@@ -7,6 +7,11 @@
 //! - An API client (`Authorization: Bearer` or the legacy headers): its access token, and the
 //!   `refresh_token` it may send in the body (form or JSON).
 //!
+//! The token is also refused by every replica: at once through Redis when it is reachable,
+//! otherwise once Redis returns (kept meanwhile), and in the meantime because the other
+//! replicas, unable to hear revocations, check tokens with Salesforce, where it was revoked.
+//! The JSON answer says which (`replicas`: `published`, `queued` or `not_shared`).
+//!
 //! A logout that rides on the session cookie is refused (403, the session kept) when the
 //! browser says it comes from another site (see [`crate::auth::origin`]).
 
@@ -18,6 +23,7 @@ use crate::auth::{extract_credentials, CredentialSource, Credentials};
 use crate::domain::ReturnTo;
 use crate::error::wants_html;
 use crate::state::AppState;
+use crate::store::Shared;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -39,6 +45,8 @@ struct Revocation {
     revoked: Vec<TokenKind>,
     /// Why a revocation that was attempted did not succeed.
     failure: Option<String>,
+    /// What the other replicas were told.
+    replicas: Option<Shared>,
 }
 
 pub(super) async fn logout(
@@ -153,11 +161,13 @@ fn answer(state: &AppState, headers: &HeaderMap, outcome: &Revocation) -> Respon
         (None, false) => axum::Json(serde_json::json!({
             "logged_out": true,
             "revoked": outcome.revoked,
+            "replicas": outcome.replicas.unwrap_or(Shared::NotShared),
         }))
         .into_response(),
         (Some(reason), false) => axum::Json(serde_json::json!({
             "logged_out": true,
             "revoked": outcome.revoked,
+            "replicas": outcome.replicas.unwrap_or(Shared::NotShared),
             "error": "revocation_failed",
             "error_description": format!("the local session was cleared, but Salesforce did not confirm the revocation: {reason}"),
         }))
@@ -197,11 +207,13 @@ async fn revoke_and_evict(
         .instance_policy
         .check(&credentials.instance)
     {
-        state
-            .auth
-            .validator
-            .evict(&instance, &credentials.token)
-            .await;
+        outcome.replicas = Some(
+            state
+                .auth
+                .validator
+                .evict(&instance, &credentials.token)
+                .await,
+        );
     }
     match (&credentials.source, &credentials.session) {
         (

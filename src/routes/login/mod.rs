@@ -5,6 +5,7 @@ mod authorize;
 mod callback;
 mod error;
 mod flow;
+mod login_host;
 mod logout;
 mod params;
 mod tokens;

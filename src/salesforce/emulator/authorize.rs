@@ -15,6 +15,9 @@ struct LoginPage<'a> {
     params: &'a AuthorizeParams,
     error: Option<&'a str>,
     scopes: Vec<&'a str>,
+    /// Everyone who can sign in, with their passwords: this is an emulator, and a newcomer
+    /// should not have to look them up.
+    users: &'static [super::users::DemoUser],
 }
 
 #[derive(Template)]
@@ -22,6 +25,10 @@ struct LoginPage<'a> {
 struct ErrorPage<'a> {
     error: &'a str,
     description: &'a str,
+    /// Where the page links back to. Salesforce shows a redirect URI mismatch on its own page
+    /// and never redirects; the emulator does the same, but its page offers a link to the
+    /// redirect URI that was sent, with the error, so sfgate's callback can explain it.
+    back: Option<String>,
 }
 
 #[derive(Default)]
@@ -64,9 +71,12 @@ fn check_client(state: &EmulatorState, p: &AuthorizeParams) -> Result<(), Respon
         return Err(error_page("invalid_client_id", "client identifier invalid"));
     }
     if !state.redirect_uri_registered(&p.redirect_uri) {
-        return Err(error_page(
+        let description = "redirect_uri must match configuration";
+        let back = error_url(p, "redirect_uri_mismatch", description);
+        return Err(error_page_with_link(
             "redirect_uri_mismatch",
-            "redirect_uri must match configuration",
+            description,
+            back,
         ));
     }
     Ok(())
@@ -149,6 +159,7 @@ fn render(params: &AuthorizeParams, error: Option<&str>, status: StatusCode) -> 
         params,
         error,
         scopes: params.scope.split_whitespace().collect(),
+        users: super::users::demo_users(),
     };
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
@@ -157,7 +168,15 @@ fn render(params: &AuthorizeParams, error: Option<&str>, status: StatusCode) -> 
 }
 
 fn error_page(error: &str, description: &str) -> Response {
-    let page = ErrorPage { error, description };
+    error_page_with_link(error, description, None)
+}
+
+fn error_page_with_link(error: &str, description: &str, back: Option<String>) -> Response {
+    let page = ErrorPage {
+        error,
+        description,
+        back,
+    };
     let html = page.render().unwrap_or_else(|_| description.to_string());
     (StatusCode::BAD_REQUEST, Html(html)).into_response()
 }
@@ -169,10 +188,17 @@ fn redirect_error(params: &AuthorizeParams, error: &str, description: &str) -> R
     )
 }
 
-fn redirect(params: &AuthorizeParams, pairs: &[(&str, &str)]) -> Response {
-    let Ok(mut url) = url::Url::parse(&params.redirect_uri) else {
-        return error_page("redirect_uri_mismatch", "redirect_uri is not a URL");
-    };
+/// The redirect URI with the error appended, when it is an http(s) URL.
+fn error_url(params: &AuthorizeParams, error: &str, description: &str) -> Option<String> {
+    let url = with_pairs(
+        params,
+        &[("error", error), ("error_description", description)],
+    )?;
+    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+}
+
+fn with_pairs(params: &AuthorizeParams, pairs: &[(&str, &str)]) -> Option<url::Url> {
+    let mut url = url::Url::parse(&params.redirect_uri).ok()?;
     {
         let mut q = url.query_pairs_mut();
         for (k, v) in pairs {
@@ -182,6 +208,13 @@ fn redirect(params: &AuthorizeParams, pairs: &[(&str, &str)]) -> Response {
             q.append_pair("state", state);
         }
     }
+    Some(url)
+}
+
+fn redirect(params: &AuthorizeParams, pairs: &[(&str, &str)]) -> Response {
+    let Some(url) = with_pairs(params, pairs) else {
+        return error_page("redirect_uri_mismatch", "redirect_uri is not a URL");
+    };
     match HeaderValue::from_str(url.as_str()) {
         Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
         Err(_) => error_page("invalid_request", "cannot redirect"),

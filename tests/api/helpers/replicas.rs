@@ -20,6 +20,8 @@ pub struct Replicas {
     pub emulator: EmulatorHandle,
     pub gateways: Vec<RunningGateway>,
     pub http: reqwest::Client,
+    /// The first replica's environment, for replicas added later.
+    env: HashMap<String, String>,
 }
 
 impl Replicas {
@@ -29,8 +31,13 @@ impl Replicas {
     }
 
     pub async fn start_with(redis: &RedisServer, n: usize, extra: &[(&str, &str)]) -> Self {
+        Self::start_each(redis, &vec![extra; n]).await
+    }
+
+    /// One replica per entry of `extras`, each with its own extra settings.
+    pub async fn start_each(redis: &RedisServer, extras: &[&[(&str, &str)]]) -> Self {
         let mut listeners = Vec::new();
-        for _ in 0..n {
+        for _ in extras {
             listeners.push(TcpListener::bind("127.0.0.1:0").await.expect("bind"));
         }
         let first = listeners[0].local_addr().expect("addr");
@@ -40,9 +47,11 @@ impl Replicas {
         emulator_config.redirect_uris = vec![redirect_uri.clone()];
         let emulator = Emulator::start(emulator_config, 0).await.expect("emulator");
         let mut gateways = Vec::new();
-        for listener in listeners {
+        let mut first_env = None;
+        for (listener, extra) in listeners.into_iter().zip(extras) {
             let mut env = redis_env(&emulator.base_url(), &redirect_uri, &redis.url());
             env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            first_env.get_or_insert_with(|| env.clone());
             let config = Config::from_map(&env).expect("valid config");
             gateways.push(spawn(config, listener).await.expect("gateway"));
         }
@@ -50,9 +59,38 @@ impl Replicas {
             emulator,
             gateways,
             http: plain_client(),
+            env: first_env.unwrap_or_default(),
         };
         replicas.wait_for_redis("up").await;
         replicas
+    }
+
+    /// Starts one more replica configured as the first; returns its index.
+    pub async fn add_replica(&mut self) -> usize {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let config = Config::from_map(&self.env).expect("valid config");
+        self.gateways
+            .push(spawn(config, listener).await.expect("gateway"));
+        self.gateways.len() - 1
+    }
+
+    /// The JSON answer of an API logout on `replica`.
+    pub async fn logout_answer(
+        &self,
+        replica: usize,
+        token: &str,
+        instance: &str,
+    ) -> serde_json::Value {
+        self.http
+            .post(self.url(replica, "/oauth2/logout"))
+            .bearer_auth(token)
+            .header("x-instance-url", instance)
+            .send()
+            .await
+            .expect("logout")
+            .json()
+            .await
+            .expect("logout json")
     }
 
     pub fn url(&self, replica: usize, path: &str) -> String {
@@ -171,15 +209,39 @@ pub fn redis_env(emulator: &str, redirect_uri: &str, redis_url: &str) -> HashMap
     env
 }
 
-/// Every key and string value in the Redis database.
+/// Every key in the Redis database with its value: a string's value, or a sorted set's
+/// members joined by newlines.
 pub fn dump(redis: &RedisServer) -> Vec<(String, String)> {
     let mut conn = redis.connection();
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).expect("keys");
     keys.into_iter()
         .map(|k| {
-            let v: Option<String> = redis::cmd("GET").arg(&k).query(&mut conn).unwrap_or(None);
-            (k, v.unwrap_or_default())
+            let kind: String = redis::cmd("TYPE").arg(&k).query(&mut conn).expect("type");
+            let v = match kind.as_str() {
+                "zset" => redis::cmd("ZRANGE")
+                    .arg(&k)
+                    .arg(0)
+                    .arg(-1)
+                    .query::<Vec<String>>(&mut conn)
+                    .expect("zrange")
+                    .join("\n"),
+                _ => redis::cmd("GET")
+                    .arg(&k)
+                    .query::<Option<String>>(&mut conn)
+                    .unwrap_or(None)
+                    .unwrap_or_default(),
+            };
+            (k, v)
         })
+        .collect()
+}
+
+/// The names of the keys starting with `prefix`.
+pub fn keys_like(redis: &RedisServer, prefix: &str) -> std::collections::BTreeSet<String> {
+    dump(redis)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with(prefix))
         .collect()
 }
 

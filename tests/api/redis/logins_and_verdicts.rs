@@ -294,26 +294,59 @@ async fn nothing_secret_is_stored_in_redis_in_clear() {
         refresh_token: refresh.clone(),
     };
     assert!(lease.complete(&renewed, Duration::from_secs(5)).await);
-    let secrets = [
+    // A JWT, checked and logged out too (its revocation goes to the revocation log).
+    let jwt = replicas.emulator.issue_jwt(ALICE.0).expect("jwt");
+    assert_eq!(
+        replicas.me(1, &jwt.access_token, &jwt.instance_url).await,
+        200
+    );
+    // Nor may any of them appear as an unkeyed digest, which a reader of Redis could test
+    // guesses against: SHA-256 of the value, or of instance and token as verdicts are keyed.
+    use sha2::{Digest as _, Sha256};
+    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
+    let keyed_like_verdicts = |instance: &str, token: &str| {
+        let mut hasher = Sha256::new();
+        hasher.update(instance.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(token.as_bytes());
+        hex(&hasher.finalize())
+    };
+    let mut secrets: Vec<String> = [
         access.as_str(),
         refresh.as_str(),
         code.as_str(),
         state.as_str(),
         login_cookie.as_str(),
-    ];
+        jwt.access_token.as_str(),
+    ]
+    .iter()
+    .flat_map(|s| [s.to_string(), hex(&Sha256::digest(s.as_bytes()))])
+    .collect();
+    secrets.push(keyed_like_verdicts(&instance, &access));
+    secrets.push(keyed_like_verdicts(&jwt.instance_url, &jwt.access_token));
     let during = dump(&redis);
     assert!(
         during.len() >= 3,
         "state, verdict and renewal result are there: {during:?}"
     );
     assert_eq!(replicas.logout(1, &access, &instance).await, 200);
+    assert_eq!(
+        replicas
+            .logout(0, &jwt.access_token, &jwt.instance_url)
+            .await,
+        200
+    );
     let after = dump(&redis);
+    assert!(
+        after.iter().any(|(k, _)| k == "sfgate:revocation-log"),
+        "{after:?}"
+    );
     for (key, value) in during.iter().chain(after.iter()) {
         assert!(key.starts_with("sfgate:"), "{key}");
-        for secret in secrets {
+        for secret in &secrets {
             assert!(
-                !key.contains(secret) && !value.contains(secret),
-                "a secret is stored in clear under {key}"
+                !key.contains(secret.as_str()) && !value.contains(secret.as_str()),
+                "a secret, or its plain digest, is stored under {key}"
             );
         }
     }

@@ -5,7 +5,9 @@
 //! Without `redis-server` installed the tests print why they were skipped; with `CI=true` they
 //! fail instead (see tests/common/redis_server.rs).
 
+mod authenticity;
 mod logins_and_verdicts;
+mod outage_revocation;
 mod outages_and_renewal;
 mod renewal_primitives;
 
