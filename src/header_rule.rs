@@ -61,7 +61,7 @@ pub enum Owned {
 }
 
 /// Owned names (lowercase, `-` spelling) that are not covered by a prefix below.
-const OWNED_NAMES: [(&str, Owned); 14] = [
+const OWNED_NAMES: [(&str, Owned); 15] = [
     ("x-forwarded-user", Owned::Identity),
     ("x-forwarded-email", Owned::Identity),
     ("x-forwarded-preferred-username", Owned::Identity),
@@ -75,6 +75,8 @@ const OWNED_NAMES: [(&str, Owned); 14] = [
     // the path sfgate checked must be the path the app serves.
     ("x-original-url", Owned::Forwarding),
     ("x-original-uri", Owned::Forwarding),
+    // nginx's name for the original method in forward auth (`auth_request`).
+    ("x-original-method", Owned::Forwarding),
     ("x-rewrite-url", Owned::Forwarding),
     ("x-request-id", Owned::RequestId),
     // `Proxy-Authorization` is hop-by-hop and removed anyway; its look-alike is a credential.

@@ -9,6 +9,8 @@
 pub const PREFIX: &str = "/oauth2";
 
 pub const AUTHORIZE: &str = "/oauth2/authorize";
+/// oauth2-proxy's name for the login start: `/oauth2/start?rd=/path` (as `return_to`).
+pub const START: &str = "/oauth2/start";
 pub const TOKEN: &str = "/oauth2/token";
 pub const PASSWORD: &str = "/oauth2/password";
 pub const REFRESH: &str = "/oauth2/refresh";
@@ -17,8 +19,10 @@ pub const LOGIN: &str = "/oauth2/login";
 pub const LOGOUT: &str = "/oauth2/logout";
 /// Where browsers land after logging in.
 pub const WELCOME: &str = "/oauth2/welcome";
-/// Forward authentication for nginx and Traefik.
+/// Forward authentication for nginx, Traefik, Caddy; Envoy appends the original path to it.
 pub const FORWARD_AUTH: &str = "/oauth2/auth";
+/// The Canvas App URL: Salesforce POSTs its signed request here (`CANVAS_ENABLED`).
+pub const CANVAS: &str = "/oauth2/canvas";
 /// oauth2-proxy's sign-in page: sfgate's home page, in both modes.
 pub const SIGN_IN: &str = "/oauth2/sign_in";
 /// oauth2-proxy's sign-out: the logout, then a redirect to a same-site `rd`.
@@ -36,6 +40,7 @@ pub const ASSETS: &str = "/oauth2/assets";
 /// Every fixed path; the callback (the path of `SF_REDIRECT_URI`) must be none of them.
 pub const FIXED: &[&str] = &[
     AUTHORIZE,
+    START,
     TOKEN,
     PASSWORD,
     REFRESH,
@@ -43,6 +48,7 @@ pub const FIXED: &[&str] = &[
     LOGOUT,
     WELCOME,
     FORWARD_AUTH,
+    CANVAS,
     SIGN_IN,
     SIGN_OUT,
     USERINFO,

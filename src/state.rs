@@ -122,7 +122,6 @@ impl AppState {
         let auth = Authenticator::new(AuthParts {
             policy: config.policy.clone(),
             instance_policy: config.salesforce.instance_policy.clone(),
-            trust_proxy: config.server.trust_proxy,
             path_policy: crate::domain::PathPolicy {
                 allow_encoded_slashes: config.gateway.allow_encoded_slashes,
             },

@@ -389,3 +389,97 @@ async fn denying_access_at_salesforce_shows_the_friendly_error_page() {
     browser.close().await.expect("close the browser");
     drop(driver);
 }
+
+/// A Canvas app: a Salesforce page on one site (`localhost`) frames sfgate on another
+/// (`127.0.0.1`) and POSTs a signed request into the frame. The frame ends up on the app
+/// behind sfgate, logged in, with the identity headers; its cookie is `SameSite=None; Secure;
+/// Partitioned` (Chromium treats both loopback names as secure contexts, so `Secure` holds on
+/// http), so the same browser visiting sfgate directly is not logged in.
+#[tokio::test]
+async fn a_canvas_app_in_a_salesforce_page_is_logged_in_and_reaches_the_app() {
+    let Some((chromium, chromedriver)) = tools_or_skip("canvas") else {
+        return;
+    };
+    let echo = StubServer::serve(axum::Router::new().fallback(
+        |request: axum::extract::Request| async move {
+            axum::Json(serde_json::json!({ "headers": headers_json(request.headers()) }))
+        },
+    ))
+    .await;
+    let echo_url = echo.url();
+    let app = spawn_app_with_emulator(
+        |_| {},
+        move |env| {
+            let emulator = env["SF_LOGIN_URL"].clone();
+            let port = emulator.rsplit(':').next().unwrap_or_default().to_string();
+            // The Salesforce page's origin may frame the Canvas pages (frame-ancestors).
+            env.insert(
+                "SF_INSTANCE_ORIGINS".into(),
+                format!("{emulator},http://localhost:{port}"),
+            );
+            env.insert("UPSTREAM_URL".into(), echo_url);
+            env.insert("CANVAS_ENABLED".into(), "true".into());
+            env.insert("CANVAS_LANDING".into(), "/app".into());
+        },
+    )
+    .await;
+    app.emulator.set_canvas_url(&app.url("/oauth2/canvas"));
+    let host = format!(
+        "http://localhost:{}/canvas/host?user={}",
+        app.emulator.addr().port(),
+        urlencode(ALICE.0)
+    );
+    let driver = Driver::start(&chromedriver, "canvas");
+    let browser = driver.browser(&chromium).await;
+
+    browser.goto(&host).await.expect("the Salesforce page");
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("canvas"))
+        .await
+        .expect("the canvas iframe");
+    browser.enter_frame(0).await.expect("into the iframe");
+    let deadline = Instant::now() + WAIT;
+    let echoed = loop {
+        let text = page_text(&browser).await;
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
+            break json;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the iframe never showed the app's answer: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let user = received(&echoed, "x-salesforce-username");
+    assert_eq!(user, [ALICE.0], "{echoed}");
+    assert_eq!(
+        received(&echoed, "x-salesforce-org-id")[0][..15],
+        *ACME,
+        "{echoed}"
+    );
+    browser
+        .enter_parent_frame()
+        .await
+        .expect("out of the iframe");
+    save_screenshot(&browser, "sfgate-canvas.png").await;
+
+    // The embedded session's cookie is partitioned to the Salesforce page's site: sfgate
+    // visited on its own has no session and sends the browser to the login.
+    browser
+        .goto(&app.url("/app"))
+        .await
+        .expect("sfgate directly");
+    let at = browser.current_url().await.expect("url");
+    assert!(
+        at.as_str().starts_with(&format!(
+            "{}/services/oauth2/authorize",
+            app.emulator.base_url()
+        )),
+        "a first-party visit is not logged in: {at}"
+    );
+
+    browser.close().await.expect("close the browser");
+    drop(driver);
+}

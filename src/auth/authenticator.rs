@@ -32,8 +32,6 @@ pub struct AuthParts {
     pub policy: Policy,
     /// Which instance URLs a caller may name (checked before any network call).
     pub instance_policy: InstancePolicy,
-    /// `TRUST_PROXY`: forward auth may read the original URI from the proxy's headers.
-    pub trust_proxy: bool,
     /// The one path rule's options (`ALLOW_ENCODED_SLASHES`), as the proxy applies them.
     pub path_policy: PathPolicy,
     pub validator: IdentityValidator,
@@ -76,9 +74,10 @@ pub enum RulePath<'a> {
     /// The request's path, already accepted by the path rule (gateway mode checks it before
     /// anything else).
     Checked(&'a CanonicalPath),
-    /// Forward auth: the original request's path, which nginx or Traefik send in a header,
-    /// read only with `TRUST_PROXY` (see [`super::rule_path::original_path`]).
-    Original,
+    /// Forward auth: the original request's path, already accepted by the path rule, or
+    /// `None` when no trusted source names it (see [`super::original_request`]); route rules
+    /// then refuse everyone.
+    Original(Option<&'a CanonicalPath>),
 }
 
 /// How a refusal answers a browser (a client whose `Accept` prefers `text/html`).
@@ -90,9 +89,13 @@ pub enum BrowserRejection {
     /// Gateway mode: the upstream's pages are what the user came for, so a browser without a
     /// usable session goes to the login at once, as with oauth2-proxy.
     Login,
-    /// Forward auth: the answer goes to nginx or Traefik, which need the status, never a
+    /// Forward auth for nginx and Envoy, which act on the status themselves: never a
     /// redirect or an HTML page.
     Never,
+    /// Forward auth for Traefik and Caddy, which hand the answer to the browser as is: a
+    /// browser without a usable session goes to `/oauth2/start?rd=<the request's path and
+    /// query>` (302), anything else gets the status as JSON.
+    Start,
 }
 
 /// A request whose caller Salesforce confirmed. Stored in request extensions by the layer.
@@ -106,6 +109,9 @@ pub struct Authenticated {
     pub renewed_session: Option<HeaderValue>,
     /// When the renewed cookie expires (seconds since the epoch), with `renewed_session`.
     pub session_expires_at: Option<u64>,
+    /// For a session: when it reaches `SESSION_MAX_AGE` (seconds since the epoch), which
+    /// ends anything it opened (tunnels) too.
+    pub session_ends_at: Option<u64>,
 }
 
 impl Authenticator {
@@ -166,10 +172,7 @@ impl Authenticator {
                 owned = self.path_for_rules(parts.uri.path())?;
                 owned.as_ref()
             }
-            RulePath::Original => {
-                owned = self.original_path_for_rules(&parts.headers)?;
-                owned.as_ref()
-            }
+            RulePath::Original(path) => path,
         };
         self.authorize(&auth, path).await?;
         Ok(auth)
@@ -192,13 +195,14 @@ impl Authenticator {
             })?;
         let result = self.validator.validate(&instance, &credentials.token).await;
         match (result, credentials.session) {
-            (Ok(identity), _) => Ok(Authenticated {
+            (Ok(identity), session) => Ok(Authenticated {
                 identity,
                 token: credentials.token,
                 instance,
                 source: credentials.source,
                 renewed_session: None,
                 session_expires_at: None,
+                session_ends_at: session.map(|s| self.cookies.session_ends_at(&s)),
             }),
             (Err(AuthError::InvalidToken(_)), Some(session)) => match refresh {
                 // Boxed: the renewal's future is large and rarely needed; inline, it would make
@@ -259,6 +263,7 @@ impl Authenticator {
             source: CredentialSource::Session,
             renewed_session: Some(sealed.cookie),
             session_expires_at: Some(sealed.expires_at),
+            session_ends_at: Some(self.cookies.session_ends_at(session)),
         })
     }
 
@@ -305,19 +310,32 @@ impl Authenticator {
                 BrowserRejection::Login => {
                     error.ends_session() || matches!(error, AuthError::NoCredentials)
                 }
+                BrowserRejection::Start => {
+                    error.ends_session() || matches!(error, AuthError::NoCredentials)
+                }
                 BrowserRejection::Never => false,
             };
         let mut response = if to_login {
             let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
-            let location = crate::domain::ReturnTo::login_href(path_and_query);
-            let mut r = StatusCode::SEE_OTHER.into_response();
+            let (status, location) = if browsers == BrowserRejection::Start {
+                (
+                    StatusCode::FOUND,
+                    crate::domain::ReturnTo::start_href(path_and_query),
+                )
+            } else {
+                (
+                    StatusCode::SEE_OTHER,
+                    crate::domain::ReturnTo::login_href(path_and_query),
+                )
+            };
+            let mut r = status.into_response();
             if let Ok(v) = HeaderValue::from_str(&location) {
                 r.headers_mut().insert(header::LOCATION, v);
             }
             r
         } else {
             let mut r = error.to_error_response().into_response();
-            if browsers == BrowserRejection::Never {
+            if matches!(browsers, BrowserRejection::Never | BrowserRejection::Start) {
                 // Without it, `error::negotiate` leaves the JSON alone.
                 r.extensions_mut().remove::<crate::error::ErrorResponse>();
             }

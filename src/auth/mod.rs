@@ -10,6 +10,7 @@ mod error;
 mod layer;
 pub mod miss_budget;
 pub mod origin;
+pub mod original_request;
 mod profiles;
 pub mod renewal;
 mod rule_path;

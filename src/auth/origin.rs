@@ -74,6 +74,72 @@ pub fn require_same_origin(
     Ok(())
 }
 
+/// The rule for WebSocket handshakes that ride on the session cookie (gateway mode). Browsers
+/// send cookies on a handshake from any page, and `SameSite=Lax` does not keep them off one
+/// from a sibling subdomain, so a page elsewhere could open a socket as the user (cross-site
+/// WebSocket hijacking). Such a handshake must name its origin, and the origin must be
+/// sfgate's own public origin or listed in `WEBSOCKET_ALLOWED_ORIGINS`:
+///
+/// - `Origin` missing: refused. Browsers always send it on a WebSocket handshake; a program
+///   that lacks it authenticates with a bearer token instead.
+/// - `Origin: null` (sandboxed frames, `file:` pages), or sent more than once: refused.
+/// - `Sec-Fetch-Site: cross-site`: refused unless the origin is listed (the operator named
+///   that site); `same-site` (a sibling subdomain) passes only with a listed origin, which the
+///   `Origin` check already demands.
+///
+/// Handshakes authenticated by a bearer token carry their credential explicitly and are not
+/// subject to this rule.
+pub fn require_websocket_origin(
+    headers: &HeaderMap,
+    public_origin: &str,
+    allowed: &[String],
+) -> Result<(), CrossSiteRequest> {
+    let mut origins = headers.get_all(header::ORIGIN).iter();
+    let origin = match (origins.next(), origins.next()) {
+        (Some(one), None) => one
+            .to_str()
+            .map(str::trim)
+            .map_err(|_| CrossSiteRequest("Origin is not text".into()))?,
+        (None, _) => {
+            return Err(CrossSiteRequest(
+                "a WebSocket handshake with the session cookie must carry Origin".into(),
+            ))
+        }
+        (Some(_), Some(_)) => return Err(CrossSiteRequest("Origin sent more than once".into())),
+    };
+    let listed = allowed.iter().any(|a| a.eq_ignore_ascii_case(origin));
+    if !listed && !origin.eq_ignore_ascii_case(public_origin) {
+        return Err(CrossSiteRequest(format!("Origin: {}", printable(origin))));
+    }
+    let cross_site = headers.get_all(SEC_FETCH_SITE).iter().any(|v| {
+        v.to_str()
+            .map_or(true, |v| v.trim().eq_ignore_ascii_case("cross-site"))
+    });
+    if cross_site && !listed {
+        return Err(CrossSiteRequest("Sec-Fetch-Site: cross-site".into()));
+    }
+    Ok(())
+}
+
+/// An origin as `scheme://host[:port]` (lowercase, default port omitted), as browsers send it;
+/// for `WEBSOCKET_ALLOWED_ORIGINS` entries.
+pub fn parse_origin(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("`{raw}` is not an origin: {e}"))?;
+    let bare = url.path() == "/" && !raw.trim().ends_with('/');
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host().is_none()
+        || !bare
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(format!(
+            "`{raw}` must be an origin such as https://app.example.com (scheme, host, port only)"
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
 /// Client text for the error message (which is also logged): visible ASCII only, cut short.
 fn printable(raw: &str) -> String {
     raw.chars()
@@ -140,6 +206,64 @@ mod tests {
                 require_same_origin(&headers(&bad), ORIGIN).is_err(),
                 "{bad:?}"
             );
+        }
+    }
+
+    const ALLOWED: &[&str] = &["https://app.example.com"];
+
+    fn websocket(pairs: &[(&str, &str)]) -> Result<(), CrossSiteRequest> {
+        let allowed: Vec<String> = ALLOWED.iter().map(|s| s.to_string()).collect();
+        require_websocket_origin(&headers(pairs), ORIGIN, &allowed)
+    }
+
+    #[test]
+    fn cookie_websocket_handshakes_need_our_origin_or_a_listed_one() {
+        for ok in [
+            vec![("origin", ORIGIN)],
+            vec![("origin", "HTTPS://GW.EXAMPLE.COM")],
+            vec![("origin", ORIGIN), ("sec-fetch-site", "same-origin")],
+            vec![("origin", "https://app.example.com")],
+            vec![
+                ("origin", "https://app.example.com"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        ] {
+            assert_eq!(websocket(&ok), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            vec![],
+            vec![("sec-fetch-site", "same-origin")],
+            vec![("origin", "null")],
+            vec![("origin", "https://evil.example")],
+            vec![("origin", "https://sub.gw.example.com")],
+            vec![("origin", "http://gw.example.com")],
+            vec![("origin", "https://gw.example.com:8443")],
+            vec![("origin", "https://gw.example.com.evil.example")],
+            vec![("origin", ORIGIN), ("sec-fetch-site", "cross-site")],
+            vec![("origin", ORIGIN), ("origin", ORIGIN)],
+        ] {
+            assert!(websocket(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn allowed_origins_are_bare_origins() {
+        assert_eq!(
+            parse_origin("HTTPS://App.Example.com:443"),
+            Ok("https://app.example.com".into())
+        );
+        assert_eq!(
+            parse_origin("http://localhost:3000"),
+            Ok("http://localhost:3000".into())
+        );
+        for bad in [
+            "app.example.com",
+            "https://a.example/x",
+            "https://a.example/",
+            "ftp://a.example",
+            "null",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
         }
     }
 

@@ -78,6 +78,11 @@ pub struct Session {
     pub user: SessionUser,
     /// When the user logged in (seconds since the epoch); renewals keep it.
     pub login_at: u64,
+    /// Started by a Canvas signed request: the session lives in an iframe on Salesforce's
+    /// domains, so its cookie is a third-party one (see [`CookieSealer::seal_session`]).
+    /// Renewals keep it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub embedded: bool,
 }
 
 impl fmt::Debug for Session {
@@ -111,6 +116,7 @@ impl Session {
             instance_url: instance_url.to_string(),
             user: SessionUser::from(identity),
             login_at: self.login_at,
+            embedded: self.embedded,
         }
     }
 
@@ -121,6 +127,7 @@ impl Session {
             instance_url: tokens.instance_url.as_str().to_string(),
             user: SessionUser::from(identity),
             login_at,
+            embedded: false,
         }
     }
 }
@@ -136,6 +143,13 @@ impl From<&Identity> for SessionUser {
             email: identity.email.clone(),
         }
     }
+}
+
+/// Where a cookie is used: on sfgate's own pages, or inside Salesforce's (Canvas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CookieSite {
+    FirstParty,
+    Embedded,
 }
 
 /// A sealed session cookie and when it expires (seconds since the epoch).
@@ -195,10 +209,20 @@ impl CookieSealer {
 
     /// The session cookie for `session`: valid for `SESSION_TTL`, but never past the session's
     /// maximum age. [`CookieError::Expired`] when the session has reached its maximum age.
+    ///
+    /// An embedded (Canvas) session's cookie is `SameSite=None; Secure; Partitioned`: the
+    /// browser sends it only from inside the iframe on Salesforce's pages (a cross-site
+    /// context, where `Lax` cookies are never sent), keeps it in a jar of that top-level site
+    /// only (CHIPS), and only over https (browsers treat `localhost` as https for this).
     pub fn seal_session(&self, session: &Session) -> Result<SealedSession, CookieError> {
         let left = self.remaining_life(session).ok_or(CookieError::Expired)?;
         let ttl = self.session_ttl.min(left);
-        let cookie = self.seal(SESSION_COOKIE, session, ttl)?;
+        let site = if session.embedded {
+            CookieSite::Embedded
+        } else {
+            CookieSite::FirstParty
+        };
+        let cookie = self.seal_for(SESSION_COOKIE, session, ttl, site)?;
         Ok(SealedSession {
             cookie,
             expires_at: now_secs() + ttl.as_secs(),
@@ -223,6 +247,13 @@ impl CookieSealer {
         self.open(headers, LOGIN_COOKIE)
     }
 
+    /// When `session` reaches its maximum age (seconds since the epoch).
+    pub fn session_ends_at(&self, session: &Session) -> u64 {
+        session
+            .login_at
+            .saturating_add(self.session_max_age.as_secs())
+    }
+
     /// Time left before the session's maximum age; `None` once it is reached.
     fn remaining_life(&self, session: &Session) -> Option<Duration> {
         let ends = session
@@ -239,6 +270,16 @@ impl CookieSealer {
         value: &T,
         ttl: Duration,
     ) -> Result<HeaderValue, CookieError> {
+        self.seal_for(name, value, ttl, CookieSite::FirstParty)
+    }
+
+    fn seal_for<T: Serialize>(
+        &self,
+        name: &'static str,
+        value: &T,
+        ttl: Duration,
+        site: CookieSite,
+    ) -> Result<HeaderValue, CookieError> {
         let sealed = Sealed {
             exp: now_secs() + ttl.as_secs(),
             v: value,
@@ -248,8 +289,17 @@ impl CookieSealer {
         jar.private_mut(&self.key).add(Cookie::new(name, json));
         let mut cookie = jar.get(name).ok_or(CookieError::Unsealable)?.clone();
         cookie.set_http_only(true);
-        cookie.set_same_site(SameSite::Lax);
-        cookie.set_secure(self.secure);
+        match site {
+            CookieSite::FirstParty => {
+                cookie.set_same_site(SameSite::Lax);
+                cookie.set_secure(self.secure);
+            }
+            CookieSite::Embedded => {
+                cookie.set_same_site(SameSite::None);
+                cookie.set_secure(true);
+                cookie.set_partitioned(true);
+            }
+        }
         cookie.set_path("/");
         cookie.set_max_age(cookie::time::Duration::seconds(ttl.as_secs() as i64));
         HeaderValue::from_str(&cookie.encoded().to_string()).map_err(|_| CookieError::Unsealable)

@@ -54,10 +54,17 @@ pub struct IdentityValidator {
     /// JWT access tokens logged out through sfgate: revoked at Salesforce, but local
     /// validation would admit them again until `exp`.
     logged_out: moka::sync::Cache<Key, Instant>,
+    /// Every token logged out or revoked here a moment ago, JWT or not: open tunnels watch
+    /// it ([`Self::has_ended`]) and close within a poll.
+    ended: moka::sync::Cache<Key, ()>,
     /// Replicas' shared state (`REDIS_URL`): revocations, and a second cache level.
     store: SharedStore,
     ttls: VerdictExpiry,
 }
+
+/// How long a logout is remembered for [`IdentityValidator::has_ended`]: tunnels poll far
+/// more often, and a new request with the token is refused by the validation itself.
+const ENDED_MEMORY: Duration = Duration::from_secs(60);
 
 impl IdentityValidator {
     /// A `cache.ttl` of zero disables the cache: every request asks Salesforce.
@@ -91,6 +98,10 @@ impl IdentityValidator {
             logged_out: moka::sync::Cache::builder()
                 .max_capacity(max)
                 .expire_after(UntilExpiry)
+                .build(),
+            ended: moka::sync::Cache::builder()
+                .max_capacity(max)
+                .time_to_live(ENDED_MEMORY)
                 .build(),
             store: SharedStore::Local,
             ttls,
@@ -288,11 +299,19 @@ impl IdentityValidator {
             keep = Duration::from_secs(left);
             self.logged_out.insert(key, Instant::now() + keep);
         }
+        self.ended.insert(key, ());
         if let Some(cache) = &self.cache {
             cache.invalidate(&key).await;
         }
         // [store] ...and on every replica, for as long as a JWT would pass local validation.
         self.store.revoke(&key, keep).await
+    }
+
+    /// Whether the token was logged out or revoked, here (within the last minute) or on any
+    /// replica. In memory only: open tunnels ask it several times a second.
+    pub fn has_ended(&self, instance: &InstanceUrl, token: &SecretString) -> bool {
+        let key = cache_key(instance, token);
+        self.ended.contains_key(&key) || self.store.is_revoked(&key)
     }
 
     pub fn cached_entries(&self) -> u64 {

@@ -1,7 +1,9 @@
 //! Gateway mode: the upstream app behind sfgate and the rules for what reaches it.
 
 use super::reader::Reader;
+use crate::auth::original_request::ForwardAuthStyle;
 use crate::header_rule::UnderscoreHeaders;
+use crate::proxy::UpgradePolicy;
 use std::time::Duration;
 use url::Url;
 
@@ -21,6 +23,13 @@ pub struct GatewayConfig {
     pub underscore_headers: UnderscoreHeaders,
     /// `ALLOW_ENCODED_SLASHES`: let `%2F` through in proxied paths (dot segments stay refused).
     pub allow_encoded_slashes: bool,
+    /// `UPGRADE_PROTOCOLS`: protocols tunnelled besides WebSocket (never h2c).
+    pub upgrade_protocols: UpgradePolicy,
+    /// `WEBSOCKET_ALLOWED_ORIGINS`: origins besides sfgate's own whose pages may open a
+    /// WebSocket with the session cookie (as `scheme://host[:port]`).
+    pub websocket_allowed_origins: Vec<String>,
+    /// `FORWARD_AUTH_STYLE`: which front proxy's convention names the original request.
+    pub forward_auth_style: ForwardAuthStyle,
 }
 
 /// One rule of `SKIP_AUTH_ROUTES`: an optional method and a path regex, as in oauth2-proxy.
@@ -61,6 +70,17 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
         "`drop` or `keep`",
     );
     let allow_encoded_slashes = r.flag("ALLOW_ENCODED_SLASHES");
+    let upgrade_protocols = upgrade_protocols(r);
+    let websocket_allowed_origins = super::reader::list(
+        r,
+        "WEBSOCKET_ALLOWED_ORIGINS",
+        crate::auth::origin::parse_origin,
+    );
+    let forward_auth_style = r.parse_or(
+        "FORWARD_AUTH_STYLE",
+        ForwardAuthStyle::Auto,
+        "`auto`, `nginx`, `traefik`, `caddy` or `envoy`",
+    );
     GatewayConfig {
         upstream_url,
         upstream_timeout,
@@ -70,7 +90,23 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
         skip_auth_routes,
         underscore_headers,
         allow_encoded_slashes,
+        upgrade_protocols,
+        websocket_allowed_origins,
+        forward_auth_style,
     }
+}
+
+fn upgrade_protocols(r: &mut Reader<'_>) -> UpgradePolicy {
+    let raw = r.get("UPGRADE_PROTOCOLS").unwrap_or_default();
+    let entries: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    UpgradePolicy::parse(&entries).unwrap_or_else(|problem| {
+        r.problem("UPGRADE_PROTOCOLS", problem);
+        UpgradePolicy::default()
+    })
 }
 
 /// `PROXY_PREFIX`: sfgate's namespace. Only oauth2-proxy's default, `/oauth2`, is served so far;
@@ -111,6 +147,16 @@ fn skip_auth_routes(r: &mut Reader<'_>) -> Vec<SkipAuthRule> {
             }
             _ => (None, entry),
         };
+        if sets_case_insensitive(pattern) {
+            r.problem(
+                "SKIP_AUTH_ROUTES",
+                format!(
+                    "`{pattern}` turns on case-insensitive matching; a rule that skips \
+                     authentication matches the exact spelling only (list each spelling instead)"
+                ),
+            );
+            continue;
+        }
         match regex::Regex::new(pattern) {
             Ok(path) => rules.push(SkipAuthRule { method, path }),
             Err(e) => r.problem(
@@ -120,4 +166,63 @@ fn skip_auth_routes(r: &mut Reader<'_>) -> Vec<SkipAuthRule> {
         }
     }
     rules
+}
+
+/// Whether `pattern` turns on case-insensitive matching anywhere (`(?i)`, `(?i:...)`, `(?mi)`).
+/// A skip rule removes requirements, so it must never match more spellings than written:
+/// `(?i)^/public/` would also skip authentication for `/PUBLIC/`, which a case-sensitive app
+/// serves as a different resource (and `ROUTE_RULES`, which match every case, never see it).
+/// A pattern the parser refuses is left to `Regex::new` to report.
+fn sets_case_insensitive(pattern: &str) -> bool {
+    use regex_syntax::ast::{Ast, Flag};
+    struct Finder;
+    impl regex_syntax::ast::Visitor for Finder {
+        type Output = ();
+        type Err = ();
+        fn finish(self) -> Result<(), ()> {
+            Ok(())
+        }
+        fn visit_pre(&mut self, ast: &Ast) -> Result<(), ()> {
+            let flags = match ast {
+                Ast::Flags(set) => Some(&set.flags),
+                Ast::Group(group) => group.flags(),
+                _ => None,
+            };
+            match flags.and_then(|f| f.flag_state(Flag::CaseInsensitive)) {
+                Some(true) => Err(()),
+                _ => Ok(()),
+            }
+        }
+    }
+    regex_syntax::ast::parse::Parser::new()
+        .parse(pattern)
+        .is_ok_and(|ast| regex_syntax::ast::visit(&ast, Finder).is_err())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sets_case_insensitive;
+
+    #[test]
+    fn case_insensitive_flags_are_found_wherever_they_are() {
+        for yes in [
+            "(?i)^/public/",
+            "^/(?i:public)/",
+            "(?mi)^/a",
+            "^/a(?i)b",
+            "^/(?s-m:x(?i)y)",
+        ] {
+            assert!(sets_case_insensitive(yes), "{yes}");
+        }
+        for no in [
+            "^/public/",
+            r"^/\(\?i\)",
+            "^/[(?i)]",
+            "(?-i)^/a",
+            "(?m)^/a",
+            "^/(?:x)",
+        ] {
+            assert!(!sets_case_insensitive(no), "{no}");
+        }
+    }
 }

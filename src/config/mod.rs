@@ -9,6 +9,7 @@
 
 mod assertion;
 mod cache;
+mod canvas;
 pub mod effective;
 mod gateway;
 mod otel;
@@ -24,6 +25,7 @@ pub mod variables;
 
 pub use assertion::AssertionConfig;
 pub use cache::CacheConfig;
+pub use canvas::CanvasConfig;
 pub use gateway::{GatewayConfig, SkipAuthRule};
 pub use otel::{OtelConfig, TraceSampler};
 pub use redis::RedisConfig;
@@ -47,6 +49,8 @@ pub struct Config {
     /// Who may pass beyond the org check, globally and per route (docs/authorization.md).
     pub policy: crate::policy::Policy,
     pub assertion: AssertionConfig,
+    /// Canvas apps (`CANVAS_ENABLED`, `CANVAS_LANDING`).
+    pub canvas: CanvasConfig,
     /// Shared state for replicas (`REDIS_URL`); `None` keeps everything in-process.
     pub redis: Option<RedisConfig>,
     /// Trace export over OTLP (`OTEL_EXPORTER_OTLP_ENDPOINT`); `None` keeps tracing off.
@@ -189,6 +193,7 @@ impl Config {
         let otel = otel::parse(&mut r);
         let policy = policy::parse(&mut r, &scopes);
         let assertion = assertion::parse(&mut r, gateway.upstream_url.as_ref());
+        let canvas = canvas::parse(&mut r);
         // Spelt out (not `ALLOW_UNKNOWN_VARS`) so the documentation test finds it with the others.
         let allow_unknown_vars = r.flag("SFGATE_ALLOW_UNKNOWN_VARS");
         if let (Some(sf), Some(_)) = (&salesforce, &gateway.upstream_url) {
@@ -204,6 +209,7 @@ impl Config {
                 server,
                 policy,
                 assertion,
+                canvas,
                 redis,
                 otel,
                 legacy_names_used,

@@ -83,6 +83,14 @@ pub(super) fn parse(r: &mut Reader<'_>, scopes: Vec<String>) -> Option<Salesforc
         if u.scheme() != "https" && !is_loopback(u) {
             r.problem("SF_LOGIN_URL", "must use https unless the host is loopback");
         }
+        // A path is an Experience Cloud site's (`https://acme.my.site.com/partners`): every
+        // OAuth endpoint is under it. A query or fragment would end up inside those URLs.
+        if u.query().is_some() || u.fragment().is_some() {
+            r.problem(
+                "SF_LOGIN_URL",
+                "must not contain a query or fragment (a site's path is fine)",
+            );
+        }
     }
     let allowed_orgs = allowed_orgs(r);
     let instance_policy = instance_policy(r);

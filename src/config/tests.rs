@@ -266,6 +266,52 @@ fn skip_auth_rules_take_an_optional_method() {
 }
 
 #[test]
+fn seam_settings_are_read_and_checked() {
+    let c = Config::from_map(&base()).expect("valid");
+    assert_eq!(
+        c.gateway.forward_auth_style,
+        crate::auth::original_request::ForwardAuthStyle::Auto
+    );
+    assert!(c.gateway.websocket_allowed_origins.is_empty());
+    let mut env = base();
+    env.insert("FORWARD_AUTH_STYLE".into(), "Caddy".into());
+    env.insert(
+        "WEBSOCKET_ALLOWED_ORIGINS".into(),
+        "https://App.example.com, http://localhost:3000".into(),
+    );
+    env.insert("UPGRADE_PROTOCOLS".into(), "TLS/1.0".into());
+    let c = Config::from_map(&env).expect("valid");
+    assert_eq!(
+        c.gateway.forward_auth_style,
+        crate::auth::original_request::ForwardAuthStyle::Caddy
+    );
+    assert_eq!(
+        c.gateway.websocket_allowed_origins,
+        ["https://app.example.com", "http://localhost:3000"]
+    );
+
+    let mut env = base();
+    env.insert("FORWARD_AUTH_STYLE".into(), "haproxy".into());
+    env.insert(
+        "WEBSOCKET_ALLOWED_ORIGINS".into(),
+        "https://a.example/path".into(),
+    );
+    env.insert("UPGRADE_PROTOCOLS".into(), "websocket,h2c".into());
+    // A skip rule matches one spelling: a case-insensitive flag would widen it.
+    env.insert("SKIP_AUTH_ROUTES".into(), "GET=(?i)^/public/".into());
+    let err = Config::from_map(&env).expect_err("invalid");
+    let vars: Vec<_> = err.0.iter().map(|p| p.variable.as_str()).collect();
+    for var in [
+        "FORWARD_AUTH_STYLE",
+        "WEBSOCKET_ALLOWED_ORIGINS",
+        "UPGRADE_PROTOCOLS",
+        "SKIP_AUTH_ROUTES",
+    ] {
+        assert!(vars.contains(&var), "{var}: {vars:?}");
+    }
+}
+
+#[test]
 fn gateway_settings_are_read_and_checked() {
     let c = Config::from_map(&base()).expect("valid");
     assert!(c.gateway.upstream_url.is_none());
@@ -377,6 +423,28 @@ fn token_validation_and_accepted_client_ids() {
     let named: Vec<_> = err.0.iter().map(|p| p.variable.as_str()).collect();
     assert!(named.contains(&"SF_TOKEN_VALIDATION"), "{err}");
     assert!(named.contains(&"SF_ACCEPTED_CLIENT_IDS"), "{err}");
+}
+
+#[test]
+fn an_experience_cloud_site_url_with_a_path_is_a_login_url() {
+    let mut env = base();
+    env.insert(
+        "SF_LOGIN_URL".into(),
+        "https://acme.my.site.com/partners/".into(),
+    );
+    let config = Config::from_map(&env).expect("valid");
+    assert_eq!(
+        config.salesforce.login_endpoint("/services/oauth2/token"),
+        "https://acme.my.site.com/partners/services/oauth2/token"
+    );
+    for bad in [
+        "https://acme.my.site.com/partners?x=1",
+        "https://acme.my.site.com/partners#x",
+    ] {
+        env.insert("SF_LOGIN_URL".into(), bad.into());
+        let err = Config::from_map(&env).expect_err(bad);
+        assert!(err.0.iter().any(|p| p.variable == "SF_LOGIN_URL"), "{bad}");
+    }
 }
 
 #[test]

@@ -85,6 +85,7 @@ impl Demo {
         let mut emulator_config = EmulatorConfig::new(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
         emulator_config.redirect_uris = vec![redirect_uri.clone()];
         emulator_config.require_pkce = true;
+        emulator_config.canvas_url = Some(format!("http://{addr}{}", crate::login_paths::CANVAS));
         // So the README's `REFRESH=...` line has something to keep (demo only).
         emulator_config.password_grant_refresh_token = true;
         emulator_config.jwt_app = Some(crate::salesforce::emulator::ConnectedApp {
@@ -110,6 +111,8 @@ impl Demo {
         let mut env = environment(&emulator.base_url(), &redirect_uri, allowed_org);
         if let Some(url) = &upstream_url {
             env.insert("UPSTREAM_URL".into(), url.clone());
+            // The framed app is the upstream's page, as a Canvas app behind sfgate would be.
+            env.insert("CANVAS_LANDING".into(), UPSTREAM_EXAMPLE_PATH.into());
         }
         let config = Config::from_map(&env).map_err(DemoError::Config)?;
         let gateway = startup::spawn(config, listener)
@@ -173,6 +176,12 @@ impl Demo {
                 "  sfgate's own pages: {gateway}/oauth2/sign_in , {gateway}/oauth2/sign_out , {gateway}/oauth2/userinfo"
             );
         }
+        let _ = writeln!(
+            b,
+            "\n  Canvas app: open {}/canvas/host?user=alice@acme.example\n  (a Salesforce page that POSTs a signed request to {gateway}{} in an iframe).",
+            self.emulator.base_url(),
+            crate::login_paths::CANVAS
+        );
         let _ = writeln!(
             b,
             "\n  From a shell (the password flow is on in demo mode only), paste:"
@@ -244,6 +253,7 @@ pub fn environment(
         ("SF_ALLOWED_ORGS", allowed_org.to_string()),
         ("SF_ENABLE_PASSWORD_FLOW", "true".to_string()),
         ("SF_ACCEPTED_CLIENT_IDS", DEMO_JWT_CLIENT_ID.to_string()),
+        ("CANVAS_ENABLED", "true".to_string()),
         ("SESSION_SECRET", secret),
     ]
     .into_iter()

@@ -112,6 +112,11 @@ impl InstancePolicy {
         &self.extra_origins
     }
 
+    /// The domain suffixes accepted (each with its leading dot).
+    pub fn suffixes(&self) -> &[String] {
+        &self.suffixes
+    }
+
     /// Parses `raw` and decides whether it may be called. Never touches the network.
     ///
     /// Runs on every protected request, so an origin already written the way the `url` crate

@@ -26,17 +26,32 @@ impl ReturnTo {
         &self.0
     }
 
+    /// The site's root, `/`.
+    pub fn root() -> Self {
+        Self("/".into())
+    }
+
     /// The login link that brings a browser back to `path_and_query` afterwards, when that is a
     /// place worth returning to (not the login routes themselves).
     pub fn login_href(path_and_query: &str) -> String {
+        Self::href(crate::login_paths::AUTHORIZE, "return_to", path_and_query)
+    }
+
+    /// oauth2-proxy's spelling of [`Self::login_href`]: `/oauth2/start?rd=…`, where forward
+    /// auth sends browsers for Traefik and Caddy.
+    pub fn start_href(path_and_query: &str) -> String {
+        Self::href(crate::login_paths::START, "rd", path_and_query)
+    }
+
+    fn href(route: &str, parameter: &str, path_and_query: &str) -> String {
         match Self::parse(path_and_query) {
             Some(back) if !back.0.starts_with("/oauth2/") => {
                 let query = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("return_to", back.as_str())
+                    .append_pair(parameter, back.as_str())
                     .finish();
-                format!("/oauth2/authorize?{query}")
+                format!("{route}?{query}")
             }
-            _ => String::from("/oauth2/authorize"),
+            _ => route.to_owned(),
         }
     }
 }

@@ -7,9 +7,16 @@
 //! (clickjacking of the login and logout buttons) and send no referrer (callback URLs carry
 //! codes). Responses without a `Cache-Control` of their own get `no-store`: most of sfgate's
 //! answers are about a user or carry a token, and only the static assets opt into caching.
+//!
+//! One exception, with `CANVAS_ENABLED`: the Canvas route and the Canvas landing page are shown
+//! inside Salesforce's pages, so they may be framed, by Salesforce's domains only
+//! (`frame-ancestors` lists the instance allowlist: its domain suffixes and
+//! `SF_INSTANCE_ORIGINS`), and without `X-Frame-Options` (which cannot name several
+//! origins). Every other path keeps `frame-ancestors 'none'`.
 
 use super::Proxied;
 use crate::config::Config;
+use crate::domain::InstancePolicy;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -21,23 +28,62 @@ const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 /// The policy for sfgate's pages; `login_origin` is where the login flow sends the browser.
 pub fn content_security_policy(login_origin: &str) -> String {
+    content_security_policy_framed_by(login_origin, "'none'")
+}
+
+/// The policy with `ancestors` as the sources that may frame the page.
+fn content_security_policy_framed_by(login_origin: &str, ancestors: &str) -> String {
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; form-action 'self' {login_origin}; frame-ancestors 'none'; \
+         connect-src 'self'; form-action 'self' {login_origin}; frame-ancestors {ancestors}; \
          base-uri 'none'"
     )
 }
 
+/// Who may frame the Canvas pages: every Salesforce domain suffix of the instance allowlist
+/// as a wildcard https source, and each `SF_INSTANCE_ORIGINS` origin exactly.
+pub fn canvas_frame_ancestors(policy: &InstancePolicy) -> String {
+    policy
+        .suffixes()
+        .iter()
+        .map(|suffix| format!("https://*{suffix}"))
+        .chain(policy.extra_origins().iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What [`add`] sets: the headers for every own answer, and those for the Canvas pages.
+pub struct PagePolicy {
+    headers: HeaderMap,
+    /// With `CANVAS_ENABLED`: the paths that may be framed, and their headers.
+    canvas: Option<(Vec<String>, HeaderMap)>,
+}
+
 /// The headers every own answer carries, whatever it set itself: [`add`]'s state, computed
 /// once from the configuration.
-pub fn policy(config: &Config) -> Arc<HeaderMap> {
+pub fn policy(config: &Config) -> Arc<PagePolicy> {
     let login_origin = config.salesforce.login_url.origin().ascii_serialization();
-    // The origin is a parsed URL's ASCII serialization, so it is always a valid header value.
-    let csp = HeaderValue::from_str(&content_security_policy(&login_origin))
+    let headers = page_headers(config, content_security_policy(&login_origin), true);
+    let canvas = config.canvas.enabled.then(|| {
+        let ancestors = canvas_frame_ancestors(&config.salesforce.instance_policy);
+        let csp = content_security_policy_framed_by(&login_origin, &ancestors);
+        let landing = config.canvas.landing.as_str();
+        let landing = landing.split(['?', '#']).next().unwrap_or("/");
+        let paths = vec![crate::login_paths::CANVAS.to_string(), landing.to_string()];
+        (paths, page_headers(config, csp, false))
+    });
+    Arc::new(PagePolicy { headers, canvas })
+}
+
+fn page_headers(config: &Config, csp: String, deny_frames: bool) -> HeaderMap {
+    // Origins are parsed URLs' ASCII serializations, so it is always a valid header value.
+    let csp = HeaderValue::from_str(&csp)
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if deny_frames {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -56,19 +102,23 @@ pub fn policy(config: &Config) -> Arc<HeaderMap> {
             HeaderValue::from_static(HSTS),
         );
     }
-    Arc::new(headers)
+    headers
 }
 
 /// Middleware (with [`policy`] as its state): adds the headers to everything it wraps (routes,
 /// fallback, timeouts) except answers the gateway-mode proxy gave for the upstream (marked
 /// [`Proxied`]): those are the upstream application's to set.
-pub async fn add(State(policy): State<Arc<HeaderMap>>, request: Request, next: Next) -> Response {
+pub async fn add(State(policy): State<Arc<PagePolicy>>, request: Request, next: Next) -> Response {
+    let set = match &policy.canvas {
+        Some((paths, framed)) if paths.iter().any(|p| p == request.uri().path()) => framed,
+        _ => &policy.headers,
+    };
     let mut response = next.run(request).await;
     if response.extensions().get::<Proxied>().is_some() {
         return response;
     }
     let headers = response.headers_mut();
-    for (name, value) in policy.iter() {
+    for (name, value) in set.iter() {
         headers.insert(name, value.clone());
     }
     headers
@@ -87,5 +137,23 @@ mod tests {
         assert!(csp.contains("form-action 'self' https://login.salesforce.com;"));
         assert!(csp.starts_with("default-src 'none';"));
         assert!(!csp.contains("unsafe-inline"));
+        assert!(csp.contains("frame-ancestors 'none';"));
+    }
+
+    #[test]
+    fn canvas_pages_may_be_framed_by_salesforce_domains_and_listed_origins_only() {
+        let extra = url::Url::parse("http://localhost:4000").expect("url");
+        let ancestors =
+            canvas_frame_ancestors(&InstancePolicy::default().with_extra_origins(&[extra]));
+        for source in [
+            "https://*.salesforce.com",
+            "https://*.force.com",
+            "https://*.site.com",
+            "http://localhost:4000",
+        ] {
+            assert!(ancestors.split(' ').any(|s| s == source), "{source}");
+        }
+        assert!(!ancestors.contains('\''), "no keywords: {ancestors}");
+        assert!(!ancestors.split(' ').any(|s| s == "*" || s == "https:"));
     }
 }

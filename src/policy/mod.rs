@@ -88,8 +88,9 @@ impl fmt::Display for Refusal {
                 write!(f, "{unmet} (ROUTE_RULES rule {number}, for this path)")
             }
             Self::PathUnknown => f.write_str(
-                "the original request path is unknown: route rules need X-Original-URI (nginx) \
-                 or X-Forwarded-Uri (Traefik) from a proxy trusted with TRUST_PROXY",
+                "the original request path is unknown: route rules need X-Original-URI (nginx), \
+                 X-Forwarded-Uri (Traefik, Caddy) or the path after /oauth2/auth (Envoy) from a \
+                 proxy trusted with TRUST_PROXY (see FORWARD_AUTH_STYLE)",
             ),
         }
     }
@@ -325,5 +326,50 @@ mod tests {
                 }
             }
         }
+
+        /// The same for an upstream that also ignores case (IIS, ASP.NET, case-insensitive
+        /// routers): every spelling of `/admin/x` in any ASCII case, each letter possibly
+        /// percent-encoded (`/%41dmin/x`, `/aDmIn/`), is judged by the `/admin/` rule, and
+        /// nothing the rules let through reads as `/admin` once lowercased.
+        #[test]
+        fn no_case_or_encoded_spelling_of_a_ruled_path_escapes_its_rule(
+            letters in proptest::collection::vec((proptest::bool::ANY, 0u8..3), 5),
+            tail in proptest::sample::select(vec!["", "/", "/x", "/X?y", "/%78"]),
+            pieces in proptest::collection::vec(cased_piece(), 0..6),
+        ) {
+            let p = policy("/admin/=perm:Nope");
+            let mut raw = String::from("/");
+            for (c, (upper, form)) in "admin".chars().zip(letters) {
+                let c = if upper { c.to_ascii_uppercase() } else { c };
+                match form {
+                    0 => raw.push(c),
+                    1 => raw.push_str(&format!("%{:02X}", c as u32)),
+                    _ => raw.push_str(&format!("%{:02x}", c as u32)),
+                }
+            }
+            let raw = format!("{raw}{}", tail.split('?').next().unwrap_or_default());
+            let path = canonical(&raw, false).expect("a plain path");
+            proptest::prop_assert!(p.check_path(&identity(), Some(&path)).is_err(), "{}", raw);
+
+            let raw = format!("/{}", pieces.concat());
+            if let Some(path) = canonical(&raw, false) {
+                if p.check_path(&identity(), Some(&path)).is_ok() {
+                    for reading in upstream_readings(&raw) {
+                        let lower = reading.to_ascii_lowercase();
+                        proptest::prop_assert!(
+                            lower != "/admin" && !lower.starts_with("/admin/"),
+                            "{} read as {}", raw, reading
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn cased_piece() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::sample::select(vec![
+            "/", "ADMIN", "Adm", "aDm", "IN", "in", "%41", "%61", "%44", "%4d", "%4D", "%49",
+            "%4E", "%6e", "%2541", "x", ";", "/",
+        ])
     }
 }

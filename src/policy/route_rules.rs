@@ -15,6 +15,13 @@
 //! A pattern is cut at the first `=`; a regex that needs `=` or `;` spells them `\x3D`, `\x3B`.
 //! Rules are tried in order and the first whose pattern matches the path applies (one rule per
 //! request, so a broad rule listed first shadows narrower ones after it).
+//!
+//! **Case.** A rule adds requirements, so matching more spellings only ever refuses more: every
+//! pattern matches its path in any ASCII case (`/admin/` also covers `/ADMIN/x` and, through
+//! the decoded reading, `/%41dmin/x`), because many apps (IIS, ASP.NET, Spring and Express
+//! with case-insensitive routing) serve `/ADMIN/x` as `/admin/x`. Regexes are compiled
+//! case-insensitively for the same reason (Unicode case folding, a superset of ASCII's).
+//! `SKIP_AUTH_ROUTES`, which removes requirements, does the opposite: exact spelling only.
 
 use super::requirements::{
     parse_email_domain, parse_permission, parse_user_type, Requirements, UserRef, UserTypes,
@@ -23,9 +30,11 @@ use super::requirements::{
 /// Where a rule applies.
 #[derive(Debug, Clone)]
 pub enum RoutePattern {
-    /// `/admin` and `/admin/` both match `/admin`, `/admin/` and `/admin/x`, not `/administrator`.
+    /// `/admin` and `/admin/` both match `/admin`, `/admin/` and `/admin/x`, not `/administrator`,
+    /// in any ASCII case (`/Admin/X`).
     Prefix(String),
-    /// An anchored regex, matched against the path alone (never the query).
+    /// An anchored regex, matched against the path alone (never the query), compiled
+    /// case-insensitively.
     Regex(regex::Regex),
 }
 
@@ -34,7 +43,7 @@ impl RoutePattern {
         match self {
             Self::Prefix(prefix) => {
                 let bare = prefix.trim_end_matches('/');
-                match path.strip_prefix(bare) {
+                match strip_prefix_ignoring_ascii_case(path, bare) {
                     Some(rest) => rest.is_empty() || rest.starts_with('/') || bare.is_empty(),
                     None => false,
                 }
@@ -48,6 +57,17 @@ impl RoutePattern {
             Self::Prefix(p) => p,
             Self::Regex(re) => re.as_str(),
         }
+    }
+}
+
+/// `path` without `prefix`, compared in any ASCII case. Bytes that differ other than by ASCII
+/// case (all non-ASCII ones) must be equal, so the cut falls on a character boundary.
+fn strip_prefix_ignoring_ascii_case<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = path.as_bytes().get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix.as_bytes()) {
+        path.get(prefix.len()..)
+    } else {
+        None
     }
 }
 
@@ -113,7 +133,9 @@ fn parse_rule(number: usize, entry: &str) -> Result<RouteRule, Problem> {
 
 fn parse_pattern(text: &str) -> Result<RoutePattern, Problem> {
     if text.starts_with('^') {
-        return regex::Regex::new(text)
+        return regex::RegexBuilder::new(text)
+            .case_insensitive(true)
+            .build()
             .map(RoutePattern::Regex)
             .map_err(|e| (1, format!("`{text}` is not a valid regex: {e}")));
     }
@@ -209,6 +231,23 @@ mod tests {
             }
         }
         assert!(RoutePattern::Prefix("/".into()).matches("/anything"));
+    }
+
+    #[test]
+    fn patterns_match_every_ascii_case_spelling() {
+        let prefix = RoutePattern::Prefix("/admin/".into());
+        for yes in ["/ADMIN/x", "/aDmIn/", "/Admin", "/admin/Users"] {
+            assert!(prefix.matches(yes), "{yes}");
+        }
+        assert!(!prefix.matches("/ADMINISTRATOR"));
+        let rules = parse_route_rules("^/finance(/|$)=perm:A").expect("valid");
+        assert!(rules[0].pattern.matches("/FINANCE/q"));
+        assert!(rules[0].pattern.matches("/fInAnCe"));
+        // Non-ASCII bytes must be equal, and the cut stays on a character boundary.
+        let accented = RoutePattern::Prefix("/é/".into());
+        assert!(accented.matches("/é/x"));
+        assert!(!accented.matches("/e/x"));
+        assert!(!RoutePattern::Prefix("/ab".into()).matches("/é"));
     }
 
     #[test]

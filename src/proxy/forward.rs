@@ -15,13 +15,14 @@
 use super::error::ProxyError;
 use super::headers::{self, Forwarded, Outgoing};
 use super::tunnel::Tunnels;
+use super::upgrade::accepted_is_offered;
 use crate::auth::Authenticated;
 use crate::config::Config;
 use axum::body::{Body, HttpBody};
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
-use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode, Uri, Version};
+use axum::http::{header, HeaderValue, Request, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -149,12 +150,18 @@ impl Upstream {
         let uri = self.target(&parts.uri)?;
         // An upgrade needs the client's connection (HTTP/1.1 only); without it the request
         // is an ordinary one and `Upgrade` is dropped as the hop-by-hop header it is.
-        let upgrade = upgrade_protocol(&parts.headers).and_then(|protocol| {
-            parts
-                .extensions
-                .remove::<hyper::upgrade::OnUpgrade>()
-                .map(|on| (protocol, on))
-        });
+        // Only the protocols `UPGRADE_PROTOCOLS` allows (never h2c); any other `Upgrade` is
+        // dropped below with the hop-by-hop headers (see `super::upgrade`).
+        let upgrade = config
+            .gateway
+            .upgrade_protocols
+            .choose(&parts.headers)
+            .and_then(|protocol| {
+                parts
+                    .extensions
+                    .remove::<hyper::upgrade::OnUpgrade>()
+                    .map(|on| (protocol, on))
+            });
         let client = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -198,11 +205,18 @@ impl Upstream {
                 Err(_) => return Err(ProxyError::Timeout),
             };
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                if !accepted_is_offered(response.headers().get(header::UPGRADE), &protocol) {
+                    // Switched to something not offered: nothing sfgate may tunnel. The
+                    // client's connection stays HTTP under sfgate's own parser.
+                    tracing::warn!("the upstream switched to a protocol it was not offered");
+                    return Err(ProxyError::Unreachable);
+                }
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
                 let websocket = protocol.as_bytes().eq_ignore_ascii_case(b"websocket");
                 let slot = parts.extensions.remove::<crate::server::ConnectionSlot>();
+                let end = parts.extensions.remove::<super::TunnelEnd>();
                 self.tunnels
-                    .open(client_upgrade, upstream_upgrade, websocket, slot);
+                    .open(client_upgrade, upstream_upgrade, websocket, slot, end);
                 let (mut head, _) = response.into_parts();
                 let accepted = head.headers.get(header::UPGRADE).cloned();
                 headers::remove_hop_by_hop(&mut head.headers);
@@ -307,26 +321,6 @@ fn classify(e: hyper_util::client::legacy::Error) -> ProxyError {
     // hyper's errors carry no URL, so no query string (codes, tokens) reaches the log.
     tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
     ProxyError::Unreachable
-}
-
-/// The protocol a request asks to upgrade to: `Connection: upgrade` with an `Upgrade` header.
-fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
-    let connection_upgrade = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    if connection_upgrade {
-        headers.get(header::UPGRADE).cloned()
-    } else {
-        None
-    }
-}
-
-/// Whether a request asks for a protocol upgrade (for metrics).
-pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
-    upgrade_protocol(headers).is_some()
 }
 
 fn into_response(upstream: hyper::Response<hyper::body::Incoming>) -> Response {

@@ -239,6 +239,8 @@ pub fn request_rule(
         // Hop-by-hop (RFC 9110 7.6.1); sfgate sets `Host` and answers `Expect` itself.
         "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
         | "host" | "expect" => RequestRule::Drop,
+        // Only meaningful to an h2c upgrade, which is never forwarded (`super::upgrade`).
+        "http2-settings" => RequestRule::Drop,
         // Only sfgate may vouch for a caller.
         "x-salesforce-user-id"
         | "x-salesforce-org-id"

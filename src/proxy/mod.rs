@@ -9,12 +9,16 @@ mod error;
 mod forward;
 pub mod headers;
 mod tunnel;
+mod tunnel_end;
+mod upgrade;
 
 pub use error::ProxyError;
 pub use forward::{Upstream, UpstreamError, UpstreamOptions};
 pub use tunnel::Tunnels;
+pub use tunnel_end::TunnelEnd;
+pub use upgrade::UpgradePolicy;
 
-use crate::auth::{Authenticated, Authenticator, BrowserRejection, RulePath};
+use crate::auth::{Authenticated, Authenticator, BrowserRejection, CredentialSource, RulePath};
 use crate::config::{Config, SkipAuthRule};
 use crate::domain::{CanonicalPath, PathPolicy};
 use crate::middleware::Proxied;
@@ -53,7 +57,12 @@ async fn proxy(gw: &Gateway, request: Request) -> Response {
     if (gw.is_own)(request.uri().path()) {
         return crate::error::not_found();
     }
-    let upgrade = forward::is_upgrade(request.headers());
+    let upgrade = gw
+        .config
+        .gateway
+        .upgrade_protocols
+        .choose(request.headers())
+        .is_some();
     let mut response = authenticate_then_forward(gw, request).await;
     if upgrade {
         metrics::counter!("sfgate_upgrades_total", "status" => response.status().as_str().to_owned())
@@ -91,6 +100,10 @@ async fn authenticate_then_forward(gw: &Gateway, request: Request) -> Response {
             RulePath::Checked(&path),
             rejection,
             |mut parts, caller| async move {
+                if let Err(refused) = upgrade_origin(gw, &parts, &caller) {
+                    tracing::info!(reason = %refused, "cross-site upgrade refused");
+                    return refused.into_response();
+                }
                 if let Some(assertion) = gw
                     .assertion
                     .as_ref()
@@ -100,10 +113,32 @@ async fn authenticate_then_forward(gw: &Gateway, request: Request) -> Response {
                         .extensions
                         .insert(crate::policy::SignedAssertion(assertion));
                 }
+                // A tunnel it opens ends with this credential.
+                parts.extensions.insert(TunnelEnd::of(&gw.auth, &caller));
                 forward(gw, parts, body, Some(&caller)).await
             },
         )
         .await
+}
+
+/// A tunnelled upgrade (WebSocket) authenticated by the session cookie must come from
+/// sfgate's own origin or a listed one ([`crate::auth::origin::require_websocket_origin`]).
+fn upgrade_origin(
+    gw: &Gateway,
+    parts: &Parts,
+    caller: &Authenticated,
+) -> Result<(), crate::auth::origin::CrossSiteRequest> {
+    let config = &gw.config.gateway;
+    if caller.source != CredentialSource::Session
+        || config.upgrade_protocols.choose(&parts.headers).is_none()
+    {
+        return Ok(());
+    }
+    crate::auth::origin::require_websocket_origin(
+        &parts.headers,
+        &gw.config.public_origin(),
+        &config.websocket_allowed_origins,
+    )
 }
 
 /// Forwards to the upstream and counts the answer.
@@ -179,5 +214,31 @@ mod tests {
         assert!(!skips_auth(&rules, &Method::GET, &path("/admin;.css")));
         assert!(!skips_auth(&rules, &Method::GET, &path("/admin%3b.css")));
         assert!(!skips_auth(&rules, &Method::GET, &path("/op%65n")));
+    }
+
+    proptest::proptest! {
+        /// A skip rule removes requirements, so it matches the spelling it names and no other:
+        /// any other ASCII case, or any letter percent-encoded, is authenticated as usual.
+        #[test]
+        fn skip_rules_match_only_the_exact_spelling(
+            letters in proptest::collection::vec((proptest::bool::ANY, 0u8..3), 6),
+        ) {
+            let rules = [rule(None, "^/public/")];
+            let mut raw = String::from("/");
+            for (c, (upper, form)) in "public".chars().zip(letters) {
+                let c = if upper { c.to_ascii_uppercase() } else { c };
+                match form {
+                    0 => raw.push(c),
+                    1 => raw.push_str(&format!("%{:02X}", c as u32)),
+                    _ => raw.push_str(&format!("%{:02x}", c as u32)),
+                }
+            }
+            raw.push_str("/x");
+            proptest::prop_assert_eq!(
+                skips_auth(&rules, &Method::GET, &path(&raw)),
+                raw == "/public/x",
+                "{}", raw
+            );
+        }
     }
 }

@@ -6,7 +6,9 @@
 //! side a Close frame (`1001 going away`) between two frames rather than cut one in half.
 //! An idle timeout closes tunnels no byte has crossed for `WEBSOCKET_IDLE_TIMEOUT`: each one
 //! holds two sockets and a task, and a peer that vanished without a FIN would hold them
-//! forever.
+//! forever. A tunnel also ends with the credential that opened it ([`super::TunnelEnd`]):
+//! both sides get a Close frame `1008` (policy violation) with the reason, then the
+//! connections close.
 
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
@@ -41,16 +43,18 @@ impl Tunnels {
     }
 
     /// Joins the two sides once both upgrades complete, in a task of its own. The client
-    /// connection's `slot` (MAX_CONNECTIONS) is held until the tunnel ends.
+    /// connection's `slot` (MAX_CONNECTIONS) is held until the tunnel ends, which is at the
+    /// latest when `end` says its credential ended.
     pub fn open(
         &self,
         client: OnUpgrade,
         upstream: OnUpgrade,
         websocket: bool,
         slot: Option<crate::server::ConnectionSlot>,
+        end: Option<super::TunnelEnd>,
     ) {
         let guard = OpenGuard::new(self.open.clone());
-        let closing = self.closing.subscribe();
+        let mut shutdown = self.closing.subscribe();
         let idle = self.idle;
         tokio::spawn(async move {
             let _guard = guard;
@@ -62,14 +66,37 @@ impl Tunnels {
                     return;
                 }
             };
-            join(
+            let (close, closing) = watch::channel(None);
+            // Shutdown or the credential's end asks this tunnel to close, once.
+            let signal = async move {
+                let ended = async {
+                    match end {
+                        Some(end) => end.ended().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let why = tokio::select! {
+                    _ = shutdown.wait_for(|stop| *stop) => Close::GOING_AWAY,
+                    reason = ended => {
+                        tracing::info!(reason, "closing a tunnel whose credential ended");
+                        metrics::counter!("sfgate_tunnels_ended_total").increment(1);
+                        Close::policy(reason)
+                    }
+                };
+                close.send_replace(Some(why));
+                std::future::pending::<()>().await;
+            };
+            let joined = join(
                 TokioIo::new(client),
                 TokioIo::new(upstream),
                 idle,
                 websocket,
                 closing,
-            )
-            .await;
+            );
+            tokio::select! {
+                () = joined => {}
+                () = signal => {}
+            }
         });
     }
 
@@ -105,6 +132,26 @@ impl Drop for OpenGuard {
     }
 }
 
+/// Why sfgate closes a tunnel: the WebSocket Close frame's code and reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Close {
+    code: u16,
+    reason: &'static str,
+}
+
+impl Close {
+    /// Shutdown: `1001 going away`.
+    const GOING_AWAY: Self = Self {
+        code: 1001,
+        reason: "",
+    };
+
+    /// The credential ended: `1008 policy violation` with the reason.
+    fn policy(reason: &'static str) -> Self {
+        Self { code: 1008, reason }
+    }
+}
+
 /// Which way bytes flow, for the WebSocket Close frame sfgate writes on shutdown.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Toward {
@@ -119,7 +166,7 @@ async fn join(
     upstream: TokioIo<Upgraded>,
     idle: Duration,
     websocket: bool,
-    closing: watch::Receiver<bool>,
+    closing: watch::Receiver<Option<Close>>,
 ) {
     let started = Instant::now();
     let last = Arc::new(AtomicU64::new(0));
@@ -162,7 +209,7 @@ async fn join(
     loop {
         tokio::select! {
             () = &mut down => {
-                if !up_done && *shutting_down.borrow() {
+                if !up_done && shutting_down.borrow().is_some() {
                     let _ = tokio::time::timeout(CLOSE_GRACE, &mut up).await;
                 }
                 break;
@@ -197,7 +244,7 @@ async fn pump<R, W>(
     mut to: W,
     toward: Toward,
     websocket: bool,
-    mut closing: watch::Receiver<bool>,
+    mut closing: watch::Receiver<Option<Close>>,
     activity: Activity,
 ) where
     R: AsyncRead + Unpin,
@@ -207,9 +254,9 @@ async fn pump<R, W>(
     let mut frames = FrameCursor::default();
     let mut shutting_down = *closing.borrow();
     loop {
-        if shutting_down && (!websocket || frames.at_boundary()) {
+        if let Some(close) = shutting_down.filter(|_| !websocket || frames.at_boundary()) {
             if websocket {
-                let _ = to.write_all(&close_frame(toward)).await;
+                let _ = to.write_all(&close_frame(toward, close)).await;
             }
             break;
         }
@@ -227,31 +274,33 @@ async fn pump<R, W>(
                     frames.feed(&buf[..n]);
                 }
             }
-            changed = closing.changed(), if !shutting_down => {
-                shutting_down = changed.is_err() || *closing.borrow();
+            changed = closing.changed(), if shutting_down.is_none() => {
+                shutting_down = match changed {
+                    Ok(()) => *closing.borrow(),
+                    Err(_) => Some(Close::GOING_AWAY),
+                };
             }
         }
     }
     let _ = to.shutdown().await;
 }
 
-/// A WebSocket Close frame with status 1001 ("going away"), masked toward the upstream.
-fn close_frame(toward: Toward) -> Vec<u8> {
-    const GOING_AWAY: [u8; 2] = 1001u16.to_be_bytes();
+/// A WebSocket Close frame with `close`'s status and reason, masked toward the upstream.
+fn close_frame(toward: Toward, close: Close) -> Vec<u8> {
+    let mut payload = close.code.to_be_bytes().to_vec();
+    // A control frame's payload is at most 125 bytes (RFC 6455 5.5).
+    payload.extend(close.reason.bytes().take(123));
+    let len = payload.len() as u8;
     match toward {
-        Toward::Client => vec![0x88, 0x02, GOING_AWAY[0], GOING_AWAY[1]],
+        Toward::Client => [vec![0x88, len], payload].concat(),
         Toward::Upstream => {
             let mask: [u8; 4] = rand::random();
-            vec![
-                0x88,
-                0x82,
-                mask[0],
-                mask[1],
-                mask[2],
-                mask[3],
-                GOING_AWAY[0] ^ mask[0],
-                GOING_AWAY[1] ^ mask[1],
-            ]
+            let masked = payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]);
+            [0x88, 0x80 | len]
+                .into_iter()
+                .chain(mask)
+                .chain(masked)
+                .collect()
         }
     }
 }
@@ -374,10 +423,32 @@ mod tests {
 
     #[test]
     fn close_frames_carry_going_away_and_are_masked_toward_the_upstream() {
-        assert_eq!(close_frame(Toward::Client), [0x88, 0x02, 0x03, 0xe9]);
-        let masked = close_frame(Toward::Upstream);
+        assert_eq!(
+            close_frame(Toward::Client, Close::GOING_AWAY),
+            [0x88, 0x02, 0x03, 0xe9]
+        );
+        let masked = close_frame(Toward::Upstream, Close::GOING_AWAY);
         assert_eq!(&masked[..2], &[0x88, 0x82]);
         let code = [masked[6] ^ masked[2], masked[7] ^ masked[3]];
         assert_eq!(u16::from_be_bytes(code), 1001);
+    }
+
+    #[test]
+    fn policy_close_frames_carry_1008_and_the_reason_both_ways() {
+        let close = Close::policy("session reached its maximum age");
+        let plain = close_frame(Toward::Client, close);
+        assert_eq!(plain[0], 0x88);
+        assert_eq!(usize::from(plain[1]), 2 + close.reason.len());
+        assert_eq!(u16::from_be_bytes([plain[2], plain[3]]), 1008);
+        assert_eq!(&plain[4..], close.reason.as_bytes());
+        let masked = close_frame(Toward::Upstream, close);
+        assert_eq!(masked[1], 0x80 | plain[1]);
+        let mask = &masked[2..6];
+        let unmasked: Vec<u8> = masked[6..]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ mask[i % 4])
+            .collect();
+        assert_eq!(unmasked, plain[2..]);
     }
 }

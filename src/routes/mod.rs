@@ -35,6 +35,9 @@ pub fn router(state: AppState) -> (Router, OwnPaths) {
         .route(paths::HEALTHZ, get(health::healthz))
         .route(paths::READYZ, get(health::readyz))
         .route(paths::FORWARD_AUTH, any(forward_auth::forward_auth))
+        // Envoy's `ext_authz` appends the original path to the auth path.
+        .route("/oauth2/auth/", any(forward_auth::forward_auth))
+        .route("/oauth2/auth/{*original}", any(forward_auth::forward_auth))
         .route(paths::JWKS, get(jwks::jwks))
         .merge(assets::router(gateway_mode))
         .merge(login::router(&state.config));

@@ -36,6 +36,20 @@ impl OwnRoutes {
         self
     }
 
+    /// [`Self::route`] when `enabled` (an optional feature's route); otherwise nothing.
+    pub(crate) fn route_if(
+        self,
+        enabled: bool,
+        path: &str,
+        method_router: MethodRouter<AppState>,
+    ) -> Self {
+        if enabled {
+            self.route(path, method_router)
+        } else {
+            self
+        }
+    }
+
     /// Claims `prefix` and every path under it: never proxied, even where no handler matches,
     /// so an upstream can neither shadow sfgate's routes there nor be reached through them.
     pub(crate) fn reserve(mut self, prefix: &'static str) -> Self {

@@ -1,6 +1,7 @@
 //! The Salesforce side: talking to Salesforce's OAuth and identity endpoints, and the
 //! emulator that stands in for Salesforce in demo mode and in every test.
 
+pub mod canvas;
 pub mod emulator;
 mod error;
 pub mod identity;

@@ -311,6 +311,25 @@ async fn route_rules_apply_in_gateway_mode_on_the_decoded_path_and_first_match_w
         &["bob"],
     )
     .await;
+    // Case-insensitive apps serve `/ADMIN/x` as `/admin/x`: the rule matches every case.
+    for spelling in [
+        "/ADMIN/x",
+        "/aDmIn/",
+        "/%41dmin/x",
+        "/Adm%49N",
+        "/FINANCE/q",
+    ] {
+        let r = as_user(
+            if spelling == "/FINANCE/q" {
+                ALICE.0
+            } else {
+                BOB.0
+            },
+            spelling,
+        )
+        .await;
+        expect_status_for(r, 403, spelling).await;
+    }
     // A spelling that a decoding upstream could read as another path is refused outright.
     expect_status(as_user(BOB.0, "/public%2f..%2fadmin/x").await, 400).await;
     assert_eq!(

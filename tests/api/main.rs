@@ -17,8 +17,10 @@ mod helpers;
 
 mod authz;
 mod bad_input;
+mod canvas;
 mod emulator;
 mod front_door;
+mod front_proxies;
 mod identity;
 mod instance_url_props;
 mod jwt;
@@ -34,5 +36,7 @@ mod proxy;
 mod readme;
 mod redis;
 mod sessions;
+mod sites;
 mod trust;
+mod tunnel_ends;
 mod websocket;

@@ -110,7 +110,13 @@ async fn a_browser_session_opens_a_websocket_without_the_session_cookie_reaching
         .filter_map(|c| c.split(';').next().map(str::to_string))
         .find(|pair| pair.starts_with("sfgate_session="))
         .expect("a session cookie after login");
-    let mut ws = connect(&app, "/live", &[("cookie", format!("{session}; lang=en"))]).await;
+    // A browser names the page's origin: here sfgate's own (cross-site ones are refused, see
+    // `cookie_websocket_handshakes_must_come_from_our_origin_or_a_listed_one`).
+    let headers = [
+        ("cookie", format!("{session}; lang=en")),
+        ("origin", app.base.clone()),
+    ];
+    let mut ws = connect(&app, "/live", &headers).await;
     let seen = echo.last_handshake();
     assert_eq!(seen["x-salesforce-username"], ALICE.0);
     assert_eq!(seen["cookie"], "lang=en");
@@ -300,4 +306,94 @@ async fn an_open_websocket_counts_toward_max_connections_until_it_closes() {
         .expect("served once the WebSocket closed")
         .expect("task");
     assert_eq!(answer.status, 200, "{}", answer.head);
+}
+
+/// The refusal a handshake got: its status and JSON `error`.
+async fn refusal(app: &TestApp, headers: &[(&'static str, String)]) -> (u16, String) {
+    let error = tokio_tungstenite::connect_async(handshake(&ws_url(app, "/socket"), headers))
+        .await
+        .expect_err("refused");
+    match error {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            let body: serde_json::Value =
+                serde_json::from_slice(response.body().as_deref().unwrap_or_default())
+                    .unwrap_or_default();
+            (
+                response.status().as_u16(),
+                body["error"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+        other => panic!("expected an HTTP refusal, got {other}"),
+    }
+}
+
+async fn session_cookie(app: &TestApp) -> String {
+    let browser = browser_client();
+    let callback = app.login(&browser, ALICE).await;
+    session_pair(callback.headers()).expect("a session cookie after login")
+}
+
+/// Cross-site WebSocket hijacking: a page elsewhere (another site, a sibling subdomain, a
+/// sandboxed frame) opening a socket with the user's cookie is refused 403 before the app sees
+/// a handshake; listed origins pass; bearer-authenticated handshakes are not affected.
+#[tokio::test]
+async fn cookie_websocket_handshakes_must_come_from_our_origin_or_a_listed_one() {
+    let echo = EchoServer::start().await;
+    let app = spawn_gateway_for(
+        &echo.url(),
+        &[("WEBSOCKET_ALLOWED_ORIGINS", "https://app.example.test")],
+    )
+    .await;
+    let session = session_cookie(&app).await;
+    let own = app.base.clone();
+    let sibling = own.replace("://", "://evil.");
+    for (origin, fetch_site) in [
+        (Some("https://evil.example"), None),
+        (Some("https://evil.example"), Some("cross-site")),
+        (Some(sibling.as_str()), Some("same-site")),
+        (Some("null"), None),
+        (Some("https://app.example.test.evil.example"), None),
+        (None, None),
+        (None, Some("same-origin")),
+        // Our own origin, but the browser says the page is on another site.
+        (Some(own.as_str()), Some("cross-site")),
+    ] {
+        let mut headers = vec![("cookie", session.clone())];
+        if let Some(origin) = origin {
+            headers.push(("origin", origin.to_owned()));
+        }
+        if let Some(site) = fetch_site {
+            headers.push(("sec-fetch-site", site.to_owned()));
+        }
+        assert_eq!(
+            refusal(&app, &headers).await,
+            (403, "cross_site_request".to_owned()),
+            "{origin:?} {fetch_site:?}"
+        );
+    }
+    assert_eq!(
+        echo.connections(),
+        0,
+        "no refused handshake reached the app"
+    );
+
+    for origin in [
+        own.as_str(),
+        "https://app.example.test",
+        "HTTPS://APP.EXAMPLE.TEST",
+    ] {
+        let headers = [
+            ("cookie", session.clone()),
+            ("origin", origin.to_owned()),
+            ("sec-fetch-site", "same-site".to_owned()),
+        ];
+        let mut ws = connect(&app, "/socket", &headers).await;
+        ws.close(None).await.expect("close");
+    }
+    // A bearer token is sent on purpose by the program holding it: any origin, or none.
+    let mut headers = bearer(&app);
+    headers.push(("origin", "https://evil.example".into()));
+    headers.push(("sec-fetch-site", "cross-site".into()));
+    connect(&app, "/socket", &headers).await;
+    connect(&app, "/socket", &bearer(&app)).await;
 }

@@ -56,6 +56,7 @@ fn session(login_at: u64) -> Session {
             email: None,
         },
         login_at,
+        embedded: false,
     }
 }
 
@@ -144,6 +145,40 @@ fn absent_tampered_foreign_and_expired_cookies_are_told_apart() {
         s.open::<String>(&request_with(&expired), LOGIN_COOKIE),
         Err(CookieError::Expired)
     );
+}
+
+#[test]
+fn embedded_sessions_get_third_party_cookies_and_keep_them_when_renewed() {
+    // A first-party sealer on http: its own cookies are not Secure.
+    let s = CookieSealer::new(SECRET.as_bytes(), false, Duration::from_secs(3600));
+    let mut embedded = session(now_secs());
+    embedded.embedded = true;
+    let sealed = s.seal_session(&embedded).expect("sealed");
+    let text = sealed.cookie.to_str().expect("ascii").to_string();
+    for attribute in ["SameSite=None", "Secure", "Partitioned", "HttpOnly"] {
+        assert!(
+            text.split("; ").any(|a| a == attribute),
+            "{attribute}: {text}"
+        );
+    }
+    let renewed = embedded.renewed(
+        SecretString::from("t2"),
+        SecretString::from("r2"),
+        "https://x.my.salesforce.com",
+        &Identity::without_profile(
+            crate::domain::SalesforceId::parse("0055j00000AlIcE").expect("id"),
+            crate::domain::OrgId::parse("00D5j00000AcMe1").expect("org"),
+            crate::domain::InstancePolicy::default()
+                .check("https://x.my.salesforce.com")
+                .expect("instance"),
+        ),
+    );
+    assert!(renewed.embedded, "renewal keeps the session embedded");
+    let first_party = s.seal_session(&session(now_secs())).expect("sealed").cookie;
+    let first_party = first_party.to_str().expect("ascii");
+    assert!(first_party.contains("SameSite=Lax"), "{first_party}");
+    assert!(!first_party.contains("Secure"), "{first_party}");
+    assert!(!first_party.contains("Partitioned"), "{first_party}");
 }
 
 #[test]

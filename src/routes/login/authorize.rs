@@ -20,12 +20,42 @@ pub(super) async fn authorize(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, LoginError> {
-    let redirect_uri = &state.config.salesforce.redirect_uri;
-    if let Some(there) = super::login_host::redirect_to_callback_host(redirect_uri, &headers, &uri)
-    {
-        return Ok(moved_to(&there));
+    if let Some(moved) = to_callback_host(&state, &headers, &uri) {
+        return Ok(moved);
     }
-    let params = query_params(query.as_deref())?;
+    begin(&state, query.as_deref(), "return_to")
+}
+
+/// `GET /oauth2/start?rd=/path`: oauth2-proxy's name for the same start, with the return path
+/// as `rd` (the same-site rule of `return_to` applies). nginx's `error_page 401 =
+/// /oauth2/start?rd=$request_uri` and forward auth's redirect for Traefik and Caddy land here.
+pub(super) async fn start(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, LoginError> {
+    if let Some(moved) = to_callback_host(&state, &headers, &uri) {
+        return Ok(moved);
+    }
+    begin(&state, query.as_deref(), "rd")
+}
+
+/// A login started on another loopback name of this listener first moves to the redirect
+/// URI's host, where the callback will look for the login cookie.
+fn to_callback_host(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+) -> Option<Response> {
+    let redirect_uri = &state.config.salesforce.redirect_uri;
+    super::login_host::redirect_to_callback_host(redirect_uri, headers, uri)
+        .map(|there| moved_to(&there))
+}
+
+/// Starts a login that returns to the path in the query parameter `return_key`.
+fn begin(state: &AppState, query: Option<&str>, return_key: &str) -> Result<Response, LoginError> {
+    let params = query_params(query)?;
     let prompt = params
         .get("prompt")
         .map(|p| validate_prompt(p))
@@ -34,7 +64,7 @@ pub(super) async fn authorize(
         .get("login_hint")
         .map(|h| validate_login_hint(h))
         .transpose()?;
-    let return_to = params.get("return_to").and_then(|r| ReturnTo::parse(r));
+    let return_to = params.get(return_key).and_then(|r| ReturnTo::parse(r));
 
     let redirect = state.auth.oauth.authorize_redirect(prompt, login_hint);
     let login = LoginState {

@@ -46,6 +46,12 @@ pub enum LoginError {
     Auth(#[from] AuthError),
     #[error("{0}")]
     CrossSite(#[from] crate::auth::origin::CrossSiteRequest),
+    #[error("{0}")]
+    SignedRequest(#[from] crate::salesforce::canvas::SignedRequestError),
+    #[error(
+        "the signed request's OAuth token belongs to another user or org than its context names"
+    )]
+    CanvasMismatch,
     #[error("the username-password flow is disabled (set SF_ENABLE_PASSWORD_FLOW=true to enable it for testing)")]
     PasswordFlowDisabled,
 }
@@ -142,6 +148,18 @@ impl LoginError {
             }
             Self::Auth(e) => e.to_error_response(),
             Self::CrossSite(e) => e.to_error_response(),
+            Self::SignedRequest(e) => {
+                use crate::salesforce::canvas::SignedRequestError as E;
+                let (status, code) = match e {
+                    E::BadSignature => (StatusCode::UNAUTHORIZED, "invalid_signed_request"),
+                    E::Algorithm(_) => (StatusCode::BAD_REQUEST, "unsupported_algorithm"),
+                    _ => (StatusCode::BAD_REQUEST, "invalid_request"),
+                };
+                ErrorResponse::new(status, code, description)
+            }
+            Self::CanvasMismatch => {
+                ErrorResponse::new(StatusCode::UNAUTHORIZED, "invalid_token", description)
+            }
             Self::PasswordFlowDisabled => {
                 ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", description)
             }

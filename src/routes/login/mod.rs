@@ -3,6 +3,7 @@
 
 mod authorize;
 mod callback;
+mod canvas;
 mod error;
 mod flow;
 mod login_host;
@@ -28,6 +29,7 @@ pub(crate) fn router(config: &Config) -> OwnRoutes {
     let limiter = Arc::new(LoginRateLimiter::new(config));
     let limited = OwnRoutes::new()
         .route(paths::AUTHORIZE, get(authorize::authorize))
+        .route(paths::START, get(authorize::start))
         .route(config.callback_path(), get(callback::callback))
         .route(paths::TOKEN, post(tokens::token))
         .route(
@@ -35,6 +37,7 @@ pub(crate) fn router(config: &Config) -> OwnRoutes {
             post(tokens::password).get(tokens::password_via_get),
         )
         .route(paths::REFRESH, post(tokens::refresh))
+        .route_if(config.canvas.enabled, paths::CANVAS, post(canvas::canvas))
         .map(|r| r.route_layer(from_fn_with_state(limiter, rate_limit::enforce)));
     OwnRoutes::new()
         // Every path under it is sfgate's, routed or not.

@@ -3,7 +3,7 @@
 use super::state::{self, CodeGrant, EmulatorState, Endpoint, CODE_LIFETIME};
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use std::collections::HashMap;
@@ -12,6 +12,8 @@ use std::sync::Arc;
 #[derive(Template)]
 #[template(path = "emulator/login.html")]
 struct LoginPage<'a> {
+    /// Where the form posts: this same path, at the login host or under a site's prefix.
+    action: &'a str,
     params: &'a AuthorizeParams,
     error: Option<&'a str>,
     scopes: Vec<&'a str>,
@@ -113,6 +115,7 @@ fn check_request(state: &EmulatorState, p: &AuthorizeParams) -> Result<(), Respo
 
 pub(super) async fn page(
     State(state): State<Arc<EmulatorState>>,
+    OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
 ) -> Response {
     state.enter(Endpoint::Authorize).await;
@@ -120,10 +123,14 @@ pub(super) async fn page(
     if let Err(r) = check_client(&state, &params).and_then(|_| check_request(&state, &params)) {
         return r;
     }
-    render(&params, None, StatusCode::OK)
+    render(uri.path(), &params, None, StatusCode::OK)
 }
 
-pub(super) async fn submit(State(state): State<Arc<EmulatorState>>, body: Bytes) -> Response {
+pub(super) async fn submit(
+    State(state): State<Arc<EmulatorState>>,
+    OriginalUri(uri): OriginalUri,
+    body: Bytes,
+) -> Response {
     state.enter(Endpoint::Authorize).await;
     let form = parse(&body);
     let params = AuthorizeParams::from_map(&form);
@@ -138,6 +145,7 @@ pub(super) async fn submit(State(state): State<Arc<EmulatorState>>, body: Bytes)
     let Some(user) = state::user_index(username).filter(|&i| state::user(i).password == password)
     else {
         return render(
+            uri.path(),
             &params,
             Some("Please check your username and password."),
             StatusCode::UNAUTHORIZED,
@@ -154,8 +162,14 @@ pub(super) async fn submit(State(state): State<Arc<EmulatorState>>, body: Bytes)
     redirect(&params, &[("code", code.as_str())])
 }
 
-fn render(params: &AuthorizeParams, error: Option<&str>, status: StatusCode) -> Response {
+fn render(
+    action: &str,
+    params: &AuthorizeParams,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let page = LoginPage {
+        action,
         params,
         error,
         scopes: params.scope.split_whitespace().collect(),

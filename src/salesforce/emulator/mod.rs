@@ -7,6 +7,7 @@
 //! prove sfgate fails closed. It binds loopback only: it hands out tokens for anyone.
 
 mod authorize;
+mod canvas;
 mod control;
 mod faults;
 mod grants;
@@ -59,6 +60,8 @@ pub struct EmulatorConfig {
     /// `api refresh_token`), so a script can try `/oauth2/refresh` without a browser. Real
     /// Salesforce never issues one for that flow, so tests of sfgate itself leave this off.
     pub password_grant_refresh_token: bool,
+    /// The Connected App's Canvas App URL: where `/canvas/host` POSTs its signed request.
+    pub canvas_url: Option<String>,
 }
 
 impl EmulatorConfig {
@@ -74,6 +77,7 @@ impl EmulatorConfig {
             jwt_app: None,
             rotate_refresh_tokens: false,
             password_grant_refresh_token: false,
+            canvas_url: None,
         }
     }
 }
@@ -109,7 +113,35 @@ impl Emulator {
     }
 }
 
+/// The path of the emulated Experience Cloud site: its users log in at
+/// `{base}/partners/services/oauth2/authorize`, and every OAuth endpoint and `userinfo` are
+/// served under it too, as Salesforce serves them under a site's URL.
+pub const SITE_PATH: &str = "/partners";
+
 fn router(state: Arc<EmulatorState>) -> Router {
+    let counted = state.clone();
+    let site = oauth_routes().layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            counted
+                .site_calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            next.run(request)
+        },
+    ));
+    oauth_routes()
+        .nest(SITE_PATH, site)
+        .route("/id/{org}/{user}", get(userinfo::identity))
+        .route("/.well-known/openid-configuration", get(jwt::discovery))
+        .route("/id/keys", get(jwt::jwks))
+        .route("/__emulator/rotate-key", post(jwt::rotate))
+        .route("/canvas/host", get(canvas::host))
+        .route("/favicon.ico", get(favicon))
+        .merge(control::router())
+        .with_state(state)
+}
+
+/// The endpoints under `/services/oauth2/`, at the login host and under the site's path.
+fn oauth_routes() -> Router<Arc<EmulatorState>> {
     Router::new()
         .route(
             "/services/oauth2/authorize",
@@ -120,18 +152,11 @@ fn router(state: Arc<EmulatorState>) -> Router {
             "/services/oauth2/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
-        .route("/id/{org}/{user}", get(userinfo::identity))
         .route(
             "/services/oauth2/revoke",
             post(revoke::revoke_form).get(revoke::revoke_query),
         )
-        .route("/.well-known/openid-configuration", get(jwt::discovery))
-        .route("/id/keys", get(jwt::jwks))
         .route("/services/oauth2/introspect", post(introspect::introspect))
-        .route("/__emulator/rotate-key", post(jwt::rotate))
-        .route("/favicon.ico", get(favicon))
-        .merge(control::router())
-        .with_state(state)
 }
 
 /// The demo's login page is the first page of Salesforce a newcomer sees; it gets sfgate's icon
@@ -166,6 +191,11 @@ impl EmulatorHandle {
         self.state.add_redirect_uri(uri);
     }
 
+    /// Sets the Connected App's Canvas App URL (see [`EmulatorConfig::canvas_url`]).
+    pub fn set_canvas_url(&self, url: &str) {
+        self.state.set_canvas_url(url);
+    }
+
     pub fn set_fault(&self, fault: Fault) {
         for endpoint in Endpoint::API {
             self.state.set_fault(endpoint, fault.clone());
@@ -178,6 +208,13 @@ impl EmulatorHandle {
 
     pub fn set_latency(&self, latency: Duration) {
         self.state.set_latency(latency);
+    }
+
+    /// Requests received under the Experience Cloud site's path ([`SITE_PATH`]).
+    pub fn site_calls(&self) -> u64 {
+        self.state
+            .site_calls
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn calls(&self, endpoint: Endpoint) -> u64 {

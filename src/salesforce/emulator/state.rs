@@ -101,10 +101,13 @@ pub(super) struct EmulatorState {
     pub password_grant_refresh_token: bool,
     pub(super) lifetime: Duration,
     pub(super) redirect_uris: RwLock<Vec<String>>,
+    pub(super) canvas_url: RwLock<Option<String>>,
     pub(super) latency_ms: AtomicU64,
     pub(super) clock_offset_ms: AtomicU64,
     pub(super) counters: [AtomicU64; 8],
     pub(super) refresh_calls: AtomicU64,
+    /// Requests under the Experience Cloud site's path.
+    pub(super) site_calls: AtomicU64,
     pub(super) rotate_refresh_tokens: AtomicBool,
     pub(super) faults: Mutex<HashMap<Endpoint, Fault>>,
     pub(super) codes: Mutex<HashMap<String, CodeGrant>>,
@@ -133,10 +136,12 @@ impl EmulatorState {
             password_grant_refresh_token: config.password_grant_refresh_token,
             lifetime: config.access_token_lifetime,
             redirect_uris: RwLock::new(config.redirect_uris),
+            canvas_url: RwLock::new(config.canvas_url),
             latency_ms: AtomicU64::new(config.latency.as_millis() as u64),
             clock_offset_ms: AtomicU64::new(0),
             counters: Default::default(),
             refresh_calls: AtomicU64::new(0),
+            site_calls: AtomicU64::new(0),
             rotate_refresh_tokens: AtomicBool::new(config.rotate_refresh_tokens),
             faults: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
@@ -144,6 +149,16 @@ impl EmulatorState {
             refresh: Mutex::new(HashMap::new()),
             profiles: Mutex::new(HashMap::new()),
             shutdown,
+        }
+    }
+
+    pub(super) fn canvas_url(&self) -> Option<String> {
+        self.canvas_url.read().ok().and_then(|u| u.clone())
+    }
+
+    pub(super) fn set_canvas_url(&self, url: &str) {
+        if let Ok(mut u) = self.canvas_url.write() {
+            *u = Some(url.to_string());
         }
     }
 

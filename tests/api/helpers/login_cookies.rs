@@ -119,6 +119,7 @@ pub fn expired_session(token: &str, instance: &str) -> (String, String) {
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_secs(),
+        embedded: false,
     };
     let seal = |ttl| {
         let header = sealer.seal(SESSION_COOKIE, &session, ttl).expect("sealed");

@@ -99,7 +99,8 @@ impl Replicas {
 
     pub async fn readyz(&self, replica: usize) -> serde_json::Value {
         self.http
-            .get(self.url(replica, "/readyz"))
+            // The prefixed path answers in both modes (gateway mode proxies `/readyz`).
+            .get(self.url(replica, "/oauth2/readyz"))
             .send()
             .await
             .expect("readyz")

@@ -2,8 +2,10 @@
 //! all on loopback; and forward auth for nginx and Traefik.
 
 mod forward_auth;
+mod forward_auth_conventions;
 mod forwarding;
 mod streams_and_errors;
+mod upgrades;
 
 use crate::common::*;
 use crate::helpers::upstream::*;
