@@ -11,6 +11,7 @@ pub mod headers;
 mod tunnel;
 mod tunnel_end;
 mod upgrade;
+mod upstream_pool;
 
 pub use error::ProxyError;
 pub use forward::{Upstream, UpstreamError, UpstreamOptions};

@@ -37,6 +37,7 @@ mod readme;
 mod redis;
 mod sessions;
 mod sites;
+mod threads;
 mod trust;
 mod tunnel_ends;
 mod websocket;
