@@ -28,6 +28,7 @@ mod login;
 mod login_host;
 mod logs;
 mod ops;
+mod otel;
 mod own_routes;
 mod pages;
 mod path_props;
