@@ -619,7 +619,7 @@ mod tests {
         };
         let json = serde_json::to_string(&user).expect("json");
         assert!(
-            json.contains(r#""kind":"user""#) && json.contains("0055j00000AlIcEAAA"),
+            json.contains(r#""kind":"user""#) && json.contains("0055j00000AlIcEAAV"),
             "{json}"
         );
         assert_eq!(serde_json::from_str::<Revoked>(&json).expect("back"), user);
