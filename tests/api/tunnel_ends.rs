@@ -67,7 +67,13 @@ async fn a_websocket_opened_by_a_session_closes_when_the_session_reaches_its_max
     let callback = app.login(&browser, ALICE).await;
     let session = session_pair(callback.headers()).expect("a session");
     let opened = Instant::now();
-    let mut ws = connect(&app, "/live", &[("cookie", session)]).await;
+    // A cookie WebSocket must come from sfgate's own pages (same-origin rule).
+    let mut ws = connect(
+        &app,
+        "/live",
+        &[("cookie", session), ("origin", app.base.clone())],
+    )
+    .await;
     ws.send(Message::text("hi")).await.expect("send");
     assert_eq!(next(&mut ws).await, Some(Message::text("hi")));
     // The session started at most a second before the socket; it ends 3 s after its login.
