@@ -110,6 +110,8 @@ impl Sizes {
 
 #[derive(Debug, Default, Clone)]
 struct Load {
+    /// CPU time of the measured server per request, in µs, when measured (from /proc).
+    cpu_us: Option<f64>,
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -550,56 +552,121 @@ async fn distinct_tokens(b: &mut Bench) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Rounds of the proxy comparison; each reported figure is the median over them.
+const PROXY_ROUNDS: usize = 5;
+
 /// nginx as the anchor: its static upstream directly, nginx as a plain reverse proxy to it,
-/// nginx `auth_request` asking sfgate, and sfgate's gateway mode, all to the same upstream.
+/// nginx `auth_request` asking sfgate, sfgate's gateway mode and the two floors (thread per
+/// core, work stealing), all to the same upstream. The proxies are measured in
+/// [`PROXY_ROUNDS`] alternated rounds (the order rotates each round, so load from neighbours
+/// falls on all alike) and each reports its median requests/s and median CPU per request: for
+/// nginx its master and workers together, for sfgate its process, for the floors their
+/// threads.
 async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
     let ports = b.nginx.ports;
     let direct = b
         .wrk(&format!("http://127.0.0.1:{}/hello", ports.upstream), false)
         .await?;
-    let plain = b
-        .wrk(&format!("http://127.0.0.1:{}/hello", ports.proxy), false)
-        .await?;
-    let auth_request = b
-        .wrk(
-            &format!("http://127.0.0.1:{}/hello", ports.auth_request),
+    let upstream: std::net::SocketAddr = ([127, 0, 0, 1], ports.upstream).into();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let tpc = floor::start_tpc_proxy(upstream, cores)?;
+    let work_stealing = floor::start_hyper_proxy(upstream)?;
+    let nginx_pid = b.nginx.child.id().ok_or_else(|| fail("nginx exited"))?;
+    let sfgate_pid = b.gateway.id().ok_or_else(|| fail("the gateway exited"))?;
+    let runs: [(&str, String, bool, Cpu); 5] = [
+        (
+            "nginx plain proxy",
+            format!("http://127.0.0.1:{}/hello", ports.proxy),
+            false,
+            Cpu::ProcessTree(nginx_pid),
+        ),
+        (
+            "nginx auth_request",
+            format!("http://127.0.0.1:{}/hello", ports.auth_request),
             true,
-        )
-        .await?;
-    let gateway = b.wrk(&format!("{}/hello", b.gw), true).await?;
-    let floor = floor::start_hyper_proxy(([127, 0, 0, 1], ports.upstream).into())?;
-    let bare = b.wrk(&format!("{floor}/hello"), false).await?;
-    for (name, load) in [
-        ("nginx plain proxy", &plain),
-        ("nginx auth_request", &auth_request),
-        ("sfgate gateway mode", &gateway),
-        ("bare hyper proxy", &bare),
-    ] {
+            // nginx and sfgate both work for each request.
+            Cpu::Both(nginx_pid, sfgate_pid),
+        ),
+        (
+            "sfgate gateway mode",
+            format!("{}/hello", b.gw),
+            true,
+            Cpu::ProcessTree(sfgate_pid),
+        ),
+        (
+            "thread-per-core floor",
+            format!("{tpc}/hello"),
+            false,
+            Cpu::OwnThreads(floor::TPC_THREADS),
+        ),
+        (
+            "work-stealing floor",
+            format!("{work_stealing}/hello"),
+            false,
+            Cpu::OwnThreads(floor::WORK_STEALING_THREADS),
+        ),
+    ];
+    let rounds = if b.args.smoke { 1 } else { PROXY_ROUNDS };
+    let mut loads: Vec<Vec<Load>> = vec![Vec::new(); runs.len()];
+    for round in 0..rounds {
+        for k in 0..runs.len() {
+            let i = (round + k) % runs.len();
+            let (_, url, authenticated, cpu) = &runs[i];
+            let before = cpu.ticks();
+            let mut load = b.wrk(url, *authenticated).await?;
+            let after = cpu.ticks();
+            load.cpu_us = cpu_per_request(before, after, load.requests);
+            loads[i].push(load);
+        }
+    }
+    let [plain, auth_request, gateway, tpc, work_stealing] =
+        [0, 1, 2, 3, 4].map(|i| median(&loads[i]));
+    for ((name, ..), load) in
+        runs.iter()
+            .zip([&plain, &auth_request, &gateway, &tpc, &work_stealing])
+    {
         b.check_no_failures(name, load);
     }
+    let of = if rounds > 1 {
+        format!(", median of {rounds} alternated rounds")
+    } else {
+        String::new()
+    };
     b.row(
         "(n) `GET /hello` on nginx's static upstream directly",
         &direct,
         None,
     );
     b.row(
-        "(n) nginx plain reverse proxy → upstream (no auth)",
+        format!("(n) nginx plain reverse proxy → upstream (no auth{of})"),
         &plain,
         None,
     );
     b.row(
-        "(n) nginx `auth_request` via sfgate `/oauth2/auth` → upstream",
+        format!("(n) nginx `auth_request` via sfgate `/oauth2/auth` → upstream (CPU: nginx + sfgate{of})"),
         &auth_request,
         None,
     );
     b.row(
-        "(p) sfgate gateway mode → upstream (cached identity)",
+        format!("(p) sfgate gateway mode → upstream (cached identity{of})"),
         &gateway,
         None,
     );
     b.row(
-        "(floor) bare hyper proxy → upstream (no auth, nothing of sfgate's)",
-        &bare,
+        format!("(floor) bare proxy, thread per core → upstream (nothing of sfgate's{of})"),
+        &tpc,
+        None,
+    );
+    b.row(
+        format!(
+            "(floor) bare proxy, work-stealing runtime + hyper-util pool → upstream{}",
+            if of.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", &of[2..])
+            }
+        ),
+        &work_stealing,
         None,
     );
     b.ratio(
@@ -608,15 +675,37 @@ async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         &plain,
         0.9,
     );
+    match (gateway.cpu_us, plain.cpu_us) {
+        (Some(sfgate), Some(nginx)) if nginx > 0.0 => {
+            let ratio = sfgate / nginx;
+            b.target(
+                "(p) sfgate CPU µs per proxied request vs. nginx's",
+                "≤ 1.15",
+                format!("{ratio:.2} ({sfgate:.1} vs {nginx:.1} µs)"),
+                Some(ratio <= 1.15),
+            );
+        }
+        _ => b.target(
+            "(p) sfgate CPU µs per proxied request vs. nginx's",
+            "≤ 1.15",
+            "not measured".into(),
+            None,
+        ),
+    }
     b.reported_ratio(
-        "(p) floor: bare hyper proxy vs. nginx plain reverse proxy",
-        &bare,
+        "(p) floor: thread-per-core bare proxy vs. nginx plain reverse proxy",
+        &tpc,
         &plain,
     );
     b.reported_ratio(
-        "(p) sfgate gateway mode vs. the bare hyper proxy",
+        "(p) floor: work-stealing bare proxy vs. nginx plain reverse proxy",
+        &work_stealing,
+        &plain,
+    );
+    b.reported_ratio(
+        "(p) sfgate gateway mode vs. the thread-per-core floor",
         &gateway,
-        &bare,
+        &tpc,
     );
     b.ratio(
         "nginx `auth_request` + sfgate vs. nginx plain reverse proxy",
@@ -625,6 +714,88 @@ async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         0.8,
     );
     Ok(())
+}
+
+/// The run with the median requests/s, with the median CPU per request of all runs (a failed
+/// run is kept over any other, so that failures reach the report).
+fn median(loads: &[Load]) -> Load {
+    if let Some(failed) = loads.iter().find(|l| l.bad > 0 || l.requests == 0) {
+        return failed.clone();
+    }
+    let mut by_rps: Vec<&Load> = loads.iter().collect();
+    by_rps.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    let mut load = by_rps
+        .get(by_rps.len() / 2)
+        .map_or_else(Load::default, |l| (*l).clone());
+    let mut cpu: Vec<f64> = loads.iter().filter_map(|l| l.cpu_us).collect();
+    cpu.sort_by(f64::total_cmp);
+    load.cpu_us = cpu.get(cpu.len() / 2).copied();
+    load
+}
+
+/// Whose CPU time a measurement counts, read from /proc (user + system, in clock ticks).
+enum Cpu {
+    /// A process and its children (nginx's master and workers; sfgate).
+    ProcessTree(u32),
+    /// Two process trees together.
+    Both(u32, u32),
+    /// The driver's own threads whose names start with this (the floors).
+    OwnThreads(&'static str),
+}
+
+impl Cpu {
+    fn ticks(&self) -> Option<u64> {
+        match self {
+            Self::ProcessTree(pid) => tree_ticks(*pid),
+            Self::Both(a, b) => Some(tree_ticks(*a)? + tree_ticks(*b)?),
+            Self::OwnThreads(prefix) => {
+                let mut sum = 0;
+                for task in std::fs::read_dir("/proc/self/task").ok()? {
+                    let path = task.ok()?.path();
+                    let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+                    if comm.starts_with(prefix) {
+                        sum += stat_ticks(&std::fs::read_to_string(path.join("stat")).ok()?)?.0;
+                    }
+                }
+                Some(sum)
+            }
+        }
+    }
+}
+
+/// `utime + stime` of `pid` and of its direct children (nginx's workers).
+fn tree_ticks(pid: u32) -> Option<u64> {
+    let (own, _) = stat_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)?;
+    let mut sum = own;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some((ticks, parent)) = stat_ticks(&stat) {
+            if parent == pid {
+                sum += ticks;
+            }
+        }
+    }
+    Some(sum)
+}
+
+/// `(utime + stime, ppid)` from a /proc `stat` line (fields after the parenthesised name).
+fn stat_ticks(stat: &str) -> Option<(u64, u32)> {
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
+    let ppid = fields.get(1)?.parse().ok()?;
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime, ppid))
+}
+
+/// CPU µs per request from tick counts before and after a run (Linux's USER_HZ is 100).
+fn cpu_per_request(before: Option<u64>, after: Option<u64>, requests: u64) -> Option<f64> {
+    const TICK_US: f64 = 10_000.0;
+    let ticks = after?.checked_sub(before?)?;
+    (requests > 0).then(|| ticks as f64 * TICK_US / requests as f64)
 }
 
 /// Milliseconds the `/work` route of the app upstream waits before answering.
@@ -906,6 +1077,7 @@ async fn ws_echo_load(
         }
     };
     Ok(Load {
+        cpu_us: None,
         rps: all.len() as f64 / elapsed,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
@@ -1532,15 +1704,16 @@ fn render(b: &Bench) -> String {
     let _ = writeln!(s, "\n## Measurements\n");
     let _ = writeln!(
         s,
-        "| Case | Requests/s | p50 | p99 | Requests | Failed | Salesforce calls |"
+        "| Case | Requests/s | CPU µs/request | p50 | p99 | Requests | Failed | Salesforce calls |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     for r in &b.rows {
         let l = &r.load;
         let calls = r.calls.map_or("-".to_string(), |c| c.to_string());
+        let cpu = l.cpu_us.map_or("-".to_string(), |c| format!("{c:.1}"));
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {} | {calls} |",
+            "| {} | {:.0} | {cpu} | {:.2} ms | {:.2} ms | {} | {} | {calls} |",
             r.case, l.rps, l.p50_ms, l.p99_ms, l.requests, l.bad
         );
     }

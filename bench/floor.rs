@@ -1,11 +1,17 @@
 //! Floors: the same proxy jobs done by the bare parts sfgate is built on, with nothing of
 //! sfgate's in them (no authentication, no header rules, no middleware, no metrics). They run
-//! in the driver's process on a runtime of their own with two worker threads, as sfgate's.
+//! in the driver's process on threads of their own, named so that their CPU time can be read
+//! from /proc (`bench-floor-*`).
 //!
 //! They answer the question a missed ratio raises: how much of the gap to nginx is sfgate's
 //! own work, and how much is the stack (tokio, hyper, the kernel's loopback) on this machine.
-//! - [`start_hyper_proxy`]: hyper's server (the `auto` builder sfgate uses) and hyper-util's
-//!   pooled client, forwarding each request unchanged: the floor for gateway mode.
+//! - [`start_tpc_proxy`]: the floor for gateway mode, in sfgate's design: one thread per core,
+//!   each a current-thread runtime with its own `SO_REUSEPORT` listener, hyper's server (the
+//!   `auto` builder sfgate uses) and hyper's connection-level client with a per-thread queue
+//!   of idle upstream connections, forwarding each request unchanged.
+//! - [`start_hyper_proxy`]: the same proxy on tokio's work-stealing runtime with two worker
+//!   threads and hyper-util's shared pooled client: the floor of the design sfgate had before,
+//!   kept so the difference between the two stays visible.
 //! - [`start_tcp_relay`]: accept, connect, `copy_bidirectional`; no HTTP at all: the floor for
 //!   any tokio program relaying a WebSocket's bytes.
 
@@ -45,7 +51,7 @@ impl http_body::Body for ProxyBody {
 
 /// Starts the bare hyper proxy in front of `upstream`; returns its base URL.
 pub(crate) fn start_hyper_proxy(upstream: SocketAddr) -> Result<String, Failure> {
-    start_on_own_runtime(move |listener| async move {
+    start_on_own_runtime(WORK_STEALING_THREADS, move |listener| async move {
         let client: Client<HttpConnector, Incoming> =
             Client::builder(TokioExecutor::new()).build_http();
         while let Ok((stream, _)) = listener.accept().await {
@@ -90,7 +96,7 @@ fn status(code: u16) -> Response<ProxyBody> {
 /// Starts a byte relay to `target`; returns its base URL (`http://`, as the WebSocket client
 /// is given a `ws://` form of it).
 pub(crate) fn start_tcp_relay(target: SocketAddr) -> Result<String, Failure> {
-    start_on_own_runtime(move |listener| async move {
+    start_on_own_runtime("bench-floor-relay", move |listener| async move {
         while let Ok((mut inbound, _)) = listener.accept().await {
             let _ = inbound.set_nodelay(true);
             tokio::spawn(async move {
@@ -106,7 +112,7 @@ pub(crate) fn start_tcp_relay(target: SocketAddr) -> Result<String, Failure> {
 
 /// Binds a loopback listener and runs `serve` with it on a two-worker runtime in a thread of
 /// its own, for the rest of the driver's life.
-fn start_on_own_runtime<F, Fut>(serve: F) -> Result<String, Failure>
+fn start_on_own_runtime<F, Fut>(name: &str, serve: F) -> Result<String, Failure>
 where
     F: FnOnce(TcpListener) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
@@ -116,10 +122,11 @@ where
     let url = format!("http://{}", listener.local_addr()?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name(name)
         .enable_all()
         .build()?;
     std::thread::Builder::new()
-        .name("bench-floor".into())
+        .name(name.into())
         .spawn(move || {
             runtime.block_on(async move {
                 if let Ok(listener) = TcpListener::from_std(listener) {
@@ -128,4 +135,146 @@ where
             })
         })?;
     Ok(url)
+}
+
+/// Thread names of the work-stealing floor's workers (for its CPU time).
+pub(crate) const WORK_STEALING_THREADS: &str = "bench-floor-ws";
+/// Thread names of the thread-per-core floor (for its CPU time; /proc keeps 15 characters).
+pub(crate) const TPC_THREADS: &str = "bench-floor-tpc";
+
+thread_local! {
+    /// This thread's idle upstream connections (the floor has one upstream).
+    static IDLE: std::cell::RefCell<Vec<hyper::client::conn::http1::SendRequest<Incoming>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Starts the thread-per-core bare proxy in front of `upstream` with `threads` threads;
+/// returns its base URL.
+pub(crate) fn start_tpc_proxy(upstream: SocketAddr, threads: usize) -> Result<String, Failure> {
+    let listeners = sfgate::server::Listeners::bind(([127, 0, 0, 1], 0).into(), threads)?;
+    let url = format!("http://{}", listeners.local_addr()?);
+    let sfgate::server::Listeners::PerThread(listeners) = listeners else {
+        return Err("SO_REUSEPORT is not available here".into());
+    };
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name(format!("{TPC_THREADS}{i}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    while let Ok((stream, _)) = listener.accept().await {
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(async move {
+                            let service =
+                                hyper::service::service_fn(move |request: Request<Incoming>| {
+                                    forward_per_thread(upstream, request)
+                                });
+                            let _ = Builder::new(TokioExecutor::new())
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                .await;
+                        });
+                    }
+                })
+            })?;
+    }
+    Ok(url)
+}
+
+async fn forward_per_thread(
+    upstream: SocketAddr,
+    request: Request<Incoming>,
+) -> Result<Response<TpcBody>, hyper::Error> {
+    let (mut parts, body) = request.into_parts();
+    parts.uri = match parts.uri.path_and_query() {
+        Some(pq) => hyper::Uri::from(pq.clone()),
+        None => hyper::Uri::from_static("/"),
+    };
+    let request = Request::from_parts(parts, body);
+    let idle = IDLE.with(|idle| idle.borrow_mut().pop());
+    let mut sender = match idle {
+        Some(sender) => sender,
+        None => {
+            let Ok(stream) = TcpStream::connect(upstream).await else {
+                return Ok(status(502).map(|_| TpcBody::empty()));
+            };
+            let _ = stream.set_nodelay(true);
+            let (sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(connection);
+            sender
+        }
+    };
+    if sender.ready().await.is_err() {
+        return Ok(status(502).map(|_| TpcBody::empty()));
+    }
+    let response = sender.send_request(request).await?;
+    Ok(response.map(|body| {
+        let ended = http_body::Body::is_end_stream(&body);
+        let mut body = TpcBody {
+            inner: Some(body),
+            sender: Some(sender),
+        };
+        if ended {
+            // hyper's server will not poll a body that says it has ended.
+            body.give_back();
+        }
+        body
+    }))
+}
+
+/// The upstream's body; read to the end, it puts its connection back in the thread's queue.
+pub(crate) struct TpcBody {
+    inner: Option<Incoming>,
+    sender: Option<hyper::client::conn::http1::SendRequest<Incoming>>,
+}
+
+impl TpcBody {
+    fn empty() -> Self {
+        Self {
+            inner: None,
+            sender: None,
+        }
+    }
+
+    fn give_back(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            IDLE.with(|idle| idle.borrow_mut().push(sender));
+        }
+    }
+}
+
+impl http_body::Body for TpcBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(&mut *inner).poll_frame(cx);
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => http_body::Body::is_end_stream(inner),
+            _ => false,
+        };
+        if ended {
+            this.give_back();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_none_or(http_body::Body::is_end_stream)
+    }
 }

@@ -6,12 +6,12 @@ use crate::config_warnings;
 use crate::demo::{Demo, DemoError, DemoOptions, Upstream, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use crate::domain::AllowedOrgs;
 use crate::salesforce::emulator::{run_standalone, EmulatorConfig};
+use crate::server::Listeners;
 use crate::startup;
 use crate::telemetry;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use std::time::Duration;
-use tokio::net::TcpListener;
 
 /// Exit code for configuration problems, so scripts can tell them from crashes.
 pub const EXIT_CONFIG: u8 = 2;
@@ -210,9 +210,11 @@ async fn serve() -> ExitCode {
         Ok(c) => c,
         Err(e) => return report(&e),
     };
-    telemetry::init(config.server.log_format);
+    // Kept until the server stops: dropping it flushes the queued spans.
+    let _traces = telemetry::init_for(&config);
     announce(&config);
-    let listener = match TcpListener::bind((config.server.host, config.server.port)).await {
+    let addr = std::net::SocketAddr::new(config.server.host, config.server.port);
+    let listeners = match Listeners::bind(addr, config.server.threads) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             tracing::error!(
@@ -234,7 +236,7 @@ async fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Ok(addr) = listener.local_addr() {
+    if let Ok(addr) = listeners.local_addr() {
         // The origin only: a path prefix is fine to log, but userinfo would not be (and is
         // refused by the configuration anyway).
         let upstream = state
@@ -247,10 +249,11 @@ async fn serve() -> ExitCode {
             %addr,
             allowed_orgs = %describe_orgs(&state.config.salesforce.allowed_orgs),
             %upstream,
+            threads = listeners.threads(),
             "sfgate listening"
         );
     }
-    match startup::serve_state(listener, state, startup::shutdown_signal()).await {
+    match startup::serve_state(listeners, state, startup::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server error");

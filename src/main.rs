@@ -2,11 +2,15 @@ use clap::Parser;
 use std::process::ExitCode;
 
 /// jemalloc rather than glibc's malloc: see its entry in Cargo.toml (lock contention between
-/// the runtime's worker threads, measured in bench/REPORT.md).
+/// threads, measured in bench/REPORT.md; with thread-per-core serving a buffer is still often
+/// freed on another thread than the one that allocated it: Redis, background work).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[tokio::main]
+/// The main thread's runtime runs start-up, signals and the background tasks (the Redis
+/// subscriber, key refreshes); requests are served by `SERVER_THREADS` threads with a
+/// current-thread runtime each (`sfgate::server::threads`), so this one needs one thread.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     // `.env` is for local runs; variables already in the environment win.
     match dotenvy::dotenv() {

@@ -10,15 +10,17 @@ use crate::error;
 use crate::middleware::{header_limit, request_id, request_metrics, security_headers};
 use crate::proxy;
 use crate::routes;
-use crate::server::ConnectionLimits;
+use crate::server::{AfterDrain, ConnectionLimits, Listeners};
 use crate::state::{AppState, StateError};
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, Response, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::Router;
 use std::future::Future;
 use std::iter::once;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -88,22 +90,8 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
         LEGACY_BEARER,
     ];
     let trace = TraceLayer::new_for_http()
-        .make_span_with(|request: &Request| {
-            let request_id = request
-                .headers()
-                .get(&REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            // The path only: query strings carry OAuth codes and state.
-            tracing::info_span!(
-                "request",
-                request_id = %request_id,
-                method = %request.method(),
-                path = %request.uri().path(),
-                user_id = tracing::field::Empty,
-                org_id = tracing::field::Empty,
-            )
-        })
+        // Request id, method, path (never the query); the trace id while traces are exported.
+        .make_span_with(crate::telemetry::log_span)
         .on_request(())
         .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
             tracing::info!(
@@ -115,7 +103,13 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
         .on_failure(());
     router.layer(
         ServiceBuilder::new()
-            // Outermost, so timeouts and panics are counted too.
+            // OpenTelemetry's request span, only while traces are exported (src/telemetry/):
+            // outside the log layer, whose span then names the trace id.
+            .option_layer(
+                crate::telemetry::spans::request_tracing(&state.config)
+                    .map(|t| from_fn_with_state(t, crate::telemetry::spans::trace_request)),
+            )
+            // Outermost otherwise, so timeouts and panics are counted too.
             .layer(from_fn(request_metrics::track_requests))
             .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
             .layer(SetSensitiveResponseHeadersLayer::new(once(
@@ -180,18 +174,22 @@ pub async fn serve_with_limits(
     crate::server::serve(listener, app, shutdown, limits).await
 }
 
-/// Serves the application for `state`, with the connection limits its configuration sets,
-/// until `shutdown` completes; then, with in-flight
-/// requests finished, closes the upgraded connections (WebSockets) gateway mode holds open.
+/// Serves the application for `state` on `listeners`, one thread per core
+/// ([`crate::server::serve_threads`]), with the connection limits its configuration sets,
+/// until `shutdown` completes; then, with in-flight requests finished on every thread, closes
+/// the upgraded connections (WebSockets) gateway mode holds open.
+///
+/// Whatever `AppState::new` spawned (the Redis subscriber and other background work) lives on
+/// the caller's runtime, which must keep running meanwhile.
 pub async fn serve_state(
-    listener: TcpListener,
+    listeners: Listeners,
     state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let metrics = bind_metrics(&state.config)
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    serve_state_with_metrics(listener, metrics, state, shutdown).await
+    serve_state_with_metrics(listeners, metrics, state, shutdown).await
 }
 
 /// The metrics listener (`METRICS_ADDR`), when configured.
@@ -207,7 +205,8 @@ pub async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, StateE
 
 /// Serves `/metrics` alone on its own listener, until aborted. Kept off the main port so that
 /// in gateway mode every path there is the app's, and metrics are reachable only where the
-/// operator binds them (loopback, a private network).
+/// operator binds them (loopback, a private network). It runs on the caller's runtime, beside
+/// the background tasks, not on the serving threads.
 async fn serve_metrics(listener: TcpListener, state: AppState) {
     if let Err(e) = axum::serve(listener, routes::metrics_router(state)).await {
         tracing::error!(error = %e, "metrics listener failed");
@@ -216,18 +215,23 @@ async fn serve_metrics(listener: TcpListener, state: AppState) {
 
 /// [`serve_state`] with the metrics listener already bound (or none).
 async fn serve_state_with_metrics(
-    listener: TcpListener,
+    listeners: Listeners,
     metrics: Option<TcpListener>,
     state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let metrics = metrics.map(|l| tokio::spawn(serve_metrics(l, state.clone())));
-    let tunnels = state.upstream.as_ref().map(|u| u.tunnels().clone());
+    let after_drain = state.upstream.as_ref().map(|upstream| {
+        let tunnels = upstream.tunnels().clone();
+        Arc::new(move || {
+            let tunnels = tunnels.clone();
+            Box::pin(async move { tunnels.close_all().await })
+                as Pin<Box<dyn Future<Output = ()> + Send>>
+        }) as AfterDrain
+    });
     let limits = ConnectionLimits::from_config(&state.config);
-    let result = serve_with_limits(listener, app(state), shutdown, limits).await;
-    if let Some(tunnels) = tunnels {
-        tunnels.close_all().await;
-    }
+    let result =
+        crate::server::serve_threads(listeners, app(state), limits, shutdown, after_drain).await;
     if let Some(metrics) = metrics {
         metrics.abort();
     }
@@ -258,15 +262,20 @@ impl RunningGateway {
     }
 }
 
-/// Starts the gateway on an already-bound listener (bind port 0 to get a free port).
+/// Starts the gateway on an already-bound listener (bind port 0 to get a free port), served by
+/// `SERVER_THREADS` threads of its own: the first accepts and hands connections to the others
+/// (binding one listener per thread is for [`Listeners::bind`]). Must be called inside a tokio
+/// runtime, which keeps the gateway's background tasks.
 pub async fn spawn(config: Config, listener: TcpListener) -> Result<RunningGateway, StateError> {
     let state = AppState::new(config)?;
     let addr = listener.local_addr().map_err(|_| StateError::Bind)?;
     let metrics = bind_metrics(&state.config).await?;
     let metrics_addr = metrics.as_ref().and_then(|l| l.local_addr().ok());
+    let listener = listener.into_std().map_err(|_| StateError::Bind)?;
+    let listeners = Listeners::from_listener(listener, state.config.server.threads);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(serve_state_with_metrics(
-        listener,
+        listeners,
         metrics,
         state.clone(),
         async {

@@ -258,6 +258,105 @@ async fn serve_finishes_in_flight_requests_on_sigterm() {
     assert!(http.get(format!("{url}/healthz")).send().await.is_err());
 }
 
+/// An upstream whose every answer takes 1.5 s.
+async fn slow_upstream() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        "done"
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// Threads that accepted at least one connection, from `sfgate_connections_accepted_total`.
+fn threads_that_accepted(metrics: &str) -> usize {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("sfgate_connections_accepted_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .filter(|count| *count > 0.0)
+        .count()
+}
+
+#[tokio::test]
+async fn serve_on_four_threads_spreads_connections_and_drains_every_thread_on_sigterm() {
+    let upstream = slow_upstream().await;
+    let mut env = valid_env("https://login.salesforce.com");
+    env.insert("HOST", "127.0.0.1".to_string());
+    env.insert("PORT", "0".to_string());
+    env.insert("SERVER_THREADS", "4".to_string());
+    env.insert("UPSTREAM_URL", upstream);
+    env.insert("SKIP_AUTH_ROUTES", "^/slow/".to_string());
+    // Gateway mode serves metrics only on a listener of their own.
+    let metrics_port = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        free.local_addr().expect("addr").port()
+    };
+    env.insert("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = command(&dir, &env)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = stdout_lines(&mut child);
+    let mut seen = String::new();
+    let port = wait_for(
+        &mut lines,
+        r"sfgate listening addr=127\.0\.0\.1:(\d+)",
+        &mut seen,
+    )
+    .await;
+    assert!(seen.contains("threads=4"), "{seen}");
+    let url = format!("http://127.0.0.1:{port}");
+
+    // Sixteen clients, a connection each, all with a request in flight.
+    let mut in_flight = Vec::new();
+    for i in 0..16 {
+        let url = format!("{url}/slow/{i}");
+        in_flight.push(tokio::spawn(async move {
+            reqwest::Client::new().get(url).send().await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let threads = threads_that_accepted(&metrics);
+    assert!(
+        threads > 1,
+        "connections all went to one thread:\n{metrics}"
+    );
+
+    let pid = child.id().expect("pid").to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(killed.success());
+    for request in in_flight {
+        let answer = request
+            .await
+            .expect("join")
+            .expect("every in-flight request is answered");
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.text().await.expect("body"), "done");
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits after draining")
+        .expect("status");
+    assert!(status.success(), "{status:?}");
+    assert!(reqwest::get(format!("{url}/healthz")).await.is_err());
+}
+
 #[tokio::test]
 async fn demo_serves_the_whole_login_flow_with_one_command() {
     let dir = tempfile::tempdir().expect("tempdir");

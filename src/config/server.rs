@@ -26,6 +26,9 @@ pub struct ServerConfig {
     /// `HEADER_READ_TIMEOUT`: time to send a request's headers, and the longest a connection
     /// (HTTP/1 or HTTP/2) may stay open without a request in progress.
     pub header_read_timeout: Duration,
+    /// `SERVER_THREADS`: serving threads, each with its own runtime, listener and upstream
+    /// connections (default: the cores available to the process).
+    pub threads: usize,
 }
 
 /// How log lines are written: `text` for people, `json` for log pipelines.
@@ -109,6 +112,15 @@ pub(super) fn parse(r: &mut Reader<'_>) -> ServerConfig {
     if header_read_timeout.is_zero() {
         r.problem("HEADER_READ_TIMEOUT", "must be at least 1 second");
     }
+    let threads = r.parse_or("SERVER_THREADS", default_threads(), "a whole number");
+    if threads == 0 {
+        r.problem("SERVER_THREADS", "must be at least 1");
+    } else if threads > MAX_THREADS {
+        r.problem(
+            "SERVER_THREADS",
+            format!("must be at most {MAX_THREADS} (one per core is the intent)"),
+        );
+    }
     ServerConfig {
         host,
         port,
@@ -120,5 +132,15 @@ pub(super) fn parse(r: &mut Reader<'_>) -> ServerConfig {
         rate_limit,
         max_connections,
         header_read_timeout,
+        threads,
     }
+}
+
+/// More serving threads than this is a typo, not a machine.
+const MAX_THREADS: usize = 1024;
+
+/// One serving thread per core the process may use (its CPU affinity and cgroup quota
+/// included, as `std::thread::available_parallelism` reads them).
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

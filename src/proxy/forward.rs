@@ -1,6 +1,7 @@
 //! Sending one request to the upstream app and bringing its answer back, both bodies streamed.
 //!
-//! The data path is hyper's own pooled client (keep-alive, HTTP/1.1, or HTTP/2 by setting):
+//! The data path is hyper's connection-level client with idle connections kept per serving
+//! thread ([`super::upstream_pool`]; keep-alive, HTTP/1.1, or HTTP/2 by setting):
 //! the upstream's URI is the pre-parsed `UPSTREAM_URL` with the request's path and query
 //! appended, so no URL is parsed per request, and no redirect or retry machinery runs (the
 //! browser must see the upstream's redirects).
@@ -16,6 +17,7 @@ use super::error::ProxyError;
 use super::headers::{self, Forwarded, Outgoing};
 use super::tunnel::Tunnels;
 use super::upgrade::accepted_is_offered;
+use super::upstream_pool::{UpstreamBody, UpstreamFailure, UpstreamPool};
 use crate::auth::Authenticated;
 use crate::config::Config;
 use axum::body::{Body, HttpBody};
@@ -24,9 +26,6 @@ use axum::http::request::Parts;
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{header, HeaderValue, Request, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -35,9 +34,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Notify;
 use url::Url;
-
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-type HttpClient = Client<Connector, Body>;
 
 /// How sfgate talks to the upstream app.
 #[derive(Debug, Clone, Copy)]
@@ -55,10 +51,8 @@ pub struct UpstreamOptions {
 /// The upstream app and the client that talks to it.
 #[derive(Clone)]
 pub struct Upstream {
-    client: HttpClient,
-    /// HTTP/1.1 only: protocol upgrades exist in HTTP/1.1 alone. The same client as `client`
-    /// unless `UPSTREAM_HTTP2` is set.
-    upgrade_client: HttpClient,
+    /// Connections per serving thread; upgrades get an HTTP/1.1 connection of their own.
+    pool: Arc<UpstreamPool>,
     scheme: Scheme,
     authority: Authority,
     /// The path of `UPSTREAM_URL` without its trailing `/` (often empty).
@@ -93,15 +87,19 @@ impl Upstream {
             Scheme::HTTP
         };
         let connect_timeout = options.timeout.min(Duration::from_secs(10));
-        let client = build_client(connect_timeout, options.http2, scheme == Scheme::HTTPS);
-        let upgrade_client = if options.http2 {
-            build_client(connect_timeout, false, false)
-        } else {
-            client.clone()
-        };
+        let origin = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()?;
+        let pool = UpstreamPool::new(
+            origin,
+            connect_timeout,
+            options.http2,
+            scheme == Scheme::HTTPS,
+        );
         Ok(Self {
-            client,
-            upgrade_client,
+            pool: Arc::new(pool),
             scheme,
             authority,
             prefix: base.path().trim_end_matches('/').into(),
@@ -180,6 +178,8 @@ impl Upstream {
                     .map(|a| (&a.token, &a.instance)),
             },
         );
+        // The upstream continues the request's trace, with sfgate's call as the parent.
+        crate::telemetry::spans::propagate(&mut out);
         // The signed identity assertion (`ASSERTION_KEY`), only for an authenticated caller;
         // a client's own copy was removed by the header-name rule before authentication.
         if auth.is_some() {
@@ -197,7 +197,7 @@ impl Upstream {
             out.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             out.insert(header::UPGRADE, protocol.clone());
             *request.headers_mut() = out;
-            let send = self.upgrade_client.request(request);
+            let send = self.pool.send_upgrade(request);
             let mut response = match tokio::time::timeout(self.timeout, send).await {
                 Ok(result) => result.map_err(classify)?,
                 Err(_) => return Err(ProxyError::Timeout),
@@ -231,7 +231,7 @@ impl Upstream {
         // A bodiless request stays bodiless (no `Transfer-Encoding: chunked` on a GET), and
         // needs no progress watching: the timeout is one timer.
         if body.is_end_stream() || body.size_hint().exact() == Some(0) {
-            let send = self.client.request(request);
+            let send = self.pool.send(request);
             return match tokio::time::timeout(self.timeout, send).await {
                 Ok(result) => Ok(into_response(result.map_err(classify)?)),
                 Err(_) => Err(ProxyError::Timeout),
@@ -242,31 +242,9 @@ impl Upstream {
             inner: body,
             progress: progress.clone(),
         });
-        let response = until_idle(self.client.request(request), &progress, self.timeout).await?;
+        let response = until_idle(self.pool.send(request), &progress, self.timeout).await?;
         Ok(into_response(response))
     }
-}
-
-fn build_client(connect_timeout: Duration, http2: bool, https: bool) -> HttpClient {
-    let mut http = HttpConnector::new();
-    http.set_connect_timeout(Some(connect_timeout));
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    let tls = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
-        .https_or_http();
-    let connector = if http2 && https {
-        tls.enable_http1().enable_http2().wrap_connector(http)
-    } else {
-        tls.enable_http1().wrap_connector(http)
-    };
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_timer(TokioTimer::new())
-        // Prior-knowledge HTTP/2 (h2c) to a plain-http upstream; ALPN decides over TLS.
-        .http2_only(http2 && !https)
-        .timer(TokioTimer::new())
-        .build(connector)
 }
 
 /// A request body that tells the timeout each time a chunk goes out.
@@ -301,7 +279,7 @@ impl HttpBody for Watched {
 
 /// Waits for the upstream's response headers, failing after `idle` without progress.
 async fn until_idle<T>(
-    send: impl Future<Output = Result<T, hyper_util::client::legacy::Error>>,
+    send: impl Future<Output = Result<T, UpstreamFailure>>,
     progress: &Notify,
     idle: Duration,
 ) -> Result<T, ProxyError> {
@@ -315,13 +293,13 @@ async fn until_idle<T>(
     }
 }
 
-fn classify(e: hyper_util::client::legacy::Error) -> ProxyError {
+fn classify(e: UpstreamFailure) -> ProxyError {
     // hyper's errors carry no URL, so no query string (codes, tokens) reaches the log.
     tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
     ProxyError::Unreachable
 }
 
-fn into_response(upstream: hyper::Response<hyper::body::Incoming>) -> Response {
+fn into_response(upstream: hyper::Response<UpstreamBody>) -> Response {
     if upstream.status() == StatusCode::SWITCHING_PROTOCOLS {
         // A 101 to a request that asked for no upgrade (or whose upgrade was not taken) would
         // leave the client's connection in an undefined state.

@@ -67,7 +67,7 @@ async fn a_websocket_opened_by_a_session_closes_when_the_session_reaches_its_max
     let callback = app.login(&browser, ALICE).await;
     let session = session_pair(callback.headers()).expect("a session");
     let opened = Instant::now();
-    // A cookie WebSocket must come from sfgate's own pages (same-origin rule).
+    // A cookie-authenticated handshake comes from sfgate's own pages.
     let mut ws = connect(
         &app,
         "/live",

@@ -58,8 +58,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut HashMap<String, String>)
     spawn_app_with_emulator(|_| {}, configure).await
 }
 
+/// `SERVER_THREADS` for every gateway the tests start, from `SFGATE_TEST_SERVER_THREADS`
+/// when set (`SFGATE_TEST_SERVER_THREADS=1 cargo test`), else the default (one per core): the
+/// suite is run at 1, the default and 4.
+pub fn test_server_threads() -> Option<String> {
+    std::env::var("SFGATE_TEST_SERVER_THREADS").ok()
+}
+
 pub fn base_env(emulator_url: &str, redirect_uri: &str) -> HashMap<String, String> {
-    [
+    let mut env: HashMap<String, String> = [
         ("SF_CLIENT_ID", CLIENT_ID),
         ("SF_CLIENT_SECRET", CLIENT_SECRET),
         ("SF_REDIRECT_URI", redirect_uri),
@@ -71,7 +78,11 @@ pub fn base_env(emulator_url: &str, redirect_uri: &str) -> HashMap<String, Strin
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    .collect();
+    if let Some(threads) = test_server_threads() {
+        env.insert("SERVER_THREADS".into(), threads);
+    }
+    env
 }
 
 impl TestApp {

@@ -137,7 +137,12 @@ async fn connections_beyond_max_connections_wait_until_one_closes() {
         .expect("answered once another slot is free")
         .expect("task");
     assert_eq!(answer.status, 200);
-    let said = log_text().matches("connection limit reached").count();
+    // Other tests reach their own limits in this process: count this server's (the only one
+    // with a limit of 2).
+    let said = log_text()
+        .lines()
+        .filter(|l| l.contains("connection limit reached") && l.contains("max_connections=2"))
+        .count();
     assert_eq!(
         said, 1,
         "the limit is logged once, not per waiting connection"
@@ -199,5 +204,54 @@ async fn http2_peers_that_stop_answering_pings_are_dropped_even_mid_request() {
         frames(&seen).contains(&(0x6, 0)),
         "the server pinged first: {:?}",
         frames(&seen)
+    );
+}
+
+/// While one request keeps a connection busy, the idle deadline does not run; a second
+/// stream's header block must still arrive whole within HEADER_READ_TIMEOUT.
+#[tokio::test]
+async fn an_http2_header_block_left_open_beside_a_busy_stream_is_closed_at_the_deadline() {
+    let deadline = Duration::from_millis(600);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    // Stream 1's request stays in progress far longer than the test.
+    let app = Router::new().route(
+        "/",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            "late"
+        }),
+    );
+    tokio::spawn(sfgate::server::serve(
+        listener,
+        app,
+        std::future::pending(),
+        sfgate::server::ConnectionLimits {
+            header_read_timeout: deadline,
+            ..Default::default()
+        },
+    ));
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut bytes = h2_hello();
+    bytes.extend(h2_frame(0x1, 0x5, 1, &GET_ROOT_HPACK));
+    stream.write_all(&bytes).await.expect("write");
+    // Let stream 1 reach the app first, so the connection is busy.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    // Stream 3: HEADERS without END_HEADERS, and its CONTINUATION never comes.
+    stream
+        .write_all(&h2_frame(0x1, 0x1, 3, &GET_ROOT_HPACK[..2]))
+        .await
+        .expect("write");
+    let limit = deadline + Duration::from_secs(4);
+    let closed = closed_within(&mut stream, limit).await;
+    assert!(
+        closed.is_ok(),
+        "an open header block held the connection past {limit:?}"
+    );
+    assert!(
+        started.elapsed() >= deadline,
+        "not before the deadline ({:?})",
+        started.elapsed()
     );
 }

@@ -1,0 +1,414 @@
+//! The connections to the upstream app: hyper's connection-level client, with the idle
+//! connections kept per serving thread.
+//!
+//! Each serving thread (src/server/threads.rs) has its own queue of idle HTTP/1.1
+//! connections to the upstream (and its own HTTP/2 connection, when that is used), so taking
+//! and returning a connection touches no lock, no atomic shared with another thread and no
+//! task: a request takes the most recently used idle connection, or opens one; its response
+//! body, once read to the end, puts the connection back (a connection still sending a request
+//! body stays queued but is skipped until it is ready). A connection whose response was not
+//! read to the end (the client went away) is not reused, and one the upstream closed while
+//! idle is dropped when next looked at. Idle connections older than [`IDLE_TIMEOUT`] are
+//! closed whenever the queue is touched.
+//!
+//! A request sent on an idle connection that turns out to be closed before the request was
+//! written (the upstream's keep-alive timeout raced it) is sent again on a new connection:
+//! nothing of it reached the upstream.
+//!
+//! Protocol upgrades (WebSockets) always get a new HTTP/1.1 connection of their own, which
+//! the tunnel then takes over.
+
+use axum::body::Body;
+use axum::http::uri::PathAndQuery;
+use axum::http::{header, HeaderValue, Method, Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::client::legacy::connect::{Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// An idle connection unused this long is closed (as hyper-util's pool did).
+pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Idle connections kept per thread at most; more are closed as they come back.
+const MAX_IDLE_PER_THREAD: usize = 1024;
+
+static NEXT_POOL: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's idle connections, per pool (a process may run several gateways, as the
+    /// tests do).
+    static IDLE: RefCell<Vec<ThreadIdle>> = const { RefCell::new(Vec::new()) };
+}
+
+struct ThreadIdle {
+    pool: u64,
+    h1: VecDeque<(http1::SendRequest<Body>, Instant)>,
+    h2: Option<http2::SendRequest<Body>>,
+}
+
+fn with_idle<R>(pool: u64, f: impl FnOnce(&mut ThreadIdle) -> R) -> Option<R> {
+    IDLE.try_with(|idle| {
+        let mut idle = idle.borrow_mut();
+        let index = match idle.iter().position(|t| t.pool == pool) {
+            Some(index) => index,
+            None => {
+                idle.push(ThreadIdle {
+                    pool,
+                    h1: VecDeque::new(),
+                    h2: None,
+                });
+                idle.len() - 1
+            }
+        };
+        f(&mut idle[index])
+    })
+    .ok()
+}
+
+/// How one upstream is reached.
+pub(super) struct UpstreamPool {
+    id: u64,
+    /// `scheme://authority` of the upstream: what the connector dials.
+    origin: Uri,
+    /// The `Host` header of HTTP/1.1 requests that carry none: the upstream's authority.
+    host: HeaderValue,
+    connector: Connector,
+    /// HTTP/1.1 only (upgrades); the same as `connector` unless HTTP/2 is on.
+    h1_connector: Connector,
+    /// Prior-knowledge HTTP/2 (`UPSTREAM_HTTP2` with an `http://` upstream).
+    h2_prior_knowledge: bool,
+}
+
+/// Why the upstream could not be asked. Carries no URL (no query string reaches the log).
+#[derive(Debug)]
+pub(super) enum UpstreamFailure {
+    Connect(Box<dyn std::error::Error + Send + Sync>),
+    Http(hyper::Error),
+}
+
+impl fmt::Display for UpstreamFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "cannot connect: {e}"),
+            Self::Http(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for UpstreamFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Connect(e) => e.source(),
+            Self::Http(e) => std::error::Error::source(e),
+        }
+    }
+}
+
+/// A freshly opened connection, HTTP/1.1 or HTTP/2 as negotiated.
+enum Fresh {
+    H1(http1::SendRequest<Body>),
+    H2(http2::SendRequest<Body>),
+}
+
+impl UpstreamPool {
+    pub(super) fn new(origin: Uri, connect_timeout: Duration, http2: bool, https: bool) -> Self {
+        let connector = connector(connect_timeout, http2 && https);
+        let h1_connector = if http2 && https {
+            self::connector(connect_timeout, false)
+        } else {
+            connector.clone()
+        };
+        let host = origin
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .unwrap_or_else(|| HeaderValue::from_static("localhost"));
+        Self {
+            id: NEXT_POOL.fetch_add(1, Ordering::Relaxed),
+            origin,
+            host,
+            connector,
+            h1_connector,
+            h2_prior_knowledge: http2 && !https,
+        }
+    }
+
+    /// Sends `request` on an idle connection of this thread, or a new one.
+    pub(super) async fn send(
+        &self,
+        request: Request<Body>,
+    ) -> Result<Response<UpstreamBody>, UpstreamFailure> {
+        let mut request = request;
+        if let Some(mut h2) = self.idle_h2() {
+            // HTTP/2 takes `:scheme` and `:authority` from the absolute URI.
+            return h2
+                .send_request(request)
+                .await
+                .map(|r| r.map(UpstreamBody::unpooled))
+                .map_err(UpstreamFailure::Http);
+        }
+        let absolute = request.uri().clone();
+        self.http1_form(&mut request);
+        while let Some(mut sender) = self.idle_h1() {
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok(self.pooled(response, sender)),
+                Err(mut e) => match e.take_message() {
+                    // Never written: the connection was closed under it. Try another.
+                    Some(unsent) => request = unsent,
+                    None => return Err(UpstreamFailure::Http(e.into_error())),
+                },
+            }
+        }
+        match self
+            .connect(&self.connector, self.h2_prior_knowledge)
+            .await?
+        {
+            Fresh::H2(mut h2) => {
+                with_idle(self.id, |idle| idle.h2 = Some(h2.clone()));
+                *request.uri_mut() = absolute;
+                request.headers_mut().remove(header::HOST);
+                h2.send_request(request)
+                    .await
+                    .map(|r| r.map(UpstreamBody::unpooled))
+                    .map_err(UpstreamFailure::Http)
+            }
+            Fresh::H1(mut sender) => {
+                let response = sender
+                    .send_request(request)
+                    .await
+                    .map_err(UpstreamFailure::Http)?;
+                Ok(self.pooled(response, sender))
+            }
+        }
+    }
+
+    /// Sends a protocol-upgrade request on a new HTTP/1.1 connection of its own; a `101`
+    /// answer leaves the connection to `hyper::upgrade::on`.
+    pub(super) async fn send_upgrade(
+        &self,
+        mut request: Request<Body>,
+    ) -> Result<Response<UpstreamBody>, UpstreamFailure> {
+        self.http1_form(&mut request);
+        let io = self
+            .h1_connector
+            .clone()
+            .oneshot(self.origin.clone())
+            .await
+            .map_err(UpstreamFailure::Connect)?;
+        let (mut sender, connection) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(UpstreamFailure::Http)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.with_upgrades().await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(UpstreamFailure::Http)?;
+        Ok(response.map(UpstreamBody::unpooled))
+    }
+
+    /// What hyper-util's client did for HTTP/1.1: a `Host` header when the request has none,
+    /// and the request target in origin form (`/path?query`; authority form for CONNECT).
+    fn http1_form(&self, request: &mut Request<Body>) {
+        request
+            .headers_mut()
+            .entry(header::HOST)
+            .or_insert_with(|| self.host.clone());
+        let target = if request.method() == Method::CONNECT {
+            request.uri().authority().cloned().map(Uri::from)
+        } else {
+            Some(Uri::from(
+                request
+                    .uri()
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            ))
+        };
+        if let Some(target) = target {
+            *request.uri_mut() = target;
+        }
+    }
+
+    fn idle_h2(&self) -> Option<http2::SendRequest<Body>> {
+        with_idle(self.id, |idle| match &idle.h2 {
+            Some(h2) if !h2.is_closed() => Some(h2.clone()),
+            Some(_) => {
+                idle.h2 = None;
+                None
+            }
+            None => None,
+        })
+        .flatten()
+    }
+
+    /// The most recently used idle connection that is ready for a request. Closed ones are
+    /// dropped; busy ones stay (an upstream that answered before the request body was all
+    /// sent still has the rest of it to take): waiting for one would make this request wait
+    /// for another client's upload.
+    fn idle_h1(&self) -> Option<http1::SendRequest<Body>> {
+        with_idle(self.id, |idle| {
+            let mut i = idle.h1.len();
+            while i > 0 {
+                i -= 1;
+                let (sender, _) = &idle.h1[i];
+                if sender.is_closed() {
+                    idle.h1.remove(i);
+                } else if sender.is_ready() {
+                    return idle.h1.remove(i).map(|(sender, _)| sender);
+                }
+            }
+            None
+        })
+        .flatten()
+    }
+
+    fn pooled(
+        &self,
+        response: Response<Incoming>,
+        sender: http1::SendRequest<Body>,
+    ) -> Response<UpstreamBody> {
+        let pool = self.id;
+        response.map(|body| UpstreamBody::pooled(body, pool, sender))
+    }
+
+    async fn connect(&self, connector: &Connector, h2: bool) -> Result<Fresh, UpstreamFailure> {
+        let io = connector
+            .clone()
+            .oneshot(self.origin.clone())
+            .await
+            .map_err(UpstreamFailure::Connect)?;
+        if h2 || io.connected().is_negotiated_h2() {
+            let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(io)
+                .await
+                .map_err(UpstreamFailure::Http)?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "upstream connection ended with an error");
+                }
+            });
+            return Ok(Fresh::H2(sender));
+        }
+        let (sender, connection) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(UpstreamFailure::Http)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        Ok(Fresh::H1(sender))
+    }
+}
+
+fn connector(connect_timeout: Duration, alpn_h2: bool) -> Connector {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let tls = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http();
+    if alpn_h2 {
+        tls.enable_http1().enable_http2().wrap_connector(http)
+    } else {
+        tls.enable_http1().wrap_connector(http)
+    }
+}
+
+/// Puts an HTTP/1.1 connection back into this thread's idle queue, closing the stale ones.
+fn give_back(pool: u64, sender: http1::SendRequest<Body>) {
+    if sender.is_closed() {
+        return;
+    }
+    let now = Instant::now();
+    with_idle(pool, |idle| {
+        while idle
+            .h1
+            .front()
+            .is_some_and(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT)
+        {
+            idle.h1.pop_front();
+        }
+        if idle.h1.len() < MAX_IDLE_PER_THREAD {
+            idle.h1.push_back((sender, now));
+        }
+    });
+}
+
+/// An upstream response body; read to the end, it returns its connection to the pool.
+pub(super) struct UpstreamBody {
+    inner: Incoming,
+    reuse: Option<(u64, http1::SendRequest<Body>)>,
+}
+
+impl UpstreamBody {
+    fn unpooled(inner: Incoming) -> Self {
+        Self { inner, reuse: None }
+    }
+
+    fn pooled(inner: Incoming, pool: u64, sender: http1::SendRequest<Body>) -> Self {
+        if http_body::Body::is_end_stream(&inner) {
+            // Nothing to read (HEAD, 204, 304, `Content-Length: 0`): free at once.
+            give_back(pool, sender);
+            return Self::unpooled(inner);
+        }
+        Self {
+            inner,
+            reuse: Some((pool, sender)),
+        }
+    }
+}
+
+impl http_body::Body for UpstreamBody {
+    type Data = axum::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            // hyper's server stops polling once `is_end_stream` says so, so the end may be
+            // known after the last frame rather than from a final `None`.
+            Poll::Ready(None) | Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => {
+                if let Some((pool, sender)) = self.reuse.take() {
+                    give_back(pool, sender);
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some((pool, sender)) = self.reuse.take() {
+                    give_back(pool, sender);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.reuse = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
