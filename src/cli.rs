@@ -72,6 +72,16 @@ enum Command {
     /// Print the effective configuration (every variable, its value or default), secrets
     /// redacted; exits 2 when the configuration is invalid.
     Config,
+    /// The kill switch: every replica refuses the user's sessions and tokens issued before now
+    /// and closes their WebSockets within seconds; the user may log in again. Needs REDIS_URL
+    /// and the gateway's configuration. Freeze the user in Salesforce too (docs/salesforce.md).
+    RevokeUser {
+        /// The Salesforce user id (15 or 18 characters, 005...).
+        user_id: String,
+        /// Who revokes, for the audit line (default: the OS user).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -79,6 +89,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve().await,
         Command::Check => check(),
         Command::Config => print_config(),
+        Command::RevokeUser { user_id, by } => revoke_user(&user_id, by).await,
         Command::Demo {
             port,
             emulator_port,
@@ -299,6 +310,86 @@ fn announce(config: &Config) {
     }
 }
 
+/// `sfgate revoke-user`: 2 for a usage or configuration problem (no `REDIS_URL`, a bad user
+/// id), 1 when Redis did not take it.
+async fn revoke_user(user_id: &str, by: Option<String>) -> ExitCode {
+    let config = match load() {
+        Ok(c) => c,
+        Err(e) => return report(&e),
+    };
+    if config.redis.is_none() {
+        eprintln!(
+            "sfgate revoke-user: needs REDIS_URL, the Redis the replicas share (the revocation \
+             is published there); set it as the gateway has it"
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let user = match crate::domain::SalesforceId::parse(user_id.trim()) {
+        Ok(u) if u.as_str().starts_with("005") => u,
+        _ => {
+            eprintln!(
+                "sfgate revoke-user: {user_id:?} is not a Salesforce user id (15 or 18 characters, starting with 005)"
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let by = by
+        .filter(|b| !b.trim().is_empty())
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "unknown".to_string());
+    telemetry::init(config.server.log_format);
+    match crate::store::revocation::revoke_user(&config, user, &by).await {
+        Ok(done) => {
+            tracing::warn!(
+                audit = "user_revoked",
+                user_id = %done.user_id,
+                by = %by,
+                revoked_at_ms = done.at_ms,
+                replicas_heard = done.replicas_heard,
+                "user revoked"
+            );
+            println!(
+                "revoked user {} at {} (ms {}) by {by}: {} replica(s) heard it now; \
+                 replicas started later read it from Redis until {}.\n\
+                 Freeze the user in Salesforce too: a token first used after this cannot be \
+                 told from a new one.",
+                done.user_id,
+                utc(done.at_ms / 1000),
+                done.at_ms,
+                done.replicas_heard,
+                utc(done.until_ms / 1000),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sfgate revoke-user: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC), for the operator's output.
+fn utc(secs: u64) -> String {
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 async fn demo(options: DemoOptions) -> ExitCode {
     telemetry::init(LogFormat::Text);
     let demo = match Demo::start(&options).await {
@@ -313,4 +404,14 @@ async fn demo(options: DemoOptions) -> ExitCode {
     startup::shutdown_signal().await;
     demo.shutdown().await;
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_formats_known_moments() {
+        assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::utc(1_796_533_199), "2026-12-06T04:59:59Z");
+    }
 }

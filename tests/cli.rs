@@ -924,3 +924,65 @@ async fn config_prints_the_effective_configuration_without_any_secret() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("under /oauth2/"), "{}", text(&out));
 }
+
+#[tokio::test]
+async fn revoke_user_without_redis_url_exits_2_saying_it_needs_it() {
+    let env = valid_env("https://login.salesforce.com");
+    let out = run(&["revoke-user", "0055j00000AlIcE"], &env).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("needs REDIS_URL"), "{}", text(&out));
+    // A user id that is not one is a usage error too, before anything is published.
+    let mut env = valid_env("https://login.salesforce.com");
+    env.insert("REDIS_URL", "redis://127.0.0.1:1".to_string());
+    for bad in ["nobody", "00D5j00000AcMe1", "0055j00000AlIc!"] {
+        let out = run(&["revoke-user", bad], &env).await;
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", text(&out));
+        assert!(
+            text(&out).contains("not a Salesforce user id"),
+            "{}",
+            text(&out)
+        );
+    }
+    // Unreachable Redis: nothing revoked, said so, exit 1.
+    let out = run(&["revoke-user", "0055j00000AlIcE"], &env).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("nothing was revoked"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn revoke_user_publishes_and_prints_an_audit_line_without_secrets() {
+    let Some(redis) = common::redis_server::RedisServer::start("cli_revoke_user") else {
+        return;
+    };
+    let mut env = valid_env("https://login.salesforce.com");
+    env.insert("REDIS_URL", redis.url());
+    let out = run(
+        &["revoke-user", "0055j00000AlIcE", "--by", "ops-oncall"],
+        &env,
+    )
+    .await;
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    for part in [
+        "0055j00000AlIcEAAV",
+        "ops-oncall",
+        "user_revoked",
+        "Freeze the user",
+    ] {
+        assert!(said.contains(part), "{part} not in: {said}");
+    }
+    assert!(
+        !said.contains(SECRET) && !said.contains(CLIENT_SECRET),
+        "{said}"
+    );
+    // The revocation log holds it, sealed: a replica started later reads it back.
+    let mut conn = redis.connection();
+    let logged: Vec<String> = redis::cmd("ZRANGE")
+        .arg("sfgate:revocation-log")
+        .arg(0)
+        .arg(-1)
+        .query(&mut conn)
+        .expect("zrange");
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert!(!logged[0].contains("AlIcE"), "sealed: {}", logged[0]);
+}

@@ -862,6 +862,7 @@ fn expired_cookie(token: &str, instance: &str) -> String {
             email: None,
         },
         login_at: sfgate::auth::session::now_secs(),
+        login_ms: None,
         embedded: false,
     };
     sealer

@@ -49,7 +49,13 @@ struct Inner {
     parts: AuthParts,
     /// [`Policy::needs_profile`], computed once: it walks every rule.
     needs_profile: bool,
+    /// Digests of refresh tokens of revoked users' sessions already revoked at Salesforce.
+    refresh_revoked: moka::sync::Cache<[u8; 32], ()>,
 }
+
+/// How many revoked sessions' refresh tokens are remembered as already revoked, and how long.
+const REFRESH_REVOKED_MAX: u64 = 10_000;
+const REFRESH_REVOKED_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Deref for Authenticator {
     type Target = AuthParts;
@@ -120,6 +126,10 @@ impl Authenticator {
         Self(Arc::new(Inner {
             parts,
             needs_profile,
+            refresh_revoked: moka::sync::Cache::builder()
+                .max_capacity(REFRESH_REVOKED_MAX)
+                .time_to_live(REFRESH_REVOKED_TTL)
+                .build(),
         }))
     }
 
@@ -186,6 +196,10 @@ impl Authenticator {
     ) -> Result<Authenticated, AuthError> {
         let credentials =
             extract_credentials(headers, &self.cookies)?.ok_or(AuthError::NoCredentials)?;
+        // Before the token is checked: a revoked user's session must not be renewed either.
+        if let Some(session) = &credentials.session {
+            self.refuse_revoked_session(session)?;
+        }
         let instance = self
             .instance_policy
             .check(&credentials.instance)
@@ -214,6 +228,44 @@ impl Authenticator {
             },
             (Err(e), _) => Err(e),
         }
+    }
+
+    /// Refuses a session that began before its user was revoked (`sfgate revoke-user`), and
+    /// revokes its refresh token at Salesforce as a logout does (once per refresh token: a
+    /// client that keeps sending the cookie does not cause a call each time).
+    fn refuse_revoked_session(&self, session: &Session) -> Result<(), AuthError> {
+        let Ok(user) = crate::domain::SalesforceId::parse(&session.user.user_id) else {
+            return Ok(());
+        };
+        let Some(at_ms) = self.validator.user_revoked_at(&user) else {
+            return Ok(());
+        };
+        if session.login_ms() >= at_ms {
+            return Ok(());
+        }
+        super::revoked_user_refusal("session");
+        if let Some(refresh_token) = session.refresh_token.clone() {
+            let digest = super::renewal::renewal_key(&refresh_token);
+            if self.0.refresh_revoked.get(&digest).is_none() {
+                self.0.refresh_revoked.insert(digest, ());
+                let auth = self.clone();
+                tokio::spawn(async move {
+                    auth.renewals.forget(&refresh_token).await;
+                    match auth.oauth.revoke(&refresh_token).await {
+                        Ok(()) => tracing::info!(
+                            user_id = %user,
+                            "revoked user: the session's refresh token was revoked at Salesforce"
+                        ),
+                        Err(e) => tracing::warn!(
+                            user_id = %user,
+                            error = %e,
+                            "revoked user: the session's refresh token could not be revoked at Salesforce"
+                        ),
+                    }
+                });
+            }
+        }
+        Err(AuthError::UserRevoked)
     }
 
     /// Renews `session` through [`Renewals`]: requests carrying the same session at the same

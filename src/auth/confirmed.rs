@@ -23,6 +23,9 @@ pub struct Confirmed {
     /// Boxed: most cached identities are never proxied for, and an empty `HeaderMap` inline
     /// would cost every cache entry ~90 bytes.
     headers: OnceLock<Box<HeaderMap>>,
+    /// When this replica built the verdict (ms since the epoch): a user revoked after it must
+    /// not be admitted by it (see `IdentityValidator::validate`).
+    checked_at_ms: u64,
 }
 
 /// Bytes reserved for an identity's JSON: ~260 for a user with a short instance URL and no
@@ -35,7 +38,13 @@ impl Confirmed {
             identity,
             assertion: Default::default(),
             headers: OnceLock::new(),
+            checked_at_ms: crate::auth::session::now_ms(),
         }
+    }
+
+    /// When this verdict was made here (ms since the epoch).
+    pub fn checked_at_ms(&self) -> u64 {
+        self.checked_at_ms
     }
 
     pub fn assertion_slot(&self) -> &crate::policy::AssertionSlot {

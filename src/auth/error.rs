@@ -41,6 +41,10 @@ pub enum AuthError {
     /// is kept and may be renewed on a later request.
     #[error("the session could not be renewed just now ({0}); try again shortly")]
     RenewalUnavailable(Arc<SalesforceError>),
+    /// An operator revoked the user (`sfgate revoke-user`) after this credential was issued
+    /// or first checked.
+    #[error("this user's sessions and tokens were revoked by an administrator; log in again")]
+    UserRevoked,
 }
 
 /// What a browser sees when its login is missing, ended or unreadable.
@@ -52,7 +56,10 @@ const LOGIN_AGAIN: (&str, &str) = (
 impl AuthError {
     /// Session problems clear the cookie, and browsers are sent to log in again.
     pub fn ends_session(&self) -> bool {
-        matches!(self, Self::BadSession(_) | Self::SessionExpired)
+        matches!(
+            self,
+            Self::BadSession(_) | Self::SessionExpired | Self::UserRevoked
+        )
     }
 
     pub fn to_error_response(&self) -> ErrorResponse {
@@ -78,9 +85,10 @@ impl AuthError {
             Self::Malformed(_) | Self::MissingInstance(_) | Self::InstanceRefused(_) => {
                 unauthorized("invalid_request")
             }
-            Self::InvalidToken(_) | Self::BadSession(_) | Self::SessionExpired => {
-                unauthorized("invalid_token")
-            }
+            Self::InvalidToken(_)
+            | Self::BadSession(_)
+            | Self::SessionExpired
+            | Self::UserRevoked => unauthorized("invalid_token"),
             Self::OrgNotAllowed(_) => {
                 ErrorResponse::new(StatusCode::FORBIDDEN, "org_not_allowed", description)
                     .with_login_link()

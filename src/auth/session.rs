@@ -78,6 +78,10 @@ pub struct Session {
     pub user: SessionUser,
     /// When the user logged in (seconds since the epoch); renewals keep it.
     pub login_at: u64,
+    /// The same, in milliseconds (cookies sealed before it existed lack it): a user revoked
+    /// a moment before logging in again must not lose the new session to the rounding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_ms: Option<u64>,
     /// Started by a Canvas signed request: the session lives in an iframe on Salesforce's
     /// domains, so its cookie is a third-party one (see [`CookieSealer::seal_session`]).
     /// Renewals keep it.
@@ -98,7 +102,19 @@ impl fmt::Debug for Session {
 impl Session {
     /// A session that starts now, at login.
     pub fn new(tokens: &TokenSet, identity: &Identity) -> Self {
-        Self::started_at(tokens, identity, now_secs())
+        let now = now_ms();
+        Self {
+            login_ms: Some(now),
+            ..Self::started_at(tokens, identity, now / 1000)
+        }
+    }
+
+    /// When the session began, in milliseconds: for a cookie without `login_ms`, the start
+    /// of its login second (the earliest it may have been, so a revocation in that second
+    /// refuses it).
+    pub fn login_ms(&self) -> u64 {
+        self.login_ms
+            .unwrap_or_else(|| self.login_at.saturating_mul(1000))
     }
 
     /// The session `self` continues with renewed tokens: same login time, and the refresh
@@ -116,6 +132,7 @@ impl Session {
             instance_url: instance_url.to_string(),
             user: SessionUser::from(identity),
             login_at: self.login_at,
+            login_ms: self.login_ms,
             embedded: self.embedded,
         }
     }
@@ -127,6 +144,7 @@ impl Session {
             instance_url: tokens.instance_url.as_str().to_string(),
             user: SessionUser::from(identity),
             login_at,
+            login_ms: None,
             embedded: false,
         }
     }
@@ -371,6 +389,14 @@ pub fn read_cookie_pair(pair: &str) -> Option<Cookie<'static>> {
 /// Whether sfgate reads this `Cookie` pair as one of its own cookies.
 pub fn is_own_cookie_pair(pair: &str) -> bool {
     read_cookie_pair(pair).is_some_and(|c| c.name() == SESSION_COOKIE || c.name() == LOGIN_COOKIE)
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Seconds since the epoch.

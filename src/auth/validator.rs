@@ -17,7 +17,7 @@ use super::miss_budget::MissBudget;
 use super::profiles::Profiles;
 use super::{AuthError, Confirmed};
 use crate::config::{CacheConfig, TokenValidation};
-use crate::domain::{AllowedOrgs, InstanceUrl};
+use crate::domain::{AllowedOrgs, InstanceUrl, SalesforceId};
 use crate::health::Readiness;
 use crate::salesforce::jwt;
 use crate::salesforce::{Identity, IdentityClient, SalesforceError};
@@ -121,6 +121,22 @@ impl IdentityValidator {
             let outage = self.ttls.outage.clone();
             outage.set_cache_ttl(ttl);
             store.on_hearing_change(move |hearing| outage.set_deaf(!hearing));
+        }
+        if let Some(cache) = self.cache.clone() {
+            // A revoked user's cached tokens are returned to be revoked as tokens (here and on
+            // every replica), so that they stay refused once a new check would admit them.
+            store.on_user_revoked(move |user, at_ms| {
+                let mut digests = Vec::new();
+                for (key, verdict) in cache.iter() {
+                    if let Verdict::Valid(confirmed, ..) = &verdict {
+                        if confirmed.user_id == *user && confirmed.checked_at_ms() < at_ms {
+                            digests.push(*key);
+                        }
+                    }
+                }
+                // Marked revoked, their cached verdicts are dropped on their next use.
+                digests
+            });
         }
         self.store = store;
         self
@@ -280,8 +296,34 @@ impl IdentityValidator {
                 "the token's org prefix does not match the organization Salesforce reports".into(),
             ));
         }
+        if self.revoked_user_holds(&identity, token) {
+            counters.invalid.increment(1);
+            revoked_user_refusal("token");
+            return Err(AuthError::UserRevoked);
+        }
         counters.valid.increment(1);
         Ok(identity)
+    }
+
+    /// When `user` was revoked (`sfgate revoke-user`, on any replica), if it was. In memory.
+    pub fn user_revoked_at(&self, user: &SalesforceId) -> Option<u64> {
+        self.store.user_revoked_at(user)
+    }
+
+    /// Whether the token was issued or first checked here before its user was revoked: the
+    /// verdict's time (a cached verdict predates the revocation; a new check does not), or a
+    /// JWT's `iat` (signed, and only ever used to refuse). An opaque token first checked after
+    /// the revocation cannot be told from a new one: Salesforce must refuse it (freeze the
+    /// user there).
+    fn revoked_user_holds(&self, identity: &Confirmed, token: &SecretString) -> bool {
+        let Some(at_ms) = self.user_revoked_at(&identity.user_id) else {
+            return false;
+        };
+        let iat_ms = jwt::unverified_iat(token.expose_secret()).map(|s| s.saturating_mul(1000));
+        let issued_ms = iat_ms.map_or(identity.checked_at_ms(), |iat| {
+            iat.min(identity.checked_at_ms())
+        });
+        issued_ms < at_ms
     }
 
     /// Forgets a token's verdict, so a logged-out token stops working at once, here and (with
@@ -418,6 +460,13 @@ impl IdentityValidator {
         counters().validation(method, outcome).increment(1);
         result
     }
+}
+
+/// Counts a credential refused because its user was revoked (`credential`: session, token or
+/// tunnel).
+pub fn revoked_user_refusal(credential: &'static str) {
+    metrics::counter!("sfgate_revoked_user_refusals_total", "credential" => credential)
+        .increment(1);
 }
 
 #[cfg(test)]

@@ -179,6 +179,16 @@ pub fn unverified_exp(token: &str) -> Option<u64> {
     decode_json::<Exp>(token.split('.').nth(1)?).map(|e| e.exp)
 }
 
+/// The `iat` of a JWT, unverified: only for decisions that can refuse, never admit (whether
+/// it was issued before its user was revoked).
+pub fn unverified_iat(token: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Iat {
+        iat: u64,
+    }
+    decode_json::<Iat>(token.split('.').nth(1)?).map(|e| e.iat)
+}
+
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
     let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
     serde_json::from_slice(&bytes).ok()

@@ -23,10 +23,19 @@
 //! the revocations made here meanwhile (kept in a bounded queue) are written and published,
 //! then the whole revocation log is read back and marked. Only then is the replica hearing
 //! (and `/readyz` up) again.
+//!
+//! A user, too, can be revoked ([`Revoked::User`], `sfgate revoke-user`): every replica keeps
+//! the user's revocation time in memory, refuses that user's credentials issued or first
+//! checked before it, and turns the tokens of that user it has cached into token revocations
+//! (so they stay refused once their verdicts expire, and other replicas hear of them). The
+//! message stays in the log for as long as a session can last, so a replica started later
+//! knows it too.
 
 use super::keys::{rejected, Purpose};
 use super::redis_store::{describe, RedisStore};
-use super::{hex, Digest, SharedStore};
+use super::{hex, Digest, SharedStore, StoreError};
+use crate::config::Config;
+use crate::domain::SalesforceId;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock, Weak};
@@ -56,6 +65,15 @@ pub(super) enum Revoked {
     /// One token, by the validator's digest of instance and token (hex), refused everywhere
     /// until `until_ms` (milliseconds since the epoch).
     Token { digest: String, until_ms: u64 },
+    /// Every credential of a user issued (or first checked) before `at_ms`, refused until
+    /// `until_ms` (both milliseconds since the epoch). `by` names the operator, for the audit
+    /// line each replica writes.
+    User {
+        user_id: SalesforceId,
+        at_ms: u64,
+        until_ms: u64,
+        by: String,
+    },
 }
 
 /// What became of a revocation beyond this replica (the logout answer says it).
@@ -71,6 +89,9 @@ pub enum Shared {
 }
 
 type HearingHook = Box<dyn Fn(bool) + Send + Sync>;
+/// Given a revoked user and the revocation time, forgets what this replica cached for that
+/// user and answers the digests of that user's tokens it knows (to revoke as tokens).
+type UserHook = Box<dyn Fn(&SalesforceId, u64) -> Vec<Digest> + Send + Sync>;
 
 pub(super) struct Revocations {
     /// Digests revoked anywhere, each until its revocation may be forgotten.
@@ -79,6 +100,10 @@ pub(super) struct Revocations {
     pending: moka::sync::Cache<Digest, u64>,
     /// Tells the validator when this replica stops or starts hearing revocations.
     on_hearing: OnceLock<HearingHook>,
+    /// Users revoked anywhere: when (`at_ms`), each until its revocation may be forgotten.
+    users: moka::sync::Cache<SalesforceId, (u64, u64)>,
+    /// Tells the validator that a user was revoked.
+    on_user: OnceLock<UserHook>,
     /// How long any revocation is kept at least: a verdict read from the shared level lives
     /// up to one identity TTL there and one locally.
     min_keep: Duration,
@@ -98,6 +123,20 @@ impl moka::Expiry<Digest, u64> for UntilMs {
     }
 }
 
+/// A user's entry lives until its own `until_ms`.
+struct UserUntilMs;
+
+impl moka::Expiry<SalesforceId, (u64, u64)> for UserUntilMs {
+    fn expire_after_create(
+        &self,
+        _key: &SalesforceId,
+        (_, until_ms): &(u64, u64),
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_millis(until_ms.saturating_sub(now_ms())))
+    }
+}
+
 impl Revocations {
     pub(super) fn new(identity_ttl: Duration) -> Self {
         let cache = || {
@@ -110,6 +149,11 @@ impl Revocations {
             marked: cache(),
             pending: cache(),
             on_hearing: OnceLock::new(),
+            users: moka::sync::Cache::builder()
+                .max_capacity(MAX_TRACKED)
+                .expire_after(UserUntilMs)
+                .build(),
+            on_user: OnceLock::new(),
             min_keep: (identity_ttl * 2).max(Duration::from_secs(1)),
         }
     }
@@ -128,6 +172,26 @@ impl SharedStore {
         match self {
             Self::Local => false,
             Self::Redis(store) => store.revocations.marked.contains_key(digest),
+        }
+    }
+
+    /// When `user` was revoked on any replica (milliseconds since the epoch), if it was. In
+    /// memory only: this runs on every request.
+    pub fn user_revoked_at(&self, user: &SalesforceId) -> Option<u64> {
+        match self {
+            Self::Local => None,
+            Self::Redis(store) => store.revocations.users.get(user).map(|(at, _)| at),
+        }
+    }
+
+    /// Registers what to do when a user is revoked: forget what was cached for that user, and
+    /// answer the digests of that user's tokens known here. Without Redis, never called.
+    pub fn on_user_revoked(
+        &self,
+        hook: impl Fn(&SalesforceId, u64) -> Vec<Digest> + Send + Sync + 'static,
+    ) {
+        if let Self::Redis(store) = self {
+            let _ = store.revocations.on_user.set(Box::new(hook));
         }
     }
 
@@ -183,33 +247,48 @@ async fn publish(store: &RedisStore, digest: &Digest, until_ms: u64) -> bool {
         digest: hex(digest),
         until_ms,
     };
-    let Ok(json) = serde_json::to_string(&message) else {
-        return false;
-    };
+    publish_message(store, &message, Some(digest), until_ms)
+        .await
+        .is_some()
+}
+
+/// Logs and publishes `message` (for a token, `digest`, also tombstones it and drops its
+/// shared verdict). How many subscribers heard it (under the current secret), or `None`
+/// when Redis did not take it.
+async fn publish_message(
+    store: &RedisStore,
+    message: &Revoked,
+    digest: Option<&Digest>,
+    until_ms: u64,
+) -> Option<u64> {
+    let json = serde_json::to_string(message).ok()?;
     let keep_ms = until_ms.saturating_sub(now_ms()).max(1);
     let mut pipe = redis::pipe();
-    for keys in store.keys.all() {
-        let Some(sealed) = keys.sealer.seal(SEALED_AS, json.clone()) else {
-            return false;
-        };
-        pipe.cmd("SET")
-            .arg(keys.name(Purpose::Tombstone, digest))
-            .arg(1)
-            .arg("PX")
-            .arg(keep_ms)
-            .ignore()
-            .cmd("DEL")
-            .arg(keys.name(Purpose::Identity, digest))
-            .ignore()
-            .cmd("ZADD")
+    for (i, keys) in store.keys.all().enumerate() {
+        let sealed = keys.sealer.seal(SEALED_AS, json.clone())?;
+        if let Some(digest) = digest {
+            pipe.cmd("SET")
+                .arg(keys.name(Purpose::Tombstone, digest))
+                .arg(1)
+                .arg("PX")
+                .arg(keep_ms)
+                .ignore()
+                .cmd("DEL")
+                .arg(keys.name(Purpose::Identity, digest))
+                .ignore();
+        }
+        pipe.cmd("ZADD")
             .arg(LOG)
             .arg(until_ms)
             .arg(&sealed)
             .ignore()
             .cmd("PUBLISH")
             .arg(CHANNEL)
-            .arg(&sealed)
-            .ignore();
+            .arg(&sealed);
+        // Only the first (current secret's) count is answered.
+        if i > 0 {
+            pipe.ignore();
+        }
     }
     // The log forgets what has expired and never outgrows what a replica would track.
     pipe.cmd("ZREMRANGEBYSCORE")
@@ -223,15 +302,13 @@ async fn publish(store: &RedisStore, digest: &Digest, until_ms: u64) -> bool {
         .arg(-(MAX_TRACKED as i64) - 1)
         .ignore();
     let mut conn = store.conn();
-    store
-        .run("revoke", pipe.query_async::<()>(&mut conn))
-        .await
-        .is_some()
+    let (heard,): (u64,) = store.run("revoke", pipe.query_async(&mut conn)).await?;
+    Some(heard)
 }
 
 /// Marks what a sealed message says. One that does not open is counted and ignored; one
 /// that opens but is of a kind this version does not know is ignored.
-fn apply(store: &RedisStore, sealed: String) {
+fn apply(store: &Arc<RedisStore>, sealed: String) {
     let Some(json) = store.keys.open("revocation", SEALED_AS, sealed) else {
         return;
     };
@@ -240,13 +317,57 @@ fn apply(store: &RedisStore, sealed: String) {
             Some(digest) => store.revocations.mark(digest, until_ms),
             None => rejected("revocation"),
         },
+        Ok(Revoked::User {
+            user_id,
+            at_ms,
+            until_ms,
+            by,
+        }) => apply_user(store, user_id, at_ms, until_ms, &by),
         Err(_) => tracing::debug!("ignored a revocation of a kind this version does not know"),
     }
 }
 
+/// Remembers a user's revocation (the latest, if there are several), and revokes the tokens
+/// of that user this replica knows, here at once and on every replica. The log is read again
+/// on every (re)subscription: a revocation already known is not applied twice.
+fn apply_user(store: &Arc<RedisStore>, user: SalesforceId, at_ms: u64, until_ms: u64, by: &str) {
+    let users = &store.revocations.users;
+    if until_ms <= now_ms() || users.get(&user).is_some_and(|(known, _)| known >= at_ms) {
+        return;
+    }
+    users.insert(user.clone(), (at_ms, until_ms));
+    metrics::counter!("sfgate_users_revoked_total").increment(1);
+    tracing::warn!(
+        audit = "user_revoked",
+        user_id = %user,
+        by,
+        revoked_at_ms = at_ms,
+        "user revoked: sessions and tokens issued before this are refused"
+    );
+    let Some(hook) = store.revocations.on_user.get() else {
+        return;
+    };
+    let digests = hook(&user, at_ms);
+    if digests.is_empty() {
+        return;
+    }
+    for digest in &digests {
+        store.revocations.mark(*digest, until_ms);
+    }
+    // Another replica may have checked none of these tokens yet, or shares their verdicts.
+    let store = store.clone();
+    tokio::spawn(async move {
+        for digest in digests {
+            if !publish(&store, &digest, until_ms).await {
+                store.revocations.pending.insert(digest, until_ms);
+            }
+        }
+    });
+}
+
 /// After (re)subscribing: write the revocations made here while Redis was away, then read the
 /// log back (revocations this replica may have missed). `false` if Redis failed meanwhile.
-async fn catch_up(store: &RedisStore) -> bool {
+async fn catch_up(store: &Arc<RedisStore>) -> bool {
     for (digest, until_ms) in store.revocations.pending.iter() {
         if !publish(store, &digest, until_ms).await {
             return false;
@@ -378,6 +499,69 @@ async fn listen(
     }
 }
 
+/// What `sfgate revoke-user` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRevocation {
+    pub user_id: SalesforceId,
+    /// Credentials issued or first checked before this are refused (ms since the epoch).
+    pub at_ms: u64,
+    /// Until when replicas remember it (ms since the epoch).
+    pub until_ms: u64,
+    /// How many replicas were listening when it was published.
+    pub replicas_heard: u64,
+}
+
+/// Why a user could not be revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeUserError {
+    #[error("REDIS_URL is not set: revoking a user needs the Redis the replicas share")]
+    NoRedis,
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("Redis did not take the revocation (unreachable, or it failed); nothing was revoked")]
+    Unreachable,
+}
+
+/// How long a user's revocation is remembered: as long as a session can last, and at least as
+/// long as any token revocation.
+pub fn user_revocation_keep(config: &Config) -> Duration {
+    config.session.max_age.max(MAX_KEEP)
+}
+
+/// `sfgate revoke-user`: logs and publishes a [`Revoked::User`] for `user`, made now by `by`,
+/// through the Redis the configuration names.
+pub async fn revoke_user(
+    config: &Config,
+    user: SalesforceId,
+    by: &str,
+) -> Result<UserRevocation, RevokeUserError> {
+    let redis = config.redis.as_ref().ok_or(RevokeUserError::NoRedis)?;
+    let previous = config.session.previous_secret.as_ref().map(|s| s.expose());
+    let store = RedisStore::connect(
+        redis,
+        config.session.secret.expose(),
+        previous,
+        config.cache.ttl,
+    )?;
+    let at_ms = now_ms();
+    let until_ms = at_ms + user_revocation_keep(config).as_millis() as u64;
+    let message = Revoked::User {
+        user_id: user.clone(),
+        at_ms,
+        until_ms,
+        by: by.to_string(),
+    };
+    let replicas_heard = publish_message(&store, &message, None, until_ms)
+        .await
+        .ok_or(RevokeUserError::Unreachable)?;
+    Ok(UserRevocation {
+        user_id: user,
+        at_ms,
+        until_ms,
+        replicas_heard,
+    })
+}
+
 /// The digest a message names, from its lower-case hex.
 fn unhex(hex: &str) -> Option<Digest> {
     let bytes = hex.as_bytes();
@@ -421,6 +605,23 @@ mod tests {
             assert_eq!(unhex(bad), None, "{bad}");
         }
         // A kind from a newer version is not mistaken for a token.
-        assert!(serde_json::from_str::<Revoked>(r#"{"kind":"user","user_id":"x"}"#).is_err());
+        assert!(serde_json::from_str::<Revoked>(r#"{"kind":"group","id":"x"}"#).is_err());
+        // A user message must name a valid user id, in its 18-character form once read.
+        assert!(serde_json::from_str::<Revoked>(
+            r#"{"kind":"user","user_id":"x","at_ms":1,"until_ms":2,"by":"o"}"#
+        )
+        .is_err());
+        let user = Revoked::User {
+            user_id: SalesforceId::parse("0055j00000AlIcE").expect("id"),
+            at_ms: 1,
+            until_ms: 2,
+            by: "ops".into(),
+        };
+        let json = serde_json::to_string(&user).expect("json");
+        assert!(
+            json.contains(r#""kind":"user""#) && json.contains("0055j00000AlIcEAAV"),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Revoked>(&json).expect("back"), user);
     }
 }

@@ -56,6 +56,7 @@ fn session(login_at: u64) -> Session {
             email: None,
         },
         login_at,
+        login_ms: None,
         embedded: false,
     }
 }

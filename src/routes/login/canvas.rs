@@ -60,6 +60,7 @@ async fn start_session(
         instance_url: identity.instance_url.as_str().to_string(),
         user: SessionUser::from(&**identity),
         login_at: now_secs(),
+        login_ms: Some(crate::auth::session::now_ms()),
         embedded: true,
     };
     let sealed =

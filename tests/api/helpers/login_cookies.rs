@@ -119,6 +119,7 @@ pub fn expired_session(token: &str, instance: &str) -> (String, String) {
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_secs(),
+        login_ms: None,
         embedded: false,
     };
     let seal = |ttl| {

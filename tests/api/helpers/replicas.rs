@@ -65,6 +65,11 @@ impl Replicas {
         replicas
     }
 
+    /// The first replica's configuration (what an operator's `sfgate` command would read).
+    pub fn config(&self) -> Config {
+        Config::from_map(&self.env).expect("valid config")
+    }
+
     /// Starts one more replica configured as the first; returns its index.
     pub async fn add_replica(&mut self) -> usize {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

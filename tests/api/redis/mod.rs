@@ -10,6 +10,7 @@ mod logins_and_verdicts;
 mod outage_revocation;
 mod outages_and_renewal;
 mod renewal_primitives;
+mod revoke_user;
 
 use crate::common::redis_server::RedisServer;
 use crate::common::*;
