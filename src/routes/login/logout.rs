@@ -241,6 +241,20 @@ async fn end_locally(
     body_refresh: Option<&SecretString>,
 ) -> Option<Shared> {
     let mut replicas = None;
+    // Refresh tokens first: a replica that hears the access token's tombstone has then heard
+    // these too (one ordered channel), so it never renews the session in between.
+    let session = credentials.and_then(|c| c.session.as_ref());
+    if let Some((session, rt)) = session.and_then(|s| s.refresh_token.as_ref().map(|rt| (s, rt))) {
+        // The cookie can be replayed until the session's maximum age, no longer.
+        let ends_at = state.auth.cookies.session_ends_at(session);
+        let keep = Duration::from_secs(ends_at.saturating_sub(now_secs()).max(1));
+        replicas = Some(state.auth.renewals.log_out(rt, keep).await);
+    }
+    if let Some(rt) = body_refresh {
+        // An API client's refresh token: its age is unknown, so the longest a session lives.
+        let keep = state.config.session.max_age;
+        replicas = Some(state.auth.renewals.log_out(rt, keep).await);
+    }
     if let Some(credentials) = credentials {
         if let Ok(instance) = state
             .config
@@ -256,19 +270,6 @@ async fn end_locally(
                     .await,
             );
         }
-        if let Some(session) = &credentials.session {
-            if let Some(rt) = &session.refresh_token {
-                // The cookie can be replayed until the session's maximum age, no longer.
-                let ends_at = state.auth.cookies.session_ends_at(session);
-                let keep = Duration::from_secs(ends_at.saturating_sub(now_secs()).max(1));
-                replicas.get_or_insert(state.auth.renewals.log_out(rt, keep).await);
-            }
-        }
-    }
-    if let Some(rt) = body_refresh {
-        // An API client's refresh token: its age is unknown, so the longest a session lives.
-        let keep = state.config.session.max_age;
-        replicas.get_or_insert(state.auth.renewals.log_out(rt, keep).await);
     }
     replicas
 }
