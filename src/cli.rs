@@ -199,7 +199,8 @@ async fn serve() -> ExitCode {
         Ok(c) => c,
         Err(e) => return report(&e),
     };
-    telemetry::init(config.server.log_format);
+    // Kept until the server stops: dropping it flushes the queued spans.
+    let _traces = telemetry::init_for(&config);
     announce(&config);
     let addr = std::net::SocketAddr::new(config.server.host, config.server.port);
     let listeners = match Listeners::bind(addr, config.server.threads) {

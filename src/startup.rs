@@ -12,7 +12,7 @@ use crate::proxy;
 use crate::routes;
 use crate::server::{AfterDrain, ConnectionLimits, Listeners};
 use crate::state::{AppState, StateError};
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, Response, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::Router;
@@ -90,22 +90,8 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
         LEGACY_BEARER,
     ];
     let trace = TraceLayer::new_for_http()
-        .make_span_with(|request: &Request| {
-            let request_id = request
-                .headers()
-                .get(&REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            // The path only: query strings carry OAuth codes and state.
-            tracing::info_span!(
-                "request",
-                request_id = %request_id,
-                method = %request.method(),
-                path = %request.uri().path(),
-                user_id = tracing::field::Empty,
-                org_id = tracing::field::Empty,
-            )
-        })
+        // Request id, method, path (never the query); the trace id while traces are exported.
+        .make_span_with(crate::telemetry::log_span)
         .on_request(())
         .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
             tracing::info!(
@@ -117,7 +103,13 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
         .on_failure(());
     router.layer(
         ServiceBuilder::new()
-            // Outermost, so timeouts and panics are counted too.
+            // OpenTelemetry's request span, only while traces are exported (src/telemetry/):
+            // outside the log layer, whose span then names the trace id.
+            .option_layer(
+                crate::telemetry::spans::request_tracing(&state.config)
+                    .map(|t| from_fn_with_state(t, crate::telemetry::spans::trace_request)),
+            )
+            // Outermost otherwise, so timeouts and panics are counted too.
             .layer(from_fn(request_metrics::track_requests))
             .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
             .layer(SetSensitiveResponseHeadersLayer::new(once(

@@ -361,4 +361,5 @@ pub fn record_caller(identity: &Identity) {
     let span = tracing::Span::current();
     span.record("user_id", tracing::field::display(&identity.user_id));
     span.record("org_id", tracing::field::display(&identity.organization_id));
+    crate::telemetry::spans::record_user_id(&identity.user_id);
 }

@@ -12,6 +12,7 @@ mod cache;
 mod canvas;
 pub mod effective;
 mod gateway;
+mod otel;
 mod policy;
 mod reader;
 mod redis;
@@ -26,6 +27,7 @@ pub use assertion::AssertionConfig;
 pub use cache::CacheConfig;
 pub use canvas::CanvasConfig;
 pub use gateway::{GatewayConfig, SkipAuthRule};
+pub use otel::{OtelConfig, TraceSampler};
 pub use redis::RedisConfig;
 pub use salesforce::{SalesforceConfig, TokenValidation};
 pub use server::{LogFormat, RateLimit, ServerConfig};
@@ -51,6 +53,8 @@ pub struct Config {
     pub canvas: CanvasConfig,
     /// Shared state for replicas (`REDIS_URL`); `None` keeps everything in-process.
     pub redis: Option<RedisConfig>,
+    /// Trace export over OTLP (`OTEL_EXPORTER_OTLP_ENDPOINT`); `None` keeps tracing off.
+    pub otel: Option<OtelConfig>,
     /// Legacy Node.js variable names that were used, so start-up can say so once.
     pub legacy_names_used: Vec<&'static str>,
     /// `SFGATE_ALLOW_UNKNOWN_VARS`: start even when a variable looks like a misspelt sfgate
@@ -186,6 +190,7 @@ impl Config {
         let server = server::parse(&mut r);
         let cache = cache::parse(&mut r);
         let redis = redis::parse(&mut r);
+        let otel = otel::parse(&mut r);
         let policy = policy::parse(&mut r, &scopes);
         let assertion = assertion::parse(&mut r, gateway.upstream_url.as_ref());
         let canvas = canvas::parse(&mut r);
@@ -206,6 +211,7 @@ impl Config {
                 assertion,
                 canvas,
                 redis,
+                otel,
                 legacy_names_used,
                 allow_unknown_vars,
             }),

@@ -14,10 +14,11 @@ pub enum Group {
     Authorization,
     Redis,
     Logs,
+    Traces,
 }
 
 impl Group {
-    pub const ALL: [Group; 8] = [
+    pub const ALL: [Group; 9] = [
         Group::Salesforce,
         Group::Session,
         Group::Listener,
@@ -26,6 +27,7 @@ impl Group {
         Group::Authorization,
         Group::Redis,
         Group::Logs,
+        Group::Traces,
     ];
 
     pub fn title(self) -> &'static str {
@@ -38,6 +40,7 @@ impl Group {
             Group::Authorization => "Authorization",
             Group::Redis => "Shared state (Redis)",
             Group::Logs => "Logs",
+            Group::Traces => "Traces (OpenTelemetry)",
         }
     }
 }
@@ -145,6 +148,15 @@ pub const VARIABLES: &[Variable] = &[
     var(Redis, "REDIS_OUTAGE_CACHE_TTL", "1", "seconds a verdict is cached while revocations cannot be heard"),
     var(Logs, "LOG_FORMAT", "text", "text or json"),
     var(Logs, "RUST_LOG", "info", "log filter (read by the logger)"),
+    var(Traces, "OTEL_EXPORTER_OTLP_ENDPOINT", "unset", "collector to export traces to (OTLP/HTTP); /v1/traces is appended"),
+    var(Traces, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "unset", "the full traces URL instead (nothing appended)"),
+    var(Traces, "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "the only protocol spoken"),
+    secret(var(Traces, "OTEL_EXPORTER_OTLP_HEADERS", "empty", "name=value,... headers on every export")),
+    var(Traces, "OTEL_EXPORTER_OTLP_TIMEOUT", "10000", "milliseconds one export may take"),
+    var(Traces, "OTEL_SERVICE_NAME", "sfgate", "service.name of the spans"),
+    var(Traces, "OTEL_TRACES_SAMPLER", "parentbased_always_on", "which traces are kept"),
+    var(Traces, "OTEL_TRACES_SAMPLER_ARG", "1.0", "the ratio for the traceidratio samplers"),
+    var(Traces, "OTEL_RECORD_USER", "false", "the caller's user id on the request span (enduser.id)"),
     var(Logs, "SFGATE_ALLOW_UNKNOWN_VARS", "false", "true: a variable that looks like a misspelt sfgate variable warns instead of stopping the start"),
 ];
 

@@ -178,6 +178,8 @@ impl Upstream {
                     .map(|a| (&a.token, &a.instance)),
             },
         );
+        // The upstream continues the request's trace, with sfgate's call as the parent.
+        crate::telemetry::spans::propagate(&mut out);
         // The signed identity assertion (`ASSERTION_KEY`), only for an authenticated caller;
         // a client's own copy was removed by the header-name rule before authentication.
         if auth.is_some() {

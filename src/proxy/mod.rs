@@ -149,7 +149,21 @@ async fn forward(
     body: axum::body::Body,
     caller: Option<&Authenticated>,
 ) -> Response {
-    let response = match gw.upstream.forward(&gw.config, parts, body, caller).await {
+    // Branched here rather than wrapped: with tracing off the forwarding future is awaited as
+    // it is. The traced branch is boxed so that this future stays the size it is without
+    // tracing (the state of both branches shares one space, the largest; measured with
+    // callgrind, an unboxed wrapper added ~8 KB of copying per proxied request).
+    let forwarded = if crate::telemetry::otel::enabled() {
+        // No `let` for the forwarding future: a binding would keep its space in this future.
+        Box::pin(crate::telemetry::spans::upstream_call(
+            parts.method.clone(),
+            gw.upstream.forward(&gw.config, parts, body, caller),
+        ))
+        .await
+    } else {
+        gw.upstream.forward(&gw.config, parts, body, caller).await
+    };
+    let response = match forwarded {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };

@@ -234,6 +234,12 @@ impl KeySets {
     }
 
     async fn get_json(&self, url: &Url) -> Result<serde_json::Value, SalesforceError> {
+        let span = crate::telemetry::spans::salesforce("jwks");
+        crate::telemetry::spans::in_call_span(span, self.get_json_untraced(url), Result::is_err)
+            .await
+    }
+
+    async fn get_json_untraced(&self, url: &Url) -> Result<serde_json::Value, SalesforceError> {
         let response = self
             .inner
             .http

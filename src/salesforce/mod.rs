@@ -42,14 +42,48 @@ fn http_client_error(e: &oauth2::HttpClientError<reqwest::Error>) -> SalesforceE
 }
 
 /// Records how long a call to Salesforce took (`sfgate_salesforce_call_seconds{endpoint}`),
-/// failures included: a slow failing Salesforce is exactly what the histogram is for.
-pub(crate) async fn timed<T>(
+/// failures included: a slow failing Salesforce is exactly what the histogram is for. While
+/// traces are exported the call is also a span of its own, marked failed when it failed.
+pub(crate) async fn timed<T: CallOutcome>(
     endpoint: &'static str,
     call: impl std::future::Future<Output = T>,
 ) -> T {
     let started = std::time::Instant::now();
-    let result = call.await;
+    let span = crate::telemetry::spans::salesforce(endpoint);
+    let result = crate::telemetry::spans::in_call_span(span, call, T::failed).await;
     metrics::histogram!("sfgate_salesforce_call_seconds", "endpoint" => endpoint)
         .record(started.elapsed().as_secs_f64());
     result
+}
+
+/// Whether a call to Salesforce failed, for its trace span: an error, or an answer that is
+/// one (an HTTP error status read by the caller itself).
+pub(crate) trait CallOutcome {
+    fn failed(&self) -> bool;
+}
+
+impl<T: CallAnswer, E> CallOutcome for Result<T, E> {
+    fn failed(&self) -> bool {
+        self.as_ref().map_or(true, CallAnswer::failed)
+    }
+}
+
+/// A successful call's value; only a raw HTTP response can still be a failure.
+pub(crate) trait CallAnswer {
+    fn failed(&self) -> bool {
+        false
+    }
+}
+
+impl CallAnswer for reqwest::Response {
+    fn failed(&self) -> bool {
+        self.status().is_client_error() || self.status().is_server_error()
+    }
+}
+impl CallAnswer for Identity {}
+impl CallAnswer for Option<introspect::Introspection> {}
+impl CallAnswer for serde_json::Value {}
+impl<F: oauth2::ExtraTokenFields> CallAnswer
+    for oauth2::StandardTokenResponse<F, oauth2::basic::BasicTokenType>
+{
 }

@@ -89,7 +89,11 @@ impl RedisStore {
         if !self.health.should_try() {
             return None;
         }
-        match tokio::time::timeout(limit, call).await {
+        let span = crate::telemetry::spans::redis(op);
+        let outcome = tokio::time::timeout(limit, call);
+        let outcome =
+            crate::telemetry::spans::in_call_span(span, outcome, |o| !matches!(o, Ok(Ok(_)))).await;
+        match outcome {
             Ok(Ok(value)) => {
                 self.health.command_ok();
                 Some(value)

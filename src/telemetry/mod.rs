@@ -9,15 +9,23 @@
 //! its unstable `tracing` cfg, hyper-util and reqwest log connection and pool events only.
 //! One dependency target can print raw bytes, headers and bodies included, and is therefore
 //! switched off whatever `RUST_LOG` says: see [`NEVER_LOGGED`].
+//!
+//! Traces (OpenTelemetry, [`otel`] and [`spans`]) are exported only when the configuration
+//! names a collector ([`init_for`]); otherwise the subscriber is exactly the log set-up.
 
+mod export_client;
 pub mod metrics;
+pub mod otel;
+pub mod spans;
 
-use crate::config::LogFormat;
+use crate::config::{Config, LogFormat};
+use axum::extract::Request;
 use std::io::IsTerminal;
+use tracing::Span;
 use tracing_subscriber::filter::Directive;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing_subscriber::{fmt, EnvFilter, Layer};
 
 /// Targets that are never logged, at any level.
 ///
@@ -65,6 +73,105 @@ pub fn init(format: LogFormat) {
             )
             .try_init(),
     };
+}
+
+/// [`init`] for `sfgate serve`: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, also the trace
+/// exporter. Keep the returned value until the server stops: dropping it flushes the spans
+/// still queued. An exporter that cannot be built (a bad header, say) leaves tracing off and
+/// says so; the gateway itself still starts.
+pub fn init_for(config: &Config) -> Option<otel::TraceExport> {
+    let format = config.server.log_format;
+    let Some(otel_config) = &config.otel else {
+        init(format);
+        return None;
+    };
+    let export = match otel::pipeline(otel_config) {
+        Ok(export) => export,
+        Err(e) => {
+            init(format);
+            tracing::error!(error = %e, "trace export is off: the OTLP exporter cannot be built");
+            return None;
+        }
+    };
+    metrics::install();
+    // Each layer has its own filter: the exported spans are not subject to `RUST_LOG`, and the
+    // log output does not see them (a line logged inside a Salesforce call keeps the
+    // request's log span, with its request id and user, as its context).
+    let mut log_filter = filter();
+    if let Ok(d) = format!("{}=off", otel::TARGET_PREFIX).parse::<Directive>() {
+        log_filter = log_filter.add_directive(d);
+    }
+    let log_layer = match format {
+        LogFormat::Json => json_layer().with_filter(log_filter).boxed(),
+        LogFormat::Text => text_layer().with_filter(log_filter).boxed(),
+    };
+    let traces = otel::layer(&export, otel_config).boxed();
+    if tracing_subscriber::registry()
+        .with(vec![traces, log_layer])
+        .try_init()
+        .is_err()
+    {
+        return None;
+    }
+    tracing::info!(
+        endpoint = %otel_config.traces_endpoint.origin().ascii_serialization(),
+        service = %otel_config.service_name,
+        "exporting traces over OTLP"
+    );
+    Some(export)
+}
+
+/// The request's log span (TraceLayer's `make_span_with`): request id, method and path — the
+/// path only, as query strings carry OAuth codes and state — and, while traces are exported,
+/// the trace id, so a log line can be found from a trace and back.
+pub fn log_span(request: &Request) -> Span {
+    let request_id = request
+        .headers()
+        .get(&crate::middleware::request_id::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    match spans::current_trace_id() {
+        None => tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %request.method(),
+            path = %request.uri().path(),
+            user_id = tracing::field::Empty,
+            org_id = tracing::field::Empty,
+        ),
+        Some(trace_id) => tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %request.method(),
+            path = %request.uri().path(),
+            user_id = tracing::field::Empty,
+            org_id = tracing::field::Empty,
+            trace_id = %trace_id,
+        ),
+    }
+}
+
+fn json_layer<S>() -> impl Layer<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(std::io::stdout)
+}
+
+fn text_layer<S>() -> impl Layer<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fmt::layer()
+        .with_target(true)
+        // Colour codes only for a terminal; in a file or a log drain they are noise.
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_writer(std::io::stdout)
 }
 
 #[cfg(test)]

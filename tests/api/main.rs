@@ -29,6 +29,7 @@ mod login_host;
 mod logout_ends_renewal;
 mod logs;
 mod ops;
+mod otel;
 mod own_routes;
 mod pages;
 mod path_props;

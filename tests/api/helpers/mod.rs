@@ -8,6 +8,7 @@ pub mod h2;
 pub mod log_watch;
 pub mod login_cookies;
 pub mod name_echo;
+pub mod otlp_receiver;
 pub mod replicas;
 pub mod rows;
 pub mod servers;

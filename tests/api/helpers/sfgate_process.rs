@@ -107,6 +107,16 @@ pub fn start_emulator(redirect_uri: &str) -> (Running, String) {
 }
 
 pub fn start_gateway(port: u16, emulator_url: &str, format: &str) -> Running {
+    start_gateway_with(port, emulator_url, format, &[])
+}
+
+/// [`start_gateway`] with more variables (or others in place of its own).
+pub fn start_gateway_with(
+    port: u16,
+    emulator_url: &str,
+    format: &str,
+    extra: &[(&str, String)],
+) -> Running {
     let mut command = Command::new(BIN);
     command
         .arg("serve")
@@ -128,11 +138,12 @@ pub fn start_gateway(port: u16, emulator_url: &str, format: &str) -> Running {
             "SF_REDIRECT_URI",
             format!("http://127.0.0.1:{port}/oauth2/callback"),
         )
-        .env("PORT", port.to_string());
+        .env("PORT", port.to_string())
+        .envs(extra.iter().map(|(k, v)| (k, v)));
     Running::spawn(command)
 }
 
-/// Waits until the gateway answers `/healthz`; false when it exited first. It is asked only
+/// Waits until the gateway answers its health check; false when it exited first. It is asked only
 /// once it said it is listening: until then the port may be another server's, the one that
 /// made it exit.
 pub async fn healthy(base: &str, gateway: &mut Running) -> bool {
@@ -140,9 +151,12 @@ pub async fn healthy(base: &str, gateway: &mut Running) -> bool {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if gateway.output().contains("sfgate listening") {
-            let answer = probe.get(format!("{base}/healthz")).send().await;
-            if answer.is_ok_and(|r| r.status() == 200) {
-                return true;
+            // `/healthz` alone, `/oauth2/healthz` in gateway mode (where `/healthz` is the app's).
+            for path in ["/healthz", "/oauth2/healthz"] {
+                let answer = probe.get(format!("{base}{path}")).send().await;
+                if answer.is_ok_and(|r| r.status() == 200) {
+                    return true;
+                }
             }
         }
         if matches!(gateway.child.try_wait(), Ok(Some(_))) {

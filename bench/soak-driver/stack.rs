@@ -1,0 +1,349 @@
+//! The processes under test: `redis-server`, two sfgate replicas (the release binary, gateway
+//! mode) and nginx in front of them, all on loopback, each in the soak's temporary directory.
+//! Every child is killed when dropped, so an error or Ctrl-C leaves nothing running.
+
+use crate::settings::*;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+pub(crate) type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+pub(crate) fn fail(message: impl Into<String>) -> Failure {
+    message.into().into()
+}
+
+pub(crate) fn free_port() -> Result<u16, Failure> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Sends `signal` (`TERM`, `KILL`, `QUIT`) to a child.
+pub(crate) fn signal(child: &Child, signal: &str) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status();
+    }
+}
+
+/// A pid file beside the child's other files, for `bench/soak` to clean up after a driver
+/// that was killed outright.
+fn write_pid(path: &Path, child: &Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::fs::write(path, pid.to_string());
+    }
+}
+
+/// Waits until `url` answers 200, for at most `within`.
+async fn wait_ok(url: &str, within: Duration) -> Result<(), Failure> {
+    let probe = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()?;
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = probe.get(url).send().await {
+            if r.status() == 200 {
+                return Ok(());
+            }
+        }
+        if started.elapsed() > within {
+            return Err(fail(format!("{url} did not answer 200 within {within:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub(crate) struct Redis {
+    pub(crate) port: u16,
+    dir: PathBuf,
+    pub(crate) child: Option<Child>,
+}
+
+impl Redis {
+    pub(crate) async fn start(dir: &Path) -> Result<Self, Failure> {
+        let mut redis = Self {
+            port: free_port()?,
+            dir: dir.join("redis"),
+            child: None,
+        };
+        std::fs::create_dir_all(&redis.dir)?;
+        redis.spawn().await?;
+        Ok(redis)
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts `redis-server` on the same port (after a kill too) and waits for `PING`.
+    pub(crate) async fn spawn(&mut self) -> Result<(), Failure> {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| fail(format!("cannot run redis-server: {e}")))?;
+        write_pid(&self.dir.join("redis.pid"), &child);
+        self.child = Some(child);
+        let started = Instant::now();
+        loop {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 16];
+                if s.write_all(b"PING\r\n").await.is_ok()
+                    && matches!(tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await, Ok(Ok(n)) if buf[..n].starts_with(b"+PONG"))
+                {
+                    return Ok(());
+                }
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err(fail("redis-server did not start"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL, as a crashed or evicted Redis: nothing is flushed.
+    pub(crate) async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// One sfgate replica: the release binary as a child process.
+pub(crate) struct Replica {
+    pub(crate) index: usize,
+    pub(crate) port: u16,
+    env: Vec<(String, String)>,
+    binary: PathBuf,
+    log: PathBuf,
+    pub(crate) child: Option<Child>,
+    /// Times this replica was started (the first start and each restart).
+    pub(crate) starts: u32,
+}
+
+impl Replica {
+    pub(crate) fn new(
+        index: usize,
+        binary: &Path,
+        dir: &Path,
+        env: Vec<(String, String)>,
+    ) -> Result<Self, Failure> {
+        Ok(Self {
+            index,
+            port: free_port()?,
+            env,
+            binary: binary.to_path_buf(),
+            log: dir.join(format!("sfgate-{index}.log")),
+            child: None,
+            starts: 0,
+        })
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub(crate) fn log(&self) -> &Path {
+        &self.log
+    }
+
+    pub(crate) async fn spawn(&mut self) -> Result<(), Failure> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Command::new(&self.binary)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("PORT", self.port.to_string())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        write_pid(&self.log.with_extension("pid"), &child);
+        self.child = Some(child);
+        self.starts += 1;
+        wait_ok(
+            &format!("{}{HEALTH_PATH}", self.url()),
+            Duration::from_secs(20),
+        )
+        .await
+    }
+
+    /// SIGTERM and wait for the graceful exit (at most 30 s, then SIGKILL).
+    pub(crate) async fn stop(&mut self) -> String {
+        let Some(mut child) = self.child.take() else {
+            return "not running".into();
+        };
+        signal(&child, "TERM");
+        match tokio::time::timeout(Duration::from_secs(30), child.wait()).await {
+            Ok(Ok(status)) => format!("exited: {status}"),
+            _ => {
+                let _ = child.kill().await;
+                "did not exit within 30 s of SIGTERM (killed)".into()
+            }
+        }
+    }
+
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+}
+
+/// The environment both replicas share: gateway mode, Redis, the emulator as Salesforce.
+pub(crate) fn replica_env(
+    emulator: &str,
+    public: &str,
+    redis: &str,
+    upstream_port: u16,
+    cache_ttl: u64,
+    route_rules: &str,
+) -> Vec<(String, String)> {
+    let pairs: Vec<(&str, String)> = vec![
+        ("SF_CLIENT_ID", CLIENT_ID.into()),
+        ("SF_CLIENT_SECRET", CLIENT_SECRET.into()),
+        ("SF_REDIRECT_URI", format!("{public}{CALLBACK_PATH}")),
+        ("SF_LOGIN_URL", emulator.into()),
+        ("SF_INSTANCE_ORIGINS", emulator.into()),
+        ("SF_ALLOWED_ORGS", ACME.into()),
+        ("SF_SCOPES", "api refresh_token custom_permissions".into()),
+        ("ROUTE_RULES", route_rules.into()),
+        ("SESSION_SECRET", SESSION_SECRET.into()),
+        ("HOST", "127.0.0.1".into()),
+        ("UPSTREAM_URL", format!("http://127.0.0.1:{upstream_port}")),
+        ("REDIS_URL", redis.into()),
+        ("IDENTITY_CACHE_TTL", cache_ttl.to_string()),
+        ("SALESFORCE_TIMEOUT", SALESFORCE_TIMEOUT_SECS.to_string()),
+        ("LOG_FORMAT", "json".into()),
+        ("RUST_LOG", "warn".into()),
+        // Every simulated client comes through nginx from 127.0.0.1.
+        ("VALIDATION_MISSES_PER_MINUTE", "100000000".into()),
+        ("RATE_LIMIT_BURST", "100000".into()),
+        ("RATE_LIMIT_PER_MINUTE", "100000000".into()),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// nginx in front of the replicas, as a platform's router: round robin, keep-alive to the
+/// replicas, WebSocket upgrades passed through, a failed connection retried on the other one.
+pub(crate) struct Nginx {
+    pub(crate) child: Option<Child>,
+}
+
+impl Nginx {
+    pub(crate) async fn start(
+        binary: &str,
+        dir: &Path,
+        port: u16,
+        replicas: &[u16],
+    ) -> Result<Self, Failure> {
+        let dir = dir.join("nginx");
+        std::fs::create_dir_all(&dir)?;
+        let d = dir.display();
+        let servers: String = replicas
+            .iter()
+            .map(|p| format!("        server 127.0.0.1:{p};\n"))
+            .collect();
+        let config = format!(
+            r#"worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        ''      '';
+    }}
+    upstream sfgate {{
+{servers}        keepalive 64;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://sfgate;
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_next_upstream error timeout;
+            proxy_read_timeout 3600s;
+            proxy_buffering off;
+        }}
+    }}
+}}
+"#
+        );
+        std::fs::write(dir.join("nginx.conf"), &config)?;
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| fail(format!("cannot run {binary}: {e}")))?;
+        let nginx = Self { child: Some(child) };
+        wait_ok(
+            &format!("http://127.0.0.1:{port}{HEALTH_PATH}"),
+            Duration::from_secs(10),
+        )
+        .await?;
+        Ok(nginx)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGQUIT to the master: its worker exits too (SIGKILL would orphan it).
+        if let Some(mut child) = self.child.take() {
+            signal(&child, "QUIT");
+            for _ in 0..100 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.start_kill();
+        }
+    }
+}
+
+/// RSS (KiB) and open descriptors of a process, from /proc.
+pub(crate) fn rss_and_fds(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
+    Some((rss, fds))
+}
