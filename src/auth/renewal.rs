@@ -22,17 +22,23 @@
 //! (`renew_once`): take a short lock in the shared store keyed by the same digest, look for an
 //! encrypted result stored there by another replica, and only call Salesforce when there is
 //! none, storing the (encrypted) result before releasing the lock. Callers keep using `renew`.
+//!
+//! **A logged-out session never comes back.** A logout marks the refresh tokens it covers
+//! ([`Renewals::log_out`]) here and, with `REDIS_URL`, on every replica, before Salesforce is
+//! asked to revoke them; a renewal with a marked refresh token is refused without calling
+//! Salesforce. Salesforce may have timed out or failed the revocation and still accept the
+//! token, so its answer is never what keeps an old cookie from being renewed.
 
 use crate::domain::{InstancePolicy, InstanceUrl};
 use crate::salesforce::{SalesforceError, SalesforceOAuth, TokenSet};
-use crate::store::SharedStore;
+use crate::store::{Shared, SharedStore};
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// At most this many recent renewals are remembered (least recently used go first).
 pub const MAX_RENEWALS: u64 = 100_000;
@@ -113,6 +119,23 @@ pub struct Renewals {
     store: SharedStore,
     /// Re-checks the instance URL of a renewal another replica made.
     instance_policy: InstancePolicy,
+    /// Refresh tokens logged out here, each until the session it belonged to would have ended
+    /// (replicas sharing `store` learn them from it). Bounded like [`Self::recent`].
+    logged_out: moka::sync::Cache<RenewalKey, Instant>,
+}
+
+/// Each logged-out refresh token is remembered until its own deadline.
+struct UntilDeadline;
+
+impl moka::Expiry<RenewalKey, Instant> for UntilDeadline {
+    fn expire_after_create(
+        &self,
+        _key: &RenewalKey,
+        until: &Instant,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Some(until.saturating_duration_since(created_at))
+    }
 }
 
 /// [store] A renewal as replicas hand it to each other through the store, where it is sealed
@@ -138,6 +161,10 @@ impl Renewals {
                 .build(),
             store: SharedStore::Local,
             instance_policy: InstancePolicy::default(),
+            logged_out: moka::sync::Cache::builder()
+                .max_capacity(MAX_RENEWALS)
+                .expire_after(UntilDeadline)
+                .build(),
         }
     }
 
@@ -163,6 +190,14 @@ impl Renewals {
         &self,
         refresh_token: &SecretString,
     ) -> Result<(RenewedTokens, RenewalSource), RenewalError> {
+        if self.is_logged_out(refresh_token) {
+            metrics::counter!("sfgate_session_renewals_total", "outcome" => "logged_out")
+                .increment(1);
+            return Err(RenewalError::Refused {
+                error: "invalid_grant".into(),
+                description: "this session was logged out".into(),
+            });
+        }
         let asked = AtomicBool::new(false);
         let result = self
             .recent
@@ -191,6 +226,24 @@ impl Renewals {
     /// Forgets a renewal made with `refresh_token` (at logout: that session is over).
     pub async fn forget(&self, refresh_token: &SecretString) {
         self.recent.invalidate(&renewal_key(refresh_token)).await;
+    }
+
+    /// Ends `refresh_token` for sfgate, whatever Salesforce later answers about it: no renewal
+    /// with it is made again, here or (with `REDIS_URL`) on any replica, for `keep` (the
+    /// session's remaining life: a refresh token outlives any access token). Says what the
+    /// other replicas were told.
+    pub async fn log_out(&self, refresh_token: &SecretString, keep: Duration) -> Shared {
+        let key = renewal_key(refresh_token);
+        self.logged_out.insert(key, Instant::now() + keep);
+        self.recent.invalidate(&key).await;
+        self.store.revoke_for(&key, keep).await
+    }
+
+    /// Whether a logout (here, or on a replica sharing the store) ended `refresh_token`.
+    /// In memory only.
+    pub fn is_logged_out(&self, refresh_token: &SecretString) -> bool {
+        let key = renewal_key(refresh_token);
+        self.logged_out.contains_key(&key) || self.store.is_revoked(&key)
     }
 
     /// The one renewal of this process for a refresh token. [store] With replicas sharing

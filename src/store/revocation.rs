@@ -56,6 +56,8 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 const MAX_TRACKED: u64 = 100_000;
 /// However long a JWT claims to live, a revocation is remembered no longer than this.
 const MAX_KEEP: Duration = Duration::from_secs(24 * 3600);
+/// However long a session may last, a logged-out refresh token is remembered no longer.
+const MAX_SESSION_KEEP: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// What a revocation message says. Tagged, so that further kinds can be added; replicas
 /// ignore kinds they do not know.
@@ -199,10 +201,20 @@ impl SharedStore {
     /// (a JWT's remaining life; never less than the identity caches can hold a verdict).
     /// Kept and written when Redis returns if it cannot be told now.
     pub async fn revoke(&self, digest: &Digest, keep: Duration) -> Shared {
+        self.revoke_within(digest, keep, MAX_KEEP).await
+    }
+
+    /// [`Self::revoke`] for a credential that outlives any JWT (a session's refresh token):
+    /// kept for all of `keep`, which the caller bounds (by `SESSION_MAX_AGE`).
+    pub async fn revoke_for(&self, digest: &Digest, keep: Duration) -> Shared {
+        self.revoke_within(digest, keep, MAX_SESSION_KEEP).await
+    }
+
+    async fn revoke_within(&self, digest: &Digest, keep: Duration, max_keep: Duration) -> Shared {
         let Self::Redis(store) = self else {
             return Shared::NotShared;
         };
-        let keep = keep.max(store.revocations.min_keep).min(MAX_KEEP);
+        let keep = keep.max(store.revocations.min_keep).min(max_keep);
         let until_ms = now_ms() + keep.as_millis() as u64;
         store.revocations.mark(*digest, until_ms);
         if publish(store, digest, until_ms).await {

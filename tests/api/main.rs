@@ -26,6 +26,7 @@ mod instance_url_props;
 mod jwt;
 mod login;
 mod login_host;
+mod logout_ends_renewal;
 mod logs;
 mod ops;
 mod otel;

@@ -18,7 +18,7 @@
 use super::params::body_params;
 use super::LoginError;
 use crate::auth::origin::require_same_origin;
-use crate::auth::session::{Session, SESSION_COOKIE};
+use crate::auth::session::{now_secs, Session, SESSION_COOKIE};
 use crate::auth::{extract_credentials, CredentialSource, Credentials};
 use crate::domain::ReturnTo;
 use crate::error::wants_html;
@@ -30,6 +30,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde::Serialize;
+use std::time::Duration;
 
 /// Which token a revocation was for; the answer lists those Salesforce confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -192,7 +193,10 @@ async fn revoke_and_evict(
     credentials: Option<Credentials>,
     body_refresh: Option<SecretString>,
 ) -> Revocation {
-    let mut outcome = Revocation::default();
+    let mut outcome = Revocation {
+        replicas: end_locally(state, credentials.as_ref(), body_refresh.as_ref()).await,
+        ..Revocation::default()
+    };
     let Some(credentials) = credentials else {
         // No session and no token (or none we can read): nothing of ours to revoke, except a
         // refresh token sent alone.
@@ -201,20 +205,6 @@ async fn revoke_and_evict(
         }
         return outcome;
     };
-    if let Ok(instance) = state
-        .config
-        .salesforce
-        .instance_policy
-        .check(&credentials.instance)
-    {
-        outcome.replicas = Some(
-            state
-                .auth
-                .validator
-                .evict(&instance, &credentials.token)
-                .await,
-        );
-    }
     match (&credentials.source, &credentials.session) {
         (
             CredentialSource::Session,
@@ -232,12 +222,56 @@ async fn revoke_and_evict(
             )
             .await;
             if let Some(rt) = body_refresh {
-                state.auth.renewals.forget(&rt).await;
                 revoke(state, &rt, TokenKind::RefreshToken, &mut outcome).await;
             }
         }
     }
     outcome
+}
+
+/// Ends, for sfgate itself and before Salesforce is asked anything, every credential the
+/// logout covers: the access token (evicted and tombstoned), the session's refresh token and a
+/// refresh token sent in the body (never renewed with again). Salesforce's revocation may time
+/// out or fail while Salesforce still honours the tokens, so a logged-out session must not
+/// depend on it to stay logged out. Says what the other replicas were told (`None` when there
+/// was nothing to tell them).
+async fn end_locally(
+    state: &AppState,
+    credentials: Option<&Credentials>,
+    body_refresh: Option<&SecretString>,
+) -> Option<Shared> {
+    let mut replicas = None;
+    // Refresh tokens first: a replica that hears the access token's tombstone has then heard
+    // these too (one ordered channel), so it never renews the session in between.
+    let session = credentials.and_then(|c| c.session.as_ref());
+    if let Some((session, rt)) = session.and_then(|s| s.refresh_token.as_ref().map(|rt| (s, rt))) {
+        // The cookie can be replayed until the session's maximum age, no longer.
+        let ends_at = state.auth.cookies.session_ends_at(session);
+        let keep = Duration::from_secs(ends_at.saturating_sub(now_secs()).max(1));
+        replicas = Some(state.auth.renewals.log_out(rt, keep).await);
+    }
+    if let Some(rt) = body_refresh {
+        // An API client's refresh token: its age is unknown, so the longest a session lives.
+        let keep = state.config.session.max_age;
+        replicas = Some(state.auth.renewals.log_out(rt, keep).await);
+    }
+    if let Some(credentials) = credentials {
+        if let Ok(instance) = state
+            .config
+            .salesforce
+            .instance_policy
+            .check(&credentials.instance)
+        {
+            replicas = Some(
+                state
+                    .auth
+                    .validator
+                    .evict(&instance, &credentials.token)
+                    .await,
+            );
+        }
+    }
+    replicas
 }
 
 /// A browser session's logout: its refresh token, which revokes every access token issued from
@@ -248,7 +282,6 @@ async fn revoke_session(
     access_token: &SecretString,
     outcome: &mut Revocation,
 ) {
-    state.auth.renewals.forget(refresh_token).await;
     if revoke(state, refresh_token, TokenKind::RefreshToken, outcome).await {
         outcome.revoked.push(TokenKind::AccessToken);
         return;

@@ -101,6 +101,13 @@ async fn refresh_for_client(
     state: &AppState,
     refresh_token: SecretString,
 ) -> Result<Response, LoginError> {
+    // Logged out through sfgate: refused whatever Salesforce would say (see `Renewals::log_out`).
+    if state.auth.renewals.is_logged_out(&refresh_token) {
+        return Err(LoginError::RefreshRejected {
+            error: "invalid_grant".into(),
+            description: "this refresh token was logged out".into(),
+        });
+    }
     let tokens = state.auth.oauth.refresh(&refresh_token).await;
     let tokens = tokens.map_err(LoginError::refresh_failed)?;
     let identity = confirm_identity(state, &tokens).await?;

@@ -7,6 +7,7 @@
 
 mod authenticity;
 mod logins_and_verdicts;
+mod logout_renewal;
 mod outage_revocation;
 mod outages_and_renewal;
 mod renewal_primitives;
