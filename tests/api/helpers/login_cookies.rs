@@ -92,7 +92,12 @@ pub fn value_of(pair: &str) -> String {
 pub fn tampered(pair: &str) -> String {
     let (name, value) = pair.split_once('=').expect("pair");
     let mut chars: Vec<char> = value.chars().collect();
-    let i = chars.len() / 2;
+    // A character near the middle that is not part of a `%XX` escape: changing an escape's
+    // digits could make the value undecodable (a different refusal) instead of forged.
+    let in_escape = |i: usize| (i.saturating_sub(2)..=i).any(|j| chars.get(j) == Some(&'%'));
+    let i = (chars.len() / 2..chars.len())
+        .find(|&i| !in_escape(i))
+        .expect("a character outside percent escapes");
     chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
     format!("{name}={}", chars.into_iter().collect::<String>())
 }
