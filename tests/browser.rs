@@ -329,9 +329,7 @@ async fn a_person_logs_in_sees_their_name_uses_the_api_and_logs_out() {
         "and says so"
     );
     assert!(
-        app.emulator
-            .calls(sfgate::salesforce::emulator::Endpoint::Revoke)
-            >= 1,
+        app.emulator.calls(sfgate_emulator::Endpoint::Revoke) >= 1,
         "logout revoked the token at Salesforce"
     );
 
@@ -377,8 +375,7 @@ async fn denying_access_at_salesforce_shows_the_friendly_error_page() {
     );
     save_screenshot(&browser, "sfgate-denied.png").await;
     assert_eq!(
-        app.emulator
-            .calls(sfgate::salesforce::emulator::Endpoint::Token),
+        app.emulator.calls(sfgate_emulator::Endpoint::Token),
         0,
         "a denied login asks Salesforce for no token"
     );

@@ -8,7 +8,7 @@ use crate::helpers::upstream::start_echo;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
-use sfgate::salesforce::emulator::UserProfile;
+use sfgate_emulator::UserProfile;
 
 const BOB: (&str, &str) = ("bob@acme.example", "bob-demo-2");
 const ALICE_ID: &str = "0055j00000AlIcE";

@@ -5,7 +5,7 @@
 use crate::common::*;
 use crate::helpers::upstream::{one, start_echo};
 use serde_json::{json, Value};
-use sfgate::salesforce::canvas::sign;
+use sfgate_emulator::sign_request as sign;
 
 const BOB: &str = "bob@acme.example";
 

@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use crate::helpers::upstream::start_echo;
-use sfgate::salesforce::emulator::Endpoint;
+use sfgate_emulator::Endpoint;
 
 /// A gateway in front of the echo app, and a caller's token.
 async fn gateway(extra: &[(&str, &str)]) -> (TestApp, StubServer) {

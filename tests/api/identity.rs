@@ -2,7 +2,7 @@
 //! failing closed when Salesforce misbehaves.
 
 use crate::common::*;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault};
 use std::time::Duration;
 
 #[tokio::test]

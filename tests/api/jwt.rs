@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use sfgate::salesforce::emulator::{Endpoint, Fault, FOREIGN_KEY};
+use sfgate_emulator::{Endpoint, Fault, FOREIGN_KEY};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const ALICE_USER: &str = "alice@acme.example";
@@ -514,7 +514,7 @@ async fn a_jwt_verdict_is_not_cached_past_the_tokens_exp() {
 async fn the_second_demo_app_issues_jwts_the_gateway_accepts() {
     let app = spawn_app_with_emulator(
         |emulator| {
-            emulator.jwt_app = Some(sfgate::salesforce::emulator::ConnectedApp {
+            emulator.jwt_app = Some(sfgate_emulator::ConnectedApp {
                 client_id: "jwt-app".into(),
                 client_secret: "jwt-app-secret".into(),
             })

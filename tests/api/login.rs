@@ -1,7 +1,7 @@
 //! The browser login flow and the token routes, over HTTP against the emulator.
 
 use crate::common::*;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault};
 
 fn query_map(url: &str) -> std::collections::HashMap<String, String> {
     reqwest::Url::parse(url)

@@ -4,7 +4,7 @@
 //! the revocation and would still honour the refresh token.
 
 use crate::common::*;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault};
 
 /// No identity cache: the access token the emulator expires is seen as expired at once, so
 /// the replayed cookie goes down the renewal path.

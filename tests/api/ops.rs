@@ -5,7 +5,7 @@
 //! a scrape before and after with "grew by at least": other tests may add to the same series.
 
 use crate::common::*;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault};
 
 #[tokio::test]
 async fn metrics_count_logins_protected_calls_and_salesforce_latency_by_route_template() {

@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use sfgate::demo::sample_app::SampleApp;
-use sfgate::salesforce::emulator::Endpoint;
+use sfgate_emulator::Endpoint;
 
 /// The script card's commands, unescaped, as a person would copy them.
 fn script_card(page: &str) -> String {

@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use futures_util::future::join_all;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault};
 use std::time::Duration;
 
 /// A gateway whose identity cache is off, so an access token the emulator expired is seen as

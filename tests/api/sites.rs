@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use sfgate::domain::InstancePolicy;
-use sfgate::salesforce::emulator::{Endpoint, SITE_PATH};
+use sfgate_emulator::{Endpoint, SITE_PATH};
 
 /// A gateway whose login URL is the emulator's site, with Alice as a customer-portal user.
 async fn site_gateway(extra: &[(&str, &str)]) -> TestApp {

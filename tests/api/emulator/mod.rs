@@ -10,7 +10,7 @@ use crate::common::{expect_status, expect_status_for};
 use crate::helpers::emulator_client::*;
 use reqwest::StatusCode;
 use serde_json::Value;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
 use sfgate::salesforce::verify_signature;
+use sfgate_emulator::{Endpoint, Fault};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

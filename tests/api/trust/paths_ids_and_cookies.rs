@@ -193,7 +193,7 @@ async fn the_session_cookie_in_an_encoded_spelling_is_read_and_never_forwarded()
 
 #[tokio::test]
 async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
-    use sfgate::salesforce::emulator::Endpoint;
+    use sfgate_emulator::Endpoint;
     let app = spawn_app_with(|env| {
         env.insert("VALIDATION_MISSES_PER_MINUTE".into(), "3".into());
     })
