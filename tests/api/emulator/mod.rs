@@ -4,6 +4,7 @@
 
 mod authorize;
 mod faults_and_rotation;
+mod layering;
 mod tokens;
 
 use crate::common::{expect_status, expect_status_for};
