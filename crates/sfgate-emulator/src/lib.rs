@@ -5,6 +5,11 @@
 //! codes, PKCE, client authentication, signed token responses, `Bad_OAuth_Token` for bad
 //! tokens, revocation. Fault switches (slow, 5xx, garbage, hang, closed connection) let tests
 //! prove sfgate fails closed. It binds loopback only: it hands out tokens for anyone.
+//!
+//! A crate of its own that does not depend on `sfgate`: it is the other side of every check the
+//! gateway makes, so it computes ids and signatures with its own code, and a test passes only
+//! when the two independent implementations agree. The `sfgate` binary links it for `sfgate
+//! demo` and `sfgate emulator`; the gateway library does not use it.
 
 mod authorize;
 mod canvas;
