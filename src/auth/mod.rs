@@ -8,6 +8,7 @@ mod confirmed;
 mod credentials;
 mod error;
 mod layer;
+pub mod login;
 pub mod miss_budget;
 pub mod origin;
 pub mod original_request;
