@@ -47,3 +47,36 @@ impl ReplayGuard {
             .unwrap_or(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_state_is_claimed_once_and_a_replay_is_refused() {
+        let guard = ReplayGuard::new(SharedStore::Local);
+        assert!(guard.claim("state-1").await);
+        assert!(!guard.claim("state-1").await);
+        assert!(
+            guard.claim("state-2").await,
+            "another state is not affected"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_concurrent_claims_of_one_state_exactly_one_wins() {
+        let guard = Arc::new(ReplayGuard::new(SharedStore::Local));
+        let claims: Vec<_> = (0..32)
+            .map(|_| {
+                let guard = guard.clone();
+                tokio::spawn(async move { guard.claim("raced").await })
+            })
+            .collect();
+        let mut won = 0;
+        for claim in claims {
+            won += usize::from(claim.await.expect("claim task"));
+        }
+        assert_eq!(won, 1);
+    }
+}
