@@ -4,7 +4,6 @@
 //! only callers with a valid Salesforce identity reach protected routes.
 
 pub mod auth;
-pub mod cli;
 pub mod config;
 pub mod config_warnings;
 pub mod demo;
