@@ -49,4 +49,22 @@ mod tests {
         let other = Sealer::new(b"another-secret-of-at-least-32-bytes!!");
         assert_eq!(other.open("k1", sealed), None);
     }
+
+    /// A value sealed by an earlier release: values already in Redis must keep opening.
+    #[test]
+    fn values_sealed_by_earlier_releases_still_open() {
+        const SEALED: &str =
+            "+DbZ6K5+cfB/aoEZXQ2rPb7GkubF2Gh1M8XrzvSXtVzGSbySTd1y5IoEPBAIBHl1f6NZ/g==";
+        let sealer = Sealer::new(b"0123456789abcdef0123456789abcdef-secret");
+        assert_eq!(
+            sealer
+                .open("sfgate:v1:verdict:abc", SEALED.to_string())
+                .as_deref(),
+            Some("{\"refresh\":\"5Aep861+/=\"}")
+        );
+        assert_eq!(
+            sealer.open("sfgate:v1:verdict:abd", SEALED.to_string()),
+            None
+        );
+    }
 }
