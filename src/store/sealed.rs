@@ -1,34 +1,29 @@
-//! Sealing token-bearing values before they go to Redis: the cookie crate's private-cookie
-//! AEAD (AES-256-GCM, key derived from `SESSION_SECRET` by HKDF, as the session cookie is),
-//! with the Redis key's name as the cookie name, so a sealed value only opens under the key
-//! it was written to. Replicas share `SESSION_SECRET`, so any of them can open it.
+//! Sealing token-bearing values before they go to Redis: AES-256-GCM in the cookie crate's
+//! private-cookie format (`crate::crypto::SealingKey`, key derived from `SESSION_SECRET` by
+//! HKDF, as the session cookie is), with the Redis key's name as the cookie name, so a sealed
+//! value only opens under the key it was written to. Replicas share `SESSION_SECRET`, so any
+//! of them can open it.
 
-use cookie::{Cookie, CookieJar, Key};
+use crate::crypto::SealingKey;
 
 pub(super) struct Sealer {
-    key: Key,
+    key: SealingKey,
 }
 
 impl Sealer {
     pub(super) fn new(session_secret: &[u8]) -> Self {
         Self {
-            key: Key::derive_from(session_secret),
+            key: SealingKey::derive_from(session_secret),
         }
     }
 
     pub(super) fn seal(&self, name: &str, plaintext: String) -> Option<String> {
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.key)
-            .add(Cookie::new(name.to_string(), plaintext));
-        jar.get(name).map(|c| c.value().to_string())
+        self.key.seal(name, plaintext.as_bytes())
     }
 
     /// `None` for anything altered, truncated, sealed with another key or under another name.
     pub(super) fn open(&self, name: &str, sealed: String) -> Option<String> {
-        let jar = CookieJar::new();
-        jar.private(&self.key)
-            .decrypt(Cookie::new(name.to_string(), sealed))
-            .map(|c| c.value().to_string())
+        self.key.open(name, &sealed)
     }
 }
 
