@@ -52,8 +52,11 @@ impl SealingKey {
         let expanded = Prk::new_less_safe(HKDF_SHA256, secret)
             .expand(&[KEYS_INFO], CombinedLen)
             .and_then(|okm| okm.fill(&mut both));
-        // HKDF-SHA256 can expand to 255 × 32 bytes; 64 never fails.
-        debug_assert!(expanded.is_ok());
+        if expanded.is_err() {
+            // HKDF-SHA256 expands to up to 255 × 32 bytes: 64 cannot fail, and a key made of
+            // zeros instead would be worse than stopping.
+            unreachable!("HKDF-SHA256 refused a 64-byte expansion");
+        }
         let mut encryption = [0u8; 32];
         encryption.copy_from_slice(&both[ENCRYPTION_KEY_OFFSET..]);
         Self::from_encryption_key(encryption)
