@@ -1,6 +1,6 @@
 //! Who is calling: credentials, the session cookie, validation with its cache, the
 //! [`Authenticator`] that runs them for every entry point, and the layer and extractor that
-//! give protected handlers an [`Identity`](crate::salesforce::Identity).
+//! give protected handlers an [`Identity`](crate::domain::Identity).
 
 mod authenticator;
 mod authorize;

@@ -11,8 +11,9 @@
 //! (which re-seal with a fresh `SESSION_TTL`) can never keep a stolen cookie alive for ever.
 
 use super::secret_serde;
+use crate::domain::Identity;
 use crate::domain::ReturnTo;
-use crate::salesforce::{Identity, TokenSet};
+use crate::salesforce::TokenSet;
 use axum::http::{header, HeaderMap, HeaderValue};
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use secrecy::SecretString;

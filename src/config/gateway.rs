@@ -1,9 +1,9 @@
 //! Gateway mode: the upstream app behind sfgate and the rules for what reaches it.
 
+use super::forward_auth_style::ForwardAuthStyle;
 use super::reader::Reader;
-use crate::auth::original_request::ForwardAuthStyle;
+use super::upgrade_protocols::UpgradePolicy;
 use crate::header_rule::UnderscoreHeaders;
-use crate::proxy::UpgradePolicy;
 use std::time::Duration;
 use url::Url;
 
@@ -71,11 +71,8 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
     );
     let allow_encoded_slashes = r.flag("ALLOW_ENCODED_SLASHES");
     let upgrade_protocols = upgrade_protocols(r);
-    let websocket_allowed_origins = super::reader::list(
-        r,
-        "WEBSOCKET_ALLOWED_ORIGINS",
-        crate::auth::origin::parse_origin,
-    );
+    let websocket_allowed_origins =
+        super::reader::list(r, "WEBSOCKET_ALLOWED_ORIGINS", super::origin::parse_origin);
     let forward_auth_style = r.parse_or(
         "FORWARD_AUTH_STYLE",
         ForwardAuthStyle::Auto,

@@ -11,7 +11,9 @@ mod assertion;
 mod cache;
 mod canvas;
 pub mod effective;
+mod forward_auth_style;
 mod gateway;
+mod origin;
 mod otel;
 mod policy;
 mod reader;
@@ -21,17 +23,20 @@ mod server;
 mod session;
 #[cfg(test)]
 mod tests;
+mod upgrade_protocols;
 pub mod variables;
 
 pub use assertion::AssertionConfig;
 pub use cache::CacheConfig;
 pub use canvas::CanvasConfig;
+pub use forward_auth_style::ForwardAuthStyle;
 pub use gateway::{GatewayConfig, SkipAuthRule};
 pub use otel::{OtelConfig, TraceSampler};
 pub use redis::RedisConfig;
 pub use salesforce::{SalesforceConfig, TokenValidation};
 pub use server::{LogFormat, RateLimit, ServerConfig};
 pub use session::SessionConfig;
+pub use upgrade_protocols::UpgradePolicy;
 pub use variables::{Variable, VARIABLES};
 
 use reader::Reader;

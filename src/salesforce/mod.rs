@@ -13,10 +13,11 @@ pub mod rs256;
 mod signature;
 
 pub use error::{transient_failure, SalesforceError};
-pub use identity::{Identity, IdentityClient, Profile};
+pub use identity::IdentityClient;
 pub use oauth::{SalesforceOAuth, TokenSet};
 pub use signature::verify_signature;
 
+use crate::domain::Identity;
 use std::time::Duration;
 
 /// The one HTTP client for calls to Salesforce. Redirects are never followed: a token or code

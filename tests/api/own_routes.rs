@@ -8,8 +8,8 @@ use axum::routing::get;
 use axum::Router;
 use sfgate::auth::require_identity;
 use sfgate::config::Config;
+use sfgate::domain::Identity;
 use sfgate::salesforce::emulator::{Emulator, EmulatorConfig};
-use sfgate::salesforce::Identity;
 use sfgate::state::AppState;
 use tokio::net::TcpListener;
 

@@ -4,11 +4,12 @@
 use super::verdict::Verdict;
 use super::IdentityValidator;
 use crate::config::{Config, TokenValidation};
+use crate::domain::Identity;
 use crate::domain::{InstancePolicy, InstanceUrl};
 use crate::salesforce::introspect::Introspector;
 use crate::salesforce::jwks::{KeyError, KeySets};
 use crate::salesforce::jwt::{self, JwtRejection, Unverified};
-use crate::salesforce::{transient_failure, Identity, SalesforceError};
+use crate::salesforce::{transient_failure, SalesforceError};
 use secrecy::SecretString;
 use std::time::{Duration, Instant};
 

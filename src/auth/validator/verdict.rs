@@ -2,8 +2,8 @@
 //! validation touches.
 
 use super::super::Confirmed;
+use crate::domain::Identity;
 use crate::domain::{InstanceUrl, OrgId};
-use crate::salesforce::Identity;
 use metrics::Counter;
 use moka::Expiry;
 use secrecy::{ExposeSecret, SecretString};

@@ -2,7 +2,8 @@
 
 use super::LoginError;
 use crate::auth::{AuthError, Confirmed};
-use crate::salesforce::{Identity, TokenSet};
+use crate::domain::Identity;
+use crate::salesforce::TokenSet;
 use crate::state::AppState;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
