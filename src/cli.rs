@@ -1,8 +1,8 @@
 //! The command line: `sfgate` serves; `demo`, `emulator` and `check` help people try and
 //! operate it.
 
+use crate::config::warnings;
 use crate::config::{Config, ConfigError, LogFormat};
-use crate::config_warnings;
 use crate::demo::{Demo, DemoError, DemoOptions, Upstream, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use crate::domain::AllowedOrgs;
 use crate::salesforce::emulator::{run_standalone, EmulatorConfig};
@@ -141,7 +141,7 @@ fn load() -> Result<Config, ConfigError> {
 fn report(e: &ConfigError) -> ExitCode {
     eprintln!("sfgate: {e}");
     // A misspelt name is often why a required one is "missing": say so next to the problems.
-    for warning in config_warnings::from_env(None) {
+    for warning in warnings::from_env(None) {
         eprintln!("sfgate: warning: {warning}");
     }
     eprintln!("See docs/configuration.md or .env.example for every variable.");
@@ -151,7 +151,7 @@ fn report(e: &ConfigError) -> ExitCode {
 fn check() -> ExitCode {
     match load() {
         Ok(config) => {
-            for warning in config_warnings::from_env(Some(&config)) {
+            for warning in warnings::from_env(Some(&config)) {
                 eprintln!("sfgate: warning: {warning}");
             }
             println!(
@@ -276,7 +276,7 @@ fn describe_orgs(orgs: &AllowedOrgs) -> String {
 
 /// Start-up notes an operator should see once.
 fn announce(config: &Config) {
-    for warning in config_warnings::from_env(Some(config)) {
+    for warning in warnings::from_env(Some(config)) {
         tracing::warn!(variable = %warning.variable, "{}", warning.message);
     }
     for name in &config.legacy_names_used {

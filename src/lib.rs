@@ -6,7 +6,6 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod config_warnings;
 pub mod demo;
 pub mod domain;
 pub mod error;

@@ -23,8 +23,10 @@ mod server;
 mod session;
 #[cfg(test)]
 mod tests;
+mod unknown_names;
 mod upgrade_protocols;
 pub mod variables;
+pub mod warnings;
 
 pub use assertion::AssertionConfig;
 pub use cache::CacheConfig;
@@ -36,6 +38,7 @@ pub use redis::RedisConfig;
 pub use salesforce::{SalesforceConfig, TokenValidation};
 pub use server::{LogFormat, RateLimit, ServerConfig};
 pub use session::SessionConfig;
+pub use unknown_names::ALLOW_UNKNOWN_VARS;
 pub use upgrade_protocols::UpgradePolicy;
 pub use variables::{Variable, VARIABLES};
 
@@ -67,9 +70,6 @@ pub struct Config {
     /// happen to be one letter from sfgate's.
     pub allow_unknown_vars: bool,
 }
-
-/// The variable that turns misspelt-variable errors into warnings.
-pub const ALLOW_UNKNOWN_VARS: &str = "SFGATE_ALLOW_UNKNOWN_VARS";
 
 /// One problem with one variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl Config {
     }
 
     /// [`Self::from_lookup`], plus a problem for each of `present` that looks like a misspelt
-    /// sfgate variable ([`crate::config_warnings::misspelt`]): a typo such as `SF_LOGIN_URI`
+    /// sfgate variable ([`unknown_names::misspelt`]): a typo such as `SF_LOGIN_URI`
     /// would otherwise leave the default in force (a sandbox user sent to production) with
     /// nothing but a warning. `SFGATE_ALLOW_UNKNOWN_VARS=true` turns these back into warnings.
     pub fn from_names(
@@ -141,7 +141,7 @@ impl Config {
         }
         let known = Self::known_variables();
         let misspelt: Vec<ConfigProblem> =
-            crate::config_warnings::misspelt(present.iter().map(String::as_str), &known)
+            unknown_names::misspelt(present.iter().map(String::as_str), &known)
                 .into_iter()
                 .map(|w| ConfigProblem {
                     variable: w.variable,
