@@ -29,6 +29,7 @@ pub mod login_state;
 mod redis_store;
 pub mod renewal_lock;
 pub mod revocation;
+mod revocation_cache;
 mod sealed;
 
 pub use health::StoreStatus;
@@ -89,13 +90,4 @@ impl SharedStore {
             Self::Redis(store) => Some(store.health.status()),
         }
     }
-}
-
-/// Lower-case hex, for key names.
-fn hex(digest: &Digest) -> String {
-    use std::fmt::Write;
-    digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
