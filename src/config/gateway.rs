@@ -2,7 +2,7 @@
 
 use super::forward_auth_style::ForwardAuthStyle;
 use super::reader::Reader;
-use super::upgrade_protocols::UpgradePolicy;
+use super::upgrade_protocols::UpgradeProtocols;
 use crate::header_rule::UnderscoreHeaders;
 use std::time::Duration;
 use url::Url;
@@ -24,7 +24,7 @@ pub struct GatewayConfig {
     /// `ALLOW_ENCODED_SLASHES`: let `%2F` through in proxied paths (dot segments stay refused).
     pub allow_encoded_slashes: bool,
     /// `UPGRADE_PROTOCOLS`: protocols tunnelled besides WebSocket (never h2c).
-    pub upgrade_protocols: UpgradePolicy,
+    pub upgrade_protocols: UpgradeProtocols,
     /// `WEBSOCKET_ALLOWED_ORIGINS`: origins besides sfgate's own whose pages may open a
     /// WebSocket with the session cookie (as `scheme://host[:port]`).
     pub websocket_allowed_origins: Vec<String>,
@@ -93,16 +93,16 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
     }
 }
 
-fn upgrade_protocols(r: &mut Reader<'_>) -> UpgradePolicy {
+fn upgrade_protocols(r: &mut Reader<'_>) -> UpgradeProtocols {
     let raw = r.get("UPGRADE_PROTOCOLS").unwrap_or_default();
     let entries: Vec<&str> = raw
         .split(',')
         .map(str::trim)
         .filter(|e| !e.is_empty())
         .collect();
-    UpgradePolicy::parse(&entries).unwrap_or_else(|problem| {
+    UpgradeProtocols::parse(&entries).unwrap_or_else(|problem| {
         r.problem("UPGRADE_PROTOCOLS", problem);
-        UpgradePolicy::default()
+        UpgradeProtocols::default()
     })
 }
 

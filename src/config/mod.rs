@@ -39,7 +39,7 @@ pub use salesforce::{SalesforceConfig, TokenValidation};
 pub use server::{LogFormat, RateLimit, ServerConfig};
 pub use session::SessionConfig;
 pub use unknown_names::ALLOW_UNKNOWN_VARS;
-pub use upgrade_protocols::UpgradePolicy;
+pub use upgrade_protocols::UpgradeProtocols;
 pub use variables::{Variable, VARIABLES};
 
 use reader::Reader;

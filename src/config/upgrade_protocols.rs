@@ -13,12 +13,12 @@ const H2C: &str = "h2c";
 
 /// `UPGRADE_PROTOCOLS`, with `websocket` implied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UpgradePolicy {
+pub struct UpgradeProtocols {
     /// Lowercase protocol names (`name` or `name/version`), besides `websocket`.
     extra: Vec<String>,
 }
 
-impl UpgradePolicy {
+impl UpgradeProtocols {
     /// From `UPGRADE_PROTOCOLS`' entries; `h2c` and malformed names are refused.
     pub fn parse(entries: &[&str]) -> Result<Self, String> {
         let mut extra = Vec::new();

@@ -1,5 +1,5 @@
 //! Offering an upgrade to the app: the request's `Upgrade` matched against the tunnelled
-//! protocols ([`UpgradePolicy`], `UPGRADE_PROTOCOLS`; its rule, and why `h2c` is never
+//! protocols ([`UpgradeProtocols`], `UPGRADE_PROTOCOLS`; its rule, and why `h2c` is never
 //! tunnelled, is in `config/upgrade_protocols.rs`).
 //!
 //! An upgrade that is not tunnelled is dropped, not refused: the request goes to the app as an
@@ -11,10 +11,10 @@
 //! When the client offers several protocols (`Upgrade: websocket, h2c`), only the first one
 //! sfgate tunnels is offered to the app, and the app's `101` must name that one.
 
-use crate::config::UpgradePolicy;
+use crate::config::UpgradeProtocols;
 use axum::http::{header, HeaderMap, HeaderValue};
 
-impl UpgradePolicy {
+impl UpgradeProtocols {
     /// The protocol to offer the app: the first one the request offers that is tunnelled,
     /// when the request asks for an upgrade at all (`Connection: upgrade` and `Upgrade`).
     pub fn choose(&self, headers: &HeaderMap) -> Option<HeaderValue> {
@@ -67,7 +67,7 @@ mod tests {
         h
     }
 
-    fn chosen(policy: &UpgradePolicy, connection: &str, upgrade: &[&str]) -> Option<String> {
+    fn chosen(policy: &UpgradeProtocols, connection: &str, upgrade: &[&str]) -> Option<String> {
         let mut pairs = vec![("connection", connection)];
         pairs.extend(upgrade.iter().map(|u| ("upgrade", *u)));
         policy
@@ -78,9 +78,9 @@ mod tests {
     /// Every spelling of an upgrade request: what is offered to the app, if anything.
     #[test]
     fn only_websocket_and_listed_protocols_are_offered_and_never_h2c() {
-        let default = UpgradePolicy::default();
-        let listed = UpgradePolicy::parse(&["TLS/1.0", "chat"]).expect("valid");
-        let cases: &[(&UpgradePolicy, &str, &[&str], Option<&str>)] = &[
+        let default = UpgradeProtocols::default();
+        let listed = UpgradeProtocols::parse(&["TLS/1.0", "chat"]).expect("valid");
+        let cases: &[(&UpgradeProtocols, &str, &[&str], Option<&str>)] = &[
             (&default, "Upgrade", &["websocket"], Some("websocket")),
             (&default, "upgrade", &["WebSocket"], Some("WebSocket")),
             (
@@ -128,12 +128,12 @@ mod tests {
 
     #[test]
     fn h2c_and_malformed_names_cannot_be_listed() {
-        assert!(UpgradePolicy::parse(&["h2c"]).is_err());
-        assert!(UpgradePolicy::parse(&["H2C/1"]).is_err());
-        assert!(UpgradePolicy::parse(&["a b"]).is_err());
+        assert!(UpgradeProtocols::parse(&["h2c"]).is_err());
+        assert!(UpgradeProtocols::parse(&["H2C/1"]).is_err());
+        assert!(UpgradeProtocols::parse(&["a b"]).is_err());
         assert_eq!(
-            UpgradePolicy::parse(&["WebSocket"]).expect("valid"),
-            UpgradePolicy::default()
+            UpgradeProtocols::parse(&["WebSocket"]).expect("valid"),
+            UpgradeProtocols::default()
         );
     }
 

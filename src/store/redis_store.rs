@@ -1,8 +1,8 @@
 //! The Redis connection: one multiplexed, self-reconnecting connection for commands, and the
 //! bounded way every command is run.
 
-use super::health::StoreHealth;
 use super::keys::KeyRing;
+use super::redis_health::StoreHealth;
 use super::revocation_cache::Revocations;
 use super::StoreError;
 use crate::config::RedisConfig;
