@@ -24,3 +24,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+mod unknown_variables;

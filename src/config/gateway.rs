@@ -71,8 +71,11 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
     );
     let allow_encoded_slashes = r.flag("ALLOW_ENCODED_SLASHES");
     let upgrade_protocols = upgrade_protocols(r);
-    let websocket_allowed_origins =
-        super::reader::list(r, "WEBSOCKET_ALLOWED_ORIGINS", super::origin::parse_origin);
+    let websocket_allowed_origins = super::reader::list(
+        r,
+        "WEBSOCKET_ALLOWED_ORIGINS",
+        super::allowed_origins::parse_origin,
+    );
     let forward_auth_style = r.parse_or(
         "FORWARD_AUTH_STYLE",
         ForwardAuthStyle::Auto,

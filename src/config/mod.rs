@@ -7,13 +7,13 @@
 //! One group per concern, each read by the `parse` function of its own file; the groups share
 //! one [`reader::Reader`], which collects the problems of all of them.
 
+mod allowed_origins;
 mod assertion;
 mod cache;
 mod canvas;
 pub mod effective;
 mod forward_auth_style;
 mod gateway;
-mod origin;
 mod otel;
 mod policy;
 mod reader;
@@ -23,11 +23,11 @@ mod server;
 mod session;
 #[cfg(test)]
 mod tests;
-mod unknown_names;
 mod upgrade_protocols;
 pub mod variables;
 pub mod warnings;
 
+pub use crate::unknown_variables::ALLOW_UNKNOWN_VARS;
 pub use assertion::AssertionConfig;
 pub use cache::CacheConfig;
 pub use canvas::CanvasConfig;
@@ -38,7 +38,6 @@ pub use redis::RedisConfig;
 pub use salesforce::{SalesforceConfig, TokenValidation};
 pub use server::{LogFormat, RateLimit, ServerConfig};
 pub use session::SessionConfig;
-pub use unknown_names::ALLOW_UNKNOWN_VARS;
 pub use upgrade_protocols::UpgradeProtocols;
 pub use variables::{Variable, VARIABLES};
 
@@ -128,7 +127,7 @@ impl Config {
     }
 
     /// [`Self::from_lookup`], plus a problem for each of `present` that looks like a misspelt
-    /// sfgate variable ([`unknown_names::misspelt`]): a typo such as `SF_LOGIN_URI`
+    /// sfgate variable ([`crate::unknown_variables::misspelt`]): a typo such as `SF_LOGIN_URI`
     /// would otherwise leave the default in force (a sandbox user sent to production) with
     /// nothing but a warning. `SFGATE_ALLOW_UNKNOWN_VARS=true` turns these back into warnings.
     pub fn from_names(
@@ -141,7 +140,7 @@ impl Config {
         }
         let known = Self::known_variables();
         let misspelt: Vec<ConfigProblem> =
-            unknown_names::misspelt(present.iter().map(String::as_str), &known)
+            crate::unknown_variables::misspelt(present.iter().map(String::as_str), &known)
                 .into_iter()
                 .map(|w| ConfigProblem {
                     variable: w.variable,

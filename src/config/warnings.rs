@@ -1,10 +1,10 @@
 //! Start-up advice: the unknown variables in the environment that are not errors, and values
 //! that are valid but probably not what the operator meant. Misspelt names themselves are
-//! judged by `unknown_names.rs`, whose errors stop the configuration from loading.
+//! judged by `src/unknown_variables.rs`, whose errors stop the configuration from loading.
 
-pub use super::unknown_names::Warning;
-use super::unknown_names::{all_unknown, unknown_variables};
 use super::Config;
+pub use crate::unknown_variables::Warning;
+use crate::unknown_variables::{all_unknown, unknown_variables};
 
 /// The warnings for this process: unknown variables in the environment (which includes `.env`,
 /// loaded before this runs) and, when the configuration is valid, questionable values. Misspelt

@@ -4,18 +4,18 @@
 pub mod canvas;
 pub mod emulator;
 mod error;
-pub mod identity;
 pub mod introspect;
 pub mod jwks;
 pub mod jwt;
 pub mod oauth;
 pub mod rs256;
 mod signature;
+pub mod userinfo;
 
 pub use error::{transient_failure, SalesforceError};
-pub use identity::IdentityClient;
 pub use oauth::{SalesforceOAuth, TokenSet};
 pub use signature::verify_signature;
+pub use userinfo::IdentityClient;
 
 use crate::domain::Identity;
 use std::time::Duration;

@@ -1,12 +1,15 @@
 //! Start-up checks of the variable names in the environment: which unknown names stop the
-//! configuration from loading, and which only earn a warning (`warnings.rs`).
+//! configuration from loading, and which only earn a warning (`config/warnings.rs`).
+//!
+//! It imports nothing of the configuration, which uses it: the configuration refuses to load
+//! with a misspelt name.
 //!
 //! A misspelt variable is silently ignored otherwise, so the default or a "missing" error hides
 //! the real mistake (`SF_LOGIN_URI` leaves the production login host in force for a sandbox
 //! user). The rule, in one place ([`classify`]):
 //! - a name one or two edits from a name sfgate reads (at least [`MIN_NEAR_MISS_LEN`] long, so
 //!   `HOME` is not taken for `HOST`), or an unknown name in sfgate's own namespaces `SF_` and
-//!   `SFGATE_`, is an error: the configuration refuses to load ([`super::Config::from_names`])
+//!   `SFGATE_`, is an error: the configuration refuses to load ([`crate::config::Config::from_names`])
 //!   unless `SFGATE_ALLOW_UNKNOWN_VARS=true`, which turns it into a warning;
 //! - any other unknown name with the first segment of an sfgate variable (`SESSION_`,
 //!   `IDENTITY_`, ...) is a warning: those segments are common words other programs use too;
@@ -84,7 +87,7 @@ pub(crate) fn misspelt<'a>(
 }
 
 /// Names in `present` that look like sfgate's but are neither known nor misspelt: warnings.
-pub(super) fn unknown_variables<'a>(
+pub(crate) fn unknown_variables<'a>(
     present: impl IntoIterator<Item = &'a str>,
     known: &BTreeSet<String>,
 ) -> Vec<Warning> {
@@ -97,7 +100,7 @@ pub(super) fn unknown_variables<'a>(
 
 /// Every name [`misspelt`] and [`unknown_variables`] list, all as warnings: what is shown when
 /// `SFGATE_ALLOW_UNKNOWN_VARS` turns the errors into warnings.
-pub(super) fn all_unknown<'a>(
+pub(crate) fn all_unknown<'a>(
     present: impl IntoIterator<Item = &'a str>,
     known: &BTreeSet<String>,
 ) -> Vec<Warning> {
