@@ -10,7 +10,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "all".into());
     let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(2000);
-    let pem = sfgate::salesforce::emulator::FOREIGN_KEY.as_bytes();
+    let pem = sfgate_emulator::FOREIGN_KEY.as_bytes();
     let key = EncodingKey::from_rsa_pem(pem).expect("pem");
     let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, Algorithm::RS256).expect("jwk");
     let jwk = serde_json::to_value(&jwk).expect("json");

@@ -19,9 +19,9 @@ use sfgate::auth::require_identity;
 use sfgate::config::Config;
 use sfgate::demo;
 use sfgate::domain::Identity;
-use sfgate::salesforce::emulator::{demo_users, Emulator, EmulatorConfig};
 use sfgate::startup;
 use sfgate::state::AppState;
+use sfgate_emulator::{demo_users, Emulator, EmulatorConfig};
 use tokio::net::TcpListener;
 
 /// Runs only for a caller whose Salesforce identity the layer has confirmed: the `Identity`

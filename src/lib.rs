@@ -4,18 +4,17 @@
 //! only callers with a valid Salesforce identity reach protected routes.
 
 pub mod auth;
-pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod header_rule;
-pub mod health;
 pub mod identity_headers;
 pub mod login_paths;
 pub mod middleware;
 pub mod policy;
 pub mod proxy;
+pub mod readiness;
 pub mod routes;
 pub mod salesforce;
 pub mod server;

@@ -7,7 +7,7 @@ mod common;
 use common::{expect_status, expect_status_for};
 use regex::Regex;
 use reqwest::redirect::Policy;
-use sfgate::salesforce::emulator::{Emulator, EmulatorConfig};
+use sfgate_emulator::{Emulator, EmulatorConfig};
 use std::collections::HashMap;
 use std::process::{Output, Stdio};
 use std::time::Duration;

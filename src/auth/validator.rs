@@ -19,7 +19,7 @@ use super::{AuthError, Confirmed};
 use crate::config::{CacheConfig, TokenValidation};
 use crate::domain::Identity;
 use crate::domain::{AllowedOrgs, InstanceUrl, SalesforceId};
-use crate::health::Readiness;
+use crate::readiness::Readiness;
 use crate::salesforce::jwt;
 use crate::salesforce::{IdentityClient, SalesforceError};
 use crate::store::{Shared, SharedStore, SharedVerdict};

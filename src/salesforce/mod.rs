@@ -1,8 +1,8 @@
-//! The Salesforce side: talking to Salesforce's OAuth and identity endpoints, and the
-//! emulator that stands in for Salesforce in demo mode and in every test.
+//! The Salesforce side: talking to Salesforce's OAuth and identity endpoints. (The emulator
+//! that stands in for Salesforce in demo mode and in every test is a crate of its own,
+//! crates/sfgate-emulator.)
 
 pub mod canvas;
-pub mod emulator;
 mod error;
 pub mod introspect;
 pub mod jwks;

@@ -137,7 +137,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_valid_signature_is_accepted_and_an_altered_message_refused() {
-        let pem = crate::salesforce::emulator::FOREIGN_KEY;
+        let pem = sfgate_emulator::FOREIGN_KEY;
         let (n, e, signature) = jwk_and_signature(pem, MESSAGE);
         let key = Rs256Key::from_jwk(&n, &e).expect("key");
         assert_eq!(key.bits(), 2048);
@@ -152,7 +152,7 @@ pub(crate) mod tests {
 
     #[test]
     fn altered_truncated_or_empty_signatures_are_refused() {
-        let pem = crate::salesforce::emulator::FOREIGN_KEY;
+        let pem = sfgate_emulator::FOREIGN_KEY;
         let (n, e, signature) = jwk_and_signature(pem, MESSAGE);
         let key = Rs256Key::from_jwk(&n, &e).expect("key");
         for i in [0, 100, signature.len() - 1] {
@@ -170,9 +170,9 @@ pub(crate) mod tests {
 
     #[test]
     fn a_signature_by_another_key_is_refused() {
-        let foreign = crate::salesforce::emulator::FOREIGN_KEY;
+        let foreign = sfgate_emulator::FOREIGN_KEY;
         let (_, _, foreign_signature) = jwk_and_signature(foreign, MESSAGE);
-        let issuer = crate::salesforce::emulator::test_keys::SIGNING_KEYS[0];
+        let issuer = sfgate_emulator::test_keys::SIGNING_KEYS[0];
         let (n, e, own_signature) = jwk_and_signature(issuer, MESSAGE);
         let key = Rs256Key::from_jwk(&n, &e).expect("key");
         assert!(key.verify(MESSAGE, &own_signature));
@@ -231,7 +231,7 @@ isjLOukZfdLREAWppyR+obl1McSK2hyoY1gkd7VpktoNt9Y=\n\
             Err(KeyRejected::TooLong(8200))
         );
         // A leading zero octet is the same number: still 2048 bits.
-        let pem = crate::salesforce::emulator::FOREIGN_KEY;
+        let pem = sfgate_emulator::FOREIGN_KEY;
         let (n, e, signature) = jwk_and_signature(pem, MESSAGE);
         let mut padded = vec![0u8];
         padded.extend(URL_SAFE_NO_PAD.decode(&n).expect("n"));

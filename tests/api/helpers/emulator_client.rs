@@ -4,7 +4,7 @@
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::Value;
-use sfgate::salesforce::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use sfgate_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use std::collections::HashMap;
 use std::time::Duration;
 
