@@ -140,7 +140,7 @@ fn signing_cost() -> Result<(f64, f64), Failure> {
         "https://gw.example".into(),
         "https://app.example".into(),
     );
-    let identity = sfgate::salesforce::Identity {
+    let identity = sfgate::domain::Identity {
         user_id: SalesforceId::parse("0055j00000AlIcE")?,
         organization_id: OrgId::parse("00D5j00000AcMe1")?,
         username: Some("alice@acme.example".into()),

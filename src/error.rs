@@ -6,7 +6,6 @@
 //! and body rules live here only. A response is chosen by the request's `Accept` header, which
 //! [`negotiate`] (a middleware) applies after the handler, so handlers never need to know it.
 
-use crate::salesforce::SalesforceError;
 use askama::Template;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -224,30 +223,6 @@ pub async fn negotiate(request: Request, next: Next) -> Response {
             page
         }
         None => response,
-    }
-}
-
-/// The fail-closed answer when a call to Salesforce failed: 502/503/504, with `Retry-After` when
-/// retrying later may help. A request Salesforce did not confirm never gets through.
-impl From<&SalesforceError> for ErrorResponse {
-    fn from(e: &SalesforceError) -> Self {
-        let (status, description) = match e {
-            SalesforceError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "Salesforce did not answer in time; try again shortly"),
-            SalesforceError::Unreachable => (StatusCode::SERVICE_UNAVAILABLE, "Salesforce could not be reached; try again shortly"),
-            SalesforceError::Status(_) | SalesforceError::Unparsable => (StatusCode::BAD_GATEWAY, "Salesforce answered with an error or an unreadable response; try again shortly"),
-            SalesforceError::BadSignature => (StatusCode::BAD_GATEWAY, "the token response from Salesforce failed its signature check, so its tokens were discarded"),
-            SalesforceError::InstanceRefused(_) => (StatusCode::BAD_GATEWAY, "Salesforce returned an instance URL that this gateway is not allowed to call"),
-            SalesforceError::Rejected { .. } => (StatusCode::BAD_GATEWAY, "Salesforce rejected the request"),
-        };
-        let response = ErrorResponse::new(status, "temporarily_unavailable", description);
-        if e.is_transient() {
-            response.with_retry_after(Duration::from_secs(5))
-        } else {
-            ErrorResponse {
-                error: "bad_gateway",
-                ..response
-            }
-        }
     }
 }
 

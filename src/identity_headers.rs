@@ -2,8 +2,8 @@
 //! them on the forwarded request and forward auth on its answer to nginx or Traefik; the
 //! upstream trusts them because only sfgate sets them (every client copy is removed first).
 
+use crate::domain::Identity;
 use crate::domain::InstanceUrl;
-use crate::salesforce::Identity;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 

@@ -5,7 +5,6 @@
 
 pub mod auth;
 pub mod config;
-pub mod config_warnings;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
@@ -25,3 +24,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+mod unknown_variables;

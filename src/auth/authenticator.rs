@@ -13,11 +13,12 @@ use super::{
     extract_credentials, AuthError, Confirmed, CookieSealer, CredentialSource, IdentityValidator,
     Renewals, Session,
 };
+use crate::domain::Identity;
 use crate::domain::{CanonicalPath, InstancePolicy, InstanceUrl, PathPolicy};
 use crate::error::wants_html;
 use crate::policy::Policy;
 use crate::readiness::{LastCall, Readiness};
-use crate::salesforce::{Identity, SalesforceOAuth};
+use crate::salesforce::SalesforceOAuth;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};

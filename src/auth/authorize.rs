@@ -8,8 +8,8 @@
 
 use super::{AuthError, Authenticated, Authenticator, Confirmed};
 use crate::domain::CanonicalPath;
+use crate::domain::Identity;
 use crate::policy::Refusal;
-use crate::salesforce::Identity;
 use secrecy::SecretString;
 
 /// Whether the caller may have `path` (`None`: unknown, e.g. forward auth without a trusted

@@ -1,6 +1,6 @@
 //! An identity Salesforce confirmed, as the identity cache holds it.
 
-use crate::salesforce::Identity;
+use crate::domain::Identity;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use std::ops::Deref;

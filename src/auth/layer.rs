@@ -6,7 +6,7 @@
 //! [`Authenticator`] through `FromRef`, so any state that holds one can use them.
 
 use super::{Authenticated, Authenticator, BrowserRejection, Confirmed, RefreshPolicy, RulePath};
-use crate::salesforce::Identity;
+use crate::domain::Identity;
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;

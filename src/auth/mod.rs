@@ -1,6 +1,6 @@
 //! Who is calling: credentials, the session cookie, validation with its cache, the
 //! [`Authenticator`] that runs them for every entry point, and the layer and extractor that
-//! give protected handlers an [`Identity`](crate::salesforce::Identity); and the [`login`]
+//! give protected handlers an [`Identity`](crate::domain::Identity); and the [`login`]
 //! that gives a caller its credentials.
 
 mod authenticator;

@@ -5,8 +5,8 @@ mod demo;
 
 use clap::{Parser, Subcommand};
 use demo::{Demo, DemoError, DemoOptions, Upstream};
+use sfgate::config::warnings;
 use sfgate::config::{Config, ConfigError, LogFormat};
-use sfgate::config_warnings;
 use sfgate::demo::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use sfgate::domain::AllowedOrgs;
 use sfgate::server::Listeners;
@@ -144,7 +144,7 @@ fn load() -> Result<Config, ConfigError> {
 fn report(e: &ConfigError) -> ExitCode {
     eprintln!("sfgate: {e}");
     // A misspelt name is often why a required one is "missing": say so next to the problems.
-    for warning in config_warnings::from_env(None) {
+    for warning in warnings::from_env(None) {
         eprintln!("sfgate: warning: {warning}");
     }
     eprintln!("See docs/configuration.md or .env.example for every variable.");
@@ -154,7 +154,7 @@ fn report(e: &ConfigError) -> ExitCode {
 fn check() -> ExitCode {
     match load() {
         Ok(config) => {
-            for warning in config_warnings::from_env(Some(&config)) {
+            for warning in warnings::from_env(Some(&config)) {
                 eprintln!("sfgate: warning: {warning}");
             }
             println!(
@@ -279,7 +279,7 @@ fn describe_orgs(orgs: &AllowedOrgs) -> String {
 
 /// Start-up notes an operator should see once.
 fn announce(config: &Config) {
-    for warning in config_warnings::from_env(Some(config)) {
+    for warning in warnings::from_env(Some(config)) {
         tracing::warn!(variable = %warning.variable, "{}", warning.message);
     }
     for name in &config.legacy_names_used {

@@ -1,9 +1,9 @@
 //! Gateway mode: the upstream app behind sfgate and the rules for what reaches it.
 
+use super::forward_auth_style::ForwardAuthStyle;
 use super::reader::Reader;
-use crate::auth::original_request::ForwardAuthStyle;
+use super::upgrade_protocols::UpgradeProtocols;
 use crate::header_rule::UnderscoreHeaders;
-use crate::proxy::UpgradePolicy;
 use std::time::Duration;
 use url::Url;
 
@@ -24,7 +24,7 @@ pub struct GatewayConfig {
     /// `ALLOW_ENCODED_SLASHES`: let `%2F` through in proxied paths (dot segments stay refused).
     pub allow_encoded_slashes: bool,
     /// `UPGRADE_PROTOCOLS`: protocols tunnelled besides WebSocket (never h2c).
-    pub upgrade_protocols: UpgradePolicy,
+    pub upgrade_protocols: UpgradeProtocols,
     /// `WEBSOCKET_ALLOWED_ORIGINS`: origins besides sfgate's own whose pages may open a
     /// WebSocket with the session cookie (as `scheme://host[:port]`).
     pub websocket_allowed_origins: Vec<String>,
@@ -74,7 +74,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
     let websocket_allowed_origins = super::reader::list(
         r,
         "WEBSOCKET_ALLOWED_ORIGINS",
-        crate::auth::origin::parse_origin,
+        super::allowed_origins::parse_origin,
     );
     let forward_auth_style = r.parse_or(
         "FORWARD_AUTH_STYLE",
@@ -96,16 +96,16 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
     }
 }
 
-fn upgrade_protocols(r: &mut Reader<'_>) -> UpgradePolicy {
+fn upgrade_protocols(r: &mut Reader<'_>) -> UpgradeProtocols {
     let raw = r.get("UPGRADE_PROTOCOLS").unwrap_or_default();
     let entries: Vec<&str> = raw
         .split(',')
         .map(str::trim)
         .filter(|e| !e.is_empty())
         .collect();
-    UpgradePolicy::parse(&entries).unwrap_or_else(|problem| {
+    UpgradeProtocols::parse(&entries).unwrap_or_else(|problem| {
         r.problem("UPGRADE_PROTOCOLS", problem);
-        UpgradePolicy::default()
+        UpgradeProtocols::default()
     })
 }
 

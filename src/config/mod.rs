@@ -7,10 +7,12 @@
 //! One group per concern, each read by the `parse` function of its own file; the groups share
 //! one [`reader::Reader`], which collects the problems of all of them.
 
+mod allowed_origins;
 mod assertion;
 mod cache;
 mod canvas;
 pub mod effective;
+mod forward_auth_style;
 mod gateway;
 mod otel;
 mod policy;
@@ -21,17 +23,22 @@ mod server;
 mod session;
 #[cfg(test)]
 mod tests;
+mod upgrade_protocols;
 pub mod variables;
+pub mod warnings;
 
+pub use crate::unknown_variables::ALLOW_UNKNOWN_VARS;
 pub use assertion::AssertionConfig;
 pub use cache::CacheConfig;
 pub use canvas::CanvasConfig;
+pub use forward_auth_style::ForwardAuthStyle;
 pub use gateway::{GatewayConfig, SkipAuthRule};
 pub use otel::{OtelConfig, TraceSampler};
 pub use redis::RedisConfig;
 pub use salesforce::{SalesforceConfig, TokenValidation};
 pub use server::{LogFormat, RateLimit, ServerConfig};
 pub use session::SessionConfig;
+pub use upgrade_protocols::UpgradeProtocols;
 pub use variables::{Variable, VARIABLES};
 
 use reader::Reader;
@@ -62,9 +69,6 @@ pub struct Config {
     /// happen to be one letter from sfgate's.
     pub allow_unknown_vars: bool,
 }
-
-/// The variable that turns misspelt-variable errors into warnings.
-pub const ALLOW_UNKNOWN_VARS: &str = "SFGATE_ALLOW_UNKNOWN_VARS";
 
 /// One problem with one variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +127,7 @@ impl Config {
     }
 
     /// [`Self::from_lookup`], plus a problem for each of `present` that looks like a misspelt
-    /// sfgate variable ([`crate::config_warnings::misspelt`]): a typo such as `SF_LOGIN_URI`
+    /// sfgate variable ([`crate::unknown_variables::misspelt`]): a typo such as `SF_LOGIN_URI`
     /// would otherwise leave the default in force (a sandbox user sent to production) with
     /// nothing but a warning. `SFGATE_ALLOW_UNKNOWN_VARS=true` turns these back into warnings.
     pub fn from_names(
@@ -136,7 +140,7 @@ impl Config {
         }
         let known = Self::known_variables();
         let misspelt: Vec<ConfigProblem> =
-            crate::config_warnings::misspelt(present.iter().map(String::as_str), &known)
+            crate::unknown_variables::misspelt(present.iter().map(String::as_str), &known)
                 .into_iter()
                 .map(|w| ConfigProblem {
                     variable: w.variable,

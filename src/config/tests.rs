@@ -270,7 +270,7 @@ fn seam_settings_are_read_and_checked() {
     let c = Config::from_map(&base()).expect("valid");
     assert_eq!(
         c.gateway.forward_auth_style,
-        crate::auth::original_request::ForwardAuthStyle::Auto
+        crate::config::ForwardAuthStyle::Auto
     );
     assert!(c.gateway.websocket_allowed_origins.is_empty());
     let mut env = base();
@@ -283,7 +283,7 @@ fn seam_settings_are_read_and_checked() {
     let c = Config::from_map(&env).expect("valid");
     assert_eq!(
         c.gateway.forward_auth_style,
-        crate::auth::original_request::ForwardAuthStyle::Caddy
+        crate::config::ForwardAuthStyle::Caddy
     );
     assert_eq!(
         c.gateway.websocket_allowed_origins,

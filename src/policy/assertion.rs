@@ -11,7 +11,7 @@
 //! the identity cache already holds ([`AssertionSlot`]), so reuse costs a read lock, not a
 //! second cache lookup.
 
-use crate::salesforce::Identity;
+use crate::domain::Identity;
 use axum::body::Bytes;
 use axum::http::{HeaderName, HeaderValue};
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};

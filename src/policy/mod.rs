@@ -20,7 +20,7 @@ pub use requirements::{
 pub use route_rules::{parse_route_rules, RoutePattern, RouteRule};
 
 use crate::domain::CanonicalPath;
-use crate::salesforce::Identity;
+use crate::domain::Identity;
 use std::fmt;
 
 /// Everything that decides whether a confirmed user may pass.

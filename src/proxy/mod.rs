@@ -17,7 +17,6 @@ pub use error::ProxyError;
 pub use forward::{Upstream, UpstreamError, UpstreamOptions};
 pub use tunnel::Tunnels;
 pub use tunnel_end::TunnelEnd;
-pub use upgrade::UpgradePolicy;
 
 use crate::auth::{Authenticated, Authenticator, BrowserRejection, CredentialSource, RulePath};
 use crate::config::{Config, SkipAuthRule};

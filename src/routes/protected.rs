@@ -13,7 +13,7 @@
 
 use super::OwnRoutes;
 use crate::auth::{Authenticator, BrowserRejection, Confirmed, RulePath};
-use crate::salesforce::Identity;
+use crate::domain::Identity;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::Router;
 use sfgate::auth::require_identity;
 use sfgate::config::Config;
-use sfgate::salesforce::Identity;
+use sfgate::domain::Identity;
 use sfgate::state::AppState;
 use sfgate_emulator::{Emulator, EmulatorConfig};
 use tokio::net::TcpListener;
