@@ -23,7 +23,7 @@ impl Authenticator {
         path: Option<&CanonicalPath>,
     ) -> Result<(), AuthError> {
         self.judge(&auth.identity, &auth.token, |identity| {
-            self.policy.check_path(identity, path)
+            self.policy().check_path(identity, path)
         })
         .await
     }
@@ -35,8 +35,10 @@ impl Authenticator {
         identity: &Confirmed,
         token: &SecretString,
     ) -> Result<(), AuthError> {
-        self.judge(identity, token, |identity| self.policy.check_user(identity))
-            .await
+        self.judge(identity, token, |identity| {
+            self.policy().check_user(identity)
+        })
+        .await
     }
 
     /// Completes the profile when a rule needs it, applies `check`, and logs and counts a
@@ -48,7 +50,7 @@ impl Authenticator {
         check: impl Fn(&Identity) -> Result<(), Refusal>,
     ) -> Result<(), AuthError> {
         let verdict = if self.needs_profile() && !identity.has_profile() {
-            let complete = self.validator.require_profile(identity, token).await?;
+            let complete = self.validator().require_profile(identity, token).await?;
             check(&complete)
         } else {
             check(identity)

@@ -11,10 +11,10 @@ impl Authenticator {
     /// `raw` (a request path without its query) under the one path rule; `None` when there
     /// are no route rules (no path is needed, and nothing is refused here).
     pub fn path_for_rules(&self, raw: &str) -> Result<Option<CanonicalPath>, AuthError> {
-        if self.policy.routes.is_empty() {
+        if self.policy().routes.is_empty() {
             return Ok(None);
         }
-        CanonicalPath::parse(raw, self.path_policy)
+        CanonicalPath::parse(raw, self.path_policy())
             .map(Some)
             .map_err(unmatchable)
     }

@@ -584,7 +584,7 @@ async fn proxied_requests_carry_an_assertion_that_verifies_with_the_served_jwks(
         &app.gateway
             .state
             .auth
-            .validator
+            .validator()
             .validate(
                 &app.gateway
                     .state

@@ -667,7 +667,7 @@ async fn without_a_profile_the_upstream_gets_the_ids_and_no_username_not_even_a_
 #[tokio::test]
 async fn a_decision_that_needs_the_profile_gets_it_once_per_user_or_fails_closed() {
     let app = spawn_app().await;
-    let validator = &app.gateway.state.auth.validator;
+    let validator = app.gateway.state.auth.validator();
     let instance = app
         .gateway
         .state

@@ -1,4 +1,5 @@
-//! Every way the login routes can fail, and the response each gets.
+//! Every way the login can fail, and the response each gets: the one error type of the login
+//! boundary (the routes under `/oauth2`).
 
 use crate::auth::{AuthError, CookieError};
 use crate::error::{ErrorResponse, Fix};
@@ -175,4 +176,11 @@ impl IntoResponse for LoginError {
         }
         self.to_error_response().into_response()
     }
+}
+
+/// Client-supplied text for an error message, which is also logged: control characters
+/// (newlines above all) are dropped so a client cannot forge log lines, and it is cut to `max`
+/// characters.
+pub fn printable(raw: &str, max: usize) -> String {
+    raw.chars().filter(|c| !c.is_control()).take(max).collect()
 }

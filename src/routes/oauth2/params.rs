@@ -1,7 +1,7 @@
 //! Reading parameters from a query string, a form or a JSON body: the Node.js app's clients
 //! send all three, and a wrong content type or bad body gets a clear 400, not axum's plain text.
 
-use super::LoginError;
+use crate::auth::login::{printable, LoginError};
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap};
 use std::collections::HashMap;
@@ -23,13 +23,6 @@ fn pairs(raw: &[u8]) -> Result<HashMap<String, String>, LoginError> {
         }
     }
     Ok(map)
-}
-
-/// Client-supplied text for an error message, which is also logged: control characters
-/// (newlines above all) are dropped so a client cannot forge log lines, and it is cut to `max`
-/// characters.
-pub(super) fn printable(raw: &str, max: usize) -> String {
-    raw.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 /// Parameters from the body (form or JSON, by `Content-Type`) merged over the query string.

@@ -1,4 +1,5 @@
-//! Liveness and readiness.
+//! Salesforce readiness: whether Salesforce answered sfgate's last real call (served by
+//! `/readyz`, see `routes/health.rs`).
 //!
 //! Readiness reports the outcome of the last real call to Salesforce instead of making one per
 //! probe: probes every few seconds from every replica would otherwise become traffic of their

@@ -1,19 +1,19 @@
-//! The login flow: the public OAuth routes (`/oauth2/authorize`, the callback, token, password,
-//! refresh, logout, welcome), one file per route group; the steps they share live in `flow.rs`.
+//! The login's routes under `/oauth2`: start (`/oauth2/authorize`, `/oauth2/start`), the
+//! callback, token, password, refresh, Canvas, logout and sign-out, and the welcome page, one
+//! file per route. Each handler parses the request, calls [`crate::auth::login::Login`] (where
+//! the login's logic lives) and answers; `answer.rs` holds the response shapes they share,
+//! `params.rs` the reading of query strings and bodies.
 
-mod authorize;
+mod answer;
 mod callback;
 mod canvas;
-mod error;
-mod flow;
-mod login_host;
 mod logout;
 mod params;
-mod tokens;
+mod password;
+mod refresh;
+mod start;
+mod token;
 mod welcome;
-
-pub use error::LoginError;
-pub use welcome::WELCOME_PATH;
 
 use super::OwnRoutes;
 use crate::config::Config;
@@ -28,22 +28,22 @@ use std::sync::Arc;
 pub(crate) fn router(config: &Config) -> OwnRoutes {
     let limiter = Arc::new(LoginRateLimiter::new(config));
     let limited = OwnRoutes::new()
-        .route(paths::AUTHORIZE, get(authorize::authorize))
-        .route(paths::START, get(authorize::start))
+        .route(paths::AUTHORIZE, get(start::authorize))
+        .route(paths::START, get(start::start))
         .route(config.callback_path(), get(callback::callback))
-        .route(paths::TOKEN, post(tokens::token))
+        .route(paths::TOKEN, post(token::token))
         .route(
             paths::PASSWORD,
-            post(tokens::password).get(tokens::password_via_get),
+            post(password::password).get(password::password_via_get),
         )
-        .route(paths::REFRESH, post(tokens::refresh))
+        .route(paths::REFRESH, post(refresh::refresh))
         .route_if(config.canvas.enabled, paths::CANVAS, post(canvas::canvas))
         .map(|r| r.route_layer(from_fn_with_state(limiter, rate_limit::enforce)));
     OwnRoutes::new()
         // Every path under it is sfgate's, routed or not.
         .reserve("/oauth2")
         .merge(limited)
-        .route(paths::LOGIN, get(tokens::password_via_get))
+        .route(paths::LOGIN, get(password::password_via_get))
         .route(paths::LOGOUT, post(logout::logout))
         .route(
             paths::SIGN_OUT,

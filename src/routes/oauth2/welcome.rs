@@ -1,6 +1,6 @@
 //! `GET /oauth2/welcome`: where browsers land after logging in.
 
-use super::flow::see_other;
+use super::answer::see_other;
 use crate::auth::session::SessionUser;
 use crate::state::AppState;
 use askama::Template;
@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use secrecy::ExposeSecret;
 
 /// Where browsers land after logging in: a page rendered from the session cookie alone.
-pub const WELCOME_PATH: &str = crate::login_paths::WELCOME;
+pub(super) const WELCOME_PATH: &str = crate::login_paths::WELCOME;
 
 #[derive(Template)]
 #[template(path = "success.html")]
@@ -28,7 +28,7 @@ struct SuccessPage<'a> {
 /// shares sfgate's origin, so the page shows no token a script of the app could read. Without
 /// a session it sends the browser home.
 pub(super) async fn welcome(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Ok(Some(session)) = state.auth.cookies.open_session(&headers) else {
+    let Ok(Some(session)) = state.auth.session(&headers) else {
         return see_other(HeaderValue::from_static(state.config.home_path()));
     };
     let access_token = state
