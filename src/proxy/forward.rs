@@ -197,7 +197,9 @@ impl Upstream {
             out.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             out.insert(header::UPGRADE, protocol.clone());
             *request.headers_mut() = out;
-            let send = self.pool.send_upgrade(request);
+            // Boxed: upgrades are rare, and their connect-and-handshake state would make every
+            // request's future (moved whole on each request) larger.
+            let send = Box::pin(self.pool.send_upgrade(request));
             let mut response = match tokio::time::timeout(self.timeout, send).await {
                 Ok(result) => result.map_err(classify)?,
                 Err(_) => return Err(ProxyError::Timeout),
