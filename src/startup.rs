@@ -121,7 +121,7 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(from_fn(header_limit::enforce))
-            .layer(from_fn(error::negotiate))
+            .layer(from_fn_with_state(state.config.paths(), error::negotiate))
             // Inside `negotiate`, so an HTML error page keeps them; skips proxied answers.
             .layer(from_fn_with_state(
                 security_headers::policy(&state.config),

@@ -5,6 +5,7 @@
 pub mod sample_app;
 
 use crate::config::{Config, ConfigError};
+use crate::prefix_paths::PrefixPaths;
 use crate::salesforce::emulator::{demo_users, Emulator, EmulatorConfig, EmulatorHandle};
 use crate::shell_examples;
 use crate::startup::{self, RunningGateway};
@@ -66,6 +67,8 @@ pub struct Demo {
     pub sample_app: Option<SampleApp>,
     pub allowed_org: &'static str,
     pub upstream_url: Option<String>,
+    /// sfgate's own paths (its `PROXY_PREFIX`), which the banner names.
+    pub paths: &'static PrefixPaths,
 }
 
 impl Demo {
@@ -81,11 +84,12 @@ impl Demo {
         let addr = listener
             .local_addr()
             .map_err(|source| DemoError::Listen { port, source })?;
-        let redirect_uri = format!("http://{addr}/oauth2/callback");
+        let paths = PrefixPaths::default_paths();
+        let redirect_uri = format!("http://{addr}{}", paths.callback_example);
         let mut emulator_config = EmulatorConfig::new(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
         emulator_config.redirect_uris = vec![redirect_uri.clone()];
         emulator_config.require_pkce = true;
-        emulator_config.canvas_url = Some(format!("http://{addr}{}", crate::login_paths::CANVAS));
+        emulator_config.canvas_url = Some(format!("http://{addr}{}", paths.canvas));
         // So the README's `REFRESH=...` line has something to keep (demo only).
         emulator_config.password_grant_refresh_token = true;
         emulator_config.jwt_app = Some(crate::salesforce::emulator::ConnectedApp {
@@ -96,7 +100,11 @@ impl Demo {
             .await
             .map_err(DemoError::Emulator)?;
         let sample_app = match options.upstream {
-            Upstream::SampleApp => Some(SampleApp::start().await.map_err(DemoError::SampleApp)?),
+            Upstream::SampleApp => Some(
+                SampleApp::start_behind(paths)
+                    .await
+                    .map_err(DemoError::SampleApp)?,
+            ),
             _ => None,
         };
         let upstream_url = match (&options.upstream, &sample_app) {
@@ -124,12 +132,15 @@ impl Demo {
             sample_app,
             allowed_org,
             upstream_url,
+            paths,
         })
     }
 
     /// What the demo prints at start: where to click, who to log in as, what to paste.
     pub fn banner(&self) -> String {
         let gateway = self.gateway.base_url();
+        let paths = self.paths;
+        let prefix = paths.prefix;
         let mut b = String::new();
         let _ = writeln!(b, "\n  sfgate demo is running.\n");
         if self.upstream_url.is_none() {
@@ -165,7 +176,7 @@ impl Demo {
             };
             let _ = writeln!(
                 b,
-                "\n  Gateway mode: all paths outside /oauth2/ go to {upstream} ({what})."
+                "\n  Gateway mode: all paths outside {prefix}/ go to {upstream} ({what})."
             );
             let _ = writeln!(
                 b,
@@ -173,24 +184,25 @@ impl Demo {
             );
             let _ = writeln!(
                 b,
-                "  sfgate's own pages: {gateway}/oauth2/sign_in , {gateway}/oauth2/sign_out , {gateway}/oauth2/userinfo"
+                "  sfgate's own pages: {gateway}{} , {gateway}{} , {gateway}{}",
+                paths.sign_in, paths.sign_out, paths.userinfo
             );
         }
         let _ = writeln!(
             b,
             "\n  Canvas app: open {}/canvas/host?user=alice@acme.example\n  (a Salesforce page that POSTs a signed request to {gateway}{} in an iframe).",
             self.emulator.base_url(),
-            crate::login_paths::CANVAS
+            paths.canvas
         );
         let _ = writeln!(
             b,
             "\n  From a shell (the password flow is on in demo mode only), paste:"
         );
-        for line in shell_examples::login_lines(&gateway, true) {
+        for line in shell_examples::login_lines_under(paths, &gateway, true) {
             let _ = writeln!(b, "    {line}");
         }
         let identity_path = if self.upstream_url.is_some() {
-            crate::login_paths::USERINFO
+            paths.userinfo
         } else {
             "/api/me"
         };
