@@ -4,9 +4,9 @@
 //! only callers with a valid Salesforce identity reach protected routes.
 
 pub mod auth;
-pub mod cli;
 pub mod config;
 pub mod config_warnings;
+pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod error;

@@ -9,28 +9,20 @@ use serde_json::Value;
 /// An sfgate with `PROXY_PREFIX=/sso/` (a trailing slash is dropped) whose callback is
 /// `/sso/callback`, in gateway mode in front of the echo app when `upstream` is given.
 async fn sfgate_at_sso(upstream: Option<&StubServer>, extra: &[(&str, &str)]) -> TestApp {
-    let upstream = upstream.map(StubServer::url);
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
     let at_sso = |uri: &str| uri.replace("/oauth2/callback", "/sso/callback");
-    spawn_app_with_emulator(
-        |emulator| {
+    let mut builder = TestApp::builder()
+        .emulator(move |emulator| {
             emulator.redirect_uris = emulator.redirect_uris.iter().map(|u| at_sso(u)).collect();
-        },
-        move |env| {
+        })
+        .configure(move |env| {
             let redirect = at_sso(&env["SF_REDIRECT_URI"]);
             env.insert("SF_REDIRECT_URI".into(), redirect);
-            env.insert("PROXY_PREFIX".into(), "/sso/".into());
-            if let Some(upstream) = upstream {
-                env.insert("UPSTREAM_URL".into(), upstream);
-                env.insert("METRICS_ADDR".into(), "127.0.0.1:0".into());
-            }
-            env.extend(extra);
-        },
-    )
-    .await
+        })
+        .env("PROXY_PREFIX", "/sso/");
+    if let Some(upstream) = upstream {
+        builder = builder.gateway_for(&upstream.url());
+    }
+    builder.envs(extra).spawn().await
 }
 
 async fn echoed(response: reqwest::Response, why: &str) -> Value {

@@ -1,10 +1,14 @@
 //! The emulated token endpoint: authorization_code (with PKCE), refresh_token and password
 //! grants, client authentication, and Salesforce's JSON errors.
 
-use super::state::{self, pkce_challenge, EmulatorState, Endpoint};
+use crate::grants::pkce_challenge;
+use crate::jwt::second_app_token;
+use crate::oauth_error::oauth_error;
+use crate::state::{EmulatorState, Endpoint};
+use crate::users;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
@@ -12,15 +16,7 @@ use base64::Engine;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub(super) fn oauth_error(error: &str, description: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(serde_json::json!({ "error": error, "error_description": description })),
-    )
-        .into_response()
-}
-
-pub(super) async fn token(
+pub(crate) async fn token(
     State(state): State<Arc<EmulatorState>>,
     headers: HeaderMap,
     body: Bytes,
@@ -29,7 +25,7 @@ pub(super) async fn token(
         return fault;
     }
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    if let Some(response) = super::jwt::second_app_token(&state, &headers, &form) {
+    if let Some(response) = second_app_token(&state, &headers, &form) {
         return response;
     }
     if let Err(r) = authenticate_client(&state, &headers, &form) {
@@ -52,8 +48,8 @@ pub(super) async fn token(
             }
         }
         Some("password") => {
-            let user = get("username").and_then(state::user_index);
-            match user.filter(|&u| Some(state::user(u).password) == get("password")) {
+            let user = get("username").and_then(users::user_index);
+            match user.filter(|&u| Some(users::user(u).password) == get("password")) {
                 Some(u) if state.password_grant_refresh_token => {
                     Json(state.issue(u, "api refresh_token", true)).into_response()
                 }

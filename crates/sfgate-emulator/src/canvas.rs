@@ -5,13 +5,21 @@
 //! Canvas app without the `refresh_token` scope), the instance URL and the user's and org's
 //! context, signed with the Connected App's consumer secret.
 
-use super::state::{self, EmulatorState};
+use crate::state::EmulatorState;
+use crate::users::{self, long_id, DemoUser};
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
 use serde_json::json;
+use sha2::Sha256;
 use std::sync::Arc;
+
+/// The only algorithm Salesforce signs Canvas requests with.
+const ALGORITHM: &str = "HMACSHA256";
 
 #[derive(Template)]
 #[template(path = "emulator/canvas.html")]
@@ -22,7 +30,7 @@ struct HostPage<'a> {
     org_name: &'a str,
 }
 
-pub(super) async fn host(
+pub(crate) async fn host(
     State(state): State<Arc<EmulatorState>>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -37,12 +45,12 @@ pub(super) async fn host(
         .find(|(k, _)| k == "user")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| "alice@acme.example".into());
-    let Some(index) = state::user_index(&username) else {
+    let Some(index) = users::user_index(&username) else {
         return (StatusCode::NOT_FOUND, "no such user").into_response();
     };
-    let user = state::user(index);
+    let user = users::user(index);
     let grant = state.issue(index, "api", false);
-    let signed = crate::salesforce::canvas::sign(
+    let signed = sign_request(
         &context(&state, user, &grant.access_token, &canvas_url),
         state.client_secret.as_bytes(),
     );
@@ -61,13 +69,13 @@ pub(super) async fn host(
 /// The `CanvasRequest` Salesforce signs (the fields sfgate reads, and a few it does not).
 fn context(
     state: &EmulatorState,
-    user: &state::DemoUser,
+    user: &DemoUser,
     token: &str,
     canvas_url: &str,
 ) -> serde_json::Value {
-    let user_id = state::long_id(user.user_id);
+    let user_id = long_id(user.user_id);
     json!({
-        "algorithm": crate::salesforce::canvas::ALGORITHM,
+        "algorithm": ALGORITHM,
         "issuedAt": null,
         "userId": user_id,
         "client": {
@@ -87,9 +95,23 @@ fn context(
                 "userType": user.user_type,
             },
             "organization": {
-                "organizationId": state::long_id(user.org_id),
+                "organizationId": long_id(user.org_id),
                 "name": user.org_name,
             },
         },
     })
+}
+
+/// Signs a Canvas request as Salesforce does: `base64(HMAC-SHA256(secret, body)) + "." + body`,
+/// where `body` is the base64 of the JSON context. Public so tests can forge and alter signed
+/// requests the way Salesforce would send them.
+pub fn sign_request(context: &serde_json::Value, secret: &[u8]) -> String {
+    let encoded = STANDARD.encode(context.to_string());
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length.
+        Err(_) => return format!(".{encoded}"),
+    };
+    mac.update(encoded.as_bytes());
+    format!("{}.{encoded}", STANDARD.encode(mac.finalize().into_bytes()))
 }

@@ -1,29 +1,32 @@
 //! The command line: `sfgate` serves; `demo`, `emulator` and `check` help people try and
 //! operate it.
 
-use crate::config::{Config, ConfigError, LogFormat};
-use crate::config_warnings;
-use crate::demo::{Demo, DemoError, DemoOptions, Upstream, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
-use crate::domain::AllowedOrgs;
-use crate::salesforce::emulator::{run_standalone, EmulatorConfig};
-use crate::server::Listeners;
-use crate::startup;
-use crate::telemetry;
+mod demo;
+
 use clap::{Parser, Subcommand};
+use demo::{Demo, DemoError, DemoOptions, Upstream};
+use sfgate::config::{Config, ConfigError, LogFormat};
+use sfgate::config_warnings;
+use sfgate::demo::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
+use sfgate::domain::AllowedOrgs;
+use sfgate::server::Listeners;
+use sfgate::startup;
+use sfgate::telemetry;
+use sfgate_emulator::{run_standalone, EmulatorConfig};
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// Exit code for configuration problems, so scripts can tell them from crashes.
-pub const EXIT_CONFIG: u8 = 2;
+pub(crate) const EXIT_CONFIG: u8 = 2;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "sfgate",
     version,
     about = "A Salesforce identity gateway: OAuth 2.0 login and identity-checked protected routes",
-    after_help = crate::config::variables::help()
+    after_help = sfgate::config::variables::help()
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -31,7 +34,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve the gateway (the default). Configuration comes from the environment and `.env`.
-    #[command(after_help = crate::config::variables::help())]
+    #[command(after_help = sfgate::config::variables::help())]
     Serve,
     /// Serve the gateway with the built-in Salesforce emulator: no Connected App needed.
     Demo {
@@ -84,7 +87,7 @@ enum Command {
     },
 }
 
-pub async fn run(cli: Cli) -> ExitCode {
+pub(crate) async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
         Command::Check => check(),
@@ -123,7 +126,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             let mut config = EmulatorConfig::new(client_id, client_secret);
             config.redirect_uris = redirect_uris;
             config.latency = Duration::from_millis(latency_ms);
-            match run_standalone(config, port).await {
+            match run_standalone(config, port, startup::shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("sfgate emulator: {e}");
@@ -173,7 +176,7 @@ fn print_config() -> ExitCode {
             println!("{}", describe_mode(&config));
             print!(
                 "{}",
-                crate::config::effective::render(&|name| std::env::var(name).ok())
+                sfgate::config::effective::render(&|name| std::env::var(name).ok())
             );
             ExitCode::SUCCESS
         }
@@ -229,7 +232,7 @@ async fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let state = match crate::state::AppState::new(config) {
+    let state = match sfgate::state::AppState::new(config) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
@@ -325,7 +328,7 @@ async fn revoke_user(user_id: &str, by: Option<String>) -> ExitCode {
         );
         return ExitCode::from(EXIT_CONFIG);
     }
-    let user = match crate::domain::SalesforceId::parse(user_id.trim()) {
+    let user = match sfgate::domain::SalesforceId::parse(user_id.trim()) {
         Ok(u) if u.as_str().starts_with("005") => u,
         _ => {
             eprintln!(
@@ -340,7 +343,7 @@ async fn revoke_user(user_id: &str, by: Option<String>) -> ExitCode {
         .or_else(|| std::env::var("LOGNAME").ok())
         .unwrap_or_else(|| "unknown".to_string());
     telemetry::init(config.server.log_format);
-    match crate::store::revocation::revoke_user(&config, user, &by).await {
+    match sfgate::store::revocation::revoke_user(&config, user, &by).await {
         Ok(done) => {
             tracing::warn!(
                 audit = "user_revoked",

@@ -1,7 +1,10 @@
 //! The emulator's data: users, orgs, codes, tokens, counters, faults and its clock.
 
-use super::faults::{self, Fault};
-use super::EmulatorConfig;
+use crate::config::EmulatorConfig;
+use crate::faults::{self, Fault};
+use crate::records::{AccessGrant, CodeGrant, RefreshGrant};
+use crate::signing_keys::JwtKeys;
+use crate::users::UserProfile;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -9,9 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
-
-pub use super::users::{demo_users, DemoUser, UserProfile};
-pub(super) use super::users::{long_id, user, user_index};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,7 +27,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub(super) const API: [Endpoint; 7] = [
+    pub(crate) const API: [Endpoint; 7] = [
         Endpoint::Token,
         Endpoint::UserInfo,
         Endpoint::Identity,
@@ -41,7 +41,7 @@ impl Endpoint {
         self as usize
     }
 
-    pub(super) fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "authorize" => Self::Authorize,
             "token" => Self::Token,
@@ -89,46 +89,42 @@ impl Stats {
     }
 }
 
-pub use super::grants::TokenGrant;
-pub(super) use super::grants::{pkce_challenge, random, CodeGrant};
-use super::grants::{AccessGrant, RefreshGrant};
-
-pub(super) struct EmulatorState {
+pub(crate) struct EmulatorState {
     pub base_url: String,
     pub client_id: String,
     pub client_secret: String,
     pub require_pkce: bool,
     pub password_grant_refresh_token: bool,
-    pub(super) lifetime: Duration,
-    pub(super) redirect_uris: RwLock<Vec<String>>,
-    pub(super) canvas_url: RwLock<Option<String>>,
-    pub(super) latency_ms: AtomicU64,
-    pub(super) clock_offset_ms: AtomicU64,
-    pub(super) counters: [AtomicU64; 8],
-    pub(super) refresh_calls: AtomicU64,
+    pub(crate) lifetime: Duration,
+    pub(crate) redirect_uris: RwLock<Vec<String>>,
+    pub(crate) canvas_url: RwLock<Option<String>>,
+    pub(crate) latency_ms: AtomicU64,
+    pub(crate) clock_offset_ms: AtomicU64,
+    pub(crate) counters: [AtomicU64; 8],
+    pub(crate) refresh_calls: AtomicU64,
     /// Requests under the Experience Cloud site's path.
-    pub(super) site_calls: AtomicU64,
-    pub(super) rotate_refresh_tokens: AtomicBool,
-    pub(super) faults: Mutex<HashMap<Endpoint, Fault>>,
-    pub(super) codes: Mutex<HashMap<String, CodeGrant>>,
-    pub(super) access: Mutex<HashMap<String, AccessGrant>>,
-    pub(super) refresh: Mutex<HashMap<String, RefreshGrant>>,
-    pub(super) profiles: Mutex<HashMap<usize, UserProfile>>,
+    pub(crate) site_calls: AtomicU64,
+    pub(crate) rotate_refresh_tokens: AtomicBool,
+    pub(crate) faults: Mutex<HashMap<Endpoint, Fault>>,
+    pub(crate) codes: Mutex<HashMap<String, CodeGrant>>,
+    pub(crate) access: Mutex<HashMap<String, AccessGrant>>,
+    pub(crate) refresh: Mutex<HashMap<String, RefreshGrant>>,
+    pub(crate) profiles: Mutex<HashMap<usize, UserProfile>>,
     pub shutdown: watch::Receiver<bool>,
-    pub(super) jwt: super::jwt::JwtKeys,
+    pub(crate) jwt: JwtKeys,
 }
 
 /// Code lifetime documented by Salesforce.
-pub(super) const CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
+pub(crate) const CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 impl EmulatorState {
-    pub(super) fn new(
+    pub(crate) fn new(
         config: EmulatorConfig,
         base_url: String,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
-            jwt: super::jwt::JwtKeys::new(config.jwt_access_tokens, config.jwt_app.clone()),
+            jwt: JwtKeys::new(config.jwt_access_tokens, config.jwt_app.clone()),
             base_url,
             client_id: config.client_id,
             client_secret: config.client_secret,
@@ -152,17 +148,17 @@ impl EmulatorState {
         }
     }
 
-    pub(super) fn canvas_url(&self) -> Option<String> {
+    pub(crate) fn canvas_url(&self) -> Option<String> {
         self.canvas_url.read().ok().and_then(|u| u.clone())
     }
 
-    pub(super) fn set_canvas_url(&self, url: &str) {
+    pub(crate) fn set_canvas_url(&self, url: &str) {
         if let Ok(mut u) = self.canvas_url.write() {
             *u = Some(url.to_string());
         }
     }
 
-    pub(super) fn now_ms(&self) -> u64 {
+    pub(crate) fn now_ms(&self) -> u64 {
         let real = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -170,40 +166,40 @@ impl EmulatorState {
         real + self.clock_offset_ms.load(Ordering::Relaxed)
     }
 
-    pub(super) fn advance_time(&self, by: Duration) {
+    pub(crate) fn advance_time(&self, by: Duration) {
         self.clock_offset_ms
             .fetch_add(by.as_millis() as u64, Ordering::Relaxed);
     }
 
-    pub(super) fn add_redirect_uri(&self, uri: &str) {
+    pub(crate) fn add_redirect_uri(&self, uri: &str) {
         if let Ok(mut uris) = self.redirect_uris.write() {
             uris.push(uri.to_string());
         }
     }
 
-    pub(super) fn redirect_uri_registered(&self, uri: &str) -> bool {
+    pub(crate) fn redirect_uri_registered(&self, uri: &str) -> bool {
         self.redirect_uris
             .read()
             .map(|u| u.iter().any(|r| r == uri))
             .unwrap_or(false)
     }
 
-    pub(super) fn set_fault(&self, endpoint: Endpoint, fault: Fault) {
+    pub(crate) fn set_fault(&self, endpoint: Endpoint, fault: Fault) {
         if let Ok(mut faults) = self.faults.lock() {
             faults.insert(endpoint, fault);
         }
     }
 
-    pub(super) fn set_latency(&self, latency: Duration) {
+    pub(crate) fn set_latency(&self, latency: Duration) {
         self.latency_ms
             .store(latency.as_millis() as u64, Ordering::Relaxed);
     }
 
-    pub(super) fn calls(&self, endpoint: Endpoint) -> u64 {
+    pub(crate) fn calls(&self, endpoint: Endpoint) -> u64 {
         self.counters[endpoint.index()].load(Ordering::SeqCst)
     }
 
-    pub(super) fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         Stats {
             authorize: self.calls(Endpoint::Authorize),
             token: self.calls(Endpoint::Token),
@@ -217,19 +213,19 @@ impl EmulatorState {
         }
     }
 
-    pub(super) fn refresh_calls(&self) -> u64 {
+    pub(crate) fn refresh_calls(&self) -> u64 {
         self.refresh_calls.load(Ordering::SeqCst)
     }
 
-    pub(super) fn count_refresh_call(&self) {
+    pub(crate) fn count_refresh_call(&self) {
         self.refresh_calls.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub(super) fn set_rotation(&self, on: bool) {
+    pub(crate) fn set_rotation(&self, on: bool) {
         self.rotate_refresh_tokens.store(on, Ordering::SeqCst);
     }
 
-    pub(super) fn reset_stats(&self) {
+    pub(crate) fn reset_stats(&self) {
         self.refresh_calls.store(0, Ordering::SeqCst);
         for c in &self.counters {
             c.store(0, Ordering::SeqCst);
@@ -238,7 +234,7 @@ impl EmulatorState {
 
     /// Counts the call, waits the configured latency and applies the endpoint's fault.
     /// `Some(response)` means the fault answers instead of the endpoint.
-    pub(super) async fn enter(&self, endpoint: Endpoint) -> Option<Response> {
+    pub(crate) async fn enter(&self, endpoint: Endpoint) -> Option<Response> {
         self.counters[endpoint.index()].fetch_add(1, Ordering::SeqCst);
         if endpoint == Endpoint::Authorize {
             return None;

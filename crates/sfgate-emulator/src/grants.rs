@@ -1,57 +1,18 @@
 //! What the emulator hands out: codes, access and refresh tokens, and their lifecycle.
 
-use super::state::{long_id, user, EmulatorState, UserProfile};
+use crate::records::{AccessGrant, CodeGrant, RefreshGrant, TokenGrant};
+use crate::state::EmulatorState;
+use crate::users::{long_id, user, UserProfile};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use rand::distr::{Alphanumeric, SampleString};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-/// A token response as the emulator issues it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TokenGrant {
-    pub access_token: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    pub instance_url: String,
-    pub id: String,
-    pub issued_at: String,
-    pub signature: String,
-    pub scope: String,
-    pub token_type: String,
-    /// `jwt` for a JWT-based access token, as Salesforce says it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_format: Option<String>,
-}
-
-pub(super) struct CodeGrant {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub user: usize,
-    pub scope: String,
-    pub code_challenge: Option<String>,
-    pub expires_ms: u64,
-}
-
-pub(super) struct AccessGrant {
-    user: usize,
-    scope: String,
-    expires_ms: u64,
-    revoked: bool,
-    refresh: Option<String>,
-}
-
-pub(super) struct RefreshGrant {
-    user: usize,
-    scope: String,
-    revoked: bool,
-}
-
 impl EmulatorState {
-    pub(super) fn store_code(&self, grant: CodeGrant) -> String {
+    pub(crate) fn store_code(&self, grant: CodeGrant) -> String {
         let code = format!("aPrx{}", random(48));
         if let Ok(mut codes) = self.codes.lock() {
             codes.insert(code.clone(), grant);
@@ -60,11 +21,11 @@ impl EmulatorState {
     }
 
     /// Removes the code: a code is consumed by its first use, even a failed one.
-    pub(super) fn take_code(&self, code: &str) -> Option<CodeGrant> {
+    pub(crate) fn take_code(&self, code: &str) -> Option<CodeGrant> {
         self.codes.lock().ok()?.remove(code)
     }
 
-    pub(super) fn identity_url(&self, user: usize) -> String {
+    pub(crate) fn identity_url(&self, user: usize) -> String {
         let u = self::user(user);
         format!(
             "{}/id/{}/{}",
@@ -75,7 +36,7 @@ impl EmulatorState {
     }
 
     /// Issues an access token (and a refresh token when asked), signed like Salesforce's.
-    pub(super) fn issue(&self, user: usize, scope: &str, with_refresh: bool) -> TokenGrant {
+    pub(crate) fn issue(&self, user: usize, scope: &str, with_refresh: bool) -> TokenGrant {
         let refresh = with_refresh.then(|| format!("5Aep861{}", random(80)));
         if let (Some(rt), Ok(mut map)) = (&refresh, self.refresh.lock()) {
             map.insert(
@@ -96,7 +57,7 @@ impl EmulatorState {
     }
 
     /// An access token issued to `client_id`: a JWT-based one when `jwt`, else opaque.
-    pub(super) fn issue_access_as(
+    pub(crate) fn issue_access_as(
         &self,
         user: usize,
         scope: &str,
@@ -140,7 +101,7 @@ impl EmulatorState {
     /// A new access token for a valid refresh token. Without rotation no new refresh token
     /// comes back, as at Salesforce; with rotation a new one does, and the one used is spent
     /// (checked and spent under one lock, so two concurrent uses cannot both succeed).
-    pub(super) fn refresh(&self, refresh_token: &str) -> Option<TokenGrant> {
+    pub(crate) fn refresh(&self, refresh_token: &str) -> Option<TokenGrant> {
         let rotate = self.rotate_refresh_tokens.load(Ordering::SeqCst);
         let (user, scope, next) = {
             let mut map = self.refresh.lock().ok()?;
@@ -173,7 +134,7 @@ impl EmulatorState {
     }
 
     /// The user of a live access token and the scopes it was granted.
-    pub(super) fn access_grant(&self, token: &str) -> Option<(usize, String)> {
+    pub(crate) fn access_grant(&self, token: &str) -> Option<(usize, String)> {
         let now = self.now_ms();
         let map = self.access.lock().ok()?;
         map.get(token)
@@ -181,7 +142,7 @@ impl EmulatorState {
             .map(|g| (g.user, g.scope.clone()))
     }
 
-    pub(super) fn profile(&self, user: usize) -> UserProfile {
+    pub(crate) fn profile(&self, user: usize) -> UserProfile {
         self.profiles
             .lock()
             .ok()
@@ -189,14 +150,14 @@ impl EmulatorState {
             .unwrap_or_else(|| UserProfile::from(self::user(user)))
     }
 
-    pub(super) fn set_profile(&self, user: usize, profile: UserProfile) {
+    pub(crate) fn set_profile(&self, user: usize, profile: UserProfile) {
         if let Ok(mut p) = self.profiles.lock() {
             p.insert(user, profile);
         }
     }
 
     /// The user of a live access token.
-    pub(super) fn access_user(&self, token: &str) -> Option<usize> {
+    pub(crate) fn access_user(&self, token: &str) -> Option<usize> {
         let now = self.now_ms();
         let map = self.access.lock().ok()?;
         map.get(token)
@@ -205,7 +166,7 @@ impl EmulatorState {
     }
 
     /// The user and expiry (ms) of a live access token.
-    pub(super) fn live_access(&self, token: &str) -> Option<(usize, u64)> {
+    pub(crate) fn live_access(&self, token: &str) -> Option<(usize, u64)> {
         let now = self.now_ms();
         let map = self.access.lock().ok()?;
         map.get(token)
@@ -214,11 +175,11 @@ impl EmulatorState {
     }
 
     /// How long access tokens live (the org's session timeout).
-    pub(super) fn lifetime(&self) -> Duration {
+    pub(crate) fn lifetime(&self) -> Duration {
         self.lifetime
     }
 
-    pub(super) fn expire_access_tokens(&self) {
+    pub(crate) fn expire_access_tokens(&self) {
         let now = self.now_ms();
         if let Ok(mut map) = self.access.lock() {
             for grant in map.values_mut() {
@@ -228,7 +189,7 @@ impl EmulatorState {
     }
 
     /// Revokes an access or refresh token; a refresh token takes its access tokens with it.
-    pub(super) fn revoke(&self, token: &str) -> bool {
+    pub(crate) fn revoke(&self, token: &str) -> bool {
         if let Ok(mut map) = self.access.lock() {
             if let Some(grant) = map.get_mut(token) {
                 grant.revoked = true;
@@ -258,7 +219,7 @@ impl EmulatorState {
         found
     }
 
-    pub(super) fn is_revoked(&self, token: &str) -> bool {
+    pub(crate) fn is_revoked(&self, token: &str) -> bool {
         if let Some(g) = self
             .access
             .lock()
@@ -275,11 +236,11 @@ impl EmulatorState {
     }
 }
 
-pub(super) fn random(len: usize) -> String {
+pub(crate) fn random(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::rng(), len)
 }
 
-pub(super) fn sign(secret: &str, id: &str, issued_at: &str) -> String {
+pub(crate) fn sign(secret: &str, id: &str, issued_at: &str) -> String {
     let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
         Ok(mac) => mac,
         Err(_) => return String::new(),
@@ -290,6 +251,6 @@ pub(super) fn sign(secret: &str, id: &str, issued_at: &str) -> String {
 }
 
 /// base64url(SHA-256(verifier)) without padding, as RFC 7636 S256.
-pub(super) fn pkce_challenge(verifier: &str) -> String {
+pub(crate) fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }

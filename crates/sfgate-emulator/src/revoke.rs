@@ -1,18 +1,18 @@
 //! The emulated revocation endpoint.
 
-use super::state::{EmulatorState, Endpoint};
-use super::token::oauth_error;
+use crate::oauth_error::oauth_error;
+use crate::state::{EmulatorState, Endpoint};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-pub(super) async fn revoke_form(State(state): State<Arc<EmulatorState>>, body: Bytes) -> Response {
+pub(crate) async fn revoke_form(State(state): State<Arc<EmulatorState>>, body: Bytes) -> Response {
     revoke(&state, &body).await
 }
 
-pub(super) async fn revoke_query(
+pub(crate) async fn revoke_query(
     State(state): State<Arc<EmulatorState>>,
     RawQuery(query): RawQuery,
 ) -> Response {

@@ -24,7 +24,7 @@ pub enum Fault {
 }
 
 /// Applies `fault`: `Some(response)` replaces the normal answer; `None` lets it through.
-pub(super) async fn apply(fault: &Fault, mut shutdown: watch::Receiver<bool>) -> Option<Response> {
+pub(crate) async fn apply(fault: &Fault, mut shutdown: watch::Receiver<bool>) -> Option<Response> {
     match fault {
         Fault::None => None,
         Fault::Slow(delay) => {
@@ -68,7 +68,7 @@ pub(super) async fn apply(fault: &Fault, mut shutdown: watch::Receiver<bool>) ->
 
 impl Fault {
     /// The control API's names: `none`, `slow`, `server_error`, `garbage`, `hang`, `close`.
-    pub(super) fn from_name(name: &str, delay: Duration) -> Option<Self> {
+    pub(crate) fn from_name(name: &str, delay: Duration) -> Option<Self> {
         Some(match name {
             "none" => Self::None,
             "slow" => Self::Slow(delay),

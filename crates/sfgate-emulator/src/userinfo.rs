@@ -1,6 +1,7 @@
 //! The emulated userinfo endpoint and identity URL.
 
-use super::state::{self, long_id, EmulatorState, Endpoint};
+use crate::state::{EmulatorState, Endpoint};
+use crate::users::{self, long_id};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +27,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn urls(state: &EmulatorState, user: usize) -> serde_json::Value {
-    let u = state::user(user);
+    let u = users::user(user);
     let base = &state.base_url;
     json!({
         "enterprise": format!("{base}/services/Soap/c/{{version}}/{}", long_id(u.org_id)),
@@ -35,7 +36,7 @@ fn urls(state: &EmulatorState, user: usize) -> serde_json::Value {
     })
 }
 
-pub(super) async fn userinfo(
+pub(crate) async fn userinfo(
     State(state): State<Arc<EmulatorState>>,
     headers: HeaderMap,
 ) -> Response {
@@ -45,7 +46,7 @@ pub(super) async fn userinfo(
     let Some(user) = bearer(&headers).and_then(|t| state.access_user(t)) else {
         return bad_token("Bad_OAuth_Token");
     };
-    let u = state::user(user);
+    let u = users::user(user);
     let profile = state.profile(user);
     let (given, family) = u
         .display_name
@@ -72,7 +73,7 @@ pub(super) async fn userinfo(
     .into_response()
 }
 
-pub(super) async fn identity(
+pub(crate) async fn identity(
     State(state): State<Arc<EmulatorState>>,
     Path((org, user_id)): Path<(String, String)>,
     headers: HeaderMap,
@@ -83,7 +84,7 @@ pub(super) async fn identity(
     let Some((user, scope)) = bearer(&headers).and_then(|t| state.access_grant(t)) else {
         return bad_token("Bad_OAuth_Token");
     };
-    let u = state::user(user);
+    let u = users::user(user);
     let profile = state.profile(user);
     if long_id(&org) != long_id(u.org_id) || long_id(&user_id) != long_id(u.user_id) {
         return bad_token("Bad_Id");

@@ -1,6 +1,8 @@
 //! The emulated login and consent page at `/services/oauth2/authorize`.
 
-use super::state::{self, CodeGrant, EmulatorState, Endpoint, CODE_LIFETIME};
+use crate::records::CodeGrant;
+use crate::state::{EmulatorState, Endpoint, CODE_LIFETIME};
+use crate::users;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, RawQuery, State};
@@ -19,7 +21,7 @@ struct LoginPage<'a> {
     scopes: Vec<&'a str>,
     /// Everyone who can sign in, with their passwords: this is an emulator, and a newcomer
     /// should not have to look them up.
-    users: &'static [super::users::DemoUser],
+    users: &'static [users::DemoUser],
 }
 
 #[derive(Template)]
@@ -34,7 +36,7 @@ struct ErrorPage<'a> {
 }
 
 #[derive(Default)]
-pub(super) struct AuthorizeParams {
+pub(crate) struct AuthorizeParams {
     pub response_type: String,
     pub client_id: String,
     pub redirect_uri: String,
@@ -113,7 +115,7 @@ fn check_request(state: &EmulatorState, p: &AuthorizeParams) -> Result<(), Respo
     Ok(())
 }
 
-pub(super) async fn page(
+pub(crate) async fn page(
     State(state): State<Arc<EmulatorState>>,
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
@@ -126,7 +128,7 @@ pub(super) async fn page(
     render(uri.path(), &params, None, StatusCode::OK)
 }
 
-pub(super) async fn submit(
+pub(crate) async fn submit(
     State(state): State<Arc<EmulatorState>>,
     OriginalUri(uri): OriginalUri,
     body: Bytes,
@@ -142,7 +144,7 @@ pub(super) async fn submit(
     }
     let username = form.get("username").map(String::as_str).unwrap_or("");
     let password = form.get("password").map(String::as_str).unwrap_or("");
-    let Some(user) = state::user_index(username).filter(|&i| state::user(i).password == password)
+    let Some(user) = users::user_index(username).filter(|&i| users::user(i).password == password)
     else {
         return render(
             uri.path(),
@@ -173,7 +175,7 @@ fn render(
         params,
         error,
         scopes: params.scope.split_whitespace().collect(),
-        users: super::users::demo_users(),
+        users: users::demo_users(),
     };
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),

@@ -3,8 +3,9 @@
 //! active one `scope`, `client_id`, `username`, `sub` (the identity URL), `token_type`,
 //! `exp`, `iat`, `nbf` in seconds.
 
-use super::state::{self, EmulatorState, Endpoint};
-use super::token::oauth_error;
+use crate::oauth_error::oauth_error;
+use crate::state::{EmulatorState, Endpoint};
+use crate::users;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -13,7 +14,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub(super) async fn introspect(State(state): State<Arc<EmulatorState>>, body: Bytes) -> Response {
+pub(crate) async fn introspect(State(state): State<Arc<EmulatorState>>, body: Bytes) -> Response {
     if let Some(fault) = state.enter(Endpoint::Introspect).await {
         return fault;
     }
@@ -36,7 +37,7 @@ pub(super) async fn introspect(State(state): State<Arc<EmulatorState>>, body: By
     let Some((user, expires_ms)) = state.live_access(token) else {
         return Json(json!({ "active": false })).into_response();
     };
-    let u = state::user(user);
+    let u = users::user(user);
     let exp = expires_ms / 1000;
     let iat = exp.saturating_sub(state.lifetime().as_secs());
     Json(json!({

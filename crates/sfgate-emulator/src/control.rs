@@ -1,8 +1,10 @@
 //! `/__emulator/*`: control for scripts that run the emulator as a separate process
 //! (benchmarks, browser tests). Tests in-process use `EmulatorHandle` instead.
 
-use super::faults::Fault;
-use super::state::{self, EmulatorState, Endpoint, TokenGrant};
+use crate::faults::Fault;
+use crate::records::TokenGrant;
+use crate::state::{EmulatorState, Endpoint};
+use crate::users;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,7 +15,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(super) fn router() -> Router<Arc<EmulatorState>> {
+pub(crate) fn router() -> Router<Arc<EmulatorState>> {
     Router::new()
         .route("/__emulator/stats", get(stats))
         .route("/__emulator/reset-stats", post(reset_stats))
@@ -136,7 +138,7 @@ async fn tokens(
         Ok(b) => b,
         Err(e) => return bad(e.body_text()),
     };
-    let Some(user) = state::user_index(&req.username) else {
+    let Some(user) = users::user_index(&req.username) else {
         return bad("unknown username");
     };
     let count = req.count.unwrap_or(1);

@@ -5,8 +5,9 @@
 //! keys at start-up (seconds in a debug build). Never configure sfgate to trust them for a real
 //! deployment: they are only ever served by the emulator's own JWKS.
 
-/// The keys the emulator signs with, in rotation order.
-pub(crate) const SIGNING_KEYS: [&str; 2] = [
+/// The keys the emulator signs with, in rotation order (public for the gateway's own unit
+/// tests, which sign tokens as the emulator would).
+pub const SIGNING_KEYS: [&str; 2] = [
     "\
 -----BEGIN RSA PRIVATE KEY-----\n\
 MIIEogIBAAKCAQEA30DxpneNiTlgG/6837dFRRanfvmK7oWfpQvidwiOgPAFnteV\n\

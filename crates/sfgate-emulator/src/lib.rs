@@ -5,25 +5,38 @@
 //! codes, PKCE, client authentication, signed token responses, `Bad_OAuth_Token` for bad
 //! tokens, revocation. Fault switches (slow, 5xx, garbage, hang, closed connection) let tests
 //! prove sfgate fails closed. It binds loopback only: it hands out tokens for anyone.
+//!
+//! A crate of its own that does not depend on `sfgate`: it is the other side of every check the
+//! gateway makes, so it computes ids and signatures with its own code, and a test passes only
+//! when the two independent implementations agree. The `sfgate` binary links it for `sfgate
+//! demo` and `sfgate emulator`; the gateway library does not use it.
 
 mod authorize;
 mod canvas;
+mod config;
 mod control;
 mod faults;
 mod grants;
 mod introspect;
 mod jwt;
+mod oauth_error;
+mod records;
 mod revoke;
+mod signing_keys;
 mod state;
-pub(crate) mod test_keys;
+pub mod test_keys;
 mod token;
 mod userinfo;
 mod users;
 
+pub use canvas::sign_request;
+pub use config::EmulatorConfig;
 pub use faults::Fault;
-pub use jwt::ConnectedApp;
-pub use state::{demo_users, DemoUser, Endpoint, Stats, TokenGrant, UserProfile};
+pub use records::TokenGrant;
+pub use signing_keys::ConnectedApp;
+pub use state::{Endpoint, Stats};
 pub use test_keys::FOREIGN_KEY;
+pub use users::{demo_users, DemoUser, UserProfile};
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -33,54 +46,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-
-/// How the emulated Connected App and org behave.
-#[derive(Debug, Clone)]
-pub struct EmulatorConfig {
-    pub client_id: String,
-    pub client_secret: String,
-    /// Callback URLs of the Connected App; `redirect_uri` must equal one exactly.
-    pub redirect_uris: Vec<String>,
-    /// The Connected App's "Require PKCE" setting.
-    pub require_pkce: bool,
-    /// Added before every API answer (token, userinfo, identity, revoke), like a round trip.
-    pub latency: Duration,
-    /// The org's session timeout: how long an access token lives.
-    pub access_token_lifetime: Duration,
-    /// The Connected App's "Issue JSON Web Token (JWT)-based access tokens" setting: access
-    /// tokens are signed JWTs (published keys at `/id/keys`) instead of opaque strings.
-    pub jwt_access_tokens: bool,
-    /// A second Connected App whose tokens are always JWTs (password grant only), as demo
-    /// mode offers it next to the main, opaque-token app.
-    pub jwt_app: Option<ConnectedApp>,
-    /// The Connected App's refresh-token rotation: each refresh answers with a new refresh
-    /// token and the one used stops working.
-    pub rotate_refresh_tokens: bool,
-    /// Demo mode only: the password grant also issues a refresh token (scope
-    /// `api refresh_token`), so a script can try `/oauth2/refresh` without a browser. Real
-    /// Salesforce never issues one for that flow, so tests of sfgate itself leave this off.
-    pub password_grant_refresh_token: bool,
-    /// The Connected App's Canvas App URL: where `/canvas/host` POSTs its signed request.
-    pub canvas_url: Option<String>,
-}
-
-impl EmulatorConfig {
-    pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
-        Self {
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            redirect_uris: Vec::new(),
-            require_pkce: false,
-            latency: Duration::ZERO,
-            access_token_lifetime: Duration::from_secs(2 * 3600),
-            jwt_access_tokens: false,
-            jwt_app: None,
-            rotate_refresh_tokens: false,
-            password_grant_refresh_token: false,
-            canvas_url: None,
-        }
-    }
-}
 
 pub struct Emulator;
 
@@ -231,24 +196,24 @@ impl EmulatorHandle {
 
     /// As if `username` had logged in with scope `api refresh_token`.
     pub fn issue_tokens(&self, username: &str) -> Option<TokenGrant> {
-        let user = state::user_index(username)?;
+        let user = users::user_index(username)?;
         Some(self.state.issue(user, "api refresh_token", true))
     }
 
     /// As if `username` had logged in with these (space-separated) scopes.
     pub fn issue_tokens_with_scope(&self, username: &str, scope: &str) -> Option<TokenGrant> {
-        let user = state::user_index(username)?;
+        let user = users::user_index(username)?;
         Some(self.state.issue(user, scope, true))
     }
 
     /// What the emulator reports about `username` (user type, active, email, permissions).
     pub fn user_profile(&self, username: &str) -> Option<UserProfile> {
-        state::user_index(username).map(|u| self.state.profile(u))
+        users::user_index(username).map(|u| self.state.profile(u))
     }
 
     /// Changes what the emulator reports about `username` from now on.
     pub fn set_user_profile(&self, username: &str, profile: UserProfile) {
-        if let Some(u) = state::user_index(username) {
+        if let Some(u) = users::user_index(username) {
             self.state.set_profile(u, profile);
         }
     }
@@ -256,7 +221,7 @@ impl EmulatorHandle {
     /// A JWT-based access token for `username` from the main Connected App, whatever the
     /// `jwt_access_tokens` switch says.
     pub fn issue_jwt(&self, username: &str) -> Option<TokenGrant> {
-        let user = state::user_index(username)?;
+        let user = users::user_index(username)?;
         let client_id = self.state.client_id.clone();
         Some(
             self.state
@@ -267,7 +232,7 @@ impl EmulatorHandle {
     /// The claims the emulator would put in a fresh JWT access token for `username`, for
     /// tests to alter and sign with [`EmulatorHandle::sign_jwt`].
     pub fn jwt_claims(&self, username: &str) -> Option<serde_json::Value> {
-        let user = state::user_index(username)?;
+        let user = users::user_index(username)?;
         Some(self.state.jwt_claims(user, "api", &self.state.client_id))
     }
 
@@ -324,8 +289,13 @@ impl EmulatorHandle {
     }
 }
 
-/// Runs the emulator alone until Ctrl-C or SIGTERM (`sfgate emulator`).
-pub async fn run_standalone(config: EmulatorConfig, port: u16) -> std::io::Result<()> {
+/// Runs the emulator alone until `shutdown` completes (`sfgate emulator` passes its Ctrl-C and
+/// SIGTERM signal).
+pub async fn run_standalone(
+    config: EmulatorConfig,
+    port: u16,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     let client_id = config.client_id.clone();
     let redirect_uris = config.redirect_uris.clone();
     let handle = Emulator::start(config, port).await?;
@@ -354,7 +324,7 @@ pub async fn run_standalone(config: EmulatorConfig, port: u16) -> std::io::Resul
         );
     }
     println!("  control: GET {0}/__emulator/stats, POST {0}/__emulator/fault|latency|tokens|expire|rotation|reset-stats|rotate-key", handle.base_url());
-    crate::server::shutdown_signal().await;
+    shutdown.await;
     handle.shutdown().await;
     Ok(())
 }

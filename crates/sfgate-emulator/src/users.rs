@@ -1,7 +1,5 @@
 //! The emulator's demo users: Alice and Bob in Acme, Carol in Globex.
 
-use crate::domain::SalesforceId;
-
 /// A demo user of one of the two demo orgs.
 #[derive(Debug, Clone, Copy)]
 pub struct DemoUser {
@@ -87,18 +85,45 @@ pub fn demo_users() -> &'static [DemoUser] {
     &USERS
 }
 
-pub(super) fn user_index(username: &str) -> Option<usize> {
+pub(crate) fn user_index(username: &str) -> Option<usize> {
     USERS
         .iter()
         .position(|u| u.username.eq_ignore_ascii_case(username.trim()))
 }
 
-pub(super) fn user(index: usize) -> &'static DemoUser {
+pub(crate) fn user(index: usize) -> &'static DemoUser {
     &USERS[index % USERS.len()]
 }
 
-pub(super) fn long_id(short: &str) -> String {
-    SalesforceId::parse(short)
-        .map(|id| id.to_string())
-        .unwrap_or_else(|_| short.to_string())
+/// The 18-character form of a 15-character id, as Salesforce spells ids in URLs and JWTs: for
+/// each block of five characters, a suffix letter whose bits say which of them are upper case.
+/// The emulator computes it on its own rather than with the gateway's parser, so the
+/// gateway's handling of both spellings is checked against an independent implementation.
+pub(crate) fn long_id(short: &str) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+    if short.len() != 15 || !short.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return short.to_string();
+    }
+    let suffix = short.as_bytes().chunks(5).map(|block| {
+        let bits = block
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.is_ascii_uppercase())
+            .fold(0usize, |acc, (i, _)| acc | 1 << i);
+        char::from(ALPHABET[bits])
+    });
+    short.chars().chain(suffix).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::long_id;
+
+    #[test]
+    fn the_long_form_appends_salesforce_s_case_checksum() {
+        // Salesforce's own example pairs, and the demo org as the gateway reads it.
+        assert_eq!(long_id("001A000000K5tUO"), "001A000000K5tUOIAZ");
+        assert_eq!(long_id("00D5j00000AcMe1"), "00D5j00000AcMe1EAF");
+        assert_eq!(long_id("not-an-id"), "not-an-id");
+    }
 }
