@@ -17,7 +17,7 @@ use crate::server::{AfterDrain, ConnectionLimits, Listeners};
 use crate::state::{AppState, StateError};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, StatusCode};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::Router;
 use std::future::Future;
 use std::iter::once;
@@ -106,7 +106,7 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
             .layer(ObserveLayer)
             .layer(CatchPanicLayer)
             .layer(HeaderLimitLayer)
-            .layer(from_fn(error::negotiate))
+            .layer(from_fn_with_state(state.config.paths(), error::negotiate))
             // Inside `negotiate`, so an HTML error page keeps them; skips proxied answers.
             .layer(SecurityHeadersLayer(security_headers::policy(
                 &state.config,

@@ -137,6 +137,7 @@ impl AppState {
             oauth,
             renewals,
             readiness,
+            paths: config.paths(),
         });
         let login = Login::new(
             auth.clone(),

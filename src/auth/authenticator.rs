@@ -39,6 +39,8 @@ pub struct AuthParts {
     pub oauth: SalesforceOAuth,
     pub renewals: Renewals,
     pub readiness: Arc<Readiness>,
+    /// sfgate's own paths (`PROXY_PREFIX`): where browsers are sent to log in.
+    pub paths: &'static crate::prefix_paths::PrefixPaths,
 }
 
 /// Cheap to clone (one `Arc`).
@@ -92,7 +94,7 @@ pub enum BrowserRejection {
     /// redirect or an HTML page.
     Never,
     /// Forward auth for Traefik and Caddy, which hand the answer to the browser as is: a
-    /// browser without a usable session goes to `/oauth2/start?rd=<the request's path and
+    /// browser without a usable session goes to `{prefix}/start?rd=<the request's path and
     /// query>` (302), anything else gets the status as JSON.
     Start,
 }
@@ -427,12 +429,12 @@ impl Authenticator {
             let (status, location) = if browsers == BrowserRejection::Start {
                 (
                     StatusCode::FOUND,
-                    crate::domain::ReturnTo::start_href(path_and_query),
+                    crate::domain::ReturnTo::start_href(self.0.parts.paths, path_and_query),
                 )
             } else {
                 (
                     StatusCode::SEE_OTHER,
-                    crate::domain::ReturnTo::login_href(path_and_query),
+                    crate::domain::ReturnTo::login_href(self.0.parts.paths, path_and_query),
                 )
             };
             let mut r = status.into_response();

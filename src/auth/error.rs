@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
-    #[error("no credentials: send Authorization: Bearer <token> with X-Instance-Url, or log in at /oauth2/authorize")]
+    #[error("no credentials: send Authorization: Bearer <token> with X-Instance-Url, or log in through sfgate's sign-in page")]
     NoCredentials,
     /// A credential header that cannot be read at all (repeated, not text): a bad request.
     #[error("{0}")]

@@ -195,7 +195,7 @@ fn describe_mode(config: &Config) -> String {
     let mode = match &config.gateway.upstream_url {
         Some(u) => format!(
             "gateway mode: sfgate answers under {}/, every other path goes to {}",
-            sfgate::login_paths::PREFIX,
+            config.paths().prefix,
             u.origin().ascii_serialization()
         ),
         None => "standalone: sfgate is the whole site".to_string(),
@@ -296,7 +296,8 @@ fn announce(config: &Config) {
     let gateway_mode = config.gateway.upstream_url.is_some();
     if gateway_mode && config.server.metrics_addr.is_none() {
         tracing::info!(
-            "metrics are not served: in gateway mode every path outside /oauth2/ is the app's; set METRICS_ADDR (e.g. 127.0.0.1:9100) to serve /metrics there"
+            "metrics are not served: in gateway mode every path outside {}/ is the app's; set METRICS_ADDR (e.g. 127.0.0.1:9100) to serve /metrics there",
+            config.paths().prefix
         );
     }
     // On the main port only when sfgate is the whole site and METRICS_ADDR is unset.

@@ -4,6 +4,7 @@ use super::forward_auth_style::ForwardAuthStyle;
 use super::reader::Reader;
 use super::upgrade_protocols::UpgradeProtocols;
 use crate::header_rule::UnderscoreHeaders;
+use crate::prefix_paths::PrefixPaths;
 use std::time::Duration;
 use url::Url;
 
@@ -30,6 +31,8 @@ pub struct GatewayConfig {
     pub websocket_allowed_origins: Vec<String>,
     /// `FORWARD_AUTH_STYLE`: which front proxy's convention names the original request.
     pub forward_auth_style: ForwardAuthStyle,
+    /// `PROXY_PREFIX`: sfgate's own paths, in both modes (the app owns the rest in gateway mode).
+    pub paths: &'static PrefixPaths,
 }
 
 /// One rule of `SKIP_AUTH_ROUTES`: an optional method and a path regex, as in oauth2-proxy.
@@ -52,7 +55,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
             r.problem("UPSTREAM_URL", "must not contain a user name or password");
         }
     }
-    proxy_prefix(r);
+    let paths = proxy_prefix(r);
     let upstream_timeout = r.seconds("UPSTREAM_TIMEOUT", 30);
     if upstream_timeout.is_zero() {
         r.problem("UPSTREAM_TIMEOUT", "must be at least 1 second");
@@ -93,6 +96,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
         upgrade_protocols,
         websocket_allowed_origins,
         forward_auth_style,
+        paths,
     }
 }
 
@@ -109,24 +113,17 @@ fn upgrade_protocols(r: &mut Reader<'_>) -> UpgradeProtocols {
     })
 }
 
-/// `PROXY_PREFIX`: sfgate's namespace. Only oauth2-proxy's default, `/oauth2`, is served so far;
-/// any other value is refused rather than ignored, so nobody believes a path moved when it did not.
-fn proxy_prefix(r: &mut Reader<'_>) {
+/// `PROXY_PREFIX`: sfgate's namespace (oauth2-proxy's `--proxy-prefix`). A bad value is refused
+/// with the reason rather than replaced by the default, so nobody believes a path moved when it
+/// did not.
+fn proxy_prefix(r: &mut Reader<'_>) -> &'static PrefixPaths {
     let Some(raw) = r.get("PROXY_PREFIX") else {
-        return;
+        return PrefixPaths::default_paths();
     };
-    let value = raw.trim();
-    let value = value.strip_suffix('/').unwrap_or(value);
-    if value != crate::login_paths::PREFIX {
-        r.problem(
-            "PROXY_PREFIX",
-            format!(
-                "only `{}` is supported (oauth2-proxy's default), got `{}`",
-                crate::login_paths::PREFIX,
-                raw.trim()
-            ),
-        );
-    }
+    PrefixPaths::parse(raw.trim()).unwrap_or_else(|problem| {
+        r.problem("PROXY_PREFIX", problem.to_string());
+        PrefixPaths::default_paths()
+    })
 }
 
 fn skip_auth_routes(r: &mut Reader<'_>) -> Vec<SkipAuthRule> {

@@ -41,6 +41,7 @@ pub use session::SessionConfig;
 pub use upgrade_protocols::UpgradeProtocols;
 pub use variables::{Variable, VARIABLES};
 
+use crate::prefix_paths::PrefixPaths;
 use reader::Reader;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -94,15 +95,23 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// In gateway mode every path outside sfgate's prefix is the app's, so the callback must be
-/// under it: elsewhere the app would receive Salesforce's code instead of sfgate.
-fn callback_under_prefix(r: &mut Reader<'_>, path: &str) {
-    let prefix = crate::login_paths::PREFIX;
-    if !crate::login_paths::under_prefix(path) || path == prefix {
+/// The callback is a route of its own: it must not be one of sfgate's fixed paths. In gateway
+/// mode every path outside sfgate's prefix is the app's, so the callback must also be under it:
+/// elsewhere the app would receive Salesforce's code instead of sfgate.
+fn callback_path_is_free(r: &mut Reader<'_>, path: &str, paths: &PrefixPaths, gateway_mode: bool) {
+    let example = paths.callback_example;
+    if paths.fixed().contains(&path) {
+        r.problem(
+            "SF_REDIRECT_URI",
+            format!("its path `{path}` is one of sfgate's own routes; use e.g. {example}"),
+        );
+    }
+    if gateway_mode && (!paths.is_under(path) || path == paths.prefix) {
+        let prefix = paths.prefix;
         r.problem(
             "SF_REDIRECT_URI",
             format!(
-                "in gateway mode (UPSTREAM_URL set) its path must be under {prefix}/, such as {prefix}/callback: every other path belongs to the app; got `{path}`"
+                "in gateway mode (UPSTREAM_URL set) its path must be under {prefix}/, such as {example}: every other path belongs to the app; got `{path}`"
             ),
         );
     }
@@ -200,8 +209,9 @@ impl Config {
         let canvas = canvas::parse(&mut r);
         // Spelt out (not `ALLOW_UNKNOWN_VARS`) so the documentation test finds it with the others.
         let allow_unknown_vars = r.flag("SFGATE_ALLOW_UNKNOWN_VARS");
-        if let (Some(sf), Some(_)) = (&salesforce, &gateway.upstream_url) {
-            callback_under_prefix(&mut r, sf.callback_path());
+        if let Some(sf) = &salesforce {
+            let gateway_mode = gateway.upstream_url.is_some();
+            callback_path_is_free(&mut r, sf.callback_path(), gateway.paths, gateway_mode);
         }
         let legacy_names_used = std::mem::take(&mut r.legacy);
         match (salesforce, session) {
@@ -237,20 +247,25 @@ impl Config {
     /// (where `/` is the app's). Where logout and a sessionless welcome page send browsers.
     pub fn home_path(&self) -> &'static str {
         if self.gateway.upstream_url.is_some() {
-            crate::login_paths::SIGN_IN
+            self.gateway.paths.sign_in
         } else {
             "/"
         }
     }
 
     /// Where sfgate's pages and examples ask "who am I": `/api/me` when sfgate is the whole
-    /// site, `/oauth2/userinfo` in gateway mode (where `/api/me` is the app's).
+    /// site, `{prefix}/userinfo` in gateway mode (where `/api/me` is the app's).
     pub fn identity_path(&self) -> &'static str {
         if self.gateway.upstream_url.is_some() {
-            crate::login_paths::USERINFO
+            self.gateway.paths.userinfo
         } else {
             "/api/me"
         }
+    }
+
+    /// sfgate's own paths under `PROXY_PREFIX`.
+    pub fn paths(&self) -> &'static PrefixPaths {
+        self.gateway.paths
     }
 
     /// See [`SalesforceConfig::public_origin`].

@@ -73,7 +73,7 @@ pub fn policy(config: &Config) -> Arc<PagePolicy> {
         let csp = content_security_policy_framed_by(&login_origin, &ancestors);
         let landing = config.canvas.landing.as_str();
         let landing = landing.split(['?', '#']).next().unwrap_or("/");
-        let paths = vec![crate::login_paths::CANVAS.to_string(), landing.to_string()];
+        let paths = vec![config.paths().canvas.to_string(), landing.to_string()];
         (paths, page_headers(config, csp, false))
     });
     Arc::new(PagePolicy { headers, canvas })

@@ -89,7 +89,7 @@ impl fmt::Display for Refusal {
             }
             Self::PathUnknown => f.write_str(
                 "the original request path is unknown: route rules need X-Original-URI (nginx), \
-                 X-Forwarded-Uri (Traefik, Caddy) or the path after /oauth2/auth (Envoy) from a \
+                 X-Forwarded-Uri (Traefik, Caddy) or the path after the auth path (Envoy) from a \
                  proxy trusted with TRUST_PROXY (see FORWARD_AUTH_STYLE)",
             ),
         }

@@ -79,7 +79,7 @@ fn read_original(
             method: &parts.method,
             uri: &parts.uri,
             headers: &parts.headers,
-            auth_path: crate::login_paths::FORWARD_AUTH,
+            auth_path: state.config.paths().forward_auth,
         },
     )
 }
