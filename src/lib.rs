@@ -3,6 +3,7 @@
 //! Public routes run the OAuth 2.0 web-server flow against Salesforce; an identity layer lets
 //! only callers with a valid Salesforce identity reach protected routes.
 
+pub mod access;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -10,12 +11,10 @@ pub mod config_warnings;
 pub mod demo;
 pub mod domain;
 pub mod error;
-pub mod header_rule;
+pub mod headers;
 pub mod health;
-pub mod identity_headers;
 pub mod login_paths;
 pub mod middleware;
-pub mod policy;
 pub mod proxy;
 pub mod routes;
 pub mod salesforce;

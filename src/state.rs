@@ -26,7 +26,7 @@ pub struct Inner {
     /// is refused before it reaches Salesforce (the login cookie itself stays valid 10 min).
     pub used_states: moka::sync::Cache<[u8; 32], ()>,
     /// Signs `X-Sfgate-Assertion` when `ASSERTION_KEY` is set.
-    pub assertion: Option<Arc<crate::policy::AssertionSigner>>,
+    pub assertion: Option<Arc<crate::headers::AssertionSigner>>,
     /// What replicas share (`REDIS_URL`); `Local` keeps every guarantee in-process.
     pub store: SharedStore,
     /// The process's metrics recorder, served at `/metrics`.
@@ -83,7 +83,7 @@ impl AppState {
                 identity_client.with_custom_permissions(config.salesforce.instance_policy.clone());
         }
         let assertion = match (&config.assertion.key, &config.assertion.audience) {
-            (Some(key), Some(audience)) => Some(Arc::new(crate::policy::AssertionSigner::new(
+            (Some(key), Some(audience)) => Some(Arc::new(crate::headers::AssertionSigner::new(
                 key,
                 config.public_origin(),
                 audience.clone(),
@@ -130,6 +130,7 @@ impl AppState {
             oauth,
             renewals,
             readiness,
+            assertion: assertion.clone(),
         });
         Ok(Self(Arc::new(Inner {
             config,

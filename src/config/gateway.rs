@@ -1,8 +1,9 @@
 //! Gateway mode: the upstream app behind sfgate and the rules for what reaches it.
 
 use super::reader::Reader;
+use crate::access::SkipAuthRule;
 use crate::auth::original_request::ForwardAuthStyle;
-use crate::header_rule::UnderscoreHeaders;
+use crate::headers::UnderscoreHeaders;
 use crate::proxy::UpgradePolicy;
 use std::time::Duration;
 use url::Url;
@@ -30,13 +31,6 @@ pub struct GatewayConfig {
     pub websocket_allowed_origins: Vec<String>,
     /// `FORWARD_AUTH_STYLE`: which front proxy's convention names the original request.
     pub forward_auth_style: ForwardAuthStyle,
-}
-
-/// One rule of `SKIP_AUTH_ROUTES`: an optional method and a path regex, as in oauth2-proxy.
-#[derive(Debug, Clone)]
-pub struct SkipAuthRule {
-    pub method: Option<axum::http::Method>,
-    pub path: regex::Regex,
 }
 
 pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {

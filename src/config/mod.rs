@@ -7,13 +7,13 @@
 //! One group per concern, each read by the `parse` function of its own file; the groups share
 //! one [`reader::Reader`], which collects the problems of all of them.
 
+mod access;
 mod assertion;
 mod cache;
 mod canvas;
 pub mod effective;
 mod gateway;
 mod otel;
-mod policy;
 mod reader;
 mod redis;
 mod salesforce;
@@ -26,7 +26,7 @@ pub mod variables;
 pub use assertion::AssertionConfig;
 pub use cache::CacheConfig;
 pub use canvas::CanvasConfig;
-pub use gateway::{GatewayConfig, SkipAuthRule};
+pub use gateway::GatewayConfig;
 pub use otel::{OtelConfig, TraceSampler};
 pub use redis::RedisConfig;
 pub use salesforce::{SalesforceConfig, TokenValidation};
@@ -47,7 +47,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub server: ServerConfig,
     /// Who may pass beyond the org check, globally and per route (docs/authorization.md).
-    pub policy: crate::policy::Policy,
+    pub policy: crate::access::Policy,
     pub assertion: AssertionConfig,
     /// Canvas apps (`CANVAS_ENABLED`, `CANVAS_LANDING`).
     pub canvas: CanvasConfig,
@@ -191,7 +191,7 @@ impl Config {
         let cache = cache::parse(&mut r);
         let redis = redis::parse(&mut r);
         let otel = otel::parse(&mut r);
-        let policy = policy::parse(&mut r, &scopes);
+        let policy = access::parse(&mut r, &scopes);
         let assertion = assertion::parse(&mut r, gateway.upstream_url.as_ref());
         let canvas = canvas::parse(&mut r);
         // Spelt out (not `ALLOW_UNKNOWN_VARS`) so the documentation test finds it with the others.
