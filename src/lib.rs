@@ -5,17 +5,17 @@
 
 pub mod access;
 pub mod auth;
-pub mod cli;
 pub mod config;
 pub mod config_warnings;
+pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod headers;
-pub mod health;
 pub mod login_paths;
 pub mod middleware;
 pub mod proxy;
+pub mod readiness;
 pub mod routes;
 pub mod salesforce;
 pub mod server;

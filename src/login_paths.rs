@@ -1,5 +1,5 @@
 //! The fixed paths sfgate answers. One table, read by the router (`routes`), the login router
-//! (`routes::login`) and the configuration, which refuses an `SF_REDIRECT_URI` whose path would
+//! (`routes::oauth2`) and the configuration, which refuses an `SF_REDIRECT_URI` whose path would
 //! collide with one of them.
 //!
 //! Everything sfgate needs in gateway mode lives under [`PREFIX`], as with oauth2-proxy: the

@@ -1,6 +1,6 @@
 //! The shell commands sfgate shows people (the demo banner, the home page, the success page),
 //! written in one place so the three agree with each other and with the README, whose copies
-//! are run against `sfgate demo` by `tests/readme.rs`.
+//! are run against `sfgate demo` by `tests/api/readme.rs`.
 //!
 //! They use only `curl`, `grep` and `cut`, which every Unix shell has, so they work as printed.
 

@@ -17,14 +17,13 @@ use crate::access::{Policy, RulePath};
 use crate::domain::{InstancePolicy, InstanceUrl, PathPolicy};
 use crate::error::wants_html;
 use crate::headers::AssertionSigner;
-use crate::health::Readiness;
+use crate::readiness::{LastCall, Readiness};
 use crate::salesforce::{Identity, SalesforceOAuth};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use std::future::Future;
-use std::ops::Deref;
 use std::sync::Arc;
 
 /// The parts an [`Authenticator`] is built from.
@@ -59,13 +58,6 @@ struct Inner {
 /// How many revoked sessions' refresh tokens are remembered as already revoked, and how long.
 const REFRESH_REVOKED_MAX: u64 = 10_000;
 const REFRESH_REVOKED_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
-
-impl Deref for Authenticator {
-    type Target = AuthParts;
-    fn deref(&self) -> &AuthParts {
-        &self.0.parts
-    }
-}
 
 /// Whether an expired session token may be renewed with the session's refresh token. Only
 /// entry points that can send the renewed cookie back may.
@@ -151,6 +143,65 @@ impl Authenticator {
         self.0.needs_profile
     }
 
+    /// The session cookie the request carries: `None` without one, an error when it is there
+    /// but cannot be opened (forged, expired, sealed with an unknown secret).
+    pub fn session(&self, headers: &HeaderMap) -> Result<Option<Session>, super::CookieError> {
+        self.0.parts.cookies.open_session(headers)
+    }
+
+    /// The `Set-Cookie` value that removes the session cookie.
+    pub fn session_removal(&self) -> HeaderValue {
+        self.0.parts.cookies.removal(SESSION_COOKIE)
+    }
+
+    /// How many identities the validation cache holds (for `/healthz` and `/metrics`).
+    pub fn cached_identities(&self) -> u64 {
+        self.0.parts.validator.cached_entries()
+    }
+
+    /// The outcome of the last real call to Salesforce (for `/readyz`).
+    pub fn last_salesforce_call(&self) -> Option<LastCall> {
+        self.0.parts.readiness.last()
+    }
+
+    /// The identity validator, for checks made outside a request: a tunnel that asks whether
+    /// its credential ended, and tests.
+    pub fn validator(&self) -> &IdentityValidator {
+        &self.0.parts.validator
+    }
+
+    // What the rest of `auth` (authorization, the login) reads; nothing outside `auth` does.
+
+    /// Who may pass beyond the org check, globally and per route.
+    pub(in crate::auth) fn policy(&self) -> &Policy {
+        &self.0.parts.policy
+    }
+
+    /// The path rule's options, as the proxy applies them.
+    pub(in crate::auth) fn path_policy(&self) -> PathPolicy {
+        self.0.parts.path_policy
+    }
+
+    /// Which instance URLs a caller may name.
+    pub(in crate::auth) fn instance_policy(&self) -> &InstancePolicy {
+        &self.0.parts.instance_policy
+    }
+
+    /// Seals and opens sfgate's cookies.
+    pub(in crate::auth) fn cookies(&self) -> &CookieSealer {
+        &self.0.parts.cookies
+    }
+
+    /// The Connected App's side of the OAuth flow.
+    pub(in crate::auth) fn oauth(&self) -> &SalesforceOAuth {
+        &self.0.parts.oauth
+    }
+
+    /// Session renewals and logged-out refresh tokens.
+    pub(in crate::auth) fn renewals(&self) -> &Renewals {
+        &self.0.parts.renewals
+    }
+
     /// The whole sequence for a protected request: admits the caller (see [`Self::admit`]),
     /// names it on the log span, lets `then` answer, and appends the renewed session cookie.
     /// A refused caller gets [`Self::reject`]'s answer, shaped for browsers by `browsers`.
@@ -200,19 +251,22 @@ impl Authenticator {
         refresh: RefreshPolicy,
     ) -> Result<Authenticated, AuthError> {
         let credentials =
-            extract_credentials(headers, &self.cookies)?.ok_or(AuthError::NoCredentials)?;
+            extract_credentials(headers, self.cookies())?.ok_or(AuthError::NoCredentials)?;
         // Before the token is checked: a revoked user's session must not be renewed either.
         if let Some(session) = &credentials.session {
             self.refuse_revoked_session(session)?;
         }
         let instance = self
-            .instance_policy
+            .instance_policy()
             .check(&credentials.instance)
             .inspect_err(|_| {
                 metrics::counter!("sfgate_identity_validations_total", "outcome" => "instance_refused")
                     .increment(1);
             })?;
-        let result = self.validator.validate(&instance, &credentials.token).await;
+        let result = self
+            .validator()
+            .validate(&instance, &credentials.token)
+            .await;
         match (result, credentials.session) {
             (Ok(identity), session) => Ok(Authenticated {
                 identity,
@@ -221,7 +275,7 @@ impl Authenticator {
                 source: credentials.source,
                 renewed_session: None,
                 session_expires_at: None,
-                session_ends_at: session.map(|s| self.cookies.session_ends_at(&s)),
+                session_ends_at: session.map(|s| self.cookies().session_ends_at(&s)),
             }),
             (Err(AuthError::InvalidToken(_)), Some(session)) => match refresh {
                 // Boxed: the renewal's future is large and rarely needed; inline, it would make
@@ -242,7 +296,7 @@ impl Authenticator {
         let Ok(user) = crate::domain::SalesforceId::parse(&session.user.user_id) else {
             return Ok(());
         };
-        let Some(at_ms) = self.validator.user_revoked_at(&user) else {
+        let Some(at_ms) = self.validator().user_revoked_at(&user) else {
             return Ok(());
         };
         if session.login_ms() >= at_ms {
@@ -255,8 +309,8 @@ impl Authenticator {
                 self.0.refresh_revoked.insert(digest, ());
                 let auth = self.clone();
                 tokio::spawn(async move {
-                    auth.renewals.forget(&refresh_token).await;
-                    match auth.oauth.revoke(&refresh_token).await {
+                    auth.renewals().forget(&refresh_token).await;
+                    match auth.oauth().revoke(&refresh_token).await {
                         Ok(()) => tracing::info!(
                             user_id = %user,
                             "revoked user: the session's refresh token was revoked at Salesforce"
@@ -292,7 +346,7 @@ impl Authenticator {
             // A renewal reused from a moment ago whose token is already refused (revoked, or
             // expired since): this request's own refresh token may still work, so ask again.
             Err((AuthError::InvalidToken(_), RenewalSource::Shared)) => {
-                self.renewals.forget(refresh_token).await;
+                self.renewals().forget(refresh_token).await;
                 self.renew_and_confirm(refresh_token).await.map_err(over)?
             }
             other => other.map_err(over)?,
@@ -305,7 +359,7 @@ impl Authenticator {
         );
         // Past SESSION_MAX_AGE: renewal never extends a session.
         let sealed = self
-            .cookies
+            .cookies()
             .seal_session(&next)
             .map_err(|_| AuthError::SessionExpired)?;
         tracing::info!(
@@ -320,7 +374,7 @@ impl Authenticator {
             source: CredentialSource::Session,
             renewed_session: Some(sealed.cookie),
             session_expires_at: Some(sealed.expires_at),
-            session_ends_at: Some(self.cookies.session_ends_at(session)),
+            session_ends_at: Some(self.cookies().session_ends_at(session)),
         })
     }
 
@@ -330,7 +384,7 @@ impl Authenticator {
         &self,
         refresh_token: &SecretString,
     ) -> Result<(RenewedTokens, Arc<Confirmed>), (AuthError, RenewalSource)> {
-        let (renewed, source) = match self.renewals.renew_with_source(refresh_token).await {
+        let (renewed, source) = match self.renewals().renew_with_source(refresh_token).await {
             Ok(renewed) => renewed,
             Err(RenewalError::Refused { .. }) => {
                 return Err((AuthError::SessionExpired, RenewalSource::Salesforce))
@@ -340,7 +394,7 @@ impl Authenticator {
             }
         };
         match self
-            .validator
+            .validator()
             .validate(&renewed.instance_url, &renewed.access_token)
             .await
         {
@@ -401,7 +455,7 @@ impl Authenticator {
         if error.ends_session() {
             response
                 .headers_mut()
-                .append(header::SET_COOKIE, self.cookies.removal(SESSION_COOKIE));
+                .append(header::SET_COOKIE, self.cookies().removal(SESSION_COOKIE));
         }
         response
     }

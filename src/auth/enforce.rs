@@ -35,7 +35,7 @@ impl Authenticator {
     /// `raw` (a request path without its query) under the one path rule; `None` when there
     /// are no route rules (no path is needed, and nothing is refused here).
     pub fn path_for_rules(&self, raw: &str) -> Result<Option<CanonicalPath>, AuthError> {
-        path_for_rules(&self.policy, self.path_policy, raw).map_err(unmatchable)
+        path_for_rules(self.policy(), self.path_policy(), raw).map_err(unmatchable)
     }
 
     pub async fn authorize(
@@ -44,7 +44,7 @@ impl Authenticator {
         path: Option<&CanonicalPath>,
     ) -> Result<(), AuthError> {
         self.judge(&auth.identity, &auth.token, |identity| {
-            self.policy.check_path(identity, path)
+            self.policy().check_path(identity, path)
         })
         .await
     }
@@ -56,8 +56,10 @@ impl Authenticator {
         identity: &Confirmed,
         token: &SecretString,
     ) -> Result<(), AuthError> {
-        self.judge(identity, token, |identity| self.policy.check_user(identity))
-            .await
+        self.judge(identity, token, |identity| {
+            self.policy().check_user(identity)
+        })
+        .await
     }
 
     /// Completes the profile when a rule needs it, applies `check`, and logs and counts a
@@ -69,7 +71,7 @@ impl Authenticator {
         check: impl Fn(&Identity) -> Result<(), Refusal>,
     ) -> Result<(), AuthError> {
         let verdict = if self.needs_profile() && !identity.has_profile() {
-            let complete = self.validator.require_profile(identity, token).await?;
+            let complete = self.validator().require_profile(identity, token).await?;
             check(&complete)
         } else {
             check(identity)

@@ -159,7 +159,7 @@ pub async fn scope(
     request: Request,
     next: Next,
 ) -> Response {
-    match auth.validator.miss_budget().client(&request) {
+    match auth.validator().miss_budget().client(&request) {
         Some(client) => CLIENT.scope(client, next.run(request)).await,
         None => next.run(request).await,
     }

@@ -1,6 +1,7 @@
 //! Who is calling: credentials, the session cookie, validation with its cache, the
 //! [`Authenticator`] that runs them for every entry point, and the layer and extractor that
-//! give protected handlers an [`Identity`](crate::salesforce::Identity).
+//! give protected handlers an [`Identity`](crate::salesforce::Identity); and the [`login`]
+//! that gives a caller its credentials.
 
 mod authenticator;
 mod confirmed;
@@ -8,6 +9,7 @@ mod credentials;
 mod enforce;
 mod error;
 mod layer;
+pub mod login;
 pub mod miss_budget;
 pub mod origin;
 pub mod original_request;

@@ -18,7 +18,7 @@ use super::profiles::Profiles;
 use super::{AuthError, Confirmed};
 use crate::config::{CacheConfig, TokenValidation};
 use crate::domain::{AllowedOrgs, InstanceUrl, SalesforceId};
-use crate::health::Readiness;
+use crate::readiness::Readiness;
 use crate::salesforce::jwt;
 use crate::salesforce::{Identity, IdentityClient, SalesforceError};
 use crate::store::{Shared, SharedStore, SharedVerdict};

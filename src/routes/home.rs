@@ -84,7 +84,7 @@ pub(super) async fn home(
 ) -> Response {
     // The page only shows who the cookie says is logged in; protected routes re-check with
     // Salesforce. An unreadable cookie simply shows the logged-out page.
-    let session: Option<Session> = state.auth.cookies.open_session(&headers).ok().flatten();
+    let session: Option<Session> = state.auth.session(&headers).ok().flatten();
     let instance_url = session.as_ref().map(|s| s.instance_url.as_str());
     let page = HomePage {
         user: session.as_ref().map(|s| &s.user),

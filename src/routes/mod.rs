@@ -6,8 +6,8 @@ mod forward_auth;
 mod health;
 mod home;
 mod jwks;
-pub mod login;
 mod metrics;
+mod oauth2;
 mod own;
 mod protected;
 
@@ -40,7 +40,7 @@ pub fn router(state: AppState) -> (Router, OwnPaths) {
         .route("/oauth2/auth/{*original}", any(forward_auth::forward_auth))
         .route(paths::JWKS, get(jwks::jwks))
         .merge(assets::router(gateway_mode))
-        .merge(login::router(&state.config));
+        .merge(oauth2::router(&state.config));
     let own = if gateway_mode {
         own
     } else {

@@ -1,8 +1,8 @@
-//! The Salesforce side: talking to Salesforce's OAuth and identity endpoints, and the
-//! emulator that stands in for Salesforce in demo mode and in every test.
+//! The Salesforce side: talking to Salesforce's OAuth and identity endpoints. (The emulator
+//! that stands in for Salesforce in demo mode and in every test is a crate of its own,
+//! crates/sfgate-emulator.)
 
 pub mod canvas;
-pub mod emulator;
 mod error;
 pub mod identity;
 pub mod introspect;
@@ -24,6 +24,7 @@ use std::time::Duration;
 /// crate's docs ask for this to prevent SSRF). Timeouts keep a slow Salesforce from holding
 /// requests open.
 pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    crate::crypto::install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)

@@ -7,7 +7,7 @@
 use super::{http_client_error, verify_signature, SalesforceError};
 use crate::config::SalesforceConfig;
 use crate::domain::{InstancePolicy, InstanceUrl, OrgId, SalesforceId};
-use crate::health::Readiness;
+use crate::readiness::Readiness;
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
     BasicTokenType,

@@ -4,7 +4,7 @@
 //! No level may print a secret. sfgate's own events carry no tokens, codes, state, cookies or
 //! secrets (those live in `SecretString`s and request spans record the path only, never the
 //! query); `Authorization`, `Cookie` and the legacy `bearer` header are marked sensitive before
-//! the trace layer. Dependencies were checked at `trace` (tests/logs.rs runs the binary with
+//! the trace layer. Dependencies were checked at `trace` (tests/api/logs.rs runs the binary with
 //! `RUST_LOG=trace` through every flow and searches the output): hyper logs nothing without
 //! its unstable `tracing` cfg, hyper-util and reqwest log connection and pool events only.
 //! One dependency target can print raw bytes, headers and bodies included, and is therefore

@@ -8,9 +8,9 @@ use axum::routing::get;
 use axum::Router;
 use sfgate::auth::require_identity;
 use sfgate::config::Config;
-use sfgate::salesforce::emulator::{Emulator, EmulatorConfig};
 use sfgate::salesforce::Identity;
 use sfgate::state::AppState;
+use sfgate_emulator::{Emulator, EmulatorConfig};
 use tokio::net::TcpListener;
 
 async fn reports(identity: Identity) -> String {

@@ -4,20 +4,18 @@
 
 use crate::common::*;
 use sfgate::domain::InstancePolicy;
-use sfgate::salesforce::emulator::{Endpoint, SITE_PATH};
+use sfgate_emulator::{Endpoint, SITE_PATH};
 
 /// A gateway whose login URL is the emulator's site, with Alice as a customer-portal user.
 async fn site_gateway(extra: &[(&str, &str)]) -> TestApp {
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let app = spawn_app_with(move |env| {
-        let site = format!("{}{SITE_PATH}", env["SF_LOGIN_URL"]);
-        env.insert("SF_LOGIN_URL".into(), site);
-        env.extend(extra);
-    })
-    .await;
+    let app = TestApp::builder()
+        .configure(|env| {
+            let site = format!("{}{SITE_PATH}", env["SF_LOGIN_URL"]);
+            env.insert("SF_LOGIN_URL".into(), site);
+        })
+        .envs(extra)
+        .spawn()
+        .await;
     let mut alice = app.emulator.user_profile(ALICE.0).expect("alice");
     alice.user_type = "CSP_LITE_PORTAL".into();
     app.emulator.set_user_profile(ALICE.0, alice);

@@ -1,0 +1,254 @@
+//! The emulator's data: users, orgs, codes, tokens, counters, faults and its clock.
+
+use crate::config::EmulatorConfig;
+use crate::faults::{self, Fault};
+use crate::records::{AccessGrant, CodeGrant, RefreshGrant};
+use crate::signing_keys::JwtKeys;
+use crate::users::UserProfile;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Endpoint {
+    Authorize,
+    Token,
+    UserInfo,
+    Identity,
+    Revoke,
+    Discovery,
+    Jwks,
+    Introspect,
+}
+
+impl Endpoint {
+    pub(crate) const API: [Endpoint; 7] = [
+        Endpoint::Token,
+        Endpoint::UserInfo,
+        Endpoint::Identity,
+        Endpoint::Revoke,
+        Endpoint::Discovery,
+        Endpoint::Jwks,
+        Endpoint::Introspect,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "authorize" => Self::Authorize,
+            "token" => Self::Token,
+            "userinfo" => Self::UserInfo,
+            "identity" => Self::Identity,
+            "revoke" => Self::Revoke,
+            "discovery" => Self::Discovery,
+            "jwks" => Self::Jwks,
+            "introspect" => Self::Introspect,
+            _ => return None,
+        })
+    }
+}
+
+/// Requests received per endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub authorize: u64,
+    pub token: u64,
+    pub userinfo: u64,
+    pub identity: u64,
+    pub revoke: u64,
+    /// Token calls with `grant_type=refresh_token`.
+    #[serde(default)]
+    pub refresh: u64,
+    #[serde(default)]
+    pub discovery: u64,
+    #[serde(default)]
+    pub jwks: u64,
+    #[serde(default)]
+    pub introspect: u64,
+}
+
+impl Stats {
+    /// Every request the emulator received, at any endpoint.
+    pub fn total(&self) -> u64 {
+        self.authorize
+            + self.token
+            + self.userinfo
+            + self.identity
+            + self.revoke
+            + self.discovery
+            + self.jwks
+            + self.introspect
+    }
+}
+
+pub(crate) struct EmulatorState {
+    pub base_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub require_pkce: bool,
+    pub password_grant_refresh_token: bool,
+    pub(crate) lifetime: Duration,
+    pub(crate) redirect_uris: RwLock<Vec<String>>,
+    pub(crate) canvas_url: RwLock<Option<String>>,
+    pub(crate) latency_ms: AtomicU64,
+    pub(crate) clock_offset_ms: AtomicU64,
+    pub(crate) counters: [AtomicU64; 8],
+    pub(crate) refresh_calls: AtomicU64,
+    /// Requests under the Experience Cloud site's path.
+    pub(crate) site_calls: AtomicU64,
+    pub(crate) rotate_refresh_tokens: AtomicBool,
+    pub(crate) faults: Mutex<HashMap<Endpoint, Fault>>,
+    pub(crate) codes: Mutex<HashMap<String, CodeGrant>>,
+    pub(crate) access: Mutex<HashMap<String, AccessGrant>>,
+    pub(crate) refresh: Mutex<HashMap<String, RefreshGrant>>,
+    pub(crate) profiles: Mutex<HashMap<usize, UserProfile>>,
+    pub shutdown: watch::Receiver<bool>,
+    pub(crate) jwt: JwtKeys,
+}
+
+/// Code lifetime documented by Salesforce.
+pub(crate) const CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+impl EmulatorState {
+    pub(crate) fn new(
+        config: EmulatorConfig,
+        base_url: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            jwt: JwtKeys::new(config.jwt_access_tokens, config.jwt_app.clone()),
+            base_url,
+            client_id: config.client_id,
+            client_secret: config.client_secret,
+            require_pkce: config.require_pkce,
+            password_grant_refresh_token: config.password_grant_refresh_token,
+            lifetime: config.access_token_lifetime,
+            redirect_uris: RwLock::new(config.redirect_uris),
+            canvas_url: RwLock::new(config.canvas_url),
+            latency_ms: AtomicU64::new(config.latency.as_millis() as u64),
+            clock_offset_ms: AtomicU64::new(0),
+            counters: Default::default(),
+            refresh_calls: AtomicU64::new(0),
+            site_calls: AtomicU64::new(0),
+            rotate_refresh_tokens: AtomicBool::new(config.rotate_refresh_tokens),
+            faults: Mutex::new(HashMap::new()),
+            codes: Mutex::new(HashMap::new()),
+            access: Mutex::new(HashMap::new()),
+            refresh: Mutex::new(HashMap::new()),
+            profiles: Mutex::new(HashMap::new()),
+            shutdown,
+        }
+    }
+
+    pub(crate) fn canvas_url(&self) -> Option<String> {
+        self.canvas_url.read().ok().and_then(|u| u.clone())
+    }
+
+    pub(crate) fn set_canvas_url(&self, url: &str) {
+        if let Ok(mut u) = self.canvas_url.write() {
+            *u = Some(url.to_string());
+        }
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        real + self.clock_offset_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn advance_time(&self, by: Duration) {
+        self.clock_offset_ms
+            .fetch_add(by.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_redirect_uri(&self, uri: &str) {
+        if let Ok(mut uris) = self.redirect_uris.write() {
+            uris.push(uri.to_string());
+        }
+    }
+
+    pub(crate) fn redirect_uri_registered(&self, uri: &str) -> bool {
+        self.redirect_uris
+            .read()
+            .map(|u| u.iter().any(|r| r == uri))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn set_fault(&self, endpoint: Endpoint, fault: Fault) {
+        if let Ok(mut faults) = self.faults.lock() {
+            faults.insert(endpoint, fault);
+        }
+    }
+
+    pub(crate) fn set_latency(&self, latency: Duration) {
+        self.latency_ms
+            .store(latency.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn calls(&self, endpoint: Endpoint) -> u64 {
+        self.counters[endpoint.index()].load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            authorize: self.calls(Endpoint::Authorize),
+            token: self.calls(Endpoint::Token),
+            userinfo: self.calls(Endpoint::UserInfo),
+            identity: self.calls(Endpoint::Identity),
+            revoke: self.calls(Endpoint::Revoke),
+            discovery: self.calls(Endpoint::Discovery),
+            jwks: self.calls(Endpoint::Jwks),
+            introspect: self.calls(Endpoint::Introspect),
+            refresh: self.refresh_calls(),
+        }
+    }
+
+    pub(crate) fn refresh_calls(&self) -> u64 {
+        self.refresh_calls.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn count_refresh_call(&self) {
+        self.refresh_calls.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn set_rotation(&self, on: bool) {
+        self.rotate_refresh_tokens.store(on, Ordering::SeqCst);
+    }
+
+    pub(crate) fn reset_stats(&self) {
+        self.refresh_calls.store(0, Ordering::SeqCst);
+        for c in &self.counters {
+            c.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Counts the call, waits the configured latency and applies the endpoint's fault.
+    /// `Some(response)` means the fault answers instead of the endpoint.
+    pub(crate) async fn enter(&self, endpoint: Endpoint) -> Option<Response> {
+        self.counters[endpoint.index()].fetch_add(1, Ordering::SeqCst);
+        if endpoint == Endpoint::Authorize {
+            return None;
+        }
+        let latency = self.latency_ms.load(Ordering::Relaxed);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        let fault = self
+            .faults
+            .lock()
+            .ok()
+            .and_then(|f| f.get(&endpoint).cloned())
+            .unwrap_or_default();
+        faults::apply(&fault, self.shutdown.clone()).await
+    }
+}
