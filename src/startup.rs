@@ -4,13 +4,13 @@
 //! request gets an id before it is logged, and a panic anywhere still becomes a response. The
 //! body limit and timeout apply to sfgate's own routes, not to proxied requests.
 
-use crate::auth::LEGACY_BEARER;
 use crate::config::Config;
 use crate::error;
 use crate::middleware::catch_panic::CatchPanicLayer;
 use crate::middleware::header_limit::HeaderLimitLayer;
 use crate::middleware::observe::ObserveLayer;
 use crate::middleware::security_headers::{self, SecurityHeadersLayer};
+use crate::headers::LEGACY_BEARER;
 use crate::proxy;
 use crate::routes;
 use crate::server::{AfterDrain, ConnectionLimits, Listeners};
@@ -64,7 +64,6 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
             own,
             proxy::Gateway {
                 auth: state.auth.clone(),
-                assertion: state.assertion.clone(),
                 config: state.config.clone(),
                 upstream: upstream.clone(),
                 is_own: Box::new(move |path| own_paths.contains(path)),

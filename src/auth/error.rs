@@ -33,7 +33,7 @@ pub enum AuthError {
     Upstream(Arc<SalesforceError>),
     /// Confirmed, from an allowed org, but the authorization policy refuses this user here.
     #[error("access denied: {0}")]
-    AccessDenied(crate::policy::Refusal),
+    AccessDenied(crate::access::Refusal),
     /// This client caused too many Salesforce validation calls (see `auth::miss_budget`).
     #[error("too many new tokens from this address; retry in {} s", .0.as_secs())]
     RateLimited(std::time::Duration),

@@ -22,6 +22,10 @@
 //! it the original request is unknown, and forward auth with `ROUTE_RULES` refuses everyone.
 
 use crate::config::ForwardAuthStyle;
+use crate::headers::{
+    X_FORWARDED_HOST, X_FORWARDED_METHOD, X_FORWARDED_URI, X_ORIGINAL_METHOD, X_ORIGINAL_URI,
+    X_ORIGINAL_URL,
+};
 use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderMap, HeaderName, Method, Uri};
 
@@ -84,13 +88,6 @@ impl OriginalRequestError {
         )
     }
 }
-
-const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
-const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
-const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
-const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
-const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// The forward-auth request as sfgate received it.
 pub struct AuthRequest<'a> {

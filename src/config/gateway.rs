@@ -3,7 +3,8 @@
 use super::forward_auth_style::ForwardAuthStyle;
 use super::reader::Reader;
 use super::upgrade_protocols::UpgradeProtocols;
-use crate::header_rule::UnderscoreHeaders;
+use crate::access::SkipAuthRule;
+use crate::headers::UnderscoreHeaders;
 use crate::prefix_paths::PrefixPaths;
 use std::time::Duration;
 use url::Url;
@@ -33,13 +34,6 @@ pub struct GatewayConfig {
     pub forward_auth_style: ForwardAuthStyle,
     /// `PROXY_PREFIX`: sfgate's own paths, in both modes (the app owns the rest in gateway mode).
     pub paths: &'static PrefixPaths,
-}
-
-/// One rule of `SKIP_AUTH_ROUTES`: an optional method and a path regex, as in oauth2-proxy.
-#[derive(Debug, Clone)]
-pub struct SkipAuthRule {
-    pub method: Option<axum::http::Method>,
-    pub path: regex::Regex,
 }
 
 pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {

@@ -7,6 +7,7 @@
 //! One group per concern, each read by the `parse` function of its own file; the groups share
 //! one [`reader::Reader`], which collects the problems of all of them.
 
+mod access;
 mod allowed_origins;
 mod assertion;
 mod cache;
@@ -15,7 +16,6 @@ pub mod effective;
 mod forward_auth_style;
 mod gateway;
 mod otel;
-mod policy;
 mod reader;
 mod redis;
 mod salesforce;
@@ -32,7 +32,7 @@ pub use assertion::AssertionConfig;
 pub use cache::CacheConfig;
 pub use canvas::CanvasConfig;
 pub use forward_auth_style::ForwardAuthStyle;
-pub use gateway::{GatewayConfig, SkipAuthRule};
+pub use gateway::GatewayConfig;
 pub use otel::{OtelConfig, TraceSampler};
 pub use redis::RedisConfig;
 pub use salesforce::{SalesforceConfig, TokenValidation};
@@ -55,7 +55,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub server: ServerConfig,
     /// Who may pass beyond the org check, globally and per route (docs/authorization.md).
-    pub policy: crate::policy::Policy,
+    pub policy: crate::access::Policy,
     pub assertion: AssertionConfig,
     /// Canvas apps (`CANVAS_ENABLED`, `CANVAS_LANDING`).
     pub canvas: CanvasConfig,
@@ -204,7 +204,7 @@ impl Config {
         let cache = cache::parse(&mut r);
         let redis = redis::parse(&mut r);
         let otel = otel::parse(&mut r);
-        let policy = policy::parse(&mut r, &scopes);
+        let policy = access::parse(&mut r, &scopes);
         let assertion = assertion::parse(&mut r, gateway.upstream_url.as_ref());
         let canvas = canvas::parse(&mut r);
         // Spelt out (not `ALLOW_UNKNOWN_VARS`) so the documentation test finds it with the others.

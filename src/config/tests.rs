@@ -198,7 +198,7 @@ fn loopback_may_use_http() {
 
 #[test]
 fn trust_boundary_settings_have_safe_defaults_and_bad_values_are_all_reported() {
-    use crate::header_rule::UnderscoreHeaders;
+    use crate::headers::UnderscoreHeaders;
     let c = Config::from_map(&base()).expect("valid");
     assert_eq!(c.gateway.underscore_headers, UnderscoreHeaders::Drop);
     assert!(!c.gateway.allow_encoded_slashes);
@@ -344,7 +344,7 @@ fn authorization_settings_are_read_and_every_problem_reported() {
     let c = Config::from_map(&base()).expect("valid");
     assert_eq!(
         c.policy.global.user_types,
-        crate::policy::UserTypes::Only(vec!["STANDARD".into()])
+        crate::access::UserTypes::Only(vec!["STANDARD".into()])
     );
     assert!(c.policy.routes.is_empty() && c.assertion.key.is_none());
 
@@ -361,7 +361,7 @@ fn authorization_settings_are_read_and_every_problem_reported() {
     let c = Config::from_map(&env).expect("valid");
     assert_eq!(c.policy.global.users.len(), 2);
     assert_eq!(c.policy.global.email_domains, ["acme.example"]);
-    assert_eq!(c.policy.global.user_types, crate::policy::UserTypes::Any);
+    assert_eq!(c.policy.global.user_types, crate::access::UserTypes::Any);
     assert!(c.policy.needs_permissions() && c.policy.needs_profile());
 
     let mut env = base();
