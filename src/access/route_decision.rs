@@ -14,8 +14,8 @@
 //! request's ([`RulePath`]), with the same `ALLOW_ENCODED_SLASHES`.
 
 use super::{Policy, Refusal};
-use crate::domain::{CanonicalPath, PathError, PathPolicy};
 use crate::domain::Identity;
+use crate::domain::{CanonicalPath, PathError, PathPolicy};
 use axum::http::Method;
 
 /// One rule of `SKIP_AUTH_ROUTES`: an optional method and a path regex, as in oauth2-proxy.

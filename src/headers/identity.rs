@@ -3,11 +3,11 @@
 //! upstream trusts them because only sfgate sets them (every client copy is removed first).
 //! Their names and class are in the one table ([`super::owned`]).
 
-use crate::domain::Identity;
 use super::owned::{
     X_FORWARDED_EMAIL, X_FORWARDED_PREFERRED_USERNAME, X_FORWARDED_USER, X_INSTANCE_URL,
     X_SALESFORCE_INSTANCE_URL, X_SALESFORCE_ORG_ID, X_SALESFORCE_USERNAME, X_SALESFORCE_USER_ID,
 };
+use crate::domain::Identity;
 use crate::domain::InstanceUrl;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
