@@ -15,7 +15,7 @@ use crate::crypto::SealingKey;
 use crate::domain::Identity;
 use crate::domain::ReturnTo;
 use crate::salesforce::TokenSet;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 use cookie::{Cookie, SameSite};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
@@ -23,8 +23,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub const LOGIN_COOKIE: &str = "sfgate_login";
-pub const SESSION_COOKIE: &str = "sfgate_session";
+pub use crate::headers::cookies::{
+    find_cookie, is_own_cookie_pair, read_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE,
+};
 pub const LOGIN_TTL: Duration = Duration::from_secs(600);
 /// `SESSION_MAX_AGE`'s default.
 pub const DEFAULT_SESSION_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -357,36 +358,6 @@ impl CookieSealer {
         }
         Ok(Some(sealed.v))
     }
-}
-
-/// The first cookie called `name` in any `Cookie` header. Headers that are not valid UTF-8 or
-/// cookies that do not parse are skipped.
-pub fn find_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(read_cookie_pair)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_string())
-}
-
-/// One `name=value` pair of a `Cookie` header as sfgate reads it: name and value
-/// percent-decoded (the `cookie` crate's encoded parsing), `None` for a blank or unreadable
-/// pair. The one reading used both to find sfgate's cookies and to strip them before
-/// proxying, so `sfgate%5Fsession=...` cannot be read as the session yet pass to the app.
-pub fn read_cookie_pair(pair: &str) -> Option<Cookie<'static>> {
-    let pair = pair.trim();
-    if pair.is_empty() {
-        return None;
-    }
-    Cookie::parse_encoded(pair.to_owned()).ok()
-}
-
-/// Whether sfgate reads this `Cookie` pair as one of its own cookies.
-pub fn is_own_cookie_pair(pair: &str) -> bool {
-    read_cookie_pair(pair).is_some_and(|c| c.name() == SESSION_COOKIE || c.name() == LOGIN_COOKIE)
 }
 
 /// Milliseconds since the epoch.

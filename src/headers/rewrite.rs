@@ -9,13 +9,13 @@
 //! for the token to be passed on. Hop-by-hop headers describe one connection (RFC 9110 7.6.1)
 //! and never travel further.
 
+use super::cookies::{is_own_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE};
 use super::identity::insert_access_token;
 use super::owned::{
     class_of, class_of_spelling, is_hop_by_hop, Class, KEEP_ALIVE, X_FORWARDED_FOR,
     X_FORWARDED_HOST, X_FORWARDED_PROTO, X_SFGATE_ASSERTION,
 };
 use super::rule::{self, NameVerdict, UnderscoreHeaders};
-use crate::auth::session::{is_own_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::domain::InstanceUrl;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;

@@ -1,4 +1,5 @@
 use super::*;
+use axum::http::header;
 use secrecy::ExposeSecret;
 
 fn sealer(secret: &str) -> CookieSealer {
