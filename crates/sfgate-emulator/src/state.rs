@@ -2,7 +2,7 @@
 
 use crate::config::EmulatorConfig;
 use crate::faults::{self, Fault};
-use crate::records::{AccessGrant, CodeGrant, RefreshGrant};
+use crate::records::{AccessGrant, CodeGrant, CommunityFields, RefreshGrant, TokenGrant, SITE_ID};
 use crate::signing_keys::JwtKeys;
 use crate::users::UserProfile;
 use axum::response::Response;
@@ -104,6 +104,10 @@ pub(crate) struct EmulatorState {
     pub(crate) refresh_calls: AtomicU64,
     /// Requests under the Experience Cloud site's path.
     pub(crate) site_calls: AtomicU64,
+    /// The same, per endpoint.
+    pub(crate) site_counters: [AtomicU64; 8],
+    /// What token responses through the site say about it.
+    pub(crate) community_fields: RwLock<CommunityFields>,
     pub(crate) rotate_refresh_tokens: AtomicBool,
     pub(crate) faults: Mutex<HashMap<Endpoint, Fault>>,
     pub(crate) codes: Mutex<HashMap<String, CodeGrant>>,
@@ -138,6 +142,8 @@ impl EmulatorState {
             counters: Default::default(),
             refresh_calls: AtomicU64::new(0),
             site_calls: AtomicU64::new(0),
+            site_counters: Default::default(),
+            community_fields: RwLock::new(CommunityFields::default()),
             rotate_refresh_tokens: AtomicBool::new(config.rotate_refresh_tokens),
             faults: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
@@ -227,9 +233,55 @@ impl EmulatorState {
 
     pub(crate) fn reset_stats(&self) {
         self.refresh_calls.store(0, Ordering::SeqCst);
-        for c in &self.counters {
+        for c in self.counters.iter().chain(&self.site_counters) {
             c.store(0, Ordering::SeqCst);
         }
+    }
+
+    /// Counts a request under the site's path; `path` is the part after it.
+    pub(crate) fn count_site_call(&self, path: &str) {
+        self.site_calls.fetch_add(1, Ordering::Relaxed);
+        let path = path.strip_prefix(crate::SITE_PATH).unwrap_or(path);
+        let endpoint = match path.trim_end_matches('/') {
+            "/services/oauth2/authorize" => Endpoint::Authorize,
+            "/services/oauth2/token" => Endpoint::Token,
+            "/services/oauth2/userinfo" => Endpoint::UserInfo,
+            "/services/oauth2/revoke" => Endpoint::Revoke,
+            "/services/oauth2/introspect" => Endpoint::Introspect,
+            _ => return,
+        };
+        self.site_counters[endpoint.index()].fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn site_calls_to(&self, endpoint: Endpoint) -> u64 {
+        self.site_counters[endpoint.index()].load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_community_fields(&self, fields: CommunityFields) {
+        if let Ok(mut f) = self.community_fields.write() {
+            *f = fields;
+        }
+    }
+
+    /// A grant as the token endpoint answers it: through the site, with the site's fields
+    /// (as [`Self::community_fields`] says), as Salesforce adds them to a site login's.
+    pub(crate) fn through_site(&self, mut grant: TokenGrant, at_site: bool) -> TokenGrant {
+        if !at_site {
+            return grant;
+        }
+        let fields = self
+            .community_fields
+            .read()
+            .map(|f| f.clone())
+            .unwrap_or_default();
+        let url = match fields {
+            CommunityFields::Site => format!("{}{}", self.base_url, crate::SITE_PATH),
+            CommunityFields::Omitted => return grant,
+            CommunityFields::Url(url) => url,
+        };
+        grant.sfdc_community_url = Some(url);
+        grant.sfdc_community_id = Some(SITE_ID.to_string());
+        grant
     }
 
     /// Counts the call, waits the configured latency and applies the endpoint's fault.
