@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod config_warnings;
+pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod error;

@@ -18,6 +18,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// current-thread runtime each (`sfgate::server::threads`), so this one needs one thread.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    sfgate::crypto::install_tls_provider();
     // `.env` is for local runs; variables already in the environment win.
     match dotenvy::dotenv() {
         Ok(_) => {}

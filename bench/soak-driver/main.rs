@@ -143,6 +143,7 @@ type CallLog = Arc<std::sync::Mutex<Vec<(f64, u64, u64)>>>;
 
 #[tokio::main]
 async fn main() {
+    sfgate::crypto::install_tls_provider();
     let args = Args::parse();
     let shared: Shared = Arc::new(Mutex::new(None));
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -1,9 +1,9 @@
 //! Encrypted, authenticated cookies: the short-lived login cookie and the session cookie.
 //!
 //! Both carry everything needed to continue, so any replica can finish a login or serve a
-//! session and the server keeps no per-user state. They are sealed with AES-256-GCM (the
-//! `cookie` crate's private jar; key derived from `SESSION_SECRET` by HKDF), bound to their
-//! name, and carry their own expiry, so a cookie replayed after its `Max-Age` is refused even if
+//! session and the server keeps no per-user state. They are sealed with AES-256-GCM (in the
+//! `cookie` crate's private-jar format, see `crate::crypto::SealingKey`; key derived from
+//! `SESSION_SECRET` by HKDF), bound to their name, and carry their own expiry, so a cookie replayed after its `Max-Age` is refused even if
 //! a browser kept it.
 //!
 //! A session also carries its login time. `SESSION_MAX_AGE` counts from it: every sealing caps
@@ -11,10 +11,11 @@
 //! (which re-seal with a fresh `SESSION_TTL`) can never keep a stolen cookie alive for ever.
 
 use super::secret_serde;
+use crate::crypto::SealingKey;
 use crate::domain::{ReturnTo, SiteUrl};
 use crate::salesforce::{Identity, TokenSet};
 use axum::http::{header, HeaderMap, HeaderValue};
-use cookie::{Cookie, CookieJar, Key, SameSite};
+use cookie::{Cookie, SameSite};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -204,10 +205,10 @@ struct Sealed<T> {
 /// Seals and opens sfgate's cookies.
 #[derive(Clone)]
 pub struct CookieSealer {
-    key: Key,
+    key: SealingKey,
     /// `SESSION_SECRET_PREVIOUS`: cookies sealed under it still open, so rotating the secret
     /// logs nobody out; new cookies are sealed under `key` only.
-    previous: Option<Key>,
+    previous: Option<SealingKey>,
     secure: bool,
     session_ttl: Duration,
     session_max_age: Duration,
@@ -218,7 +219,7 @@ impl CookieSealer {
     /// default maximum age; see [`Self::with_session_max_age`].
     pub fn new(secret: &[u8], secure: bool, session_ttl: Duration) -> Self {
         Self {
-            key: Key::derive_from(secret),
+            key: SealingKey::derive_from(secret),
             previous: None,
             secure,
             session_ttl,
@@ -228,7 +229,7 @@ impl CookieSealer {
 
     /// `SESSION_SECRET_PREVIOUS` (at least 32 bytes, guaranteed by `SessionSecret`).
     pub fn with_previous_secret(mut self, previous: Option<&[u8]>) -> Self {
-        self.previous = previous.map(Key::derive_from);
+        self.previous = previous.map(SealingKey::derive_from);
         self
     }
 
@@ -320,9 +321,11 @@ impl CookieSealer {
             v: value,
         };
         let json = serde_json::to_string(&sealed).map_err(|_| CookieError::Unsealable)?;
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.key).add(Cookie::new(name, json));
-        let mut cookie = jar.get(name).ok_or(CookieError::Unsealable)?.clone();
+        let sealed = self
+            .key
+            .seal(name, json.as_bytes())
+            .ok_or(CookieError::Unsealable)?;
+        let mut cookie = Cookie::new(name, sealed);
         cookie.set_http_only(true);
         match site {
             CookieSite::FirstParty => {
@@ -359,18 +362,12 @@ impl CookieSealer {
         let Some(raw) = find_cookie(headers, name) else {
             return Ok(None);
         };
-        let mut jar = CookieJar::new();
-        jar.add_original(Cookie::new(name.to_string(), raw));
-        let plain = jar
-            .private(&self.key)
-            .get(name)
-            .or_else(|| {
-                let previous = self.previous.as_ref()?;
-                jar.private(previous).get(name)
-            })
+        let plain = self
+            .key
+            .open(name, &raw)
+            .or_else(|| self.previous.as_ref()?.open(name, &raw))
             .ok_or(CookieError::Tampered)?;
-        let sealed: Sealed<T> =
-            serde_json::from_str(plain.value()).map_err(|_| CookieError::Tampered)?;
+        let sealed: Sealed<T> = serde_json::from_str(&plain).map_err(|_| CookieError::Tampered)?;
         if sealed.exp <= now_secs() {
             return Err(CookieError::Expired);
         }

@@ -322,6 +322,7 @@ fn connector(connect_timeout: Duration, alpn_h2: bool) -> Connector {
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
     http.enforce_http(false);
+    crate::crypto::install_tls_provider();
     let tls = hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
         .https_or_http();

@@ -24,6 +24,7 @@ use std::time::Duration;
 /// crate's docs ask for this to prevent SSRF). Timeouts keep a slow Salesforce from holding
 /// requests open.
 pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    crate::crypto::install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)

@@ -41,6 +41,8 @@ impl RedisStore {
         previous_secret: Option<&[u8]>,
         identity_ttl: Duration,
     ) -> Result<Arc<Self>, StoreError> {
+        // A `rediss://` URL's TLS uses the same provider as every other client.
+        crate::crypto::install_tls_provider();
         // The client's errors do not echo the URL, but say nothing more than needed anyway.
         let client = redis::Client::open(config.url.expose_secret())
             .map_err(|e| StoreError::Client(format!("{:?}", e.kind())))?;

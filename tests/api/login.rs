@@ -247,6 +247,7 @@ async fn callback_problems_are_400_and_never_reach_the_token_endpoint() {
         expect_status_for(r, 400, &query).await;
     }
     // A tampered login cookie.
+    sfgate::crypto::install_tls_provider();
     let tampered = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

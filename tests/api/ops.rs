@@ -637,6 +637,7 @@ async fn a_failed_token_call_also_marks_readiness_degraded() {
 #[tokio::test]
 async fn oversized_headers_get_431_and_the_server_keeps_serving() {
     let app = TestApp::builder().spawn().await;
+    sfgate::crypto::install_tls_provider();
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
@@ -740,6 +741,7 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     );
 
     // A complete request on the same server is answered as usual.
+    sfgate::crypto::install_tls_provider();
     let ok = reqwest::get(format!("http://{addr}/")).await.expect("get");
     assert_eq!(ok.text().await.expect("text"), "ok");
     let _ = stop.send(());

@@ -34,6 +34,7 @@ pub struct TestApp {
 }
 
 pub fn plain_client() -> reqwest::Client {
+    sfgate::crypto::install_tls_provider();
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -42,6 +43,7 @@ pub fn plain_client() -> reqwest::Client {
 
 /// A client with a cookie jar, as a browser has.
 pub fn browser_client() -> reqwest::Client {
+    sfgate::crypto::install_tls_provider();
     reqwest::Client::builder()
         .redirect(Policy::none())
         .cookie_store(true)
@@ -498,6 +500,7 @@ pub fn refusing_address() -> RefusingAddress {
 /// A client whose connections come from `ip` (any 127.0.0.0/8 address), as a distinct client
 /// for per-client limits; follows no redirects.
 pub fn client_from(ip: &str) -> reqwest::Client {
+    sfgate::crypto::install_tls_provider();
     reqwest::Client::builder()
         .redirect(Policy::none())
         .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
