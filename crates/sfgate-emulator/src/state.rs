@@ -304,3 +304,55 @@ impl EmulatorState {
         faults::apply(&fault, self.shutdown.clone()).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> EmulatorState {
+        let (_tx, rx) = watch::channel(false);
+        EmulatorState::new(
+            EmulatorConfig::new("id", "secret"),
+            "http://127.0.0.1:1".into(),
+            rx,
+        )
+    }
+
+    #[test]
+    fn grants_through_the_site_name_it_unless_switched_off() {
+        let state = state();
+        let grant = || state.issue(0, "api", false);
+        let plain = state.through_site(grant(), false);
+        assert_eq!(plain.sfdc_community_url, None);
+        let site = state.through_site(grant(), true);
+        assert_eq!(
+            site.sfdc_community_url.as_deref(),
+            Some("http://127.0.0.1:1/partners")
+        );
+        assert_eq!(site.sfdc_community_id.as_deref(), Some(SITE_ID));
+        state.set_community_fields(CommunityFields::Omitted);
+        let omitted = state.through_site(grant(), true);
+        assert_eq!(omitted.sfdc_community_url, None);
+        assert_eq!(omitted.sfdc_community_id, None);
+        state.set_community_fields(CommunityFields::Url("https://elsewhere.example/x".into()));
+        let named = state.through_site(grant(), true);
+        assert_eq!(
+            named.sfdc_community_url.as_deref(),
+            Some("https://elsewhere.example/x")
+        );
+    }
+
+    #[test]
+    fn calls_under_the_site_are_counted_per_endpoint() {
+        let state = state();
+        state.count_site_call("/services/oauth2/userinfo");
+        state.count_site_call("/partners/services/oauth2/userinfo/");
+        state.count_site_call("/services/oauth2/token");
+        state.count_site_call("/elsewhere");
+        assert_eq!(state.site_calls_to(Endpoint::UserInfo), 2);
+        assert_eq!(state.site_calls_to(Endpoint::Token), 1);
+        assert_eq!(state.site_calls.load(Ordering::Relaxed), 4);
+        state.reset_stats();
+        assert_eq!(state.site_calls_to(Endpoint::UserInfo), 0);
+    }
+}
