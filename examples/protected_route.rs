@@ -18,7 +18,7 @@ use axum::Router;
 use sfgate::auth::require_identity;
 use sfgate::config::Config;
 use sfgate::demo;
-use sfgate::salesforce::Identity;
+use sfgate::domain::Identity;
 use sfgate::startup;
 use sfgate::state::AppState;
 use sfgate_emulator::{demo_users, Emulator, EmulatorConfig};

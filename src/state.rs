@@ -26,7 +26,7 @@ pub struct Inner {
     /// The login: start, callback, grants, refresh, Canvas, logout, and its replay guard.
     pub login: Login,
     /// Signs `X-Sfgate-Assertion` when `ASSERTION_KEY` is set.
-    pub assertion: Option<Arc<crate::policy::AssertionSigner>>,
+    pub assertion: Option<Arc<crate::headers::AssertionSigner>>,
     /// What replicas share (`REDIS_URL`); `Local` keeps every guarantee in-process.
     pub store: SharedStore,
     /// The process's metrics recorder, served at `/metrics`.
@@ -90,7 +90,7 @@ impl AppState {
                 identity_client.with_custom_permissions(config.salesforce.instance_policy.clone());
         }
         let assertion = match (&config.assertion.key, &config.assertion.audience) {
-            (Some(key), Some(audience)) => Some(Arc::new(crate::policy::AssertionSigner::new(
+            (Some(key), Some(audience)) => Some(Arc::new(crate::headers::AssertionSigner::new(
                 key,
                 config.public_origin(),
                 audience.clone(),
@@ -137,6 +137,8 @@ impl AppState {
             oauth,
             renewals,
             readiness,
+            paths: config.paths(),
+            assertion: assertion.clone(),
         });
         let login = Login::new(
             auth.clone(),

@@ -995,3 +995,49 @@ async fn revoke_user_publishes_and_prints_an_audit_line_without_secrets() {
     assert_eq!(logged.len(), 1, "{logged:?}");
     assert!(!logged[0].contains("AlIcE"), "sealed: {}", logged[0]);
 }
+
+#[tokio::test]
+async fn proxy_prefix_moves_sfgates_paths_and_a_bad_one_exits_2() {
+    let mut env = valid_env("https://login.salesforce.com");
+    env.insert("UPSTREAM_URL", "http://127.0.0.1:9".to_string());
+    env.insert("PROXY_PREFIX", "/sso".to_string());
+    env.insert(
+        "SF_REDIRECT_URI",
+        "http://127.0.0.1:3000/sso/callback".to_string(),
+    );
+    let out = run(&["check"], &env).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("callback /sso/callback"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["config"], &env).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("sfgate answers under /sso/"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("PROXY_PREFIX=/sso\n"), "{}", text(&out));
+    // The callback must follow the prefix in gateway mode.
+    env.insert(
+        "SF_REDIRECT_URI",
+        "http://127.0.0.1:3000/oauth2/callback".to_string(),
+    );
+    let out = run(&["check"], &env).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("under /sso/"), "{}", text(&out));
+    for bad in ["/", "/sso?x", "sso", "/a/../b"] {
+        env.insert("PROXY_PREFIX", bad.to_string());
+        for args in [&["check"][..], &["serve"][..]] {
+            let out = run(args, &env).await;
+            assert_eq!(out.status.code(), Some(2), "{bad} {args:?}: {}", text(&out));
+            assert!(
+                text(&out).contains("PROXY_PREFIX: "),
+                "{bad}: {}",
+                text(&out)
+            );
+        }
+    }
+}

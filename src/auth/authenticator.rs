@@ -13,11 +13,13 @@ use super::{
     extract_credentials, AuthError, Confirmed, CookieSealer, CredentialSource, IdentityValidator,
     Renewals, Session,
 };
-use crate::domain::{CanonicalPath, InstancePolicy, InstanceUrl, PathPolicy, SiteUrl};
+use crate::access::{Policy, RulePath};
+use crate::domain::Identity;
+use crate::domain::{InstancePolicy, InstanceUrl, PathPolicy, SiteUrl};
 use crate::error::wants_html;
-use crate::policy::Policy;
+use crate::headers::AssertionSigner;
 use crate::readiness::{LastCall, Readiness};
-use crate::salesforce::{Identity, SalesforceOAuth};
+use crate::salesforce::SalesforceOAuth;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -38,6 +40,10 @@ pub struct AuthParts {
     pub oauth: SalesforceOAuth,
     pub renewals: Renewals,
     pub readiness: Arc<Readiness>,
+    /// sfgate's own paths (`PROXY_PREFIX`): where browsers are sent to log in.
+    pub paths: &'static crate::prefix_paths::PrefixPaths,
+    /// Signs `X-Sfgate-Assertion` for the callers it vouches for, when `ASSERTION_KEY` is set.
+    pub assertion: Option<Arc<AssertionSigner>>,
 }
 
 /// Cheap to clone (one `Arc`).
@@ -64,20 +70,6 @@ pub enum RefreshPolicy {
     Never,
 }
 
-/// Which path the route rules judge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RulePath<'a> {
-    /// The request's own path (sfgate's protected routes).
-    Request,
-    /// The request's path, already accepted by the path rule (gateway mode checks it before
-    /// anything else).
-    Checked(&'a CanonicalPath),
-    /// Forward auth: the original request's path, already accepted by the path rule, or
-    /// `None` when no trusted source names it (see [`super::original_request`]); route rules
-    /// then refuse everyone.
-    Original(Option<&'a CanonicalPath>),
-}
-
 /// How a refusal answers a browser (a client whose `Accept` prefers `text/html`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BrowserRejection {
@@ -91,7 +83,7 @@ pub enum BrowserRejection {
     /// redirect or an HTML page.
     Never,
     /// Forward auth for Traefik and Caddy, which hand the answer to the browser as is: a
-    /// browser without a usable session goes to `/oauth2/start?rd=<the request's path and
+    /// browser without a usable session goes to `{prefix}/start?rd=<the request's path and
     /// query>` (302), anything else gets the status as JSON.
     Start,
 }
@@ -112,6 +104,21 @@ pub struct Authenticated {
     pub session_ends_at: Option<u64>,
 }
 
+/// What the authenticator hands the code that passes an admitted caller on to an app
+/// (gateway mode's proxy, forward auth): the caller, whose identity headers the app reads,
+/// and the signed `X-Sfgate-Assertion` that vouches for them (`ASSERTION_KEY`).
+pub struct Vouched<'a> {
+    pub caller: &'a Authenticated,
+    pub assertion: Option<HeaderValue>,
+}
+
+impl Vouched<'_> {
+    /// The identity headers (built once per cached identity).
+    pub fn identity_headers(&self) -> &HeaderMap {
+        self.caller.identity.headers()
+    }
+}
+
 impl Authenticator {
     pub fn new(parts: AuthParts) -> Self {
         let needs_profile = parts.policy.needs_profile();
@@ -123,6 +130,15 @@ impl Authenticator {
                 .time_to_live(REFRESH_REVOKED_TTL)
                 .build(),
         }))
+    }
+
+    /// Vouches for an admitted caller: the assertion is signed (or reused while fresh, see
+    /// [`AssertionSigner::header_in`]) only here, for the entry points that pass the caller on.
+    pub fn vouch<'a>(&self, caller: &'a Authenticated) -> Vouched<'a> {
+        let assertion = self.0.parts.assertion.as_ref().and_then(|signer| {
+            signer.header_in(caller.identity.assertion_slot(), &caller.identity)
+        });
+        Vouched { caller, assertion }
     }
 
     /// Whether some rule reads a field only the user's profile has.
@@ -226,16 +242,8 @@ impl Authenticator {
         refresh: RefreshPolicy,
     ) -> Result<Authenticated, AuthError> {
         let auth = self.authenticate(&parts.headers, refresh).await?;
-        let owned;
-        let path = match rules {
-            RulePath::Checked(path) => Some(path),
-            RulePath::Request => {
-                owned = self.path_for_rules(parts.uri.path())?;
-                owned.as_ref()
-            }
-            RulePath::Original(path) => path,
-        };
-        self.authorize(&auth, path).await?;
+        let path = self.rule_path(rules, parts.uri.path())?;
+        self.authorize(&auth, path.as_deref()).await?;
         Ok(auth)
     }
 
@@ -433,12 +441,12 @@ impl Authenticator {
             let (status, location) = if browsers == BrowserRejection::Start {
                 (
                     StatusCode::FOUND,
-                    crate::domain::ReturnTo::start_href(path_and_query),
+                    crate::domain::ReturnTo::start_href(self.0.parts.paths, path_and_query),
                 )
             } else {
                 (
                     StatusCode::SEE_OTHER,
-                    crate::domain::ReturnTo::login_href(path_and_query),
+                    crate::domain::ReturnTo::login_href(self.0.parts.paths, path_and_query),
                 )
             };
             let mut r = status.into_response();

@@ -1,6 +1,6 @@
 //! An identity Salesforce confirmed, as the identity cache holds it.
 
-use crate::salesforce::Identity;
+use crate::domain::Identity;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use std::ops::Deref;
@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 pub struct Confirmed {
     identity: Identity,
     /// The signed `X-Sfgate-Assertion` for this identity, reused while fresh.
-    assertion: crate::policy::AssertionSlot,
+    assertion: crate::headers::AssertionSlot,
     /// Gateway mode's identity headers, built on first use.
     /// Boxed: most cached identities are never proxied for, and an empty `HeaderMap` inline
     /// would cost every cache entry ~90 bytes.
@@ -47,7 +47,7 @@ impl Confirmed {
         self.checked_at_ms
     }
 
-    pub fn assertion_slot(&self) -> &crate::policy::AssertionSlot {
+    pub fn assertion_slot(&self) -> &crate::headers::AssertionSlot {
         &self.assertion
     }
 
@@ -69,7 +69,7 @@ impl Confirmed {
     /// The identity headers the upstream gets, built once per cached identity.
     pub fn headers(&self) -> &HeaderMap {
         self.headers
-            .get_or_init(|| Box::new(crate::identity_headers::identity_headers(&self.identity)))
+            .get_or_init(|| Box::new(crate::headers::identity_headers(&self.identity)))
     }
 }
 

@@ -12,8 +12,9 @@
 
 use super::secret_serde;
 use crate::crypto::SealingKey;
+use crate::domain::Identity;
 use crate::domain::{ReturnTo, SiteUrl};
-use crate::salesforce::{Identity, TokenSet};
+use crate::salesforce::TokenSet;
 use axum::http::{header, HeaderMap, HeaderValue};
 use cookie::{Cookie, SameSite};
 use secrecy::SecretString;

@@ -17,10 +17,11 @@ use super::miss_budget::MissBudget;
 use super::profiles::Profiles;
 use super::{AuthError, Confirmed};
 use crate::config::{CacheConfig, TokenValidation};
+use crate::domain::Identity;
 use crate::domain::{AllowedOrgs, InstanceUrl, SalesforceId, SiteUrl};
 use crate::readiness::Readiness;
 use crate::salesforce::jwt;
-use crate::salesforce::{Identity, IdentityClient, SalesforceError};
+use crate::salesforce::{IdentityClient, SalesforceError};
 use crate::store::{Shared, SharedStore, SharedVerdict};
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
@@ -36,14 +37,14 @@ pub use fetch::TokenChecks;
 /// A recognised JWT access token, parsed once per miss (or why it cannot be checked).
 type LocalJwt = Result<jwt::Unverified, jwt::JwtRejection>;
 use verdict::{
-    cache_key, counters, token_prefix, Key, Method, Outage, Outcome, TokenPrefix, UntilExpiry,
-    Verdict, VerdictExpiry,
+    cache_key, counters, token_prefix, Key, Method, Outage, Outcome, TokenPrefix, TokenVerdict,
+    TokenVerdictExpiry, UntilExpiry,
 };
 
 pub struct IdentityValidator {
     client: IdentityClient,
     readiness: Arc<Readiness>,
-    cache: Option<Cache<Key, Verdict>>,
+    cache: Option<Cache<Key, TokenVerdict>>,
     allowed_orgs: AllowedOrgs,
     miss_budget: MissBudget,
     /// Without them every token goes to `userinfo`.
@@ -59,7 +60,7 @@ pub struct IdentityValidator {
     ended: moka::sync::Cache<Key, ()>,
     /// Replicas' shared state (`REDIS_URL`): revocations, and a second cache level.
     store: SharedStore,
-    ttls: VerdictExpiry,
+    ttls: TokenVerdictExpiry,
 }
 
 /// How long a logout is remembered for [`IdentityValidator::has_ended`]: tunnels poll far
@@ -75,7 +76,7 @@ impl IdentityValidator {
         cache: &CacheConfig,
     ) -> Self {
         let (ttl, negative_ttl, max) = (cache.ttl, cache.negative_ttl, cache.max);
-        let ttls = VerdictExpiry {
+        let ttls = TokenVerdictExpiry {
             valid: ttl,
             invalid: negative_ttl.min(ttl),
             outage: Arc::new(Outage::default()),
@@ -128,7 +129,7 @@ impl IdentityValidator {
             store.on_user_revoked(move |user, at_ms| {
                 let mut digests = Vec::new();
                 for (key, verdict) in cache.iter() {
-                    if let Verdict::Valid(confirmed, ..) = &verdict {
+                    if let TokenVerdict::Valid(confirmed, ..) = &verdict {
                         if confirmed.user_id == *user && confirmed.checked_at_ms() < at_ms {
                             digests.push(*key);
                         }
@@ -260,7 +261,7 @@ impl IdentityValidator {
                             } else {
                                 Box::pin(self.fetch_shared(&key, instance, site, token, jwt)).await
                             };
-                            if let (Ok(Verdict::Valid(..)), Some(reservation)) =
+                            if let (Ok(TokenVerdict::Valid(..)), Some(reservation)) =
                                 (&fetched, reservation)
                             {
                                 reservation.give_back();
@@ -281,8 +282,8 @@ impl IdentityValidator {
             },
         };
         let identity = match verdict {
-            Ok(Verdict::Valid(identity, ..)) => identity,
-            Ok(Verdict::Invalid(reason)) => {
+            Ok(TokenVerdict::Valid(identity, ..)) => identity,
+            Ok(TokenVerdict::Invalid(reason)) => {
                 counters.invalid.increment(1);
                 return Err(AuthError::InvalidToken(reason.to_string()));
             }
@@ -411,19 +412,22 @@ impl IdentityValidator {
         site: Option<&SiteUrl>,
         token: &SecretString,
         jwt: Option<LocalJwt>,
-    ) -> Result<Verdict, SalesforceError> {
+    ) -> Result<TokenVerdict, SalesforceError> {
         if let Some((shared, remaining)) = self.store.shared_verdict(key).await {
             match shared.into_identity(instance) {
                 Some(Ok(identity)) => {
-                    return Ok(Verdict::valid(identity, Some(Instant::now() + remaining)))
+                    return Ok(TokenVerdict::valid(
+                        identity,
+                        Some(Instant::now() + remaining),
+                    ))
                 }
-                Some(Err(reason)) => return Ok(Verdict::invalid(reason)),
+                Some(Err(reason)) => return Ok(TokenVerdict::invalid(reason)),
                 None => {}
             }
         }
         let verdict = self.fetch(instance, site, token, jwt).await?;
         let (shared, ttl) = match &verdict {
-            Verdict::Valid(identity, until, _) => (
+            TokenVerdict::Valid(identity, until, _) => (
                 SharedVerdict::valid(identity),
                 until.map_or(self.ttls.valid, |u| {
                     self.ttls
@@ -431,7 +435,7 @@ impl IdentityValidator {
                         .min(u.saturating_duration_since(Instant::now()))
                 }),
             ),
-            Verdict::Invalid(reason) => (
+            TokenVerdict::Invalid(reason) => (
                 SharedVerdict::Invalid {
                     reason: reason.to_string(),
                 },
@@ -451,7 +455,7 @@ impl IdentityValidator {
         site: Option<&SiteUrl>,
         token: &SecretString,
         jwt: Option<LocalJwt>,
-    ) -> Result<Verdict, SalesforceError> {
+    ) -> Result<TokenVerdict, SalesforceError> {
         let (method, result) = match &self.checks {
             Some(checks) if checks.mode == TokenValidation::Introspect => (
                 Method::Introspect,
@@ -473,8 +477,8 @@ impl IdentityValidator {
             ),
         };
         let outcome = match &result {
-            Ok(Verdict::Valid(..)) => Outcome::Valid,
-            Ok(Verdict::Invalid(_)) => Outcome::Invalid,
+            Ok(TokenVerdict::Valid(..)) => Outcome::Valid,
+            Ok(TokenVerdict::Invalid(_)) => Outcome::Invalid,
             Err(_) => Outcome::UpstreamError,
         };
         counters().validation(method, outcome).increment(1);

@@ -10,6 +10,7 @@ use sfgate::demo::sample_app::SampleApp;
 use sfgate::demo::{
     environment, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_JWT_CLIENT_ID, DEMO_JWT_CLIENT_SECRET,
 };
+use sfgate::prefix_paths::PrefixPaths;
 use sfgate::shell_examples;
 use sfgate::startup::{self, RunningGateway};
 use sfgate_emulator::{demo_users, ConnectedApp, Emulator, EmulatorConfig, EmulatorHandle};
@@ -64,6 +65,8 @@ pub(crate) struct Demo {
     pub(crate) sample_app: Option<SampleApp>,
     pub(crate) allowed_org: &'static str,
     pub(crate) upstream_url: Option<String>,
+    /// sfgate's own paths (its `PROXY_PREFIX`), which the banner names.
+    pub(crate) paths: &'static PrefixPaths,
 }
 
 impl Demo {
@@ -79,11 +82,12 @@ impl Demo {
         let addr = listener
             .local_addr()
             .map_err(|source| DemoError::Listen { port, source })?;
-        let redirect_uri = format!("http://{addr}/oauth2/callback");
+        let paths = PrefixPaths::default_paths();
+        let redirect_uri = format!("http://{addr}{}", paths.callback_example);
         let mut emulator_config = EmulatorConfig::new(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
         emulator_config.redirect_uris = vec![redirect_uri.clone()];
         emulator_config.require_pkce = true;
-        emulator_config.canvas_url = Some(format!("http://{addr}{}", sfgate::login_paths::CANVAS));
+        emulator_config.canvas_url = Some(format!("http://{addr}{}", paths.canvas));
         // So the README's `REFRESH=...` line has something to keep (demo only).
         emulator_config.password_grant_refresh_token = true;
         emulator_config.jwt_app = Some(ConnectedApp {
@@ -94,7 +98,11 @@ impl Demo {
             .await
             .map_err(DemoError::Emulator)?;
         let sample_app = match options.upstream {
-            Upstream::SampleApp => Some(SampleApp::start().await.map_err(DemoError::SampleApp)?),
+            Upstream::SampleApp => Some(
+                SampleApp::start_behind(paths)
+                    .await
+                    .map_err(DemoError::SampleApp)?,
+            ),
             _ => None,
         };
         let upstream_url = match (&options.upstream, &sample_app) {
@@ -122,12 +130,15 @@ impl Demo {
             sample_app,
             allowed_org,
             upstream_url,
+            paths,
         })
     }
 
     /// What the demo prints at start: where to click, who to log in as, what to paste.
     pub(crate) fn banner(&self) -> String {
         let gateway = self.gateway.base_url();
+        let paths = self.paths;
+        let prefix = paths.prefix;
         let mut b = String::new();
         let _ = writeln!(b, "\n  sfgate demo is running.\n");
         if self.upstream_url.is_none() {
@@ -163,7 +174,7 @@ impl Demo {
             };
             let _ = writeln!(
                 b,
-                "\n  Gateway mode: all paths outside /oauth2/ go to {upstream} ({what})."
+                "\n  Gateway mode: all paths outside {prefix}/ go to {upstream} ({what})."
             );
             let _ = writeln!(
                 b,
@@ -171,24 +182,25 @@ impl Demo {
             );
             let _ = writeln!(
                 b,
-                "  sfgate's own pages: {gateway}/oauth2/sign_in , {gateway}/oauth2/sign_out , {gateway}/oauth2/userinfo"
+                "  sfgate's own pages: {gateway}{} , {gateway}{} , {gateway}{}",
+                paths.sign_in, paths.sign_out, paths.userinfo
             );
         }
         let _ = writeln!(
             b,
             "\n  Canvas app: open {}/canvas/host?user=alice@acme.example\n  (a Salesforce page that POSTs a signed request to {gateway}{} in an iframe).",
             self.emulator.base_url(),
-            sfgate::login_paths::CANVAS
+            paths.canvas
         );
         let _ = writeln!(
             b,
             "\n  From a shell (the password flow is on in demo mode only), paste:"
         );
-        for line in shell_examples::login_lines(&gateway, true) {
+        for line in shell_examples::login_lines_under(paths, &gateway, true) {
             let _ = writeln!(b, "    {line}");
         }
         let identity_path = if self.upstream_url.is_some() {
-            sfgate::login_paths::USERINFO
+            paths.userinfo
         } else {
             "/api/me"
         };

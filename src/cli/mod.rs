@@ -5,8 +5,8 @@ mod demo;
 
 use clap::{Parser, Subcommand};
 use demo::{Demo, DemoError, DemoOptions, Upstream};
+use sfgate::config::warnings;
 use sfgate::config::{Config, ConfigError, LogFormat};
-use sfgate::config_warnings;
 use sfgate::demo::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use sfgate::domain::AllowedOrgs;
 use sfgate::server::Listeners;
@@ -144,7 +144,7 @@ fn load() -> Result<Config, ConfigError> {
 fn report(e: &ConfigError) -> ExitCode {
     eprintln!("sfgate: {e}");
     // A misspelt name is often why a required one is "missing": say so next to the problems.
-    for warning in config_warnings::from_env(None) {
+    for warning in warnings::from_env(None) {
         eprintln!("sfgate: warning: {warning}");
     }
     eprintln!("See docs/configuration.md or .env.example for every variable.");
@@ -154,7 +154,7 @@ fn report(e: &ConfigError) -> ExitCode {
 fn check() -> ExitCode {
     match load() {
         Ok(config) => {
-            for warning in config_warnings::from_env(Some(&config)) {
+            for warning in warnings::from_env(Some(&config)) {
                 eprintln!("sfgate: warning: {warning}");
             }
             println!(
@@ -195,7 +195,7 @@ fn describe_mode(config: &Config) -> String {
     let mode = match &config.gateway.upstream_url {
         Some(u) => format!(
             "gateway mode: sfgate answers under {}/, every other path goes to {}",
-            sfgate::login_paths::PREFIX,
+            config.paths().prefix,
             u.origin().ascii_serialization()
         ),
         None => "standalone: sfgate is the whole site".to_string(),
@@ -279,7 +279,7 @@ fn describe_orgs(orgs: &AllowedOrgs) -> String {
 
 /// Start-up notes an operator should see once.
 fn announce(config: &Config) {
-    for warning in config_warnings::from_env(Some(config)) {
+    for warning in warnings::from_env(Some(config)) {
         tracing::warn!(variable = %warning.variable, "{}", warning.message);
     }
     for name in &config.legacy_names_used {
@@ -296,7 +296,8 @@ fn announce(config: &Config) {
     let gateway_mode = config.gateway.upstream_url.is_some();
     if gateway_mode && config.server.metrics_addr.is_none() {
         tracing::info!(
-            "metrics are not served: in gateway mode every path outside /oauth2/ is the app's; set METRICS_ADDR (e.g. 127.0.0.1:9100) to serve /metrics there"
+            "metrics are not served: in gateway mode every path outside {}/ is the app's; set METRICS_ADDR (e.g. 127.0.0.1:9100) to serve /metrics there",
+            config.paths().prefix
         );
     }
     // On the main port only when sfgate is the whole site and METRICS_ADDR is unset.

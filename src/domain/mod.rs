@@ -2,6 +2,7 @@
 //! check on client or Salesforce input happens exactly once, here.
 
 mod allowed_orgs;
+mod identity;
 mod instance_url;
 mod org_id;
 mod request_path;
@@ -10,6 +11,7 @@ mod session_secret;
 mod site_url;
 
 pub use allowed_orgs::AllowedOrgs;
+pub use identity::{Identity, Profile};
 pub use instance_url::{
     InstancePolicy, InstanceUrl, InstanceUrlError, DEFAULT_SALESFORCE_SUFFIXES,
 };

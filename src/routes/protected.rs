@@ -12,8 +12,9 @@
 //! one learns that the route answers `GET` alone (405).
 
 use super::OwnRoutes;
-use crate::auth::{Authenticator, BrowserRejection, Confirmed, RulePath};
-use crate::salesforce::Identity;
+use crate::access::RulePath;
+use crate::auth::{Authenticator, BrowserRejection, Confirmed};
+use crate::domain::Identity;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -14,8 +14,8 @@
 //!   trusted), and a failed refresh keeps the keys already known: a JWKS outage does not
 //!   refuse tokens signed with a cached key.
 
-use super::identity::read_at_most;
 use super::rs256::Rs256Key;
+use super::userinfo::read_at_most;
 use super::SalesforceError;
 use crate::domain::{InstancePolicy, InstanceUrl};
 use std::collections::HashMap;

@@ -4,19 +4,20 @@
 
 pub mod canvas;
 mod error;
-pub mod identity;
 pub mod introspect;
 pub mod jwks;
 pub mod jwt;
 pub mod oauth;
 pub mod rs256;
 mod signature;
+pub mod userinfo;
 
 pub use error::{transient_failure, SalesforceError};
-pub use identity::{Identity, IdentityClient, Profile};
 pub use oauth::{SalesforceOAuth, TokenSet};
 pub use signature::verify_signature;
+pub use userinfo::IdentityClient;
 
+use crate::domain::Identity;
 use std::time::Duration;
 
 /// The one HTTP client for calls to Salesforce. Redirects are never followed: a token or code

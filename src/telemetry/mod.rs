@@ -121,15 +121,15 @@ pub fn init_for(config: &Config) -> Option<otel::TraceExport> {
     Some(export)
 }
 
-/// The request's log span (TraceLayer's `make_span_with`): request id, method and path — the
+/// The request's log span ([`crate::middleware::observe`]): request id, method and path — the
 /// path only, as query strings carry OAuth codes and state — and, while traces are exported,
-/// the trace id, so a log line can be found from a trace and back.
-pub fn log_span(request: &Request) -> Span {
-    let request_id = request
-        .headers()
-        .get(&crate::middleware::request_id::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+/// the trace id, so a log line can be found from a trace and back. A disabled span (nothing
+/// built) when `info` is filtered out everywhere.
+pub fn log_span(request: &Request, request_id: &axum::http::HeaderValue) -> Span {
+    if !tracing::level_enabled!(tracing::Level::INFO) {
+        return Span::none();
+    }
+    let request_id = request_id.to_str().unwrap_or("-");
     match spans::current_trace_id() {
         None => tracing::info_span!(
             "request",

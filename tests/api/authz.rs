@@ -605,7 +605,7 @@ async fn proxied_requests_carry_an_assertion_that_verifies_with_the_served_jwks(
     assert!(verify(token, &keys, &app.base, "https://other-app.example").is_err());
     assert!(verify(token, &keys, "https://not-sfgate.example", &echo.url()).is_err());
     let signer = app.gateway.state.assertion.as_ref().expect("signer");
-    let identity = sfgate::salesforce::Identity::clone(
+    let identity = sfgate::domain::Identity::clone(
         &app.gateway
             .state
             .auth

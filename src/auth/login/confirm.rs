@@ -3,7 +3,8 @@
 
 use super::{Login, LoginError};
 use crate::auth::{AuthError, Confirmed};
-use crate::salesforce::{Identity, TokenSet};
+use crate::domain::Identity;
+use crate::salesforce::TokenSet;
 use std::sync::Arc;
 
 impl Login {

@@ -69,6 +69,8 @@ pub struct LoginSettings {
     pub session_max_age: Duration,
     /// Where logout sends browsers (see [`Config::home_path`]).
     pub home_path: &'static str,
+    /// sfgate's own paths (`PROXY_PREFIX`): where browsers land after logging in.
+    pub paths: &'static crate::prefix_paths::PrefixPaths,
 }
 
 impl LoginSettings {
@@ -81,6 +83,7 @@ impl LoginSettings {
             canvas_landing: config.canvas.landing.clone(),
             session_max_age: config.session.max_age,
             home_path: config.home_path(),
+            paths: config.paths(),
         }
     }
 }
@@ -105,6 +108,12 @@ impl Login {
     /// Where logout and a sessionless welcome page send browsers.
     pub fn home_path(&self) -> &'static str {
         self.0.settings.home_path
+    }
+
+    /// sfgate's own paths (`PROXY_PREFIX`): where browsers land after logging in, where
+    /// credentials are posted.
+    pub fn paths(&self) -> &'static crate::prefix_paths::PrefixPaths {
+        self.0.settings.paths
     }
 
     /// The `Set-Cookie` value that removes the login cookie: success or failure, a callback

@@ -9,7 +9,6 @@
 
 use super::answer::{accepts_json, see_other_no_store, token_json, with_cookie};
 use super::params::query_params;
-use super::welcome::WELCOME_PATH;
 use crate::auth::login::{Finished, Login};
 use crate::error::wants_html;
 use axum::extract::{RawQuery, State};
@@ -27,7 +26,7 @@ pub(super) async fn callback(
         Err(e) => Err(e),
     };
     let response = match finished {
-        Ok(finished) => answer(finished, json_caller),
+        Ok(finished) => answer(finished, json_caller, login.paths().welcome),
         Err(e) => {
             tracing::warn!(error = %e, "login failed");
             e.into_response()
@@ -39,8 +38,8 @@ pub(super) async fn callback(
 
 /// Back where the login started, else tokens for a JSON caller or the welcome page for a
 /// browser; with the new session cookie.
-fn answer(finished: Finished, json_caller: bool) -> Response {
-    let welcome = || see_other_no_store(HeaderValue::from_static(WELCOME_PATH));
+fn answer(finished: Finished, json_caller: bool, welcome_path: &'static str) -> Response {
+    let welcome = || see_other_no_store(HeaderValue::from_static(welcome_path));
     let Finished::LoggedIn {
         return_to,
         tokens,

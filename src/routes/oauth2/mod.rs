@@ -1,4 +1,4 @@
-//! The login's routes under `/oauth2`: start (`/oauth2/authorize`, `/oauth2/start`), the
+//! The login's routes under the prefix (`/oauth2` by default): start (`authorize`, `start`), the
 //! callback, token, password, refresh, Canvas, logout and sign-out, and the welcome page, one
 //! file per route. Each handler parses the request, calls [`crate::auth::login::Login`] (where
 //! the login's logic lives) and answers; `answer.rs` holds the response shapes they share,
@@ -17,7 +17,6 @@ mod welcome;
 
 use super::OwnRoutes;
 use crate::config::Config;
-use crate::login_paths as paths;
 use crate::middleware::rate_limit::{self, LoginRateLimiter};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
@@ -26,28 +25,26 @@ use std::sync::Arc;
 /// The routes that start logins or spend codes, passwords and refresh tokens are rate limited
 /// per client (see [`crate::middleware::rate_limit`]); logout and the GET refusals are not.
 pub(crate) fn router(config: &Config) -> OwnRoutes {
+    let paths = config.paths();
     let limiter = Arc::new(LoginRateLimiter::new(config));
     let limited = OwnRoutes::new()
-        .route(paths::AUTHORIZE, get(start::authorize))
-        .route(paths::START, get(start::start))
+        .route(paths.authorize, get(start::authorize))
+        .route(paths.start, get(start::start))
         .route(config.callback_path(), get(callback::callback))
-        .route(paths::TOKEN, post(token::token))
+        .route(paths.token, post(token::token))
         .route(
-            paths::PASSWORD,
+            paths.password,
             post(password::password).get(password::password_via_get),
         )
-        .route(paths::REFRESH, post(refresh::refresh))
-        .route_if(config.canvas.enabled, paths::CANVAS, post(canvas::canvas))
+        .route(paths.refresh, post(refresh::refresh))
+        .route_if(config.canvas.enabled, paths.canvas, post(canvas::canvas))
         .map(|r| r.route_layer(from_fn_with_state(limiter, rate_limit::enforce)));
     OwnRoutes::new()
         // Every path under it is sfgate's, routed or not.
-        .reserve("/oauth2")
+        .reserve(paths.prefix)
         .merge(limited)
-        .route(paths::LOGIN, get(password::password_via_get))
-        .route(paths::LOGOUT, post(logout::logout))
-        .route(
-            paths::SIGN_OUT,
-            get(logout::sign_out).post(logout::sign_out),
-        )
-        .route(paths::WELCOME, get(welcome::welcome))
+        .route(paths.login, get(password::password_via_get))
+        .route(paths.logout, post(logout::logout))
+        .route(paths.sign_out, get(logout::sign_out).post(logout::sign_out))
+        .route(paths.welcome, get(welcome::welcome))
 }

@@ -1,4 +1,4 @@
-//! `POST /oauth2/password`: the username-password flow, for testing only and off by default
+//! `POST {prefix}/password`: the username-password flow, for testing only and off by default
 //! ([`Login::password_grant`]); and the refusal of credentials in URLs on `GET`.
 
 use super::answer::token_json;
@@ -32,11 +32,14 @@ pub(super) async fn password(
 
 /// GET on the password routes: the Node.js app took credentials in the URL, where they end up
 /// in logs and browser history. Say why that no longer works.
-pub(super) async fn password_via_get() -> Response {
+pub(super) async fn password_via_get(State(login): State<Login>) -> Response {
     let mut response = ErrorResponse::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        "credentials never go in URLs: POST username and password as a form or JSON body to /oauth2/password",
+        format!(
+            "credentials never go in URLs: POST username and password as a form or JSON body to {}",
+            login.paths().password
+        ),
     )
     .into_response();
     response

@@ -1,4 +1,4 @@
-//! `GET /oauth2/welcome`: where browsers land after logging in.
+//! `GET {prefix}/welcome`: where browsers land after logging in.
 
 use super::answer::see_other;
 use crate::auth::session::SessionUser;
@@ -9,9 +9,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use secrecy::ExposeSecret;
 
-/// Where browsers land after logging in: a page rendered from the session cookie alone.
-pub(super) const WELCOME_PATH: &str = crate::login_paths::WELCOME;
-
 #[derive(Template)]
 #[template(path = "success.html")]
 struct SuccessPage<'a> {
@@ -21,9 +18,10 @@ struct SuccessPage<'a> {
     curl: Option<String>,
     identity_path: &'static str,
     home_path: &'static str,
+    paths: &'static crate::prefix_paths::PrefixPaths,
 }
 
-/// `GET /oauth2/welcome`: who is logged in, and (outside gateway mode) the access token with a
+/// `GET {prefix}/welcome`: who is logged in, and (outside gateway mode) the access token with a
 /// curl line to try it. Never cached; it carries no refresh token. In gateway mode the app
 /// shares sfgate's origin, so the page shows no token a script of the app could read. Without
 /// a session it sends the browser home.
@@ -49,6 +47,7 @@ pub(super) async fn welcome(State(state): State<AppState>, headers: HeaderMap) -
         curl,
         identity_path: state.config.identity_path(),
         home_path: state.config.home_path(),
+        paths: state.config.paths(),
     };
     match page.render() {
         Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),

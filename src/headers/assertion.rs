@@ -1,4 +1,4 @@
-//! `X-Sfgate-Assertion`: a short-lived ES256 JWT saying who the caller is, signed by sfgate.
+//! `X-Sfgate-Assertion` ([`super::X_SFGATE_ASSERTION`]): a short-lived ES256 JWT saying who the caller is, signed by sfgate.
 //!
 //! Identity headers are trustworthy only if every path to the app goes through sfgate. The
 //! assertion makes a request that went around the gateway detectable: the app verifies it with
@@ -11,9 +11,9 @@
 //! the identity cache already holds ([`AssertionSlot`]), so reuse costs a read lock, not a
 //! second cache lookup.
 
-use crate::salesforce::Identity;
+use crate::domain::Identity;
 use axum::body::Bytes;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::HeaderValue;
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
@@ -22,15 +22,8 @@ use std::fmt;
 use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub const X_SFGATE_ASSERTION: HeaderName = HeaderName::from_static("x-sfgate-assertion");
-
-/// The assertion for a proxied request, carried in the request's extensions to the point where
-/// the upstream's headers are built (after every client-sent copy is removed).
-#[derive(Debug, Clone)]
-pub struct SignedAssertion(pub HeaderValue);
-
 /// How long an assertion is valid.
-pub(super) const LIFETIME: Duration = Duration::from_secs(60);
+const LIFETIME: Duration = Duration::from_secs(60);
 /// How long a signed assertion is reused: half its life.
 const REUSE: Duration = Duration::from_secs(30);
 
@@ -194,7 +187,7 @@ fn now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::requirements::tests::identity;
+    use crate::access::requirements::tests::identity;
 
     /// A throwaway P-256 key generated with the documented openssl command.
     pub(crate) const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----

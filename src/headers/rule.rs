@@ -24,6 +24,7 @@
 //! and any of them could collide with a header the app or a later proxy owns.
 //! `PROXY_UNDERSCORE_HEADERS=keep` passes them on, except look-alikes of owned names.
 
+use super::owned::{class_of_spelling, Class};
 use axum::http::HeaderName;
 
 /// `PROXY_UNDERSCORE_HEADERS`: what happens to request header names containing `_`.
@@ -47,94 +48,17 @@ impl std::str::FromStr for UnderscoreHeaders {
     }
 }
 
-/// The families of headers sfgate owns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owned {
-    /// Set by sfgate for the upstream; a client's copy is never passed on.
-    Identity,
-    /// Read by sfgate; passed on only as sfgate sets it (`PASS_ACCESS_TOKEN`).
-    Credential,
-    /// Who the client is and how it came: passed on only from a trusted proxy.
-    Forwarding,
-    /// The request id sfgate logs and forwards (already sanitised, see `request_id`).
-    RequestId,
+/// The class of a name the rule owns ([`Class::is_owned`]), comparing case-insensitively
+/// with `_` read as `-`.
+pub fn owner(name: &str) -> Option<Class> {
+    class_of_spelling(name).filter(|class| class.is_owned())
 }
-
-/// Owned names (lowercase, `-` spelling) that are not covered by a prefix below.
-const OWNED_NAMES: [(&str, Owned); 15] = [
-    ("x-forwarded-user", Owned::Identity),
-    ("x-forwarded-email", Owned::Identity),
-    ("x-forwarded-preferred-username", Owned::Identity),
-    ("authorization", Owned::Credential),
-    ("bearer", Owned::Credential),
-    ("instanceurl", Owned::Credential),
-    ("x-instance-url", Owned::Credential),
-    ("forwarded", Owned::Forwarding),
-    ("x-real-ip", Owned::Forwarding),
-    // Path overrides some frameworks route on (Symfony's `X-Original-URL`, CVE-2018-14773):
-    // the path sfgate checked must be the path the app serves.
-    ("x-original-url", Owned::Forwarding),
-    ("x-original-uri", Owned::Forwarding),
-    // nginx's name for the original method in forward auth (`auth_request`).
-    ("x-original-method", Owned::Forwarding),
-    ("x-rewrite-url", Owned::Forwarding),
-    ("x-request-id", Owned::RequestId),
-    // `Proxy-Authorization` is hop-by-hop and removed anyway; its look-alike is a credential.
-    ("proxy-authorization", Owned::Credential),
-];
-
-/// Owned name prefixes (lowercase, `-` spelling), checked after [`OWNED_NAMES`].
-const OWNED_PREFIXES: [(&str, Owned); 3] = [
-    ("x-salesforce-", Owned::Identity),
-    ("x-sfgate-", Owned::Identity),
-    ("x-forwarded-", Owned::Forwarding),
-];
-
-/// The family a header name belongs to, comparing case-insensitively with `_` read as `-`.
-pub fn owner(name: &str) -> Option<Owned> {
-    let name = name.as_bytes();
-    OWNED_NAMES
-        .iter()
-        .find(|(owned, _)| canonical_eq(name, owned.as_bytes()))
-        .or_else(|| {
-            OWNED_PREFIXES.iter().find(|(prefix, _)| {
-                name.get(..prefix.len())
-                    .is_some_and(|start| canonical_eq(start, prefix.as_bytes()))
-            })
-        })
-        .map(|(_, family)| *family)
-}
-
-/// Headers that ask an app to act as if the request had another method (Rails, Laravel,
-/// Symfony, Express's `method-override`, ...).
-const METHOD_OVERRIDES: [&str; 3] = [
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
 
 /// Whether `name` (in any spelling, `_` read as `-`) asks the app to change the method. A
 /// skip-auth rule let the request through for its own method, so on such requests these
 /// headers are removed: `POST=^/webhook$` must not become an unauthenticated `DELETE`.
 pub fn is_method_override(name: &str) -> bool {
-    METHOD_OVERRIDES
-        .iter()
-        .any(|owned| canonical_eq(name.as_bytes(), owned.as_bytes()))
-}
-
-/// Whether `name` read case-insensitively with `_` as `-` equals `canonical` (lowercase, `-`
-/// spelling). Compared byte by byte, without building the canonical spelling: this runs for
-/// every header of every proxied request. Bytes outside ASCII never equal an owned name's.
-fn canonical_eq(name: &[u8], canonical: &[u8]) -> bool {
-    name.len() == canonical.len()
-        && name.iter().zip(canonical).all(|(&b, &c)| {
-            let b = if b == b'_' {
-                b'-'
-            } else {
-                b.to_ascii_lowercase()
-            };
-            b == c
-        })
+    class_of_spelling(name) == Some(Class::MethodOverride)
 }
 
 /// Whether `name` spells a header sfgate owns in another way than sfgate spells it.
@@ -142,38 +66,39 @@ pub fn is_look_alike(name: &str) -> bool {
     name.contains('_') && owner(name).is_some()
 }
 
-/// What the proxy does with one client request header.
+/// What the header-name rule decides for one client request header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum NameVerdict {
     /// Passed on as the client sent it.
     Pass,
     /// Left for the header's own handling (credentials, forwarding, request id), which
     /// removes, replaces or extends it.
-    Owned(Owned),
+    Owned(Class),
     /// Removed before anything else: a look-alike of an owned name, or any `_` name under
     /// [`UnderscoreHeaders::Drop`], or a client copy of an identity header.
     Remove,
 }
 
 /// The rule, for one header name.
-pub fn verdict(name: &HeaderName, underscores: UnderscoreHeaders) -> Verdict {
+pub fn verdict(name: &HeaderName, underscores: UnderscoreHeaders) -> NameVerdict {
     let name = name.as_str();
     if name.contains('_') {
         return if underscores == UnderscoreHeaders::Keep && owner(name).is_none() {
-            Verdict::Pass
+            NameVerdict::Pass
         } else {
-            Verdict::Remove
+            NameVerdict::Remove
         };
     }
     match owner(name) {
-        None => Verdict::Pass,
-        Some(Owned::Identity) => Verdict::Remove,
-        Some(family) => Verdict::Owned(family),
+        None => NameVerdict::Pass,
+        Some(Class::Identity | Class::Assertion) => NameVerdict::Remove,
+        Some(family) => NameVerdict::Owned(family),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::owned::{NAMES, PREFIXES};
     use super::*;
 
     fn name(s: &str) -> HeaderName {
@@ -196,7 +121,7 @@ mod tests {
             for setting in [UnderscoreHeaders::Drop, UnderscoreHeaders::Keep] {
                 assert_eq!(
                     verdict(&name(look_alike), setting),
-                    Verdict::Remove,
+                    NameVerdict::Remove,
                     "{look_alike}"
                 );
             }
@@ -219,39 +144,42 @@ mod tests {
     #[test]
     fn other_underscore_names_follow_the_setting() {
         let n = name("x_custom_thing");
-        assert_eq!(verdict(&n, UnderscoreHeaders::Drop), Verdict::Remove);
-        assert_eq!(verdict(&n, UnderscoreHeaders::Keep), Verdict::Pass);
+        assert_eq!(verdict(&n, UnderscoreHeaders::Drop), NameVerdict::Remove);
+        assert_eq!(verdict(&n, UnderscoreHeaders::Keep), NameVerdict::Pass);
         assert!(!is_look_alike("x_custom_thing"));
     }
 
     #[test]
     fn exact_names_go_to_their_family() {
         let d = UnderscoreHeaders::Drop;
-        assert_eq!(verdict(&name("x-salesforce-user-id"), d), Verdict::Remove);
-        assert_eq!(verdict(&name("x-sfgate-assertion"), d), Verdict::Remove);
-        assert_eq!(verdict(&name("x-forwarded-user"), d), Verdict::Remove);
+        assert_eq!(
+            verdict(&name("x-salesforce-user-id"), d),
+            NameVerdict::Remove
+        );
+        assert_eq!(verdict(&name("x-sfgate-assertion"), d), NameVerdict::Remove);
+        assert_eq!(verdict(&name("x-forwarded-user"), d), NameVerdict::Remove);
         assert_eq!(
             verdict(&name("x-forwarded-for"), d),
-            Verdict::Owned(Owned::Forwarding)
+            NameVerdict::Owned(Class::ForwardedFor)
         );
         assert_eq!(
             verdict(&name("x-forwarded-prefix"), d),
-            Verdict::Owned(Owned::Forwarding)
+            NameVerdict::Owned(Class::Forwarding)
         );
         assert_eq!(
             verdict(&name("x-original-url"), d),
-            Verdict::Owned(Owned::Forwarding)
+            NameVerdict::Owned(Class::Forwarding)
         );
         assert_eq!(
             verdict(&name("bearer"), d),
-            Verdict::Owned(Owned::Credential)
+            NameVerdict::Owned(Class::Credential)
         );
         assert_eq!(
             verdict(&name("x-request-id"), d),
-            Verdict::Owned(Owned::RequestId)
+            NameVerdict::Owned(Class::RequestId)
         );
         for foreign in ["accept", "content-type", "x-custom", "x-forwardedfor"] {
-            assert_eq!(verdict(&name(foreign), d), Verdict::Pass, "{foreign}");
+            assert_eq!(verdict(&name(foreign), d), NameVerdict::Pass, "{foreign}");
         }
     }
 
@@ -269,17 +197,25 @@ mod tests {
     }
 
     /// [`owner`] spelled out: build the canonical name, then compare.
-    fn owner_by_spelling(name: &str) -> Option<Owned> {
+    fn owner_by_spelling(name: &str) -> Option<Class> {
         let canonical = spelled(name);
-        OWNED_NAMES
+        NAMES
             .iter()
             .find(|(owned, _)| *owned == canonical)
             .or_else(|| {
-                OWNED_PREFIXES
+                PREFIXES
                     .iter()
                     .find(|(prefix, _)| canonical.starts_with(prefix))
             })
-            .map(|(_, family)| *family)
+            .map(|(_, class)| *class)
+            .filter(|class| class.is_owned())
+    }
+
+    fn method_overrides() -> impl Iterator<Item = &'static str> {
+        NAMES
+            .iter()
+            .filter(|(_, class)| *class == Class::MethodOverride)
+            .map(|(name, _)| *name)
     }
 
     /// Names near the owned ones: an owned name or prefix with each character's case flipped
@@ -287,11 +223,10 @@ mod tests {
     /// letters mixed in.
     fn near_owned_name() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
-        let owned: Vec<&str> = OWNED_NAMES
+        let owned: Vec<&str> = NAMES
             .iter()
             .map(|(n, _)| *n)
-            .chain(OWNED_PREFIXES.iter().map(|(p, _)| *p))
-            .chain(METHOD_OVERRIDES)
+            .chain(PREFIXES.iter().map(|(p, _)| *p))
             .collect();
         (
             proptest::sample::select(owned),
@@ -318,7 +253,7 @@ mod tests {
         #[test]
         fn owner_reads_names_as_the_rule_spells_them(name in near_owned_name()) {
             proptest::prop_assert_eq!(owner(&name), owner_by_spelling(&name));
-            let overrides = METHOD_OVERRIDES.contains(&spelled(&name).as_str());
+            let overrides = method_overrides().any(|m| m == spelled(&name));
             proptest::prop_assert_eq!(is_method_override(&name), overrides);
         }
     }

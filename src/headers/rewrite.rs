@@ -1,132 +1,75 @@
-//! Which headers cross the gateway, in each direction.
+//! The proxy's rewrite of a request's headers for the upstream, and of the upstream's answer
+//! for the client: which headers cross the gateway, in each direction, decided by each
+//! header's [`Class`] in the one table ([`super::owned`]).
 //!
-//! The upstream trusts the identity headers because only sfgate sets them, so every client copy
-//! is removed before anything else happens. Salesforce tokens and sfgate's own cookies are
+//! The upstream trusts the identity headers (and the signed assertion) because only sfgate
+//! sets them, so every client copy is removed, in every spelling the header-name rule
+//! ([`super::rule`]) reads as theirs. Salesforce tokens and sfgate's own cookies are
 //! credentials for sfgate, not for the upstream: they are removed unless the operator asks
 //! for the token to be passed on. Hop-by-hop headers describe one connection (RFC 9110 7.6.1)
 //! and never travel further.
 
+use super::identity::insert_access_token;
+use super::owned::{
+    class_of, class_of_spelling, is_hop_by_hop, Class, KEEP_ALIVE, X_FORWARDED_FOR,
+    X_FORWARDED_HOST, X_FORWARDED_PROTO, X_SFGATE_ASSERTION,
+};
+use super::rule::{self, NameVerdict, UnderscoreHeaders};
 use crate::auth::session::{is_own_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE};
-use crate::auth::{LEGACY_BEARER, LEGACY_INSTANCE_URL};
 use crate::domain::InstanceUrl;
-use crate::header_rule::{self, Owned, UnderscoreHeaders, Verdict};
-use crate::identity_headers::*;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-
-/// The headers that carry Salesforce credentials to sfgate.
-const CREDENTIAL_HEADERS: [HeaderName; 4] = [
-    header::AUTHORIZATION,
-    LEGACY_BEARER,
-    LEGACY_INSTANCE_URL,
-    X_INSTANCE_URL,
-];
-
-/// Hop-by-hop headers with fixed names; `Proxy-*` and the names listed in `Connection` are
-/// handled in [`remove_hop_by_hop`].
-const HOP_BY_HOP: [HeaderName; 6] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // Names the `Connection` header lists beyond the fixed ones (`keep-alive` and `close`,
-    // the usual contents, need no extra work and no allocation).
+    // Names the `Connection` header lists beyond the hop-by-hop ones (`keep-alive` and
+    // `close`, the usual contents, need no extra work).
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .filter(|name| {
-            !name.eq_ignore_ascii_case("close")
-                && !HOP_BY_HOP
-                    .iter()
-                    .any(|h| name.eq_ignore_ascii_case(h.as_str()))
-        })
+        .filter(|name| !name.eq_ignore_ascii_case("close"))
         .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+        .filter(|name| !is_hop_by_hop(name))
         .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
-    }
-    if headers
+    let removed: Vec<HeaderName> = headers
         .keys()
-        .any(|name| name.as_str().starts_with("proxy-"))
-    {
-        let proxy: Vec<HeaderName> = headers
-            .keys()
-            .filter(|name| name.as_str().starts_with("proxy-"))
-            .cloned()
-            .collect();
-        for name in proxy {
-            headers.remove(name);
-        }
+        .filter(|name| is_hop_by_hop(name))
+        .cloned()
+        .chain(named)
+        .collect();
+    for name in removed {
+        headers.remove(name);
     }
 }
 
-/// Applies the header-name rule ([`header_rule`]): removes client copies of identity headers,
-/// look-alikes of every header sfgate owns (`X_Salesforce_User_Id`, `X-Forwarded_For`, ...)
-/// and, unless `PROXY_UNDERSCORE_HEADERS=keep`, every name with `_`. Run first, on every
-/// proxied request, authenticated or not.
+/// Applies the header-name rule ([`rule`]) alone: removes client copies of identity headers
+/// and the assertion, look-alikes of every header sfgate owns (`X_Salesforce_User_Id`,
+/// `X-Forwarded_For`, ...) and, unless `PROXY_UNDERSCORE_HEADERS=keep`, every name with `_`.
+/// [`upstream_request_headers`] applies it in its own pass; this is the rule on its own.
 pub fn remove_by_name_rule(headers: &mut HeaderMap, underscores: UnderscoreHeaders) {
     let removed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| header_rule::verdict(name, underscores) == Verdict::Remove)
+        .filter(|name| rule::verdict(name, underscores) == NameVerdict::Remove)
         .cloned()
         .collect();
     for name in removed {
-        headers.remove(name);
-    }
-}
-
-/// Removes the method-override headers ([`header_rule::is_method_override`]): for requests a
-/// skip-auth rule let through for their own method.
-pub fn remove_method_overrides(headers: &mut HeaderMap) {
-    let removed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| header_rule::is_method_override(name.as_str()))
-        .cloned()
-        .collect();
-    for name in removed {
-        headers.remove(name);
-    }
-}
-
-/// Removes every client-sent `X-Sfgate-Assertion`, including spellings with `_` for `-`
-/// that CGI-style servers read as the same header.
-pub fn remove_assertion(headers: &mut HeaderMap) {
-    let wanted = crate::policy::X_SFGATE_ASSERTION;
-    let look_alikes: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            name.as_str().len() == wanted.as_str().len()
-                && name
-                    .as_str()
-                    .bytes()
-                    .map(|b| if b == b'_' { b'-' } else { b })
-                    .eq(wanted.as_str().bytes())
-        })
-        .cloned()
-        .collect();
-    for name in look_alikes {
         headers.remove(name);
     }
 }
 
 /// Removes Salesforce credentials and sfgate's cookies; other cookies stay.
 pub fn remove_credentials(headers: &mut HeaderMap) {
-    for name in &CREDENTIAL_HEADERS {
+    let credentials: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| class_of(name) == Some(Class::Credential))
+        .cloned()
+        .collect();
+    for name in credentials {
         headers.remove(name);
     }
     let kept: Vec<HeaderValue> = headers
@@ -179,7 +122,12 @@ pub fn set_forwarded(headers: &mut HeaderMap, forwarded: &Forwarded<'_>) {
         // Every forwarding header by the name rule, `X-Forwarded-Prefix` and the like too.
         let claims: Vec<HeaderName> = headers
             .keys()
-            .filter(|name| header_rule::owner(name.as_str()) == Some(Owned::Forwarding))
+            .filter(|name| {
+                matches!(
+                    rule::owner(name.as_str()),
+                    Some(Class::Forwarding | Class::ForwardedFor)
+                )
+            })
             .cloned()
             .collect();
         for name in claims {
@@ -217,8 +165,8 @@ pub fn set_forwarded(headers: &mut HeaderMap, forwarded: &Forwarded<'_>) {
 pub enum RequestRule {
     /// Passed on unchanged.
     Keep,
-    /// Removed: hop-by-hop, a client-sent identity header, a credential for sfgate, or a
-    /// header sfgate sets itself.
+    /// Removed: hop-by-hop, a client-sent identity header or assertion, a credential for
+    /// sfgate, a header sfgate sets itself, or a name the header-name rule removes.
     Drop,
     /// `Cookie`: passed on without sfgate's own cookies.
     Cookie,
@@ -226,45 +174,61 @@ pub enum RequestRule {
     ForwardedFor,
 }
 
+/// How the request's own headers are judged, besides their class.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Judged<'a> {
+    /// `TRUST_PROXY`: whether client-sent forwarding headers come from a proxy in front.
+    pub trust_proxy: bool,
+    /// `PROXY_UNDERSCORE_HEADERS`.
+    pub underscores: UnderscoreHeaders,
+    /// Whether method-override headers are removed: on a request a skip-auth rule let
+    /// through for its own method (`POST=^/webhook$` must not become a `DELETE`).
+    pub drop_method_overrides: bool,
+    /// The names the request's `Connection` header lists, which are hop-by-hop too.
+    pub connection_named: &'a [&'a str],
+}
+
 /// The decision for one request header, taken once per header in
-/// [`upstream_request_headers`]'s single pass. `connection_named` are the names the request's
-/// `Connection` header lists, which are hop-by-hop too.
-pub fn request_rule(
-    name: &HeaderName,
-    trust_proxy: bool,
-    connection_named: &[&str],
-) -> RequestRule {
+/// [`upstream_request_headers`]'s single pass: first the header-name rule for names with `_`,
+/// then the header's class.
+pub fn request_rule(name: &HeaderName, judged: &Judged<'_>) -> RequestRule {
     let n = name.as_str();
-    match n {
-        // Hop-by-hop (RFC 9110 7.6.1); sfgate sets `Host` and answers `Expect` itself.
-        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
-        | "host" | "expect" => RequestRule::Drop,
-        // Only meaningful to an h2c upgrade, which is never forwarded (`super::upgrade`).
-        "http2-settings" => RequestRule::Drop,
-        // Only sfgate may vouch for a caller.
-        "x-salesforce-user-id"
-        | "x-salesforce-org-id"
-        | "x-salesforce-username"
-        | "x-salesforce-instance-url"
-        | "x-forwarded-user"
-        | "x-forwarded-email"
-        | "x-forwarded-preferred-username" => RequestRule::Drop,
-        // Credentials for sfgate, not for the upstream.
-        "authorization" | "bearer" | "instanceurl" | "x-instance-url" => RequestRule::Drop,
-        "cookie" => RequestRule::Cookie,
-        "x-forwarded-for" => RequestRule::ForwardedFor,
-        // Every forwarding header by the name rule (`X-Forwarded-Prefix`, `X-Original-URL`,
-        // `Forwarded`, ...): only a trusted proxy's values pass.
-        _ if header_rule::owner(n) == Some(Owned::Forwarding) => {
-            if trust_proxy {
-                RequestRule::Keep
-            } else {
+    if n.contains('_') {
+        // The header-name rule: look-alikes of owned names always go, other `_` names as
+        // `PROXY_UNDERSCORE_HEADERS` says. No name of the table has `_`, so a name kept here
+        // has no class below.
+        let spelled = class_of_spelling(n);
+        let removed = match spelled {
+            Some(class) if class.is_owned() => true,
+            Some(Class::MethodOverride) if judged.drop_method_overrides => true,
+            _ => judged.underscores == UnderscoreHeaders::Drop,
+        };
+        if removed {
+            return RequestRule::Drop;
+        }
+    }
+    match class_of(name) {
+        // Only sfgate may vouch for a caller; credentials are for sfgate, not the upstream;
+        // hop-by-hop and framing headers describe the client's connection.
+        Some(Class::Identity | Class::Assertion | Class::Credential) => RequestRule::Drop,
+        Some(Class::HopByHop | Class::Framing) => RequestRule::Drop,
+        Some(Class::Cookie) => RequestRule::Cookie,
+        Some(Class::ForwardedFor) => RequestRule::ForwardedFor,
+        // Only a trusted proxy's values pass (`X-Forwarded-Prefix`, `X-Original-URL`, ...).
+        Some(Class::Forwarding) if judged.trust_proxy => RequestRule::Keep,
+        Some(Class::Forwarding) => RequestRule::Drop,
+        Some(Class::MethodOverride) if judged.drop_method_overrides => RequestRule::Drop,
+        Some(Class::MethodOverride | Class::RequestId) | None => {
+            if judged
+                .connection_named
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(n))
+            {
                 RequestRule::Drop
+            } else {
+                RequestRule::Keep
             }
         }
-        _ if n.starts_with("proxy-") => RequestRule::Drop,
-        _ if connection_named.iter().any(|c| c.eq_ignore_ascii_case(n)) => RequestRule::Drop,
-        _ => RequestRule::Keep,
     }
 }
 
@@ -272,28 +236,41 @@ pub fn request_rule(
 pub struct Outgoing<'a> {
     /// `host` here is the fallback for a request without a `Host` header (HTTP/2).
     pub forwarded: Forwarded<'a>,
+    /// `PROXY_UNDERSCORE_HEADERS`.
+    pub underscores: UnderscoreHeaders,
+    /// Whether the request passed a skip-auth rule (see [`Judged::drop_method_overrides`]).
+    pub drop_method_overrides: bool,
     /// The identity headers of a confirmed caller (see `Confirmed::headers`).
     pub identity: Option<&'a HeaderMap>,
+    /// The signed `X-Sfgate-Assertion` for that caller (`ASSERTION_KEY`).
+    pub assertion: Option<&'a HeaderValue>,
     /// `PASS_ACCESS_TOKEN`: the caller's token and instance.
     pub access_token: Option<(&'a SecretString, &'a InstanceUrl)>,
 }
 
 /// The request headers the upstream gets, built in one pass over the client's map: every
-/// header is classified once by [`request_rule`], then sfgate adds the forwarding and
-/// identity headers. After [`remove_by_name_rule`] (run first, before authentication),
-/// equivalent to [`remove_hop_by_hop`],
-/// [`remove_credentials`], [`set_forwarded`] and [`identity_headers`] in turn, without
+/// header is classified once by [`request_rule`], then sfgate adds the forwarding, identity
+/// and assertion headers. Equivalent to [`remove_by_name_rule`], [`remove_hop_by_hop`],
+/// [`remove_credentials`], [`set_forwarded`] and the identity headers in turn, without
 /// rebuilding the map for each.
 pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> HeaderMap {
     let trust = out.forwarded.trust_proxy;
+    // `keep-alive` is hop-by-hop by its class already: leaving it out keeps the list empty
+    // (and unallocated) for the usual `Connection: keep-alive`.
     let connection: Vec<&str> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .filter(|name| !name.is_empty())
+        .filter(|name| !name.is_empty() && !name.eq_ignore_ascii_case(KEEP_ALIVE.as_str()))
         .collect();
+    let judged = Judged {
+        trust_proxy: trust,
+        underscores: out.underscores,
+        drop_method_overrides: out.drop_method_overrides,
+        connection_named: &connection,
+    };
     let mut result = HeaderMap::with_capacity(headers.len() + 8);
     let mut forwarded_for: Option<String> = None;
     let mut client_host: Option<&HeaderValue> = None;
@@ -301,7 +278,7 @@ pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> Heade
         if name == header::HOST && client_host.is_none() {
             client_host = Some(value);
         }
-        match request_rule(name, trust, &connection) {
+        match request_rule(name, &judged) {
             RequestRule::Keep => {
                 result.append(name.clone(), value.clone());
             }
@@ -354,6 +331,9 @@ pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> Heade
             result.insert(name.clone(), value.clone());
         }
     }
+    if let Some(assertion) = out.assertion {
+        result.insert(X_SFGATE_ASSERTION, assertion.clone());
+    }
     if let Some((token, instance)) = out.access_token {
         insert_access_token(&mut result, token, instance);
     }
@@ -387,13 +367,7 @@ fn push_ip(out: &mut String, ip: IpAddr) {
 /// Removes hop-by-hop headers from an upstream's response; leaves the map alone (no
 /// allocation) when it has none, which is the common case.
 pub fn remove_hop_by_hop_response(headers: &mut HeaderMap) {
-    let any = headers.keys().any(|name| {
-        matches!(
-            name.as_str(),
-            "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
-        ) || name.as_str().starts_with("proxy-")
-    });
-    if any {
+    if headers.keys().any(is_hop_by_hop) {
         remove_hop_by_hop(headers);
     }
 }

@@ -1,114 +1,69 @@
-//! Authorization: which confirmed Salesforce users may reach which paths, and the signed
-//! identity assertion sfgate hands to the app behind it.
+//! Where a route rule is decided: a request's method and path, turned into the rule that
+//! applies to it.
 //!
-//! Authentication (the identity layer) answers "who is this, and is their org allowed?"; this
-//! module answers "may this user have this path?". The global requirements (`SF_ALLOWED_*`,
-//! `SF_REQUIRED_PERMISSIONS`) apply to every protected request; the first matching
-//! `ROUTE_RULES` rule adds its own. Inactive users are always refused.
+//! - `SKIP_AUTH_ROUTES` (gateway mode, [`skips_auth`]): the request is proxied without
+//!   authentication. A skip rule removes requirements, so it matches the one spelling it
+//!   names, in every reading of the path.
+//! - `ROUTE_RULES` ([`Policy::check_path`]): the first rule whose pattern matches adds its
+//!   requirements to the global ones. A route rule adds requirements, so it matches every
+//!   ASCII case and every reading of the path.
+//! - Otherwise the global requirements alone ([`Policy::check_user`]).
+//!
+//! Both kinds judge the path alone (never the query), as the one path rule
+//! ([`CanonicalPath`]) reads it: the path the proxy forwards, or (forward auth) the original
+//! request's ([`RulePath`]), with the same `ALLOW_ENCODED_SLASHES`.
 
-mod assertion;
-mod requirements;
-mod route_rules;
+use super::{Policy, Refusal};
+use crate::domain::Identity;
+use crate::domain::{CanonicalPath, PathError, PathPolicy};
+use axum::http::Method;
 
-pub use assertion::{
-    AssertionKey, AssertionSigner, AssertionSlot, SignedAssertion, X_SFGATE_ASSERTION,
-};
-pub use requirements::{
-    parse_email_domain, parse_permission, parse_user_type, Requirements, Unmet, UserRef, UserTypes,
-    DEFAULT_USER_TYPES,
-};
-pub use route_rules::{parse_route_rules, RoutePattern, RouteRule};
-
-use crate::domain::CanonicalPath;
-use crate::salesforce::Identity;
-use std::fmt;
-
-/// Everything that decides whether a confirmed user may pass.
+/// One rule of `SKIP_AUTH_ROUTES`: an optional method and a path regex, as in oauth2-proxy.
 #[derive(Debug, Clone)]
-pub struct Policy {
-    pub global: Requirements,
-    pub routes: Vec<RouteRule>,
+pub struct SkipAuthRule {
+    pub method: Option<Method>,
+    pub path: regex::Regex,
 }
 
-impl Default for Policy {
-    /// No configuration: internal (`STANDARD`) users of the allowed orgs, on every path.
-    fn default() -> Self {
-        Self {
-            global: Requirements {
-                user_types: UserTypes::Only(
-                    DEFAULT_USER_TYPES.iter().map(|t| t.to_string()).collect(),
-                ),
-                ..Requirements::default()
-            },
-            routes: Vec::new(),
-        }
+/// Whether `SKIP_AUTH_ROUTES` lets this request through unauthenticated. Rules see the path
+/// only (not the query), as oauth2-proxy's do; a rule without a method matches any method.
+/// A rule applies only when it matches every reading of the path (as sent, decoded, with
+/// `;` parameters stripped), so no upstream can read a skipped path as another one.
+pub fn skips_auth(rules: &[SkipAuthRule], method: &Method, path: &CanonicalPath) -> bool {
+    rules.iter().any(|rule| {
+        rule.method.as_ref().is_none_or(|m| m == method)
+            && path.views().all(|view| rule.path.is_match(view))
+    })
+}
+
+/// Which path the route rules judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RulePath<'a> {
+    /// The request's own path (sfgate's protected routes).
+    Request,
+    /// The request's path, already accepted by the path rule (gateway mode checks it before
+    /// anything else).
+    Checked(&'a CanonicalPath),
+    /// Forward auth: the original request's path, already accepted by the path rule, or
+    /// `None` when no trusted source names it (see [`crate::auth::original_request`]); route
+    /// rules then refuse everyone.
+    Original(Option<&'a CanonicalPath>),
+}
+
+/// `raw` (a request path without its query) under the one path rule, for the route rules;
+/// `None` when there are no route rules (no path is needed, and nothing is refused here).
+pub fn path_for_rules(
+    policy: &Policy,
+    path_policy: PathPolicy,
+    raw: &str,
+) -> Result<Option<CanonicalPath>, PathError> {
+    if policy.routes.is_empty() {
+        return Ok(None);
     }
-}
-
-/// Why a request was refused: which rule, never the rule's list of values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// A global requirement (`SF_ALLOWED_*`, `SF_REQUIRED_PERMISSIONS`, inactive users).
-    Global(Unmet),
-    /// The route rule with this number and pattern.
-    Route {
-        number: usize,
-        pattern: String,
-        unmet: Unmet,
-    },
-    /// Forward auth with route rules, without a trusted original URI: the path is unknown, so
-    /// no rule can be chosen and the request is refused rather than let through unchecked.
-    PathUnknown,
-}
-
-impl Refusal {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Global(u) | Self::Route { unmet: u, .. } => u.label(),
-            Self::PathUnknown => "path_unknown",
-        }
-    }
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Global(Unmet::Inactive) => write!(f, "{}", Unmet::Inactive),
-            Self::Global(unmet @ Unmet::User) => write!(f, "{unmet} (SF_ALLOWED_USERS)"),
-            Self::Global(unmet @ (Unmet::EmailDomain | Unmet::EmailUnverified)) => {
-                write!(f, "{unmet} (SF_ALLOWED_EMAIL_DOMAINS)")
-            }
-            Self::Global(unmet @ Unmet::UserType(_)) => {
-                write!(f, "{unmet} (SF_ALLOWED_USER_TYPES)")
-            }
-            Self::Global(unmet @ Unmet::Permission { .. }) => {
-                write!(f, "{unmet} (SF_REQUIRED_PERMISSIONS)")
-            }
-            Self::Route { number, unmet, .. } => {
-                write!(f, "{unmet} (ROUTE_RULES rule {number}, for this path)")
-            }
-            Self::PathUnknown => f.write_str(
-                "the original request path is unknown: route rules need X-Original-URI (nginx), \
-                 X-Forwarded-Uri (Traefik, Caddy) or the path after /oauth2/auth (Envoy) from a \
-                 proxy trusted with TRUST_PROXY (see FORWARD_AUTH_STYLE)",
-            ),
-        }
-    }
+    CanonicalPath::parse(raw, path_policy).map(Some)
 }
 
 impl Policy {
-    /// The rules that do not depend on a path: who may use sfgate at all. The login applies
-    /// these too, so a refused user is told at once instead of getting a session that every
-    /// protected request refuses.
-    pub fn check_user(&self, identity: &Identity) -> Result<(), Refusal> {
-        // Salesforce answers `active: false` for a deactivated user; no setting admits one. An
-        // identity that does not say (a locally validated JWT) was issued to an active user.
-        if identity.active == Some(false) {
-            return Err(Refusal::Global(Unmet::Inactive));
-        }
-        self.global.check(identity).map_err(Refusal::Global)
-    }
-
     /// Whether `identity` may have `path`. `path` must be the canonical path the upstream (or
     /// sfgate's own router) will act on: the decoded, dot-segment-free path without query.
     /// Callers pass what the canonical-path check accepted; this is the only place rules meet
@@ -152,28 +107,12 @@ impl Policy {
         path.views()
             .try_for_each(|reading| self.check(identity, Some(reading)))
     }
-
-    /// Whether some rule needs profile fields (username, email, user type, custom
-    /// permissions) beyond the user and org ids: a validator that confirmed a token locally
-    /// (JWT) must then fetch the profile (userinfo) before [`Policy::check`], or the rule
-    /// refuses for lack of the field.
-    pub fn needs_profile(&self) -> bool {
-        self.global.needs_profile() || self.routes.iter().any(|r| r.requirements.needs_profile())
-    }
-
-    /// Whether some rule needs the user's custom permissions (the `custom_permissions` scope).
-    pub fn needs_permissions(&self) -> bool {
-        self.global.needs_permissions()
-            || self
-                .routes
-                .iter()
-                .any(|r| r.requirements.needs_permissions())
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::requirements::tests::identity;
+    use super::super::requirements::tests::identity;
+    use super::super::{parse_route_rules, Requirements, Unmet, UserTypes};
     use super::*;
 
     fn policy(routes: &str) -> Policy {
@@ -371,5 +310,61 @@ mod tests {
             "/", "ADMIN", "Adm", "aDm", "IN", "in", "%41", "%61", "%44", "%4d", "%4D", "%49",
             "%4E", "%6e", "%2541", "x", ";", "/",
         ])
+    }
+
+    fn rule(method: Option<Method>, path: &str) -> SkipAuthRule {
+        SkipAuthRule {
+            method,
+            path: regex::Regex::new(path).expect("regex"),
+        }
+    }
+
+    fn path(raw: &str) -> CanonicalPath {
+        CanonicalPath::parse(raw, PathPolicy::default()).expect("canonical")
+    }
+
+    #[test]
+    fn skip_rules_match_path_and_optional_method() {
+        let rules = [rule(Some(Method::GET), "^/public/"), rule(None, "^/open$")];
+        assert!(skips_auth(&rules, &Method::GET, &path("/public/a")));
+        assert!(!skips_auth(&rules, &Method::POST, &path("/public/a")));
+        assert!(skips_auth(&rules, &Method::DELETE, &path("/open")));
+        assert!(!skips_auth(&rules, &Method::GET, &path("/opener")));
+        assert!(!skips_auth(&[], &Method::GET, &path("/public/a")));
+    }
+
+    #[test]
+    fn skip_rules_must_match_every_reading_of_the_path() {
+        let rules = [rule(None, r"\.css$"), rule(None, "^/open$")];
+        assert!(skips_auth(&rules, &Method::GET, &path("/app.css")));
+        assert!(!skips_auth(&rules, &Method::GET, &path("/admin;.css")));
+        assert!(!skips_auth(&rules, &Method::GET, &path("/admin%3b.css")));
+        assert!(!skips_auth(&rules, &Method::GET, &path("/op%65n")));
+    }
+
+    proptest::proptest! {
+        /// A skip rule removes requirements, so it matches the spelling it names and no other:
+        /// any other ASCII case, or any letter percent-encoded, is authenticated as usual.
+        #[test]
+        fn skip_rules_match_only_the_exact_spelling(
+            letters in proptest::collection::vec((proptest::bool::ANY, 0u8..3), 6),
+        ) {
+            let rules = [rule(None, "^/public/")];
+            let mut raw = String::from("/");
+            for (c, (upper, form)) in "public".chars().zip(letters) {
+                let c = if upper { c.to_ascii_uppercase() } else { c };
+                match form {
+                    0 => raw.push(c),
+                    1 => raw.push_str(&format!("%{:02X}", c as u32)),
+                    _ => raw.push_str(&format!("%{:02x}", c as u32)),
+                }
+            }
+            raw.push_str("/x");
+            proptest::prop_assert_eq!(
+                skips_auth(&rules, &Method::GET, &path(&raw)),
+                raw == "/public/x",
+                "{}", raw
+            );
+        }
     }
 }

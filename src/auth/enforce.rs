@@ -1,22 +1,43 @@
-//! Applying the authorization policy to a confirmed caller, in every mode.
+//! Enforcing the access policy on a confirmed caller, in every mode: the rule that applies is
+//! decided in [`crate::access::route_decision`]; here the caller's profile is completed when a
+//! rule needs it, and a refusal is logged, counted and turned into 403 `access_denied`.
 //!
 //! Each protected entry point (sfgate's own protected routes, gateway mode, forward auth)
-//! calls [`Authenticator::authorize`] right after [`Authenticator::authenticate`] succeeds (through
-//! [`Authenticator::admit`]), with the path
-//! the request is for. The path is the canonical one the rules were written for; see
-//! [`super::rule_path`].
+//! calls [`Authenticator::authorize`] right after [`Authenticator::authenticate`] succeeds
+//! (through [`Authenticator::admit`]), with the path the request is for ([`RulePath`]).
 
 use super::{AuthError, Authenticated, Authenticator, Confirmed};
-use crate::domain::CanonicalPath;
-use crate::policy::Refusal;
-use crate::salesforce::Identity;
+use crate::access::{path_for_rules, Refusal, RulePath};
+use crate::domain::Identity;
+use crate::domain::{CanonicalPath, PathError};
 use secrecy::SecretString;
+use std::borrow::Cow;
 
 /// Whether the caller may have `path` (`None`: unknown, e.g. forward auth without a trusted
 /// original URI). Refusals are logged with the rule, counted, and become 403 `access_denied`.
 /// An identity confirmed without its profile (a locally validated JWT) gets it first when a
 /// rule needs it; if it cannot be had, the request fails closed.
 impl Authenticator {
+    /// The path `rules` names, under the one path rule, for [`Self::authorize`]: `raw` is the
+    /// request's own path (without its query).
+    pub fn rule_path<'a>(
+        &self,
+        rules: RulePath<'a>,
+        raw: &str,
+    ) -> Result<Option<Cow<'a, CanonicalPath>>, AuthError> {
+        Ok(match rules {
+            RulePath::Checked(path) => Some(Cow::Borrowed(path)),
+            RulePath::Original(path) => path.map(Cow::Borrowed),
+            RulePath::Request => self.path_for_rules(raw)?.map(Cow::Owned),
+        })
+    }
+
+    /// `raw` (a request path without its query) under the one path rule; `None` when there
+    /// are no route rules (no path is needed, and nothing is refused here).
+    pub fn path_for_rules(&self, raw: &str) -> Result<Option<CanonicalPath>, AuthError> {
+        path_for_rules(self.policy(), self.path_policy(), raw).map_err(unmatchable)
+    }
+
     pub async fn authorize(
         &self,
         auth: &Authenticated,
@@ -28,7 +49,7 @@ impl Authenticator {
         .await
     }
 
-    /// The rules that need no path ([`crate::policy::Policy::check_user`]), for the login: a
+    /// The rules that need no path ([`crate::access::Policy::check_user`]), for the login: a
     /// user they refuse gets no session.
     pub async fn authorize_user(
         &self,
@@ -68,4 +89,10 @@ fn refused(identity: &Identity, refusal: Refusal) -> AuthError {
         "access denied by the authorization policy"
     );
     AuthError::AccessDenied(refusal)
+}
+
+fn unmatchable(why: PathError) -> AuthError {
+    AuthError::BadHeader(format!(
+        "the request path cannot be matched against the route rules: {why}"
+    ))
 }

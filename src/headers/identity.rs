@@ -1,37 +1,16 @@
 //! The headers that tell an upstream application who the caller is. Gateway mode's proxy puts
 //! them on the forwarded request and forward auth on its answer to nginx or Traefik; the
 //! upstream trusts them because only sfgate sets them (every client copy is removed first).
+//! Their names and class are in the one table ([`super::owned`]).
 
+use super::owned::{
+    X_FORWARDED_EMAIL, X_FORWARDED_PREFERRED_USERNAME, X_FORWARDED_USER, X_INSTANCE_URL,
+    X_SALESFORCE_INSTANCE_URL, X_SALESFORCE_ORG_ID, X_SALESFORCE_USERNAME, X_SALESFORCE_USER_ID,
+};
+use crate::domain::Identity;
 use crate::domain::InstanceUrl;
-use crate::salesforce::Identity;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
-
-/// The header a caller names its instance in (with `Authorization: Bearer`); sfgate reads it,
-/// and passes it on with the token under `PASS_ACCESS_TOKEN`.
-pub const X_INSTANCE_URL: HeaderName = HeaderName::from_static("x-instance-url");
-
-pub const X_SALESFORCE_USER_ID: HeaderName = HeaderName::from_static("x-salesforce-user-id");
-pub const X_SALESFORCE_ORG_ID: HeaderName = HeaderName::from_static("x-salesforce-org-id");
-pub const X_SALESFORCE_USERNAME: HeaderName = HeaderName::from_static("x-salesforce-username");
-pub const X_SALESFORCE_INSTANCE_URL: HeaderName =
-    HeaderName::from_static("x-salesforce-instance-url");
-/// oauth2-proxy's names, so upstreams written for it work unchanged.
-pub const X_FORWARDED_USER: HeaderName = HeaderName::from_static("x-forwarded-user");
-pub const X_FORWARDED_EMAIL: HeaderName = HeaderName::from_static("x-forwarded-email");
-pub const X_FORWARDED_PREFERRED_USERNAME: HeaderName =
-    HeaderName::from_static("x-forwarded-preferred-username");
-
-/// Every header the upstream may read as "sfgate vouches for this".
-pub const IDENTITY_HEADERS: [HeaderName; 7] = [
-    X_SALESFORCE_USER_ID,
-    X_SALESFORCE_ORG_ID,
-    X_SALESFORCE_USERNAME,
-    X_SALESFORCE_INSTANCE_URL,
-    X_FORWARDED_USER,
-    X_FORWARDED_EMAIL,
-    X_FORWARDED_PREFERRED_USERNAME,
-];
 
 /// The identity headers for a confirmed caller. A value that cannot be a header (a username
 /// with non-ASCII characters) is left out rather than mangled: the ids are always present.

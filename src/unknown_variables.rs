@@ -1,5 +1,8 @@
-//! Start-up checks of the variable names in the environment, and advice about values that are
-//! valid but probably not what the operator meant.
+//! Start-up checks of the variable names in the environment: which unknown names stop the
+//! configuration from loading, and which only earn a warning (`config/warnings.rs`).
+//!
+//! It imports nothing of the configuration, which uses it: the configuration refuses to load
+//! with a misspelt name.
 //!
 //! A misspelt variable is silently ignored otherwise, so the default or a "missing" error hides
 //! the real mistake (`SF_LOGIN_URI` leaves the production login host in force for a sandbox
@@ -12,9 +15,11 @@
 //!   `IDENTITY_`, ...) is a warning: those segments are common words other programs use too;
 //! - everything else (`PATH`, `DATABASE_URL`, `RUST_LOG`, `DYNO`, `OTEL_*`, ...) is left alone.
 
-use crate::config::{Config, ALLOW_UNKNOWN_VARS};
 use std::collections::BTreeSet;
 use std::fmt;
+
+/// The variable that turns misspelt-variable errors into warnings.
+pub const ALLOW_UNKNOWN_VARS: &str = "SFGATE_ALLOW_UNKNOWN_VARS";
 
 /// One piece of advice about one variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,40 +64,13 @@ const READ_ELSEWHERE: &[&str] = &["RUST_LOG", "RUST_BACKTRACE", "RUST_LIB_BACKTR
 
 /// Names shorter than this are only flagged with an sfgate prefix: `HOME` is one letter from
 /// `HOST` and is not a typo.
-pub const MIN_NEAR_MISS_LEN: usize = 8;
+const MIN_NEAR_MISS_LEN: usize = 8;
 /// Most edits between a misspelt name and the variable it was meant to be.
 const MAX_EDITS: usize = 2;
 
-/// The warnings for this process: unknown variables in the environment (which includes `.env`,
-/// loaded before this runs) and, when the configuration is valid, questionable values. Misspelt
-/// names are errors (already reported by the configuration) unless `SFGATE_ALLOW_UNKNOWN_VARS`
-/// is on, in which case they are listed here.
-pub fn from_env(config: Option<&Config>) -> Vec<Warning> {
-    let lookup = |name: &str| std::env::var(name).ok();
-    let known = Config::known_variables();
-    let present: Vec<String> = std::env::vars_os()
-        .filter_map(|(name, _)| name.into_string().ok())
-        .collect();
-    let allowed = config.map_or_else(
-        || crate::config::allows_unknown_vars(&lookup),
-        |c| c.allow_unknown_vars,
-    );
-    let mut warnings = if allowed {
-        findings(present.iter().map(String::as_str), &known)
-            .into_iter()
-            .map(|(w, _)| w)
-            .collect()
-    } else {
-        unknown_variables(present.iter().map(String::as_str), &known)
-    };
-    warnings.extend(config.and_then(login_url));
-    warnings.extend(config.and_then(redirect_port));
-    warnings
-}
-
 /// Names in `present` that are near misses of `known` names or unknown in sfgate's own
 /// namespaces: configuration errors, each with the closest known name when one is close.
-pub fn misspelt<'a>(
+pub(crate) fn misspelt<'a>(
     present: impl IntoIterator<Item = &'a str>,
     known: &BTreeSet<String>,
 ) -> Vec<Warning> {
@@ -109,13 +87,25 @@ pub fn misspelt<'a>(
 }
 
 /// Names in `present` that look like sfgate's but are neither known nor misspelt: warnings.
-pub fn unknown_variables<'a>(
+pub(crate) fn unknown_variables<'a>(
     present: impl IntoIterator<Item = &'a str>,
     known: &BTreeSet<String>,
 ) -> Vec<Warning> {
     findings(present, known)
         .into_iter()
         .filter(|(_, s)| *s == Severity::Unknown)
+        .map(|(w, _)| w)
+        .collect()
+}
+
+/// Every name [`misspelt`] and [`unknown_variables`] list, all as warnings: what is shown when
+/// `SFGATE_ALLOW_UNKNOWN_VARS` turns the errors into warnings.
+pub(crate) fn all_unknown<'a>(
+    present: impl IntoIterator<Item = &'a str>,
+    known: &BTreeSet<String>,
+) -> Vec<Warning> {
+    findings(present, known)
+        .into_iter()
         .map(|(w, _)| w)
         .collect()
 }
@@ -218,48 +208,10 @@ fn closest<'k>(name: &str, known: &'k BTreeSet<String>) -> Option<&'k str> {
         .map(|(_, k)| k.as_str())
 }
 
-/// A loopback redirect URI names this machine, so its port must be the one sfgate listens on:
-/// otherwise Salesforce sends the browser back to a port where nothing (or something else)
-/// answers. Elsewhere a proxy may well listen on another port, so nothing is said.
-pub fn redirect_port(config: &Config) -> Option<Warning> {
-    let uri = &config.salesforce.redirect_uri;
-    let loopback = match uri.host()? {
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-    };
-    let port = uri.port_or_known_default()?;
-    let listening = config.server.port;
-    if !loopback || listening == 0 || port == listening {
-        return None;
-    }
-    Some(Warning {
-        variable: "SF_REDIRECT_URI".to_string(),
-        message: format!(
-            "its port is {port} but sfgate listens on PORT={listening}: after login the browser \
-             comes back to port {port}; set PORT={port}, or change the redirect URI here and in \
-             the Connected App"
-        ),
-    })
-}
-
-/// Lightning Experience hosts (`*.lightning.force.com`) serve the UI, not OAuth: a login started
-/// there fails at Salesforce with a confusing page. The My Domain host of the same org does.
-pub fn login_url(config: &Config) -> Option<Warning> {
-    let host = config.salesforce.login_url.host_str()?.to_ascii_lowercase();
-    let org = host.strip_suffix(".lightning.force.com")?;
-    Some(Warning {
-        variable: "SF_LOGIN_URL".to_string(),
-        message: format!(
-            "{host} is a Lightning Experience host, which cannot serve OAuth logins: \
-             use https://{org}.my.salesforce.com (your My Domain), or https://login.salesforce.com"
-        ),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use std::collections::HashMap;
 
     fn known() -> BTreeSet<String> {
@@ -446,88 +398,5 @@ mod tests {
             assert!(p.contains(prefix), "{prefix} missing from {p:?}");
         }
         assert!(!p.contains("CLIENT_") && !p.contains("RUST_"), "{p:?}");
-    }
-
-    fn config_with_login(url: &str) -> Config {
-        let env: HashMap<String, String> = [
-            ("SF_CLIENT_ID", "client"),
-            ("SF_CLIENT_SECRET", "secret-value-123"),
-            ("SF_REDIRECT_URI", "https://gw.example.com/oauth2/callback"),
-            ("SF_ALLOWED_ORGS", "00D5j00000AcMe1"),
-            ("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
-            ("SF_LOGIN_URL", url),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        Config::from_map(&env).expect("valid")
-    }
-
-    #[test]
-    fn a_lightning_login_host_is_pointed_at_its_my_domain_host() {
-        let w = login_url(&config_with_login("https://acme.lightning.force.com")).expect("warned");
-        assert_eq!(w.variable, "SF_LOGIN_URL");
-        assert!(w.message.contains("https://acme.my.salesforce.com"), "{w}");
-        let w = login_url(&config_with_login(
-            "https://acme--dev.sandbox.lightning.force.com/",
-        ))
-        .expect("warned");
-        assert!(
-            w.message
-                .contains("https://acme--dev.sandbox.my.salesforce.com"),
-            "{w}"
-        );
-    }
-
-    fn config_with(redirect_uri: &str, port: &str) -> Config {
-        let env: HashMap<String, String> = [
-            ("SF_CLIENT_ID", "client"),
-            ("SF_CLIENT_SECRET", "secret-value-123"),
-            ("SF_REDIRECT_URI", redirect_uri),
-            ("SF_ALLOWED_ORGS", "00D5j00000AcMe1"),
-            ("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
-            ("PORT", port),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        Config::from_map(&env).expect("valid")
-    }
-
-    #[test]
-    fn a_loopback_redirect_uri_on_another_port_than_port_is_warned() {
-        let w = redirect_port(&config_with(
-            "http://localhost:3000/oauth2/callback",
-            "3100",
-        ))
-        .expect("warned");
-        assert_eq!(w.variable, "SF_REDIRECT_URI");
-        assert!(w.message.contains("PORT=3100"), "{w}");
-        assert!(w.message.contains("set PORT=3000"), "{w}");
-        let w = redirect_port(&config_with("http://127.0.0.1/oauth2/callback", "3000"));
-        assert!(w.is_some_and(|w| w.message.contains("port is 80")));
-        for (uri, port) in [
-            ("http://localhost:3000/oauth2/callback", "3000"),
-            ("http://[::1]:3000/oauth2/callback", "3000"),
-            ("http://127.0.0.1:3000/oauth2/callback", "0"),
-            // A proxy in front listens on 443; sfgate elsewhere.
-            ("https://gw.example.com/oauth2/callback", "3000"),
-        ] {
-            assert!(
-                redirect_port(&config_with(uri, port)).is_none(),
-                "{uri} {port}"
-            );
-        }
-    }
-
-    #[test]
-    fn oauth_capable_login_hosts_are_not_warned() {
-        for url in [
-            "https://login.salesforce.com",
-            "https://test.salesforce.com",
-            "https://acme.my.salesforce.com",
-        ] {
-            assert!(login_url(&config_with_login(url)).is_none(), "{url}");
-        }
     }
 }

@@ -5,8 +5,8 @@
 //! requirement refuses rather than guessing. Values are compared in one normalised form each:
 //! user ids in their 18-character form, usernames, email domains and user types without case.
 
+use crate::domain::Identity;
 use crate::domain::SalesforceId;
-use crate::salesforce::Identity;
 use std::fmt;
 
 /// A user named in `SF_ALLOWED_USERS` or a `user:` route requirement.
