@@ -24,7 +24,6 @@ use std::iter::once;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -116,12 +115,6 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
                 crate::auth::miss_budget::scope,
             )),
     )
-}
-
-/// Milliseconds with two decimals: `0.07`, not `0.06669900000000001`. Finer digits are noise
-/// in a request log, and a long float is hard to read.
-pub fn round_ms(latency: Duration) -> f64 {
-    (latency.as_secs_f64() * 100_000.0).round() / 100.0
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests, with the default
@@ -263,19 +256,3 @@ pub async fn spawn(config: Config, listener: TcpListener) -> Result<RunningGatew
 }
 
 pub use crate::server::shutdown_signal;
-
-#[cfg(test)]
-mod tests {
-    use super::round_ms;
-    use std::time::Duration;
-
-    #[test]
-    fn latencies_are_logged_in_milliseconds_with_two_decimals() {
-        assert_eq!(round_ms(Duration::from_nanos(66_699)).to_string(), "0.07");
-        assert_eq!(
-            round_ms(Duration::from_micros(1_234_567)).to_string(),
-            "1234.57"
-        );
-        assert_eq!(round_ms(Duration::ZERO).to_string(), "0");
-    }
-}

@@ -108,7 +108,7 @@ where
         }
         tracing::info!(
             status = response.status().as_u16(),
-            latency_ms = crate::startup::round_ms(latency),
+            latency_ms = round_ms(latency),
             "request finished"
         );
         request_metrics::record_response(
@@ -118,5 +118,27 @@ where
             latency.as_secs_f64(),
         );
         Poll::Ready(Ok(response))
+    }
+}
+
+/// Milliseconds with two decimals: `0.07`, not `0.06669900000000001`. Finer digits are noise
+/// in a request log, and a long float is hard to read.
+pub fn round_ms(latency: std::time::Duration) -> f64 {
+    (latency.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_ms;
+    use std::time::Duration;
+
+    #[test]
+    fn latencies_are_logged_in_milliseconds_with_two_decimals() {
+        assert_eq!(round_ms(Duration::from_nanos(66_699)).to_string(), "0.07");
+        assert_eq!(
+            round_ms(Duration::from_micros(1_234_567)).to_string(),
+            "1234.57"
+        );
+        assert_eq!(round_ms(Duration::ZERO).to_string(), "0");
     }
 }
