@@ -864,6 +864,7 @@ fn expired_cookie(token: &str, instance: &str) -> String {
         login_at: sfgate::auth::session::now_secs(),
         login_ms: None,
         embedded: false,
+        site_url: None,
     };
     sealer
         .seal(

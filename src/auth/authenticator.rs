@@ -15,7 +15,7 @@ use super::{
 };
 use crate::access::{Policy, RulePath};
 use crate::domain::Identity;
-use crate::domain::{InstancePolicy, InstanceUrl, PathPolicy};
+use crate::domain::{InstancePolicy, InstanceUrl, PathPolicy, SiteUrl};
 use crate::error::wants_html;
 use crate::headers::AssertionSigner;
 use crate::readiness::{LastCall, Readiness};
@@ -266,9 +266,10 @@ impl Authenticator {
                 metrics::counter!("sfgate_identity_validations_total", "outcome" => "instance_refused")
                     .increment(1);
             })?;
+        let site = session_site(credentials.session.as_ref(), self.instance_policy());
         let result = self
             .validator()
-            .validate(&instance, &credentials.token)
+            .validate_at(&instance, site.as_ref(), &credentials.token)
             .await;
         match (result, credentials.session) {
             (Ok(identity), session) => Ok(Authenticated {
@@ -354,12 +355,14 @@ impl Authenticator {
             }
             other => other.map_err(over)?,
         };
-        let next = session.renewed(
-            renewed.access_token.clone(),
-            renewed.refresh_token.clone(),
-            renewed.instance_url.as_str(),
-            &identity,
-        );
+        let next = session
+            .renewed(
+                renewed.access_token.clone(),
+                renewed.refresh_token.clone(),
+                renewed.instance_url.as_str(),
+                &identity,
+            )
+            .with_site(renewed.site.as_ref());
         // Past SESSION_MAX_AGE: renewal never extends a session.
         let sealed = self
             .cookies()
@@ -398,7 +401,11 @@ impl Authenticator {
         };
         match self
             .validator()
-            .validate(&renewed.instance_url, &renewed.access_token)
+            .validate_at(
+                &renewed.instance_url,
+                renewed.site.as_ref(),
+                &renewed.access_token,
+            )
             .await
         {
             Ok(identity) => Ok((renewed, identity)),
@@ -476,4 +483,15 @@ pub fn record_caller(identity: &Identity) {
     span.record("user_id", tracing::field::display(&identity.user_id));
     span.record("org_id", tracing::field::display(&identity.organization_id));
     crate::telemetry::spans::record_user_id(&identity.user_id);
+}
+
+/// The Experience Cloud site a session's tokens were issued through, read back through the
+/// instance policy: a site that no longer passes it is not called (the instance is asked).
+fn session_site(session: Option<&Session>, policy: &InstancePolicy) -> Option<SiteUrl> {
+    let raw = session?.site_url.as_deref()?;
+    SiteUrl::check(policy, raw)
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "a session names a site outside the allowed instances"),
+        )
+        .ok()
 }

@@ -13,7 +13,7 @@
 use super::secret_serde;
 use crate::crypto::SealingKey;
 use crate::domain::Identity;
-use crate::domain::ReturnTo;
+use crate::domain::{ReturnTo, SiteUrl};
 use crate::salesforce::TokenSet;
 use axum::http::{HeaderMap, HeaderValue};
 use cookie::{Cookie, SameSite};
@@ -90,6 +90,12 @@ pub struct Session {
     /// Renewals keep it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub embedded: bool,
+    /// The Experience Cloud site the tokens were issued through, whose `userinfo` checks
+    /// them; read back through the instance policy ([`crate::domain::SiteUrl::check`]).
+    /// Cookies sealed before it existed, and logins not through a site, lack it: their
+    /// tokens are checked at the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_url: Option<String>,
 }
 
 impl fmt::Debug for Session {
@@ -137,7 +143,17 @@ impl Session {
             login_at: self.login_at,
             login_ms: self.login_ms,
             embedded: self.embedded,
+            site_url: self.site_url.clone(),
         }
+    }
+
+    /// The session with the site its renewed tokens were issued through (kept when the
+    /// renewal named none).
+    pub fn with_site(mut self, site: Option<&SiteUrl>) -> Self {
+        if let Some(site) = site {
+            self.site_url = Some(site.as_string());
+        }
+        self
     }
 
     fn started_at(tokens: &TokenSet, identity: &Identity, login_at: u64) -> Self {
@@ -149,6 +165,7 @@ impl Session {
             login_at,
             login_ms: None,
             embedded: false,
+            site_url: tokens.site.as_ref().map(SiteUrl::as_string),
         }
     }
 }

@@ -18,7 +18,7 @@ use super::profiles::Profiles;
 use super::{AuthError, Confirmed};
 use crate::config::{CacheConfig, TokenValidation};
 use crate::domain::Identity;
-use crate::domain::{AllowedOrgs, InstanceUrl, SalesforceId};
+use crate::domain::{AllowedOrgs, InstanceUrl, SalesforceId, SiteUrl};
 use crate::readiness::Readiness;
 use crate::salesforce::jwt;
 use crate::salesforce::{IdentityClient, SalesforceError};
@@ -185,6 +185,18 @@ impl IdentityValidator {
         instance: &InstanceUrl,
         token: &SecretString,
     ) -> Result<Arc<Confirmed>, AuthError> {
+        self.validate_at(instance, None, token).await
+    }
+
+    /// As [`Self::validate`], for a token issued through an Experience Cloud site: a check at
+    /// Salesforce asks the site's `userinfo`. The verdict is the token's whatever the site, so
+    /// the cache key stays the instance's and the token's.
+    pub async fn validate_at(
+        &self,
+        instance: &InstanceUrl,
+        site: Option<&SiteUrl>,
+        token: &SecretString,
+    ) -> Result<Arc<Confirmed>, AuthError> {
         let counters = counters();
         let prefix = token_prefix(token);
         // A classic token names its org; one that names a refused org is refused without a call.
@@ -211,7 +223,7 @@ impl IdentityValidator {
                 // No cache, no misses: the operator chose a call per request, so no budget.
                 counters.cache_disabled.increment(1);
                 let jwt = self.local_jwt(token);
-                Box::pin(self.fetch(instance, token, jwt))
+                Box::pin(self.fetch(instance, site, token, jwt))
                     .await
                     .map_err(AuthError::from)
             }
@@ -245,9 +257,9 @@ impl IdentityValidator {
                             };
                             // Boxed so that a cache hit does not carry a request's worth of state.
                             let fetched = if local {
-                                Box::pin(self.fetch(instance, token, jwt)).await
+                                Box::pin(self.fetch(instance, site, token, jwt)).await
                             } else {
-                                Box::pin(self.fetch_shared(&key, instance, token, jwt)).await
+                                Box::pin(self.fetch_shared(&key, instance, site, token, jwt)).await
                             };
                             if let (Ok(TokenVerdict::Valid(..)), Some(reservation)) =
                                 (&fetched, reservation)
@@ -397,6 +409,7 @@ impl IdentityValidator {
         &self,
         key: &Key,
         instance: &InstanceUrl,
+        site: Option<&SiteUrl>,
         token: &SecretString,
         jwt: Option<LocalJwt>,
     ) -> Result<TokenVerdict, SalesforceError> {
@@ -412,7 +425,7 @@ impl IdentityValidator {
                 None => {}
             }
         }
-        let verdict = self.fetch(instance, token, jwt).await?;
+        let verdict = self.fetch(instance, site, token, jwt).await?;
         let (shared, ttl) = match &verdict {
             TokenVerdict::Valid(identity, until, _) => (
                 SharedVerdict::valid(identity),
@@ -439,22 +452,29 @@ impl IdentityValidator {
     async fn fetch(
         &self,
         instance: &InstanceUrl,
+        site: Option<&SiteUrl>,
         token: &SecretString,
         jwt: Option<LocalJwt>,
     ) -> Result<TokenVerdict, SalesforceError> {
         let (method, result) = match &self.checks {
             Some(checks) if checks.mode == TokenValidation::Introspect => (
                 Method::Introspect,
-                self.fetch_introspect(checks, instance, token).await,
+                self.fetch_introspect(checks, instance, site, token).await,
             ),
             Some(checks) if checks.mode == TokenValidation::Auto => match jwt {
                 Some(unverified) => (
                     Method::JwtLocal,
                     self.fetch_jwt(checks, instance, token, unverified).await,
                 ),
-                None => (Method::Userinfo, self.fetch_userinfo(instance, token).await),
+                None => (
+                    Method::Userinfo,
+                    self.fetch_userinfo(instance, site, token).await,
+                ),
             },
-            _ => (Method::Userinfo, self.fetch_userinfo(instance, token).await),
+            _ => (
+                Method::Userinfo,
+                self.fetch_userinfo(instance, site, token).await,
+            ),
         };
         let outcome = match &result {
             Ok(TokenVerdict::Valid(..)) => Outcome::Valid,

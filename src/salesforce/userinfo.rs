@@ -5,7 +5,7 @@
 //! Only an [`InstanceUrl`] can be called, so the allowlist check cannot be skipped.
 
 use super::SalesforceError;
-use crate::domain::{Identity, InstancePolicy, InstanceUrl, OrgId, SalesforceId};
+use crate::domain::{Identity, InstancePolicy, InstanceUrl, OrgId, SalesforceId, SiteUrl};
 use futures_util::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -100,17 +100,30 @@ impl IdentityClient {
         instance: &InstanceUrl,
         token: &SecretString,
     ) -> Result<Identity, SalesforceError> {
-        super::timed("userinfo", self.userinfo_untimed(instance, token)).await
+        self.userinfo_at(instance, None, token).await
+    }
+
+    /// As [`Self::userinfo`], asked at `site`'s `userinfo` when the token was issued through an
+    /// Experience Cloud site (Salesforce serves a site's OAuth endpoints under its URL).
+    pub async fn userinfo_at(
+        &self,
+        instance: &InstanceUrl,
+        site: Option<&SiteUrl>,
+        token: &SecretString,
+    ) -> Result<Identity, SalesforceError> {
+        let url = site.map_or_else(|| instance.userinfo_url(), SiteUrl::userinfo_url);
+        super::timed("userinfo", self.userinfo_untimed(instance, url, token)).await
     }
 
     async fn userinfo_untimed(
         &self,
         instance: &InstanceUrl,
+        url: String,
         token: &SecretString,
     ) -> Result<Identity, SalesforceError> {
         let response = self
             .http
-            .get(instance.userinfo_url())
+            .get(url)
             .bearer_auth(token.expose_secret())
             .header(reqwest::header::ACCEPT, "application/json")
             .send()

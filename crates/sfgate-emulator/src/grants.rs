@@ -95,6 +95,8 @@ impl EmulatorState {
             scope: scope.to_string(),
             token_type: "Bearer".to_string(),
             token_format: jwt.then(|| "jwt".to_string()),
+            sfdc_community_url: None,
+            sfdc_community_id: None,
         }
     }
 

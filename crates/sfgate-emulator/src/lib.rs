@@ -32,7 +32,7 @@ mod users;
 pub use canvas::sign_request;
 pub use config::EmulatorConfig;
 pub use faults::Fault;
-pub use records::TokenGrant;
+pub use records::{CommunityFields, TokenGrant, SITE_ID};
 pub use signing_keys::ConnectedApp;
 pub use state::{Endpoint, Stats};
 pub use test_keys::FOREIGN_KEY;
@@ -87,9 +87,7 @@ fn router(state: Arc<EmulatorState>) -> Router {
     let counted = state.clone();
     let site = oauth_routes().layer(axum::middleware::from_fn(
         move |request: axum::extract::Request, next: axum::middleware::Next| {
-            counted
-                .site_calls
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            counted.count_site_call(request.uri().path());
             next.run(request)
         },
     ));
@@ -184,6 +182,17 @@ impl EmulatorHandle {
 
     pub fn calls(&self, endpoint: Endpoint) -> u64 {
         self.state.calls(endpoint)
+    }
+
+    /// Calls to one endpoint under the site's path (also counted in [`Self::calls`]).
+    pub fn site_calls_to(&self, endpoint: Endpoint) -> u64 {
+        self.state.site_calls_to(endpoint)
+    }
+
+    /// What token responses through the site carry about it (by default the site's URL and
+    /// id); [`CommunityFields::Omitted`] answers as orgs that do not send them.
+    pub fn set_community_fields(&self, fields: CommunityFields) {
+        self.state.set_community_fields(fields);
     }
 
     pub fn stats(&self) -> Stats {

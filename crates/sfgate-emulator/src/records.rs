@@ -19,7 +19,28 @@ pub struct TokenGrant {
     /// `jwt` for a JWT-based access token, as Salesforce says it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_format: Option<String>,
+    /// On a grant through the Experience Cloud site: the site's URL and id, as Salesforce
+    /// adds them (see [`CommunityFields`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sfdc_community_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sfdc_community_id: Option<String>,
 }
+
+/// What a token response through the site says about the site.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CommunityFields {
+    /// `sfdc_community_url` (the site's URL) and `sfdc_community_id`, as Salesforce sends them.
+    #[default]
+    Site,
+    /// Neither field, as from orgs that do not send them.
+    Omitted,
+    /// This URL as `sfdc_community_url` (and the id), whatever it is.
+    Url(String),
+}
+
+/// The emulated site's id (an Experience Cloud site's `Network` id, key prefix `0DB`).
+pub const SITE_ID: &str = "0DB5j000000SitEAAA";
 
 pub(crate) struct CodeGrant {
     pub client_id: String,

@@ -2,7 +2,7 @@
 
 use crate::config::EmulatorConfig;
 use crate::faults::{self, Fault};
-use crate::records::{AccessGrant, CodeGrant, RefreshGrant};
+use crate::records::{AccessGrant, CodeGrant, CommunityFields, RefreshGrant, TokenGrant, SITE_ID};
 use crate::signing_keys::JwtKeys;
 use crate::users::UserProfile;
 use axum::response::Response;
@@ -104,6 +104,10 @@ pub(crate) struct EmulatorState {
     pub(crate) refresh_calls: AtomicU64,
     /// Requests under the Experience Cloud site's path.
     pub(crate) site_calls: AtomicU64,
+    /// The same, per endpoint.
+    pub(crate) site_counters: [AtomicU64; 8],
+    /// What token responses through the site say about it.
+    pub(crate) community_fields: RwLock<CommunityFields>,
     pub(crate) rotate_refresh_tokens: AtomicBool,
     pub(crate) faults: Mutex<HashMap<Endpoint, Fault>>,
     pub(crate) codes: Mutex<HashMap<String, CodeGrant>>,
@@ -138,6 +142,8 @@ impl EmulatorState {
             counters: Default::default(),
             refresh_calls: AtomicU64::new(0),
             site_calls: AtomicU64::new(0),
+            site_counters: Default::default(),
+            community_fields: RwLock::new(CommunityFields::default()),
             rotate_refresh_tokens: AtomicBool::new(config.rotate_refresh_tokens),
             faults: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
@@ -227,9 +233,55 @@ impl EmulatorState {
 
     pub(crate) fn reset_stats(&self) {
         self.refresh_calls.store(0, Ordering::SeqCst);
-        for c in &self.counters {
+        for c in self.counters.iter().chain(&self.site_counters) {
             c.store(0, Ordering::SeqCst);
         }
+    }
+
+    /// Counts a request under the site's path; `path` is the part after it.
+    pub(crate) fn count_site_call(&self, path: &str) {
+        self.site_calls.fetch_add(1, Ordering::Relaxed);
+        let path = path.strip_prefix(crate::SITE_PATH).unwrap_or(path);
+        let endpoint = match path.trim_end_matches('/') {
+            "/services/oauth2/authorize" => Endpoint::Authorize,
+            "/services/oauth2/token" => Endpoint::Token,
+            "/services/oauth2/userinfo" => Endpoint::UserInfo,
+            "/services/oauth2/revoke" => Endpoint::Revoke,
+            "/services/oauth2/introspect" => Endpoint::Introspect,
+            _ => return,
+        };
+        self.site_counters[endpoint.index()].fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn site_calls_to(&self, endpoint: Endpoint) -> u64 {
+        self.site_counters[endpoint.index()].load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_community_fields(&self, fields: CommunityFields) {
+        if let Ok(mut f) = self.community_fields.write() {
+            *f = fields;
+        }
+    }
+
+    /// A grant as the token endpoint answers it: through the site, with the site's fields
+    /// (as [`Self::community_fields`] says), as Salesforce adds them to a site login's.
+    pub(crate) fn through_site(&self, mut grant: TokenGrant, at_site: bool) -> TokenGrant {
+        if !at_site {
+            return grant;
+        }
+        let fields = self
+            .community_fields
+            .read()
+            .map(|f| f.clone())
+            .unwrap_or_default();
+        let url = match fields {
+            CommunityFields::Site => format!("{}{}", self.base_url, crate::SITE_PATH),
+            CommunityFields::Omitted => return grant,
+            CommunityFields::Url(url) => url,
+        };
+        grant.sfdc_community_url = Some(url);
+        grant.sfdc_community_id = Some(SITE_ID.to_string());
+        grant
     }
 
     /// Counts the call, waits the configured latency and applies the endpoint's fault.
@@ -250,5 +302,57 @@ impl EmulatorState {
             .and_then(|f| f.get(&endpoint).cloned())
             .unwrap_or_default();
         faults::apply(&fault, self.shutdown.clone()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> EmulatorState {
+        let (_tx, rx) = watch::channel(false);
+        EmulatorState::new(
+            EmulatorConfig::new("id", "secret"),
+            "http://127.0.0.1:1".into(),
+            rx,
+        )
+    }
+
+    #[test]
+    fn grants_through_the_site_name_it_unless_switched_off() {
+        let state = state();
+        let grant = || state.issue(0, "api", false);
+        let plain = state.through_site(grant(), false);
+        assert_eq!(plain.sfdc_community_url, None);
+        let site = state.through_site(grant(), true);
+        assert_eq!(
+            site.sfdc_community_url.as_deref(),
+            Some("http://127.0.0.1:1/partners")
+        );
+        assert_eq!(site.sfdc_community_id.as_deref(), Some(SITE_ID));
+        state.set_community_fields(CommunityFields::Omitted);
+        let omitted = state.through_site(grant(), true);
+        assert_eq!(omitted.sfdc_community_url, None);
+        assert_eq!(omitted.sfdc_community_id, None);
+        state.set_community_fields(CommunityFields::Url("https://elsewhere.example/x".into()));
+        let named = state.through_site(grant(), true);
+        assert_eq!(
+            named.sfdc_community_url.as_deref(),
+            Some("https://elsewhere.example/x")
+        );
+    }
+
+    #[test]
+    fn calls_under_the_site_are_counted_per_endpoint() {
+        let state = state();
+        state.count_site_call("/services/oauth2/userinfo");
+        state.count_site_call("/partners/services/oauth2/userinfo/");
+        state.count_site_call("/services/oauth2/token");
+        state.count_site_call("/elsewhere");
+        assert_eq!(state.site_calls_to(Endpoint::UserInfo), 2);
+        assert_eq!(state.site_calls_to(Endpoint::Token), 1);
+        assert_eq!(state.site_calls.load(Ordering::Relaxed), 4);
+        state.reset_stats();
+        assert_eq!(state.site_calls_to(Endpoint::UserInfo), 0);
     }
 }

@@ -4,10 +4,11 @@
 use crate::grants::pkce_challenge;
 use crate::jwt::second_app_token;
 use crate::oauth_error::oauth_error;
+use crate::records::TokenGrant;
 use crate::state::{EmulatorState, Endpoint};
 use crate::users;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,46 +19,56 @@ use std::sync::Arc;
 
 pub(crate) async fn token(
     State(state): State<Arc<EmulatorState>>,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     if let Some(fault) = state.enter(Endpoint::Token).await {
         return fault;
     }
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    if let Some(response) = second_app_token(&state, &headers, &form) {
-        return response;
+    let at_site = uri.path().starts_with(&format!("{}/", crate::SITE_PATH));
+    match grant(&state, &headers, &body) {
+        Ok(grant) => Json(state.through_site(grant, at_site)).into_response(),
+        Err(response) => response,
     }
-    if let Err(r) = authenticate_client(&state, &headers, &form) {
-        return r;
+}
+
+/// The grant a token request asks for, or the error response.
+fn grant(state: &EmulatorState, headers: &HeaderMap, body: &Bytes) -> Result<TokenGrant, Response> {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+    if let Some(response) = second_app_token(state, headers, &form) {
+        return Err(response);
     }
+    authenticate_client(state, headers, &form)?;
     let get = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty());
     match get("grant_type") {
-        None => oauth_error("invalid_request", "grant type not specified"),
+        None => Err(oauth_error("invalid_request", "grant type not specified")),
         Some("authorization_code") => authorization_code(
-            &state,
+            state,
             get("code"),
             get("redirect_uri"),
             get("code_verifier"),
         ),
         Some("refresh_token") => {
             state.count_refresh_call();
-            match get("refresh_token").and_then(|t| state.refresh(t)) {
-                Some(grant) => Json(grant).into_response(),
-                None => oauth_error("invalid_grant", "expired access/refresh token"),
-            }
+            get("refresh_token")
+                .and_then(|t| state.refresh(t))
+                .ok_or_else(|| oauth_error("invalid_grant", "expired access/refresh token"))
         }
         Some("password") => {
             let user = get("username").and_then(users::user_index);
             match user.filter(|&u| Some(users::user(u).password) == get("password")) {
                 Some(u) if state.password_grant_refresh_token => {
-                    Json(state.issue(u, "api refresh_token", true)).into_response()
+                    Ok(state.issue(u, "api refresh_token", true))
                 }
-                Some(u) => Json(state.issue(u, "api", false)).into_response(),
-                None => oauth_error("invalid_grant", "authentication failure"),
+                Some(u) => Ok(state.issue(u, "api", false)),
+                None => Err(oauth_error("invalid_grant", "authentication failure")),
             }
         }
-        Some(_) => oauth_error("unsupported_grant_type", "grant type not supported"),
+        Some(_) => Err(oauth_error(
+            "unsupported_grant_type",
+            "grant type not supported",
+        )),
     }
 }
 
@@ -106,30 +117,30 @@ fn authorization_code(
     code: Option<&str>,
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
-) -> Response {
+) -> Result<TokenGrant, Response> {
     let Some(grant) = code.and_then(|c| state.take_code(c)) else {
-        return oauth_error("invalid_grant", "authentication failure");
+        return Err(oauth_error("invalid_grant", "authentication failure"));
     };
     if grant.expires_ms <= state.now_ms() {
-        return oauth_error("invalid_grant", "expired authorization code");
+        return Err(oauth_error("invalid_grant", "expired authorization code"));
     }
     if grant.client_id != state.client_id {
-        return oauth_error("invalid_grant", "authentication failure");
+        return Err(oauth_error("invalid_grant", "authentication failure"));
     }
     if redirect_uri != Some(grant.redirect_uri.as_str()) {
-        return oauth_error(
+        return Err(oauth_error(
             "redirect_uri_mismatch",
             "redirect_uri must match configuration",
-        );
+        ));
     }
     match (&grant.code_challenge, verifier) {
         (Some(challenge), Some(v)) if pkce_challenge(v) == *challenge => {}
         (None, None) => {}
-        _ => return oauth_error("invalid_grant", "invalid code verifier"),
+        _ => return Err(oauth_error("invalid_grant", "invalid code verifier")),
     }
     let with_refresh = grant
         .scope
         .split_whitespace()
         .any(|s| s == "refresh_token" || s == "offline_access");
-    Json(state.issue(grant.user, &grant.scope, with_refresh)).into_response()
+    Ok(state.issue(grant.user, &grant.scope, with_refresh))
 }

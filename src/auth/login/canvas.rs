@@ -48,6 +48,7 @@ impl Login {
             login_at: now_secs(),
             login_ms: Some(now_ms()),
             embedded: true,
+            site_url: None,
         };
         let sealed = self.auth().cookies().seal_session(&session).map_err(|_| {
             LoginError::BadRequest("the session cookie could not be created".into())

@@ -18,7 +18,11 @@ impl Login {
         let identity = self
             .auth()
             .validator()
-            .validate(&tokens.instance_url, &tokens.access_token)
+            .validate_at(
+                &tokens.instance_url,
+                tokens.site.as_ref(),
+                &tokens.access_token,
+            )
             .await?;
         if identity.organization_id != tokens.org_id || identity.user_id != tokens.user_id {
             return Err(LoginError::IdentityMismatch);

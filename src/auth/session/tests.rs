@@ -60,6 +60,7 @@ fn session(login_at: u64) -> Session {
         login_at,
         login_ms: None,
         embedded: false,
+        site_url: None,
     }
 }
 
@@ -215,6 +216,36 @@ fn cookies_sealed_under_the_previous_secret_still_open_and_new_ones_use_the_curr
     );
 }
 
+#[test]
+fn a_session_sealed_without_a_site_still_opens_and_a_site_survives_the_round_trip() {
+    let s = sealer(SECRET);
+    let now = now_secs();
+    // The session as sealed before sessions named their site: no `site_url` in it at all.
+    let mut old = serde_json::to_value(session(now)).expect("json");
+    old.as_object_mut().expect("object").remove("site_url");
+    assert!(old.get("site_url").is_none());
+    let sealed = s
+        .seal(SESSION_COOKIE, &old, Duration::from_secs(60))
+        .expect("cookie");
+    let opened = s
+        .open_session(&request_with(&sealed))
+        .expect("opens")
+        .expect("a session");
+    assert_eq!(opened.site_url, None);
+
+    let site = "https://acme.my.site.com/partners".to_string();
+    let with_site = Session {
+        site_url: Some(site.clone()),
+        ..session(now)
+    };
+    let sealed = s.seal_session(&with_site).expect("cookie").cookie;
+    let opened = s
+        .open_session(&request_with(&sealed))
+        .expect("opens")
+        .expect("a session");
+    assert_eq!(opened.site_url, Some(site));
+}
+
 /// A session cookie sealed by an earlier release (the `cookie` crate's private jar), with an
 /// expiry in 2100. Sealing must keep opening what browsers already hold: changing the AEAD,
 /// the key derivation, the nonce layout or the encoding would log every user out.
@@ -246,6 +277,10 @@ fn cookies_sealed_by_earlier_releases_still_open() {
     assert_eq!(session.instance_url, "https://x.my.salesforce.com");
     assert_eq!(session.login_at, 1_780_000_000);
     assert_eq!(session.login_ms, Some(1_780_000_000_123));
+    assert_eq!(
+        session.site_url, None,
+        "sealed before sessions named their site"
+    );
 
     let rotated = sealer(SECRET).with_previous_secret(Some(PREVIOUS_FIXTURE_SECRET.as_bytes()));
     let login: Option<String> = rotated

@@ -5,7 +5,7 @@ use super::verdict::TokenVerdict;
 use super::IdentityValidator;
 use crate::config::{Config, TokenValidation};
 use crate::domain::Identity;
-use crate::domain::{InstancePolicy, InstanceUrl};
+use crate::domain::{InstancePolicy, InstanceUrl, SiteUrl};
 use crate::salesforce::introspect::Introspector;
 use crate::salesforce::jwks::{KeyError, KeySets};
 use crate::salesforce::jwt::{self, JwtRejection, Unverified};
@@ -104,6 +104,7 @@ impl IdentityValidator {
         &self,
         checks: &TokenChecks,
         instance: &InstanceUrl,
+        site: Option<&SiteUrl>,
         token: &SecretString,
     ) -> Result<TokenVerdict, SalesforceError> {
         let started = Instant::now();
@@ -133,7 +134,7 @@ impl IdentityValidator {
                 }
             }
             // Introspection did not name the org: userinfo completes the identity.
-            _ => match self.fetch_userinfo(instance, token).await? {
+            _ => match self.fetch_userinfo(instance, site, token).await? {
                 TokenVerdict::Valid(confirmed, ..) => confirmed.identity().clone(),
                 invalid => return Ok(invalid),
             },
@@ -141,12 +142,15 @@ impl IdentityValidator {
         Ok(TokenVerdict::valid(identity, until))
     }
 
+    /// `site`: the Experience Cloud site the token was issued through, whose `userinfo` is
+    /// asked instead of the instance's.
     pub(super) async fn fetch_userinfo(
         &self,
         instance: &InstanceUrl,
+        site: Option<&SiteUrl>,
         token: &SecretString,
     ) -> Result<TokenVerdict, SalesforceError> {
-        let result = self.client.userinfo(instance, token).await;
+        let result = self.client.userinfo_at(instance, site, token).await;
         let failure = transient_failure(&result);
         self.readiness
             .record_instance(instance, "userinfo", failure);
