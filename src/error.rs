@@ -8,11 +8,16 @@
 
 use crate::prefix_paths::PrefixPaths;
 use askama::Template;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
+use futures_util::future::Either;
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
+use tower::{Layer, Service};
 
 /// An error ready to be sent: status, an OAuth-style code and a human description.
 #[derive(Debug, Clone)]
@@ -192,26 +197,88 @@ pub fn not_found() -> Response {
     ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response()
 }
 
-/// Middleware: turns JSON errors into HTML pages for browsers (their links under sfgate's
-/// prefix, `paths`).
-pub async fn negotiate(
-    State(paths): State<&'static PrefixPaths>,
-    request: Request,
-    next: Next,
-) -> Response {
-    // API clients (no `text/html` first) get the response as it is: nothing to keep for them.
-    if !wants_html(request.headers()) {
-        return next.run(request).await;
+/// Turns JSON errors into HTML pages for browsers (their links under sfgate's prefix). A
+/// layer of its own rather than `from_fn`, which would box its inner service and its future on
+/// every request.
+#[derive(Clone, Copy)]
+pub struct NegotiateLayer(pub &'static PrefixPaths);
+
+impl<S> Layer<S> for NegotiateLayer {
+    type Service = Negotiate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Negotiate {
+            inner,
+            paths: self.0,
+        }
     }
-    let path = request
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
-    let response = next.run(request).await;
+}
+
+/// [`NegotiateLayer`]'s service.
+#[derive(Clone)]
+pub struct Negotiate<S> {
+    inner: S,
+    paths: &'static PrefixPaths,
+}
+
+impl<S> Service<Request> for Negotiate<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<NegotiateFuture<S::Future>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // API clients (no `text/html` first) get the response as it is: nothing to keep for them.
+        if !wants_html(request.headers()) {
+            return Either::Right(self.inner.call(request));
+        }
+        let path = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        Either::Left(NegotiateFuture {
+            inner: self.inner.call(request),
+            paths: self.paths,
+            path,
+        })
+    }
+}
+
+pin_project! {
+    /// [`Negotiate`]'s future for a browser: an error answer becomes its HTML page.
+    pub struct NegotiateFuture<F> {
+        #[pin]
+        inner: F,
+        paths: &'static PrefixPaths,
+        path: String,
+    }
+}
+
+impl<F, E> Future for NegotiateFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx))?;
+        Poll::Ready(Ok(as_page(this.paths, this.path, response)))
+    }
+}
+
+/// `response` as the browser's HTML page if it is an error sfgate answered, else as it is.
+fn as_page(paths: &'static PrefixPaths, path: &str, response: Response) -> Response {
     match response.extensions().get::<ErrorResponse>() {
         Some(error) => {
-            let mut page = error.to_html_response(paths, &path);
+            let mut page = error.to_html_response(paths, path);
             // Keep headers the handler or inner layers set besides the body's own (cookie
             // removal, security headers), unless the page sets its own value.
             for name in response.headers().keys() {

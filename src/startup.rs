@@ -104,16 +104,13 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
             .layer(ObserveLayer)
             .layer(CatchPanicLayer)
             .layer(HeaderLimitLayer)
-            .layer(from_fn_with_state(state.config.paths(), error::negotiate))
+            .layer(error::NegotiateLayer(state.config.paths()))
             // Inside `negotiate`, so an HTML error page keeps them; skips proxied answers.
             .layer(SecurityHeadersLayer(security_headers::policy(
                 &state.config,
             )))
             // Every request runs with its client known to the Salesforce validation budget.
-            .layer(from_fn_with_state(
-                state.auth.clone(),
-                crate::auth::miss_budget::scope,
-            )),
+            .layer(crate::auth::miss_budget::ScopeLayer(state.auth.clone())),
     )
 }
 

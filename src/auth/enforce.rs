@@ -71,7 +71,9 @@ impl Authenticator {
         check: impl Fn(&Identity) -> Result<(), Refusal>,
     ) -> Result<(), AuthError> {
         let verdict = if self.needs_profile() && !identity.has_profile() {
-            let complete = self.validator().require_profile(identity, token).await?;
+            // Boxed: a profile call is rare, and every authorized request's future would
+            // otherwise carry its state.
+            let complete = Box::pin(self.validator().require_profile(identity, token)).await?;
             check(&complete)
         } else {
             check(identity)

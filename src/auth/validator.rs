@@ -233,51 +233,58 @@ impl IdentityValidator {
                     counters.cache_hit.increment(1);
                     Ok(hit)
                 }
+                // Boxed: the miss path (Salesforce, Redis, the budget) is most of this future's
+                // state, and a hit, which never enters it, would otherwise carry (and copy) it
+                // on every request.
                 stale => {
-                    if stale.is_some() {
-                        // Admitted before this replica last became deaf: check again.
-                        cache.invalidate(&key).await;
-                    }
-                    let missed = AtomicBool::new(false);
-                    let result = cache
-                        .try_get_with(key, async {
-                            missed.store(true, Ordering::Relaxed);
-                            let generation = self.ttls.outage.generation();
-                            // A miss that may call Salesforce is charged to the client that
-                            // caused it unless it confirms a valid token. A JWT access token
-                            // checked against a cached key costs Salesforce nothing: it is not
-                            // charged, and skips the shared level (Redis) too, since checking
-                            // it here is cheaper than a round trip there.
-                            let jwt = self.local_jwt(token);
-                            let local = self.costs_no_call(instance, jwt.as_ref());
-                            let reservation = if local {
-                                None
-                            } else {
-                                Some(self.miss_budget.reserve()?)
-                            };
-                            // Boxed so that a cache hit does not carry a request's worth of state.
-                            let fetched = if local {
-                                Box::pin(self.fetch(instance, site, token, jwt)).await
-                            } else {
-                                Box::pin(self.fetch_shared(&key, instance, site, token, jwt)).await
-                            };
-                            if let (Ok(TokenVerdict::Valid(..)), Some(reservation)) =
-                                (&fetched, reservation)
-                            {
-                                reservation.give_back();
-                            }
-                            fetched
-                                .map(|v| v.in_generation(generation))
-                                .map_err(AuthError::from)
-                        })
-                        .await;
-                    if missed.load(Ordering::Relaxed) {
-                        counters.cache_miss.increment(1);
-                    } else {
-                        counters.cache_hit.increment(1);
-                    }
-                    // `sfgate_identity_cache_entries` is set when /metrics is read, not here.
-                    result.map_err(Arc::unwrap_or_clone)
+                    Box::pin(async {
+                        if stale.is_some() {
+                            // Admitted before this replica last became deaf: check again.
+                            cache.invalidate(&key).await;
+                        }
+                        let missed = AtomicBool::new(false);
+                        let result = cache
+                            .try_get_with(key, async {
+                                missed.store(true, Ordering::Relaxed);
+                                let generation = self.ttls.outage.generation();
+                                // A miss that may call Salesforce is charged to the client that
+                                // caused it unless it confirms a valid token. A JWT access token
+                                // checked against a cached key costs Salesforce nothing: it is not
+                                // charged, and skips the shared level (Redis) too, since checking
+                                // it here is cheaper than a round trip there.
+                                let jwt = self.local_jwt(token);
+                                let local = self.costs_no_call(instance, jwt.as_ref());
+                                let reservation = if local {
+                                    None
+                                } else {
+                                    Some(self.miss_budget.reserve()?)
+                                };
+                                // Boxed so that a cache hit does not carry a request's worth of state.
+                                let fetched = if local {
+                                    Box::pin(self.fetch(instance, site, token, jwt)).await
+                                } else {
+                                    Box::pin(self.fetch_shared(&key, instance, site, token, jwt))
+                                        .await
+                                };
+                                if let (Ok(TokenVerdict::Valid(..)), Some(reservation)) =
+                                    (&fetched, reservation)
+                                {
+                                    reservation.give_back();
+                                }
+                                fetched
+                                    .map(|v| v.in_generation(generation))
+                                    .map_err(AuthError::from)
+                            })
+                            .await;
+                        if missed.load(Ordering::Relaxed) {
+                            counters.cache_miss.increment(1);
+                        } else {
+                            counters.cache_hit.increment(1);
+                        }
+                        // `sfgate_identity_cache_entries` is set when /metrics is read, not here.
+                        result.map_err(Arc::unwrap_or_clone)
+                    })
+                    .await
                 }
             },
         };

@@ -5,6 +5,7 @@
 //! The proxy is a fallback service outside the body limit and request timeout of sfgate's own
 //! routes: proxied bodies stream at any size, and `UPSTREAM_TIMEOUT` governs the upstream.
 
+mod counts;
 mod error;
 mod forward;
 mod tunnel;
@@ -61,8 +62,7 @@ async fn proxy(gw: &Gateway, request: Request) -> Response {
         .is_some();
     let mut response = authenticate_then_forward(gw, request).await;
     if upgrade {
-        metrics::counter!("sfgate_upgrades_total", "status" => response.status().as_str().to_owned())
-            .increment(1);
+        counts::upgrade(response.status());
     }
     response.extensions_mut().insert(Proxied);
     response
@@ -151,7 +151,6 @@ async fn forward(
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
-    metrics::counter!("sfgate_proxy_requests_total", "status" => response.status().as_str().to_owned())
-        .increment(1);
+    counts::proxied(response.status());
     response
 }
