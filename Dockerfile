@@ -5,11 +5,15 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them.
+# The workspace's second crate (the Salesforce emulator, for `sfgate demo`) gets a stub too.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+COPY crates/sfgate-emulator/Cargo.toml ./crates/sfgate-emulator/
+RUN mkdir src crates/sfgate-emulator/src && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs crates/sfgate-emulator/src/lib.rs \
     && cargo build --release --locked \
-    && rm -rf src target/release/deps/sfgate* target/release/deps/libsfgate* target/release/.fingerprint/sfgate*
+    && rm -rf src crates/sfgate-emulator/src target/release/deps/sfgate* target/release/deps/libsfgate* target/release/.fingerprint/sfgate*
 COPY src ./src
+COPY crates ./crates
 COPY templates ./templates
 COPY assets ./assets
 RUN cargo build --release --locked && strip target/release/sfgate

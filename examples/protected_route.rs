@@ -18,10 +18,10 @@ use axum::Router;
 use sfgate::auth::require_identity;
 use sfgate::config::Config;
 use sfgate::demo;
-use sfgate::salesforce::emulator::{demo_users, Emulator, EmulatorConfig};
-use sfgate::salesforce::Identity;
+use sfgate::domain::Identity;
 use sfgate::startup;
 use sfgate::state::AppState;
+use sfgate_emulator::{demo_users, Emulator, EmulatorConfig};
 use tokio::net::TcpListener;
 
 /// Runs only for a caller whose Salesforce identity the layer has confirmed: the `Identity`

@@ -6,13 +6,18 @@
 //! and body rules live here only. A response is chosen by the request's `Accept` header, which
 //! [`negotiate`] (a middleware) applies after the handler, so handlers never need to know it.
 
-use crate::salesforce::SalesforceError;
+use crate::prefix_paths::PrefixPaths;
 use askama::Template;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
+use futures_util::future::Either;
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
+use tower::{Layer, Service};
 
 /// An error ready to be sent: status, an OAuth-style code and a human description.
 #[derive(Debug, Clone)]
@@ -129,11 +134,12 @@ impl ErrorResponse {
     }
 
     /// The HTML form of this error, for browsers.
-    pub fn to_html_response(&self, path_and_query: &str) -> Response {
+    pub fn to_html_response(&self, paths: &'static PrefixPaths, path_and_query: &str) -> Response {
         let login_href = self
             .offer_login
-            .then(|| crate::domain::ReturnTo::login_href(path_and_query));
+            .then(|| crate::domain::ReturnTo::login_href(paths, path_and_query));
         let page = ErrorPage {
+            paths,
             status: self.status.as_u16(),
             reason: self.status.canonical_reason().unwrap_or("Error"),
             error: self.error,
@@ -161,6 +167,7 @@ impl IntoResponse for ErrorResponse {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    paths: &'static PrefixPaths,
     status: u16,
     reason: &'a str,
     error: &'a str,
@@ -190,21 +197,88 @@ pub fn not_found() -> Response {
     ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response()
 }
 
-/// Middleware: turns JSON errors into HTML pages for browsers.
-pub async fn negotiate(request: Request, next: Next) -> Response {
-    // API clients (no `text/html` first) get the response as it is: nothing to keep for them.
-    if !wants_html(request.headers()) {
-        return next.run(request).await;
+/// Turns JSON errors into HTML pages for browsers (their links under sfgate's prefix). A
+/// layer of its own rather than `from_fn`, which would box its inner service and its future on
+/// every request.
+#[derive(Clone, Copy)]
+pub struct NegotiateLayer(pub &'static PrefixPaths);
+
+impl<S> Layer<S> for NegotiateLayer {
+    type Service = Negotiate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Negotiate {
+            inner,
+            paths: self.0,
+        }
     }
-    let path = request
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
-    let response = next.run(request).await;
+}
+
+/// [`NegotiateLayer`]'s service.
+#[derive(Clone)]
+pub struct Negotiate<S> {
+    inner: S,
+    paths: &'static PrefixPaths,
+}
+
+impl<S> Service<Request> for Negotiate<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<NegotiateFuture<S::Future>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // API clients (no `text/html` first) get the response as it is: nothing to keep for them.
+        if !wants_html(request.headers()) {
+            return Either::Right(self.inner.call(request));
+        }
+        let path = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        Either::Left(NegotiateFuture {
+            inner: self.inner.call(request),
+            paths: self.paths,
+            path,
+        })
+    }
+}
+
+pin_project! {
+    /// [`Negotiate`]'s future for a browser: an error answer becomes its HTML page.
+    pub struct NegotiateFuture<F> {
+        #[pin]
+        inner: F,
+        paths: &'static PrefixPaths,
+        path: String,
+    }
+}
+
+impl<F, E> Future for NegotiateFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx))?;
+        Poll::Ready(Ok(as_page(this.paths, this.path, response)))
+    }
+}
+
+/// `response` as the browser's HTML page if it is an error sfgate answered, else as it is.
+fn as_page(paths: &'static PrefixPaths, path: &str, response: Response) -> Response {
     match response.extensions().get::<ErrorResponse>() {
         Some(error) => {
-            let mut page = error.to_html_response(&path);
+            let mut page = error.to_html_response(paths, path);
             // Keep headers the handler or inner layers set besides the body's own (cookie
             // removal, security headers), unless the page sets its own value.
             for name in response.headers().keys() {
@@ -224,30 +298,6 @@ pub async fn negotiate(request: Request, next: Next) -> Response {
             page
         }
         None => response,
-    }
-}
-
-/// The fail-closed answer when a call to Salesforce failed: 502/503/504, with `Retry-After` when
-/// retrying later may help. A request Salesforce did not confirm never gets through.
-impl From<&SalesforceError> for ErrorResponse {
-    fn from(e: &SalesforceError) -> Self {
-        let (status, description) = match e {
-            SalesforceError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "Salesforce did not answer in time; try again shortly"),
-            SalesforceError::Unreachable => (StatusCode::SERVICE_UNAVAILABLE, "Salesforce could not be reached; try again shortly"),
-            SalesforceError::Status(_) | SalesforceError::Unparsable => (StatusCode::BAD_GATEWAY, "Salesforce answered with an error or an unreadable response; try again shortly"),
-            SalesforceError::BadSignature => (StatusCode::BAD_GATEWAY, "the token response from Salesforce failed its signature check, so its tokens were discarded"),
-            SalesforceError::InstanceRefused(_) => (StatusCode::BAD_GATEWAY, "Salesforce returned an instance URL that this gateway is not allowed to call"),
-            SalesforceError::Rejected { .. } => (StatusCode::BAD_GATEWAY, "Salesforce rejected the request"),
-        };
-        let response = ErrorResponse::new(status, "temporarily_unavailable", description);
-        if e.is_transient() {
-            response.with_retry_after(Duration::from_secs(5))
-        } else {
-            ErrorResponse {
-                error: "bad_gateway",
-                ..response
-            }
-        }
     }
 }
 

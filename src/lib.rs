@@ -3,20 +3,18 @@
 //! Public routes run the OAuth 2.0 web-server flow against Salesforce; an identity layer lets
 //! only callers with a valid Salesforce identity reach protected routes.
 
+pub mod access;
 pub mod auth;
-pub mod cli;
 pub mod config;
-pub mod config_warnings;
+pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod error;
-pub mod header_rule;
-pub mod health;
-pub mod identity_headers;
-pub mod login_paths;
+pub mod headers;
 pub mod middleware;
-pub mod policy;
+pub mod prefix_paths;
 pub mod proxy;
+pub mod readiness;
 pub mod routes;
 pub mod salesforce;
 pub mod server;
@@ -25,3 +23,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+mod unknown_variables;

@@ -1,3 +1,9 @@
+//! The `sfgate` binary: the command line (src/cli/) over the gateway library. The command
+//! line lives here rather than in the library because `sfgate demo` and `sfgate emulator`
+//! start the Salesforce emulator (crates/sfgate-emulator), which the library must not use.
+
+mod cli;
+
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -12,14 +18,15 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// current-thread runtime each (`sfgate::server::threads`), so this one needs one thread.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    sfgate::crypto::install_tls_provider();
     // `.env` is for local runs; variables already in the environment win.
     match dotenvy::dotenv() {
         Ok(_) => {}
         Err(e) if e.not_found() => {}
         Err(e) => {
             eprintln!("sfgate: cannot read .env: {e}");
-            return ExitCode::from(sfgate::cli::EXIT_CONFIG);
+            return ExitCode::from(cli::EXIT_CONFIG);
         }
     }
-    sfgate::cli::run(sfgate::cli::Cli::parse()).await
+    cli::run(cli::Cli::parse()).await
 }

@@ -1,8 +1,10 @@
 //! The shell commands sfgate shows people (the demo banner, the home page, the success page),
 //! written in one place so the three agree with each other and with the README, whose copies
-//! are run against `sfgate demo` by `tests/readme.rs`.
+//! are run against `sfgate demo` by `tests/api/readme.rs`.
 //!
 //! They use only `curl`, `grep` and `cut`, which every Unix shell has, so they work as printed.
+
+use crate::prefix_paths::PrefixPaths;
 
 /// The demo user every example logs in as.
 pub const DEMO_USERNAME: &str = "alice@acme.example";
@@ -13,9 +15,15 @@ pub const DEMO_PASSWORD: &str = "alice-demo-1";
 /// token in `REFRESH`. Only the demo's emulator grants one for this flow (Salesforce never does),
 /// so only the demo asks for it.
 pub fn login_lines(origin: &str, with_refresh: bool) -> Vec<String> {
+    login_lines_under(PrefixPaths::default_paths(), origin, with_refresh)
+}
+
+/// [`login_lines`] for an sfgate whose own paths are `paths` (`PROXY_PREFIX`).
+pub fn login_lines_under(paths: &PrefixPaths, origin: &str, with_refresh: bool) -> Vec<String> {
+    let password = paths.password;
     let mut lines = vec![
         format!(
-            "LOGIN=$(curl -s -d username={DEMO_USERNAME} -d password={DEMO_PASSWORD} {origin}/oauth2/password)"
+            "LOGIN=$(curl -s -d username={DEMO_USERNAME} -d password={DEMO_PASSWORD} {origin}{password})"
         ),
         field_line("TOKEN", "access_token"),
     ];
@@ -31,7 +39,7 @@ fn field_line(variable: &str, field: &str) -> String {
 }
 
 /// Who am I, with the variables [`login_lines`] sets: `path` is `/api/me` when sfgate is the
-/// whole site, `/oauth2/userinfo` in gateway mode (`Config::identity_path`).
+/// whole site, `{prefix}/userinfo` in gateway mode (`Config::identity_path`).
 pub fn identity_line(origin: &str, path: &str) -> String {
     format!(
         "curl -H \"Authorization: Bearer $TOKEN\" -H \"X-Instance-Url: $INSTANCE\" {origin}{path}"
@@ -71,6 +79,12 @@ mod tests {
         let lines = login_lines("http://127.0.0.1:3000", false);
         assert!(
             lines.iter().all(|l| !l.starts_with("REFRESH=")),
+            "{lines:?}"
+        );
+        let sso = PrefixPaths::parse("/sso").expect("valid");
+        let lines = login_lines_under(sso, "http://127.0.0.1:3000", false);
+        assert!(
+            lines[0].ends_with(" http://127.0.0.1:3000/sso/password)"),
             "{lines:?}"
         );
     }

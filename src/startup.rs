@@ -4,38 +4,35 @@
 //! request gets an id before it is logged, and a panic anywhere still becomes a response. The
 //! body limit and timeout apply to sfgate's own routes, not to proxied requests.
 
-use crate::auth::LEGACY_BEARER;
 use crate::config::Config;
 use crate::error;
-use crate::middleware::{header_limit, request_id, request_metrics, security_headers};
+use crate::headers::LEGACY_BEARER;
+use crate::middleware::catch_panic::CatchPanicLayer;
+use crate::middleware::header_limit::HeaderLimitLayer;
+use crate::middleware::observe::ObserveLayer;
+use crate::middleware::security_headers::{self, SecurityHeadersLayer};
 use crate::proxy;
 use crate::routes;
 use crate::server::{AfterDrain, ConnectionLimits, Listeners};
 use crate::state::{AppState, StateError};
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, Response, StatusCode};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::http::{header, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::Router;
 use std::future::Future;
 use std::iter::once;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::{
     SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
-use tracing::Span;
 
-use request_id::REQUEST_ID;
 /// sfgate's own routes take small forms and JSON; nothing legitimate comes near this.
 const MAX_OWN_BODY: usize = 64 * 1024;
 
@@ -66,7 +63,6 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
             own,
             proxy::Gateway {
                 auth: state.auth.clone(),
-                assertion: state.assertion.clone(),
                 config: state.config.clone(),
                 upstream: upstream.clone(),
                 is_own: Box::new(move |path| own_paths.contains(path)),
@@ -81,7 +77,9 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
 /// The middleware every request passes, outermost first, applied with one `Router::layer`:
 /// each `Router::layer` call puts a boxed route around every endpoint, and axum clones the
 /// boxed service below each of them (and `from_fn` its inner service) on every request, so
-/// one stack instead of one call per layer saves those clones on every request.
+/// one stack instead of one call per layer saves those clones on every request. sfgate's own
+/// layers are plain tower layers rather than `from_fn`, which boxes its inner service and its
+/// future on every request (measured in docs/benchmark.md).
 fn with_middleware(router: Router, state: &AppState) -> Router {
     let sensitive = [
         header::AUTHORIZATION,
@@ -89,68 +87,31 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
         header::PROXY_AUTHORIZATION,
         LEGACY_BEARER,
     ];
-    let trace = TraceLayer::new_for_http()
-        // Request id, method, path (never the query); the trace id while traces are exported.
-        .make_span_with(crate::telemetry::log_span)
-        .on_request(())
-        .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
-            tracing::info!(
-                status = response.status().as_u16(),
-                latency_ms = round_ms(latency),
-                "request finished"
-            );
-        })
-        .on_failure(());
     router.layer(
         ServiceBuilder::new()
             // OpenTelemetry's request span, only while traces are exported (src/telemetry/):
-            // outside the log layer, whose span then names the trace id.
+            // outside the log span, which then names the trace id.
             .option_layer(
                 crate::telemetry::spans::request_tracing(&state.config)
                     .map(|t| from_fn_with_state(t, crate::telemetry::spans::trace_request)),
             )
-            // Outermost otherwise, so timeouts and panics are counted too.
-            .layer(from_fn(request_metrics::track_requests))
             .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
             .layer(SetSensitiveResponseHeadersLayer::new(once(
                 header::SET_COOKIE,
             )))
-            .layer(from_fn(request_id::sanitise))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, request_id::MakeRandomId))
-            .layer(trace)
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(CatchPanicLayer::custom(panic_response))
-            .layer(from_fn(header_limit::enforce))
-            .layer(from_fn(error::negotiate))
+            // The request id, the log span and line, the metrics: outside the panic handler,
+            // so panics are logged and counted too.
+            .layer(ObserveLayer)
+            .layer(CatchPanicLayer)
+            .layer(HeaderLimitLayer)
+            .layer(error::NegotiateLayer(state.config.paths()))
             // Inside `negotiate`, so an HTML error page keeps them; skips proxied answers.
-            .layer(from_fn_with_state(
-                security_headers::policy(&state.config),
-                security_headers::add,
-            ))
+            .layer(SecurityHeadersLayer(security_headers::policy(
+                &state.config,
+            )))
             // Every request runs with its client known to the Salesforce validation budget.
-            .layer(from_fn_with_state(
-                state.auth.clone(),
-                crate::auth::miss_budget::scope,
-            )),
+            .layer(crate::auth::miss_budget::ScopeLayer(state.auth.clone())),
     )
-}
-
-/// Milliseconds with two decimals: `0.07`, not `0.06669900000000001`. Finer digits are noise
-/// in a request log, and a long float is hard to read.
-pub fn round_ms(latency: Duration) -> f64 {
-    (latency.as_secs_f64() * 100_000.0).round() / 100.0
-}
-
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
-    // The panic message may hold request data; it is not echoed.
-    tracing::error!("a handler panicked");
-    use axum::response::IntoResponse;
-    error::ErrorResponse::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "server_error",
-        "internal error",
-    )
-    .into_response()
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests, with the default
@@ -292,19 +253,3 @@ pub async fn spawn(config: Config, listener: TcpListener) -> Result<RunningGatew
 }
 
 pub use crate::server::shutdown_signal;
-
-#[cfg(test)]
-mod tests {
-    use super::round_ms;
-    use std::time::Duration;
-
-    #[test]
-    fn latencies_are_logged_in_milliseconds_with_two_decimals() {
-        assert_eq!(round_ms(Duration::from_nanos(66_699)).to_string(), "0.07");
-        assert_eq!(
-            round_ms(Duration::from_micros(1_234_567)).to_string(),
-            "1234.57"
-        );
-        assert_eq!(round_ms(Duration::ZERO).to_string(), "0");
-    }
-}

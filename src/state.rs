@@ -1,11 +1,12 @@
 //! What every handler shares: built once at start from the configuration.
 
+use crate::auth::login::{Login, LoginSettings};
 use crate::auth::{
     AuthParts, Authenticator, CookieSealer, IdentityValidator, Renewals, TokenChecks,
 };
 use crate::config::Config;
-use crate::health::Readiness;
 use crate::proxy::{Upstream, UpstreamError, UpstreamOptions};
+use crate::readiness::Readiness;
 use crate::salesforce::{self, IdentityClient, SalesforceOAuth};
 use crate::store::{SharedStore, StoreError};
 use axum::extract::FromRef;
@@ -22,11 +23,10 @@ pub struct Inner {
     pub auth: Authenticator,
     /// Gateway mode's upstream app, when `UPSTREAM_URL` is set.
     pub upstream: Option<Upstream>,
-    /// Digests of login `state` values already used on this replica, so a replayed callback
-    /// is refused before it reaches Salesforce (the login cookie itself stays valid 10 min).
-    pub used_states: moka::sync::Cache<[u8; 32], ()>,
+    /// The login: start, callback, grants, refresh, Canvas, logout, and its replay guard.
+    pub login: Login,
     /// Signs `X-Sfgate-Assertion` when `ASSERTION_KEY` is set.
-    pub assertion: Option<Arc<crate::policy::AssertionSigner>>,
+    pub assertion: Option<Arc<crate::headers::AssertionSigner>>,
     /// What replicas share (`REDIS_URL`); `Local` keeps every guarantee in-process.
     pub store: SharedStore,
     /// The process's metrics recorder, served at `/metrics`.
@@ -37,6 +37,13 @@ pub struct Inner {
 impl FromRef<AppState> for Authenticator {
     fn from_ref(state: &AppState) -> Self {
         state.auth.clone()
+    }
+}
+
+/// The login routes take `State<Login>`.
+impl FromRef<AppState> for Login {
+    fn from_ref(state: &AppState) -> Self {
+        state.login.clone()
     }
 }
 
@@ -83,7 +90,7 @@ impl AppState {
                 identity_client.with_custom_permissions(config.salesforce.instance_policy.clone());
         }
         let assertion = match (&config.assertion.key, &config.assertion.audience) {
-            (Some(key), Some(audience)) => Some(Arc::new(crate::policy::AssertionSigner::new(
+            (Some(key), Some(audience)) => Some(Arc::new(crate::headers::AssertionSigner::new(
                 key,
                 config.public_origin(),
                 audience.clone(),
@@ -130,15 +137,19 @@ impl AppState {
             oauth,
             renewals,
             readiness,
+            paths: config.paths(),
+            assertion: assertion.clone(),
         });
+        let login = Login::new(
+            auth.clone(),
+            store.clone(),
+            LoginSettings::from_config(&config),
+        );
         Ok(Self(Arc::new(Inner {
             config,
             auth,
             upstream,
-            used_states: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(crate::auth::session::LOGIN_TTL)
-                .build(),
+            login,
             assertion,
             store,
             metrics,

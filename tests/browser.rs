@@ -265,7 +265,7 @@ async fn a_person_logs_in_sees_their_name_uses_the_api_and_logs_out() {
     let Some((chromium, chromedriver)) = tools_or_skip("login_flow") else {
         return;
     };
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let driver = Driver::start(&chromedriver, "login_flow");
     let browser = driver.browser(&chromium).await;
 
@@ -329,9 +329,7 @@ async fn a_person_logs_in_sees_their_name_uses_the_api_and_logs_out() {
         "and says so"
     );
     assert!(
-        app.emulator
-            .calls(sfgate::salesforce::emulator::Endpoint::Revoke)
-            >= 1,
+        app.emulator.calls(sfgate_emulator::Endpoint::Revoke) >= 1,
         "logout revoked the token at Salesforce"
     );
 
@@ -352,7 +350,7 @@ async fn denying_access_at_salesforce_shows_the_friendly_error_page() {
     let Some((chromium, chromedriver)) = tools_or_skip("deny") else {
         return;
     };
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let driver = Driver::start(&chromedriver, "deny");
     let browser = driver.browser(&chromium).await;
 
@@ -377,8 +375,7 @@ async fn denying_access_at_salesforce_shows_the_friendly_error_page() {
     );
     save_screenshot(&browser, "sfgate-denied.png").await;
     assert_eq!(
-        app.emulator
-            .calls(sfgate::salesforce::emulator::Endpoint::Token),
+        app.emulator.calls(sfgate_emulator::Endpoint::Token),
         0,
         "a denied login asks Salesforce for no token"
     );
@@ -407,9 +404,8 @@ async fn a_canvas_app_in_a_salesforce_page_is_logged_in_and_reaches_the_app() {
     ))
     .await;
     let echo_url = echo.url();
-    let app = spawn_app_with_emulator(
-        |_| {},
-        move |env| {
+    let app = TestApp::builder()
+        .configure(move |env| {
             let emulator = env["SF_LOGIN_URL"].clone();
             let port = emulator.rsplit(':').next().unwrap_or_default().to_string();
             // The Salesforce page's origin may frame the Canvas pages (frame-ancestors).
@@ -420,9 +416,9 @@ async fn a_canvas_app_in_a_salesforce_page_is_logged_in_and_reaches_the_app() {
             env.insert("UPSTREAM_URL".into(), echo_url);
             env.insert("CANVAS_ENABLED".into(), "true".into());
             env.insert("CANVAS_LANDING".into(), "/app".into());
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     app.emulator.set_canvas_url(&app.url("/oauth2/canvas"));
     let host = format!(
         "http://localhost:{}/canvas/host?user={}",

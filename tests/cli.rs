@@ -7,7 +7,7 @@ mod common;
 use common::{expect_status, expect_status_for};
 use regex::Regex;
 use reqwest::redirect::Policy;
-use sfgate::salesforce::emulator::{Emulator, EmulatorConfig};
+use sfgate_emulator::{Emulator, EmulatorConfig};
 use std::collections::HashMap;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -213,6 +213,7 @@ async fn serve_finishes_in_flight_requests_on_sigterm() {
     );
 
     let url = format!("http://127.0.0.1:{port}");
+    sfgate::crypto::install_tls_provider();
     let http = reqwest::Client::new();
     expect_status(
         http.get(format!("{url}/healthz"))
@@ -318,10 +319,12 @@ async fn serve_on_four_threads_spreads_connections_and_drains_every_thread_on_si
     for i in 0..16 {
         let url = format!("{url}/slow/{i}");
         in_flight.push(tokio::spawn(async move {
+            sfgate::crypto::install_tls_provider();
             reqwest::Client::new().get(url).send().await
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    sfgate::crypto::install_tls_provider();
     let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
         .await
         .expect("metrics")
@@ -354,6 +357,7 @@ async fn serve_on_four_threads_spreads_connections_and_drains_every_thread_on_si
         .expect("exits after draining")
         .expect("status");
     assert!(status.success(), "{status:?}");
+    sfgate::crypto::install_tls_provider();
     assert!(reqwest::get(format!("{url}/healthz")).await.is_err());
 }
 
@@ -381,6 +385,7 @@ async fn demo_serves_the_whole_login_flow_with_one_command() {
     )
     .await;
 
+    sfgate::crypto::install_tls_provider();
     let browser = reqwest::Client::builder()
         .redirect(Policy::none())
         .cookie_store(true)
@@ -474,10 +479,12 @@ async fn the_emulator_runs_alone() {
         &mut seen,
     )
     .await;
+    sfgate::crypto::install_tls_provider();
     let r = reqwest::get(format!("{base}/__emulator/stats"))
         .await
         .expect("stats");
     expect_status(r, 200).await;
+    sfgate::crypto::install_tls_provider();
     let r = reqwest::Client::new()
         .get(format!("{base}/services/oauth2/userinfo"))
         .bearer_auth("nonsense")
@@ -562,6 +569,7 @@ async fn start_demo(args: &[&str], env: &HashMap<&str, String>) -> (Child, Strin
 }
 
 async fn through_gateway(gateway: &str) -> serde_json::Value {
+    sfgate::crypto::install_tls_provider();
     let http = reqwest::Client::new();
     let login: serde_json::Value = http
         .post(format!("{gateway}/oauth2/password"))
@@ -634,6 +642,7 @@ async fn demo_with_sample_app_shows_gateway_mode_in_one_command() {
     assert_eq!(body["app"], "sfgate sample app");
     assert_eq!(body["credentials_received"], serde_json::json!([]));
     // A browser without a session is sent to log in and brought back to /app.
+    sfgate::crypto::install_tls_provider();
     let r = reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -985,4 +994,50 @@ async fn revoke_user_publishes_and_prints_an_audit_line_without_secrets() {
         .expect("zrange");
     assert_eq!(logged.len(), 1, "{logged:?}");
     assert!(!logged[0].contains("AlIcE"), "sealed: {}", logged[0]);
+}
+
+#[tokio::test]
+async fn proxy_prefix_moves_sfgates_paths_and_a_bad_one_exits_2() {
+    let mut env = valid_env("https://login.salesforce.com");
+    env.insert("UPSTREAM_URL", "http://127.0.0.1:9".to_string());
+    env.insert("PROXY_PREFIX", "/sso".to_string());
+    env.insert(
+        "SF_REDIRECT_URI",
+        "http://127.0.0.1:3000/sso/callback".to_string(),
+    );
+    let out = run(&["check"], &env).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("callback /sso/callback"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["config"], &env).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("sfgate answers under /sso/"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("PROXY_PREFIX=/sso\n"), "{}", text(&out));
+    // The callback must follow the prefix in gateway mode.
+    env.insert(
+        "SF_REDIRECT_URI",
+        "http://127.0.0.1:3000/oauth2/callback".to_string(),
+    );
+    let out = run(&["check"], &env).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("under /sso/"), "{}", text(&out));
+    for bad in ["/", "/sso?x", "sso", "/a/../b"] {
+        env.insert("PROXY_PREFIX", bad.to_string());
+        for args in [&["check"][..], &["serve"][..]] {
+            let out = run(args, &env).await;
+            assert_eq!(out.status.code(), Some(2), "{bad} {args:?}: {}", text(&out));
+            assert!(
+                text(&out).contains("PROXY_PREFIX: "),
+                "{bad}: {}",
+                text(&out)
+            );
+        }
+    }
 }

@@ -133,14 +133,14 @@ async fn carries_assertion(gw: &str, auth: &[String]) -> Result<bool, Failure> {
 /// gateway's own signer.
 fn signing_cost() -> Result<(f64, f64), Failure> {
     use sfgate::domain::{InstancePolicy, OrgId, SalesforceId};
-    use sfgate::policy::{AssertionKey, AssertionSigner};
+    use sfgate::headers::{AssertionKey, AssertionSigner};
     let key = AssertionKey::parse(BENCH_KEY).map_err(fail)?;
     let signer = AssertionSigner::new(
         &key,
         "https://gw.example".into(),
         "https://app.example".into(),
     );
-    let identity = sfgate::salesforce::Identity {
+    let identity = sfgate::domain::Identity {
         user_id: SalesforceId::parse("0055j00000AlIcE")?,
         organization_id: OrgId::parse("00D5j00000AcMe1")?,
         username: Some("alice@acme.example".into()),
@@ -160,7 +160,7 @@ fn signing_cost() -> Result<(f64, f64), Failure> {
             .ok_or_else(|| fail("signing failed"))?;
     }
     let sign_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
-    let slot = sfgate::policy::AssertionSlot::default();
+    let slot = sfgate::headers::AssertionSlot::default();
     let reuse_rounds = 200_000u32;
     let started = Instant::now();
     for _ in 0..reuse_rounds {

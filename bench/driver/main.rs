@@ -255,6 +255,7 @@ impl Bench {
 
 #[tokio::main]
 async fn main() {
+    sfgate::crypto::install_tls_provider();
     let args = Args::parse();
     match run(args).await {
         Ok(problems) if problems.is_empty() => {}

@@ -8,7 +8,7 @@ use crate::settings::*;
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER, SET_COOKIE};
-use sfgate::salesforce::emulator::EmulatorHandle;
+use sfgate_emulator::EmulatorHandle;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -864,6 +864,7 @@ fn expired_cookie(token: &str, instance: &str) -> String {
         login_at: sfgate::auth::session::now_secs(),
         login_ms: None,
         embedded: false,
+        site_url: None,
     };
     sealer
         .seal(

@@ -22,7 +22,7 @@ use oracle::{FaultKind, Oracle};
 use rand::Rng;
 use report::{RunFacts, Sample};
 use settings::*;
-use sfgate::salesforce::emulator::{Emulator, EmulatorConfig, Fault};
+use sfgate_emulator::{Emulator, EmulatorConfig, Fault};
 use stack::{fail, Failure, Nginx, Redis, Replica};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -151,6 +151,7 @@ type CallLog = Arc<std::sync::Mutex<Vec<(f64, u64, u64)>>>;
 
 #[tokio::main]
 async fn main() {
+    sfgate::crypto::install_tls_provider();
     let args = Args::parse();
     let shared: Shared = Arc::new(Mutex::new(None));
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -495,7 +496,7 @@ fn idle<T>(pool: &[Arc<Mutex<T>>]) -> Option<tokio::sync::OwnedMutexGuard<T>> {
 async fn inject(
     events: Vec<(f64, FaultKind, f64)>,
     shared: Shared,
-    emulator: sfgate::salesforce::emulator::EmulatorHandle,
+    emulator: sfgate_emulator::EmulatorHandle,
     oracle: Arc<Oracle>,
     burst: Arc<AtomicBool>,
 ) -> Vec<String> {
@@ -601,7 +602,7 @@ async fn monitor(
     shared: Shared,
     oracle: Arc<Oracle>,
     samples: Arc<std::sync::Mutex<Vec<Sample>>>,
-    (emulator, calls): (sfgate::salesforce::emulator::EmulatorHandle, CallLog),
+    (emulator, calls): (sfgate_emulator::EmulatorHandle, CallLog),
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let emulator_port = emulator

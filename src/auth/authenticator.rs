@@ -13,17 +13,18 @@ use super::{
     extract_credentials, AuthError, Confirmed, CookieSealer, CredentialSource, IdentityValidator,
     Renewals, Session,
 };
-use crate::domain::{CanonicalPath, InstancePolicy, InstanceUrl, PathPolicy};
+use crate::access::{Policy, RulePath};
+use crate::domain::Identity;
+use crate::domain::{InstancePolicy, InstanceUrl, PathPolicy, SiteUrl};
 use crate::error::wants_html;
-use crate::health::Readiness;
-use crate::policy::Policy;
-use crate::salesforce::{Identity, SalesforceOAuth};
+use crate::headers::AssertionSigner;
+use crate::readiness::{LastCall, Readiness};
+use crate::salesforce::SalesforceOAuth;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use std::future::Future;
-use std::ops::Deref;
 use std::sync::Arc;
 
 /// The parts an [`Authenticator`] is built from.
@@ -39,6 +40,10 @@ pub struct AuthParts {
     pub oauth: SalesforceOAuth,
     pub renewals: Renewals,
     pub readiness: Arc<Readiness>,
+    /// sfgate's own paths (`PROXY_PREFIX`): where browsers are sent to log in.
+    pub paths: &'static crate::prefix_paths::PrefixPaths,
+    /// Signs `X-Sfgate-Assertion` for the callers it vouches for, when `ASSERTION_KEY` is set.
+    pub assertion: Option<Arc<AssertionSigner>>,
 }
 
 /// Cheap to clone (one `Arc`).
@@ -57,33 +62,12 @@ struct Inner {
 const REFRESH_REVOKED_MAX: u64 = 10_000;
 const REFRESH_REVOKED_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-impl Deref for Authenticator {
-    type Target = AuthParts;
-    fn deref(&self) -> &AuthParts {
-        &self.0.parts
-    }
-}
-
 /// Whether an expired session token may be renewed with the session's refresh token. Only
 /// entry points that can send the renewed cookie back may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshPolicy {
     Allowed,
     Never,
-}
-
-/// Which path the route rules judge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RulePath<'a> {
-    /// The request's own path (sfgate's protected routes).
-    Request,
-    /// The request's path, already accepted by the path rule (gateway mode checks it before
-    /// anything else).
-    Checked(&'a CanonicalPath),
-    /// Forward auth: the original request's path, already accepted by the path rule, or
-    /// `None` when no trusted source names it (see [`super::original_request`]); route rules
-    /// then refuse everyone.
-    Original(Option<&'a CanonicalPath>),
 }
 
 /// How a refusal answers a browser (a client whose `Accept` prefers `text/html`).
@@ -99,7 +83,7 @@ pub enum BrowserRejection {
     /// redirect or an HTML page.
     Never,
     /// Forward auth for Traefik and Caddy, which hand the answer to the browser as is: a
-    /// browser without a usable session goes to `/oauth2/start?rd=<the request's path and
+    /// browser without a usable session goes to `{prefix}/start?rd=<the request's path and
     /// query>` (302), anything else gets the status as JSON.
     Start,
 }
@@ -120,6 +104,21 @@ pub struct Authenticated {
     pub session_ends_at: Option<u64>,
 }
 
+/// What the authenticator hands the code that passes an admitted caller on to an app
+/// (gateway mode's proxy, forward auth): the caller, whose identity headers the app reads,
+/// and the signed `X-Sfgate-Assertion` that vouches for them (`ASSERTION_KEY`).
+pub struct Vouched<'a> {
+    pub caller: &'a Authenticated,
+    pub assertion: Option<HeaderValue>,
+}
+
+impl Vouched<'_> {
+    /// The identity headers (built once per cached identity).
+    pub fn identity_headers(&self) -> &HeaderMap {
+        self.caller.identity.headers()
+    }
+}
+
 impl Authenticator {
     pub fn new(parts: AuthParts) -> Self {
         let needs_profile = parts.policy.needs_profile();
@@ -133,9 +132,77 @@ impl Authenticator {
         }))
     }
 
+    /// Vouches for an admitted caller: the assertion is signed (or reused while fresh, see
+    /// [`AssertionSigner::header_in`]) only here, for the entry points that pass the caller on.
+    pub fn vouch<'a>(&self, caller: &'a Authenticated) -> Vouched<'a> {
+        let assertion = self.0.parts.assertion.as_ref().and_then(|signer| {
+            signer.header_in(caller.identity.assertion_slot(), &caller.identity)
+        });
+        Vouched { caller, assertion }
+    }
+
     /// Whether some rule reads a field only the user's profile has.
     pub fn needs_profile(&self) -> bool {
         self.0.needs_profile
+    }
+
+    /// The session cookie the request carries: `None` without one, an error when it is there
+    /// but cannot be opened (forged, expired, sealed with an unknown secret).
+    pub fn session(&self, headers: &HeaderMap) -> Result<Option<Session>, super::CookieError> {
+        self.0.parts.cookies.open_session(headers)
+    }
+
+    /// The `Set-Cookie` value that removes the session cookie.
+    pub fn session_removal(&self) -> HeaderValue {
+        self.0.parts.cookies.removal(SESSION_COOKIE)
+    }
+
+    /// How many identities the validation cache holds (for `/healthz` and `/metrics`).
+    pub fn cached_identities(&self) -> u64 {
+        self.0.parts.validator.cached_entries()
+    }
+
+    /// The outcome of the last real call to Salesforce (for `/readyz`).
+    pub fn last_salesforce_call(&self) -> Option<LastCall> {
+        self.0.parts.readiness.last()
+    }
+
+    /// The identity validator, for checks made outside a request: a tunnel that asks whether
+    /// its credential ended, and tests.
+    pub fn validator(&self) -> &IdentityValidator {
+        &self.0.parts.validator
+    }
+
+    // What the rest of `auth` (authorization, the login) reads; nothing outside `auth` does.
+
+    /// Who may pass beyond the org check, globally and per route.
+    pub(in crate::auth) fn policy(&self) -> &Policy {
+        &self.0.parts.policy
+    }
+
+    /// The path rule's options, as the proxy applies them.
+    pub(in crate::auth) fn path_policy(&self) -> PathPolicy {
+        self.0.parts.path_policy
+    }
+
+    /// Which instance URLs a caller may name.
+    pub(in crate::auth) fn instance_policy(&self) -> &InstancePolicy {
+        &self.0.parts.instance_policy
+    }
+
+    /// Seals and opens sfgate's cookies.
+    pub(in crate::auth) fn cookies(&self) -> &CookieSealer {
+        &self.0.parts.cookies
+    }
+
+    /// The Connected App's side of the OAuth flow.
+    pub(in crate::auth) fn oauth(&self) -> &SalesforceOAuth {
+        &self.0.parts.oauth
+    }
+
+    /// Session renewals and logged-out refresh tokens.
+    pub(in crate::auth) fn renewals(&self) -> &Renewals {
+        &self.0.parts.renewals
     }
 
     /// The whole sequence for a protected request: admits the caller (see [`Self::admit`]),
@@ -175,16 +242,8 @@ impl Authenticator {
         refresh: RefreshPolicy,
     ) -> Result<Authenticated, AuthError> {
         let auth = self.authenticate(&parts.headers, refresh).await?;
-        let owned;
-        let path = match rules {
-            RulePath::Checked(path) => Some(path),
-            RulePath::Request => {
-                owned = self.path_for_rules(parts.uri.path())?;
-                owned.as_ref()
-            }
-            RulePath::Original(path) => path,
-        };
-        self.authorize(&auth, path).await?;
+        let path = self.rule_path(rules, parts.uri.path())?;
+        self.authorize(&auth, path.as_deref()).await?;
         Ok(auth)
     }
 
@@ -195,19 +254,23 @@ impl Authenticator {
         refresh: RefreshPolicy,
     ) -> Result<Authenticated, AuthError> {
         let credentials =
-            extract_credentials(headers, &self.cookies)?.ok_or(AuthError::NoCredentials)?;
+            extract_credentials(headers, self.cookies())?.ok_or(AuthError::NoCredentials)?;
         // Before the token is checked: a revoked user's session must not be renewed either.
         if let Some(session) = &credentials.session {
             self.refuse_revoked_session(session)?;
         }
         let instance = self
-            .instance_policy
+            .instance_policy()
             .check(&credentials.instance)
             .inspect_err(|_| {
                 metrics::counter!("sfgate_identity_validations_total", "outcome" => "instance_refused")
                     .increment(1);
             })?;
-        let result = self.validator.validate(&instance, &credentials.token).await;
+        let site = session_site(credentials.session.as_ref(), self.instance_policy());
+        let result = self
+            .validator()
+            .validate_at(&instance, site.as_ref(), &credentials.token)
+            .await;
         match (result, credentials.session) {
             (Ok(identity), session) => Ok(Authenticated {
                 identity,
@@ -216,7 +279,7 @@ impl Authenticator {
                 source: credentials.source,
                 renewed_session: None,
                 session_expires_at: None,
-                session_ends_at: session.map(|s| self.cookies.session_ends_at(&s)),
+                session_ends_at: session.map(|s| self.cookies().session_ends_at(&s)),
             }),
             (Err(AuthError::InvalidToken(_)), Some(session)) => match refresh {
                 // Boxed: the renewal's future is large and rarely needed; inline, it would make
@@ -237,7 +300,7 @@ impl Authenticator {
         let Ok(user) = crate::domain::SalesforceId::parse(&session.user.user_id) else {
             return Ok(());
         };
-        let Some(at_ms) = self.validator.user_revoked_at(&user) else {
+        let Some(at_ms) = self.validator().user_revoked_at(&user) else {
             return Ok(());
         };
         if session.login_ms() >= at_ms {
@@ -250,8 +313,8 @@ impl Authenticator {
                 self.0.refresh_revoked.insert(digest, ());
                 let auth = self.clone();
                 tokio::spawn(async move {
-                    auth.renewals.forget(&refresh_token).await;
-                    match auth.oauth.revoke(&refresh_token).await {
+                    auth.renewals().forget(&refresh_token).await;
+                    match auth.oauth().revoke(&refresh_token).await {
                         Ok(()) => tracing::info!(
                             user_id = %user,
                             "revoked user: the session's refresh token was revoked at Salesforce"
@@ -287,20 +350,22 @@ impl Authenticator {
             // A renewal reused from a moment ago whose token is already refused (revoked, or
             // expired since): this request's own refresh token may still work, so ask again.
             Err((AuthError::InvalidToken(_), RenewalSource::Shared)) => {
-                self.renewals.forget(refresh_token).await;
+                self.renewals().forget(refresh_token).await;
                 self.renew_and_confirm(refresh_token).await.map_err(over)?
             }
             other => other.map_err(over)?,
         };
-        let next = session.renewed(
-            renewed.access_token.clone(),
-            renewed.refresh_token.clone(),
-            renewed.instance_url.as_str(),
-            &identity,
-        );
+        let next = session
+            .renewed(
+                renewed.access_token.clone(),
+                renewed.refresh_token.clone(),
+                renewed.instance_url.as_str(),
+                &identity,
+            )
+            .with_site(renewed.site.as_ref());
         // Past SESSION_MAX_AGE: renewal never extends a session.
         let sealed = self
-            .cookies
+            .cookies()
             .seal_session(&next)
             .map_err(|_| AuthError::SessionExpired)?;
         tracing::info!(
@@ -315,7 +380,7 @@ impl Authenticator {
             source: CredentialSource::Session,
             renewed_session: Some(sealed.cookie),
             session_expires_at: Some(sealed.expires_at),
-            session_ends_at: Some(self.cookies.session_ends_at(session)),
+            session_ends_at: Some(self.cookies().session_ends_at(session)),
         })
     }
 
@@ -325,7 +390,7 @@ impl Authenticator {
         &self,
         refresh_token: &SecretString,
     ) -> Result<(RenewedTokens, Arc<Confirmed>), (AuthError, RenewalSource)> {
-        let (renewed, source) = match self.renewals.renew_with_source(refresh_token).await {
+        let (renewed, source) = match self.renewals().renew_with_source(refresh_token).await {
             Ok(renewed) => renewed,
             Err(RenewalError::Refused { .. }) => {
                 return Err((AuthError::SessionExpired, RenewalSource::Salesforce))
@@ -335,8 +400,12 @@ impl Authenticator {
             }
         };
         match self
-            .validator
-            .validate(&renewed.instance_url, &renewed.access_token)
+            .validator()
+            .validate_at(
+                &renewed.instance_url,
+                renewed.site.as_ref(),
+                &renewed.access_token,
+            )
             .await
         {
             Ok(identity) => Ok((renewed, identity)),
@@ -372,12 +441,12 @@ impl Authenticator {
             let (status, location) = if browsers == BrowserRejection::Start {
                 (
                     StatusCode::FOUND,
-                    crate::domain::ReturnTo::start_href(path_and_query),
+                    crate::domain::ReturnTo::start_href(self.0.parts.paths, path_and_query),
                 )
             } else {
                 (
                     StatusCode::SEE_OTHER,
-                    crate::domain::ReturnTo::login_href(path_and_query),
+                    crate::domain::ReturnTo::login_href(self.0.parts.paths, path_and_query),
                 )
             };
             let mut r = status.into_response();
@@ -396,7 +465,7 @@ impl Authenticator {
         if error.ends_session() {
             response
                 .headers_mut()
-                .append(header::SET_COOKIE, self.cookies.removal(SESSION_COOKIE));
+                .append(header::SET_COOKIE, self.cookies().removal(SESSION_COOKIE));
         }
         response
     }
@@ -414,4 +483,15 @@ pub fn record_caller(identity: &Identity) {
     span.record("user_id", tracing::field::display(&identity.user_id));
     span.record("org_id", tracing::field::display(&identity.organization_id));
     crate::telemetry::spans::record_user_id(&identity.user_id);
+}
+
+/// The Experience Cloud site a session's tokens were issued through, read back through the
+/// instance policy: a site that no longer passes it is not called (the instance is asked).
+fn session_site(session: Option<&Session>, policy: &InstancePolicy) -> Option<SiteUrl> {
+    let raw = session?.site_url.as_deref()?;
+    SiteUrl::check(policy, raw)
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "a session names a site outside the allowed instances"),
+        )
+        .ok()
 }

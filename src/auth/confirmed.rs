@@ -1,24 +1,25 @@
 //! An identity Salesforce confirmed, as the identity cache holds it.
 
-use crate::salesforce::Identity;
+use crate::domain::Identity;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
+use std::cell::RefCell;
 use std::ops::Deref;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, Weak};
 
 /// One confirmed identity, shared by every request that presents the same token while its
 /// verdict is cached. Derefs to [`Identity`].
 ///
-/// Its JSON form (the `/api/me` answer) is rendered per call rather than kept: kept, it was
-/// the largest part of a cache entry (a 320-byte allocation for ~260 bytes of JSON, and 40
-/// bytes of the entry itself, which then fell into the next allocation class too), about a
-/// third of the memory 100 000 cached identities take, while rendering costs well under a
-/// microsecond.
+/// Its JSON form (the `/api/me` answer) is not kept in the entry: kept, it was the largest
+/// part of a cache entry (a 320-byte allocation for ~260 bytes of JSON, and 40 bytes of the
+/// entry itself, which then fell into the next allocation class too), about a third of the
+/// memory 100 000 cached identities take. Each serving thread keeps the JSON of the few
+/// identities it answered for last instead ([`Confirmed::json`]).
 #[derive(Debug)]
 pub struct Confirmed {
     identity: Identity,
     /// The signed `X-Sfgate-Assertion` for this identity, reused while fresh.
-    assertion: crate::policy::AssertionSlot,
+    assertion: crate::headers::AssertionSlot,
     /// Gateway mode's identity headers, built on first use.
     /// Boxed: most cached identities are never proxied for, and an empty `HeaderMap` inline
     /// would cost every cache entry ~90 bytes.
@@ -47,7 +48,7 @@ impl Confirmed {
         self.checked_at_ms
     }
 
-    pub fn assertion_slot(&self) -> &crate::policy::AssertionSlot {
+    pub fn assertion_slot(&self) -> &crate::headers::AssertionSlot {
         &self.assertion
     }
 
@@ -55,8 +56,25 @@ impl Confirmed {
         &self.identity
     }
 
-    /// The identity as JSON.
-    pub fn json(&self) -> Result<Bytes, serde_json::Error> {
+    /// The identity as JSON, rendered once per identity and serving thread while the thread
+    /// keeps it among its last [`RENDERED_SLOTS`] rendered identities.
+    pub fn json(this: &Arc<Self>) -> Result<Bytes, serde_json::Error> {
+        RENDERED.with_borrow_mut(|rendered| {
+            let slot = &mut rendered[slot_of(this)];
+            if let Some((held, json)) = slot {
+                // The slot's `Weak` keeps the allocation, so its address is this identity's
+                // only while it is this identity.
+                if std::ptr::eq(held.as_ptr(), Arc::as_ptr(this)) {
+                    return Ok(json.clone());
+                }
+            }
+            let json = this.render()?;
+            *slot = Some((Arc::downgrade(this), json.clone()));
+            Ok(json)
+        })
+    }
+
+    fn render(&self) -> Result<Bytes, serde_json::Error> {
         // Room for a typical identity at once: the serialiser's buffer otherwise starts small
         // and grows by doubling.
         let mut json = Vec::with_capacity(JSON_CAPACITY);
@@ -65,11 +83,31 @@ impl Confirmed {
     }
 }
 
+/// How many identities' JSON each serving thread keeps (a few tens of KiB per thread).
+const RENDERED_SLOTS: usize = 64;
+
+thread_local! {
+    /// The JSON of the identities this thread answered `/api/me` for last, by the address of
+    /// their cache entry: the cached caller polling `/api/me` gets the bytes it got before
+    /// instead of a new rendering (~4 000 instructions). A `Weak` holds the entry's memory,
+    /// not the identity: an identity dropped from the cache is not kept alive here.
+    static RENDERED: RefCell<[Option<Rendered>; RENDERED_SLOTS]> =
+        const { RefCell::new([const { None }; RENDERED_SLOTS]) };
+}
+
+/// One identity's JSON, and the entry it is for.
+type Rendered = (Weak<Confirmed>, Bytes);
+
+/// An identity's slot: its entry's address, less the bits every allocation shares.
+fn slot_of(confirmed: &Arc<Confirmed>) -> usize {
+    (Arc::as_ptr(confirmed) as usize >> 6) % RENDERED_SLOTS
+}
+
 impl Confirmed {
     /// The identity headers the upstream gets, built once per cached identity.
     pub fn headers(&self) -> &HeaderMap {
         self.headers
-            .get_or_init(|| Box::new(crate::identity_headers::identity_headers(&self.identity)))
+            .get_or_init(|| Box::new(crate::headers::identity_headers(&self.identity)))
     }
 }
 
@@ -102,12 +140,21 @@ mod tests {
                 .check("https://acme.my.salesforce.com")
                 .expect("instance"),
         };
-        let confirmed = Confirmed::new(identity.clone());
-        let first = confirmed.json().expect("json");
+        let confirmed = Arc::new(Confirmed::new(identity.clone()));
+        let first = Confirmed::json(&confirmed).expect("json");
         let value: serde_json::Value = serde_json::from_slice(&first).expect("parses");
         assert_eq!(value, serde_json::to_value(&identity).expect("value"));
         assert_eq!(value["display_name"], "Alice \"Admin\"");
-        assert_eq!(confirmed.json().expect("json"), first);
+        assert_eq!(Confirmed::json(&confirmed).expect("json"), first);
+        // Another identity gets its own JSON, and the first one still its own.
+        let other = Arc::new(Confirmed::new(Identity {
+            username: Some("bob@acme.example".into()),
+            ..identity.clone()
+        }));
+        let bob: serde_json::Value =
+            serde_json::from_slice(&Confirmed::json(&other).expect("json")).expect("parses");
+        assert_eq!(bob["username"], "bob@acme.example");
+        assert_eq!(Confirmed::json(&confirmed).expect("json"), first);
         assert_eq!(confirmed.username.as_deref(), Some("alice@acme.example"));
     }
 }

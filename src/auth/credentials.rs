@@ -8,10 +8,7 @@ use super::AuthError;
 use axum::http::{header, HeaderMap, HeaderName};
 use secrecy::SecretString;
 
-/// Defined beside the identity headers, which pass it on with `PASS_ACCESS_TOKEN`.
-pub use crate::identity_headers::X_INSTANCE_URL;
-pub const LEGACY_BEARER: HeaderName = HeaderName::from_static("bearer");
-pub const LEGACY_INSTANCE_URL: HeaderName = HeaderName::from_static("instanceurl");
+use crate::headers::{LEGACY_BEARER, LEGACY_INSTANCE_URL, X_INSTANCE_URL};
 
 /// Salesforce tokens are well under this; anything longer is not a token.
 const MAX_TOKEN_LEN: usize = 4096;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
-    #[error("no credentials: send Authorization: Bearer <token> with X-Instance-Url, or log in at /oauth2/authorize")]
+    #[error("no credentials: send Authorization: Bearer <token> with X-Instance-Url, or log in through sfgate's sign-in page")]
     NoCredentials,
     /// A credential header that cannot be read at all (repeated, not text): a bad request.
     #[error("{0}")]
@@ -33,7 +33,7 @@ pub enum AuthError {
     Upstream(Arc<SalesforceError>),
     /// Confirmed, from an allowed org, but the authorization policy refuses this user here.
     #[error("access denied: {0}")]
-    AccessDenied(crate::policy::Refusal),
+    AccessDenied(crate::access::Refusal),
     /// This client caused too many Salesforce validation calls (see `auth::miss_budget`).
     #[error("too many new tokens from this address; retry in {} s", .0.as_secs())]
     RateLimited(std::time::Duration),

@@ -5,8 +5,9 @@
 //! such a router can take [`Identity`] as an extractor and get the same checks. Both reach the
 //! [`Authenticator`] through `FromRef`, so any state that holds one can use them.
 
-use super::{Authenticated, Authenticator, BrowserRejection, Confirmed, RefreshPolicy, RulePath};
-use crate::salesforce::Identity;
+use super::{Authenticated, Authenticator, BrowserRejection, Confirmed, RefreshPolicy};
+use crate::access::RulePath;
+use crate::domain::Identity;
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;

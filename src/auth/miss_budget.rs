@@ -30,12 +30,15 @@
 use super::AuthError;
 use crate::config::Config;
 use crate::middleware::rate_limit::{client_address, MAX_CLIENTS};
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
+use futures_util::future::Either;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::task::futures::TaskLocalFuture;
+use tower::{Layer, Service};
 
 tokio::task_local! {
     static CLIENT: IpAddr;
@@ -152,16 +155,46 @@ fn round_up(wait: Duration) -> Duration {
     Duration::from_secs(secs.max(1))
 }
 
-/// Middleware around the whole app: runs the request with its client known to
-/// [`MissBudget::reserve`].
-pub async fn scope(
-    State(auth): State<super::Authenticator>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match auth.validator.miss_budget().client(&request) {
-        Some(client) => CLIENT.scope(client, next.run(request)).await,
-        None => next.run(request).await,
+/// Runs every request with its client known to [`MissBudget::reserve`]. A layer of its own
+/// rather than `from_fn`, which would box its inner service and its future on every request.
+#[derive(Clone)]
+pub struct ScopeLayer(pub super::Authenticator);
+
+impl<S> Layer<S> for ScopeLayer {
+    type Service = Scope<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Scope {
+            inner,
+            auth: self.0.clone(),
+        }
+    }
+}
+
+/// [`ScopeLayer`]'s service: the inner future runs inside the client's task-local scope.
+#[derive(Clone)]
+pub struct Scope<S> {
+    inner: S,
+    auth: super::Authenticator,
+}
+
+impl<S> Service<Request> for Scope<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<TaskLocalFuture<IpAddr, S::Future>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self.auth.validator().miss_budget().client(&request) {
+            Some(client) => Either::Left(CLIENT.scope(client, self.inner.call(request))),
+            None => Either::Right(self.inner.call(request)),
+        }
     }
 }
 

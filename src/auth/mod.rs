@@ -1,32 +1,30 @@
 //! Who is calling: credentials, the session cookie, validation with its cache, the
 //! [`Authenticator`] that runs them for every entry point, and the layer and extractor that
-//! give protected handlers an [`Identity`](crate::salesforce::Identity).
+//! give protected handlers an [`Identity`](crate::domain::Identity); and the [`login`]
+//! that gives a caller its credentials.
 
 mod authenticator;
-mod authorize;
 mod confirmed;
 mod credentials;
+mod enforce;
 mod error;
 mod layer;
+pub mod login;
 pub mod miss_budget;
 pub mod origin;
 pub mod original_request;
 mod profiles;
 pub mod renewal;
-mod rule_path;
 mod secret_serde;
 pub mod session;
 mod validator;
 
 pub use authenticator::{
     record_caller, record_identity, AuthParts, Authenticated, Authenticator, BrowserRejection,
-    RefreshPolicy, RulePath,
+    RefreshPolicy, Vouched,
 };
 pub use confirmed::Confirmed;
-pub use credentials::{
-    extract_credentials, CredentialSource, Credentials, LEGACY_BEARER, LEGACY_INSTANCE_URL,
-    X_INSTANCE_URL,
-};
+pub use credentials::{extract_credentials, CredentialSource, Credentials};
 pub use error::AuthError;
 pub use layer::{require_identity, SharedIdentity};
 pub use renewal::{RenewalError, Renewals, RenewedTokens};

@@ -21,35 +21,13 @@
 //! All of this is read only with `TRUST_PROXY=true`, which says a proxy is in front; without
 //! it the original request is unknown, and forward auth with `ROUTE_RULES` refuses everyone.
 
+use crate::config::ForwardAuthStyle;
+use crate::headers::{
+    X_FORWARDED_HOST, X_FORWARDED_METHOD, X_FORWARDED_URI, X_ORIGINAL_METHOD, X_ORIGINAL_URI,
+    X_ORIGINAL_URL,
+};
 use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderMap, HeaderName, Method, Uri};
-
-/// `FORWARD_AUTH_STYLE`: which front proxy asks, so which source names the original request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ForwardAuthStyle {
-    /// Every source is read; disagreeing sources are refused.
-    #[default]
-    Auto,
-    Nginx,
-    Traefik,
-    /// Caddy's `forward_auth` sends Traefik's headers.
-    Caddy,
-    Envoy,
-}
-
-impl std::str::FromStr for ForwardAuthStyle {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "nginx" => Ok(Self::Nginx),
-            "traefik" => Ok(Self::Traefik),
-            "caddy" => Ok(Self::Caddy),
-            "envoy" => Ok(Self::Envoy),
-            _ => Err(()),
-        }
-    }
-}
 
 /// Where an original request was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,13 +88,6 @@ impl OriginalRequestError {
         )
     }
 }
-
-const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
-const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
-const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
-const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
-const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// The forward-auth request as sfgate received it.
 pub struct AuthRequest<'a> {

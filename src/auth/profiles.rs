@@ -6,7 +6,8 @@
 //! refuses a valid token; the identity then simply lacks the profile (see
 //! [`Identity::has_profile`]) and callers that need it ask [`Profiles::require`], which fails.
 
-use crate::salesforce::{Identity, IdentityClient, Profile, SalesforceError};
+use crate::domain::{Identity, Profile};
+use crate::salesforce::{IdentityClient, SalesforceError};
 use moka::future::Cache;
 use secrecy::SecretString;
 use std::sync::Arc;

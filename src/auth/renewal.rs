@@ -29,7 +29,7 @@
 //! Salesforce. Salesforce may have timed out or failed the revocation and still accept the
 //! token, so its answer is never what keeps an old cookie from being renewed.
 
-use crate::domain::{InstancePolicy, InstanceUrl};
+use crate::domain::{InstancePolicy, InstanceUrl, SiteUrl};
 use crate::salesforce::{SalesforceError, SalesforceOAuth, TokenSet};
 use crate::store::{Shared, SharedStore};
 use moka::future::Cache;
@@ -56,6 +56,8 @@ pub struct RenewedTokens {
     /// Whether Salesforce answered with a new refresh token.
     pub rotated: bool,
     pub instance_url: InstanceUrl,
+    /// The Experience Cloud site the tokens were issued through, if any.
+    pub site: Option<SiteUrl>,
 }
 
 impl fmt::Debug for RenewedTokens {
@@ -78,6 +80,7 @@ impl RenewedTokens {
             refresh_token: tokens.refresh_token.unwrap_or_else(|| used.clone()),
             rotated,
             instance_url: tokens.instance_url,
+            site: tokens.site,
         }
     }
 }
@@ -148,6 +151,10 @@ struct SharedRenewal {
     refresh_token: SecretString,
     rotated: bool,
     instance_url: String,
+    /// Checked again through the instance policy when read back; absent from results shared
+    /// by replicas that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    site_url: Option<String>,
 }
 
 impl Renewals {
@@ -265,6 +272,7 @@ impl Renewals {
                     refresh_token: tokens.refresh_token,
                     rotated: tokens.rotated,
                     instance_url: tokens.instance_url.as_str().to_string(),
+                    site_url: tokens.site.as_ref().map(SiteUrl::as_string),
                 })
             })
             .await;
@@ -282,6 +290,11 @@ impl Renewals {
             refresh_token: shared.refresh_token,
             rotated: shared.rotated,
             instance_url,
+            // A shared site that no longer passes the policy is dropped: the instance is asked.
+            site: shared
+                .site_url
+                .as_deref()
+                .and_then(|raw| SiteUrl::check(&self.instance_policy, raw).ok()),
         })
     }
 

@@ -1,9 +1,9 @@
 //! Encrypted, authenticated cookies: the short-lived login cookie and the session cookie.
 //!
 //! Both carry everything needed to continue, so any replica can finish a login or serve a
-//! session and the server keeps no per-user state. They are sealed with AES-256-GCM (the
-//! `cookie` crate's private jar; key derived from `SESSION_SECRET` by HKDF), bound to their
-//! name, and carry their own expiry, so a cookie replayed after its `Max-Age` is refused even if
+//! session and the server keeps no per-user state. They are sealed with AES-256-GCM (in the
+//! `cookie` crate's private-jar format, see `crate::crypto::SealingKey`; key derived from
+//! `SESSION_SECRET` by HKDF), bound to their name, and carry their own expiry, so a cookie replayed after its `Max-Age` is refused even if
 //! a browser kept it.
 //!
 //! A session also carries its login time. `SESSION_MAX_AGE` counts from it: every sealing caps
@@ -11,18 +11,21 @@
 //! (which re-seal with a fresh `SESSION_TTL`) can never keep a stolen cookie alive for ever.
 
 use super::secret_serde;
-use crate::domain::ReturnTo;
-use crate::salesforce::{Identity, TokenSet};
-use axum::http::{header, HeaderMap, HeaderValue};
-use cookie::{Cookie, CookieJar, Key, SameSite};
+use crate::crypto::SealingKey;
+use crate::domain::Identity;
+use crate::domain::{ReturnTo, SiteUrl};
+use crate::salesforce::TokenSet;
+use axum::http::{HeaderMap, HeaderValue};
+use cookie::{Cookie, SameSite};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub const LOGIN_COOKIE: &str = "sfgate_login";
-pub const SESSION_COOKIE: &str = "sfgate_session";
+pub use crate::headers::cookies::{
+    find_cookie, is_own_cookie_pair, read_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE,
+};
 pub const LOGIN_TTL: Duration = Duration::from_secs(600);
 /// `SESSION_MAX_AGE`'s default.
 pub const DEFAULT_SESSION_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -87,6 +90,12 @@ pub struct Session {
     /// Renewals keep it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub embedded: bool,
+    /// The Experience Cloud site the tokens were issued through, whose `userinfo` checks
+    /// them; read back through the instance policy ([`crate::domain::SiteUrl::check`]).
+    /// Cookies sealed before it existed, and logins not through a site, lack it: their
+    /// tokens are checked at the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_url: Option<String>,
 }
 
 impl fmt::Debug for Session {
@@ -134,7 +143,17 @@ impl Session {
             login_at: self.login_at,
             login_ms: self.login_ms,
             embedded: self.embedded,
+            site_url: self.site_url.clone(),
         }
+    }
+
+    /// The session with the site its renewed tokens were issued through (kept when the
+    /// renewal named none).
+    pub fn with_site(mut self, site: Option<&SiteUrl>) -> Self {
+        if let Some(site) = site {
+            self.site_url = Some(site.as_string());
+        }
+        self
     }
 
     fn started_at(tokens: &TokenSet, identity: &Identity, login_at: u64) -> Self {
@@ -146,6 +165,7 @@ impl Session {
             login_at,
             login_ms: None,
             embedded: false,
+            site_url: tokens.site.as_ref().map(SiteUrl::as_string),
         }
     }
 }
@@ -187,10 +207,10 @@ struct Sealed<T> {
 /// Seals and opens sfgate's cookies.
 #[derive(Clone)]
 pub struct CookieSealer {
-    key: Key,
+    key: SealingKey,
     /// `SESSION_SECRET_PREVIOUS`: cookies sealed under it still open, so rotating the secret
     /// logs nobody out; new cookies are sealed under `key` only.
-    previous: Option<Key>,
+    previous: Option<SealingKey>,
     secure: bool,
     session_ttl: Duration,
     session_max_age: Duration,
@@ -201,7 +221,7 @@ impl CookieSealer {
     /// default maximum age; see [`Self::with_session_max_age`].
     pub fn new(secret: &[u8], secure: bool, session_ttl: Duration) -> Self {
         Self {
-            key: Key::derive_from(secret),
+            key: SealingKey::derive_from(secret),
             previous: None,
             secure,
             session_ttl,
@@ -211,7 +231,7 @@ impl CookieSealer {
 
     /// `SESSION_SECRET_PREVIOUS` (at least 32 bytes, guaranteed by `SessionSecret`).
     pub fn with_previous_secret(mut self, previous: Option<&[u8]>) -> Self {
-        self.previous = previous.map(Key::derive_from);
+        self.previous = previous.map(SealingKey::derive_from);
         self
     }
 
@@ -303,9 +323,11 @@ impl CookieSealer {
             v: value,
         };
         let json = serde_json::to_string(&sealed).map_err(|_| CookieError::Unsealable)?;
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.key).add(Cookie::new(name, json));
-        let mut cookie = jar.get(name).ok_or(CookieError::Unsealable)?.clone();
+        let sealed = self
+            .key
+            .seal(name, json.as_bytes())
+            .ok_or(CookieError::Unsealable)?;
+        let mut cookie = Cookie::new(name, sealed);
         cookie.set_http_only(true);
         match site {
             CookieSite::FirstParty => {
@@ -342,53 +364,17 @@ impl CookieSealer {
         let Some(raw) = find_cookie(headers, name) else {
             return Ok(None);
         };
-        let mut jar = CookieJar::new();
-        jar.add_original(Cookie::new(name.to_string(), raw));
-        let plain = jar
-            .private(&self.key)
-            .get(name)
-            .or_else(|| {
-                let previous = self.previous.as_ref()?;
-                jar.private(previous).get(name)
-            })
+        let plain = self
+            .key
+            .open(name, &raw)
+            .or_else(|| self.previous.as_ref()?.open(name, &raw))
             .ok_or(CookieError::Tampered)?;
-        let sealed: Sealed<T> =
-            serde_json::from_str(plain.value()).map_err(|_| CookieError::Tampered)?;
+        let sealed: Sealed<T> = serde_json::from_str(&plain).map_err(|_| CookieError::Tampered)?;
         if sealed.exp <= now_secs() {
             return Err(CookieError::Expired);
         }
         Ok(Some(sealed.v))
     }
-}
-
-/// The first cookie called `name` in any `Cookie` header. Headers that are not valid UTF-8 or
-/// cookies that do not parse are skipped.
-pub fn find_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(read_cookie_pair)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_string())
-}
-
-/// One `name=value` pair of a `Cookie` header as sfgate reads it: name and value
-/// percent-decoded (the `cookie` crate's encoded parsing), `None` for a blank or unreadable
-/// pair. The one reading used both to find sfgate's cookies and to strip them before
-/// proxying, so `sfgate%5Fsession=...` cannot be read as the session yet pass to the app.
-pub fn read_cookie_pair(pair: &str) -> Option<Cookie<'static>> {
-    let pair = pair.trim();
-    if pair.is_empty() {
-        return None;
-    }
-    Cookie::parse_encoded(pair.to_owned()).ok()
-}
-
-/// Whether sfgate reads this `Cookie` pair as one of its own cookies.
-pub fn is_own_cookie_pair(pair: &str) -> bool {
-    read_cookie_pair(pair).is_some_and(|c| c.name() == SESSION_COOKIE || c.name() == LOGIN_COOKIE)
 }
 
 /// Milliseconds since the epoch.

@@ -17,10 +17,11 @@ use super::miss_budget::MissBudget;
 use super::profiles::Profiles;
 use super::{AuthError, Confirmed};
 use crate::config::{CacheConfig, TokenValidation};
-use crate::domain::{AllowedOrgs, InstanceUrl, SalesforceId};
-use crate::health::Readiness;
+use crate::domain::Identity;
+use crate::domain::{AllowedOrgs, InstanceUrl, SalesforceId, SiteUrl};
+use crate::readiness::Readiness;
 use crate::salesforce::jwt;
-use crate::salesforce::{Identity, IdentityClient, SalesforceError};
+use crate::salesforce::{IdentityClient, SalesforceError};
 use crate::store::{Shared, SharedStore, SharedVerdict};
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
@@ -36,14 +37,14 @@ pub use fetch::TokenChecks;
 /// A recognised JWT access token, parsed once per miss (or why it cannot be checked).
 type LocalJwt = Result<jwt::Unverified, jwt::JwtRejection>;
 use verdict::{
-    cache_key, counters, token_prefix, Key, Method, Outage, Outcome, TokenPrefix, UntilExpiry,
-    Verdict, VerdictExpiry,
+    cache_key, counters, token_prefix, Key, Method, Outage, Outcome, TokenPrefix, TokenVerdict,
+    TokenVerdictExpiry, UntilExpiry,
 };
 
 pub struct IdentityValidator {
     client: IdentityClient,
     readiness: Arc<Readiness>,
-    cache: Option<Cache<Key, Verdict>>,
+    cache: Option<Cache<Key, TokenVerdict>>,
     allowed_orgs: AllowedOrgs,
     miss_budget: MissBudget,
     /// Without them every token goes to `userinfo`.
@@ -59,7 +60,7 @@ pub struct IdentityValidator {
     ended: moka::sync::Cache<Key, ()>,
     /// Replicas' shared state (`REDIS_URL`): revocations, and a second cache level.
     store: SharedStore,
-    ttls: VerdictExpiry,
+    ttls: TokenVerdictExpiry,
 }
 
 /// However long a logout asks a token to be remembered, no longer than this: Salesforce's
@@ -79,7 +80,7 @@ impl IdentityValidator {
         cache: &CacheConfig,
     ) -> Self {
         let (ttl, negative_ttl, max) = (cache.ttl, cache.negative_ttl, cache.max);
-        let ttls = VerdictExpiry {
+        let ttls = TokenVerdictExpiry {
             valid: ttl,
             invalid: negative_ttl.min(ttl),
             outage: Arc::new(Outage::default()),
@@ -132,7 +133,7 @@ impl IdentityValidator {
             store.on_user_revoked(move |user, at_ms| {
                 let mut digests = Vec::new();
                 for (key, verdict) in cache.iter() {
-                    if let Verdict::Valid(confirmed, ..) = &verdict {
+                    if let TokenVerdict::Valid(confirmed, ..) = &verdict {
                         if confirmed.user_id == *user && confirmed.checked_at_ms() < at_ms {
                             digests.push(*key);
                         }
@@ -188,6 +189,18 @@ impl IdentityValidator {
         instance: &InstanceUrl,
         token: &SecretString,
     ) -> Result<Arc<Confirmed>, AuthError> {
+        self.validate_at(instance, None, token).await
+    }
+
+    /// As [`Self::validate`], for a token issued through an Experience Cloud site: a check at
+    /// Salesforce asks the site's `userinfo`. The verdict is the token's whatever the site, so
+    /// the cache key stays the instance's and the token's.
+    pub async fn validate_at(
+        &self,
+        instance: &InstanceUrl,
+        site: Option<&SiteUrl>,
+        token: &SecretString,
+    ) -> Result<Arc<Confirmed>, AuthError> {
         let counters = counters();
         let prefix = token_prefix(token);
         // A classic token names its org; one that names a refused org is refused without a call.
@@ -214,7 +227,7 @@ impl IdentityValidator {
                 // No cache, no misses: the operator chose a call per request, so no budget.
                 counters.cache_disabled.increment(1);
                 let jwt = self.local_jwt(token);
-                Box::pin(self.fetch(instance, token, jwt))
+                Box::pin(self.fetch(instance, site, token, jwt))
                     .await
                     .map_err(AuthError::from)
             }
@@ -224,57 +237,64 @@ impl IdentityValidator {
                     counters.cache_hit.increment(1);
                     Ok(hit)
                 }
+                // Boxed: the miss path (Salesforce, Redis, the budget) is most of this future's
+                // state, and a hit, which never enters it, would otherwise carry (and copy) it
+                // on every request.
                 stale => {
-                    if stale.is_some() {
-                        // Admitted before this replica last became deaf: check again.
-                        cache.invalidate(&key).await;
-                    }
-                    let missed = AtomicBool::new(false);
-                    let result = cache
-                        .try_get_with(key, async {
-                            missed.store(true, Ordering::Relaxed);
-                            let generation = self.ttls.outage.generation();
-                            // A miss that may call Salesforce is charged to the client that
-                            // caused it unless it confirms a valid token. A JWT access token
-                            // checked against a cached key costs Salesforce nothing: it is not
-                            // charged, and skips the shared level (Redis) too, since checking
-                            // it here is cheaper than a round trip there.
-                            let jwt = self.local_jwt(token);
-                            let local = self.costs_no_call(instance, jwt.as_ref());
-                            let reservation = if local {
-                                None
-                            } else {
-                                Some(self.miss_budget.reserve()?)
-                            };
-                            // Boxed so that a cache hit does not carry a request's worth of state.
-                            let fetched = if local {
-                                Box::pin(self.fetch(instance, token, jwt)).await
-                            } else {
-                                Box::pin(self.fetch_shared(&key, instance, token, jwt)).await
-                            };
-                            if let (Ok(Verdict::Valid(..)), Some(reservation)) =
-                                (&fetched, reservation)
-                            {
-                                reservation.give_back();
-                            }
-                            fetched
-                                .map(|v| v.in_generation(generation))
-                                .map_err(AuthError::from)
-                        })
-                        .await;
-                    if missed.load(Ordering::Relaxed) {
-                        counters.cache_miss.increment(1);
-                    } else {
-                        counters.cache_hit.increment(1);
-                    }
-                    // `sfgate_identity_cache_entries` is set when /metrics is read, not here.
-                    result.map_err(Arc::unwrap_or_clone)
+                    Box::pin(async {
+                        if stale.is_some() {
+                            // Admitted before this replica last became deaf: check again.
+                            cache.invalidate(&key).await;
+                        }
+                        let missed = AtomicBool::new(false);
+                        let result = cache
+                            .try_get_with(key, async {
+                                missed.store(true, Ordering::Relaxed);
+                                let generation = self.ttls.outage.generation();
+                                // A miss that may call Salesforce is charged to the client that
+                                // caused it unless it confirms a valid token. A JWT access token
+                                // checked against a cached key costs Salesforce nothing: it is not
+                                // charged, and skips the shared level (Redis) too, since checking
+                                // it here is cheaper than a round trip there.
+                                let jwt = self.local_jwt(token);
+                                let local = self.costs_no_call(instance, jwt.as_ref());
+                                let reservation = if local {
+                                    None
+                                } else {
+                                    Some(self.miss_budget.reserve()?)
+                                };
+                                // Boxed so that a cache hit does not carry a request's worth of state.
+                                let fetched = if local {
+                                    Box::pin(self.fetch(instance, site, token, jwt)).await
+                                } else {
+                                    Box::pin(self.fetch_shared(&key, instance, site, token, jwt))
+                                        .await
+                                };
+                                if let (Ok(TokenVerdict::Valid(..)), Some(reservation)) =
+                                    (&fetched, reservation)
+                                {
+                                    reservation.give_back();
+                                }
+                                fetched
+                                    .map(|v| v.in_generation(generation))
+                                    .map_err(AuthError::from)
+                            })
+                            .await;
+                        if missed.load(Ordering::Relaxed) {
+                            counters.cache_miss.increment(1);
+                        } else {
+                            counters.cache_hit.increment(1);
+                        }
+                        // `sfgate_identity_cache_entries` is set when /metrics is read, not here.
+                        result.map_err(Arc::unwrap_or_clone)
+                    })
+                    .await
                 }
             },
         };
         let identity = match verdict {
-            Ok(Verdict::Valid(identity, ..)) => identity,
-            Ok(Verdict::Invalid(reason)) => {
+            Ok(TokenVerdict::Valid(identity, ..)) => identity,
+            Ok(TokenVerdict::Invalid(reason)) => {
                 counters.invalid.increment(1);
                 return Err(AuthError::InvalidToken(reason.to_string()));
             }
@@ -415,21 +435,25 @@ impl IdentityValidator {
         &self,
         key: &Key,
         instance: &InstanceUrl,
+        site: Option<&SiteUrl>,
         token: &SecretString,
         jwt: Option<LocalJwt>,
-    ) -> Result<Verdict, SalesforceError> {
+    ) -> Result<TokenVerdict, SalesforceError> {
         if let Some((shared, remaining)) = self.store.shared_verdict(key).await {
             match shared.into_identity(instance) {
                 Some(Ok(identity)) => {
-                    return Ok(Verdict::valid(identity, Some(Instant::now() + remaining)))
+                    return Ok(TokenVerdict::valid(
+                        identity,
+                        Some(Instant::now() + remaining),
+                    ))
                 }
-                Some(Err(reason)) => return Ok(Verdict::invalid(reason)),
+                Some(Err(reason)) => return Ok(TokenVerdict::invalid(reason)),
                 None => {}
             }
         }
-        let verdict = self.fetch(instance, token, jwt).await?;
+        let verdict = self.fetch(instance, site, token, jwt).await?;
         let (shared, ttl) = match &verdict {
-            Verdict::Valid(identity, until, _) => (
+            TokenVerdict::Valid(identity, until, _) => (
                 SharedVerdict::valid(identity),
                 until.map_or(self.ttls.valid, |u| {
                     self.ttls
@@ -437,7 +461,7 @@ impl IdentityValidator {
                         .min(u.saturating_duration_since(Instant::now()))
                 }),
             ),
-            Verdict::Invalid(reason) => (
+            TokenVerdict::Invalid(reason) => (
                 SharedVerdict::Invalid {
                     reason: reason.to_string(),
                 },
@@ -454,26 +478,33 @@ impl IdentityValidator {
     async fn fetch(
         &self,
         instance: &InstanceUrl,
+        site: Option<&SiteUrl>,
         token: &SecretString,
         jwt: Option<LocalJwt>,
-    ) -> Result<Verdict, SalesforceError> {
+    ) -> Result<TokenVerdict, SalesforceError> {
         let (method, result) = match &self.checks {
             Some(checks) if checks.mode == TokenValidation::Introspect => (
                 Method::Introspect,
-                self.fetch_introspect(checks, instance, token).await,
+                self.fetch_introspect(checks, instance, site, token).await,
             ),
             Some(checks) if checks.mode == TokenValidation::Auto => match jwt {
                 Some(unverified) => (
                     Method::JwtLocal,
                     self.fetch_jwt(checks, instance, token, unverified).await,
                 ),
-                None => (Method::Userinfo, self.fetch_userinfo(instance, token).await),
+                None => (
+                    Method::Userinfo,
+                    self.fetch_userinfo(instance, site, token).await,
+                ),
             },
-            _ => (Method::Userinfo, self.fetch_userinfo(instance, token).await),
+            _ => (
+                Method::Userinfo,
+                self.fetch_userinfo(instance, site, token).await,
+            ),
         };
         let outcome = match &result {
-            Ok(Verdict::Valid(..)) => Outcome::Valid,
-            Ok(Verdict::Invalid(_)) => Outcome::Invalid,
+            Ok(TokenVerdict::Valid(..)) => Outcome::Valid,
+            Ok(TokenVerdict::Invalid(_)) => Outcome::Invalid,
             Err(_) => Outcome::UpstreamError,
         };
         counters().validation(method, outcome).increment(1);

@@ -1,7 +1,7 @@
 //! The signed identity assertion sent upstream (`X-Sfgate-Assertion`).
 
 use super::reader::Reader;
-use crate::policy::AssertionKey;
+use crate::headers::AssertionKey;
 use url::Url;
 
 #[derive(Debug, Clone, Default)]

@@ -1,9 +1,11 @@
 //! Gateway mode: the upstream app behind sfgate and the rules for what reaches it.
 
+use super::forward_auth_style::ForwardAuthStyle;
 use super::reader::Reader;
-use crate::auth::original_request::ForwardAuthStyle;
-use crate::header_rule::UnderscoreHeaders;
-use crate::proxy::UpgradePolicy;
+use super::upgrade_protocols::UpgradeProtocols;
+use crate::access::SkipAuthRule;
+use crate::headers::UnderscoreHeaders;
+use crate::prefix_paths::PrefixPaths;
 use std::time::Duration;
 use url::Url;
 
@@ -24,19 +26,14 @@ pub struct GatewayConfig {
     /// `ALLOW_ENCODED_SLASHES`: let `%2F` through in proxied paths (dot segments stay refused).
     pub allow_encoded_slashes: bool,
     /// `UPGRADE_PROTOCOLS`: protocols tunnelled besides WebSocket (never h2c).
-    pub upgrade_protocols: UpgradePolicy,
+    pub upgrade_protocols: UpgradeProtocols,
     /// `WEBSOCKET_ALLOWED_ORIGINS`: origins besides sfgate's own whose pages may open a
     /// WebSocket with the session cookie (as `scheme://host[:port]`).
     pub websocket_allowed_origins: Vec<String>,
     /// `FORWARD_AUTH_STYLE`: which front proxy's convention names the original request.
     pub forward_auth_style: ForwardAuthStyle,
-}
-
-/// One rule of `SKIP_AUTH_ROUTES`: an optional method and a path regex, as in oauth2-proxy.
-#[derive(Debug, Clone)]
-pub struct SkipAuthRule {
-    pub method: Option<axum::http::Method>,
-    pub path: regex::Regex,
+    /// `PROXY_PREFIX`: sfgate's own paths, in both modes (the app owns the rest in gateway mode).
+    pub paths: &'static PrefixPaths,
 }
 
 pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
@@ -52,7 +49,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
             r.problem("UPSTREAM_URL", "must not contain a user name or password");
         }
     }
-    proxy_prefix(r);
+    let paths = proxy_prefix(r);
     let upstream_timeout = r.seconds("UPSTREAM_TIMEOUT", 30);
     if upstream_timeout.is_zero() {
         r.problem("UPSTREAM_TIMEOUT", "must be at least 1 second");
@@ -74,7 +71,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
     let websocket_allowed_origins = super::reader::list(
         r,
         "WEBSOCKET_ALLOWED_ORIGINS",
-        crate::auth::origin::parse_origin,
+        super::allowed_origins::parse_origin,
     );
     let forward_auth_style = r.parse_or(
         "FORWARD_AUTH_STYLE",
@@ -93,40 +90,34 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
         upgrade_protocols,
         websocket_allowed_origins,
         forward_auth_style,
+        paths,
     }
 }
 
-fn upgrade_protocols(r: &mut Reader<'_>) -> UpgradePolicy {
+fn upgrade_protocols(r: &mut Reader<'_>) -> UpgradeProtocols {
     let raw = r.get("UPGRADE_PROTOCOLS").unwrap_or_default();
     let entries: Vec<&str> = raw
         .split(',')
         .map(str::trim)
         .filter(|e| !e.is_empty())
         .collect();
-    UpgradePolicy::parse(&entries).unwrap_or_else(|problem| {
+    UpgradeProtocols::parse(&entries).unwrap_or_else(|problem| {
         r.problem("UPGRADE_PROTOCOLS", problem);
-        UpgradePolicy::default()
+        UpgradeProtocols::default()
     })
 }
 
-/// `PROXY_PREFIX`: sfgate's namespace. Only oauth2-proxy's default, `/oauth2`, is served so far;
-/// any other value is refused rather than ignored, so nobody believes a path moved when it did not.
-fn proxy_prefix(r: &mut Reader<'_>) {
+/// `PROXY_PREFIX`: sfgate's namespace (oauth2-proxy's `--proxy-prefix`). A bad value is refused
+/// with the reason rather than replaced by the default, so nobody believes a path moved when it
+/// did not.
+fn proxy_prefix(r: &mut Reader<'_>) -> &'static PrefixPaths {
     let Some(raw) = r.get("PROXY_PREFIX") else {
-        return;
+        return PrefixPaths::default_paths();
     };
-    let value = raw.trim();
-    let value = value.strip_suffix('/').unwrap_or(value);
-    if value != crate::login_paths::PREFIX {
-        r.problem(
-            "PROXY_PREFIX",
-            format!(
-                "only `{}` is supported (oauth2-proxy's default), got `{}`",
-                crate::login_paths::PREFIX,
-                raw.trim()
-            ),
-        );
-    }
+    PrefixPaths::parse(raw.trim()).unwrap_or_else(|problem| {
+        r.problem("PROXY_PREFIX", problem.to_string());
+        PrefixPaths::default_paths()
+    })
 }
 
 fn skip_auth_routes(r: &mut Reader<'_>) -> Vec<SkipAuthRule> {

@@ -7,13 +7,15 @@
 //! One group per concern, each read by the `parse` function of its own file; the groups share
 //! one [`reader::Reader`], which collects the problems of all of them.
 
+mod access;
+mod allowed_origins;
 mod assertion;
 mod cache;
 mod canvas;
 pub mod effective;
+mod forward_auth_style;
 mod gateway;
 mod otel;
-mod policy;
 mod reader;
 mod redis;
 mod salesforce;
@@ -21,19 +23,25 @@ mod server;
 mod session;
 #[cfg(test)]
 mod tests;
+mod upgrade_protocols;
 pub mod variables;
+pub mod warnings;
 
+pub use crate::unknown_variables::ALLOW_UNKNOWN_VARS;
 pub use assertion::AssertionConfig;
 pub use cache::CacheConfig;
 pub use canvas::CanvasConfig;
-pub use gateway::{GatewayConfig, SkipAuthRule};
+pub use forward_auth_style::ForwardAuthStyle;
+pub use gateway::GatewayConfig;
 pub use otel::{OtelConfig, TraceSampler};
 pub use redis::RedisConfig;
 pub use salesforce::{SalesforceConfig, TokenValidation};
 pub use server::{LogFormat, RateLimit, ServerConfig};
 pub use session::SessionConfig;
+pub use upgrade_protocols::UpgradeProtocols;
 pub use variables::{Variable, VARIABLES};
 
+use crate::prefix_paths::PrefixPaths;
 use reader::Reader;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -47,7 +55,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub server: ServerConfig,
     /// Who may pass beyond the org check, globally and per route (docs/authorization.md).
-    pub policy: crate::policy::Policy,
+    pub policy: crate::access::Policy,
     pub assertion: AssertionConfig,
     /// Canvas apps (`CANVAS_ENABLED`, `CANVAS_LANDING`).
     pub canvas: CanvasConfig,
@@ -62,9 +70,6 @@ pub struct Config {
     /// happen to be one letter from sfgate's.
     pub allow_unknown_vars: bool,
 }
-
-/// The variable that turns misspelt-variable errors into warnings.
-pub const ALLOW_UNKNOWN_VARS: &str = "SFGATE_ALLOW_UNKNOWN_VARS";
 
 /// One problem with one variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,15 +95,23 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// In gateway mode every path outside sfgate's prefix is the app's, so the callback must be
-/// under it: elsewhere the app would receive Salesforce's code instead of sfgate.
-fn callback_under_prefix(r: &mut Reader<'_>, path: &str) {
-    let prefix = crate::login_paths::PREFIX;
-    if !crate::login_paths::under_prefix(path) || path == prefix {
+/// The callback is a route of its own: it must not be one of sfgate's fixed paths. In gateway
+/// mode every path outside sfgate's prefix is the app's, so the callback must also be under it:
+/// elsewhere the app would receive Salesforce's code instead of sfgate.
+fn callback_path_is_free(r: &mut Reader<'_>, path: &str, paths: &PrefixPaths, gateway_mode: bool) {
+    let example = paths.callback_example;
+    if paths.fixed().contains(&path) {
+        r.problem(
+            "SF_REDIRECT_URI",
+            format!("its path `{path}` is one of sfgate's own routes; use e.g. {example}"),
+        );
+    }
+    if gateway_mode && (!paths.is_under(path) || path == paths.prefix) {
+        let prefix = paths.prefix;
         r.problem(
             "SF_REDIRECT_URI",
             format!(
-                "in gateway mode (UPSTREAM_URL set) its path must be under {prefix}/, such as {prefix}/callback: every other path belongs to the app; got `{path}`"
+                "in gateway mode (UPSTREAM_URL set) its path must be under {prefix}/, such as {example}: every other path belongs to the app; got `{path}`"
             ),
         );
     }
@@ -123,7 +136,7 @@ impl Config {
     }
 
     /// [`Self::from_lookup`], plus a problem for each of `present` that looks like a misspelt
-    /// sfgate variable ([`crate::config_warnings::misspelt`]): a typo such as `SF_LOGIN_URI`
+    /// sfgate variable ([`crate::unknown_variables::misspelt`]): a typo such as `SF_LOGIN_URI`
     /// would otherwise leave the default in force (a sandbox user sent to production) with
     /// nothing but a warning. `SFGATE_ALLOW_UNKNOWN_VARS=true` turns these back into warnings.
     pub fn from_names(
@@ -136,7 +149,7 @@ impl Config {
         }
         let known = Self::known_variables();
         let misspelt: Vec<ConfigProblem> =
-            crate::config_warnings::misspelt(present.iter().map(String::as_str), &known)
+            crate::unknown_variables::misspelt(present.iter().map(String::as_str), &known)
                 .into_iter()
                 .map(|w| ConfigProblem {
                     variable: w.variable,
@@ -191,13 +204,14 @@ impl Config {
         let cache = cache::parse(&mut r);
         let redis = redis::parse(&mut r);
         let otel = otel::parse(&mut r);
-        let policy = policy::parse(&mut r, &scopes);
+        let policy = access::parse(&mut r, &scopes);
         let assertion = assertion::parse(&mut r, gateway.upstream_url.as_ref());
         let canvas = canvas::parse(&mut r);
         // Spelt out (not `ALLOW_UNKNOWN_VARS`) so the documentation test finds it with the others.
         let allow_unknown_vars = r.flag("SFGATE_ALLOW_UNKNOWN_VARS");
-        if let (Some(sf), Some(_)) = (&salesforce, &gateway.upstream_url) {
-            callback_under_prefix(&mut r, sf.callback_path());
+        if let Some(sf) = &salesforce {
+            let gateway_mode = gateway.upstream_url.is_some();
+            callback_path_is_free(&mut r, sf.callback_path(), gateway.paths, gateway_mode);
         }
         let legacy_names_used = std::mem::take(&mut r.legacy);
         match (salesforce, session) {
@@ -233,20 +247,25 @@ impl Config {
     /// (where `/` is the app's). Where logout and a sessionless welcome page send browsers.
     pub fn home_path(&self) -> &'static str {
         if self.gateway.upstream_url.is_some() {
-            crate::login_paths::SIGN_IN
+            self.gateway.paths.sign_in
         } else {
             "/"
         }
     }
 
     /// Where sfgate's pages and examples ask "who am I": `/api/me` when sfgate is the whole
-    /// site, `/oauth2/userinfo` in gateway mode (where `/api/me` is the app's).
+    /// site, `{prefix}/userinfo` in gateway mode (where `/api/me` is the app's).
     pub fn identity_path(&self) -> &'static str {
         if self.gateway.upstream_url.is_some() {
-            crate::login_paths::USERINFO
+            self.gateway.paths.userinfo
         } else {
             "/api/me"
         }
+    }
+
+    /// sfgate's own paths under `PROXY_PREFIX`.
+    pub fn paths(&self) -> &'static PrefixPaths {
+        self.gateway.paths
     }
 
     /// See [`SalesforceConfig::public_origin`].

@@ -136,15 +136,6 @@ fn redirect_uri(r: &mut Reader<'_>) -> Option<Url> {
                 "needs a path for the callback route, e.g. /oauth2/callback",
             );
         }
-        if crate::login_paths::FIXED.contains(&u.path()) {
-            r.problem(
-                "SF_REDIRECT_URI",
-                format!(
-                    "its path `{}` is one of sfgate's own routes; use e.g. /oauth2/callback",
-                    u.path()
-                ),
-            );
-        }
     }
     redirect_uri
 }

@@ -198,7 +198,7 @@ fn loopback_may_use_http() {
 
 #[test]
 fn trust_boundary_settings_have_safe_defaults_and_bad_values_are_all_reported() {
-    use crate::header_rule::UnderscoreHeaders;
+    use crate::headers::UnderscoreHeaders;
     let c = Config::from_map(&base()).expect("valid");
     assert_eq!(c.gateway.underscore_headers, UnderscoreHeaders::Drop);
     assert!(!c.gateway.allow_encoded_slashes);
@@ -270,7 +270,7 @@ fn seam_settings_are_read_and_checked() {
     let c = Config::from_map(&base()).expect("valid");
     assert_eq!(
         c.gateway.forward_auth_style,
-        crate::auth::original_request::ForwardAuthStyle::Auto
+        crate::config::ForwardAuthStyle::Auto
     );
     assert!(c.gateway.websocket_allowed_origins.is_empty());
     let mut env = base();
@@ -283,7 +283,7 @@ fn seam_settings_are_read_and_checked() {
     let c = Config::from_map(&env).expect("valid");
     assert_eq!(
         c.gateway.forward_auth_style,
-        crate::auth::original_request::ForwardAuthStyle::Caddy
+        crate::config::ForwardAuthStyle::Caddy
     );
     assert_eq!(
         c.gateway.websocket_allowed_origins,
@@ -344,7 +344,7 @@ fn authorization_settings_are_read_and_every_problem_reported() {
     let c = Config::from_map(&base()).expect("valid");
     assert_eq!(
         c.policy.global.user_types,
-        crate::policy::UserTypes::Only(vec!["STANDARD".into()])
+        crate::access::UserTypes::Only(vec!["STANDARD".into()])
     );
     assert!(c.policy.routes.is_empty() && c.assertion.key.is_none());
 
@@ -361,7 +361,7 @@ fn authorization_settings_are_read_and_every_problem_reported() {
     let c = Config::from_map(&env).expect("valid");
     assert_eq!(c.policy.global.users.len(), 2);
     assert_eq!(c.policy.global.email_domains, ["acme.example"]);
-    assert_eq!(c.policy.global.user_types, crate::policy::UserTypes::Any);
+    assert_eq!(c.policy.global.user_types, crate::access::UserTypes::Any);
     assert!(c.policy.needs_permissions() && c.policy.needs_profile());
 
     let mut env = base();
@@ -477,17 +477,26 @@ fn in_gateway_mode_the_callback_must_be_under_the_prefix() {
 }
 
 #[test]
-fn proxy_prefix_accepts_the_default_only_and_metrics_addr_is_an_address() {
-    for (value, ok) in [
-        ("/oauth2", true),
-        ("/oauth2/", true),
-        ("/auth", false),
-        ("oauth2", false),
+fn proxy_prefix_moves_sfgates_paths_and_metrics_addr_is_an_address() {
+    for (value, prefix) in [
+        ("/oauth2", "/oauth2"),
+        ("/oauth2/", "/oauth2"),
+        ("/sso", "/sso"),
+        ("/_auth/", "/_auth"),
+        ("/a/b-c.d~e", "/a/b-c.d~e"),
     ] {
         let mut env = base();
         env.insert("PROXY_PREFIX".into(), value.into());
-        assert_eq!(Config::from_map(&env).is_ok(), ok, "{value}");
+        let c = Config::from_map(&env).unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert_eq!(c.paths().prefix, prefix, "{value}");
+        assert_eq!(c.paths().start, format!("{prefix}/start"), "{value}");
     }
+    let mut env = base();
+    env.remove("PROXY_PREFIX");
+    assert_eq!(
+        Config::from_map(&env).expect("valid").paths().prefix,
+        "/oauth2"
+    );
     let mut env = base();
     env.insert("METRICS_ADDR".into(), "127.0.0.1:9100".into());
     let c = Config::from_map(&env).expect("valid");
@@ -498,4 +507,86 @@ fn proxy_prefix_accepts_the_default_only_and_metrics_addr_is_an_address() {
     env.insert("METRICS_ADDR".into(), "9100".into());
     let e = Config::from_map(&env).expect_err("a port alone is not an address");
     assert!(e.to_string().contains("METRICS_ADDR"), "{e}");
+}
+
+#[test]
+fn a_bad_proxy_prefix_is_refused_with_its_reason() {
+    for (value, reason) in [
+        ("/", "must not be `/`"),
+        ("//", "empty"),
+        ("sso", "must start with `/`"),
+        ("/a//b", "empty"),
+        ("/a/../b", "`..`"),
+        ("/..", "`..`"),
+        ("/./sso", "`.`"),
+        ("/sso%2f", "`%`"),
+        ("/sso?x", "`?`"),
+        ("/sso#x", "`#`"),
+        ("/sso;x", "`;`"),
+        ("/s so", "` `"),
+        ("/s\tso", "`\\t`"),
+        ("/s\u{7f}so", "`\\u{7f}`"),
+        ("/s\\so", "`\\\\`"),
+        ("/s\u{e9}", "`\u{e9}`"),
+        ("/{x}", "`{`"),
+        ("/*", "`*`"),
+    ] {
+        let mut env = base();
+        env.insert("PROXY_PREFIX".into(), value.into());
+        let e = Config::from_map(&env).expect_err(value);
+        let problem =
+            e.0.iter()
+                .find(|p| p.variable == "PROXY_PREFIX")
+                .unwrap_or_else(|| panic!("{value:?}: {e}"));
+        assert!(
+            problem.message.contains(reason),
+            "{value:?}: {}",
+            problem.message
+        );
+    }
+}
+
+#[test]
+fn the_callback_follows_the_prefix() {
+    let mut env = base();
+    env.insert("PROXY_PREFIX".into(), "/sso".into());
+    env.insert("UPSTREAM_URL".into(), "http://127.0.0.1:8080".into());
+    for (path, ok) in [
+        ("/sso/callback", true),
+        ("/sso/done/here", true),
+        ("/oauth2/callback", false),
+        ("/sso", false),
+        ("/ssox/callback", false),
+        ("/sso/start", false),
+        ("/sso/auth", false),
+    ] {
+        env.insert(
+            "SF_REDIRECT_URI".into(),
+            format!("https://gw.example.com{path}"),
+        );
+        match Config::from_map(&env) {
+            Ok(c) => {
+                assert!(ok, "{path} accepted");
+                assert_eq!(c.callback_path(), path);
+            }
+            Err(e) => assert!(!ok, "{path} refused: {e}"),
+        }
+    }
+    // Standalone, `/oauth2/start` is no longer one of sfgate's routes; `/sso/start` is.
+    env.remove("UPSTREAM_URL");
+    env.insert(
+        "SF_REDIRECT_URI".into(),
+        "https://gw.example.com/oauth2/start".into(),
+    );
+    assert!(Config::from_map(&env).is_ok());
+    env.insert(
+        "SF_REDIRECT_URI".into(),
+        "https://gw.example.com/sso/start".into(),
+    );
+    let e = Config::from_map(&env).expect_err("a fixed path");
+    assert!(
+        e.to_string()
+            .contains("one of sfgate's own routes; use e.g. /sso/callback"),
+        "{e}"
+    );
 }

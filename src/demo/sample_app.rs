@@ -3,6 +3,7 @@
 //! real app behind sfgate would, and shows whether any Salesforce credential reached it (none
 //! should, unless `PASS_ACCESS_TOKEN` is on).
 
+use crate::prefix_paths::PrefixPaths;
 use askama::Template;
 use axum::extract::Request;
 use axum::http::{header, StatusCode};
@@ -36,6 +37,8 @@ struct Received {
 #[template(path = "sample_app.html")]
 struct Page<'a> {
     received: &'a Received,
+    /// sfgate's paths in front of the app (its `PROXY_PREFIX`), for the page's links.
+    paths: &'static PrefixPaths,
 }
 
 fn received(request: &Request) -> Received {
@@ -71,11 +74,12 @@ fn received(request: &Request) -> Received {
     }
 }
 
-async fn answer(request: Request) -> Response {
+async fn answer(paths: &'static PrefixPaths, request: Request) -> Response {
     let received = received(&request);
     if crate::error::wants_html(request.headers()) {
         return match (Page {
             received: &received,
+            paths,
         })
         .render()
         {
@@ -91,9 +95,15 @@ async fn answer(request: Request) -> Response {
     response
 }
 
-/// The sample app, answering every path.
+/// The sample app, answering every path, behind sfgate at its default prefix.
 pub fn router() -> Router {
-    Router::new().fallback(answer)
+    router_behind(PrefixPaths::default_paths())
+}
+
+/// The sample app behind an sfgate whose own paths are `paths` (its links to sign out and
+/// to `userinfo` follow them).
+pub fn router_behind(paths: &'static PrefixPaths) -> Router {
+    Router::new().fallback(move |request: Request| answer(paths, request))
 }
 
 /// A running sample app on loopback.
@@ -106,11 +116,16 @@ pub struct SampleApp {
 impl SampleApp {
     /// Binds a free port on 127.0.0.1 and serves in the background.
     pub async fn start() -> std::io::Result<Self> {
+        Self::start_behind(PrefixPaths::default_paths()).await
+    }
+
+    /// [`Self::start`] for an sfgate with another `PROXY_PREFIX`.
+    pub async fn start_behind(paths: &'static PrefixPaths) -> std::io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router())
+            let _ = axum::serve(listener, router_behind(paths))
                 .with_graceful_shutdown(async {
                     let _ = stopped.await;
                 })

@@ -4,6 +4,7 @@
 //! an absolute or protocol-relative URL would turn sfgate into an open redirect that lends
 //! Salesforce's login page to phishing; only same-origin relative paths are kept.
 
+use crate::prefix_paths::PrefixPaths;
 use std::fmt;
 
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -33,19 +34,19 @@ impl ReturnTo {
 
     /// The login link that brings a browser back to `path_and_query` afterwards, when that is a
     /// place worth returning to (not the login routes themselves).
-    pub fn login_href(path_and_query: &str) -> String {
-        Self::href(crate::login_paths::AUTHORIZE, "return_to", path_and_query)
+    pub fn login_href(paths: &PrefixPaths, path_and_query: &str) -> String {
+        Self::href(paths, paths.authorize, "return_to", path_and_query)
     }
 
-    /// oauth2-proxy's spelling of [`Self::login_href`]: `/oauth2/start?rd=…`, where forward
+    /// oauth2-proxy's spelling of [`Self::login_href`]: `{prefix}/start?rd=…`, where forward
     /// auth sends browsers for Traefik and Caddy.
-    pub fn start_href(path_and_query: &str) -> String {
-        Self::href(crate::login_paths::START, "rd", path_and_query)
+    pub fn start_href(paths: &PrefixPaths, path_and_query: &str) -> String {
+        Self::href(paths, paths.start, "rd", path_and_query)
     }
 
-    fn href(route: &str, parameter: &str, path_and_query: &str) -> String {
+    fn href(paths: &PrefixPaths, route: &str, parameter: &str, path_and_query: &str) -> String {
         match Self::parse(path_and_query) {
-            Some(back) if !back.0.starts_with("/oauth2/") => {
+            Some(back) if !back.is_under(paths) => {
                 let query = url::form_urlencoded::Serializer::new(String::new())
                     .append_pair(parameter, back.as_str())
                     .finish();
@@ -53,6 +54,14 @@ impl ReturnTo {
             }
             _ => route.to_owned(),
         }
+    }
+}
+
+impl ReturnTo {
+    /// Whether this path (its query aside) is one of sfgate's own: never a place to return to.
+    fn is_under(&self, paths: &PrefixPaths) -> bool {
+        let path = self.0.split(['?', '#']).next().unwrap_or_default();
+        paths.is_under(path)
     }
 }
 
@@ -77,7 +86,7 @@ impl fmt::Debug for ReturnTo {
 
 #[cfg(test)]
 mod tests {
-    use super::ReturnTo;
+    use super::{PrefixPaths, ReturnTo};
 
     #[test]
     fn only_same_origin_relative_paths_are_kept() {
@@ -101,14 +110,30 @@ mod tests {
 
     #[test]
     fn login_links_carry_only_useful_return_paths() {
+        let paths = PrefixPaths::default_paths();
         assert_eq!(
-            ReturnTo::login_href("/api/me?x=1"),
+            ReturnTo::login_href(paths, "/api/me?x=1"),
             "/oauth2/authorize?return_to=%2Fapi%2Fme%3Fx%3D1"
         );
         assert_eq!(
-            ReturnTo::login_href("/oauth2/callback?code=x"),
+            ReturnTo::login_href(paths, "/oauth2/callback?code=x"),
             "/oauth2/authorize"
         );
-        assert_eq!(ReturnTo::login_href("//evil.example"), "/oauth2/authorize");
+        assert_eq!(
+            ReturnTo::login_href(paths, "//evil.example"),
+            "/oauth2/authorize"
+        );
+    }
+
+    #[test]
+    fn login_links_follow_the_prefix() {
+        let paths = PrefixPaths::parse("/sso").expect("valid");
+        assert_eq!(ReturnTo::start_href(paths, "/x"), "/sso/start?rd=%2Fx");
+        assert_eq!(ReturnTo::start_href(paths, "/sso/welcome"), "/sso/start");
+        // The default prefix is the app's then: a place worth returning to.
+        assert_eq!(
+            ReturnTo::login_href(paths, "/oauth2/x"),
+            "/sso/authorize?return_to=%2Foauth2%2Fx"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The layers every request passes, one concern per file; `startup.rs` stacks them.
 
+pub mod catch_panic;
 pub mod header_limit;
+pub mod observe;
 pub mod rate_limit;
 pub mod request_id;
 pub mod request_metrics;

@@ -8,11 +8,7 @@
 //! anything else is dropped and a fresh UUID is generated in its place, which is then the
 //! only value logged and forwarded.
 
-use axum::extract::Request;
-use axum::http::HeaderName;
-use axum::middleware::Next;
-use axum::response::Response;
-use tower_http::request_id::{MakeRequestId, RequestId};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -28,35 +24,31 @@ pub fn is_acceptable(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-/// Fresh ids: random (version 4) UUIDs drawn from the thread's generator, seeded once from the
-/// operating system. `uuid::Uuid::new_v4` asks the kernel for every id (a `getrandom` system
-/// call per request); an id must be unique, not secret, so the thread's generator is enough.
-#[derive(Clone, Copy, Default)]
-pub struct MakeRandomId;
-
-impl MakeRequestId for MakeRandomId {
-    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
-        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-        let mut text = uuid::Uuid::encode_buffer();
-        let value = axum::http::HeaderValue::from_str(id.hyphenated().encode_lower(&mut text));
-        value.ok().map(RequestId::new)
-    }
+/// A fresh id: a random (version 4) UUID drawn from the thread's generator, seeded once from
+/// the operating system. `uuid::Uuid::new_v4` asks the kernel for every id (a `getrandom`
+/// system call per request); an id must be unique, not secret, so the thread's generator is
+/// enough.
+pub fn fresh() -> HeaderValue {
+    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut text = uuid::Uuid::encode_buffer();
+    // A hyphenated UUID is always a valid header value.
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-/// Middleware, outside the layer that generates ids: removes an unacceptable client id (or
-/// several), so that one is generated instead.
-pub async fn sanitise(mut request: Request, next: Next) -> Response {
-    let headers = request.headers_mut();
+/// The request's id: the client's when it sent exactly one acceptable id, otherwise a fresh
+/// one, which then replaces whatever the client sent (so only that one is logged and
+/// forwarded).
+pub fn ensure(headers: &mut HeaderMap) -> HeaderValue {
     let mut sent = headers.get_all(&REQUEST_ID).iter();
-    let keep = match (sent.next(), sent.next()) {
-        (None, _) => true,
-        (Some(id), None) => is_acceptable(id.as_bytes()),
-        (Some(_), Some(_)) => false,
-    };
-    if !keep {
-        headers.remove(&REQUEST_ID);
+    if let (Some(id), None) = (sent.next(), sent.next()) {
+        if is_acceptable(id.as_bytes()) {
+            return id.clone();
+        }
     }
-    next.run(request).await
+    let id = fresh();
+    headers.insert(REQUEST_ID, id.clone());
+    id
 }
 
 #[cfg(test)]
@@ -65,12 +57,10 @@ mod tests {
 
     #[test]
     fn generated_ids_are_distinct_version_4_uuids() {
-        let request = axum::http::Request::new(());
-        let mut make = MakeRandomId;
         let ids: std::collections::HashSet<String> = (0..1000)
             .map(|_| {
-                let id = make.make_request_id(&request).expect("an id");
-                let text = id.header_value().to_str().expect("ascii").to_string();
+                let id = fresh();
+                let text = id.to_str().expect("ascii").to_string();
                 let parsed = uuid::Uuid::parse_str(&text).expect("a UUID");
                 assert_eq!(parsed.get_version_num(), 4, "{text}");
                 assert!(is_acceptable(text.as_bytes()), "{text}");
@@ -101,6 +91,27 @@ mod tests {
             &"a".repeat(MAX_LEN + 1),
         ] {
             assert!(!is_acceptable(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn one_acceptable_id_is_kept_anything_else_is_replaced_by_one_fresh_id() {
+        let kept = HeaderValue::from_static("01HZX3J9K7");
+        let mut one = HeaderMap::new();
+        one.insert(REQUEST_ID, kept.clone());
+        assert_eq!(ensure(&mut one), kept);
+        assert_eq!(one.get_all(&REQUEST_ID).iter().count(), 1);
+        let mut bad = HeaderMap::new();
+        bad.insert(REQUEST_ID, HeaderValue::from_static("abc status=200"));
+        let mut two = HeaderMap::new();
+        two.append(REQUEST_ID, kept.clone());
+        two.append(REQUEST_ID, HeaderValue::from_static("other"));
+        for mut headers in [HeaderMap::new(), bad, two] {
+            let id = ensure(&mut headers);
+            assert_ne!(id, kept);
+            assert!(is_acceptable(id.as_bytes()));
+            let sent: Vec<_> = headers.get_all(&REQUEST_ID).iter().collect();
+            assert_eq!(sent, [&id]);
         }
     }
 }

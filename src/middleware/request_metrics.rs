@@ -1,37 +1,28 @@
 //! Counts and times every request by matched route (`sfgate_http_requests_total`,
 //! `sfgate_http_request_duration_seconds`).
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::MatchedPath;
+use axum::http::{Method, Response};
 use metrics::{Counter, Histogram};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::Instant;
 
-/// Middleware: counts and times every request by matched route.
+/// Counts and times one answered request ([`super::observe`] calls this with the response).
 ///
-/// Runs after routing (added with `Router::layer`), so `MatchedPath` is there; requests the
-/// gateway-mode proxy answered are labelled `proxy`, and requests nothing matched (404s)
-/// share the label `unmatched`.
-pub async fn track_requests(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
+/// Requests the gateway-mode proxy answered are labelled `proxy`, requests nothing matched
+/// (404s) share the label `unmatched`, every other one is labelled with its matched route.
+pub(super) fn record_response<B>(
+    method: &'static str,
+    matched: Option<&MatchedPath>,
+    response: &Response<B>,
+    seconds: f64,
+) {
     let route = if response.extensions().get::<super::Proxied>().is_some() {
         "proxy"
     } else {
-        matched.as_ref().map_or("unmatched", MatchedPath::as_str)
+        matched.map_or("unmatched", MatchedPath::as_str)
     };
-    record(
-        method,
-        route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
+    record(method, route, response.status().as_u16(), seconds);
 }
 
 /// The metric handles for one route label.
@@ -90,7 +81,7 @@ impl RouteHandles {
     }
 }
 
-fn method_label(method: &Method) -> &'static str {
+pub(super) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",

@@ -17,11 +17,15 @@
 use super::Proxied;
 use crate::config::Config;
 use crate::domain::InstancePolicy;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use tower::{Layer, Service};
 
 /// One year, as browsers' preload lists expect; sent only when sfgate is reached over https.
 const HSTS: &str = "max-age=31536000; includeSubDomains";
@@ -52,14 +56,14 @@ pub fn canvas_frame_ancestors(policy: &InstancePolicy) -> String {
         .join(" ")
 }
 
-/// What [`add`] sets: the headers for every own answer, and those for the Canvas pages.
+/// What [`SecurityHeaders`] sets: the headers for every own answer, and those for the Canvas pages.
 pub struct PagePolicy {
     headers: HeaderMap,
     /// With `CANVAS_ENABLED`: the paths that may be framed, and their headers.
     canvas: Option<(Vec<String>, HeaderMap)>,
 }
 
-/// The headers every own answer carries, whatever it set itself: [`add`]'s state, computed
+/// The headers every own answer carries, whatever it set itself: [`SecurityHeadersLayer`]'s state, computed
 /// once from the configuration.
 pub fn policy(config: &Config) -> Arc<PagePolicy> {
     let login_origin = config.salesforce.login_url.origin().ascii_serialization();
@@ -69,7 +73,7 @@ pub fn policy(config: &Config) -> Arc<PagePolicy> {
         let csp = content_security_policy_framed_by(&login_origin, &ancestors);
         let landing = config.canvas.landing.as_str();
         let landing = landing.split(['?', '#']).next().unwrap_or("/");
-        let paths = vec![crate::login_paths::CANVAS.to_string(), landing.to_string()];
+        let paths = vec![config.paths().canvas.to_string(), landing.to_string()];
         (paths, page_headers(config, csp, false))
     });
     Arc::new(PagePolicy { headers, canvas })
@@ -105,26 +109,99 @@ fn page_headers(config: &Config, csp: String, deny_frames: bool) -> HeaderMap {
     headers
 }
 
-/// Middleware (with [`policy`] as its state): adds the headers to everything it wraps (routes,
-/// fallback, timeouts) except answers the gateway-mode proxy gave for the upstream (marked
-/// [`Proxied`]): those are the upstream application's to set.
-pub async fn add(State(policy): State<Arc<PagePolicy>>, request: Request, next: Next) -> Response {
-    let set = match &policy.canvas {
-        Some((paths, framed)) if paths.iter().any(|p| p == request.uri().path()) => framed,
-        _ => &policy.headers,
-    };
-    let mut response = next.run(request).await;
-    if response.extensions().get::<Proxied>().is_some() {
-        return response;
+/// Applies [`SecurityHeaders`] with [`policy`]. A layer of its own rather than `from_fn`,
+/// which would box its inner service and its future on every request.
+#[derive(Clone)]
+pub struct SecurityHeadersLayer(pub Arc<PagePolicy>);
+
+impl<S> Layer<S> for SecurityHeadersLayer {
+    type Service = SecurityHeaders<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SecurityHeaders {
+            inner,
+            policy: self.0.clone(),
+        }
     }
-    let headers = response.headers_mut();
-    for (name, value) in set.iter() {
-        headers.insert(name, value.clone());
+}
+
+/// Adds the headers to everything it wraps (routes, fallback, timeouts) except answers the
+/// gateway-mode proxy gave for the upstream (marked [`Proxied`]): those are the upstream
+/// application's to set.
+#[derive(Clone)]
+pub struct SecurityHeaders<S> {
+    inner: S,
+    policy: Arc<PagePolicy>,
+}
+
+impl<S> Service<Request> for SecurityHeaders<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = SecurityHeadersFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
     }
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    response
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let canvas = match &self.policy.canvas {
+            Some((paths, _)) => paths.iter().any(|p| p == request.uri().path()),
+            None => false,
+        };
+        SecurityHeadersFuture {
+            inner: self.inner.call(request),
+            policy: self.policy.clone(),
+            canvas,
+        }
+    }
+}
+
+pin_project! {
+    /// [`SecurityHeaders`]' response future.
+    pub struct SecurityHeadersFuture<F> {
+        #[pin]
+        inner: F,
+        policy: Arc<PagePolicy>,
+        // Whether the request was for a Canvas page (framed headers).
+        canvas: bool,
+    }
+}
+
+impl<F, E> Future for SecurityHeadersFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = match ready!(this.inner.poll(cx)) {
+            Ok(response) => response,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if response.extensions().get::<Proxied>().is_none() {
+            this.policy.apply(*this.canvas, response.headers_mut());
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl PagePolicy {
+    fn apply(&self, canvas: bool, headers: &mut HeaderMap) {
+        let set = match &self.canvas {
+            Some((_, framed)) if canvas => framed,
+            _ => &self.headers,
+        };
+        for (name, value) in set.iter() {
+            headers.insert(name, value.clone());
+        }
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
 }
 
 #[cfg(test)]

@@ -14,12 +14,12 @@
 //! is sent; a long download is never cut off.
 
 use super::error::ProxyError;
-use super::headers::{self, Forwarded, Outgoing};
 use super::tunnel::Tunnels;
 use super::upgrade::accepted_is_offered;
 use super::upstream_pool::{UpstreamBody, UpstreamFailure, UpstreamPool};
-use crate::auth::Authenticated;
+use crate::auth::Vouched;
 use crate::config::Config;
+use crate::headers::rewrite::{self as headers, Forwarded, Outgoing};
 use axum::body::{Body, HttpBody};
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
@@ -143,7 +143,7 @@ impl Upstream {
         config: &Config,
         mut parts: Parts,
         body: Body,
-        auth: Option<&Authenticated>,
+        auth: Option<&Vouched<'_>>,
     ) -> Result<Response, ProxyError> {
         let uri = self.target(&parts.uri)?;
         // An upgrade needs the client's connection (HTTP/1.1 only); without it the request
@@ -172,21 +172,20 @@ impl Upstream {
                     host: parts.uri.authority().map(|a| a.as_str()),
                     trust_proxy: config.server.trust_proxy,
                 },
-                identity: auth.map(|a| a.identity.headers()),
+                underscores: config.gateway.underscore_headers,
+                // Without a caller, a skip-auth rule let the request through for its own
+                // method: the app must not be told to act as another one.
+                drop_method_overrides: auth.is_none(),
+                identity: auth.map(|a| a.identity_headers()),
+                // Only sfgate signs assertions; a client's copy never reaches the app.
+                assertion: auth.and_then(|a| a.assertion.as_ref()),
                 access_token: auth
                     .filter(|_| config.gateway.pass_access_token)
-                    .map(|a| (&a.token, &a.instance)),
+                    .map(|a| (&a.caller.token, &a.caller.instance)),
             },
         );
         // The upstream continues the request's trace, with sfgate's call as the parent.
         crate::telemetry::spans::propagate(&mut out);
-        // The signed identity assertion (`ASSERTION_KEY`), only for an authenticated caller;
-        // a client's own copy was removed by the header-name rule before authentication.
-        if auth.is_some() {
-            if let Some(assertion) = parts.extensions.get::<crate::policy::SignedAssertion>() {
-                out.insert(crate::policy::X_SFGATE_ASSERTION, assertion.0.clone());
-            }
-        }
 
         let mut request = Request::new(Body::empty());
         *request.method_mut() = parts.method;
@@ -197,7 +196,9 @@ impl Upstream {
             out.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             out.insert(header::UPGRADE, protocol.clone());
             *request.headers_mut() = out;
-            let send = self.pool.send_upgrade(request);
+            // Boxed: upgrades are rare, and their connect-and-handshake state would make every
+            // request's future (moved whole on each request) larger.
+            let send = Box::pin(self.pool.send_upgrade(request));
             let mut response = match tokio::time::timeout(self.timeout, send).await {
                 Ok(result) => result.map_err(classify)?,
                 Err(_) => return Err(ProxyError::Timeout),

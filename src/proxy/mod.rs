@@ -5,9 +5,9 @@
 //! The proxy is a fallback service outside the body limit and request timeout of sfgate's own
 //! routes: proxied bodies stream at any size, and `UPSTREAM_TIMEOUT` governs the upstream.
 
+mod counts;
 mod error;
 mod forward;
-pub mod headers;
 mod tunnel;
 mod tunnel_end;
 mod upgrade;
@@ -17,16 +17,14 @@ pub use error::ProxyError;
 pub use forward::{Upstream, UpstreamError, UpstreamOptions};
 pub use tunnel::Tunnels;
 pub use tunnel_end::TunnelEnd;
-pub use upgrade::UpgradePolicy;
 
-use crate::auth::{Authenticated, Authenticator, BrowserRejection, CredentialSource, RulePath};
-use crate::config::{Config, SkipAuthRule};
+use crate::access::{skips_auth, RulePath};
+use crate::auth::{Authenticated, Authenticator, BrowserRejection, CredentialSource, Vouched};
+use crate::config::Config;
 use crate::domain::{CanonicalPath, PathPolicy};
 use crate::middleware::Proxied;
-use crate::policy::AssertionSigner;
 use axum::extract::Request;
 use axum::http::request::Parts;
-use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::sync::Arc;
@@ -34,8 +32,6 @@ use std::sync::Arc;
 /// What the proxy works with, taken from the application once at start.
 pub struct Gateway {
     pub auth: Authenticator,
-    /// Signs `X-Sfgate-Assertion` for authenticated callers, when configured.
-    pub assertion: Option<Arc<AssertionSigner>>,
     pub config: Config,
     pub upstream: Upstream,
     /// Whether a path is sfgate's own (the router's table): answered 404, never proxied.
@@ -66,19 +62,15 @@ async fn proxy(gw: &Gateway, request: Request) -> Response {
         .is_some();
     let mut response = authenticate_then_forward(gw, request).await;
     if upgrade {
-        metrics::counter!("sfgate_upgrades_total", "status" => response.status().as_str().to_owned())
-            .increment(1);
+        counts::upgrade(response.status());
     }
     response.extensions_mut().insert(Proxied);
     response
 }
 
 async fn authenticate_then_forward(gw: &Gateway, request: Request) -> Response {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let config = &gw.config.gateway;
-    headers::remove_by_name_rule(&mut parts.headers, config.underscore_headers);
-    // Only sfgate signs assertions; a client's copy (in any spelling) never reaches the app.
-    headers::remove_assertion(&mut parts.headers);
     let policy = PathPolicy {
         allow_encoded_slashes: config.allow_encoded_slashes,
     };
@@ -90,8 +82,8 @@ async fn authenticate_then_forward(gw: &Gateway, request: Request) -> Response {
         }
     };
     if skips_auth(&config.skip_auth_routes, &parts.method, &path) {
-        // The rule allowed this method; the app must not be told to act as another one.
-        headers::remove_method_overrides(&mut parts.headers);
+        // Forwarded without a caller: the header rewrite also removes method overrides, as
+        // the rule allowed this method only.
         return forward(gw, parts, body, None).await;
     }
     let rejection = BrowserRejection::Login;
@@ -105,18 +97,10 @@ async fn authenticate_then_forward(gw: &Gateway, request: Request) -> Response {
                     tracing::info!(reason = %refused, "cross-site upgrade refused");
                     return refused.into_response();
                 }
-                if let Some(assertion) = gw
-                    .assertion
-                    .as_ref()
-                    .and_then(|s| s.header_in(caller.identity.assertion_slot(), &caller.identity))
-                {
-                    parts
-                        .extensions
-                        .insert(crate::policy::SignedAssertion(assertion));
-                }
                 // A tunnel it opens ends with this credential.
                 parts.extensions.insert(TunnelEnd::of(&gw.auth, &caller));
-                forward(gw, parts, body, Some(&caller)).await
+                let vouched = gw.auth.vouch(&caller);
+                forward(gw, parts, body, Some(&vouched)).await
             },
         )
         .await
@@ -147,7 +131,7 @@ async fn forward(
     gw: &Gateway,
     parts: Parts,
     body: axum::body::Body,
-    caller: Option<&Authenticated>,
+    caller: Option<&Vouched<'_>>,
 ) -> Response {
     // Branched here rather than wrapped: with tracing off the forwarding future is awaited as
     // it is. The traced branch is boxed so that this future stays the size it is without
@@ -167,79 +151,6 @@ async fn forward(
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
-    metrics::counter!("sfgate_proxy_requests_total", "status" => response.status().as_str().to_owned())
-        .increment(1);
+    counts::proxied(response.status());
     response
-}
-
-/// Whether `SKIP_AUTH_ROUTES` lets this request through unauthenticated. Rules see the path
-/// only (not the query), as oauth2-proxy's do; a rule without a method matches any method.
-/// A rule applies only when it matches every reading of the path (as sent, decoded, with
-/// `;` parameters stripped), so no upstream can read a skipped path as another one.
-pub fn skips_auth(rules: &[SkipAuthRule], method: &Method, path: &CanonicalPath) -> bool {
-    rules.iter().any(|rule| {
-        rule.method.as_ref().is_none_or(|m| m == method)
-            && path.views().all(|view| rule.path.is_match(view))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rule(method: Option<Method>, path: &str) -> SkipAuthRule {
-        SkipAuthRule {
-            method,
-            path: regex::Regex::new(path).expect("regex"),
-        }
-    }
-
-    fn path(raw: &str) -> CanonicalPath {
-        CanonicalPath::parse(raw, PathPolicy::default()).expect("canonical")
-    }
-
-    #[test]
-    fn skip_rules_match_path_and_optional_method() {
-        let rules = [rule(Some(Method::GET), "^/public/"), rule(None, "^/open$")];
-        assert!(skips_auth(&rules, &Method::GET, &path("/public/a")));
-        assert!(!skips_auth(&rules, &Method::POST, &path("/public/a")));
-        assert!(skips_auth(&rules, &Method::DELETE, &path("/open")));
-        assert!(!skips_auth(&rules, &Method::GET, &path("/opener")));
-        assert!(!skips_auth(&[], &Method::GET, &path("/public/a")));
-    }
-
-    #[test]
-    fn skip_rules_must_match_every_reading_of_the_path() {
-        let rules = [rule(None, r"\.css$"), rule(None, "^/open$")];
-        assert!(skips_auth(&rules, &Method::GET, &path("/app.css")));
-        assert!(!skips_auth(&rules, &Method::GET, &path("/admin;.css")));
-        assert!(!skips_auth(&rules, &Method::GET, &path("/admin%3b.css")));
-        assert!(!skips_auth(&rules, &Method::GET, &path("/op%65n")));
-    }
-
-    proptest::proptest! {
-        /// A skip rule removes requirements, so it matches the spelling it names and no other:
-        /// any other ASCII case, or any letter percent-encoded, is authenticated as usual.
-        #[test]
-        fn skip_rules_match_only_the_exact_spelling(
-            letters in proptest::collection::vec((proptest::bool::ANY, 0u8..3), 6),
-        ) {
-            let rules = [rule(None, "^/public/")];
-            let mut raw = String::from("/");
-            for (c, (upper, form)) in "public".chars().zip(letters) {
-                let c = if upper { c.to_ascii_uppercase() } else { c };
-                match form {
-                    0 => raw.push(c),
-                    1 => raw.push_str(&format!("%{:02X}", c as u32)),
-                    _ => raw.push_str(&format!("%{:02x}", c as u32)),
-                }
-            }
-            raw.push_str("/x");
-            proptest::prop_assert_eq!(
-                skips_auth(&rules, &Method::GET, &path(&raw)),
-                raw == "/public/x",
-                "{}", raw
-            );
-        }
-    }
 }

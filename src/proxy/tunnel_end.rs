@@ -50,14 +50,14 @@ impl TunnelEnd {
             tick.tick().await;
             if self
                 .auth
-                .validator
+                .validator()
                 .user_revoked_at(&self.user)
                 .is_some_and(|at| at > self.opened_ms)
             {
                 crate::auth::revoked_user_refusal("tunnel");
                 return "user revoked";
             }
-            if self.auth.validator.has_ended(&self.instance, &self.token) {
+            if self.auth.validator().has_ended(&self.instance, &self.token) {
                 return "credentials logged out or revoked";
             }
             if self

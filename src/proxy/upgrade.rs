@@ -1,11 +1,6 @@
-//! Which protocol upgrades gateway mode tunnels.
-//!
-//! **Rule.** Once an upgrade is accepted, sfgate joins the two connections byte for byte and
-//! sees no further request on them: whatever the client sends next reaches the app with no
-//! authentication, no route rule and no header stripping. So only protocols the product
-//! supports are tunnelled: `websocket` always, any other only when listed in
-//! `UPGRADE_PROTOCOLS`. `h2c` never is, whatever the list says: an app that speaks HTTP/2 over
-//! the tunnel would take requests no rule ever saw ("h2c smuggling").
+//! Offering an upgrade to the app: the request's `Upgrade` matched against the tunnelled
+//! protocols ([`UpgradeProtocols`], `UPGRADE_PROTOCOLS`; its rule, and why `h2c` is never
+//! tunnelled, is in `config/upgrade_protocols.rs`).
 //!
 //! An upgrade that is not tunnelled is dropped, not refused: the request goes to the app as an
 //! ordinary one without `Upgrade` (RFC 9110 7.8 lets a server ignore it; `curl --http2` on
@@ -16,52 +11,10 @@
 //! When the client offers several protocols (`Upgrade: websocket, h2c`), only the first one
 //! sfgate tunnels is offered to the app, and the app's `101` must name that one.
 
+use crate::config::UpgradeProtocols;
 use axum::http::{header, HeaderMap, HeaderValue};
 
-/// The protocol that is never tunnelled.
-const H2C: &str = "h2c";
-
-/// `UPGRADE_PROTOCOLS`, with `websocket` implied.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UpgradePolicy {
-    /// Lowercase protocol names (`name` or `name/version`), besides `websocket`.
-    extra: Vec<String>,
-}
-
-impl UpgradePolicy {
-    /// From `UPGRADE_PROTOCOLS`' entries; `h2c` and malformed names are refused.
-    pub fn parse(entries: &[&str]) -> Result<Self, String> {
-        let mut extra = Vec::new();
-        for entry in entries {
-            let name = entry.trim().to_ascii_lowercase();
-            if name_of(&name) == H2C {
-                return Err("h2c is never tunnelled (h2c smuggling); remove it".into());
-            }
-            if name.is_empty() || !name.bytes().all(is_token_byte) {
-                return Err(format!("`{entry}` is not a protocol name such as TLS/1.0"));
-            }
-            if name != "websocket" {
-                extra.push(name);
-            }
-        }
-        Ok(Self { extra })
-    }
-
-    /// Whether `token` (one entry of `Upgrade`, as `name` or `name/version`) is tunnelled. A
-    /// listed name without a version admits every version of it.
-    fn allows(&self, token: &str) -> bool {
-        let token = token.to_ascii_lowercase();
-        let name = name_of(&token);
-        if name == H2C {
-            return false;
-        }
-        token == "websocket"
-            || self
-                .extra
-                .iter()
-                .any(|listed| *listed == token || *listed == name)
-    }
-
+impl UpgradeProtocols {
     /// The protocol to offer the app: the first one the request offers that is tunnelled,
     /// when the request asks for an upgrade at all (`Connection: upgrade` and `Upgrade`).
     pub fn choose(&self, headers: &HeaderMap) -> Option<HeaderValue> {
@@ -98,16 +51,6 @@ fn asks_for_upgrade(headers: &HeaderMap) -> bool {
         .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// `h2c/1` is `h2c`.
-fn name_of(token: &str) -> &str {
-    token.split('/').next().unwrap_or_default().trim()
-}
-
-/// RFC 9110 token characters, and `/` between a name and its version.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/".contains(&b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,7 +67,7 @@ mod tests {
         h
     }
 
-    fn chosen(policy: &UpgradePolicy, connection: &str, upgrade: &[&str]) -> Option<String> {
+    fn chosen(policy: &UpgradeProtocols, connection: &str, upgrade: &[&str]) -> Option<String> {
         let mut pairs = vec![("connection", connection)];
         pairs.extend(upgrade.iter().map(|u| ("upgrade", *u)));
         policy
@@ -135,9 +78,9 @@ mod tests {
     /// Every spelling of an upgrade request: what is offered to the app, if anything.
     #[test]
     fn only_websocket_and_listed_protocols_are_offered_and_never_h2c() {
-        let default = UpgradePolicy::default();
-        let listed = UpgradePolicy::parse(&["TLS/1.0", "chat"]).expect("valid");
-        let cases: &[(&UpgradePolicy, &str, &[&str], Option<&str>)] = &[
+        let default = UpgradeProtocols::default();
+        let listed = UpgradeProtocols::parse(&["TLS/1.0", "chat"]).expect("valid");
+        let cases: &[(&UpgradeProtocols, &str, &[&str], Option<&str>)] = &[
             (&default, "Upgrade", &["websocket"], Some("websocket")),
             (&default, "upgrade", &["WebSocket"], Some("WebSocket")),
             (
@@ -185,12 +128,12 @@ mod tests {
 
     #[test]
     fn h2c_and_malformed_names_cannot_be_listed() {
-        assert!(UpgradePolicy::parse(&["h2c"]).is_err());
-        assert!(UpgradePolicy::parse(&["H2C/1"]).is_err());
-        assert!(UpgradePolicy::parse(&["a b"]).is_err());
+        assert!(UpgradeProtocols::parse(&["h2c"]).is_err());
+        assert!(UpgradeProtocols::parse(&["H2C/1"]).is_err());
+        assert!(UpgradeProtocols::parse(&["a b"]).is_err());
         assert_eq!(
-            UpgradePolicy::parse(&["WebSocket"]).expect("valid"),
-            UpgradePolicy::default()
+            UpgradeProtocols::parse(&["WebSocket"]).expect("valid"),
+            UpgradeProtocols::default()
         );
     }
 

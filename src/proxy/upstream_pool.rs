@@ -168,10 +168,10 @@ impl UpstreamPool {
                 },
             }
         }
-        match self
-            .connect(&self.connector, self.h2_prior_knowledge)
-            .await?
-        {
+        // Boxed: a new connection is the rare case, and its state (connector, TLS, handshake)
+        // would otherwise make every request's future, moved and copied whole on each
+        // request, several kilobytes larger.
+        match Box::pin(self.connect(&self.connector, self.h2_prior_knowledge)).await? {
             Fresh::H2(mut h2) => {
                 with_idle(self.id, |idle| idle.h2 = Some(h2.clone()));
                 *request.uri_mut() = absolute;
@@ -322,6 +322,7 @@ fn connector(connect_timeout: Duration, alpn_h2: bool) -> Connector {
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
     http.enforce_http(false);
+    crate::crypto::install_tls_provider();
     let tls = hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
         .https_or_http();

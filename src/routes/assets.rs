@@ -2,6 +2,7 @@
 //! and a Content-Security-Policy of `'self'` with no inline code.
 
 use super::OwnRoutes;
+use crate::prefix_paths::PrefixPaths;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -13,11 +14,11 @@ const FAVICON: &str = include_str!("../../assets/favicon.svg");
 /// The assets under sfgate's prefix, which sfgate's pages name, in both modes. When sfgate is
 /// the whole site it also keeps `/assets/` (older pages and bookmarks) and `/favicon.ico`; in
 /// gateway mode those paths belong to the upstream app (its own assets and icon).
-pub(super) fn router(gateway_mode: bool) -> OwnRoutes {
+pub(super) fn router(paths: &PrefixPaths, gateway_mode: bool) -> OwnRoutes {
     let router = OwnRoutes::new()
-        .route(ASSET_CSS, get(css))
-        .route(ASSET_JS, get(js))
-        .route(ASSET_FAVICON, get(favicon));
+        .route(paths.asset_css, get(css))
+        .route(paths.asset_js, get(js))
+        .route(paths.asset_favicon, get(favicon));
     if gateway_mode {
         return router;
     }
@@ -28,10 +29,6 @@ pub(super) fn router(gateway_mode: bool) -> OwnRoutes {
         .route("/assets/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
 }
-
-const ASSET_CSS: &str = "/oauth2/assets/sfgate.css";
-const ASSET_JS: &str = "/oauth2/assets/sfgate.js";
-const ASSET_FAVICON: &str = "/oauth2/assets/favicon.svg";
 
 /// An SVG icon; browsers go by the content type, so it serves `/favicon.ico` too.
 async fn favicon() -> impl IntoResponse {

@@ -10,11 +10,12 @@
 //! decision (`FORWARD_AUTH_STYLE`). Anyone can send those headers, so they are read only with
 //! `TRUST_PROXY`; with route rules and no trusted original request, the request is refused.
 
+use crate::access::RulePath;
 use crate::auth::original_request::{
     original_request, redirects_browsers, AuthRequest, OriginalRequest, OriginalRequestError,
 };
-use crate::auth::{Authenticated, BrowserRejection, RulePath};
-use crate::identity_headers::{identity_headers, insert_access_token};
+use crate::auth::{Authenticated, BrowserRejection};
+use crate::headers::{insert_access_token, X_SFGATE_ASSERTION};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
@@ -79,7 +80,7 @@ fn read_original(
             method: &parts.method,
             uri: &parts.uri,
             headers: &parts.headers,
-            auth_path: crate::login_paths::FORWARD_AUTH,
+            auth_path: state.config.paths().forward_auth,
         },
     )
 }
@@ -99,13 +100,12 @@ fn json_only(mut response: Response) -> Response {
 fn granted(state: &AppState, auth: &Authenticated) -> Response {
     let mut response = StatusCode::ACCEPTED.into_response();
     let out = response.headers_mut();
-    out.extend(identity_headers(&auth.identity));
-    if let Some(assertion) = state
-        .assertion
-        .as_ref()
-        .and_then(|s| s.header_in(auth.identity.assertion_slot(), &auth.identity))
-    {
-        out.insert(crate::policy::X_SFGATE_ASSERTION, assertion);
+    let vouched = state.auth.vouch(auth);
+    for (name, value) in vouched.identity_headers() {
+        out.insert(name.clone(), value.clone());
+    }
+    if let Some(assertion) = vouched.assertion {
+        out.insert(X_SFGATE_ASSERTION, assertion);
     }
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if state.config.gateway.pass_access_token {
@@ -114,7 +114,7 @@ fn granted(state: &AppState, auth: &Authenticated) -> Response {
     response
 }
 
-/// The header-name rule ([`crate::header_rule`]) for forward auth: sfgate's answer can
+/// The header-name rule ([`crate::headers::rule`]) for forward auth: sfgate's answer can
 /// set identity headers but cannot remove what the client sent, and the proxy in front passes
 /// the original headers on. A look-alike of a header sfgate owns (`X_Salesforce_User_Id`) is
 /// therefore refused here (400) rather than let through to an app that may read `_` as `-`.
@@ -122,7 +122,7 @@ fn granted(state: &AppState, auth: &Authenticated) -> Response {
 fn look_alike_refusal(headers: &HeaderMap) -> Option<Response> {
     let name = headers
         .keys()
-        .find(|name| crate::header_rule::is_look_alike(name.as_str()))?;
+        .find(|name| crate::headers::rule::is_look_alike(name.as_str()))?;
     tracing::info!(header = %name, "forward auth refused a look-alike of an owned header");
     Some(json_only(
         crate::error::ErrorResponse::bad_request(format!(

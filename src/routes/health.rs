@@ -10,7 +10,7 @@ pub(super) async fn healthz() -> Json<Value> {
 }
 
 pub(super) async fn readyz(State(state): State<AppState>) -> Json<Value> {
-    let last = state.auth.readiness.last();
+    let last = state.auth.last_salesforce_call();
     // [store] Redis down means local guarantees only: degraded, still serving.
     let redis = state.store.status();
     let status = match (&last, &redis) {
@@ -22,7 +22,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Json<Value> {
         "status": status,
         "config": "loaded",
         "salesforce": { "last_call": last },
-        "identity_cache_entries": state.auth.validator.cached_entries(),
+        "identity_cache_entries": state.auth.cached_identities(),
     });
     if let Some(redis) = redis {
         body["redis"] = json!(redis);

@@ -1,4 +1,4 @@
-//! `GET /` (standalone mode) and `GET /oauth2/sign_in` (both modes): what sfgate is, a login
+//! `GET /` (standalone mode) and `GET {prefix}/sign_in` (both modes): what sfgate is, a login
 //! button, and who is logged in.
 
 use crate::auth::session::{Session, SessionUser};
@@ -17,11 +17,12 @@ struct HomePage<'a> {
     instance_url: Option<&'a str>,
     logout: Option<LogoutNotice>,
     script: Vec<String>,
-    /// `/api/me`, or `/oauth2/userinfo` in gateway mode.
+    /// `/api/me`, or `{prefix}/userinfo` in gateway mode.
     identity_path: &'static str,
+    paths: &'static crate::prefix_paths::PrefixPaths,
 }
 
-/// What the page says after a logout (`/?logout=...`, set by `POST /oauth2/logout`).
+/// What the page says after a logout (`/?logout=...`, set by `POST {prefix}/logout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LogoutNotice {
     Done,
@@ -51,7 +52,11 @@ fn script_lines(config: &Config, session_instance: Option<&str>) -> Vec<String> 
     let origin = config.public_origin();
     let mut lines = Vec::new();
     if config.salesforce.enable_password_flow {
-        lines.extend(shell_examples::login_lines(&origin, false));
+        lines.extend(shell_examples::login_lines_under(
+            config.paths(),
+            &origin,
+            false,
+        ));
     } else {
         let login_origin = config.salesforce.login_url.origin().ascii_serialization();
         let instance = session_instance.map(str::to_string).or_else(|| {
@@ -84,7 +89,7 @@ pub(super) async fn home(
 ) -> Response {
     // The page only shows who the cookie says is logged in; protected routes re-check with
     // Salesforce. An unreadable cookie simply shows the logged-out page.
-    let session: Option<Session> = state.auth.cookies.open_session(&headers).ok().flatten();
+    let session: Option<Session> = state.auth.session(&headers).ok().flatten();
     let instance_url = session.as_ref().map(|s| s.instance_url.as_str());
     let page = HomePage {
         user: session.as_ref().map(|s| &s.user),
@@ -92,6 +97,7 @@ pub(super) async fn home(
         logout: LogoutNotice::from_query(query.as_deref()),
         script: script_lines(&state.config, instance_url),
         identity_path: state.config.identity_path(),
+        paths: state.config.paths(),
     };
     match page.render() {
         Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),

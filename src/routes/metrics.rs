@@ -26,8 +26,7 @@ pub(super) async fn render(State(state): State<AppState>, headers: HeaderMap) ->
             return response;
         }
     }
-    metrics::gauge!("sfgate_identity_cache_entries")
-        .set(state.auth.validator.cached_entries() as f64);
+    metrics::gauge!("sfgate_identity_cache_entries").set(state.auth.cached_identities() as f64);
     (
         [
             (

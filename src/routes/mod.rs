@@ -6,22 +6,21 @@ mod forward_auth;
 mod health;
 mod home;
 mod jwks;
-pub mod login;
 mod metrics;
+mod oauth2;
 mod own;
 mod protected;
 
 pub use own::OwnPaths;
 use own::OwnRoutes;
 
-use crate::login_paths as paths;
 use crate::state::AppState;
 use axum::routing::{any, get};
 use axum::Router;
 
 /// sfgate's own routes, and the paths they own (in gateway mode never proxied).
 ///
-/// Under the prefix (`/oauth2`) in both modes: the login flow, the sign-in and sign-out pages,
+/// Under the prefix (`PROXY_PREFIX`, `/oauth2` by default) in both modes: the login flow, the sign-in and sign-out pages,
 /// `userinfo`, forward auth, health, readiness, the JWKS and the pages' assets. Standalone mode
 /// (no `UPSTREAM_URL`) adds what it has always served at the root: the home page, `/secured`,
 /// `/api/me`, `/healthz`, `/readyz`, `/.well-known/jwks.json` and `/metrics` (unless
@@ -29,18 +28,19 @@ use axum::Router;
 /// path outside the prefix, `/` included, is the app's.
 pub fn router(state: AppState) -> (Router, OwnPaths) {
     let gateway_mode = state.config.gateway.upstream_url.is_some();
+    let paths = state.config.paths();
     let own = OwnRoutes::new()
-        .route(paths::SIGN_IN, get(home::home))
-        .route(paths::USERINFO, any(protected::userinfo))
-        .route(paths::HEALTHZ, get(health::healthz))
-        .route(paths::READYZ, get(health::readyz))
-        .route(paths::FORWARD_AUTH, any(forward_auth::forward_auth))
+        .route(paths.sign_in, get(home::home))
+        .route(paths.userinfo, any(protected::userinfo))
+        .route(paths.healthz, get(health::healthz))
+        .route(paths.readyz, get(health::readyz))
+        .route(paths.forward_auth, any(forward_auth::forward_auth))
         // Envoy's `ext_authz` appends the original path to the auth path.
-        .route("/oauth2/auth/", any(forward_auth::forward_auth))
-        .route("/oauth2/auth/{*original}", any(forward_auth::forward_auth))
-        .route(paths::JWKS, get(jwks::jwks))
-        .merge(assets::router(gateway_mode))
-        .merge(login::router(&state.config));
+        .route(paths.forward_auth_slash, any(forward_auth::forward_auth))
+        .route(paths.forward_auth_any, any(forward_auth::forward_auth))
+        .route(paths.jwks, get(jwks::jwks))
+        .merge(assets::router(paths, gateway_mode))
+        .merge(oauth2::router(&state.config));
     let own = if gateway_mode {
         own
     } else {
@@ -79,6 +79,10 @@ mod tests {
     use crate::config::Config;
 
     fn own_paths(redirect: &str, upstream: Option<&str>) -> OwnPaths {
+        own_paths_under(None, redirect, upstream)
+    }
+
+    fn own_paths_under(prefix: Option<&str>, redirect: &str, upstream: Option<&str>) -> OwnPaths {
         let mut env: std::collections::HashMap<String, String> = [
             ("SF_CLIENT_ID", "client"),
             ("SF_CLIENT_SECRET", "secret-value-123"),
@@ -91,6 +95,9 @@ mod tests {
         .collect();
         if let Some(upstream) = upstream {
             env.insert("UPSTREAM_URL".into(), upstream.into());
+        }
+        if let Some(prefix) = prefix {
+            env.insert("PROXY_PREFIX".into(), prefix.into());
         }
         let state = AppState::new(Config::from_map(&env).expect("config")).expect("state");
         router(state).1
@@ -155,6 +162,34 @@ mod tests {
             "/.well-known/acme-challenge/x",
         ] {
             assert!(!own.contains(other), "{other}");
+        }
+    }
+
+    #[tokio::test]
+    async fn with_another_prefix_sfgate_owns_that_prefix_and_the_app_owns_oauth2() {
+        for upstream in [Some("http://127.0.0.1:9"), None] {
+            let own = own_paths_under(Some("/sso/"), "https://gw.example.com/sso/done", upstream);
+            for path in [
+                "/sso",
+                "/sso/x",
+                "/sso/start",
+                "/sso/auth",
+                "/sso/auth/admin/x",
+                "/sso/assets/sfgate.css",
+                "/sso/healthz",
+                "/sso/done",
+            ] {
+                assert!(own.contains(path), "{path} {upstream:?}");
+            }
+            for other in [
+                "/oauth2",
+                "/oauth2/start",
+                "/oauth2/auth",
+                "/ssox",
+                "/SSO/start",
+            ] {
+                assert!(!own.contains(other), "{other} {upstream:?}");
+            }
         }
     }
 }

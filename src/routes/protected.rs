@@ -12,14 +12,16 @@
 //! one learns that the route answers `GET` alone (405).
 
 use super::OwnRoutes;
-use crate::auth::{Authenticator, BrowserRejection, Confirmed, RulePath};
-use crate::salesforce::Identity;
+use crate::access::RulePath;
+use crate::auth::{Authenticator, BrowserRejection, Confirmed};
+use crate::domain::Identity;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Json;
 use std::future::ready;
+use std::sync::Arc;
 
 pub(super) fn router() -> OwnRoutes {
     OwnRoutes::new()
@@ -51,7 +53,7 @@ pub(super) async fn userinfo(State(auth): State<Authenticator>, request: Request
 async fn protect(
     auth: &Authenticator,
     request: Request,
-    answer: impl FnOnce(&Confirmed) -> Response,
+    answer: impl FnOnce(&Arc<Confirmed>) -> Response,
 ) -> Response {
     protect_with(
         auth,
@@ -66,7 +68,7 @@ async fn protect_with(
     auth: &Authenticator,
     request: Request,
     rejection: BrowserRejection,
-    answer: impl FnOnce(&Confirmed) -> Response,
+    answer: impl FnOnce(&Arc<Confirmed>) -> Response,
 ) -> Response {
     let (parts, _body) = request.into_parts();
     auth.serve(parts, RulePath::Request, rejection, |parts, caller| {
@@ -111,7 +113,7 @@ impl<'a> UserInfo<'a> {
     }
 }
 
-fn render_userinfo(confirmed: &Confirmed) -> Response {
+fn render_userinfo(confirmed: &Arc<Confirmed>) -> Response {
     let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let info = UserInfo::new(confirmed.identity());
     match serde_json::to_vec(&info) {
@@ -130,9 +132,9 @@ fn render_userinfo(confirmed: &Confirmed) -> Response {
     }
 }
 
-fn render_me(confirmed: &Confirmed) -> Response {
+fn render_me(confirmed: &Arc<Confirmed>) -> Response {
     let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    match confirmed.json() {
+    match Confirmed::json(confirmed) {
         Ok(json) => (
             [
                 no_store,

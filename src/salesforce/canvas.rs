@@ -174,23 +174,12 @@ fn decode(raw: &str) -> Option<Vec<u8>> {
         .find_map(|engine| engine.decode(raw).ok())
 }
 
-/// Builds a signed request as Salesforce does: for the emulator's Canvas host page and tests.
-pub fn sign(context: &serde_json::Value, secret: &[u8]) -> String {
-    let encoded = STANDARD.encode(context.to_string());
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(mac) => mac,
-        // HMAC takes keys of any length.
-        Err(_) => return format!(".{encoded}"),
-    };
-    mac.update(encoded.as_bytes());
-    format!("{}.{encoded}", STANDARD.encode(mac.finalize().into_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
     use serde_json::json;
+    use sfgate_emulator::sign_request as sign;
 
     const SECRET: &[u8] = b"consumer-secret";
 

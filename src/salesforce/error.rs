@@ -1,5 +1,9 @@
-//! What can go wrong when sfgate calls Salesforce. The client side only says what happened;
-//! the HTTP answer a caller gets for it is decided at the HTTP boundary (`src/error.rs`).
+//! What can go wrong when sfgate calls Salesforce, and the one answer a caller gets for each
+//! (in the shape of `src/error.rs`, which knows nothing of Salesforce).
+
+use crate::error::ErrorResponse;
+use axum::http::StatusCode;
+use std::time::Duration;
 
 /// Kept apart so callers can fail closed precisely: a token Salesforce *rejected* is the
 /// client's problem (401); Salesforce being slow or broken is not (502/503/504, retry later).
@@ -52,5 +56,29 @@ pub fn transient_failure<T>(result: &Result<T, SalesforceError>) -> Option<Strin
     match result {
         Err(e) if e.is_transient() => Some(e.to_string()),
         _ => None,
+    }
+}
+
+/// The fail-closed answer when a call to Salesforce failed: 502/503/504, with `Retry-After` when
+/// retrying later may help. A request Salesforce did not confirm never gets through.
+impl From<&SalesforceError> for ErrorResponse {
+    fn from(e: &SalesforceError) -> Self {
+        let (status, description) = match e {
+            SalesforceError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "Salesforce did not answer in time; try again shortly"),
+            SalesforceError::Unreachable => (StatusCode::SERVICE_UNAVAILABLE, "Salesforce could not be reached; try again shortly"),
+            SalesforceError::Status(_) | SalesforceError::Unparsable => (StatusCode::BAD_GATEWAY, "Salesforce answered with an error or an unreadable response; try again shortly"),
+            SalesforceError::BadSignature => (StatusCode::BAD_GATEWAY, "the token response from Salesforce failed its signature check, so its tokens were discarded"),
+            SalesforceError::InstanceRefused(_) => (StatusCode::BAD_GATEWAY, "Salesforce returned an instance URL that this gateway is not allowed to call"),
+            SalesforceError::Rejected { .. } => (StatusCode::BAD_GATEWAY, "Salesforce rejected the request"),
+        };
+        let response = ErrorResponse::new(status, "temporarily_unavailable", description);
+        if e.is_transient() {
+            response.with_retry_after(Duration::from_secs(5))
+        } else {
+            ErrorResponse {
+                error: "bad_gateway",
+                ..response
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! identity URL (`.../id/<org id>/<user id>`), which names the org; when it does not, the
 //! validator completes the identity with `userinfo`.
 
-use super::identity::read_at_most;
+use super::userinfo::read_at_most;
 use super::SalesforceError;
 use crate::domain::{OrgId, SalesforceId};
 use secrecy::{ExposeSecret, SecretString};

@@ -14,8 +14,8 @@
 //!   trusted), and a failed refresh keeps the keys already known: a JWKS outage does not
 //!   refuse tokens signed with a cached key.
 
-use super::identity::read_at_most;
 use super::rs256::Rs256Key;
+use super::userinfo::read_at_most;
 use super::SalesforceError;
 use crate::domain::{InstancePolicy, InstanceUrl};
 use std::collections::HashMap;
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn only_rsa_signing_keys_of_at_least_2048_bits_are_kept() {
-        let pem = crate::salesforce::emulator::FOREIGN_KEY;
+        let pem = sfgate_emulator::FOREIGN_KEY;
         let (n, e, _) = crate::salesforce::rs256::tests::jwk_and_signature(pem, b"");
         let doc = serde_json::json!({"keys": [
             {"kty": "RSA", "kid": "a", "use": "sig", "alg": "RS256", "n": n, "e": e},

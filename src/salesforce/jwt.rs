@@ -16,7 +16,7 @@
 //! fixed algorithm the compact serialisation is small: three base64url parts, the signature
 //! over the first two exactly as received. Each token is decoded and parsed once, here; the
 //! RSA arithmetic and the hash are AWS-LC's. Tests: the unit tests below (every altered
-//! character refused, every other `alg` refused) and tests/jwt.rs.
+//! character refused, every other `alg` refused) and tests/api/jwt.rs.
 
 use super::rs256::Rs256Key;
 use crate::domain::{OrgId, SalesforceId};

@@ -1,22 +1,23 @@
-//! The Salesforce side: talking to Salesforce's OAuth and identity endpoints, and the
-//! emulator that stands in for Salesforce in demo mode and in every test.
+//! The Salesforce side: talking to Salesforce's OAuth and identity endpoints. (The emulator
+//! that stands in for Salesforce in demo mode and in every test is a crate of its own,
+//! crates/sfgate-emulator.)
 
 pub mod canvas;
-pub mod emulator;
 mod error;
-pub mod identity;
 pub mod introspect;
 pub mod jwks;
 pub mod jwt;
 pub mod oauth;
 pub mod rs256;
 mod signature;
+pub mod userinfo;
 
 pub use error::{transient_failure, SalesforceError};
-pub use identity::{Identity, IdentityClient, Profile};
 pub use oauth::{SalesforceOAuth, TokenSet};
 pub use signature::verify_signature;
+pub use userinfo::IdentityClient;
 
+use crate::domain::Identity;
 use std::time::Duration;
 
 /// The one HTTP client for calls to Salesforce. Redirects are never followed: a token or code
@@ -24,6 +25,7 @@ use std::time::Duration;
 /// crate's docs ask for this to prevent SSRF). Timeouts keep a slow Salesforce from holding
 /// requests open.
 pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    crate::crypto::install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)

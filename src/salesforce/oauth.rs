@@ -6,8 +6,8 @@
 
 use super::{http_client_error, verify_signature, SalesforceError};
 use crate::config::SalesforceConfig;
-use crate::domain::{InstancePolicy, InstanceUrl, OrgId, SalesforceId};
-use crate::health::Readiness;
+use crate::domain::{InstancePolicy, InstanceUrl, OrgId, SalesforceId, SiteUrl};
+use crate::readiness::Readiness;
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
     BasicTokenType,
@@ -34,6 +34,13 @@ pub struct SalesforceFields {
     signature: String,
     #[serde(default)]
     id_token: Option<String>,
+    /// The Experience Cloud site the user logged in through (with `sfdc_community_id`, which
+    /// sfgate does not need). Only on site logins, and not from every org.
+    #[serde(default)]
+    sfdc_community_url: Option<String>,
+    /// The same under the name some clients read it by; both are tolerated, the former wins.
+    #[serde(default)]
+    sfdc_site_url: Option<String>,
 }
 
 impl ExtraTokenFields for SalesforceFields {}
@@ -79,6 +86,9 @@ pub struct TokenSet {
     pub token_type: String,
     pub org_id: OrgId,
     pub user_id: SalesforceId,
+    /// The Experience Cloud site the tokens were issued through, when they were: their
+    /// `userinfo` is the site's (see [`SalesforceOAuth::site_of`]).
+    pub site: Option<SiteUrl>,
 }
 
 impl fmt::Debug for TokenSet {
@@ -88,6 +98,7 @@ impl fmt::Debug for TokenSet {
             .field("org_id", &self.org_id)
             .field("user_id", &self.user_id)
             .field("scope", &self.scope)
+            .field("site", &self.site)
             .finish_non_exhaustive()
     }
 }
@@ -108,6 +119,8 @@ pub struct SalesforceOAuth {
     scopes: Vec<String>,
     policy: InstancePolicy,
     revocation_url: Url,
+    /// `SF_LOGIN_URL` when it is an Experience Cloud site on an allowed origin.
+    site: Option<SiteUrl>,
     /// Every call's outcome, for `/readyz`; instances named in verified responses are trusted.
     readiness: Arc<Readiness>,
 }
@@ -138,6 +151,7 @@ impl SalesforceOAuth {
             scopes: config.scopes.clone(),
             policy: config.instance_policy.clone(),
             revocation_url: Url::parse(&config.login_endpoint("/services/oauth2/revoke"))?,
+            site: configured_site(config),
             readiness,
         })
     }
@@ -326,8 +340,42 @@ impl SalesforceOAuth {
             token_type: "Bearer".to_string(),
             org_id,
             user_id,
+            site: self.site_of(extra),
         })
     }
+
+    /// The site a token response's tokens belong to: the one Salesforce names
+    /// (`sfdc_community_url`) when it passes the instance policy, else the configured site
+    /// (`SF_LOGIN_URL` with a path), else none (their `userinfo` is the instance's). A named
+    /// site that fails the policy is never called: the configured one is used instead.
+    fn site_of(&self, extra: &SalesforceFields) -> Option<SiteUrl> {
+        let named = extra
+            .sfdc_community_url
+            .as_deref()
+            .or(extra.sfdc_site_url.as_deref())
+            .filter(|raw| !raw.is_empty());
+        match named.map(|raw| SiteUrl::check(&self.policy, raw)) {
+            Some(Ok(site)) => Some(site),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "the token response named a site outside the allowed instances; using the configured one");
+                self.site.clone()
+            }
+            None => self.site.clone(),
+        }
+    }
+}
+
+/// `SF_LOGIN_URL` as a site, when it has a path and its origin passes the instance policy (a
+/// site on a custom domain is listed in `SF_INSTANCE_ORIGINS`, as its instance must be).
+fn configured_site(config: &SalesforceConfig) -> Option<SiteUrl> {
+    if matches!(config.login_url.path(), "" | "/") {
+        return None;
+    }
+    SiteUrl::check(&config.instance_policy, config.login_url.as_str())
+        .inspect_err(|e| {
+            tracing::warn!(error = %e, "SF_LOGIN_URL is a site whose origin is not an allowed instance; its users' tokens are checked at their instance");
+        })
+        .ok()
 }
 
 /// `https://login.salesforce.com/id/<org>/<user>`: the signed part of a token response that

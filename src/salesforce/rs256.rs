@@ -137,7 +137,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_valid_signature_is_accepted_and_an_altered_message_refused() {
-        let pem = crate::salesforce::emulator::FOREIGN_KEY;
+        let pem = sfgate_emulator::FOREIGN_KEY;
         let (n, e, signature) = jwk_and_signature(pem, MESSAGE);
         let key = Rs256Key::from_jwk(&n, &e).expect("key");
         assert_eq!(key.bits(), 2048);
@@ -152,7 +152,7 @@ pub(crate) mod tests {
 
     #[test]
     fn altered_truncated_or_empty_signatures_are_refused() {
-        let pem = crate::salesforce::emulator::FOREIGN_KEY;
+        let pem = sfgate_emulator::FOREIGN_KEY;
         let (n, e, signature) = jwk_and_signature(pem, MESSAGE);
         let key = Rs256Key::from_jwk(&n, &e).expect("key");
         for i in [0, 100, signature.len() - 1] {
@@ -170,35 +170,25 @@ pub(crate) mod tests {
 
     #[test]
     fn a_signature_by_another_key_is_refused() {
-        let foreign = crate::salesforce::emulator::FOREIGN_KEY;
+        let foreign = sfgate_emulator::FOREIGN_KEY;
         let (_, _, foreign_signature) = jwk_and_signature(foreign, MESSAGE);
-        let issuer = crate::salesforce::emulator::test_keys::SIGNING_KEYS[0];
+        let issuer = sfgate_emulator::test_keys::SIGNING_KEYS[0];
         let (n, e, own_signature) = jwk_and_signature(issuer, MESSAGE);
         let key = Rs256Key::from_jwk(&n, &e).expect("key");
         assert!(key.verify(MESSAGE, &own_signature));
         assert!(!key.verify(MESSAGE, &foreign_signature));
     }
 
-    /// A 1024-bit RSA key, generated for this test only.
-    const SHORT_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----\n\
-MIICXwIBAAKBgQDjJFgPLl8yinLwl2mLaB97fkRQmKCio9lejiOfNkVDPW6tyOdP\n\
-vZ2MNG5Uxj5Y5kEM5Joku/zJ7muru/OzS6AITXOFEq3assBmgLw+rZdFbxscR4Nc\n\
-Oiud0l3VcXy/Zrk/exzvrOBhtI7ndlGDWcVucsmUba5TPbvWTwwzmfiw6QIDAQAB\n\
-AoGBAK3VZr9XkeuwIX8XoeLa8R0l6Up1RJq0IutGhOSYODHZlhbSJpTUXPqsNbQT\n\
-dCu9LBOd8IokhLZWDXkFAuE5A2NlvmYI7nSC/P4WtfYtl1PKDbzSYeS76iTyjp4C\n\
-5C+c7nfhOho41pf/coTV4mAPxIv8Oi9EstYd3/l4qmEIPGIBAkEA/OvSzRcY+rIR\n\
-K1UVJqTosGM15qR7LHyOHVigKFbj03GaNE3j507loY6iVTXFHFYdR5ZlUNiXjG5p\n\
-H43/r9LBkQJBAOXoL1hzeFCjxnEBbFoa1zxaPFSWKSeT0lUGbiMuyYrBcfOaK6rc\n\
-D6c7IPhSFNXB++LK66myVlzkCngs/516TdkCQQDN3aXYCdTrOcV/3+E3c0NzT02w\n\
-TnFz5G5ItLqoGxGWKgG6USwQOsfumIrJkNrAFdf/TQtqouG4DKbEaHCWTJYBAkEA\n\
-kj1xuEqi0nCKrqEgIeSG2m3viEKH5RPjK5BOiHSfYHKSIEkF08Xs8wvqeeoENMAS\n\
-j/1Rj/zPcIDho/XDlpEQaQJBAJmOaBEHz+wtwIKapuZHmAPV2vni8PyGzciiFIfU\n\
-isjLOukZfdLREAWppyR+obl1McSK2hyoY1gkd7VpktoNt9Y=\n\
------END RSA PRIVATE KEY-----\n";
+    /// A 1024-bit key's JWK `n` (`e` is 65537) and its RS256 signature of [`MESSAGE`], made
+    /// with `openssl dgst -sha256 -sign`: AWS-LC refuses to sign with a key this short, which
+    /// is the point, so the signature is a constant.
+    const SHORT_KEY_N: &str = "4yRYDy5fMopy8Jdpi2gfe35EUJigoqPZXo4jnzZFQz1urcjnT72djDRuVMY-WOZBDOSaJLv8ye5rq7vzs0ugCE1zhRKt2rLAZoC8Pq2XRW8bHEeDXDorndJd1XF8v2a5P3sc76zgYbSO53ZRg1nFbnLJlG2uUz271k8MM5n4sOk";
+    const SHORT_KEY_SIGNATURE: &str = "dXra18N9eU_44pmiYq8NTLdZvYwotZZcVVnNKQWhqmCRuHe9XRdNyUDMoHj02z67prtD0oQJGGo9-K_0JnAiBl08v0yY2XylcHyuN1aY_N4Q54HTyTFuGCujY_XAutG2HOJY5pT7CssxcUVBmyjcCl9RbPYiK7Ou76EwptAD_1E";
 
     #[test]
     fn a_key_shorter_than_2048_bits_is_refused_even_with_a_genuine_signature() {
-        let (n, e, signature) = jwk_and_signature(SHORT_KEY, MESSAGE);
+        let (n, e) = (SHORT_KEY_N.to_string(), "AQAB".to_string());
+        let signature = URL_SAFE_NO_PAD.decode(SHORT_KEY_SIGNATURE).expect("b64");
         assert_eq!(
             Rs256Key::from_jwk(&n, &e).map(|k| k.bits()),
             Err(KeyRejected::TooShort(1024))
@@ -231,7 +221,7 @@ isjLOukZfdLREAWppyR+obl1McSK2hyoY1gkd7VpktoNt9Y=\n\
             Err(KeyRejected::TooLong(8200))
         );
         // A leading zero octet is the same number: still 2048 bits.
-        let pem = crate::salesforce::emulator::FOREIGN_KEY;
+        let pem = sfgate_emulator::FOREIGN_KEY;
         let (n, e, signature) = jwk_and_signature(pem, MESSAGE);
         let mut padded = vec![0u8];
         padded.extend(URL_SAFE_NO_PAD.decode(&n).expect("n"));

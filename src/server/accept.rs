@@ -3,6 +3,7 @@
 //! a task of its own on the loop's runtime, and on shutdown let them finish.
 
 use super::connection;
+use super::slot::ConnectionSlot;
 use super::ConnectionLimits;
 use axum::Router;
 use std::future::Future;
@@ -12,19 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
-
-/// A connection's place under `MAX_CONNECTIONS`, in every request's extensions. A protocol
-/// upgrade (a WebSocket) keeps a clone for as long as its tunnel is open: the upgraded
-/// connection is still an open connection, and the slot is freed only when both the HTTP
-/// connection and the tunnel have ended.
-#[derive(Clone)]
-pub struct ConnectionSlot(
-    #[expect(
-        dead_code,
-        reason = "held, never read: dropping the last clone frees the slot"
-    )]
-    Arc<OwnedSemaphorePermit>,
-);
 
 /// `MAX_CONNECTIONS` for every serving loop of one server: one semaphore, whatever the number
 /// of threads. Taking a slot is one atomic operation, so nothing is locked on the hot path.
@@ -184,7 +172,7 @@ pub(super) async fn serve_loop(
             app.clone(),
             limits,
             stopping.clone(),
-            ConnectionSlot(Arc::new(permit)),
+            ConnectionSlot::new(permit),
             running.clone(),
         ));
     }

@@ -1,8 +1,8 @@
 //! One client connection: hyper's HTTP/1 and HTTP/2 server with upgrades, the idle deadline,
 //! the HTTP/2 header-block deadline, and graceful shutdown.
 
-use super::accept::ConnectionSlot;
 use super::h2_headers::{HeaderBlockClock, WatchHeaderBlocks};
+use super::slot::ConnectionSlot;
 use super::{ConnectionLimits, CLOSE_GRACE};
 use axum::body::Body;
 use axum::extract::ConnectInfo;

@@ -31,10 +31,11 @@ mod accept;
 mod connection;
 pub mod h2_headers;
 pub mod listeners;
+mod slot;
 pub mod threads;
 
-pub use accept::ConnectionSlot;
 pub use listeners::Listeners;
+pub use slot::ConnectionSlot;
 pub use threads::{serve_threads, AfterDrain};
 
 use std::future::Future;

@@ -9,8 +9,8 @@
 
 use super::keys::Purpose;
 use super::{Digest, SharedStore};
+use crate::domain::Identity;
 use crate::domain::{InstanceUrl, OrgId, SalesforceId};
-use crate::salesforce::Identity;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

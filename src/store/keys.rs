@@ -1,5 +1,6 @@
 //! Redis is storage, not authority: what sfgate keeps there is named and sealed with keys
-//! derived from `SESSION_SECRET`.
+//! derived from `SESSION_SECRET`. Every key name sfgate uses in Redis is made here (all start
+//! with `sfgate:`), and this module uses nothing else of the store but the sealing.
 //!
 //! - **Names.** A key that derives from a token (identity verdict, tombstone, login `state`,
 //!   renewal lock and result) is named by HMAC-SHA256 of the token's digest under a key for
@@ -16,10 +17,19 @@
 //! revocations, which go under both so that replicas not yet rotated hear them too.
 
 use super::sealed::Sealer;
-use super::{hex, Digest};
+use super::Digest;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Every key sfgate writes starts with this, so a shared Redis shows whose keys they are.
+const PREFIX: &str = "sfgate:";
+/// The channel revocations are published on.
+pub(super) const REVOCATION_CHANNEL: &str = "sfgate:revocations";
+/// The sorted set of sealed revocations still in force, read back when catching up.
+pub(super) const REVOCATION_LOG: &str = "sfgate:revocation-log";
+/// The name revocation messages are sealed under (on the channel and in the log alike).
+pub(super) const REVOCATION_SEALED_AS: &str = "sfgate:revocation";
 
 /// What a token-derived key name is for; each has its own derived key, so one kind of name
 /// says nothing about another.
@@ -100,12 +110,7 @@ impl SecretKeys {
         let mut mac = self.names[index].clone();
         mac.update(digest);
         let keyed: Digest = mac.finalize().into_bytes().into();
-        format!(
-            "{}{}:{}",
-            super::redis_store::PREFIX,
-            purpose.segment(),
-            hex(&keyed)
-        )
+        format!("{}{}:{}", PREFIX, purpose.segment(), hex(&keyed))
     }
 }
 
@@ -158,6 +163,15 @@ pub(super) fn rejected(kind: &'static str) {
              are only counted in sfgate_store_rejected_values_total)"
         );
     }
+}
+
+/// Lower-case hex, for key names.
+pub(super) fn hex(digest: &Digest) -> String {
+    use std::fmt::Write;
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 #[cfg(test)]

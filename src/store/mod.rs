@@ -15,24 +15,25 @@
 //! should be refused, and never takes sfgate down.** Every call is bounded by
 //! `REDIS_TIMEOUT_MS`; a call that fails answers as if Redis had nothing to add, so the
 //! caller falls back to its local guarantee, and the outage is logged once and shown on
-//! `/readyz` ([`health`]).
+//! `/readyz` ([`redis_health`]).
 //!
 //! And Redis is storage, not authority ([`keys`]): token-derived key names are keyed hashes
 //! (HMAC-SHA256 under keys derived from `SESSION_SECRET`), and every value read back is sealed
 //! with a key derived from it, bound to its key name. A value that does not open is a miss.
 //! Nothing secret is stored in clear, and nothing planted in Redis is believed.
 
-mod health;
 pub mod identity_cache;
 mod keys;
 pub mod login_state;
+mod redis_health;
 mod redis_store;
 pub mod renewal_lock;
 pub mod revocation;
+mod revocation_cache;
 mod sealed;
 
-pub use health::StoreStatus;
 pub use identity_cache::SharedVerdict;
+pub use redis_health::StoreStatus;
 pub use redis_store::RedisStore;
 pub use renewal_lock::{RenewalLease, RenewalTurn, RENEWAL_LOCK_TTL, RENEWAL_RESULT_TTL};
 pub use revocation::Shared;
@@ -89,13 +90,4 @@ impl SharedStore {
             Self::Redis(store) => Some(store.health.status()),
         }
     }
-}
-
-/// Lower-case hex, for key names.
-fn hex(digest: &Digest) -> String {
-    use std::fmt::Write;
-    digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }

@@ -1,9 +1,9 @@
 //! The Redis connection: one multiplexed, self-reconnecting connection for commands, and the
 //! bounded way every command is run.
 
-use super::health::StoreHealth;
 use super::keys::KeyRing;
-use super::revocation::Revocations;
+use super::redis_health::StoreHealth;
+use super::revocation_cache::Revocations;
 use super::StoreError;
 use crate::config::RedisConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -13,8 +13,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Every key sfgate writes starts with this, so a shared Redis shows whose keys they are.
-pub(super) const PREFIX: &str = "sfgate:";
 /// At least this long for a new connection: a TLS handshake on a busy dyno can take a while.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -41,6 +39,8 @@ impl RedisStore {
         previous_secret: Option<&[u8]>,
         identity_ttl: Duration,
     ) -> Result<Arc<Self>, StoreError> {
+        // A `rediss://` URL's TLS uses the same provider as every other client.
+        crate::crypto::install_tls_provider();
         // The client's errors do not echo the URL, but say nothing more than needed anyway.
         let client = redis::Client::open(config.url.expose_secret())
             .map_err(|e| StoreError::Client(format!("{:?}", e.kind())))?;
@@ -115,7 +115,14 @@ impl RedisStore {
     /// subscription may not have noticed yet): the replica is deaf until it has caught up.
     fn failed(&self, op: &'static str, error: &str) {
         self.health.command_failed(op, error);
-        super::revocation::set_hearing(self, false);
+        self.set_hearing(false);
+    }
+
+    /// Records whether this replica hears revocations, telling the validator on a change.
+    pub(super) fn set_hearing(&self, hearing: bool) {
+        if self.health.set_hearing(hearing) {
+            self.revocations.hearing_changed(hearing);
+        }
     }
 }
 

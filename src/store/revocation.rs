@@ -31,29 +31,24 @@
 //! message stays in the log for as long as a session can last, so a replica started later
 //! knows it too.
 
-use super::keys::{rejected, Purpose};
+use super::keys::{
+    hex, rejected, Purpose, REVOCATION_CHANNEL, REVOCATION_LOG, REVOCATION_SEALED_AS,
+};
 use super::redis_store::{describe, RedisStore};
-use super::{hex, Digest, SharedStore, StoreError};
+use super::revocation_cache::{now_ms, MAX_TRACKED};
+use super::{Digest, SharedStore, StoreError};
 use crate::config::Config;
 use crate::domain::SalesforceId;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-/// The channel revocations are published on.
-pub(super) const CHANNEL: &str = "sfgate:revocations";
-/// The sorted set of sealed revocations still in force, read back when catching up.
-const LOG: &str = "sfgate:revocation-log";
-/// The name messages are sealed under (on the channel and in the log alike).
-const SEALED_AS: &str = "sfgate:revocation";
 /// How often the subscriber checks that its connection still answers.
 const PING_EVERY: Duration = Duration::from_secs(1);
 /// Waits between subscription attempts while Redis is unreachable.
 const RETRY_MIN: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(2);
-/// Bounds memory (and the log) under a flood of logouts; beyond it the oldest go first.
-const MAX_TRACKED: u64 = 100_000;
 /// However long a JWT claims to live, a revocation is remembered no longer than this.
 const MAX_KEEP: Duration = Duration::from_secs(24 * 3600);
 /// However long a session may last, a logged-out refresh token is remembered no longer.
@@ -88,83 +83,6 @@ pub enum Shared {
     Published,
     /// Redis is unreachable: kept here and written when it returns.
     Queued,
-}
-
-type HearingHook = Box<dyn Fn(bool) + Send + Sync>;
-/// Given a revoked user and the revocation time, forgets what this replica cached for that
-/// user and answers the digests of that user's tokens it knows (to revoke as tokens).
-type UserHook = Box<dyn Fn(&SalesforceId, u64) -> Vec<Digest> + Send + Sync>;
-
-pub(super) struct Revocations {
-    /// Digests revoked anywhere, each until its revocation may be forgotten.
-    marked: moka::sync::Cache<Digest, u64>,
-    /// Revocations made here while Redis was unreachable, to write when it returns.
-    pending: moka::sync::Cache<Digest, u64>,
-    /// Tells the validator when this replica stops or starts hearing revocations.
-    on_hearing: OnceLock<HearingHook>,
-    /// Users revoked anywhere: when (`at_ms`), each until its revocation may be forgotten.
-    users: moka::sync::Cache<SalesforceId, (u64, u64)>,
-    /// Tells the validator that a user was revoked.
-    on_user: OnceLock<UserHook>,
-    /// How long any revocation is kept at least: a verdict read from the shared level lives
-    /// up to one identity TTL there and one locally.
-    min_keep: Duration,
-}
-
-/// Each entry lives until its own `until_ms`.
-struct UntilMs;
-
-impl moka::Expiry<Digest, u64> for UntilMs {
-    fn expire_after_create(
-        &self,
-        _key: &Digest,
-        until_ms: &u64,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(Duration::from_millis(until_ms.saturating_sub(now_ms())))
-    }
-}
-
-/// A user's entry lives until its own `until_ms`.
-struct UserUntilMs;
-
-impl moka::Expiry<SalesforceId, (u64, u64)> for UserUntilMs {
-    fn expire_after_create(
-        &self,
-        _key: &SalesforceId,
-        (_, until_ms): &(u64, u64),
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(Duration::from_millis(until_ms.saturating_sub(now_ms())))
-    }
-}
-
-impl Revocations {
-    pub(super) fn new(identity_ttl: Duration) -> Self {
-        let cache = || {
-            moka::sync::Cache::builder()
-                .max_capacity(MAX_TRACKED)
-                .expire_after(UntilMs)
-                .build()
-        };
-        Self {
-            marked: cache(),
-            pending: cache(),
-            on_hearing: OnceLock::new(),
-            users: moka::sync::Cache::builder()
-                .max_capacity(MAX_TRACKED)
-                .expire_after(UserUntilMs)
-                .build(),
-            on_user: OnceLock::new(),
-            min_keep: (identity_ttl * 2).max(Duration::from_secs(1)),
-        }
-    }
-
-    fn mark(&self, digest: Digest, until_ms: u64) {
-        if until_ms > now_ms() {
-            self.marked.insert(digest, until_ms);
-        }
-    }
 }
 
 impl SharedStore {
@@ -243,15 +161,6 @@ impl SharedStore {
     }
 }
 
-/// Records whether this replica hears revocations, telling the validator on a change.
-pub(super) fn set_hearing(store: &RedisStore, hearing: bool) {
-    if store.health.set_hearing(hearing) {
-        if let Some(hook) = store.revocations.on_hearing.get() {
-            hook(hearing);
-        }
-    }
-}
-
 /// Tombstones, drop the shared verdicts, log and publish (under every secret of a rotation,
 /// so that replicas on either hear it). `false` when Redis did not take it.
 async fn publish(store: &RedisStore, digest: &Digest, until_ms: u64) -> bool {
@@ -277,7 +186,7 @@ async fn publish_message(
     let keep_ms = until_ms.saturating_sub(now_ms()).max(1);
     let mut pipe = redis::pipe();
     for (i, keys) in store.keys.all().enumerate() {
-        let sealed = keys.sealer.seal(SEALED_AS, json.clone())?;
+        let sealed = keys.sealer.seal(REVOCATION_SEALED_AS, json.clone())?;
         if let Some(digest) = digest {
             pipe.cmd("SET")
                 .arg(keys.name(Purpose::Tombstone, digest))
@@ -290,12 +199,12 @@ async fn publish_message(
                 .ignore();
         }
         pipe.cmd("ZADD")
-            .arg(LOG)
+            .arg(REVOCATION_LOG)
             .arg(until_ms)
             .arg(&sealed)
             .ignore()
             .cmd("PUBLISH")
-            .arg(CHANNEL)
+            .arg(REVOCATION_CHANNEL)
             .arg(&sealed);
         // Only the first (current secret's) count is answered.
         if i > 0 {
@@ -304,12 +213,12 @@ async fn publish_message(
     }
     // The log forgets what has expired and never outgrows what a replica would track.
     pipe.cmd("ZREMRANGEBYSCORE")
-        .arg(LOG)
+        .arg(REVOCATION_LOG)
         .arg("-inf")
         .arg(now_ms())
         .ignore()
         .cmd("ZREMRANGEBYRANK")
-        .arg(LOG)
+        .arg(REVOCATION_LOG)
         .arg(0)
         .arg(-(MAX_TRACKED as i64) - 1)
         .ignore();
@@ -321,7 +230,7 @@ async fn publish_message(
 /// Marks what a sealed message says. One that does not open is counted and ignored; one
 /// that opens but is of a kind this version does not know is ignored.
 fn apply(store: &Arc<RedisStore>, sealed: String) {
-    let Some(json) = store.keys.open("revocation", SEALED_AS, sealed) else {
+    let Some(json) = store.keys.open("revocation", REVOCATION_SEALED_AS, sealed) else {
         return;
     };
     match serde_json::from_str::<Revoked>(&json) {
@@ -391,7 +300,7 @@ async fn catch_up(store: &Arc<RedisStore>) -> bool {
         .run(
             "revocation_log",
             redis::cmd("ZRANGEBYSCORE")
-                .arg(LOG)
+                .arg(REVOCATION_LOG)
                 .arg(now_ms())
                 .arg("+inf")
                 .query_async(&mut conn),
@@ -431,7 +340,7 @@ async fn subscribe_forever(store: Weak<RedisStore>) {
         };
         let connected = tokio::time::timeout(strong.connect_timeout, async {
             let mut pubsub = strong.client.get_async_pubsub().await?;
-            pubsub.subscribe(CHANNEL).await?;
+            pubsub.subscribe(REVOCATION_CHANNEL).await?;
             Ok::<_, redis::RedisError>(pubsub)
         })
         .await;
@@ -443,7 +352,7 @@ async fn subscribe_forever(store: Weak<RedisStore>) {
                     _ => "timed out".to_string(),
                 };
                 strong.health.subscriber_down(&reason);
-                set_hearing(&strong, false);
+                strong.set_hearing(false);
                 drop(strong);
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(RETRY_MAX);
@@ -453,7 +362,7 @@ async fn subscribe_forever(store: Weak<RedisStore>) {
         wait = RETRY_MIN;
         strong.health.subscriber_up();
         if catch_up(&strong).await {
-            set_hearing(&strong, true);
+            strong.set_hearing(true);
         }
         let timeout = strong.timeout;
         drop(strong);
@@ -461,7 +370,7 @@ async fn subscribe_forever(store: Weak<RedisStore>) {
         match (store.upgrade(), reason) {
             (Some(strong), Some(reason)) => {
                 strong.health.subscriber_down(reason);
-                set_hearing(&strong, false);
+                strong.set_hearing(false);
             }
             _ => return,
         }
@@ -499,7 +408,7 @@ async fn listen(
                         .await;
                 }
                 if !strong.health.hearing() && catch_up(&strong).await {
-                    set_hearing(&strong, true);
+                    strong.set_hearing(true);
                 }
                 drop(strong);
                 let answered = tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await;
@@ -586,13 +495,6 @@ fn unhex(hex: &str) -> Option<Digest> {
         digest[i] = u8::from_str_radix(text, 16).ok()?;
     }
     Some(digest)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ impl BlockingExportClient {
         if let Some(c) = self.client.get() {
             return Ok(c);
         }
+        crate::crypto::install_tls_provider();
         // Redirects are not followed: the headers may carry the collector's API key.
         let built = reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -4,7 +4,7 @@
 //! No level may print a secret. sfgate's own events carry no tokens, codes, state, cookies or
 //! secrets (those live in `SecretString`s and request spans record the path only, never the
 //! query); `Authorization`, `Cookie` and the legacy `bearer` header are marked sensitive before
-//! the trace layer. Dependencies were checked at `trace` (tests/logs.rs runs the binary with
+//! the trace layer. Dependencies were checked at `trace` (tests/api/logs.rs runs the binary with
 //! `RUST_LOG=trace` through every flow and searches the output): hyper logs nothing without
 //! its unstable `tracing` cfg, hyper-util and reqwest log connection and pool events only.
 //! One dependency target can print raw bytes, headers and bodies included, and is therefore
@@ -121,15 +121,15 @@ pub fn init_for(config: &Config) -> Option<otel::TraceExport> {
     Some(export)
 }
 
-/// The request's log span (TraceLayer's `make_span_with`): request id, method and path — the
+/// The request's log span ([`crate::middleware::observe`]): request id, method and path — the
 /// path only, as query strings carry OAuth codes and state — and, while traces are exported,
-/// the trace id, so a log line can be found from a trace and back.
-pub fn log_span(request: &Request) -> Span {
-    let request_id = request
-        .headers()
-        .get(&crate::middleware::request_id::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+/// the trace id, so a log line can be found from a trace and back. A disabled span (nothing
+/// built) when `info` is filtered out everywhere.
+pub fn log_span(request: &Request, request_id: &axum::http::HeaderValue) -> Span {
+    if !tracing::level_enabled!(tracing::Level::INFO) {
+        return Span::none();
+    }
+    let request_id = request_id.to_str().unwrap_or("-");
     match spans::current_trace_id() {
         None => tracing::info_span!(
             "request",

@@ -8,7 +8,7 @@ use crate::helpers::upstream::start_echo;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
-use sfgate::salesforce::emulator::UserProfile;
+use sfgate_emulator::UserProfile;
 
 const BOB: (&str, &str) = ("bob@acme.example", "bob-demo-2");
 const ALICE_ID: &str = "0055j00000AlIcE";
@@ -25,14 +25,6 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgqwSx9eUDL/75nf4j
 mCosnK2of/pf0KZu7o7Je9OFZuahRANCAATy3HHZ+csugazIC8TnoymAm8vTz0Td
 zk0AFSrjep9mjjaF6kAuO8cy7DU/J3i5lGPAOEIAfQsiwNq+nbJbMqeu
 -----END PRIVATE KEY-----";
-
-async fn app_with(vars: &[(&str, &str)]) -> TestApp {
-    let vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    spawn_app_with(move |env| env.extend(vars)).await
-}
 
 /// A fresh token for `user` (so no cached verdict from an earlier profile is reused).
 async fn get_as(app: &TestApp, user: &str, path: &str) -> reqwest::Response {
@@ -73,7 +65,10 @@ fn profile(app: &TestApp, user: &str) -> UserProfile {
 
 #[tokio::test]
 async fn allowed_users_admit_listed_ids_in_either_form_and_usernames_without_case() {
-    let app = app_with(&[("SF_ALLOWED_USERS", &format!("{ALICE_ID}, BOB@Acme.Example"))]).await;
+    let app = TestApp::builder()
+        .envs(&[("SF_ALLOWED_USERS", &format!("{ALICE_ID}, BOB@Acme.Example"))])
+        .spawn()
+        .await;
     expect_status(get_as(&app, ALICE.0, "/api/me").await, 200).await;
     expect_status(get_as(&app, BOB.0, "/api/me").await, 200).await;
 
@@ -81,7 +76,10 @@ async fn allowed_users_admit_listed_ids_in_either_form_and_usernames_without_cas
     let alice18 = sfgate::domain::SalesforceId::parse(ALICE_ID)
         .expect("id")
         .to_string();
-    let app = app_with(&[("SF_ALLOWED_USERS", &alice18)]).await;
+    let app = TestApp::builder()
+        .envs(&[("SF_ALLOWED_USERS", &alice18)])
+        .spawn()
+        .await;
     expect_status(get_as(&app, ALICE.0, "/api/me").await, 200).await;
     assert_denied(
         get_as(&app, BOB.0, "/api/me").await,
@@ -93,7 +91,10 @@ async fn allowed_users_admit_listed_ids_in_either_form_and_usernames_without_cas
 
 #[tokio::test]
 async fn email_domains_admit_the_exact_domain_only() {
-    let app = app_with(&[("SF_ALLOWED_EMAIL_DOMAINS", "acme.example")]).await;
+    let app = TestApp::builder()
+        .envs(&[("SF_ALLOWED_EMAIL_DOMAINS", "acme.example")])
+        .spawn()
+        .await;
     expect_status(get_as(&app, ALICE.0, "/api/me").await, 200).await;
     for email in [
         Some("bob@evilacme.example"),
@@ -114,7 +115,7 @@ async fn email_domains_admit_the_exact_domain_only() {
 
 #[tokio::test]
 async fn portal_and_guest_users_are_refused_unless_their_type_is_listed() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for user_type in ["CSP_LITE_PORTAL", "GUEST", "POWER_PARTNER"] {
         let mut bob = profile(&app, BOB.0);
         bob.user_type = user_type.into();
@@ -123,7 +124,10 @@ async fn portal_and_guest_users_are_refused_unless_their_type_is_listed() {
     }
     expect_status(get_as(&app, ALICE.0, "/api/me").await, 200).await;
 
-    let app = app_with(&[("SF_ALLOWED_USER_TYPES", "standard, CSP_LITE_PORTAL")]).await;
+    let app = TestApp::builder()
+        .envs(&[("SF_ALLOWED_USER_TYPES", "standard, CSP_LITE_PORTAL")])
+        .spawn()
+        .await;
     let mut bob = profile(&app, BOB.0);
     bob.user_type = "CSP_LITE_PORTAL".into();
     app.emulator.set_user_profile(BOB.0, bob);
@@ -141,7 +145,10 @@ async fn portal_and_guest_users_are_refused_unless_their_type_is_listed() {
 
 #[tokio::test]
 async fn inactive_users_are_refused_even_when_listed_and_any_type_is_allowed() {
-    let app = app_with(&[("SF_ALLOWED_USERS", BOB.0), ("SF_ALLOWED_USER_TYPES", "*")]).await;
+    let app = TestApp::builder()
+        .envs(&[("SF_ALLOWED_USERS", BOB.0), ("SF_ALLOWED_USER_TYPES", "*")])
+        .spawn()
+        .await;
     expect_status(get_as(&app, BOB.0, "/api/me").await, 200).await;
     let mut bob = profile(&app, BOB.0);
     bob.active = false;
@@ -151,7 +158,10 @@ async fn inactive_users_are_refused_even_when_listed_and_any_type_is_allowed() {
 
 #[tokio::test]
 async fn refusals_are_an_html_page_for_browsers() {
-    let app = app_with(&[("SF_ALLOWED_USERS", ALICE_ID)]).await;
+    let app = TestApp::builder()
+        .envs(&[("SF_ALLOWED_USERS", ALICE_ID)])
+        .spawn()
+        .await;
     let t = app.tokens(BOB.0);
     let r = app
         .http
@@ -179,7 +189,10 @@ async fn refusals_are_an_html_page_for_browsers() {
 /// the callback, no session cookie, and the grant Salesforce just issued is revoked.
 #[tokio::test]
 async fn a_refused_user_is_told_at_login_and_gets_no_session() {
-    let app = app_with(&[("SF_ALLOWED_USERS", ALICE_ID)]).await;
+    let app = TestApp::builder()
+        .envs(&[("SF_ALLOWED_USERS", ALICE_ID)])
+        .spawn()
+        .await;
     let browser = browser_client();
     let revokes_before = app.emulator.stats().revoke;
     let r = app.login(&browser, BOB).await;
@@ -220,11 +233,13 @@ async fn a_refused_user_is_told_at_login_and_gets_no_session() {
 #[tokio::test]
 async fn required_custom_permissions_come_from_the_emulator_with_the_scope() {
     let scope = "api refresh_token custom_permissions";
-    let app = app_with(&[
-        ("SF_SCOPES", scope),
-        ("SF_REQUIRED_PERMISSIONS", "Sfgate_Admin"),
-    ])
-    .await;
+    let app = TestApp::builder()
+        .envs(&[
+            ("SF_SCOPES", scope),
+            ("SF_REQUIRED_PERMISSIONS", "Sfgate_Admin"),
+        ])
+        .spawn()
+        .await;
     let r = get_as_with_scope(&app, ALICE.0, scope, "/api/me").await;
     let r = expect_status(r, 200).await;
     let me: Value = r.json().await.expect("json");
@@ -253,11 +268,13 @@ async fn required_custom_permissions_come_from_the_emulator_with_the_scope() {
 #[tokio::test]
 async fn route_rules_apply_to_sfgates_own_protected_routes() {
     let scope = "api custom_permissions";
-    let app = app_with(&[
-        ("SF_SCOPES", scope),
-        ("ROUTE_RULES", "/api/me=perm:Sfgate_Admin"),
-    ])
-    .await;
+    let app = TestApp::builder()
+        .envs(&[
+            ("SF_SCOPES", scope),
+            ("ROUTE_RULES", "/api/me=perm:Sfgate_Admin"),
+        ])
+        .spawn()
+        .await;
     expect_status(
         get_as_with_scope(&app, ALICE.0, scope, "/api/me").await,
         200,
@@ -276,14 +293,14 @@ async fn route_rules_apply_to_sfgates_own_protected_routes() {
 async fn route_rules_apply_in_gateway_mode_on_the_decoded_path_and_first_match_wins() {
     let echo = start_echo().await;
     let scope = "api custom_permissions";
-    let app = app_with(&[
+    let app = TestApp::builder().envs(&[
         ("UPSTREAM_URL", &echo.url()),
         ("SF_SCOPES", scope),
         (
             "ROUTE_RULES",
             "/admin/open=user_type:STANDARD; /admin/=perm:Sfgate_Admin; ^/finance(/|$)=user:bob@acme.example",
         ),
-    ])
+    ]).spawn()
     .await;
     let as_user =
         |user: &'static str, path: &'static str| get_as_with_scope(&app, user, scope, path);
@@ -346,13 +363,15 @@ async fn route_rules_apply_in_gateway_mode_on_the_decoded_path_and_first_match_w
 async fn with_encoded_slashes_allowed_route_rules_judge_every_reading_of_the_path() {
     let echo = start_echo().await;
     let scope = "api custom_permissions";
-    let app = app_with(&[
-        ("UPSTREAM_URL", &echo.url()),
-        ("SF_SCOPES", scope),
-        ("ALLOW_ENCODED_SLASHES", "true"),
-        ("ROUTE_RULES", "/admin/=perm:Sfgate_Admin"),
-    ])
-    .await;
+    let app = TestApp::builder()
+        .envs(&[
+            ("UPSTREAM_URL", &echo.url()),
+            ("SF_SCOPES", scope),
+            ("ALLOW_ENCODED_SLASHES", "true"),
+            ("ROUTE_RULES", "/admin/=perm:Sfgate_Admin"),
+        ])
+        .spawn()
+        .await;
     let as_user =
         |user: &'static str, path: &'static str| get_as_with_scope(&app, user, scope, path);
     let r = expect_status(as_user(BOB.0, "/docs/a%2Fb").await, 200).await;
@@ -406,12 +425,14 @@ async fn forward_auth(
 #[tokio::test]
 async fn forward_auth_applies_route_rules_to_the_original_uri_from_a_trusted_proxy() {
     let scope = "api custom_permissions";
-    let app = app_with(&[
-        ("SF_SCOPES", scope),
-        ("TRUST_PROXY", "true"),
-        ("ROUTE_RULES", "/admin/=perm:Sfgate_Admin"),
-    ])
-    .await;
+    let app = TestApp::builder()
+        .envs(&[
+            ("SF_SCOPES", scope),
+            ("TRUST_PROXY", "true"),
+            ("ROUTE_RULES", "/admin/=perm:Sfgate_Admin"),
+        ])
+        .spawn()
+        .await;
     let fa = |user, extra| forward_auth(&app, user, scope, extra);
     expect_status(
         fa(ALICE.0, &[("x-original-uri", "/admin/x?y=1")]).await,
@@ -456,11 +477,13 @@ async fn forward_auth_applies_route_rules_to_the_original_uri_from_a_trusted_pro
 #[tokio::test]
 async fn forward_auth_ignores_the_original_uri_from_an_untrusted_peer() {
     let scope = "api custom_permissions";
-    let app = app_with(&[
-        ("SF_SCOPES", scope),
-        ("ROUTE_RULES", "/admin/=perm:Sfgate_Admin"),
-    ])
-    .await;
+    let app = TestApp::builder()
+        .envs(&[
+            ("SF_SCOPES", scope),
+            ("ROUTE_RULES", "/admin/=perm:Sfgate_Admin"),
+        ])
+        .spawn()
+        .await;
     // Without TRUST_PROXY, claiming a harmless path does not get Bob past the rules...
     assert_denied(
         forward_auth(&app, BOB.0, scope, &[("x-original-uri", "/public/x")]).await,
@@ -477,7 +500,7 @@ async fn forward_auth_ignores_the_original_uri_from_an_untrusted_peer() {
     )
     .await;
     // Without route rules, forward auth needs no original URI at all.
-    let plain = spawn_app().await;
+    let plain = TestApp::builder().spawn().await;
     expect_status(forward_auth(&plain, BOB.0, "api", &[]).await, 202).await;
 }
 
@@ -524,12 +547,14 @@ fn verify(
 }
 
 async fn assertion_gateway(echo: &StubServer) -> TestApp {
-    app_with(&[
-        ("UPSTREAM_URL", &echo.url()),
-        ("ASSERTION_KEY", ASSERTION_KEY),
-        ("SKIP_AUTH_ROUTES", "^/public/"),
-    ])
-    .await
+    TestApp::builder()
+        .envs(&[
+            ("UPSTREAM_URL", &echo.url()),
+            ("ASSERTION_KEY", ASSERTION_KEY),
+            ("SKIP_AUTH_ROUTES", "^/public/"),
+        ])
+        .spawn()
+        .await
 }
 
 #[tokio::test]
@@ -580,11 +605,11 @@ async fn proxied_requests_carry_an_assertion_that_verifies_with_the_served_jwks(
     assert!(verify(token, &keys, &app.base, "https://other-app.example").is_err());
     assert!(verify(token, &keys, "https://not-sfgate.example", &echo.url()).is_err());
     let signer = app.gateway.state.assertion.as_ref().expect("signer");
-    let identity = sfgate::salesforce::Identity::clone(
+    let identity = sfgate::domain::Identity::clone(
         &app.gateway
             .state
             .auth
-            .validator
+            .validator()
             .validate(
                 &app.gateway
                     .state
@@ -666,11 +691,13 @@ async fn skip_auth_routes_never_carry_an_assertion_not_even_the_clients() {
 
 #[tokio::test]
 async fn forward_auth_202_carries_an_assertion_for_the_configured_audience() {
-    let app = app_with(&[
-        ("ASSERTION_KEY", ASSERTION_KEY),
-        ("ASSERTION_AUDIENCE", "https://app.example"),
-    ])
-    .await;
+    let app = TestApp::builder()
+        .envs(&[
+            ("ASSERTION_KEY", ASSERTION_KEY),
+            ("ASSERTION_AUDIENCE", "https://app.example"),
+        ])
+        .spawn()
+        .await;
     let keys = jwks(&app).await;
     let r = forward_auth(&app, ALICE.0, "api", &[]).await;
     let r = expect_status(r, 202).await;
@@ -685,7 +712,10 @@ async fn forward_auth_202_carries_an_assertion_for_the_configured_audience() {
 #[tokio::test]
 async fn without_an_assertion_key_there_is_no_jwks_and_no_assertion() {
     let echo = start_echo().await;
-    let app = app_with(&[("UPSTREAM_URL", &echo.url())]).await;
+    let app = TestApp::builder()
+        .envs(&[("UPSTREAM_URL", &echo.url())])
+        .spawn()
+        .await;
     let r = app
         .http
         .get(app.url("/oauth2/jwks.json"))

@@ -5,7 +5,7 @@
 use crate::common::*;
 use crate::helpers::upstream::{one, start_echo};
 use serde_json::{json, Value};
-use sfgate::salesforce::canvas::sign;
+use sfgate_emulator::sign_request as sign;
 
 const BOB: &str = "bob@acme.example";
 
@@ -21,7 +21,11 @@ async fn canvas_gateway(extra: &[(&str, &str)]) -> (TestApp, StubServer) {
     let echo = start_echo().await;
     let mut all = vec![("CANVAS_ENABLED", "true"), ("CANVAS_LANDING", "/app")];
     all.extend_from_slice(extra);
-    let app = spawn_gateway_for(&echo.url(), &all).await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&all)
+        .spawn()
+        .await;
     (app, echo)
 }
 
@@ -111,7 +115,7 @@ async fn a_valid_signed_request_starts_an_embedded_session_that_reaches_the_app(
 #[tokio::test]
 async fn canvas_is_off_unless_enabled() {
     let echo = start_echo().await;
-    let app = spawn_gateway_for(&echo.url(), &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let signed = sign(&alice_context(&app), CLIENT_SECRET.as_bytes());
     let answer = post_signed(&app, &signed, "application/json").await;
     assert_eq!(answer.status(), 404);
@@ -257,10 +261,10 @@ async fn a_same_origin_rd_overrides_the_landing_and_others_are_refused() {
 
 #[tokio::test]
 async fn canvas_pages_may_be_framed_by_salesforce_only_and_other_pages_not_at_all() {
-    let app = spawn_app_with(|env| {
-        env.insert("CANVAS_ENABLED".into(), "true".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("CANVAS_ENABLED", "true")
+        .spawn()
+        .await;
     let signed = sign(&alice_context(&app), CLIENT_SECRET.as_bytes());
     let canvas = post_signed(&app, &signed, "text/html").await;
     let landing = app.http.get(app.url("/")).send().await.expect("home");

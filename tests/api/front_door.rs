@@ -5,12 +5,16 @@
 
 use crate::common::*;
 use crate::helpers::upstream::start_echo;
-use sfgate::salesforce::emulator::Endpoint;
+use sfgate_emulator::Endpoint;
 
 /// A gateway in front of the echo app, and a caller's token.
 async fn gateway(extra: &[(&str, &str)]) -> (TestApp, StubServer) {
     let upstream = start_echo().await;
-    let app = spawn_gateway_for(&upstream.url(), extra).await;
+    let app = TestApp::builder()
+        .gateway_for(&upstream.url())
+        .envs(extra)
+        .spawn()
+        .await;
     (app, upstream)
 }
 
@@ -132,10 +136,10 @@ async fn in_gateway_mode_metrics_are_not_on_the_main_port_but_on_metrics_addr() 
 
 #[tokio::test]
 async fn standalone_with_metrics_addr_serves_metrics_there_only() {
-    let app = spawn_app_with(|env| {
-        env.insert("METRICS_ADDR".into(), "127.0.0.1:0".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("METRICS_ADDR", "127.0.0.1:0")
+        .spawn()
+        .await;
     let r = app.http.get(app.url("/metrics")).send().await.expect("r");
     expect_status(r, 404).await;
     let addr = app.gateway.metrics_addr.expect("metrics listener");
@@ -166,7 +170,7 @@ async fn userinfo_answers_the_callers_identity_in_oauth2_proxy_and_sfgate_fields
             let (a, u) = gateway(&[]).await;
             (a, Some(u))
         } else {
-            (spawn_app().await, None)
+            (TestApp::builder().spawn().await, None)
         };
         let t = app.tokens(ALICE.0);
         let r = app
@@ -272,7 +276,7 @@ async fn sign_out_logs_out_revokes_and_lands_on_a_same_site_rd() {
 
 #[tokio::test]
 async fn sign_out_never_redirects_off_site() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     // Raw query strings: each decodes to something that is not a same-origin path.
     let offsite = [
         "//evil.example",
@@ -326,7 +330,7 @@ async fn sign_out_never_redirects_off_site() {
 
 #[tokio::test]
 async fn a_cross_site_sign_out_changes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     expect_status(app.login(&browser, ALICE).await, 303).await;
     let r = browser
@@ -349,7 +353,10 @@ async fn the_sample_apps_own_root_shows_who_is_logged_in_and_links_sign_out() {
     let upstream = sfgate::demo::sample_app::SampleApp::start()
         .await
         .expect("sample app");
-    let app = spawn_gateway_for(&upstream.base_url(), &[]).await;
+    let app = TestApp::builder()
+        .gateway_for(&upstream.base_url())
+        .spawn()
+        .await;
     // A browser without a session is sent to log in, and comes back to the app's `/`.
     let r = app
         .http

@@ -2,12 +2,12 @@
 //! failing closed when Salesforce misbehaves.
 
 use crate::common::*;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault};
 use std::time::Duration;
 
 #[tokio::test]
 async fn bearer_token_with_instance_header_reaches_secured_and_api_me() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     let r = app
         .get_with_token("/secured", &t.access_token, &t.instance_url)
@@ -44,7 +44,7 @@ async fn bearer_token_with_instance_header_reaches_secured_and_api_me() {
 
 #[tokio::test]
 async fn protected_routes_check_the_caller_before_the_method() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     for path in ["/api/me", "/secured"] {
         // Unauthenticated: 401 whatever the method, nothing learnt about the route.
@@ -83,7 +83,7 @@ async fn protected_routes_check_the_caller_before_the_method() {
 
 #[tokio::test]
 async fn legacy_bearer_and_instanceurl_headers_work_as_in_the_node_app() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     let r = app
         .http
@@ -98,7 +98,7 @@ async fn legacy_bearer_and_instanceurl_headers_work_as_in_the_node_app() {
 
 #[tokio::test]
 async fn request_without_credentials_gets_a_bare_bearer_challenge() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let r = app
         .http
         .get(app.url("/api/me"))
@@ -118,7 +118,7 @@ async fn request_without_credentials_gets_a_bare_bearer_challenge() {
 
 #[tokio::test]
 async fn browsers_get_an_html_page_with_a_login_link() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let r = get_accepting(
         &app.http,
         app.url("/api/me"),
@@ -139,7 +139,7 @@ async fn browsers_get_an_html_page_with_a_login_link() {
 
 #[tokio::test]
 async fn token_without_instance_url_is_refused_naming_the_header() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     let r = app
         .http
@@ -180,7 +180,7 @@ async fn token_without_instance_url_is_refused_naming_the_header() {
 
 #[tokio::test]
 async fn refused_instance_urls_cause_no_outgoing_request() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     // A server the client names as its instance, ready to say "valid" to anything.
     let liar = StubServer::start(
         200,
@@ -234,7 +234,7 @@ async fn refused_instance_urls_cause_no_outgoing_request() {
 
 #[tokio::test]
 async fn token_from_an_org_not_on_the_allowlist_is_forbidden() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let carol = app.tokens(CAROL.0);
     let r = app
         .get_with_token("/api/me", &carol.access_token, &carol.instance_url)
@@ -245,10 +245,7 @@ async fn token_from_an_org_not_on_the_allowlist_is_forbidden() {
     // Carol's classic token names her org, so no call to Salesforce was needed to refuse it.
     assert_eq!(app.emulator.calls(Endpoint::UserInfo), 0);
 
-    let open = spawn_app_with(|env| {
-        env.insert("SF_ALLOWED_ORGS".into(), "*".into());
-    })
-    .await;
+    let open = TestApp::builder().env("SF_ALLOWED_ORGS", "*").spawn().await;
     let carol = open.tokens(CAROL.0);
     let r = open
         .get_with_token("/api/me", &carol.access_token, &carol.instance_url)
@@ -259,10 +256,10 @@ async fn token_from_an_org_not_on_the_allowlist_is_forbidden() {
 #[tokio::test]
 async fn eighteen_character_allowlist_entries_match_fifteen_character_orgs() {
     let acme18 = sfgate::domain::OrgId::parse(ACME).expect("org").to_string();
-    let app = spawn_app_with(|env| {
-        env.insert("SF_ALLOWED_ORGS".into(), acme18.to_lowercase());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("SF_ALLOWED_ORGS", acme18.to_lowercase())
+        .spawn()
+        .await;
     let t = app.tokens(ALICE.0);
     expect_status(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
@@ -283,11 +280,11 @@ async fn token_whose_org_prefix_contradicts_the_identity_is_refused() {
     )
     .await;
     let instance_url = instance.url();
-    let app = spawn_app_with(|env| {
-        env.insert("SF_INSTANCE_ORIGINS".into(), instance_url.clone());
-        env.insert("SF_ALLOWED_ORGS".into(), format!("{ACME},{GLOBEX}"));
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("SF_INSTANCE_ORIGINS", instance_url.clone())
+        .env("SF_ALLOWED_ORGS", format!("{ACME},{GLOBEX}"))
+        .spawn()
+        .await;
     let r = app
         .get_with_token("/api/me", &format!("{ACME}!forged"), &instance.url())
         .await;
@@ -303,7 +300,7 @@ async fn token_whose_org_prefix_contradicts_the_identity_is_refused() {
 
 #[tokio::test]
 async fn invalid_token_gets_rfc6750_invalid_token() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let r = app
         .get_with_token(
             "/api/me",
@@ -326,7 +323,7 @@ async fn invalid_token_gets_rfc6750_invalid_token() {
 
 #[tokio::test]
 async fn sequential_requests_with_one_token_make_one_salesforce_call() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     for _ in 0..10 {
         expect_status(
@@ -341,10 +338,10 @@ async fn sequential_requests_with_one_token_make_one_salesforce_call() {
 
 #[tokio::test]
 async fn with_the_cache_disabled_every_request_asks_salesforce() {
-    let app = spawn_app_with(|env| {
-        env.insert("IDENTITY_CACHE_TTL".into(), "0".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("IDENTITY_CACHE_TTL", "0")
+        .spawn()
+        .await;
     let t = app.tokens(ALICE.0);
     for _ in 0..4 {
         expect_status(
@@ -359,7 +356,7 @@ async fn with_the_cache_disabled_every_request_asks_salesforce() {
 
 #[tokio::test]
 async fn concurrent_first_requests_share_one_salesforce_call() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.emulator.set_latency(Duration::from_millis(300));
     let t = app.tokens(ALICE.0);
     let mut tasks = Vec::new();
@@ -385,7 +382,7 @@ async fn concurrent_first_requests_share_one_salesforce_call() {
 
 #[tokio::test]
 async fn rejected_tokens_are_cached_briefly_and_transient_failures_not_at_all() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let bad = format!("{ACME}!bogus");
     for _ in 0..5 {
         expect_status(
@@ -429,10 +426,10 @@ async fn rejected_tokens_are_cached_briefly_and_transient_failures_not_at_all() 
 
 #[tokio::test]
 async fn cached_identities_expire_after_the_ttl() {
-    let app = spawn_app_with(|env| {
-        env.insert("IDENTITY_CACHE_TTL".into(), "1".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("IDENTITY_CACHE_TTL", "1")
+        .spawn()
+        .await;
     let t = app.tokens(ALICE.0);
     expect_status(
         app.get_with_token("/api/me", &t.access_token, &t.instance_url)
@@ -459,11 +456,11 @@ async fn cached_identities_expire_after_the_ttl() {
 
 #[tokio::test]
 async fn every_emulator_fault_fails_closed_with_retry_after() {
-    let app = spawn_app_with(|env| {
-        env.insert("SALESFORCE_TIMEOUT".into(), "1".into());
-        env.insert("IDENTITY_CACHE_TTL".into(), "0".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("SALESFORCE_TIMEOUT", "1")
+        .env("IDENTITY_CACHE_TTL", "0")
+        .spawn()
+        .await;
     let t = app.tokens(ALICE.0);
     let cases = [
         (Fault::ServerError, 502),
@@ -498,7 +495,7 @@ async fn every_emulator_fault_fails_closed_with_retry_after() {
 
 #[tokio::test]
 async fn malformed_headers_get_clear_4xx_answers() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     let huge = "a".repeat(64 * 1024);
     let r = app.get_with_token("/api/me", &huge, &t.instance_url).await;

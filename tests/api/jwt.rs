@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use sfgate::salesforce::emulator::{Endpoint, Fault, FOREIGN_KEY};
+use sfgate_emulator::{Endpoint, Fault, FOREIGN_KEY};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const ALICE_USER: &str = "alice@acme.example";
@@ -50,7 +50,7 @@ fn part(value: &Value) -> String {
 
 #[tokio::test]
 async fn a_known_users_new_jwt_is_admitted_with_no_call_at_salesforce() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let first = app.emulator.issue_jwt(ALICE_USER).expect("alice");
     let r = me(&app, &first.access_token).await;
     let r = expect_status(r, 200).await;
@@ -92,7 +92,7 @@ async fn a_known_users_new_jwt_is_admitted_with_no_call_at_salesforce() {
 
 #[tokio::test]
 async fn forged_and_unacceptable_jwts_are_refused_locally() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     warm_up(&app).await;
     let emulator = &app.emulator;
     let kid = emulator.jwt_kid();
@@ -203,13 +203,10 @@ async fn forged_and_unacceptable_jwts_are_refused_locally() {
 
 #[tokio::test]
 async fn sfgates_own_client_id_or_a_listed_one_is_accepted() {
-    let app = spawn_app_with(|env| {
-        env.insert(
-            "SF_ACCEPTED_CLIENT_IDS".into(),
-            "mobile-app, other-app".into(),
-        );
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("SF_ACCEPTED_CLIENT_IDS", "mobile-app, other-app")
+        .spawn()
+        .await;
     warm_up(&app).await;
     let mut claims = app.emulator.jwt_claims(ALICE_USER).expect("claims");
     claims["client_id"] = json!("other-app");
@@ -222,7 +219,7 @@ async fn sfgates_own_client_id_or_a_listed_one_is_accepted() {
 
 #[tokio::test]
 async fn an_issuer_outside_the_instance_policy_is_never_contacted() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     // A host that would happily serve keys; it is not an allowed instance.
     let elsewhere = StubServer::start(
         200,
@@ -255,7 +252,7 @@ async fn an_issuer_outside_the_instance_policy_is_never_contacted() {
 
 #[tokio::test]
 async fn a_rotated_key_costs_one_refetch() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     warm_up(&app).await;
     let old = app.emulator.jwt_kid();
     let new = app.emulator.rotate_jwt_key();
@@ -272,7 +269,7 @@ async fn a_rotated_key_costs_one_refetch() {
 
 #[tokio::test]
 async fn a_flood_of_unknown_kids_refetches_at_most_once_a_minute() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     warm_up(&app).await;
     app.emulator.reset_stats();
     let claims = app.emulator.jwt_claims(ALICE_USER).expect("claims");
@@ -302,10 +299,10 @@ async fn a_flood_of_unknown_kids_refetches_at_most_once_a_minute() {
 /// nothing and spend none of it, while a JWT whose keys must be fetched does.
 #[tokio::test]
 async fn locally_checked_jwts_spend_no_salesforce_budget_but_key_fetches_do() {
-    let app = spawn_app_with(|env| {
-        env.insert("VALIDATION_MISSES_PER_MINUTE".into(), "2".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("VALIDATION_MISSES_PER_MINUTE", "2")
+        .spawn()
+        .await;
     warm_up(&app).await;
     let valid = app
         .emulator
@@ -355,7 +352,7 @@ async fn locally_checked_jwts_spend_no_salesforce_budget_but_key_fetches_do() {
 
 #[tokio::test]
 async fn cached_keys_keep_admitting_while_the_jwks_endpoint_is_down() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     warm_up(&app).await;
     app.emulator
         .set_fault_for(Endpoint::Jwks, Fault::ServerError);
@@ -367,7 +364,7 @@ async fn cached_keys_keep_admitting_while_the_jwks_endpoint_is_down() {
 
 #[tokio::test]
 async fn without_any_key_a_jwks_outage_fails_closed_as_unavailable() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.emulator
         .set_fault_for(Endpoint::Jwks, Fault::ServerError);
     app.emulator
@@ -380,11 +377,13 @@ async fn without_any_key_a_jwks_outage_fails_closed_as_unavailable() {
 
 #[tokio::test]
 async fn a_failed_profile_fetch_admits_the_token_without_the_profile() {
-    let app = spawn_app_with(|env| {
-        // No rule needs the profile (the default user-type rule does: it would fetch it).
-        env.insert("SF_ALLOWED_USER_TYPES".into(), "*".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .configure(|env| {
+            // No rule needs the profile (the default user-type rule does: it would fetch it).
+            env.insert("SF_ALLOWED_USER_TYPES".into(), "*".into());
+        })
+        .spawn()
+        .await;
     app.emulator
         .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
     let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
@@ -398,10 +397,10 @@ async fn a_failed_profile_fetch_admits_the_token_without_the_profile() {
 
 #[tokio::test]
 async fn userinfo_mode_sends_jwts_to_userinfo() {
-    let app = spawn_app_with(|env| {
-        env.insert("SF_TOKEN_VALIDATION".into(), "userinfo".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("SF_TOKEN_VALIDATION", "userinfo")
+        .spawn()
+        .await;
     let token = app.emulator.issue_jwt(ALICE_USER).expect("alice");
     expect_status(me(&app, &token.access_token).await, 200).await;
     let stats = app.emulator.stats();
@@ -410,10 +409,10 @@ async fn userinfo_mode_sends_jwts_to_userinfo() {
 
 #[tokio::test]
 async fn introspection_refuses_inactive_tokens() {
-    let app = spawn_app_with(|env| {
-        env.insert("SF_TOKEN_VALIDATION".into(), "introspect".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("SF_TOKEN_VALIDATION", "introspect")
+        .spawn()
+        .await;
     let grant = app.tokens(ALICE_USER);
     let r = me(&app, &grant.access_token).await;
     let r = expect_status(r, 200).await;
@@ -449,14 +448,12 @@ async fn introspection_refuses_inactive_tokens() {
 
 #[tokio::test]
 async fn introspections_exp_shortens_the_cache() {
-    let app = spawn_app_with_emulator(
-        |emulator| emulator.access_token_lifetime = Duration::from_secs(3),
-        |env| {
-            env.insert("SF_TOKEN_VALIDATION".into(), "introspect".into());
-            env.insert("IDENTITY_CACHE_TTL".into(), "600".into());
-        },
-    )
-    .await;
+    let app = TestApp::builder()
+        .emulator(|emulator| emulator.access_token_lifetime = Duration::from_secs(3))
+        .env("SF_TOKEN_VALIDATION", "introspect")
+        .env("IDENTITY_CACHE_TTL", "600")
+        .spawn()
+        .await;
     let grant = app.tokens(ALICE_USER);
     expect_status(me(&app, &grant.access_token).await, 200).await;
     expect_status(me(&app, &grant.access_token).await, 200).await;
@@ -476,12 +473,14 @@ async fn introspections_exp_shortens_the_cache() {
 
 #[tokio::test]
 async fn a_jwt_verdict_is_not_cached_past_the_tokens_exp() {
-    let app = spawn_app_with(|env| {
-        env.insert("IDENTITY_CACHE_TTL".into(), "600".into());
-        // No rule needs the profile (the default user-type rule does: it would fetch it).
-        env.insert("SF_ALLOWED_USER_TYPES".into(), "*".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .configure(|env| {
+            env.insert("IDENTITY_CACHE_TTL".into(), "600".into());
+            // No rule needs the profile (the default user-type rule does: it would fetch it).
+            env.insert("SF_ALLOWED_USER_TYPES".into(), "*".into());
+        })
+        .spawn()
+        .await;
     warm_up(&app).await;
     // Tokens the emulator signed but never registered: its userinfo refuses them, so each
     // validation that is not answered from the cache shows as one (failed) profile fetch.
@@ -512,18 +511,16 @@ async fn a_jwt_verdict_is_not_cached_past_the_tokens_exp() {
 
 #[tokio::test]
 async fn the_second_demo_app_issues_jwts_the_gateway_accepts() {
-    let app = spawn_app_with_emulator(
-        |emulator| {
-            emulator.jwt_app = Some(sfgate::salesforce::emulator::ConnectedApp {
+    let app = TestApp::builder()
+        .emulator(|emulator| {
+            emulator.jwt_app = Some(sfgate_emulator::ConnectedApp {
                 client_id: "jwt-app".into(),
                 client_secret: "jwt-app-secret".into(),
             })
-        },
-        |env| {
-            env.insert("SF_ACCEPTED_CLIENT_IDS".into(), "jwt-app".into());
-        },
-    )
-    .await;
+        })
+        .env("SF_ACCEPTED_CLIENT_IDS", "jwt-app")
+        .spawn()
+        .await;
     let grant: Value = app
         .http
         .post(format!("{}/services/oauth2/token", app.emulator.base_url()))
@@ -551,13 +548,11 @@ async fn the_second_demo_app_issues_jwts_the_gateway_accepts() {
 
 #[tokio::test]
 async fn an_emulator_with_the_switch_on_issues_jwts_through_every_flow() {
-    let app = spawn_app_with_emulator(
-        |emulator| emulator.jwt_access_tokens = true,
-        |env| {
-            env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
-        },
-    )
-    .await;
+    let app = TestApp::builder()
+        .emulator(|emulator| emulator.jwt_access_tokens = true)
+        .env("SF_ENABLE_PASSWORD_FLOW", "true")
+        .spawn()
+        .await;
     let r = password_grant(&app, ALICE).await;
     let r = expect_status(r, 200).await;
     let body: Value = r.json().await.expect("json");
@@ -568,7 +563,7 @@ async fn an_emulator_with_the_switch_on_issues_jwts_through_every_flow() {
 
 #[tokio::test]
 async fn a_jwt_logged_out_through_sfgate_stops_working_at_once() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let token = app
         .emulator
         .issue_jwt(ALICE_USER)
@@ -623,12 +618,14 @@ async fn header_echo() -> String {
 #[tokio::test]
 async fn without_a_profile_the_upstream_gets_the_ids_and_no_username_not_even_a_spoofed_one() {
     let upstream = header_echo().await;
-    let app = spawn_app_with(move |env| {
-        env.insert("UPSTREAM_URL".into(), upstream);
-        // No rule needs the profile (the default user-type rule does: it would fetch it).
-        env.insert("SF_ALLOWED_USER_TYPES".into(), "*".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .configure(move |env| {
+            env.insert("UPSTREAM_URL".into(), upstream);
+            // No rule needs the profile (the default user-type rule does: it would fetch it).
+            env.insert("SF_ALLOWED_USER_TYPES".into(), "*".into());
+        })
+        .spawn()
+        .await;
     app.emulator
         .set_fault_for(Endpoint::UserInfo, Fault::ServerError);
     let token = app
@@ -666,8 +663,8 @@ async fn without_a_profile_the_upstream_gets_the_ids_and_no_username_not_even_a_
 
 #[tokio::test]
 async fn a_decision_that_needs_the_profile_gets_it_once_per_user_or_fails_closed() {
-    let app = spawn_app().await;
-    let validator = &app.gateway.state.auth.validator;
+    let app = TestApp::builder().spawn().await;
+    let validator = app.gateway.state.auth.validator();
     let instance = app
         .gateway
         .state

@@ -1,7 +1,7 @@
 //! The browser login flow and the token routes, over HTTP against the emulator.
 
 use crate::common::*;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault};
 
 fn query_map(url: &str) -> std::collections::HashMap<String, String> {
     reqwest::Url::parse(url)
@@ -13,7 +13,7 @@ fn query_map(url: &str) -> std::collections::HashMap<String, String> {
 
 #[tokio::test]
 async fn authorize_redirects_to_salesforce_with_state_pkce_and_a_sealed_cookie() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let r = app
         .http
         .get(app.url("/oauth2/authorize?prompt=login&login_hint=alice@acme.example"))
@@ -70,7 +70,7 @@ async fn authorize_redirects_to_salesforce_with_state_pkce_and_a_sealed_cookie()
 
 #[tokio::test]
 async fn authorize_refuses_invalid_prompt_and_login_hint() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for bad in [
         "/oauth2/authorize?prompt=everything",
         "/oauth2/authorize?login_hint=%0Aevil",
@@ -85,7 +85,7 @@ async fn authorize_refuses_invalid_prompt_and_login_hint() {
 
 #[tokio::test]
 async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_routes() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
     // Post/redirect/get: the browser leaves the callback (and its code) at once.
@@ -136,7 +136,7 @@ async fn browser_login_shows_who_logged_in_and_the_session_reaches_protected_rou
 
 #[tokio::test]
 async fn callback_answers_json_to_api_clients() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
@@ -160,7 +160,7 @@ async fn callback_answers_json_to_api_clients() {
 
 #[tokio::test]
 async fn return_to_sends_the_browser_back_but_never_off_site() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     let callback = app
         .authorize_at_emulator(
@@ -198,7 +198,7 @@ async fn return_to_sends_the_browser_back_but_never_off_site() {
 #[tokio::test]
 async fn an_error_description_in_the_callback_is_escaped_on_the_page() {
     // A denial at Salesforce is tested in the pages module (the page about the person's choice).
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let r = get_accepting(&app.http, app.url("/oauth2/callback?error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"), "text/html").await;
     let r = expect_status(r, 400).await;
     let page = r.text().await.expect("page");
@@ -212,7 +212,7 @@ async fn an_error_description_in_the_callback_is_escaped_on_the_page() {
 
 #[tokio::test]
 async fn callback_problems_are_400_and_never_reach_the_token_endpoint() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
@@ -247,6 +247,7 @@ async fn callback_problems_are_400_and_never_reach_the_token_endpoint() {
         expect_status_for(r, 400, &query).await;
     }
     // A tampered login cookie.
+    sfgate::crypto::install_tls_provider();
     let tampered = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -271,7 +272,7 @@ async fn callback_problems_are_400_and_never_reach_the_token_endpoint() {
 
 #[tokio::test]
 async fn a_replayed_callback_is_refused_before_reaching_salesforce() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     // An attacker who captured both the callback URL and the login cookie replays them after
     // the real callback completed.
     let login = crate::helpers::login_cookies::pending_login(&app).await;
@@ -302,7 +303,7 @@ async fn a_replayed_callback_is_refused_before_reaching_salesforce() {
 
 #[tokio::test]
 async fn a_reused_code_is_refused_by_salesforce() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
@@ -332,7 +333,7 @@ async fn a_reused_code_is_refused_by_salesforce() {
 
 #[tokio::test]
 async fn a_user_from_an_org_not_allowed_gets_a_403_page_and_no_session() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     let r = app.login(&browser, CAROL).await;
     let r = expect_status(r, 403).await;
@@ -358,10 +359,10 @@ async fn a_token_response_with_a_bad_signature_is_discarded() {
     )
     .await;
     let stub_url = stub.url();
-    let app = spawn_app_with(|env| {
-        env.insert("SF_LOGIN_URL".into(), stub_url.clone());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("SF_LOGIN_URL", stub_url.clone())
+        .spawn()
+        .await;
     let r = app
         .http
         .post(app.url("/oauth2/token"))
@@ -383,7 +384,7 @@ async fn a_token_response_with_a_bad_signature_is_discarded() {
 
 #[tokio::test]
 async fn token_route_exchanges_a_code_from_query_form_or_json() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for style in ["query", "form", "json"] {
         // Codes obtained without PKCE by an app that runs the authorize step itself.
         let browser = browser_client();
@@ -437,7 +438,7 @@ async fn token_route_exchanges_a_code_from_query_form_or_json() {
 
 #[tokio::test]
 async fn refresh_gives_a_new_access_token_or_401_with_salesforces_reason() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     let refresh = t.refresh_token.clone().expect("refresh token");
     let r = app
@@ -485,7 +486,7 @@ async fn refresh_gives_a_new_access_token_or_401_with_salesforces_reason() {
 
 #[tokio::test]
 async fn refresh_with_the_session_cookie_updates_the_cookie() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     expect_status(app.login(&browser, ALICE).await, 303).await;
     let r = browser
@@ -501,10 +502,10 @@ async fn refresh_with_the_session_cookie_updates_the_cookie() {
 
 #[tokio::test]
 async fn sessions_renew_themselves_and_end_when_renewal_fails() {
-    let app = spawn_app_with(|env| {
-        env.insert("IDENTITY_CACHE_TTL".into(), "0".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("IDENTITY_CACHE_TTL", "0")
+        .spawn()
+        .await;
     let browser = browser_client();
     // Logged in as a JSON caller, which learns the session's refresh token (to revoke it below).
     let callback = app
@@ -562,7 +563,7 @@ async fn sessions_renew_themselves_and_end_when_renewal_fails() {
 
 #[tokio::test]
 async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
     expect_status(r, 303).await;
@@ -612,7 +613,7 @@ async fn logout_revokes_at_salesforce_evicts_and_clears_the_cookie() {
 
 #[tokio::test]
 async fn logout_clears_local_state_and_says_so_when_revocation_fails() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     app.emulator
         .set_fault_for(Endpoint::Revoke, Fault::ServerError);
@@ -659,7 +660,7 @@ async fn logout_clears_local_state_and_says_so_when_revocation_fails() {
 
 #[tokio::test]
 async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let r = password_grant(&app, ALICE).await;
     expect_status(r, 404).await;
     for path in [
@@ -671,7 +672,7 @@ async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url(
         assert_eq!(r.headers()["allow"], "POST");
     }
 
-    let app = spawn_app_with_password_flow().await;
+    let app = TestApp::builder().password_flow().spawn().await;
     let r = password_grant(&app, ALICE).await;
     let r = expect_status(r, 200).await;
     let body: serde_json::Value = r.json().await.expect("json");
@@ -694,7 +695,7 @@ async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url(
 /// test says why without a rerun.
 #[tokio::test]
 async fn expect_status_failure_names_the_error_description() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let path = "/oauth2/authorize?prompt=sideways";
     let body: serde_json::Value = app
         .http

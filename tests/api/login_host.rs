@@ -12,7 +12,7 @@ fn other_loopback_name(app: &TestApp) -> String {
 
 #[tokio::test]
 async fn a_login_started_on_another_loopback_name_moves_to_the_redirect_uris_host_first() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let elsewhere = other_loopback_name(&app);
     let r = app
         .http
@@ -51,7 +51,7 @@ async fn a_login_started_on_another_loopback_name_moves_to_the_redirect_uris_hos
 
 #[tokio::test]
 async fn only_the_login_start_moves_and_only_to_the_configured_origin() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let port = app.base.rsplit(':').next().expect("port").to_string();
     // Other pages on another name stay where they are.
     let r = app
@@ -84,7 +84,7 @@ async fn only_the_login_start_moves_and_only_to_the_configured_origin() {
 
 #[tokio::test]
 async fn a_callback_without_the_login_cookie_says_which_host_to_open() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
@@ -111,11 +111,10 @@ async fn a_callback_without_the_login_cookie_says_which_host_to_open() {
 #[tokio::test]
 async fn a_redirect_uri_salesforce_does_not_know_gets_a_page_that_says_where_to_register_it() {
     // The Connected App lists another callback URL than the one sfgate sends.
-    let app = spawn_app_with_emulator(
-        |emulator| emulator.redirect_uris = vec!["https://elsewhere.example/cb".into()],
-        |_| {},
-    )
-    .await;
+    let app = TestApp::builder()
+        .emulator(|emulator| emulator.redirect_uris = vec!["https://elsewhere.example/cb".into()])
+        .spawn()
+        .await;
     let start = app
         .http
         .get(app.url("/oauth2/authorize"))
@@ -179,7 +178,7 @@ async fn a_redirect_uri_salesforce_does_not_know_gets_a_page_that_says_where_to_
 
 #[tokio::test]
 async fn the_emulators_sign_in_page_lists_the_demo_users() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let start = app
         .http
         .get(app.url("/oauth2/authorize"))

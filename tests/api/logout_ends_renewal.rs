@@ -4,15 +4,15 @@
 //! the revocation and would still honour the refresh token.
 
 use crate::common::*;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault};
 
 /// No identity cache: the access token the emulator expires is seen as expired at once, so
 /// the replayed cookie goes down the renewal path.
 async fn app() -> TestApp {
-    spawn_app_with(|env| {
-        env.insert("IDENTITY_CACHE_TTL".into(), "0".into());
-    })
-    .await
+    TestApp::builder()
+        .env("IDENTITY_CACHE_TTL", "0")
+        .spawn()
+        .await
 }
 
 async fn log_in(app: &TestApp) -> String {

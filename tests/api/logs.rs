@@ -25,11 +25,13 @@ fn cookie_value(r: &reqwest::Response, name: &str) -> Option<String> {
 async fn exercise(base: &str, emulator: &str) -> Vec<String> {
     let mut secrets: Vec<String> =
         vec![CLIENT_SECRET.into(), SESSION_SECRET.into(), ALICE.1.into()];
+    sfgate::crypto::install_tls_provider();
     let browser = reqwest::Client::builder()
         .redirect(Policy::none())
         .cookie_store(true)
         .build()
         .expect("client");
+    sfgate::crypto::install_tls_provider();
     let plain = reqwest::Client::builder()
         .redirect(Policy::none())
         .build()

@@ -33,6 +33,7 @@ mod otel;
 mod own_routes;
 mod pages;
 mod path_props;
+mod prefix;
 mod proxy;
 mod readme;
 mod redis;

@@ -5,11 +5,11 @@
 //! a scrape before and after with "grew by at least": other tests may add to the same series.
 
 use crate::common::*;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault};
 
 #[tokio::test]
 async fn metrics_count_logins_protected_calls_and_salesforce_latency_by_route_template() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let before = scrape(&app).await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
@@ -112,7 +112,7 @@ async fn metrics_count_logins_protected_calls_and_salesforce_latency_by_route_te
 
 #[tokio::test]
 async fn whatever_the_process_records_through_the_metrics_facade_is_exported() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     // The proxy records its upstream statuses this way.
     metrics::counter!("sfgate_proxy_requests_total", "status" => "599").increment(3);
     let scraped = scrape(&app).await;
@@ -128,7 +128,7 @@ async fn whatever_the_process_records_through_the_metrics_facade_is_exported() {
 
 #[tokio::test]
 async fn identity_validation_outcomes_are_counted_by_name() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let before = scrape(&app).await;
     let alice = app.tokens(ALICE.0);
     let carol = app.tokens(CAROL.0);
@@ -177,10 +177,10 @@ async fn identity_validation_outcomes_are_counted_by_name() {
 
 #[tokio::test]
 async fn metrics_token_protects_the_metrics_endpoint() {
-    let app = spawn_app_with(|env| {
-        env.insert("METRICS_TOKEN".into(), "metrics-token-4f9a".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("METRICS_TOKEN", "metrics-token-4f9a")
+        .spawn()
+        .await;
     let r = app.http.get(app.url("/metrics")).send().await.expect("r");
     let r = expect_status(r, 401).await;
     let body: serde_json::Value = r.json().await.expect("json");
@@ -233,7 +233,7 @@ fn assert_security_headers(r: &reqwest::Response, login_origin: &str, what: &str
 
 #[tokio::test]
 async fn own_pages_errors_and_the_success_page_carry_security_headers() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let origin = app.emulator.base_url();
     let home = app.http.get(app.url("/")).send().await.expect("home");
     let home = expect_status(home, 200).await;
@@ -298,13 +298,13 @@ async fn own_pages_errors_and_the_success_page_carry_security_headers() {
 
 #[tokio::test]
 async fn hsts_is_sent_when_users_reach_sfgate_over_https() {
-    let app = spawn_app_with(|env| {
-        env.insert(
-            "SF_REDIRECT_URI".into(),
-            "https://gateway.example.com/oauth2/callback".into(),
-        );
-    })
-    .await;
+    let app = TestApp::builder()
+        .env(
+            "SF_REDIRECT_URI",
+            "https://gateway.example.com/oauth2/callback",
+        )
+        .spawn()
+        .await;
     let r = app.http.get(app.url("/")).send().await.expect("home");
     assert_eq!(
         r.headers()["strict-transport-security"],
@@ -327,7 +327,8 @@ fn templates_have_no_inline_script_or_style_for_the_csp_to_block() {
         for (i, _) in html.match_indices("<script") {
             let tag_end = html[i..].find('>').expect("tag end") + i;
             assert!(
-                html[i..tag_end].contains("src=\"/oauth2/assets/"),
+                // sfgate's own assets, under its prefix (`PROXY_PREFIX`).
+                html[i..tag_end].contains("src=\"{{ paths.asset_"),
                 "{path:?}: inline script"
             );
         }
@@ -338,7 +339,7 @@ fn templates_have_no_inline_script_or_style_for_the_csp_to_block() {
         for form in html.match_indices("<form") {
             let tag_end = html[form.0..].find('>').expect("tag end") + form.0;
             assert!(
-                html[form.0..tag_end].contains("action=\"/oauth2/"),
+                html[form.0..tag_end].contains("action=\"{{ paths."),
                 "{path:?}: form posts to sfgate itself"
             );
         }
@@ -349,7 +350,7 @@ fn templates_have_no_inline_script_or_style_for_the_csp_to_block() {
 
 #[tokio::test]
 async fn token_carrying_answers_are_never_cached() {
-    let app = spawn_app_with_password_flow().await;
+    let app = TestApp::builder().password_flow().spawn().await;
     let password = password_grant(&app, ALICE).await;
     let password = expect_status(password, 200).await;
     assert_eq!(password.headers()["cache-control"], "no-store");
@@ -417,11 +418,11 @@ async fn assert_rate_limited(r: reqwest::Response) {
 
 #[tokio::test]
 async fn login_routes_answer_429_after_the_burst_but_other_clients_and_routes_go_on() {
-    let app = spawn_app_with(|env| {
-        env.insert("RATE_LIMIT_BURST".into(), "3".into());
-        env.insert("RATE_LIMIT_PER_MINUTE".into(), "1".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("RATE_LIMIT_BURST", "3")
+        .env("RATE_LIMIT_PER_MINUTE", "1")
+        .spawn()
+        .await;
     for _ in 0..3 {
         let r = app
             .http
@@ -511,11 +512,11 @@ async fn login_routes_answer_429_after_the_burst_but_other_clients_and_routes_go
 
 #[tokio::test]
 async fn browser_gets_an_html_429_page_with_security_headers() {
-    let app = spawn_app_with(|env| {
-        env.insert("RATE_LIMIT_BURST".into(), "1".into());
-        env.insert("RATE_LIMIT_PER_MINUTE".into(), "1".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("RATE_LIMIT_BURST", "1")
+        .env("RATE_LIMIT_PER_MINUTE", "1")
+        .spawn()
+        .await;
     let _ = app
         .http
         .get(app.url("/oauth2/authorize"))
@@ -531,12 +532,12 @@ async fn browser_gets_an_html_429_page_with_security_headers() {
 
 #[tokio::test]
 async fn with_trust_proxy_the_rightmost_forwarded_address_is_the_client() {
-    let app = spawn_app_with(|env| {
-        env.insert("RATE_LIMIT_BURST".into(), "2".into());
-        env.insert("RATE_LIMIT_PER_MINUTE".into(), "1".into());
-        env.insert("TRUST_PROXY".into(), "true".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("RATE_LIMIT_BURST", "2")
+        .env("RATE_LIMIT_PER_MINUTE", "1")
+        .env("TRUST_PROXY", "true")
+        .spawn()
+        .await;
     let authorize = |xff: &'static str| {
         app.http
             .get(app.url("/oauth2/authorize"))
@@ -562,7 +563,7 @@ async fn with_trust_proxy_the_rightmost_forwarded_address_is_the_client() {
 
 #[tokio::test]
 async fn liveness_is_plain_and_readiness_reports_the_last_salesforce_call_without_calling_it() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let live = app.http.get(app.url("/healthz")).send().await.expect("h");
     let live = expect_status(live, 200).await;
     let live: serde_json::Value = live.json().await.expect("json");
@@ -617,7 +618,7 @@ async fn liveness_is_plain_and_readiness_reports_the_last_salesforce_call_withou
 
 #[tokio::test]
 async fn a_failed_token_call_also_marks_readiness_degraded() {
-    let app = spawn_app_with_password_flow().await;
+    let app = TestApp::builder().password_flow().spawn().await;
     app.emulator.set_fault_for(Endpoint::Token, Fault::Garbage);
     let r = password_grant(&app, ALICE).await;
     expect_status(r, 502).await;
@@ -636,7 +637,8 @@ async fn a_failed_token_call_also_marks_readiness_degraded() {
 
 #[tokio::test]
 async fn oversized_headers_get_431_and_the_server_keeps_serving() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
+    sfgate::crypto::install_tls_provider();
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
@@ -685,7 +687,7 @@ async fn oversized_headers_get_431_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn own_request_bodies_are_limited_to_64_kb() {
-    let app = spawn_app_with_password_flow().await;
+    let app = TestApp::builder().password_flow().spawn().await;
     let body = format!("username=x&password={}", "p".repeat(70 * 1024));
     let r = app
         .http
@@ -740,6 +742,7 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     );
 
     // A complete request on the same server is answered as usual.
+    sfgate::crypto::install_tls_provider();
     let ok = reqwest::get(format!("http://{addr}/")).await.expect("get");
     assert_eq!(ok.text().await.expect("text"), "ok");
     let _ = stop.send(());

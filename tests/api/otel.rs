@@ -66,6 +66,7 @@ async fn start(trust_proxy: bool, record_user: bool, redis: bool) -> Traced {
             );
             continue;
         }
+        sfgate::crypto::install_tls_provider();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

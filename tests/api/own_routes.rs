@@ -8,9 +8,9 @@ use axum::routing::get;
 use axum::Router;
 use sfgate::auth::require_identity;
 use sfgate::config::Config;
-use sfgate::salesforce::emulator::{Emulator, EmulatorConfig};
-use sfgate::salesforce::Identity;
+use sfgate::domain::Identity;
 use sfgate::state::AppState;
+use sfgate_emulator::{Emulator, EmulatorConfig};
 use tokio::net::TcpListener;
 
 async fn reports(identity: Identity) -> String {
@@ -84,4 +84,50 @@ async fn a_route_of_your_own_behind_require_identity_runs_only_for_a_confirmed_c
     expect_status(r, 200).await;
     let _ = stop.send(());
     let _ = server.await;
+}
+
+/// Panics on purpose (from the test's own file, so the panic watch does not count it).
+async fn explodes() -> String {
+    panic!("a handler of your own panicked on purpose")
+}
+
+#[tokio::test]
+async fn a_panicking_route_answers_500_json_with_its_request_id_and_the_server_keeps_serving() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let env = base_env(
+        "https://login.salesforce.com",
+        &format!("{base}/oauth2/callback"),
+    );
+    let state = AppState::new(Config::from_map(&env).expect("config")).expect("state");
+    let mine = Router::new().route("/explodes", get(explodes));
+    let app = sfgate::startup::app_with_routes(state, mine);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(sfgate::startup::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+
+    let http = plain_client();
+    for _ in 0..2 {
+        let r = http
+            .get(format!("{base}/explodes"))
+            .header("x-request-id", "panic-test-1")
+            .send()
+            .await
+            .expect("an answer, not a dropped connection");
+        let r = expect_status(r, 500).await;
+        assert_eq!(r.headers()["x-request-id"], "panic-test-1");
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "server_error");
+        assert_eq!(body["error_description"], "internal error");
+    }
+    let r = http
+        .get(format!("{base}/oauth2/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    expect_status(r, 200).await;
+
+    let _ = stop.send(());
+    server.await.expect("join").expect("serve");
 }

@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use sfgate::demo::sample_app::SampleApp;
-use sfgate::salesforce::emulator::Endpoint;
+use sfgate_emulator::Endpoint;
 
 /// The script card's commands, unescaped, as a person would copy them.
 fn script_card(page: &str) -> String {
@@ -19,7 +19,7 @@ fn script_card(page: &str) -> String {
 
 #[tokio::test]
 async fn home_page_script_card_names_this_host_and_the_emulator_instance() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let page = app
         .http
         .get(app.url("/"))
@@ -45,7 +45,7 @@ async fn home_page_script_card_names_this_host_and_the_emulator_instance() {
 
 #[tokio::test]
 async fn home_page_script_card_logs_in_by_itself_when_the_password_flow_is_on() {
-    let app = spawn_app_with_password_flow().await;
+    let app = TestApp::builder().password_flow().spawn().await;
     let page = app
         .http
         .get(app.url("/"))
@@ -87,7 +87,7 @@ async fn home_page_script_card_logs_in_by_itself_when_the_password_flow_is_on() 
 
 #[tokio::test]
 async fn success_page_curl_calls_api_me_with_the_token_and_instance() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
     let r = expect_status_for(r, 303, "the callback redirects to the welcome page").await;
@@ -115,7 +115,7 @@ async fn success_page_curl_calls_api_me_with_the_token_and_instance() {
 
 #[tokio::test]
 async fn denying_access_gets_a_page_about_the_persons_choice_not_a_403_heading() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "deny")
@@ -149,7 +149,7 @@ async fn denying_access_gets_a_page_about_the_persons_choice_not_a_403_heading()
 
 #[tokio::test]
 async fn logging_out_in_a_browser_lands_on_a_page_that_says_so() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     expect_status(app.login(&browser, ALICE).await, 303).await;
     let r = browser
@@ -187,7 +187,7 @@ async fn logging_out_in_a_browser_lands_on_a_page_that_says_so() {
 
 #[tokio::test]
 async fn the_favicon_is_served_and_every_page_names_it() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for path in ["/favicon.ico", "/assets/favicon.svg"] {
         let r = app.http.get(app.url(path)).send().await.expect("icon");
         let r = expect_status_for(r, 200, &path).await;
@@ -223,11 +223,11 @@ async fn the_favicon_is_served_and_every_page_names_it() {
 #[tokio::test]
 async fn in_gateway_mode_favicon_ico_belongs_to_the_upstream_app() {
     let upstream = SampleApp::start().await.expect("sample app");
-    let app = spawn_app_with(|env| {
-        env.insert("UPSTREAM_URL".into(), upstream.base_url());
-        env.insert("SKIP_AUTH_ROUTES".into(), r"GET=^/favicon\.ico$".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("UPSTREAM_URL", upstream.base_url())
+        .env("SKIP_AUTH_ROUTES", r"GET=^/favicon\.ico$")
+        .spawn()
+        .await;
     let r = app
         .http
         .get(app.url("/favicon.ico"))
@@ -251,10 +251,10 @@ async fn in_gateway_mode_favicon_ico_belongs_to_the_upstream_app() {
 #[tokio::test]
 async fn the_sample_app_shows_the_identity_headers_it_received_and_no_token() {
     let upstream = SampleApp::start().await.expect("sample app");
-    let app = spawn_app_with(|env| {
-        env.insert("UPSTREAM_URL".into(), upstream.base_url());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("UPSTREAM_URL", upstream.base_url())
+        .spawn()
+        .await;
     let t = app.tokens("alice@acme.example");
     let r = app
         .get_with_token("/app/reports?x=1", &t.access_token, &t.instance_url)
@@ -292,11 +292,11 @@ async fn the_sample_app_shows_the_identity_headers_it_received_and_no_token() {
     );
 
     // With PASS_ACCESS_TOKEN the app says which credential headers it got.
-    let app = spawn_app_with(|env| {
-        env.insert("UPSTREAM_URL".into(), upstream.base_url());
-        env.insert("PASS_ACCESS_TOKEN".into(), "true".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("UPSTREAM_URL", upstream.base_url())
+        .env("PASS_ACCESS_TOKEN", "true")
+        .spawn()
+        .await;
     let t = app.tokens("alice@acme.example");
     let body: serde_json::Value = app
         .get_with_token("/app", &t.access_token, &t.instance_url)
@@ -313,7 +313,7 @@ async fn the_sample_app_shows_the_identity_headers_it_received_and_no_token() {
 #[tokio::test]
 async fn browsers_refused_at_a_protected_route_get_plain_words_and_api_clients_get_the_api_wording()
 {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let page = get_accepting(&app.http, app.url("/api/me"), "text/html").await;
     let html = expect_status(page, 401).await.text().await.expect("html");
     assert!(html.contains("Please log in"), "{html}");

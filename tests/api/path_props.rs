@@ -5,9 +5,9 @@
 
 use axum::http::Method;
 use proptest::prelude::*;
-use sfgate::config::SkipAuthRule;
+use sfgate::access::skips_auth;
+use sfgate::access::SkipAuthRule;
 use sfgate::domain::{CanonicalPath, PathPolicy};
-use sfgate::proxy::skips_auth;
 
 const RULES: [&str; 5] = [
     "^/public/",

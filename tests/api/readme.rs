@@ -379,7 +379,7 @@ async fn the_readme_stays_short_names_the_demo_users_and_links_every_docs_page()
         }
     }
     // The demo users table is the emulator's.
-    for user in sfgate::salesforce::emulator::demo_users() {
+    for user in sfgate_emulator::demo_users() {
         assert!(
             readme.contains(&format!("| `{}` | `{}` |", user.username, user.password)),
             "README.md's demo users table lacks {}",

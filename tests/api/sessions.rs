@@ -5,21 +5,17 @@
 
 use crate::common::*;
 use futures_util::future::join_all;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault};
 use std::time::Duration;
 
 /// A gateway whose identity cache is off, so an access token the emulator expired is seen as
 /// expired at once (with the cache, the gateway would keep trusting it for a minute).
 async fn app_with(extra: &[(&str, &str)]) -> TestApp {
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    spawn_app_with(move |env| {
-        env.insert("IDENTITY_CACHE_TTL".into(), "0".into());
-        env.extend(extra);
-    })
-    .await
+    TestApp::builder()
+        .env("IDENTITY_CACHE_TTL", "0")
+        .envs(extra)
+        .spawn()
+        .await
 }
 
 fn clears_session(headers: &reqwest::header::HeaderMap) -> bool {
@@ -349,7 +345,7 @@ async fn pending_login(app: &TestApp) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_concurrent_callbacks_with_the_same_state_let_exactly_one_through() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for round in 0..5 {
         let (callback, login_cookie) = pending_login(&app).await;
         // A slow token endpoint would let a second callback reach Salesforce too, if both
@@ -385,7 +381,7 @@ async fn two_concurrent_callbacks_with_the_same_state_let_exactly_one_through() 
 
 #[tokio::test]
 async fn the_callback_redirects_and_a_reload_or_back_lands_on_the_welcome_page() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     let callback = app
         .authorize_at_emulator(&browser, "/oauth2/authorize", ALICE, "allow")
@@ -445,7 +441,7 @@ async fn in_gateway_mode_the_welcome_page_shows_no_token() {
 
 #[tokio::test]
 async fn api_logout_revokes_the_refresh_token_it_is_given_and_says_so() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     let refresh = t.refresh_token.clone().expect("refresh token");
     let r = app

@@ -4,20 +4,18 @@
 
 use crate::common::*;
 use sfgate::domain::InstancePolicy;
-use sfgate::salesforce::emulator::{Endpoint, SITE_PATH};
+use sfgate_emulator::{CommunityFields, Endpoint, SITE_PATH};
 
 /// A gateway whose login URL is the emulator's site, with Alice as a customer-portal user.
 async fn site_gateway(extra: &[(&str, &str)]) -> TestApp {
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let app = spawn_app_with(move |env| {
-        let site = format!("{}{SITE_PATH}", env["SF_LOGIN_URL"]);
-        env.insert("SF_LOGIN_URL".into(), site);
-        env.extend(extra);
-    })
-    .await;
+    let app = TestApp::builder()
+        .configure(|env| {
+            let site = format!("{}{SITE_PATH}", env["SF_LOGIN_URL"]);
+            env.insert("SF_LOGIN_URL".into(), site);
+        })
+        .envs(extra)
+        .spawn()
+        .await;
     let mut alice = app.emulator.user_profile(ALICE.0).expect("alice");
     alice.user_type = "CSP_LITE_PORTAL".into();
     app.emulator.set_user_profile(ALICE.0, alice);
@@ -72,7 +70,8 @@ async fn a_portal_user_logs_in_through_the_sites_endpoints_when_the_type_is_list
     let done = expect_status(log_in_at_site(&app, &browser).await, 303).await;
     let cookie = session_pair(done.headers()).expect("a session");
     // Every authorize and token call went to the site, none to the login host.
-    let at_site = app.emulator.site_calls();
+    let at_site = app.emulator.site_calls_to(Endpoint::Authorize)
+        + app.emulator.site_calls_to(Endpoint::Token);
     let oauth = app.emulator.calls(Endpoint::Authorize) + app.emulator.calls(Endpoint::Token);
     assert_eq!(at_site, oauth, "authorize and token calls all at the site");
     assert!(oauth >= 3, "login page, form, code exchange: {oauth}");
@@ -130,4 +129,97 @@ fn site_domains_are_instances_and_custom_domains_only_when_listed() {
         InstancePolicy::default().with_extra_origins(&[reqwest::Url::parse(custom).expect("url")]);
     assert!(listed.check(custom).is_ok());
     assert!(listed.check("https://other.acme.example").is_err());
+}
+
+/// The userinfo calls so far: (all of them, those under the site's path).
+fn userinfo_calls(app: &TestApp) -> (u64, u64) {
+    (
+        app.emulator.calls(Endpoint::UserInfo),
+        app.emulator.site_calls_to(Endpoint::UserInfo),
+    )
+}
+
+/// A site gateway with the identity cache off (every request checks its token), Alice
+/// admitted as a portal user, and her session cookie from a login through the site.
+async fn site_session(fields: impl FnOnce(&TestApp) -> CommunityFields) -> (TestApp, String) {
+    let app = site_gateway(&[
+        ("SF_ALLOWED_USER_TYPES", "STANDARD,CSP_LITE_PORTAL"),
+        ("IDENTITY_CACHE_TTL", "0"),
+    ])
+    .await;
+    app.emulator.set_community_fields(fields(&app));
+    let browser = browser_client();
+    let done = expect_status(log_in_at_site(&app, &browser).await, 303).await;
+    let cookie = session_pair(done.headers()).expect("a session");
+    (app, cookie)
+}
+
+async fn me(app: &TestApp, cookie: &str) -> reqwest::Response {
+    app.http
+        .get(app.url("/api/me"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("/api/me")
+}
+
+/// Every check of a site user's token, at login, on requests and after a renewal, goes to
+/// the site's userinfo and none to the instance's.
+async fn assert_checks_at_the_site(app: &TestApp, cookie: &str) {
+    let (all, at_site) = userinfo_calls(app);
+    assert!(at_site >= 1, "the login's check went to the site");
+    assert_eq!(all, at_site, "no check at the instance's userinfo");
+
+    expect_status(me(app, cookie).await, 200).await;
+    let (all, after) = userinfo_calls(app);
+    assert!(after > at_site, "the request's check went to the site");
+    assert_eq!(all, after, "no check at the instance's userinfo");
+
+    app.emulator.expire_access_tokens();
+    let refreshes = app.emulator.refresh_calls();
+    let renewed = expect_status(me(app, cookie).await, 200).await;
+    assert_eq!(app.emulator.refresh_calls(), refreshes + 1, "a renewal");
+    let renewed = session_pair(renewed.headers()).expect("a renewed session");
+    expect_status(me(app, &renewed).await, 200).await;
+    let (all, at_site) = userinfo_calls(app);
+    assert!(
+        at_site >= after + 2,
+        "the renewed token's checks went to the site"
+    );
+    assert_eq!(all, at_site, "no check at the instance's userinfo");
+}
+
+#[tokio::test]
+async fn a_site_users_token_is_checked_at_the_sites_userinfo_renewals_too() {
+    let (app, cookie) = site_session(|_| CommunityFields::Site).await;
+    assert_checks_at_the_site(&app, &cookie).await;
+}
+
+#[tokio::test]
+async fn without_the_community_fields_the_configured_site_is_asked() {
+    let (app, cookie) = site_session(|_| CommunityFields::Omitted).await;
+    assert_checks_at_the_site(&app, &cookie).await;
+}
+
+#[tokio::test]
+async fn a_community_url_outside_the_allowlist_is_never_called() {
+    // A loopback server the instance policy does not list: a token sent there would leak.
+    let elsewhere = StubServer::start(200, "application/json", "{}".into()).await;
+    let url = format!("{}{SITE_PATH}", elsewhere.url());
+    let (app, cookie) = site_session(|_| CommunityFields::Url(url)).await;
+    assert_checks_at_the_site(&app, &cookie).await;
+    assert_eq!(elsewhere.hits(), 0, "the unlisted site was never called");
+}
+
+#[tokio::test]
+async fn an_allowed_community_url_that_salesforce_names_is_the_one_asked() {
+    // The emulator's root is an allowed origin: a site served there has its userinfo there.
+    let (app, cookie) = site_session(|app| CommunityFields::Url(app.emulator.base_url())).await;
+    expect_status(me(&app, &cookie).await, 200).await;
+    let (all, at_site) = userinfo_calls(&app);
+    assert!(all >= 2, "login and request checked");
+    assert_eq!(
+        at_site, 0,
+        "checked where Salesforce said, not at the configured site"
+    );
 }

@@ -199,16 +199,16 @@ async fn a_websocket_on_one_thread_and_a_request_on_another_both_finish_on_shutd
     let echo = EchoServer::start().await;
     let upstream = echo.url();
     // Validations take a while, so a request is in flight when shutdown comes.
-    let app = spawn_app_with_emulator(
-        |emulator| emulator.latency = Duration::from_millis(1500),
-        |env| {
+    let app = TestApp::builder()
+        .emulator(|emulator| emulator.latency = Duration::from_millis(1500))
+        .configure(|env| {
             env.insert("UPSTREAM_URL".into(), upstream);
             // Two threads sharing the test's listener take connections in turn: the
             // WebSocket's connection goes to one, the request's to the other.
             env.insert("SERVER_THREADS".into(), "2".into());
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let mut ws = connect(&app, "/socket", &bearer(&app)).await;
     ws.send(Message::text("before")).await.expect("send");
     assert_eq!(next(&mut ws).await, Some(Message::text("before")));
@@ -276,7 +276,11 @@ async fn counting_upstream() -> (String, Arc<AtomicU64>) {
 #[tokio::test]
 async fn upstream_connections_are_kept_alive_and_reused() {
     let (upstream, connections) = counting_upstream().await;
-    let app = spawn_gateway_for(&upstream, &[("SKIP_AUTH_ROUTES", "^/public/")]).await;
+    let app = TestApp::builder()
+        .gateway_for(&upstream)
+        .envs(&[("SKIP_AUTH_ROUTES", "^/public/")])
+        .spawn()
+        .await;
     let requests = 40;
     // Four clients, each with a kept-alive connection of its own, ten requests each.
     let mut clients = Vec::new();
@@ -339,15 +343,15 @@ async fn early_answering_upstream() -> String {
 async fn a_request_is_not_held_behind_another_clients_unfinished_upload() {
     let upstream = early_answering_upstream().await;
     // One thread: both clients share its upstream connections.
-    let app = spawn_gateway_for(
-        &upstream,
-        &[
+    let app = TestApp::builder()
+        .gateway_for(&upstream)
+        .envs(&[
             ("SKIP_AUTH_ROUTES", "^/public/"),
             ("SERVER_THREADS", "1"),
             ("UPSTREAM_TIMEOUT", "20"),
-        ],
-    )
-    .await;
+        ])
+        .spawn()
+        .await;
     // A first chunk, then nothing: the upload never ends.
     let stalled = futures_util::stream::once(async {
         Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"first chunk"))

@@ -30,7 +30,7 @@ async fn expect_policy_close(ws: &mut Client, since: Instant, reason: &str, with
 #[tokio::test]
 async fn a_websocket_opened_with_a_token_closes_when_the_token_is_logged_out() {
     let echo = EchoServer::start().await;
-    let app = spawn_gateway_for(&echo.url(), &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let credentials = bearer(&app);
     let mut ws = connect(&app, "/socket", &credentials).await;
     ws.send(Message::text("before")).await.expect("send");
@@ -62,7 +62,11 @@ async fn a_websocket_opened_with_a_token_closes_when_the_token_is_logged_out() {
 #[tokio::test]
 async fn a_websocket_opened_by_a_session_closes_when_the_session_reaches_its_maximum_age() {
     let echo = EchoServer::start().await;
-    let app = spawn_gateway_for(&echo.url(), &[("SESSION_MAX_AGE", "3")]).await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("SESSION_MAX_AGE", "3")])
+        .spawn()
+        .await;
     let browser = browser_client();
     let callback = app.login(&browser, ALICE).await;
     let session = session_pair(callback.headers()).expect("a session");
@@ -94,7 +98,7 @@ async fn a_websocket_opened_by_a_session_closes_when_the_session_reaches_its_max
 #[tokio::test]
 async fn other_tokens_sockets_stay_open_when_one_token_is_logged_out() {
     let echo = EchoServer::start().await;
-    let app = spawn_gateway_for(&echo.url(), &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let (mine, other) = (bearer(&app), bearer(&app));
     let mut kept = connect(&app, "/socket", &other).await;
     let mut closed = connect(&app, "/socket", &mine).await;

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 #[tokio::test]
 async fn text_and_binary_frames_cross_both_ways_and_the_close_handshake_completes() {
     let echo = EchoServer::start().await;
-    let app = spawn_gateway_for(&echo.url(), &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let mut ws = connect(&app, "/socket?room=1", &bearer(&app)).await;
 
     ws.send(Message::text("hello through sfgate"))
@@ -65,7 +65,7 @@ async fn text_and_binary_frames_cross_both_ways_and_the_close_handshake_complete
 #[tokio::test]
 async fn the_upstreams_handshake_carries_identity_headers_and_no_credentials_or_forgeries() {
     let echo = EchoServer::start().await;
-    let app = spawn_gateway_for(&echo.url(), &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let mut headers = bearer(&app);
     headers.push(("x-salesforce-user-id", "005FORGED0000001".into()));
     headers.push(("x-forwarded-email", "mallory@evil.example".into()));
@@ -102,7 +102,7 @@ async fn the_upstreams_handshake_carries_identity_headers_and_no_credentials_or_
 #[tokio::test]
 async fn a_browser_session_opens_a_websocket_without_the_session_cookie_reaching_the_app() {
     let echo = EchoServer::start().await;
-    let app = spawn_gateway_for(&echo.url(), &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let browser = browser_client();
     let callback = app.login(&browser, ALICE).await;
     let session = set_cookies(callback.headers())
@@ -127,7 +127,7 @@ async fn a_browser_session_opens_a_websocket_without_the_session_cookie_reaching
 #[tokio::test]
 async fn unauthenticated_upgrades_get_401_or_303_and_never_reach_the_upstream() {
     let echo = EchoServer::start().await;
-    let app = spawn_gateway_for(&echo.url(), &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let before = scrape(&app).await;
     for (headers, status) in [
         (vec![], 401),
@@ -172,7 +172,7 @@ async fn unauthenticated_upgrades_get_401_or_303_and_never_reach_the_upstream() 
 #[tokio::test]
 async fn an_upstream_refusing_the_upgrade_is_passed_through() {
     let echo = EchoServer::start().await;
-    let app = spawn_gateway_for(&echo.url(), &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let error =
         tokio_tungstenite::connect_async(handshake(&ws_url(&app, "/refuse"), &bearer(&app)))
             .await
@@ -198,7 +198,7 @@ async fn an_upstream_refusing_the_upgrade_is_passed_through() {
 async fn an_unreachable_upstream_is_502() {
     let closed = refusing_address();
     let upstream = format!("http://{}", closed.addr);
-    let app = spawn_gateway_for(&upstream, &[]).await;
+    let app = TestApp::builder().gateway_for(&upstream).spawn().await;
     let error =
         tokio_tungstenite::connect_async(handshake(&ws_url(&app, "/socket"), &bearer(&app)))
             .await
@@ -223,7 +223,11 @@ async fn an_unreachable_upstream_is_502() {
 #[tokio::test]
 async fn an_idle_websocket_is_closed_after_the_idle_timeout() {
     let echo = EchoServer::start().await;
-    let app = spawn_gateway_for(&echo.url(), &[("WEBSOCKET_IDLE_TIMEOUT", "1")]).await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("WEBSOCKET_IDLE_TIMEOUT", "1")])
+        .spawn()
+        .await;
     let mut ws = connect(&app, "/socket", &bearer(&app)).await;
     // Traffic keeps it open past the timeout...
     for i in 0..4 {
@@ -246,7 +250,7 @@ async fn an_idle_websocket_is_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn shutdown_closes_open_websockets_with_going_away_on_both_sides() {
     let echo = EchoServer::start().await;
-    let app = spawn_gateway_for(&echo.url(), &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let mut ws = connect(&app, "/socket", &bearer(&app)).await;
     ws.send(Message::text("before")).await.expect("send");
     assert_eq!(next(&mut ws).await, Some(Message::text("before")));
@@ -272,7 +276,11 @@ async fn shutdown_closes_open_websockets_with_going_away_on_both_sides() {
 #[tokio::test]
 async fn an_open_websocket_counts_toward_max_connections_until_it_closes() {
     let echo = EchoServer::start().await;
-    let app = spawn_gateway_for(&echo.url(), &[("MAX_CONNECTIONS", "1")]).await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("MAX_CONNECTIONS", "1")])
+        .spawn()
+        .await;
     let mut ws = connect(&app, "/socket", &bearer(&app)).await;
     ws.send(Message::text("ping")).await.expect("send");
     assert_eq!(next(&mut ws).await, Some(Message::text("ping")));
@@ -339,11 +347,11 @@ async fn session_cookie(app: &TestApp) -> String {
 #[tokio::test]
 async fn cookie_websocket_handshakes_must_come_from_our_origin_or_a_listed_one() {
     let echo = EchoServer::start().await;
-    let app = spawn_gateway_for(
-        &echo.url(),
-        &[("WEBSOCKET_ALLOWED_ORIGINS", "https://app.example.test")],
-    )
-    .await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("WEBSOCKET_ALLOWED_ORIGINS", "https://app.example.test")])
+        .spawn()
+        .await;
     let session = session_cookie(&app).await;
     let own = app.base.clone();
     let sibling = own.replace("://", "://evil.");

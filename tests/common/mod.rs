@@ -2,7 +2,7 @@
 //! port and the Salesforce emulator on another, configured for each other.
 #![allow(dead_code, unreachable_pub)]
 
-// [redis] A real redis-server for the shared-state tests (tests/redis.rs).
+// A real redis-server for the shared-state tests (tests/api/redis/).
 pub mod log_capture;
 pub mod raw_http;
 pub mod redis_server;
@@ -10,8 +10,8 @@ pub mod redis_server;
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::redirect::Policy;
 use sfgate::config::Config;
-use sfgate::salesforce::emulator::{Emulator, EmulatorConfig, EmulatorHandle, TokenGrant};
 use sfgate::startup::{spawn, RunningGateway};
+use sfgate_emulator::{Emulator, EmulatorConfig, EmulatorHandle, TokenGrant};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +34,7 @@ pub struct TestApp {
 }
 
 pub fn plain_client() -> reqwest::Client {
+    sfgate::crypto::install_tls_provider();
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -42,20 +43,12 @@ pub fn plain_client() -> reqwest::Client {
 
 /// A client with a cookie jar, as a browser has.
 pub fn browser_client() -> reqwest::Client {
+    sfgate::crypto::install_tls_provider();
     reqwest::Client::builder()
         .redirect(Policy::none())
         .cookie_store(true)
         .build()
         .expect("client")
-}
-
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
-}
-
-/// Starts emulator and gateway; `configure` may change the gateway's environment.
-pub async fn spawn_app_with(configure: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
-    spawn_app_with_emulator(|_| {}, configure).await
 }
 
 /// `SERVER_THREADS` for every gateway the tests start, from `SFGATE_TEST_SERVER_THREADS`
@@ -83,6 +76,96 @@ pub fn base_env(emulator_url: &str, redirect_uri: &str) -> HashMap<String, Strin
         env.insert("SERVER_THREADS".into(), threads);
     }
     env
+}
+
+/// How a test's gateway and emulator are set up, from [`TestApp::builder`]: the one way to
+/// start a test app. The gateway's environment starts as [`base_env`] and every change applies
+/// in the order given; emulator changes apply to the emulated Connected App before it starts.
+#[must_use = "a builder does nothing until `spawn` is awaited"]
+pub struct TestAppBuilder<'a> {
+    emulator: Vec<Change<'a, EmulatorConfig>>,
+    env: Vec<Change<'a, HashMap<String, String>>>,
+}
+
+/// One change a [`TestAppBuilder`] makes, in order, to the emulator's or the gateway's setup.
+type Change<'a, T> = Box<dyn FnOnce(&mut T) + Send + 'a>;
+
+impl TestApp {
+    /// Starts describing a test app; `.spawn().await` starts it.
+    pub fn builder<'a>() -> TestAppBuilder<'a> {
+        TestAppBuilder {
+            emulator: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+impl<'a> TestAppBuilder<'a> {
+    /// Sets one variable of the gateway's environment.
+    pub fn env(self, name: &str, value: impl Into<String>) -> Self {
+        let (name, value) = (name.to_string(), value.into());
+        self.configure(move |env| {
+            env.insert(name, value);
+        })
+    }
+
+    /// Sets several variables of the gateway's environment, in order.
+    pub fn envs(self, vars: &[(&str, &str)]) -> Self {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.configure(move |env| env.extend(vars))
+    }
+
+    /// Changes the gateway's environment as it stands (to read or remove a variable).
+    pub fn configure(mut self, f: impl FnOnce(&mut HashMap<String, String>) + Send + 'a) -> Self {
+        self.env.push(Box::new(f));
+        self
+    }
+
+    /// The (testing-only) username-password flow switched on.
+    pub fn password_flow(self) -> Self {
+        self.env("SF_ENABLE_PASSWORD_FLOW", "true")
+    }
+
+    /// Gateway mode, proxying to `upstream_url`, with metrics on a port of their own
+    /// ([`scrape`] finds it).
+    pub fn gateway_for(self, upstream_url: &str) -> Self {
+        self.env("UPSTREAM_URL", upstream_url)
+            .env("METRICS_ADDR", "127.0.0.1:0")
+    }
+
+    /// Changes the emulated Connected App before the emulator starts.
+    pub fn emulator(mut self, f: impl FnOnce(&mut EmulatorConfig) + Send + 'a) -> Self {
+        self.emulator.push(Box::new(f));
+        self
+    }
+
+    /// Starts the emulator and the gateway, configured for each other.
+    pub async fn spawn(self) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let redirect_uri = format!("http://{addr}/oauth2/callback");
+        let mut emulator_config = EmulatorConfig::new(CLIENT_ID, CLIENT_SECRET);
+        emulator_config.redirect_uris = vec![redirect_uri.clone()];
+        for change in self.emulator {
+            change(&mut emulator_config);
+        }
+        let emulator = Emulator::start(emulator_config, 0).await.expect("emulator");
+        let mut env = base_env(&emulator.base_url(), &redirect_uri);
+        for change in self.env {
+            change(&mut env);
+        }
+        let config = Config::from_map(&env).expect("valid test config");
+        let gateway = spawn(config, listener).await.expect("gateway");
+        TestApp {
+            base: format!("http://{addr}"),
+            gateway,
+            emulator,
+            http: plain_client(),
+        }
+    }
 }
 
 impl TestApp {
@@ -267,14 +350,6 @@ pub async fn scrape(app: &TestApp) -> String {
     r.text().await.expect("text")
 }
 
-/// A gateway with the (testing-only) username-password flow switched on.
-pub async fn spawn_app_with_password_flow() -> TestApp {
-    spawn_app_with(|env| {
-        env.insert("SF_ENABLE_PASSWORD_FLOW".into(), "true".into());
-    })
-    .await
-}
-
 /// `POST /oauth2/password` for a demo user, as a script would log in.
 pub async fn password_grant(app: &TestApp, user: (&str, &str)) -> reqwest::Response {
     app.http
@@ -285,52 +360,10 @@ pub async fn password_grant(app: &TestApp, user: (&str, &str)) -> reqwest::Respo
         .expect("password grant")
 }
 
-// --- JWT access tokens (tests/jwt.rs) ---
-
-/// Like [`spawn_app_with`], and `emulator` may change the emulated Connected App first.
-pub async fn spawn_app_with_emulator(
-    emulator: impl FnOnce(&mut EmulatorConfig),
-    configure: impl FnOnce(&mut HashMap<String, String>),
-) -> TestApp {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let redirect_uri = format!("http://{addr}/oauth2/callback");
-    let mut emulator_config = EmulatorConfig::new(CLIENT_ID, CLIENT_SECRET);
-    emulator_config.redirect_uris = vec![redirect_uri.clone()];
-    emulator(&mut emulator_config);
-    let emulator = Emulator::start(emulator_config, 0).await.expect("emulator");
-    let mut env = base_env(&emulator.base_url(), &redirect_uri);
-    configure(&mut env);
-    let config = Config::from_map(&env).expect("valid test config");
-    let gateway = spawn(config, listener).await.expect("gateway");
-    TestApp {
-        base: format!("http://{addr}"),
-        gateway,
-        emulator,
-        http: plain_client(),
-    }
-}
-
 // --- Shared harness helpers (tidy, issue 13) ---
 
 /// The session secret [`base_env`] configures, for tests that seal cookies themselves.
 pub const SESSION_SECRET: &str = "test-session-secret-0123456789-abcdefghij";
-
-/// A gateway in gateway mode, proxying to `upstream_url`, with `extra` configuration. Its
-/// metrics listen on a port of their own ([`scrape`] finds it).
-pub async fn spawn_gateway_for(upstream_url: &str, extra: &[(&str, &str)]) -> TestApp {
-    let upstream = upstream_url.to_string();
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    spawn_app_with(move |env| {
-        env.insert("UPSTREAM_URL".into(), upstream);
-        env.insert("METRICS_ADDR".into(), "127.0.0.1:0".into());
-        env.extend(extra);
-    })
-    .await
-}
 
 /// Every header of a request as JSON, name to the list of its values, as echo upstreams
 /// answer them; read back with [`received`].
@@ -467,6 +500,7 @@ pub fn refusing_address() -> RefusingAddress {
 /// A client whose connections come from `ip` (any 127.0.0.0/8 address), as a distinct client
 /// for per-client limits; follows no redirects.
 pub fn client_from(ip: &str) -> reqwest::Client {
+    sfgate::crypto::install_tls_provider();
     reqwest::Client::builder()
         .redirect(Policy::none())
         .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))

@@ -1,4 +1,6 @@
 use super::*;
+use axum::http::header;
+use secrecy::ExposeSecret;
 
 fn sealer(secret: &str) -> CookieSealer {
     CookieSealer::new(secret.as_bytes(), true, Duration::from_secs(3600))
@@ -58,6 +60,7 @@ fn session(login_at: u64) -> Session {
         login_at,
         login_ms: None,
         embedded: false,
+        site_url: None,
     }
 }
 
@@ -210,5 +213,94 @@ fn cookies_sealed_under_the_previous_secret_still_open_and_new_ones_use_the_curr
     assert_eq!(
         old.open::<String>(&request_with(&fresh), LOGIN_COOKIE),
         Err(CookieError::Tampered)
+    );
+}
+
+#[test]
+fn a_session_sealed_without_a_site_still_opens_and_a_site_survives_the_round_trip() {
+    let s = sealer(SECRET);
+    let now = now_secs();
+    // The session as sealed before sessions named their site: no `site_url` in it at all.
+    let mut old = serde_json::to_value(session(now)).expect("json");
+    old.as_object_mut().expect("object").remove("site_url");
+    assert!(old.get("site_url").is_none());
+    let sealed = s
+        .seal(SESSION_COOKIE, &old, Duration::from_secs(60))
+        .expect("cookie");
+    let opened = s
+        .open_session(&request_with(&sealed))
+        .expect("opens")
+        .expect("a session");
+    assert_eq!(opened.site_url, None);
+
+    let site = "https://acme.my.site.com/partners".to_string();
+    let with_site = Session {
+        site_url: Some(site.clone()),
+        ..session(now)
+    };
+    let sealed = s.seal_session(&with_site).expect("cookie").cookie;
+    let opened = s
+        .open_session(&request_with(&sealed))
+        .expect("opens")
+        .expect("a session");
+    assert_eq!(opened.site_url, Some(site));
+}
+
+/// A session cookie sealed by an earlier release (the `cookie` crate's private jar), with an
+/// expiry in 2100. Sealing must keep opening what browsers already hold: changing the AEAD,
+/// the key derivation, the nonce layout or the encoding would log every user out.
+const SESSION_FIXTURE: &str = "sfgate_session=6+DgXY1QNetNCc0+vMpYi0okbx%2Fs+CtbWwlLjC0HIbVEuqGy5xF69Wsfs8TcwD%2F8M0eGT2DVBJG2jy2IgwgiiOUkiUt+0REswpd3f4NTotL01DvHyDoMrI4VfP+8OSpuFe8JVkzuOXxTxqPBvgM1CKKdJVsVAp7pk9J9n+NbuJuDiUkNq4mkYQV4WwQ7SGd9CxsNOG2norqzUM4Br6UQMaLTGDirhpcro%2F+%2FDmjinFHEKu0Ts0PL5PyVG%2FgPmhclQMSeRWLujO2TJycG0iAu5cemyYxXr%2FmXoNU+gDg9p7LuD7Opsf3xIXy3geThAKer987xNTlOeUrqEOGSFZiRECbt9H78X8iwEnTOcY8KUKvwjMwrK0uvGMAmO4v%2F83g%3D";
+
+/// A login cookie carrying `"hello"`, sealed by an earlier release under
+/// [`PREVIOUS_FIXTURE_SECRET`] (a rotated `SESSION_SECRET_PREVIOUS`).
+const LOGIN_FIXTURE: &str = "sfgate_login=HLj4TcjghRJQ%2Fp6pcvRW6FFALLbq5fisjYg8BiUWCg+twk%2FfFmj0i1pUw8qujgo2wSKqRZSK6uciXA%3D%3D";
+const PREVIOUS_FIXTURE_SECRET: &str = "previous-secret-of-at-least-32-bytes";
+
+fn cookie_header(pair: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::COOKIE, HeaderValue::from_str(pair).expect("header"));
+    h
+}
+
+#[test]
+fn cookies_sealed_by_earlier_releases_still_open() {
+    let s = sealer(SECRET).with_session_max_age(Duration::from_secs(200 * 365 * 24 * 3600));
+    let session = s
+        .open_session(&cookie_header(SESSION_FIXTURE))
+        .expect("opens")
+        .expect("present");
+    assert_eq!(session.access_token.expose_secret(), "t");
+    assert_eq!(
+        session.refresh_token.as_ref().map(|t| t.expose_secret()),
+        Some("5Aep861refresh+/=token")
+    );
+    assert_eq!(session.instance_url, "https://x.my.salesforce.com");
+    assert_eq!(session.login_at, 1_780_000_000);
+    assert_eq!(session.login_ms, Some(1_780_000_000_123));
+    assert_eq!(
+        session.site_url, None,
+        "sealed before sessions named their site"
+    );
+
+    let rotated = sealer(SECRET).with_previous_secret(Some(PREVIOUS_FIXTURE_SECRET.as_bytes()));
+    let login: Option<String> = rotated
+        .open(&cookie_header(LOGIN_FIXTURE), LOGIN_COOKIE)
+        .expect("opens under the previous secret");
+    assert_eq!(login.as_deref(), Some("hello"));
+
+    // Bound to its name and its key: the same value under another name, or without the
+    // previous secret, is refused.
+    let renamed = LOGIN_FIXTURE.replacen(LOGIN_COOKIE, SESSION_COOKIE, 1);
+    assert_eq!(
+        rotated
+            .open::<String>(&cookie_header(&renamed), SESSION_COOKIE)
+            .err(),
+        Some(CookieError::Tampered)
+    );
+    assert_eq!(
+        sealer(SECRET)
+            .open::<String>(&cookie_header(LOGIN_FIXTURE), LOGIN_COOKIE)
+            .err(),
+        Some(CookieError::Tampered)
     );
 }

@@ -1,14 +1,15 @@
 //! How one token is checked at the source, by kind: a JWT locally against its issuer's keys,
 //! any token by introspection, an opaque one at `userinfo`.
 
-use super::verdict::Verdict;
+use super::verdict::TokenVerdict;
 use super::IdentityValidator;
 use crate::config::{Config, TokenValidation};
-use crate::domain::{InstancePolicy, InstanceUrl};
+use crate::domain::Identity;
+use crate::domain::{InstancePolicy, InstanceUrl, SiteUrl};
 use crate::salesforce::introspect::Introspector;
 use crate::salesforce::jwks::{KeyError, KeySets};
 use crate::salesforce::jwt::{self, JwtRejection, Unverified};
-use crate::salesforce::{transient_failure, Identity, SalesforceError};
+use crate::salesforce::{transient_failure, SalesforceError};
 use secrecy::SecretString;
 use std::time::{Duration, Instant};
 
@@ -51,25 +52,25 @@ impl IdentityValidator {
         instance: &InstanceUrl,
         token: &SecretString,
         unverified: Result<Unverified, JwtRejection>,
-    ) -> Result<Verdict, SalesforceError> {
+    ) -> Result<TokenVerdict, SalesforceError> {
         let unverified = match unverified {
             Ok(u) => u,
-            Err(rejection) => return Ok(Verdict::invalid(rejection.to_string())),
+            Err(rejection) => return Ok(TokenVerdict::invalid(rejection.to_string())),
         };
         let Ok(issuer) = checks.policy.check(&unverified.issuer) else {
-            return Ok(Verdict::invalid(
+            return Ok(TokenVerdict::invalid(
                 "the JWT access token's issuer is not an allowed Salesforce instance",
             ));
         };
         if issuer != *instance {
-            return Ok(Verdict::invalid(
+            return Ok(TokenVerdict::invalid(
                 "the JWT access token's issuer is not the instance URL the request names",
             ));
         }
         let key = match checks.keys.key(&issuer, &unverified.kid).await {
             Ok(key) => key,
             Err(KeyError::UnknownKid) => {
-                return Ok(Verdict::invalid(JwtRejection::UnknownKey.to_string()))
+                return Ok(TokenVerdict::invalid(JwtRejection::UnknownKey.to_string()))
             }
             Err(KeyError::Unavailable(e)) => {
                 self.readiness
@@ -79,7 +80,7 @@ impl IdentityValidator {
         };
         let verified = match unverified.verify(&key, issuer.as_str(), &checks.accepted_client_ids) {
             Ok(v) => v,
-            Err(rejection) => return Ok(Verdict::invalid(rejection.to_string())),
+            Err(rejection) => return Ok(TokenVerdict::invalid(rejection.to_string())),
         };
         let now = Instant::now();
         let mut until = now + verified.remaining();
@@ -94,7 +95,7 @@ impl IdentityValidator {
         if !identity.has_profile() {
             until = until.min(now + self.incomplete_ttl);
         }
-        Ok(Verdict::valid(identity, Some(until)))
+        Ok(TokenVerdict::valid(identity, Some(until)))
     }
 
     /// Any token, via introspection at the login host with sfgate's client credentials. The
@@ -103,14 +104,15 @@ impl IdentityValidator {
         &self,
         checks: &TokenChecks,
         instance: &InstanceUrl,
+        site: Option<&SiteUrl>,
         token: &SecretString,
-    ) -> Result<Verdict, SalesforceError> {
+    ) -> Result<TokenVerdict, SalesforceError> {
         let started = Instant::now();
         let result = checks.introspector.introspect(token).await;
         let failure = transient_failure(&result);
         self.readiness.record("introspect", failure);
         let Some(answer) = result? else {
-            return Ok(Verdict::invalid(
+            return Ok(TokenVerdict::invalid(
                 "Salesforce reports the token is not active",
             ));
         };
@@ -118,7 +120,7 @@ impl IdentityValidator {
             .expires_at
             .map(|exp| started + Duration::from_secs(exp.saturating_sub(jwt::now_secs())));
         if until.is_some_and(|u| u <= Instant::now()) {
-            return Ok(Verdict::invalid("the token has expired"));
+            return Ok(TokenVerdict::invalid("the token has expired"));
         }
         let identity = match (answer.user_id, answer.organization_id) {
             (Some(user_id), Some(org)) => {
@@ -132,30 +134,33 @@ impl IdentityValidator {
                 }
             }
             // Introspection did not name the org: userinfo completes the identity.
-            _ => match self.fetch_userinfo(instance, token).await? {
-                Verdict::Valid(confirmed, ..) => confirmed.identity().clone(),
+            _ => match self.fetch_userinfo(instance, site, token).await? {
+                TokenVerdict::Valid(confirmed, ..) => confirmed.identity().clone(),
                 invalid => return Ok(invalid),
             },
         };
-        Ok(Verdict::valid(identity, until))
+        Ok(TokenVerdict::valid(identity, until))
     }
 
+    /// `site`: the Experience Cloud site the token was issued through, whose `userinfo` is
+    /// asked instead of the instance's.
     pub(super) async fn fetch_userinfo(
         &self,
         instance: &InstanceUrl,
+        site: Option<&SiteUrl>,
         token: &SecretString,
-    ) -> Result<Verdict, SalesforceError> {
-        let result = self.client.userinfo(instance, token).await;
+    ) -> Result<TokenVerdict, SalesforceError> {
+        let result = self.client.userinfo_at(instance, site, token).await;
         let failure = transient_failure(&result);
         self.readiness
             .record_instance(instance, "userinfo", failure);
         match result {
             Ok(identity) => {
                 self.profiles.remember(&identity).await;
-                Ok(Verdict::valid(identity, None))
+                Ok(TokenVerdict::valid(identity, None))
             }
             Err(SalesforceError::Rejected { description, .. }) => {
-                Ok(Verdict::Invalid(description.into()))
+                Ok(TokenVerdict::Invalid(description.into()))
             }
             Err(e) => Err(e),
         }

@@ -2,8 +2,8 @@
 //! validation touches.
 
 use super::super::Confirmed;
+use crate::domain::Identity;
 use crate::domain::{InstanceUrl, OrgId};
-use crate::salesforce::Identity;
 use metrics::Counter;
 use moka::Expiry;
 use secrecy::{ExposeSecret, SecretString};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub(super) type Key = [u8; 32];
 
 #[derive(Clone)]
-pub(super) enum Verdict {
+pub(super) enum TokenVerdict {
     /// `until`: the verdict must not be cached past this (the token's `exp`, or a short time
     /// for an identity still missing its profile). The `u64` is the [`Outage`] generation the
     /// check started in: a verdict from before the replica last became deaf is not served.
@@ -23,7 +23,7 @@ pub(super) enum Verdict {
     Invalid(Arc<str>),
 }
 
-impl Verdict {
+impl TokenVerdict {
     pub(super) fn valid(identity: Identity, until: Option<Instant>) -> Self {
         Self::Valid(Arc::new(Confirmed::new(identity)), until, 0)
     }
@@ -42,7 +42,7 @@ impl Verdict {
 }
 
 #[derive(Clone)]
-pub(super) struct VerdictExpiry {
+pub(super) struct TokenVerdictExpiry {
     pub(super) valid: Duration,
     pub(super) invalid: Duration,
     /// Whether this replica hears revocations; while it does not, verdicts are cached only
@@ -82,10 +82,10 @@ impl Outage {
 
     /// Whether a cached verdict may be served: refusals always, admissions only from the
     /// present generation. One atomic load: this runs on every cache hit.
-    pub(super) fn serves(&self, verdict: &Verdict) -> bool {
+    pub(super) fn serves(&self, verdict: &TokenVerdict) -> bool {
         match verdict {
-            Verdict::Valid(_, _, generation) => *generation == self.generation(),
-            Verdict::Invalid(_) => true,
+            TokenVerdict::Valid(_, _, generation) => *generation == self.generation(),
+            TokenVerdict::Invalid(_) => true,
         }
     }
 
@@ -106,19 +106,19 @@ impl Outage {
     }
 }
 
-impl Expiry<Key, Verdict> for VerdictExpiry {
+impl Expiry<Key, TokenVerdict> for TokenVerdictExpiry {
     fn expire_after_create(
         &self,
         _key: &Key,
-        value: &Verdict,
+        value: &TokenVerdict,
         created_at: Instant,
     ) -> Option<Duration> {
         Some(self.outage.cap(match value {
-            Verdict::Valid(_, None, _) => self.valid,
-            Verdict::Valid(_, Some(until), _) => {
+            TokenVerdict::Valid(_, None, _) => self.valid,
+            TokenVerdict::Valid(_, Some(until), _) => {
                 self.valid.min(until.saturating_duration_since(created_at))
             }
-            Verdict::Invalid(_) => self.invalid,
+            TokenVerdict::Invalid(_) => self.invalid,
         }))
     }
 }

@@ -74,7 +74,7 @@ mod properties {
     /// A token signed by the emulator's unpublished test key with `claims` and `header`
     /// fields added to (or replacing) Salesforce's.
     fn sign(claims: serde_json::Value, extra_header: serde_json::Value) -> String {
-        let pem = crate::salesforce::emulator::FOREIGN_KEY.as_bytes();
+        let pem = sfgate_emulator::FOREIGN_KEY.as_bytes();
         let key = EncodingKey::from_rsa_pem(pem).expect("pem");
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some("k".into());
@@ -104,7 +104,7 @@ mod properties {
     fn signed() -> &'static (String, Rs256Key) {
         static SIGNED: OnceLock<(String, Rs256Key)> = OnceLock::new();
         SIGNED.get_or_init(|| {
-            let pem = crate::salesforce::emulator::FOREIGN_KEY;
+            let pem = sfgate_emulator::FOREIGN_KEY;
             let (n, e, _) = crate::salesforce::rs256::tests::jwk_and_signature(pem, b"");
             let key = Rs256Key::from_jwk(&n, &e).expect("key");
             (sign(serde_json::json!({}), serde_json::json!({})), key)

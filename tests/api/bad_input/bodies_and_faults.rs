@@ -5,7 +5,7 @@ use super::*;
 #[tokio::test]
 async fn malformed_bodies_and_requests_are_refused() {
     watch();
-    let app = spawn_app_with_password_flow().await;
+    let app = TestApp::builder().password_flow().spawn().await;
     let addr = app.gateway.addr;
     let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
     let rows = vec![
@@ -114,14 +114,16 @@ async fn salesforce_faults_fail_closed_and_the_gateway_keeps_serving() {
         huge.url(),
         wrong_shape.url(),
     ];
-    let app = spawn_app_with(|env| {
-        // Beyond this, Salesforce is "slow".
-        env.insert("SALESFORCE_TIMEOUT".into(), "1".into());
-        env.insert("IDENTITY_CACHE_TTL".into(), "0".into());
-        let listed = format!("{},{}", env["SF_INSTANCE_ORIGINS"], stubs.join(","));
-        env.insert("SF_INSTANCE_ORIGINS".into(), listed);
-    })
-    .await;
+    let app = TestApp::builder()
+        .configure(|env| {
+            // Beyond this, Salesforce is "slow".
+            env.insert("SALESFORCE_TIMEOUT".into(), "1".into());
+            env.insert("IDENTITY_CACHE_TTL".into(), "0".into());
+            let listed = format!("{},{}", env["SF_INSTANCE_ORIGINS"], stubs.join(","));
+            env.insert("SF_INSTANCE_ORIGINS".into(), listed);
+        })
+        .spawn()
+        .await;
     let t = app.tokens(ALICE.0);
     let me = |name: &str, instance: &str| {
         get(name.to_string(), "/api/me").bearer(&t.access_token, instance)
@@ -274,7 +276,7 @@ async fn salesforce_faults_fail_closed_and_the_gateway_keeps_serving() {
 #[tokio::test]
 async fn text_from_the_query_cannot_forge_log_lines() {
     watch();
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let forged = "FORGED-LOG-LINE INFO sfgate login completed user_id=0055j00000AlIcE";
     let encoded = urlencode(forged);
     let rows = vec![

@@ -6,7 +6,7 @@ use super::*;
 #[tokio::test]
 async fn malformed_repeated_and_oversized_credential_headers_are_refused() {
     watch();
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     let (tok, inst) = (t.access_token.as_str(), t.instance_url.as_str());
     // Just under the 32 KB header cap (with the other headers), and just over it.
@@ -161,7 +161,7 @@ async fn malformed_repeated_and_oversized_credential_headers_are_refused() {
 #[tokio::test]
 async fn every_refused_instance_url_form_makes_no_outgoing_request() {
     watch();
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     // A server that would answer "valid" for anything, named as the instance in many ways.
     let liar = StubServer::start(

@@ -6,13 +6,13 @@ use super::*;
 #[tokio::test]
 async fn tampered_truncated_foreign_and_expired_cookies_are_refused() {
     watch();
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let session = session_cookie(&app).await;
     // A second gateway with another SESSION_SECRET mints cookies that are genuine, elsewhere.
-    let other = spawn_app_with(|env| {
-        env.insert("SESSION_SECRET".into(), OTHER_SECRET.into());
-    })
-    .await;
+    let other = TestApp::builder()
+        .env("SESSION_SECRET", OTHER_SECRET)
+        .spawn()
+        .await;
     let foreign_session = session_cookie(&other).await;
     let foreign_login = pending_login(&other).await;
     let t = app.tokens(ALICE.0);
@@ -130,7 +130,7 @@ async fn tampered_truncated_foreign_and_expired_cookies_are_refused() {
 #[tokio::test]
 async fn replayed_states_reused_codes_and_confused_callbacks_are_refused() {
     watch();
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let done = pending_login(&app).await;
     let first = send_raw(
         app.gateway.addr,

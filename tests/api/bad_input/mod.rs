@@ -18,7 +18,7 @@ use crate::helpers::login_cookies::*;
 use crate::helpers::rows::*;
 use crate::helpers::servers::misbehaving_server;
 use sfgate::auth::session::{LOGIN_COOKIE, SESSION_COOKIE};
-use sfgate::salesforce::emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

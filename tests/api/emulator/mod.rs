@@ -4,13 +4,14 @@
 
 mod authorize;
 mod faults_and_rotation;
+mod layering;
 mod tokens;
 
 use crate::common::{expect_status, expect_status_for};
 use crate::helpers::emulator_client::*;
 use reqwest::StatusCode;
 use serde_json::Value;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
 use sfgate::salesforce::verify_signature;
+use sfgate_emulator::{Endpoint, Fault};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

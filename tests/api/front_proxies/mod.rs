@@ -112,21 +112,15 @@ impl Drop for FrontProxy {
 async fn sfgate_behind(proxy_port: u16, extra: &[(&str, &str)]) -> TestApp {
     let redirect_uri = format!("http://127.0.0.1:{proxy_port}/oauth2/callback");
     let emulator_redirect = redirect_uri.clone();
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    spawn_app_with_emulator(
-        move |emulator| emulator.redirect_uris.push(emulator_redirect),
-        move |env| {
-            env.insert("SF_REDIRECT_URI".into(), redirect_uri);
-            env.insert("SF_SCOPES".into(), SCOPE.into());
-            env.insert("TRUST_PROXY".into(), "true".into());
-            env.insert("ROUTE_RULES".into(), "/admin/=perm:Sfgate_Admin".into());
-            env.extend(extra);
-        },
-    )
-    .await
+    TestApp::builder()
+        .emulator(move |emulator| emulator.redirect_uris.push(emulator_redirect))
+        .env("SF_REDIRECT_URI", redirect_uri)
+        .env("SF_SCOPES", SCOPE)
+        .env("TRUST_PROXY", "true")
+        .env("ROUTE_RULES", "/admin/=perm:Sfgate_Admin")
+        .envs(extra)
+        .spawn()
+        .await
 }
 
 /// A browser's login that starts at `start` on the front proxy: follows the redirects the

@@ -4,7 +4,7 @@
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::Value;
-use sfgate::salesforce::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use sfgate_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ pub async fn start(configure: impl FnOnce(&mut EmulatorConfig)) -> Emu {
     config.redirect_uris = vec![CALLBACK.to_string()];
     configure(&mut config);
     let handle = Emulator::start(config, 0).await.expect("emulator starts");
+    sfgate::crypto::install_tls_provider();
     let http = reqwest::Client::builder()
         .redirect(Policy::none())
         .timeout(Duration::from_secs(10))

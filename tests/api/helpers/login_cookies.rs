@@ -126,6 +126,7 @@ pub fn expired_session(token: &str, instance: &str) -> (String, String) {
             .as_secs(),
         login_ms: None,
         embedded: false,
+        site_url: None,
     };
     let seal = |ttl| {
         let header = sealer.seal(SESSION_COOKIE, &session, ttl).expect("sealed");

@@ -2,7 +2,7 @@
 //! raw HTTP/1.1 requests to the gateway in front of it: what the trust-boundary tests compare.
 
 use crate::common::raw_http::Answer;
-use crate::common::{spawn_gateway_for, StubServer, TestApp};
+use crate::common::StubServer;
 use axum::extract::Request;
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -46,10 +46,6 @@ pub fn received_value(echoed: &Value, name: &str) -> Option<String> {
         .into_iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v)
-}
-
-pub async fn gateway(echo: &StubServer, extra: &[(&str, &str)]) -> TestApp {
-    spawn_gateway_for(&echo.url(), extra).await
 }
 
 /// Sends one raw HTTP/1.1 request (`Connection: close` is added) and reads the whole answer.

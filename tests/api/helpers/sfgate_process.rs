@@ -147,6 +147,7 @@ pub fn start_gateway_with(
 /// once it said it is listening: until then the port may be another server's, the one that
 /// made it exit.
 pub async fn healthy(base: &str, gateway: &mut Running) -> bool {
+    sfgate::crypto::install_tls_provider();
     let probe = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -88,10 +88,6 @@ pub async fn slow_body() -> Response {
     Response::new(Body::from_stream(stream))
 }
 
-pub async fn gateway_for(echo: &StubServer, extra: &[(&str, &str)]) -> TestApp {
-    spawn_gateway_for(&echo.url(), extra).await
-}
-
 pub fn one(echoed: &Value, name: &str) -> String {
     let values = received(echoed, name);
     assert_eq!(values.len(), 1, "{name}: {values:?} in {echoed}");

@@ -5,7 +5,7 @@ use super::*;
 
 #[tokio::test]
 async fn forward_auth_answers_202_with_identity_headers_for_every_credential_form() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     let bearer = format!("Bearer {}", t.access_token);
     let header_forms = [
@@ -45,10 +45,10 @@ async fn forward_auth_answers_202_with_identity_headers_for_every_credential_for
 
 #[tokio::test]
 async fn forward_auth_renews_an_expired_session_and_returns_the_cookie() {
-    let app = spawn_app_with(|env| {
-        env.insert("IDENTITY_CACHE_TTL".into(), "0".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("IDENTITY_CACHE_TTL", "0")
+        .spawn()
+        .await;
     let browser = browser_client();
     expect_status(app.login(&browser, ALICE).await, 303).await;
     app.emulator.expire_access_tokens();
@@ -66,7 +66,7 @@ async fn forward_auth_renews_an_expired_session_and_returns_the_cookie() {
 
 #[tokio::test]
 async fn forward_auth_refuses_with_json_and_never_redirects() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let r = forward_auth(&app, header_map(&[("accept", "text/html")])).await;
     let r = expect_status(r, 401).await;
     assert!(r.headers().get("location").is_none());
@@ -101,14 +101,16 @@ async fn forward_auth_reports_salesforce_trouble_as_502_503_and_504() {
     let closed = refusing_address();
     let dead_instance = format!("http://{}", closed.addr);
     let origins = dead_instance.clone();
-    let app = spawn_app_with(move |env| {
-        let emulator = env["SF_INSTANCE_ORIGINS"].clone();
-        env.insert(
-            "SF_INSTANCE_ORIGINS".into(),
-            format!("{emulator},{origins}"),
-        );
-    })
-    .await;
+    let app = TestApp::builder()
+        .configure(move |env| {
+            let emulator = env["SF_INSTANCE_ORIGINS"].clone();
+            env.insert(
+                "SF_INSTANCE_ORIGINS".into(),
+                format!("{emulator},{origins}"),
+            );
+        })
+        .spawn()
+        .await;
     let t = app.tokens(ALICE.0);
     let with_token =
         |instance: &str| header_map(&[("bearer", &t.access_token), ("instanceurl", instance)]);

@@ -10,13 +10,13 @@ const BOB: &str = "bob@acme.example";
 
 async fn app_with_style(style: &str) -> TestApp {
     let style = style.to_owned();
-    spawn_app_with(move |env| {
-        env.insert("SF_SCOPES".into(), SCOPE.into());
-        env.insert("TRUST_PROXY".into(), "true".into());
-        env.insert("ROUTE_RULES".into(), "/admin/=perm:Sfgate_Admin".into());
-        env.insert("FORWARD_AUTH_STYLE".into(), style);
-    })
-    .await
+    TestApp::builder()
+        .env("SF_SCOPES", SCOPE)
+        .env("TRUST_PROXY", "true")
+        .env("ROUTE_RULES", "/admin/=perm:Sfgate_Admin")
+        .env("FORWARD_AUTH_STYLE", style)
+        .spawn()
+        .await
 }
 
 /// Bob (no `Sfgate_Admin`) asks through `path` with `headers`, as the proxy would.
@@ -184,11 +184,11 @@ async fn envoy_asks_with_the_original_path_appended_and_its_method() {
 /// whatever the headers or path claim.
 #[tokio::test]
 async fn no_source_is_read_without_trust_proxy() {
-    let app = spawn_app_with(|env| {
-        env.insert("SF_SCOPES".into(), SCOPE.into());
-        env.insert("ROUTE_RULES".into(), "/admin/=perm:Sfgate_Admin".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("SF_SCOPES", SCOPE)
+        .env("ROUTE_RULES", "/admin/=perm:Sfgate_Admin")
+        .spawn()
+        .await;
     for (path, headers) in [
         ("/oauth2/auth", TRAEFIK.to_vec()),
         ("/oauth2/auth/public/x", vec![]),
@@ -258,7 +258,7 @@ async fn browsers_are_sent_to_the_login_only_where_the_front_proxy_expects_it() 
 /// on a path of this site.
 #[tokio::test]
 async fn oauth2_start_lands_on_rd_after_login_and_never_off_site() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let browser = browser_client();
     let callback = app
         .authorize_at_emulator(

@@ -6,7 +6,7 @@ use super::*;
 #[tokio::test]
 async fn authenticated_request_reaches_the_upstream_with_identity_headers() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let t = app.tokens(ALICE.0);
     let r = spoofed(
         app.http
@@ -57,7 +57,7 @@ async fn authenticated_request_reaches_the_upstream_with_identity_headers() {
 #[tokio::test]
 async fn legacy_credentials_are_accepted_and_not_passed_on() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let t = app.tokens(ALICE.0);
     let r = app
         .http
@@ -84,10 +84,10 @@ async fn legacy_credentials_are_accepted_and_not_passed_on() {
 async fn a_path_in_upstream_url_is_kept_as_a_prefix() {
     let echo = start_echo().await;
     let upstream = format!("{}/base/", echo.url());
-    let app = spawn_app_with(|env| {
-        env.insert("UPSTREAM_URL".into(), upstream);
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("UPSTREAM_URL", upstream)
+        .spawn()
+        .await;
     let t = app.tokens(ALICE.0);
     let r = app
         .get_with_token("/app/x?y=1", &t.access_token, &t.instance_url)
@@ -100,7 +100,11 @@ async fn a_path_in_upstream_url_is_kept_as_a_prefix() {
 #[tokio::test]
 async fn forwarded_headers_from_a_trusted_proxy_are_extended() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[("TRUST_PROXY", "true")]).await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("TRUST_PROXY", "true")])
+        .spawn()
+        .await;
     let t = app.tokens(ALICE.0);
     let r = app
         .http
@@ -122,7 +126,7 @@ async fn forwarded_headers_from_a_trusted_proxy_are_extended() {
 #[tokio::test]
 async fn session_cookies_are_stripped_and_other_cookies_kept() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let login = app.login(&browser_client(), ALICE).await;
     let login = expect_status(login, 303).await;
     let session = set_cookies(login.headers())
@@ -153,7 +157,11 @@ async fn session_cookies_are_stripped_and_other_cookies_kept() {
 #[tokio::test]
 async fn pass_access_token_forwards_the_token_and_instance() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[("PASS_ACCESS_TOKEN", "true")]).await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("PASS_ACCESS_TOKEN", "true")])
+        .spawn()
+        .await;
     let t = app.tokens(ALICE.0);
     let r = app
         .http
@@ -175,7 +183,11 @@ async fn pass_access_token_forwards_the_token_and_instance() {
 #[tokio::test]
 async fn skip_auth_routes_are_proxied_without_credentials_and_without_spoofed_identity() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[("SKIP_AUTH_ROUTES", "GET=^/public/,^/webhook$")]).await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("SKIP_AUTH_ROUTES", "GET=^/public/,^/webhook$")])
+        .spawn()
+        .await;
     let r = spoofed(
         app.http
             .get(app.url("/public/logo.png"))
@@ -224,7 +236,11 @@ async fn skip_auth_routes_are_proxied_without_credentials_and_without_spoofed_id
 #[tokio::test]
 async fn dot_segments_cannot_escape_a_skip_auth_rule() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[("SKIP_AUTH_ROUTES", "^/public/")]).await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("SKIP_AUTH_ROUTES", "^/public/")])
+        .spawn()
+        .await;
     for path in ["/public/../admin", "/public/%2e%2e/admin", "/public/./x"] {
         let status = raw_status(
             &app,
@@ -239,7 +255,7 @@ async fn dot_segments_cannot_escape_a_skip_auth_rule() {
 #[tokio::test]
 async fn unauthenticated_api_requests_get_401_and_never_reach_the_upstream() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let r = app
         .http
         .post(app.url("/app/items"))
@@ -270,7 +286,7 @@ async fn unauthenticated_api_requests_get_401_and_never_reach_the_upstream() {
 #[tokio::test]
 async fn browsers_without_a_session_are_sent_to_the_login_with_return_to() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let r = get_accepting(
         &app.http,
         app.url("/reports/q3?tab=sales"),
@@ -288,7 +304,11 @@ async fn browsers_without_a_session_are_sent_to_the_login_with_return_to() {
 #[tokio::test]
 async fn a_renewed_session_cookie_is_set_on_the_proxied_response() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[("IDENTITY_CACHE_TTL", "0")]).await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("IDENTITY_CACHE_TTL", "0")])
+        .spawn()
+        .await;
     let browser = browser_client();
     expect_status(app.login(&browser, ALICE).await, 303).await;
     app.emulator.expire_access_tokens();

@@ -12,5 +12,5 @@ use crate::helpers::upstream::*;
 use axum::body::Bytes;
 use futures_util::StreamExt;
 use serde_json::Value;
-use sfgate::salesforce::emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault};
 use std::time::Duration;

@@ -15,7 +15,7 @@ fn hundred_megabyte_upload_and_download_stream_without_buffering() {
 #[ignore = "run alone in a child process by hundred_megabyte_upload_and_download_stream_without_buffering"]
 async fn hundred_megabyte_bodies_stream_in_a_process_of_their_own() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let t = app.tokens(ALICE.0);
     let before = rss();
 
@@ -71,7 +71,11 @@ async fn hundred_megabyte_bodies_stream_in_a_process_of_their_own() {
 async fn the_upstream_gets_http_1_1_by_default_and_http_2_with_upstream_http2() {
     let echo = start_echo().await;
     for (setting, version) in [("false", "HTTP/1.1"), ("true", "HTTP/2.0")] {
-        let app = gateway_for(&echo, &[("UPSTREAM_HTTP2", setting)]).await;
+        let app = TestApp::builder()
+            .gateway_for(&echo.url())
+            .envs(&[("UPSTREAM_HTTP2", setting)])
+            .spawn()
+            .await;
         let t = app.tokens(ALICE.0);
         let r = spoofed(
             app.http
@@ -98,10 +102,10 @@ async fn the_upstream_gets_http_1_1_by_default_and_http_2_with_upstream_http2() 
 async fn unreachable_upstream_is_502() {
     let closed = refusing_address();
     let upstream = format!("http://{}", closed.addr);
-    let app = spawn_app_with(|env| {
-        env.insert("UPSTREAM_URL".into(), upstream);
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("UPSTREAM_URL", upstream)
+        .spawn()
+        .await;
     let t = app.tokens(ALICE.0);
     let r = app
         .get_with_token("/app", &t.access_token, &t.instance_url)
@@ -115,7 +119,11 @@ async fn unreachable_upstream_is_502() {
 #[tokio::test]
 async fn slow_upstream_is_504_but_a_slow_body_is_not_cut_off() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[("UPSTREAM_TIMEOUT", "1")]).await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("UPSTREAM_TIMEOUT", "1")])
+        .spawn()
+        .await;
     let t = app.tokens(ALICE.0);
     let started = std::time::Instant::now();
     let r = app
@@ -139,11 +147,11 @@ async fn slow_upstream_is_504_but_a_slow_body_is_not_cut_off() {
 #[tokio::test]
 async fn the_own_routes_timeout_does_not_cut_proxied_requests() {
     let echo = start_echo().await;
-    let app = gateway_for(
-        &echo,
-        &[("REQUEST_TIMEOUT", "1"), ("UPSTREAM_TIMEOUT", "10")],
-    )
-    .await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("REQUEST_TIMEOUT", "1"), ("UPSTREAM_TIMEOUT", "10")])
+        .spawn()
+        .await;
     let t = app.tokens(ALICE.0);
     let r = app
         .get_with_token("/slow", &t.access_token, &t.instance_url)
@@ -155,7 +163,7 @@ async fn the_own_routes_timeout_does_not_cut_proxied_requests() {
 #[tokio::test]
 async fn own_routes_are_served_by_sfgate_and_never_proxied() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let r = app
         .http
         .get(app.url("/oauth2/healthz"))
@@ -189,7 +197,7 @@ async fn own_routes_are_served_by_sfgate_and_never_proxied() {
 #[tokio::test]
 async fn proxied_requests_are_counted_as_proxy_and_keep_the_upstreams_headers() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let t = app.tokens(ALICE.0);
     // Exact counts: the metrics recorder is process-wide and tests run in parallel, so this
     // test uses the one method no other test of this binary sends (DELETE is sent to /webhook).
@@ -243,7 +251,7 @@ async fn proxied_requests_are_counted_as_proxy_and_keep_the_upstreams_headers() 
 #[tokio::test]
 async fn own_routes_keep_their_body_limit_in_gateway_mode() {
     let echo = start_echo().await;
-    let app = gateway_for(&echo, &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let r = app
         .http
         .post(app.url("/oauth2/token"))
@@ -257,7 +265,7 @@ async fn own_routes_keep_their_body_limit_in_gateway_mode() {
 
 #[tokio::test]
 async fn without_an_upstream_unknown_paths_are_404() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let t = app.tokens(ALICE.0);
     let r = app
         .get_with_token("/app", &t.access_token, &t.instance_url)

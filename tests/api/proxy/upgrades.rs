@@ -107,7 +107,11 @@ async fn gateway(app_url: &str, extra: &[(&str, &str)]) -> TestApp {
         ("ROUTE_RULES", "/admin/=perm:Sfgate_Admin"),
     ];
     env.extend_from_slice(extra);
-    spawn_gateway_for(app_url, &env).await
+    TestApp::builder()
+        .gateway_for(app_url)
+        .envs(&env)
+        .spawn()
+        .await
 }
 
 /// The h2c smuggling class: whatever the spelling, an upgrade sfgate does not tunnel is not

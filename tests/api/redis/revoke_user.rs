@@ -11,8 +11,8 @@ use crate::helpers::websocket::*;
 use futures_util::SinkExt;
 use reqwest::header::COOKIE;
 use sfgate::domain::SalesforceId;
-use sfgate::salesforce::emulator::Endpoint;
 use sfgate::store::revocation::revoke_user;
+use sfgate_emulator::Endpoint;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
@@ -49,7 +49,7 @@ async fn me(
     (status, response.json().await.unwrap_or_default())
 }
 
-fn bearer(grant: &sfgate::salesforce::emulator::TokenGrant) -> Credential {
+fn bearer(grant: &sfgate_emulator::TokenGrant) -> Credential {
     Credential::Bearer {
         token: grant.access_token.clone(),
         instance: grant.instance_url.clone(),
@@ -207,7 +207,7 @@ async fn a_revoked_users_websockets_close_on_every_replica_and_others_stay_open(
     let replicas = Replicas::start_with(&redis, 2, &[("UPSTREAM_URL", &echo.url())]).await;
     let alice = replicas.emulator.issue_tokens(ALICE.0).expect("tokens");
     let bob = replicas.emulator.issue_tokens(BOB).expect("tokens");
-    let open = |replica: usize, grant: &sfgate::salesforce::emulator::TokenGrant| {
+    let open = |replica: usize, grant: &sfgate_emulator::TokenGrant| {
         let url = format!("ws://{}/socket", replicas.gateways[replica].addr);
         let headers = [
             ("authorization", format!("Bearer {}", grant.access_token)),

@@ -151,10 +151,10 @@ async fn connections_beyond_max_connections_wait_until_one_closes() {
 
 #[tokio::test]
 async fn the_gateway_applies_header_read_timeout_to_http2() {
-    let app = spawn_app_with(|env| {
-        env.insert("HEADER_READ_TIMEOUT".into(), "1".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("HEADER_READ_TIMEOUT", "1")
+        .spawn()
+        .await;
     let started = std::time::Instant::now();
     let mut idle = TcpStream::connect(app.gateway.addr).await.expect("connect");
     idle.write_all(&h2_hello()).await.expect("write");

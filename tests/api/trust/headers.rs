@@ -79,14 +79,14 @@ async fn assert_forgery_does_not_reach_the_app(
 async fn underscore_look_alikes_of_owned_headers_never_reach_the_upstream() {
     let echo = start_echo().await;
     for setting in ["drop", "keep"] {
-        let app = gateway(
-            &echo,
-            &[
+        let app = TestApp::builder()
+            .gateway_for(&echo.url())
+            .envs(&[
                 ("SKIP_AUTH_ROUTES", "GET=^/public/"),
                 ("PROXY_UNDERSCORE_HEADERS", setting),
-            ],
-        )
-        .await;
+            ])
+            .spawn()
+            .await;
         let tokens = app.tokens(ALICE.0);
         for spelling in [
             "X_Salesforce_User_Id",
@@ -138,7 +138,7 @@ async fn underscore_look_alikes_of_owned_headers_never_reach_the_upstream() {
 
 #[tokio::test]
 async fn forward_auth_refuses_look_alikes_it_cannot_strip() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let tokens = app.tokens(ALICE.0);
     let auth = format!("Bearer {}", tokens.access_token);
     let ok = send_raw(
@@ -212,14 +212,14 @@ fn prop_gateway() -> &'static PropGateway {
     GW.get_or_init(|| {
         runtime().block_on(async {
             let echo = start_echo().await;
-            let app = gateway(
-                &echo,
-                &[
+            let app = TestApp::builder()
+                .gateway_for(&echo.url())
+                .envs(&[
                     ("SKIP_AUTH_ROUTES", "GET=^/public/"),
                     ("PROXY_UNDERSCORE_HEADERS", "keep"),
-                ],
-            )
-            .await;
+                ])
+                .spawn()
+                .await;
             let tokens = app.tokens(ALICE.0);
             PropGateway {
                 bearer: tokens.access_token.clone(),
@@ -252,14 +252,14 @@ proptest! {
 #[tokio::test]
 async fn skipped_requests_cannot_ask_the_app_for_another_method() {
     let echo = start_echo().await;
-    let app = gateway(
-        &echo,
-        &[
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[
             ("SKIP_AUTH_ROUTES", "POST=^/webhook$"),
             ("PROXY_UNDERSCORE_HEADERS", "keep"),
-        ],
-    )
-    .await;
+        ])
+        .spawn()
+        .await;
     let answer = send_raw(
         app.gateway.addr,
         "POST /webhook HTTP/1.1",

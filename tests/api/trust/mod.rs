@@ -10,7 +10,7 @@ mod paths_ids_and_cookies;
 
 use crate::common::*;
 use crate::helpers::log_watch::{log_text, watch};
-use crate::helpers::name_echo::{gateway, received, received_value, send_raw, start_echo};
+use crate::helpers::name_echo::{received, received_value, send_raw, start_echo};
 use futures_util::StreamExt;
 use proptest::prelude::*;
 use serde_json::Value;

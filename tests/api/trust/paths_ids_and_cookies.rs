@@ -9,7 +9,11 @@ use super::*;
 #[tokio::test]
 async fn encoded_and_ambiguous_paths_are_refused_before_skip_auth_rules() {
     let echo = start_echo().await;
-    let app = gateway(&echo, &[("SKIP_AUTH_ROUTES", r"GET=^/public/,GET=\.css$")]).await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("SKIP_AUTH_ROUTES", r"GET=^/public/,GET=\.css$")])
+        .spawn()
+        .await;
     for path in [
         "/public/..%2fadmin",
         "/public/..%2Fadmin",
@@ -70,14 +74,14 @@ async fn encoded_and_ambiguous_paths_are_refused_before_skip_auth_rules() {
 #[tokio::test]
 async fn encoded_slashes_pass_only_when_allowed_and_never_around_dot_segments() {
     let echo = start_echo().await;
-    let app = gateway(
-        &echo,
-        &[
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[
             ("SKIP_AUTH_ROUTES", "GET=^/public/"),
             ("ALLOW_ENCODED_SLASHES", "true"),
-        ],
-    )
-    .await;
+        ])
+        .spawn()
+        .await;
     let answer = send_raw(app.gateway.addr, "GET /public/a%2Fb HTTP/1.1", &[]).await;
     assert_eq!(answer.status, 200, "{}", answer.head);
     assert_eq!(answer.json()["path"], "/public/a%2Fb");
@@ -85,7 +89,11 @@ async fn encoded_slashes_pass_only_when_allowed_and_never_around_dot_segments() 
         let answer = send_raw(app.gateway.addr, &format!("GET {path} HTTP/1.1"), &[]).await;
         assert_eq!(answer.status, 400, "{path}: {}", answer.head);
     }
-    let strict = gateway(&echo, &[("SKIP_AUTH_ROUTES", "GET=^/public/")]).await;
+    let strict = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("SKIP_AUTH_ROUTES", "GET=^/public/")])
+        .spawn()
+        .await;
     let answer = send_raw(strict.gateway.addr, "GET /public/a%2Fb HTTP/1.1", &[]).await;
     assert_eq!(answer.status, 400, "{}", answer.head);
 }
@@ -97,7 +105,11 @@ async fn encoded_slashes_pass_only_when_allowed_and_never_around_dot_segments() 
 async fn unsafe_request_ids_are_replaced_before_they_are_logged_or_forwarded() {
     watch();
     let echo = start_echo().await;
-    let app = gateway(&echo, &[("SKIP_AUTH_ROUTES", "GET=^/public/")]).await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("SKIP_AUTH_ROUTES", "GET=^/public/")])
+        .spawn()
+        .await;
     let kept = "3f2b8c1e-0d4a-4c8e-9a3b-2f5d6e7f8a9b";
     let answer = send_raw(
         app.gateway.addr,
@@ -154,7 +166,7 @@ async fn unsafe_request_ids_are_replaced_before_they_are_logged_or_forwarded() {
 #[tokio::test]
 async fn the_session_cookie_in_an_encoded_spelling_is_read_and_never_forwarded() {
     let echo = start_echo().await;
-    let app = gateway(&echo, &[]).await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
     let browser = browser_client();
     let r = app.login(&browser, ALICE).await;
     let pair = set_cookies(r.headers())
@@ -193,11 +205,11 @@ async fn the_session_cookie_in_an_encoded_spelling_is_read_and_never_forwarded()
 
 #[tokio::test]
 async fn one_client_cannot_spend_more_than_its_salesforce_validation_budget() {
-    use sfgate::salesforce::emulator::Endpoint;
-    let app = spawn_app_with(|env| {
-        env.insert("VALIDATION_MISSES_PER_MINUTE".into(), "3".into());
-    })
-    .await;
+    use sfgate_emulator::Endpoint;
+    let app = TestApp::builder()
+        .env("VALIDATION_MISSES_PER_MINUTE", "3")
+        .spawn()
+        .await;
     let instance = app.emulator.base_url();
     let attacker = client_from("127.0.0.1");
     let bad = |i: u32| format!("{ACME}!invented-token-{i}");

@@ -1,0 +1,18 @@
+//! Every header sfgate owns, in one place: the table of names and their classes
+//! ([`owned`]), the header-name rule that removes client copies and look-alikes ([`rule`]),
+//! the identity headers and the signed assertion sfgate sets for a confirmed caller
+//! ([`identity`], [`assertion`]), and the proxy's rewrite of a request's headers for the
+//! upstream ([`rewrite`]), which decides each header by its class; sfgate's own cookies in a
+//! `Cookie` header ([`cookies`]).
+
+pub mod assertion;
+pub mod cookies;
+pub mod identity;
+pub mod owned;
+pub mod rewrite;
+pub mod rule;
+
+pub use assertion::{AssertionKey, AssertionSigner, AssertionSlot};
+pub use identity::{identity_headers, insert_access_token};
+pub use owned::*;
+pub use rule::UnderscoreHeaders;

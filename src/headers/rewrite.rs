@@ -1,0 +1,376 @@
+//! The proxy's rewrite of a request's headers for the upstream, and of the upstream's answer
+//! for the client: which headers cross the gateway, in each direction, decided by each
+//! header's [`Class`] in the one table ([`super::owned`]).
+//!
+//! The upstream trusts the identity headers (and the signed assertion) because only sfgate
+//! sets them, so every client copy is removed, in every spelling the header-name rule
+//! ([`super::rule`]) reads as theirs. Salesforce tokens and sfgate's own cookies are
+//! credentials for sfgate, not for the upstream: they are removed unless the operator asks
+//! for the token to be passed on. Hop-by-hop headers describe one connection (RFC 9110 7.6.1)
+//! and never travel further.
+
+use super::cookies::{is_own_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE};
+use super::identity::insert_access_token;
+use super::owned::{
+    class_of, class_of_spelling, is_hop_by_hop, Class, KEEP_ALIVE, X_FORWARDED_FOR,
+    X_FORWARDED_HOST, X_FORWARDED_PROTO, X_SFGATE_ASSERTION,
+};
+use super::rule::{self, NameVerdict, UnderscoreHeaders};
+use crate::domain::InstanceUrl;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use secrecy::SecretString;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Names the `Connection` header lists beyond the hop-by-hop ones (`keep-alive` and
+    // `close`, the usual contents, need no extra work).
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|name| !name.eq_ignore_ascii_case("close"))
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+        .filter(|name| !is_hop_by_hop(name))
+        .collect();
+    let removed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name))
+        .cloned()
+        .chain(named)
+        .collect();
+    for name in removed {
+        headers.remove(name);
+    }
+}
+
+/// Applies the header-name rule ([`rule`]) alone: removes client copies of identity headers
+/// and the assertion, look-alikes of every header sfgate owns (`X_Salesforce_User_Id`,
+/// `X-Forwarded_For`, ...) and, unless `PROXY_UNDERSCORE_HEADERS=keep`, every name with `_`.
+/// [`upstream_request_headers`] applies it in its own pass; this is the rule on its own.
+pub fn remove_by_name_rule(headers: &mut HeaderMap, underscores: UnderscoreHeaders) {
+    let removed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| rule::verdict(name, underscores) == NameVerdict::Remove)
+        .cloned()
+        .collect();
+    for name in removed {
+        headers.remove(name);
+    }
+}
+
+/// Removes Salesforce credentials and sfgate's cookies; other cookies stay.
+pub fn remove_credentials(headers: &mut HeaderMap) {
+    let credentials: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| class_of(name) == Some(Class::Credential))
+        .cloned()
+        .collect();
+    for name in credentials {
+        headers.remove(name);
+    }
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| without_sfgate_cookies(v.as_bytes()))
+        .collect();
+    headers.remove(header::COOKIE);
+    for value in kept {
+        headers.append(header::COOKIE, value);
+    }
+}
+
+/// One `Cookie` header without sfgate's pairs; `None` when nothing else is left.
+fn without_sfgate_cookies(value: &[u8]) -> Option<HeaderValue> {
+    let kept: Vec<&[u8]> = value
+        .split(|b| *b == b';')
+        .map(|pair| pair.trim_ascii())
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| match std::str::from_utf8(pair) {
+            // Exactly what sfgate would read as its cookie (names percent-decoded).
+            Ok(pair) => !is_own_cookie_pair(pair),
+            // sfgate never reads a header that is not text; raw names are compared anyway.
+            Err(_) => {
+                let name = pair.split(|b| *b == b'=').next().unwrap_or_default();
+                let name = name.trim_ascii();
+                name != SESSION_COOKIE.as_bytes() && name != LOGIN_COOKIE.as_bytes()
+            }
+        })
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_bytes(&kept.join(&b"; "[..])).ok()
+}
+
+/// What the upstream learns about the original request.
+pub struct Forwarded<'a> {
+    pub client: Option<SocketAddr>,
+    /// The Host the client asked for (HTTP/1.1 `Host` or the HTTP/2 authority).
+    pub host: Option<&'a str>,
+    /// Whether client-sent `X-Forwarded-*` headers come from a proxy in front of sfgate.
+    pub trust_proxy: bool,
+}
+
+/// Sets `X-Forwarded-For`, `-Proto` and `-Host`. Without `TRUST_PROXY` the client's own values
+/// are discarded: anyone can send them, and an upstream may log or authorize on them.
+pub fn set_forwarded(headers: &mut HeaderMap, forwarded: &Forwarded<'_>) {
+    if !forwarded.trust_proxy {
+        // Every forwarding header by the name rule, `X-Forwarded-Prefix` and the like too.
+        let claims: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| {
+                matches!(
+                    rule::owner(name.as_str()),
+                    Some(Class::Forwarding | Class::ForwardedFor)
+                )
+            })
+            .cloned()
+            .collect();
+        for name in claims {
+            headers.remove(name);
+        }
+    }
+    if let Some(client) = forwarded.client {
+        let previous: Vec<&str> = headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let mut chain = previous.join(", ");
+        if !chain.is_empty() {
+            chain.push_str(", ");
+        }
+        chain.push_str(&client.ip().to_string());
+        if let Ok(v) = HeaderValue::from_str(&chain) {
+            headers.insert(X_FORWARDED_FOR, v);
+        }
+    }
+    if !headers.contains_key(X_FORWARDED_PROTO) {
+        // sfgate itself only speaks plain HTTP; TLS, if any, ended at a proxy in front.
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+    if !headers.contains_key(X_FORWARDED_HOST) {
+        if let Some(v) = forwarded.host.and_then(|h| HeaderValue::from_str(h).ok()) {
+            headers.insert(X_FORWARDED_HOST, v);
+        }
+    }
+}
+
+/// What happens to one client request header on its way to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestRule {
+    /// Passed on unchanged.
+    Keep,
+    /// Removed: hop-by-hop, a client-sent identity header or assertion, a credential for
+    /// sfgate, a header sfgate sets itself, or a name the header-name rule removes.
+    Drop,
+    /// `Cookie`: passed on without sfgate's own cookies.
+    Cookie,
+    /// `X-Forwarded-For`: kept (and extended) only from a trusted proxy.
+    ForwardedFor,
+}
+
+/// How the request's own headers are judged, besides their class.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Judged<'a> {
+    /// `TRUST_PROXY`: whether client-sent forwarding headers come from a proxy in front.
+    pub trust_proxy: bool,
+    /// `PROXY_UNDERSCORE_HEADERS`.
+    pub underscores: UnderscoreHeaders,
+    /// Whether method-override headers are removed: on a request a skip-auth rule let
+    /// through for its own method (`POST=^/webhook$` must not become a `DELETE`).
+    pub drop_method_overrides: bool,
+    /// The names the request's `Connection` header lists, which are hop-by-hop too.
+    pub connection_named: &'a [&'a str],
+}
+
+/// The decision for one request header, taken once per header in
+/// [`upstream_request_headers`]'s single pass: first the header-name rule for names with `_`,
+/// then the header's class.
+pub fn request_rule(name: &HeaderName, judged: &Judged<'_>) -> RequestRule {
+    let n = name.as_str();
+    if n.contains('_') {
+        // The header-name rule: look-alikes of owned names always go, other `_` names as
+        // `PROXY_UNDERSCORE_HEADERS` says. No name of the table has `_`, so a name kept here
+        // has no class below.
+        let spelled = class_of_spelling(n);
+        let removed = match spelled {
+            Some(class) if class.is_owned() => true,
+            Some(Class::MethodOverride) if judged.drop_method_overrides => true,
+            _ => judged.underscores == UnderscoreHeaders::Drop,
+        };
+        if removed {
+            return RequestRule::Drop;
+        }
+    }
+    match class_of(name) {
+        // Only sfgate may vouch for a caller; credentials are for sfgate, not the upstream;
+        // hop-by-hop and framing headers describe the client's connection.
+        Some(Class::Identity | Class::Assertion | Class::Credential) => RequestRule::Drop,
+        Some(Class::HopByHop | Class::Framing) => RequestRule::Drop,
+        Some(Class::Cookie) => RequestRule::Cookie,
+        Some(Class::ForwardedFor) => RequestRule::ForwardedFor,
+        // Only a trusted proxy's values pass (`X-Forwarded-Prefix`, `X-Original-URL`, ...).
+        Some(Class::Forwarding) if judged.trust_proxy => RequestRule::Keep,
+        Some(Class::Forwarding) => RequestRule::Drop,
+        Some(Class::MethodOverride) if judged.drop_method_overrides => RequestRule::Drop,
+        Some(Class::MethodOverride | Class::RequestId) | None => {
+            if judged
+                .connection_named
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(n))
+            {
+                RequestRule::Drop
+            } else {
+                RequestRule::Keep
+            }
+        }
+    }
+}
+
+/// Everything the upstream should learn besides the client's own headers.
+pub struct Outgoing<'a> {
+    /// `host` here is the fallback for a request without a `Host` header (HTTP/2).
+    pub forwarded: Forwarded<'a>,
+    /// `PROXY_UNDERSCORE_HEADERS`.
+    pub underscores: UnderscoreHeaders,
+    /// Whether the request passed a skip-auth rule (see [`Judged::drop_method_overrides`]).
+    pub drop_method_overrides: bool,
+    /// The identity headers of a confirmed caller (see `Confirmed::headers`).
+    pub identity: Option<&'a HeaderMap>,
+    /// The signed `X-Sfgate-Assertion` for that caller (`ASSERTION_KEY`).
+    pub assertion: Option<&'a HeaderValue>,
+    /// `PASS_ACCESS_TOKEN`: the caller's token and instance.
+    pub access_token: Option<(&'a SecretString, &'a InstanceUrl)>,
+}
+
+/// The request headers the upstream gets, built in one pass over the client's map: every
+/// header is classified once by [`request_rule`], then sfgate adds the forwarding, identity
+/// and assertion headers. Equivalent to [`remove_by_name_rule`], [`remove_hop_by_hop`],
+/// [`remove_credentials`], [`set_forwarded`] and the identity headers in turn, without
+/// rebuilding the map for each.
+pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> HeaderMap {
+    let trust = out.forwarded.trust_proxy;
+    // `keep-alive` is hop-by-hop by its class already: leaving it out keeps the list empty
+    // (and unallocated) for the usual `Connection: keep-alive`.
+    let connection: Vec<&str> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty() && !name.eq_ignore_ascii_case(KEEP_ALIVE.as_str()))
+        .collect();
+    let judged = Judged {
+        trust_proxy: trust,
+        underscores: out.underscores,
+        drop_method_overrides: out.drop_method_overrides,
+        connection_named: &connection,
+    };
+    let mut result = HeaderMap::with_capacity(headers.len() + 8);
+    let mut forwarded_for: Option<String> = None;
+    let mut client_host: Option<&HeaderValue> = None;
+    for (name, value) in headers.iter() {
+        if name == header::HOST && client_host.is_none() {
+            client_host = Some(value);
+        }
+        match request_rule(name, &judged) {
+            RequestRule::Keep => {
+                result.append(name.clone(), value.clone());
+            }
+            RequestRule::Drop => {}
+            RequestRule::Cookie => {
+                if let Some(kept) = without_sfgate_cookies(value.as_bytes()) {
+                    result.append(header::COOKIE, kept);
+                }
+            }
+            RequestRule::ForwardedFor => {
+                if trust {
+                    if let Ok(v) = value.to_str() {
+                        let chain = forwarded_for.get_or_insert_with(String::new);
+                        if !chain.is_empty() {
+                            chain.push_str(", ");
+                        }
+                        chain.push_str(v);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(client) = out.forwarded.client {
+        let mut chain = forwarded_for.take().unwrap_or_default();
+        if !chain.is_empty() {
+            chain.push_str(", ");
+        }
+        push_ip(&mut chain, client.ip());
+        forwarded_for = Some(chain);
+    }
+    if let Some(v) = forwarded_for.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        result.insert(X_FORWARDED_FOR, v);
+    }
+    if !result.contains_key(X_FORWARDED_PROTO) {
+        result.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+    if !result.contains_key(X_FORWARDED_HOST) {
+        // The client's `Host` as it came (no copy), else the HTTP/2 authority.
+        let host = client_host.cloned().or_else(|| {
+            out.forwarded
+                .host
+                .and_then(|h| HeaderValue::from_str(h).ok())
+        });
+        if let Some(v) = host {
+            result.insert(X_FORWARDED_HOST, v);
+        }
+    }
+    if let Some(identity) = out.identity {
+        for (name, value) in identity {
+            result.insert(name.clone(), value.clone());
+        }
+    }
+    if let Some(assertion) = out.assertion {
+        result.insert(X_SFGATE_ASSERTION, assertion.clone());
+    }
+    if let Some((token, instance)) = out.access_token {
+        insert_access_token(&mut result, token, instance);
+    }
+    result
+}
+
+/// Appends an address as text. IPv4 by hand: `Display` pads and formats through
+/// `fmt::write`, which cost more than the rest of the header rewrite on every request.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(out, "{ip}");
+        }
+    }
+}
+
+/// Removes hop-by-hop headers from an upstream's response; leaves the map alone (no
+/// allocation) when it has none, which is the common case.
+pub fn remove_hop_by_hop_response(headers: &mut HeaderMap) {
+    if headers.keys().any(is_hop_by_hop) {
+        remove_hop_by_hop(headers);
+    }
+}
+
+#[cfg(test)]
+mod tests;

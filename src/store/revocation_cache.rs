@@ -1,0 +1,104 @@
+//! What this replica knows was revoked, on any replica: held in memory, so the check on every
+//! request stays a local lookup. Filled by `revocation.rs` (from the channel, the log, and
+//! revocations made here); each entry is forgotten when its revocation may be.
+
+use super::Digest;
+use crate::domain::SalesforceId;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Bounds memory (and the log) under a flood of logouts; beyond it the oldest go first.
+pub(super) const MAX_TRACKED: u64 = 100_000;
+
+type HearingHook = Box<dyn Fn(bool) + Send + Sync>;
+/// Given a revoked user and the revocation time, forgets what this replica cached for that
+/// user and answers the digests of that user's tokens it knows (to revoke as tokens).
+type UserHook = Box<dyn Fn(&SalesforceId, u64) -> Vec<Digest> + Send + Sync>;
+
+/// The revocations in force, and the validator's hooks to hear of new ones.
+pub(super) struct Revocations {
+    /// Digests revoked anywhere, each until its revocation may be forgotten.
+    pub(super) marked: moka::sync::Cache<Digest, u64>,
+    /// Revocations made here while Redis was unreachable, to write when it returns.
+    pub(super) pending: moka::sync::Cache<Digest, u64>,
+    /// Tells the validator when this replica stops or starts hearing revocations.
+    pub(super) on_hearing: OnceLock<HearingHook>,
+    /// Users revoked anywhere: when (`at_ms`), each until its revocation may be forgotten.
+    pub(super) users: moka::sync::Cache<SalesforceId, (u64, u64)>,
+    /// Tells the validator that a user was revoked.
+    pub(super) on_user: OnceLock<UserHook>,
+    /// How long any revocation is kept at least: a verdict read from the shared level lives
+    /// up to one identity TTL there and one locally.
+    pub(super) min_keep: Duration,
+}
+
+/// Each entry lives until its own `until_ms`.
+struct UntilMs;
+
+impl moka::Expiry<Digest, u64> for UntilMs {
+    fn expire_after_create(
+        &self,
+        _key: &Digest,
+        until_ms: &u64,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_millis(until_ms.saturating_sub(now_ms())))
+    }
+}
+
+/// A user's entry lives until its own `until_ms`.
+struct UserUntilMs;
+
+impl moka::Expiry<SalesforceId, (u64, u64)> for UserUntilMs {
+    fn expire_after_create(
+        &self,
+        _key: &SalesforceId,
+        (_, until_ms): &(u64, u64),
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_millis(until_ms.saturating_sub(now_ms())))
+    }
+}
+
+impl Revocations {
+    pub(super) fn new(identity_ttl: Duration) -> Self {
+        let cache = || {
+            moka::sync::Cache::builder()
+                .max_capacity(MAX_TRACKED)
+                .expire_after(UntilMs)
+                .build()
+        };
+        Self {
+            marked: cache(),
+            pending: cache(),
+            on_hearing: OnceLock::new(),
+            users: moka::sync::Cache::builder()
+                .max_capacity(MAX_TRACKED)
+                .expire_after(UserUntilMs)
+                .build(),
+            on_user: OnceLock::new(),
+            min_keep: (identity_ttl * 2).max(Duration::from_secs(1)),
+        }
+    }
+
+    pub(super) fn mark(&self, digest: Digest, until_ms: u64) {
+        if until_ms > now_ms() {
+            self.marked.insert(digest, until_ms);
+        }
+    }
+
+    /// Tells the validator that this replica stopped (`false`) or started again (`true`) to
+    /// hear revocations.
+    pub(super) fn hearing_changed(&self, hearing: bool) {
+        if let Some(hook) = self.on_hearing.get() {
+            hook(hearing);
+        }
+    }
+}
+
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
