@@ -87,9 +87,9 @@ impl Ctx {
 }
 
 /// The client name of cookie replays after a logout whose revocation Salesforce did not
-/// confirm: the cookie still holds a refresh token Salesforce accepts, and sfgate keeps no
-/// server-side session, so such a cookie can be renewed once sfgate forgets the logged-out
-/// access token. Counted apart (a known gap, reported) from the figure CI judges.
+/// confirm: the cookie still holds a refresh token Salesforce accepts, so only sfgate's own
+/// memory of the logout (the refresh token it marked, docs/sessions.md) keeps it refused.
+/// Named apart so that the report shows these replays on a line of their own.
 pub(crate) const UNCONFIRMED_LOGOUT_REPLAY: &str = "bad:cookie-after-unconfirmed-logout";
 
 /// Sends a due replay; returns false when none is due.

@@ -60,6 +60,9 @@ struct Args {
     route_rules: String,
 }
 
+/// Seconds without faults at the end of a run of ten minutes or more.
+const QUIET_TAIL: f64 = 180.0;
+
 /// Durations that differ between the smoke and a real run.
 struct Plan {
     duration: f64,
@@ -106,7 +109,12 @@ impl Plan {
             (RollingRestart, 0.0),
             (Burst, 30.0),
         ];
-        let faulty = duration - 150.0;
+        // The faults run from minute 2 to a quiet tail at the end, longer than any idle
+        // timeout of the connection pools (sfgate's to Salesforce and to the app, nginx's to
+        // sfgate: 60 s each), so that the end is compared with minute 2 in the same state:
+        // steady load, every pool back to the size that load needs.
+        let tail = if duration >= 600.0 { QUIET_TAIL } else { 60.0 };
+        let faulty = duration - 120.0 - tail;
         let cycles = ((faulty / 480.0).floor() as usize).max(1);
         let spacing = faulty / (cycle.len() * cycles) as f64;
         let mut events = Vec::new();
@@ -597,6 +605,12 @@ async fn monitor(
     (emulator, calls): (sfgate_emulator::EmulatorHandle, CallLog),
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let emulator_port = emulator
+        .base_url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap_or(0);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -617,6 +631,13 @@ async fn monitor(
                 continue;
             }
             if let Some((rss_kib, fds)) = r.pid().and_then(stack::rss_and_fds) {
+                let peers = stack::Peers {
+                    own: r.port,
+                    redis: s.redis.port,
+                    emulator: emulator_port,
+                    app: s.app.ports.clone(),
+                };
+                let kinds = r.pid().and_then(|pid| stack::fd_kinds(pid, &peers));
                 if let Ok(mut v) = samples.lock() {
                     v.push(Sample {
                         at,
@@ -624,6 +645,7 @@ async fn monitor(
                         pid: r.pid().unwrap_or(0),
                         rss_kib,
                         fds,
+                        kinds,
                     });
                 }
             }

@@ -347,3 +347,98 @@ pub(crate) fn rss_and_fds(pid: u32) -> Option<(u64, u64)> {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
     Some((rss, fds))
 }
+
+/// The ports a replica's connections may lead to, to tell its descriptors apart.
+pub(crate) struct Peers {
+    /// The replica's own port: connections in from nginx (and the driver's probes).
+    pub(crate) own: u16,
+    pub(crate) redis: u16,
+    pub(crate) emulator: u16,
+    pub(crate) app: Vec<u16>,
+}
+
+/// A replica's open descriptors by what they are, so that a growth can be told apart: a pool
+/// that grew with the load (connections in from nginx, out to Salesforce or the app) or
+/// something never closed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct FdKinds {
+    pub(crate) from_nginx: u64,
+    pub(crate) redis: u64,
+    pub(crate) salesforce: u64,
+    pub(crate) app: u64,
+    pub(crate) listening: u64,
+    /// Sockets to anything else, and sockets already gone from the TCP tables.
+    pub(crate) other_sockets: u64,
+    /// epoll, eventfd, pipes, files, /dev/null.
+    pub(crate) other: u64,
+}
+
+impl FdKinds {
+    /// `nginx 8, Redis 3, …` (kinds with none left out).
+    pub(crate) fn describe(&self) -> String {
+        [
+            ("from nginx", self.from_nginx),
+            ("Redis", self.redis),
+            ("Salesforce", self.salesforce),
+            ("app", self.app),
+            ("listening", self.listening),
+            ("other sockets", self.other_sockets),
+            ("not sockets", self.other),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+/// Reads `/proc/<pid>/fd` and the kernel's TCP tables: each socket by the port it is connected
+/// to (or listens on).
+pub(crate) fn fd_kinds(pid: u32, peers: &Peers) -> Option<FdKinds> {
+    // inode → (local port, remote port, listening)
+    let mut tcp = std::collections::HashMap::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = |f: Option<&&str>| {
+                f.and_then(|a| a.rsplit(':').next())
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+            };
+            if let (Some(local), Some(remote), Some(state), Some(inode)) = (
+                port(fields.get(1)),
+                port(fields.get(2)),
+                fields.get(3),
+                fields.get(9),
+            ) {
+                tcp.insert(inode.to_string(), (local, remote, *state == "0A"));
+            }
+        }
+    }
+    let mut kinds = FdKinds::default();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        let target = target.to_string_lossy();
+        let Some(inode) = target
+            .strip_prefix("socket:[")
+            .and_then(|s| s.strip_suffix(']'))
+        else {
+            kinds.other += 1;
+            continue;
+        };
+        match tcp.get(inode) {
+            Some((_, _, true)) => kinds.listening += 1,
+            Some((local, _, _)) if *local == peers.own => kinds.from_nginx += 1,
+            Some((_, remote, _)) if *remote == peers.redis => kinds.redis += 1,
+            Some((_, remote, _)) if *remote == peers.emulator => kinds.salesforce += 1,
+            Some((_, remote, _)) if peers.app.contains(remote) => kinds.app += 1,
+            _ => kinds.other_sockets += 1,
+        }
+    }
+    Some(kinds)
+}

@@ -29,4 +29,4 @@ pub use error::AuthError;
 pub use layer::{require_identity, SharedIdentity};
 pub use renewal::{RenewalError, Renewals, RenewedTokens};
 pub use session::{CookieError, CookieSealer, LoginState, SealedSession, Session, SessionUser};
-pub use validator::{revoked_user_refusal, IdentityValidator, TokenChecks};
+pub use validator::{revoked_user_refusal, IdentityValidator, TokenChecks, MAX_LOGOUT_MEMORY};

@@ -63,6 +63,10 @@ pub struct IdentityValidator {
     ttls: TokenVerdictExpiry,
 }
 
+/// However long a logout asks a token to be remembered, no longer than this: Salesforce's
+/// longest session timeout, beyond which it accepts no access token.
+pub const MAX_LOGOUT_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
 /// How long a logout is remembered for [`IdentityValidator::has_ended`]: tunnels poll far
 /// more often, and a new request with the token is refused by the validation itself.
 const ENDED_MEMORY: Duration = Duration::from_secs(60);
@@ -207,10 +211,10 @@ impl IdentityValidator {
             }
         }
         let key = cache_key(instance, token);
-        // Logged out here (only JWTs are remembered: Salesforce itself refuses a revoked opaque
-        // token, and a token with an org prefix is never a JWT) or on any replica ([store], an
-        // in-memory check, no Redis round trip).
-        let logged_out_here = prefix == TokenPrefix::Absent && self.logged_out.contains_key(&key);
+        // Logged out here (JWTs, and tokens a logout asked to remember: Salesforce may not have
+        // confirmed their revocation) or on any replica ([store], an in-memory check, no Redis
+        // round trip).
+        let logged_out_here = self.logged_out.contains_key(&key);
         if logged_out_here || self.store.is_revoked(&key) {
             if let Some(cache) = &self.cache {
                 cache.invalidate(&key).await;
@@ -349,16 +353,31 @@ impl IdentityValidator {
     /// Forgets a token's verdict, so a logged-out token stops working at once, here and (with
     /// `REDIS_URL`) on every replica; says what became of the latter.
     pub async fn evict(&self, instance: &InstanceUrl, token: &SecretString) -> Shared {
+        self.evict_for(instance, token, Duration::ZERO).await
+    }
+
+    /// [`Self::evict`], and the token refused for at least `at_least` (at most
+    /// [`MAX_LOGOUT_MEMORY`]) whatever its kind: a logout asks this for as long as the token
+    /// could still be presented, since Salesforce may not confirm the revocation and would
+    /// then still accept the token.
+    pub async fn evict_for(
+        &self,
+        instance: &InstanceUrl,
+        token: &SecretString,
+        at_least: Duration,
+    ) -> Shared {
         let key = cache_key(instance, token);
         // Salesforce refuses a revoked opaque token; a JWT would pass local validation again.
         let is_jwt = matches!(jwt::recognise(token.expose_secret()), Some(Ok(_)));
-        let mut keep = Duration::ZERO;
+        let mut keep = at_least.min(MAX_LOGOUT_MEMORY);
         if let Some(exp) = is_jwt
             .then(|| jwt::unverified_exp(token.expose_secret()))
             .flatten()
         {
             let left = exp.saturating_sub(jwt::now_secs()) + jwt::LEEWAY.as_secs();
-            keep = Duration::from_secs(left);
+            keep = keep.max(Duration::from_secs(left));
+        }
+        if !keep.is_zero() {
             self.logged_out.insert(key, Instant::now() + keep);
         }
         self.ended.insert(key, ());

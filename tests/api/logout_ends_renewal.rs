@@ -139,3 +139,52 @@ async fn an_api_clients_refresh_token_given_at_logout_is_never_used_again() {
         "nothing reached Salesforce"
     );
 }
+
+/// The access token a logout covers is sfgate's to refuse too: Salesforce that failed the
+/// revocation still accepts it, and an old cookie or a kept token must not get through with it
+/// (before its renewal is ever needed), on this replica alone as on many.
+#[tokio::test]
+async fn an_access_token_logged_out_while_revocation_fails_stays_refused() {
+    let app = app().await;
+    for fault in [Fault::ServerError, Fault::CloseConnection] {
+        let what = format!("{fault:?}");
+        let cookie = log_in(&app).await;
+        log_out_while_revocation_fails(&app, "/oauth2/logout", &cookie, fault.clone()).await;
+        let r = plain_client()
+            .get(app.url("/api/me"))
+            .header("cookie", &cookie)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("replay");
+        expect_status_for(r, 401, format!("cookie replay after {what}")).await;
+
+        let t = app.tokens(ALICE.0);
+        app.emulator.set_fault_for(Endpoint::Revoke, fault);
+        let r = app
+            .http
+            .post(app.url("/oauth2/logout"))
+            .bearer_auth(&t.access_token)
+            .header("x-instance-url", &t.instance_url)
+            .send()
+            .await
+            .expect("logout");
+        let r = expect_status(r, 200).await;
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "revocation_failed", "{body}");
+        app.emulator.set_fault_for(Endpoint::Revoke, Fault::None);
+        assert!(
+            !app.emulator.is_revoked(&t.access_token),
+            "Salesforce still honours it"
+        );
+        let r = app
+            .http
+            .get(app.url("/api/me"))
+            .bearer_auth(&t.access_token)
+            .header("x-instance-url", &t.instance_url)
+            .send()
+            .await
+            .expect("replay");
+        expect_status_for(r, 401, format!("token replay after {what}")).await;
+    }
+}

@@ -19,7 +19,7 @@
 use super::{Login, LoginError};
 use crate::auth::origin::require_same_origin;
 use crate::auth::session::{now_secs, Session};
-use crate::auth::{extract_credentials, CredentialSource, Credentials};
+use crate::auth::{extract_credentials, CredentialSource, Credentials, MAX_LOGOUT_MEMORY};
 use crate::domain::ReturnTo;
 use crate::store::Shared;
 use axum::http::HeaderMap;
@@ -156,16 +156,19 @@ impl Login {
         body_refresh: Option<&SecretString>,
     ) -> Option<Shared> {
         let mut replicas = None;
+        // However long the access token could still be presented: a session's cookie until the
+        // session's maximum age; a token the client holds for as long as Salesforce may accept
+        // it.
+        let session = credentials.and_then(|c| c.session.as_ref());
+        let access_keep = session.map_or(MAX_LOGOUT_MEMORY, |session| {
+            let ends_at = self.auth().cookies().session_ends_at(session);
+            Duration::from_secs(ends_at.saturating_sub(now_secs()).max(1))
+        });
         // Refresh tokens first: a replica that hears the access token's tombstone has then heard
         // these too (one ordered channel), so it never renews the session in between.
-        let session = credentials.and_then(|c| c.session.as_ref());
-        if let Some((session, rt)) =
-            session.and_then(|s| s.refresh_token.as_ref().map(|rt| (s, rt)))
-        {
+        if let Some(rt) = session.and_then(|s| s.refresh_token.as_ref()) {
             // The cookie can be replayed until the session's maximum age, no longer.
-            let ends_at = self.auth().cookies().session_ends_at(session);
-            let keep = Duration::from_secs(ends_at.saturating_sub(now_secs()).max(1));
-            replicas = Some(self.auth().renewals().log_out(rt, keep).await);
+            replicas = Some(self.auth().renewals().log_out(rt, access_keep).await);
         }
         if let Some(rt) = body_refresh {
             // An API client's refresh token: its age is unknown, so the longest a session lives.
@@ -177,7 +180,7 @@ impl Login {
                 replicas = Some(
                     self.auth()
                         .validator()
-                        .evict(&instance, &credentials.token)
+                        .evict_for(&instance, &credentials.token, access_keep)
                         .await,
                 );
             }

@@ -253,10 +253,21 @@ async fn salesforce_faults_fail_closed_and_the_gateway_keeps_serving() {
         .any(|c| c.starts_with("sfgate_session=;")));
     secrets.push(refresh);
 
-    // Salesforce back: the same token works again (its revocation never happened), and so does
-    // a new login.
+    // Salesforce back: the logged-out token stays refused (sfgate ended it at the logout,
+    // whatever Salesforce answered), a fresh one works, and so does a new login.
     app.emulator.set_fault(Fault::None);
-    run_rows(&app, vec![me("recovered", &emulator).expect(200, None)]).await;
+    let fresh = app.tokens(ALICE.0);
+    run_rows(
+        &app,
+        vec![
+            me("logged out while revoke hung", &emulator).expect(401, Some("invalid_token")),
+            get("recovered".to_string(), "/api/me")
+                .bearer(&fresh.access_token, &emulator)
+                .expect(200, None),
+        ],
+    )
+    .await;
+    secrets.push(fresh.access_token.clone());
     let session = session_cookie(&app).await;
     secrets.push(value_of(&session));
     assert_secrets_not_logged(&secrets);

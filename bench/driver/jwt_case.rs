@@ -4,8 +4,8 @@
 //! same way (same client, same concurrency). Issue 15's target: distinct JWTs at >= 0.8x the
 //! cached throughput, distinct opaque tokens at < 0.05x with the emulator's 50 ms latency.
 //!
-//! Self-contained on purpose (its own client loop), so it does not depend on how driver.rs is
-//! organised; driver.rs only calls [`run`] and appends [`JwtCase::markdown`].
+//! Self-contained on purpose (its own client loop), so it does not depend on how the driver is
+//! organised; main.rs only calls [`run`] and appends [`JwtCase::markdown`].
 
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;

@@ -1,0 +1,70 @@
+//! CPU time per request, read from /proc.
+
+/// Whose CPU time a measurement counts, read from /proc (user + system, in clock ticks).
+pub(crate) enum Cpu {
+    /// A process and its children (nginx's master and workers; sfgate).
+    ProcessTree(u32),
+    /// Two process trees together.
+    Both(u32, u32),
+    /// The driver's own threads whose names start with this (the floors).
+    OwnThreads(&'static str),
+}
+
+impl Cpu {
+    pub(crate) fn ticks(&self) -> Option<u64> {
+        match self {
+            Self::ProcessTree(pid) => tree_ticks(*pid),
+            Self::Both(a, b) => Some(tree_ticks(*a)? + tree_ticks(*b)?),
+            Self::OwnThreads(prefix) => {
+                let mut sum = 0;
+                for task in std::fs::read_dir("/proc/self/task").ok()? {
+                    let path = task.ok()?.path();
+                    let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+                    if comm.starts_with(prefix) {
+                        sum += stat_ticks(&std::fs::read_to_string(path.join("stat")).ok()?)?.0;
+                    }
+                }
+                Some(sum)
+            }
+        }
+    }
+}
+
+/// `utime + stime` of `pid` and of its direct children (nginx's workers).
+pub(crate) fn tree_ticks(pid: u32) -> Option<u64> {
+    let (own, _) = stat_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)?;
+    let mut sum = own;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some((ticks, parent)) = stat_ticks(&stat) {
+            if parent == pid {
+                sum += ticks;
+            }
+        }
+    }
+    Some(sum)
+}
+
+/// `(utime + stime, ppid)` from a /proc `stat` line (fields after the parenthesised name).
+pub(crate) fn stat_ticks(stat: &str) -> Option<(u64, u32)> {
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
+    let ppid = fields.get(1)?.parse().ok()?;
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime, ppid))
+}
+
+/// CPU µs per request from tick counts before and after a run (Linux's USER_HZ is 100).
+pub(crate) fn cpu_per_request(
+    before: Option<u64>,
+    after: Option<u64>,
+    requests: u64,
+) -> Option<f64> {
+    const TICK_US: f64 = 10_000.0;
+    let ticks = after?.checked_sub(before?)?;
+    (requests > 0).then(|| ticks as f64 * TICK_US / requests as f64)
+}

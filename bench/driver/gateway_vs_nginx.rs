@@ -1,0 +1,185 @@
+//! (p) sfgate's gateway mode beside nginx (plain proxy and `auth_request`) and the floors, in
+//! alternated rounds, with CPU per request.
+
+use super::*;
+
+/// Rounds of the proxy comparison; each reported figure is the median over them.
+pub(crate) const PROXY_ROUNDS: usize = 5;
+
+/// nginx as the anchor: its static upstream directly, nginx as a plain reverse proxy to it,
+/// nginx `auth_request` asking sfgate, sfgate's gateway mode and the two floors (thread per
+/// core, work stealing), all to the same upstream. The proxies are measured in
+/// [`PROXY_ROUNDS`] alternated rounds (the order rotates each round, so load from neighbours
+/// falls on all alike) and each reports its median requests/s and median CPU per request: for
+/// nginx its master and workers together, for sfgate its process, for the floors their
+/// threads.
+pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
+    let ports = b.nginx.ports;
+    let direct = b
+        .wrk(&format!("http://127.0.0.1:{}/hello", ports.upstream), false)
+        .await?;
+    let upstream: std::net::SocketAddr = ([127, 0, 0, 1], ports.upstream).into();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let tpc = floor::start_tpc_proxy(upstream, cores)?;
+    let work_stealing = floor::start_hyper_proxy(upstream)?;
+    let nginx_pid = b.nginx.child.id().ok_or_else(|| fail("nginx exited"))?;
+    let sfgate_pid = b.gateway.id().ok_or_else(|| fail("the gateway exited"))?;
+    let runs: [(&str, String, bool, Cpu); 5] = [
+        (
+            "nginx plain proxy",
+            format!("http://127.0.0.1:{}/hello", ports.proxy),
+            false,
+            Cpu::ProcessTree(nginx_pid),
+        ),
+        (
+            "nginx auth_request",
+            format!("http://127.0.0.1:{}/hello", ports.auth_request),
+            true,
+            // nginx and sfgate both work for each request.
+            Cpu::Both(nginx_pid, sfgate_pid),
+        ),
+        (
+            "sfgate gateway mode",
+            format!("{}/hello", b.gw),
+            true,
+            Cpu::ProcessTree(sfgate_pid),
+        ),
+        (
+            "thread-per-core floor",
+            format!("{tpc}/hello"),
+            false,
+            Cpu::OwnThreads(floor::TPC_THREADS),
+        ),
+        (
+            "work-stealing floor",
+            format!("{work_stealing}/hello"),
+            false,
+            Cpu::OwnThreads(floor::WORK_STEALING_THREADS),
+        ),
+    ];
+    let rounds = if b.args.smoke { 1 } else { PROXY_ROUNDS };
+    let mut loads: Vec<Vec<Load>> = vec![Vec::new(); runs.len()];
+    for round in 0..rounds {
+        for k in 0..runs.len() {
+            let i = (round + k) % runs.len();
+            let (_, url, authenticated, cpu) = &runs[i];
+            let before = cpu.ticks();
+            let mut load = b.wrk(url, *authenticated).await?;
+            let after = cpu.ticks();
+            load.cpu_us = cpu_per_request(before, after, load.requests);
+            loads[i].push(load);
+        }
+    }
+    let [plain, auth_request, gateway, tpc, work_stealing] =
+        [0, 1, 2, 3, 4].map(|i| median(&loads[i]));
+    for ((name, ..), load) in
+        runs.iter()
+            .zip([&plain, &auth_request, &gateway, &tpc, &work_stealing])
+    {
+        b.check_no_failures(name, load);
+    }
+    let of = if rounds > 1 {
+        format!(", median of {rounds} alternated rounds")
+    } else {
+        String::new()
+    };
+    b.row(
+        "(n) `GET /hello` on nginx's static upstream directly",
+        &direct,
+        None,
+    );
+    b.row(
+        format!("(n) nginx plain reverse proxy → upstream (no auth{of})"),
+        &plain,
+        None,
+    );
+    b.row(
+        format!("(n) nginx `auth_request` via sfgate `/oauth2/auth` → upstream (CPU: nginx + sfgate{of})"),
+        &auth_request,
+        None,
+    );
+    b.row(
+        format!("(p) sfgate gateway mode → upstream (cached identity{of})"),
+        &gateway,
+        None,
+    );
+    b.row(
+        format!("(floor) bare proxy, thread per core → upstream (nothing of sfgate's{of})"),
+        &tpc,
+        None,
+    );
+    b.row(
+        format!(
+            "(floor) bare proxy, work-stealing runtime + hyper-util pool → upstream{}",
+            if of.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", &of[2..])
+            }
+        ),
+        &work_stealing,
+        None,
+    );
+    b.ratio(
+        "(p) sfgate gateway mode vs. nginx plain reverse proxy",
+        &gateway,
+        &plain,
+        0.9,
+    );
+    match (gateway.cpu_us, plain.cpu_us) {
+        (Some(sfgate), Some(nginx)) if nginx > 0.0 => {
+            let ratio = sfgate / nginx;
+            b.target(
+                "(p) sfgate CPU µs per proxied request vs. nginx's",
+                "≤ 1.15",
+                format!("{ratio:.2} ({sfgate:.1} vs {nginx:.1} µs)"),
+                Some(ratio <= 1.15),
+            );
+        }
+        _ => b.target(
+            "(p) sfgate CPU µs per proxied request vs. nginx's",
+            "≤ 1.15",
+            "not measured".into(),
+            None,
+        ),
+    }
+    b.reported_ratio(
+        "(p) floor: thread-per-core bare proxy vs. nginx plain reverse proxy",
+        &tpc,
+        &plain,
+    );
+    b.reported_ratio(
+        "(p) floor: work-stealing bare proxy vs. nginx plain reverse proxy",
+        &work_stealing,
+        &plain,
+    );
+    b.reported_ratio(
+        "(p) sfgate gateway mode vs. the thread-per-core floor",
+        &gateway,
+        &tpc,
+    );
+    b.ratio(
+        "nginx `auth_request` + sfgate vs. nginx plain reverse proxy",
+        &auth_request,
+        &plain,
+        0.8,
+    );
+    Ok(())
+}
+
+/// The run with the median requests/s, with the median CPU per request of all runs (a failed
+/// run is kept over any other, so that failures reach the report).
+pub(crate) fn median(loads: &[Load]) -> Load {
+    if let Some(failed) = loads.iter().find(|l| l.bad > 0 || l.requests == 0) {
+        return failed.clone();
+    }
+    let mut by_rps: Vec<&Load> = loads.iter().collect();
+    by_rps.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    let mut load = by_rps
+        .get(by_rps.len() / 2)
+        .map_or_else(Load::default, |l| (*l).clone());
+    let mut cpu: Vec<f64> = loads.iter().filter_map(|l| l.cpu_us).collect();
+    cpu.sort_by(f64::total_cmp);
+    load.cpu_us = cpu.get(cpu.len() / 2).copied();
+    load
+}

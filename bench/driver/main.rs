@@ -1,0 +1,458 @@
+//! The benchmark driver behind `bench/run`: starts the release gateway and the emulator as
+//! separate processes on loopback, nginx beside them as the anchor, loads them with `wrk`
+//! (throughput and latency) and with its own clients (exact call counts, WebSocket echo),
+//! reads memory from /proc, and writes `bench/REPORT.md`.
+//!
+//! A case is a small async function over [`Bench`], in a module of its own, that measures and
+//! pushes its rows ([`Bench::row`]) and targets ([`Bench::target`]); `run` lists the cases in
+//! order. What the cases share (the processes under test, nginx, the load generators, the
+//! report) lives in modules beside them.
+//! Absolute numbers vary between runs on shared machines; the report leads with ratios.
+
+mod assertion_case;
+mod cache_off;
+mod cpu;
+mod distinct_tokens;
+mod emulator;
+mod floor;
+mod gateway_vs_nginx;
+mod identity_cache;
+mod jwt_case;
+mod load;
+mod many_identities;
+mod nginx;
+mod processes;
+mod redis_case;
+mod report;
+mod single_flight;
+mod upstream_with_work;
+mod upstreams;
+mod websockets;
+
+use cache_off::*;
+use cpu::*;
+use distinct_tokens::*;
+use emulator::*;
+use gateway_vs_nginx::*;
+use identity_cache::*;
+use load::*;
+use many_identities::*;
+use nginx::*;
+use processes::*;
+use report::*;
+use single_flight::*;
+use upstream_with_work::*;
+use upstreams::*;
+use websockets::*;
+
+/// The allocator sfgate's binary uses (src/main.rs), so that the floors and the echo server
+/// in this process are built like sfgate is.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+use clap::Parser;
+use futures_util::stream::{self, StreamExt};
+use futures_util::SinkExt;
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "sfgate benchmark driver (run through bench/run)")]
+struct Args {
+    /// A quick run that proves the benchmark works; numbers are not meaningful.
+    #[arg(long)]
+    smoke: bool,
+    /// Latency the emulator adds to every Salesforce call, like a real round trip.
+    #[arg(long, default_value_t = 50)]
+    latency_ms: u64,
+    /// Seconds per wrk measurement.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Concurrent connections per wrk measurement.
+    #[arg(long, default_value_t = 64)]
+    connections: u32,
+    /// The gateway binary (built with --release).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/sfgate"))]
+    binary: PathBuf,
+    /// The nginx binary for the anchor rows.
+    #[arg(long, default_value = "nginx")]
+    nginx: String,
+    /// Where the report goes.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Only case (h), distinct JWT and opaque tokens against a cached one: prints its table
+    /// and writes no report (for work on the JWT path; the full run includes it).
+    #[arg(long)]
+    jwt_only: bool,
+    /// Only cases (a), (b), (p) and (ws): cached identity, gateway mode and WebSockets beside
+    /// their anchors and floors; prints its tables and writes no report (for work on the
+    /// request and proxy paths; the full run includes them).
+    #[arg(long)]
+    proxy_only: bool,
+}
+
+const CLIENT_ID: &str = "bench-client";
+const CLIENT_SECRET: &str = "bench-client-secret";
+const ACME: &str = "00D5j00000AcMe1";
+
+struct Sizes {
+    duration: u64,
+    connections: u32,
+    stampede: usize,
+    distinct: usize,
+    many: usize,
+    /// WebSocket connections echoing at once, and sockets held open for the memory case.
+    ws_connections: usize,
+    ws_open: usize,
+}
+
+impl Sizes {
+    fn of(args: &Args) -> Self {
+        if args.smoke {
+            Self {
+                duration: 1,
+                connections: 16,
+                stampede: 200,
+                distinct: 500,
+                many: 2_000,
+                ws_connections: 8,
+                ws_open: 100,
+            }
+        } else {
+            Self {
+                duration: args.duration,
+                connections: args.connections,
+                stampede: 1_000,
+                distinct: 10_000,
+                many: 100_000,
+                ws_connections: args.connections as usize,
+                ws_open: 1_000,
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Load {
+    /// CPU time of the measured server per request, in µs, when measured (from /proc).
+    cpu_us: Option<f64>,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    requests: u64,
+    bad: u64,
+    command: String,
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+fn fail(message: impl Into<String>) -> Failure {
+    message.into().into()
+}
+
+/// One line of the measurements table.
+struct Row {
+    case: String,
+    load: Load,
+    /// Salesforce calls during the measurement, when counted.
+    calls: Option<u64>,
+}
+
+/// One line of the targets table.
+struct Target {
+    name: String,
+    goal: String,
+    result: String,
+    /// `None`: reported, no goal to meet.
+    met: Option<bool>,
+}
+
+/// What every case shares: the processes under test, the driver's client, and what the
+/// cases found.
+struct Bench {
+    args: Args,
+    sizes: Sizes,
+    http: reqwest::Client,
+    emu: String,
+    /// The main gateway: cached identities, its upstream the nginx static server.
+    gw: String,
+    gateway: Child,
+    /// `Authorization` and `X-Instance-Url` for wrk, with a token whose identity is cached.
+    auth: [String; 2],
+    token: String,
+    nginx: Nginx,
+    /// The driver's WebSocket echo server, `http://127.0.0.1:port`.
+    ws_echo: String,
+    rows: Vec<Row>,
+    targets: Vec<Target>,
+    notes: Vec<String>,
+    memory: Vec<(String, String)>,
+    problems: Vec<String>,
+}
+
+impl Bench {
+    fn row(&mut self, case: impl Into<String>, load: &Load, calls: Option<u64>) {
+        self.rows.push(Row {
+            case: case.into(),
+            load: load.clone(),
+            calls,
+        });
+    }
+
+    fn target(&mut self, name: impl Into<String>, goal: &str, result: String, met: Option<bool>) {
+        self.targets.push(Target {
+            name: name.into(),
+            goal: goal.into(),
+            result,
+            met,
+        });
+    }
+
+    /// A throughput ratio target, `measured / anchor ≥ goal`, failed requests counting as a
+    /// miss.
+    fn ratio(&mut self, name: &str, measured: &Load, anchor: &Load, goal: f64) {
+        let ratio = measured.rps / anchor.rps;
+        let met = ratio >= goal && measured.bad == 0;
+        let result = if met {
+            format!("{ratio:.2}")
+        } else {
+            format!(
+                "{ratio:.2} ({:.0} % short of {goal})",
+                (1.0 - ratio / goal) * 100.0
+            )
+        };
+        self.target(name, &format!("≥ {goal}"), result, Some(met));
+    }
+
+    /// A ratio shown for comparison, without a goal of its own.
+    fn reported_ratio(&mut self, name: &str, measured: &Load, anchor: &Load) {
+        let ratio = measured.rps / anchor.rps;
+        self.target(name, "reported", format!("{ratio:.2}"), None);
+    }
+
+    /// A failure of the benchmark itself (not a missed speed target).
+    fn check_no_failures(&mut self, name: &str, load: &Load) {
+        if load.bad > 0 || load.requests == 0 {
+            self.problems.push(format!(
+                "{name}: {} of {} requests failed",
+                load.bad, load.requests
+            ));
+        }
+    }
+
+    async fn wrk(&self, url: &str, authenticated: bool) -> Result<Load, Failure> {
+        let headers: &[String] = if authenticated { &self.auth } else { &[] };
+        wrk(url, headers, &self.sizes).await
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    sfgate::crypto::install_tls_provider();
+    let args = Args::parse();
+    match run(args).await {
+        Ok(problems) if problems.is_empty() => {}
+        Ok(problems) => {
+            eprintln!("benchmark ran, but:");
+            for p in problems {
+                eprintln!("  - {p}");
+            }
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("benchmark failed: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Returns what did not *work* (wrong call counts, failed requests); missed speed targets are
+/// reported, not failed, since shared machines make them noisy.
+async fn run(args: Args) -> Result<Vec<String>, Failure> {
+    let sizes = Sizes::of(&args);
+    if !args.binary.exists() {
+        return Err(fail(format!(
+            "{} not found: build with `cargo build --release`",
+            args.binary.display()
+        )));
+    }
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(2_000)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+
+    let ports = NginxPorts::pick()?;
+    // Before nginx, which proxies WebSockets to it.
+    let ws_echo = start_ws_echo(ports.ws_echo).await?;
+    let (emulator, emu) = start_emulator(&args.binary, args.latency_ms).await?;
+    let static_upstream = format!("http://127.0.0.1:{}", ports.upstream);
+    let (gateway, gw, start_ms) = start_gateway(
+        &args.binary,
+        &emu,
+        &[
+            ("IDENTITY_CACHE_TTL", "600"),
+            ("UPSTREAM_URL", &static_upstream),
+        ],
+    )
+    .await?;
+    if args.jwt_only {
+        let case = jwt_case::run(
+            &http,
+            &gw,
+            &emu,
+            jwt_case::JWT_TOKENS,
+            jwt_case::OPAQUE_TOKENS,
+        )
+        .await?;
+        println!("{}", case.markdown());
+        drop((gateway, emulator));
+        return Ok(case.problems());
+    }
+    let nginx = Nginx::start(&args.nginx, ports, &gw).await?;
+    let token = issue_tokens(&http, &emu, 1).await?.remove(0);
+    let auth = [
+        format!("Authorization: Bearer {token}"),
+        format!("X-Instance-Url: {emu}"),
+    ];
+    let mut bench = Bench {
+        args,
+        sizes,
+        http,
+        emu,
+        gw,
+        gateway,
+        auth,
+        token,
+        nginx,
+        ws_echo,
+        rows: Vec::new(),
+        targets: Vec::new(),
+        notes: Vec::new(),
+        memory: Vec::new(),
+        problems: Vec::new(),
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_idle = rss_kib(&bench.gateway)?;
+    bench.target(
+        "idle RSS",
+        "< 20 MB",
+        mib_and_mb(rss_idle),
+        Some(megabytes(rss_idle) < 20.0),
+    );
+    bench
+        .memory
+        .push(("RSS idle".into(), format!("{:.1} MiB", mib(rss_idle))));
+    bench.target(
+        "start to first 200 from /oauth2/healthz",
+        "< 200 ms",
+        format!("{start_ms:.1} ms"),
+        Some(start_ms < 200.0),
+    );
+
+    if bench.args.proxy_only {
+        identity_cache(&mut bench).await?;
+        gateway_vs_nginx(&mut bench).await?;
+        websockets(&mut bench).await?;
+        println!("{}", render(&bench));
+        return Ok(std::mem::take(&mut bench.problems));
+    }
+    identity_cache(&mut bench).await?;
+    cache_off(&mut bench).await?;
+    single_flight(&mut bench).await?;
+    distinct_tokens(&mut bench).await?;
+    gateway_vs_nginx(&mut bench).await?;
+    upstream_with_work(&mut bench).await?;
+    websockets(&mut bench).await?;
+    many_identities(&mut bench).await?;
+
+    // (i) gateway mode with ASSERTION_KEY against without (bench/driver/assertion_case.rs), both
+    // in front of the same static upstream nginx serves.
+    let (assertion_report, assertion_problems) = assertion_case::run(
+        &bench.args.binary,
+        &bench.emu,
+        &static_upstream,
+        &bench.auth,
+        &bench.sizes,
+    )
+    .await?;
+    bench.problems.extend(assertion_problems);
+    // (h) distinct JWT vs opaque tokens on first use (bench/driver/jwt_case.rs); out of --smoke,
+    // where minting RSA-signed tokens would dominate the run.
+    let jwt = if bench.args.smoke {
+        None
+    } else {
+        let case = jwt_case::run(
+            &bench.http,
+            &bench.gw,
+            &bench.emu,
+            jwt_case::JWT_TOKENS,
+            jwt_case::OPAQUE_TOKENS,
+        )
+        .await?;
+        bench.problems.extend(case.problems());
+        Some(case)
+    };
+
+    // (r) the same cached identity with REDIS_URL set (bench/driver/redis_case.rs).
+    let redis = redis_case::measure(
+        &bench.args.binary,
+        &bench.emu,
+        &bench.token,
+        &bench.sizes,
+        &bench.http,
+    )
+    .await?;
+    bench.problems.extend(redis_case::problems(&redis));
+
+    let binary_size = std::fs::metadata(&bench.args.binary)?.len();
+    bench.memory.push((
+        "binary size".into(),
+        format!("{:.1} MiB", binary_size as f64 / 1_048_576.0),
+    ));
+    bench
+        .memory
+        .push(("start to first 200".into(), format!("{start_ms:.1} ms")));
+    drop(emulator);
+
+    let mut report = render(&bench) + &redis_case::section(&redis);
+    report.push_str(&assertion_report);
+    if let Some(case) = &jwt {
+        report.push_str(&case.markdown());
+    }
+    let out = bench.args.out.clone().unwrap_or_else(|| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench");
+        if bench.args.smoke {
+            dir.join("out").join("REPORT-smoke.md")
+        } else {
+            dir.join("REPORT.md")
+        }
+    });
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&out, &report)?;
+    println!("{report}");
+    println!("report written to {}", out.display());
+    Ok(std::mem::take(&mut bench.problems))
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// Decimal megabytes (10^6 bytes), the unit the memory targets are written in.
+fn megabytes(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / 1e6
+}
+
+/// A memory target's result: the MiB the other rows use and the MB the goal is written in.
+fn mib_and_mb(kib: u64) -> String {
+    format!("{:.1} MiB = {:.1} MB", mib(kib), megabytes(kib))
+}

@@ -1,0 +1,228 @@
+//! nginx as the anchor: its ports, its configuration, the process.
+
+use super::*;
+
+/// Loopback ports for nginx's three servers, picked free before nginx starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NginxPorts {
+    /// The static upstream every proxy row uses.
+    pub(crate) upstream: u16,
+    /// nginx as a plain reverse proxy to the upstream.
+    pub(crate) proxy: u16,
+    /// nginx `auth_request` through sfgate's `/oauth2/auth`, then the upstream.
+    pub(crate) auth_request: u16,
+    /// nginx proxying WebSockets to the driver's echo server.
+    pub(crate) ws_proxy: u16,
+    /// The driver's WebSocket echo server (not nginx's; nginx proxies to it).
+    pub(crate) ws_echo: u16,
+}
+
+impl NginxPorts {
+    pub(crate) fn pick() -> Result<Self, Failure> {
+        let free = || -> Result<u16, Failure> {
+            Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port())
+        };
+        Ok(Self {
+            upstream: free()?,
+            proxy: free()?,
+            auth_request: free()?,
+            ws_proxy: free()?,
+            ws_echo: free()?,
+        })
+    }
+}
+
+/// nginx run as the anchor: not a daemon, in a directory of its own (config, pid, logs and
+/// temp files), stopped with SIGQUIT when dropped.
+pub(crate) struct Nginx {
+    pub(crate) ports: NginxPorts,
+    pub(crate) config: String,
+    pub(crate) version: String,
+    pub(crate) child: Child,
+    pub(crate) dir: PathBuf,
+    pub(crate) _temp: Option<tempfile::TempDir>,
+}
+
+impl Nginx {
+    pub(crate) async fn start(
+        binary: &str,
+        ports: NginxPorts,
+        sfgate: &str,
+    ) -> Result<Self, Failure> {
+        let (temp, dir) = match std::env::var_os("BENCH_NGINX_DIR") {
+            Some(dir) => (None, PathBuf::from(dir)),
+            None => {
+                let t = tempfile::tempdir()?;
+                let d = t.path().to_path_buf();
+                (Some(t), d)
+            }
+        };
+        std::fs::create_dir_all(&dir)?;
+        let sfgate_port = sfgate
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .ok_or_else(|| fail("no port in the gateway's URL"))?;
+        let config = nginx_config(&dir, ports, sfgate_port);
+        std::fs::write(dir.join("nginx.conf"), &config)?;
+        let version = Command::new(binary)
+            .arg("-v")
+            .output()
+            .await
+            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+            .map_err(|e| fail(format!("cannot run {binary}: {e}")))?;
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let nginx = Self {
+            ports,
+            config,
+            version,
+            child,
+            dir,
+            _temp: temp,
+        };
+        let probe = reqwest::Client::builder()
+            .timeout(Duration::from_millis(500))
+            .build()?;
+        let started = Instant::now();
+        loop {
+            let up = probe
+                .get(format!("http://127.0.0.1:{}/hello", ports.proxy))
+                .send()
+                .await
+                .map(|r| r.status() == 200)
+                .unwrap_or(false);
+            if up {
+                return Ok(nginx);
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
+                return Err(fail(format!("nginx did not start: {log}")));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGQUIT to the master: workers finish and exit too (SIGKILL would orphan them).
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-QUIT", &pid.to_string()])
+                .status();
+            for _ in 0..50 {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// The exact configuration the report shows: `worker_processes auto` as nginx is deployed,
+/// keep-alive to the upstreams, and no logging (sfgate logs at `warn` in the bench too).
+pub(crate) fn nginx_config(dir: &Path, ports: NginxPorts, sfgate_port: u16) -> String {
+    let d = dir.display();
+    format!(
+        r#"worker_processes auto;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    keepalive_requests 1000000;
+
+    upstream static_upstream {{
+        server 127.0.0.1:{up};
+        keepalive 128;
+        keepalive_requests 1000000;
+    }}
+    upstream sfgate {{
+        server 127.0.0.1:{sfgate_port};
+        keepalive 128;
+        keepalive_requests 1000000;
+    }}
+
+    # The static upstream every proxy row uses (sfgate's UPSTREAM_URL too).
+    server {{
+        listen 127.0.0.1:{up};
+        location / {{
+            default_type text/plain;
+            return 200 "hello from the upstream\n";
+        }}
+    }}
+
+    # nginx as a plain reverse proxy, no authentication.
+    server {{
+        listen 127.0.0.1:{proxy};
+        location / {{
+            proxy_pass http://static_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+
+    # nginx auth_request: every request asks sfgate's /oauth2/auth first.
+    server {{
+        listen 127.0.0.1:{auth};
+        location = /_sfgate_auth {{
+            internal;
+            proxy_pass http://sfgate/oauth2/auth;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }}
+        location / {{
+            auth_request /_sfgate_auth;
+            auth_request_set $sf_user $upstream_http_x_salesforce_user_id;
+            auth_request_set $sf_org $upstream_http_x_salesforce_org_id;
+            proxy_set_header X-Salesforce-User-Id $sf_user;
+            proxy_set_header X-Salesforce-Org-Id $sf_org;
+            proxy_set_header Authorization "";
+            proxy_set_header X-Instance-Url "";
+            proxy_pass http://static_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+
+    # nginx proxying WebSockets to the driver's echo server, no authentication.
+    server {{
+        listen 127.0.0.1:{ws_proxy};
+        location / {{
+            proxy_pass http://127.0.0.1:{ws_echo};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 60s;
+        }}
+    }}
+}}
+"#,
+        up = ports.upstream,
+        proxy = ports.proxy,
+        auth = ports.auth_request,
+        ws_proxy = ports.ws_proxy,
+        ws_echo = ports.ws_echo,
+    )
+}
