@@ -195,10 +195,8 @@ async fn forward_per_thread(
         None => hyper::Uri::from_static("/"),
     };
     let request = Request::from_parts(parts, body);
-    let idle = IDLE.with(|idle| idle.borrow_mut().pop());
-    let mut sender = match idle {
-        Some(sender) => sender,
-        None => {
+    let mut sender = loop {
+        let Some(mut pooled) = IDLE.with(|idle| idle.borrow_mut().pop()) else {
             let Ok(stream) = TcpStream::connect(upstream).await else {
                 return Ok(status(502).map(|_| TpcBody::empty()));
             };
@@ -206,7 +204,14 @@ async fn forward_per_thread(
             let (sender, connection) =
                 hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(connection);
-            sender
+            break sender;
+        };
+        // A pooled connection the upstream has closed since it was put back (nginx ends a
+        // keep-alive connection after `keepalive_requests`) is dropped and the next one
+        // tried, as any proxy's pool does; otherwise the floor answers 502 where sfgate would
+        // not, and the row counts failures that are the floor's own.
+        if pooled.ready().await.is_ok() {
+            break pooled;
         }
     };
     if sender.ready().await.is_err() {
