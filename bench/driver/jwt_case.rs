@@ -142,7 +142,7 @@ impl JwtCase {
              | one cached token | {cached:.0} | 1.00 | {ccpu} | - | - |\n\
              | distinct JWT access tokens (validated locally) | {jwt:.0} | {jr:.2} | {jcpu} | {jc} | >= 0.8x: {jm} |\n\
              | distinct opaque tokens (userinfo, emulator latency) | {opaque:.0} | {or:.3} | - | {oc} | < 0.05x: {om} |\n\n\
-             Added CPU per first request with a new JWT: {added} µs{verifications} (goal <= {goal} \n\
+             Added CPU per first request with a new JWT: {added} µs{verifications} (goal <= {goal}\n\
              verifications). {verify}\n",
             n = self.jwt_tokens,
             o = self.opaque_tokens,
@@ -248,7 +248,15 @@ async fn openssl_verify(seconds: u64) -> Option<Verify> {
         .arg("version")
         .output()
         .await
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .map(|o| {
+            // "OpenSSL 3.0.22 25 Aug 2026 (Library: ...)": the part before the library's.
+            let text = String::from_utf8_lossy(&o.stdout);
+            text.split(" (Library")
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
         .unwrap_or_default();
     Some(Verify {
         per_second: parse_verify_per_second(&String::from_utf8_lossy(&out.stdout))?,

@@ -463,7 +463,13 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         &format!("≤ {}", jwt_case::VERIFY_GOAL),
         jwt.verify_result(),
         met,
-    );
+    )
+    .floor = jwt.verify.as_ref().map(|v| {
+        format!(
+            "one RSA-2048 verification by `openssl speed`: {:.1} µs, the ratio's denominator",
+            v.us()
+        )
+    });
 
     // (r) the same cached identity with REDIS_URL set (bench/driver/redis_case.rs).
     let redis = redis_case::measure(
