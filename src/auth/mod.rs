@@ -23,7 +23,7 @@ pub use authenticator::{
     record_caller, record_identity, AuthParts, Authenticated, Authenticator, BrowserRejection,
     RefreshPolicy, Vouched,
 };
-pub use confirmed::Confirmed;
+pub use confirmed::{Confirmed, JsonShape};
 pub use credentials::{extract_credentials, CredentialSource, Credentials};
 pub use error::AuthError;
 pub use layer::{require_identity, SharedIdentity};

@@ -176,9 +176,9 @@ impl From<&Identity> for SessionUser {
             user_id: identity.user_id.to_string(),
             org_id: identity.organization_id.to_string(),
             // A JWT's identity may lack its profile (`userinfo` failed): the page shows the id.
-            username: identity.username.clone().unwrap_or_default(),
+            username: identity.username.as_deref().unwrap_or_default().to_owned(),
             display_name: identity.label().to_string(),
-            email: identity.email.clone(),
+            email: identity.email.as_deref().map(str::to_owned),
         }
     }
 }

@@ -14,19 +14,23 @@ use serde::Serialize;
 /// profile fields (username, display name, email) come from `userinfo`; a JWT access token
 /// carries none of them, and when that call fails they stay `None` rather than becoming empty
 /// strings that a rule or a header could mistake for a value. See [`Identity::has_profile`].
+///
+/// Every cached token holds one, so its text fields are boxed strings (no spare capacity, 8
+/// bytes less each than a `String`) and its instance URL is shared: with the cache entry
+/// around it, that keeps an identity in a smaller allocation class (docs/benchmark.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Identity {
     pub user_id: SalesforceId,
     pub organization_id: OrgId,
-    pub username: Option<String>,
-    pub display_name: Option<String>,
-    pub email: Option<String>,
+    pub username: Option<Box<str>>,
+    pub display_name: Option<Box<str>>,
+    pub email: Option<Box<str>>,
     /// Salesforce's `email_verified`: an email-domain rule admits only verified addresses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
     /// `STANDARD` for internal users; portal, partner and guest users have their own types.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_type: Option<String>,
+    pub user_type: Option<Box<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
     /// The custom permissions (API names) granted to the user, among those associated with the
@@ -65,11 +69,11 @@ impl Identity {
 
     /// Fills the profile fields from a profile of the same user.
     pub fn with_profile(mut self, profile: &Profile) -> Self {
-        self.username = Some(profile.username.clone());
-        self.display_name = Some(profile.display_name.clone());
-        self.email = profile.email.clone();
+        self.username = Some(profile.username.as_str().into());
+        self.display_name = Some(profile.display_name.as_str().into());
+        self.email = profile.email.as_deref().map(Into::into);
         self.email_verified = profile.email_verified;
-        self.user_type = profile.user_type.clone();
+        self.user_type = profile.user_type.as_deref().map(Into::into);
         self.active = profile.active;
         self.custom_permissions = profile.custom_permissions.clone();
         self
@@ -87,17 +91,40 @@ impl Identity {
     pub fn profile(&self) -> Option<Profile> {
         Some(Profile {
             user_id: self.user_id.clone(),
-            username: self.username.clone()?,
+            username: self.username.as_deref()?.to_owned(),
             display_name: self
                 .display_name
-                .clone()
-                .or_else(|| self.username.clone())?,
-            email: self.email.clone(),
+                .as_deref()
+                .or(self.username.as_deref())?
+                .to_owned(),
+            email: self.email.as_deref().map(str::to_owned),
             email_verified: self.email_verified,
-            user_type: self.user_type.clone(),
+            user_type: self.user_type.as_deref().map(str::to_owned),
             active: self.active,
             custom_permissions: self.custom_permissions.clone(),
         })
+    }
+}
+
+/// oauth2-proxy's `userinfo` shape of an identity (its `/oauth2/userinfo` answer): `user`
+/// and `preferredUsername` beside sfgate's own fields (those of `/api/me`), so a page written
+/// for either reads it. `user` is the Salesforce user id, as in `X-Forwarded-User`.
+#[derive(Serialize)]
+pub struct UserInfo<'a> {
+    #[serde(flatten)]
+    identity: &'a Identity,
+    user: &'a SalesforceId,
+    #[serde(rename = "preferredUsername")]
+    preferred_username: Option<&'a str>,
+}
+
+impl<'a> UserInfo<'a> {
+    pub fn new(identity: &'a Identity) -> Self {
+        Self {
+            identity,
+            user: &identity.user_id,
+            preferred_username: identity.username.as_deref(),
+        }
     }
 }
 

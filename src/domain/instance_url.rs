@@ -5,7 +5,9 @@
 //! of its own that answers "valid" for anything; so only Salesforce-owned domains, or origins the
 //! operator lists exactly, are ever called. The check runs before any network request.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::sync::Arc;
 use url::{Host, Url};
 
 /// Salesforce-owned domain suffixes accepted by default (see `shared/salesforce.md`; the list
@@ -46,10 +48,37 @@ pub enum InstanceUrlError {
 
 /// An instance origin (`scheme://host[:port]`, no trailing slash) that passed the policy.
 /// Only [`InstancePolicy::check`] makes one, so holding one means sfgate may call it.
+///
+/// Shared text: an org's users all name the same instance, and every cached identity holds
+/// one, so a serving thread hands out the copy it made last for the same origin
+/// ([`InstanceUrl::shared`]) instead of a new allocation per request and per cache entry.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct InstanceUrl(String);
+pub struct InstanceUrl(Arc<str>);
+
+/// How many instance origins each serving thread remembers (a deployment serves one or a
+/// few orgs; more only means a new allocation now and then).
+const RECENT_ORIGINS: usize = 4;
+
+thread_local! {
+    static RECENT: RefCell<([Option<Arc<str>>; RECENT_ORIGINS], usize)> =
+        const { RefCell::new(([const { None }; RECENT_ORIGINS], 0)) };
+}
 
 impl InstanceUrl {
+    /// The origin as an `InstanceUrl`, sharing this thread's copy of the same text when it
+    /// made one recently. Only for origins the policy has passed.
+    fn shared(origin: &str) -> Self {
+        RECENT.with_borrow_mut(|(recent, next)| {
+            if let Some(known) = recent.iter().flatten().find(|known| &***known == origin) {
+                return Self(known.clone());
+            }
+            let made: Arc<str> = Arc::from(origin);
+            recent[*next] = Some(made.clone());
+            *next = (*next + 1) % RECENT_ORIGINS;
+            Self(made)
+        })
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -135,7 +164,7 @@ impl InstancePolicy {
     fn canonical(&self, raw: &str) -> Option<InstanceUrl> {
         let origin = raw.strip_suffix('/').unwrap_or(raw);
         if self.extra_origins.iter().any(|o| o == origin) {
-            return Some(InstanceUrl(origin.to_owned()));
+            return Some(InstanceUrl::shared(origin));
         }
         let host = origin.strip_prefix("https://")?;
         // Plain LDH bytes only: nothing the URL parser would map, decode or normalise. `xn--`
@@ -148,7 +177,7 @@ impl InstancePolicy {
             .iter()
             .any(|suffix| host.ends_with(suffix.as_str()) && host.len() > suffix.len());
         (plain && allowed && !host.contains("xn--") && is_dns_name(host))
-            .then(|| InstanceUrl(origin.to_owned()))
+            .then(|| InstanceUrl::shared(origin))
     }
 
     /// The full check through the `url` crate, the authority on what a URL means (reqwest
@@ -166,7 +195,7 @@ impl InstancePolicy {
         }
         let origin = url.origin().ascii_serialization();
         if self.extra_origins.contains(&origin) {
-            return Ok(InstanceUrl(origin));
+            return Ok(InstanceUrl::shared(&origin));
         }
         if url.scheme() != "https" {
             return Err(InstanceUrlError::NotHttps);
@@ -191,7 +220,7 @@ impl InstancePolicy {
         if !is_dns_name(&host) {
             return Err(InstanceUrlError::NotADnsName);
         }
-        Ok(InstanceUrl(origin))
+        Ok(InstanceUrl::shared(&origin))
     }
 }
 

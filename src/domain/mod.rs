@@ -11,7 +11,7 @@ mod session_secret;
 mod site_url;
 
 pub use allowed_orgs::AllowedOrgs;
-pub use identity::{Identity, Profile};
+pub use identity::{Identity, Profile, UserInfo};
 pub use instance_url::{
     InstancePolicy, InstanceUrl, InstanceUrlError, DEFAULT_SALESFORCE_SUFFIXES,
 };

@@ -19,7 +19,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use std::fmt;
 
-use std::sync::{OnceLock, RwLock};
+use once_cell::race::OnceBox;
+use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long an assertion is valid.
@@ -29,15 +30,17 @@ const REUSE: Duration = Duration::from_secs(30);
 
 /// The last assertion signed for one confirmed identity, and when (seconds since the epoch).
 /// Boxed on first use: every cached identity has a slot, and without `ASSERTION_KEY` it should
-/// cost a pointer, not the lock and the value.
+/// cost a pointer, not the lock and the value. A `OnceBox` is that one pointer (a `OnceLock`
+/// adds its own state word); two threads filling it at once each build an empty slot and one
+/// is dropped, which is harmless.
 #[derive(Debug, Default)]
-pub struct AssertionSlot(OnceLock<Box<RwLock<Option<Kept>>>>);
+pub struct AssertionSlot(OnceBox<RwLock<Option<Kept>>>);
 
 type Kept = (HeaderValue, u64);
 
 impl AssertionSlot {
     fn cell(&self) -> &RwLock<Option<Kept>> {
-        self.0.get_or_init(Default::default)
+        self.0.get_or_init(Box::default)
     }
 }
 

@@ -13,8 +13,7 @@
 
 use super::OwnRoutes;
 use crate::access::RulePath;
-use crate::auth::{Authenticator, BrowserRejection, Confirmed};
-use crate::domain::Identity;
+use crate::auth::{Authenticator, BrowserRejection, Confirmed, JsonShape};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,13 +38,16 @@ async fn secured(State(auth): State<Authenticator>, request: Request) -> Respons
 
 /// The caller's identity as JSON.
 async fn me(State(auth): State<Authenticator>, request: Request) -> Response {
-    protect(&auth, request, render_me).await
+    protect(&auth, request, |c| render(c, JsonShape::Identity)).await
 }
 
 /// `/oauth2/userinfo`, oauth2-proxy's route: the caller's identity as JSON, in both modes. No
 /// caller gets 401 (never a redirect: pages call it from scripts).
 pub(super) async fn userinfo(State(auth): State<Authenticator>, request: Request) -> Response {
-    protect_with(&auth, request, BrowserRejection::Never, render_userinfo).await
+    protect_with(&auth, request, BrowserRejection::Never, |c| {
+        render(c, JsonShape::UserInfo)
+    })
+    .await
 }
 
 /// Answers with `answer(identity)` for a caller the authenticator admits, as the identity
@@ -90,51 +92,11 @@ fn method_not_allowed() -> Response {
         .into_response()
 }
 
-/// oauth2-proxy's `userinfo` fields (`user`, `preferredUsername`; `email` is the identity's own)
-/// beside sfgate's (those of `/api/me`), so a page written for either reads it. `user` is the
-/// Salesforce user id, as in `X-Forwarded-User`. Serialised straight to bytes, as `/api/me` is:
-/// in gateway mode this is the identity route API clients poll.
-#[derive(serde::Serialize)]
-pub(crate) struct UserInfo<'a> {
-    #[serde(flatten)]
-    identity: &'a Identity,
-    user: &'a crate::domain::SalesforceId,
-    #[serde(rename = "preferredUsername")]
-    preferred_username: Option<&'a str>,
-}
-
-impl<'a> UserInfo<'a> {
-    pub(crate) fn new(identity: &'a Identity) -> Self {
-        Self {
-            identity,
-            user: &identity.user_id,
-            preferred_username: identity.username.as_deref(),
-        }
-    }
-}
-
-fn render_userinfo(confirmed: &Arc<Confirmed>) -> Response {
+/// The identity as JSON in `shape`, from the serving thread's copy when it has one
+/// ([`Confirmed::json_as`]): these are the routes API clients poll.
+fn render(confirmed: &Arc<Confirmed>, shape: JsonShape) -> Response {
     let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let info = UserInfo::new(confirmed.identity());
-    match serde_json::to_vec(&info) {
-        Ok(json) => (
-            [
-                no_store,
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                ),
-            ],
-            json,
-        )
-            .into_response(),
-        Err(_) => ([no_store], Json(confirmed.identity())).into_response(),
-    }
-}
-
-fn render_me(confirmed: &Arc<Confirmed>) -> Response {
-    let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    match Confirmed::json(confirmed) {
+    match Confirmed::json_as(confirmed, shape) {
         Ok(json) => (
             [
                 no_store,

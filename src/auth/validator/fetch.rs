@@ -129,7 +129,7 @@ impl IdentityValidator {
                 if complete.has_profile() {
                     complete
                 } else {
-                    identity.username = answer.username;
+                    identity.username = answer.username.map(Into::into);
                     identity
                 }
             }
