@@ -96,9 +96,9 @@ fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a st
 /// checked without stopping early so the compiler takes many bytes per instruction: the
 /// credential headers are read on every request.
 fn header_text(bytes: &[u8]) -> Option<&str> {
-    let text = bytes
-        .iter()
-        .fold(true, |ok, &b| ok & (b == b'\t' || (b >= b' ' && b < 0x7f)));
+    let text = bytes.iter().fold(true, |ok, &b| {
+        ok & (b == b'\t' || (b' '..0x7f).contains(&b))
+    });
     if text {
         std::str::from_utf8(bytes).ok()
     } else {
