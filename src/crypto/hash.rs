@@ -8,6 +8,9 @@
 
 use aws_lc_rs::{digest, hmac};
 
+/// An HMAC-SHA256 key prepared by [`hmac_key`].
+pub type HmacKey = hmac::Key;
+
 /// SHA-256 of the concatenation of `parts` (one call, no intermediate buffer).
 pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut context = digest::Context::new(&digest::SHA256);
@@ -19,12 +22,12 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 
 /// A key prepared once for many HMAC-SHA256 computations (its padded blocks are computed here,
 /// not per message).
-pub fn hmac_key(key: &[u8]) -> hmac::Key {
+pub fn hmac_key(key: &[u8]) -> HmacKey {
     hmac::Key::new(hmac::HMAC_SHA256, key)
 }
 
 /// HMAC-SHA256 of `message` under a prepared key.
-pub fn hmac_sha256(key: &hmac::Key, message: &[u8]) -> [u8; 32] {
+pub fn hmac_sha256(key: &HmacKey, message: &[u8]) -> [u8; 32] {
     to_array(hmac::sign(key, message).as_ref())
 }
 

@@ -12,6 +12,6 @@ mod hash;
 mod provider;
 mod sealing;
 
-pub use hash::{hmac_key, hmac_sha256, sha256, verify_hmac_sha256};
+pub use hash::{hmac_key, hmac_sha256, sha256, verify_hmac_sha256, HmacKey};
 pub use provider::install_tls_provider;
 pub use sealing::SealingKey;

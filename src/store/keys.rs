@@ -18,8 +18,7 @@
 
 use super::sealed::Sealer;
 use super::Digest;
-use crate::crypto::{hmac_key, hmac_sha256};
-use aws_lc_rs::hmac;
+use crate::crypto::{hmac_key, hmac_sha256, HmacKey};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Every key sfgate writes starts with this, so a shared Redis shows whose keys they are.
@@ -77,7 +76,7 @@ impl Purpose {
 
 /// The keys one secret gives: one HMAC key per [`Purpose`] and the sealing key.
 pub(super) struct SecretKeys {
-    names: [hmac::Key; 5],
+    names: [HmacKey; 5],
     pub(super) sealer: Sealer,
 }
 
