@@ -3,6 +3,10 @@
 # non-root user. reqwest uses rustls, so the runtime needs only CA certificates (no OpenSSL).
 
 FROM rust:1.95-slim-bookworm AS build
+# The slim image has gcc but not make, which jemalloc's build (tikv-jemalloc-sys) runs.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them.
 # The workspace's second crate (the Salesforce emulator, for `sfgate demo`) gets a stub too.

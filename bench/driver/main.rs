@@ -1,4 +1,4 @@
-//! The benchmark driver behind `bench/run`: starts the release gateway and the emulator as
+//! The benchmark driver behind `bench/run`: starts the gateway and the emulator as
 //! separate processes on loopback, nginx beside them as the anchor, loads them with `wrk`
 //! (throughput and latency) and with its own clients (exact call counts, WebSocket echo),
 //! reads memory from /proc, and writes `bench/REPORT.md`.
@@ -10,6 +10,8 @@
 //! Absolute numbers vary between runs on shared machines; the report leads with ratios.
 
 mod assertion_case;
+#[path = "../build_profile.rs"]
+mod build_profile;
 mod cache_off;
 mod cpu;
 mod distinct_tokens;
@@ -79,8 +81,9 @@ struct Args {
     /// Concurrent connections per wrk measurement.
     #[arg(long, default_value_t = 64)]
     connections: u32,
-    /// The gateway binary (built with --release).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/sfgate"))]
+    /// The gateway binary; by default the one of this driver's build (`target/release/sfgate`
+    /// for a full run, `target/debug/sfgate` for `--smoke`, as bench/run builds them).
+    #[arg(long, default_value_os_t = build_profile::default_gateway())]
     binary: PathBuf,
     /// The nginx binary for the anchor rows.
     #[arg(long, default_value = "nginx")]
@@ -326,8 +329,9 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
     let sizes = Sizes::of(&args);
     if !args.binary.exists() {
         return Err(fail(format!(
-            "{} not found: build with `cargo build --release`",
-            args.binary.display()
+            "{} not found: build it with `{}`",
+            args.binary.display(),
+            build_profile::build_command()
         )));
     }
     let http = reqwest::Client::builder()

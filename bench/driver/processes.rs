@@ -1,4 +1,4 @@
-//! The processes under test: the emulator and gateways (the release binary), and their memory.
+//! The processes under test: the emulator and gateways (the binary of `--binary`), and their memory.
 
 use super::*;
 

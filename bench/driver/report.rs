@@ -36,7 +36,7 @@ pub(crate) fn render(b: &Bench) -> String {
         "- Command: `bench/run{}` (driver: `bench/driver/`)",
         if b.args.smoke { " --smoke" } else { "" }
     );
-    let _ = writeln!(s, "- Gateway: `{}` (release build), emulator: `sfgate emulator --latency-ms {}`, both separate processes on 127.0.0.1, logs at `warn`", b.args.binary.display(), b.args.latency_ms);
+    let _ = writeln!(s, "- Gateway: `{}` ({}; the driver a {} build), emulator: `sfgate emulator --latency-ms {}`, both separate processes on 127.0.0.1, logs at `warn`", b.args.binary.display(), build_profile::describe(&b.args.binary), build_profile::DRIVER_PROFILE, b.args.latency_ms);
     let _ = writeln!(
         s,
         "- Anchor: {} (Debian package), `worker_processes auto`, configuration below",

@@ -10,6 +10,8 @@
 //! records), `report.rs` (the figures).
 
 mod app;
+#[path = "../build_profile.rs"]
+mod build_profile;
 mod clients;
 mod oracle;
 mod report;
@@ -42,8 +44,9 @@ struct Args {
     /// About 60 s with every fault once, on a compressed schedule (for CI).
     #[arg(long)]
     smoke: bool,
-    /// The gateway binary (built with --release).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/sfgate"))]
+    /// The gateway binary; by default the one of this driver's build (`target/release/sfgate`
+    /// for a full run, `target/debug/sfgate` for `--smoke`, as bench/soak builds them).
+    #[arg(long, default_value_os_t = build_profile::default_gateway())]
     binary: PathBuf,
     #[arg(long, default_value = "nginx")]
     nginx: String,
@@ -189,8 +192,9 @@ async fn run(args: Args, shared: Shared) -> Result<usize, Failure> {
     let plan = Plan::of(&args);
     if !args.binary.exists() {
         return Err(fail(format!(
-            "{} not found: build with `cargo build --release`",
-            args.binary.display()
+            "{} not found: build it with `{}`",
+            args.binary.display(),
+            build_profile::build_command()
         )));
     }
     let temp = tempfile::Builder::new()
@@ -363,6 +367,12 @@ async fn run(args: Args, shared: Shared) -> Result<usize, Failure> {
             } else {
                 format!(" --minutes {} --rate {}", args.minutes, plan.rate)
             }
+        ),
+        build: format!(
+            "`{}`, {}; the driver (emulator, app, clients, oracle) a {} build",
+            args.binary.display(),
+            build_profile::describe(&args.binary),
+            build_profile::DRIVER_PROFILE
         ),
         duration: plan.duration,
         rate: plan.rate,

@@ -37,6 +37,9 @@ pub(crate) struct Sample {
 pub(crate) struct RunFacts {
     pub(crate) title: String,
     pub(crate) command: String,
+    /// The gateway binary and the profiles of it and the driver (figures of a debug build say
+    /// nothing about speed).
+    pub(crate) build: String,
     pub(crate) duration: f64,
     pub(crate) rate: f64,
     /// End of the fault-free start (the first minute, or the smoke's first phase).
@@ -610,8 +613,8 @@ fn render(
     let _ = writeln!(md, "# {}\n", facts.title);
     let _ = writeln!(
         md,
-        "`{}`: {:.0} s at {} requests/s, nginx in front of two sfgate replicas (release binary, gateway mode) sharing a `redis-server`, the built-in Salesforce emulator (opaque and JWT tokens, refresh-token rotation on), and a test app with a WebSocket echo. Written by the run; see [docs/soak.md](../docs/soak.md).\n",
-        facts.command, facts.duration, facts.rate
+        "`{}`: {:.0} s at {} requests/s, nginx in front of two sfgate replicas in gateway mode sharing a `redis-server`, the built-in Salesforce emulator (opaque and JWT tokens, refresh-token rotation on), and a test app with a WebSocket echo. Gateway: {}. Written by the run; see [docs/soak.md](../docs/soak.md).\n",
+        facts.command, facts.duration, facts.rate, facts.build
     );
     let _ = writeln!(md, "## Figures\n");
     let _ = writeln!(md, "| figure | target | result | met |");

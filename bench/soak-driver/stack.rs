@@ -1,4 +1,4 @@
-//! The processes under test: `redis-server`, two sfgate replicas (the release binary, gateway
+//! The processes under test: `redis-server`, two sfgate replicas (the binary of `--binary`, gateway
 //! mode) and nginx in front of them, all on loopback, each in the soak's temporary directory.
 //! Every child is killed when dropped, so an error or Ctrl-C leaves nothing running.
 
@@ -126,7 +126,7 @@ impl Redis {
     }
 }
 
-/// One sfgate replica: the release binary as a child process.
+/// One sfgate replica: the binary of `--binary` as a child process.
 pub(crate) struct Replica {
     pub(crate) index: usize,
     pub(crate) port: u16,

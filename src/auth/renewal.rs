@@ -34,7 +34,6 @@ use crate::salesforce::{SalesforceError, SalesforceOAuth, TokenSet};
 use crate::store::{Shared, SharedStore};
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -319,5 +318,5 @@ impl Renewals {
 
 /// SHA-256 of the refresh token: what renewals are keyed by, so no token is held as a key.
 pub fn renewal_key(refresh_token: &SecretString) -> RenewalKey {
-    Sha256::digest(refresh_token.expose_secret().as_bytes()).into()
+    crate::crypto::sha256(&[refresh_token.expose_secret().as_bytes()])
 }

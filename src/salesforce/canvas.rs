@@ -16,12 +16,9 @@
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use secrecy::SecretString;
 use serde::Deserialize;
-use sha2::Sha256;
 use std::fmt;
-use subtle::ConstantTimeEq;
 
 /// The only algorithm Salesforce signs Canvas requests with; anything else is refused, so a
 /// context cannot choose a weaker check.
@@ -114,12 +111,8 @@ pub fn verify(signed_request: &str, secret: &[u8]) -> Result<CanvasRequest, Sign
         .split_once('.')
         .ok_or(SignedRequestError::Malformed)?;
     let signature = decode(signature).ok_or(SignedRequestError::Malformed)?;
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-        return Err(SignedRequestError::BadSignature);
-    };
-    mac.update(encoded.as_bytes());
-    let expected = mac.finalize().into_bytes();
-    if !bool::from(expected.as_slice().ct_eq(&signature)) {
+    // Compared in constant time.
+    if !crate::crypto::verify_hmac_sha256(secret, encoded.as_bytes(), &signature) {
         return Err(SignedRequestError::BadSignature);
     }
     let json = decode(encoded).ok_or(SignedRequestError::BadContext)?;
@@ -275,12 +268,24 @@ mod tests {
         );
     }
 
+    /// A signed request made outside sfgate (HMAC-SHA256 over the encoded context, keyed with
+    /// the consumer secret): its bytes are fixed, so the check is the one earlier releases made.
+    #[test]
+    fn a_fixed_signed_request_verifies() {
+        let fixture = "HRMpih23Kvtd0EwDSg76a11RtIixK6kGeiIXiGNP2lc=.eyJhbGdvcml0aG0iOiJITUFDU0hBMjU2IiwidXNlcklkIjoiMDA1NWowMDAwMEFsSWNFQUFBIiwiY2xpZW50Ijp7Im9hdXRoVG9rZW4iOiIwMEQ1ajAwMDAwQWNNZTEhdG9rZW4iLCJpbnN0YW5jZVVybCI6Imh0dHBzOi8vYWNtZS5teS5zYWxlc2ZvcmNlLmNvbSJ9fQ==";
+        let request = verify(fixture, b"canvas-consumer-secret").expect("valid");
+        assert_eq!(request.instance_url, "https://acme.my.salesforce.com");
+        assert_eq!(
+            verify(fixture, b"canvas-consumer-secreT").err(),
+            Some(SignedRequestError::BadSignature)
+        );
+    }
+
     #[test]
     fn url_safe_unpadded_encodings_are_accepted() {
         let encoded = URL_SAFE_NO_PAD.encode(context(ALGORITHM).to_string());
-        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).expect("key");
-        mac.update(encoded.as_bytes());
-        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        let mac = crate::crypto::hmac_sha256(&crate::crypto::hmac_key(SECRET), encoded.as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac);
         assert!(verify(&format!("{signature}.{encoded}"), SECRET).is_ok());
     }
 }

@@ -3,21 +3,14 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 /// Base64(HMAC-SHA256(client_secret, id + issued_at)), compared in constant time.
 pub fn verify_signature(client_secret: &[u8], id: &str, issued_at: &str, signature: &str) -> bool {
     let Ok(expected) = STANDARD.decode(signature.trim()) else {
         return false;
     };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(client_secret) else {
-        return false;
-    };
-    mac.update(id.as_bytes());
-    mac.update(issued_at.as_bytes());
-    // `verify_slice` compares in constant time.
-    mac.verify_slice(&expected).is_ok()
+    let message = [id.as_bytes(), issued_at.as_bytes()].concat();
+    crate::crypto::verify_hmac_sha256(client_secret, &message, &expected)
 }
 
 #[cfg(test)]
@@ -25,9 +18,18 @@ mod tests {
     use super::*;
 
     fn sign(secret: &str, msg: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-        mac.update(msg.as_bytes());
-        STANDARD.encode(mac.finalize().into_bytes())
+        let key = crate::crypto::hmac_key(secret.as_bytes());
+        STANDARD.encode(crate::crypto::hmac_sha256(&key, msg.as_bytes()))
+    }
+
+    /// A signature computed by an earlier release (and by any HMAC-SHA256): still accepted.
+    #[test]
+    fn a_fixed_signature_verifies() {
+        let id = "https://login.salesforce.com/id/00DB0000000TfcRMAS/005B0000005Bk90IAC";
+        let fixture = "0/vF7aLTSBBv71u2JxbcLPRLn2xHXi0kmqFQiQ5kGg8=";
+        assert_eq!(sign("s3cret", &format!("{id}1558553873237")), fixture);
+        assert!(verify_signature(b"s3cret", id, "1558553873237", fixture));
+        assert!(!verify_signature(b"s3cret", id, "1558553873236", fixture));
     }
 
     #[test]

@@ -18,8 +18,7 @@
 
 use super::sealed::Sealer;
 use super::Digest;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::crypto::{hmac_key, hmac_sha256, HmacKey};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Every key sfgate writes starts with this, so a shared Redis shows whose keys they are.
@@ -77,27 +76,17 @@ impl Purpose {
 
 /// The keys one secret gives: one HMAC key per [`Purpose`] and the sealing key.
 pub(super) struct SecretKeys {
-    names: [Hmac<Sha256>; 5],
+    names: [HmacKey; 5],
     pub(super) sealer: Sealer,
 }
 
 impl SecretKeys {
     fn new(secret: &[u8]) -> Self {
-        let derive = |label: &[u8]| -> [u8; 32] {
-            // HMAC as a PRF keyed by the secret: a separate key per label.
-            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-                .unwrap_or_else(|_| unreachable_hmac());
-            mac.update(label);
-            mac.finalize().into_bytes().into()
-        };
-        let names = Purpose::ALL.map(|p| {
-            <Hmac<Sha256> as Mac>::new_from_slice(&derive(p.label()))
-                .unwrap_or_else(|_| unreachable_hmac())
-        });
+        let names = Purpose::ALL.map(|p| hmac_key(&derive(secret, p.label())));
         Self {
             names,
             // Not the cookies' key: a value sealed for Redis is never a valid cookie.
-            sealer: Sealer::new(&derive(b"sfgate redis values v1")),
+            sealer: Sealer::new(&derive(secret, b"sfgate redis values v1")),
         }
     }
 
@@ -107,16 +96,14 @@ impl SecretKeys {
             .iter()
             .position(|p| *p == purpose)
             .unwrap_or_default();
-        let mut mac = self.names[index].clone();
-        mac.update(digest);
-        let keyed: Digest = mac.finalize().into_bytes().into();
+        let keyed: Digest = hmac_sha256(&self.names[index], digest);
         format!("{}{}:{}", PREFIX, purpose.segment(), hex(&keyed))
     }
 }
 
-/// HMAC-SHA256 takes keys of any length; this cannot happen.
-fn unreachable_hmac() -> Hmac<Sha256> {
-    unreachable!("HMAC accepts keys of any length")
+/// HMAC-SHA256 as a PRF keyed by the secret: a separate key per label.
+fn derive(secret: &[u8], label: &[u8]) -> [u8; 32] {
+    hmac_sha256(&hmac_key(secret), label)
 }
 
 /// The current secret's keys, and the previous one's during a rotation.
@@ -183,8 +170,7 @@ mod tests {
 
     #[test]
     fn names_are_keyed_per_secret_and_per_purpose_and_hide_the_digest() {
-        use sha2::Digest as _;
-        let digest: Digest = Sha256::digest(b"00D5j00000AcMe1!token").into();
+        let digest: Digest = crate::crypto::sha256(&[b"00D5j00000AcMe1!token"]);
         let a = SecretKeys::new(A);
         let b = SecretKeys::new(B);
         let names: Vec<String> = Purpose::ALL.iter().map(|p| a.name(*p, &digest)).collect();
@@ -201,6 +187,47 @@ mod tests {
         let tails: std::collections::HashSet<&str> =
             names.iter().filter_map(|n| n.rsplit(':').next()).collect();
         assert_eq!(tails.len(), Purpose::ALL.len(), "one key per purpose");
+    }
+
+    /// Replicas of different releases share Redis during a rolling upgrade, and a restart must
+    /// find what it wrote before: the names and the values' key are the bytes earlier releases
+    /// derived from the same secret.
+    #[test]
+    fn names_and_the_values_key_are_those_of_earlier_releases() {
+        let digest: Digest = crate::crypto::sha256(&[b"00D5j00000AcMe1!token"]);
+        let keys = SecretKeys::new(A);
+        let pinned = [
+            (
+                Purpose::Identity,
+                "4afbc34985f8e7790a1c0ddaab1623071f96436d822cd54c093feac36fcc2a87",
+            ),
+            (
+                Purpose::Tombstone,
+                "93daf20c1803f4fab2afe555ba79cc2357998d7d52fff50f25234778c043c8b6",
+            ),
+            (
+                Purpose::LoginState,
+                "c3b2894d7f9e30724469aadc5d367f5feb7b3df32e756c65f340ab19082deffa",
+            ),
+            (
+                Purpose::RenewalLock,
+                "2aa525c11e8e4b682e548d047819504363612a77a92496e010b176ba5ac6f5bc",
+            ),
+            (
+                Purpose::RenewalResult,
+                "620aef5362d7628f1aa4c416269d10ff6caf09eeb13723da07d01fd3bd3eb797",
+            ),
+        ];
+        for (purpose, tail) in pinned {
+            assert_eq!(
+                keys.name(purpose, &digest),
+                format!("sfgate:{}:{tail}", purpose.segment())
+            );
+        }
+        assert_eq!(
+            hex(&derive(A, b"sfgate redis values v1")),
+            "2333d1a38e6cd66770f8ae4df42572e3c6fcd3966a85bc998eb337b86d4c98a0"
+        );
     }
 
     #[test]

@@ -577,3 +577,72 @@ async fn the_docs_runnable_examples_work_as_printed_with_the_sfgate_command() {
         }
     }
 }
+
+/// "You need Rust (X or newer)" must be true of the locked dependencies: a newcomer with that
+/// exact toolchain gets a build, not "package … requires rustc …". The README's version, both
+/// crates' `rust-version` and the highest `rust-version` of any locked package built on this
+/// platform must agree (cargo metadata, offline, filtered to the host).
+#[test]
+fn the_readme_rust_version_is_the_oldest_that_builds_the_locked_dependencies() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    // "1.89" and "1.89.0" are the same version.
+    let parse = |v: &str| -> Vec<u32> {
+        let mut parts: Vec<u32> = v.split('.').filter_map(|n| n.parse().ok()).collect();
+        parts.resize(3, 0);
+        parts
+    };
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    let stated = Regex::new(r"You need Rust \((\d+\.\d+) or newer\)")
+        .expect("regex")
+        .captures(&readme)
+        .map(|c| c[1].to_string())
+        .expect("README.md says which Rust it needs");
+    for manifest in ["Cargo.toml", "crates/sfgate-emulator/Cargo.toml"] {
+        let text = std::fs::read_to_string(format!("{root}/{manifest}")).expect("manifest");
+        assert!(
+            text.contains(&format!("rust-version = \"{stated}\"")),
+            "{manifest}'s rust-version is not the README's {stated}"
+        );
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("host triple");
+    let metadata = std::process::Command::new(cargo)
+        .args(["metadata", "--locked", "--offline", "--format-version", "1"])
+        .args(["--filter-platform", &host])
+        .current_dir(root)
+        .output()
+        .expect("cargo metadata");
+    assert!(metadata.status.success(), "{metadata:?}");
+    let metadata: serde_json::Value = serde_json::from_slice(&metadata.stdout).expect("json");
+    let resolved: std::collections::HashSet<&str> = metadata["resolve"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["id"].as_str())
+        .collect();
+    let needs: Vec<(Vec<u32>, String)> = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter(|p| p["id"].as_str().is_some_and(|id| resolved.contains(id)))
+        .filter_map(|p| {
+            let version = p["rust_version"].as_str()?;
+            let name = p["name"].as_str().unwrap_or("?");
+            let at = p["version"].as_str().unwrap_or("?");
+            Some((parse(version), format!("{name} {at} needs {version}")))
+        })
+        .collect();
+    let newest = needs.iter().max().expect("packages with a rust-version");
+    assert!(
+        newest.0 <= parse(&stated),
+        "README.md says Rust {stated} or newer, but {}",
+        newest.1
+    );
+}

@@ -8,14 +8,13 @@
 use crate::state::EmulatorState;
 use crate::users::{self, long_id, DemoUser};
 use askama::Template;
+use aws_lc_rs::hmac;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::json;
-use sha2::Sha256;
 use std::sync::Arc;
 
 /// The only algorithm Salesforce signs Canvas requests with.
@@ -107,11 +106,9 @@ fn context(
 /// requests the way Salesforce would send them.
 pub fn sign_request(context: &serde_json::Value, secret: &[u8]) -> String {
     let encoded = STANDARD.encode(context.to_string());
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(mac) => mac,
-        // HMAC takes keys of any length.
-        Err(_) => return format!(".{encoded}"),
-    };
-    mac.update(encoded.as_bytes());
-    format!("{}.{encoded}", STANDARD.encode(mac.finalize().into_bytes()))
+    let mac = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, secret),
+        encoded.as_bytes(),
+    );
+    format!("{}.{encoded}", STANDARD.encode(mac))
 }

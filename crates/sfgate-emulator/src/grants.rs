@@ -3,11 +3,10 @@
 use crate::records::{AccessGrant, CodeGrant, RefreshGrant, TokenGrant};
 use crate::state::EmulatorState;
 use crate::users::{long_id, user, UserProfile};
+use aws_lc_rs::{digest, hmac};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use rand::distr::{Alphanumeric, SampleString};
-use sha2::{Digest, Sha256};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -242,17 +241,38 @@ pub(crate) fn random(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::rng(), len)
 }
 
+/// Base64(HMAC-SHA256(client_secret, id + issued_at)), the token response's `signature`.
 pub(crate) fn sign(secret: &str, id: &str, issued_at: &str) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(mac) => mac,
-        Err(_) => return String::new(),
-    };
+    let mut mac = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()));
     mac.update(id.as_bytes());
     mac.update(issued_at.as_bytes());
-    STANDARD.encode(mac.finalize().into_bytes())
+    STANDARD.encode(mac.sign())
 }
 
 /// base64url(SHA-256(verifier)) without padding, as RFC 7636 S256.
 pub(crate) fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values Salesforce (and earlier emulators) compute: RFC 7636 appendix B's S256
+    /// example, and a token response signature made with a standard HMAC-SHA256.
+    #[test]
+    fn signatures_and_challenges_are_the_standard_ones() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert_eq!(
+            sign(
+                "s3cret",
+                "https://login.salesforce.com/id/00DB0000000TfcRMAS/005B0000005Bk90IAC",
+                "1558553873237"
+            ),
+            "0/vF7aLTSBBv71u2JxbcLPRLn2xHXi0kmqFQiQ5kGg8="
+        );
+    }
 }

@@ -7,7 +7,6 @@
 
 use crate::auth::session::LOGIN_TTL;
 use crate::store::{Digest, SharedStore};
-use sha2::{Digest as _, Sha256};
 
 /// How many used states one replica remembers (each for [`LOGIN_TTL`]).
 const USED_STATES_MAX: u64 = 1_000_000;
@@ -34,7 +33,7 @@ impl ReplayGuard {
     /// Marks `state` as used, atomically: of concurrent callbacks with the same state, exactly
     /// one gets `true`, here and (with Redis) on every replica.
     pub async fn claim(&self, state: &str) -> bool {
-        let digest: Digest = Sha256::digest(state.as_bytes()).into();
+        let digest: Digest = crate::crypto::sha256(&[state.as_bytes()]);
         // `or_insert_with`, not `or_insert`: only the former coalesces concurrent callers
         // (moka's `or_insert` is a get followed by an insert, so two callers could both win).
         if !self.used.entry(digest).or_insert_with(|| ()).is_fresh() {

@@ -7,7 +7,6 @@ use crate::domain::{InstanceUrl, OrgId};
 use metrics::Counter;
 use moka::Expiry;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -203,11 +202,11 @@ pub(super) fn counters() -> &'static Counters {
 }
 
 pub(super) fn cache_key(instance: &InstanceUrl, token: &SecretString) -> Key {
-    let mut hasher = Sha256::new();
-    hasher.update(instance.as_str().as_bytes());
-    hasher.update([0u8]);
-    hasher.update(token.expose_secret().as_bytes());
-    hasher.finalize().into()
+    crate::crypto::sha256(&[
+        instance.as_str().as_bytes(),
+        &[0u8],
+        token.expose_secret().as_bytes(),
+    ])
 }
 
 /// What a token says about its org before its `!`.

@@ -3,8 +3,7 @@
 //! `SESSION_SECRET` keeps the replicas sharing.
 
 use super::*;
-use hmac::{Hmac, Mac};
-use sha2::{Digest as _, Sha256};
+use aws_lc_rs::{digest, hmac};
 
 /// What an attacker with write access to Redis would plant: any user, any permission.
 const FORGED: &str = r#"{"v":"valid","user_id":"005000000000001","org_id":"00D5j00000AcMe1","username":"mallory@acme.example","email":null,"email_verified":true,"active":true,"custom_permissions":["Admin"]}"#;
@@ -14,12 +13,16 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The unkeyed digest sfgate once named verdicts by: SHA-256 of instance, NUL, token.
-fn plain_digest(instance: &str, token: &str) -> [u8; 32] {
-    let mut hasher = Sha256::new();
+fn plain_digest(instance: &str, token: &str) -> Vec<u8> {
+    let mut hasher = digest::Context::new(&digest::SHA256);
     hasher.update(instance.as_bytes());
-    hasher.update([0u8]);
+    hasher.update(&[0u8]);
     hasher.update(token.as_bytes());
-    hasher.finalize().into()
+    hasher.finish().as_ref().to_vec()
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    digest::digest(&digest::SHA256, bytes).as_ref().to_vec()
 }
 
 /// Names an attacker might try for a made-up token: the old unkeyed one, and keyed guesses.
@@ -27,13 +30,12 @@ fn guessed_names(instance: &str, token: &str) -> Vec<String> {
     let digest = plain_digest(instance, token);
     let mut guesses = vec![
         hex(&digest),
-        hex(&Sha256::digest(token.as_bytes())),
-        hex(&Sha256::digest(digest)),
+        hex(&sha256(token.as_bytes())),
+        hex(&sha256(&digest)),
     ];
     for key in [SESSION_SECRET.as_bytes(), b"sfgate", b""] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("hmac");
-        mac.update(&digest);
-        guesses.push(hex(&mac.finalize().into_bytes()));
+        let mac = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), &digest);
+        guesses.push(hex(mac.as_ref()));
     }
     guesses
         .into_iter()

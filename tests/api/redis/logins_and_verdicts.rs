@@ -302,14 +302,14 @@ async fn nothing_secret_is_stored_in_redis_in_clear() {
     );
     // Nor may any of them appear as an unkeyed digest, which a reader of Redis could test
     // guesses against: SHA-256 of the value, or of instance and token as verdicts are keyed.
-    use sha2::{Digest as _, Sha256};
+    use aws_lc_rs::digest::{self, SHA256};
     let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
     let keyed_like_verdicts = |instance: &str, token: &str| {
-        let mut hasher = Sha256::new();
+        let mut hasher = digest::Context::new(&SHA256);
         hasher.update(instance.as_bytes());
-        hasher.update([0u8]);
+        hasher.update(&[0u8]);
         hasher.update(token.as_bytes());
-        hex(&hasher.finalize())
+        hex(hasher.finish().as_ref())
     };
     let mut secrets: Vec<String> = [
         access.as_str(),
@@ -320,7 +320,12 @@ async fn nothing_secret_is_stored_in_redis_in_clear() {
         jwt.access_token.as_str(),
     ]
     .iter()
-    .flat_map(|s| [s.to_string(), hex(&Sha256::digest(s.as_bytes()))])
+    .flat_map(|s| {
+        [
+            s.to_string(),
+            hex(digest::digest(&SHA256, s.as_bytes()).as_ref()),
+        ]
+    })
     .collect();
     secrets.push(keyed_like_verdicts(&instance, &access));
     secrets.push(keyed_like_verdicts(&jwt.instance_url, &jwt.access_token));
