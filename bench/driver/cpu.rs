@@ -8,6 +8,8 @@ pub(crate) enum Cpu {
     Both(u32, u32),
     /// The driver's own threads whose names start with this (the floors).
     OwnThreads(&'static str),
+    /// A process tree and the driver's own threads (nginx asking a floor in the driver).
+    TreeAndThreads(u32, &'static str),
 }
 
 impl Cpu {
@@ -15,6 +17,9 @@ impl Cpu {
         match self {
             Self::ProcessTree(pid) => tree_ticks(*pid),
             Self::Both(a, b) => Some(tree_ticks(*a)? + tree_ticks(*b)?),
+            Self::TreeAndThreads(pid, prefix) => {
+                Some(tree_ticks(*pid)? + Self::OwnThreads(prefix).ticks()?)
+            }
             Self::OwnThreads(prefix) => {
                 let mut sum = 0;
                 for task in std::fs::read_dir("/proc/self/task").ok()? {
@@ -67,4 +72,22 @@ pub(crate) fn cpu_per_request(
     const TICK_US: f64 = 10_000.0;
     let ticks = after?.checked_sub(before?)?;
     (requests > 0).then(|| ticks as f64 * TICK_US / requests as f64)
+}
+
+/// CPU time of every live thread of `pid` in nanoseconds, from `/proc/<pid>/task/*/schedstat`
+/// (its first field: time on a CPU, ns). For short measurements where clock ticks (10 ms) are
+/// too coarse; a thread that exits between two readings takes its time with it, so this suits
+/// processes whose threads live on (sfgate's serving threads and its main thread).
+pub(crate) fn process_cpu_ns(pid: u32) -> Option<u64> {
+    let mut sum = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        sum += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(sum)
 }

@@ -18,6 +18,7 @@ pub(crate) async fn distinct_tokens(b: &mut Bench) -> Result<(), Failure> {
         ));
     }
     b.target(
+        Rank::Supplementary,
         format!("(e) calls for {distinct} distinct tokens used twice ({requests} requests)"),
         &format!("exactly {distinct}"),
         format!("{calls} (hit ratio {hit:.3})"),

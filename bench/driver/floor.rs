@@ -13,7 +13,12 @@
 //!   threads and hyper-util's shared pooled client: the floor of the design sfgate had before,
 //!   kept so the difference between the two stays visible.
 //! - [`start_tcp_relay`]: accept, connect, `copy_bidirectional`; no HTTP at all: the floor for
-//!   any tokio program relaying a WebSocket's bytes.
+//!   any tokio program relaying a WebSocket's bytes, on the work-stealing runtime.
+//! - [`start_tpc_relay`]: the same relay thread per core (one current-thread runtime per core,
+//!   each with its own `SO_REUSEPORT` listener), the design sfgate serves WebSockets on.
+//! - [`start_tpc_responder`]: hyper's server thread per core answering every request `202`
+//!   with an empty body at once: what nginx's `auth_request` design costs by itself when the
+//!   authorisation answer costs nothing.
 
 use crate::Failure;
 use hyper::body::{Bytes, Frame, Incoming};
@@ -45,6 +50,22 @@ impl http_body::Body for ProxyBody {
         match self.get_mut() {
             Self::Upstream(body) => Pin::new(body).poll_frame(cx),
             Self::Empty => Poll::Ready(None),
+        }
+    }
+
+    // An empty answer says so, so that hyper sends `Content-Length: 0` rather than a chunked
+    // body (the `202` responder's every answer is one).
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Upstream(body) => http_body::Body::is_end_stream(body),
+            Self::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            Self::Upstream(body) => http_body::Body::size_hint(body),
+            Self::Empty => http_body::SizeHint::with_exact(0),
         }
     }
 }
@@ -151,6 +172,55 @@ thread_local! {
 /// Starts the thread-per-core bare proxy in front of `upstream` with `threads` threads;
 /// returns its base URL.
 pub(crate) fn start_tpc_proxy(upstream: SocketAddr, threads: usize) -> Result<String, Failure> {
+    start_per_core(threads, TPC_THREADS, move |stream| async move {
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            forward_per_thread(upstream, request)
+        });
+        let _ = Builder::new(TokioExecutor::new())
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .await;
+    })
+}
+
+/// Thread names of the thread-per-core `202` responder (for its CPU time).
+pub(crate) const RESPONDER_THREADS: &str = "bench-floor-202";
+/// Thread names of the thread-per-core byte relay.
+pub(crate) const TPC_RELAY_THREADS: &str = "bench-floor-rtp";
+
+/// Starts the thread-per-core responder answering every request `202 Accepted` with an empty
+/// body, with `threads` threads; returns its base URL.
+pub(crate) fn start_tpc_responder(threads: usize) -> Result<String, Failure> {
+    start_per_core(threads, RESPONDER_THREADS, |stream| async move {
+        let service = hyper::service::service_fn(|_: Request<Incoming>| async {
+            Ok::<_, std::convert::Infallible>(status(202))
+        });
+        let _ = Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+    })
+}
+
+/// Starts the thread-per-core byte relay to `target` with `threads` threads; returns its base
+/// URL.
+pub(crate) fn start_tpc_relay(target: SocketAddr, threads: usize) -> Result<String, Failure> {
+    start_per_core(threads, TPC_RELAY_THREADS, move |mut inbound| async move {
+        let Ok(mut outbound) = TcpStream::connect(target).await else {
+            return;
+        };
+        let _ = outbound.set_nodelay(true);
+        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+    })
+}
+
+/// Thread per core: `threads` threads named `name` + index, each a current-thread runtime
+/// accepting on its own `SO_REUSEPORT` listener (sfgate's `Listeners::bind`, so the kernel
+/// spreads connections as it does for sfgate) and running `serve` on each accepted connection
+/// as a task of that thread. Returns the base URL.
+fn start_per_core<F, Fut>(threads: usize, name: &str, serve: F) -> Result<String, Failure>
+where
+    F: Fn(TcpStream) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listeners = sfgate::server::Listeners::bind(([127, 0, 0, 1], 0).into(), threads)?;
     let url = format!("http://{}", listeners.local_addr()?);
     let sfgate::server::Listeners::PerThread(listeners) = listeners else {
@@ -160,8 +230,9 @@ pub(crate) fn start_tpc_proxy(upstream: SocketAddr, threads: usize) -> Result<St
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        let serve = serve.clone();
         std::thread::Builder::new()
-            .name(format!("{TPC_THREADS}{i}"))
+            .name(format!("{name}{i}"))
             .spawn(move || {
                 runtime.block_on(async move {
                     let Ok(listener) = TcpListener::from_std(listener) else {
@@ -169,15 +240,7 @@ pub(crate) fn start_tpc_proxy(upstream: SocketAddr, threads: usize) -> Result<St
                     };
                     while let Ok((stream, _)) = listener.accept().await {
                         let _ = stream.set_nodelay(true);
-                        tokio::spawn(async move {
-                            let service =
-                                hyper::service::service_fn(move |request: Request<Incoming>| {
-                                    forward_per_thread(upstream, request)
-                                });
-                            let _ = Builder::new(TokioExecutor::new())
-                                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                                .await;
-                        });
+                        tokio::spawn(serve(stream));
                     }
                 })
             })?;

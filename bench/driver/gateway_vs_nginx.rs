@@ -7,12 +7,13 @@ use super::*;
 pub(crate) const PROXY_ROUNDS: usize = 5;
 
 /// nginx as the anchor: its static upstream directly, nginx as a plain reverse proxy to it,
-/// nginx `auth_request` asking sfgate, sfgate's gateway mode and the two floors (thread per
-/// core, work stealing), all to the same upstream. The proxies are measured in
+/// nginx `auth_request` asking sfgate, sfgate's gateway mode and the three floors (thread per
+/// core, work stealing, and nginx `auth_request` asking a bare responder that answers `202` at
+/// once), all to the same upstream. The proxies are measured in
 /// [`PROXY_ROUNDS`] alternated rounds (the order rotates each round, so load from neighbours
 /// falls on all alike) and each reports its median requests/s and median CPU per request: for
 /// nginx its master and workers together, for sfgate its process, for the floors their
-/// threads.
+/// threads (with nginx's for the `auth_request` floor).
 pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
     let ports = b.nginx.ports;
     let direct = b
@@ -24,7 +25,7 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
     let work_stealing = floor::start_hyper_proxy(upstream)?;
     let nginx_pid = b.nginx.child.id().ok_or_else(|| fail("nginx exited"))?;
     let sfgate_pid = b.gateway.id().ok_or_else(|| fail("the gateway exited"))?;
-    let runs: [(&str, String, bool, Cpu); 5] = [
+    let runs: [(&str, String, bool, Cpu); 6] = [
         (
             "nginx plain proxy",
             format!("http://127.0.0.1:{}/hello", ports.proxy),
@@ -56,6 +57,13 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
             false,
             Cpu::OwnThreads(floor::WORK_STEALING_THREADS),
         ),
+        (
+            "nginx auth_request floor",
+            format!("http://127.0.0.1:{}/hello", ports.auth_floor),
+            // The same request as the sfgate row's, headers and all.
+            true,
+            Cpu::TreeAndThreads(nginx_pid, floor::RESPONDER_THREADS),
+        ),
     ];
     let rounds = if b.args.smoke { 1 } else { PROXY_ROUNDS };
     let mut loads: Vec<Vec<Load>> = vec![Vec::new(); runs.len()];
@@ -70,12 +78,16 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
             loads[i].push(load);
         }
     }
-    let [plain, auth_request, gateway, tpc, work_stealing] =
-        [0, 1, 2, 3, 4].map(|i| median(&loads[i]));
-    for ((name, ..), load) in
-        runs.iter()
-            .zip([&plain, &auth_request, &gateway, &tpc, &work_stealing])
-    {
+    let [plain, auth_request, gateway, tpc, work_stealing, auth_floor] =
+        [0, 1, 2, 3, 4, 5].map(|i| median(&loads[i]));
+    for ((name, ..), load) in runs.iter().zip([
+        &plain,
+        &auth_request,
+        &gateway,
+        &tpc,
+        &work_stealing,
+        &auth_floor,
+    ]) {
         b.check_no_failures(name, load);
     }
     let of = if rounds > 1 {
@@ -96,6 +108,11 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
     b.row(
         format!("(n) nginx `auth_request` via sfgate `/oauth2/auth` → upstream (CPU: nginx + sfgate{of})"),
         &auth_request,
+        None,
+    );
+    b.row(
+        format!("(floor) nginx `auth_request` via a bare thread-per-core `202` responder → upstream (nothing of sfgate's; CPU: nginx + responder{of})"),
+        &auth_floor,
         None,
     );
     b.row(
@@ -120,50 +137,62 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         &work_stealing,
         None,
     );
+    let x = |measured: &Load, anchor: &Load| measured.rps / anchor.rps;
     b.ratio(
+        Rank::Gateway,
         "(p) sfgate gateway mode vs. nginx plain reverse proxy",
         &gateway,
         &plain,
         0.9,
-    );
+    )
+    .floor = Some(format!(
+        "thread-per-core bare proxy: {:.2} × nginx; sfgate {:.2} × this floor (work-stealing bare proxy: {:.2} × nginx)",
+        x(&tpc, &plain),
+        x(&gateway, &tpc),
+        x(&work_stealing, &plain),
+    ));
+    let cpu_floor = match (tpc.cpu_us, gateway.cpu_us, plain.cpu_us) {
+        (Some(floor), Some(sfgate), Some(nginx)) if floor > 0.0 && nginx > 0.0 => Some(format!(
+            "thread-per-core bare proxy: {floor:.1} µs = {:.2} × nginx's; sfgate {:.2} × this floor's",
+            floor / nginx,
+            sfgate / floor
+        )),
+        _ => None,
+    };
     match (gateway.cpu_us, plain.cpu_us) {
         (Some(sfgate), Some(nginx)) if nginx > 0.0 => {
             let ratio = sfgate / nginx;
             b.target(
+                Rank::GatewayCpu,
                 "(p) sfgate CPU µs per proxied request vs. nginx's",
                 "≤ 1.15",
                 format!("{ratio:.2} ({sfgate:.1} vs {nginx:.1} µs)"),
                 Some(ratio <= 1.15),
+            )
+            .floor = cpu_floor;
+        }
+        _ => {
+            b.target(
+                Rank::GatewayCpu,
+                "(p) sfgate CPU µs per proxied request vs. nginx's",
+                "≤ 1.15",
+                "not measured".into(),
+                None,
             );
         }
-        _ => b.target(
-            "(p) sfgate CPU µs per proxied request vs. nginx's",
-            "≤ 1.15",
-            "not measured".into(),
-            None,
-        ),
     }
-    b.reported_ratio(
-        "(p) floor: thread-per-core bare proxy vs. nginx plain reverse proxy",
-        &tpc,
-        &plain,
-    );
-    b.reported_ratio(
-        "(p) floor: work-stealing bare proxy vs. nginx plain reverse proxy",
-        &work_stealing,
-        &plain,
-    );
-    b.reported_ratio(
-        "(p) sfgate gateway mode vs. the thread-per-core floor",
-        &gateway,
-        &tpc,
-    );
     b.ratio(
+        Rank::AuthRequest,
         "nginx `auth_request` + sfgate vs. nginx plain reverse proxy",
         &auth_request,
         &plain,
         0.8,
-    );
+    )
+    .floor = Some(format!(
+        "nginx `auth_request` to a bare `202` responder: {:.2} × nginx plain proxy; with sfgate {:.2} × this floor",
+        x(&auth_floor, &plain),
+        x(&auth_request, &auth_floor),
+    ));
     Ok(())
 }
 

@@ -21,14 +21,19 @@ pub(crate) async fn identity_cache(b: &mut Bench) -> Result<(), Failure> {
         &me,
         Some(calls),
     );
+    // Gateway mode's main gateway answers its own routes under `/oauth2/` only: the
+    // `/api/me` handler is served there as `/oauth2/userinfo` (with two more JSON fields).
     b.ratio(
-        "(b)/(a) throughput, cached `/oauth2/userinfo` vs. `/oauth2/healthz`",
+        Rank::CachedHit,
+        "(b)/(a) throughput, cached `/oauth2/userinfo` (`/api/me`'s handler under gateway mode's prefix) vs. `/oauth2/healthz`",
         &me,
         &a,
-        0.9,
-    );
+        0.95,
+    )
+    .floor = Some("`/oauth2/healthz` on the same server (row (a)): the ratio is against it".into());
     let added = me.p99_ms - a.p99_ms;
     b.target(
+        Rank::Supplementary,
         "added p99 latency on a cache hit",
         "< 1 ms",
         format!("{added:.2} ms"),

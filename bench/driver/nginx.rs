@@ -15,6 +15,10 @@ pub(crate) struct NginxPorts {
     pub(crate) ws_proxy: u16,
     /// The driver's WebSocket echo server (not nginx's; nginx proxies to it).
     pub(crate) ws_echo: u16,
+    /// nginx `auth_request` asking the driver's bare `202` responder, then the upstream.
+    pub(crate) auth_floor: u16,
+    /// The driver's bare `202` responder (not nginx's; set once it listens).
+    pub(crate) responder: u16,
 }
 
 impl NginxPorts {
@@ -30,6 +34,8 @@ impl NginxPorts {
             auth_request: free()?,
             ws_proxy: free()?,
             ws_echo: free()?,
+            auth_floor: free()?,
+            responder: 0,
         })
     }
 }
@@ -206,6 +212,39 @@ http {{
         }}
     }}
 
+    # The floor of the auth_request design: the same auth_request, answered 202 at once by a
+    # bare thread-per-core responder in the driver (nothing of sfgate's).
+    upstream bare_responder {{
+        server 127.0.0.1:{responder};
+        keepalive 128;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen 127.0.0.1:{auth_floor};
+        location = /_bare_auth {{
+            internal;
+            proxy_pass http://bare_responder/auth;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }}
+        location / {{
+            auth_request /_bare_auth;
+            # As the sfgate server above, so nginx does the same work (the responder sends
+            # no such headers: the variables stay empty).
+            auth_request_set $sf_user $upstream_http_x_salesforce_user_id;
+            auth_request_set $sf_org $upstream_http_x_salesforce_org_id;
+            proxy_set_header X-Salesforce-User-Id $sf_user;
+            proxy_set_header X-Salesforce-Org-Id $sf_org;
+            proxy_set_header Authorization "";
+            proxy_set_header X-Instance-Url "";
+            proxy_pass http://static_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+
     # nginx proxying WebSockets to the driver's echo server, no authentication.
     server {{
         listen 127.0.0.1:{ws_proxy};
@@ -224,5 +263,7 @@ http {{
         auth = ports.auth_request,
         ws_proxy = ports.ws_proxy,
         ws_echo = ports.ws_echo,
+        auth_floor = ports.auth_floor,
+        responder = ports.responder,
     )
 }

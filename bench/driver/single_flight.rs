@@ -37,6 +37,7 @@ pub(crate) async fn single_flight(b: &mut Bench) -> Result<(), Failure> {
         ));
     }
     b.target(
+        Rank::Supplementary,
         format!("(d) calls for {stampede} concurrent first requests"),
         "exactly 1",
         format!("{calls} ({ok} answered 200)"),

@@ -30,6 +30,7 @@ pub(crate) async fn upstream_with_work(b: &mut Bench) -> Result<(), Failure> {
         None,
     );
     b.ratio(
+        Rank::Supplementary,
         &format!("(w) proxied vs. direct with an upstream spending {UPSTREAM_WORK_MS} ms (supplementary)"),
         &proxied,
         &direct,
