@@ -115,6 +115,7 @@ impl AppState {
                     timeout: config.gateway.upstream_timeout,
                     http2: config.gateway.upstream_http2,
                     websocket_idle: config.gateway.websocket_idle_timeout,
+                    idle_timeout: config.gateway.upstream_idle_timeout,
                 },
             )?),
             None => None,

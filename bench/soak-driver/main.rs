@@ -621,11 +621,14 @@ async fn monitor(
         .next()
         .and_then(|p| p.trim_end_matches('/').parse().ok())
         .unwrap_or(0);
+    let http = reqwest::Client::new();
+    let mut tick: u64 = 0;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.changed() => return,
         }
+        tick += 1;
         let at = oracle.now();
         let stats = emulator.stats();
         if let Ok(mut c) = calls.lock() {
@@ -640,7 +643,7 @@ async fn monitor(
                 r.child = None;
                 continue;
             }
-            if let Some((rss_kib, fds)) = r.pid().and_then(stack::rss_and_fds) {
+            if let Some(process) = r.pid().and_then(stack::rss_and_fds) {
                 let peers = stack::Peers {
                     own: r.port,
                     redis: s.redis.port,
@@ -648,14 +651,22 @@ async fn monitor(
                     app: s.app.ports.clone(),
                 };
                 let kinds = r.pid().and_then(|pid| stack::fd_kinds(pid, &peers));
+                // Every 10 s: a scrape of /metrics, on the replica's own listener.
+                let allocator = if tick.is_multiple_of(10) {
+                    stack::allocator_figures(&http, r.metrics_port).await
+                } else {
+                    None
+                };
                 if let Ok(mut v) = samples.lock() {
                     v.push(Sample {
                         at,
                         replica: r.index,
                         pid: r.pid().unwrap_or(0),
-                        rss_kib,
-                        fds,
+                        rss_kib: process.rss_kib,
+                        anon_kib: process.anon_kib,
+                        fds: process.fds,
                         kinds,
+                        allocator,
                     });
                 }
             }

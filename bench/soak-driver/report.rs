@@ -28,9 +28,13 @@ pub(crate) struct Sample {
     pub(crate) replica: usize,
     pub(crate) pid: u32,
     pub(crate) rss_kib: u64,
+    /// The anonymous part of RSS (heap, stacks).
+    pub(crate) anon_kib: u64,
     pub(crate) fds: u64,
     /// The descriptors by kind.
     pub(crate) kinds: Option<crate::stack::FdKinds>,
+    /// The allocator's figures (read every few seconds, not every sample).
+    pub(crate) allocator: Option<crate::stack::AllocatorFigures>,
 }
 
 /// What the run knows besides the oracle's records.
@@ -708,6 +712,7 @@ fn render(
         );
         md.push_str(memory_rows);
     }
+    md.push_str(&minute_series(&facts.samples));
     if !latency_rows.is_empty() {
         let _ = writeln!(
             md,
@@ -722,4 +727,61 @@ fn render(
         }
     }
     md
+}
+
+/// Each replica's memory and descriptors minute by minute (and at the end), so that a creep
+/// shows as a series rather than two points: RSS with its anonymous part, descriptors, and the
+/// allocator's figures (in use, kept resident, kept as address space only).
+fn minute_series(samples: &[Sample]) -> String {
+    let mut rows = String::new();
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    for replica in 0..2 {
+        let mine: Vec<&Sample> = samples.iter().filter(|s| s.replica == replica).collect();
+        let Some(end) = mine.last().map(|s| s.at) else {
+            continue;
+        };
+        let mut marks: Vec<f64> = (1..)
+            .map(|m| m as f64 * 60.0)
+            .take_while(|t| *t < end)
+            .collect();
+        marks.push(end);
+        let mut pid = None;
+        for mark in marks {
+            let Some(at) = mine.iter().rev().find(|s| s.at <= mark) else {
+                continue;
+            };
+            let allocator = mine
+                .iter()
+                .rev()
+                .filter(|s| s.at <= mark && s.pid == at.pid)
+                .find_map(|s| s.allocator);
+            let restarted = if pid.is_some_and(|p| p != at.pid) {
+                " (restarted)"
+            } else {
+                ""
+            };
+            pid = Some(at.pid);
+            let _ = writeln!(
+                rows,
+                "| {} | {:.0} s{restarted} | {:.1} | {:.1} | {} | {} |",
+                replica + 1,
+                at.at,
+                at.rss_kib as f64 / 1024.0,
+                at.anon_kib as f64 / 1024.0,
+                at.fds,
+                allocator.map_or("?".to_string(), |a| format!(
+                    "{:.1} / {:.1} / {:.1}",
+                    mib(a.allocated),
+                    mib(a.resident),
+                    mib(a.retained)
+                ))
+            );
+        }
+    }
+    if rows.is_empty() {
+        return rows;
+    }
+    format!(
+        "\n## Replicas, minute by minute\n\nRSS and its anonymous part (heap, stacks), open descriptors, and jemalloc's figures from the replica's `/metrics`: memory in use / pages kept resident / address space kept without memory (MiB).\n\n| replica | at | RSS (MiB) | anonymous (MiB) | descriptors | allocator: in use / resident / retained (MiB) |\n|---|---|---|---|---|---|\n{rows}"
+    )
 }

@@ -130,6 +130,8 @@ impl Redis {
 pub(crate) struct Replica {
     pub(crate) index: usize,
     pub(crate) port: u16,
+    /// Its `METRICS_ADDR` port, where the soak reads the allocator's figures.
+    pub(crate) metrics_port: u16,
     env: Vec<(String, String)>,
     binary: PathBuf,
     log: PathBuf,
@@ -148,6 +150,7 @@ impl Replica {
         Ok(Self {
             index,
             port: free_port()?,
+            metrics_port: free_port()?,
             env,
             binary: binary.to_path_buf(),
             log: dir.join(format!("sfgate-{index}.log")),
@@ -173,6 +176,7 @@ impl Replica {
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("PORT", self.port.to_string())
+            .env("METRICS_ADDR", format!("127.0.0.1:{}", self.metrics_port))
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)
@@ -238,7 +242,14 @@ pub(crate) fn replica_env(
         ("RATE_LIMIT_BURST", "100000".into()),
         ("RATE_LIMIT_PER_MINUTE", "100000000".into()),
     ];
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    let mut env: Vec<(String, String)> =
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    // jemalloc's own options, passed through to compare allocator settings
+    // (`_RJEM_MALLOC_CONF=background_thread:false bench/soak`).
+    if let Ok(conf) = std::env::var("_RJEM_MALLOC_CONF") {
+        env.push(("_RJEM_MALLOC_CONF".into(), conf));
+    }
+    env
 }
 
 /// nginx in front of the replicas, as a platform's router: round robin, keep-alive to the
@@ -337,15 +348,67 @@ impl Drop for Nginx {
     }
 }
 
-/// RSS (KiB) and open descriptors of a process, from /proc.
-pub(crate) fn rss_and_fds(pid: u32) -> Option<(u64, u64)> {
+/// A process's memory and descriptors, from /proc.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ProcessFigures {
+    /// Resident set (KiB).
+    pub(crate) rss_kib: u64,
+    /// Its anonymous part (KiB): the heap and stacks, as opposed to the mapped binary.
+    pub(crate) anon_kib: u64,
+    pub(crate) fds: u64,
+}
+
+/// RSS (KiB, in all and anonymous) and open descriptors of a process, from /proc.
+pub(crate) fn rss_and_fds(pid: u32) -> Option<ProcessFigures> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    let kib = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
-    Some((rss, fds))
+    Some(ProcessFigures {
+        rss_kib: kib("VmRSS:")?,
+        anon_kib: kib("RssAnon:").unwrap_or(0),
+        fds,
+    })
+}
+
+/// The allocator's figures a replica reports at `/metrics` (bytes): in use, kept resident,
+/// kept as address space only.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct AllocatorFigures {
+    pub(crate) allocated: u64,
+    pub(crate) resident: u64,
+    pub(crate) retained: u64,
+}
+
+/// Reads a replica's `sfgate_allocator_*_bytes` gauges from its metrics listener.
+pub(crate) async fn allocator_figures(
+    http: &reqwest::Client,
+    metrics_port: u16,
+) -> Option<AllocatorFigures> {
+    let text = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|v| v as u64)
+    };
+    Some(AllocatorFigures {
+        allocated: gauge("sfgate_allocator_allocated_bytes")?,
+        resident: gauge("sfgate_allocator_resident_bytes")?,
+        retained: gauge("sfgate_allocator_retained_bytes")?,
+    })
 }
 
 /// The ports a replica's connections may lead to, to tell its descriptors apart.

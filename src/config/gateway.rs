@@ -18,6 +18,8 @@ pub struct GatewayConfig {
     pub upstream_http2: bool,
     /// `WEBSOCKET_IDLE_TIMEOUT`: an upgraded connection quiet this long is closed.
     pub websocket_idle_timeout: Duration,
+    /// `UPSTREAM_IDLE_TIMEOUT`: a pooled connection to the upstream unused this long is closed.
+    pub upstream_idle_timeout: Duration,
     pub pass_access_token: bool,
     pub skip_auth_routes: Vec<SkipAuthRule>,
     // Trust boundary (docs/security.md).
@@ -59,6 +61,10 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
     if websocket_idle_timeout.is_zero() {
         r.problem("WEBSOCKET_IDLE_TIMEOUT", "must be at least 1 second");
     }
+    let upstream_idle_timeout = r.seconds("UPSTREAM_IDLE_TIMEOUT", 60);
+    if upstream_idle_timeout.is_zero() {
+        r.problem("UPSTREAM_IDLE_TIMEOUT", "must be at least 1 second");
+    }
     let pass_access_token = r.flag("PASS_ACCESS_TOKEN");
     let skip_auth_routes = skip_auth_routes(r);
     let underscore_headers = r.parse_or(
@@ -83,6 +89,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> GatewayConfig {
         upstream_timeout,
         upstream_http2,
         websocket_idle_timeout,
+        upstream_idle_timeout,
         pass_access_token,
         skip_auth_routes,
         underscore_headers,

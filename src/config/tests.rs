@@ -390,13 +390,23 @@ fn upstream_http2_and_websocket_idle_timeout_are_read_and_checked() {
     let c = Config::from_map(&base()).expect("valid");
     assert!(!c.gateway.upstream_http2);
     assert_eq!(c.gateway.websocket_idle_timeout, Duration::from_secs(600));
+    assert_eq!(c.gateway.upstream_idle_timeout, Duration::from_secs(60));
 
     let mut env = base();
     env.insert("UPSTREAM_HTTP2".into(), "true".into());
     env.insert("WEBSOCKET_IDLE_TIMEOUT".into(), "45".into());
+    env.insert("UPSTREAM_IDLE_TIMEOUT".into(), "7".into());
     let c = Config::from_map(&env).expect("valid");
     assert!(c.gateway.upstream_http2);
     assert_eq!(c.gateway.websocket_idle_timeout, Duration::from_secs(45));
+    assert_eq!(c.gateway.upstream_idle_timeout, Duration::from_secs(7));
+
+    let mut env = base();
+    env.insert("UPSTREAM_IDLE_TIMEOUT".into(), "0".into());
+    let err = Config::from_map(&env)
+        .expect_err("zero refused")
+        .to_string();
+    assert!(err.contains("UPSTREAM_IDLE_TIMEOUT"), "{err}");
 
     let mut env = base();
     env.insert("UPSTREAM_HTTP2".into(), "sometimes".into());

@@ -123,6 +123,7 @@ pub const VARIABLES: &[Variable] = &[
     var(Gateway, "PROXY_PREFIX", "/oauth2", "sfgate's own paths, in both modes (e.g. /sso when the app uses /oauth2)"),
     var(Gateway, "UPSTREAM_TIMEOUT", "30", "seconds to wait for the upstream's response headers"),
     var(Gateway, "UPSTREAM_HTTP2", "false", "HTTP/2 to the upstream"),
+    var(Gateway, "UPSTREAM_IDLE_TIMEOUT", "60", "seconds a pooled connection to the upstream may stay unused before it is closed"),
     var(Gateway, "WEBSOCKET_IDLE_TIMEOUT", "600", "seconds a proxied WebSocket may stay silent"),
     var(Gateway, "PASS_ACCESS_TOKEN", "false", "forward the caller's token and instance URL to the upstream"),
     var(Gateway, "SKIP_AUTH_ROUTES", "empty", "METHOD=regex rules the upstream serves without login"),

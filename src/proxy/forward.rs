@@ -46,6 +46,8 @@ pub struct UpstreamOptions {
     /// `WEBSOCKET_IDLE_TIMEOUT`: an upgraded connection with no bytes either way this long
     /// is closed.
     pub websocket_idle: Duration,
+    /// `UPSTREAM_IDLE_TIMEOUT`: a pooled connection unused this long is closed.
+    pub idle_timeout: Duration,
 }
 
 /// The upstream app and the client that talks to it.
@@ -97,6 +99,7 @@ impl Upstream {
             connect_timeout,
             options.http2,
             scheme == Scheme::HTTPS,
+            options.idle_timeout,
         );
         Ok(Self {
             pool: Arc::new(pool),

@@ -8,8 +8,14 @@
 //! body, once read to the end, puts the connection back (a connection still sending a request
 //! body stays queued but is skipped until it is ready). A connection whose response was not
 //! read to the end (the client went away) is not reused, and one the upstream closed while
-//! idle is dropped when next looked at. Idle connections older than [`IDLE_TIMEOUT`] are
-//! closed whenever the queue is touched.
+//! idle is dropped when next looked at.
+//!
+//! An idle connection unused for `UPSTREAM_IDLE_TIMEOUT` is closed by its own task, whether
+//! or not its thread serves another request: a queue is only looked at when its thread
+//! proxies, and a thread that went quiet after a burst would otherwise keep the burst's
+//! connections (and their descriptors, on both ends) open for good. Each connection's task
+//! waits on the connection and on a timer that wakes once per timeout; taking and returning
+//! a connection only stores a time in an atomic ([`IdleMark`]).
 //!
 //! A request sent on an idle connection that turns out to be closed before the request was
 //! written (the upstream's keep-alive timeout raced it) is sent again on a new connection:
@@ -30,14 +36,12 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-
-/// An idle connection unused this long is closed (as hyper-util's pool did).
-pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Idle connections kept per thread at most; more are closed as they come back.
 const MAX_IDLE_PER_THREAD: usize = 1024;
@@ -52,8 +56,66 @@ thread_local! {
 
 struct ThreadIdle {
     pool: u64,
-    h1: VecDeque<(http1::SendRequest<Body>, Instant)>,
+    h1: VecDeque<H1>,
     h2: Option<http2::SendRequest<Body>>,
+}
+
+/// A pooled HTTP/1.1 connection: the handle requests are sent on, and the mark its task
+/// reads to close it once idle too long.
+struct H1 {
+    sender: http1::SendRequest<Body>,
+    idle: Arc<IdleMark>,
+}
+
+/// Since when a pooled connection has been idle, shared with the task that drives it.
+#[derive(Debug)]
+struct IdleMark {
+    opened: Instant,
+    /// Milliseconds from `opened` to the moment it went idle, plus one; 0 while in use.
+    since: AtomicU64,
+}
+
+impl IdleMark {
+    fn new() -> Self {
+        Self {
+            opened: Instant::now(),
+            since: AtomicU64::new(0),
+        }
+    }
+
+    fn busy(&self) {
+        self.since.store(0, Ordering::Relaxed);
+    }
+
+    fn idle(&self) {
+        let ms = self.opened.elapsed().as_millis() as u64;
+        self.since.store(ms + 1, Ordering::Relaxed);
+    }
+
+    /// How long the connection has been idle; `None` while in use.
+    fn idle_for(&self) -> Option<Duration> {
+        match self.since.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(
+                self.opened
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(ms - 1)),
+            ),
+        }
+    }
+
+    /// Completes once the connection has been idle for `timeout` (checked once per
+    /// `timeout` at most, and again when it would have run out).
+    async fn expired(&self, timeout: Duration) {
+        loop {
+            let wait = match self.idle_for() {
+                Some(idle) if idle >= timeout => return,
+                Some(idle) => timeout - idle,
+                None => timeout,
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
 }
 
 fn with_idle<R>(pool: u64, f: impl FnOnce(&mut ThreadIdle) -> R) -> Option<R> {
@@ -87,6 +149,8 @@ pub(super) struct UpstreamPool {
     h1_connector: Connector,
     /// Prior-knowledge HTTP/2 (`UPSTREAM_HTTP2` with an `http://` upstream).
     h2_prior_knowledge: bool,
+    /// `UPSTREAM_IDLE_TIMEOUT`.
+    idle_timeout: Duration,
 }
 
 /// Why the upstream could not be asked. Carries no URL (no query string reaches the log).
@@ -116,12 +180,18 @@ impl std::error::Error for UpstreamFailure {
 
 /// A freshly opened connection, HTTP/1.1 or HTTP/2 as negotiated.
 enum Fresh {
-    H1(http1::SendRequest<Body>),
+    H1(H1),
     H2(http2::SendRequest<Body>),
 }
 
 impl UpstreamPool {
-    pub(super) fn new(origin: Uri, connect_timeout: Duration, http2: bool, https: bool) -> Self {
+    pub(super) fn new(
+        origin: Uri,
+        connect_timeout: Duration,
+        http2: bool,
+        https: bool,
+        idle_timeout: Duration,
+    ) -> Self {
         let connector = connector(connect_timeout, http2 && https);
         let h1_connector = if http2 && https {
             self::connector(connect_timeout, false)
@@ -139,6 +209,7 @@ impl UpstreamPool {
             connector,
             h1_connector,
             h2_prior_knowledge: http2 && !https,
+            idle_timeout,
         }
     }
 
@@ -158,9 +229,9 @@ impl UpstreamPool {
         }
         let absolute = request.uri().clone();
         self.http1_form(&mut request);
-        while let Some(mut sender) = self.idle_h1() {
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok(self.pooled(response, sender)),
+        while let Some(mut conn) = self.idle_h1() {
+            match conn.sender.try_send_request(request).await {
+                Ok(response) => return Ok(self.pooled(response, conn)),
                 Err(mut e) => match e.take_message() {
                     // Never written: the connection was closed under it. Try another.
                     Some(unsent) => request = unsent,
@@ -181,12 +252,13 @@ impl UpstreamPool {
                     .map(|r| r.map(UpstreamBody::unpooled))
                     .map_err(UpstreamFailure::Http)
             }
-            Fresh::H1(mut sender) => {
-                let response = sender
+            Fresh::H1(mut conn) => {
+                let response = conn
+                    .sender
                     .send_request(request)
                     .await
                     .map_err(UpstreamFailure::Http)?;
-                Ok(self.pooled(response, sender))
+                Ok(self.pooled(response, conn))
             }
         }
     }
@@ -259,16 +331,20 @@ impl UpstreamPool {
     /// dropped; busy ones stay (an upstream that answered before the request body was all
     /// sent still has the rest of it to take): waiting for one would make this request wait
     /// for another client's upload.
-    fn idle_h1(&self) -> Option<http1::SendRequest<Body>> {
+    fn idle_h1(&self) -> Option<H1> {
         with_idle(self.id, |idle| {
             let mut i = idle.h1.len();
             while i > 0 {
                 i -= 1;
-                let (sender, _) = &idle.h1[i];
-                if sender.is_closed() {
+                let conn = &idle.h1[i];
+                if conn.sender.is_closed() {
                     idle.h1.remove(i);
-                } else if sender.is_ready() {
-                    return idle.h1.remove(i).map(|(sender, _)| sender);
+                } else if conn.sender.is_ready() {
+                    let conn = idle.h1.remove(i);
+                    if let Some(conn) = &conn {
+                        conn.idle.busy();
+                    }
+                    return conn;
                 }
             }
             None
@@ -276,13 +352,9 @@ impl UpstreamPool {
         .flatten()
     }
 
-    fn pooled(
-        &self,
-        response: Response<Incoming>,
-        sender: http1::SendRequest<Body>,
-    ) -> Response<UpstreamBody> {
+    fn pooled(&self, response: Response<Incoming>, conn: H1) -> Response<UpstreamBody> {
         let pool = self.id;
-        response.map(|body| UpstreamBody::pooled(body, pool, sender))
+        response.map(|body| UpstreamBody::pooled(body, pool, conn))
     }
 
     async fn connect(&self, connector: &Connector, h2: bool) -> Result<Fresh, UpstreamFailure> {
@@ -308,12 +380,22 @@ impl UpstreamPool {
             .handshake(io)
             .await
             .map_err(UpstreamFailure::Http)?;
+        let idle = Arc::new(IdleMark::new());
+        let mark = idle.clone();
+        let timeout = self.idle_timeout;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "upstream connection ended with an error");
+            tokio::select! {
+                ended = connection => if let Err(e) = ended {
+                    tracing::debug!(error = %e, "upstream connection ended with an error");
+                },
+                // Dropping the connection closes it; its handle in the queue then reads
+                // as closed and is dropped when next looked at.
+                () = mark.expired(timeout) => {
+                    tracing::debug!("idle upstream connection closed");
+                }
             }
         });
-        Ok(Fresh::H1(sender))
+        Ok(Fresh::H1(H1 { sender, idle }))
     }
 }
 
@@ -333,22 +415,19 @@ fn connector(connect_timeout: Duration, alpn_h2: bool) -> Connector {
     }
 }
 
-/// Puts an HTTP/1.1 connection back into this thread's idle queue, closing the stale ones.
-fn give_back(pool: u64, sender: http1::SendRequest<Body>) {
-    if sender.is_closed() {
+/// Puts an HTTP/1.1 connection back into this thread's idle queue, dropping the handles of
+/// connections closed since (the oldest first: those idle past the timeout).
+fn give_back(pool: u64, conn: H1) {
+    if conn.sender.is_closed() {
         return;
     }
-    let now = Instant::now();
+    conn.idle.idle();
     with_idle(pool, |idle| {
-        while idle
-            .h1
-            .front()
-            .is_some_and(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT)
-        {
+        while idle.h1.front().is_some_and(|c| c.sender.is_closed()) {
             idle.h1.pop_front();
         }
         if idle.h1.len() < MAX_IDLE_PER_THREAD {
-            idle.h1.push_back((sender, now));
+            idle.h1.push_back(conn);
         }
     });
 }
@@ -356,7 +435,7 @@ fn give_back(pool: u64, sender: http1::SendRequest<Body>) {
 /// An upstream response body; read to the end, it returns its connection to the pool.
 pub(super) struct UpstreamBody {
     inner: Incoming,
-    reuse: Option<(u64, http1::SendRequest<Body>)>,
+    reuse: Option<(u64, H1)>,
 }
 
 impl UpstreamBody {
@@ -364,15 +443,15 @@ impl UpstreamBody {
         Self { inner, reuse: None }
     }
 
-    fn pooled(inner: Incoming, pool: u64, sender: http1::SendRequest<Body>) -> Self {
+    fn pooled(inner: Incoming, pool: u64, conn: H1) -> Self {
         if http_body::Body::is_end_stream(&inner) {
             // Nothing to read (HEAD, 204, 304, `Content-Length: 0`): free at once.
-            give_back(pool, sender);
+            give_back(pool, conn);
             return Self::unpooled(inner);
         }
         Self {
             inner,
-            reuse: Some((pool, sender)),
+            reuse: Some((pool, conn)),
         }
     }
 }
@@ -390,13 +469,13 @@ impl http_body::Body for UpstreamBody {
             // hyper's server stops polling once `is_end_stream` says so, so the end may be
             // known after the last frame rather than from a final `None`.
             Poll::Ready(None) | Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => {
-                if let Some((pool, sender)) = self.reuse.take() {
-                    give_back(pool, sender);
+                if let Some((pool, conn)) = self.reuse.take() {
+                    give_back(pool, conn);
                 }
             }
             Poll::Ready(None) => {
-                if let Some((pool, sender)) = self.reuse.take() {
-                    give_back(pool, sender);
+                if let Some((pool, conn)) = self.reuse.take() {
+                    give_back(pool, conn);
                 }
             }
             Poll::Ready(Some(Err(_))) => self.reuse = None,

@@ -27,6 +27,7 @@ pub(super) async fn render(State(state): State<AppState>, headers: HeaderMap) ->
         }
     }
     metrics::gauge!("sfgate_identity_cache_entries").set(state.auth.cached_identities() as f64);
+    crate::telemetry::allocator::record();
     (
         [
             (

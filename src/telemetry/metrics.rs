@@ -94,6 +94,27 @@ fn describe() {
         "Requests refused with 429 because their client spent its Salesforce validation budget"
     );
     describe_gauge!("sfgate_connections_open", "Client connections open");
+    // The allocator's figures (telemetry/allocator.rs), to tell what RSS is made of.
+    for (name, what) in [
+        (
+            "sfgate_allocator_allocated_bytes",
+            "Memory in use by the process (jemalloc)",
+        ),
+        (
+            "sfgate_allocator_active_bytes",
+            "Pages holding memory in use (jemalloc)",
+        ),
+        (
+            "sfgate_allocator_resident_bytes",
+            "Pages jemalloc keeps resident, freed ones not yet returned included",
+        ),
+        (
+            "sfgate_allocator_retained_bytes",
+            "Address space jemalloc keeps without memory behind it",
+        ),
+    ] {
+        describe_gauge!(name, Unit::Bytes, what);
+    }
     describe_counter!(
         "sfgate_connections_limited_total",
         "Times a new connection had to wait because MAX_CONNECTIONS were open"

@@ -13,6 +13,7 @@
 //! Traces (OpenTelemetry, [`otel`] and [`spans`]) are exported only when the configuration
 //! names a collector ([`init_for`]); otherwise the subscriber is exactly the log set-up.
 
+pub mod allocator;
 mod export_client;
 pub mod metrics;
 pub mod otel;

@@ -15,6 +15,7 @@
 mod common;
 mod helpers;
 
+mod allocator;
 mod authz;
 mod bad_input;
 mod canvas;

@@ -6,6 +6,7 @@ mod forward_auth_conventions;
 mod forwarding;
 mod streams_and_errors;
 mod upgrades;
+mod upstream_idle;
 
 use crate::common::*;
 use crate::helpers::upstream::*;

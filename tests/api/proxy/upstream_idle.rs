@@ -1,0 +1,115 @@
+//! Pooled connections to the upstream are closed once idle for `UPSTREAM_IDLE_TIMEOUT`, even
+//! when no further request comes: the upstream sees them closed.
+
+use super::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A keep-alive HTTP/1.1 upstream with no idle timeout of its own, counting the connections
+/// open to it: every request gets `200 ok` after `delay` (so that concurrent requests need
+/// connections of their own), and a connection counts as closed when the peer closes it.
+async fn counting_upstream(delay: Duration) -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let open = Arc::new(AtomicU64::new(0));
+    let counter = open.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                    // Bodiless GETs only: the end of the headers ends the request.
+                    while let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        request.drain(..end + 4);
+                        tokio::time::sleep(delay).await;
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if socket.write_all(answer).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                counter.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (format!("http://{addr}"), open)
+}
+
+#[tokio::test]
+async fn idle_upstream_connections_are_closed_after_the_idle_timeout_without_further_requests() {
+    let (upstream, open) = counting_upstream(Duration::from_millis(300)).await;
+    let app = TestApp::builder()
+        .gateway_for(&upstream)
+        .envs(&[
+            ("SKIP_AUTH_ROUTES", "^/public/"),
+            ("UPSTREAM_IDLE_TIMEOUT", "1"),
+        ])
+        .spawn()
+        .await;
+    // Four requests at once: four pooled connections once answered.
+    let requests = (0..4).map(|i| {
+        let (http, url) = (app.http.clone(), app.url(&format!("/public/{i}")));
+        async move { http.get(url).send().await.expect("request").status() }
+    });
+    for status in futures_util::future::join_all(requests).await {
+        assert_eq!(status, 200);
+    }
+    let pooled = open.load(Ordering::SeqCst);
+    assert!(
+        pooled >= 2,
+        "concurrent requests opened {pooled} connection(s)"
+    );
+
+    // No request from here on: the pool alone must close them.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while open.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        open.load(Ordering::SeqCst),
+        0,
+        "connections still open at the upstream 5 s after a 1 s idle timeout"
+    );
+
+    // And the gateway still proxies afterwards, on a new connection.
+    let r = app
+        .http
+        .get(app.url("/public/again"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_pooled_connection_in_use_is_not_closed_by_the_idle_timeout() {
+    // Answers take longer than the idle timeout: the connection is busy, not idle.
+    let (upstream, _open) = counting_upstream(Duration::from_millis(1500)).await;
+    let app = TestApp::builder()
+        .gateway_for(&upstream)
+        .envs(&[
+            ("SKIP_AUTH_ROUTES", "^/public/"),
+            ("UPSTREAM_IDLE_TIMEOUT", "1"),
+        ])
+        .spawn()
+        .await;
+    for i in 0..3 {
+        let r = app
+            .http
+            .get(app.url(&format!("/public/{i}")))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200, "request {i}");
+        assert_eq!(r.text().await.expect("body"), "ok");
+    }
+}
