@@ -31,7 +31,7 @@
 
 use crate::domain::{InstancePolicy, InstanceUrl, SiteUrl};
 use crate::salesforce::{SalesforceError, SalesforceOAuth, TokenSet};
-use crate::store::{Shared, SharedStore};
+use crate::store::{RenewalRun, Shared, SharedStore};
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
@@ -262,7 +262,7 @@ impl Renewals {
         if matches!(self.store, SharedStore::Local) {
             return self.renew_at_salesforce(refresh_token).await;
         }
-        let (shared, _asked) = self
+        let (shared, run) = self
             .store
             .renew_single_flight(&renewal_key(refresh_token), || async {
                 let tokens = self.renew_at_salesforce(refresh_token).await?;
@@ -275,7 +275,31 @@ impl Renewals {
                 })
             })
             .await;
-        let shared = shared?;
+        let shared = match (shared, run) {
+            // Salesforce refused a refresh token that another replica may have just spent:
+            // under rotation its renewal makes the token invalid, and with the store out of
+            // reach its result could not be shared. The session is not ended on that answer:
+            // 503, and a retry reaching the replica that renewed (or made once the store is
+            // back, when the refusal is final) decides. Nothing is admitted meanwhile.
+            (Err(RenewalError::Refused { error, description }), RenewalRun::Alone) => {
+                metrics::counter!("sfgate_session_renewals_unconfirmed_total").increment(1);
+                tracing::warn!(
+                    error = %error,
+                    "Salesforce refused a session's refresh token while replicas could not \
+                     coordinate through Redis; the session is kept until that is known"
+                );
+                return Err(RenewalError::Unavailable(Arc::new(
+                    SalesforceError::Rejected {
+                        error,
+                        description: format!(
+                            "{description} (while the shared store was unreachable: another \
+                         replica may have renewed this session; try again shortly)"
+                        ),
+                    },
+                )));
+            }
+            (shared, _) => shared?,
+        };
         let instance_url = self
             .instance_policy
             .check(&shared.instance_url)

@@ -35,7 +35,9 @@ mod sealed;
 pub use identity_cache::SharedVerdict;
 pub use redis_health::StoreStatus;
 pub use redis_store::RedisStore;
-pub use renewal_lock::{RenewalLease, RenewalTurn, RENEWAL_LOCK_TTL, RENEWAL_RESULT_TTL};
+pub use renewal_lock::{
+    RenewalLease, RenewalRun, RenewalTurn, RENEWAL_LOCK_TTL, RENEWAL_RESULT_TTL,
+};
 pub use revocation::Shared;
 
 use crate::config::Config;

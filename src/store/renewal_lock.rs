@@ -199,12 +199,12 @@ impl SharedStore {
     /// its success for the others. Failures are not shared (the next replica tries itself).
     /// Without Redis, or when it fails, simply runs `renew`.
     ///
-    /// Returns whether this call ran `renew` (`true`) or picked up another replica's result.
+    /// Returns how the result was reached ([`RenewalRun`]).
     pub async fn renew_single_flight<T, E, Fut>(
         &self,
         key: &Digest,
         renew: impl FnOnce() -> Fut,
-    ) -> (Result<T, E>, bool)
+    ) -> (Result<T, E>, RenewalRun)
     where
         T: Serialize + DeserializeOwned,
         Fut: Future<Output = Result<T, E>>,
@@ -213,14 +213,14 @@ impl SharedStore {
         // A failed holder releases early; one that crashed holds until the lock expires.
         while started.elapsed() < RENEWAL_LOCK_TTL * 2 {
             if let Some(found) = self.renewal_result(key).await {
-                return (Ok(found), false);
+                return (Ok(found), RenewalRun::PickedUp);
             }
             match self.try_lock_renewal(key, RENEWAL_LOCK_TTL).await {
                 RenewalTurn::Renew(lease) => {
                     // The holder before us may have finished between the look and the lock.
                     if let Some(found) = self.renewal_result(key).await {
                         lease.release().await;
-                        return (Ok(found), false);
+                        return (Ok(found), RenewalRun::PickedUp);
                     }
                     let result = renew().await;
                     match &result {
@@ -229,18 +229,30 @@ impl SharedStore {
                         }
                         Err(_) => lease.release().await,
                     }
-                    return (result, true);
+                    return (result, RenewalRun::UnderLock);
                 }
                 RenewalTurn::Wait => {
                     if let Some(found) = self.wait_for_renewal(key, RENEWAL_LOCK_TTL).await {
-                        return (Ok(found), false);
+                        return (Ok(found), RenewalRun::PickedUp);
                     }
                 }
                 RenewalTurn::Unavailable => break,
             }
         }
-        (renew().await, true)
+        (renew().await, RenewalRun::Alone)
     }
+}
+
+/// How [`SharedStore::renew_single_flight`] reached its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenewalRun {
+    /// Another replica's result, left in the store or awaited there.
+    PickedUp,
+    /// This replica renewed while holding the lock: no other replica renewed at the same time.
+    UnderLock,
+    /// This replica renewed without the store (Redis unreachable, or the wait ran out):
+    /// another replica may have renewed the same session meanwhile, unseen.
+    Alone,
 }
 
 /// `Some(None)` for a miss or a value that does not open; `None` when Redis failed.

@@ -162,3 +162,93 @@ async fn an_expired_session_hit_on_all_replicas_at_once_costs_one_refresh_under_
     }
     assert_eq!(replicas.emulator.refresh_calls(), before + 1);
 }
+
+#[tokio::test]
+async fn a_session_renewed_on_another_replica_while_redis_is_down_is_not_ended() {
+    let Some(mut redis) = RedisServer::start("renewal_during_outage") else {
+        return;
+    };
+    // No identity cache, so the token the emulator expires is seen as expired at once.
+    let replicas = Replicas::start_with(&redis, 2, &[("IDENTITY_CACHE_TTL", "0")]).await;
+    replicas.emulator.set_refresh_token_rotation(true);
+    let (callback, login_cookie) = replicas.start_login(0, &browser_client()).await;
+    let r = replicas
+        .http
+        .get(&callback)
+        .header(COOKIE, &login_cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("callback");
+    let r = expect_status_for(r, 303, "the callback redirects").await;
+    let cookie = session_pair(r.headers()).expect("session cookie");
+
+    redis.kill();
+    replicas.wait_for_redis("down").await;
+    replicas.emulator.expire_access_tokens();
+    // Replica A renews the session; rotation spends its refresh token, and the result cannot
+    // reach B through Redis.
+    let r = replicas
+        .http
+        .get(replicas.url(0, "/api/me"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("me on A");
+    let r = expect_status_for(r, 200, "A renews").await;
+    let renewed = session_pair(r.headers()).expect("A's renewed cookie");
+    // The same (old) cookie on B: Salesforce refuses the spent refresh token. That is not
+    // the end of the session while B cannot know whether A renewed it: 503, retry.
+    let r = replicas
+        .http
+        .get(replicas.url(1, "/api/me"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("me on B");
+    assert_eq!(r.status(), 503, "not 401: the session may live on");
+    assert!(
+        r.headers().get("retry-after").is_some(),
+        "says when to retry"
+    );
+    let cleared = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.starts_with("sfgate_session=") && v.contains("Max-Age=0"));
+    assert!(!cleared, "the session cookie is not cleared");
+    // A retry with the old cookie that reaches A gets A's renewal; A's cookie works on B.
+    let r = replicas
+        .http
+        .get(replicas.url(0, "/api/me"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("retry on A");
+    expect_status_for(r, 200, "the retry on A").await;
+    let r = replicas
+        .http
+        .get(replicas.url(1, "/api/me"))
+        .header(COOKIE, &renewed)
+        .send()
+        .await
+        .expect("renewed cookie on B");
+    expect_status_for(r, 200, "A's renewed cookie on B").await;
+
+    // Once Redis is back, a refusal B can coordinate is final: the session ends.
+    redis.restart();
+    replicas.wait_for_redis("up").await;
+    let r = replicas
+        .http
+        .get(replicas.url(1, "/api/me"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("old cookie on B");
+    assert_eq!(
+        r.status(),
+        401,
+        "the spent refresh token ends that cookie's session"
+    );
+}
