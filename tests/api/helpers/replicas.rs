@@ -3,7 +3,7 @@
 
 use crate::common::redis_server::RedisServer;
 use crate::common::*;
-use reqwest::header::SET_COOKIE;
+use reqwest::header::{COOKIE, SET_COOKIE};
 use serde::{Deserialize, Serialize};
 use sfgate::config::Config;
 use sfgate::startup::{spawn, RunningGateway};
@@ -157,6 +157,21 @@ impl Replicas {
         let body: serde_json::Value = r.json().await.expect("logout json");
         assert_eq!(body["logged_out"], true, "{body}");
         status
+    }
+
+    /// A whole browser login through `replica`: the session cookie (`name=value`) it ends with.
+    pub async fn log_in(&self, replica: usize) -> String {
+        let (callback, login_cookie) = self.start_login(replica, &browser_client()).await;
+        let r = self
+            .http
+            .get(&callback)
+            .header(COOKIE, &login_cookie)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("callback");
+        let r = expect_status_for(r, 303, "the callback redirects").await;
+        session_pair(r.headers()).expect("session cookie")
     }
 
     /// Starts a login on `replica` and signs in at the emulator. Returns the callback URL

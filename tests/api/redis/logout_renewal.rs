@@ -10,17 +10,7 @@ async fn a_session_logged_out_on_one_replica_is_not_renewed_on_another() {
     };
     // No identity cache, so the token the emulator expires is seen as expired at once.
     let replicas = Replicas::start_with(&redis, 2, &[("IDENTITY_CACHE_TTL", "0")]).await;
-    let (callback, login_cookie) = replicas.start_login(0, &browser_client()).await;
-    let r = replicas
-        .http
-        .get(&callback)
-        .header(COOKIE, &login_cookie)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("callback");
-    let r = expect_status_for(r, 303, "the callback redirects").await;
-    let cookie = session_pair(r.headers()).expect("session cookie");
+    let cookie = replicas.log_in(0).await;
 
     replicas
         .emulator

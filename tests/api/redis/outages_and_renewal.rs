@@ -111,17 +111,7 @@ async fn an_expired_session_hit_on_all_replicas_at_once_costs_one_refresh_under_
     // No identity cache, so the token the emulator expires is seen as expired at once.
     let replicas = Replicas::start_with(&redis, 3, &[("IDENTITY_CACHE_TTL", "0")]).await;
     replicas.emulator.set_refresh_token_rotation(true);
-    let (callback, login_cookie) = replicas.start_login(0, &browser_client()).await;
-    let r = replicas
-        .http
-        .get(&callback)
-        .header(COOKIE, &login_cookie)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("callback");
-    let r = expect_status_for(r, 303, "the callback redirects").await;
-    let cookie = session_pair(r.headers()).expect("session cookie");
+    let cookie = replicas.log_in(0).await;
     replicas.emulator.expire_access_tokens();
     // A slow token endpoint keeps the renewal in flight while the others arrive.
     replicas
@@ -171,17 +161,7 @@ async fn a_session_renewed_on_another_replica_while_redis_is_down_is_not_ended()
     // No identity cache, so the token the emulator expires is seen as expired at once.
     let replicas = Replicas::start_with(&redis, 2, &[("IDENTITY_CACHE_TTL", "0")]).await;
     replicas.emulator.set_refresh_token_rotation(true);
-    let (callback, login_cookie) = replicas.start_login(0, &browser_client()).await;
-    let r = replicas
-        .http
-        .get(&callback)
-        .header(COOKIE, &login_cookie)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("callback");
-    let r = expect_status_for(r, 303, "the callback redirects").await;
-    let cookie = session_pair(r.headers()).expect("session cookie");
+    let cookie = replicas.log_in(0).await;
 
     redis.kill();
     replicas.wait_for_redis("down").await;

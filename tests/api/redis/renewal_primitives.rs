@@ -32,9 +32,14 @@ async fn one_replica_renews_a_session_and_the_others_pick_up_its_result() {
     }
     let mut ran = 0;
     for task in tasks {
-        let (result, renewed_here) = task.await.expect("task");
+        let (result, run) = task.await.expect("task");
         assert_eq!(result.expect("renewed").refresh_token, "rotated-refresh");
-        ran += u64::from(renewed_here);
+        assert_ne!(
+            run,
+            RenewalRun::Alone,
+            "Redis is up: every replica coordinates"
+        );
+        ran += u64::from(run == RenewalRun::UnderLock);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1, "one refresh call in all");
     assert_eq!(ran, 1);
@@ -147,7 +152,7 @@ async fn renewals_run_locally_when_redis_is_unreachable() {
     let store = store_for(&redis);
     redis.kill();
     let started = Instant::now();
-    let (result, renewed_here) = store
+    let (result, run) = store
         .renew_single_flight(&[3u8; 32], || async {
             Ok::<_, String>(Renewed {
                 access_token: "local".into(),
@@ -155,7 +160,7 @@ async fn renewals_run_locally_when_redis_is_unreachable() {
             })
         })
         .await;
-    assert!(renewed_here);
+    assert_eq!(run, RenewalRun::Alone, "renewed without the store");
     assert_eq!(result.expect("renewed").access_token, "local");
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(matches!(
