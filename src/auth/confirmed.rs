@@ -197,5 +197,18 @@ mod tests {
         assert_eq!(bob["username"], "bob@acme.example");
         assert_eq!(Confirmed::json(&confirmed).expect("json"), first);
         assert_eq!(confirmed.username.as_deref(), Some("alice@acme.example"));
+
+        // The userinfo shape is kept apart: asked in either order, each shape is its own.
+        let info = Confirmed::json_as(&confirmed, JsonShape::UserInfo).expect("json");
+        let info: serde_json::Value = serde_json::from_slice(&info).expect("parses");
+        assert_eq!(info["preferredUsername"], "alice@acme.example");
+        assert_eq!(info["user"], value["user_id"]);
+        assert_eq!(info["display_name"], "Alice \"Admin\"");
+        assert_eq!(Confirmed::json(&confirmed).expect("json"), first);
+        assert_eq!(
+            Confirmed::json_as(&confirmed, JsonShape::UserInfo).expect("json"),
+            Confirmed::json_as(&confirmed, JsonShape::UserInfo).expect("json")
+        );
+        assert!(value.get("preferredUsername").is_none());
     }
 }
