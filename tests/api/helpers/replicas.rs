@@ -159,6 +159,21 @@ impl Replicas {
         status
     }
 
+    /// `GET path` on `replica` with a session cookie (`name=value`).
+    pub async fn get_with_cookie(
+        &self,
+        replica: usize,
+        path: &str,
+        cookie: &str,
+    ) -> reqwest::Response {
+        self.http
+            .get(self.url(replica, path))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .expect("request with a session cookie")
+    }
+
     /// A whole browser login through `replica`: the session cookie (`name=value`) it ends with.
     pub async fn log_in(&self, replica: usize) -> String {
         let (callback, login_cookie) = self.start_login(replica, &browser_client()).await;

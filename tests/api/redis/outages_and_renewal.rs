@@ -168,24 +168,12 @@ async fn a_session_renewed_on_another_replica_while_redis_is_down_is_not_ended()
     replicas.emulator.expire_access_tokens();
     // Replica A renews the session; rotation spends its refresh token, and the result cannot
     // reach B through Redis.
-    let r = replicas
-        .http
-        .get(replicas.url(0, "/api/me"))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .expect("me on A");
+    let r = replicas.get_with_cookie(0, "/api/me", &cookie).await;
     let r = expect_status_for(r, 200, "A renews").await;
     let renewed = session_pair(r.headers()).expect("A's renewed cookie");
     // The same (old) cookie on B: Salesforce refuses the spent refresh token. That is not
     // the end of the session while B cannot know whether A renewed it: 503, retry.
-    let r = replicas
-        .http
-        .get(replicas.url(1, "/api/me"))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .expect("me on B");
+    let r = replicas.get_with_cookie(1, "/api/me", &cookie).await;
     assert_eq!(r.status(), 503, "not 401: the session may live on");
     assert!(
         r.headers().get("retry-after").is_some(),
@@ -199,33 +187,15 @@ async fn a_session_renewed_on_another_replica_while_redis_is_down_is_not_ended()
         .any(|v| v.starts_with("sfgate_session=") && v.contains("Max-Age=0"));
     assert!(!cleared, "the session cookie is not cleared");
     // A retry with the old cookie that reaches A gets A's renewal; A's cookie works on B.
-    let r = replicas
-        .http
-        .get(replicas.url(0, "/api/me"))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .expect("retry on A");
+    let r = replicas.get_with_cookie(0, "/api/me", &cookie).await;
     expect_status_for(r, 200, "the retry on A").await;
-    let r = replicas
-        .http
-        .get(replicas.url(1, "/api/me"))
-        .header(COOKIE, &renewed)
-        .send()
-        .await
-        .expect("renewed cookie on B");
+    let r = replicas.get_with_cookie(1, "/api/me", &renewed).await;
     expect_status_for(r, 200, "A's renewed cookie on B").await;
 
     // Once Redis is back, a refusal B can coordinate is final: the session ends.
     redis.restart();
     replicas.wait_for_redis("up").await;
-    let r = replicas
-        .http
-        .get(replicas.url(1, "/api/me"))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .expect("old cookie on B");
+    let r = replicas.get_with_cookie(1, "/api/me", &cookie).await;
     assert_eq!(
         r.status(),
         401,
