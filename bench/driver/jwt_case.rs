@@ -14,7 +14,7 @@
 //! Self-contained on purpose (its own client loop), so it does not depend on how the driver is
 //! organised; main.rs only calls [`run`] and appends [`JwtCase::markdown`].
 
-use futures_util::stream::{self, StreamExt};
+use super::load::drive;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -301,24 +301,7 @@ async fn count_failures(
     tokens: &[String],
     concurrency: usize,
 ) -> u64 {
-    let url = format!("{gw}/oauth2/userinfo");
-    stream::iter(tokens.iter())
-        .map(|token| {
-            let (http, url) = (http.clone(), url.clone());
-            async move {
-                let status = http
-                    .get(&url)
-                    .bearer_auth(token)
-                    .header("x-instance-url", emu)
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16());
-                u64::from(status.ok() != Some(200))
-            }
-        })
-        .buffer_unordered(concurrency)
-        .fold(0u64, |sum, bad| async move { sum + bad })
-        .await
+    tokens.len() as u64 - drive(http, gw, emu, tokens, 1, concurrency).await
 }
 
 #[cfg(test)]
