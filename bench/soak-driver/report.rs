@@ -455,9 +455,9 @@ pub(crate) fn judge(oracle: &Oracle, facts: &RunFacts) -> Judgement {
         let Some(last) = mine.last() else { continue };
         let same_process: Vec<&&Sample> = mine.iter().filter(|s| s.pid == last.pid).collect();
         let since = same_process.first().map_or(0.0, |s| s.at);
-        let reference_at = facts
-            .memory_reference
-            .max(since + facts.memory_reference.min(30.0));
+        // Minute 2 of the process's own life: a replica restarted during the run is compared
+        // once it has warmed up as long as the first one had, not while it is filling up.
+        let reference_at = facts.memory_reference.max(since + facts.memory_reference);
         let reference = same_process
             .iter()
             .find(|s| s.at >= reference_at)
@@ -763,7 +763,7 @@ fn minute_series(samples: &[Sample]) -> String {
             pid = Some(at.pid);
             let _ = writeln!(
                 rows,
-                "| {} | {:.0} s{restarted} | {:.1} | {:.1} | {} | {} |",
+                "| {} | {:.0} s{restarted} | {:.1} | {:.1} | {} | {} | {} |",
                 replica + 1,
                 at.at,
                 at.rss_kib as f64 / 1024.0,
@@ -774,6 +774,12 @@ fn minute_series(samples: &[Sample]) -> String {
                     mib(a.allocated),
                     mib(a.resident),
                     mib(a.retained)
+                )),
+                allocator.map_or("?".to_string(), |a| format!(
+                    "{} / {} ({:.2} MiB)",
+                    a.identities,
+                    a.logouts,
+                    mib(a.logout_bytes)
                 ))
             );
         }
@@ -782,6 +788,6 @@ fn minute_series(samples: &[Sample]) -> String {
         return rows;
     }
     format!(
-        "\n## Replicas, minute by minute\n\nRSS and its anonymous part (heap, stacks), open descriptors, and jemalloc's figures from the replica's `/metrics`: memory in use / pages kept resident / address space kept without memory (MiB).\n\n| replica | at | RSS (MiB) | anonymous (MiB) | descriptors | allocator: in use / resident / retained (MiB) |\n|---|---|---|---|---|---|\n{rows}"
+        "\n## Replicas, minute by minute\n\nRSS and its anonymous part (heap, stacks), open descriptors, and jemalloc's figures from the replica's `/metrics`: memory in use / pages kept resident / address space kept without memory (MiB); identities cached / logouts and revocations remembered (the memory their sets take).\n\n| replica | at | RSS (MiB) | anonymous (MiB) | descriptors | allocator: in use / resident / retained (MiB) | identities / logouts remembered |\n|---|---|---|---|---|---|---|\n{rows}"
     )
 }

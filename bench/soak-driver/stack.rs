@@ -376,12 +376,16 @@ pub(crate) fn rss_and_fds(pid: u32) -> Option<ProcessFigures> {
 }
 
 /// The allocator's figures a replica reports at `/metrics` (bytes): in use, kept resident,
-/// kept as address space only.
+/// kept as address space only; and what it holds that grows with traffic: identities cached,
+/// logouts and revocations remembered (entries, and the bytes their sets take).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct AllocatorFigures {
     pub(crate) allocated: u64,
     pub(crate) resident: u64,
     pub(crate) retained: u64,
+    pub(crate) identities: u64,
+    pub(crate) logouts: u64,
+    pub(crate) logout_bytes: u64,
 }
 
 /// Reads a replica's `sfgate_allocator_*_bytes` gauges from its metrics listener.
@@ -404,10 +408,23 @@ pub(crate) async fn allocator_figures(
             .and_then(|v| v.trim().parse::<f64>().ok())
             .map(|v| v as u64)
     };
+    // A labelled gauge, summed over its labels.
+    let sum = |name: &str| {
+        text.lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{'))
+            })
+            .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+            .sum::<f64>() as u64
+    };
     Some(AllocatorFigures {
         allocated: gauge("sfgate_allocator_allocated_bytes")?,
         resident: gauge("sfgate_allocator_resident_bytes")?,
         retained: gauge("sfgate_allocator_retained_bytes")?,
+        identities: gauge("sfgate_identity_cache_entries").unwrap_or(0),
+        logouts: sum("sfgate_logouts_remembered"),
+        logout_bytes: sum("sfgate_logouts_remembered_bytes"),
     })
 }
 

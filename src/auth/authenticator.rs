@@ -20,6 +20,7 @@ use crate::error::wants_html;
 use crate::headers::AssertionSigner;
 use crate::readiness::{LastCall, Readiness};
 use crate::salesforce::SalesforceOAuth;
+use crate::store::TombstoneFigures;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -160,6 +161,20 @@ impl Authenticator {
     /// How many identities the validation cache holds (for `/healthz` and `/metrics`).
     pub fn cached_identities(&self) -> u64 {
         self.0.parts.validator.cached_entries()
+    }
+
+    /// What this process remembers of logouts and revocations, by set (for `/metrics`): the
+    /// memory that grows with the rate of logouts, for up to a session's maximum age.
+    pub fn remembered_logouts(&self) -> Vec<(&'static str, TombstoneFigures)> {
+        let parts = &self.0.parts;
+        let mut sets = vec![
+            ("access_tokens", parts.validator.logged_out_figures()),
+            ("refresh_tokens", parts.renewals.logged_out_figures()),
+        ];
+        if let Some(revoked) = parts.validator.revoked_figures() {
+            sets.push(("revoked_anywhere", revoked));
+        }
+        sets
     }
 
     /// The outcome of the last real call to Salesforce (for `/readyz`).

@@ -31,13 +31,13 @@
 
 use crate::domain::{InstancePolicy, InstanceUrl, SiteUrl};
 use crate::salesforce::{SalesforceError, SalesforceOAuth, TokenSet};
-use crate::store::{RenewalRun, Shared, SharedStore};
+use crate::store::{RenewalRun, Shared, SharedStore, TombstoneFigures, Tombstones};
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// At most this many recent renewals are remembered (least recently used go first).
 pub const MAX_RENEWALS: u64 = 100_000;
@@ -123,21 +123,7 @@ pub struct Renewals {
     instance_policy: InstancePolicy,
     /// Refresh tokens logged out here, each until the session it belonged to would have ended
     /// (replicas sharing `store` learn them from it). Bounded like [`Self::recent`].
-    logged_out: moka::sync::Cache<RenewalKey, Instant>,
-}
-
-/// Each logged-out refresh token is remembered until its own deadline.
-struct UntilDeadline;
-
-impl moka::Expiry<RenewalKey, Instant> for UntilDeadline {
-    fn expire_after_create(
-        &self,
-        _key: &RenewalKey,
-        until: &Instant,
-        created_at: Instant,
-    ) -> Option<Duration> {
-        Some(until.saturating_duration_since(created_at))
-    }
+    logged_out: Tombstones,
 }
 
 /// [store] A renewal as replicas hand it to each other through the store, where it is sealed
@@ -167,10 +153,7 @@ impl Renewals {
                 .build(),
             store: SharedStore::Local,
             instance_policy: InstancePolicy::default(),
-            logged_out: moka::sync::Cache::builder()
-                .max_capacity(MAX_RENEWALS)
-                .expire_after(UntilDeadline)
-                .build(),
+            logged_out: Tombstones::new(MAX_RENEWALS),
         }
     }
 
@@ -240,16 +223,25 @@ impl Renewals {
     /// other replicas were told.
     pub async fn log_out(&self, refresh_token: &SecretString, keep: Duration) -> Shared {
         let key = renewal_key(refresh_token);
-        self.logged_out.insert(key, Instant::now() + keep);
+        // Refused here from this line on: by the store's set with Redis, else by our own.
+        let told = self.store.revoke_for(&key, keep);
+        if !self.store.is_shared() {
+            self.logged_out.insert(key, keep);
+        }
         self.recent.invalidate(&key).await;
-        self.store.revoke_for(&key, keep).await
+        told.await
     }
 
     /// Whether a logout (here, or on a replica sharing the store) ended `refresh_token`.
     /// In memory only.
     pub fn is_logged_out(&self, refresh_token: &SecretString) -> bool {
         let key = renewal_key(refresh_token);
-        self.logged_out.contains_key(&key) || self.store.is_revoked(&key)
+        self.logged_out.contains(&key) || self.store.is_revoked(&key)
+    }
+
+    /// The refresh tokens logged out here that are still remembered (for `/metrics`).
+    pub fn logged_out_figures(&self) -> TombstoneFigures {
+        self.logged_out.figures()
     }
 
     /// The one renewal of this process for a refresh token. [store] With replicas sharing

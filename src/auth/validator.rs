@@ -22,7 +22,7 @@ use crate::domain::{AllowedOrgs, InstanceUrl, SalesforceId, SiteUrl};
 use crate::readiness::Readiness;
 use crate::salesforce::jwt;
 use crate::salesforce::{IdentityClient, SalesforceError};
-use crate::store::{Shared, SharedStore, SharedVerdict};
+use crate::store::{Shared, SharedStore, SharedVerdict, TombstoneFigures, Tombstones};
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,7 +38,7 @@ pub use fetch::TokenChecks;
 type LocalJwt = Result<jwt::Unverified, jwt::JwtRejection>;
 use verdict::{
     cache_key, counters, token_prefix, Key, Method, Outage, Outcome, TokenPrefix, TokenVerdict,
-    TokenVerdictExpiry, UntilExpiry,
+    TokenVerdictExpiry,
 };
 
 pub struct IdentityValidator {
@@ -54,7 +54,7 @@ pub struct IdentityValidator {
     incomplete_ttl: Duration,
     /// JWT access tokens logged out through sfgate: revoked at Salesforce, but local
     /// validation would admit them again until `exp`.
-    logged_out: moka::sync::Cache<Key, Instant>,
+    logged_out: Tombstones,
     /// Every token logged out or revoked here a moment ago, JWT or not: open tunnels watch
     /// it ([`Self::has_ended`]) and close within a poll.
     ended: moka::sync::Cache<Key, ()>,
@@ -100,10 +100,7 @@ impl IdentityValidator {
             miss_budget: MissBudget::unlimited(),
             checks: None,
             incomplete_ttl: negative_ttl.min(ttl),
-            logged_out: moka::sync::Cache::builder()
-                .max_capacity(max)
-                .expire_after(UntilExpiry)
-                .build(),
+            logged_out: Tombstones::new(max),
             ended: moka::sync::Cache::builder()
                 .max_capacity(max)
                 .time_to_live(ENDED_MEMORY)
@@ -214,7 +211,7 @@ impl IdentityValidator {
         // Logged out here (JWTs, and tokens a logout asked to remember: Salesforce may not have
         // confirmed their revocation) or on any replica ([store], an in-memory check, no Redis
         // round trip).
-        let logged_out_here = self.logged_out.contains_key(&key);
+        let logged_out_here = self.logged_out.contains(&key);
         if logged_out_here || self.store.is_revoked(&key) {
             if let Some(cache) = &self.cache {
                 cache.invalidate(&key).await;
@@ -377,15 +374,18 @@ impl IdentityValidator {
             let left = exp.saturating_sub(jwt::now_secs()) + jwt::LEEWAY.as_secs();
             keep = keep.max(Duration::from_secs(left));
         }
-        if !keep.is_zero() {
-            self.logged_out.insert(key, Instant::now() + keep);
+        // [store] Refused here from this line on, and (once `told` runs) on every replica, for
+        // as long as a JWT would pass local validation. With Redis the store's set of
+        // revocations remembers it; alone, our own.
+        let told = self.store.revoke(&key, keep);
+        if !self.store.is_shared() {
+            self.logged_out.insert(key, keep);
         }
         self.ended.insert(key, ());
         if let Some(cache) = &self.cache {
             cache.invalidate(&key).await;
         }
-        // [store] ...and on every replica, for as long as a JWT would pass local validation.
-        self.store.revoke(&key, keep).await
+        told.await
     }
 
     /// Whether the token was logged out or revoked, here (within the last minute) or on any
@@ -393,6 +393,16 @@ impl IdentityValidator {
     pub fn has_ended(&self, instance: &InstanceUrl, token: &SecretString) -> bool {
         let key = cache_key(instance, token);
         self.ended.contains_key(&key) || self.store.is_revoked(&key)
+    }
+
+    /// The tokens logged out here that are still remembered (for `/metrics`).
+    pub fn logged_out_figures(&self) -> TombstoneFigures {
+        self.logged_out.figures()
+    }
+
+    /// The revocations of every replica held here (for `/metrics`); `None` without Redis.
+    pub fn revoked_figures(&self) -> Option<TombstoneFigures> {
+        self.store.revoked_figures()
     }
 
     pub fn cached_entries(&self) -> u64 {

@@ -27,6 +27,10 @@ pub(super) async fn render(State(state): State<AppState>, headers: HeaderMap) ->
         }
     }
     metrics::gauge!("sfgate_identity_cache_entries").set(state.auth.cached_identities() as f64);
+    for (set, figures) in state.auth.remembered_logouts() {
+        metrics::gauge!("sfgate_logouts_remembered", "set" => set).set(figures.entries as f64);
+        metrics::gauge!("sfgate_logouts_remembered_bytes", "set" => set).set(figures.bytes as f64);
+    }
     crate::telemetry::allocator::record();
     (
         [

@@ -31,6 +31,7 @@ pub mod renewal_lock;
 pub mod revocation;
 mod revocation_cache;
 mod sealed;
+pub mod tombstones;
 
 pub use identity_cache::SharedVerdict;
 pub use redis_health::StoreStatus;
@@ -39,6 +40,7 @@ pub use renewal_lock::{
     RenewalLease, RenewalRun, RenewalTurn, RENEWAL_LOCK_TTL, RENEWAL_RESULT_TTL,
 };
 pub use revocation::Shared;
+pub use tombstones::{TombstoneFigures, Tombstones};
 
 use crate::config::Config;
 use std::sync::Arc;

@@ -91,7 +91,16 @@ impl SharedStore {
     pub fn is_revoked(&self, digest: &Digest) -> bool {
         match self {
             Self::Local => false,
-            Self::Redis(store) => store.revocations.marked.contains_key(digest),
+            Self::Redis(store) => store.revocations.marked.contains(digest),
+        }
+    }
+
+    /// The revocations of every replica this one holds in memory (for `/metrics`); `None`
+    /// without Redis.
+    pub fn revoked_figures(&self) -> Option<super::TombstoneFigures> {
+        match self {
+            Self::Local => None,
+            Self::Redis(store) => Some(store.revocations.marked.figures()),
         }
     }
 
@@ -118,29 +127,60 @@ impl SharedStore {
     /// Tells every replica that the token with this digest is revoked, for at least `keep`
     /// (a JWT's remaining life; never less than the identity caches can hold a verdict).
     /// Kept and written when Redis returns if it cannot be told now.
-    pub async fn revoke(&self, digest: &Digest, keep: Duration) -> Shared {
-        self.revoke_within(digest, keep, MAX_KEEP).await
+    ///
+    /// This replica refuses the digest from the call on, before the returned future runs:
+    /// with Redis, this set is the only one that remembers it here (see [`Self::is_shared`]).
+    pub fn revoke(
+        &self,
+        digest: &Digest,
+        keep: Duration,
+    ) -> impl std::future::Future<Output = Shared> + Send + 'static {
+        self.revoke_within(digest, keep, MAX_KEEP)
     }
 
     /// [`Self::revoke`] for a credential that outlives any JWT (a session's refresh token):
     /// kept for all of `keep`, which the caller bounds (by `SESSION_MAX_AGE`).
-    pub async fn revoke_for(&self, digest: &Digest, keep: Duration) -> Shared {
-        self.revoke_within(digest, keep, MAX_SESSION_KEEP).await
+    pub fn revoke_for(
+        &self,
+        digest: &Digest,
+        keep: Duration,
+    ) -> impl std::future::Future<Output = Shared> + Send + 'static {
+        self.revoke_within(digest, keep, MAX_SESSION_KEEP)
     }
 
-    async fn revoke_within(&self, digest: &Digest, keep: Duration, max_keep: Duration) -> Shared {
-        let Self::Redis(store) = self else {
-            return Shared::NotShared;
+    fn revoke_within(
+        &self,
+        digest: &Digest,
+        keep: Duration,
+        max_keep: Duration,
+    ) -> impl std::future::Future<Output = Shared> + Send + 'static {
+        let marked = match self {
+            Self::Local => None,
+            Self::Redis(store) => {
+                let keep = keep.max(store.revocations.min_keep).min(max_keep);
+                let until_ms = now_ms() + keep.as_millis() as u64;
+                store.revocations.mark(*digest, until_ms);
+                Some((store.clone(), *digest, until_ms))
+            }
         };
-        let keep = keep.max(store.revocations.min_keep).min(max_keep);
-        let until_ms = now_ms() + keep.as_millis() as u64;
-        store.revocations.mark(*digest, until_ms);
-        if publish(store, digest, until_ms).await {
-            Shared::Published
-        } else {
-            store.revocations.pending.insert(*digest, until_ms);
-            Shared::Queued
+        async move {
+            let Some((store, digest, until_ms)) = marked else {
+                return Shared::NotShared;
+            };
+            if publish(&store, &digest, until_ms).await {
+                Shared::Published
+            } else {
+                store.revocations.pending.insert(digest, until_ms);
+                Shared::Queued
+            }
         }
+    }
+
+    /// Whether revocations made here are remembered by this store (with Redis: in the set
+    /// every replica's revocations are heard into, for at least as long as asked), so that the
+    /// caller need not remember them a second time.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Redis(_))
     }
 
     /// Registers what to do when this replica stops (`false`) or starts again (`true`) to

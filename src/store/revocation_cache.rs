@@ -2,7 +2,7 @@
 //! request stays a local lookup. Filled by `revocation.rs` (from the channel, the log, and
 //! revocations made here); each entry is forgotten when its revocation may be.
 
-use super::Digest;
+use super::{Digest, Tombstones};
 use crate::domain::SalesforceId;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,7 +18,7 @@ type UserHook = Box<dyn Fn(&SalesforceId, u64) -> Vec<Digest> + Send + Sync>;
 /// The revocations in force, and the validator's hooks to hear of new ones.
 pub(super) struct Revocations {
     /// Digests revoked anywhere, each until its revocation may be forgotten.
-    pub(super) marked: moka::sync::Cache<Digest, u64>,
+    pub(super) marked: Tombstones,
     /// Revocations made here while Redis was unreachable, to write when it returns.
     pub(super) pending: moka::sync::Cache<Digest, u64>,
     /// Tells the validator when this replica stops or starts hearing revocations.
@@ -69,7 +69,7 @@ impl Revocations {
                 .build()
         };
         Self {
-            marked: cache(),
+            marked: Tombstones::new(MAX_TRACKED),
             pending: cache(),
             on_hearing: OnceLock::new(),
             users: moka::sync::Cache::builder()
@@ -82,9 +82,8 @@ impl Revocations {
     }
 
     pub(super) fn mark(&self, digest: Digest, until_ms: u64) {
-        if until_ms > now_ms() {
-            self.marked.insert(digest, until_ms);
-        }
+        let keep = Duration::from_millis(until_ms.saturating_sub(now_ms()));
+        self.marked.insert(digest, keep);
     }
 
     /// Tells the validator that this replica stopped (`false`) or started again (`true`) to

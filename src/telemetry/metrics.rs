@@ -94,6 +94,20 @@ fn describe() {
         "Requests refused with 429 because their client spent its Salesforce validation budget"
     );
     describe_gauge!("sfgate_connections_open", "Client connections open");
+    // What grows with the rate of logouts (store/tombstones.rs).
+    describe_gauge!(
+        "sfgate_logouts_remembered",
+        "Logged-out or revoked credentials remembered, by set: access_tokens and refresh_tokens logged out here, revoked_anywhere (every replica's, with REDIS_URL)"
+    );
+    describe_gauge!(
+        "sfgate_logouts_remembered_bytes",
+        Unit::Bytes,
+        "Memory the sets of sfgate_logouts_remembered take"
+    );
+    describe_counter!(
+        "sfgate_tombstones_forgotten_early_total",
+        "Logouts or revocations forgotten before their time because their set was full"
+    );
     // The allocator's figures (telemetry/allocator.rs), to tell what RSS is made of.
     for (name, what) in [
         (

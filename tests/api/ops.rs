@@ -110,6 +110,38 @@ async fn metrics_count_logins_protected_calls_and_salesforce_latency_by_route_te
     }
 }
 
+/// What grows with the rate of logouts is in `/metrics`: each logout is remembered (the
+/// access token and the session's refresh token) for as long as it could be replayed.
+#[tokio::test]
+async fn metrics_show_the_logouts_the_process_remembers() {
+    let app = TestApp::builder().spawn().await;
+    let browser = browser_client();
+    expect_status(app.login(&browser, ALICE).await, 303).await;
+    let logout = browser
+        .post(app.url("/oauth2/logout"))
+        .send()
+        .await
+        .expect("logout");
+    expect_status(logout, 200).await;
+    // The gauges are set from this gateway's state at its own scrape; a test running beside
+    // it may set them from its own gateway in between, so a few scrapes are allowed.
+    let mut last = String::new();
+    for _ in 0..5 {
+        last = scrape(&app).await;
+        let remembered = |set| metric(&last, "sfgate_logouts_remembered", &[("set", set)]);
+        let bytes = metric(
+            &last,
+            "sfgate_logouts_remembered_bytes",
+            &[("set", "refresh_tokens")],
+        );
+        if remembered("access_tokens") >= 1.0 && remembered("refresh_tokens") >= 1.0 && bytes > 0.0
+        {
+            return;
+        }
+    }
+    panic!("the logout is not among the remembered sets:\n{last}");
+}
+
 #[tokio::test]
 async fn whatever_the_process_records_through_the_metrics_facade_is_exported() {
     let app = TestApp::builder().spawn().await;

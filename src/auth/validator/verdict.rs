@@ -122,20 +122,6 @@ impl Expiry<Key, TokenVerdict> for TokenVerdictExpiry {
     }
 }
 
-/// Remembers each logged-out JWT until its `exp` (plus the leeway) and no longer.
-pub(super) struct UntilExpiry;
-
-impl Expiry<Key, Instant> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &Key,
-        until: &Instant,
-        created_at: Instant,
-    ) -> Option<Duration> {
-        Some(until.saturating_duration_since(created_at))
-    }
-}
-
 /// Handles to the counters every validation touches, registered once: looking a counter up by
 /// name and labels on each request costs more than the rest of a cache hit.
 pub(super) struct Counters {
