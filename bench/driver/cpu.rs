@@ -35,6 +35,18 @@ impl Cpu {
     }
 }
 
+/// `utime + stime` of this process's children that have exited and been waited for (the load
+/// generator's runs), from `/proc/self/stat`'s `cutime` and `cstime`.
+pub(crate) fn waited_children_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3: cutime is field 16, cstime 17.
+    let cutime: u64 = fields.get(13)?.parse().ok()?;
+    let cstime: u64 = fields.get(14)?.parse().ok()?;
+    Some(cutime + cstime)
+}
+
 /// `utime + stime` of `pid` and of its direct children (nginx's workers).
 pub(crate) fn tree_ticks(pid: u32) -> Option<u64> {
     let (own, _) = stat_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)?;

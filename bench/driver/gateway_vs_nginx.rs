@@ -23,7 +23,8 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let tpc = floor::start_tpc_proxy(upstream, cores)?;
     let work_stealing = floor::start_hyper_proxy(upstream)?;
-    let nginx_pid = b.nginx.child.id().ok_or_else(|| fail("nginx exited"))?;
+    let nginx_pid = b.nginx.proxies.pid()?;
+    let upstream_pid = b.nginx.upstream.pid()?;
     let sfgate_pid = b.gateway.id().ok_or_else(|| fail("the gateway exited"))?;
     let runs: [(&str, String, bool, Cpu); 6] = [
         (
@@ -72,9 +73,14 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
             let i = (round + k) % runs.len();
             let (_, url, authenticated, cpu) = &runs[i];
             let before = cpu.ticks();
+            let upstream_before = tree_ticks(upstream_pid);
+            let wrk_before = waited_children_ticks();
             let mut load = b.wrk(url, *authenticated).await?;
             let after = cpu.ticks();
             load.cpu_us = cpu_per_request(before, after, load.requests);
+            load.upstream_us =
+                cpu_per_request(upstream_before, tree_ticks(upstream_pid), load.requests);
+            load.wrk_us = cpu_per_request(wrk_before, waited_children_ticks(), load.requests);
             loads[i].push(load);
         }
     }
@@ -207,8 +213,13 @@ pub(crate) fn median(loads: &[Load]) -> Load {
     let mut load = by_rps
         .get(by_rps.len() / 2)
         .map_or_else(Load::default, |l| (*l).clone());
-    let mut cpu: Vec<f64> = loads.iter().filter_map(|l| l.cpu_us).collect();
-    cpu.sort_by(f64::total_cmp);
-    load.cpu_us = cpu.get(cpu.len() / 2).copied();
+    let middle = |figure: fn(&Load) -> Option<f64>| {
+        let mut values: Vec<f64> = loads.iter().filter_map(figure).collect();
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied()
+    };
+    load.cpu_us = middle(|l| l.cpu_us);
+    load.upstream_us = middle(|l| l.upstream_us);
+    load.wrk_us = middle(|l| l.wrk_us);
     load
 }

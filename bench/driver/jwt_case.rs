@@ -16,6 +16,7 @@
 
 use super::load::drive;
 use serde_json::Value;
+use sfgate::salesforce::rs256::Rs256Key;
 use std::time::{Duration, Instant};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -42,6 +43,9 @@ pub(crate) struct JwtCase {
     pub(crate) jwt_cpu_us: Option<f64>,
     /// One RSA-2048 verification, µs, from `openssl speed` in the same run.
     pub(crate) verify: Option<Verify>,
+    /// One RS256 verification by sfgate's own verifier (AWS-LC, a prepared key), µs of CPU,
+    /// in the same run: the floor of a new JWT's cost in sfgate's design.
+    pub(crate) own_verify_us: Option<f64>,
     /// Requests the emulator received while the distinct JWTs were checked.
     pub(crate) jwt_calls: u64,
     pub(crate) opaque_calls: u64,
@@ -127,6 +131,13 @@ impl JwtCase {
                 )
             },
         );
+        let verify = match self.own_verify_us {
+            Some(own) => format!(
+                "{verify} sfgate's own RS256 verification (AWS-LC, the prepared key it checks \
+                 tokens with, one core, in this run): {own:.1} µs."
+            ),
+            None => verify,
+        };
         let verifications = self.verifications().map_or(String::new(), |r| {
             format!(" = {r:.2} verifications: {}", mark(r <= VERIFY_GOAL))
         });
@@ -228,10 +239,52 @@ pub(crate) async fn run(
         cached_cpu_us: per_request(cached_ns, cached_sent),
         jwt_cpu_us: per_request(jwt_ns, jwt_count),
         verify: openssl_verify(openssl_seconds).await,
+        own_verify_us: tokio::task::spawn_blocking(move || {
+            own_verify_us(usize::try_from(openssl_seconds.max(1) * 20_000).unwrap_or(20_000))
+        })
+        .await
+        .ok()
+        .flatten(),
         jwt_calls,
         opaque_calls,
         failures,
     })
+}
+
+/// One RS256 verification with sfgate's own verifier ([`Rs256Key`]: AWS-LC, the key prepared
+/// as when an issuer's key set is fetched), in µs of the measuring thread's CPU, over `count`
+/// verifications of a signature over 900 bytes (about a Salesforce JWT's signed part).
+fn own_verify_us(count: usize) -> Option<f64> {
+    use base64::Engine;
+    use jsonwebtoken::Algorithm;
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(sfgate_emulator::FOREIGN_KEY.as_bytes()).ok()?;
+    let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, Algorithm::RS256).ok()?;
+    let jwk = serde_json::to_value(&jwk).ok()?;
+    let prepared = Rs256Key::from_jwk(jwk["n"].as_str()?, jwk["e"].as_str()?).ok()?;
+    let message = vec![b'a'; 900];
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jsonwebtoken::crypto::sign(&message, &key, Algorithm::RS256).ok()?)
+        .ok()?;
+    let thread_cpu_ns = || -> Option<u64> {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let before = thread_cpu_ns()?;
+    for _ in 0..count {
+        if !prepared.verify(
+            std::hint::black_box(&message),
+            std::hint::black_box(&signature),
+        ) {
+            return None;
+        }
+    }
+    let after = thread_cpu_ns()?;
+    Some(after.checked_sub(before)? as f64 / count.max(1) as f64 / 1000.0)
 }
 
 /// `openssl speed -seconds N rsa2048`: its verifications per second (the `verify/s` column of

@@ -161,6 +161,10 @@ impl Sizes {
 struct Load {
     /// CPU time of the measured server per request, in µs, when measured (from /proc).
     cpu_us: Option<f64>,
+    /// CPU time per request of the static upstream and of the load generator, where measured:
+    /// what the row's requests cost the other processes on the same cores.
+    upstream_us: Option<f64>,
+    wrk_us: Option<f64>,
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -469,8 +473,17 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         met,
     )
     .floor = jwt.verify.as_ref().map(|v| {
+        let own = match (jwt.own_verify_us, jwt.added_cpu_us()) {
+            (Some(own), Some(added)) => format!(
+                "; sfgate's own RS256 verification (AWS-LC, prepared key): {own:.1} µs = {:.2} verifications, so the floor of this design is {:.2}; the rest of the miss path adds {:.1} µs",
+                own / v.us(),
+                own / v.us(),
+                added - own
+            ),
+            _ => String::new(),
+        };
         format!(
-            "one RSA-2048 verification by `openssl speed`: {:.1} µs, the ratio's denominator",
+            "one RSA-2048 verification by `openssl speed`: {:.1} µs, the ratio's denominator{own}",
             v.us()
         )
     });

@@ -40,25 +40,37 @@ impl NginxPorts {
     }
 }
 
-/// nginx run as the anchor: not a daemon, in a directory of its own (config, pid, logs and
-/// temp files), stopped with SIGQUIT when dropped.
+/// nginx run as the anchor, as two processes: the proxies, and the static upstream they and
+/// sfgate proxy to. Apart, so that each row's CPU per request counts its proxy's work only and
+/// the upstream's is measured on its own (a proxy that sends more to the upstream makes it
+/// work more).
 pub(crate) struct Nginx {
     pub(crate) ports: NginxPorts,
+    /// Both configurations, as the report shows them.
     pub(crate) config: String,
     pub(crate) version: String,
-    pub(crate) child: Child,
-    pub(crate) dir: PathBuf,
-    pub(crate) _temp: Option<tempfile::TempDir>,
+    pub(crate) proxies: NginxProcess,
+    pub(crate) upstream: NginxProcess,
 }
 
-impl Nginx {
-    pub(crate) async fn start(
+/// One nginx: not a daemon, in a directory of its own (config, pid, logs and temp files),
+/// stopped with SIGQUIT when dropped.
+pub(crate) struct NginxProcess {
+    pub(crate) child: Child,
+    pub(crate) dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl NginxProcess {
+    /// Starts nginx with the configuration `config(dir)` in `dir` (a temporary directory
+    /// unless `BENCH_NGINX_DIR` names one; `name` is its subdirectory there).
+    fn spawn(
         binary: &str,
-        ports: NginxPorts,
-        sfgate: &str,
-    ) -> Result<Self, Failure> {
+        name: &str,
+        config: impl FnOnce(&Path) -> String,
+    ) -> Result<(Self, String), Failure> {
         let (temp, dir) = match std::env::var_os("BENCH_NGINX_DIR") {
-            Some(dir) => (None, PathBuf::from(dir)),
+            Some(dir) => (None, PathBuf::from(dir).join(name)),
             None => {
                 let t = tempfile::tempdir()?;
                 let d = t.path().to_path_buf();
@@ -66,19 +78,8 @@ impl Nginx {
             }
         };
         std::fs::create_dir_all(&dir)?;
-        let sfgate_port = sfgate
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse::<u16>().ok())
-            .ok_or_else(|| fail("no port in the gateway's URL"))?;
-        let config = nginx_config(&dir, ports, sfgate_port);
+        let config = config(&dir);
         std::fs::write(dir.join("nginx.conf"), &config)?;
-        let version = Command::new(binary)
-            .arg("-v")
-            .output()
-            .await
-            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
-            .map_err(|e| fail(format!("cannot run {binary}: {e}")))?;
         let child = Command::new(binary)
             .arg("-p")
             .arg(&dir)
@@ -90,13 +91,52 @@ impl Nginx {
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()?;
+        let shown = config.replace(&dir.display().to_string(), "$DIR");
+        Ok((
+            Self {
+                child,
+                dir,
+                _temp: temp,
+            },
+            shown,
+        ))
+    }
+
+    pub(crate) fn pid(&self) -> Result<u32, Failure> {
+        self.child.id().ok_or_else(|| fail("nginx exited"))
+    }
+}
+
+impl Nginx {
+    pub(crate) async fn start(
+        binary: &str,
+        ports: NginxPorts,
+        sfgate: &str,
+    ) -> Result<Self, Failure> {
+        let sfgate_port = sfgate
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .ok_or_else(|| fail("no port in the gateway's URL"))?;
+        let version = Command::new(binary)
+            .arg("-v")
+            .output()
+            .await
+            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+            .map_err(|e| fail(format!("cannot run {binary}: {e}")))?;
+        let (upstream, upstream_config) =
+            NginxProcess::spawn(binary, "upstream", |dir| upstream_config(dir, ports))?;
+        let (proxies, proxies_config) = NginxProcess::spawn(binary, "proxies", |dir| {
+            nginx_config(dir, ports, sfgate_port)
+        })?;
         let nginx = Self {
             ports,
-            config,
+            config: format!(
+                "# The static upstream (its own nginx)\n{upstream_config}\n# The proxies\n{proxies_config}"
+            ),
             version,
-            child,
-            dir,
-            _temp: temp,
+            proxies,
+            upstream,
         };
         let probe = reqwest::Client::builder()
             .timeout(Duration::from_millis(500))
@@ -113,15 +153,21 @@ impl Nginx {
                 return Ok(nginx);
             }
             if started.elapsed() > Duration::from_secs(10) {
-                let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
-                return Err(fail(format!("nginx did not start: {log}")));
+                let log = |p: &NginxProcess| {
+                    std::fs::read_to_string(p.dir.join("error.log")).unwrap_or_default()
+                };
+                return Err(fail(format!(
+                    "nginx did not start: {}{}",
+                    log(&nginx.upstream),
+                    log(&nginx.proxies)
+                )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
 
-impl Drop for Nginx {
+impl Drop for NginxProcess {
     fn drop(&mut self) {
         // SIGQUIT to the master: workers finish and exit too (SIGKILL would orphan them).
         if let Some(pid) = self.child.id() {
@@ -136,6 +182,37 @@ impl Drop for Nginx {
             }
         }
     }
+}
+
+/// The static upstream every proxy row uses (sfgate's `UPSTREAM_URL` too), as deployed:
+/// `worker_processes auto`, no logging.
+pub(crate) fn upstream_config(dir: &Path, ports: NginxPorts) -> String {
+    let d = dir.display();
+    format!(
+        r#"worker_processes auto;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{up};
+        location / {{
+            default_type text/plain;
+            return 200 "hello from the upstream\n";
+        }}
+    }}
+}}
+"#,
+        up = ports.upstream
+    )
 }
 
 /// The exact configuration the report shows: `worker_processes auto` as nginx is deployed,
@@ -166,15 +243,6 @@ http {{
         server 127.0.0.1:{sfgate_port};
         keepalive 128;
         keepalive_requests 1000000;
-    }}
-
-    # The static upstream every proxy row uses (sfgate's UPSTREAM_URL too).
-    server {{
-        listen 127.0.0.1:{up};
-        location / {{
-            default_type text/plain;
-            return 200 "hello from the upstream\n";
-        }}
     }}
 
     # nginx as a plain reverse proxy, no authentication.

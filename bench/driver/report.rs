@@ -73,16 +73,23 @@ pub(crate) fn render(b: &Bench) -> String {
     let _ = writeln!(s, "\n## Measurements\n");
     let _ = writeln!(
         s,
-        "| Case | Requests/s | CPU µs/request | p50 | p99 | Requests | Failed | Salesforce calls |"
+        "| Case | Requests/s | CPU µs/request | upstream / wrk CPU µs/request | p50 | p99 | Requests | Failed | Salesforce calls |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
     for r in &b.rows {
         let l = &r.load;
         let calls = r.calls.map_or("-".to_string(), |c| c.to_string());
         let cpu = l.cpu_us.map_or("-".to_string(), |c| format!("{c:.1}"));
+        let others = match (l.upstream_us, l.wrk_us) {
+            (None, None) => "-".to_string(),
+            (upstream, wrk) => {
+                let us = |v: Option<f64>| v.map_or("-".to_string(), |c| format!("{c:.1}"));
+                format!("{} / {}", us(upstream), us(wrk))
+            }
+        };
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {cpu} | {:.2} ms | {:.2} ms | {} | {} | {calls} |",
+            "| {} | {:.0} | {cpu} | {others} | {:.2} ms | {:.2} ms | {} | {} | {calls} |",
             r.case, l.rps, l.p50_ms, l.p99_ms, l.requests, l.bad
         );
     }
@@ -107,7 +114,7 @@ pub(crate) fn render(b: &Bench) -> String {
     let _ = writeln!(
         s,
         "\n## nginx configuration\n\nPorts are picked free at each run; `$DIR` is the run's own temporary directory.\n\n```nginx\n{}```",
-        b.nginx.config.replace(&b.nginx.dir.display().to_string(), "$DIR")
+        b.nginx.config
     );
     s
 }

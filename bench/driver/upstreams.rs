@@ -125,6 +125,8 @@ pub(crate) async fn ws_echo_load(
     };
     Ok(Load {
         cpu_us: None,
+        upstream_us: None,
+        wrk_us: None,
         rps: all.len() as f64 / elapsed,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),

@@ -61,10 +61,12 @@ pub enum PathError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanonicalPath {
     raw: String,
-    decoded: String,
-    /// Every reading, deduplicated: each decoding layer as is, with `;` parameters stripped,
-    /// with `//` merged, and both (Tomcat strips parameters before decoding, others after).
-    views: Vec<String>,
+    /// Fully decoded, when that differs from `raw`.
+    decoded: Option<String>,
+    /// Every reading other than `raw`, deduplicated: each decoding layer as is, with `;`
+    /// parameters stripped, with `//` merged, and both (Tomcat strips parameters before
+    /// decoding, others after). Empty for a plain path, whose only reading is itself.
+    other_views: Vec<String>,
 }
 
 /// Characters NFKC folds into `.`, `/` or `\` (and the division/fraction slashes some
@@ -89,8 +91,25 @@ impl CanonicalPath {
         if raw.contains('\\') {
             return Err(PathError::Backslash);
         }
+        if is_plain(raw) {
+            // Nothing to decode, strip or merge: every reading is the path itself, and of the
+            // checks only the dot segments can refuse it.
+            if has_dot_segment(raw) {
+                return Err(PathError::DotSegment);
+            }
+            return Ok(Self {
+                raw: raw.to_owned(),
+                decoded: None,
+                other_views: Vec::new(),
+            });
+        }
+        Self::parse_layers(raw, policy)
+    }
+
+    /// Every decoding layer checked and read in every way (see the module documentation).
+    fn parse_layers(raw: &str, policy: PathPolicy) -> Result<Self, PathError> {
         let mut level: Cow<'_, str> = Cow::Borrowed(raw);
-        let mut views: Vec<String> = Vec::new();
+        let mut views: Vec<String> = vec![raw.to_owned()];
         let mut depth = 0;
         loop {
             check_level(&level, policy)?;
@@ -109,10 +128,11 @@ impl CanonicalPath {
             }
             level = Cow::Owned(next);
         }
+        views.remove(0);
         Ok(Self {
+            decoded: (level != raw).then(|| level.into_owned()),
             raw: raw.to_owned(),
-            decoded: level.into_owned(),
-            views,
+            other_views: views,
         })
     }
 
@@ -123,13 +143,13 @@ impl CanonicalPath {
 
     /// Fully percent-decoded.
     pub fn decoded(&self) -> &str {
-        &self.decoded
+        self.decoded.as_deref().unwrap_or(&self.raw)
     }
 
     /// Every reading of the path (the raw path first); a rule applies only if it matches all
     /// of them.
     pub fn views(&self) -> impl Iterator<Item = &str> {
-        self.views.iter().map(String::as_str)
+        std::iter::once(self.raw.as_str()).chain(self.other_views.iter().map(String::as_str))
     }
 }
 
@@ -150,14 +170,29 @@ fn check_level(level: &str, policy: PathPolicy) -> Result<(), PathError> {
     if level.chars().any(|c| LOOK_ALIKES.contains(&c)) {
         return Err(PathError::LookAlike);
     }
-    let dot = level.split('/').any(|segment| {
-        let name = segment.split(';').next().unwrap_or_default();
-        name == "." || name == ".."
-    });
-    if dot {
+    if has_dot_segment(level) {
         return Err(PathError::DotSegment);
     }
     Ok(())
+}
+
+/// A `.` or `..` segment, also with `;` parameters.
+fn has_dot_segment(level: &str) -> bool {
+    level.split('/').any(|segment| {
+        let name = segment.split(';').next().unwrap_or_default();
+        name == "." || name == ".."
+    })
+}
+
+/// Whether no reading of `raw` differs from it: printable ASCII only, with nothing to decode
+/// (`%`), no `;` parameters to strip and no empty segment to merge (`//`). Most paths are;
+/// they skip building the readings.
+fn is_plain(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    bytes
+        .iter()
+        .all(|&b| b.is_ascii_graphic() && !matches!(b, b'%' | b';' | b'\\'))
+        && !bytes.windows(2).any(|pair| pair == b"//")
 }
 
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
@@ -226,6 +261,17 @@ fn rebuild(path: &str, strip_parameters: bool, merge_slashes: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The shortcut for plain paths answers exactly as reading every layer would.
+        #[test]
+        fn plain_paths_read_as_every_layer_would(raw in "/[a-zA-Z0-9./;%_~!$&'()*+,=:@\\-]{0,24}") {
+            let policy = PathPolicy::default();
+            let long_way = CanonicalPath::parse_layers(&raw, policy);
+            prop_assert_eq!(CanonicalPath::parse(&raw, policy), long_way);
+        }
+    }
 
     fn parse(raw: &str) -> Result<CanonicalPath, PathError> {
         CanonicalPath::parse(raw, PathPolicy::default())

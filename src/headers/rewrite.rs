@@ -25,23 +25,25 @@ use std::net::{IpAddr, SocketAddr};
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // Names the `Connection` header lists beyond the hop-by-hop ones (`keep-alive` and
-    // `close`, the usual contents, need no extra work).
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|name| !name.eq_ignore_ascii_case("close"))
-        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-        .filter(|name| !is_hop_by_hop(name))
-        .collect();
-    let removed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| is_hop_by_hop(name))
-        .cloned()
-        .chain(named)
-        .collect();
+    // `close`, the usual contents, need no extra work and no allocation).
+    let mut removed: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        for token in value.as_bytes().split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            if token.is_empty()
+                || token.eq_ignore_ascii_case(b"close")
+                || token.eq_ignore_ascii_case(b"keep-alive")
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token) {
+                if !is_hop_by_hop(&name) {
+                    removed.push(name);
+                }
+            }
+        }
+    }
+    removed.extend(headers.keys().filter(|name| is_hop_by_hop(name)).cloned());
     for name in removed {
         headers.remove(name);
     }
