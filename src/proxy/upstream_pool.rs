@@ -15,7 +15,9 @@
 //! proxies, and a thread that went quiet after a burst would otherwise keep the burst's
 //! connections (and their descriptors, on both ends) open for good. Each connection's task
 //! waits on the connection and on a timer that wakes once per timeout; taking and returning
-//! a connection only stores a time in an atomic ([`IdleMark`]).
+//! a connection only stores a time in an atomic ([`IdleMark`]). An HTTP/2 connection is idle
+//! while no stream is open on it: each request holds a [`Stream`] from its sending until its
+//! response body is dropped.
 //!
 //! A request sent on an idle connection that turns out to be closed before the request was
 //! written (the upstream's keep-alive timeout raced it) is sent again on a new connection:
@@ -35,7 +37,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -57,7 +59,42 @@ thread_local! {
 struct ThreadIdle {
     pool: u64,
     h1: VecDeque<H1>,
-    h2: Option<http2::SendRequest<Body>>,
+    h2: Option<H2>,
+}
+
+/// A thread's HTTP/2 connection: the handle its requests are sent on, and its open streams,
+/// which its task reads to close it once none has been open for the idle timeout.
+#[derive(Clone)]
+struct H2 {
+    sender: http2::SendRequest<Body>,
+    streams: Arc<Streams>,
+}
+
+#[derive(Debug)]
+struct Streams {
+    open: AtomicUsize,
+    idle: IdleMark,
+}
+
+/// One request on an HTTP/2 connection, from its sending until its response body is dropped:
+/// the connection is busy while any is held.
+struct Stream(Arc<Streams>);
+
+impl Stream {
+    fn open(streams: &Arc<Streams>) -> Self {
+        if streams.open.fetch_add(1, Ordering::Relaxed) == 0 {
+            streams.idle.busy();
+        }
+        Self(streams.clone())
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.0.idle.idle();
+        }
+    }
 }
 
 /// A pooled HTTP/1.1 connection: the handle requests are sent on, and the mark its task
@@ -181,7 +218,7 @@ impl std::error::Error for UpstreamFailure {
 /// A freshly opened connection, HTTP/1.1 or HTTP/2 as negotiated.
 enum Fresh {
     H1(H1),
-    H2(http2::SendRequest<Body>),
+    H2(H2),
 }
 
 impl UpstreamPool {
@@ -219,12 +256,12 @@ impl UpstreamPool {
         request: Request<Body>,
     ) -> Result<Response<UpstreamBody>, UpstreamFailure> {
         let mut request = request;
-        if let Some(mut h2) = self.idle_h2() {
+        if let Some((mut sender, stream)) = self.idle_h2() {
             // HTTP/2 takes `:scheme` and `:authority` from the absolute URI.
-            return h2
+            return sender
                 .send_request(request)
                 .await
-                .map(|r| r.map(UpstreamBody::unpooled))
+                .map(|r| r.map(|body| UpstreamBody::on_stream(body, stream)))
                 .map_err(UpstreamFailure::Http);
         }
         let absolute = request.uri().clone();
@@ -243,13 +280,16 @@ impl UpstreamPool {
         // would otherwise make every request's future, moved and copied whole on each
         // request, several kilobytes larger.
         match Box::pin(self.connect(&self.connector, self.h2_prior_knowledge)).await? {
-            Fresh::H2(mut h2) => {
-                with_idle(self.id, |idle| idle.h2 = Some(h2.clone()));
+            Fresh::H2(h2) => {
+                let stream = Stream::open(&h2.streams);
+                let mut sender = h2.sender.clone();
+                with_idle(self.id, |idle| idle.h2 = Some(h2));
                 *request.uri_mut() = absolute;
                 request.headers_mut().remove(header::HOST);
-                h2.send_request(request)
+                sender
+                    .send_request(request)
                     .await
-                    .map(|r| r.map(UpstreamBody::unpooled))
+                    .map(|r| r.map(|body| UpstreamBody::on_stream(body, stream)))
                     .map_err(UpstreamFailure::Http)
             }
             Fresh::H1(mut conn) => {
@@ -315,9 +355,13 @@ impl UpstreamPool {
         }
     }
 
-    fn idle_h2(&self) -> Option<http2::SendRequest<Body>> {
+    /// This thread's HTTP/2 connection with a stream opened on it (so that its task does not
+    /// close it under the request), unless there is none or it closed.
+    fn idle_h2(&self) -> Option<(http2::SendRequest<Body>, Stream)> {
         with_idle(self.id, |idle| match &idle.h2 {
-            Some(h2) if !h2.is_closed() => Some(h2.clone()),
+            Some(h2) if !h2.sender.is_closed() => {
+                Some((h2.sender.clone(), Stream::open(&h2.streams)))
+            }
             Some(_) => {
                 idle.h2 = None;
                 None
@@ -369,12 +413,25 @@ impl UpstreamPool {
                 .handshake(io)
                 .await
                 .map_err(UpstreamFailure::Http)?;
+            let streams = Arc::new(Streams {
+                open: AtomicUsize::new(0),
+                idle: IdleMark::new(),
+            });
+            let watched = streams.clone();
+            let timeout = self.idle_timeout;
             tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "upstream connection ended with an error");
+                tokio::select! {
+                    ended = connection => if let Err(e) = ended {
+                        tracing::debug!(error = %e, "upstream connection ended with an error");
+                    },
+                    // As for HTTP/1.1 below: dropping the connection closes it, and the
+                    // thread's handle then reads as closed.
+                    () = watched.idle.expired(timeout) => {
+                        tracing::debug!("idle upstream HTTP/2 connection closed");
+                    }
                 }
             });
-            return Ok(Fresh::H2(sender));
+            return Ok(Fresh::H2(H2 { sender, streams }));
         }
         let (sender, connection) = http1::Builder::new()
             .handshake(io)
@@ -436,11 +493,25 @@ fn give_back(pool: u64, conn: H1) {
 pub(super) struct UpstreamBody {
     inner: Incoming,
     reuse: Option<(u64, H1)>,
+    /// On HTTP/2: the stream, held until the body is dropped.
+    _stream: Option<Stream>,
 }
 
 impl UpstreamBody {
     fn unpooled(inner: Incoming) -> Self {
-        Self { inner, reuse: None }
+        Self {
+            inner,
+            reuse: None,
+            _stream: None,
+        }
+    }
+
+    fn on_stream(inner: Incoming, stream: Stream) -> Self {
+        Self {
+            inner,
+            reuse: None,
+            _stream: Some(stream),
+        }
     }
 
     fn pooled(inner: Incoming, pool: u64, conn: H1) -> Self {
@@ -452,6 +523,7 @@ impl UpstreamBody {
         Self {
             inner,
             reuse: Some((pool, conn)),
+            _stream: None,
         }
     }
 }

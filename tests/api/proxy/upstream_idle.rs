@@ -1,5 +1,7 @@
 //! Pooled connections to the upstream are closed once idle for `UPSTREAM_IDLE_TIMEOUT`, even
-//! when no further request comes: the upstream sees them closed.
+//! when no further request comes: the upstream sees them closed. The same for HTTP/2
+//! (`UPSTREAM_HTTP2=true`), whose one connection per serving thread is idle while no stream
+//! is open on it.
 
 use super::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,17 +46,62 @@ async fn counting_upstream(delay: Duration) -> (String, Arc<AtomicU64>) {
     (format!("http://{addr}"), open)
 }
 
-#[tokio::test]
-async fn idle_upstream_connections_are_closed_after_the_idle_timeout_without_further_requests() {
-    let (upstream, open) = counting_upstream(Duration::from_millis(300)).await;
-    let app = TestApp::builder()
-        .gateway_for(&upstream)
+/// An HTTP/2 upstream (cleartext, prior knowledge) counting the connections open to it, each
+/// stream answered `ok` after `delay`.
+async fn counting_h2_upstream(delay: Duration) -> (String, Arc<AtomicU64>) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let open = Arc::new(AtomicU64::new(0));
+    let counter = open.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let answer = hyper::service::service_fn(move |_request| async move {
+                    tokio::time::sleep(delay).await;
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(axum::body::Body::from(
+                        "ok",
+                    )))
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .http2_only()
+                    .serve_connection(TokioIo::new(socket), answer)
+                    .await;
+                counter.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (format!("http://{addr}"), open)
+}
+
+/// The gateway in front of `upstream` with a one-second idle timeout, `/public/` open.
+async fn gateway_idle_after_a_second(upstream: &str, http2: bool) -> TestApp {
+    TestApp::builder()
+        .gateway_for(upstream)
         .envs(&[
             ("SKIP_AUTH_ROUTES", "^/public/"),
             ("UPSTREAM_IDLE_TIMEOUT", "1"),
+            ("UPSTREAM_HTTP2", if http2 { "true" } else { "false" }),
         ])
         .spawn()
-        .await;
+        .await
+}
+
+/// Waits up to five seconds for the upstream to see every connection closed.
+async fn all_closed_within_five_seconds(open: &AtomicU64) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while open.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    open.load(Ordering::SeqCst) == 0
+}
+
+#[tokio::test]
+async fn idle_upstream_connections_are_closed_after_the_idle_timeout_without_further_requests() {
+    let (upstream, open) = counting_upstream(Duration::from_millis(300)).await;
+    let app = gateway_idle_after_a_second(&upstream, false).await;
     // Four requests at once: four pooled connections once answered.
     let requests = (0..4).map(|i| {
         let (http, url) = (app.http.clone(), app.url(&format!("/public/{i}")));
@@ -70,13 +117,8 @@ async fn idle_upstream_connections_are_closed_after_the_idle_timeout_without_fur
     );
 
     // No request from here on: the pool alone must close them.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while open.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        open.load(Ordering::SeqCst),
-        0,
+    assert!(
+        all_closed_within_five_seconds(&open).await,
         "connections still open at the upstream 5 s after a 1 s idle timeout"
     );
 
@@ -94,14 +136,7 @@ async fn idle_upstream_connections_are_closed_after_the_idle_timeout_without_fur
 async fn a_pooled_connection_in_use_is_not_closed_by_the_idle_timeout() {
     // Answers take longer than the idle timeout: the connection is busy, not idle.
     let (upstream, _open) = counting_upstream(Duration::from_millis(1500)).await;
-    let app = TestApp::builder()
-        .gateway_for(&upstream)
-        .envs(&[
-            ("SKIP_AUTH_ROUTES", "^/public/"),
-            ("UPSTREAM_IDLE_TIMEOUT", "1"),
-        ])
-        .spawn()
-        .await;
+    let app = gateway_idle_after_a_second(&upstream, false).await;
     for i in 0..3 {
         let r = app
             .http
@@ -112,4 +147,41 @@ async fn a_pooled_connection_in_use_is_not_closed_by_the_idle_timeout() {
         assert_eq!(r.status(), 200, "request {i}");
         assert_eq!(r.text().await.expect("body"), "ok");
     }
+}
+
+#[tokio::test]
+async fn an_idle_http2_upstream_connection_is_closed_and_one_in_use_is_not() {
+    // Each answer takes longer than the idle timeout: while a stream is open the connection is
+    // busy, so the requests succeed on it.
+    let (upstream, open) = counting_h2_upstream(Duration::from_millis(1500)).await;
+    let app = gateway_idle_after_a_second(&upstream, true).await;
+    let requests = (0..3).map(|i| {
+        let (http, url) = (app.http.clone(), app.url(&format!("/public/{i}")));
+        async move {
+            let r = http.get(url).send().await.expect("request");
+            (r.status(), r.text().await.expect("body"))
+        }
+    });
+    for (status, body) in futures_util::future::join_all(requests).await {
+        assert_eq!((status.as_u16(), body.as_str()), (200, "ok"));
+    }
+    assert!(
+        open.load(Ordering::SeqCst) >= 1,
+        "no HTTP/2 connection was opened"
+    );
+
+    // No stream from here on: the connection's task closes it.
+    assert!(
+        all_closed_within_five_seconds(&open).await,
+        "the HTTP/2 connection is still open 5 s after a 1 s idle timeout"
+    );
+
+    // A new one serves the next request.
+    let r = app
+        .http
+        .get(app.url("/public/again"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
 }
