@@ -23,8 +23,9 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let tpc = floor::start_tpc_proxy(upstream, cores)?;
     let work_stealing = floor::start_hyper_proxy(upstream)?;
-    let nginx_pid = b.nginx.proxies.pid()?;
-    let upstream_pid = b.nginx.upstream.pid()?;
+    let pid = |nginx: &NginxProcess| nginx.child.as_ref().and_then(|c| c.id());
+    let nginx_pid = pid(&b.nginx.proxies).ok_or_else(|| fail("nginx exited"))?;
+    let upstream_pid = pid(&b.nginx.upstream).ok_or_else(|| fail("the upstream nginx exited"))?;
     let sfgate_pid = b.gateway.id().ok_or_else(|| fail("the gateway exited"))?;
     let runs: [(&str, String, bool, Cpu); 6] = [
         (

@@ -23,6 +23,8 @@ mod jwt_case;
 mod load;
 mod many_identities;
 mod nginx;
+#[path = "../nginx_process.rs"]
+mod nginx_process;
 mod processes;
 mod redis_case;
 mod report;
@@ -41,6 +43,7 @@ use identity_cache::*;
 use load::*;
 use many_identities::*;
 use nginx::*;
+use nginx_process::NginxProcess;
 use processes::*;
 use report::*;
 use single_flight::*;

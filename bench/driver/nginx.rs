@@ -51,60 +51,8 @@ pub(crate) struct Nginx {
     pub(crate) version: String,
     pub(crate) proxies: NginxProcess,
     pub(crate) upstream: NginxProcess,
-}
-
-/// One nginx: not a daemon, in a directory of its own (config, pid, logs and temp files),
-/// stopped with SIGQUIT when dropped.
-pub(crate) struct NginxProcess {
-    pub(crate) child: Child,
-    pub(crate) dir: PathBuf,
-    _temp: Option<tempfile::TempDir>,
-}
-
-impl NginxProcess {
-    /// Starts nginx with the configuration `config(dir)` in `dir` (a temporary directory
-    /// unless `BENCH_NGINX_DIR` names one; `name` is its subdirectory there).
-    fn spawn(
-        binary: &str,
-        name: &str,
-        config: impl FnOnce(&Path) -> String,
-    ) -> Result<(Self, String), Failure> {
-        let (temp, dir) = match std::env::var_os("BENCH_NGINX_DIR") {
-            Some(dir) => (None, PathBuf::from(dir).join(name)),
-            None => {
-                let t = tempfile::tempdir()?;
-                let d = t.path().to_path_buf();
-                (Some(t), d)
-            }
-        };
-        std::fs::create_dir_all(&dir)?;
-        let config = config(&dir);
-        std::fs::write(dir.join("nginx.conf"), &config)?;
-        let child = Command::new(binary)
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        let shown = config.replace(&dir.display().to_string(), "$DIR");
-        Ok((
-            Self {
-                child,
-                dir,
-                _temp: temp,
-            },
-            shown,
-        ))
-    }
-
-    pub(crate) fn pid(&self) -> Result<u32, Failure> {
-        self.child.id().ok_or_else(|| fail("nginx exited"))
-    }
+    /// Dropped after the processes (fields drop in order), which live in them.
+    _temps: Vec<tempfile::TempDir>,
 }
 
 impl Nginx {
@@ -124,19 +72,36 @@ impl Nginx {
             .await
             .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
             .map_err(|e| fail(format!("cannot run {binary}: {e}")))?;
-        let (upstream, upstream_config) =
-            NginxProcess::spawn(binary, "upstream", |dir| upstream_config(dir, ports))?;
-        let (proxies, proxies_config) = NginxProcess::spawn(binary, "proxies", |dir| {
-            nginx_config(dir, ports, sfgate_port)
-        })?;
+        let mut temps = Vec::new();
+        // A temporary directory each, unless `BENCH_NGINX_DIR` names where to keep them.
+        let mut dir_for = |name: &str| -> Result<PathBuf, Failure> {
+            Ok(match std::env::var_os("BENCH_NGINX_DIR") {
+                Some(dir) => PathBuf::from(dir).join(name),
+                None => {
+                    let t = tempfile::tempdir()?;
+                    let d = t.path().to_path_buf();
+                    temps.push(t);
+                    d
+                }
+            })
+        };
+        let (upstream_dir, proxies_dir) = (dir_for("upstream")?, dir_for("proxies")?);
+        let upstream_config = upstream_config(&upstream_dir, ports);
+        let proxies_config = nginx_config(&proxies_dir, ports, sfgate_port);
+        let upstream = NginxProcess::spawn(binary, &upstream_dir, &upstream_config)?;
+        let proxies = NginxProcess::spawn(binary, &proxies_dir, &proxies_config)?;
+        let shown = |config: &str, dir: &Path| config.replace(&dir.display().to_string(), "$DIR");
         let nginx = Self {
             ports,
             config: format!(
-                "# The static upstream (its own nginx)\n{upstream_config}\n# The proxies\n{proxies_config}"
+                "# The static upstream (its own nginx)\n{}\n# The proxies\n{}",
+                shown(&upstream_config, &upstream_dir),
+                shown(&proxies_config, &proxies_dir)
             ),
             version,
             proxies,
             upstream,
+            _temps: temps,
         };
         let probe = reqwest::Client::builder()
             .timeout(Duration::from_millis(500))
@@ -153,13 +118,10 @@ impl Nginx {
                 return Ok(nginx);
             }
             if started.elapsed() > Duration::from_secs(10) {
-                let log = |p: &NginxProcess| {
-                    std::fs::read_to_string(p.dir.join("error.log")).unwrap_or_default()
-                };
                 return Err(fail(format!(
                     "nginx did not start: {}{}",
-                    log(&nginx.upstream),
-                    log(&nginx.proxies)
+                    nginx.upstream.error_log(),
+                    nginx.proxies.error_log()
                 )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -167,41 +129,15 @@ impl Nginx {
     }
 }
 
-impl Drop for NginxProcess {
-    fn drop(&mut self) {
-        // SIGQUIT to the master: workers finish and exit too (SIGKILL would orphan them).
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-QUIT", &pid.to_string()])
-                .status();
-            for _ in 0..50 {
-                if matches!(self.child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-}
-
 /// The static upstream every proxy row uses (sfgate's `UPSTREAM_URL` too), as deployed:
 /// `worker_processes auto`, no logging.
 pub(crate) fn upstream_config(dir: &Path, ports: NginxPorts) -> String {
-    let d = dir.display();
-    format!(
-        r#"worker_processes auto;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    keepalive_requests 1000000;
+    nginx_process::config(
+        dir,
+        "auto",
+        8192,
+        &format!(
+            r#"    keepalive_requests 1000000;
     server {{
         listen 127.0.0.1:{up};
         location / {{
@@ -209,30 +145,21 @@ http {{
             return 200 "hello from the upstream\n";
         }}
     }}
-}}
 "#,
-        up = ports.upstream
+            up = ports.upstream
+        ),
     )
 }
 
 /// The exact configuration the report shows: `worker_processes auto` as nginx is deployed,
 /// keep-alive to the upstreams, and no logging (sfgate logs at `warn` in the bench too).
 pub(crate) fn nginx_config(dir: &Path, ports: NginxPorts, sfgate_port: u16) -> String {
-    let d = dir.display();
-    format!(
-        r#"worker_processes auto;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    keepalive_requests 1000000;
+    nginx_process::config(
+        dir,
+        "auto",
+        8192,
+        &format!(
+            r#"    keepalive_requests 1000000;
 
     upstream static_upstream {{
         server 127.0.0.1:{up};
@@ -324,14 +251,14 @@ http {{
             proxy_read_timeout 60s;
         }}
     }}
-}}
 "#,
-        up = ports.upstream,
-        proxy = ports.proxy,
-        auth = ports.auth_request,
-        ws_proxy = ports.ws_proxy,
-        ws_echo = ports.ws_echo,
-        auth_floor = ports.auth_floor,
-        responder = ports.responder,
+            up = ports.upstream,
+            proxy = ports.proxy,
+            auth = ports.auth_request,
+            ws_proxy = ports.ws_proxy,
+            ws_echo = ports.ws_echo,
+            auth_floor = ports.auth_floor,
+            responder = ports.responder,
+        ),
     )
 }

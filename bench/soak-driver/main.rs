@@ -13,6 +13,8 @@ mod app;
 #[path = "../build_profile.rs"]
 mod build_profile;
 mod clients;
+#[path = "../nginx_process.rs"]
+mod nginx_process;
 mod oracle;
 mod report;
 mod settings;
@@ -20,12 +22,13 @@ mod stack;
 
 use clap::Parser;
 use clients::{ApiClient, Browser, Ctx};
+use nginx_process::NginxProcess;
 use oracle::{FaultKind, Oracle};
 use rand::Rng;
 use report::{RunFacts, Sample};
 use settings::*;
 use sfgate_emulator::{Emulator, EmulatorConfig, Fault};
-use stack::{fail, Failure, Nginx, Redis, Replica};
+use stack::{fail, start_nginx, Failure, Redis, Replica};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -143,7 +146,7 @@ impl Plan {
 struct Stack {
     redis: Redis,
     replicas: Vec<Replica>,
-    nginx: Nginx,
+    nginx: NginxProcess,
     app: app::App,
 }
 
@@ -227,7 +230,7 @@ async fn run(args: Args, shared: Shared) -> Result<usize, Failure> {
         replicas.push(replica);
     }
     let ports: Vec<u16> = replicas.iter().map(|r| r.port).collect();
-    let nginx = Nginx::start(&args.nginx, &dir, public_port, &ports).await?;
+    let nginx = start_nginx(&args.nginx, &dir, public_port, &ports).await?;
     *shared.lock().await = Some(Stack {
         redis,
         replicas,

@@ -2,6 +2,7 @@
 //! mode) and nginx in front of them, all on loopback, each in the soak's temporary directory.
 //! Every child is killed when dropped, so an error or Ctrl-C leaves nothing running.
 
+use crate::nginx_process::{self, NginxProcess};
 use crate::settings::*;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -252,40 +253,22 @@ pub(crate) fn replica_env(
     env
 }
 
-/// nginx in front of the replicas, as a platform's router: round robin, keep-alive to the
-/// replicas, WebSocket upgrades passed through, a failed connection retried on the other one.
-pub(crate) struct Nginx {
-    pub(crate) child: Option<Child>,
-}
-
-impl Nginx {
-    pub(crate) async fn start(
-        binary: &str,
-        dir: &Path,
-        port: u16,
-        replicas: &[u16],
-    ) -> Result<Self, Failure> {
-        let dir = dir.join("nginx");
-        std::fs::create_dir_all(&dir)?;
-        let d = dir.display();
-        let servers: String = replicas
-            .iter()
-            .map(|p| format!("        server 127.0.0.1:{p};\n"))
-            .collect();
-        let config = format!(
-            r#"worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    map $http_upgrade $connection_upgrade {{
+/// Starts nginx in front of the replicas, as a platform's router: round robin, keep-alive to
+/// the replicas, WebSocket upgrades passed through, a failed connection retried on the other
+/// one.
+pub(crate) async fn start_nginx(
+    binary: &str,
+    dir: &Path,
+    port: u16,
+    replicas: &[u16],
+) -> Result<NginxProcess, Failure> {
+    let dir = dir.join("nginx");
+    let servers: String = replicas
+        .iter()
+        .map(|p| format!("        server 127.0.0.1:{p};\n"))
+        .collect();
+    let http = format!(
+        r#"    map $http_upgrade $connection_upgrade {{
         default upgrade;
         ''      '';
     }}
@@ -306,46 +289,20 @@ http {{
             proxy_buffering off;
         }}
     }}
-}}
 "#
-        );
-        std::fs::write(dir.join("nginx.conf"), &config)?;
-        let child = Command::new(binary)
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| fail(format!("cannot run {binary}: {e}")))?;
-        let nginx = Self { child: Some(child) };
-        wait_ok(
-            &format!("http://127.0.0.1:{port}{HEALTH_PATH}"),
-            Duration::from_secs(10),
-        )
-        .await?;
-        Ok(nginx)
+    );
+    let config = nginx_process::config(&dir, "1", 4096, &http);
+    let nginx = NginxProcess::spawn(binary, &dir, &config)
+        .map_err(|e| fail(format!("cannot run {binary}: {e}")))?;
+    if let Err(e) = wait_ok(
+        &format!("http://127.0.0.1:{port}{HEALTH_PATH}"),
+        Duration::from_secs(10),
+    )
+    .await
+    {
+        return Err(fail(format!("{e}: {}", nginx.error_log())));
     }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGQUIT to the master: its worker exits too (SIGKILL would orphan it).
-        if let Some(mut child) = self.child.take() {
-            signal(&child, "QUIT");
-            for _ in 0..100 {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.start_kill();
-        }
-    }
+    Ok(nginx)
 }
 
 /// A process's memory and descriptors, from /proc.
