@@ -27,6 +27,9 @@ const PREFIX: &str = "sfgate:";
 pub(super) const REVOCATION_CHANNEL: &str = "sfgate:revocations";
 /// The sorted set of sealed revocations still in force, read back when catching up.
 pub(super) const REVOCATION_LOG: &str = "sfgate:revocation-log";
+/// Names the revocation log's generation: set by the first replica to find it missing, so a
+/// replica that finds another value (or none) knows Redis lost the log since it last looked.
+pub(super) const REVOCATION_GENERATION: &str = "sfgate:revocation-log:generation";
 /// The name revocation messages are sealed under (on the channel and in the log alike).
 pub(super) const REVOCATION_SEALED_AS: &str = "sfgate:revocation";
 

@@ -32,7 +32,8 @@
 //! knows it too.
 
 use super::keys::{
-    hex, rejected, Purpose, REVOCATION_CHANNEL, REVOCATION_LOG, REVOCATION_SEALED_AS,
+    hex, rejected, Purpose, REVOCATION_CHANNEL, REVOCATION_GENERATION, REVOCATION_LOG,
+    REVOCATION_SEALED_AS,
 };
 use super::redis_store::{describe, RedisStore};
 use super::revocation_cache::{now_ms, MAX_TRACKED};
@@ -326,9 +327,16 @@ fn apply_user(store: &Arc<RedisStore>, user: SalesforceId, at_ms: u64, until_ms:
     });
 }
 
-/// After (re)subscribing: write the revocations made here while Redis was away, then read the
-/// log back (revocations this replica may have missed). `false` if Redis failed meanwhile.
+/// After (re)subscribing: write the revocations made here while Redis was away (and, if Redis
+/// lost the log meanwhile, every revocation this replica holds), then read the log back
+/// (revocations this replica may have missed). `false` if Redis failed meanwhile.
 async fn catch_up(store: &Arc<RedisStore>) -> bool {
+    let Some(lost) = log_lost(store).await else {
+        return false;
+    };
+    if lost && !write_back(store).await {
+        return false;
+    }
     for (digest, until_ms) in store.revocations.pending.iter() {
         if !publish(store, &digest, until_ms).await {
             return false;
@@ -351,6 +359,96 @@ async fn catch_up(store: &Arc<RedisStore>) -> bool {
     };
     for sealed in logged {
         apply(store, sealed);
+    }
+    true
+}
+
+/// Whether Redis lost the revocation log since this replica last read it (`None` if Redis
+/// did not answer). A Redis restarted without persistence, flushed or replaced comes back
+/// without the log: a replica started afterwards would learn none of the revocations made
+/// before, and would admit a logged-out JWT until its `exp`. The log's generation tells: the
+/// first replica to find none sets one; a replica that read another before knows.
+async fn log_lost(store: &Arc<RedisStore>) -> Option<bool> {
+    let mut conn = store.conn();
+    let mut current: Option<String> = store
+        .run(
+            "revocation_log",
+            redis::cmd("GET")
+                .arg(REVOCATION_GENERATION)
+                .query_async(&mut conn),
+        )
+        .await?;
+    if current.is_none() {
+        let fresh = uuid::Uuid::new_v4().to_string();
+        let set: Option<String> = store
+            .run(
+                "revocation_log",
+                redis::cmd("SET")
+                    .arg(REVOCATION_GENERATION)
+                    .arg(&fresh)
+                    .arg("NX")
+                    .query_async(&mut conn),
+            )
+            .await?;
+        current = match set {
+            Some(_) => Some(fresh),
+            // Another replica set it first: read theirs.
+            None => {
+                store
+                    .run(
+                        "revocation_log",
+                        redis::cmd("GET")
+                            .arg(REVOCATION_GENERATION)
+                            .query_async(&mut conn),
+                    )
+                    .await?
+            }
+        };
+    }
+    let mut known = store
+        .revocations
+        .generation
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lost = known.is_some() && *known != current;
+    *known = current;
+    Some(lost)
+}
+
+/// Writes every revocation this replica holds (its own and those it heard) back to a log Redis
+/// lost: tokens and users alike, each until its own end. The replica stays deaf meanwhile, so
+/// it checks JWTs at Salesforce until the log is whole again. `false` if Redis failed.
+async fn write_back(store: &Arc<RedisStore>) -> bool {
+    let tokens = store.revocations.marked.in_force();
+    let users: Vec<(Arc<SalesforceId>, (u64, u64))> = store.revocations.users.iter().collect();
+    tracing::warn!(
+        tokens = tokens.len(),
+        users = users.len(),
+        "Redis lost the revocation log: writing back the revocations this replica holds"
+    );
+    metrics::counter!("sfgate_revocation_log_rewrites_total").increment(1);
+    for (digest, left) in tokens {
+        let until_ms = now_ms() + left.as_millis() as u64;
+        if !publish(store, &digest, until_ms).await {
+            return false;
+        }
+    }
+    for (user, (at_ms, until_ms)) in users {
+        if until_ms <= now_ms() {
+            continue;
+        }
+        let message = Revoked::User {
+            user_id: (*user).clone(),
+            at_ms,
+            until_ms,
+            by: "written back after Redis lost the revocation log".into(),
+        };
+        if publish_message(store, &message, None, until_ms)
+            .await
+            .is_none()
+        {
+            return false;
+        }
     }
     true
 }

@@ -30,6 +30,9 @@ pub(super) struct Revocations {
     /// How long any revocation is kept at least: a verdict read from the shared level lives
     /// up to one identity TTL there and one locally.
     pub(super) min_keep: Duration,
+    /// The revocation log's generation this replica last read (`None` before its first
+    /// catch-up): another one, or none, means Redis lost the log meanwhile.
+    pub(super) generation: std::sync::Mutex<Option<String>>,
 }
 
 /// Each entry lives until its own `until_ms`.
@@ -78,6 +81,7 @@ impl Revocations {
                 .build(),
             on_user: OnceLock::new(),
             min_keep: (identity_ttl * 2).max(Duration::from_secs(1)),
+            generation: std::sync::Mutex::new(None),
         }
     }
 

@@ -117,6 +117,23 @@ impl Tombstones {
             .is_some_and(|&deadline| deadline > now)
     }
 
+    /// Every digest still refused, with how long it remains so (to write them elsewhere).
+    pub fn in_force(&self) -> Vec<(Digest, Duration)> {
+        let now = self.now_ms();
+        let mut live = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = lock(shard);
+            live.extend(
+                shard
+                    .deadlines
+                    .iter()
+                    .filter(|(_, &deadline)| deadline > now)
+                    .map(|(digest, &deadline)| (*digest, Duration::from_millis(deadline - now))),
+            );
+        }
+        live
+    }
+
     pub fn figures(&self) -> TombstoneFigures {
         let mut figures = TombstoneFigures::default();
         for shard in self.shards.iter() {

@@ -105,6 +105,10 @@ fn describe() {
         "Memory the sets of sfgate_logouts_remembered take"
     );
     describe_counter!(
+        "sfgate_revocation_log_rewrites_total",
+        "Times this replica found Redis had lost the revocation log and wrote back the revocations it holds"
+    );
+    describe_counter!(
         "sfgate_tombstones_forgotten_early_total",
         "Logouts or revocations forgotten before their time because their set was full"
     );

@@ -49,6 +49,22 @@ fn a_memory_is_only_ever_extended() {
 }
 
 #[test]
+fn what_is_in_force_is_listed_with_the_time_it_has_left() {
+    let set = Tombstones::new(1000);
+    set.insert(digest(1), LONG);
+    set.insert(digest(2), Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(40));
+    let listed = set.in_force();
+    assert_eq!(listed.len(), 1, "the expired one is not listed");
+    let (listed_digest, left) = listed[0];
+    assert_eq!(listed_digest, digest(1));
+    assert!(
+        left <= LONG && left > LONG - Duration::from_secs(5),
+        "{left:?}"
+    );
+}
+
+#[test]
 fn expired_entries_are_swept_as_the_set_grows() {
     let set = Tombstones::new(100_000);
     for n in 0..2000 {

@@ -103,3 +103,65 @@ async fn a_logout_during_a_redis_outage_holds_on_every_replica_within_the_bound_
         "refused from the revocation log, without asking Salesforce"
     );
 }
+
+/// A Redis that comes back empty (restarted without persistence, flushed, replaced) has lost
+/// the revocation log. The replicas that held the revocations write them back when they
+/// reconnect, so a replica started afterwards still refuses a JWT logged out before, which
+/// its own local check would otherwise admit until the token's `exp`.
+#[tokio::test]
+async fn revocations_survive_a_redis_that_comes_back_empty() {
+    let Some(mut redis) = RedisServer::start("revocation_log_lost") else {
+        return;
+    };
+    let mut replicas = Replicas::start(&redis, 2).await;
+    let jwt = replicas.emulator.issue_jwt(ALICE.0).expect("jwt");
+    let kept = replicas.emulator.issue_jwt(ALICE.0).expect("jwt");
+    for replica in 0..2 {
+        assert_eq!(
+            replicas
+                .me(replica, &jwt.access_token, &jwt.instance_url)
+                .await,
+            200
+        );
+    }
+    let answer = replicas
+        .logout_answer(0, &jwt.access_token, &jwt.instance_url)
+        .await;
+    assert_eq!(answer["replicas"], "published", "{answer}");
+    refused_within(&replicas, 1, &jwt.access_token, &jwt.instance_url).await;
+
+    // Redis comes back with nothing: no log, no tombstones.
+    redis.restart();
+    replicas.wait_for_redis("up").await;
+    let log_entries: u64 = redis::cmd("ZCARD")
+        .arg("sfgate:revocation-log")
+        .query(&mut redis.connection())
+        .expect("ZCARD");
+    assert!(log_entries >= 1, "the revocation log was not written back");
+
+    // A replica started now reads the log. Once it has the issuer's keys and the user's
+    // profile (from a token never logged out), it checks JWTs locally: only the log tells it
+    // of the logout.
+    let late = replicas.add_replica().await;
+    replicas.wait_for_redis("up").await;
+    assert_eq!(
+        replicas
+            .me(late, &kept.access_token, &kept.instance_url)
+            .await,
+        200,
+        "a token never logged out passes"
+    );
+    replicas.emulator.reset_stats();
+    assert_eq!(
+        replicas
+            .me(late, &jwt.access_token, &jwt.instance_url)
+            .await,
+        401,
+        "a replica started after Redis lost its data admits a JWT logged out before"
+    );
+    assert_eq!(
+        replicas.emulator.calls(Endpoint::UserInfo),
+        0,
+        "refused from the written-back log, not by asking Salesforce"
+    );
+}
