@@ -654,12 +654,11 @@ async fn monitor(
                     app: s.app.ports.clone(),
                 };
                 let kinds = r.pid().and_then(|pid| stack::fd_kinds(pid, &peers));
-                // Every 10 s: a scrape of /metrics, on the replica's own listener.
-                let allocator = if tick.is_multiple_of(10) {
-                    stack::allocator_figures(&http, r.metrics_port).await
-                } else {
-                    None
-                };
+                // A scrape of /metrics on the replica's own listener: the open tunnels with every
+                // sample (they explain descriptors), the allocator's figures every 10 s.
+                let scraped = stack::allocator_figures(&http, r.metrics_port).await;
+                let tunnels = scraped.map(|a| a.tunnels);
+                let allocator = scraped.filter(|_| tick.is_multiple_of(10));
                 if let Ok(mut v) = samples.lock() {
                     v.push(Sample {
                         at,
@@ -670,6 +669,7 @@ async fn monitor(
                         fds: process.fds,
                         kinds,
                         allocator,
+                        tunnels,
                     });
                 }
             }

@@ -343,6 +343,8 @@ pub(crate) struct AllocatorFigures {
     pub(crate) identities: u64,
     pub(crate) logouts: u64,
     pub(crate) logout_bytes: u64,
+    /// WebSocket tunnels open (`sfgate_upgraded_connections`).
+    pub(crate) tunnels: u64,
 }
 
 /// Reads a replica's `sfgate_allocator_*_bytes` gauges from its metrics listener.
@@ -382,6 +384,7 @@ pub(crate) async fn allocator_figures(
         identities: gauge("sfgate_identity_cache_entries").unwrap_or(0),
         logouts: sum("sfgate_logouts_remembered"),
         logout_bytes: sum("sfgate_logouts_remembered_bytes"),
+        tunnels: gauge("sfgate_upgraded_connections").unwrap_or(0),
     })
 }
 
