@@ -67,6 +67,26 @@ pub struct IdentityValidator {
 /// longest session timeout, beyond which it accepts no access token.
 pub const MAX_LOGOUT_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a logged-out token is refused by memory: what the logout asks (`at_least`: as long
+/// as the token could still be presented, since Salesforce may not confirm the revocation), at
+/// most [`MAX_LOGOUT_MEMORY`]; for a JWT, until its `exp` plus the leeway, whatever was asked.
+/// A JWT is refused everywhere once expired, locally and by Salesforce, and only a signed
+/// token can be admitted, whose `exp` is signed: remembering it longer protects nothing and
+/// only holds memory, while a logout held for less would let local validation admit it again.
+fn logout_memory(token: &SecretString, at_least: Duration) -> Duration {
+    let is_jwt = matches!(jwt::recognise(token.expose_secret()), Some(Ok(_)));
+    match is_jwt
+        .then(|| jwt::unverified_exp(token.expose_secret()))
+        .flatten()
+    {
+        Some(exp) => {
+            let left = exp.saturating_sub(jwt::now_secs()) + jwt::LEEWAY.as_secs();
+            Duration::from_secs(left).min(MAX_LOGOUT_MEMORY)
+        }
+        None => at_least.min(MAX_LOGOUT_MEMORY),
+    }
+}
+
 /// How long a logout is remembered for [`IdentityValidator::has_ended`]: tunnels poll far
 /// more often, and a new request with the token is refused by the validation itself.
 const ENDED_MEMORY: Duration = Duration::from_secs(60);
@@ -364,16 +384,7 @@ impl IdentityValidator {
         at_least: Duration,
     ) -> Shared {
         let key = cache_key(instance, token);
-        // Salesforce refuses a revoked opaque token; a JWT would pass local validation again.
-        let is_jwt = matches!(jwt::recognise(token.expose_secret()), Some(Ok(_)));
-        let mut keep = at_least.min(MAX_LOGOUT_MEMORY);
-        if let Some(exp) = is_jwt
-            .then(|| jwt::unverified_exp(token.expose_secret()))
-            .flatten()
-        {
-            let left = exp.saturating_sub(jwt::now_secs()) + jwt::LEEWAY.as_secs();
-            keep = keep.max(Duration::from_secs(left));
-        }
+        let keep = logout_memory(token, at_least);
         // [store] Refused here from this line on, and (once `told` runs) on every replica, for
         // as long as a JWT would pass local validation. With Redis the store's set of
         // revocations remembers it; alone, our own.

@@ -44,3 +44,48 @@ fn token_prefixes_are_read_only_when_present() {
         TokenPrefix::Malformed
     );
 }
+
+/// A JWT-shaped token (header `typ: JWT` with a `kid`, the given `exp`), unsigned: enough for
+/// how long its logout is remembered, which never admits anything.
+fn jwt_expiring_at(exp: u64) -> SecretString {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT","kid":"k1"}"#);
+    let claims = URL_SAFE_NO_PAD.encode(format!(
+        r#"{{"iss":"https://login.example","sub":"uid:0055j00000AlIcEAAV","exp":{exp}}}"#
+    ));
+    let signature = URL_SAFE_NO_PAD.encode([7u8; 32]);
+    SecretString::from(format!("{header}.{claims}.{signature}"))
+}
+
+#[test]
+fn a_logout_is_remembered_as_long_as_the_token_could_pass_and_no_longer() {
+    let hour = Duration::from_secs(3600);
+    let opaque = SecretString::from("00D5j00000AcMe1!opaque".to_string());
+    assert_eq!(logout_memory(&opaque, hour), hour, "what the logout asks");
+    assert_eq!(
+        logout_memory(&opaque, 100 * hour),
+        MAX_LOGOUT_MEMORY,
+        "never beyond Salesforce's longest session"
+    );
+    let now = crate::salesforce::jwt::now_secs();
+    let leeway = crate::salesforce::jwt::LEEWAY;
+    // A JWT: until its exp plus the leeway, whether the logout asked for more or for less.
+    let soon = jwt_expiring_at(now + 60);
+    for asked in [Duration::ZERO, hour, 100 * hour] {
+        let kept = logout_memory(&soon, asked);
+        assert!(
+            kept >= Duration::from_secs(59) + leeway && kept <= Duration::from_secs(61) + leeway,
+            "{kept:?} for a JWT expiring in 60 s (asked {asked:?})"
+        );
+    }
+    assert_eq!(
+        logout_memory(&jwt_expiring_at(now.saturating_sub(600)), hour),
+        leeway
+    );
+    assert_eq!(
+        logout_memory(&jwt_expiring_at(now + 30 * 24 * 3600), Duration::ZERO),
+        MAX_LOGOUT_MEMORY,
+        "an exp far off (which only a forged token could claim unchecked) is bounded too"
+    );
+}
