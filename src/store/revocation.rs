@@ -331,12 +331,26 @@ fn apply_user(store: &Arc<RedisStore>, user: SalesforceId, at_ms: u64, until_ms:
 /// lost the log meanwhile, every revocation this replica holds), then read the log back
 /// (revocations this replica may have missed). `false` if Redis failed meanwhile.
 async fn catch_up(store: &Arc<RedisStore>) -> bool {
-    let Some(lost) = log_lost(store).await else {
+    let Some(generation) = log_generation(store).await else {
         return false;
     };
-    if lost && !write_back(store).await {
+    let known = store
+        .revocations
+        .generation
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    // Another generation than the one read before (or none before it was set again): Redis
+    // lost the log since. Remembered only once written back, so a failure midway is retried
+    // at the next catch-up.
+    if known.as_ref().is_some_and(|known| *known != generation) && !write_back(store).await {
         return false;
     }
+    *store
+        .revocations
+        .generation
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(generation);
     for (digest, until_ms) in store.revocations.pending.iter() {
         if !publish(store, &digest, until_ms).await {
             return false;
@@ -363,56 +377,46 @@ async fn catch_up(store: &Arc<RedisStore>) -> bool {
     true
 }
 
-/// Whether Redis lost the revocation log since this replica last read it (`None` if Redis
-/// did not answer). A Redis restarted without persistence, flushed or replaced comes back
-/// without the log: a replica started afterwards would learn none of the revocations made
-/// before, and would admit a logged-out JWT until its `exp`. The log's generation tells: the
-/// first replica to find none sets one; a replica that read another before knows.
-async fn log_lost(store: &Arc<RedisStore>) -> Option<bool> {
+/// The revocation log's generation (`None` if Redis did not answer). A Redis restarted
+/// without persistence, flushed or replaced comes back without the log: a replica started
+/// afterwards would learn none of the revocations made before, and would admit a logged-out
+/// JWT until its `exp`. The generation tells the replicas that were running: the first
+/// replica to find none sets one, and a replica that read another before knows the log was
+/// lost.
+async fn log_generation(store: &Arc<RedisStore>) -> Option<String> {
+    let get = || {
+        let mut conn = store.conn();
+        async move {
+            store
+                .run(
+                    "revocation_log",
+                    redis::cmd("GET")
+                        .arg(REVOCATION_GENERATION)
+                        .query_async::<Option<String>>(&mut conn),
+                )
+                .await
+        }
+    };
+    if let Some(current) = get().await? {
+        return Some(current);
+    }
+    let fresh = uuid::Uuid::new_v4().to_string();
     let mut conn = store.conn();
-    let mut current: Option<String> = store
+    let set: Option<String> = store
         .run(
             "revocation_log",
-            redis::cmd("GET")
+            redis::cmd("SET")
                 .arg(REVOCATION_GENERATION)
+                .arg(&fresh)
+                .arg("NX")
                 .query_async(&mut conn),
         )
         .await?;
-    if current.is_none() {
-        let fresh = uuid::Uuid::new_v4().to_string();
-        let set: Option<String> = store
-            .run(
-                "revocation_log",
-                redis::cmd("SET")
-                    .arg(REVOCATION_GENERATION)
-                    .arg(&fresh)
-                    .arg("NX")
-                    .query_async(&mut conn),
-            )
-            .await?;
-        current = match set {
-            Some(_) => Some(fresh),
-            // Another replica set it first: read theirs.
-            None => {
-                store
-                    .run(
-                        "revocation_log",
-                        redis::cmd("GET")
-                            .arg(REVOCATION_GENERATION)
-                            .query_async(&mut conn),
-                    )
-                    .await?
-            }
-        };
+    match set {
+        Some(_) => Some(fresh),
+        // Another replica set it first: theirs.
+        None => get().await?,
     }
-    let mut known = store
-        .revocations
-        .generation
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let lost = known.is_some() && *known != current;
-    *known = current;
-    Some(lost)
 }
 
 /// Writes every revocation this replica holds (its own and those it heard) back to a log Redis
