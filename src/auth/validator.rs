@@ -80,7 +80,9 @@ fn logout_memory(token: &SecretString, at_least: Duration) -> Duration {
         .flatten()
     {
         Some(exp) => {
-            let left = exp.saturating_sub(jwt::now_secs()) + jwt::LEEWAY.as_secs();
+            let left = exp
+                .saturating_sub(jwt::now_secs())
+                .saturating_add(jwt::LEEWAY.as_secs());
             Duration::from_secs(left).min(MAX_LOGOUT_MEMORY)
         }
         None => at_least.min(MAX_LOGOUT_MEMORY),

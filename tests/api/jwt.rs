@@ -704,3 +704,41 @@ async fn a_decision_that_needs_the_profile_gets_it_once_per_user_or_fails_closed
     assert_eq!(again, full);
     assert_eq!(app.emulator.calls(Endpoint::UserInfo), 1, "cached per user");
 }
+
+/// Logging out with a forged JWT whose `exp` is the largest number a claim can hold is the
+/// caller's mistake: it gets an answer, never a server error (how long the logout is
+/// remembered is computed from that unchecked `exp`).
+#[tokio::test]
+async fn a_logout_with_a_forged_jwt_of_the_largest_exp_is_answered() {
+    let app = TestApp::builder().spawn().await;
+    warm_up(&app).await;
+    let valid = app
+        .emulator
+        .issue_jwt(ALICE_USER)
+        .expect("alice")
+        .access_token;
+    let mut claims = app.emulator.jwt_claims(ALICE_USER).expect("claims");
+    claims["exp"] = json!(u64::MAX);
+    let mut pieces = valid.split('.');
+    let (header, _, signature) = (
+        pieces.next().expect("h"),
+        pieces.next(),
+        pieces.next().expect("s"),
+    );
+    let forged = format!("{header}.{}.{signature}", part(&claims));
+    let r = app
+        .http
+        .post(app.url("/oauth2/logout"))
+        .bearer_auth(&forged)
+        .header("x-instance-url", app.emulator.base_url())
+        .send()
+        .await
+        .expect("logout");
+    assert!(
+        r.status().is_success() || r.status().is_client_error(),
+        "logout answered {}",
+        r.status()
+    );
+    let body: Value = r.json().await.expect("a JSON answer");
+    assert!(body.is_object(), "{body}");
+}
