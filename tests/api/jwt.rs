@@ -48,6 +48,28 @@ fn part(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
+/// `token` with its payload replaced by `claims`, header and signature kept as they were.
+fn with_payload(token: &str, claims: &Value) -> String {
+    let mut pieces = token.split('.');
+    let (header, _, signature) = (
+        pieces.next().expect("h"),
+        pieces.next(),
+        pieces.next().expect("s"),
+    );
+    format!("{header}.{}.{signature}", part(claims))
+}
+
+/// `POST /oauth2/logout` with `token` as the bearer.
+async fn log_out(app: &TestApp, token: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/oauth2/logout"))
+        .bearer_auth(token)
+        .header("x-instance-url", app.emulator.base_url())
+        .send()
+        .await
+        .expect("logout")
+}
+
 #[tokio::test]
 async fn a_known_users_new_jwt_is_admitted_with_no_call_at_salesforce() {
     let app = TestApp::builder().spawn().await;
@@ -112,14 +134,8 @@ async fn forged_and_unacceptable_jwts_are_refused_locally() {
     };
 
     // The signature no longer covers the payload: bob's id in alice's token.
-    let mut pieces = valid.split('.');
-    let (header, _, signature) = (
-        pieces.next().expect("h"),
-        pieces.next(),
-        pieces.next().expect("s"),
-    );
     let bob = with(json!({"sub": "uid:0055j00000BoB01AAF"}));
-    let tampered = format!("{header}.{}.{signature}", part(&bob));
+    let tampered = with_payload(&valid, &bob);
 
     // Signed with a key the issuer never published, under the issuer's current kid.
     let mut foreign_header = Header::new(Algorithm::RS256);
@@ -570,14 +586,7 @@ async fn a_jwt_logged_out_through_sfgate_stops_working_at_once() {
         .expect("alice")
         .access_token;
     expect_status(me(&app, &token).await, 200).await;
-    let logout = app
-        .http
-        .post(app.url("/oauth2/logout"))
-        .bearer_auth(&token)
-        .header("x-instance-url", app.emulator.base_url())
-        .send()
-        .await
-        .expect("logout");
+    let logout = log_out(&app, &token).await;
     assert!(logout.status().is_success(), "{}", logout.status());
     assert!(app.emulator.is_revoked(&token));
     // Its signature and exp are still fine: only sfgate's memory of the logout refuses it.
@@ -719,21 +728,7 @@ async fn a_logout_with_a_forged_jwt_of_the_largest_exp_is_answered() {
         .access_token;
     let mut claims = app.emulator.jwt_claims(ALICE_USER).expect("claims");
     claims["exp"] = json!(u64::MAX);
-    let mut pieces = valid.split('.');
-    let (header, _, signature) = (
-        pieces.next().expect("h"),
-        pieces.next(),
-        pieces.next().expect("s"),
-    );
-    let forged = format!("{header}.{}.{signature}", part(&claims));
-    let r = app
-        .http
-        .post(app.url("/oauth2/logout"))
-        .bearer_auth(&forged)
-        .header("x-instance-url", app.emulator.base_url())
-        .send()
-        .await
-        .expect("logout");
+    let r = log_out(&app, &with_payload(&valid, &claims)).await;
     assert!(
         r.status().is_success() || r.status().is_client_error(),
         "logout answered {}",
