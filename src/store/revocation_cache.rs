@@ -65,15 +65,12 @@ impl moka::Expiry<SalesforceId, (u64, u64)> for UserUntilMs {
 
 impl Revocations {
     pub(super) fn new(identity_ttl: Duration) -> Self {
-        let cache = || {
-            moka::sync::Cache::builder()
-                .max_capacity(MAX_TRACKED)
-                .expire_after(UntilMs)
-                .build()
-        };
         Self {
             marked: Tombstones::new(MAX_TRACKED),
-            pending: cache(),
+            pending: moka::sync::Cache::builder()
+                .max_capacity(MAX_TRACKED)
+                .expire_after(UntilMs)
+                .build(),
             on_hearing: OnceLock::new(),
             users: moka::sync::Cache::builder()
                 .max_capacity(MAX_TRACKED)
