@@ -332,13 +332,14 @@ pub(crate) fn rss_and_fds(pid: u32) -> Option<ProcessFigures> {
     })
 }
 
-/// The allocator's figures a replica reports at `/metrics` (bytes): in use, kept resident,
-/// kept as address space only; and what it holds that grows with traffic: identities cached,
+/// The allocator's figures a replica reports at `/metrics` (bytes): in use, kept resident, its
+/// own bookkeeping (part of resident), kept as address space only; and what it holds that grows with traffic: identities cached,
 /// logouts and revocations remembered (entries, and the bytes their sets take).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct AllocatorFigures {
     pub(crate) allocated: u64,
     pub(crate) resident: u64,
+    pub(crate) metadata: u64,
     pub(crate) retained: u64,
     pub(crate) identities: u64,
     pub(crate) logouts: u64,
@@ -380,6 +381,8 @@ pub(crate) async fn allocator_figures(
     Some(AllocatorFigures {
         allocated: gauge("sfgate_allocator_allocated_bytes")?,
         resident: gauge("sfgate_allocator_resident_bytes")?,
+        // Absent from replicas built before the gauge existed.
+        metadata: gauge("sfgate_allocator_metadata_bytes").unwrap_or(0),
         retained: gauge("sfgate_allocator_retained_bytes")?,
         identities: gauge("sfgate_identity_cache_entries").unwrap_or(0),
         logouts: sum("sfgate_logouts_remembered"),

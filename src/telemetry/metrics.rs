@@ -127,6 +127,10 @@ fn describe() {
             "Pages jemalloc keeps resident, freed ones not yet returned included",
         ),
         (
+            "sfgate_allocator_metadata_bytes",
+            "jemalloc's own bookkeeping, part of the resident pages; it does not shrink after a peak",
+        ),
+        (
             "sfgate_allocator_retained_bytes",
             "Address space jemalloc keeps without memory behind it",
         ),
