@@ -110,9 +110,13 @@ impl Plan {
             (EmulatorFailing, 20.0),
             (EmulatorHanging, 20.0),
             (JwksRotation, 0.0),
+            // The rolling restart follows the Redis restart, not the app's: a replica that
+            // starts while tokens logged out before Redis lost its data are still unexpired
+            // must learn them from the log the other replica wrote back (a replica started
+            // after they expired would admit nothing, whatever it had learned).
             (RedisDown, 15.0),
-            (AppRestart, 5.0),
             (RollingRestart, 0.0),
+            (AppRestart, 5.0),
             (Burst, 30.0),
         ];
         // The faults run from minute 2 to a quiet tail at the end, longer than any idle
