@@ -217,8 +217,17 @@ impl Upstream {
                 let websocket = protocol.as_bytes().eq_ignore_ascii_case(b"websocket");
                 let slot = parts.extensions.remove::<crate::server::ConnectionSlot>();
                 let end = parts.extensions.remove::<super::TunnelEnd>();
-                self.tunnels
-                    .open(client_upgrade, upstream_upgrade, websocket, slot, end);
+                // An upgraded HTTP/1 connection is the client's socket alone; only then may
+                // the tunnel take the socket over (an HTTP/2 connection carries other streams).
+                let own_socket = parts.version <= Version::HTTP_11;
+                self.tunnels.open(
+                    client_upgrade,
+                    upstream_upgrade,
+                    websocket,
+                    slot,
+                    end,
+                    own_socket,
+                );
                 let (mut head, _) = response.into_parts();
                 let accepted = head.headers.get(header::UPGRADE).cloned();
                 headers::remove_hop_by_hop(&mut head.headers);

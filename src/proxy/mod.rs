@@ -10,6 +10,7 @@ mod error;
 mod forward;
 mod tunnel;
 mod tunnel_end;
+mod tunnel_threads;
 mod upgrade;
 mod upstream_pool;
 

@@ -10,7 +10,10 @@
 //! both sides get a Close frame `1008` (policy violation) with the reason, then the
 //! connections close.
 
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use crate::server::hand_over::HandOver;
+use axum::body::Bytes;
+use hyper::upgrade::{OnUpgrade, Parts, Upgraded};
+use hyper_rustls::MaybeHttpsStream;
 use hyper_util::rt::TokioIo;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,6 +48,11 @@ impl Tunnels {
     /// Joins the two sides once both upgrades complete, in a task of its own. The client
     /// connection's `slot` (MAX_CONNECTIONS) is held until the tunnel ends, which is at the
     /// latest when `end` says its credential ended.
+    ///
+    /// When both sides are plain TCP sockets and the client's connection is its own
+    /// (`own_socket`: HTTP/1), they move to the tunnel threads ([`super::tunnel_threads`]) once
+    /// upgraded; otherwise (a TLS upstream, a connection served without a slot) the tunnel
+    /// stays on the thread that accepted the client.
     pub fn open(
         &self,
         client: OnUpgrade,
@@ -52,13 +60,21 @@ impl Tunnels {
         websocket: bool,
         slot: Option<crate::server::ConnectionSlot>,
         end: Option<super::TunnelEnd>,
+        own_socket: bool,
     ) {
-        let guard = OpenGuard::new(self.open.clone());
-        let mut shutdown = self.closing.subscribe();
-        let idle = self.idle;
+        let hand_over = slot
+            .as_ref()
+            .filter(|_| own_socket)
+            .map(|s| s.hand_over().clone());
+        let tunnel = Tunnel {
+            _guard: OpenGuard::new(self.open.clone()),
+            _slot: slot,
+            shutdown: self.closing.subscribe(),
+            idle: self.idle,
+            websocket,
+            end,
+        };
         tokio::spawn(async move {
-            let _guard = guard;
-            let _slot = slot;
             let (client, upstream) = match tokio::try_join!(client, upstream) {
                 Ok(both) => both,
                 Err(e) => {
@@ -66,36 +82,18 @@ impl Tunnels {
                     return;
                 }
             };
-            let (close, closing) = watch::channel(None);
-            // Shutdown or the credential's end asks this tunnel to close, once.
-            let signal = async move {
-                let ended = async {
-                    match end {
-                        Some(end) => end.ended().await,
-                        None => std::future::pending().await,
-                    }
-                };
-                let why = tokio::select! {
-                    _ = shutdown.wait_for(|stop| *stop) => Close::GOING_AWAY,
-                    reason = ended => {
-                        tracing::info!(reason, "closing a tunnel whose credential ended");
-                        metrics::counter!("sfgate_tunnels_ended_total").increment(1);
-                        Close::policy(reason)
-                    }
-                };
-                close.send_replace(Some(why));
-                std::future::pending::<()>().await;
-            };
-            let joined = join(
-                TokioIo::new(client),
-                TokioIo::new(upstream),
-                idle,
-                websocket,
-                closing,
-            );
-            tokio::select! {
-                () = joined => {}
-                () = signal => {}
+            match (hand_over, super::tunnel_threads::handle()) {
+                (Some(hand_over), Some(threads)) => {
+                    move_to_tunnel_threads(client, upstream, &hand_over, &threads, tunnel).await;
+                }
+                _ => {
+                    tunnel
+                        .run(
+                            tokio::io::split(TokioIo::new(client)),
+                            tokio::io::split(TokioIo::new(upstream)),
+                        )
+                        .await;
+                }
             }
         });
     }
@@ -111,6 +109,186 @@ impl Tunnels {
         self.closing.send_replace(true);
         let mut open = self.open.subscribe();
         let _ = tokio::time::timeout(CLOSE_GRACE, open.wait_for(|n| *n == 0)).await;
+    }
+}
+
+/// What a tunnel needs besides its two sides, wherever it runs.
+struct Tunnel {
+    /// Counts the tunnel as open until it ends.
+    _guard: OpenGuard,
+    /// The client connection's place under MAX_CONNECTIONS, held until the tunnel ends.
+    _slot: Option<crate::server::ConnectionSlot>,
+    shutdown: watch::Receiver<bool>,
+    idle: Duration,
+    websocket: bool,
+    end: Option<super::TunnelEnd>,
+}
+
+impl Tunnel {
+    /// Relays between the two sides (each split into its read and write halves) until one
+    /// ends, the tunnel idles out, the server shuts down or the credential ends.
+    async fn run<CR, CW, UR, UW>(self, client: (CR, CW), upstream: (UR, UW))
+    where
+        CR: AsyncRead + Unpin,
+        CW: AsyncWrite + Unpin,
+        UR: AsyncRead + Unpin,
+        UW: AsyncWrite + Unpin,
+    {
+        let Self {
+            _guard,
+            _slot,
+            mut shutdown,
+            idle,
+            websocket,
+            end,
+        } = self;
+        let (close, closing) = watch::channel(None);
+        // Shutdown or the credential's end asks this tunnel to close, once.
+        let signal = async move {
+            let ended = async {
+                match end {
+                    Some(end) => end.ended().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let why = tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => Close::GOING_AWAY,
+                reason = ended => {
+                    tracing::info!(reason, "closing a tunnel whose credential ended");
+                    metrics::counter!("sfgate_tunnels_ended_total").increment(1);
+                    Close::policy(reason)
+                }
+            };
+            close.send_replace(Some(why));
+            std::future::pending::<()>().await;
+        };
+        let joined = join(client, upstream, idle, websocket, closing);
+        tokio::select! {
+            () = joined => {}
+            () = signal => {}
+        }
+    }
+}
+
+/// Takes both sockets out of their HTTP connections and runs the tunnel on the tunnel
+/// threads, with the bytes each side's HTTP connection had already read past the upgrade sent
+/// on first. A TLS upstream stays where it is, and so does its tunnel.
+async fn move_to_tunnel_threads(
+    client: Upgraded,
+    upstream: Upgraded,
+    hand_over: &HandOver,
+    threads: &tokio::runtime::Handle,
+    tunnel: Tunnel,
+) {
+    let (upstream, upstream_early) = match upstream.downcast::<UpstreamIo>() {
+        Ok(Parts {
+            io: MaybeHttpsStream::Http(io),
+            read_buf,
+            ..
+        }) => (io.into_inner(), read_buf),
+        Ok(Parts { io, read_buf, .. }) => {
+            // TLS to the app: the tunnel stays here, on the connection as it is.
+            let upstream = Early::new(read_buf, TokioIo::new(io));
+            tunnel
+                .run(
+                    tokio::io::split(TokioIo::new(client)),
+                    tokio::io::split(upstream),
+                )
+                .await;
+            return;
+        }
+        Err(upstream) => {
+            tunnel
+                .run(
+                    tokio::io::split(TokioIo::new(client)),
+                    tokio::io::split(TokioIo::new(upstream)),
+                )
+                .await;
+            return;
+        }
+    };
+    let mut client = TokioIo::new(client);
+    // `None`: the client closed meanwhile; nothing to tunnel.
+    let Some((client, client_early)) = hand_over.take(&mut client).await else {
+        return;
+    };
+    // Out of this thread's event loop, into the tunnel threads' (registered there anew).
+    let (Ok(client), Ok(upstream)) = (client.into_std(), upstream.into_std()) else {
+        return;
+    };
+    metrics::counter!("sfgate_tunnels_moved_total").increment(1);
+    super::tunnel_threads::spawn(threads, async move {
+        let (Ok(client), Ok(upstream)) = (
+            tokio::net::TcpStream::from_std(client),
+            tokio::net::TcpStream::from_std(upstream),
+        ) else {
+            return;
+        };
+        let (client_read, client_write) = client.into_split();
+        let (upstream_read, upstream_write) = upstream.into_split();
+        tunnel
+            .run(
+                (
+                    Early::new(Bytes::from(client_early), client_read),
+                    client_write,
+                ),
+                (Early::new(upstream_early, upstream_read), upstream_write),
+            )
+            .await;
+    });
+}
+
+/// The upstream connection's stream as the proxy's connector makes it.
+type UpstreamIo = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
+
+/// A read side with the bytes its HTTP connection had already read in front.
+struct Early<R> {
+    early: Bytes,
+    inner: R,
+}
+
+impl<R> Early<R> {
+    fn new(early: Bytes, inner: R) -> Self {
+        Self { early, inner }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Early<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if !self.early.is_empty() {
+            let n = self.early.len().min(buf.remaining());
+            buf.put_slice(&self.early.split_to(n));
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Early<W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -161,18 +339,21 @@ enum Toward {
     Upstream,
 }
 
-async fn join(
-    client: TokioIo<Upgraded>,
-    upstream: TokioIo<Upgraded>,
+async fn join<CR, CW, UR, UW>(
+    (client_read, client_write): (CR, CW),
+    (upstream_read, upstream_write): (UR, UW),
     idle: Duration,
     websocket: bool,
     closing: watch::Receiver<Option<Close>>,
-) {
+) where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    UR: AsyncRead + Unpin,
+    UW: AsyncWrite + Unpin,
+{
     let started = Instant::now();
     let last = Arc::new(AtomicU64::new(0));
     let shutting_down = closing.clone();
-    let (client_read, client_write) = tokio::io::split(client);
-    let (upstream_read, upstream_write) = tokio::io::split(upstream);
     let up = pump(
         client_read,
         upstream_write,

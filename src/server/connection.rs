@@ -2,6 +2,7 @@
 //! the HTTP/2 header-block deadline, and graceful shutdown.
 
 use super::h2_headers::{HeaderBlockClock, WatchHeaderBlocks};
+use super::hand_over::HandOverStream;
 use super::slot::ConnectionSlot;
 use super::{ConnectionLimits, CLOSE_GRACE};
 use axum::body::Body;
@@ -33,6 +34,7 @@ pub(super) async fn serve_connection(
     metrics::gauge!("sfgate_connections_open").increment(1.0);
     let activity = Activity::new();
     let tracked = activity.clone();
+    let hand_over = slot.hand_over().clone();
     let service = ServiceBuilder::new()
         .map_future(move |future| track(future, InFlight::start(&tracked)))
         .layer(Extension(ConnectInfo(remote)))
@@ -50,6 +52,8 @@ pub(super) async fn serve_connection(
         .keep_alive_interval(limits.keep_alive_interval)
         .keep_alive_timeout(limits.keep_alive_timeout);
     let headers = HeaderBlockClock::new();
+    // A tunnel may take the socket over once the connection is upgraded (hand_over.rs).
+    let stream = HandOverStream::new(stream, hand_over);
     let stream = WatchHeaderBlocks::new(stream, headers.clone());
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(connection);

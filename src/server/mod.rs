@@ -30,6 +30,7 @@
 mod accept;
 mod connection;
 pub mod h2_headers;
+pub mod hand_over;
 pub mod listeners;
 mod slot;
 pub mod threads;

@@ -109,6 +109,10 @@ fn describe() {
         "Times this replica found Redis had lost the revocation log and wrote back the revocations it holds"
     );
     describe_counter!(
+        "sfgate_tunnels_moved_total",
+        "Tunnels moved to the tunnel threads once upgraded (a tunnel to an app over TLS stays on the thread that accepted it)"
+    );
+    describe_counter!(
         "sfgate_tombstones_forgotten_early_total",
         "Logouts or revocations forgotten before their time because their set was full"
     );

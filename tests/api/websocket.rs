@@ -405,3 +405,101 @@ async fn cookie_websocket_handshakes_must_come_from_our_origin_or_a_listed_one()
     connect(&app, "/socket", &headers).await;
     connect(&app, "/socket", &bearer(&app)).await;
 }
+
+/// Bytes sent right behind the handshake, in the same write, on both sides: the HTTP
+/// connections have read them before the tunnel takes the sockets over to the tunnel threads,
+/// and they must cross first and whole. Raw sockets, so that neither side waits for the
+/// other's handshake before writing; the tunnel is counted as moved.
+#[tokio::test]
+async fn bytes_sent_right_behind_the_handshake_cross_the_tunnel_first() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Reads up to the end of an HTTP head; returns the head and whatever came after it.
+    async fn head_and_rest(stream: &mut TcpStream) -> (String, Vec<u8>) {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+                .await
+                .expect("in time")
+                .expect("read");
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+            if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                let rest = seen.split_off(end + 4);
+                return (String::from_utf8_lossy(&seen).into_owned(), rest);
+            }
+        }
+    }
+
+    /// Reads until `got` holds `want` (bytes may arrive in pieces).
+    async fn read_until(stream: &mut TcpStream, got: &mut Vec<u8>, want: &[u8]) {
+        let mut buf = [0u8; 4096];
+        while !got.windows(want.len()).any(|w| w == want) {
+            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+                .await
+                .expect("in time")
+                .expect("read");
+            assert!(n > 0, "closed with {:?}", String::from_utf8_lossy(got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    // The app: its 101 and its first bytes in one write, then an echo of what arrives.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let (_, mut early) = head_and_rest(&mut socket).await;
+        socket
+            .write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\
+                  Upgrade: websocket\r\n\r\nthe app's first bytes;",
+            )
+            .await
+            .expect("write");
+        // Echo, starting with anything that came behind the handshake.
+        let mut buf = [0u8; 4096];
+        loop {
+            if !early.is_empty() && socket.write_all(&early).await.is_err() {
+                return;
+            }
+            early.clear();
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => early.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    let app = TestApp::builder().gateway_for(&upstream).spawn().await;
+    let moved_before = metric(&scrape(&app).await, "sfgate_tunnels_moved_total", &[]);
+    let auth = bearer(&app);
+    let mut client = TcpStream::connect(app.gateway.addr).await.expect("connect");
+    let mut request = String::from(
+        "GET /socket HTTP/1.1\r\nHost: sfgate\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+    );
+    for (name, value) in &auth {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\nthe client's first bytes;");
+    client.write_all(request.as_bytes()).await.expect("write");
+
+    let (head, mut got) = head_and_rest(&mut client).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    read_until(&mut client, &mut got, b"the app's first bytes;").await;
+    read_until(&mut client, &mut got, b"the client's first bytes;").await;
+    // And the tunnel goes on carrying bytes both ways after them.
+    client.write_all(b"later;").await.expect("write");
+    read_until(&mut client, &mut got, b"later;").await;
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "the app's first bytes;the client's first bytes;later;"
+    );
+    let moved = metric(&scrape(&app).await, "sfgate_tunnels_moved_total", &[]);
+    assert!(
+        moved > moved_before,
+        "the tunnel was not moved to the tunnel threads ({moved_before} -> {moved})"
+    );
+}
