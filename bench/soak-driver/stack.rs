@@ -333,8 +333,9 @@ pub(crate) fn rss_and_fds(pid: u32) -> Option<ProcessFigures> {
 }
 
 /// The allocator's figures a replica reports at `/metrics` (bytes): in use, kept resident, its
-/// own bookkeeping (part of resident), kept as address space only; and what it holds that grows with traffic: identities cached,
-/// logouts and revocations remembered (entries, and the bytes their sets take).
+/// own bookkeeping, kept as address space only; and what it holds that grows with traffic:
+/// identities cached, logouts and revocations remembered (entries, and the bytes their sets
+/// take).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct AllocatorFigures {
     pub(crate) allocated: u64,

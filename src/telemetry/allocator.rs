@@ -45,8 +45,9 @@ pub struct Figures {
     /// Pages the allocator keeps resident: active, its metadata, and freed pages not yet
     /// returned to the system.
     pub resident: u64,
-    /// The allocator's own bookkeeping (part of `resident`): its extent records and tables,
-    /// which grow with the largest number of extents it has held and do not shrink.
+    /// The allocator's own bookkeeping: its extent records and tables, which grow with the
+    /// largest number of extents it has held and do not shrink (their touched pages are in
+    /// `resident`).
     pub metadata: u64,
     /// Address space kept mapped without memory behind it (returned pages, reused later).
     pub retained: u64,

@@ -74,12 +74,9 @@ async fn the_binary_purges_freed_memory_from_background_threads_and_reports_its_
         scrape.contains("sfgate_allocator_retained_bytes"),
         "{scrape}"
     );
-    // The allocator's bookkeeping is part of what it keeps resident.
+    // The allocator's own bookkeeping, apart.
     let metadata = metric(&scrape, "sfgate_allocator_metadata_bytes", &[]);
-    assert!(
-        metadata > 0.0 && metadata <= resident,
-        "metadata {metadata}, resident {resident}"
-    );
+    assert!(metadata > 0.0, "metadata {metadata}");
 }
 
 #[tokio::test]
