@@ -813,6 +813,6 @@ fn minute_series(samples: &[Sample]) -> String {
         return rows;
     }
     format!(
-        "\n## Replicas, minute by minute\n\nRSS and its anonymous part (heap, stacks), open descriptors, and jemalloc's figures from the replica's `/metrics`: memory in use / pages kept resident / the allocator's own bookkeeping, which does not shrink after a peak / address space kept without memory (MiB); identities cached / logouts and revocations remembered (the memory their sets take).\n\n| replica | at | RSS (MiB) | anonymous (MiB) | descriptors | allocator: in use / resident / metadata / retained (MiB) | identities / logouts remembered |\n|---|---|---|---|---|---|---|\n{rows}"
+        "\n## Replicas, minute by minute\n\nRSS and its anonymous part (heap, stacks), open descriptors, and jemalloc's figures from the replica's `/metrics`: memory in use / pages kept resident / the allocator's own bookkeeping / address space kept without memory (MiB); identities cached / logouts and revocations remembered (the memory their sets take).\n\n| replica | at | RSS (MiB) | anonymous (MiB) | descriptors | allocator: in use / resident / metadata / retained (MiB) | identities / logouts remembered |\n|---|---|---|---|---|---|---|\n{rows}"
     )
 }

@@ -47,9 +47,11 @@ fn is_handed_over(e: &io::Error) -> bool {
 
 impl HandOver {
     /// Takes the socket out of `upgraded` (the client's side of an upgrade, read through the
-    /// HTTP server's buffers), with the bytes those buffers held. `None` when the socket is
-    /// not there to take (a connection served without [`HandOverStream`], or closed
-    /// meanwhile); `upgraded` must then not be used, its connection may be half read.
+    /// HTTP server's buffers), with the bytes those buffers held. `upgraded` must read from
+    /// the [`HandOverStream`] this hand-over belongs to, as every connection the server
+    /// serves does (another stream would be read until its peer closes). `None` when the
+    /// client closed meanwhile; `upgraded` must then not be used, its connection may be half
+    /// read.
     pub async fn take<R: AsyncRead + Unpin>(
         &self,
         upgraded: &mut R,

@@ -13,10 +13,10 @@
 //! allocator's own bookkeeping (`metadata`), and address space kept without memory behind it
 //! (`retained`).
 //!
-//! `metadata` is there because of what a peak leaves behind: jemalloc keeps a record for every
-//! extent it has handed out and never returns those records to the system, so after a burst
-//! of connections RSS stays somewhat above its level before the burst while memory in use is
-//! back where it was (docs/soak.md measures it). The gauge shows that part apart.
+//! `metadata` tells the allocator's bookkeeping apart from pages that hold the program's
+//! memory: after a burst of connections RSS stays somewhat above its level before the burst
+//! while memory in use is back where it was (docs/soak.md); with this gauge flat through such
+//! a step, the step is partly used pages, not bookkeeping.
 
 /// Turns on jemalloc's background purging threads (at most one per CPU). Returns whether they
 /// are on afterwards; an allocator built without them (another platform) leaves them off.
@@ -45,9 +45,8 @@ pub struct Figures {
     /// Pages the allocator keeps resident: active, its metadata, and freed pages not yet
     /// returned to the system.
     pub resident: u64,
-    /// The allocator's own bookkeeping: its extent records and tables, which grow with the
-    /// largest number of extents it has held and do not shrink (their touched pages are in
-    /// `resident`).
+    /// The allocator's own bookkeeping: its extent records and tables (never returned to the
+    /// system; their touched pages are in `resident`).
     pub metadata: u64,
     /// Address space kept mapped without memory behind it (returned pages, reused later).
     pub retained: u64,

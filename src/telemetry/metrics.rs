@@ -132,7 +132,7 @@ fn describe() {
         ),
         (
             "sfgate_allocator_metadata_bytes",
-            "jemalloc's own bookkeeping (its extent records and tables); it does not shrink after a peak",
+            "jemalloc's own bookkeeping (its extent records and tables)",
         ),
         (
             "sfgate_allocator_retained_bytes",
