@@ -36,12 +36,14 @@ async fn assert_refused(app: &TestApp, token: &str, status: u16, case: &str) {
     assert_eq!(body["error"], expected, "{case}: {body}");
 }
 
-/// One admitted JWT: the issuer's keys and alice's profile are then cached.
-async fn warm_up(app: &TestApp) {
+/// One admitted JWT: the issuer's keys and alice's profile are then cached. Returns it, a
+/// valid token to forge others from.
+async fn warm_up(app: &TestApp) -> String {
     let grant = app.emulator.issue_jwt(ALICE_USER).expect("alice");
     assert_eq!(grant.token_format.as_deref(), Some("jwt"));
     let r = me(app, &grant.access_token).await;
     expect_status(r, 200).await;
+    grant.access_token
 }
 
 fn part(value: &Value) -> String {
@@ -319,12 +321,7 @@ async fn locally_checked_jwts_spend_no_salesforce_budget_but_key_fetches_do() {
         .env("VALIDATION_MISSES_PER_MINUTE", "2")
         .spawn()
         .await;
-    warm_up(&app).await;
-    let valid = app
-        .emulator
-        .issue_jwt(ALICE_USER)
-        .expect("alice")
-        .access_token;
+    let valid = warm_up(&app).await;
     let (signed, signature) = valid.rsplit_once('.').expect("three parts");
     app.emulator.reset_stats();
     // Many more forged JWTs than the budget allows: each refused locally, none rate limited.
@@ -720,12 +717,7 @@ async fn a_decision_that_needs_the_profile_gets_it_once_per_user_or_fails_closed
 #[tokio::test]
 async fn a_logout_with_a_forged_jwt_of_the_largest_exp_is_answered() {
     let app = TestApp::builder().spawn().await;
-    warm_up(&app).await;
-    let valid = app
-        .emulator
-        .issue_jwt(ALICE_USER)
-        .expect("alice")
-        .access_token;
+    let valid = warm_up(&app).await;
     let mut claims = app.emulator.jwt_claims(ALICE_USER).expect("claims");
     claims["exp"] = json!(u64::MAX);
     let r = log_out(&app, &with_payload(&valid, &claims)).await;
