@@ -86,14 +86,7 @@ impl Tunnels {
                 (Some(hand_over), Some(threads)) => {
                     move_to_tunnel_threads(client, upstream, &hand_over, &threads, tunnel).await;
                 }
-                _ => {
-                    tunnel
-                        .run(
-                            tokio::io::split(TokioIo::new(client)),
-                            tokio::io::split(TokioIo::new(upstream)),
-                        )
-                        .await;
-                }
+                _ => tunnel.run_here(client, TokioIo::new(upstream)).await,
             }
         });
     }
@@ -125,6 +118,18 @@ struct Tunnel {
 }
 
 impl Tunnel {
+    /// Runs the tunnel on this thread: the client's side as the server upgraded it.
+    async fn run_here<U>(self, client: Upgraded, upstream: U)
+    where
+        U: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.run(
+            tokio::io::split(TokioIo::new(client)),
+            tokio::io::split(upstream),
+        )
+        .await;
+    }
+
     /// Relays between the two sides (each split into its read and write halves) until one
     /// ends, the tunnel idles out, the server shuts down or the credential ends.
     async fn run<CR, CW, UR, UW>(self, client: (CR, CW), upstream: (UR, UW))
@@ -189,23 +194,10 @@ async fn move_to_tunnel_threads(
         Ok(Parts { io, read_buf, .. }) => {
             // TLS to the app: the tunnel stays here, on the connection as it is.
             let upstream = Early::new(read_buf, TokioIo::new(io));
-            tunnel
-                .run(
-                    tokio::io::split(TokioIo::new(client)),
-                    tokio::io::split(upstream),
-                )
-                .await;
-            return;
+            return tunnel.run_here(client, upstream).await;
         }
-        Err(upstream) => {
-            tunnel
-                .run(
-                    tokio::io::split(TokioIo::new(client)),
-                    tokio::io::split(TokioIo::new(upstream)),
-                )
-                .await;
-            return;
-        }
+        // Not the connector's stream (none other is made today): the tunnel stays here.
+        Err(upstream) => return tunnel.run_here(client, TokioIo::new(upstream)).await,
     };
     let mut client = TokioIo::new(client);
     // `None`: the client closed meanwhile; nothing to tunnel.
@@ -217,7 +209,8 @@ async fn move_to_tunnel_threads(
         return;
     };
     metrics::counter!("sfgate_tunnels_moved_total").increment(1);
-    super::tunnel_threads::spawn(threads, async move {
+    // Detached: the tunnel ends by itself, and shutdown reaches it through `tunnel`.
+    drop(threads.spawn(async move {
         let (Ok(client), Ok(upstream)) = (
             tokio::net::TcpStream::from_std(client),
             tokio::net::TcpStream::from_std(upstream),
@@ -235,7 +228,7 @@ async fn move_to_tunnel_threads(
                 (Early::new(upstream_early, upstream_read), upstream_write),
             )
             .await;
-    });
+    }));
 }
 
 /// The upstream connection's stream as the proxy's connector makes it.

@@ -9,7 +9,6 @@
 //! a work-stealing runtime beats the same relay thread per core). So once upgraded, a tunnel's
 //! two sockets move here, and the runtime's workers share the tunnels between them.
 
-use std::future::Future;
 use std::sync::OnceLock;
 use tokio::runtime::{Handle, Runtime};
 
@@ -36,9 +35,4 @@ pub(super) fn handle() -> Option<Handle> {
         })
         .as_ref()
         .map(|runtime| runtime.handle().clone())
-}
-
-/// Runs `tunnel` on the tunnel threads.
-pub(super) fn spawn(handle: &Handle, tunnel: impl Future<Output = ()> + Send + 'static) {
-    drop(handle.spawn(tunnel));
 }
