@@ -16,6 +16,13 @@
 //!   any tokio program relaying a WebSocket's bytes, on the work-stealing runtime.
 //! - [`start_tpc_relay`]: the same relay thread per core (one current-thread runtime per core,
 //!   each with its own `SO_REUSEPORT` listener), the design sfgate serves WebSockets on.
+//! - [`start_tpc_identity_proxy`]: the thread-per-core floor plus the work sfgate cannot skip
+//!   for a proxied request, done by sfgate's own functions: the request id, the identity check
+//!   (`Authenticator::serve`: credentials, instance, the identity cache, the route rules), and
+//!   the header rewrites both ways (`upstream_request_headers`, the identity headers, the
+//!   answer's hop-by-hop removal). No router, no middleware layers, no metrics, no upstream
+//!   timeout: the floor of a request path shaped like the floor's, which bounds what
+//!   reshaping sfgate's own request path could reach.
 //! - [`start_tpc_responder`]: hyper's server thread per core answering every request `202`
 //!   with an empty body at once: what nginx's `auth_request` design costs by itself when the
 //!   authorisation answer costs nothing.
@@ -180,6 +187,136 @@ pub(crate) fn start_tpc_proxy(upstream: SocketAddr, threads: usize) -> Result<St
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .await;
     })
+}
+
+/// Thread names of the identity floor (for its CPU time).
+pub(crate) const TPC_IDENTITY_THREADS: &str = "bench-floor-id";
+
+/// Starts the thread-per-core floor with sfgate's identity check and header rewrites (see the
+/// module documentation) in front of `upstream`, checking callers with `auth` (an
+/// [`sfgate::state::AppState`]'s, built in this process from the gateway's configuration);
+/// returns its base URL.
+pub(crate) fn start_tpc_identity_proxy(
+    upstream: SocketAddr,
+    threads: usize,
+    auth: sfgate::auth::Authenticator,
+) -> Result<String, Failure> {
+    // The rewrite leaves `Host` out (the client's goes on as `X-Forwarded-Host`); sfgate's pool
+    // names the upstream instead, with a value prepared once, as here.
+    let host = axum::http::HeaderValue::from_str(&upstream.to_string())?;
+    start_per_core(threads, TPC_IDENTITY_THREADS, move |stream| {
+        let auth = auth.clone();
+        let host = host.clone();
+        async move {
+            let client = stream.peer_addr().ok();
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let auth = auth.clone();
+                let host = host.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        identity_then_forward(&auth, upstream, &host, client, request).await,
+                    )
+                }
+            });
+            let _ = Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await;
+        }
+    })
+}
+
+/// The identity check of a gateway configured as the benchmark's (`start_gateway`, with the
+/// identity cache's TTL of the gateway-mode cases), built in this process for
+/// [`start_tpc_identity_proxy`]. Must be called inside a tokio runtime (the application's
+/// background work is spawned on it).
+pub(crate) fn bench_authenticator(
+    emulator: &str,
+    upstream: SocketAddr,
+) -> Result<sfgate::auth::Authenticator, Failure> {
+    let env: std::collections::HashMap<String, String> = [
+        ("SF_CLIENT_ID", crate::CLIENT_ID),
+        ("SF_CLIENT_SECRET", crate::CLIENT_SECRET),
+        ("SF_REDIRECT_URI", "http://127.0.0.1:9/oauth2/callback"),
+        ("SF_LOGIN_URL", emulator),
+        ("SF_INSTANCE_ORIGINS", emulator),
+        ("SF_ALLOWED_ORGS", crate::ACME),
+        (
+            "SESSION_SECRET",
+            "bench-session-secret-0123456789-abcdefghijkl",
+        ),
+        ("VALIDATION_MISSES_PER_MINUTE", "100000000"),
+        ("IDENTITY_CACHE_TTL", "600"),
+        ("UPSTREAM_URL", &format!("http://{upstream}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let config = sfgate::config::Config::from_map(&env).map_err(|e| e.to_string())?;
+    let state = sfgate::state::AppState::new(config).map_err(|e| e.to_string())?;
+    Ok(state.auth.clone())
+}
+
+/// What sfgate's gateway mode does to a proxied request, without its router, layers, metrics
+/// and upstream timeout, around the floor's forwarding.
+async fn identity_then_forward(
+    auth: &sfgate::auth::Authenticator,
+    upstream: SocketAddr,
+    host: &axum::http::HeaderValue,
+    client: Option<SocketAddr>,
+    request: Request<Incoming>,
+) -> axum::response::Response {
+    use axum::body::Body;
+    use sfgate::headers::rewrite::{self, Forwarded, Outgoing};
+    use sfgate::middleware::request_id::{self, REQUEST_ID};
+    let (mut parts, body) = request.into_parts();
+    let policy = sfgate::domain::PathPolicy {
+        allow_encoded_slashes: false,
+    };
+    let Ok(path) = sfgate::domain::CanonicalPath::parse(parts.uri.path(), policy) else {
+        return status(400).map(|_| Body::empty());
+    };
+    let id = request_id::ensure(&mut parts.headers);
+    let rules = sfgate::access::RulePath::Checked(&path);
+    let browsers = sfgate::auth::BrowserRejection::Login;
+    let mut response = auth
+        .serve(parts, rules, browsers, |mut parts, caller| async move {
+            let vouched = auth.vouch(&caller);
+            let headers = rewrite::upstream_request_headers(
+                std::mem::take(&mut parts.headers),
+                &Outgoing {
+                    forwarded: Forwarded {
+                        client,
+                        host: None,
+                        trust_proxy: false,
+                    },
+                    underscores: Default::default(),
+                    drop_method_overrides: false,
+                    identity: Some(vouched.identity_headers()),
+                    assertion: vouched.assertion.as_ref(),
+                    access_token: None,
+                },
+            );
+            let mut request = Request::new(body);
+            *request.method_mut() = parts.method;
+            *request.uri_mut() = parts.uri;
+            *request.headers_mut() = headers;
+            request
+                .headers_mut()
+                .insert(axum::http::header::HOST, host.clone());
+            match forward_per_thread(upstream, request).await {
+                Ok(response) => {
+                    let (mut head, body) = response.into_parts();
+                    rewrite::remove_hop_by_hop_response(&mut head.headers);
+                    axum::response::Response::from_parts(head, Body::new(body))
+                }
+                Err(_) => status(502).map(|_| Body::empty()),
+            }
+        })
+        .await;
+    if !response.headers().contains_key(&REQUEST_ID) {
+        response.headers_mut().insert(REQUEST_ID, id);
+    }
+    response
 }
 
 /// Thread names of the thread-per-core `202` responder (for its CPU time).

@@ -7,9 +7,10 @@ use super::*;
 pub(crate) const PROXY_ROUNDS: usize = 5;
 
 /// nginx as the anchor: its static upstream directly, nginx as a plain reverse proxy to it,
-/// nginx `auth_request` asking sfgate, sfgate's gateway mode and the three floors (thread per
-/// core, work stealing, and nginx `auth_request` asking a bare responder that answers `202` at
-/// once), all to the same upstream. The proxies are measured in
+/// nginx `auth_request` asking sfgate, sfgate's gateway mode and the four floors (thread per
+/// core, the same with sfgate's identity check and header rewrites, work stealing, and nginx
+/// `auth_request` asking a bare responder that answers `202` at once), all to the same
+/// upstream. The proxies are measured in
 /// [`PROXY_ROUNDS`] alternated rounds (the order rotates each round, so load from neighbours
 /// falls on all alike) and each reports its median requests/s and median CPU per request: for
 /// nginx its master and workers together, for sfgate its process, for the floors their
@@ -22,12 +23,17 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
     let upstream: std::net::SocketAddr = ([127, 0, 0, 1], ports.upstream).into();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let tpc = floor::start_tpc_proxy(upstream, cores)?;
+    let identity = floor::start_tpc_identity_proxy(
+        upstream,
+        cores,
+        floor::bench_authenticator(&b.emu, upstream)?,
+    )?;
     let work_stealing = floor::start_hyper_proxy(upstream)?;
     let pid = |nginx: &NginxProcess| nginx.child.as_ref().and_then(|c| c.id());
     let nginx_pid = pid(&b.nginx.proxies).ok_or_else(|| fail("nginx exited"))?;
     let upstream_pid = pid(&b.nginx.upstream).ok_or_else(|| fail("the upstream nginx exited"))?;
     let sfgate_pid = b.gateway.id().ok_or_else(|| fail("the gateway exited"))?;
-    let runs: [(&str, String, bool, Cpu); 6] = [
+    let runs: [(&str, String, bool, Cpu); 7] = [
         (
             "nginx plain proxy",
             format!("http://127.0.0.1:{}/hello", ports.proxy),
@@ -54,6 +60,12 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
             format!("{tpc}/hello"),
             true,
             Cpu::OwnThreads(floor::TPC_THREADS),
+        ),
+        (
+            "identity floor",
+            format!("{identity}/hello"),
+            true,
+            Cpu::OwnThreads(floor::TPC_IDENTITY_THREADS),
         ),
         (
             "work-stealing floor",
@@ -87,13 +99,14 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
             loads[i].push(load);
         }
     }
-    let [plain, auth_request, gateway, tpc, work_stealing, auth_floor] =
-        [0, 1, 2, 3, 4, 5].map(|i| median(&loads[i]));
+    let [plain, auth_request, gateway, tpc, identity, work_stealing, auth_floor] =
+        [0, 1, 2, 3, 4, 5, 6].map(|i| median(&loads[i]));
     for ((name, ..), load) in runs.iter().zip([
         &plain,
         &auth_request,
         &gateway,
         &tpc,
+        &identity,
         &work_stealing,
         &auth_floor,
     ]) {
@@ -135,6 +148,11 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         None,
     );
     b.row(
+        format!("(floor) bare proxy, thread per core, with sfgate's identity check and header rewrites (its own functions: request id, `Authenticator::serve`, both header rewrites; no router, layers, metrics or upstream timeout{of})"),
+        &identity,
+        None,
+    );
+    b.row(
         format!(
             "(floor) bare proxy, work-stealing runtime + hyper-util pool → upstream{}",
             if of.is_empty() {
@@ -155,17 +173,27 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         0.9,
     )
     .floor = Some(format!(
-        "thread-per-core bare proxy: {:.2} × nginx; sfgate {:.2} × this floor (work-stealing bare proxy: {:.2} × nginx)",
+        "thread-per-core bare proxy: {:.2} × nginx; sfgate {:.2} × this floor; the same with sfgate's identity check and header rewrites: {:.2} × nginx, sfgate {:.2} × it (work-stealing bare proxy: {:.2} × nginx)",
         x(&tpc, &plain),
         x(&gateway, &tpc),
+        x(&identity, &plain),
+        x(&gateway, &identity),
         x(&work_stealing, &plain),
     ));
     let cpu_floor = match (tpc.cpu_us, gateway.cpu_us, plain.cpu_us) {
-        (Some(floor), Some(sfgate), Some(nginx)) if floor > 0.0 && nginx > 0.0 => Some(format!(
-            "thread-per-core bare proxy: {floor:.1} µs = {:.2} × nginx's; sfgate {:.2} × this floor's",
-            floor / nginx,
-            sfgate / floor
-        )),
+        (Some(floor), Some(sfgate), Some(nginx)) if floor > 0.0 && nginx > 0.0 => {
+            let with_identity = identity.cpu_us.map_or(String::new(), |id| {
+                format!(
+                    "; with sfgate's identity check and header rewrites: {id:.1} µs = {:.2} × nginx's",
+                    id / nginx
+                )
+            });
+            Some(format!(
+                "thread-per-core bare proxy: {floor:.1} µs = {:.2} × nginx's; sfgate {:.2} × this floor's{with_identity}",
+                floor / nginx,
+                sfgate / floor
+            ))
+        }
         _ => None,
     };
     match (gateway.cpu_us, plain.cpu_us) {

@@ -103,6 +103,15 @@ struct Args {
     /// request and proxy paths; the full run includes them).
     #[arg(long)]
     proxy_only: bool,
+    /// Serves the thread-per-core floor proxy alone in front of this upstream (host:port), on
+    /// one thread, prints its URL and runs until killed: for `bench/profile`, which counts the
+    /// floor's instructions per request beside sfgate's.
+    #[arg(long, value_name = "UPSTREAM")]
+    serve_floor: Option<std::net::SocketAddr>,
+    /// With `--serve-floor`: serve the identity floor instead (sfgate's identity check and
+    /// header rewrites on the floor's request path), checking tokens against this emulator.
+    #[arg(long, value_name = "EMULATOR_URL", requires = "serve_floor")]
+    identity: Option<String>,
 }
 
 const CLIENT_ID: &str = "bench-client";
@@ -314,6 +323,10 @@ impl Bench {
 async fn main() {
     sfgate::crypto::install_tls_provider();
     let args = Args::parse();
+    if let Some(upstream) = args.serve_floor {
+        serve_floor(upstream, args.identity.as_deref()).await;
+        return;
+    }
     match run(args).await {
         Ok(problems) if problems.is_empty() => {}
         Ok(problems) => {
@@ -325,6 +338,27 @@ async fn main() {
         }
         Err(e) => {
             eprintln!("benchmark failed: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// `--serve-floor`: the floor (with `--identity`, the identity floor) on one serving thread
+/// (as `bench/profile` runs sfgate, with `SERVER_THREADS=1`), its URL on stdout, then nothing
+/// until the process is killed.
+async fn serve_floor(upstream: std::net::SocketAddr, identity: Option<&str>) {
+    let started = match identity {
+        None => floor::start_tpc_proxy(upstream, 1),
+        Some(emulator) => floor::bench_authenticator(emulator, upstream)
+            .and_then(|auth| floor::start_tpc_identity_proxy(upstream, 1, auth)),
+    };
+    match started {
+        Ok(url) => {
+            println!("{url}");
+            std::future::pending::<()>().await;
+        }
+        Err(e) => {
+            eprintln!("cannot start the floor: {e}");
             std::process::exit(2);
         }
     }
