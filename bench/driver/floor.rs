@@ -233,24 +233,16 @@ pub(crate) fn bench_authenticator(
     emulator: &str,
     upstream: SocketAddr,
 ) -> Result<sfgate::auth::Authenticator, Failure> {
-    let env: std::collections::HashMap<String, String> = [
-        ("SF_CLIENT_ID", crate::CLIENT_ID),
-        ("SF_CLIENT_SECRET", crate::CLIENT_SECRET),
-        ("SF_REDIRECT_URI", "http://127.0.0.1:9/oauth2/callback"),
-        ("SF_LOGIN_URL", emulator),
-        ("SF_INSTANCE_ORIGINS", emulator),
-        ("SF_ALLOWED_ORGS", crate::ACME),
-        (
-            "SESSION_SECRET",
-            "bench-session-secret-0123456789-abcdefghijkl",
-        ),
-        ("VALIDATION_MISSES_PER_MINUTE", "100000000"),
-        ("IDENTITY_CACHE_TTL", "600"),
-        ("UPSTREAM_URL", &format!("http://{upstream}")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    // Never listens: the callback URL is only configuration here.
+    let env: std::collections::HashMap<String, String> =
+        crate::processes::gateway_settings("http://127.0.0.1:9", emulator)
+            .into_iter()
+            .chain([
+                ("IDENTITY_CACHE_TTL", "600".to_string()),
+                ("UPSTREAM_URL", format!("http://{upstream}")),
+            ])
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
     let config = sfgate::config::Config::from_map(&env).map_err(|e| e.to_string())?;
     let state = sfgate::state::AppState::new(config).map_err(|e| e.to_string())?;
     Ok(state.auth.clone())
@@ -281,7 +273,7 @@ async fn identity_then_forward(
     let mut response = auth
         .serve(parts, rules, browsers, |mut parts, caller| async move {
             let vouched = auth.vouch(&caller);
-            let headers = rewrite::upstream_request_headers(
+            parts.headers = rewrite::upstream_request_headers(
                 std::mem::take(&mut parts.headers),
                 &Outgoing {
                     forwarded: Forwarded {
@@ -296,14 +288,8 @@ async fn identity_then_forward(
                     access_token: None,
                 },
             );
-            let mut request = Request::new(body);
-            *request.method_mut() = parts.method;
-            *request.uri_mut() = parts.uri;
-            *request.headers_mut() = headers;
-            request
-                .headers_mut()
-                .insert(axum::http::header::HOST, host.clone());
-            match forward_per_thread(upstream, request).await {
+            parts.headers.insert(axum::http::header::HOST, host.clone());
+            match forward_per_thread(upstream, Request::from_parts(parts, body)).await {
                 Ok(response) => {
                     let (mut head, body) = response.into_parts();
                     rewrite::remove_hop_by_hop_response(&mut head.headers);

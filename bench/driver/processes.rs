@@ -57,6 +57,26 @@ pub(crate) struct Started {
     pub(crate) cpu_ms: Option<f64>,
 }
 
+/// What every benchmark gateway is configured with besides where it listens and logs: the
+/// emulator as Salesforce, the benchmark's Connected App and session secret. `url` is the
+/// gateway's own base URL (for its callback).
+pub(crate) fn gateway_settings(url: &str, emu: &str) -> [(&'static str, String); 8] {
+    [
+        ("SF_CLIENT_ID", CLIENT_ID.to_string()),
+        ("SF_CLIENT_SECRET", CLIENT_SECRET.to_string()),
+        ("SF_REDIRECT_URI", format!("{url}/oauth2/callback")),
+        ("SF_LOGIN_URL", emu.to_string()),
+        ("SF_INSTANCE_ORIGINS", emu.to_string()),
+        ("SF_ALLOWED_ORGS", ACME.to_string()),
+        (
+            "SESSION_SECRET",
+            "bench-session-secret-0123456789-abcdefghijkl".to_string(),
+        ),
+        // Every benchmark token comes from this one loopback client.
+        ("VALIDATION_MISSES_PER_MINUTE", "100000000".to_string()),
+    ]
+}
+
 /// Starts a gateway; returns it, its URL and how long it took to answer its first 200.
 ///
 /// The clock starts just before the spawn. The port is tried every millisecond with a plain
@@ -77,23 +97,12 @@ pub(crate) async fn start_gateway(
     let mut command = Command::new(binary);
     command
         .env_clear()
+        .envs(gateway_settings(&url, emu))
         .envs([
-            ("SF_CLIENT_ID", CLIENT_ID),
-            ("SF_CLIENT_SECRET", CLIENT_SECRET),
-            ("SF_REDIRECT_URI", &format!("{url}/oauth2/callback")),
-            ("SF_LOGIN_URL", emu),
-            ("SF_INSTANCE_ORIGINS", emu),
-            ("SF_ALLOWED_ORGS", ACME),
-            (
-                "SESSION_SECRET",
-                "bench-session-secret-0123456789-abcdefghijkl",
-            ),
             ("HOST", "127.0.0.1"),
             ("PORT", &port.to_string()),
             ("LOG_FORMAT", "json"),
             ("RUST_LOG", "warn"),
-            // Every benchmark token comes from this one loopback client.
-            ("VALIDATION_MISSES_PER_MINUTE", "100000000"),
         ])
         .envs(extra.iter().copied())
         .stdout(Stdio::null())
