@@ -339,7 +339,11 @@ pub(crate) fn start_tpc_relay(target: SocketAddr, threads: usize) -> Result<Stri
 /// accepting on its own `SO_REUSEPORT` listener (sfgate's `Listeners::bind`, so the kernel
 /// spreads connections as it does for sfgate) and running `serve` on each accepted connection
 /// as a task of that thread. Returns the base URL.
-fn start_per_core<F, Fut>(threads: usize, name: &str, serve: F) -> Result<String, Failure>
+pub(crate) fn start_per_core<F, Fut>(
+    threads: usize,
+    name: &str,
+    serve: F,
+) -> Result<String, Failure>
 where
     F: Fn(TcpStream) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,

@@ -29,11 +29,17 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         floor::bench_authenticator(&b.emu, upstream)?,
     )?;
     let work_stealing = floor::start_hyper_proxy(upstream)?;
+    let raw = raw_floor::start_raw_proxy(upstream, cores, None)?;
+    let raw_identity = raw_floor::start_raw_proxy(
+        upstream,
+        cores,
+        Some(floor::bench_authenticator(&b.emu, upstream)?),
+    )?;
     let pid = |nginx: &NginxProcess| nginx.child.as_ref().and_then(|c| c.id());
     let nginx_pid = pid(&b.nginx.proxies).ok_or_else(|| fail("nginx exited"))?;
     let upstream_pid = pid(&b.nginx.upstream).ok_or_else(|| fail("the upstream nginx exited"))?;
     let sfgate_pid = b.gateway.id().ok_or_else(|| fail("the gateway exited"))?;
-    let runs: [(&str, String, bool, Cpu); 7] = [
+    let runs: [(&str, String, bool, Cpu); 9] = [
         (
             "nginx plain proxy",
             format!("http://127.0.0.1:{}/hello", ports.proxy),
@@ -74,6 +80,18 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
             Cpu::OwnThreads(floor::WORK_STEALING_THREADS),
         ),
         (
+            "raw floor",
+            format!("{raw}/hello"),
+            true,
+            Cpu::OwnThreads(raw_floor::RAW_THREADS),
+        ),
+        (
+            "raw identity floor",
+            format!("{raw_identity}/hello"),
+            true,
+            Cpu::OwnThreads(raw_floor::RAW_IDENTITY_THREADS),
+        ),
+        (
             "nginx auth_request floor",
             format!("http://127.0.0.1:{}/hello", ports.auth_floor),
             // The same request as the sfgate row's, headers and all.
@@ -99,8 +117,8 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
             loads[i].push(load);
         }
     }
-    let [plain, auth_request, gateway, tpc, identity, work_stealing, auth_floor] =
-        [0, 1, 2, 3, 4, 5, 6].map(|i| median(&loads[i]));
+    let [plain, auth_request, gateway, tpc, identity, work_stealing, raw, raw_identity, auth_floor] =
+        [0, 1, 2, 3, 4, 5, 6, 7, 8].map(|i| median(&loads[i]));
     for ((name, ..), load) in runs.iter().zip([
         &plain,
         &auth_request,
@@ -108,6 +126,8 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         &tpc,
         &identity,
         &work_stealing,
+        &raw,
+        &raw_identity,
         &auth_floor,
     ]) {
         b.check_no_failures(name, load);
@@ -164,6 +184,16 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         &work_stealing,
         None,
     );
+    b.row(
+        format!("(floor) raw proxy, thread per core, no header maps: heads parsed in place and written as bytes (`bench/driver/raw_floor.rs`{of})"),
+        &raw,
+        None,
+    );
+    b.row(
+        format!("(floor) raw proxy with sfgate's identity check, headers written as bytes (the identity floor's work without header maps{of})"),
+        &raw_identity,
+        None,
+    );
     let x = |measured: &Load, anchor: &Load| measured.rps / anchor.rps;
     b.ratio(
         Rank::Gateway,
@@ -173,21 +203,31 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         0.9,
     )
     .floor = Some(format!(
-        "thread-per-core bare proxy: {:.2} × nginx; sfgate {:.2} × this floor; the same with sfgate's identity check and header rewrites: {:.2} × nginx, sfgate {:.2} × it (work-stealing bare proxy: {:.2} × nginx)",
+        "thread-per-core bare proxy: {:.2} × nginx; sfgate {:.2} × this floor; the same with sfgate's identity check and header rewrites: {:.2} × nginx, sfgate {:.2} × it; without header maps (raw): bare {:.2} × nginx, with sfgate's identity check {:.2} × nginx (work-stealing bare proxy: {:.2} × nginx)",
         x(&tpc, &plain),
         x(&gateway, &tpc),
         x(&identity, &plain),
         x(&gateway, &identity),
+        x(&raw, &plain),
+        x(&raw_identity, &plain),
         x(&work_stealing, &plain),
     ));
     let cpu_floor = match (tpc.cpu_us, gateway.cpu_us, plain.cpu_us) {
         (Some(floor), Some(sfgate), Some(nginx)) if floor > 0.0 && nginx > 0.0 => {
-            let with_identity = identity.cpu_us.map_or(String::new(), |id| {
-                format!(
-                    "; with sfgate's identity check and header rewrites: {id:.1} µs = {:.2} × nginx's",
-                    id / nginx
-                )
-            });
+            let times_nginx = |load: &Load, what: &str| {
+                load.cpu_us.map_or(String::new(), |us| {
+                    format!("; {what}: {us:.1} µs = {:.2} × nginx's", us / nginx)
+                })
+            };
+            let with_identity = [
+                times_nginx(
+                    &identity,
+                    "with sfgate's identity check and header rewrites",
+                ),
+                times_nginx(&raw, "raw (no header maps)"),
+                times_nginx(&raw_identity, "raw with sfgate's identity check"),
+            ]
+            .concat();
             Some(format!(
                 "thread-per-core bare proxy: {floor:.1} µs = {:.2} × nginx's; sfgate {:.2} × this floor's{with_identity}",
                 floor / nginx,

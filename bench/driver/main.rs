@@ -26,6 +26,7 @@ mod nginx;
 #[path = "../nginx_process.rs"]
 mod nginx_process;
 mod processes;
+mod raw_floor;
 mod redis_case;
 mod report;
 mod single_flight;
@@ -112,6 +113,10 @@ struct Args {
     /// header rewrites on the floor's request path), checking tokens against this emulator.
     #[arg(long, value_name = "EMULATOR_URL", requires = "serve_floor")]
     identity: Option<String>,
+    /// With `--serve-floor`: the raw floor (no header maps; `raw_floor.rs`) instead, with
+    /// `--identity` the raw identity floor.
+    #[arg(long, requires = "serve_floor")]
+    raw: bool,
 }
 
 const CLIENT_ID: &str = "bench-client";
@@ -324,7 +329,7 @@ async fn main() {
     sfgate::crypto::install_tls_provider();
     let args = Args::parse();
     if let Some(upstream) = args.serve_floor {
-        serve_floor(upstream, args.identity.as_deref()).await;
+        serve_floor(upstream, args.identity.as_deref(), args.raw).await;
         return;
     }
     match run(args).await {
@@ -346,11 +351,14 @@ async fn main() {
 /// `--serve-floor`: the floor (with `--identity`, the identity floor) on one serving thread
 /// (as `bench/profile` runs sfgate, with `SERVER_THREADS=1`), its URL on stdout, then nothing
 /// until the process is killed.
-async fn serve_floor(upstream: std::net::SocketAddr, identity: Option<&str>) {
-    let started = match identity {
-        None => floor::start_tpc_proxy(upstream, 1),
-        Some(emulator) => floor::bench_authenticator(emulator, upstream)
+async fn serve_floor(upstream: std::net::SocketAddr, identity: Option<&str>, raw: bool) {
+    let started = match (identity, raw) {
+        (None, false) => floor::start_tpc_proxy(upstream, 1),
+        (Some(emulator), false) => floor::bench_authenticator(emulator, upstream)
             .and_then(|auth| floor::start_tpc_identity_proxy(upstream, 1, auth)),
+        (None, true) => raw_floor::start_raw_proxy(upstream, 1, None),
+        (Some(emulator), true) => floor::bench_authenticator(emulator, upstream)
+            .and_then(|auth| raw_floor::start_raw_proxy(upstream, 1, Some(auth))),
     };
     match started {
         Ok(url) => {
