@@ -7,10 +7,10 @@ use super::*;
 pub(crate) const PROXY_ROUNDS: usize = 5;
 
 /// nginx as the anchor: its static upstream directly, nginx as a plain reverse proxy to it,
-/// nginx `auth_request` asking sfgate, sfgate's gateway mode and the four floors (thread per
-/// core, the same with sfgate's identity check and header rewrites, work stealing, and nginx
-/// `auth_request` asking a bare responder that answers `202` at once), all to the same
-/// upstream. The proxies are measured in
+/// nginx `auth_request` asking sfgate, sfgate's gateway mode and the seven floors (thread per
+/// core, the same with sfgate's identity check and header rewrites, work stealing, the three
+/// raw ones without header maps of `raw_floor.rs`, and nginx `auth_request` asking a bare
+/// responder that answers `202` at once), all to the same upstream. The proxies are measured in
 /// [`PROXY_ROUNDS`] alternated rounds (the order rotates each round, so load from neighbours
 /// falls on all alike) and each reports its median requests/s and median CPU per request: for
 /// nginx its master and workers together, for sfgate its process, for the floors their
@@ -29,17 +29,22 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         floor::bench_authenticator(&b.emu, upstream)?,
     )?;
     let work_stealing = floor::start_hyper_proxy(upstream)?;
-    let raw = raw_floor::start_raw_proxy(upstream, cores, None)?;
+    let raw = raw_floor::start_raw_proxy(upstream, cores, raw_floor::RawWork::Forward)?;
     let raw_identity = raw_floor::start_raw_proxy(
         upstream,
         cores,
-        Some(floor::bench_authenticator(&b.emu, upstream)?),
+        raw_floor::RawWork::Identity(floor::bench_authenticator(&b.emu, upstream)?),
+    )?;
+    let raw_kept = raw_floor::start_raw_proxy(
+        upstream,
+        cores,
+        raw_floor::RawWork::Kept(floor::bench_authenticator(&b.emu, upstream)?),
     )?;
     let pid = |nginx: &NginxProcess| nginx.child.as_ref().and_then(|c| c.id());
     let nginx_pid = pid(&b.nginx.proxies).ok_or_else(|| fail("nginx exited"))?;
     let upstream_pid = pid(&b.nginx.upstream).ok_or_else(|| fail("the upstream nginx exited"))?;
     let sfgate_pid = b.gateway.id().ok_or_else(|| fail("the gateway exited"))?;
-    let runs: [(&str, String, bool, Cpu); 9] = [
+    let runs: [(&str, String, bool, Cpu); 10] = [
         (
             "nginx plain proxy",
             format!("http://127.0.0.1:{}/hello", ports.proxy),
@@ -92,6 +97,12 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
             Cpu::OwnThreads(raw_floor::RAW_IDENTITY_THREADS),
         ),
         (
+            "raw identity floor with bookkeeping",
+            format!("{raw_kept}/hello"),
+            true,
+            Cpu::OwnThreads(raw_floor::RAW_KEPT_THREADS),
+        ),
+        (
             "nginx auth_request floor",
             format!("http://127.0.0.1:{}/hello", ports.auth_floor),
             // The same request as the sfgate row's, headers and all.
@@ -117,8 +128,8 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
             loads[i].push(load);
         }
     }
-    let [plain, auth_request, gateway, tpc, identity, work_stealing, raw, raw_identity, auth_floor] =
-        [0, 1, 2, 3, 4, 5, 6, 7, 8].map(|i| median(&loads[i]));
+    let [plain, auth_request, gateway, tpc, identity, work_stealing, raw, raw_identity, raw_kept, auth_floor] =
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(|i| median(&loads[i]));
     for ((name, ..), load) in runs.iter().zip([
         &plain,
         &auth_request,
@@ -128,6 +139,7 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         &work_stealing,
         &raw,
         &raw_identity,
+        &raw_kept,
         &auth_floor,
     ]) {
         b.check_no_failures(name, load);
@@ -194,6 +206,11 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         &raw_identity,
         None,
     );
+    b.row(
+        format!("(floor) raw proxy with sfgate's identity check and its per-request bookkeeping (clock, log span and line, request counter and latency histogram, upstream timeout, panic catch{of})"),
+        &raw_kept,
+        None,
+    );
     let x = |measured: &Load, anchor: &Load| measured.rps / anchor.rps;
     b.ratio(
         Rank::Gateway,
@@ -203,13 +220,14 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         0.9,
     )
     .floor = Some(format!(
-        "thread-per-core bare proxy: {:.2} × nginx; sfgate {:.2} × this floor; the same with sfgate's identity check and header rewrites: {:.2} × nginx, sfgate {:.2} × it; without header maps (raw): bare {:.2} × nginx, with sfgate's identity check {:.2} × nginx (work-stealing bare proxy: {:.2} × nginx)",
+        "thread-per-core bare proxy: {:.2} × nginx; sfgate {:.2} × this floor; the same with sfgate's identity check and header rewrites: {:.2} × nginx, sfgate {:.2} × it; without header maps (raw): bare {:.2} × nginx, with sfgate's identity check {:.2} × nginx, and its per-request bookkeeping {:.2} × nginx (work-stealing bare proxy: {:.2} × nginx)",
         x(&tpc, &plain),
         x(&gateway, &tpc),
         x(&identity, &plain),
         x(&gateway, &identity),
         x(&raw, &plain),
         x(&raw_identity, &plain),
+        x(&raw_kept, &plain),
         x(&work_stealing, &plain),
     ));
     let cpu_floor = match (tpc.cpu_us, gateway.cpu_us, plain.cpu_us) {
@@ -226,6 +244,7 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
                 ),
                 times_nginx(&raw, "raw (no header maps)"),
                 times_nginx(&raw_identity, "raw with sfgate's identity check"),
+                times_nginx(&raw_kept, "and its bookkeeping"),
             ]
             .concat();
             Some(format!(

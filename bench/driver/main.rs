@@ -117,6 +117,9 @@ struct Args {
     /// `--identity` the raw identity floor.
     #[arg(long, requires = "serve_floor")]
     raw: bool,
+    /// With `--raw --identity`: add sfgate's per-request bookkeeping (`RawWork::Kept`).
+    #[arg(long, requires = "raw", requires = "identity")]
+    books: bool,
 }
 
 const CLIENT_ID: &str = "bench-client";
@@ -329,7 +332,7 @@ async fn main() {
     sfgate::crypto::install_tls_provider();
     let args = Args::parse();
     if let Some(upstream) = args.serve_floor {
-        serve_floor(upstream, args.identity.as_deref(), args.raw).await;
+        serve_floor(upstream, args.identity.as_deref(), args.raw, args.books).await;
         return;
     }
     match run(args).await {
@@ -351,14 +354,25 @@ async fn main() {
 /// `--serve-floor`: the floor (with `--identity`, the identity floor) on one serving thread
 /// (as `bench/profile` runs sfgate, with `SERVER_THREADS=1`), its URL on stdout, then nothing
 /// until the process is killed.
-async fn serve_floor(upstream: std::net::SocketAddr, identity: Option<&str>, raw: bool) {
+async fn serve_floor(
+    upstream: std::net::SocketAddr,
+    identity: Option<&str>,
+    raw: bool,
+    books: bool,
+) {
     let started = match (identity, raw) {
         (None, false) => floor::start_tpc_proxy(upstream, 1),
         (Some(emulator), false) => floor::bench_authenticator(emulator, upstream)
             .and_then(|auth| floor::start_tpc_identity_proxy(upstream, 1, auth)),
-        (None, true) => raw_floor::start_raw_proxy(upstream, 1, None),
-        (Some(emulator), true) => floor::bench_authenticator(emulator, upstream)
-            .and_then(|auth| raw_floor::start_raw_proxy(upstream, 1, Some(auth))),
+        (None, true) => raw_floor::start_raw_proxy(upstream, 1, raw_floor::RawWork::Forward),
+        (Some(emulator), true) => floor::bench_authenticator(emulator, upstream).and_then(|auth| {
+            let work = if books {
+                raw_floor::RawWork::Kept(auth)
+            } else {
+                raw_floor::RawWork::Identity(auth)
+            };
+            raw_floor::start_raw_proxy(upstream, 1, work)
+        }),
     };
     match started {
         Ok(url) => {

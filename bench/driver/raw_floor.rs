@@ -7,15 +7,19 @@
 //! The question they answer: the identity floor ([`super::floor::start_tpc_identity_proxy`])
 //! says sfgate's necessary work, done with header maps, leaves gateway mode short of its
 //! target. Would the same work, done on the bytes, reach it?
-//! - [`start_raw_proxy`] without an authenticator: the bare raw proxy (the design's floor),
-//!   forwarding every header but the hop-by-hop ones.
-//! - with one: the raw identity floor, doing what the identity floor does with sfgate's own
-//!   functions where they take bytes or text (the path rule, the request id, the credentials
-//!   and the identity check, the route rules, the header-name table) and writing what the
-//!   identity floor's header rewrite writes: the client's headers without hop-by-hop,
-//!   credential, identity, forwarding and `_` names, then `X-Forwarded-*`, the identity
-//!   headers, the assertion and `X-Request-Id`; the answer without hop-by-hop headers, with
-//!   `X-Request-Id`.
+//! - [`RawWork::Forward`]: the bare raw proxy (the design's floor), forwarding every header
+//!   but the hop-by-hop ones.
+//! - [`RawWork::Identity`]: the raw identity floor, doing what the identity floor does with
+//!   sfgate's own functions where they take bytes or text (the path rule, the request id, the
+//!   credentials and the identity check, the route rules, the header-name table) and writing
+//!   what the identity floor's header rewrite writes: the client's headers without
+//!   hop-by-hop, credential, identity, forwarding and `_` names, then `X-Forwarded-*`, the
+//!   identity headers, the assertion and `X-Request-Id`; the answer without hop-by-hop
+//!   headers, with `X-Request-Id`.
+//! - [`RawWork::Kept`]: the raw identity floor with the per-request bookkeeping sfgate's
+//!   gateway mode keeps around that work (the request's clock, log span and line, request
+//!   counter and latency histogram, the upstream timeout's timer, the panic catch): what a
+//!   product path of this shape must at least do.
 //!
 //! Only what the benchmark sends is served: requests without a body (one with a body is
 //! answered `501` and the connection closed) and upstream answers framed by `Content-Length`
@@ -24,11 +28,14 @@
 
 use crate::Failure;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use futures_util::FutureExt;
 use sfgate::auth::{Authenticator, RefreshPolicy};
 use sfgate::headers::owned::{class_of_spelling, Class};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -36,6 +43,10 @@ use tokio::net::TcpStream;
 pub(crate) const RAW_THREADS: &str = "bench-floor-raw";
 /// Thread names of the raw identity floor.
 pub(crate) const RAW_IDENTITY_THREADS: &str = "bench-floor-rid";
+/// Thread names of the raw identity floor with sfgate's per-request bookkeeping.
+pub(crate) const RAW_KEPT_THREADS: &str = "bench-floor-rbk";
+/// sfgate's default `UPSTREAM_TIMEOUT`, for the bookkeeping floor's timer.
+const UPSTREAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The largest request or answer head read; sfgate's own limit is of this order.
 const MAX_HEAD: usize = 16 * 1024;
@@ -47,24 +58,50 @@ thread_local! {
     static IDLE: RefCell<Vec<TcpStream>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Starts the raw floor in front of `upstream` with `threads` threads; with `auth`, the raw
-/// identity floor. Returns its base URL.
+/// What a raw floor does besides forwarding.
+#[derive(Clone)]
+pub(crate) enum RawWork {
+    /// Nothing: the bare raw proxy.
+    Forward,
+    /// sfgate's identity check and header rewrites (the raw identity floor).
+    Identity(Authenticator),
+    /// The same, and the per-request bookkeeping sfgate's gateway mode keeps around it: the
+    /// request's clock, its log span and log line (both off at the benchmark's `warn`, as in
+    /// sfgate), the request counter and latency histogram, the upstream timeout's timer and
+    /// the panic catch.
+    Kept(Authenticator),
+}
+
+impl RawWork {
+    fn auth(&self) -> Option<&Authenticator> {
+        match self {
+            Self::Forward => None,
+            Self::Identity(auth) | Self::Kept(auth) => Some(auth),
+        }
+    }
+
+    fn threads(&self) -> &'static str {
+        match self {
+            Self::Forward => RAW_THREADS,
+            Self::Identity(_) => RAW_IDENTITY_THREADS,
+            Self::Kept(_) => RAW_KEPT_THREADS,
+        }
+    }
+}
+
+/// Starts a raw floor doing `work` in front of `upstream` with `threads` threads. Returns its
+/// base URL.
 pub(crate) fn start_raw_proxy(
     upstream: SocketAddr,
     threads: usize,
-    auth: Option<Authenticator>,
+    work: RawWork,
 ) -> Result<String, Failure> {
-    let name = if auth.is_some() {
-        RAW_IDENTITY_THREADS
-    } else {
-        RAW_THREADS
-    };
     let host: Arc<str> = upstream.to_string().into();
-    super::floor::start_per_core(threads, name, move |stream| {
-        let auth = auth.clone();
+    super::floor::start_per_core(threads, work.threads(), move |stream| {
+        let work = work.clone();
         let host = host.clone();
         async move {
-            let _ = serve_connection(stream, upstream, &host, auth.as_ref()).await;
+            let _ = serve_connection(stream, upstream, &host, &work).await;
         }
     })
 }
@@ -81,7 +118,7 @@ async fn serve_connection(
     mut client: TcpStream,
     upstream: SocketAddr,
     host: &str,
-    auth: Option<&Authenticator>,
+    work: &RawWork,
 ) -> std::io::Result<()> {
     let peer = client.peer_addr().ok();
     let mut input: Vec<u8> = Vec::with_capacity(4096);
@@ -98,16 +135,27 @@ async fn serve_connection(
             let mut request = httparse::Request::new(&mut headers);
             match request.parse(&input) {
                 Ok(httparse::Status::Complete(used)) => {
-                    let next = exchange(
+                    let exchanged = exchange(
                         &request,
                         &mut client,
                         upstream,
                         host,
                         peer,
-                        auth,
+                        work,
                         &mut buffers,
-                    )
-                    .await?;
+                    );
+                    let next = match work {
+                        RawWork::Kept(_) => {
+                            // A request whose handling panicked is answered 500, as sfgate does.
+                            match std::panic::AssertUnwindSafe(exchanged).catch_unwind().await {
+                                Ok(next) => next?,
+                                Err(_) => {
+                                    return answer_status(&mut client, 500).await;
+                                }
+                            }
+                        }
+                        _ => exchanged.await?,
+                    };
                     break (used, next);
                 }
                 Ok(httparse::Status::Partial) if input.len() < MAX_HEAD => {
@@ -192,9 +240,17 @@ async fn exchange(
     upstream: SocketAddr,
     host: &str,
     peer: Option<SocketAddr>,
-    auth: Option<&Authenticator>,
+    work: &RawWork,
     buffers: &mut Buffers,
 ) -> std::io::Result<Next> {
+    let keeps_books = matches!(work, RawWork::Kept(_));
+    let started = keeps_books.then(Instant::now);
+    let span = if keeps_books {
+        tracing::info_span!("request", method = request.method, path = request.path)
+    } else {
+        tracing::Span::none()
+    };
+    let _entered = span.enter();
     let (Some(method), Some(target)) = (request.method, request.path) else {
         answer_status(client, 400).await?;
         return Ok(Next::Close);
@@ -212,7 +268,7 @@ async fn exchange(
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");
-    let request_id = match auth {
+    let request_id = match work.auth() {
         None => {
             for header in request.headers.iter() {
                 let name = header.name;
@@ -235,7 +291,19 @@ async fn exchange(
     };
     out.extend_from_slice(b"\r\n");
     let bodiless = method == "HEAD";
-    let answered = forward(upstream, bodiless, buffers, request_id.as_ref()).await;
+    let forwarded = forward(upstream, bodiless, buffers, request_id.as_ref());
+    let answered = if keeps_books {
+        // sfgate answers 504 when the upstream's answer takes longer; here it is a 502.
+        tokio::time::timeout(UPSTREAM_TIMEOUT, forwarded)
+            .await
+            .ok()
+            .flatten()
+    } else {
+        forwarded.await
+    };
+    if let (Some(started), Some(answer)) = (started, &answered) {
+        books(answer.status, started);
+    }
     match answered {
         Some(mut answer) => {
             if !relay(client, &mut answer, buffers).await? {
@@ -256,6 +324,47 @@ async fn exchange(
             Ok(Next::Close)
         }
     }
+}
+
+thread_local! {
+    /// This thread's request counters by status and its latency histogram, resolved once
+    /// per thread as sfgate's `request_metrics` does.
+    static BOOKS: RefCell<(HashMap<u16, metrics::Counter>, Option<metrics::Histogram>)> =
+        RefCell::new((HashMap::new(), None));
+}
+
+/// sfgate's per-request bookkeeping once the upstream has answered: the log line (off at
+/// `warn`) and the request's counter and latency, under the labels sfgate gives a proxied
+/// request.
+fn books(status: u16, started: Instant) {
+    let latency = started.elapsed();
+    tracing::info!(
+        status,
+        latency_ms = sfgate::middleware::observe::round_ms(latency),
+        "request finished"
+    );
+    BOOKS.with_borrow_mut(|(counters, histogram)| {
+        counters
+            .entry(status)
+            .or_insert_with(|| {
+                metrics::counter!(
+                    "sfgate_http_requests_total",
+                    "method" => "GET",
+                    "route" => "proxy",
+                    "status" => status.to_string()
+                )
+            })
+            .increment(1);
+        histogram
+            .get_or_insert_with(|| {
+                metrics::histogram!(
+                    "sfgate_http_request_duration_seconds",
+                    "method" => "GET",
+                    "route" => "proxy"
+                )
+            })
+            .record(latency.as_secs_f64());
+    });
 }
 
 /// Answers bodies up to this size with one write, head and body together.
@@ -411,6 +520,7 @@ struct Answer {
     stream: TcpStream,
     remaining: u64,
     reusable: bool,
+    status: u16,
 }
 
 /// Sends `buffers.out` on an idle upstream connection and reads the answer's head. An idle
@@ -443,11 +553,12 @@ async fn forward(
             Err(e) => Err(e),
         };
         match answered {
-            Ok(Some((remaining, reusable))) => {
+            Ok(Some((remaining, reusable, status))) => {
                 return Some(Answer {
                     stream,
                     remaining,
                     reusable,
+                    status,
                 });
             }
             Ok(None) => return None,
@@ -458,15 +569,15 @@ async fn forward(
 }
 
 /// Reads the answer's head into `buffers.read` and writes the client's answer head (and
-/// the body bytes read with it) into `buffers.answer`. Returns the body bytes left to copy
-/// and whether the connection may be reused; `Ok(None)` for an answer the floor does not
-/// serve; an error when the connection ended before a head.
+/// the body bytes read with it) into `buffers.answer`. Returns the body bytes left to copy,
+/// whether the connection may be reused and the status; `Ok(None)` for an answer the floor
+/// does not serve; an error when the connection ended before a head.
 async fn read_answer(
     stream: &mut TcpStream,
     bodiless: bool,
     buffers: &mut Buffers,
     request_id: Option<&HeaderValue>,
-) -> std::io::Result<Option<(u64, bool)>> {
+) -> std::io::Result<Option<(u64, bool, u16)>> {
     loop {
         buffers.read.reserve(4096);
         if stream.read_buf(&mut buffers.read).await? == 0 {
@@ -532,6 +643,6 @@ async fn read_answer(
             return Ok(None);
         }
         answer.extend_from_slice(&buffers.read[used..]);
-        return Ok(Some((length - read, reusable)));
+        return Ok(Some((length - read, reusable, code)));
     }
 }
