@@ -16,6 +16,7 @@ pub(crate) const PROXY_ROUNDS: usize = 5;
 /// nginx its master and workers together, for sfgate its process, for the floors their
 /// threads (with nginx's for the `auth_request` floor).
 pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
+    floor_check::floors_forward_as_sfgate(b).await?;
     let ports = b.nginx.ports;
     let direct = b
         .wrk(&format!("http://127.0.0.1:{}/hello", ports.upstream), false)

@@ -17,6 +17,7 @@ mod cpu;
 mod distinct_tokens;
 mod emulator;
 mod floor;
+mod floor_check;
 mod gateway_vs_nginx;
 mod identity_cache;
 mod jwt_case;
