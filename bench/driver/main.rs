@@ -352,7 +352,8 @@ async fn main() {
     }
 }
 
-/// `--serve-floor`: the floor (with `--identity`, the identity floor) on one serving thread
+/// `--serve-floor`: the floor (with `--identity`, the identity floor; with `--raw`, the raw
+/// floor, `--raw --identity [--books]` its identity variants) on one serving thread
 /// (as `bench/profile` runs sfgate, with `SERVER_THREADS=1`), its URL on stdout, then nothing
 /// until the process is killed.
 async fn serve_floor(

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tracing::Instrument;
 
 /// Thread names of the bare raw floor (for its CPU time; /proc keeps 15 characters).
 pub(crate) const RAW_THREADS: &str = "bench-floor-raw";
@@ -146,8 +147,17 @@ async fn serve_connection(
                     );
                     let next = match work {
                         RawWork::Kept(_) => {
-                            // A request whose handling panicked is answered 500, as sfgate does.
-                            match std::panic::AssertUnwindSafe(exchanged).catch_unwind().await {
+                            // The request's log span, entered whenever its work is polled
+                            // (off at `warn`, as in sfgate); a request whose handling
+                            // panicked is answered 500, as sfgate does.
+                            let span = tracing::info_span!(
+                                "request",
+                                method = request.method,
+                                path = request.path
+                            );
+                            let exchanged =
+                                std::panic::AssertUnwindSafe(exchanged.instrument(span));
+                            match exchanged.catch_unwind().await {
                                 Ok(next) => next?,
                                 Err(_) => {
                                     return answer_status(&mut client, 500).await;
@@ -245,12 +255,6 @@ async fn exchange(
 ) -> std::io::Result<Next> {
     let keeps_books = matches!(work, RawWork::Kept(_));
     let started = keeps_books.then(Instant::now);
-    let span = if keeps_books {
-        tracing::info_span!("request", method = request.method, path = request.path)
-    } else {
-        tracing::Span::none()
-    };
-    let _entered = span.enter();
     let (Some(method), Some(target)) = (request.method, request.path) else {
         answer_status(client, 400).await?;
         return Ok(Next::Close);
