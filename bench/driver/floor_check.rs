@@ -3,15 +3,17 @@
 //! sfgate's work costs. One request with the benchmark's credentials and a few headers the
 //! rewrite must act on (a forged identity header, an `_` spelling, sfgate's session cookie
 //! beside another, a header the `Connection` header names) goes through a gateway and each
-//! identity floor to an upstream that answers with the head it received; the heads must be
-//! the same header lines (in any order), up to the values that name the proxy itself.
+//! identity floor to an upstream that answers with the head it received; what the upstream
+//! received and what the client got back must be the same header lines (in any order), up to
+//! the values that name the proxy itself or change per request.
 
 use super::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Sends the check's request through sfgate and the identity floors; a difference is
-/// recorded as a problem of the run (the benchmark then exits nonzero).
+/// Sends the check's request through sfgate and the identity floors; a difference in what
+/// the upstream received or what the client got back is recorded as a problem of the run
+/// (the benchmark then exits nonzero).
 pub(crate) async fn floors_forward_as_sfgate(b: &mut Bench) -> Result<(), Failure> {
     let echo = start_head_echo().await?;
     let upstream_url = format!("http://{echo}");
@@ -62,7 +64,7 @@ pub(crate) async fn floors_forward_as_sfgate(b: &mut Bench) -> Result<(), Failur
         match head {
             Ok(head) if *head == expected => {}
             Ok(head) => b.problems.push(format!(
-                "{name} sends the upstream other headers than sfgate: sfgate {expected:?}, {name} {head:?}"
+                "{name} differs from sfgate in what the upstream or the client gets: sfgate {expected:?}, {name} {head:?}"
             )),
             Err(e) => b.problems.push(format!("floor check: through the {name}: {e}")),
         }
@@ -70,10 +72,9 @@ pub(crate) async fn floors_forward_as_sfgate(b: &mut Bench) -> Result<(), Failur
     Ok(())
 }
 
-/// The head the echo upstream received for the check's request through the proxy at `url`:
-/// the request line, then the header lines lowercased and sorted, with the values that name
-/// the proxy (`X-Forwarded-Host`: its own address) or change per request (`X-Request-Id`),
-/// and credentials, replaced by what they are.
+/// What the check's request through the proxy at `url` gave: the answer's status and header
+/// lines, then the request line and header lines the echo upstream received (see
+/// [`normalised`]).
 async fn received_head(url: &str, auth: &[String; 2]) -> Result<Vec<String>, Failure> {
     let address = url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).await?;
@@ -93,21 +94,36 @@ async fn received_head(url: &str, auth: &[String; 2]) -> Result<Vec<String>, Fai
     let (head, body) = answer
         .split_once("\r\n\r\n")
         .ok_or_else(|| fail("an answer without a head"))?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(fail(format!(
-            "answered {}",
-            head.lines().next().unwrap_or_default()
-        )));
+    let mut head = head.split("\r\n");
+    let status = head.next().unwrap_or_default();
+    if !status.starts_with("HTTP/1.1 200") {
+        return Err(fail(format!("answered {status}")));
     }
+    // What the client got, then what the upstream got.
+    let mut seen = vec![format!("answer {status}")];
+    seen.extend(normalised(head).into_iter().map(|l| format!("answer {l}")));
     let mut lines = body.split("\r\n").filter(|l| !l.is_empty());
-    let request_line = lines.next().unwrap_or_default().to_string();
-    let mut received: Vec<String> = lines
+    seen.push(format!("upstream {}", lines.next().unwrap_or_default()));
+    seen.extend(
+        normalised(lines)
+            .into_iter()
+            .map(|l| format!("upstream {l}")),
+    );
+    Ok(seen)
+}
+
+/// Header lines lowercased and sorted, with the values that name the proxy
+/// (`X-Forwarded-Host`: its own address) or change per request (`X-Request-Id`, `Date`), and
+/// credentials, replaced by what they are.
+fn normalised<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut lines: Vec<String> = lines
         .map(|line| {
             let (name, value) = line.split_once(':').unwrap_or((line, ""));
             let name = name.trim().to_ascii_lowercase();
             let value = match name.as_str() {
                 "x-forwarded-host" => "<the proxy's address>",
                 "x-request-id" => "<an id>",
+                "date" => "<a date>",
                 // A token passed on is a difference to report, not to print.
                 "authorization" | "bearer" => "<a credential>",
                 _ => value.trim(),
@@ -115,9 +131,8 @@ async fn received_head(url: &str, auth: &[String; 2]) -> Result<Vec<String>, Fai
             format!("{name}: {value}")
         })
         .collect();
-    received.sort();
-    received.insert(0, request_line);
-    Ok(received)
+    lines.sort();
+    lines
 }
 
 /// An upstream that answers every request with its head as the body (keep-alive, one
@@ -141,8 +156,11 @@ async fn start_head_echo() -> Result<std::net::SocketAddr, Failure> {
                         }
                     };
                     let head: Vec<u8> = buffer.drain(..end + 4).take(end).collect();
+                    // With `Date` and a hop-by-hop header, as an app's server answers.
                     let mut answer = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n",
+                        "HTTP/1.1 200 OK\r\nDate: Sun, 06 Dec 2026 00:00:00 GMT\r\n\
+                         Connection: keep-alive\r\ncontent-type: text/plain\r\n\
+                         content-length: {}\r\n\r\n",
                         head.len()
                     )
                     .into_bytes();

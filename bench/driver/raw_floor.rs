@@ -295,7 +295,13 @@ async fn exchange(
     };
     out.extend_from_slice(b"\r\n");
     let bodiless = method == "HEAD";
-    let forwarded = forward(upstream, bodiless, buffers, request_id.as_ref());
+    let forwarded = forward(
+        upstream,
+        bodiless,
+        framing.close,
+        buffers,
+        request_id.as_ref(),
+    );
     let answered = if keeps_books {
         // sfgate answers 504 when the upstream's answer takes longer; here it is a 502.
         tokio::time::timeout(UPSTREAM_TIMEOUT, forwarded)
@@ -536,6 +542,7 @@ struct Answer {
 async fn forward(
     upstream: SocketAddr,
     bodiless: bool,
+    closing: bool,
     buffers: &mut Buffers,
     request_id: Option<&HeaderValue>,
 ) -> Option<Answer> {
@@ -553,7 +560,7 @@ async fn forward(
         buffers.read.clear();
         let sent = stream.write_all(&buffers.out).await;
         let answered = match sent {
-            Ok(()) => read_answer(&mut stream, bodiless, buffers, request_id).await,
+            Ok(()) => read_answer(&mut stream, bodiless, closing, buffers, request_id).await,
             Err(e) => Err(e),
         };
         match answered {
@@ -573,12 +580,14 @@ async fn forward(
 }
 
 /// Reads the answer's head into `buffers.read` and writes the client's answer head (and
-/// the body bytes read with it) into `buffers.answer`. Returns the body bytes left to copy,
+/// the body bytes read with it, and `Connection: close` when `closing`) into
+/// `buffers.answer`. Returns the body bytes left to copy,
 /// whether the connection may be reused and the status; `Ok(None)` for an answer the floor
 /// does not serve; an error when the connection ended before a head.
 async fn read_answer(
     stream: &mut TcpStream,
     bodiless: bool,
+    closing: bool,
     buffers: &mut Buffers,
     request_id: Option<&HeaderValue>,
 ) -> std::io::Result<Option<(u64, bool, u16)>> {
@@ -632,6 +641,10 @@ async fn read_answer(
         }
         if let Some(id) = request_id {
             push_header(answer, b"x-request-id", id.as_bytes());
+        }
+        if closing {
+            // The client asked to close: the answer says the connection ends with it.
+            push_header(answer, b"connection", b"close");
         }
         answer.extend_from_slice(b"\r\n");
         let no_body = bodiless || code < 200 || code == 204 || code == 304;
