@@ -26,27 +26,20 @@ pub(crate) async fn floors_forward_as_sfgate(b: &mut Bench) -> Result<(), Failur
         ],
     )
     .await?;
+    let auth = floor::bench_authenticator(&b.emu, echo)?;
     let proxies = [
         ("sfgate gateway mode", gw),
         (
             "identity floor",
-            floor::start_tpc_identity_proxy(echo, 1, floor::bench_authenticator(&b.emu, echo)?)?,
+            floor::start_tpc_identity_proxy(echo, 1, auth.clone())?,
         ),
         (
             "raw identity floor",
-            raw_floor::start_raw_proxy(
-                echo,
-                1,
-                raw_floor::RawWork::Identity(floor::bench_authenticator(&b.emu, echo)?),
-            )?,
+            raw_floor::start_raw_proxy(echo, 1, raw_floor::RawWork::Identity(auth.clone()))?,
         ),
         (
             "raw identity floor with bookkeeping",
-            raw_floor::start_raw_proxy(
-                echo,
-                1,
-                raw_floor::RawWork::Kept(floor::bench_authenticator(&b.emu, echo)?),
-            )?,
+            raw_floor::start_raw_proxy(echo, 1, raw_floor::RawWork::Kept(auth))?,
         ),
     ];
     let mut heads = Vec::new();

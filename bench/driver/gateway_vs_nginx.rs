@@ -24,23 +24,14 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
     let upstream: std::net::SocketAddr = ([127, 0, 0, 1], ports.upstream).into();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let tpc = floor::start_tpc_proxy(upstream, cores)?;
-    let identity = floor::start_tpc_identity_proxy(
-        upstream,
-        cores,
-        floor::bench_authenticator(&b.emu, upstream)?,
-    )?;
+    // One application state for the floors that check identities, as one gateway has.
+    let auth = floor::bench_authenticator(&b.emu, upstream)?;
+    let identity = floor::start_tpc_identity_proxy(upstream, cores, auth.clone())?;
     let work_stealing = floor::start_hyper_proxy(upstream)?;
     let raw = raw_floor::start_raw_proxy(upstream, cores, raw_floor::RawWork::Forward)?;
-    let raw_identity = raw_floor::start_raw_proxy(
-        upstream,
-        cores,
-        raw_floor::RawWork::Identity(floor::bench_authenticator(&b.emu, upstream)?),
-    )?;
-    let raw_kept = raw_floor::start_raw_proxy(
-        upstream,
-        cores,
-        raw_floor::RawWork::Kept(floor::bench_authenticator(&b.emu, upstream)?),
-    )?;
+    let raw_identity =
+        raw_floor::start_raw_proxy(upstream, cores, raw_floor::RawWork::Identity(auth.clone()))?;
+    let raw_kept = raw_floor::start_raw_proxy(upstream, cores, raw_floor::RawWork::Kept(auth))?;
     let pid = |nginx: &NginxProcess| nginx.child.as_ref().and_then(|c| c.id());
     let nginx_pid = pid(&b.nginx.proxies).ok_or_else(|| fail("nginx exited"))?;
     let upstream_pid = pid(&b.nginx.upstream).ok_or_else(|| fail("the upstream nginx exited"))?;
@@ -129,22 +120,12 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
             loads[i].push(load);
         }
     }
-    let [plain, auth_request, gateway, tpc, identity, work_stealing, raw, raw_identity, raw_kept, auth_floor] =
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(|i| median(&loads[i]));
-    for ((name, ..), load) in runs.iter().zip([
-        &plain,
-        &auth_request,
-        &gateway,
-        &tpc,
-        &identity,
-        &work_stealing,
-        &raw,
-        &raw_identity,
-        &raw_kept,
-        &auth_floor,
-    ]) {
+    let medians: [Load; 10] = std::array::from_fn(|i| median(&loads[i]));
+    for ((name, ..), load) in runs.iter().zip(&medians) {
         b.check_no_failures(name, load);
     }
+    let [plain, auth_request, gateway, tpc, identity, work_stealing, raw, raw_identity, raw_kept, auth_floor] =
+        medians;
     let of = if rounds > 1 {
         format!(", median of {rounds} alternated rounds")
     } else {

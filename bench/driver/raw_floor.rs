@@ -312,7 +312,7 @@ async fn exchange(
         forwarded.await
     };
     if let (Some(started), Some(answer)) = (started, &answered) {
-        books(answer.status, started);
+        books(method, answer.status, started);
     }
     match answered {
         Some(mut answer) => {
@@ -336,40 +336,48 @@ async fn exchange(
     }
 }
 
+/// This thread's request counters by method and status and latency histograms by method.
+type Books = (
+    HashMap<(&'static str, u16), metrics::Counter>,
+    HashMap<&'static str, metrics::Histogram>,
+);
+
 thread_local! {
-    /// This thread's request counters by status and its latency histogram, resolved once
-    /// per thread as sfgate's `request_metrics` does.
-    static BOOKS: RefCell<(HashMap<u16, metrics::Counter>, Option<metrics::Histogram>)> =
-        RefCell::new((HashMap::new(), None));
+    /// Resolved once per thread, as sfgate's `request_metrics` does.
+    static BOOKS: RefCell<Books> = RefCell::new((HashMap::new(), HashMap::new()));
 }
 
 /// sfgate's per-request bookkeeping once the upstream has answered: the log line (off at
 /// `warn`) and the request's counter and latency, under the labels sfgate gives a proxied
-/// request.
-fn books(status: u16, started: Instant) {
+/// request (its method by sfgate's own `method_label`).
+fn books(method: &str, status: u16, started: Instant) {
     let latency = started.elapsed();
     tracing::info!(
         status,
         latency_ms = sfgate::middleware::observe::round_ms(latency),
         "request finished"
     );
-    BOOKS.with_borrow_mut(|(counters, histogram)| {
+    let method = axum::http::Method::from_bytes(method.as_bytes()).map_or("other", |m| {
+        sfgate::middleware::request_metrics::method_label(&m)
+    });
+    BOOKS.with_borrow_mut(|(counters, histograms)| {
         counters
-            .entry(status)
+            .entry((method, status))
             .or_insert_with(|| {
                 metrics::counter!(
                     "sfgate_http_requests_total",
-                    "method" => "GET",
+                    "method" => method,
                     "route" => "proxy",
                     "status" => status.to_string()
                 )
             })
             .increment(1);
-        histogram
-            .get_or_insert_with(|| {
+        histograms
+            .entry(method)
+            .or_insert_with(|| {
                 metrics::histogram!(
                     "sfgate_http_request_duration_seconds",
-                    "method" => "GET",
+                    "method" => method,
                     "route" => "proxy"
                 )
             })
