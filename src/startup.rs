@@ -4,16 +4,18 @@
 //! request gets an id before it is logged, and a panic anywhere still becomes a response. The
 //! body limit and timeout apply to sfgate's own routes, not to proxied requests.
 
+use crate::auth::miss_budget;
 use crate::config::Config;
 use crate::error;
+use crate::error::Negotiate;
 use crate::headers::LEGACY_BEARER;
-use crate::middleware::catch_panic::CatchPanicLayer;
-use crate::middleware::header_limit::HeaderLimitLayer;
-use crate::middleware::observe::ObserveLayer;
-use crate::middleware::security_headers::{self, SecurityHeadersLayer};
+use crate::middleware::catch_panic::{CatchPanic, CatchPanicLayer};
+use crate::middleware::header_limit::{HeaderLimit, HeaderLimitLayer};
+use crate::middleware::observe::{Observe, ObserveLayer};
+use crate::middleware::security_headers::{self, SecurityHeaders, SecurityHeadersLayer};
 use crate::proxy;
 use crate::routes;
-use crate::server::{AfterDrain, ConnectionLimits, Listeners};
+use crate::server::{AfterDrain, ConnectionLimits, FastPath, Listeners, Served};
 use crate::state::{AppState, StateError};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, StatusCode};
@@ -27,9 +29,10 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tower::ServiceBuilder;
+use tower::{Layer, ServiceBuilder};
 use tower_http::sensitive_headers::{
-    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+    SetSensitiveRequestHeaders, SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeaders,
+    SetSensitiveResponseHeadersLayer,
 };
 use tower_http::timeout::TimeoutLayer;
 
@@ -49,6 +52,32 @@ pub fn app(state: AppState) -> Router {
 /// take precedence over gateway mode's proxy. Protect them with
 /// `route_layer(from_fn_with_state(state, require_identity))`.
 pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
+    built(state, extra).0
+}
+
+/// The application as the serving threads take it: the router, and in gateway mode (unless
+/// `HTTP1_FAST_PATH` is off or traces are exported) the HTTP/1.1 fast path in front of it,
+/// which answers proxied requests through the same middleware and proxy without the router
+/// (`crate::server::fast_path`). Only for the application alone: routes added with
+/// [`app_with_routes`] are the router's, and the fast path would not know them.
+pub fn served(state: AppState) -> Served {
+    let fast = state.config.server.http1_fast_path
+        && crate::telemetry::spans::request_tracing(&state.config).is_none();
+    let (router, gateway) = built(state.clone(), Router::new());
+    match gateway.filter(|_| fast) {
+        Some(gateway) => {
+            let service = Middleware::new(&state).layer(proxy::service(gateway.clone()));
+            Served::with_fast_path(
+                router,
+                FastPath::new(gateway, tower::util::BoxCloneService::new(service)),
+            )
+        }
+        None => Served::from(router),
+    }
+}
+
+/// The router, and the gateway it proxies for in gateway mode.
+fn built(state: AppState, extra: Router<AppState>) -> (Router, Option<Arc<proxy::Gateway>>) {
     let (own, own_paths) = routes::router(state.clone());
     let own = own
         .merge(extra.with_state(state.clone()))
@@ -57,21 +86,21 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
             StatusCode::GATEWAY_TIMEOUT,
             state.config.server.request_timeout,
         ));
-    let router = match &state.upstream {
+    let (router, gateway) = match &state.upstream {
         // Set after the layers above, so proxied requests get neither of them.
-        Some(upstream) => proxy::behind(
-            own,
-            proxy::Gateway {
+        Some(upstream) => {
+            let gateway = Arc::new(proxy::Gateway {
                 auth: state.auth.clone(),
                 config: state.config.clone(),
                 upstream: upstream.clone(),
                 is_own: Box::new(move |path| own_paths.contains(path)),
-            },
-        ),
+            });
+            (proxy::behind(own, gateway.clone()), Some(gateway))
+        }
         // Unknown paths get sfgate's JSON 404 (an HTML page for browsers).
-        None => own.fallback(|| async { error::not_found() }),
+        None => (own.fallback(|| async { error::not_found() }), None),
     };
-    with_middleware(router, &state)
+    (with_middleware(router, &state), gateway)
 }
 
 /// The middleware every request passes, outermost first, applied with one `Router::layer`:
@@ -81,12 +110,6 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
 /// layers are plain tower layers rather than `from_fn`, which boxes its inner service and its
 /// future on every request (measured in docs/benchmark.md).
 fn with_middleware(router: Router, state: &AppState) -> Router {
-    let sensitive = [
-        header::AUTHORIZATION,
-        header::COOKIE,
-        header::PROXY_AUTHORIZATION,
-        LEGACY_BEARER,
-    ];
     router.layer(
         ServiceBuilder::new()
             // OpenTelemetry's request span, only while traces are exported (src/telemetry/):
@@ -95,6 +118,47 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
                 crate::telemetry::spans::request_tracing(&state.config)
                     .map(|t| from_fn_with_state(t, crate::telemetry::spans::trace_request)),
             )
+            .layer(Middleware::new(state)),
+    )
+}
+
+/// sfgate's own middleware, outermost first: one layer, so that the router and the HTTP/1.1
+/// fast path wrap their requests in exactly the same stack.
+#[derive(Clone)]
+struct Middleware {
+    pages: Arc<security_headers::PagePolicy>,
+    paths: &'static crate::prefix_paths::PrefixPaths,
+    auth: crate::auth::Authenticator,
+}
+
+/// [`Middleware`] around a service.
+type Layered<S> = SetSensitiveRequestHeaders<
+    SetSensitiveResponseHeaders<
+        Observe<CatchPanic<HeaderLimit<Negotiate<SecurityHeaders<miss_budget::Scope<S>>>>>>,
+    >,
+>;
+
+impl Middleware {
+    fn new(state: &AppState) -> Self {
+        Self {
+            pages: security_headers::policy(&state.config),
+            paths: state.config.paths(),
+            auth: state.auth.clone(),
+        }
+    }
+}
+
+impl<S> Layer<S> for Middleware {
+    type Service = Layered<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let sensitive = [
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::PROXY_AUTHORIZATION,
+            LEGACY_BEARER,
+        ];
+        ServiceBuilder::new()
             .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
             .layer(SetSensitiveResponseHeadersLayer::new(once(
                 header::SET_COOKIE,
@@ -104,14 +168,13 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
             .layer(ObserveLayer)
             .layer(CatchPanicLayer)
             .layer(HeaderLimitLayer)
-            .layer(error::NegotiateLayer(state.config.paths()))
+            .layer(error::NegotiateLayer(self.paths))
             // Inside `negotiate`, so an HTML error page keeps them; skips proxied answers.
-            .layer(SecurityHeadersLayer(security_headers::policy(
-                &state.config,
-            )))
+            .layer(SecurityHeadersLayer(self.pages.clone()))
             // Every request runs with its client known to the Salesforce validation budget.
-            .layer(crate::auth::miss_budget::ScopeLayer(state.auth.clone())),
-    )
+            .layer(miss_budget::ScopeLayer(self.auth.clone()))
+            .service(inner)
+    }
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests, with the default
@@ -192,7 +255,7 @@ async fn serve_state_with_metrics(
     });
     let limits = ConnectionLimits::from_config(&state.config);
     let result =
-        crate::server::serve_threads(listeners, app(state), limits, shutdown, after_drain).await;
+        crate::server::serve_threads(listeners, served(state), limits, shutdown, after_drain).await;
     if let Some(metrics) = metrics {
         metrics.abort();
     }

@@ -29,6 +29,10 @@ pub struct ServerConfig {
     /// `SERVER_THREADS`: serving threads, each with its own runtime, listener and upstream
     /// connections (default: the cores available to the process).
     pub threads: usize,
+    /// `HTTP1_FAST_PATH`: in gateway mode, HTTP/1.1 requests without a body are read and
+    /// answered by sfgate's own HTTP/1.1 code instead of the general server
+    /// (`crate::server::fast_path`). On unless turned off.
+    pub http1_fast_path: bool,
 }
 
 /// How log lines are written: `text` for people, `json` for log pipelines.
@@ -121,6 +125,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> ServerConfig {
             format!("must be at most {MAX_THREADS} (one per core is the intent)"),
         );
     }
+    let http1_fast_path = r.get("HTTP1_FAST_PATH").is_none() || r.flag("HTTP1_FAST_PATH");
     ServerConfig {
         host,
         port,
@@ -133,6 +138,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> ServerConfig {
         max_connections,
         header_read_timeout,
         threads,
+        http1_fast_path,
     }
 }
 

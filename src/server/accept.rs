@@ -3,9 +3,9 @@
 //! a task of its own on the loop's runtime, and on shutdown let them finish.
 
 use super::connection;
+use super::served::Served;
 use super::slot::ConnectionSlot;
 use super::ConnectionLimits;
-use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -142,7 +142,7 @@ pub(super) async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
 /// waits for them to finish their requests. `accepted` counts this loop's connections.
 pub(super) async fn serve_loop(
     mut incoming: Incoming,
-    app: Router,
+    app: Served,
     limits: ConnectionLimits,
     gate: Arc<Gate>,
     shutdown: impl Future<Output = ()>,

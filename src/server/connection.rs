@@ -1,11 +1,16 @@
-//! One client connection: hyper's HTTP/1 and HTTP/2 server with upgrades, the idle deadline,
-//! the HTTP/2 header-block deadline, and graceful shutdown.
+//! One client connection: the HTTP/1.1 fast path first where there is one, then hyper's
+//! HTTP/1 and HTTP/2 server with upgrades, the idle deadline, the HTTP/2 header-block
+//! deadline, and graceful shutdown.
 
+use super::fast_path::{self, Outcome};
 use super::h2_headers::{HeaderBlockClock, WatchHeaderBlocks};
 use super::hand_over::HandOverStream;
+use super::replay::Replay;
+use super::served::Served;
 use super::slot::ConnectionSlot;
 use super::{ConnectionLimits, CLOSE_GRACE};
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::response::Response;
 use axum::{Extension, Router};
@@ -25,13 +30,42 @@ use tower::ServiceBuilder;
 pub(super) async fn serve_connection(
     stream: TcpStream,
     remote: std::net::SocketAddr,
-    app: Router,
+    served: Served,
     limits: ConnectionLimits,
     mut stopping: watch::Receiver<bool>,
     slot: ConnectionSlot,
     _running: tokio::sync::mpsc::Sender<()>,
 ) {
     metrics::gauge!("sfgate_connections_open").increment(1.0);
+    let Served { router, fast_path } = served;
+    let (stream, read) = match fast_path {
+        None => (stream, Bytes::new()),
+        Some(fast_path) => {
+            let limit = limits.header_read_timeout;
+            match fast_path::serve(fast_path, stream, remote, limit, &mut stopping).await {
+                Outcome::HandOver(stream, read) => (stream, read),
+                Outcome::Closed => {
+                    metrics::gauge!("sfgate_connections_open").decrement(1.0);
+                    return;
+                }
+            }
+        }
+    };
+    serve_general(stream, read, remote, router, limits, stopping, slot).await;
+    metrics::gauge!("sfgate_connections_open").decrement(1.0);
+}
+
+/// hyper's HTTP/1 and HTTP/2 server and the router, for the whole connection or (after the
+/// fast path handed it over) the rest of it, `read` being what was read of it already.
+async fn serve_general(
+    stream: TcpStream,
+    read: Bytes,
+    remote: std::net::SocketAddr,
+    app: Router,
+    limits: ConnectionLimits,
+    mut stopping: watch::Receiver<bool>,
+    slot: ConnectionSlot,
+) {
     let activity = Activity::new();
     let tracked = activity.clone();
     let hand_over = slot.hand_over().clone();
@@ -53,7 +87,7 @@ pub(super) async fn serve_connection(
         .keep_alive_timeout(limits.keep_alive_timeout);
     let headers = HeaderBlockClock::new();
     // A tunnel may take the socket over once the connection is upgraded (hand_over.rs).
-    let stream = HandOverStream::new(stream, hand_over);
+    let stream = Replay::new(read, HandOverStream::new(stream, hand_over));
     let stream = WatchHeaderBlocks::new(stream, headers.clone());
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(connection);
@@ -100,7 +134,6 @@ pub(super) async fn serve_connection(
             }
         }
     }
-    metrics::gauge!("sfgate_connections_open").decrement(1.0);
 }
 
 /// What the idle deadline looks at: requests in progress on one connection, and since when

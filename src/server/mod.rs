@@ -29,13 +29,18 @@
 
 mod accept;
 mod connection;
+pub mod fast_path;
 pub mod h2_headers;
 pub mod hand_over;
 pub mod listeners;
+mod replay;
+mod served;
 mod slot;
 pub mod threads;
 
+pub use fast_path::FastPath;
 pub use listeners::Listeners;
+pub use served::Served;
 pub use slot::ConnectionSlot;
 pub use threads::{serve_threads, AfterDrain};
 
@@ -92,7 +97,7 @@ pub async fn serve(
     let gate = accept::Gate::new(limits.max_connections);
     accept::serve_loop(
         accept::Incoming::Listener(listener),
-        app,
+        Served::from(app),
         limits,
         gate,
         shutdown,

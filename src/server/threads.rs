@@ -11,8 +11,7 @@
 //! only what requests spawn.
 
 use super::accept::{self, Gate, Handoff, Incoming};
-use super::{ConnectionLimits, Listeners};
-use axum::Router;
+use super::{ConnectionLimits, Listeners, Served};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -44,11 +43,12 @@ enum Source {
 /// ended. A thread that cannot start its runtime or listener stops the whole server.
 pub async fn serve_threads(
     listeners: Listeners,
-    app: Router,
+    app: impl Into<Served>,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
     after_drain: Option<AfterDrain>,
 ) -> io::Result<()> {
+    let app = app.into();
     let sources = sources(listeners);
     let gate = Gate::new(limits.max_connections);
     let (stop, stopped) = watch::channel(false);
@@ -132,7 +132,7 @@ fn sources(listeners: Listeners) -> Vec<Source> {
 /// One serving thread's share of the server.
 struct Thread {
     index: usize,
-    app: Router,
+    app: Served,
     limits: ConnectionLimits,
     gate: Arc<Gate>,
     stopped: watch::Receiver<bool>,

@@ -5,6 +5,7 @@
 pub mod alone;
 pub mod emulator_client;
 pub mod h2;
+pub mod head_echo;
 pub mod log_watch;
 pub mod login_cookies;
 pub mod name_echo;

@@ -1,6 +1,7 @@
 //! Gateway mode over HTTP: the real gateway and emulator, plus an echo app as the upstream,
 //! all on loopback; and forward auth for nginx and Traefik.
 
+mod fast_path;
 mod forward_auth;
 mod forward_auth_conventions;
 mod forwarding;

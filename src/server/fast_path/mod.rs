@@ -1,0 +1,212 @@
+//! The HTTP/1.1 fast path of gateway mode: a connection is first read by sfgate's own
+//! HTTP/1.1 code, which answers the requests it takes ([`request`] says which: bodiless `GET`
+//! and `HEAD` requests for the upstream app, the bulk of what a gateway serves) through the
+//! same middleware and proxy as the router's fallback, and writes the answer as hyper would
+//! ([`answer`]). At the first request it does not take, the connection and every byte read
+//! from it go to the general server (hyper, the router) for the rest of the connection's life.
+//!
+//! Why: measured on the benchmark's two cores, hyper's server and axum's router cost a
+//! proxied request more than the request's own work (sfgate's identity check, header rewrite
+//! and bookkeeping), and a path that reads heads in place without them is what reaches
+//! nginx's rate (docs/benchmark.md, the raw floors). Why not all requests: request bodies,
+//! upgrades, HTTP/2 and sfgate's own pages are where framing and protocol rules are subtle;
+//! hyper keeps them, and the fast path's rule is one of shape, decided before any of the
+//! request is acted on, so a request is answered by exactly one of the two.
+//!
+//! What the general server promises holds here too: the header-read deadline (a head must
+//! arrive within `HEADER_READ_TIMEOUT` of the wait for it starting, which also closes idle
+//! connections), a stop (server shutdown) closes an idle connection at once and lets a request
+//! in progress finish with `Connection: close`, the connection keeps its `MAX_CONNECTIONS`
+//! slot (held by the caller), and a connection holds no buffers while it waits for a request.
+
+mod answer;
+mod request;
+
+use crate::proxy::Gateway;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use request::Read;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tower::util::BoxCloneService;
+use tower::{Service, ServiceExt};
+
+/// The proxy inside sfgate's middleware, as the fast path calls it.
+pub type Proxy = BoxCloneService<Request<Body>, Response, Infallible>;
+
+/// What the fast path needs: the gateway (to tell sfgate's own paths from the app's) and the
+/// proxy wrapped in the same middleware the router's requests pass.
+#[derive(Clone)]
+pub struct FastPath {
+    gateway: Arc<Gateway>,
+    proxy: Proxy,
+}
+
+impl FastPath {
+    pub fn new(gateway: Arc<Gateway>, proxy: Proxy) -> Self {
+        Self { gateway, proxy }
+    }
+}
+
+thread_local! {
+    /// `sfgate_fast_path_requests_total`, resolved once per thread rather than per request.
+    static SERVED: metrics::Counter = metrics::counter!("sfgate_fast_path_requests_total");
+}
+
+/// How a connection left the fast path.
+pub(super) enum Outcome {
+    /// It is over (closed by either side, timed out, or the server is stopping).
+    Closed,
+    /// The general server serves the rest: the socket, and what was read from it and not
+    /// answered.
+    HandOver(TcpStream, Bytes),
+}
+
+/// Serves `stream` until it closes or a request is not the fast path's.
+pub(super) async fn serve(
+    fast: FastPath,
+    mut stream: TcpStream,
+    remote: SocketAddr,
+    header_read_timeout: Duration,
+    stopping: &mut watch::Receiver<bool>,
+) -> Outcome {
+    let FastPath { gateway, mut proxy } = fast;
+    let is_own = |path: &str| (gateway.is_own)(path);
+    let mut input = BytesMut::new();
+    let mut out = Vec::new();
+    let mut lines = Vec::new();
+    loop {
+        let taken = loop {
+            match request::read(&mut input, &is_own, &mut lines) {
+                Read::Taken(taken) => break taken,
+                Read::NotOurs => {
+                    metrics::counter!("sfgate_fast_path_hand_overs_total").increment(1);
+                    return Outcome::HandOver(stream, input.freeze());
+                }
+                Read::Partial => {}
+            }
+            if !more(
+                &mut stream,
+                &mut input,
+                header_read_timeout,
+                stopping,
+                &mut out,
+            )
+            .await
+            {
+                return Outcome::Closed;
+            }
+        };
+        let method = taken.request.method().clone();
+        let mut request = taken.request;
+        request.extensions_mut().insert(ConnectInfo(remote));
+        let answered = match proxy.ready().await {
+            Ok(ready) => ready.call(request),
+            Err(never) => match never {},
+        };
+        let Some(response) = unless_closed(&mut stream, &mut input, answered).await else {
+            // The client closed its side: as the general server does, the request is
+            // dropped (the upstream call with it) and nothing is answered.
+            return Outcome::Closed;
+        };
+        SERVED.with(|served| served.increment(1));
+        // A stop that came while the request was in progress: this answer is the last.
+        let closing = taken.close || stopping.has_changed().unwrap_or(true);
+        if !answer::write(&mut stream, &method, response, closing, &mut out).await {
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+            return Outcome::Closed;
+        }
+    }
+}
+
+/// The answer to the request in progress, or `None` when the client closes its side of the
+/// connection first. While nothing else of the client's is read, the connection is watched
+/// for its end, as hyper's server watches it (without half-close); bytes the client sends
+/// meanwhile (its next request) are kept in `input`, and once there are some it is no longer
+/// watched (hyper reads no further ahead either).
+async fn unless_closed(
+    stream: &mut TcpStream,
+    input: &mut BytesMut,
+    answered: impl std::future::Future<Output = Result<Response, Infallible>>,
+) -> Option<Response> {
+    let mut answered = std::pin::pin!(answered);
+    loop {
+        tokio::select! {
+            biased;
+            response = &mut answered => {
+                let Ok(response) = response;
+                return Some(response);
+            }
+            readable = stream.readable(), if input.is_empty() => {
+                if readable.is_err() {
+                    return None;
+                }
+                if try_read(stream, input) == Some(false) {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Reads more of a request head into `input`. Waits at most `header_read_timeout`, and while
+/// nothing of the head has come, also stops at a server stop. Between requests the
+/// connection's buffers are released, so that an idle connection holds only its socket.
+/// `false` when the connection is over.
+async fn more(
+    stream: &mut TcpStream,
+    input: &mut BytesMut,
+    header_read_timeout: Duration,
+    stopping: &mut watch::Receiver<bool>,
+    out: &mut Vec<u8>,
+) -> bool {
+    let idle = input.is_empty();
+    // The answer before was written whole: the next one usually comes at once.
+    if let Some(read) = try_read(stream, input) {
+        return read;
+    }
+    if idle {
+        *input = BytesMut::new();
+        *out = Vec::new();
+    }
+    let deadline = tokio::time::sleep(header_read_timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            readable = stream.readable() => {
+                if readable.is_err() {
+                    return false;
+                }
+                if let Some(read) = try_read(stream, input) {
+                    return read;
+                }
+            }
+            () = &mut deadline => {
+                if idle {
+                    metrics::counter!("sfgate_connections_idle_closed_total").increment(1);
+                }
+                return false;
+            }
+            _ = stopping.changed(), if idle => return false,
+        }
+    }
+}
+
+/// One read without waiting: `Some(true)` when bytes came, `Some(false)` when the connection
+/// is over, `None` when nothing is there yet.
+fn try_read(stream: &TcpStream, input: &mut BytesMut) -> Option<bool> {
+    input.reserve(4096);
+    match stream.try_read_buf(input) {
+        Ok(0) => Some(false),
+        Ok(_) => Some(true),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+        Err(_) => Some(false),
+    }
+}

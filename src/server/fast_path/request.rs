@@ -1,0 +1,243 @@
+//! Reading a request head on the fast path, and the rule for which requests it takes.
+//!
+//! The rule is one of shape only, decided before anything of the request is acted on: a
+//! request the fast path does not take is handed, with every byte it read, to the general
+//! server, which then sees the connection exactly as the client sent it. So only what the
+//! fast path's code is sure to read exactly as hyper reads it is taken:
+//!
+//! - HTTP/1.1, `GET` or `HEAD`, an origin-form target (`/…`), a path that is not sfgate's own;
+//! - no request body and nothing that could announce one: no `Content-Length` and no
+//!   `Transfer-Encoding` header (so no framing can be read two ways), no `Expect`;
+//! - no protocol change: no `Upgrade` (WebSockets are the general server's, which tunnels
+//!   them), no `TE` (which would let trailers through);
+//! - a head httparse reads whole within [`MAX_HEAD`] and [`MAX_HEADERS`] lines, with names and
+//!   values the `http` crate accepts. A head it cannot read goes to hyper, which answers
+//!   malformed requests with its own 400, 414 or 431 as before.
+//!
+//! The request is then built as hyper builds it (method, the target parsed by the `http`
+//! crate, version, one header entry per line, lowercased names, values sliced from the read
+//! bytes) so that the proxy and the middleware cannot tell the two paths apart.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
+use bytes::{Bytes, BytesMut};
+
+/// The largest head the fast path reads; a longer one goes to the general server, which
+/// allows more (and sfgate's header limit answers 431 past 32 KiB either way).
+pub(super) const MAX_HEAD: usize = 64 * 1024;
+/// Header lines the fast path reads; hyper's own limit is 100, and a head with more goes to
+/// hyper, which answers it.
+const MAX_HEADERS: usize = 100;
+
+/// What the bytes read so far hold.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per request, moved once; boxing the request would allocate for every request"
+)]
+pub(super) enum Read {
+    /// A request the fast path takes; its head was split off the bytes read.
+    Taken(Taken),
+    /// Not a whole head yet.
+    Partial,
+    /// A head (or bytes) the general server must read.
+    NotOurs,
+}
+
+/// A request the fast path answers.
+pub(super) struct Taken {
+    pub(super) request: Request<Body>,
+    /// The client asked to close the connection after this answer.
+    pub(super) close: bool,
+}
+
+/// Where each header line's name and value lie in the head.
+type Lines = Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>;
+
+/// Reads one request head from the front of `input` and decides whether the fast path takes
+/// it ([the rule](self)); `is_own` says whether a path is one of sfgate's own routes.
+/// `lines` is scratch space kept between requests.
+pub(super) fn read(input: &mut BytesMut, is_own: &dyn Fn(&str) -> bool, lines: &mut Lines) -> Read {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let used = match parsed.parse(input) {
+        Ok(httparse::Status::Complete(used)) => used,
+        Ok(httparse::Status::Partial) if input.len() < MAX_HEAD => return Read::Partial,
+        _ => return Read::NotOurs,
+    };
+    let method = match parsed.method {
+        Some("GET") => Method::GET,
+        Some("HEAD") => Method::HEAD,
+        _ => return Read::NotOurs,
+    };
+    let (Some(1), Some(target)) = (parsed.version, parsed.path) else {
+        return Read::NotOurs;
+    };
+    if !target.starts_with('/') {
+        return Read::NotOurs;
+    }
+    let start = input.as_ptr() as usize;
+    let within = |part: &[u8]| {
+        let from = part.as_ptr() as usize - start;
+        from..from + part.len()
+    };
+    let target = within(target.as_bytes());
+    let mut close = false;
+    lines.clear();
+    for header in parsed.headers.iter() {
+        let name = header.name.as_bytes();
+        if [
+            "content-length",
+            "transfer-encoding",
+            "expect",
+            "upgrade",
+            "te",
+        ]
+        .iter()
+        .any(|refused| name.eq_ignore_ascii_case(refused.as_bytes()))
+        {
+            return Read::NotOurs;
+        }
+        if name.eq_ignore_ascii_case(b"connection") && has_token(header.value, b"close") {
+            close = true;
+        }
+        lines.push((within(name), within(header.value)));
+    }
+    let head = input.split_to(used).freeze();
+    match build(&head, method, target, lines) {
+        Some(request) if !is_own(request.uri().path()) => Read::Taken(Taken { request, close }),
+        // Nothing was acted on: the head goes back in front of what follows it.
+        _ => {
+            let rest = std::mem::replace(input, BytesMut::from(&head[..]));
+            input.extend_from_slice(&rest);
+            Read::NotOurs
+        }
+    }
+}
+
+/// The request as hyper would build it from the same head, or `None` where hyper would refuse
+/// a part (it then answers it itself).
+fn build(
+    head: &Bytes,
+    method: Method,
+    target: std::ops::Range<usize>,
+    lines: &Lines,
+) -> Option<Request<Body>> {
+    let uri = Uri::from_maybe_shared(head.slice(target)).ok()?;
+    let mut headers = HeaderMap::with_capacity(lines.len());
+    for (name, value) in lines {
+        let name = HeaderName::from_bytes(&head[name.clone()]).ok()?;
+        let value = HeaderValue::from_maybe_shared(head.slice(value.clone())).ok()?;
+        headers.append(name, value);
+    }
+    let mut request = Request::new(Body::empty());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = Version::HTTP_11;
+    *request.headers_mut() = headers;
+    Some(request)
+}
+
+/// Whether the comma-separated `value` lists `token` (any case).
+pub(super) fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_bytes(bytes: &[u8]) -> (Read, BytesMut) {
+        let mut input = BytesMut::from(bytes);
+        let read = read(
+            &mut input,
+            &|path| path.starts_with("/oauth2"),
+            &mut Vec::new(),
+        );
+        (read, input)
+    }
+
+    #[test]
+    fn a_plain_get_is_taken_and_built_as_hyper_builds_it() {
+        let raw =
+            b"GET /a/b?x=1 HTTP/1.1\r\nHost: gw\r\nX-Custom: one\r\nx-custom: two\r\n\r\nNEXT";
+        let (Read::Taken(taken), rest) = read_bytes(raw) else {
+            panic!("not taken");
+        };
+        assert_eq!(&rest[..], b"NEXT");
+        let request = taken.request;
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(request.uri().path(), "/a/b");
+        assert_eq!(request.uri().query(), Some("x=1"));
+        assert_eq!(request.version(), Version::HTTP_11);
+        let custom: Vec<_> = request.headers().get_all("x-custom").iter().collect();
+        assert_eq!(custom, ["one", "two"]);
+        assert!(!taken.close);
+    }
+
+    #[test]
+    fn connection_close_is_noticed() {
+        let (Read::Taken(taken), _) =
+            read_bytes(b"HEAD / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n")
+        else {
+            panic!("not taken");
+        };
+        assert!(taken.close);
+    }
+
+    #[test]
+    fn an_incomplete_head_waits_for_more() {
+        assert!(matches!(
+            read_bytes(b"GET / HTTP/1.1\r\nHost: gw\r\n").0,
+            Read::Partial
+        ));
+    }
+
+    /// Every request outside the rule is left whole for the general server.
+    #[test]
+    fn requests_outside_the_rule_are_left_as_they_came() {
+        let refused: &[&[u8]] = &[
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
+            b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+            b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            b"GET / HTTP/1.1\r\nTE: trailers\r\n\r\n",
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"GET http://gw/ HTTP/1.1\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\r\n\r\n",
+            b"DELETE /x HTTP/1.1\r\n\r\n",
+            b"get / HTTP/1.1\r\n\r\n",
+            b"GET /oauth2/start HTTP/1.1\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+            b"GET /\x7f HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+        ];
+        for raw in refused {
+            let (read, rest) = read_bytes(raw);
+            assert!(
+                matches!(read, Read::NotOurs),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+            assert_eq!(&rest[..], *raw, "{}", String::from_utf8_lossy(raw));
+        }
+    }
+
+    #[test]
+    fn a_head_too_large_or_with_too_many_lines_is_left_for_the_general_server() {
+        let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        long.resize(MAX_HEAD + 1, b'a');
+        assert!(matches!(read_bytes(&long).0, Read::NotOurs));
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        let (read, rest) = read_bytes(&many);
+        assert!(matches!(read, Read::NotOurs));
+        assert_eq!(rest.len(), many.len());
+    }
+}

@@ -1,0 +1,1349 @@
+//! The HTTP/1.1 fast path of gateway mode (`HTTP1_FAST_PATH`) must be invisible: a request it
+//! takes whole (a plain HTTP/1.1 GET or HEAD to the app) is answered by its own writer, every
+//! other request by the general server, to which the connection is then handed over, and a
+//! client cannot tell which. So the main test here is differential: the same raw requests go to
+//! a gateway with the fast path off (the reference) and to one with it on (the default), both in
+//! front of the same upstream, and the answers must be the same: status lines, header lines
+//! (names in lower case, in name order), bodies (de-chunked: chunk sizes are no promise), how
+//! the connection ends and any other byte the server sends, once what legitimately differs
+//! between two gateways is masked (their addresses, their emulators' URLs and tokens, generated
+//! request ids, dates they write, signed assertions). A failure prints both normalised
+//! transcripts of every row that differs, and their line diff.
+//!
+//! The upstream is a raw "head echo" (`helpers/head_echo.rs`) that answers with the request it
+//! received, in the answer shape the path names (`Content-Length`, chunked, ended by closing,
+//! 204, 304, a custom reason, hop-by-hop headers, a large body, no `Date`, its own request id),
+//! so the comparison covers both what the client gets and what the app was sent (its header
+//! lines in name order: their order is no promise). The requests cover what the fast path
+//! takes and what it must hand over (bodies, `Expect`, HTTP/1.0, sfgate's own paths, malformed
+//! or oversized heads, heads a hand-written reader could misread, pipelining, a request it
+//! cannot take after one it took, a client ending its side early, an HTTP/2 preface), and the
+//! upstream failing (502) or too slow (504).
+//!
+//! Besides: its metrics count exactly what it answered and what it handed over (the real binary
+//! as a child process, as the metrics recorder is process-wide here), and a WebSocket upgrade,
+//! which it never takes, still works, also after a request it took on the same connection.
+
+use crate::common::*;
+use crate::helpers::h2::H2_PREFACE;
+use crate::helpers::head_echo::{HeadEcho, UPSTREAM_DATE};
+use crate::helpers::sfgate_process::{healthy, start_emulator, start_gateway_with, Running};
+use futures_util::SinkExt;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A key for the signed identity assertion, so that its header is part of what is compared
+/// (the same test key as `tests/api/authz.rs`).
+const ASSERTION_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQglJoEjNWt1k1k+/nI
+PeHH8iws0KEoIeeORi7y4FPmh+2hRANCAAQRF7sxfLxTpsuv2WeEK0QJIyIlOdLd
+Z9DA17T2CRw/b3Dx2b0TJBzpBOemeoUB7F23U+fQC/R2FVTHGt8Pt5ck
+-----END PRIVATE KEY-----";
+
+/// The longest wait for one answer (the slowest is a 504 after `UPSTREAM_TIMEOUT=1`).
+const ANSWER_WAIT: Duration = Duration::from_secs(20);
+/// How long a connection is watched after its last answer to see whether the server closes it.
+const SETTLE: Duration = Duration::from_secs(2);
+
+// --- The differential test ---
+
+#[tokio::test]
+async fn the_fast_path_answers_every_request_as_the_general_server_does() {
+    let upstream = HeadEcho::start().await;
+    let pair = Pair::start(&upstream.url(), &[("ASSERTION_KEY", ASSERTION_KEY)]).await;
+    // At least the plain GETs and HEADs of every answer shape are the fast path's.
+    pair.compare(requests, 15.0).await;
+    // Also those whose answers do not show it (HEAD, 204, 304) reached the upstream alike.
+    let reached = |side: &Side| {
+        let forwarded = format!("x-forwarded-host: {}", side.addr());
+        let heads = upstream.heads();
+        heads
+            .iter()
+            .filter(|head| head.split("\r\n").any(|line| line == forwarded))
+            .count()
+    };
+    assert_eq!(
+        reached(&pair.general),
+        reached(&pair.fast),
+        "requests that reached the upstream through the general server, and through the fast path"
+    );
+    assert!(reached(&pair.fast) > 0, "no request reached the upstream");
+}
+
+#[tokio::test]
+async fn the_fast_path_answers_an_unreachable_or_slow_upstream_as_the_general_server_does() {
+    let down = refusing_address();
+    let pair = Pair::start(&format!("http://{}", down.addr), &[]).await;
+    pair.compare(|side| upstream_failures(side, "/app", 502), 5.0)
+        .await;
+
+    let upstream = HeadEcho::start().await;
+    let pair = Pair::start(&upstream.url(), &[("UPSTREAM_TIMEOUT", "1")]).await;
+    pair.compare(|side| upstream_failures(side, "/slow", 504), 5.0)
+        .await;
+}
+
+/// The requests of the main comparison, addressed to `s`.
+fn requests(s: &Side) -> Vec<Row> {
+    let mut rows = Vec::new();
+    // Every answer shape of the upstream, through the fast path.
+    for (path, status) in [
+        ("/cl", 200),
+        ("/chunked", 200),
+        ("/close", 200),
+        ("/nocontent", 204),
+        ("/notmodified", 304),
+        ("/reason", 299),
+        ("/own-id", 200),
+        ("/no-date", 200),
+        ("/big", 200),
+        ("/hop", 200),
+        ("/", 200),
+        ("/app/items/7", 200),
+    ] {
+        rows.push(Row::one(
+            format!("GET {path}"),
+            status,
+            s.get(path, &s.auth(), &[]),
+        ));
+    }
+    rows.push(Row::one("HEAD /cl", 200, s.head("/cl", &[])));
+    rows.push(Row::one("HEAD /big", 200, s.head("/big", &[])));
+    rows.push(Row::one("HEAD /chunked", 200, s.head("/chunked", &[])));
+    rows.push(Row::one(
+        "legacy bearer and instanceurl headers",
+        200,
+        s.get(
+            "/cl",
+            &[
+                format!("bearer: {}", s.token),
+                format!("instanceurl: {}", s.instance),
+            ],
+            &[],
+        ),
+    ));
+    rows.push(Row::one(
+        "query string",
+        200,
+        s.get("/cl?a=1&b=%20x", &s.auth(), &[]),
+    ));
+    rows.push(Row::one(
+        "forged identity headers",
+        200,
+        s.get(
+            "/cl",
+            &s.auth(),
+            &[
+                "X-Salesforce-User-Id: forged",
+                "X-Forwarded-User: forged",
+                "X-Forwarded-For: 6.6.6.6",
+                "X-Sfgate-Assertion: forged",
+            ],
+        ),
+    ));
+    rows.push(Row::one(
+        "a header name with underscores",
+        200,
+        s.get("/cl", &s.auth(), &["X_Salesforce_User_Id: forged"]),
+    ));
+    rows.push(Row::one(
+        "sfgate's cookie beside a bearer token",
+        200,
+        s.get("/cl", &s.auth(), &["Cookie: sfgate_session=bogus; other=1"]),
+    ));
+    rows.push(Row::one(
+        "a header the client marks hop-by-hop",
+        200,
+        s.get("/cl", &s.auth(), &["Connection: x-private", "X-Private: 1"]),
+    ));
+    rows.push(Row::one(
+        "Connection: close",
+        200,
+        s.get("/cl", &s.auth(), &["Connection: close"]),
+    ));
+    rows.push(Row::one(
+        "the client's request id",
+        200,
+        s.get("/cl", &s.auth(), &["X-Request-Id: client-id-123"]),
+    ));
+    rows.push(Row::one(
+        "an unacceptable client request id",
+        200,
+        s.get("/cl", &s.auth(), &["X-Request-Id: a b"]),
+    ));
+    rows.push(Row::one(
+        "header names and the bearer scheme in lower case",
+        200,
+        s.get(
+            "/cl",
+            &[
+                format!("authorization: bearer {}", s.token),
+                format!("x-instance-url: {}", s.instance),
+            ],
+            &[],
+        ),
+    ));
+    rows.push(Row::one(
+        "no credentials, JSON client",
+        401,
+        s.get("/cl", &[], &["Accept: application/json"]),
+    ));
+    rows.push(Row::one(
+        "no credentials, browser",
+        303,
+        s.get("/cl?x=1", &[], &["Accept: text/html,application/xhtml+xml"]),
+    ));
+    rows.push(Row::one(
+        "an invalid token",
+        401,
+        s.get(
+            "/cl",
+            &[
+                format!("Authorization: Bearer {ACME}!bogus"),
+                format!("X-Instance-Url: {}", s.instance),
+            ],
+            &[],
+        ),
+    ));
+    rows.push(Row::one(
+        "a dot segment",
+        400,
+        s.get("/a/../b", &s.auth(), &[]),
+    ));
+    rows.push(Row::one(
+        "an encoded slash",
+        400,
+        s.get("/a%2Fb", &s.auth(), &[]),
+    ));
+    rows.push(Row::one(
+        "sfgate's own path",
+        200,
+        s.get("/oauth2/userinfo", &s.auth(), &[]),
+    ));
+    rows.push(Row::one(
+        "an unknown path under sfgate's prefix",
+        404,
+        s.get("/oauth2/nothing-here", &s.auth(), &[]),
+    ));
+    rows.push(Row::one(
+        "POST with a body",
+        200,
+        s.request(
+            "POST /cl HTTP/1.1",
+            &s.auth(),
+            &["Content-Length: 5"],
+            b"hello",
+        ),
+    ));
+    rows.push(Row::one(
+        "GET with Content-Length: 0",
+        200,
+        s.request("GET /cl HTTP/1.1", &s.auth(), &["Content-Length: 0"], b""),
+    ));
+    rows.push(Row::one(
+        "a chunked request body",
+        200,
+        s.request(
+            "POST /cl HTTP/1.1",
+            &s.auth(),
+            &["Transfer-Encoding: chunked"],
+            b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        ),
+    ));
+    rows.push(Row::one(
+        "Expect: 100-continue",
+        200,
+        s.request(
+            "POST /cl HTTP/1.1",
+            &s.auth(),
+            &["Content-Length: 5", "Expect: 100-continue"],
+            b"hello",
+        ),
+    ));
+    rows.push(Row::one(
+        "TE: trailers",
+        200,
+        s.get("/cl", &s.auth(), &["TE: trailers"]),
+    ));
+    rows.push(Row::one(
+        "Upgrade: h2c",
+        200,
+        s.get("/cl", &s.auth(), &["Connection: Upgrade", "Upgrade: h2c"]),
+    ));
+    rows.push(Row::one(
+        "HTTP/1.0",
+        200,
+        s.request("GET /cl HTTP/1.0", &s.auth(), &[], b""),
+    ));
+    rows.push(Row::one(
+        "HTTP/1.0 with keep-alive",
+        200,
+        s.request(
+            "GET /cl HTTP/1.0",
+            &s.auth(),
+            &["Connection: keep-alive"],
+            b"",
+        ),
+    ));
+    rows.push(Row::one(
+        "an absolute-form target",
+        200,
+        s.request(
+            &format!("GET http://{}/cl HTTP/1.1", s.addr()),
+            &s.auth(),
+            &[],
+            b"",
+        ),
+    ));
+    rows.push(Row::one(
+        "OPTIONS *",
+        0,
+        s.request("OPTIONS * HTTP/1.1", &s.auth(), &[], b""),
+    ));
+    rows.push(Row::one(
+        "two Host headers",
+        0,
+        s.get("/cl", &s.auth(), &["Host: other.example"]),
+    ));
+    rows.push(Row::one(
+        "a malformed request line",
+        400,
+        s.request("GET /cl HTTP/1.1 junk", &s.auth(), &[], b""),
+    ));
+    let long = format!("X-Long: {}", "a".repeat(40_000));
+    rows.push(Row::one(
+        "a 40 000-byte header",
+        431,
+        s.get("/cl", &s.auth(), &[long.as_str()]),
+    ));
+    let many: Vec<String> = (0..120).map(|i| format!("X-Header-{i}: {i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    rows.push(Row::one(
+        "120 header lines",
+        431,
+        s.get("/cl", &s.auth(), &many),
+    ));
+    rows.push(Row::writes(
+        "two GETs pipelined in one write",
+        200,
+        vec![vec![
+            s.get("/cl", &s.auth(), &[]),
+            s.get("/chunked", &s.auth(), &[]),
+        ]],
+    ));
+    rows.push(Row::writes(
+        "three GETs one after another",
+        200,
+        vec![
+            vec![s.get("/cl", &s.auth(), &[])],
+            vec![s.get("/close", &s.auth(), &[])],
+            vec![s.get("/chunked", &s.auth(), &[])],
+        ],
+    ));
+    let post = || {
+        s.request(
+            "POST /cl HTTP/1.1",
+            &s.auth(),
+            &["Content-Length: 4"],
+            b"next",
+        )
+    };
+    rows.push(Row::writes(
+        "a GET, then a POST on the same connection",
+        200,
+        vec![vec![s.get("/cl", &s.auth(), &[])], vec![post()]],
+    ));
+    rows.push(Row::writes(
+        "a GET and a POST pipelined in one write",
+        200,
+        vec![vec![s.get("/cl", &s.auth(), &[]), post()]],
+    ));
+    rows.push(Row::writes(
+        "a GET, then a malformed request on the same connection",
+        200,
+        vec![
+            vec![s.get("/cl", &s.auth(), &[])],
+            vec![s.request("GET /cl HTTP/1.1 junk", &[], &[], b"")],
+        ],
+    ));
+    rows.push(Row::writes(
+        "a GET, then sfgate's own path, then a GET",
+        200,
+        vec![
+            vec![s.get("/cl", &s.auth(), &[])],
+            vec![s.get("/oauth2/userinfo", &s.auth(), &[])],
+            vec![s.get("/chunked", &s.auth(), &[])],
+        ],
+    ));
+    // HTTP/2 with prior knowledge is never the fast path's: both must answer it alike (with
+    // their SETTINGS, then closing when the client ends), whatever that is.
+    rows.push(Row::writes(
+        "an HTTP/2 prior-knowledge preface",
+        0,
+        vec![vec![Req::raw(H2_PREFACE, Vec::new())]],
+    ));
+    // What a hand-written reader can get wrong.
+    rows.push(Row::one("HEAD /close", 200, s.head("/close", &[])));
+    rows.push(Row::one(
+        "no Host header",
+        0,
+        Req::raw(
+            format!("GET /cl HTTP/1.1\r\n{}\r\n\r\n", s.auth().join("\r\n")),
+            vec![false],
+        ),
+    ));
+    rows.push(Row::one(
+        "bare LF line ends",
+        0,
+        Req::raw(
+            format!(
+                "GET /cl HTTP/1.1\nHost: {}\n{}\n\n",
+                s.addr(),
+                s.auth().join("\n")
+            ),
+            vec![false],
+        ),
+    ));
+    let mut after_blank_lines = b"\r\n\r\n".to_vec();
+    after_blank_lines.extend(s.get("/cl", &s.auth(), &[]).bytes);
+    rows.push(Row::one(
+        "empty lines before the request line",
+        0,
+        Req::raw(after_blank_lines, vec![false]),
+    ));
+    rows.push(Row::one(
+        "a method in lower case",
+        0,
+        s.request("get /cl HTTP/1.1", &s.auth(), &[], b""),
+    ));
+    rows.push(Row::one(
+        "a folded header line",
+        0,
+        s.get("/cl", &s.auth(), &["X-Folded: a", " b"]),
+    ));
+    rows.push(Row::one(
+        "a space before a header's colon",
+        0,
+        s.get("/cl", &s.auth(), &["X-Spaced : 1"]),
+    ));
+    rows.push(Row::one(
+        "a header without a colon",
+        0,
+        s.get("/cl", &s.auth(), &["X-No-Colon"]),
+    ));
+    rows.push(Row::one(
+        "a header value with UTF-8",
+        0,
+        s.get("/cl", &s.auth(), &["X-Text: café"]),
+    ));
+    rows.push(Row::one(
+        "a path with raw UTF-8",
+        0,
+        s.get("/café", &s.auth(), &[]),
+    ));
+    let long_target = format!("/cl?q={}", "q".repeat(20_000));
+    rows.push(Row::one(
+        "a 20 000-byte target",
+        0,
+        s.get(&long_target, &s.auth(), &[]),
+    ));
+    rows.push(Row::one(
+        "GET with a body",
+        0,
+        s.request(
+            "GET /cl HTTP/1.1",
+            &s.auth(),
+            &["Content-Length: 5"],
+            b"hello",
+        ),
+    ));
+    // A client that ends its side once it has sent its requests (`nc -N`, some scripts): the
+    // general server is hyper without half-close support, which drops a request it is still
+    // reading or answering when the end comes, so no status is expected, only sameness.
+    rows.push(
+        Row::one(
+            "the client ends its side after the request",
+            0,
+            s.get("/cl", &s.auth(), &[]),
+        )
+        .half_closed(),
+    );
+    rows.push(
+        Row::writes(
+            "the client ends its side after two pipelined requests",
+            200,
+            vec![vec![
+                s.get("/cl", &s.auth(), &[]),
+                s.get("/chunked", &s.auth(), &[]),
+            ]],
+        )
+        .half_closed(),
+    );
+    // One request written in pieces, the head split mid-line and mid-CRLF.
+    let whole = s.get("/cl", &s.auth(), &[]).bytes;
+    let (first, rest) = whole.split_at(10);
+    let (second, third) = rest.split_at(rest.len() - 3);
+    rows.push(Row::writes(
+        "a request head in three writes",
+        200,
+        vec![
+            vec![Req::raw(first, Vec::new())],
+            vec![Req::raw(second, Vec::new())],
+            vec![Req::raw(third, vec![false])],
+        ],
+    ));
+    rows
+}
+
+/// Requests to a gateway whose upstream fails at `path` with `status`: API clients and
+/// browsers, GET and HEAD.
+fn upstream_failures(s: &Side, path: &str, status: u16) -> Vec<Row> {
+    vec![
+        Row::one(
+            format!("GET {path}, JSON client"),
+            status,
+            s.get(path, &s.auth(), &["Accept: application/json"]),
+        ),
+        Row::one(
+            format!("GET {path}, browser"),
+            status,
+            s.get(
+                path,
+                &s.auth(),
+                &["Accept: text/html,application/xhtml+xml"],
+            ),
+        ),
+        Row::one(format!("HEAD {path}"), status, s.head(path, &[])),
+        Row::writes(
+            format!("GET {path} twice on one connection"),
+            status,
+            vec![
+                vec![s.get(path, &s.auth(), &[])],
+                vec![s.get(path, &s.auth(), &[])],
+            ],
+        ),
+    ]
+}
+
+// --- The two gateways, and what differs between them legitimately ---
+
+/// One gateway of a pair, with the credentials its own emulator issued.
+struct Side {
+    app: TestApp,
+    token: String,
+    instance: String,
+}
+
+impl Side {
+    async fn start(upstream: &str, fast_path: bool, env: &[(&str, &str)]) -> Self {
+        let mut builder = TestApp::builder().gateway_for(upstream).envs(env);
+        if !fast_path {
+            builder = builder.env("HTTP1_FAST_PATH", "off");
+        }
+        let app = builder.spawn().await;
+        let t = app.tokens(ALICE.0);
+        Self {
+            token: t.access_token,
+            instance: t.instance_url,
+            app,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.app.gateway.addr
+    }
+
+    /// `Authorization: Bearer` and `X-Instance-Url`.
+    fn auth(&self) -> Vec<String> {
+        vec![
+            format!("Authorization: Bearer {}", self.token),
+            format!("X-Instance-Url: {}", self.instance),
+        ]
+    }
+
+    /// A request: `line`, `Host`, the `credentials` lines, the `extra` lines, `body`.
+    fn request(&self, line: &str, credentials: &[String], extra: &[&str], body: &[u8]) -> Req {
+        let mut bytes = format!("{line}\r\nHost: {}\r\n", self.addr());
+        for l in credentials
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+        {
+            bytes.push_str(l);
+            bytes.push_str("\r\n");
+        }
+        bytes.push_str("\r\n");
+        let mut bytes = bytes.into_bytes();
+        bytes.extend_from_slice(body);
+        Req {
+            bytes,
+            answers: vec![line.starts_with("HEAD ")],
+        }
+    }
+
+    fn get(&self, target: &str, credentials: &[String], extra: &[&str]) -> Req {
+        self.request(&format!("GET {target} HTTP/1.1"), credentials, extra, b"")
+    }
+
+    fn head(&self, target: &str, extra: &[&str]) -> Req {
+        self.request(&format!("HEAD {target} HTTP/1.1"), &self.auth(), extra, b"")
+    }
+
+    /// What differs between two gateways and stands for it in a comparison, longest first (so
+    /// that no value is replaced inside a longer one).
+    fn placeholders(&self) -> Vec<(String, &'static str)> {
+        let emulator = self.app.emulator.base_url();
+        let emulator_addr = emulator
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let mut values = vec![
+            (self.instance.clone(), "<instance-url>"),
+            (emulator, "<emulator-url>"),
+            (emulator_addr, "<emulator-address>"),
+            (self.addr().to_string(), "<gateway-address>"),
+            (self.token.clone(), "<access-token>"),
+        ];
+        values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        values
+    }
+}
+
+/// The reference gateway (fast path off) and the one under test (the default), in front of the
+/// same upstream.
+struct Pair {
+    general: Side,
+    fast: Side,
+}
+
+impl Pair {
+    async fn start(upstream: &str, env: &[(&str, &str)]) -> Self {
+        let (general, fast) = tokio::join!(
+            Side::start(upstream, false, env),
+            Side::start(upstream, true, env)
+        );
+        Self { general, fast }
+    }
+
+    /// Sends each row of `rows` to both gateways (rows concurrently) and panics with every row
+    /// whose normalised answers differ, or whose first answer is not the status it expects;
+    /// and unless the fast path answered at least `fast_at_least` of them (so that a fast path
+    /// that took nothing cannot pass for one that answers alike).
+    async fn compare(&self, rows: impl Fn(&Side) -> Vec<Row>, fast_at_least: f64) {
+        let before = self.fast_path_answered().await;
+        let (general_rows, fast_rows) = (rows(&self.general), rows(&self.fast));
+        // Lengths of bodiless answers (HEAD) can only be compared when the values masked in
+        // bodies have the same lengths on both sides (5-digit ports on both, as usual).
+        let same_lengths = self.general.placeholders().iter().all(|(value, tag)| {
+            self.fast
+                .placeholders()
+                .iter()
+                .any(|(other, same)| same == tag && other.len() == value.len())
+        });
+        let runs = general_rows
+            .iter()
+            .zip(&fast_rows)
+            .map(|(g, f)| async move {
+                let (general, fast) =
+                    tokio::join!(run(self.general.addr(), g), run(self.fast.addr(), f));
+                (g, general, fast)
+            });
+        let mut failures = Vec::new();
+        let results = futures_util::future::join_all(runs).await;
+        for (row, general, fast) in &results {
+            let g = general.normalised(&self.general.placeholders(), same_lengths);
+            let f = fast.normalised(&self.fast.placeholders(), same_lengths);
+            if g != f {
+                failures.push(format!(
+                    "=== {}: the answers differ\n--- general server (HTTP1_FAST_PATH=off):\n{g}\n\
+                     +++ fast path (default):\n{f}\n*** diff (- general, + fast):\n{}",
+                    row.name,
+                    line_diff(&g, &f)
+                ));
+            }
+            for (name, side, transcript) in [
+                ("general server", &self.general, general),
+                ("fast path", &self.fast, fast),
+            ] {
+                let first = transcript.answers.first().and_then(|a| a.as_ref().ok());
+                if row.expect != 0 && first.map(|a| a.status) != Some(row.expect) {
+                    failures.push(format!(
+                        "=== {}: the {name} should answer {} first; it answered:\n{}",
+                        row.name,
+                        row.expect,
+                        transcript.normalised(&side.placeholders(), same_lengths)
+                    ));
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {} rows failed:\n\n{}",
+            failures.len(),
+            results.len(),
+            failures.join("\n\n")
+        );
+        // The counter is the process's: other tests' gateways can only add to it.
+        let answered = self.fast_path_answered().await - before;
+        assert!(
+            answered >= fast_at_least,
+            "the fast path answered {answered} requests, expected at least {fast_at_least}"
+        );
+    }
+
+    /// `sfgate_fast_path_requests_total`, for every gateway of this test process.
+    async fn fast_path_answered(&self) -> f64 {
+        let scraped = scrape(&self.fast.app).await;
+        metric(&scraped, "sfgate_fast_path_requests_total", &[])
+    }
+}
+
+// --- Rows, and reading their answers off a kept-alive connection ---
+
+/// One request's bytes and, for each answer it should get, whether that answer has no body
+/// whatever its headers say (the answer to a HEAD).
+struct Req {
+    bytes: Vec<u8>,
+    answers: Vec<bool>,
+}
+
+/// One row of a table: requests written on one connection, each write's answers read before
+/// the next write, and the status the first answer must have (0: any).
+struct Row {
+    name: String,
+    expect: u16,
+    writes: Vec<Vec<Req>>,
+    /// The client ends its side right after its last write, before reading any answer.
+    half_close: bool,
+}
+
+impl Row {
+    fn one(name: impl Into<String>, expect: u16, request: Req) -> Self {
+        Self::writes(name, expect, vec![vec![request]])
+    }
+
+    fn writes(name: impl Into<String>, expect: u16, writes: Vec<Vec<Req>>) -> Self {
+        Self {
+            name: name.into(),
+            expect,
+            writes,
+            half_close: false,
+        }
+    }
+
+    fn half_closed(mut self) -> Self {
+        self.half_close = true;
+        self
+    }
+}
+
+impl Req {
+    /// Bytes as they are; `answers` as in [`Req`].
+    fn raw(bytes: impl Into<Vec<u8>>, answers: Vec<bool>) -> Self {
+        Self {
+            bytes: bytes.into(),
+            answers,
+        }
+    }
+}
+
+/// One answer read off the connection.
+struct Answer {
+    /// Interim (1xx) answers before it, their heads.
+    interim: Vec<String>,
+    status: u16,
+    /// Status line and header lines, `\r\n`-separated, without the blank line.
+    head: String,
+    /// The body, de-chunked.
+    body: Vec<u8>,
+}
+
+/// What happened on a row's connection.
+struct Transcript {
+    /// One entry per expected answer: the answer, or why there was none.
+    answers: Vec<Result<Answer, String>>,
+    /// How the connection ended.
+    end: String,
+    /// Bytes the server sent that were no answer (or after the last one).
+    extra: Vec<u8>,
+}
+
+/// A client connection and the bytes read from it but not yet consumed.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Why reading stopped for good: the server closed, or reset, the connection.
+    ended: Option<&'static str>,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Self {
+        Self {
+            stream: TcpStream::connect(addr).await.expect("connect"),
+            buf: Vec::new(),
+            ended: None,
+        }
+    }
+
+    /// Reads more before `deadline`; false when nothing more came (see `ended` for why).
+    async fn fill(&mut self, deadline: Instant) -> bool {
+        if self.ended.is_some() {
+            return false;
+        }
+        let mut chunk = vec![0u8; 64 * 1024];
+        match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+            Err(_) => false,
+            Ok(Ok(0)) => {
+                self.ended = Some("closed by the server");
+                false
+            }
+            // A reset is a close as far as the client can tell; both gateways may reset or
+            // close depending on whether unread bytes were left behind, so they are one here.
+            Ok(Err(_)) => {
+                self.ended = Some("closed by the server");
+                false
+            }
+            Ok(Ok(n)) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    fn why(&self, waiting_for: &str) -> String {
+        match self.ended {
+            Some(ended) => format!("{ended} while waiting for {waiting_for}"),
+            None => format!("nothing in {ANSWER_WAIT:?} while waiting for {waiting_for}"),
+        }
+    }
+
+    /// Everything up to and including `end`.
+    async fn until(&mut self, end: &[u8], deadline: Instant) -> Result<Vec<u8>, String> {
+        loop {
+            if let Some(at) = self.buf.windows(end.len()).position(|w| w == end) {
+                return Ok(self.buf.drain(..at + end.len()).collect());
+            }
+            if !self.fill(deadline).await {
+                return Err(self.why(&format!("{:?}", end.escape_ascii().to_string())));
+            }
+        }
+    }
+
+    async fn exactly(&mut self, n: usize, deadline: Instant) -> Result<Vec<u8>, String> {
+        while self.buf.len() < n {
+            if !self.fill(deadline).await {
+                return Err(self.why(&format!("{n} bytes of body")));
+            }
+        }
+        Ok(self.buf.drain(..n).collect())
+    }
+
+    /// The next final answer (interim ones collected on the way); `no_body` for a HEAD's.
+    async fn answer(&mut self, no_body: bool) -> Result<Answer, String> {
+        let deadline = Instant::now() + ANSWER_WAIT;
+        let mut interim = Vec::new();
+        loop {
+            // Something that is not HTTP/1 stays in the buffer, as extra bytes.
+            while self.buf.len() < 5 {
+                if !self.fill(deadline).await {
+                    break;
+                }
+            }
+            if !self.buf.starts_with(b"HTTP/") {
+                return Err(if self.buf.is_empty() {
+                    self.why("an answer")
+                } else {
+                    "the server sent something that is not an HTTP/1 answer".into()
+                });
+            }
+            let raw = self.until(b"\r\n\r\n", deadline).await?;
+            let head = String::from_utf8_lossy(&raw[..raw.len() - 4]).into_owned();
+            let status: u16 = head
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            if (100..200).contains(&status) && status != 101 {
+                interim.push(head);
+                continue;
+            }
+            let header = |name: &str| {
+                head.split("\r\n").skip(1).find_map(|line| {
+                    let (k, v) = line.split_once(':')?;
+                    k.trim()
+                        .eq_ignore_ascii_case(name)
+                        .then(|| v.trim().to_string())
+                })
+            };
+            let body = if no_body || matches!(status, 101 | 204 | 304) {
+                Vec::new()
+            } else if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+                self.chunked(deadline).await?
+            } else if let Some(length) = header("content-length") {
+                let length = length
+                    .parse()
+                    .map_err(|_| format!("a Content-Length that is no number: {head}"))?;
+                self.exactly(length, deadline).await?
+            } else {
+                // Ended by the close.
+                while self.fill(deadline).await {}
+                if self.ended.is_none() {
+                    return Err(self.why("the end of a close-delimited body"));
+                }
+                std::mem::take(&mut self.buf)
+            };
+            return Ok(Answer {
+                interim,
+                status,
+                head,
+                body,
+            });
+        }
+    }
+
+    async fn chunked(&mut self, deadline: Instant) -> Result<Vec<u8>, String> {
+        let mut data = Vec::new();
+        loop {
+            let line = self.until(b"\r\n", deadline).await?;
+            let text = String::from_utf8_lossy(&line[..line.len() - 2]).into_owned();
+            let size = usize::from_str_radix(text.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| format!("a malformed chunk size line {text:?}"))?;
+            if size == 0 {
+                while self.until(b"\r\n", deadline).await?.len() > 2 {}
+                return Ok(data);
+            }
+            data.extend(self.exactly(size, deadline).await?);
+            let end = self.exactly(2, deadline).await?;
+            if end != b"\r\n" {
+                return Err("a chunk not followed by CRLF".into());
+            }
+        }
+    }
+}
+
+/// Writes `row`'s requests on one connection to `addr` and reads every answer, then how the
+/// connection ends.
+async fn run(addr: SocketAddr, row: &Row) -> Transcript {
+    let mut conn = Conn::open(addr).await;
+    let mut answers = Vec::new();
+    for (i, write) in row.writes.iter().enumerate() {
+        let bytes: Vec<u8> = write.iter().flat_map(|r| r.bytes.clone()).collect();
+        // The server may answer and close before reading everything (431): not an error here.
+        let _ = tokio::time::timeout(ANSWER_WAIT, conn.stream.write_all(&bytes)).await;
+        if row.half_close && i + 1 == row.writes.len() {
+            let _ = conn.stream.shutdown().await;
+        }
+        let expected: Vec<bool> = write.iter().flat_map(|r| r.answers.clone()).collect();
+        if expected.is_empty() {
+            // A piece of a request: the server should read it before the next one comes.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for no_body in expected {
+            answers.push(conn.answer(no_body).await);
+        }
+    }
+    // Does the server close the connection by itself?
+    let settle = Instant::now() + SETTLE;
+    while conn.fill(settle).await {}
+    let end = if conn.ended.is_some() {
+        "closed by the server after the last answer".to_string()
+    } else {
+        // Kept open: the client ends it, and the server must close its side too.
+        let _ = conn.stream.shutdown().await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while conn.fill(deadline).await {}
+        match conn.ended {
+            Some(_) => "kept open; closed by the server after the client's end".to_string(),
+            None => "kept open; still open 10 s after the client's end".to_string(),
+        }
+    };
+    Transcript {
+        answers,
+        end,
+        extra: conn.buf,
+    }
+}
+
+// --- Normalising ---
+
+impl Transcript {
+    /// The transcript as text, with what legitimately differs between two gateways masked.
+    fn normalised(&self, placeholders: &[(String, &str)], same_lengths: bool) -> String {
+        let mut out = String::new();
+        for (i, answer) in self.answers.iter().enumerate() {
+            out.push_str(&format!("answer {}:\n", i + 1));
+            match answer {
+                Ok(a) => out.push_str(&a.normalised(placeholders, same_lengths)),
+                Err(why) => out.push_str(&format!("no answer: {why}\n")),
+            }
+        }
+        out.push_str(&format!("connection: {}\n", self.end));
+        if !self.extra.is_empty() {
+            out.push_str(&format!(
+                "other bytes from the server ({}): {}\n",
+                self.extra.len(),
+                shorten(&self.extra.escape_ascii().to_string(), 600)
+            ));
+        }
+        out
+    }
+}
+
+impl Answer {
+    fn normalised(&self, placeholders: &[(String, &str)], same_lengths: bool) -> String {
+        let mut out = String::new();
+        for head in &self.interim {
+            out.push_str(&format!("  interim: {}\n", head.replace("\r\n", " | ")));
+        }
+        let mut lines = self.head.split("\r\n");
+        out.push_str(&format!("  {}\n", lines.next().unwrap_or("")));
+        let mut headers: Vec<(String, String)> = lines
+            .map(|line| match line.split_once(':') {
+                None => (format!("(not a header line) {line}"), String::new()),
+                Some((name, value)) => {
+                    let name = name.trim().to_ascii_lowercase();
+                    let value = value.trim();
+                    let value = match name.as_str() {
+                        "date" if value != UPSTREAM_DATE => "<the gateway's date>".to_string(),
+                        "x-request-id" if is_uuid(value.as_bytes()) => "<generated>".to_string(),
+                        // The body is compared; its length follows, except in a bodiless
+                        // answer, whose length is compared when it cannot differ otherwise.
+                        "content-length" if !self.body.is_empty() => "<the body's>".to_string(),
+                        "content-length" if !same_lengths => "<a length>".to_string(),
+                        _ => mask(value, placeholders),
+                    };
+                    (name, value)
+                }
+            })
+            .collect();
+        headers.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, value) in headers {
+            out.push_str(&format!("  {name}: {value}\n"));
+        }
+        out.push_str(&body_text(&self.body, placeholders));
+        out
+    }
+}
+
+/// `value` with each per-gateway value replaced by its placeholder, and UUIDs (generated
+/// request ids) by `<uuid>`.
+fn mask(value: &str, placeholders: &[(String, &str)]) -> String {
+    let mut value = value.to_string();
+    for (from, to) in placeholders {
+        if !from.is_empty() {
+            value = value.replace(from.as_str(), to);
+        }
+    }
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes.len() - i >= 36 && is_uuid(&bytes[i..i + 36]) {
+            out.extend_from_slice(b"<uuid>");
+            i += 36;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A hyphenated UUID, as sfgate generates request ids.
+fn is_uuid(s: &[u8]) -> bool {
+    s.len() == 36
+        && s.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// A body for comparing: large ones by length and fingerprint; an echoed request (what the
+/// upstream received) with its header lines in name order (their order is no promise) and the
+/// assertion's value masked; anything else as text, masked.
+fn body_text(body: &[u8], placeholders: &[(String, &str)]) -> String {
+    if body.is_empty() {
+        return "  (no body)\n".into();
+    }
+    let text = mask(&String::from_utf8_lossy(body), placeholders);
+    let echoed = text.split_once("\r\n\r\n").filter(|(head, _)| {
+        head.split("\r\n")
+            .next()
+            .is_some_and(|l| l.ends_with(" HTTP/1.1"))
+    });
+    let Some((head, received_body)) = echoed else {
+        if text.len() > 16 * 1024 {
+            return format!("  body: {}\n", summarised(&text, 0));
+        }
+        return format!("  body:\n    {}\n", text.replace('\n', "\n    "));
+    };
+    let mut lines = head.split("\r\n");
+    let request_line = summarised(lines.next().unwrap_or(""), 200);
+    let mut headers: Vec<String> = lines
+        .map(|line| {
+            let name = line.split(':').next().unwrap_or("");
+            if name.eq_ignore_ascii_case("x-sfgate-assertion") {
+                format!("{name}: <an assertion>")
+            } else {
+                summarised(line, 200)
+            }
+        })
+        .collect();
+    headers.sort_by_key(|line| line.split(':').next().unwrap_or("").to_ascii_lowercase());
+    format!(
+        "  body: the upstream received\n    {request_line}\n    {}\n    (body) {}\n",
+        headers.join("\n    "),
+        summarised(&format!("{received_body:?}"), 200)
+    )
+}
+
+/// `text` itself when it is at most `max` bytes long, else its start, length and fingerprint
+/// (FNV-1a), so that long lines compare without flooding a failure's message.
+fn summarised(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let fingerprint = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!(
+        "{}... ({} bytes in all, FNV-1a {fingerprint:016x})",
+        text.chars().take(max / 2).collect::<String>(),
+        text.len()
+    )
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}... ({} more)", &s[..at], s.len() - at),
+        None => s.to_string(),
+    }
+}
+
+/// A line diff of `a` and `b` (longest common subsequence): `-` lines only in `a`, `+` only in
+/// `b`.
+fn line_diff(a: &str, b: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out.push_str(&format!("  {}\n", a[i]));
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push_str(&format!("+ {}\n", b[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("- {}\n", a[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+// --- Metrics, from a process of its own ---
+
+#[tokio::test]
+async fn fast_path_metrics_count_the_requests_it_answered_and_the_connections_it_handed_over() {
+    let upstream = HeadEcho::start().await;
+    let (fast, handed_over) = counted(&upstream, &[]).await;
+    assert_eq!(fast, 20.0, "sfgate_fast_path_requests_total grew by {fast}");
+    assert!(
+        handed_over >= 1.0,
+        "sfgate_fast_path_hand_overs_total grew by {handed_over}"
+    );
+}
+
+#[tokio::test]
+async fn no_request_takes_the_fast_path_when_it_is_off() {
+    let upstream = HeadEcho::start().await;
+    let (fast, _) = counted(&upstream, &[("HTTP1_FAST_PATH", "off".to_string())]).await;
+    assert_eq!(fast, 0.0, "sfgate_fast_path_requests_total grew by {fast}");
+}
+
+/// The real binary in front of `upstream` (with `extra` variables): 20 proxied GETs on one
+/// kept-alive connection and a POST on another. Returns how much the fast path's two counters
+/// grew meanwhile (start-up's health probes may already have counted).
+async fn counted(upstream: &HeadEcho, extra: &[(&str, String)]) -> (f64, f64) {
+    let gateway = Process::start(upstream, extra).await;
+    let (token, instance) = gateway.log_in().await;
+    let before = gateway.scrape().await;
+    let hits = upstream.hits();
+
+    let mut conn = Conn::open(gateway.addr).await;
+    for i in 0..20 {
+        let request = format!(
+            "GET /cl?n={i} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+             X-Instance-Url: {instance}\r\n\r\n",
+            gateway.addr
+        );
+        conn.stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("write");
+        let answer = conn.answer(false).await.expect("an answer");
+        assert_eq!(answer.status, 200, "GET {i}: {}", answer.head);
+    }
+    let mut post = Conn::open(gateway.addr).await;
+    let request = format!(
+        "POST /cl HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         X-Instance-Url: {instance}\r\nContent-Length: 4\r\n\r\nbody",
+        gateway.addr
+    );
+    post.stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write");
+    let answer = post.answer(false).await.expect("an answer");
+    assert_eq!(answer.status, 200, "POST: {}", answer.head);
+    assert_eq!(
+        upstream.hits(),
+        hits + 21,
+        "every request reached the upstream"
+    );
+
+    // The counters may be bumped just after the answer is written: wait for them to settle.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let grown = |scrape: &str, name: &str| metric(scrape, name, &[]) - metric(&before, name, &[]);
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let after = gateway.scrape().await;
+        let fast = grown(&after, "sfgate_fast_path_requests_total");
+        let handed_over = grown(&after, "sfgate_fast_path_hand_overs_total");
+        if (fast >= 20.0 && handed_over >= 1.0) || Instant::now() >= deadline {
+            return (fast, handed_over);
+        }
+    }
+}
+
+/// `sfgate serve` and `sfgate emulator` as child processes.
+struct Process {
+    _gateway: Running,
+    _emulator: Running,
+    addr: SocketAddr,
+    metrics: SocketAddr,
+    http: reqwest::Client,
+}
+
+impl Process {
+    async fn start(upstream: &HeadEcho, extra: &[(&str, String)]) -> Self {
+        for _ in 0..5 {
+            let port = free_port();
+            let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+            let redirect_uri = format!("http://127.0.0.1:{port}/oauth2/callback");
+            let (emulator, emulator_url) = start_emulator(&redirect_uri);
+            let mut env = vec![
+                ("UPSTREAM_URL", upstream.url()),
+                ("METRICS_ADDR", metrics.to_string()),
+                ("RUST_LOG", "info".to_string()),
+            ];
+            env.extend(extra.iter().cloned());
+            let mut gateway = start_gateway_with(port, &emulator_url, "json", &env);
+            let base = format!("http://127.0.0.1:{port}");
+            if !healthy(&base, &mut gateway).await {
+                let output = gateway.stop();
+                assert!(
+                    output.contains("is in use"),
+                    "gateway did not start:\n{output}"
+                );
+                continue;
+            }
+            return Self {
+                _gateway: gateway,
+                _emulator: emulator,
+                addr: ([127, 0, 0, 1], port).into(),
+                metrics,
+                http: plain_client(),
+            };
+        }
+        panic!("the gateway found its port taken 5 times");
+    }
+
+    /// The password flow; the access token and the instance URL.
+    async fn log_in(&self) -> (String, String) {
+        let answer = self
+            .http
+            .post(format!("http://{}/oauth2/password", self.addr))
+            .form(&[("username", ALICE.0), ("password", ALICE.1)])
+            .send()
+            .await
+            .expect("password grant");
+        let body: serde_json::Value = expect_status(answer, 200).await.json().await.expect("json");
+        (
+            body["access_token"].as_str().expect("token").to_string(),
+            body["instance_url"].as_str().expect("instance").to_string(),
+        )
+    }
+
+    async fn scrape(&self) -> String {
+        let answer = self
+            .http
+            .get(format!("http://{}/metrics", self.metrics))
+            .send()
+            .await
+            .expect("metrics");
+        expect_status(answer, 200).await.text().await.expect("text")
+    }
+}
+
+// --- WebSockets: never the fast path's, handed over ---
+
+#[tokio::test]
+async fn a_websocket_upgrade_is_handed_over_also_after_a_request_the_fast_path_answered() {
+    use crate::helpers::websocket::{bearer, connect, handshake, next, ws_url, EchoServer};
+    let echo = EchoServer::start().await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
+
+    // On a connection of its own.
+    let mut ws = connect(&app, "/socket", &bearer(&app)).await;
+    ws.send(Message::text("first")).await.expect("send");
+    assert_eq!(next(&mut ws).await, Some(Message::text("first")));
+    ws.close(None).await.expect("close");
+
+    // After a GET the fast path answers on the same connection (refused for want of
+    // credentials, so it never reaches the WebSocket-only upstream).
+    let mut conn = Conn::open(app.gateway.addr).await;
+    let refused = format!(
+        "GET /socket HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n\r\n",
+        app.gateway.addr
+    );
+    conn.stream
+        .write_all(refused.as_bytes())
+        .await
+        .expect("write");
+    let answer = conn.answer(false).await.expect("an answer");
+    assert_eq!(answer.status, 401, "{}", answer.head);
+    assert!(
+        conn.buf.is_empty(),
+        "bytes after the answer: {:?}",
+        conn.buf
+    );
+    let (mut ws, response) = tokio_tungstenite::client_async(
+        handshake(&ws_url(&app, "/socket"), &bearer(&app)),
+        tokio_tungstenite::MaybeTlsStream::Plain(conn.stream),
+    )
+    .await
+    .expect("the handshake succeeds on the kept-alive connection");
+    assert_eq!(response.status(), 101);
+    ws.send(Message::text("second")).await.expect("send");
+    assert_eq!(next(&mut ws).await, Some(Message::text("second")));
+    let blob: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    ws.send(Message::binary(blob.clone())).await.expect("send");
+    assert_eq!(next(&mut ws).await, Some(Message::binary(blob)));
+    ws.close(None).await.expect("close");
+    assert_eq!(echo.connections(), 2);
+}
