@@ -7,7 +7,8 @@ use super::*;
 pub(crate) const PROXY_ROUNDS: usize = 5;
 
 /// nginx as the anchor: its static upstream directly, nginx as a plain reverse proxy to it,
-/// nginx `auth_request` asking sfgate, sfgate's gateway mode and the seven floors (thread per
+/// nginx `auth_request` asking sfgate, sfgate's gateway mode (with its HTTP/1.1 fast path, and
+/// a second gateway without it) and the seven floors (thread per
 /// core, the same with sfgate's identity check and header rewrites, work stealing, the three
 /// raw ones without header maps of `raw_floor.rs`, and nginx `auth_request` asking a bare
 /// responder that answers `202` at once), all to the same upstream. The proxies are measured in
@@ -36,7 +37,23 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
     let nginx_pid = pid(&b.nginx.proxies).ok_or_else(|| fail("nginx exited"))?;
     let upstream_pid = pid(&b.nginx.upstream).ok_or_else(|| fail("the upstream nginx exited"))?;
     let sfgate_pid = b.gateway.id().ok_or_else(|| fail("the gateway exited"))?;
-    let runs: [(&str, String, bool, Cpu); 10] = [
+    // The same gateway with its HTTP/1.1 fast path off: every request through hyper's server
+    // and the router, as before the fast path, so that the difference is measured in the run.
+    let static_upstream = format!("http://{upstream}");
+    let (general, general_url, _) = start_gateway(
+        &b.args.binary,
+        &b.emu,
+        &[
+            ("IDENTITY_CACHE_TTL", "600"),
+            ("UPSTREAM_URL", &static_upstream),
+            ("HTTP1_FAST_PATH", "false"),
+        ],
+    )
+    .await?;
+    let general_pid = general
+        .id()
+        .ok_or_else(|| fail("the general-server gateway exited"))?;
+    let runs: [(&str, String, bool, Cpu); 11] = [
         (
             "nginx plain proxy",
             format!("http://127.0.0.1:{}/hello", ports.proxy),
@@ -55,6 +72,12 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
             format!("{}/hello", b.gw),
             true,
             Cpu::ProcessTree(sfgate_pid),
+        ),
+        (
+            "sfgate gateway mode, general server only",
+            format!("{general_url}/hello"),
+            true,
+            Cpu::ProcessTree(general_pid),
         ),
         // The floors get the sfgate row's request, credential headers and all (they forward
         // them as any header): the same bytes in, nothing of sfgate's done with them.
@@ -120,11 +143,12 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
             loads[i].push(load);
         }
     }
-    let medians: [Load; 10] = std::array::from_fn(|i| median(&loads[i]));
+    drop(general);
+    let medians: [Load; 11] = std::array::from_fn(|i| median(&loads[i]));
     for ((name, ..), load) in runs.iter().zip(&medians) {
         b.check_no_failures(name, load);
     }
-    let [plain, auth_request, gateway, tpc, identity, work_stealing, raw, raw_identity, raw_kept, auth_floor] =
+    let [plain, auth_request, gateway, general, tpc, identity, work_stealing, raw, raw_identity, raw_kept, auth_floor] =
         medians;
     let of = if rounds > 1 {
         format!(", median of {rounds} alternated rounds")
@@ -154,6 +178,11 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
     b.row(
         format!("(p) sfgate gateway mode → upstream (cached identity{of})"),
         &gateway,
+        None,
+    );
+    b.row(
+        format!("(p) sfgate gateway mode with `HTTP1_FAST_PATH=false` (every request through hyper's server and the router{of})"),
+        &general,
         None,
     );
     b.row(
@@ -202,7 +231,8 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
         0.9,
     )
     .floor = Some(format!(
-        "thread-per-core bare proxy: {:.2} × nginx; sfgate {:.2} × this floor; the same with sfgate's identity check and header rewrites: {:.2} × nginx, sfgate {:.2} × it; without header maps (raw): bare {:.2} × nginx, with sfgate's identity check {:.2} × nginx, and its per-request bookkeeping {:.2} × nginx (work-stealing bare proxy: {:.2} × nginx)",
+        "with `HTTP1_FAST_PATH=false`: {:.2} × nginx; thread-per-core bare proxy: {:.2} × nginx; sfgate {:.2} × this floor; the same with sfgate's identity check and header rewrites: {:.2} × nginx, sfgate {:.2} × it; without header maps (raw): bare {:.2} × nginx, with sfgate's identity check {:.2} × nginx, and its per-request bookkeeping {:.2} × nginx (work-stealing bare proxy: {:.2} × nginx)",
+        x(&general, &plain),
         x(&tpc, &plain),
         x(&gateway, &tpc),
         x(&identity, &plain),
@@ -220,6 +250,7 @@ pub(crate) async fn gateway_vs_nginx(b: &mut Bench) -> Result<(), Failure> {
                 })
             };
             let with_identity = [
+                times_nginx(&general, "with `HTTP1_FAST_PATH=false`"),
                 times_nginx(
                     &identity,
                     "with sfgate's identity check and header rewrites",

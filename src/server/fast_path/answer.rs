@@ -7,7 +7,7 @@
 //! sends them only then.
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use http_body::Body as _;
 use std::cell::RefCell;
@@ -166,15 +166,21 @@ fn headers(
     let mut wrote_length = false;
     let mut wrote_date = false;
     let mut last = false;
-    for name in headers.keys() {
-        let mut values = headers.get_all(name).iter();
+    // One pass in the map's order (a name's values come together); only the names hyper
+    // writes on one line look their other values up.
+    let mut previous: Option<&HeaderName> = None;
+    for (name, value) in headers {
+        let first = previous != Some(name);
+        previous = Some(name);
         match *name {
             header::CONTENT_LENGTH => {
-                let Some(first) = values.next() else { continue };
+                if !first {
+                    continue;
+                }
                 match length {
                     Some(Some(known)) => framing = Some(Framing::Length(known)),
                     Some(None) => {
-                        let Some(declared) = content_length(first) else {
+                        let Some(declared) = content_length(value) else {
                             // hyper refuses to write it and ends the connection.
                             tracing::warn!("an answer's Content-Length is not a number");
                             return (None, true);
@@ -186,10 +192,10 @@ fn headers(
                     None => {}
                 }
                 wrote_length = true;
-                line(out, name.as_str(), first.as_bytes());
+                line(out, name.as_str(), value.as_bytes());
             }
             header::TRANSFER_ENCODING => {
-                if !head.may_have_body() {
+                if !first || !head.may_have_body() {
                     continue;
                 }
                 wrote_length = true;
@@ -202,22 +208,23 @@ fn headers(
                 }
             }
             header::CONNECTION => {
-                last |= headers
-                    .get_all(name)
+                if !first {
+                    continue;
+                }
+                let values = headers.get_all(name);
+                last |= values
                     .iter()
                     .any(|v| super::request::has_token(v.as_bytes(), b"close"));
-                line(out, name.as_str(), &joined(headers.get_all(name).iter()));
+                line(out, name.as_str(), &joined(values.iter()));
             }
             header::TRAILER => {
-                if head.may_have_body() {
+                if first && head.may_have_body() {
                     line(out, name.as_str(), &joined(headers.get_all(name).iter()));
                 }
             }
             _ => {
                 wrote_date |= *name == header::DATE;
-                for value in values {
-                    line(out, name.as_str(), value.as_bytes());
-                }
+                line(out, name.as_str(), value.as_bytes());
             }
         }
     }
