@@ -75,12 +75,19 @@ pub(super) fn read(input: &mut BytesMut, is_own: &dyn Fn(&str) -> bool, lines: &
     if !target.starts_with('/') {
         return Read::NotOurs;
     }
+    // Where a part httparse returned lies in `input` (it returns slices of it); `None` for
+    // one that does not, which httparse never returns, so that the head is then hyper's
+    // rather than a panic.
     let start = input.as_ptr() as usize;
+    let end = start + used;
     let within = |part: &[u8]| {
-        let from = part.as_ptr() as usize - start;
-        from..from + part.len()
+        let from = part.as_ptr() as usize;
+        let to = from.checked_add(part.len())?;
+        (from >= start && to <= end).then(|| from - start..to - start)
     };
-    let target = within(target.as_bytes());
+    let Some(target) = within(target.as_bytes()) else {
+        return Read::NotOurs;
+    };
     let mut close = false;
     lines.clear();
     for header in parsed.headers.iter() {
@@ -100,7 +107,10 @@ pub(super) fn read(input: &mut BytesMut, is_own: &dyn Fn(&str) -> bool, lines: &
         if name.eq_ignore_ascii_case(b"connection") && has_token(header.value, b"close") {
             close = true;
         }
-        lines.push((within(name), within(header.value)));
+        let (Some(name), Some(value)) = (within(name), within(header.value)) else {
+            return Read::NotOurs;
+        };
+        lines.push((name, value));
     }
     let head = input.split_to(used).freeze();
     match build(&head, method, target, lines) {
@@ -177,6 +187,20 @@ mod tests {
     }
 
     #[test]
+    fn empty_and_blank_values_are_read_as_hyper_reads_them() {
+        let (Read::Taken(taken), rest) =
+            read_bytes(b"GET / HTTP/1.1\r\nX-Empty:\r\nX-Blank:   \r\nX-Last: v\r\n\r\n")
+        else {
+            panic!("not taken");
+        };
+        assert!(rest.is_empty());
+        let headers = taken.request.headers();
+        assert_eq!(headers.get("x-empty").map(|v| v.as_bytes()), Some(&b""[..]));
+        assert_eq!(headers.get("x-blank").map(|v| v.as_bytes()), Some(&b""[..]));
+        assert_eq!(headers.get("x-last").map(|v| v.as_bytes()), Some(&b"v"[..]));
+    }
+
+    #[test]
     fn connection_close_is_noticed() {
         let (Read::Taken(taken), _) =
             read_bytes(b"HEAD / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n")
@@ -239,5 +263,124 @@ mod tests {
         let (read, rest) = read_bytes(&many);
         assert!(matches!(read, Read::NotOurs));
         assert_eq!(rest.len(), many.len());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Header lines of every kind the rule judges, in odd spellings and framings.
+        fn line() -> impl Strategy<Value = Vec<u8>> {
+            let names = prop::sample::select(vec![
+                "Host",
+                "X-A",
+                "content-length",
+                "Content-Length",
+                "CONTENT-LENGTH ",
+                "Transfer-Encoding",
+                "transfer-encoding",
+                "Expect",
+                "Upgrade",
+                "TE",
+                "Te",
+                "Connection",
+                "X_Salesforce_User_Id",
+                "Authorization",
+                "Cookie",
+                "",
+            ]);
+            let values = prop::sample::select(vec![
+                "",
+                "0",
+                "5",
+                "chunked",
+                "gzip, chunked",
+                "close",
+                "keep-alive, close",
+                "websocket",
+                "100-continue",
+                "trailers",
+                "a b",
+                "\t",
+                "x\ry",
+                "\u{7f}",
+                "é",
+            ]);
+            let ends = prop::sample::select(vec!["\r\n", "\n", "\r", ""]);
+            (
+                names,
+                prop::sample::select(vec![":", ": ", " :", ""]),
+                values,
+                ends,
+            )
+                .prop_map(|(n, sep, v, end)| format!("{n}{sep}{v}{end}").into_bytes())
+        }
+
+        fn head() -> impl Strategy<Value = Vec<u8>> {
+            let methods = prop::sample::select(vec!["GET", "HEAD", "POST", "get", "PRI", ""]);
+            let targets = prop::sample::select(vec![
+                "/",
+                "/a?b=1",
+                "/oauth2/start",
+                "*",
+                "http://x/",
+                "/a b",
+                "/%2F",
+                "/#f",
+                "",
+            ]);
+            let versions =
+                prop::sample::select(vec!["HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "http/1.1"]);
+            (
+                methods,
+                targets,
+                versions,
+                prop::collection::vec(line(), 0..6),
+                prop::sample::select(vec!["\r\n", "\n", ""]),
+                prop::collection::vec(any::<u8>(), 0..8),
+            )
+                .prop_map(|(m, t, v, lines, end, after)| {
+                    let mut raw = format!("{m} {t} {v}\r\n").into_bytes();
+                    for line in lines {
+                        raw.extend_from_slice(&line);
+                    }
+                    raw.extend_from_slice(end.as_bytes());
+                    raw.extend_from_slice(&after);
+                    raw
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4000))]
+
+            /// Whatever the bytes: no panic; what is not taken is left exactly as it came (the
+            /// general server reads it from the start); what is taken is a bodiless GET or HEAD
+            /// with none of the refused headers, cut at the end of its head as httparse reads it.
+            #[test]
+            fn a_request_is_taken_whole_and_refused_untouched(
+                raw in prop_oneof![head(), prop::collection::vec(any::<u8>(), 0..64)]
+            ) {
+                let (read, rest) = read_bytes(&raw);
+                match read {
+                    Read::Partial | Read::NotOurs => prop_assert_eq!(&rest[..], &raw[..]),
+                    Read::Taken(taken) => {
+                        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                        let mut parsed = httparse::Request::new(&mut headers);
+                        let used = match parsed.parse(&raw) {
+                            Ok(httparse::Status::Complete(used)) => used,
+                            other => return Err(TestCaseError::fail(format!("taken but {other:?}"))),
+                        };
+                        prop_assert_eq!(&rest[..], &raw[used..]);
+                        let request = taken.request;
+                        prop_assert!(request.method() == Method::GET || request.method() == Method::HEAD);
+                        prop_assert!(request.uri().path().starts_with('/'));
+                        prop_assert!(!request.uri().path().starts_with("/oauth2"));
+                        for refused in ["content-length", "transfer-encoding", "expect", "upgrade", "te"] {
+                            prop_assert!(!request.headers().contains_key(refused), "{}", refused);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
