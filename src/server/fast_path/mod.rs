@@ -86,8 +86,9 @@ pub(super) async fn serve(
         let taken = loop {
             match request::read(&mut input, &is_own, &mut lines) {
                 Read::Taken(taken) => break taken,
-                Read::NotOurs => {
-                    metrics::counter!("sfgate_fast_path_hand_overs_total").increment(1);
+                Read::NotOurs(why) => {
+                    metrics::counter!("sfgate_fast_path_hand_overs_total", "reason" => why.label())
+                        .increment(1);
                     return Outcome::HandOver(stream, input.freeze());
                 }
                 Read::Partial => {}

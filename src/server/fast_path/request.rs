@@ -39,8 +39,44 @@ pub(super) enum Read {
     Taken(Taken),
     /// Not a whole head yet.
     Partial,
-    /// A head (or bytes) the general server must read.
-    NotOurs,
+    /// A head (or bytes) the general server must read, and why.
+    NotOurs(Why),
+}
+
+/// Why a request went to the general server: the label of
+/// `sfgate_fast_path_hand_overs_total`, so that an operator sees what keeps connections off
+/// the fast path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    /// Not a head httparse reads whole within the limits, or a name, value or target the
+    /// `http` crate refuses: hyper answers it (400, 414, 431).
+    Head,
+    /// HTTP/1.0, or a version hyper reads as another protocol (the HTTP/2 preface).
+    Version,
+    /// A method other than `GET` and `HEAD`.
+    Method,
+    /// Not an origin-form target (`*`, absolute form).
+    Target,
+    /// `Content-Length`, `Transfer-Encoding` or `Expect`: a body, or one announced.
+    Body,
+    /// `Upgrade` or `TE`: a protocol change, or trailers asked for.
+    Upgrade,
+    /// One of sfgate's own paths (the router's).
+    OwnPath,
+}
+
+impl Why {
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Self::Head => "head",
+            Self::Version => "version",
+            Self::Method => "method",
+            Self::Target => "target",
+            Self::Body => "body",
+            Self::Upgrade => "upgrade",
+            Self::OwnPath => "own_path",
+        }
+    }
 }
 
 /// A request the fast path answers.
@@ -62,18 +98,23 @@ pub(super) fn read(input: &mut BytesMut, is_own: &dyn Fn(&str) -> bool, lines: &
     let used = match parsed.parse(input) {
         Ok(httparse::Status::Complete(used)) => used,
         Ok(httparse::Status::Partial) if input.len() < MAX_HEAD => return Read::Partial,
-        _ => return Read::NotOurs,
+        Ok(httparse::Status::Partial) => return Read::NotOurs(Why::Head),
+        Err(httparse::Error::Version) => return Read::NotOurs(Why::Version),
+        Err(_) => return Read::NotOurs(Why::Head),
     };
+    if parsed.version != Some(1) {
+        return Read::NotOurs(Why::Version);
+    }
     let method = match parsed.method {
         Some("GET") => Method::GET,
         Some("HEAD") => Method::HEAD,
-        _ => return Read::NotOurs,
+        _ => return Read::NotOurs(Why::Method),
     };
-    let (Some(1), Some(target)) = (parsed.version, parsed.path) else {
-        return Read::NotOurs;
+    let Some(target) = parsed.path else {
+        return Read::NotOurs(Why::Head);
     };
     if !target.starts_with('/') {
-        return Read::NotOurs;
+        return Read::NotOurs(Why::Target);
     }
     // Where a part httparse returned lies in `input` (it returns slices of it); `None` for
     // one that does not, which httparse never returns, so that the head is then hyper's
@@ -86,42 +127,43 @@ pub(super) fn read(input: &mut BytesMut, is_own: &dyn Fn(&str) -> bool, lines: &
         (from >= start && to <= end).then(|| from - start..to - start)
     };
     let Some(target) = within(target.as_bytes()) else {
-        return Read::NotOurs;
+        return Read::NotOurs(Why::Head);
     };
     let mut close = false;
     lines.clear();
     for header in parsed.headers.iter() {
         let name = header.name.as_bytes();
-        if [
-            "content-length",
-            "transfer-encoding",
-            "expect",
-            "upgrade",
-            "te",
-        ]
-        .iter()
-        .any(|refused| name.eq_ignore_ascii_case(refused.as_bytes()))
-        {
-            return Read::NotOurs;
+        let refused = |names: &[&str]| {
+            names
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        };
+        if refused(&["content-length", "transfer-encoding", "expect"]) {
+            return Read::NotOurs(Why::Body);
+        }
+        if refused(&["upgrade", "te"]) {
+            return Read::NotOurs(Why::Upgrade);
         }
         if name.eq_ignore_ascii_case(b"connection") && has_token(header.value, b"close") {
             close = true;
         }
         let (Some(name), Some(value)) = (within(name), within(header.value)) else {
-            return Read::NotOurs;
+            return Read::NotOurs(Why::Head);
         };
         lines.push((name, value));
     }
     let head = input.split_to(used).freeze();
-    match build(&head, method, target, lines) {
-        Some(request) if !is_own(request.uri().path()) => Read::Taken(Taken { request, close }),
-        // Nothing was acted on: the head goes back in front of what follows it.
-        _ => {
-            let rest = std::mem::replace(input, BytesMut::from(&head[..]));
-            input.extend_from_slice(&rest);
-            Read::NotOurs
+    let why = match build(&head, method, target, lines) {
+        Some(request) if !is_own(request.uri().path()) => {
+            return Read::Taken(Taken { request, close })
         }
-    }
+        Some(_) => Why::OwnPath,
+        None => Why::Head,
+    };
+    // Nothing was acted on: the head goes back in front of what follows it.
+    let rest = std::mem::replace(input, BytesMut::from(&head[..]));
+    input.extend_from_slice(&rest);
+    Read::NotOurs(why)
 }
 
 /// The request as hyper would build it from the same head, or `None` where hyper would refuse
@@ -221,28 +263,37 @@ mod tests {
     /// Every request outside the rule is left whole for the general server.
     #[test]
     fn requests_outside_the_rule_are_left_as_they_came() {
-        let refused: &[&[u8]] = &[
-            b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
-            b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
-            b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-            b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
-            b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-            b"GET / HTTP/1.1\r\nTE: trailers\r\n\r\n",
-            b"GET / HTTP/1.0\r\n\r\n",
-            b"GET http://gw/ HTTP/1.1\r\n\r\n",
-            b"OPTIONS * HTTP/1.1\r\n\r\n",
-            b"DELETE /x HTTP/1.1\r\n\r\n",
-            b"get / HTTP/1.1\r\n\r\n",
-            b"GET /oauth2/start HTTP/1.1\r\n\r\n",
-            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-            b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
-            b"GET /\x7f HTTP/1.1\r\n\r\n",
-            b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+        let refused: &[(&[u8], Why)] = &[
+            (
+                b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
+                Why::Method,
+            ),
+            (b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", Why::Body),
+            (
+                b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                Why::Body,
+            ),
+            (b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", Why::Body),
+            (
+                b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+                Why::Upgrade,
+            ),
+            (b"GET / HTTP/1.1\r\nTE: trailers\r\n\r\n", Why::Upgrade),
+            (b"GET / HTTP/1.0\r\n\r\n", Why::Version),
+            (b"GET http://gw/ HTTP/1.1\r\n\r\n", Why::Target),
+            (b"OPTIONS * HTTP/1.1\r\n\r\n", Why::Method),
+            (b"DELETE /x HTTP/1.1\r\n\r\n", Why::Method),
+            (b"get / HTTP/1.1\r\n\r\n", Why::Method),
+            (b"GET /oauth2/start HTTP/1.1\r\n\r\n", Why::OwnPath),
+            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", Why::Version),
+            (b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", Why::Head),
+            (b"GET /\x7f HTTP/1.1\r\n\r\n", Why::Head),
+            (b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", Why::Head),
         ];
-        for raw in refused {
+        for (raw, why) in refused {
             let (read, rest) = read_bytes(raw);
             assert!(
-                matches!(read, Read::NotOurs),
+                matches!(read, Read::NotOurs(w) if w == *why),
                 "{}",
                 String::from_utf8_lossy(raw)
             );
@@ -254,14 +305,14 @@ mod tests {
     fn a_head_too_large_or_with_too_many_lines_is_left_for_the_general_server() {
         let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
         long.resize(MAX_HEAD + 1, b'a');
-        assert!(matches!(read_bytes(&long).0, Read::NotOurs));
+        assert!(matches!(read_bytes(&long).0, Read::NotOurs(Why::Head)));
         let mut many = b"GET / HTTP/1.1\r\n".to_vec();
         for i in 0..=MAX_HEADERS {
             many.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
         }
         many.extend_from_slice(b"\r\n");
         let (read, rest) = read_bytes(&many);
-        assert!(matches!(read, Read::NotOurs));
+        assert!(matches!(read, Read::NotOurs(Why::Head)));
         assert_eq!(rest.len(), many.len());
     }
 
@@ -362,7 +413,7 @@ mod tests {
             ) {
                 let (read, rest) = read_bytes(&raw);
                 match read {
-                    Read::Partial | Read::NotOurs => prop_assert_eq!(&rest[..], &raw[..]),
+                    Read::Partial | Read::NotOurs(_) => prop_assert_eq!(&rest[..], &raw[..]),
                     Read::Taken(taken) => {
                         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
                         let mut parsed = httparse::Request::new(&mut headers);

@@ -1218,7 +1218,15 @@ async fn counted(upstream: &HeadEcho, extra: &[(&str, String)]) -> (f64, f64) {
 
     // The counters may be bumped just after the answer is written: wait for them to settle.
     let deadline = Instant::now() + Duration::from_secs(5);
-    let grown = |scrape: &str, name: &str| metric(scrape, name, &[]) - metric(&before, name, &[]);
+    // The POST is handed over for its method (the label says why).
+    let grown = |scrape: &str, name: &str| {
+        let labels: &[(&str, &str)] = if name == "sfgate_fast_path_hand_overs_total" {
+            &[("reason", "method")]
+        } else {
+            &[]
+        };
+        metric(scrape, name, labels) - metric(&before, name, labels)
+    };
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let after = gateway.scrape().await;
