@@ -2,7 +2,7 @@
 //! that a serving thread gone quiet after a burst does not keep the burst's pages; an
 //! operator's own `_RJEM_MALLOC_CONF` wins. The allocator's figures are in `/metrics`.
 
-use crate::common::{free_port, metric};
+use crate::common::metric;
 use crate::helpers::sfgate_process::*;
 use std::time::Duration;
 
@@ -22,38 +22,22 @@ fn thread_names(pid: u32) -> Vec<String> {
 /// Starts the real binary, waits for it to answer, and returns its thread names and a scrape
 /// of `/metrics`.
 async fn started_with(extra: &[(&str, String)]) -> (Vec<String>, String) {
-    for _ in 0..5 {
-        let port = free_port();
-        let redirect_uri = format!("http://127.0.0.1:{port}/oauth2/callback");
-        let (_emulator, emulator_url) = start_emulator(&redirect_uri);
-        let mut gateway = start_gateway_with(port, &emulator_url, "json", extra);
-        let base = format!("http://127.0.0.1:{port}");
-        if !healthy(&base, &mut gateway).await {
-            let output = gateway.stop();
-            assert!(
-                output.contains("is in use"),
-                "gateway did not start:\n{output}"
-            );
-            continue;
-        }
-        // jemalloc starts its background threads on demand; give them a moment.
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        let mut names = thread_names(gateway.child.id());
-        while !names.iter().any(|n| n.contains("jemalloc_bg"))
-            && std::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            names = thread_names(gateway.child.id());
-        }
-        let scrape = reqwest::get(format!("{base}/metrics"))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        return (names, scrape);
+    let started = start_on_free_port(|| extra.iter().map(|(k, v)| (*k, v.clone())).collect()).await;
+    let pid = started.gateway.child.id();
+    // jemalloc starts its background threads on demand; give them a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let mut names = thread_names(pid);
+    while !names.iter().any(|n| n.contains("jemalloc_bg")) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        names = thread_names(pid);
     }
-    panic!("no free port for the gateway");
+    let scrape = reqwest::get(format!("http://127.0.0.1:{}/metrics", started.port))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    (names, scrape)
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! this test, which decodes the protobuf and checks spans, parents, attributes, the trace
 //! context sent to the upstream, and that no credential ever becomes an attribute.
 
-use crate::common::{expect_status, free_port, received, ACME, ALICE};
+use crate::common::{expect_status, received, ACME, ALICE};
 use crate::helpers::otlp_receiver::{
     OtlpReceiver, ReceivedSpan, KIND_CLIENT, KIND_SERVER, STATUS_ERROR,
 };
@@ -38,51 +38,36 @@ async fn start(trust_proxy: bool, record_user: bool, redis: bool) -> Traced {
         .flatten();
     let receiver = OtlpReceiver::start().await;
     let echo = start_echo().await;
-    for _ in 0..5 {
-        let port = free_port();
-        let redirect_uri = format!("http://127.0.0.1:{port}/oauth2/callback");
-        let (emulator, emulator_url) = start_emulator(&redirect_uri);
-        let mut env: Vec<(&str, String)> = redis.iter().map(|r| ("REDIS_URL", r.url())).collect();
-        env.extend([
-            ("RUST_LOG", "info".into()),
-            ("UPSTREAM_URL", echo.url()),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()),
-            (
-                "OTEL_EXPORTER_OTLP_HEADERS",
-                format!("x-collector-key={COLLECTOR_KEY}"),
-            ),
-            ("OTEL_SERVICE_NAME", SERVICE.into()),
-            ("OTEL_BSP_SCHEDULE_DELAY", "50".into()),
-            ("TRUST_PROXY", trust_proxy.to_string()),
-            ("OTEL_RECORD_USER", record_user.to_string()),
-        ]);
-        let mut gateway = start_gateway_with(port, &emulator_url, "json", &env);
-        let base = format!("http://127.0.0.1:{port}");
-        if !healthy(&base, &mut gateway).await {
-            let output = gateway.stop();
-            assert!(
-                output.contains("is in use"),
-                "gateway did not start:\n{output}"
-            );
-            continue;
-        }
-        sfgate::crypto::install_tls_provider();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        return Traced {
-            redis,
-            receiver,
-            gateway,
-            _emulator: emulator,
-            _echo: echo,
-            emulator_url,
-            base,
-            http,
-        };
+    let mut env: Vec<(&str, String)> = redis.iter().map(|r| ("REDIS_URL", r.url())).collect();
+    env.extend([
+        ("RUST_LOG", "info".into()),
+        ("UPSTREAM_URL", echo.url()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            format!("x-collector-key={COLLECTOR_KEY}"),
+        ),
+        ("OTEL_SERVICE_NAME", SERVICE.into()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50".into()),
+        ("TRUST_PROXY", trust_proxy.to_string()),
+        ("OTEL_RECORD_USER", record_user.to_string()),
+    ]);
+    let started = start_on_free_port(|| env.clone()).await;
+    sfgate::crypto::install_tls_provider();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    Traced {
+        redis,
+        receiver,
+        gateway: started.gateway,
+        _emulator: started.emulator,
+        _echo: echo,
+        emulator_url: started.emulator_url,
+        base: format!("http://127.0.0.1:{}", started.port),
+        http,
     }
-    panic!("the gateway found its port taken 5 times");
 }
 
 impl Traced {

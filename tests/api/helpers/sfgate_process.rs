@@ -171,3 +171,41 @@ pub async fn healthy(base: &str, gateway: &mut Running) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A gateway process and its emulator, on a free port, answering its health check.
+pub struct Started {
+    pub gateway: Running,
+    pub emulator: Running,
+    pub emulator_url: String,
+    pub port: u16,
+}
+
+/// Starts a gateway with its own emulator on a free port and waits until it answers; starts
+/// both again on another port when another process took the port first (five times at most).
+/// `env` gives each attempt's variables besides [`start_gateway_with`]'s own (called again
+/// for each attempt, so that ports it picks are picked again too).
+pub async fn start_on_free_port<'a>(mut env: impl FnMut() -> Vec<(&'a str, String)>) -> Started {
+    for _ in 0..5 {
+        let env = env();
+        let port = crate::common::free_port();
+        let redirect_uri = format!("http://127.0.0.1:{port}/oauth2/callback");
+        let (emulator, emulator_url) = start_emulator(&redirect_uri);
+        let mut gateway = start_gateway_with(port, &emulator_url, "json", &env);
+        let base = format!("http://127.0.0.1:{port}");
+        if !healthy(&base, &mut gateway).await {
+            let output = gateway.stop();
+            assert!(
+                output.contains("is in use"),
+                "gateway did not start:\n{output}"
+            );
+            continue;
+        }
+        return Started {
+            gateway,
+            emulator,
+            emulator_url,
+            port,
+        };
+    }
+    panic!("the gateway found its port taken 5 times");
+}

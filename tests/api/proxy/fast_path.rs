@@ -27,7 +27,7 @@
 use crate::common::*;
 use crate::helpers::h2::H2_PREFACE;
 use crate::helpers::head_echo::{HeadEcho, UPSTREAM_DATE};
-use crate::helpers::sfgate_process::{healthy, start_emulator, start_gateway_with, Running};
+use crate::helpers::sfgate_process::{start_on_free_port, Running};
 use futures_util::SinkExt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -1249,36 +1249,25 @@ struct Process {
 
 impl Process {
     async fn start(upstream: &HeadEcho, extra: &[(&str, String)]) -> Self {
-        for _ in 0..5 {
-            let port = free_port();
-            let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-            let redirect_uri = format!("http://127.0.0.1:{port}/oauth2/callback");
-            let (emulator, emulator_url) = start_emulator(&redirect_uri);
+        let mut metrics: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let started = start_on_free_port(|| {
+            metrics = ([127, 0, 0, 1], free_port()).into();
             let mut env = vec![
                 ("UPSTREAM_URL", upstream.url()),
                 ("METRICS_ADDR", metrics.to_string()),
                 ("RUST_LOG", "info".to_string()),
             ];
-            env.extend(extra.iter().cloned());
-            let mut gateway = start_gateway_with(port, &emulator_url, "json", &env);
-            let base = format!("http://127.0.0.1:{port}");
-            if !healthy(&base, &mut gateway).await {
-                let output = gateway.stop();
-                assert!(
-                    output.contains("is in use"),
-                    "gateway did not start:\n{output}"
-                );
-                continue;
-            }
-            return Self {
-                _gateway: gateway,
-                _emulator: emulator,
-                addr: ([127, 0, 0, 1], port).into(),
-                metrics,
-                http: plain_client(),
-            };
+            env.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
+            env
+        })
+        .await;
+        Self {
+            _gateway: started.gateway,
+            _emulator: started.emulator,
+            addr: ([127, 0, 0, 1], started.port).into(),
+            metrics,
+            http: plain_client(),
         }
-        panic!("the gateway found its port taken 5 times");
     }
 
     /// The password flow; the access token and the instance URL.
