@@ -67,9 +67,10 @@ pub fn served(state: AppState) -> Served {
     match gateway.filter(|_| fast) {
         Some(gateway) => {
             let service = Middleware::new(&state).layer(proxy::service(gateway.clone()));
+            let is_own = Arc::new(move |path: &str| (gateway.is_own)(path));
             Served::with_fast_path(
                 router,
-                FastPath::new(gateway, tower::util::BoxCloneService::new(service)),
+                FastPath::new(is_own, tower::util::BoxCloneService::new(service)),
             )
         }
         None => Served::from(router),

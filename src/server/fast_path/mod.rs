@@ -22,7 +22,6 @@
 mod answer;
 mod request;
 
-use crate::proxy::Gateway;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
@@ -41,17 +40,20 @@ use tower::{Service, ServiceExt};
 /// The proxy inside sfgate's middleware, as the fast path calls it.
 pub type Proxy = BoxCloneService<Request<Body>, Response, Infallible>;
 
-/// What the fast path needs: the gateway (to tell sfgate's own paths from the app's) and the
-/// proxy wrapped in the same middleware the router's requests pass.
+/// Whether a path is one of sfgate's own routes (the router's, never the fast path's).
+pub type IsOwn = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// What the fast path needs: which paths are sfgate's own, and the proxy wrapped in the same
+/// middleware the router's requests pass.
 #[derive(Clone)]
 pub struct FastPath {
-    gateway: Arc<Gateway>,
+    is_own: IsOwn,
     proxy: Proxy,
 }
 
 impl FastPath {
-    pub fn new(gateway: Arc<Gateway>, proxy: Proxy) -> Self {
-        Self { gateway, proxy }
+    pub fn new(is_own: IsOwn, proxy: Proxy) -> Self {
+        Self { is_own, proxy }
     }
 }
 
@@ -77,8 +79,8 @@ pub(super) async fn serve(
     header_read_timeout: Duration,
     stopping: &mut watch::Receiver<bool>,
 ) -> Outcome {
-    let FastPath { gateway, mut proxy } = fast;
-    let is_own = |path: &str| (gateway.is_own)(path);
+    let FastPath { is_own, mut proxy } = fast;
+    let is_own = |path: &str| is_own(path);
     let mut input = BytesMut::new();
     let mut out = Vec::new();
     let mut lines = Vec::new();
