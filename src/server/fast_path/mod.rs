@@ -31,7 +31,7 @@ use request::Read;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower::util::BoxCloneService;
@@ -85,6 +85,9 @@ pub(super) async fn serve(
     let mut out = Vec::new();
     let mut lines = Vec::new();
     loop {
+        // When the wait for this request's head began: the head must be whole by then plus
+        // `HEADER_READ_TIMEOUT`, however its bytes trickle in.
+        let mut head_deadline: Option<Instant> = None;
         let taken = loop {
             match request::read(&mut input, &is_own, &mut lines) {
                 Read::Taken(taken) => break taken,
@@ -95,15 +98,9 @@ pub(super) async fn serve(
                 }
                 Read::Partial => {}
             }
-            if !more(
-                &mut stream,
-                &mut input,
-                header_read_timeout,
-                stopping,
-                &mut out,
-            )
-            .await
-            {
+            let deadline =
+                *head_deadline.get_or_insert_with(|| Instant::now() + header_read_timeout);
+            if !more(&mut stream, &mut input, deadline, stopping, &mut out).await {
                 return Outcome::Closed;
             }
         };
@@ -159,14 +156,15 @@ async fn unless_closed(
     }
 }
 
-/// Reads more of a request head into `input`. Waits at most `header_read_timeout`, and while
-/// nothing of the head has come, also stops at a server stop. Between requests the
-/// connection's buffers are released, so that an idle connection holds only its socket.
+/// Reads more of a request head into `input`. Waits until `deadline` at most (the head's, not
+/// this read's: a client sending its head a byte at a time does not hold the connection past
+/// it), and while nothing of the head has come, also stops at a server stop. Between requests
+/// the connection's buffers are released, so that an idle connection holds only its socket.
 /// `false` when the connection is over.
 async fn more(
     stream: &mut TcpStream,
     input: &mut BytesMut,
-    header_read_timeout: Duration,
+    deadline: Instant,
     stopping: &mut watch::Receiver<bool>,
     out: &mut Vec<u8>,
 ) -> bool {
@@ -179,7 +177,7 @@ async fn more(
         *input = BytesMut::new();
         *out = Vec::new();
     }
-    let deadline = tokio::time::sleep(header_read_timeout);
+    let deadline = tokio::time::sleep_until(deadline.into());
     tokio::pin!(deadline);
     loop {
         tokio::select! {

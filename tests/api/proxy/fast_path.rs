@@ -1344,3 +1344,63 @@ async fn a_websocket_upgrade_is_handed_over_also_after_a_request_the_fast_path_a
     ws.close(None).await.expect("close");
     assert_eq!(echo.connections(), 2);
 }
+
+// --- Deadlines ---
+
+/// A head sent a byte at a time (slowloris) is cut off at `HEADER_READ_TIMEOUT` counted from
+/// the start of the wait for it, not from the last byte, and an idle connection is closed at
+/// the same deadline: with the fast path as without it.
+#[tokio::test]
+async fn a_head_trickling_in_or_never_coming_is_cut_off_at_the_header_read_timeout() {
+    let upstream = HeadEcho::start().await;
+    for fast in ["true", "false"] {
+        let app = TestApp::builder()
+            .gateway_for(&upstream.url())
+            .env("HEADER_READ_TIMEOUT", "1")
+            .env("HTTP1_FAST_PATH", fast)
+            .spawn()
+            .await;
+        let addr = app.gateway.addr;
+        let idle = TcpStream::connect(addr).await.expect("connect");
+        let mut trickle = TcpStream::connect(addr).await.expect("connect");
+        let started = Instant::now();
+        trickle
+            .write_all(b"GET /cl HTTP/1.1\r\nHost: gw\r\nX-Slow: ")
+            .await
+            .expect("write");
+        // One byte every 200 ms, for far longer than the deadline, until the server closes.
+        let mut closed_after = None;
+        let mut buf = [0u8; 64];
+        while started.elapsed() < Duration::from_secs(8) {
+            if trickle.write_all(b"a").await.is_err() {
+                closed_after = Some(started.elapsed());
+                break;
+            }
+            match tokio::time::timeout(Duration::from_millis(200), trickle.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => {
+                    closed_after = Some(started.elapsed());
+                    break;
+                }
+                Ok(Ok(n)) => panic!(
+                    "fast path {fast}: answered a head that never ended: {:?}",
+                    String::from_utf8_lossy(&buf[..n])
+                ),
+                Err(_) => {}
+            }
+        }
+        let closed_after = closed_after
+            .unwrap_or_else(|| panic!("fast path {fast}: the trickling head was never cut off"));
+        // The deadline (1 s) plus a close grace and slack for a loaded machine; far below the
+        // 8 s the client kept sending for.
+        assert!(
+            closed_after < Duration::from_secs(4),
+            "fast path {fast}: cut off only after {closed_after:?}"
+        );
+        let mut idle = idle;
+        let read = tokio::time::timeout(Duration::from_secs(4), idle.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0) | Err(_))),
+            "fast path {fast}: an idle connection stayed open: {read:?}"
+        );
+    }
+}
