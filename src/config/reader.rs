@@ -71,14 +71,21 @@ impl Reader<'_> {
         Duration::from_secs(self.parse_or(name, default, "a whole number of seconds"))
     }
 
+    /// A boolean that is off unless set.
     pub(super) fn flag(&mut self, name: &'static str) -> bool {
+        self.flag_or(name, false)
+    }
+
+    /// A boolean that is `default` unless set. A value that is not a boolean is a problem (the
+    /// configuration is refused, so what is returned then is never used).
+    pub(super) fn flag_or(&mut self, name: &'static str, default: bool) -> bool {
         match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
-            None => false,
+            None => default,
             Some(v) if matches!(v.as_str(), "true" | "1" | "yes" | "on") => true,
             Some(v) if matches!(v.as_str(), "false" | "0" | "no" | "off") => false,
             Some(v) => {
                 self.problem(name, format!("must be true or false, got `{v}`"));
-                false
+                default
             }
         }
     }

@@ -24,8 +24,8 @@ const OUTAGE_CACHE_TTL_SECS: u64 = 1;
 /// set `REDIS_TLS_VERIFY=false` (the client's `#insecure` URL fragment, added here) rather
 /// than editing a URL Heroku rotates. The URL is never echoed: it holds the password.
 pub(super) fn parse(r: &mut Reader<'_>) -> Option<RedisConfig> {
-    // Verified unless explicitly turned off (`flag` reports a value that is not a boolean).
-    let verify = r.get("REDIS_TLS_VERIFY").is_none() || r.flag("REDIS_TLS_VERIFY");
+    // Verified unless explicitly turned off.
+    let verify = r.flag_or("REDIS_TLS_VERIFY", true);
     let timeout_ms = r.parse_or("REDIS_TIMEOUT_MS", 500u64, "a whole number of milliseconds");
     if !(10..=10_000).contains(&timeout_ms) {
         r.problem("REDIS_TIMEOUT_MS", "must be between 10 and 10000");

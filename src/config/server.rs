@@ -125,7 +125,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> ServerConfig {
             format!("must be at most {MAX_THREADS} (one per core is the intent)"),
         );
     }
-    let http1_fast_path = r.get("HTTP1_FAST_PATH").is_none() || r.flag("HTTP1_FAST_PATH");
+    let http1_fast_path = r.flag_or("HTTP1_FAST_PATH", true);
     ServerConfig {
         host,
         port,

@@ -600,3 +600,24 @@ fn the_callback_follows_the_prefix() {
         "{e}"
     );
 }
+
+#[test]
+fn the_http1_fast_path_is_on_unless_turned_off() {
+    assert!(
+        Config::from_map(&base())
+            .expect("valid")
+            .server
+            .http1_fast_path
+    );
+    for off in ["false", "off", "0", "No"] {
+        let mut env = base();
+        env.insert("HTTP1_FAST_PATH".into(), off.into());
+        let c = Config::from_map(&env).expect("valid");
+        assert!(!c.server.http1_fast_path, "{off}");
+    }
+    let mut env = base();
+    env.insert("HTTP1_FAST_PATH".into(), "sometimes".into());
+    let err = Config::from_map(&env).expect_err("invalid");
+    let vars: Vec<_> = err.0.iter().map(|p| p.variable.as_str()).collect();
+    assert_eq!(vars, ["HTTP1_FAST_PATH"]);
+}

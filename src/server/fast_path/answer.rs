@@ -12,6 +12,7 @@ use axum::response::Response;
 use http_body::Body as _;
 use std::cell::RefCell;
 use std::future::poll_fn;
+use std::io::Write as _;
 use std::pin::Pin;
 use std::time::SystemTime;
 use tokio::io::AsyncWriteExt;
@@ -360,7 +361,8 @@ async fn send_body(
                 out.extend_from_slice(&data);
             }
             None => {
-                out.extend_from_slice(format!("{:X}\r\n", data.len()).as_bytes());
+                // Into the buffer directly: no string made per chunk.
+                let _ = write!(out, "{:X}\r\n", data.len());
                 out.extend_from_slice(&data);
                 out.extend_from_slice(b"\r\n");
             }

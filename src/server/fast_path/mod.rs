@@ -80,7 +80,6 @@ pub(super) async fn serve(
     stopping: &mut watch::Receiver<bool>,
 ) -> Outcome {
     let FastPath { is_own, mut proxy } = fast;
-    let is_own = |path: &str| is_own(path);
     let mut input = BytesMut::new();
     let mut out = Vec::new();
     let mut lines = Vec::new();
@@ -89,7 +88,7 @@ pub(super) async fn serve(
         // `HEADER_READ_TIMEOUT`, however its bytes trickle in.
         let mut head_deadline: Option<Instant> = None;
         let taken = loop {
-            match request::read(&mut input, &is_own, &mut lines) {
+            match request::read(&mut input, &*is_own, &mut lines) {
                 Read::Taken(taken) => break taken,
                 Read::NotOurs(why) => {
                     metrics::counter!("sfgate_fast_path_hand_overs_total", "reason" => why.label())
