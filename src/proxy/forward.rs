@@ -14,9 +14,10 @@
 //! is sent; a long download is never cut off.
 
 use super::error::ProxyError;
+use super::fast_upstream::FastUpstream;
 use super::tunnel::Tunnels;
 use super::upgrade::accepted_is_offered;
-use super::upstream_pool::{UpstreamBody, UpstreamFailure, UpstreamPool};
+use super::upstream_pool::{UpstreamFailure, UpstreamPool};
 use crate::auth::Vouched;
 use crate::config::Config;
 use crate::headers::rewrite::{self as headers, Forwarded, Outgoing};
@@ -24,7 +25,7 @@ use axum::body::{Body, HttpBody};
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
-use axum::http::{header, HeaderValue, Request, StatusCode, Uri, Version};
+use axum::http::{header, HeaderValue, Method, Request, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -61,6 +62,17 @@ pub struct Upstream {
     prefix: Arc<str>,
     timeout: Duration,
     tunnels: Tunnels,
+    /// sfgate's own HTTP/1.1 client for the fast path's requests (`http://` upstreams
+    /// without `UPSTREAM_HTTP2`).
+    fast: Option<Arc<FastUpstream>>,
+}
+
+/// Which server read the request: the general one (hyper, through the router) or the
+/// HTTP/1.1 fast path, whose bodiless requests go out on sfgate's own client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Router,
+    FastPath,
 }
 
 /// Why the upstream client could not be built.
@@ -101,7 +113,19 @@ impl Upstream {
             scheme == Scheme::HTTPS,
             options.idle_timeout,
         );
+        let fast = (!options.http2)
+            .then(|| {
+                FastUpstream::new(
+                    base,
+                    pool.host().clone(),
+                    connect_timeout,
+                    options.idle_timeout,
+                )
+            })
+            .flatten()
+            .map(Arc::new);
         Ok(Self {
+            fast,
             pool: Arc::new(pool),
             scheme,
             authority,
@@ -147,6 +171,7 @@ impl Upstream {
         mut parts: Parts,
         body: Body,
         auth: Option<&Vouched<'_>>,
+        via: Via,
     ) -> Result<Response, ProxyError> {
         let uri = self.target(&parts.uri)?;
         // An upgrade needs the client's connection (HTTP/1.1 only); without it the request
@@ -189,6 +214,21 @@ impl Upstream {
         );
         // The upstream continues the request's trace, with sfgate's call as the parent.
         crate::telemetry::spans::propagate(&mut out);
+
+        if let Some(fast) = self.fast.as_deref().filter(|_| {
+            via == Via::FastPath
+                && upgrade.is_none()
+                && (parts.method == Method::GET || parts.method == Method::HEAD)
+                && body.is_end_stream()
+        }) {
+            let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let send = fast.send(&parts.method, target, &out);
+            return match tokio::time::timeout(self.timeout, send).await {
+                Ok(Ok(answer)) => Ok(into_response(answer)),
+                Ok(Err(e)) => Err(classify(e)),
+                Err(_) => Err(ProxyError::Timeout),
+            };
+        }
 
         let mut request = Request::new(Body::empty());
         *request.method_mut() = parts.method;
@@ -306,13 +346,18 @@ async fn until_idle<T>(
     }
 }
 
-fn classify(e: UpstreamFailure) -> ProxyError {
-    // hyper's errors carry no URL, so no query string (codes, tokens) reaches the log.
-    tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
+fn classify(e: impl std::error::Error) -> ProxyError {
+    // Neither client's errors carry a URL, so no query string (codes, tokens) reaches the
+    // log.
+    tracing::warn!(error = %e, source = ?e.source(), "upstream request failed");
     ProxyError::Unreachable
 }
 
-fn into_response(upstream: hyper::Response<UpstreamBody>) -> Response {
+fn into_response<B>(upstream: hyper::Response<B>) -> Response
+where
+    B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     if upstream.status() == StatusCode::SWITCHING_PROTOCOLS {
         // A 101 to a request that asked for no upgrade (or whose upgrade was not taken) would
         // leave the client's connection in an undefined state.
@@ -320,6 +365,15 @@ fn into_response(upstream: hyper::Response<UpstreamBody>) -> Response {
         return ProxyError::Unreachable.into_response();
     }
     let (mut head, body) = upstream.into_parts();
+    // The body's length as forwarded is the one it was read by: with `Transfer-Encoding`
+    // (which the upstream's client decoded), a `Content-Length` beside it is not the body's
+    // and is removed (RFC 9112 §6.3), else the client would read the body by it.
+    if head.headers.contains_key(header::TRANSFER_ENCODING) {
+        head.headers.remove(header::CONTENT_LENGTH);
+    }
     headers::remove_hop_by_hop_response(&mut head.headers);
+    // A proxy answers in its own HTTP version, not the upstream's (RFC 9110 §6.2): an
+    // HTTP/1.0 upstream does not make the client's HTTP/1.1 connection an HTTP/1.0 one.
+    head.version = Version::HTTP_11;
     Response::from_parts(head, Body::new(body))
 }

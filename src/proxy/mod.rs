@@ -7,6 +7,7 @@
 
 mod counts;
 mod error;
+mod fast_upstream;
 mod forward;
 mod tunnel;
 mod tunnel_end;
@@ -15,7 +16,7 @@ mod upgrade;
 mod upstream_pool;
 
 pub use error::ProxyError;
-pub use forward::{Upstream, UpstreamError, UpstreamOptions};
+pub use forward::{Upstream, UpstreamError, UpstreamOptions, Via};
 pub use tunnel::Tunnels;
 pub use tunnel_end::TunnelEnd;
 
@@ -47,7 +48,7 @@ pub struct Gateway {
 pub fn behind(own: Router, gateway: Arc<Gateway>) -> Router {
     own.fallback(move |request: Request| {
         let gateway = gateway.clone();
-        async move { proxy(&gateway, request).await }
+        async move { proxy(&gateway, request, Via::Router).await }
     })
 }
 
@@ -68,13 +69,13 @@ pub fn service(
        + Send {
     tower::service_fn(move |request: Request| {
         let gateway = gateway.clone();
-        Box::pin(async move { Ok(proxy(&gateway, request).await) })
+        Box::pin(async move { Ok(proxy(&gateway, request, Via::FastPath).await) })
             as Pin<Box<dyn Future<Output = _> + Send>>
     })
 }
 
 /// Authenticates (unless a skip-auth rule matches) and forwards.
-async fn proxy(gw: &Gateway, request: Request) -> Response {
+async fn proxy(gw: &Gateway, request: Request, via: Via) -> Response {
     if (gw.is_own)(request.uri().path()) {
         return crate::error::not_found();
     }
@@ -84,7 +85,7 @@ async fn proxy(gw: &Gateway, request: Request) -> Response {
         .upgrade_protocols
         .choose(request.headers())
         .is_some();
-    let mut response = authenticate_then_forward(gw, request).await;
+    let mut response = authenticate_then_forward(gw, request, via).await;
     if upgrade {
         counts::upgrade(response.status());
     }
@@ -92,7 +93,7 @@ async fn proxy(gw: &Gateway, request: Request) -> Response {
     response
 }
 
-async fn authenticate_then_forward(gw: &Gateway, request: Request) -> Response {
+async fn authenticate_then_forward(gw: &Gateway, request: Request, via: Via) -> Response {
     let (parts, body) = request.into_parts();
     let config = &gw.config.gateway;
     let policy = PathPolicy {
@@ -108,7 +109,7 @@ async fn authenticate_then_forward(gw: &Gateway, request: Request) -> Response {
     if skips_auth(&config.skip_auth_routes, &parts.method, &path) {
         // Forwarded without a caller: the header rewrite also removes method overrides, as
         // the rule allowed this method only.
-        return forward(gw, parts, body, None).await;
+        return forward(gw, parts, body, None, via).await;
     }
     let rejection = BrowserRejection::Login;
     gw.auth
@@ -124,7 +125,7 @@ async fn authenticate_then_forward(gw: &Gateway, request: Request) -> Response {
                 // A tunnel it opens ends with this credential.
                 parts.extensions.insert(TunnelEnd::of(&gw.auth, &caller));
                 let vouched = gw.auth.vouch(&caller);
-                forward(gw, parts, body, Some(&vouched)).await
+                forward(gw, parts, body, Some(&vouched), via).await
             },
         )
         .await
@@ -156,6 +157,7 @@ async fn forward(
     parts: Parts,
     body: axum::body::Body,
     caller: Option<&Vouched<'_>>,
+    via: Via,
 ) -> Response {
     // Branched here rather than wrapped: with tracing off the forwarding future is awaited as
     // it is. The traced branch is boxed so that this future stays the size it is without
@@ -165,11 +167,13 @@ async fn forward(
         // No `let` for the forwarding future: a binding would keep its space in this future.
         Box::pin(crate::telemetry::spans::upstream_call(
             parts.method.clone(),
-            gw.upstream.forward(&gw.config, parts, body, caller),
+            gw.upstream.forward(&gw.config, parts, body, caller, via),
         ))
         .await
     } else {
-        gw.upstream.forward(&gw.config, parts, body, caller).await
+        gw.upstream
+            .forward(&gw.config, parts, body, caller, via)
+            .await
     };
     let response = match forwarded {
         Ok(response) => response,

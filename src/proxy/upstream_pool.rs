@@ -250,6 +250,11 @@ impl UpstreamPool {
         }
     }
 
+    /// The `Host` header of requests that carry none.
+    pub(super) fn host(&self) -> &HeaderValue {
+        &self.host
+    }
+
     /// Sends `request` on an idle connection of this thread, or a new one.
     pub(super) async fn send(
         &self,

@@ -29,11 +29,16 @@ use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use request::Read;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, Interest};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Sleep;
 use tower::util::BoxCloneService;
 use tower::{Service, ServiceExt};
 
@@ -83,6 +88,11 @@ pub(super) async fn serve(
     let mut input = BytesMut::new();
     let mut out = Vec::new();
     let mut lines = Vec::new();
+    // One timer for the connection, moved to each head's deadline rather than made anew:
+    // a timer made per request lands before the runtime's next planned wake-up (the
+    // upstream's timeout) and so wakes the runtime through its event descriptor, a system
+    // call and an extra turn of the event loop per request; one moved later costs neither.
+    let mut head_timer = Box::pin(tokio::time::sleep(header_read_timeout));
     loop {
         // When the wait for this request's head began: the head must be whole by then plus
         // `HEADER_READ_TIMEOUT`, however its bytes trickle in.
@@ -99,7 +109,12 @@ pub(super) async fn serve(
             }
             let deadline =
                 *head_deadline.get_or_insert_with(|| Instant::now() + header_read_timeout);
-            if !more(&mut stream, &mut input, deadline, stopping, &mut out).await {
+            let wait = Wait {
+                deadline,
+                timer: head_timer.as_mut(),
+                stopping,
+            };
+            if !more(&mut stream, &mut input, wait, &mut out).await {
                 return Outcome::Closed;
             }
         };
@@ -135,6 +150,12 @@ async fn unless_closed(
     input: &mut BytesMut,
     answered: impl std::future::Future<Output = Result<Response, Infallible>>,
 ) -> Option<Response> {
+    // A close the runtime has already seen (a client that sent its request and ended its
+    // side at once) drops the request before it starts, as hyper's server, which reads the
+    // connection before it calls the service, drops it.
+    if input.is_empty() && has_closed(stream) {
+        return None;
+    }
     let mut answered = std::pin::pin!(answered);
     loop {
         tokio::select! {
@@ -155,6 +176,14 @@ async fn unless_closed(
     }
 }
 
+/// How long [`more`] may wait: until `deadline` (on the connection's one `timer`), and while
+/// nothing of a head has come, until the server stops.
+struct Wait<'a> {
+    deadline: Instant,
+    timer: Pin<&'a mut Sleep>,
+    stopping: &'a mut watch::Receiver<bool>,
+}
+
 /// Reads more of a request head into `input`. Waits until `deadline` at most (the head's, not
 /// this read's: a client sending its head a byte at a time does not hold the connection past
 /// it), and while nothing of the head has come, also stops at a server stop. Between requests
@@ -163,10 +192,14 @@ async fn unless_closed(
 async fn more(
     stream: &mut TcpStream,
     input: &mut BytesMut,
-    deadline: Instant,
-    stopping: &mut watch::Receiver<bool>,
+    wait: Wait<'_>,
     out: &mut Vec<u8>,
 ) -> bool {
+    let Wait {
+        deadline,
+        mut timer,
+        stopping,
+    } = wait;
     let idle = input.is_empty();
     // The answer before was written whole: the next one usually comes at once.
     if let Some(read) = try_read(stream, input) {
@@ -176,8 +209,7 @@ async fn more(
         *input = BytesMut::new();
         *out = Vec::new();
     }
-    let deadline = tokio::time::sleep_until(deadline.into());
-    tokio::pin!(deadline);
+    timer.as_mut().reset(deadline.into());
     loop {
         tokio::select! {
             readable = stream.readable() => {
@@ -188,7 +220,7 @@ async fn more(
                     return read;
                 }
             }
-            () = &mut deadline => {
+            () = &mut timer => {
                 if idle {
                     metrics::counter!("sfgate_connections_idle_closed_total").increment(1);
                 }
@@ -199,14 +231,27 @@ async fn more(
     }
 }
 
+/// Whether the client has closed its side, as far as the runtime knows (its event loop saw
+/// the close): asked of the runtime's readiness, no system call.
+fn has_closed(stream: &TcpStream) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    match std::pin::pin!(stream.ready(Interest::READABLE)).poll(&mut cx) {
+        Poll::Pending => false,
+        Poll::Ready(Err(_)) => true,
+        Poll::Ready(Ok(ready)) => ready.is_read_closed() || ready.is_error(),
+    }
+}
+
 /// One read without waiting: `Some(true)` when bytes came, `Some(false)` when the connection
-/// is over, `None` when nothing is there yet.
-fn try_read(stream: &TcpStream, input: &mut BytesMut) -> Option<bool> {
+/// is over, `None` when nothing is there yet. Read as the runtime's own reader reads, which
+/// takes a read that did not fill the buffer to mean the socket is drained: the next
+/// attempt then waits for the event loop instead of asking the system again.
+fn try_read(stream: &mut TcpStream, input: &mut BytesMut) -> Option<bool> {
     input.reserve(4096);
-    match stream.try_read_buf(input) {
-        Ok(0) => Some(false),
-        Ok(_) => Some(true),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
-        Err(_) => Some(false),
+    let mut cx = Context::from_waker(Waker::noop());
+    match std::pin::pin!(stream.read_buf(input)).poll(&mut cx) {
+        Poll::Pending => None,
+        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Some(false),
+        Poll::Ready(Ok(_)) => Some(true),
     }
 }

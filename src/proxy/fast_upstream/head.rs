@@ -1,0 +1,318 @@
+//! The two heads of an exchange with the upstream: the request written as bytes, and the
+//! answer's head read as hyper's HTTP/1.1 client reads it.
+//!
+//! Reading follows hyper's client (`proto::h1::role::Client`) rule for rule, so that an app
+//! behind sfgate cannot tell which of the two talked to it and a client cannot tell which
+//! answered: the same parser (httparse, default settings: no obsolete line folding, no
+//! spaces before a colon), the same limits (100 header lines, a head of at most
+//! [`MAX_HEAD`]), informational answers (1xx but 101) skipped, a reason phrase kept only
+//! when it is not the status's usual one, and the body's length decided as RFC 9112 §6.3
+//! and hyper decide it ([`framing`]).
+
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use bytes::{Bytes, BytesMut};
+use hyper::ext::ReasonPhrase;
+use std::ops::Range;
+
+/// The longest answer head read: hyper's largest read buffer (8 KiB + 100 lines of 4 KiB).
+pub(super) const MAX_HEAD: usize = 8192 + 4096 * 100;
+/// Header lines an answer may have (hyper's limit).
+const MAX_HEADERS: usize = 100;
+/// The longest body length hyper accepts.
+const MAX_LENGTH: u64 = u64::MAX - 2;
+
+/// Appends the request head: request line, every header line in the map's order, and the
+/// upstream's `Host` when the request has none (last, where hyper's client adds it), as
+/// hyper's client writes it (names as the map holds them: lowercase).
+pub(super) fn write_request(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    host: &HeaderValue,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        line(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if !headers.contains_key(header::HOST) {
+        line(out, b"host", host.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The request as hyper's client writes it on a connection whose last answer was HTTP/1.0:
+/// as an HTTP/1.0 request, asking to keep the connection (which HTTP/1.0 otherwise closes).
+/// The rewritten headers never hold a `Connection` line of their own (it is hop-by-hop).
+pub(super) fn as_http10(request: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(request.len() + 24);
+    let line_end = request
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(request.len());
+    let (line, rest) = request.split_at(line_end);
+    out.extend_from_slice(line.strip_suffix(b"HTTP/1.1").unwrap_or(line));
+    out.extend_from_slice(b"HTTP/1.0");
+    // Up to the blank line that ends the head.
+    out.extend_from_slice(rest.strip_suffix(b"\r\n").unwrap_or(rest));
+    out.extend_from_slice(b"connection: keep-alive\r\n\r\n");
+    out
+}
+
+fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// An answer head, read.
+#[derive(Debug)]
+pub(super) struct AnswerHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    /// The reason phrase, when it is not the status's usual one.
+    pub reason: Option<ReasonPhrase>,
+    pub framing: Framing,
+    /// Whether the connection may carry another request once the body is read: HTTP/1.1
+    /// unless a `Connection` line says `close`; HTTP/1.0 only with `keep-alive`.
+    pub keep_alive: bool,
+}
+
+/// How the answer's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    /// No body: a `HEAD` request, 1xx, 204, 304, or `Content-Length: 0`.
+    Empty,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding` ending in `chunked`.
+    Chunked,
+    /// Everything until the upstream closes the connection.
+    UntilClose,
+}
+
+/// An answer head the gateway cannot pass on (answered 502, as hyper's client errors are).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(in crate::proxy) enum BadHead {
+    #[error("the answer head is not HTTP/1.x: {0}")]
+    Parse(httparse::Error),
+    #[error("the answer head is larger than {MAX_HEAD} bytes")]
+    TooLarge,
+    #[error("the answer's status code is not one")]
+    Status,
+    #[error("an answer header name or value is not valid")]
+    Header,
+    #[error("the answer's Content-Length is not one length")]
+    ContentLength,
+    #[error("an HTTP/1.0 answer carries Transfer-Encoding")]
+    TransferEncodingOnHttp10,
+}
+
+/// Reads an answer head from the front of `input`, skipping informational answers. `None`
+/// while the head is not whole (or is only informational answers so far); the head is split
+/// off `input`, which keeps what follows it (the body's first bytes).
+pub(super) fn read_answer(
+    input: &mut BytesMut,
+    request_method: &Method,
+) -> Result<Option<AnswerHead>, BadHead> {
+    loop {
+        let (len, parsed) = {
+            let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut answer = httparse::Response::new(&mut lines);
+            let len = match answer.parse(input) {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) if input.len() >= MAX_HEAD => {
+                    return Err(BadHead::TooLarge)
+                }
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(e) => return Err(BadHead::Parse(e)),
+            };
+            if len > MAX_HEAD {
+                return Err(BadHead::TooLarge);
+            }
+            (len, Parsed::of(&answer, input)?)
+        };
+        let head = input.split_to(len).freeze();
+        let status = parsed.status;
+        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            // 100 Continue, 103 Early Hints, ...: not the answer; hyper's client drops them.
+            if input.is_empty() {
+                return Ok(None);
+            }
+            continue;
+        }
+        return parsed.into_head(&head, request_method).map(Some);
+    }
+}
+
+/// What httparse read, as offsets into the head (so that values can be slices of it).
+struct Parsed {
+    status: StatusCode,
+    version: Version,
+    reason: Option<Range<usize>>,
+    lines: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl Parsed {
+    fn of(answer: &httparse::Response<'_, '_>, input: &[u8]) -> Result<Self, BadHead> {
+        // Where a slice httparse returned lies in `input`. An empty one may point anywhere
+        // (httparse returns a static "" for an absent reason): its place does not matter.
+        let at = |s: &[u8]| match (s.as_ptr() as usize).checked_sub(input.as_ptr() as usize) {
+            Some(start) if !s.is_empty() && start + s.len() <= input.len() => {
+                start..start + s.len()
+            }
+            _ => 0..0,
+        };
+        let status = answer
+            .code
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .ok_or(BadHead::Status)?;
+        let reason = answer
+            .reason
+            .filter(|reason| Some(*reason) != status.canonical_reason())
+            .map(|reason| at(reason.as_bytes()));
+        let version = if answer.version == Some(1) {
+            Version::HTTP_11
+        } else {
+            Version::HTTP_10
+        };
+        let lines = answer
+            .headers
+            .iter()
+            .map(|h| (at(h.name.as_bytes()), at(h.value)))
+            .collect();
+        Ok(Self {
+            status,
+            version,
+            reason,
+            lines,
+        })
+    }
+
+    fn into_head(self, head: &Bytes, request_method: &Method) -> Result<AnswerHead, BadHead> {
+        let mut headers = HeaderMap::with_capacity(self.lines.len());
+        let mut keep_alive = self.version == Version::HTTP_11;
+        let mut saw_close = false;
+        for (name, value) in self.lines {
+            let name = HeaderName::from_bytes(&head[name]).map_err(|_| BadHead::Header)?;
+            let value =
+                HeaderValue::from_maybe_shared(head.slice(value)).map_err(|_| BadHead::Header)?;
+            if name == header::CONNECTION {
+                // Once any line asks to close, a later `keep-alive` does not undo it.
+                if saw_close || has_token(&value, "close") {
+                    saw_close = true;
+                    keep_alive = false;
+                } else if !keep_alive {
+                    keep_alive = has_token(&value, "keep-alive");
+                }
+            }
+            headers.append(name, value);
+        }
+        let reason = match self.reason {
+            Some(range) => {
+                Some(ReasonPhrase::try_from(head.slice(range)).map_err(|_| BadHead::Status)?)
+            }
+            None => None,
+        };
+        let framing = framing(self.status, self.version, &headers, request_method)?;
+        Ok(AnswerHead {
+            status: self.status,
+            version: self.version,
+            headers,
+            reason,
+            framing,
+            keep_alive: keep_alive && self.status != StatusCode::SWITCHING_PROTOCOLS,
+        })
+    }
+}
+
+/// How long the body of an answer is (RFC 9112 §6.3, as hyper's client decides it):
+/// none for `HEAD`, 1xx, 204 and 304; chunked when `Transfer-Encoding` ends in `chunked`
+/// (whatever `Content-Length` says), until the close for any other `Transfer-Encoding`; the
+/// one `Content-Length` (a list of equal values is one); until the close without either.
+/// Differing or malformed lengths, and `Transfer-Encoding` on HTTP/1.0, are refused: a
+/// body that could be read two ways is not read at all.
+pub(super) fn framing(
+    status: StatusCode,
+    version: Version,
+    headers: &HeaderMap,
+    request_method: &Method,
+) -> Result<Framing, BadHead> {
+    if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || request_method == Method::HEAD
+    {
+        return Ok(Framing::Empty);
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        if version == Version::HTTP_10 {
+            return Err(BadHead::TransferEncodingOnHttp10);
+        }
+        let chunked_last = headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+        return Ok(if chunked_last {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        });
+    }
+    if !headers.contains_key(header::CONTENT_LENGTH) {
+        return Ok(Framing::UntilClose);
+    }
+    match content_length(headers) {
+        Some(0) => Ok(Framing::Empty),
+        Some(n) if n <= MAX_LENGTH => Ok(Framing::Length(n)),
+        _ => Err(BadHead::ContentLength),
+    }
+}
+
+/// The one length every `Content-Length` line and list item states; `None` if they differ
+/// or one is not a decimal number.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    let mut length = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for item in value.to_str().ok()?.split(',') {
+            let n = decimal(item.trim().as_bytes())?;
+            if *length.get_or_insert(n) != n {
+                return None;
+            }
+        }
+    }
+    length
+}
+
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        if d.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// Whether a comma-separated value lists `token` (any case).
+fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value.to_str().is_ok_and(|value| {
+        value
+            .split(',')
+            .any(|item| item.trim().eq_ignore_ascii_case(token))
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,299 @@
+use super::*;
+use proptest::prelude::*;
+
+fn read(bytes: &[u8], method: Method) -> (Result<Option<AnswerHead>, BadHead>, BytesMut) {
+    let mut input = BytesMut::from(bytes);
+    let read = read_answer(&mut input, &method);
+    (read, input)
+}
+
+fn head(bytes: &str) -> AnswerHead {
+    match read(bytes.as_bytes(), Method::GET) {
+        (Ok(Some(head)), _) => head,
+        (other, _) => panic!("{bytes:?}: {other:?}"),
+    }
+}
+
+fn framing_of(bytes: &str) -> Result<Framing, BadHead> {
+    match read(bytes.as_bytes(), Method::GET).0 {
+        Ok(Some(head)) => Ok(head.framing),
+        Ok(None) => panic!("{bytes:?}: partial"),
+        Err(e) => Err(e),
+    }
+}
+
+#[test]
+fn the_request_head_is_written_as_hyper_writes_it() {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-one", HeaderValue::from_static("1"));
+    headers.append("x-two", HeaderValue::from_static("a"));
+    headers.append("x-two", HeaderValue::from_static("b"));
+    let host = HeaderValue::from_static("app.internal:8080");
+    let mut out = Vec::new();
+    write_request(&mut out, &Method::GET, "/a?b=c", &headers, &host);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "GET /a?b=c HTTP/1.1\r\nx-one: 1\r\nx-two: a\r\nx-two: b\r\nhost: app.internal:8080\r\n\r\n"
+    );
+    headers.insert(header::HOST, HeaderValue::from_static("public.example"));
+    out.clear();
+    write_request(&mut out, &Method::HEAD, "/", &headers, &host);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "HEAD / HTTP/1.1\r\nx-one: 1\r\nx-two: a\r\nx-two: b\r\nhost: public.example\r\n\r\n"
+    );
+}
+
+#[test]
+fn an_answer_head_is_split_off_with_what_follows_it_left() {
+    let (answer, rest) = read(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\nx-a: 2\r\n\r\nhel",
+        Method::GET,
+    );
+    let answer = answer.expect("valid").expect("whole");
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.version, Version::HTTP_11);
+    assert_eq!(answer.framing, Framing::Length(5));
+    assert!(answer.keep_alive);
+    assert!(answer.reason.is_none(), "the usual reason is not kept");
+    let values: Vec<_> = answer.headers.get_all("x-a").iter().collect();
+    assert_eq!(values, ["1", "2"]);
+    assert_eq!(&rest[..], b"hel");
+}
+
+#[test]
+fn a_partial_head_is_left_whole_until_it_is_complete() {
+    let full = b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n";
+    for cut in 0..full.len() {
+        let (answer, rest) = read(&full[..cut], Method::GET);
+        assert!(matches!(answer, Ok(None)), "cut at {cut}: {answer:?}");
+        assert_eq!(&rest[..], &full[..cut], "cut at {cut}");
+    }
+}
+
+#[test]
+fn informational_answers_are_skipped_and_an_unasked_switch_is_an_answer() {
+    let (answer, rest) = read(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        Method::GET,
+    );
+    let answer = answer.expect("valid").expect("whole");
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(!answer.headers.contains_key("link"));
+    assert!(rest.is_empty());
+    // Only an informational answer so far: consumed, and nothing yet.
+    let (answer, rest) = read(b"HTTP/1.1 100 Continue\r\n\r\n", Method::GET);
+    assert!(matches!(answer, Ok(None)));
+    assert!(rest.is_empty());
+    // 101 is passed up (the proxy refuses it), and the connection is not kept.
+    let switched = head("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+    assert_eq!(switched.status, StatusCode::SWITCHING_PROTOCOLS);
+    assert_eq!(switched.framing, Framing::Empty);
+    assert!(!switched.keep_alive);
+}
+
+#[test]
+fn a_reason_is_kept_only_when_it_is_not_the_usual_one() {
+    let reason = |line: &str| {
+        head(&format!("{line}\r\nContent-Length: 0\r\n\r\n"))
+            .reason
+            .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+    };
+    assert_eq!(reason("HTTP/1.1 404 Not Found"), None);
+    assert_eq!(
+        reason("HTTP/1.1 404 Gone Fishing").as_deref(),
+        Some("Gone Fishing")
+    );
+    assert_eq!(reason("HTTP/1.1 200 ").as_deref(), Some(""));
+    assert_eq!(reason("HTTP/1.1 299 Custom").as_deref(), Some("Custom"));
+}
+
+#[test]
+fn keep_alive_follows_the_version_and_every_connection_line() {
+    let keep = |head_text: &str| head(head_text).keep_alive;
+    assert!(keep("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    assert!(!keep(
+        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    ));
+    assert!(!keep(
+        "HTTP/1.1 200 OK\r\nConnection: x-a, Close\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+    ));
+    assert!(!keep("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    assert!(keep(
+        "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n"
+    ));
+}
+
+#[test]
+fn the_body_length_is_decided_as_rfc_9112_and_hyper_decide_it() {
+    let ok = |text: &str| framing_of(&format!("{text}\r\n\r\n"));
+    use Framing::*;
+    for (answer, expected) in [
+        ("HTTP/1.1 200 OK\r\nContent-Length: 5", Ok(Length(5))),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 5, 5", Ok(Length(5))),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5",
+            Ok(Length(5)),
+        ),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 0", Ok(Empty)),
+        ("HTTP/1.1 200 OK", Ok(UntilClose)),
+        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked", Ok(Chunked)),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5",
+            Ok(Chunked),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked",
+            Ok(Chunked),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked",
+            Ok(Chunked),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip",
+            Ok(UntilClose),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity",
+            Ok(UntilClose),
+        ),
+        ("HTTP/1.1 204 No Content\r\nContent-Length: 5", Ok(Empty)),
+        (
+            "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked",
+            Ok(Empty),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 5, 6",
+            Err(BadHead::ContentLength),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6",
+            Err(BadHead::ContentLength),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: abc",
+            Err(BadHead::ContentLength),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: +5",
+            Err(BadHead::ContentLength),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: ",
+            Err(BadHead::ContentLength),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999",
+            Err(BadHead::ContentLength),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615",
+            Err(BadHead::ContentLength),
+        ),
+        (
+            "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked",
+            Err(BadHead::TransferEncodingOnHttp10),
+        ),
+    ] {
+        assert_eq!(ok(answer), expected, "{answer:?}");
+    }
+    // A HEAD request's answer has no body, whatever its head says.
+    let (answer, _) = read(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        Method::HEAD,
+    );
+    assert_eq!(
+        answer.expect("valid").expect("whole").framing,
+        Framing::Empty
+    );
+}
+
+#[test]
+fn heads_hyper_refuses_are_refused() {
+    for bad in [
+        "HTTP/1.1 abc OK\r\n\r\n",
+        "HTTX/1.1 200 OK\r\n\r\n",
+        "200 OK\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX-A : 1\r\n\r\n",
+    ] {
+        assert!(
+            matches!(read(bad.as_bytes(), Method::GET).0, Err(BadHead::Parse(_))),
+            "{bad:?}"
+        );
+    }
+    let many: String = (0..101).map(|i| format!("X-{i}: 1\r\n")).collect();
+    let answer = format!("HTTP/1.1 200 OK\r\n{many}\r\n");
+    assert_eq!(
+        read(answer.as_bytes(), Method::GET).0.err(),
+        Some(BadHead::Parse(httparse::Error::TooManyHeaders))
+    );
+    let long = format!("HTTP/1.1 200 OK\r\nX-A: {}", "a".repeat(MAX_HEAD));
+    assert_eq!(
+        read(long.as_bytes(), Method::GET).0.err(),
+        Some(BadHead::TooLarge)
+    );
+}
+
+proptest! {
+    /// However the answer arrives in pieces, the head read is the one read from it whole,
+    /// and the bytes after it are left as they came.
+    #[test]
+    fn an_answer_read_in_pieces_is_read_as_whole(
+        cuts in proptest::collection::vec(0usize..200, 0..6),
+        informational in any::<bool>(),
+        body in "[a-z]{0,20}",
+    ) {
+        let mut answer = String::new();
+        if informational {
+            answer.push_str("HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        answer.push_str(&format!(
+            "HTTP/1.1 299 Odd\r\nX-A: 1\r\nContent-Length: {}\r\nX-B: two words\r\n\r\n{body}",
+            body.len()
+        ));
+        let bytes = answer.as_bytes();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+        cuts.sort_unstable();
+        cuts.push(bytes.len());
+        let mut input = BytesMut::new();
+        let mut from = 0;
+        let mut found = None;
+        for cut in cuts {
+            input.extend_from_slice(&bytes[from..cut]);
+            from = cut;
+            if found.is_none() {
+                found = read_answer(&mut input, &Method::GET).expect("valid");
+            }
+        }
+        let found = found.expect("the whole answer holds a head");
+        prop_assert_eq!(found.status.as_u16(), 299);
+        let framing = match body.len() {
+            0 => Framing::Empty,
+            n => Framing::Length(n as u64),
+        };
+        prop_assert_eq!(found.framing, framing);
+        prop_assert_eq!(found.headers.get("x-b").map(|v| v.as_bytes()), Some(&b"two words"[..]));
+        prop_assert_eq!(&input[..], body.as_bytes());
+    }
+}
+
+#[test]
+fn after_an_http_1_0_answer_the_request_is_written_as_hyper_writes_it_then() {
+    let mut request = Vec::new();
+    let mut headers = HeaderMap::new();
+    headers.insert("x-one", HeaderValue::from_static("1"));
+    write_request(
+        &mut request,
+        &Method::GET,
+        "/a",
+        &headers,
+        &HeaderValue::from_static("app"),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&as_http10(&request)),
+        "GET /a HTTP/1.0\r\nx-one: 1\r\nhost: app\r\nconnection: keep-alive\r\n\r\n"
+    );
+}
