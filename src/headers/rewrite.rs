@@ -18,6 +18,7 @@ use super::owned::{
 use super::rule::{self, NameVerdict, UnderscoreHeaders};
 use crate::domain::InstanceUrl;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
 use secrecy::SecretString;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -273,7 +274,9 @@ pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> Heade
         drop_method_overrides: out.drop_method_overrides,
         connection_named: &connection,
     };
-    let mut result = HeaderMap::with_capacity(headers.len() + 8);
+    // Room for what is added below (forwarding, identity, assertion): growing the map
+    // rehashes it.
+    let mut result = HeaderMap::with_capacity(headers.len() + 16);
     let mut forwarded_for: Option<String> = None;
     let mut client_host: Option<&HeaderValue> = None;
     for (name, value) in headers.iter() {
@@ -304,14 +307,19 @@ pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> Heade
         }
     }
     if let Some(client) = out.forwarded.client {
-        let mut chain = forwarded_for.take().unwrap_or_default();
+        // Room for an IPv4 address without growing.
+        let mut chain = forwarded_for
+            .take()
+            .unwrap_or_else(|| String::with_capacity(16));
         if !chain.is_empty() {
             chain.push_str(", ");
         }
         push_ip(&mut chain, client.ip());
         forwarded_for = Some(chain);
     }
-    if let Some(v) = forwarded_for.and_then(|c| HeaderValue::from_str(&c).ok()) {
+    // The chain becomes the value itself (no copy).
+    if let Some(v) = forwarded_for.and_then(|c| HeaderValue::from_maybe_shared(Bytes::from(c)).ok())
+    {
         result.insert(X_FORWARDED_FOR, v);
     }
     if !result.contains_key(X_FORWARDED_PROTO) {

@@ -12,6 +12,7 @@
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use bytes::{Bytes, BytesMut};
 use hyper::ext::ReasonPhrase;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// The longest answer head read: hyper's largest read buffer (8 KiB + 100 lines of 4 KiB).
@@ -122,9 +123,15 @@ pub(super) fn read_answer(
 ) -> Result<Option<AnswerHead>, BadHead> {
     loop {
         let (len, parsed) = {
-            let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut answer = httparse::Response::new(&mut lines);
-            let len = match answer.parse(input) {
+            // Not initialised first: 100 empty lines are 3 KiB to fill per answer.
+            let mut lines = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+            let mut answer = httparse::Response::new(&mut []);
+            let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                &mut answer,
+                input,
+                &mut lines,
+            );
+            let len = match parsed {
                 Ok(httparse::Status::Complete(len)) => len,
                 Ok(httparse::Status::Partial) if input.len() >= MAX_HEAD => {
                     return Err(BadHead::TooLarge)

@@ -21,6 +21,9 @@ use tokio::net::TcpStream;
 /// Bytes of answer gathered before they are written (a body frame larger than this is written
 /// as it comes).
 const GATHER: usize = 64 * 1024;
+/// Room for what the writer adds to an answer's header lines: the status line, `date`,
+/// `content-length` or `transfer-encoding`, `connection`, and the blank line.
+const HEAD_EXTRA: usize = 160;
 
 /// How the answer's body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +60,19 @@ pub(super) async fn write(
         return false;
     }
     out.clear();
+    // The whole head at once (and a small body with it): growing the buffer line by line
+    // reallocated it about five times per answer (measured with callgrind).
+    let lines: usize = parts
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    let small_body = body
+        .size_hint()
+        .exact()
+        .filter(|&n| n <= GATHER as u64)
+        .unwrap_or(0);
+    out.reserve(HEAD_EXTRA + lines + small_body as usize);
     status_line(
         out,
         status,

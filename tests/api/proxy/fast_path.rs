@@ -711,7 +711,10 @@ async fn the_fast_path_answers_http_1_0_and_wrong_length_upstream_answers_as_the
             );
             assert_eq!(answer.body, b"hello", "{path}: the whole body");
             assert!(
-                !answer.head.to_ascii_lowercase().contains("content-length: 3"),
+                !answer
+                    .head
+                    .to_ascii_lowercase()
+                    .contains("content-length: 3"),
                 "{path}: a length that is not the body's is dropped: {}",
                 answer.head
             );
