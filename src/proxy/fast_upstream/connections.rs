@@ -120,6 +120,13 @@ fn is_clean(stream: &TcpStream) -> bool {
 /// whether that answer was HTTP/1.0, and starts the thread's timer task for the pool if it
 /// is not running.
 pub(super) fn give_back(pool: &Pool, stream: TcpStream, http10: bool) {
+    // The queue and its timer task are this thread's: only on a single-threaded runtime (the
+    // serving threads') does the task stay on it. Elsewhere the connection is closed.
+    let on_this_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+    if !on_this_thread {
+        return;
+    }
     let start_sweeping = with_idle(pool.id, |idle| {
         if idle.conns.len() >= MAX_IDLE_PER_THREAD {
             return false;
