@@ -9,6 +9,7 @@ mod counts;
 mod error;
 mod fast_upstream;
 mod forward;
+mod per_thread;
 mod tunnel;
 mod tunnel_end;
 mod tunnel_threads;

@@ -26,6 +26,7 @@
 //! Protocol upgrades (WebSockets) always get a new HTTP/1.1 connection of their own, which
 //! the tunnel then takes over.
 
+use super::per_thread::{new_pool_id, with_queue, Queues, MAX_IDLE_PER_THREAD};
 use axum::body::Body;
 use axum::http::uri::PathAndQuery;
 use axum::http::{header, HeaderValue, Method, Request, Response, Uri};
@@ -45,19 +46,13 @@ use tower::ServiceExt;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// Idle connections kept per thread at most; more are closed as they come back.
-const MAX_IDLE_PER_THREAD: usize = 1024;
-
-static NEXT_POOL: AtomicU64 = AtomicU64::new(1);
-
 thread_local! {
-    /// This thread's idle connections, per pool (a process may run several gateways, as the
-    /// tests do).
-    static IDLE: RefCell<Vec<ThreadIdle>> = const { RefCell::new(Vec::new()) };
+    /// This thread's idle connections, per pool.
+    static IDLE: Queues<ThreadIdle> = const { RefCell::new(Vec::new()) };
 }
 
+#[derive(Default)]
 struct ThreadIdle {
-    pool: u64,
     h1: VecDeque<H1>,
     h2: Option<H2>,
 }
@@ -156,22 +151,7 @@ impl IdleMark {
 }
 
 fn with_idle<R>(pool: u64, f: impl FnOnce(&mut ThreadIdle) -> R) -> Option<R> {
-    IDLE.try_with(|idle| {
-        let mut idle = idle.borrow_mut();
-        let index = match idle.iter().position(|t| t.pool == pool) {
-            Some(index) => index,
-            None => {
-                idle.push(ThreadIdle {
-                    pool,
-                    h1: VecDeque::new(),
-                    h2: None,
-                });
-                idle.len() - 1
-            }
-        };
-        f(&mut idle[index])
-    })
-    .ok()
+    with_queue(&IDLE, pool, f)
 }
 
 /// How one upstream is reached.
@@ -240,7 +220,7 @@ impl UpstreamPool {
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             .unwrap_or_else(|| HeaderValue::from_static("localhost"));
         Self {
-            id: NEXT_POOL.fetch_add(1, Ordering::Relaxed),
+            id: new_pool_id(),
             origin,
             host,
             connector,

@@ -13,28 +13,22 @@
 //! close (its keep-alive timeout) or stray bytes, which would otherwise be read as the next
 //! request's answer.
 
+use crate::proxy::per_thread::{new_pool_id, with_queue, Queues, MAX_IDLE_PER_THREAD};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
-/// Idle connections kept per thread at most; more are closed as they come back.
-const MAX_IDLE_PER_THREAD: usize = 1024;
-
-static NEXT_POOL: AtomicU64 = AtomicU64::new(1);
-
 thread_local! {
-    /// This thread's idle connections, per pool (a process may run several gateways, as the
-    /// tests do).
-    static IDLE: RefCell<Vec<ThreadIdle>> = const { RefCell::new(Vec::new()) };
+    /// This thread's idle connections, per pool.
+    static IDLE: Queues<ThreadIdle> = const { RefCell::new(Vec::new()) };
 }
 
+#[derive(Default)]
 struct ThreadIdle {
-    pool: u64,
     /// Oldest first.
     conns: VecDeque<Idle>,
     /// Whether this thread's timer task for the pool is running.
@@ -66,7 +60,7 @@ pub(super) struct Pool {
 impl Pool {
     pub(super) fn new(idle_timeout: Duration) -> Self {
         Self {
-            id: NEXT_POOL.fetch_add(1, Ordering::Relaxed),
+            id: new_pool_id(),
             idle_timeout,
         }
     }
@@ -173,22 +167,7 @@ async fn sweep(pool: Pool) {
 }
 
 fn with_idle<R>(pool: u64, f: impl FnOnce(&mut ThreadIdle) -> R) -> Option<R> {
-    IDLE.try_with(|idle| {
-        let mut idle = idle.borrow_mut();
-        let index = match idle.iter().position(|t| t.pool == pool) {
-            Some(index) => index,
-            None => {
-                idle.push(ThreadIdle {
-                    pool,
-                    conns: VecDeque::new(),
-                    sweeping: false,
-                });
-                idle.len() - 1
-            }
-        };
-        f(&mut idle[index])
-    })
-    .ok()
+    with_queue(&IDLE, pool, f)
 }
 
 /// This thread's idle connections of `pool` (for tests).

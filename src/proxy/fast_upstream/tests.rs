@@ -1,5 +1,6 @@
 //! The client against a raw upstream on loopback: connections reused, a connection closed
-//! while idle not reused (and the request sent once more), idle connections closed on time.
+//! or written to while idle not used, a request never sent twice, idle connections closed on
+//! time.
 
 use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +16,10 @@ enum After {
     CloseQuietly,
     /// Sends stray bytes after the answer, then keeps it open.
     Stray,
+    /// Answers the first request, reads the second and closes without answering it.
+    AnswerOnce,
+    /// Closes each connection at once, reading nothing.
+    HangUp,
 }
 
 struct Upstream {
@@ -40,6 +45,9 @@ async fn upstream(after: After) -> Upstream {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             c.fetch_add(1, Ordering::SeqCst);
+            if let After::HangUp = after {
+                continue;
+            }
             let (r, g) = (r.clone(), g.clone());
             tokio::spawn(async move {
                 let mut buf = Vec::new();
@@ -54,7 +62,11 @@ async fn upstream(after: After) -> Upstream {
                     }
                     while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                         buf.drain(..end + 4);
-                        r.fetch_add(1, Ordering::SeqCst);
+                        if r.fetch_add(1, Ordering::SeqCst) == 1
+                            && matches!(after, After::AnswerOnce)
+                        {
+                            return;
+                        }
                         let mut answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec();
                         if let After::Stray = after {
                             answer.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
@@ -142,44 +154,14 @@ async fn a_connection_with_stray_bytes_after_its_answer_is_never_reused() {
 async fn a_request_the_upstream_read_and_closed_on_is_a_failure_and_never_sent_twice() {
     // The upstream answers the first request on a connection, reads the second and closes
     // without answering it: the second fails (502 above), and reached the app once.
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url =
-        Url::parse(&format!("http://{}/", listener.local_addr().expect("addr"))).expect("url");
-    let requests = Arc::new(AtomicUsize::new(0));
-    let seen = requests.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                for answer in [true, false] {
-                    if !matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {
-                        return;
-                    }
-                    seen.fetch_add(1, Ordering::SeqCst);
-                    if answer {
-                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                        if stream.write_all(ok).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    let client = FastUpstream::new(
-        &url,
-        HeaderValue::from_static("app"),
-        Duration::from_secs(2),
-        Duration::from_secs(60),
-    )
-    .expect("an http upstream");
+    let up = upstream(After::AnswerOnce).await;
+    let client = client(&up, Duration::from_secs(60));
     assert_eq!(get(&client).await.as_deref(), Ok(&b"ok"[..]));
     let failed = get(&client).await;
     assert!(failed.is_err(), "{failed:?}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
-        requests.load(Ordering::SeqCst),
+        up.requests.load(Ordering::SeqCst),
         2,
         "each request reached the app once"
     );
@@ -204,28 +186,12 @@ async fn idle_connections_are_closed_after_the_idle_timeout_without_more_request
 
 #[tokio::test]
 async fn an_upstream_that_closes_without_answering_is_a_failure_not_a_retry_loop() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url =
-        Url::parse(&format!("http://{}/", listener.local_addr().expect("addr"))).expect("url");
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let seen = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            seen.fetch_add(1, Ordering::SeqCst);
-            drop(stream);
-        }
-    });
-    let client = FastUpstream::new(
-        &url,
-        HeaderValue::from_static("app"),
-        Duration::from_secs(2),
-        Duration::from_secs(60),
-    )
-    .expect("an http upstream");
+    let up = upstream(After::HangUp).await;
+    let client = client(&up, Duration::from_secs(60));
     let failed = get(&client).await;
     assert!(failed.is_err(), "{failed:?}");
     assert_eq!(
-        accepted.load(Ordering::SeqCst),
+        up.connections.load(Ordering::SeqCst),
         1,
         "a new connection is not retried"
     );
