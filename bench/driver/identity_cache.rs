@@ -38,9 +38,9 @@ pub(crate) async fn identity_cache(b: &mut Bench) -> Result<(), Failure> {
     } else {
         String::new()
     };
-    b.row(&format!("(a) `GET /oauth2/healthz`, no auth{of}"), &a, None);
+    b.row(format!("(a) `GET /oauth2/healthz`, no auth{of}"), &a, None);
     b.row(
-        &format!("(b) `GET /oauth2/userinfo`, cached identity{of}"),
+        format!("(b) `GET /oauth2/userinfo`, cached identity{of}"),
         &me,
         Some(calls),
     );
