@@ -8,21 +8,20 @@ use crate::auth::miss_budget;
 use crate::config::Config;
 use crate::error;
 use crate::error::Negotiate;
-use crate::headers::LEGACY_BEARER;
 use crate::middleware::catch_panic::{CatchPanic, CatchPanicLayer};
 use crate::middleware::header_limit::{HeaderLimit, HeaderLimitLayer};
 use crate::middleware::observe::{Observe, ObserveLayer};
 use crate::middleware::security_headers::{self, SecurityHeaders, SecurityHeadersLayer};
+use crate::middleware::sensitive::{Sensitive, SensitiveLayer};
 use crate::proxy;
 use crate::routes;
 use crate::server::{AfterDrain, ConnectionLimits, FastPath, Listeners, Served};
 use crate::state::{AppState, StateError};
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::Router;
 use std::future::Future;
-use std::iter::once;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -30,10 +29,6 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::{Layer, ServiceBuilder};
-use tower_http::sensitive_headers::{
-    SetSensitiveRequestHeaders, SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeaders,
-    SetSensitiveResponseHeadersLayer,
-};
 use tower_http::timeout::TimeoutLayer;
 
 /// sfgate's own routes take small forms and JSON; nothing legitimate comes near this.
@@ -133,11 +128,8 @@ struct Middleware {
 }
 
 /// [`Middleware`] around a service.
-type Layered<S> = SetSensitiveRequestHeaders<
-    SetSensitiveResponseHeaders<
-        Observe<CatchPanic<HeaderLimit<Negotiate<SecurityHeaders<miss_budget::Scope<S>>>>>>,
-    >,
->;
+type Layered<S> =
+    Sensitive<Observe<CatchPanic<HeaderLimit<Negotiate<SecurityHeaders<miss_budget::Scope<S>>>>>>>;
 
 impl Middleware {
     fn new(state: &AppState) -> Self {
@@ -153,17 +145,9 @@ impl<S> Layer<S> for Middleware {
     type Service = Layered<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let sensitive = [
-            header::AUTHORIZATION,
-            header::COOKIE,
-            header::PROXY_AUTHORIZATION,
-            LEGACY_BEARER,
-        ];
         ServiceBuilder::new()
-            .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
-            .layer(SetSensitiveResponseHeadersLayer::new(once(
-                header::SET_COOKIE,
-            )))
+            // Credentials never printed, nor compressed into HTTP/2's shared tables.
+            .layer(SensitiveLayer)
             // The request id, the log span and line, the metrics: outside the panic handler,
             // so panics are logged and counted too.
             .layer(ObserveLayer)

@@ -7,6 +7,7 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod request_metrics;
 pub mod security_headers;
+pub mod sensitive;
 
 /// Response extension on every answer the gateway-mode proxy gave for an upstream path
 /// (forwarded or refused): security headers leave it alone (the upstream application owns its
