@@ -47,12 +47,23 @@ fn put_identity(headers: &mut HeaderMap, identity: &Identity) {
 
 /// `PASS_ACCESS_TOKEN`: the caller's (possibly renewed) token, in the form sfgate itself reads.
 pub fn insert_access_token(headers: &mut HeaderMap, token: &SecretString, instance: &InstanceUrl) {
+    for (name, value) in access_token_headers(token, instance) {
+        headers.insert(name, value);
+    }
+}
+
+/// The two headers of [`insert_access_token`]; a value that cannot be a header is left out.
+pub fn access_token_headers(
+    token: &SecretString,
+    instance: &InstanceUrl,
+) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
     let bearer = format!("Bearer {}", token.expose_secret());
-    if let Ok(mut v) = HeaderValue::from_str(&bearer) {
+    let authorization = HeaderValue::from_str(&bearer).ok().map(|mut v| {
         v.set_sensitive(true);
-        headers.insert(header::AUTHORIZATION, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(instance.as_str()) {
-        headers.insert(X_INSTANCE_URL, v);
-    }
+        (header::AUTHORIZATION, v)
+    });
+    let instance = HeaderValue::from_str(instance.as_str())
+        .ok()
+        .map(|v| (X_INSTANCE_URL, v));
+    authorization.into_iter().chain(instance)
 }

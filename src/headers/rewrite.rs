@@ -10,7 +10,7 @@
 //! and never travel further.
 
 use super::cookies::{is_own_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE};
-use super::identity::insert_access_token;
+use super::identity::access_token_headers;
 use super::owned::{
     class_of, class_of_spelling, is_hop_by_hop, Class, KEEP_ALIVE, X_FORWARDED_FOR,
     X_FORWARDED_HOST, X_FORWARDED_PROTO, X_SFGATE_ASSERTION,
@@ -251,12 +251,50 @@ pub struct Outgoing<'a> {
     pub access_token: Option<(&'a SecretString, &'a InstanceUrl)>,
 }
 
-/// The request headers the upstream gets, built in one pass over the client's map: every
-/// header is classified once by [`request_rule`], then sfgate adds the forwarding, identity
-/// and assertion headers. Equivalent to [`remove_by_name_rule`], [`remove_hop_by_hop`],
-/// [`remove_credentials`], [`set_forwarded`] and the identity headers in turn, without
-/// rebuilding the map for each.
+/// Where the rewritten request headers go: a map for hyper's client
+/// ([`upstream_request_headers`]), or the request head's own lines for sfgate's HTTP/1.1
+/// client (`crate::proxy`), which writes them without building a second map. One rewrite
+/// ([`rewrite_request`]) serves both, so the two cannot come to differ.
+pub trait RequestHeaders {
+    /// A client header passed on as it came.
+    fn pass(&mut self, name: &HeaderName, value: &HeaderValue);
+    /// A header sfgate sets. Never a name a client header was passed on under: the rule drops
+    /// every client copy of the headers sfgate sets, so setting is adding.
+    fn set(&mut self, name: &HeaderName, value: &HeaderValue);
+    /// The same, for a value made for this request (a map takes it without a copy).
+    fn set_made(&mut self, name: HeaderName, value: HeaderValue) {
+        self.set(&name, &value);
+    }
+}
+
+impl RequestHeaders for HeaderMap {
+    fn pass(&mut self, name: &HeaderName, value: &HeaderValue) {
+        self.append(name.clone(), value.clone());
+    }
+
+    fn set(&mut self, name: &HeaderName, value: &HeaderValue) {
+        self.insert(name.clone(), value.clone());
+    }
+
+    fn set_made(&mut self, name: HeaderName, value: HeaderValue) {
+        self.insert(name, value);
+    }
+}
+
+/// The request headers the upstream gets, as a map (see [`rewrite_request`]).
 pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> HeaderMap {
+    // Room for what is added (forwarding, identity, assertion): growing the map rehashes it.
+    let mut result = HeaderMap::with_capacity(headers.len() + 16);
+    rewrite_request(&headers, out, &mut result);
+    result
+}
+
+/// The request headers the upstream gets, in one pass over the client's map: every header is
+/// classified once by [`request_rule`], then sfgate adds the forwarding, identity and
+/// assertion headers. Equivalent to [`remove_by_name_rule`], [`remove_hop_by_hop`],
+/// [`remove_credentials`], [`set_forwarded`] and the identity headers in turn, without
+/// rebuilding the map for each. Client headers go out in the map's order, sfgate's after them.
+pub fn rewrite_request(headers: &HeaderMap, out: &Outgoing<'_>, result: &mut impl RequestHeaders) {
     let trust = out.forwarded.trust_proxy;
     // `keep-alive` is hop-by-hop by its class already: leaving it out keeps the list empty
     // (and unallocated) for the usual `Connection: keep-alive`.
@@ -274,23 +312,27 @@ pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> Heade
         drop_method_overrides: out.drop_method_overrides,
         connection_named: &connection,
     };
-    // Room for what is added below (forwarding, identity, assertion): growing the map
-    // rehashes it.
-    let mut result = HeaderMap::with_capacity(headers.len() + 16);
     let mut forwarded_for: Option<String> = None;
     let mut client_host: Option<&HeaderValue> = None;
+    // Whether a trusted proxy's `X-Forwarded-Proto` / `-Host` passed (then they are not set).
+    let (mut has_proto, mut has_host) = (false, false);
     for (name, value) in headers.iter() {
         if name == header::HOST && client_host.is_none() {
             client_host = Some(value);
         }
         match request_rule(name, &judged) {
             RequestRule::Keep => {
-                result.append(name.clone(), value.clone());
+                // Only a trusted proxy's forwarding headers are kept at all.
+                if trust {
+                    has_proto |= name == X_FORWARDED_PROTO;
+                    has_host |= name == X_FORWARDED_HOST;
+                }
+                result.pass(name, value);
             }
             RequestRule::Drop => {}
             RequestRule::Cookie => {
                 if let Some(kept) = without_sfgate_cookies(value.as_bytes()) {
-                    result.append(header::COOKIE, kept);
+                    result.pass(&header::COOKIE, &kept);
                 }
             }
             RequestRule::ForwardedFor => {
@@ -320,34 +362,36 @@ pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> Heade
     // The chain becomes the value itself (no copy).
     if let Some(v) = forwarded_for.and_then(|c| HeaderValue::from_maybe_shared(Bytes::from(c)).ok())
     {
-        result.insert(X_FORWARDED_FOR, v);
+        result.set_made(X_FORWARDED_FOR, v);
     }
-    if !result.contains_key(X_FORWARDED_PROTO) {
-        result.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    if !has_proto {
+        result.set_made(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
-    if !result.contains_key(X_FORWARDED_HOST) {
+    if !has_host {
         // The client's `Host` as it came (no copy), else the HTTP/2 authority.
-        let host = client_host.cloned().or_else(|| {
-            out.forwarded
-                .host
-                .and_then(|h| HeaderValue::from_str(h).ok())
-        });
-        if let Some(v) = host {
-            result.insert(X_FORWARDED_HOST, v);
+        if let Some(v) = client_host {
+            result.set(&X_FORWARDED_HOST, v);
+        } else if let Some(v) = out
+            .forwarded
+            .host
+            .and_then(|h| HeaderValue::from_str(h).ok())
+        {
+            result.set_made(X_FORWARDED_HOST, v);
         }
     }
     if let Some(identity) = out.identity {
         for (name, value) in identity {
-            result.insert(name.clone(), value.clone());
+            result.set(name, value);
         }
     }
     if let Some(assertion) = out.assertion {
-        result.insert(X_SFGATE_ASSERTION, assertion.clone());
+        result.set(&X_SFGATE_ASSERTION, assertion);
     }
     if let Some((token, instance)) = out.access_token {
-        insert_access_token(&mut result, token, instance);
+        for (name, value) in access_token_headers(token, instance) {
+            result.set_made(name, value);
+        }
     }
-    result
 }
 
 /// Appends an address as text. IPv4 by hand: `Display` pads and formats through
@@ -383,4 +427,4 @@ pub fn remove_hop_by_hop_response(headers: &mut HeaderMap) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

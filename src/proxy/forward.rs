@@ -14,7 +14,7 @@
 //! is sent; a long download is never cut off.
 
 use super::error::ProxyError;
-use super::fast_upstream::FastUpstream;
+use super::fast_upstream::{FastUpstream, RequestHead};
 use super::tunnel::Tunnels;
 use super::upgrade::accepted_is_offered;
 use super::upstream_pool::{UpstreamFailure, UpstreamPool};
@@ -25,7 +25,7 @@ use axum::body::{Body, HttpBody};
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
-use axum::http::{header, HeaderValue, Method, Request, StatusCode, Uri, Version};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -192,43 +192,52 @@ impl Upstream {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        let mut out = headers::upstream_request_headers(
-            std::mem::take(&mut parts.headers),
-            &Outgoing {
-                forwarded: Forwarded {
-                    client,
-                    host: parts.uri.authority().map(|a| a.as_str()),
-                    trust_proxy: config.server.trust_proxy,
-                },
-                underscores: config.gateway.underscore_headers,
-                // Without a caller, a skip-auth rule let the request through for its own
-                // method: the app must not be told to act as another one.
-                drop_method_overrides: auth.is_none(),
-                identity: auth.map(|a| a.identity_headers()),
-                // Only sfgate signs assertions; a client's copy never reaches the app.
-                assertion: auth.and_then(|a| a.assertion.as_ref()),
-                access_token: auth
-                    .filter(|_| config.gateway.pass_access_token)
-                    .map(|a| (&a.caller.token, &a.caller.instance)),
+        let outgoing = Outgoing {
+            forwarded: Forwarded {
+                client,
+                host: parts.uri.authority().map(|a| a.as_str()),
+                trust_proxy: config.server.trust_proxy,
             },
-        );
-        // The upstream continues the request's trace, with sfgate's call as the parent.
-        crate::telemetry::spans::propagate(&mut out);
+            underscores: config.gateway.underscore_headers,
+            // Without a caller, a skip-auth rule let the request through for its own method:
+            // the app must not be told to act as another one.
+            drop_method_overrides: auth.is_none(),
+            identity: auth.map(|a| a.identity_headers()),
+            // Only sfgate signs assertions; a client's copy never reaches the app.
+            assertion: auth.and_then(|a| a.assertion.as_ref()),
+            access_token: auth
+                .filter(|_| config.gateway.pass_access_token)
+                .map(|a| (&a.caller.token, &a.caller.instance)),
+        };
 
         if let Some(fast) = self.fast.as_deref().filter(|_| {
             via == Via::FastPath
                 && upgrade.is_none()
                 && (parts.method == Method::GET || parts.method == Method::HEAD)
                 && body.is_end_stream()
+                // Trace headers are set on a map (`spans::propagate`); traces turn the fast
+                // path off anyway.
+                && !crate::telemetry::otel::enabled()
         }) {
             let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
-            let send = fast.send(&parts.method, target, &out);
+            // The rewritten headers are written as the request head's lines: no second map.
+            let mut head = RequestHead::new(&parts.method, target, parts.headers.len());
+            headers::rewrite_request(&parts.headers, &outgoing, &mut head);
+            let send = fast.send(&parts.method, head);
             return match tokio::time::timeout(self.timeout, send).await {
-                Ok(Ok(answer)) => Ok(into_response(answer)),
+                Ok(Ok(answer)) => {
+                    let (head, body) = answer.into_parts();
+                    Ok(response_of(head, body))
+                }
                 Ok(Err(e)) => Err(classify(e)),
                 Err(_) => Err(ProxyError::Timeout),
             };
         }
+
+        let mut out =
+            headers::upstream_request_headers(std::mem::take(&mut parts.headers), &outgoing);
+        // The upstream continues the request's trace, with sfgate's call as the parent.
+        crate::telemetry::spans::propagate(&mut out);
 
         let mut request = Request::new(Body::empty());
         *request.method_mut() = parts.method;
@@ -353,25 +362,42 @@ fn classify(e: impl std::error::Error) -> ProxyError {
     ProxyError::Unreachable
 }
 
+/// hyper's answer as the proxy passes it on (see [`passed_on`] for the rules).
 fn into_response<B>(upstream: hyper::Response<B>) -> Response
 where
     B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    if upstream.status() == StatusCode::SWITCHING_PROTOCOLS {
+    let (mut head, body) = upstream.into_parts();
+    passed_on(&mut head.headers);
+    response_of(head, body)
+}
+
+/// The answer's headers as the client gets them. The body's length as forwarded is the one
+/// it was read by: with `Transfer-Encoding` (which the upstream's client decoded), a
+/// `Content-Length` beside it is not the body's and is removed (RFC 9112 §6.3), else the
+/// client would read the body by it; and hop-by-hop headers are the upstream connection's.
+/// sfgate's own client applies the same rules as it reads the head
+/// (`super::fast_upstream`), so its answers need not be walked again.
+pub(super) fn passed_on(headers: &mut HeaderMap) {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    headers::remove_hop_by_hop_response(headers);
+}
+
+/// An answer whose headers are as passed on.
+fn response_of<B>(mut head: axum::http::response::Parts, body: B) -> Response
+where
+    B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    if head.status == StatusCode::SWITCHING_PROTOCOLS {
         // A 101 to a request that asked for no upgrade (or whose upgrade was not taken) would
         // leave the client's connection in an undefined state.
         tracing::warn!("the upstream switched protocols without being asked to");
         return ProxyError::Unreachable.into_response();
     }
-    let (mut head, body) = upstream.into_parts();
-    // The body's length as forwarded is the one it was read by: with `Transfer-Encoding`
-    // (which the upstream's client decoded), a `Content-Length` beside it is not the body's
-    // and is removed (RFC 9112 §6.3), else the client would read the body by it.
-    if head.headers.contains_key(header::TRANSFER_ENCODING) {
-        head.headers.remove(header::CONTENT_LENGTH);
-    }
-    headers::remove_hop_by_hop_response(&mut head.headers);
     // A proxy answers in its own HTTP version, not the upstream's (RFC 9110 §6.2): an
     // HTTP/1.0 upstream does not make the client's HTTP/1.1 connection an HTTP/1.0 one.
     head.version = Version::HTTP_11;

@@ -86,7 +86,7 @@ async fn proxy(gw: &Gateway, request: Request, via: Via) -> Response {
         .upgrade_protocols
         .choose(request.headers())
         .is_some();
-    let mut response = authenticate_then_forward(gw, request, via).await;
+    let mut response = authenticate_then_forward(gw, request, via, upgrade).await;
     if upgrade {
         counts::upgrade(response.status());
     }
@@ -94,7 +94,12 @@ async fn proxy(gw: &Gateway, request: Request, via: Via) -> Response {
     response
 }
 
-async fn authenticate_then_forward(gw: &Gateway, request: Request, via: Via) -> Response {
+async fn authenticate_then_forward(
+    gw: &Gateway,
+    request: Request,
+    via: Via,
+    upgrade: bool,
+) -> Response {
     let (parts, body) = request.into_parts();
     let config = &gw.config.gateway;
     let policy = PathPolicy {
@@ -123,8 +128,10 @@ async fn authenticate_then_forward(gw: &Gateway, request: Request, via: Via) -> 
                     tracing::info!(reason = %refused, "cross-site upgrade refused");
                     return refused.into_response();
                 }
-                // A tunnel it opens ends with this credential.
-                parts.extensions.insert(TunnelEnd::of(&gw.auth, &caller));
+                if upgrade {
+                    // A tunnel it opens ends with this credential.
+                    parts.extensions.insert(TunnelEnd::of(&gw.auth, &caller));
+                }
                 let vouched = gw.auth.vouch(&caller);
                 forward(gw, parts, body, Some(&vouched), via).await
             },

@@ -146,11 +146,11 @@ fn one_pass_rewrite_matches_the_separate_steps() {
 
 /// The same, for any mix of headers a client may send (names from every class the
 /// rule knows, repeated, listed in `Connection` or not).
-mod one_pass_property {
+pub(crate) mod one_pass_property {
     use super::*;
     use proptest::prelude::*;
 
-    const NAMES: [&str; 34] = [
+    pub(crate) const NAMES: [&str; 34] = [
         "x_salesforce_user_id",
         "x-sfgate-assertion",
         "x_sfgate_assertion",
@@ -186,7 +186,7 @@ mod one_pass_property {
         "x-original-url",
         "x-app",
     ];
-    const VALUES: [&str; 6] = [
+    pub(crate) const VALUES: [&str; 6] = [
         "1",
         "x-app",
         "keep-alive, x-app",

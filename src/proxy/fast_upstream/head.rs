@@ -9,6 +9,8 @@
 //! when it is not the status's usual one, and the body's length decided as RFC 9112 §6.3
 //! and hyper decide it ([`framing`]).
 
+use crate::headers::is_hop_by_hop;
+use crate::headers::rewrite::RequestHeaders;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use bytes::{Bytes, BytesMut};
 use hyper::ext::ReasonPhrase;
@@ -22,27 +24,67 @@ const MAX_HEADERS: usize = 100;
 /// The longest body length hyper accepts.
 const MAX_LENGTH: u64 = u64::MAX - 2;
 
-/// Appends the request head: request line, every header line in the map's order, and the
-/// upstream's `Host` when the request has none (last, where hyper's client adds it), as
-/// hyper's client writes it (names as the map holds them: lowercase).
+/// A request head for the upstream, written line by line as hyper's client writes one:
+/// request line, every header line in the order given (names as a map holds them:
+/// lowercase), and the upstream's `Host` when the request has none (last, where hyper's
+/// client adds it). The header rewrite ([`crate::headers::rewrite::rewrite_request`]) writes
+/// its lines here directly, with no second header map between.
+pub(in crate::proxy) struct RequestHead {
+    bytes: Vec<u8>,
+    has_host: bool,
+}
+
+impl RequestHead {
+    /// The request line; `lines` is about how many header lines follow (room is made for
+    /// them at once).
+    pub(in crate::proxy) fn new(method: &Method, target: &str, lines: usize) -> Self {
+        // Room for sfgate's own lines too (forwarding, identity, perhaps an assertion), so
+        // that writing them does not move the head.
+        let mut bytes = Vec::with_capacity(1024 + target.len() + 48 * lines);
+        bytes.extend_from_slice(method.as_str().as_bytes());
+        bytes.push(b' ');
+        bytes.extend_from_slice(target.as_bytes());
+        bytes.extend_from_slice(b" HTTP/1.1\r\n");
+        Self {
+            bytes,
+            has_host: false,
+        }
+    }
+
+    /// The whole head, with `host` when no `Host` line was written.
+    pub(super) fn finish(mut self, host: &HeaderValue) -> Vec<u8> {
+        if !self.has_host {
+            line(&mut self.bytes, b"host", host.as_bytes());
+        }
+        self.bytes.extend_from_slice(b"\r\n");
+        self.bytes
+    }
+}
+
+impl RequestHeaders for RequestHead {
+    fn pass(&mut self, name: &HeaderName, value: &HeaderValue) {
+        self.has_host |= name == header::HOST;
+        line(&mut self.bytes, name.as_str().as_bytes(), value.as_bytes());
+    }
+
+    fn set(&mut self, name: &HeaderName, value: &HeaderValue) {
+        self.pass(name, value);
+    }
+}
+
+/// The head hyper's client writes for a bodiless request with `headers`.
+#[cfg(test)]
 pub(super) fn write_request(
-    out: &mut Vec<u8>,
     method: &Method,
     target: &str,
     headers: &HeaderMap,
     host: &HeaderValue,
-) {
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+) -> Vec<u8> {
+    let mut head = RequestHead::new(method, target, headers.len());
     for (name, value) in headers {
-        line(out, name.as_str().as_bytes(), value.as_bytes());
+        head.pass(name, value);
     }
-    if !headers.contains_key(header::HOST) {
-        line(out, b"host", host.as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
+    head.finish(host)
 }
 
 /// The request as hyper's client writes it on a connection whose last answer was HTTP/1.0:
@@ -75,6 +117,8 @@ fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 pub(super) struct AnswerHead {
     pub status: StatusCode,
     pub version: Version,
+    /// As the proxy passes them on: without hop-by-hop headers (nor a `Content-Length`
+    /// beside `Transfer-Encoding`).
     pub headers: HeaderMap,
     /// The reason phrase, when it is not the status's usual one.
     pub reason: Option<ReasonPhrase>,
@@ -201,24 +245,37 @@ impl Parsed {
         })
     }
 
+    /// The head as the proxy passes it on: hop-by-hop lines are read (keep-alive, framing)
+    /// but never enter the map, which is what `crate::proxy` would otherwise remove from it
+    /// ([`crate::proxy::forward`]'s rules for hyper's answers, applied here as they are read).
     fn into_head(self, head: &Bytes, request_method: &Method) -> Result<AnswerHead, BadHead> {
         let mut headers = HeaderMap::with_capacity(self.lines.len());
         let mut keep_alive = self.version == Version::HTTP_11;
         let mut saw_close = false;
+        // The last `Transfer-Encoding` line (the one framing reads), and whether there was one.
+        let mut transfer_encoding: Option<HeaderValue> = None;
+        // Names `Connection` lists beyond `close` and `keep-alive`: hop-by-hop too (rare).
+        let mut listed: Vec<HeaderName> = Vec::new();
         for (name, value) in self.lines {
             let name = HeaderName::from_bytes(&head[name]).map_err(|_| BadHead::Header)?;
             let value =
                 HeaderValue::from_maybe_shared(head.slice(value)).map_err(|_| BadHead::Header)?;
+            if !is_hop_by_hop(&name) {
+                headers.append(name, value);
+                continue;
+            }
             if name == header::CONNECTION {
+                let tokens = connection_tokens(&value, &mut listed);
                 // Once any line asks to close, a later `keep-alive` does not undo it.
-                if saw_close || has_token(&value, "close") {
+                if saw_close || tokens.close {
                     saw_close = true;
                     keep_alive = false;
                 } else if !keep_alive {
-                    keep_alive = has_token(&value, "keep-alive");
+                    keep_alive = tokens.keep_alive;
                 }
+            } else if name == header::TRANSFER_ENCODING {
+                transfer_encoding = Some(value);
             }
-            headers.append(name, value);
         }
         let reason = match self.reason {
             Some(range) => {
@@ -226,7 +283,21 @@ impl Parsed {
             }
             None => None,
         };
-        let framing = framing(self.status, self.version, &headers, request_method)?;
+        let framing = framing(
+            self.status,
+            self.version,
+            &headers,
+            transfer_encoding.as_ref(),
+            request_method,
+        )?;
+        // Decided on the whole head; what the client gets lacks them.
+        for name in listed {
+            headers.remove(name);
+        }
+        if transfer_encoding.is_some() {
+            // The body is passed on as decoded, not by this length (RFC 9112 §6.3).
+            headers.remove(header::CONTENT_LENGTH);
+        }
         Ok(AnswerHead {
             status: self.status,
             version: self.version,
@@ -236,6 +307,41 @@ impl Parsed {
             keep_alive: keep_alive && self.status != StatusCode::SWITCHING_PROTOCOLS,
         })
     }
+}
+
+/// What one `Connection` value says, read in one pass.
+struct ConnectionTokens {
+    close: bool,
+    keep_alive: bool,
+}
+
+/// Reads a `Connection` value: whether it lists `close` or `keep-alive` as hyper's client reads
+/// them (items compared in any case; a value that is not visible text lists neither), and the
+/// other names it lists, appended to `listed` as `remove_hop_by_hop` reads them (any item that
+/// is a valid name).
+fn connection_tokens(value: &HeaderValue, listed: &mut Vec<HeaderName>) -> ConnectionTokens {
+    let text = value.to_str().is_ok();
+    let mut tokens = ConnectionTokens {
+        close: false,
+        keep_alive: false,
+    };
+    for token in value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+    {
+        if token.eq_ignore_ascii_case(b"close") {
+            tokens.close |= text;
+        } else if token.eq_ignore_ascii_case(b"keep-alive") {
+            tokens.keep_alive |= text;
+        } else if let Some(name) = (!token.is_empty())
+            .then(|| HeaderName::from_bytes(token).ok())
+            .flatten()
+        {
+            listed.push(name);
+        }
+    }
+    tokens
 }
 
 /// How long the body of an answer is (RFC 9112 §6.3, as hyper's client decides it):
@@ -248,6 +354,7 @@ pub(super) fn framing(
     status: StatusCode,
     version: Version,
     headers: &HeaderMap,
+    transfer_encoding: Option<&HeaderValue>,
     request_method: &Method,
 ) -> Result<Framing, BadHead> {
     if status.is_informational()
@@ -257,15 +364,13 @@ pub(super) fn framing(
     {
         return Ok(Framing::Empty);
     }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
+    if let Some(last) = transfer_encoding {
         if version == Version::HTTP_10 {
             return Err(BadHead::TransferEncodingOnHttp10);
         }
-        let chunked_last = headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .and_then(|value| value.to_str().ok())
+        let chunked_last = last
+            .to_str()
+            .ok()
             .and_then(|value| value.rsplit(',').next())
             .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
         return Ok(if chunked_last {
@@ -309,15 +414,6 @@ fn decimal(digits: &[u8]) -> Option<u64> {
         } else {
             None
         }
-    })
-}
-
-/// Whether a comma-separated value lists `token` (any case).
-fn has_token(value: &HeaderValue, token: &str) -> bool {
-    value.to_str().is_ok_and(|value| {
-        value
-            .split(',')
-            .any(|item| item.trim().eq_ignore_ascii_case(token))
     })
 }
 

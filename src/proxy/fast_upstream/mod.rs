@@ -25,10 +25,11 @@ mod head;
 
 use body::AnswerBody;
 use connections::{connect, Address, Pool};
-use head::{as_http10, read_answer, write_request, AnswerHead, BadHead};
+pub(super) use head::RequestHead;
+use head::{as_http10, read_answer, AnswerHead, BadHead};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, Response};
+use axum::http::{HeaderValue, Method, Response};
 use bytes::BytesMut;
 use std::io;
 use std::time::Duration;
@@ -87,16 +88,14 @@ impl FastUpstream {
         })
     }
 
-    /// Sends a bodiless request (`target` in origin form, `headers` as rewritten for the
-    /// upstream) and returns the answer with its body still on the connection.
+    /// Sends a bodiless request (its head with the headers as rewritten for the upstream)
+    /// and returns the answer with its body still on the connection.
     pub(super) async fn send(
         &self,
         method: &Method,
-        target: &str,
-        headers: &HeaderMap,
+        head: RequestHead,
     ) -> Result<Response<Body>, ExchangeFailure> {
-        let mut request = Vec::with_capacity(64 + 48 * headers.len());
-        write_request(&mut request, method, target, headers, &self.host);
+        let request = head.finish(&self.host);
         loop {
             let (mut stream, reused, http10) = match self.pool.take() {
                 Some((stream, http10)) => (stream, true, http10),

@@ -103,7 +103,7 @@ fn client(upstream: &Upstream, idle: Duration) -> FastUpstream {
 
 async fn get(client: &FastUpstream) -> Result<Vec<u8>, String> {
     let answer = client
-        .send(&Method::GET, "/", &HeaderMap::new())
+        .send(&Method::GET, RequestHead::new(&Method::GET, "/", 0))
         .await
         .map_err(|e| e.to_string())?;
     axum::body::to_bytes(answer.into_body(), usize::MAX)

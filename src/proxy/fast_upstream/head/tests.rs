@@ -29,15 +29,13 @@ fn the_request_head_is_written_as_hyper_writes_it() {
     headers.append("x-two", HeaderValue::from_static("a"));
     headers.append("x-two", HeaderValue::from_static("b"));
     let host = HeaderValue::from_static("app.internal:8080");
-    let mut out = Vec::new();
-    write_request(&mut out, &Method::GET, "/a?b=c", &headers, &host);
+    let out = write_request(&Method::GET, "/a?b=c", &headers, &host);
     assert_eq!(
         String::from_utf8_lossy(&out),
         "GET /a?b=c HTTP/1.1\r\nx-one: 1\r\nx-two: a\r\nx-two: b\r\nhost: app.internal:8080\r\n\r\n"
     );
     headers.insert(header::HOST, HeaderValue::from_static("public.example"));
-    out.clear();
-    write_request(&mut out, &Method::HEAD, "/", &headers, &host);
+    let out = write_request(&Method::HEAD, "/", &headers, &host);
     assert_eq!(
         String::from_utf8_lossy(&out),
         "HEAD / HTTP/1.1\r\nx-one: 1\r\nx-two: a\r\nx-two: b\r\nhost: public.example\r\n\r\n"
@@ -282,11 +280,9 @@ proptest! {
 
 #[test]
 fn after_an_http_1_0_answer_the_request_is_written_as_hyper_writes_it_then() {
-    let mut request = Vec::new();
     let mut headers = HeaderMap::new();
     headers.insert("x-one", HeaderValue::from_static("1"));
-    write_request(
-        &mut request,
+    let request = write_request(
         &Method::GET,
         "/a",
         &headers,
@@ -296,4 +292,159 @@ fn after_an_http_1_0_answer_the_request_is_written_as_hyper_writes_it_then() {
         String::from_utf8_lossy(&as_http10(&request)),
         "GET /a HTTP/1.0\r\nx-one: 1\r\nhost: app\r\nconnection: keep-alive\r\n\r\n"
     );
+}
+
+/// The request head sfgate's client writes is, byte for byte, the one hyper's client writes
+/// for the rewritten header map: for any mix of client headers (every class the rule knows,
+/// repeated, listed in `Connection`), trusted proxy or not, with or without a caller, its
+/// assertion and its passed-on token.
+mod rewritten_head_property {
+    use super::*;
+    use crate::domain::InstancePolicy;
+    use crate::headers::owned::{X_FORWARDED_USER, X_SALESFORCE_USER_ID};
+    use crate::headers::rewrite::tests::one_pass_property::{NAMES, VALUES};
+    use crate::headers::rewrite::{rewrite_request, upstream_request_headers, Forwarded, Outgoing};
+    use crate::headers::UnderscoreHeaders;
+    use secrecy::SecretString;
+    use std::net::SocketAddr;
+
+    proptest! {
+        #[test]
+        fn lines_written_equal_the_map_written(
+            pairs in proptest::collection::vec((0..NAMES.len(), 0..VALUES.len()), 0..16),
+            trust_proxy: bool,
+            keep_underscores: bool,
+            caller: bool,
+            pass_token: bool,
+            v6: bool,
+            head_request: bool,
+        ) {
+            let mut sent = HeaderMap::new();
+            for (n, v) in &pairs {
+                sent.append(
+                    HeaderName::from_static(NAMES[*n]),
+                    HeaderValue::from_static(VALUES[*v]),
+                );
+            }
+            let client: SocketAddr = if v6 { "[2001:db8::7]:5555" } else { "10.0.0.7:5555" }
+                .parse()
+                .expect("address");
+            let mut identity = HeaderMap::new();
+            identity.insert(X_SALESFORCE_USER_ID, HeaderValue::from_static("005xx0000012345"));
+            identity.insert(X_FORWARDED_USER, HeaderValue::from_static("005xx0000012345"));
+            let assertion = HeaderValue::from_static("signed.assertion.value");
+            let token = SecretString::from("00Dxx!token".to_string());
+            let instance = InstancePolicy::default()
+                .check("https://acme.my.salesforce.com")
+                .expect("instance");
+            let outgoing = Outgoing {
+                forwarded: Forwarded {
+                    client: Some(client),
+                    host: Some("authority.example"),
+                    trust_proxy,
+                },
+                underscores: if keep_underscores {
+                    UnderscoreHeaders::Keep
+                } else {
+                    UnderscoreHeaders::Drop
+                },
+                drop_method_overrides: !caller,
+                identity: caller.then_some(&identity),
+                assertion: caller.then_some(&assertion),
+                access_token: (caller && pass_token).then_some((&token, &instance)),
+            };
+            let method = if head_request { Method::HEAD } else { Method::GET };
+            let host = HeaderValue::from_static("app.internal:8080");
+            let map = upstream_request_headers(sent.clone(), &outgoing);
+            let expected = write_request(&method, "/t?q=1", &map, &host);
+            let mut head = RequestHead::new(&method, "/t?q=1", sent.len());
+            rewrite_request(&sent, &outgoing, &mut head);
+            let written = head.finish(&host);
+            prop_assert_eq!(
+                String::from_utf8_lossy(&written),
+                String::from_utf8_lossy(&expected)
+            );
+        }
+    }
+}
+
+/// The answer's headers as read are, for any mix of hop-by-hop lines, `Connection` lists,
+/// lengths and codings, what the proxy passes on of hyper's answers: the whole head read into
+/// a map, then the proxy's rules for what crosses (`crate::proxy::forward::passed_on`).
+mod passed_on_property {
+    use super::*;
+    use crate::proxy::forward::passed_on;
+
+    const NAMES: [&str; 14] = [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "x-a",
+        "X-B",
+        "content-type",
+        "set-cookie",
+    ];
+    const VALUES: [&str; 12] = [
+        "close",
+        "keep-alive",
+        "Keep-Alive, X-A",
+        "x-b , content-length",
+        "chunked",
+        "gzip, chunked",
+        "gzip",
+        "5",
+        "5, 5",
+        "x-a,,te",
+        "a=b",
+        "",
+    ];
+
+    proptest! {
+        #[test]
+        fn read_headers_are_the_passed_on_ones(
+            lines in proptest::collection::vec((0..NAMES.len(), 0..VALUES.len()), 0..10),
+            http10: bool,
+        ) {
+            let mut text = format!("HTTP/1.{} 200 OK\r\n", if http10 { 0 } else { 1 });
+            for (n, v) in &lines {
+                text.push_str(&format!("{}: {}\r\n", NAMES[*n], VALUES[*v]));
+            }
+            text.push_str("\r\n");
+            let mut whole = HeaderMap::new();
+            for (n, v) in &lines {
+                whole.append(
+                    HeaderName::from_bytes(NAMES[*n].as_bytes()).expect("name"),
+                    HeaderValue::from_static(VALUES[*v]),
+                );
+            }
+            let version = if http10 { Version::HTTP_10 } else { Version::HTTP_11 };
+            let last_coding = whole.get_all(header::TRANSFER_ENCODING).iter().next_back().cloned();
+            let expected_framing =
+                framing(StatusCode::OK, version, &whole, last_coding.as_ref(), &Method::GET);
+            passed_on(&mut whole);
+            let sorted = |h: &HeaderMap| {
+                let mut pairs: Vec<(String, Vec<u8>)> = h
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                    .collect();
+                pairs.sort();
+                pairs
+            };
+            match read(text.as_bytes(), Method::GET) {
+                (Ok(Some(found)), _) => {
+                    prop_assert_eq!(Ok(found.framing), expected_framing);
+                    prop_assert_eq!(sorted(&found.headers), sorted(&whole));
+                }
+                (Err(e), _) => prop_assert_eq!(Err(e), expected_framing),
+                (Ok(None), _) => prop_assert!(false, "partial"),
+            }
+        }
+    }
 }
