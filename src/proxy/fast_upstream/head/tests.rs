@@ -373,6 +373,7 @@ mod rewritten_head_property {
 /// a map, then the proxy's rules for what crosses (`crate::proxy::forward::passed_on`).
 mod passed_on_property {
     use super::*;
+    use crate::headers::rewrite::tests::sorted_pairs;
     use crate::proxy::forward::passed_on;
 
     const NAMES: [&str; 14] = [
@@ -429,18 +430,10 @@ mod passed_on_property {
             let expected_framing =
                 framing(StatusCode::OK, version, &whole, last_coding.as_ref(), &Method::GET);
             passed_on(&mut whole);
-            let sorted = |h: &HeaderMap| {
-                let mut pairs: Vec<(String, Vec<u8>)> = h
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-                    .collect();
-                pairs.sort();
-                pairs
-            };
             match read(text.as_bytes(), Method::GET) {
                 (Ok(Some(found)), _) => {
                     prop_assert_eq!(Ok(found.framing), expected_framing);
-                    prop_assert_eq!(sorted(&found.headers), sorted(&whole));
+                    prop_assert_eq!(sorted_pairs(&found.headers), sorted_pairs(&whole));
                 }
                 (Err(e), _) => prop_assert_eq!(Err(e), expected_framing),
                 (Ok(None), _) => prop_assert!(false, "partial"),
