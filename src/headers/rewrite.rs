@@ -210,6 +210,15 @@ pub fn request_rule(name: &HeaderName, judged: &Judged<'_>) -> RequestRule {
             return RequestRule::Drop;
         }
     }
+    // A name the client's `Connection` header lists is hop-by-hop whatever its class (RFC 9110
+    // §7.6.1): a listed `Cookie` or `X-Forwarded-For` does not cross either.
+    if judged
+        .connection_named
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(n))
+    {
+        return RequestRule::Drop;
+    }
     match class_of(name) {
         // Only sfgate may vouch for a caller; credentials are for sfgate, not the upstream;
         // hop-by-hop and framing headers describe the client's connection.
@@ -221,17 +230,7 @@ pub fn request_rule(name: &HeaderName, judged: &Judged<'_>) -> RequestRule {
         Some(Class::Forwarding) if judged.trust_proxy => RequestRule::Keep,
         Some(Class::Forwarding) => RequestRule::Drop,
         Some(Class::MethodOverride) if judged.drop_method_overrides => RequestRule::Drop,
-        Some(Class::MethodOverride | Class::RequestId) | None => {
-            if judged
-                .connection_named
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(n))
-            {
-                RequestRule::Drop
-            } else {
-                RequestRule::Keep
-            }
-        }
+        Some(Class::MethodOverride | Class::RequestId) | None => RequestRule::Keep,
     }
 }
 

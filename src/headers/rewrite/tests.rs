@@ -196,10 +196,12 @@ pub(crate) mod one_pass_property {
         "x-original-url",
         "x-app",
     ];
-    pub(crate) const VALUES: [&str; 6] = [
+    pub(crate) const VALUES: [&str; 8] = [
         "1",
         "x-app",
         "keep-alive, x-app",
+        "cookie, X-Forwarded-For",
+        "x-forwarded-proto,x-forwarded-prefix",
         "sfgate_session=a; theme=dark",
         "sfgate_login=b",
         "6.6.6.6",
@@ -371,4 +373,45 @@ fn forwarded_headers_from_clients_are_replaced_unless_trusted() {
     assert_eq!(h[X_FORWARDED_PROTO], "https");
     assert_eq!(h[X_FORWARDED_HOST], "evil.example");
     assert_eq!(h["x-real-ip"], "6.6.6.6");
+}
+
+#[test]
+fn names_the_connection_header_lists_do_not_cross_whatever_their_class() {
+    let sent = map(&[
+        (
+            "connection",
+            "Cookie, x-forwarded-for, X-Forwarded-Proto, x-app",
+        ),
+        ("cookie", "theme=dark"),
+        ("x-forwarded-for", "6.6.6.6"),
+        ("x-forwarded-proto", "https"),
+        ("x-app", "1"),
+        ("x-kept", "yes"),
+    ]);
+    for trust_proxy in [false, true] {
+        let out = upstream_request_headers(
+            sent.clone(),
+            &Outgoing {
+                forwarded: Forwarded {
+                    client: Some("10.0.0.7:5555".parse().expect("addr")),
+                    host: Some("gw.example"),
+                    trust_proxy,
+                },
+                underscores: UnderscoreHeaders::Drop,
+                drop_method_overrides: false,
+                identity: None,
+                assertion: None,
+                access_token: None,
+            },
+        );
+        assert!(
+            !out.contains_key(header::COOKIE),
+            "trust_proxy={trust_proxy}"
+        );
+        assert!(!out.contains_key("x-app"));
+        assert_eq!(out["x-kept"], "yes");
+        // The chain starts again at the peer, and the scheme is sfgate's own.
+        assert_eq!(out[X_FORWARDED_FOR], "10.0.0.7");
+        assert_eq!(out[X_FORWARDED_PROTO], "http");
+    }
 }
