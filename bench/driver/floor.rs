@@ -274,7 +274,7 @@ async fn identity_then_forward(
         .serve(parts, rules, browsers, |mut parts, caller| async move {
             let vouched = auth.vouch(&caller);
             parts.headers = rewrite::upstream_request_headers(
-                std::mem::take(&mut parts.headers),
+                &parts.headers,
                 &Outgoing {
                     forwarded: Forwarded {
                         client,

@@ -23,21 +23,43 @@ use secrecy::SecretString;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
+/// One item of a `Connection` value.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConnectionItem {
+    Close,
+    KeepAlive,
+    /// A header name the value lists: hop-by-hop for this connection.
+    Name(HeaderName),
+}
+
+/// The items of a `Connection` value as the proxy reads them wherever it meets one (hyper's
+/// answers, sfgate's own client's): comma-separated, trimmed, compared in any case; empty
+/// items and items that are not header names are skipped.
+pub fn connection_items(value: &[u8]) -> impl Iterator<Item = ConnectionItem> + '_ {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter_map(|token| {
+            if token.eq_ignore_ascii_case(b"close") {
+                Some(ConnectionItem::Close)
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                Some(ConnectionItem::KeepAlive)
+            } else if token.is_empty() {
+                None
+            } else {
+                HeaderName::from_bytes(token).ok().map(ConnectionItem::Name)
+            }
+        })
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // Names the `Connection` header lists beyond the hop-by-hop ones (`keep-alive` and
     // `close`, the usual contents, need no extra work and no allocation).
     let mut removed: Vec<HeaderName> = Vec::new();
     for value in headers.get_all(header::CONNECTION) {
-        for token in value.as_bytes().split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            if token.is_empty()
-                || token.eq_ignore_ascii_case(b"close")
-                || token.eq_ignore_ascii_case(b"keep-alive")
-            {
-                continue;
-            }
-            if let Ok(name) = HeaderName::from_bytes(token) {
+        for item in connection_items(value.as_bytes()) {
+            if let ConnectionItem::Name(name) = item {
                 if !is_hop_by_hop(&name) {
                     removed.push(name);
                 }
@@ -281,10 +303,10 @@ impl RequestHeaders for HeaderMap {
 }
 
 /// The request headers the upstream gets, as a map (see [`rewrite_request`]).
-pub fn upstream_request_headers(headers: HeaderMap, out: &Outgoing<'_>) -> HeaderMap {
+pub fn upstream_request_headers(headers: &HeaderMap, out: &Outgoing<'_>) -> HeaderMap {
     // Room for what is added (forwarding, identity, assertion): growing the map rehashes it.
     let mut result = HeaderMap::with_capacity(headers.len() + 16);
-    rewrite_request(&headers, out, &mut result);
+    rewrite_request(headers, out, &mut result);
     result
 }
 

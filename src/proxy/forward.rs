@@ -234,8 +234,7 @@ impl Upstream {
             };
         }
 
-        let mut out =
-            headers::upstream_request_headers(std::mem::take(&mut parts.headers), &outgoing);
+        let mut out = headers::upstream_request_headers(&parts.headers, &outgoing);
         // The upstream continues the request's trace, with sfgate's call as the parent.
         crate::telemetry::spans::propagate(&mut out);
 

@@ -128,7 +128,7 @@ fn one_pass_rewrite_matches_the_separate_steps() {
         let mut ruled = sent.clone();
         remove_by_name_rule(&mut ruled, UnderscoreHeaders::Drop);
         let one_pass = upstream_request_headers(
-            ruled,
+            &ruled,
             &Outgoing {
                 forwarded: forwarded(),
                 underscores: UnderscoreHeaders::Drop,
@@ -258,7 +258,7 @@ pub(crate) mod one_pass_property {
             );
             // The one pass applies the name rule itself, on the client's headers as sent.
             let one_pass = upstream_request_headers(
-                sent,
+                &sent,
                 &Outgoing {
                     forwarded: forwarded(),
                     underscores,
@@ -390,7 +390,7 @@ fn names_the_connection_header_lists_do_not_cross_whatever_their_class() {
     ]);
     for trust_proxy in [false, true] {
         let out = upstream_request_headers(
-            sent.clone(),
+            &sent,
             &Outgoing {
                 forwarded: Forwarded {
                     client: Some("10.0.0.7:5555".parse().expect("addr")),

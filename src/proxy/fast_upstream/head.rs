@@ -10,7 +10,7 @@
 //! and hyper decide it ([`framing`]).
 
 use crate::headers::is_hop_by_hop;
-use crate::headers::rewrite::RequestHeaders;
+use crate::headers::rewrite::{connection_items, ConnectionItem, RequestHeaders};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use bytes::{Bytes, BytesMut};
 use hyper::ext::ReasonPhrase;
@@ -315,30 +315,21 @@ struct ConnectionTokens {
     keep_alive: bool,
 }
 
-/// Reads a `Connection` value: whether it lists `close` or `keep-alive` as hyper's client reads
-/// them (items compared in any case; a value that is not visible text lists neither), and the
-/// other names it lists, appended to `listed` as `remove_hop_by_hop` reads them (any item that
-/// is a valid name).
+/// Reads a `Connection` value ([`connection_items`], as the proxy reads it for hyper's
+/// answers): whether it lists `close` or `keep-alive` as hyper's client reads them (a value
+/// that is not visible text lists neither), and the other names it lists, appended to
+/// `listed`.
 fn connection_tokens(value: &HeaderValue, listed: &mut Vec<HeaderName>) -> ConnectionTokens {
     let text = value.to_str().is_ok();
     let mut tokens = ConnectionTokens {
         close: false,
         keep_alive: false,
     };
-    for token in value
-        .as_bytes()
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-    {
-        if token.eq_ignore_ascii_case(b"close") {
-            tokens.close |= text;
-        } else if token.eq_ignore_ascii_case(b"keep-alive") {
-            tokens.keep_alive |= text;
-        } else if let Some(name) = (!token.is_empty())
-            .then(|| HeaderName::from_bytes(token).ok())
-            .flatten()
-        {
-            listed.push(name);
+    for item in connection_items(value.as_bytes()) {
+        match item {
+            ConnectionItem::Close => tokens.close |= text,
+            ConnectionItem::KeepAlive => tokens.keep_alive |= text,
+            ConnectionItem::Name(name) => listed.push(name),
         }
     }
     tokens

@@ -355,7 +355,7 @@ mod rewritten_head_property {
             };
             let method = if head_request { Method::HEAD } else { Method::GET };
             let host = HeaderValue::from_static("app.internal:8080");
-            let map = upstream_request_headers(sent.clone(), &outgoing);
+            let map = upstream_request_headers(&sent, &outgoing);
             let expected = write_request(&method, "/t?q=1", &map, &host);
             let mut head = RequestHead::new(&method, "/t?q=1", sent.len());
             rewrite_request(&sent, &outgoing, &mut head);
