@@ -37,8 +37,7 @@ pub use fetch::TokenChecks;
 /// A recognised JWT access token, parsed once per miss (or why it cannot be checked).
 type LocalJwt = Result<jwt::Unverified, jwt::JwtRejection>;
 use verdict::{
-    cache_key, counters, token_prefix, Key, Method, Outage, Outcome, TokenPrefix, TokenVerdict,
-    TokenVerdictExpiry,
+    cache_key, counters, Key, Method, Outage, Outcome, RawPrefix, TokenVerdict, TokenVerdictExpiry,
 };
 
 pub struct IdentityValidator {
@@ -221,13 +220,11 @@ impl IdentityValidator {
         token: &SecretString,
     ) -> Result<Arc<Confirmed>, AuthError> {
         let counters = counters();
-        let prefix = token_prefix(token);
+        let prefix = RawPrefix::of(token);
         // A classic token names its org; one that names a refused org is refused without a call.
-        if let TokenPrefix::Org(org) = &prefix {
-            if !self.allowed_orgs.allows(org) {
-                counters.org_refused.increment(1);
-                return Err(AuthError::OrgNotAllowed(org.clone()));
-            }
+        if let Some(org) = prefix.refused_org(&self.allowed_orgs) {
+            counters.org_refused.increment(1);
+            return Err(AuthError::OrgNotAllowed(org));
         }
         let key = cache_key(instance, token);
         // Logged out here (JWTs, and tokens a logout asked to remember: Salesforce may not have
@@ -328,12 +325,7 @@ impl IdentityValidator {
             counters.org_refused.increment(1);
             return Err(AuthError::OrgNotAllowed(identity.organization_id.clone()));
         }
-        let contradicts = match &prefix {
-            TokenPrefix::Absent => false,
-            TokenPrefix::Org(org) => *org != identity.organization_id,
-            TokenPrefix::Malformed => true,
-        };
-        if contradicts {
+        if prefix.contradicts(&identity.organization_id) {
             counters.invalid.increment(1);
             return Err(AuthError::InvalidToken(
                 "the token's org prefix does not match the organization Salesforce reports".into(),

@@ -5,7 +5,6 @@ use axum::extract::MatchedPath;
 use axum::http::{Method, Response};
 use metrics::{Counter, Histogram};
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// Counts and times one answered request ([`super::observe`] calls this with the response).
 ///
@@ -25,59 +24,66 @@ pub(super) fn record_response<B>(
     record(method, route, response.status().as_u16(), seconds);
 }
 
-/// The metric handles for one route label.
+/// The metric handles for one route label. Lists searched in order rather than hash maps: a
+/// route sees a handful of methods and statuses, and comparing a few short keys costs less
+/// than hashing one (this runs once per request).
 #[derive(Default)]
 struct RouteHandles {
-    requests: HashMap<(&'static str, u16), Counter>,
-    duration: HashMap<&'static str, Histogram>,
+    requests: Vec<((&'static str, u16), Counter)>,
+    duration: Vec<(&'static str, Histogram)>,
 }
 
 thread_local! {
     /// Handles by route label, per thread. The `metrics` macros build a labelled key (label
     /// strings allocated) and look it up in the recorder's registry on every call; here each
-    /// label set is resolved once per thread, and a request costs two small map lookups. The
+    /// label set is resolved once per thread, and a request costs two short searches. The
     /// recorder is installed before any request is served (`AppState::new`), and label values
-    /// are bounded (route templates, standard methods, statuses), so the maps stay small.
-    static HANDLES: RefCell<HashMap<Box<str>, RouteHandles>> = RefCell::new(HashMap::new());
+    /// are bounded (route templates, standard methods, statuses), so the lists stay short.
+    static HANDLES: RefCell<Vec<(Box<str>, RouteHandles)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Counts one request and records its duration.
 fn record(method: &'static str, route: &str, status: u16, seconds: f64) {
     HANDLES.with_borrow_mut(|by_route| {
-        // One lookup for a label seen before; a new route label is added once per thread.
-        if let Some(handles) = by_route.get_mut(route) {
+        // One search for a label seen before; a new route label is added once per thread.
+        if let Some((_, handles)) = by_route.iter_mut().find(|(r, _)| &**r == route) {
             handles.record(method, route, status, seconds);
         } else {
             let mut handles = RouteHandles::default();
             handles.record(method, route, status, seconds);
-            by_route.insert(route.into(), handles);
+            by_route.push((route.into(), handles));
         }
     });
 }
 
 impl RouteHandles {
     fn record(&mut self, method: &'static str, route: &str, status: u16, seconds: f64) {
-        self.requests
-            .entry((method, status))
-            .or_insert_with(|| {
-                metrics::counter!(
+        let key = (method, status);
+        match self.requests.iter().find(|(k, _)| *k == key) {
+            Some((_, counter)) => counter.increment(1),
+            None => {
+                let counter = metrics::counter!(
                     "sfgate_http_requests_total",
                     "method" => method,
                     "route" => route.to_owned(),
                     "status" => status.to_string()
-                )
-            })
-            .increment(1);
-        self.duration
-            .entry(method)
-            .or_insert_with(|| {
-                metrics::histogram!(
+                );
+                counter.increment(1);
+                self.requests.push((key, counter));
+            }
+        }
+        match self.duration.iter().find(|(m, _)| *m == method) {
+            Some((_, histogram)) => histogram.record(seconds),
+            None => {
+                let histogram = metrics::histogram!(
                     "sfgate_http_request_duration_seconds",
                     "method" => method,
                     "route" => route.to_owned()
-                )
-            })
-            .record(seconds);
+                );
+                histogram.record(seconds);
+                self.duration.push((method, histogram));
+            }
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+use super::verdict::TokenPrefix;
 use super::*;
 
 #[test]
@@ -32,17 +33,83 @@ fn cache_keys_are_those_of_earlier_releases() {
 
 #[test]
 fn token_prefixes_are_read_only_when_present() {
-    let classic = SecretString::from("00D5j00000AcMe1!abc".to_string());
-    let TokenPrefix::Org(org) = token_prefix(&classic) else {
+    let read = |token: &str| RawPrefix::of(&SecretString::from(token.to_string())).read();
+    let TokenPrefix::Org(org) = read("00D5j00000AcMe1!abc") else {
         panic!("a classic token names its org");
     };
     assert_eq!(org.short(), "00D5j00000AcMe1");
-    let jwt = SecretString::from("eyJhbGciOiJSUzI1NiJ9.e30.sig".to_string());
-    assert_eq!(token_prefix(&jwt), TokenPrefix::Absent);
-    assert_eq!(
-        token_prefix(&SecretString::from("junk!abc".to_string())),
-        TokenPrefix::Malformed
-    );
+    assert_eq!(read("eyJhbGciOiJSUzI1NiJ9.e30.sig"), TokenPrefix::Absent);
+    assert_eq!(read("junk!abc"), TokenPrefix::Malformed);
+}
+
+mod prefix_property {
+    use super::*;
+    use crate::domain::{AllowedOrgs, OrgId};
+    use proptest::prelude::*;
+
+    const ORGS: [&str; 3] = ["00D5j00000AcMe1", "00DB0000000TfcR", "00D5j00000GlBx2"];
+
+    /// Prefixes of every kind: an org's own 15-character form, its 18-character form, other
+    /// cases (another org, ids being case-sensitive), spaces around, a non-org id, junk, none.
+    fn token() -> impl Strategy<Value = String> {
+        let prefixes = prop::sample::select(vec![
+            "00D5j00000AcMe1",
+            "00D5j00000AcMe1AAA",
+            "00DB0000000TfcR",
+            "00DB0000000TfcRMAS",
+            "00db0000000tfcr",
+            "00D5J00000ACME1",
+            "00DB0000000TFCR",
+            " 00D5j00000AcMe1",
+            "00D5j00000AcMe1 ",
+            "00D5j00000GlBx2",
+            "0055j00000AcMe1",
+            "00D5j00000AcMe",
+            "junk",
+            "",
+            "00D5j00000AcMe1!more",
+        ]);
+        prop_oneof![
+            prefixes.prop_map(|p| format!("{p}!secret")),
+            Just("eyJhbGciOiJSUzI1NiJ9.e30.sig".to_string()),
+        ]
+    }
+
+    fn allowed() -> impl Strategy<Value = AllowedOrgs> {
+        prop::sample::select(vec![
+            "*",
+            "00D5j00000AcMe1",
+            "00DB0000000TfcRMAS",
+            "00D5j00000AcMe1,00D5j00000GlBx2",
+        ])
+        .prop_map(|raw| AllowedOrgs::parse(raw).expect("valid list"))
+    }
+
+    proptest! {
+        /// The byte comparisons answer exactly as the parsed reading does.
+        #[test]
+        fn the_raw_checks_answer_as_the_parsed_prefix(
+            token in token(),
+            reported in prop::sample::select(ORGS.to_vec()),
+            allowed in allowed(),
+        ) {
+            let token = SecretString::from(token);
+            let raw = RawPrefix::of(&token);
+            let reported = OrgId::parse(reported).expect("org id");
+            let parsed = raw.read();
+            let contradicts = match &parsed {
+                TokenPrefix::Absent => false,
+                TokenPrefix::Org(org) => *org != reported,
+                TokenPrefix::Malformed => true,
+            };
+            prop_assert_eq!(raw.contradicts(&reported), contradicts);
+            let refused = match parsed {
+                TokenPrefix::Org(org) if !allowed.allows(&org) => Some(org),
+                _ => None,
+            };
+            prop_assert_eq!(raw.refused_org(&allowed), refused);
+        }
+    }
 }
 
 /// A JWT-shaped token (header `typ: JWT` with a `kid`, the given `exp`), unsigned: enough for

@@ -3,7 +3,7 @@
 
 use super::super::Confirmed;
 use crate::domain::Identity;
-use crate::domain::{InstanceUrl, OrgId};
+use crate::domain::{AllowedOrgs, InstanceUrl, OrgId};
 use metrics::Counter;
 use moka::Expiry;
 use secrecy::{ExposeSecret, SecretString};
@@ -206,9 +206,59 @@ pub(super) enum TokenPrefix {
     Malformed,
 }
 
-pub(super) fn token_prefix(token: &SecretString) -> TokenPrefix {
-    match token.expose_secret().split_once('!') {
-        None => TokenPrefix::Absent,
-        Some((prefix, _)) => OrgId::parse(prefix).map_or(TokenPrefix::Malformed, TokenPrefix::Org),
+/// A token's `!` prefix, as its bytes: read into a [`TokenPrefix`] (an org id parsed, its
+/// checksum computed) only when a check cannot be settled by comparing bytes. Every request
+/// with a classic token asks both checks below, a cached one included; the prefix Salesforce
+/// writes is the org's 15-character form, so comparing it with the org's own 15-character
+/// form settles both almost always, at the cost of a 15-byte comparison. The answers are
+/// exactly the parsed reading's: an org id's 18-character form is always its 15-character
+/// form with that form's checksum appended (`OrgId::parse`), so a prefix equal to an org's
+/// 15-character form parses to that org.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RawPrefix<'t>(Option<&'t str>);
+
+impl<'t> RawPrefix<'t> {
+    pub(super) fn of(token: &'t SecretString) -> Self {
+        Self(
+            token
+                .expose_secret()
+                .split_once('!')
+                .map(|(prefix, _)| prefix),
+        )
+    }
+
+    /// The full reading.
+    pub(super) fn read(self) -> TokenPrefix {
+        match self.0 {
+            None => TokenPrefix::Absent,
+            Some(prefix) => OrgId::parse(prefix).map_or(TokenPrefix::Malformed, TokenPrefix::Org),
+        }
+    }
+
+    /// The org the prefix names when `allowed` does not allow it (refused without a call).
+    pub(super) fn refused_org(self, allowed: &AllowedOrgs) -> Option<OrgId> {
+        let prefix = self.0?;
+        match allowed {
+            AllowedOrgs::Any => None,
+            AllowedOrgs::Only(orgs) if orgs.iter().any(|org| org.short() == prefix) => None,
+            AllowedOrgs::Only(_) => match self.read() {
+                TokenPrefix::Org(org) if !allowed.allows(&org) => Some(org),
+                _ => None,
+            },
+        }
+    }
+
+    /// Whether the prefix contradicts the org Salesforce reports for the token: it names
+    /// another org, or it is not an org id at all.
+    pub(super) fn contradicts(self, org: &OrgId) -> bool {
+        match self.0 {
+            None => false,
+            Some(prefix) if prefix == org.short() => false,
+            Some(_) => match self.read() {
+                TokenPrefix::Absent => false,
+                TokenPrefix::Org(named) => named != *org,
+                TokenPrefix::Malformed => true,
+            },
+        }
     }
 }

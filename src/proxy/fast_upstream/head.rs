@@ -249,7 +249,8 @@ impl Parsed {
     /// but never enter the map, which is what `crate::proxy` would otherwise remove from it
     /// ([`crate::proxy::forward`]'s rules for hyper's answers, applied here as they are read).
     fn into_head(self, head: &Bytes, request_method: &Method) -> Result<AnswerHead, BadHead> {
-        let mut headers = HeaderMap::with_capacity(self.lines.len());
+        // Room for the request id sfgate adds to the answer (`middleware::observe`).
+        let mut headers = HeaderMap::with_capacity(self.lines.len() + 1);
         let mut keep_alive = self.version == Version::HTTP_11;
         let mut saw_close = false;
         // The last `Transfer-Encoding` line (the one framing reads), and whether there was one.

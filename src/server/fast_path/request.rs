@@ -175,7 +175,9 @@ fn build(
     lines: &Lines,
 ) -> Option<Request<Body>> {
     let uri = Uri::from_maybe_shared(head.slice(target)).ok()?;
-    let mut headers = HeaderMap::with_capacity(lines.len());
+    // Room for the one header sfgate adds to every request (its id, `request_id::ensure`):
+    // a map built full would be regrown, every entry rehashed, on every request.
+    let mut headers = HeaderMap::with_capacity(lines.len() + 1);
     for (name, value) in lines {
         let name = HeaderName::from_bytes(&head[name.clone()]).ok()?;
         let value = HeaderValue::from_maybe_shared(head.slice(value.clone())).ok()?;
