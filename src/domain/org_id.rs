@@ -89,6 +89,12 @@ impl OrgId {
     pub fn short(&self) -> &str {
         self.0.short()
     }
+
+    /// Whether `text` is exactly this org's 15-character form; compared as bytes, with no text
+    /// conversion, since every request with a classic token asks it.
+    pub fn has_short_form(&self, text: &str) -> bool {
+        self.0 .0.get(..15) == Some(text.as_bytes())
+    }
 }
 
 impl fmt::Display for OrgId {

@@ -178,10 +178,12 @@ fn check_level(level: &str, policy: PathPolicy) -> Result<(), PathError> {
 
 /// A `.` or `..` segment, also with `;` parameters.
 fn has_dot_segment(level: &str) -> bool {
-    level.split('/').any(|segment| {
-        let name = segment.split(';').next().unwrap_or_default();
-        name == "." || name == ".."
-    })
+    // Most paths have no `.` at all: one pass over the bytes settles them.
+    level.as_bytes().contains(&b'.')
+        && level.split('/').any(|segment| {
+            let name = segment.split(';').next().unwrap_or_default();
+            name == "." || name == ".."
+        })
 }
 
 /// Whether no reading of `raw` differs from it: printable ASCII only, with nothing to decode

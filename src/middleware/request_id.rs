@@ -8,6 +8,7 @@
 //! anything else is dropped and a fresh UUID is generated in its place, which is then the
 //! only value logged and forwarded.
 
+use axum::http::header::Entry;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -39,16 +40,25 @@ pub fn fresh() -> HeaderValue {
 /// The request's id: the client's when it sent exactly one acceptable id, otherwise a fresh
 /// one, which then replaces whatever the client sent (so only that one is logged and
 /// forwarded).
+///
+/// One lookup of the name (an entry), not a lookup and then an insert: this runs on every
+/// request, most of which carry no id.
 pub fn ensure(headers: &mut HeaderMap) -> HeaderValue {
-    let mut sent = headers.get_all(&REQUEST_ID).iter();
-    if let (Some(id), None) = (sent.next(), sent.next()) {
-        if is_acceptable(id.as_bytes()) {
-            return id.clone();
+    match headers.entry(REQUEST_ID) {
+        Entry::Vacant(vacant) => vacant.insert(fresh()).clone(),
+        Entry::Occupied(mut sent) => {
+            let mut values = sent.iter();
+            if let (Some(id), None) = (values.next(), values.next()) {
+                if is_acceptable(id.as_bytes()) {
+                    return id.clone();
+                }
+            }
+            // Replaces every value the client sent.
+            let id = fresh();
+            sent.insert(id.clone());
+            id
         }
     }
-    let id = fresh();
-    headers.insert(REQUEST_ID, id.clone());
-    id
 }
 
 #[cfg(test)]

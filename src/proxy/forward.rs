@@ -140,21 +140,26 @@ impl Upstream {
         &self.tunnels
     }
 
-    /// `UPSTREAM_URL` + the request's path and query, as sent. A path an upstream could read
-    /// differently (dot segments, backslashes) is refused, so the upstream gets exactly the
-    /// path the skip-auth rules saw (`/public/../admin` must not reach `/admin` past a rule
-    /// for `^/public/`).
-    pub fn target(&self, uri: &Uri) -> Result<Uri, ProxyError> {
+    /// `UPSTREAM_URL`'s path + the request's path and query, as sent. A path an upstream
+    /// could read differently (dot segments, backslashes) is refused, so the upstream gets
+    /// exactly the path the skip-auth rules saw (`/public/../admin` must not reach `/admin`
+    /// past a rule for `^/public/`). sfgate's own client writes only this; hyper's takes the
+    /// whole URI ([`Self::target`]).
+    fn target_path(&self, uri: &Uri) -> Result<PathAndQuery, ProxyError> {
         // The path passed the one path rule (`domain::CanonicalPath`) before the proxy called
         // `forward`: no dot segment, backslash or encoded separator reaches the upstream.
-        let path_and_query = match (uri.path_and_query(), self.prefix.is_empty()) {
+        Ok(match (uri.path_and_query(), self.prefix.is_empty()) {
             (Some(pq), true) => pq.clone(),
             (Some(pq), false) => PathAndQuery::try_from(format!("{}{pq}", self.prefix))
                 .map_err(|_| ProxyError::UnnormalizedPath)?,
             (None, true) => PathAndQuery::from_static("/"),
             (None, false) => PathAndQuery::try_from(format!("{}/", self.prefix))
                 .map_err(|_| ProxyError::UnnormalizedPath)?,
-        };
+        })
+    }
+
+    /// `UPSTREAM_URL` + [`Self::target_path`].
+    fn target(&self, path_and_query: PathAndQuery) -> Result<Uri, ProxyError> {
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
@@ -165,6 +170,9 @@ impl Upstream {
 
     /// Forwards the request and returns the upstream's response, hop-by-hop headers removed.
     /// A protocol upgrade the upstream accepts (`101`) joins the two connections.
+    /// `protocol`: the upgrade the request asks for, when `UPGRADE_PROTOCOLS` allows it
+    /// (`UpgradeProtocols::choose`, never h2c); any other `Upgrade` is dropped below with the
+    /// hop-by-hop headers (see `super::upgrade`).
     pub async fn forward(
         &self,
         config: &Config,
@@ -172,22 +180,17 @@ impl Upstream {
         body: Body,
         auth: Option<&Vouched<'_>>,
         via: Via,
+        protocol: Option<HeaderValue>,
     ) -> Result<Response, ProxyError> {
-        let uri = self.target(&parts.uri)?;
+        let path_and_query = self.target_path(&parts.uri)?;
         // An upgrade needs the client's connection (HTTP/1.1 only); without it the request
         // is an ordinary one and `Upgrade` is dropped as the hop-by-hop header it is.
-        // Only the protocols `UPGRADE_PROTOCOLS` allows (never h2c); any other `Upgrade` is
-        // dropped below with the hop-by-hop headers (see `super::upgrade`).
-        let upgrade = config
-            .gateway
-            .upgrade_protocols
-            .choose(&parts.headers)
-            .and_then(|protocol| {
-                parts
-                    .extensions
-                    .remove::<hyper::upgrade::OnUpgrade>()
-                    .map(|on| (protocol, on))
-            });
+        let upgrade = protocol.and_then(|protocol| {
+            parts
+                .extensions
+                .remove::<hyper::upgrade::OnUpgrade>()
+                .map(|on| (protocol, on))
+        });
         let client = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -219,7 +222,7 @@ impl Upstream {
                 // path off anyway.
                 && !crate::telemetry::otel::enabled()
         }) {
-            let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let target = path_and_query.as_str();
             // The rewritten headers are written as the request head's lines: no second map.
             let mut head = RequestHead::new(&parts.method, target, parts.headers.len());
             headers::rewrite_request(&parts.headers, &outgoing, &mut head);
@@ -240,7 +243,7 @@ impl Upstream {
 
         let mut request = Request::new(Body::empty());
         *request.method_mut() = parts.method;
-        *request.uri_mut() = uri;
+        *request.uri_mut() = self.target(path_and_query)?;
         *request.version_mut() = Version::HTTP_11;
 
         if let Some((protocol, client_upgrade)) = upgrade {

@@ -28,6 +28,7 @@ use crate::domain::{CanonicalPath, PathPolicy};
 use crate::middleware::Proxied;
 use axum::extract::Request;
 use axum::http::request::Parts;
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::future::Future;
@@ -77,28 +78,35 @@ pub fn service(
 
 /// Authenticates (unless a skip-auth rule matches) and forwards.
 async fn proxy(gw: &Gateway, request: Request, via: Via) -> Response {
-    if (gw.is_own)(request.uri().path()) {
+    // The fast path takes only paths that are not sfgate's own, read with this same function
+    // on this same path (`server::fast_path`'s rule): asked again, it would only cost a scan
+    // of the route table per request.
+    if via == Via::Router && (gw.is_own)(request.uri().path()) {
         return crate::error::not_found();
     }
+    // Chosen once, here: the counter, the origin check, the tunnel's end and the upstream
+    // request all follow this one choice.
     let upgrade = gw
         .config
         .gateway
         .upgrade_protocols
-        .choose(request.headers())
-        .is_some();
+        .choose(request.headers());
+    let upgrading = upgrade.is_some();
     let mut response = authenticate_then_forward(gw, request, via, upgrade).await;
-    if upgrade {
+    if upgrading {
         counts::upgrade(response.status());
     }
     response.extensions_mut().insert(Proxied);
     response
 }
 
+/// `upgrade`: the protocol offered to the upstream, when the request asks for one
+/// `UPGRADE_PROTOCOLS` allows.
 async fn authenticate_then_forward(
     gw: &Gateway,
     request: Request,
     via: Via,
-    upgrade: bool,
+    upgrade: Option<HeaderValue>,
 ) -> Response {
     let (parts, body) = request.into_parts();
     let config = &gw.config.gateway;
@@ -115,7 +123,7 @@ async fn authenticate_then_forward(
     if skips_auth(&config.skip_auth_routes, &parts.method, &path) {
         // Forwarded without a caller: the header rewrite also removes method overrides, as
         // the rule allowed this method only.
-        return forward(gw, parts, body, None, via).await;
+        return forward(gw, parts, body, None, via, upgrade).await;
     }
     let rejection = BrowserRejection::Login;
     gw.auth
@@ -124,16 +132,16 @@ async fn authenticate_then_forward(
             RulePath::Checked(&path),
             rejection,
             |mut parts, caller| async move {
-                if let Err(refused) = upgrade_origin(gw, &parts, &caller) {
+                if let Err(refused) = upgrade_origin(gw, &parts, &caller, upgrade.is_some()) {
                     tracing::info!(reason = %refused, "cross-site upgrade refused");
                     return refused.into_response();
                 }
-                if upgrade {
+                if upgrade.is_some() {
                     // A tunnel it opens ends with this credential.
                     parts.extensions.insert(TunnelEnd::of(&gw.auth, &caller));
                 }
                 let vouched = gw.auth.vouch(&caller);
-                forward(gw, parts, body, Some(&vouched), via).await
+                forward(gw, parts, body, Some(&vouched), via, upgrade).await
             },
         )
         .await
@@ -145,11 +153,10 @@ fn upgrade_origin(
     gw: &Gateway,
     parts: &Parts,
     caller: &Authenticated,
+    upgrading: bool,
 ) -> Result<(), crate::auth::origin::CrossSiteRequest> {
     let config = &gw.config.gateway;
-    if caller.source != CredentialSource::Session
-        || config.upgrade_protocols.choose(&parts.headers).is_none()
-    {
+    if caller.source != CredentialSource::Session || !upgrading {
         return Ok(());
     }
     crate::auth::origin::require_websocket_origin(
@@ -166,6 +173,7 @@ async fn forward(
     body: axum::body::Body,
     caller: Option<&Vouched<'_>>,
     via: Via,
+    upgrade: Option<HeaderValue>,
 ) -> Response {
     // Branched here rather than wrapped: with tracing off the forwarding future is awaited as
     // it is. The traced branch is boxed so that this future stays the size it is without
@@ -175,12 +183,13 @@ async fn forward(
         // No `let` for the forwarding future: a binding would keep its space in this future.
         Box::pin(crate::telemetry::spans::upstream_call(
             parts.method.clone(),
-            gw.upstream.forward(&gw.config, parts, body, caller, via),
+            gw.upstream
+                .forward(&gw.config, parts, body, caller, via, upgrade),
         ))
         .await
     } else {
         gw.upstream
-            .forward(&gw.config, parts, body, caller, via)
+            .forward(&gw.config, parts, body, caller, via, upgrade)
             .await
     };
     let response = match forwarded {

@@ -240,7 +240,7 @@ impl<'t> RawPrefix<'t> {
         let prefix = self.0?;
         match allowed {
             AllowedOrgs::Any => None,
-            AllowedOrgs::Only(orgs) if orgs.iter().any(|org| org.short() == prefix) => None,
+            AllowedOrgs::Only(orgs) if orgs.iter().any(|org| org.has_short_form(prefix)) => None,
             AllowedOrgs::Only(_) => match self.read() {
                 TokenPrefix::Org(org) if !allowed.allows(&org) => Some(org),
                 _ => None,
@@ -253,7 +253,7 @@ impl<'t> RawPrefix<'t> {
     pub(super) fn contradicts(self, org: &OrgId) -> bool {
         match self.0 {
             None => false,
-            Some(prefix) if prefix == org.short() => false,
+            Some(prefix) if org.has_short_form(prefix) => false,
             Some(_) => match self.read() {
                 TokenPrefix::Absent => false,
                 TokenPrefix::Org(named) => named != *org,

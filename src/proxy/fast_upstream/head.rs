@@ -371,29 +371,28 @@ pub(super) fn framing(
             Framing::UntilClose
         });
     }
-    if !headers.contains_key(header::CONTENT_LENGTH) {
-        return Ok(Framing::UntilClose);
-    }
-    match content_length(headers) {
+    match content_length(headers)? {
+        None => Ok(Framing::UntilClose),
         Some(0) => Ok(Framing::Empty),
         Some(n) if n <= MAX_LENGTH => Ok(Framing::Length(n)),
-        _ => Err(BadHead::ContentLength),
+        Some(_) => Err(BadHead::ContentLength),
     }
 }
 
-/// The one length every `Content-Length` line and list item states; `None` if they differ
-/// or one is not a decimal number.
-fn content_length(headers: &HeaderMap) -> Option<u64> {
+/// The one length every `Content-Length` line and list item states, `None` without the
+/// header; refused if they differ or one is not a decimal number. One lookup of the name.
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, BadHead> {
     let mut length = None;
     for value in headers.get_all(header::CONTENT_LENGTH) {
-        for item in value.to_str().ok()?.split(',') {
-            let n = decimal(item.trim().as_bytes())?;
+        let text = value.to_str().map_err(|_| BadHead::ContentLength)?;
+        for item in text.split(',') {
+            let n = decimal(item.trim().as_bytes()).ok_or(BadHead::ContentLength)?;
             if *length.get_or_insert(n) != n {
-                return None;
+                return Err(BadHead::ContentLength);
             }
         }
     }
-    length
+    Ok(length)
 }
 
 fn decimal(digits: &[u8]) -> Option<u64> {
