@@ -26,7 +26,8 @@ pub(super) fn record_response<B>(
 
 /// The metric handles for one route label. Lists searched in order rather than hash maps: a
 /// route sees a handful of methods and statuses, and comparing a few short keys costs less
-/// than hashing one (this runs once per request).
+/// than hashing one (this runs once per request). The lists are bounded as the labels are
+/// (eight method labels, the status codes sfgate and the app answer with).
 #[derive(Default)]
 struct RouteHandles {
     requests: Vec<((&'static str, u16), Counter)>,
