@@ -12,8 +12,8 @@
 use super::cookies::{is_own_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE};
 use super::identity::access_token_headers;
 use super::owned::{
-    class_of, class_of_spelling, is_hop_by_hop, Class, KEEP_ALIVE, X_FORWARDED_FOR,
-    X_FORWARDED_HOST, X_FORWARDED_PROTO, X_SFGATE_ASSERTION,
+    class_of, class_of_spelling, is_hop_by_hop, Class, X_FORWARDED_FOR, X_FORWARDED_HOST,
+    X_FORWARDED_PROTO, X_SFGATE_ASSERTION,
 };
 use super::rule::{self, NameVerdict, UnderscoreHeaders};
 use crate::domain::InstanceUrl;
@@ -209,8 +209,9 @@ pub struct Judged<'a> {
     /// Whether method-override headers are removed: on a request a skip-auth rule let
     /// through for its own method (`POST=^/webhook$` must not become a `DELETE`).
     pub drop_method_overrides: bool,
-    /// The names the request's `Connection` header lists, which are hop-by-hop too.
-    pub connection_named: &'a [&'a str],
+    /// The names the request's `Connection` header lists ([`connection_items`]), which are
+    /// hop-by-hop too.
+    pub connection_named: &'a [HeaderName],
 }
 
 /// The decision for one request header, taken once per header in
@@ -234,11 +235,7 @@ pub fn request_rule(name: &HeaderName, judged: &Judged<'_>) -> RequestRule {
     }
     // A name the client's `Connection` header lists is hop-by-hop whatever its class (RFC 9110
     // §7.6.1): a listed `Cookie` or `X-Forwarded-For` does not cross either.
-    if judged
-        .connection_named
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(n))
-    {
+    if judged.connection_named.contains(name) {
         return RequestRule::Drop;
     }
     match class_of(name) {
@@ -317,15 +314,17 @@ pub fn upstream_request_headers(headers: &HeaderMap, out: &Outgoing<'_>) -> Head
 /// rebuilding the map for each. Client headers go out in the map's order, sfgate's after them.
 pub fn rewrite_request(headers: &HeaderMap, out: &Outgoing<'_>, result: &mut impl RequestHeaders) {
     let trust = out.forwarded.trust_proxy;
-    // `keep-alive` is hop-by-hop by its class already: leaving it out keeps the list empty
-    // (and unallocated) for the usual `Connection: keep-alive`.
-    let connection: Vec<&str> = headers
+    // Read as the proxy reads every `Connection` value ([`connection_items`]); `close` and
+    // `keep-alive` are not names, which keeps the list empty (and unallocated) for the usual
+    // values.
+    let connection: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|name| !name.is_empty() && !name.eq_ignore_ascii_case(KEEP_ALIVE.as_str()))
+        .flat_map(|v| connection_items(v.as_bytes()))
+        .filter_map(|item| match item {
+            ConnectionItem::Name(name) => Some(name),
+            ConnectionItem::Close | ConnectionItem::KeepAlive => None,
+        })
         .collect();
     let judged = Judged {
         trust_proxy: trust,

@@ -415,3 +415,34 @@ fn names_the_connection_header_lists_do_not_cross_whatever_their_class() {
         assert_eq!(out[X_FORWARDED_PROTO], "http");
     }
 }
+
+/// A `Connection` value with a byte that is not visible text still lists its names, for the
+/// one-pass rewrite as for the step-by-step removal (one reading of the value for both).
+#[test]
+fn a_connection_value_that_is_not_text_still_lists_its_names() {
+    let mut sent = map(&[("x-app", "1"), ("x-kept", "yes")]);
+    sent.insert(
+        header::CONNECTION,
+        HeaderValue::from_bytes(b"x-app, caf\xe9").expect("obs-text is a valid value"),
+    );
+    let mut stepped = sent.clone();
+    remove_hop_by_hop(&mut stepped);
+    assert!(!stepped.contains_key("x-app"));
+    let out = upstream_request_headers(
+        &sent,
+        &Outgoing {
+            forwarded: Forwarded {
+                client: Some("10.0.0.7:5555".parse().expect("addr")),
+                host: Some("gw.example"),
+                trust_proxy: false,
+            },
+            underscores: UnderscoreHeaders::Drop,
+            drop_method_overrides: false,
+            identity: None,
+            assertion: None,
+            access_token: None,
+        },
+    );
+    assert!(!out.contains_key("x-app"));
+    assert_eq!(out["x-kept"], "yes");
+}
