@@ -257,11 +257,16 @@ impl Parsed {
         let mut transfer_encoding: Option<HeaderValue> = None;
         // Names `Connection` lists beyond `close` and `keep-alive`: hop-by-hop too (rare).
         let mut listed: Vec<HeaderName> = Vec::new();
+        // Read as the lines come, not looked up in the map afterwards.
+        let mut length = Ok(None);
         for (name, value) in self.lines {
             let name = HeaderName::from_bytes(&head[name]).map_err(|_| BadHead::Header)?;
             let value =
                 HeaderValue::from_maybe_shared(head.slice(value)).map_err(|_| BadHead::Header)?;
             if !is_hop_by_hop(&name) {
+                if name == header::CONTENT_LENGTH {
+                    add_length(&mut length, &value);
+                }
                 headers.append(name, value);
                 continue;
             }
@@ -287,7 +292,7 @@ impl Parsed {
         let framing = framing(
             self.status,
             self.version,
-            &headers,
+            length,
             transfer_encoding.as_ref(),
             request_method,
         )?;
@@ -341,11 +346,12 @@ fn connection_tokens(value: &HeaderValue, listed: &mut Vec<HeaderName>) -> Conne
 /// (whatever `Content-Length` says), until the close for any other `Transfer-Encoding`; the
 /// one `Content-Length` (a list of equal values is one); until the close without either.
 /// Differing or malformed lengths, and `Transfer-Encoding` on HTTP/1.0, are refused: a
-/// body that could be read two ways is not read at all.
+/// body that could be read two ways is not read at all. `length`: what the `Content-Length`
+/// lines say ([`add_length`]).
 pub(super) fn framing(
     status: StatusCode,
     version: Version,
-    headers: &HeaderMap,
+    length: Result<Option<u64>, BadHead>,
     transfer_encoding: Option<&HeaderValue>,
     request_method: &Method,
 ) -> Result<Framing, BadHead> {
@@ -371,7 +377,7 @@ pub(super) fn framing(
             Framing::UntilClose
         });
     }
-    match content_length(headers)? {
+    match length? {
         None => Ok(Framing::UntilClose),
         Some(0) => Ok(Framing::Empty),
         Some(n) if n <= MAX_LENGTH => Ok(Framing::Length(n)),
@@ -379,20 +385,26 @@ pub(super) fn framing(
     }
 }
 
-/// The one length every `Content-Length` line and list item states, `None` without the
-/// header; refused if they differ or one is not a decimal number. One lookup of the name.
-fn content_length(headers: &HeaderMap) -> Result<Option<u64>, BadHead> {
-    let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        let text = value.to_str().map_err(|_| BadHead::ContentLength)?;
-        for item in text.split(',') {
-            let n = decimal(item.trim().as_bytes()).ok_or(BadHead::ContentLength)?;
-            if *length.get_or_insert(n) != n {
-                return Err(BadHead::ContentLength);
+/// Adds one `Content-Length` line to what the lines before said: the one length every line
+/// and list item states (`None` before the first line), refused once they differ or one is
+/// not a decimal number.
+fn add_length(length: &mut Result<Option<u64>, BadHead>, value: &HeaderValue) {
+    let Ok(so_far) = length else {
+        return;
+    };
+    let Ok(text) = value.to_str() else {
+        *length = Err(BadHead::ContentLength);
+        return;
+    };
+    for item in text.split(',') {
+        match decimal(item.trim().as_bytes()) {
+            Some(n) if *so_far.get_or_insert(n) == n => {}
+            _ => {
+                *length = Err(BadHead::ContentLength);
+                return;
             }
         }
     }
-    Ok(length)
 }
 
 fn decimal(digits: &[u8]) -> Option<u64> {

@@ -33,7 +33,7 @@
 
 use crate::common::*;
 use crate::helpers::h2::H2_PREFACE;
-use crate::helpers::head_echo::{HeadEcho, IDLE_CLOSE, UPSTREAM_DATE};
+use crate::helpers::head_echo::{HeadEcho, IDLE_CLOSE, SLOW, UPSTREAM_DATE};
 use crate::helpers::sfgate_process::{start_on_free_port, Running};
 use futures_util::{FutureExt, SinkExt};
 use std::net::SocketAddr;
@@ -1706,5 +1706,76 @@ async fn a_head_trickling_in_or_never_coming_is_cut_off_at_the_header_read_timeo
             matches!(read, Ok(Ok(0) | Err(_))),
             "fast path {fast}: an idle connection stayed open: {read:?}"
         );
+    }
+}
+
+/// `UPSTREAM_TIMEOUT` on the fast path is kept on the connection's one timer: each request's
+/// wait for the upstream is timed from its own start, an answer in time leaves nothing behind
+/// for the next request, and a timed-out wait leaves the connection usable.
+#[tokio::test]
+async fn each_request_on_a_connection_gets_its_own_upstream_deadline() {
+    let upstream = HeadEcho::start().await;
+    let side = Side::start(&upstream.url(), true, &[("UPSTREAM_TIMEOUT", "1")]).await;
+    let mut connection = TcpStream::connect(side.addr()).await.expect("connect");
+    let mut input = Vec::new();
+    let request = |target: &str| side.get(target, &side.auth(), &[]).bytes;
+    // A quick answer, then a wait past the deadline, then quick again, slow again.
+    let (status, _) = exchange(&mut connection, &mut input, &request("/cl")).await;
+    assert_eq!(status, 200);
+    for _ in 0..2 {
+        let (status, took) = exchange(&mut connection, &mut input, &request("/slow")).await;
+        assert_eq!(status, 504);
+        // Timed from this request's start (1 s), not from an earlier request's.
+        assert!(
+            took >= Duration::from_millis(900) && took < SLOW,
+            "504 after {took:?}"
+        );
+        let (status, took) = exchange(&mut connection, &mut input, &request("/cl")).await;
+        assert_eq!(status, 200, "the connection serves on after a timeout");
+        assert!(took < Duration::from_millis(900), "200 after {took:?}");
+    }
+}
+
+/// Writes `request` and reads its answer: the status and how long it took.
+async fn exchange(
+    connection: &mut TcpStream,
+    input: &mut Vec<u8>,
+    request: &[u8],
+) -> (u16, Duration) {
+    let started = Instant::now();
+    connection.write_all(request).await.expect("write");
+    let status = tokio::time::timeout(ANSWER_WAIT, read_status(connection, input))
+        .await
+        .expect("an answer in time");
+    (status, started.elapsed())
+}
+
+/// Reads one answer (framed by `Content-Length`) from `connection`, keeping what follows it
+/// in `input`; its status.
+async fn read_status(connection: &mut TcpStream, input: &mut Vec<u8>) -> u16 {
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = input.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&input[..end]).to_string();
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .expect("a Content-Length");
+            while input.len() < end + 4 + length {
+                let n = connection.read(&mut buf).await.expect("read");
+                assert!(n > 0, "closed in the body");
+                input.extend_from_slice(&buf[..n]);
+            }
+            input.drain(..end + 4 + length);
+            let status = head.split(' ').nth(1).expect("status");
+            return status.parse().expect("a status code");
+        }
+        let n = connection.read(&mut buf).await.expect("read");
+        assert!(n > 0, "closed before an answer");
+        input.extend_from_slice(&buf[..n]);
     }
 }
