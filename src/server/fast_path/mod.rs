@@ -93,6 +93,11 @@ pub(super) async fn serve(
     // upstream's timeout) and so wakes the runtime through its event descriptor, a system
     // call and an extra turn of the event loop per request; one moved later costs neither.
     let mut head_timer = Box::pin(tokio::time::sleep(header_read_timeout));
+    // One wait for the server's stop, for the connection's whole life: made anew for each
+    // wait between requests, it joined and left the stop signal's list of waiters (shared by
+    // every connection) each time.
+    let mut watcher = stopping.clone();
+    let mut stop = std::pin::pin!(watcher.changed());
     loop {
         // When the wait for this request's head began: the head must be whole by then plus
         // `HEADER_READ_TIMEOUT`, however its bytes trickle in.
@@ -112,7 +117,7 @@ pub(super) async fn serve(
             let wait = Wait {
                 deadline,
                 timer: head_timer.as_mut(),
-                stopping,
+                stop: stop.as_mut(),
             };
             if !more(&mut stream, &mut input, wait, &mut out).await {
                 return Outcome::Closed;
@@ -178,10 +183,12 @@ async fn unless_closed(
 
 /// How long [`more`] may wait: until `deadline` (on the connection's one `timer`), and while
 /// nothing of a head has come, until the server stops.
-struct Wait<'a> {
+struct Wait<'a, S> {
     deadline: Instant,
     timer: Pin<&'a mut Sleep>,
-    stopping: &'a mut watch::Receiver<bool>,
+    /// Completes when the server stops; never polled again once complete (the connection
+    /// ends then).
+    stop: Pin<&'a mut S>,
 }
 
 /// Reads more of a request head into `input`. Waits until `deadline` at most (the head's, not
@@ -189,16 +196,16 @@ struct Wait<'a> {
 /// it), and while nothing of the head has come, also stops at a server stop. Between requests
 /// the connection's buffers are released, so that an idle connection holds only its socket.
 /// `false` when the connection is over.
-async fn more(
+async fn more<S: Future>(
     stream: &mut TcpStream,
     input: &mut BytesMut,
-    wait: Wait<'_>,
+    wait: Wait<'_, S>,
     out: &mut Vec<u8>,
 ) -> bool {
     let Wait {
         deadline,
         mut timer,
-        stopping,
+        mut stop,
     } = wait;
     let idle = input.is_empty();
     // The answer before was written whole: the next one usually comes at once.
@@ -226,7 +233,7 @@ async fn more(
                 }
                 return false;
             }
-            _ = stopping.changed(), if idle => return false,
+            _ = stop.as_mut(), if idle => return false,
         }
     }
 }

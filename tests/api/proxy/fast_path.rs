@@ -1779,3 +1779,53 @@ async fn read_status(connection: &mut TcpStream, input: &mut Vec<u8>) -> u16 {
         input.extend_from_slice(&buf[..n]);
     }
 }
+
+/// A stop closes a fast-path connection waiting for its next request at once (not at
+/// `HEADER_READ_TIMEOUT`), while a request in progress on another connection finishes, its
+/// connection closed after the answer.
+#[tokio::test]
+async fn a_stop_closes_idle_fast_path_connections_at_once_and_lets_requests_finish() {
+    let upstream = HeadEcho::start().await;
+    let side = Side::start(&upstream.url(), true, &[("HEADER_READ_TIMEOUT", "30")]).await;
+    let mut idle = TcpStream::connect(side.addr()).await.expect("connect");
+    let mut idle_input = Vec::new();
+    let request = |target: &str| side.get(target, &side.auth(), &[]).bytes;
+    // Answered by the fast path, which then waits for the connection's next request.
+    let (status, _) = exchange(&mut idle, &mut idle_input, &request("/cl")).await;
+    assert_eq!(status, 200);
+    let mut busy = TcpStream::connect(side.addr()).await.expect("connect");
+    busy.write_all(&request("/slow")).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let Side { app, .. } = side;
+    let TestApp { gateway, .. } = app;
+    let stopped = Instant::now();
+    let stopping = tokio::spawn(gateway.shutdown());
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(10), idle.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "the idle connection got {read:?}"
+    );
+    // Well before the request in progress (3 s upstream) is answered.
+    assert!(
+        stopped.elapsed() < Duration::from_millis(1500),
+        "closed only after {:?}",
+        stopped.elapsed()
+    );
+    let mut busy_input = Vec::new();
+    let status = tokio::time::timeout(ANSWER_WAIT, read_status(&mut busy, &mut busy_input))
+        .await
+        .expect("the request in progress is answered");
+    assert_eq!(status, 200);
+    let read = tokio::time::timeout(Duration::from_secs(5), busy.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "the busy connection stayed open: {read:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("the stop finishes")
+        .expect("task")
+        .expect("serve");
+}
