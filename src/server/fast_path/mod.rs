@@ -103,7 +103,13 @@ pub(super) async fn serve(
         // `HEADER_READ_TIMEOUT`, however its bytes trickle in.
         let mut head_deadline: Option<Instant> = None;
         let taken = loop {
-            match request::read(&mut input, &*is_own, &mut lines) {
+            // An empty buffer holds no head yet (the usual case after an answer): read first.
+            let read = if input.is_empty() {
+                Read::Partial
+            } else {
+                request::read(&mut input, &*is_own, &mut lines)
+            };
+            match read {
                 Read::Taken(taken) => break taken,
                 Read::NotOurs(why) => {
                     metrics::counter!("sfgate_fast_path_hand_overs_total", "reason" => why.label())

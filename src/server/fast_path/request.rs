@@ -21,6 +21,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
 use bytes::{Bytes, BytesMut};
+use std::mem::MaybeUninit;
 
 /// The largest head the fast path reads; a longer one goes to the general server, which
 /// allows more (and sfgate's header limit answers 431 past 32 KiB either way).
@@ -93,9 +94,11 @@ type Lines = Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>;
 /// it ([the rule](self)); `is_own` says whether a path is one of sfgate's own routes.
 /// `lines` is scratch space kept between requests.
 pub(super) fn read(input: &mut BytesMut, is_own: &dyn Fn(&str) -> bool, lines: &mut Lines) -> Read {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut headers);
-    let used = match parsed.parse(input) {
+    // Not initialised first: 100 empty lines are 3 KiB to fill per request.
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut []);
+    let config = httparse::ParserConfig::default();
+    let used = match config.parse_request_with_uninit_headers(&mut parsed, input, &mut headers) {
         Ok(httparse::Status::Complete(used)) => used,
         Ok(httparse::Status::Partial) if input.len() < MAX_HEAD => return Read::Partial,
         Ok(httparse::Status::Partial) => return Read::NotOurs(Why::Head),
