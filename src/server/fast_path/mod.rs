@@ -103,7 +103,8 @@ pub(super) async fn serve(
         // `HEADER_READ_TIMEOUT`, however its bytes trickle in.
         let mut head_deadline: Option<Instant> = None;
         let taken = loop {
-            // An empty buffer holds no head yet (the usual case after an answer): read first.
+            // An empty buffer holds no head yet (the usual case after an answer): nothing to
+            // parse before the wait for bytes.
             let read = if input.is_empty() {
                 Read::Partial
             } else {

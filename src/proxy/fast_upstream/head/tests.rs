@@ -446,8 +446,13 @@ mod passed_on_property {
             }
             let version = if http10 { Version::HTTP_10 } else { Version::HTTP_11 };
             let last_coding = whole.get_all(header::TRANSFER_ENCODING).iter().next_back().cloned();
-            let expected_framing =
-                framing(StatusCode::OK, version, content_length(&whole), last_coding.as_ref(), &Method::GET);
+            let expected_framing = framing(
+                StatusCode::OK,
+                version,
+                content_length(&whole),
+                last_coding.as_ref(),
+                &Method::GET,
+            );
             passed_on(&mut whole);
             match read(text.as_bytes(), Method::GET) {
                 (Ok(Some(found)), _) => {
