@@ -1709,9 +1709,9 @@ async fn a_head_trickling_in_or_never_coming_is_cut_off_at_the_header_read_timeo
     }
 }
 
-/// `UPSTREAM_TIMEOUT` on the fast path is kept on the connection's one timer: each request's
-/// wait for the upstream is timed from its own start, an answer in time leaves nothing behind
-/// for the next request, and a timed-out wait leaves the connection usable.
+/// `UPSTREAM_TIMEOUT` on the fast path holds per request on a kept-alive connection: each
+/// request's wait for the upstream is timed from its own start, an answer in time leaves
+/// nothing behind for the next request, and a timed-out wait leaves the connection usable.
 #[tokio::test]
 async fn each_request_on_a_connection_gets_its_own_upstream_deadline() {
     let upstream = HeadEcho::start().await;
