@@ -375,6 +375,23 @@ fn forwarded_headers_from_clients_are_replaced_unless_trusted() {
     assert_eq!(h["x-real-ip"], "6.6.6.6");
 }
 
+/// What the proxy writes for a request from 10.0.0.7 with no caller (a skip-auth route):
+/// forwarding headers only.
+fn anonymous(trust_proxy: bool) -> Outgoing<'static> {
+    Outgoing {
+        forwarded: Forwarded {
+            client: Some("10.0.0.7:5555".parse().expect("addr")),
+            host: Some("gw.example"),
+            trust_proxy,
+        },
+        underscores: UnderscoreHeaders::Drop,
+        drop_method_overrides: false,
+        identity: None,
+        assertion: None,
+        access_token: None,
+    }
+}
+
 #[test]
 fn names_the_connection_header_lists_do_not_cross_whatever_their_class() {
     let sent = map(&[
@@ -389,21 +406,7 @@ fn names_the_connection_header_lists_do_not_cross_whatever_their_class() {
         ("x-kept", "yes"),
     ]);
     for trust_proxy in [false, true] {
-        let out = upstream_request_headers(
-            &sent,
-            &Outgoing {
-                forwarded: Forwarded {
-                    client: Some("10.0.0.7:5555".parse().expect("addr")),
-                    host: Some("gw.example"),
-                    trust_proxy,
-                },
-                underscores: UnderscoreHeaders::Drop,
-                drop_method_overrides: false,
-                identity: None,
-                assertion: None,
-                access_token: None,
-            },
-        );
+        let out = upstream_request_headers(&sent, &anonymous(trust_proxy));
         assert!(
             !out.contains_key(header::COOKIE),
             "trust_proxy={trust_proxy}"
@@ -428,21 +431,7 @@ fn a_connection_value_that_is_not_text_still_lists_its_names() {
     let mut stepped = sent.clone();
     remove_hop_by_hop(&mut stepped);
     assert!(!stepped.contains_key("x-app"));
-    let out = upstream_request_headers(
-        &sent,
-        &Outgoing {
-            forwarded: Forwarded {
-                client: Some("10.0.0.7:5555".parse().expect("addr")),
-                host: Some("gw.example"),
-                trust_proxy: false,
-            },
-            underscores: UnderscoreHeaders::Drop,
-            drop_method_overrides: false,
-            identity: None,
-            assertion: None,
-            access_token: None,
-        },
-    );
+    let out = upstream_request_headers(&sent, &anonymous(false));
     assert!(!out.contains_key("x-app"));
     assert_eq!(out["x-kept"], "yes");
 }
