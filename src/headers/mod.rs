@@ -3,12 +3,14 @@
 //! the identity headers and the signed assertion sfgate sets for a confirmed caller
 //! ([`identity`], [`assertion`]), and the proxy's rewrite of a request's headers for the
 //! upstream ([`rewrite`]), which decides each header by its class; sfgate's own cookies in a
-//! `Cookie` header ([`cookies`]).
+//! `Cookie` header ([`cookies`]); an upstream answer's header lines as the fast path passes
+//! them on ([`passed`]).
 
 pub mod assertion;
 pub mod cookies;
 pub mod identity;
 pub mod owned;
+pub mod passed;
 pub mod rewrite;
 pub mod rule;
 

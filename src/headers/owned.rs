@@ -137,7 +137,12 @@ pub const PREFIXES: [(&str, Class); 4] = [
 /// The class of a header name as `HeaderName` spells it (lowercase). Names with `_` are
 /// not read as their `-` spelling here (that is [`class_of_spelling`]'s job).
 pub fn class_of(name: &HeaderName) -> Option<Class> {
-    let name = name.as_str();
+    class_of_lowercase(name.as_str())
+}
+
+/// [`class_of`] for a name already spelled as `HeaderName` spells it (lowercase), without
+/// making a `HeaderName` of it.
+fn class_of_lowercase(name: &str) -> Option<Class> {
     exact(name).or_else(|| {
         PREFIXES
             .iter()
@@ -150,9 +155,15 @@ pub fn class_of(name: &HeaderName) -> Option<Class> {
 /// `Proxy-Authorization`, which is hop-by-hop too but classed as the credential it carries
 /// (so that its look-alikes are owned).
 pub fn is_hop_by_hop(name: &HeaderName) -> bool {
-    match class_of(name) {
+    is_hop_by_hop_lowercase(name.as_str())
+}
+
+/// [`is_hop_by_hop`] for a lowercase name read from a head, not made into a `HeaderName`
+/// (`crate::headers::passed`).
+pub fn is_hop_by_hop_lowercase(name: &str) -> bool {
+    match class_of_lowercase(name) {
         Some(Class::HopByHop) => true,
-        Some(Class::Credential) => name == header::PROXY_AUTHORIZATION,
+        Some(Class::Credential) => name == header::PROXY_AUTHORIZATION.as_str(),
         _ => false,
     }
 }

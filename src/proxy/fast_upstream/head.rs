@@ -9,9 +9,12 @@
 //! when it is not the status's usual one, and the body's length decided as RFC 9112 §6.3
 //! and hyper decide it ([`framing`]).
 
-use crate::headers::is_hop_by_hop;
+use crate::headers::is_hop_by_hop_lowercase;
+use crate::headers::passed::{LineKind, PassedLines, MAX_NAME};
 use crate::headers::rewrite::{connection_items, ConnectionItem, RequestHeaders};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+#[cfg(test)]
+use axum::http::HeaderMap;
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Version};
 use bytes::{Bytes, BytesMut};
 use hyper::ext::ReasonPhrase;
 use std::mem::MaybeUninit;
@@ -119,7 +122,7 @@ pub(super) struct AnswerHead {
     pub version: Version,
     /// As the proxy passes them on: without hop-by-hop headers (nor a `Content-Length`
     /// beside `Transfer-Encoding`).
-    pub headers: HeaderMap,
+    pub headers: PassedLines,
     /// The reason phrase, when it is not the status's usual one.
     pub reason: Option<ReasonPhrase>,
     pub framing: Framing,
@@ -188,6 +191,10 @@ pub(super) fn read_answer(
             }
             (len, Parsed::of(&answer, input)?)
         };
+        // Names as a header map spells them (and the writer writes them): lowercase.
+        for (name, _) in &parsed.lines {
+            input[name.clone()].make_ascii_lowercase();
+        }
         let head = input.split_to(len).freeze();
         let status = parsed.status;
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
@@ -246,32 +253,40 @@ impl Parsed {
     }
 
     /// The head as the proxy passes it on: hop-by-hop lines are read (keep-alive, framing)
-    /// but never enter the map, which is what `crate::proxy` would otherwise remove from it
+    /// but never passed on, which is what `crate::proxy` would otherwise remove from a map
     /// ([`crate::proxy::forward`]'s rules for hyper's answers, applied here as they are read).
+    /// The names in `head` are lowercase.
     fn into_head(self, head: &Bytes, request_method: &Method) -> Result<AnswerHead, BadHead> {
-        // Room for the request id sfgate adds to the answer (`middleware::observe`).
-        let mut headers = HeaderMap::with_capacity(self.lines.len() + 1);
+        let mut lines = PassedLines::new(head.clone(), self.lines.len());
         let mut keep_alive = self.version == Version::HTTP_11;
         let mut saw_close = false;
         // The last `Transfer-Encoding` line (the one framing reads), and whether there was one.
-        let mut transfer_encoding: Option<HeaderValue> = None;
+        let mut transfer_encoding: Option<Range<usize>> = None;
         // Names `Connection` lists beyond `close` and `keep-alive`: hop-by-hop too (rare).
         let mut listed: Vec<HeaderName> = Vec::new();
-        // Read as the lines come, not looked up in the map afterwards.
+        // Read as the lines come, not looked up afterwards.
         let mut length = Ok(None);
+        // The head as text once (a usual head is ASCII), rather than each name on its own.
+        let text = std::str::from_utf8(head).ok();
         for (name, value) in self.lines {
-            let name = HeaderName::from_bytes(&head[name]).map_err(|_| BadHead::Header)?;
-            let value =
-                HeaderValue::from_maybe_shared(head.slice(value)).map_err(|_| BadHead::Header)?;
-            if !is_hop_by_hop(&name) {
-                if name == header::CONTENT_LENGTH {
-                    add_length(&mut length, &value);
+            // Every name and value the parser admits is a valid `HeaderName` and `HeaderValue`
+            // (`crate::headers::passed`'s test), but for a name's length.
+            if name.len() > MAX_NAME {
+                return Err(BadHead::Header);
+            }
+            // Names are tokens, so text even where a value is not.
+            let spelled = text
+                .and_then(|text| text.get(name.clone()))
+                .or_else(|| std::str::from_utf8(&head[name.clone()]).ok())
+                .unwrap_or_default();
+            if !is_hop_by_hop_lowercase(spelled) {
+                if lines.push(name, value.clone()) == LineKind::ContentLength {
+                    add_length(&mut length, &head[value]);
                 }
-                headers.append(name, value);
                 continue;
             }
-            if name == header::CONNECTION {
-                let tokens = connection_tokens(&value, &mut listed);
+            if spelled == header::CONNECTION.as_str() {
+                let tokens = connection_tokens(&head[value], &mut listed);
                 // Once any line asks to close, a later `keep-alive` does not undo it.
                 if saw_close || tokens.close {
                     saw_close = true;
@@ -279,7 +294,7 @@ impl Parsed {
                 } else if !keep_alive {
                     keep_alive = tokens.keep_alive;
                 }
-            } else if name == header::TRANSFER_ENCODING {
+            } else if spelled == header::TRANSFER_ENCODING.as_str() {
                 transfer_encoding = Some(value);
             }
         }
@@ -293,21 +308,21 @@ impl Parsed {
             self.status,
             self.version,
             length,
-            transfer_encoding.as_ref(),
+            transfer_encoding.as_ref().map(|range| &head[range.clone()]),
             request_method,
         )?;
         // Decided on the whole head; what the client gets lacks them.
-        for name in listed {
-            headers.remove(name);
+        for name in &listed {
+            lines.remove(name);
         }
         if transfer_encoding.is_some() {
             // The body is passed on as decoded, not by this length (RFC 9112 §6.3).
-            headers.remove(header::CONTENT_LENGTH);
+            lines.remove_content_length();
         }
         Ok(AnswerHead {
             status: self.status,
             version: self.version,
-            headers,
+            headers: lines,
             reason,
             framing,
             keep_alive: keep_alive && self.status != StatusCode::SWITCHING_PROTOCOLS,
@@ -325,13 +340,13 @@ struct ConnectionTokens {
 /// answers): whether it lists `close` or `keep-alive` as hyper's client reads them (a value
 /// that is not visible text lists neither), and the other names it lists, appended to
 /// `listed`.
-fn connection_tokens(value: &HeaderValue, listed: &mut Vec<HeaderName>) -> ConnectionTokens {
-    let text = value.to_str().is_ok();
+fn connection_tokens(value: &[u8], listed: &mut Vec<HeaderName>) -> ConnectionTokens {
+    let text = is_text(value);
     let mut tokens = ConnectionTokens {
         close: false,
         keep_alive: false,
     };
-    for item in connection_items(value.as_bytes()) {
+    for item in connection_items(value) {
         match item {
             ConnectionItem::Close => tokens.close |= text,
             ConnectionItem::KeepAlive => tokens.keep_alive |= text,
@@ -352,7 +367,7 @@ pub(super) fn framing(
     status: StatusCode,
     version: Version,
     length: Result<Option<u64>, BadHead>,
-    transfer_encoding: Option<&HeaderValue>,
+    transfer_encoding: Option<&[u8]>,
     request_method: &Method,
 ) -> Result<Framing, BadHead> {
     if status.is_informational()
@@ -366,9 +381,7 @@ pub(super) fn framing(
         if version == Version::HTTP_10 {
             return Err(BadHead::TransferEncodingOnHttp10);
         }
-        let chunked_last = last
-            .to_str()
-            .ok()
+        let chunked_last = text(last)
             .and_then(|value| value.rsplit(',').next())
             .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
         return Ok(if chunked_last {
@@ -388,22 +401,39 @@ pub(super) fn framing(
 /// Adds one `Content-Length` line to what the lines before said: the one length every line
 /// and list item states (`None` before the first line), refused once they differ or one is
 /// not a decimal number.
-fn add_length(length: &mut Result<Option<u64>, BadHead>, value: &HeaderValue) {
+fn add_length(length: &mut Result<Option<u64>, BadHead>, value: &[u8]) {
     let Ok(so_far) = length else {
         return;
     };
-    let Ok(text) = value.to_str() else {
+    if !is_text(value) {
         *length = Err(BadHead::ContentLength);
         return;
-    };
-    for item in text.split(',') {
-        match decimal(item.trim().as_bytes()) {
+    }
+    // Of text, only spaces and tabs are whitespace to trim (as `str::trim` would).
+    for item in value.split(|&b| b == b',') {
+        match decimal(item.trim_ascii()) {
             Some(n) if *so_far.get_or_insert(n) == n => {}
             _ => {
                 *length = Err(BadHead::ContentLength);
                 return;
             }
         }
+    }
+}
+
+/// Whether a value is text under `HeaderValue::to_str`'s rule (visible ASCII, spaces, tabs).
+fn is_text(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..0x7f).contains(&b))
+}
+
+/// The value as text under `HeaderValue::to_str`'s rule.
+fn text(value: &[u8]) -> Option<&str> {
+    if is_text(value) {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
     }
 }
 

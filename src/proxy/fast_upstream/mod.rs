@@ -135,7 +135,13 @@ impl FastUpstream {
         let mut response = Response::new(body);
         *response.status_mut() = head.status;
         *response.version_mut() = head.version;
-        *response.headers_mut() = head.headers;
+        // The lines go to the fast path's writer as read (`crate::headers::passed`), unless
+        // the upstream sent a request id, which sfgate's request-id layer looks up.
+        if head.headers.has_request_id() {
+            *response.headers_mut() = head.headers.into_map();
+        } else {
+            response.extensions_mut().insert(head.headers);
+        }
         if let Some(reason) = head.reason {
             response.extensions_mut().insert(reason);
         }

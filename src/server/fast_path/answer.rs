@@ -6,6 +6,7 @@
 //! not sent: the fast path takes no request that asked for them (`TE: trailers`), and hyper
 //! sends them only then.
 
+use crate::headers::passed::{LineKind, PassedLines};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
@@ -46,7 +47,10 @@ pub(super) async fn write(
     out: &mut Vec<u8>,
 ) -> bool {
     let (mut parts, mut body) = response.into_parts();
-    as_the_router_answers(method, &mut parts.headers, &mut body);
+    // An upstream's header lines as read; the map then holds only what sfgate added after
+    // (`crate::headers::passed`), and is written after them.
+    let passed = parts.extensions.remove::<PassedLines>();
+    as_the_router_answers(method, &mut parts.headers, passed.as_ref(), &mut body);
     if closing {
         say_close(&mut parts.headers);
     }
@@ -66,7 +70,8 @@ pub(super) async fn write(
         .headers
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
+        .sum::<usize>()
+        + passed.as_ref().map_or(0, PassedLines::written_len);
     let small_body = body
         .size_hint()
         .exact()
@@ -87,7 +92,7 @@ pub(super) async fn write(
         head: method == Method::HEAD,
         status,
     };
-    let (framing, last) = headers(out, &parts.headers, head, length);
+    let (framing, last) = headers(out, passed.as_ref(), &parts.headers, head, length);
     let framing = match framing {
         Some(framing) if head.may_have_body() => framing,
         _ => Framing::Length(0),
@@ -102,8 +107,15 @@ pub(super) async fn write(
 /// What axum's router does to every answer it gives before hyper writes it: a body of known
 /// length gets its `Content-Length` header (unless it has one), and the body of an answer to
 /// `HEAD` is dropped after that (so such an answer says the length the `GET` would have).
-fn as_the_router_answers(method: &Method, headers: &mut HeaderMap, body: &mut Body) {
-    if !headers.contains_key(header::CONTENT_LENGTH) {
+fn as_the_router_answers(
+    method: &Method,
+    headers: &mut HeaderMap,
+    passed: Option<&PassedLines>,
+    body: &mut Body,
+) {
+    let has_length = headers.contains_key(header::CONTENT_LENGTH)
+        || passed.is_some_and(|lines| lines.has(LineKind::ContentLength));
+    if !has_length {
         if let Some(length) = body.size_hint().exact() {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
         }
@@ -147,7 +159,7 @@ fn status_line(out: &mut Vec<u8>, status: StatusCode, reason: Option<&hyper::ext
 }
 
 /// The request's method and the answer's status, as far as framing cares.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct Head {
     head: bool,
     status: StatusCode,
@@ -170,18 +182,40 @@ impl Head {
     }
 }
 
-/// Writes the header lines and the blank line after them. `length` is `None` for a body
-/// known to be empty, `Some(None)` for one of unknown length. Returns the body's framing
-/// (`None` when there is no body to send) and whether the answer says the connection closes.
+/// Writes the header lines and the blank line after them: an upstream's lines as read
+/// (`passed`), then the map's. `length` is `None` for a body known to be empty, `Some(None)`
+/// for one of unknown length. Returns the body's framing (`None` when there is no body to
+/// send) and whether the answer says the connection closes.
 fn headers(
     out: &mut Vec<u8>,
+    passed: Option<&PassedLines>,
     headers: &HeaderMap,
     head: Head,
     length: Option<Option<u64>>,
 ) -> (Option<Framing>, bool) {
-    let mut framing = None;
-    let mut wrote_length = false;
-    let mut wrote_date = false;
+    let mut lines = Lines {
+        out,
+        head,
+        length,
+        framing: None,
+        length_seen: false,
+        wrote_length: false,
+        wrote_date: false,
+    };
+    for (name, value, kind) in passed.iter().flat_map(|passed| passed.iter()) {
+        match kind {
+            LineKind::ContentLength => {
+                if lines.content_length(name, value).is_err() {
+                    return (None, true);
+                }
+            }
+            LineKind::Date => {
+                lines.wrote_date = true;
+                line(lines.out, name, value);
+            }
+            LineKind::RequestId | LineKind::Other => line(lines.out, name, value),
+        }
+    }
     let mut last = false;
     // One pass in the map's order (a name's values come together); only the names hyper
     // writes on one line look their other values up.
@@ -189,39 +223,24 @@ fn headers(
     for (name, value) in headers {
         let first = previous != Some(name);
         previous = Some(name);
+        let spelled = name.as_str().as_bytes();
         match *name {
             header::CONTENT_LENGTH => {
-                if !first {
-                    continue;
+                if lines.content_length(spelled, value.as_bytes()).is_err() {
+                    return (None, true);
                 }
-                match length {
-                    Some(Some(known)) => framing = Some(Framing::Length(known)),
-                    Some(None) => {
-                        let Some(declared) = content_length(value) else {
-                            // hyper refuses to write it and ends the connection.
-                            tracing::warn!("an answer's Content-Length is not a number");
-                            return (None, true);
-                        };
-                        framing = Some(Framing::Length(declared));
-                    }
-                    // No body: the header stays only in an answer to HEAD.
-                    None if !head.head => continue,
-                    None => {}
-                }
-                wrote_length = true;
-                line(out, name.as_str(), value.as_bytes());
             }
             header::TRANSFER_ENCODING => {
                 if !first || !head.may_have_body() {
                     continue;
                 }
-                wrote_length = true;
-                framing = Some(Framing::Chunked);
+                lines.wrote_length = true;
+                lines.framing = Some(Framing::Chunked);
                 let joined = joined(headers.get_all(name).iter());
                 if joined.ends_with(b"chunked") {
-                    line(out, name.as_str(), &joined);
+                    line(lines.out, spelled, &joined);
                 } else {
-                    line(out, name.as_str(), &[&joined[..], b", chunked"].concat());
+                    line(lines.out, spelled, &[&joined[..], b", chunked"].concat());
                 }
             }
             header::CONNECTION => {
@@ -232,50 +251,105 @@ fn headers(
                 last |= values
                     .iter()
                     .any(|v| super::request::has_token(v.as_bytes(), b"close"));
-                line(out, name.as_str(), &joined(values.iter()));
+                line(lines.out, spelled, &joined(values.iter()));
             }
             header::TRAILER => {
                 if first && head.may_have_body() {
-                    line(out, name.as_str(), &joined(headers.get_all(name).iter()));
+                    line(lines.out, spelled, &joined(headers.get_all(name).iter()));
                 }
             }
             _ => {
-                wrote_date |= *name == header::DATE;
-                line(out, name.as_str(), value.as_bytes());
+                lines.wrote_date |= *name == header::DATE;
+                line(lines.out, spelled, value.as_bytes());
             }
         }
     }
-    if !wrote_length {
-        match length {
-            Some(None) if head.may_have_body() => {
-                out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-                framing = Some(Framing::Chunked);
-            }
-            Some(None) => {}
-            None | Some(Some(0)) => {
-                if head.may_have_length() && !head.head {
-                    out.extend_from_slice(b"content-length: 0\r\n");
-                }
-            }
-            Some(Some(known)) => {
-                if head.may_have_length() {
-                    line(out, "content-length", known.to_string().as_bytes());
-                    framing = Some(Framing::Length(known));
-                }
-            }
-        }
-    }
-    if !wrote_date {
-        out.extend_from_slice(b"date: ");
-        now(out);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    (framing, last)
+    (lines.finish(), last)
 }
 
-fn line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
+/// The state of writing one answer's header lines.
+struct Lines<'a> {
+    out: &'a mut Vec<u8>,
+    head: Head,
+    length: Option<Option<u64>>,
+    framing: Option<Framing>,
+    /// A `Content-Length` came (only the first is read, as hyper reads only a name's first
+    /// value).
+    length_seen: bool,
+    /// A line saying the body's length or coding was written.
+    wrote_length: bool,
+    wrote_date: bool,
+}
+
+impl Lines<'_> {
+    /// A `Content-Length` line; `Err` when it cannot be written (hyper refuses to write it
+    /// and ends the connection).
+    fn content_length(&mut self, name: &[u8], value: &[u8]) -> Result<(), ()> {
+        if std::mem::replace(&mut self.length_seen, true) {
+            return Ok(());
+        }
+        match self.length {
+            Some(Some(known)) => self.framing = Some(Framing::Length(known)),
+            Some(None) => {
+                let Some(declared) = content_length(value) else {
+                    tracing::warn!("an answer's Content-Length is not a number");
+                    return Err(());
+                };
+                self.framing = Some(Framing::Length(declared));
+            }
+            // No body: the header stays only in an answer to HEAD.
+            None if !self.head.head => return Ok(()),
+            None => {}
+        }
+        self.wrote_length = true;
+        line(self.out, name, value);
+        Ok(())
+    }
+
+    /// The lines the writer adds (the body's length or coding, `Date`) and the blank line;
+    /// returns the body's framing.
+    fn finish(self) -> Option<Framing> {
+        let Self {
+            out,
+            head,
+            length,
+            mut framing,
+            wrote_length,
+            wrote_date,
+            ..
+        } = self;
+        if !wrote_length {
+            match length {
+                Some(None) if head.may_have_body() => {
+                    out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+                    framing = Some(Framing::Chunked);
+                }
+                Some(None) => {}
+                None | Some(Some(0)) => {
+                    if head.may_have_length() && !head.head {
+                        out.extend_from_slice(b"content-length: 0\r\n");
+                    }
+                }
+                Some(Some(known)) => {
+                    if head.may_have_length() {
+                        line(out, b"content-length", known.to_string().as_bytes());
+                        framing = Some(Framing::Length(known));
+                    }
+                }
+            }
+        }
+        if !wrote_date {
+            out.extend_from_slice(b"date: ");
+            now(out);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        framing
+    }
+}
+
+fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
@@ -294,8 +368,13 @@ fn joined<'a>(values: impl Iterator<Item = &'a HeaderValue>) -> Vec<u8> {
     joined
 }
 
-fn content_length(value: &HeaderValue) -> Option<u64> {
-    let text = value.to_str().ok()?;
+/// A `Content-Length` value's one length, read as hyper reads it (text under
+/// `HeaderValue::to_str`'s rule, a list of equal numbers).
+fn content_length(value: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(value).ok().filter(|text| {
+        text.bytes()
+            .all(|b| b == b'\t' || (b' '..0x7f).contains(&b))
+    })?;
     let mut lengths = text.split(',').map(|v| v.trim().parse::<u64>());
     let first = lengths.next()?.ok()?;
     lengths.all(|l| l == Ok(first)).then_some(first)
@@ -437,7 +516,7 @@ mod tests {
         let status = StatusCode::from_u16(status).expect("status");
         let mut out = Vec::new();
         status_line(&mut out, status, None);
-        let (framing, last) = headers(&mut out, &map, Head { head, status }, length);
+        let (framing, last) = headers(&mut out, None, &map, Head { head, status }, length);
         (String::from_utf8(out).expect("text"), framing, last)
     }
 
@@ -500,6 +579,7 @@ mod tests {
         let mut out = Vec::new();
         let (_, last) = super::headers(
             &mut out,
+            None,
             &headers,
             Head {
                 head: false,
@@ -533,6 +613,81 @@ mod tests {
         assert_eq!(
             out,
             b"HTTP/1.1 200 Custom Reason\r\nHTTP/1.1 299 <none>\r\n"
+        );
+    }
+
+    /// An upstream's lines as the reader keeps them (`crate::headers::passed`).
+    fn passed(pairs: &[(&str, &str)]) -> PassedLines {
+        let text: String = pairs
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
+        let mut lines = PassedLines::new(bytes::Bytes::from(text), pairs.len());
+        let mut at = 0;
+        for (name, value) in pairs {
+            let value_at = at + name.len() + 2;
+            lines.push(at..at + name.len(), value_at..value_at + value.len());
+            at = value_at + value.len() + 2;
+        }
+        lines
+    }
+
+    /// Lines written as read are written as the same lines in a map would be (their order
+    /// is the map's when no name repeats), in every framing case; and what sfgate adds in the
+    /// map comes after them, a name's values in the order they were added.
+    #[test]
+    fn lines_as_read_are_written_as_the_same_lines_in_a_map() {
+        // Each with a `Date`, so that the writer adds none (two of its own could differ).
+        let shapes: [&[(&str, &str)]; 4] = [
+            &[("content-length", "5"), ("x-a", "1"), ("date", "D")],
+            &[("x-a", "1"), ("date", "D"), ("content-length", "0")],
+            &[
+                ("server", "s"),
+                ("content-length", "12, 12"),
+                ("date", "D"),
+                ("etag", "\"e\""),
+            ],
+            &[("date", "D"), ("x-a", "1"), ("set-cookie", "a=1")],
+        ];
+        for pairs in shapes {
+            for status in [200, 204, 304, 404] {
+                for head in [false, true] {
+                    for length in [None, Some(None), Some(Some(5)), Some(Some(0))] {
+                        let status = StatusCode::from_u16(status).expect("status");
+                        let head = Head { head, status };
+                        let lines = passed(pairs);
+                        let mut as_lines = Vec::new();
+                        let from_lines =
+                            headers(&mut as_lines, Some(&lines), &HeaderMap::new(), head, length);
+                        let mut as_map = Vec::new();
+                        let from_map =
+                            headers(&mut as_map, None, &lines.clone().into_map(), head, length);
+                        let (as_lines, as_map) = (
+                            String::from_utf8(as_lines).expect("text"),
+                            String::from_utf8(as_map).expect("text"),
+                        );
+                        assert_eq!(
+                            (&as_lines, from_lines),
+                            (&as_map, from_map),
+                            "{pairs:?}, {head:?}, {length:?}"
+                        );
+                    }
+                }
+            }
+        }
+        let lines = passed(&[("set-cookie", "a=1"), ("x-a", "1"), ("date", "D")]);
+        let mut added = HeaderMap::new();
+        added.insert("x-request-id", HeaderValue::from_static("r"));
+        added.append(header::SET_COOKIE, HeaderValue::from_static("s=2"));
+        let mut out = Vec::new();
+        let head = Head {
+            head: false,
+            status: StatusCode::OK,
+        };
+        headers(&mut out, Some(&lines), &added, head, None);
+        assert_eq!(
+            String::from_utf8(out).expect("text"),
+            "set-cookie: a=1\r\nx-a: 1\r\ndate: D\r\nx-request-id: r\r\nset-cookie: s=2\r\ncontent-length: 0\r\n\r\n"
         );
     }
 }

@@ -28,7 +28,7 @@ async fn read_body(
     let head = AnswerHead {
         status: axum::http::StatusCode::OK,
         version: Version::HTTP_11,
-        headers: axum::http::HeaderMap::new(),
+        headers: crate::headers::passed::PassedLines::new(bytes::Bytes::new(), 0),
         reason: None,
         framing,
         keep_alive,
