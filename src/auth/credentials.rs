@@ -8,6 +8,7 @@ use super::AuthError;
 use axum::http::{header, HeaderMap, HeaderName};
 use secrecy::SecretString;
 
+use crate::headers::text::as_text;
 use crate::headers::{LEGACY_BEARER, LEGACY_INSTANCE_URL, X_INSTANCE_URL};
 
 /// Salesforce tokens are well under this; anything longer is not a token.
@@ -87,23 +88,9 @@ fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a st
             "the {name} header must appear only once"
         )));
     }
-    header_text(first.as_bytes())
+    as_text(first.as_bytes())
         .map(Some)
         .ok_or_else(|| AuthError::BadHeader(format!("the {name} header is not valid text")))
-}
-
-/// The value as text under `HeaderValue::to_str`'s rule (visible ASCII, spaces and tabs),
-/// checked without stopping early so the compiler takes many bytes per instruction: the
-/// credential headers are read on every request.
-fn header_text(bytes: &[u8]) -> Option<&str> {
-    let text = bytes.iter().fold(true, |ok, &b| {
-        ok & (b == b'\t' || (b' '..0x7f).contains(&b))
-    });
-    if text {
-        std::str::from_utf8(bytes).ok()
-    } else {
-        None
-    }
 }
 
 /// RFC 6750 tokens are visible ASCII; Salesforce's contain `!`, so any visible character is
@@ -183,23 +170,6 @@ mod tests {
             .expect("ok")
             .expect("some");
         assert_eq!(c.source, CredentialSource::Legacy);
-    }
-
-    #[test]
-    fn header_text_follows_header_values_own_rule() {
-        // Every byte value, alone and amid text, judged as `HeaderValue::to_str` judges it.
-        for b in 0u8..=255 {
-            for bytes in [vec![b], [b"abc".as_slice(), &[b], b"def"].concat()] {
-                let Ok(value) = HeaderValue::from_bytes(&bytes) else {
-                    continue;
-                };
-                assert_eq!(
-                    header_text(value.as_bytes()),
-                    value.to_str().ok(),
-                    "byte {b:#04x}"
-                );
-            }
-        }
     }
 
     #[test]

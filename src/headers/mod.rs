@@ -4,15 +4,16 @@
 //! ([`identity`], [`assertion`]), and the proxy's rewrite of a request's headers for the
 //! upstream ([`rewrite`]), which decides each header by its class; sfgate's own cookies in a
 //! `Cookie` header ([`cookies`]); an upstream answer's header lines as the fast path passes
-//! them on ([`passed`]).
+//! them on ([`passed`]); values read as text on their bytes ([`text`]).
 
 pub mod assertion;
 pub mod cookies;
 pub mod identity;
 pub mod owned;
-pub mod passed;
+pub(crate) mod passed;
 pub mod rewrite;
 pub mod rule;
+pub mod text;
 
 pub use assertion::{AssertionKey, AssertionSigner, AssertionSlot};
 pub use identity::{identity_headers, insert_access_token};

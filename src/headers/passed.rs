@@ -24,7 +24,7 @@ use std::ops::Range;
 
 /// What the writer of an answer must know of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineKind {
+pub(crate) enum LineKind {
     /// `Content-Length`: written (or not) by the writer's framing rules.
     ContentLength,
     /// `Date`: the writer adds none of its own then.
@@ -59,18 +59,18 @@ struct Line {
 
 /// The passed-on header lines of one answer head (see the module documentation).
 #[derive(Debug, Clone)]
-pub struct PassedLines {
+pub(crate) struct PassedLines {
     head: Bytes,
     lines: Vec<Line>,
 }
 
 /// The longest header name `HeaderName` takes; the reader refuses longer ones as hyper's
 /// client does (it cannot make a name of them).
-pub const MAX_NAME: usize = (1 << 16) - 1;
+pub(crate) const MAX_NAME: usize = (1 << 16) - 1;
 
 impl PassedLines {
     /// No lines yet, of the answer head `head`, with room for `lines`.
-    pub fn new(head: Bytes, lines: usize) -> Self {
+    pub(crate) fn new(head: Bytes, lines: usize) -> Self {
         Self {
             head,
             lines: Vec::with_capacity(lines),
@@ -79,14 +79,14 @@ impl PassedLines {
 
     /// Adds a line: a lowercase name that is not hop-by-hop
     /// ([`super::owned::is_hop_by_hop_lowercase`]), and its value.
-    pub fn push(&mut self, name: Range<usize>, value: Range<usize>) -> LineKind {
+    pub(crate) fn push(&mut self, name: Range<usize>, value: Range<usize>) -> LineKind {
         let kind = LineKind::of(&self.head[name.clone()]);
         self.lines.push(Line { name, value, kind });
         kind
     }
 
     /// Removes the lines with this name (a name a `Connection` line lists).
-    pub fn remove(&mut self, name: &HeaderName) {
+    pub(crate) fn remove(&mut self, name: &HeaderName) {
         let head = &self.head;
         self.lines
             .retain(|line| &head[line.name.clone()] != name.as_str().as_bytes());
@@ -94,13 +94,13 @@ impl PassedLines {
 
     /// Removes the `Content-Length` lines (beside `Transfer-Encoding`, they are not the
     /// body's length as passed on).
-    pub fn remove_content_length(&mut self) {
+    pub(crate) fn remove_content_length(&mut self) {
         self.lines
             .retain(|line| line.kind != LineKind::ContentLength);
     }
 
     /// Each line's lowercase name, value and kind, in the order read.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8], LineKind)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8], LineKind)> {
         self.lines.iter().map(|line| {
             (
                 &self.head[line.name.clone()],
@@ -110,18 +110,18 @@ impl PassedLines {
         })
     }
 
-    pub fn has(&self, kind: LineKind) -> bool {
+    pub(crate) fn has(&self, kind: LineKind) -> bool {
         self.lines.iter().any(|line| line.kind == kind)
     }
 
     /// Whether the upstream sent a request id of its own: such an answer is passed on as a
     /// map, which sfgate's request-id layer reads (see the module documentation).
-    pub fn has_request_id(&self) -> bool {
+    pub(crate) fn has_request_id(&self) -> bool {
         self.has(LineKind::RequestId)
     }
 
     /// The bytes the lines take written out (`name: value\r\n` each).
-    pub fn written_len(&self) -> usize {
+    pub(crate) fn written_len(&self) -> usize {
         self.lines
             .iter()
             .map(|line| line.name.len() + line.value.len() + 4)
@@ -129,7 +129,7 @@ impl PassedLines {
     }
 
     /// The lines as a header map (values share the head's bytes).
-    pub fn into_map(self) -> HeaderMap {
+    pub(crate) fn into_map(self) -> HeaderMap {
         let mut map = HeaderMap::with_capacity(self.lines.len() + 1);
         for line in &self.lines {
             // Both hold by the reader's checks (names and values as the parser admits them,

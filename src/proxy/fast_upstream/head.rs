@@ -12,6 +12,7 @@
 use crate::headers::is_hop_by_hop_lowercase;
 use crate::headers::passed::{LineKind, PassedLines, MAX_NAME};
 use crate::headers::rewrite::{connection_items, ConnectionItem, RequestHeaders};
+use crate::headers::text::{as_text, is_text};
 #[cfg(test)]
 use axum::http::HeaderMap;
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Version};
@@ -381,7 +382,7 @@ pub(super) fn framing(
         if version == Version::HTTP_10 {
             return Err(BadHead::TransferEncodingOnHttp10);
         }
-        let chunked_last = text(last)
+        let chunked_last = as_text(last)
             .and_then(|value| value.rsplit(',').next())
             .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
         return Ok(if chunked_last {
@@ -418,22 +419,6 @@ fn add_length(length: &mut Result<Option<u64>, BadHead>, value: &[u8]) {
                 return;
             }
         }
-    }
-}
-
-/// Whether a value is text under `HeaderValue::to_str`'s rule (visible ASCII, spaces, tabs).
-fn is_text(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (b' '..0x7f).contains(&b))
-}
-
-/// The value as text under `HeaderValue::to_str`'s rule.
-fn text(value: &[u8]) -> Option<&str> {
-    if is_text(value) {
-        std::str::from_utf8(value).ok()
-    } else {
-        None
     }
 }
 

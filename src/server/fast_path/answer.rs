@@ -371,10 +371,7 @@ fn joined<'a>(values: impl Iterator<Item = &'a HeaderValue>) -> Vec<u8> {
 /// A `Content-Length` value's one length, read as hyper reads it (text under
 /// `HeaderValue::to_str`'s rule, a list of equal numbers).
 fn content_length(value: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(value).ok().filter(|text| {
-        text.bytes()
-            .all(|b| b == b'\t' || (b' '..0x7f).contains(&b))
-    })?;
+    let text = crate::headers::text::as_text(value)?;
     let mut lengths = text.split(',').map(|v| v.trim().parse::<u64>());
     let first = lengths.next()?.ok()?;
     lengths.all(|l| l == Ok(first)).then_some(first)
