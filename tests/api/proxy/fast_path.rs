@@ -827,6 +827,11 @@ impl Side {
         self.request(&format!("GET {target} HTTP/1.1"), credentials, extra, b"")
     }
 
+    /// The bytes of a `GET` with this side's credentials and nothing else.
+    fn authenticated_get(&self, target: &str) -> Vec<u8> {
+        self.get(target, &self.auth(), &[]).bytes
+    }
+
     fn head(&self, target: &str, extra: &[&str]) -> Req {
         self.request(&format!("HEAD {target} HTTP/1.1"), &self.auth(), extra, b"")
     }
@@ -1716,24 +1721,36 @@ async fn a_head_trickling_in_or_never_coming_is_cut_off_at_the_header_read_timeo
 async fn each_request_on_a_connection_gets_its_own_upstream_deadline() {
     let upstream = HeadEcho::start().await;
     let side = Side::start(&upstream.url(), true, &[("UPSTREAM_TIMEOUT", "1")]).await;
-    let mut connection = TcpStream::connect(side.addr()).await.expect("connect");
-    let mut input = Vec::new();
-    let request = |target: &str| side.get(target, &side.auth(), &[]).bytes;
     // A quick answer, then a wait past the deadline, then quick again, slow again.
-    let (status, _) = exchange(&mut connection, &mut input, &request("/cl")).await;
-    assert_eq!(status, 200);
+    let (mut connection, mut input) = answered_once(&side).await;
     for _ in 0..2 {
-        let (status, took) = exchange(&mut connection, &mut input, &request("/slow")).await;
+        let (status, took) = exchange(
+            &mut connection,
+            &mut input,
+            &side.authenticated_get("/slow"),
+        )
+        .await;
         assert_eq!(status, 504);
         // Timed from this request's start (1 s), not from an earlier request's.
         assert!(
             took >= Duration::from_millis(900) && took < SLOW,
             "504 after {took:?}"
         );
-        let (status, took) = exchange(&mut connection, &mut input, &request("/cl")).await;
+        let (status, took) =
+            exchange(&mut connection, &mut input, &side.authenticated_get("/cl")).await;
         assert_eq!(status, 200, "the connection serves on after a timeout");
         assert!(took < Duration::from_millis(900), "200 after {took:?}");
     }
+}
+
+/// A connection to `side` on which an authenticated `GET /cl` was answered 200, with what was
+/// read past that answer.
+async fn answered_once(side: &Side) -> (TcpStream, Vec<u8>) {
+    let mut connection = TcpStream::connect(side.addr()).await.expect("connect");
+    let mut input = Vec::new();
+    let (status, _) = exchange(&mut connection, &mut input, &side.authenticated_get("/cl")).await;
+    assert_eq!(status, 200);
+    (connection, input)
 }
 
 /// Writes `request` and reads its answer: the status and how long it took.
@@ -1787,14 +1804,12 @@ async fn read_status(connection: &mut TcpStream, input: &mut Vec<u8>) -> u16 {
 async fn a_stop_closes_idle_fast_path_connections_at_once_and_lets_requests_finish() {
     let upstream = HeadEcho::start().await;
     let side = Side::start(&upstream.url(), true, &[("HEADER_READ_TIMEOUT", "30")]).await;
-    let mut idle = TcpStream::connect(side.addr()).await.expect("connect");
-    let mut idle_input = Vec::new();
-    let request = |target: &str| side.get(target, &side.auth(), &[]).bytes;
     // Answered by the fast path, which then waits for the connection's next request.
-    let (status, _) = exchange(&mut idle, &mut idle_input, &request("/cl")).await;
-    assert_eq!(status, 200);
+    let (mut idle, _) = answered_once(&side).await;
     let mut busy = TcpStream::connect(side.addr()).await.expect("connect");
-    busy.write_all(&request("/slow")).await.expect("write");
+    busy.write_all(&side.authenticated_get("/slow"))
+        .await
+        .expect("write");
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let Side { app, .. } = side;
