@@ -220,9 +220,8 @@ impl Authenticator {
         &self.0.parts.renewals
     }
 
-    /// The whole sequence for a protected request: admits the caller (see [`Self::admit`]),
-    /// names it on the log span, lets `then` answer, and appends the renewed session cookie.
-    /// A refused caller gets [`Self::reject`]'s answer, shaped for browsers by `browsers`.
+    /// The whole sequence for a protected request: admits the caller (see [`Self::let_in`]),
+    /// lets `then` answer, and appends the renewed session cookie ([`with_renewal`]).
     pub async fn serve<F, Fut>(
         &self,
         parts: Parts,
@@ -234,17 +233,35 @@ impl Authenticator {
         F: FnOnce(Parts, Authenticated) -> Fut,
         Fut: Future<Output = Response>,
     {
-        match self.admit(&parts, rules, RefreshPolicy::Allowed).await {
-            Ok(auth) => {
-                record_identity(&auth);
-                let renewed = auth.renewed_session.clone();
-                let mut response = then(parts, auth).await;
-                if let Some(cookie) = renewed {
-                    response.headers_mut().append(header::SET_COOKIE, cookie);
-                }
-                response
+        match self.let_in(&parts, rules, browsers).await {
+            Ok(caller) => {
+                let renewed = caller.renewed_session.clone();
+                with_renewal(renewed, then(parts, caller).await)
             }
-            Err(e) => self.reject(&parts.headers, &parts.uri, &e, browsers),
+            Err(refused) => refused,
+        }
+    }
+
+    /// The first half of [`Self::serve`], for a caller that awaits its own work next rather
+    /// than inside a closure: admits the caller (see [`Self::admit`]) and names it on the log
+    /// span, or answers the refusal as [`Self::reject`] shapes it for `browsers`. The answer
+    /// to an admitted caller must then go through [`with_renewal`].
+    ///
+    /// Why both: the proxy's future is allocated for every proxied request, and work awaited
+    /// inside `serve`'s closure is nested in its future (the two are alive together), while
+    /// work awaited after this one returns shares its space.
+    pub async fn let_in(
+        &self,
+        parts: &Parts,
+        rules: RulePath<'_>,
+        browsers: BrowserRejection,
+    ) -> Result<Authenticated, Response> {
+        match self.admit(parts, rules, RefreshPolicy::Allowed).await {
+            Ok(caller) => {
+                record_identity(&caller);
+                Ok(caller)
+            }
+            Err(e) => Err(self.reject(&parts.headers, &parts.uri, &e, browsers)),
         }
     }
 
@@ -484,6 +501,16 @@ impl Authenticator {
         }
         response
     }
+}
+
+/// `response` with the renewed session cookie appended, when the caller's session was
+/// renewed on the way in (`renewed`, taken from [`Authenticated::renewed_session`]): every
+/// answer to that request carries it, whatever answered.
+pub fn with_renewal(renewed: Option<HeaderValue>, mut response: Response) -> Response {
+    if let Some(cookie) = renewed {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// Puts the caller on the request's log span.

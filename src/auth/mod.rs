@@ -20,8 +20,8 @@ pub mod session;
 mod validator;
 
 pub use authenticator::{
-    record_caller, record_identity, AuthParts, Authenticated, Authenticator, BrowserRejection,
-    RefreshPolicy, Vouched,
+    record_caller, record_identity, with_renewal, AuthParts, Authenticated, Authenticator,
+    BrowserRejection, RefreshPolicy, Vouched,
 };
 pub use confirmed::{Confirmed, JsonShape};
 pub use credentials::{extract_credentials, CredentialSource, Credentials};

@@ -22,10 +22,13 @@ pub use tunnel::Tunnels;
 pub use tunnel_end::TunnelEnd;
 
 use crate::access::{skips_auth, RulePath};
-use crate::auth::{Authenticated, Authenticator, BrowserRejection, CredentialSource, Vouched};
+use crate::auth::{
+    with_renewal, Authenticated, Authenticator, BrowserRejection, CredentialSource, Vouched,
+};
 use crate::config::Config;
 use crate::domain::{CanonicalPath, PathPolicy};
 use crate::middleware::Proxied;
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
@@ -48,10 +51,7 @@ pub struct Gateway {
 /// gateway mode, as the router's fallback itself rather than a router of its own, which would
 /// be routed (and its boxed fallback cloned) a second time on every proxied request.
 pub fn behind(own: Router, gateway: Arc<Gateway>) -> Router {
-    own.fallback(move |request: Request| {
-        let gateway = gateway.clone();
-        async move { proxy(&gateway, request, Via::Router).await }
-    })
+    own.fallback(move |request: Request| proxy(gateway.clone(), request, Via::Router))
 }
 
 /// The proxy as a service of its own, as the router's fallback answers: for the HTTP/1.1 fast
@@ -70,19 +70,61 @@ pub fn service(
 > + Clone
        + Send {
     tower::service_fn(move |request: Request| {
-        let gateway = gateway.clone();
-        Box::pin(async move { Ok(proxy(&gateway, request, Via::FastPath).await) })
+        // The proxy's future itself is boxed, with no block around it that would hold the
+        // request a second time.
+        let answer = proxy(gateway.clone(), request, Via::FastPath);
+        Box::pin(futures_util::FutureExt::map(answer, Ok))
             as Pin<Box<dyn Future<Output = _> + Send>>
     })
 }
 
 /// Authenticates (unless a skip-auth rule matches) and forwards.
-async fn proxy(gw: &Gateway, request: Request, via: Via) -> Response {
+///
+/// One sequence in one function: the caller is admitted ([`admitted`]) before the upstream
+/// call starts, so the admission's state and the upstream call's share the space of this
+/// future, which is allocated and moved for every proxied request. Awaited inside the
+/// authenticator's `serve` closure, as the router's protected routes are, the upstream call
+/// was nested in the admission's future and the two took their sum. For the same reason the
+/// request and its parts are only moved here, never borrowed (a local that is borrowed keeps
+/// its space for the whole upstream call): [`opened`] and [`admitted`] read them.
+async fn proxy(gw: Arc<Gateway>, request: Request, via: Via) -> Response {
+    let (parts, body, upgrade) = match opened(&gw, request, via) {
+        Ok(opened) => opened,
+        Err(answer) => return answer,
+    };
+    let upgrading = upgrade.is_some();
+    let (parts, caller) = match admitted(&gw, parts, upgrading).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return proxied(refused, upgrading),
+    };
+    let answer = match caller {
+        // Forwarded without a caller: the header rewrite also removes method overrides, as
+        // the skip-auth rule allowed this method only.
+        None => forward(&gw, parts, body, None, via, upgrade).await,
+        Some(caller) => {
+            let renewed = caller.renewed_session.clone();
+            let vouched = gw.auth.vouch(&caller);
+            let answer = forward(&gw, parts, body, Some(&vouched), via, upgrade).await;
+            with_renewal(renewed, answer)
+        }
+    };
+    proxied(answer, upgrading)
+}
+
+/// What the proxy decides before it awaits anything: sfgate's own paths are not proxied (a
+/// 404), and the protocol to offer the upstream when the request asks for one
+/// `UPGRADE_PROTOCOLS` allows. A function of its own so that the request is read here and
+/// only moved in [`proxy`], whose future would otherwise keep a second copy of it.
+fn opened(
+    gw: &Gateway,
+    request: Request,
+    via: Via,
+) -> Result<(Parts, Body, Option<HeaderValue>), Response> {
     // The fast path takes only paths that are not sfgate's own, read with this same function
     // on this same path (`server::fast_path`'s rule): asked again, it would only cost a scan
     // of the route table per request.
     if via == Via::Router && (gw.is_own)(request.uri().path()) {
-        return crate::error::not_found();
+        return Err(crate::error::not_found());
     }
     // The tests' builds hold the fast path to that rule (no layer between it and here may
     // change the path).
@@ -94,24 +136,29 @@ async fn proxy(gw: &Gateway, request: Request, via: Via) -> Response {
         .gateway
         .upgrade_protocols
         .choose(request.headers());
-    let upgrading = upgrade.is_some();
-    let mut response = authenticate_then_forward(gw, request, via, upgrade).await;
-    if upgrading {
-        counts::upgrade(response.status());
-    }
-    response.extensions_mut().insert(Proxied);
-    response
+    let (parts, body) = request.into_parts();
+    Ok((parts, body, upgrade))
 }
 
-/// `upgrade`: the protocol offered to the upstream, when the request asks for one
-/// `UPGRADE_PROTOCOLS` allows.
-async fn authenticate_then_forward(
+/// Every answer of the proxy's, refusals included: counted when the request asked for an
+/// upgrade, and marked as the proxy's ([`Proxied`]) for the layers above.
+fn proxied(mut answer: Response, upgrading: bool) -> Response {
+    if upgrading {
+        counts::upgrade(answer.status());
+    }
+    answer.extensions_mut().insert(Proxied);
+    answer
+}
+
+/// The path rule, then, unless a skip-auth rule matches the path, the caller's credentials,
+/// the route rules and, for an upgrade (`upgrading`), the origin rule. The request's parts
+/// (carrying, for an admitted upgrade, the credential's [`TunnelEnd`]) and its caller (`None`
+/// on a skip-auth route), or the refusal to answer.
+async fn admitted(
     gw: &Gateway,
-    request: Request,
-    via: Via,
-    upgrade: Option<HeaderValue>,
-) -> Response {
-    let (parts, body) = request.into_parts();
+    mut parts: Parts,
+    upgrading: bool,
+) -> Result<(Parts, Option<Authenticated>), Response> {
     let config = &gw.config.gateway;
     let policy = PathPolicy {
         allow_encoded_slashes: config.allow_encoded_slashes,
@@ -120,34 +167,27 @@ async fn authenticate_then_forward(
         Ok(path) => path,
         Err(e) => {
             tracing::info!(reason = %e, "ambiguous request path refused");
-            return ProxyError::from(e).into_response();
+            return Err(ProxyError::from(e).into_response());
         }
     };
     if skips_auth(&config.skip_auth_routes, &parts.method, &path) {
-        // Forwarded without a caller: the header rewrite also removes method overrides, as
-        // the rule allowed this method only.
-        return forward(gw, parts, body, None, via, upgrade).await;
+        return Ok((parts, None));
     }
-    let rejection = BrowserRejection::Login;
-    gw.auth
-        .serve(
-            parts,
-            RulePath::Checked(&path),
-            rejection,
-            |mut parts, caller| async move {
-                if let Err(refused) = upgrade_origin(gw, &parts, &caller, upgrade.is_some()) {
-                    tracing::info!(reason = %refused, "cross-site upgrade refused");
-                    return refused.into_response();
-                }
-                if upgrade.is_some() {
-                    // A tunnel it opens ends with this credential.
-                    parts.extensions.insert(TunnelEnd::of(&gw.auth, &caller));
-                }
-                let vouched = gw.auth.vouch(&caller);
-                forward(gw, parts, body, Some(&vouched), via, upgrade).await
-            },
-        )
-        .await
+    let caller = gw
+        .auth
+        .let_in(&parts, RulePath::Checked(&path), BrowserRejection::Login)
+        .await?;
+    if let Err(refused) = upgrade_origin(gw, &parts, &caller, upgrading) {
+        tracing::info!(reason = %refused, "cross-site upgrade refused");
+        // Admitted all the same: a session renewed on the way in keeps its new cookie.
+        let renewed = caller.renewed_session.clone();
+        return Err(with_renewal(renewed, refused.into_response()));
+    }
+    if upgrading {
+        // A tunnel it opens ends with this credential.
+        parts.extensions.insert(TunnelEnd::of(&gw.auth, &caller));
+    }
+    Ok((parts, Some(caller)))
 }
 
 /// A tunnelled upgrade (WebSocket) authenticated by the session cookie must come from

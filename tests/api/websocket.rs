@@ -5,6 +5,7 @@ use crate::common::raw_http::send_raw;
 use crate::common::*;
 use crate::helpers::websocket::*;
 use futures_util::SinkExt;
+use sfgate_emulator::Endpoint;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
@@ -404,6 +405,47 @@ async fn cookie_websocket_handshakes_must_come_from_our_origin_or_a_listed_one()
     headers.push(("sec-fetch-site", "cross-site".into()));
     connect(&app, "/socket", &headers).await;
     connect(&app, "/socket", &bearer(&app)).await;
+}
+
+/// A cookie handshake from another site whose session was renewed on the way in (its access
+/// token had expired) is refused, and the refusal still carries the renewed cookie: the
+/// renewal spent the old cookie's refresh token, so a browser left with the old cookie would
+/// lose its session.
+#[tokio::test]
+async fn a_cross_site_handshake_refused_after_a_renewal_still_sets_the_renewed_cookie() {
+    let echo = EchoServer::start().await;
+    let app = TestApp::builder()
+        .gateway_for(&echo.url())
+        .envs(&[("IDENTITY_CACHE_TTL", "0")])
+        .spawn()
+        .await;
+    let session = session_cookie(&app).await;
+    app.emulator.expire_access_tokens();
+    let token_calls = app.emulator.calls(Endpoint::Token);
+    let headers = [
+        ("cookie", session.clone()),
+        ("origin", "https://evil.example".to_owned()),
+    ];
+    let error = tokio_tungstenite::connect_async(handshake(&ws_url(&app, "/socket"), &headers))
+        .await
+        .expect_err("refused");
+    let tokio_tungstenite::tungstenite::Error::Http(response) = error else {
+        panic!("expected an HTTP refusal, got {error}");
+    };
+    assert_eq!(response.status().as_u16(), 403);
+    assert_eq!(app.emulator.calls(Endpoint::Token), token_calls + 1);
+    let renewed = session_pair(response.headers()).expect("the renewed session cookie");
+    assert_ne!(renewed, session);
+    assert_eq!(
+        echo.connections(),
+        0,
+        "the refused handshake reached the app"
+    );
+    // The renewed cookie opens a socket from sfgate's own origin without another renewal.
+    let headers = [("cookie", renewed), ("origin", app.base.clone())];
+    let mut ws = connect(&app, "/socket", &headers).await;
+    ws.close(None).await.expect("close");
+    assert_eq!(app.emulator.calls(Endpoint::Token), token_calls + 1);
 }
 
 /// Bytes sent right behind the handshake, in the same write, on both sides: the HTTP
