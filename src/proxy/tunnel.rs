@@ -427,6 +427,14 @@ async fn pump<R, W>(
     let mut buf = vec![0u8; 8 * 1024];
     let mut frames = FrameCursor::default();
     let mut shutting_down = *closing.borrow();
+    // One wait for the close for the pump's whole life. Made anew for each read, it joined
+    // and left the close signal's list of waiters (a lock each time) twice per read.
+    let mut close_wait = std::pin::pin!(async {
+        match closing.wait_for(Option::is_some).await {
+            Ok(why) => *why,
+            Err(_) => Some(Close::GOING_AWAY),
+        }
+    });
     loop {
         if let Some(close) = shutting_down.filter(|_| !websocket || frames.at_boundary()) {
             if websocket {
@@ -435,6 +443,10 @@ async fn pump<R, W>(
             break;
         }
         tokio::select! {
+            // Reads first, so the close is looked at when a read must wait (a look takes
+            // the waiters' lock). However busy the tunnel, that is at least every few dozen
+            // reads: the runtime's budget per task makes reads and writes wait when spent.
+            biased;
             read = from.read(&mut buf) => {
                 let n = match read {
                     Ok(0) | Err(_) => break,
@@ -448,12 +460,7 @@ async fn pump<R, W>(
                     frames.feed(&buf[..n]);
                 }
             }
-            changed = closing.changed(), if shutting_down.is_none() => {
-                shutting_down = match changed {
-                    Ok(()) => *closing.borrow(),
-                    Err(_) => Some(Close::GOING_AWAY),
-                };
-            }
+            closed = &mut close_wait, if shutting_down.is_none() => shutting_down = closed,
         }
     }
     let _ = to.shutdown().await;

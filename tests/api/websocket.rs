@@ -272,6 +272,53 @@ async fn shutdown_closes_open_websockets_with_going_away_on_both_sides() {
         .expect("serve");
 }
 
+/// A socket that never goes quiet is closed at shutdown too. The tunnel looks at the close
+/// signal when a read must wait; kept busy in both directions, its reads never wait for data,
+/// and the runtime's budget per task is what makes them wait now and then.
+#[tokio::test]
+async fn shutdown_closes_a_websocket_kept_busy_in_both_directions() {
+    use futures_util::StreamExt;
+    let echo = EchoServer::start().await;
+    let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
+    let (mut sink, mut stream) = connect(&app, "/socket", &bearer(&app)).await.split();
+    let payload = "x".repeat(16 * 1024);
+    let sending =
+        tokio::spawn(
+            async move { while sink.send(Message::text(payload.as_str())).await.is_ok() {} },
+        );
+    for _ in 0..20 {
+        assert!(
+            matches!(stream.next().await, Some(Ok(Message::Text(_)))),
+            "echoes come back"
+        );
+    }
+    let TestApp { gateway, .. } = app;
+    let stopping = tokio::spawn(gateway.shutdown());
+    let close = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => {}
+                other => panic!("expected a Close frame, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the busy socket was closed in time");
+    assert_eq!(close.map(|frame| frame.code), Some(CloseCode::Away));
+    // The sender stops at its next write; with both halves gone the socket closes.
+    tokio::time::timeout(Duration::from_secs(10), sending)
+        .await
+        .expect("the sender stops")
+        .expect("task");
+    drop(stream);
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("shutdown finishes")
+        .expect("task")
+        .expect("serve");
+}
+
 /// An upgraded connection is still an open connection: it keeps its MAX_CONNECTIONS slot until
 /// the tunnel ends, so WebSockets cannot be used to hold more sockets open than the limit.
 #[tokio::test]
