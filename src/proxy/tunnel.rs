@@ -28,10 +28,6 @@ const OPEN_GAUGE: &str = "sfgate_upgraded_connections";
 /// How long shutdown waits for tunnels to send their Close frames and finish.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-/// After a tunnel has sent its Close, how long a side may stay silent before the tunnel stops
-/// reading it ([`drain`]).
-const DRAIN_QUIET: Duration = Duration::from_millis(200);
-
 /// The tunnels one upstream has open; cheap to clone.
 #[derive(Clone)]
 pub struct Tunnels {
@@ -443,12 +439,6 @@ async fn pump<R, W>(
         if let Some(close) = shutting_down.filter(|_| !websocket || frames.at_boundary()) {
             if websocket {
                 let _ = to.write_all(&close_frame(toward, close)).await;
-                let _ = to.shutdown().await;
-                // The peer may still be sending until it reads the Close: its bytes are read
-                // and dropped until it stops (for the close grace at most). Closed with
-                // unread bytes in it, the socket would answer with a reset, which can cost
-                // the peer the Close it has not read yet.
-                let _ = tokio::time::timeout(CLOSE_GRACE, drain(&mut from, &mut buf)).await;
             }
             break;
         }
@@ -474,13 +464,6 @@ async fn pump<R, W>(
         }
     }
     let _ = to.shutdown().await;
-}
-
-/// Reads `from` until it ends, fails or goes quiet for [`DRAIN_QUIET`], dropping what it
-/// reads. A quiet socket has nothing unread to reset it; one still sending is read until it
-/// stops.
-async fn drain<R: AsyncRead + Unpin>(from: &mut R, buf: &mut [u8]) {
-    while let Ok(Ok(1..)) = tokio::time::timeout(DRAIN_QUIET, from.read(buf)).await {}
 }
 
 /// A WebSocket Close frame with `close`'s status and reason, masked toward the upstream.
