@@ -272,47 +272,50 @@ async fn shutdown_closes_open_websockets_with_going_away_on_both_sides() {
         .expect("serve");
 }
 
-/// A socket that never goes quiet is closed at shutdown too. The tunnel looks at the close
-/// signal when a read must wait; kept busy in both directions, its reads never wait for data,
-/// and the runtime's budget per task is what makes them wait now and then.
+/// A socket busy in both directions is closed at shutdown too. The tunnel looks at the close
+/// signal when a read must wait, and a busy direction must still get to it. The client keeps
+/// four messages in flight, so that both directions always carry data but no more is queued
+/// than a loaded machine reads within the close grace.
 #[tokio::test]
 async fn shutdown_closes_a_websocket_kept_busy_in_both_directions() {
     use futures_util::StreamExt;
+    const IN_FLIGHT: usize = 4;
     let echo = EchoServer::start().await;
     let app = TestApp::builder().gateway_for(&echo.url()).spawn().await;
-    let (mut sink, mut stream) = connect(&app, "/socket", &bearer(&app)).await.split();
+    let mut ws = connect(&app, "/socket", &bearer(&app)).await;
     let payload = "x".repeat(16 * 1024);
-    let sending =
-        tokio::spawn(
-            async move { while sink.send(Message::text(payload.as_str())).await.is_ok() {} },
-        );
-    for _ in 0..20 {
-        assert!(
-            matches!(stream.next().await, Some(Ok(Message::Text(_)))),
-            "echoes come back"
-        );
+    for _ in 0..IN_FLIGHT {
+        ws.send(Message::text(payload.as_str()))
+            .await
+            .expect("send");
     }
     let TestApp { gateway, .. } = app;
-    let stopping = tokio::spawn(gateway.shutdown());
-    let close = tokio::time::timeout(Duration::from_secs(10), async {
+    let mut gateway = Some(gateway);
+    let mut stopping = None;
+    let mut echoes = 0;
+    let close = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
-            match stream.next().await {
+            match ws.next().await {
+                Some(Ok(Message::Text(_))) => {
+                    echoes += 1;
+                    if echoes == 20 {
+                        let gateway = gateway.take().expect("stopped once");
+                        stopping = Some(tokio::spawn(gateway.shutdown()));
+                    }
+                    // Keeps the messages in flight until the Close comes.
+                    let _ = ws.send(Message::text(payload.as_str())).await;
+                }
                 Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(_)) => {}
-                other => panic!("expected a Close frame, got {other:?}"),
+                other => panic!("expected a message or a Close frame, got {other:?}"),
             }
         }
     })
     .await
     .expect("the busy socket was closed in time");
     assert_eq!(close.map(|frame| frame.code), Some(CloseCode::Away));
-    // The sender stops at its next write; with both halves gone the socket closes.
-    tokio::time::timeout(Duration::from_secs(10), sending)
-        .await
-        .expect("the sender stops")
-        .expect("task");
-    drop(stream);
-    tokio::time::timeout(Duration::from_secs(10), stopping)
+    assert!(echoes > 20, "the socket was still busy when shutdown began");
+    drop(ws);
+    tokio::time::timeout(Duration::from_secs(10), stopping.expect("shutdown began"))
         .await
         .expect("shutdown finishes")
         .expect("task")
