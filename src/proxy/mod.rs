@@ -102,10 +102,9 @@ async fn proxy(gw: Arc<Gateway>, request: Request, via: Via) -> Response {
         // the skip-auth rule allowed this method only.
         None => forward(&gw, parts, body, None, via, upgrade).await,
         Some(caller) => {
-            let renewed = caller.renewed_session.clone();
             let vouched = gw.auth.vouch(&caller);
             let answer = forward(&gw, parts, body, Some(&vouched), via, upgrade).await;
-            with_renewal(renewed, answer)
+            with_renewal(caller.renewed_session, answer)
         }
     };
     proxied(answer, upgrading)
