@@ -103,3 +103,74 @@ pub(crate) fn process_cpu_ns(pid: u32) -> Option<u64> {
     }
     Some(sum)
 }
+
+/// Where a set of threads spent their time: on a CPU in all (ns, from `schedstat`), the user
+/// and system parts of it (clock ticks, from `stat`), and how often the scheduler took the CPU
+/// from them while they could still run (`nonvoluntary_ctxt_switches`, from `status`).
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct Usage {
+    pub(crate) run_ns: u64,
+    pub(crate) user_ticks: u64,
+    pub(crate) system_ticks: u64,
+    pub(crate) preempted: u64,
+}
+
+impl Usage {
+    /// Every live thread of process `pid`.
+    pub(crate) fn of_process(pid: u32) -> Option<Self> {
+        Self::of_tasks(&format!("/proc/{pid}/task"), "")
+    }
+
+    /// The driver's own threads whose names start with `prefix` (a floor's).
+    pub(crate) fn of_own_threads(prefix: &str) -> Option<Self> {
+        Self::of_tasks("/proc/self/task", prefix)
+    }
+
+    fn of_tasks(dir: &str, prefix: &str) -> Option<Self> {
+        let mut sum = Self::default();
+        for task in std::fs::read_dir(dir).ok()?.flatten() {
+            let path = task.path();
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if !comm.starts_with(prefix) {
+                continue;
+            }
+            // A thread that ended between listing and reading is skipped.
+            let (Ok(schedstat), Ok(stat), Ok(status)) = (
+                std::fs::read_to_string(path.join("schedstat")),
+                std::fs::read_to_string(path.join("stat")),
+                std::fs::read_to_string(path.join("status")),
+            ) else {
+                continue;
+            };
+            sum.run_ns += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            sum.user_ticks += fields.get(11)?.parse::<u64>().ok()?;
+            sum.system_ticks += fields.get(12)?.parse::<u64>().ok()?;
+            sum.preempted += status
+                .lines()
+                .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))?
+                .trim()
+                .parse::<u64>()
+                .ok()?;
+        }
+        Some(sum)
+    }
+
+    /// What was spent between `before` and this reading.
+    pub(crate) fn since(&self, before: &Self) -> Self {
+        Self {
+            run_ns: self.run_ns.saturating_sub(before.run_ns),
+            user_ticks: self.user_ticks.saturating_sub(before.user_ticks),
+            system_ticks: self.system_ticks.saturating_sub(before.system_ticks),
+            preempted: self.preempted.saturating_sub(before.preempted),
+        }
+    }
+
+    pub(crate) fn add(&mut self, other: &Self) {
+        self.run_ns += other.run_ns;
+        self.user_ticks += other.user_ticks;
+        self.system_ticks += other.system_ticks;
+        self.preempted += other.preempted;
+    }
+}

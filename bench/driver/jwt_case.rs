@@ -35,12 +35,11 @@ pub(crate) const VERIFY_GOAL: f64 = 1.3;
 pub(crate) struct JwtCase {
     pub(crate) jwt_tokens: usize,
     pub(crate) opaque_tokens: usize,
-    pub(crate) cached_rps: f64,
-    pub(crate) jwt_rps: f64,
+    /// sfgate's cached and distinct-JWT rows (its CPU: all the gateway's threads).
+    pub(crate) gateway: Rows,
+    /// The same rows on the JWT floor ([`super::jwt_floor`]; its CPU: its own threads).
+    pub(crate) floor: Rows,
     pub(crate) opaque_rps: f64,
-    /// The gateway's CPU µs per cached request and per first request with a new JWT.
-    pub(crate) cached_cpu_us: Option<f64>,
-    pub(crate) jwt_cpu_us: Option<f64>,
     /// One RSA-2048 verification, µs, from `openssl speed` in the same run.
     pub(crate) verify: Option<Verify>,
     /// One RS256 verification by sfgate's own verifier (AWS-LC, a prepared key), µs of CPU,
@@ -65,18 +64,103 @@ impl Verify {
     }
 }
 
-impl JwtCase {
-    pub(crate) fn jwt_ratio(&self) -> f64 {
-        self.jwt_rps / self.cached_rps.max(f64::MIN_POSITIVE)
+/// One server's requests of one kind over the alternated rounds, and what they cost it.
+#[derive(Default)]
+pub(crate) struct Phase {
+    requests: usize,
+    time: Duration,
+    /// `None` once any reading failed (no /proc, the process gone).
+    usage: Option<super::Usage>,
+    read_failed: bool,
+}
+
+impl Phase {
+    /// Runs `send` (which answers how many requests failed), timing it and reading `usage`
+    /// around it.
+    async fn measure<U, F, Fut>(&mut self, usage: U, send: F) -> u64
+    where
+        U: Fn() -> Option<super::Usage>,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = (u64, usize)>,
+    {
+        let (started, before) = (Instant::now(), usage());
+        let (failures, sent) = send().await;
+        match (before, usage()) {
+            (Some(before), Some(after)) if !self.read_failed => {
+                self.usage
+                    .get_or_insert_with(Default::default)
+                    .add(&after.since(&before));
+            }
+            _ => {
+                self.read_failed = true;
+                self.usage = None;
+            }
+        }
+        self.time += started.elapsed();
+        self.requests += sent;
+        failures
     }
 
-    pub(crate) fn opaque_ratio(&self) -> f64 {
-        self.opaque_rps / self.cached_rps.max(f64::MIN_POSITIVE)
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.time.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+
+    /// CPU µs per request (time on a CPU, nanosecond counters).
+    fn cpu_us(&self) -> Option<f64> {
+        let usage = self.usage?;
+        (self.requests > 0).then(|| usage.run_ns as f64 / 1000.0 / self.requests as f64)
+    }
+
+    /// User and system µs per request (clock ticks of 10 ms: coarse, so only over all rounds)
+    /// and how often per request the scheduler took a CPU from the server's threads.
+    fn split(&self) -> Option<(f64, f64, f64)> {
+        let usage = self.usage?;
+        let n = self.requests.max(1) as f64;
+        Some((
+            usage.user_ticks as f64 * 10_000.0 / n,
+            usage.system_ticks as f64 * 10_000.0 / n,
+            usage.preempted as f64 / n,
+        ))
+    }
+}
+
+/// A server's cached row and distinct-JWT row.
+#[derive(Default)]
+pub(crate) struct Rows {
+    cached: Phase,
+    jwt: Phase,
+}
+
+impl Rows {
+    fn jwt_ratio(&self) -> f64 {
+        self.jwt.rps() / self.cached.rps().max(f64::MIN_POSITIVE)
     }
 
     /// CPU µs a new JWT adds to a request, over a cached one.
+    fn added_cpu_us(&self) -> Option<f64> {
+        Some(self.jwt.cpu_us()? - self.cached.cpu_us()?)
+    }
+
+    /// The added user and system µs and preemptions per request.
+    fn added_split(&self) -> Option<(f64, f64, f64)> {
+        let (cu, cs, cp) = self.cached.split()?;
+        let (ju, js, jp) = self.jwt.split()?;
+        Some((ju - cu, js - cs, jp - cp))
+    }
+}
+
+impl JwtCase {
+    pub(crate) fn jwt_ratio(&self) -> f64 {
+        self.gateway.jwt_ratio()
+    }
+
+    pub(crate) fn opaque_ratio(&self) -> f64 {
+        self.opaque_rps / self.gateway.cached.rps().max(f64::MIN_POSITIVE)
+    }
+
+    /// CPU µs a new JWT adds to a request through sfgate, over a cached one.
     pub(crate) fn added_cpu_us(&self) -> Option<f64> {
-        Some(self.jwt_cpu_us? - self.cached_cpu_us?)
+        self.gateway.added_cpu_us()
     }
 
     /// The added CPU in RSA-2048 verifications.
@@ -84,13 +168,46 @@ impl JwtCase {
         Some(self.added_cpu_us()? / self.verify.as_ref()?.us())
     }
 
+    /// The same for the JWT floor: the bound of this measure on this machine.
+    pub(crate) fn floor_verifications(&self) -> Option<f64> {
+        Some(self.floor.added_cpu_us()? / self.verify.as_ref()?.us())
+    }
+
+    /// The floor's line for the report's target table: what bounds the ratio, in this run.
+    pub(crate) fn floor_result(&self) -> Option<String> {
+        let v = self.verify.as_ref()?;
+        let floor_added = self.floor.added_cpu_us()?;
+        let mut text = format!(
+            "one RSA-2048 verification by `openssl speed`: {:.1} µs, the ratio's denominator; \
+             the JWT floor (thread-per-core, sfgate's parse, hash and verification, a plain map; \
+             bench/driver/jwt_floor.rs) adds {floor_added:.1} µs = **{:.2} verifications** in the \
+             same rounds",
+            v.us(),
+            floor_added / v.us(),
+        );
+        if let Some(own) = self.own_verify_us {
+            text.push_str(&format!(
+                "; sfgate's own RS256 verification alone (AWS-LC, prepared key, one quiet core): \
+                 {own:.1} µs = {:.2}",
+                own / v.us()
+            ));
+        }
+        if let Some(added) = self.added_cpu_us() {
+            text.push_str(&format!(
+                "; sfgate adds {:.1} µs more than the floor",
+                added - floor_added
+            ));
+        }
+        Some(text)
+    }
+
     /// The target's result cell: both numbers and the ratio.
     pub(crate) fn verify_result(&self) -> String {
         match (self.added_cpu_us(), &self.verify, self.verifications()) {
             (Some(added), Some(verify), Some(ratio)) => format!(
                 "{ratio:.2} ({added:.1} µs added = {jwt:.1} − {cached:.1} µs; one verification {v:.1} µs)",
-                jwt = self.jwt_cpu_us.unwrap_or_default(),
-                cached = self.cached_cpu_us.unwrap_or_default(),
+                jwt = self.gateway.jwt.cpu_us().unwrap_or_default(),
+                cached = self.gateway.cached.cpu_us().unwrap_or_default(),
                 v = verify.us(),
             ),
             _ => "not measured".into(),
@@ -141,36 +258,80 @@ impl JwtCase {
         let verifications = self.verifications().map_or(String::new(), |r| {
             format!(" = {r:.2} verifications: {}", mark(r <= VERIFY_GOAL))
         });
+        let split = |phase: &Phase| {
+            phase
+                .split()
+                .map_or("- | - | -".to_string(), |(u, sys, p)| {
+                    format!("{u:.1} | {sys:.1} | {p:.2}")
+                })
+        };
+        let added_split = |rows: &Rows| {
+            rows.added_split().map_or(String::new(), |(u, sys, p)| {
+                format!(" ({u:+.1} µs user, {sys:+.1} µs system, {p:+.2} preemptions per request)")
+            })
+        };
+        let floor_added = self
+            .floor_verifications()
+            .map_or(String::new(), |r| format!(" = {r:.2} verifications"));
+        let beside_floor = match (self.added_cpu_us(), self.floor.added_cpu_us()) {
+            (Some(gateway), Some(floor)) => format!(
+                " sfgate's added CPU is {:.2} × the floor's ({:+.1} µs).",
+                gateway / floor.max(f64::MIN_POSITIVE),
+                gateway - floor
+            ),
+            _ => String::new(),
+        };
         format!(
             "\n## (h) First requests with distinct tokens, each used once\n\n\
              {n} JWTs (and {o} opaque tokens), {c} at a time, measured with the driver's own\n\
              client (so the rows compare with each other, not with the wrk rows above). The\n\
-             cached row ({n} requests with one token) and the distinct-JWT row are measured in\n\
-             {r} alternating rounds; CPU µs per request is the gateway's (all its threads, from\n\
-             `/proc/<pid>/task/*/schedstat`) over the same rounds.\n\n\
-             | tokens | requests/s | x cached | gateway CPU µs/request | calls at Salesforce | target |\n\
-             |---|---:|---:|---:|---:|---|\n\
-             | one cached token | {cached:.0} | 1.00 | {ccpu} | - | - |\n\
-             | distinct JWT access tokens (validated locally) | {jwt:.0} | {jr:.2} | {jcpu} | {jc} | >= 0.8x: {jm} |\n\
-             | distinct opaque tokens (userinfo, emulator latency) | {opaque:.0} | {or:.3} | - | {oc} | < 0.05x: {om} |\n\n\
+             cached rows ({n} requests with one token) and the distinct-JWT rows are measured in\n\
+             {r} alternating rounds, on sfgate and on the JWT floor (bench/driver/jwt_floor.rs: a\n\
+             thread-per-core server that hashes the token, looks it up in a plain map and, on a\n\
+             miss, parses and verifies it with sfgate's own functions; nothing else). CPU µs per\n\
+             request is the server's (sfgate: all its threads; the floor: its own threads) from\n\
+             `schedstat` over the same rounds; its user and system parts come from `stat`'s clock\n\
+             ticks (10 ms each, so only the sums over all rounds mean anything), preemptions are\n\
+             the times the scheduler took a CPU from the server's threads while they could run\n\
+             (`nonvoluntary_ctxt_switches`).\n\n\
+             | server | tokens | requests/s | x cached | CPU µs/request | user µs | system µs | preemptions/request | calls at Salesforce | target |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|---|\n\
+             | sfgate | one cached token | {cached:.0} | 1.00 | {ccpu} | {csplit} | - | - |\n\
+             | sfgate | distinct JWT access tokens (validated locally) | {jwt:.0} | {jr:.2} | {jcpu} | {jsplit} | {jc} | >= 0.8x: {jm} |\n\
+             | sfgate | distinct opaque tokens (userinfo, emulator latency) | {opaque:.0} | {or:.3} | - | - | - | - | {oc} | < 0.05x: {om} |\n\
+             | JWT floor | one cached token | {fcached:.0} | 1.00 | {fccpu} | {fcsplit} | - | - |\n\
+             | JWT floor | distinct JWT access tokens | {fjwt:.0} | {fjr:.2} | {fjcpu} | {fjsplit} | - | - |\n\n\
              Added CPU per first request with a new JWT: {added} µs{verifications} (goal <= {goal}\n\
-             verifications). {verify}\n",
+             verifications){gsplit}. The JWT floor adds {fadded} µs{floor_added}{fsplit}.{beside_floor}\n\
+             {verify}\n",
             n = self.jwt_tokens,
             o = self.opaque_tokens,
             c = CONCURRENCY,
             r = ROUNDS,
-            cached = self.cached_rps,
-            ccpu = cpu(self.cached_cpu_us),
-            jwt = self.jwt_rps,
+            cached = self.gateway.cached.rps(),
+            ccpu = cpu(self.gateway.cached.cpu_us()),
+            csplit = split(&self.gateway.cached),
+            jwt = self.gateway.jwt.rps(),
             jr = self.jwt_ratio(),
-            jcpu = cpu(self.jwt_cpu_us),
+            jcpu = cpu(self.gateway.jwt.cpu_us()),
+            jsplit = split(&self.gateway.jwt),
             jc = self.jwt_calls,
             jm = mark(self.jwt_ratio() >= 0.8),
             opaque = self.opaque_rps,
             or = self.opaque_ratio(),
             oc = self.opaque_calls,
             om = mark(self.opaque_ratio() < 0.05),
+            fcached = self.floor.cached.rps(),
+            fccpu = cpu(self.floor.cached.cpu_us()),
+            fcsplit = split(&self.floor.cached),
+            fjwt = self.floor.jwt.rps(),
+            fjr = self.floor.jwt_ratio(),
+            fjcpu = cpu(self.floor.jwt.cpu_us()),
+            fjsplit = split(&self.floor.jwt),
             added = cpu(self.added_cpu_us()),
+            gsplit = added_split(&self.gateway),
+            fadded = cpu(self.floor.added_cpu_us()),
+            fsplit = added_split(&self.floor),
             goal = VERIFY_GOAL,
         )
     }
@@ -194,34 +355,39 @@ pub(crate) async fn run(
     let cached = warm[0].clone();
     let mut failures = count_failures(http, gw, emu, &warm, 1).await;
     let jwts = super::issue_tokens_as(http, emu, jwt_count, "jwt").await?;
+    // The floor checks the same tokens (its verdicts are its own) with the emulator's key.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let floor = super::jwt_floor::start(http, emu, super::CLIENT_ID, cores).await?;
+    failures += count_failures(http, &floor, emu, &warm, 1).await;
     // The cached baseline (one token, `jwt_count` requests) and the distinct JWTs are measured in
-    // alternating rounds, so that load from other processes on a shared machine falls on both
-    // alike instead of on whichever ran at a bad moment.
+    // alternating rounds, on sfgate and on the floor, so that load from other processes on a
+    // shared machine falls on all four alike instead of on whichever ran at a bad moment.
     let chunk = jwt_count.div_ceil(ROUNDS).max(1);
     let same: Vec<String> = vec![cached; chunk];
-    let (mut cached_time, mut jwt_time, mut cached_sent) = (Duration::ZERO, Duration::ZERO, 0);
-    let (mut cached_ns, mut jwt_ns) = (Some(0u64), Some(0u64));
-    let cpu = || pid.and_then(super::process_cpu_ns);
-    let add = |sum: Option<u64>, before: Option<u64>, after: Option<u64>| {
-        Some(sum? + after?.checked_sub(before?)?)
-    };
+    let (mut gateway, mut floor_rows) = (Rows::default(), Rows::default());
+    let gateway_usage = || pid.and_then(super::Usage::of_process);
+    let floor_usage = || super::Usage::of_own_threads(super::jwt_floor::JWT_FLOOR_THREADS);
     let mut jwt_calls = 0;
     for distinct in jwts.chunks(chunk) {
-        let (started, before) = (Instant::now(), cpu());
-        failures += count_failures(http, gw, emu, &same, CONCURRENCY).await;
-        cached_ns = add(cached_ns, before, cpu());
-        cached_time += started.elapsed();
-        cached_sent += same.len();
+        failures += gateway
+            .cached
+            .measure(gateway_usage, || send_all(http, gw, emu, &same))
+            .await;
         let calls_before = total_calls(http, emu).await?;
-        let (started, before) = (Instant::now(), cpu());
-        failures += count_failures(http, gw, emu, distinct, CONCURRENCY).await;
-        jwt_ns = add(jwt_ns, before, cpu());
-        jwt_time += started.elapsed();
+        failures += gateway
+            .jwt
+            .measure(gateway_usage, || send_all(http, gw, emu, distinct))
+            .await;
         jwt_calls += total_calls(http, emu).await? - calls_before;
+        failures += floor_rows
+            .cached
+            .measure(floor_usage, || send_all(http, &floor, emu, &same))
+            .await;
+        failures += floor_rows
+            .jwt
+            .measure(floor_usage, || send_all(http, &floor, emu, distinct))
+            .await;
     }
-    let cached_rps = cached_sent as f64 / cached_time.as_secs_f64();
-    let jwt_rps = jwt_count as f64 / jwt_time.as_secs_f64();
-    let per_request = |ns: Option<u64>, n: usize| ns.map(|ns| ns as f64 / 1000.0 / n as f64);
 
     let opaque = super::issue_tokens_as(http, emu, opaque_count, "opaque").await?;
     let before = total_calls(http, emu).await?;
@@ -233,11 +399,9 @@ pub(crate) async fn run(
     Ok(JwtCase {
         jwt_tokens: jwt_count,
         opaque_tokens: opaque_count,
-        cached_rps,
-        jwt_rps,
+        gateway,
+        floor: floor_rows,
         opaque_rps,
-        cached_cpu_us: per_request(cached_ns, cached_sent),
-        jwt_cpu_us: per_request(jwt_ns, jwt_count),
         verify: openssl_verify(openssl_seconds).await,
         own_verify_us: tokio::task::spawn_blocking(move || {
             own_verify_us(usize::try_from(openssl_seconds.max(1) * 20_000).unwrap_or(20_000))
@@ -355,6 +519,19 @@ async fn count_failures(
     concurrency: usize,
 ) -> u64 {
     tokens.len() as u64 - drive(http, gw, emu, tokens, 1, concurrency).await
+}
+
+/// [`count_failures`], and how many requests were sent: for [`Phase::measure`].
+async fn send_all(
+    http: &reqwest::Client,
+    base: &str,
+    emu: &str,
+    tokens: &[String],
+) -> (u64, usize) {
+    (
+        count_failures(http, base, emu, tokens, CONCURRENCY).await,
+        tokens.len(),
+    )
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod floor_check;
 mod gateway_vs_nginx;
 mod identity_cache;
 mod jwt_case;
+mod jwt_floor;
 mod load;
 mod many_identities;
 mod nginx;
@@ -533,21 +534,7 @@ async fn run(args: Args) -> Result<Vec<String>, Failure> {
         jwt.verify_result(),
         met,
     )
-    .floor = jwt.verify.as_ref().map(|v| {
-        let own = match (jwt.own_verify_us, jwt.added_cpu_us()) {
-            (Some(own), Some(added)) => format!(
-                "; sfgate's own RS256 verification (AWS-LC, prepared key): {own:.1} µs = {:.2} verifications, so the floor of this design is {:.2}; the rest of the miss path adds {:.1} µs",
-                own / v.us(),
-                own / v.us(),
-                added - own
-            ),
-            _ => String::new(),
-        };
-        format!(
-            "one RSA-2048 verification by `openssl speed`: {:.1} µs, the ratio's denominator{own}",
-            v.us()
-        )
-    });
+    .floor = jwt.floor_result();
 
     // (r) the same cached identity with REDIS_URL set (bench/driver/redis_case.rs).
     let redis = redis_case::measure(
