@@ -357,7 +357,15 @@ pub(crate) async fn run(
     let jwts = super::issue_tokens_as(http, emu, jwt_count, "jwt").await?;
     // The floor checks the same tokens (its verdicts are its own) with the emulator's key.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let floor = super::jwt_floor::start(http, emu, super::CLIENT_ID, cores).await?;
+    let floor = super::jwt_floor::start(
+        http,
+        emu,
+        super::CLIENT_ID,
+        cores,
+        super::jwt_floor::JWT_FLOOR_THREADS,
+        Default::default(),
+    )
+    .await?;
     failures += count_failures(http, &floor, emu, &warm, 1).await;
     // The cached baseline (one token, `jwt_count` requests) and the distinct JWTs are measured in
     // alternating rounds, on sfgate and on the floor, so that load from other processes on a

@@ -11,6 +11,12 @@
 //! client and tokens, it says how much of a new JWT's added CPU any server doing this on this
 //! machine pays (the verification run in a busy process sharing its cores with the load
 //! generator) and how much is sfgate's own miss path.
+//!
+//! Started with [`Seeded`] answers, the same server is the floor of cases (a) and (b): it
+//! answers `/oauth2/healthz` with sfgate's own health body, and knows the benchmark's (opaque)
+//! token from the start with sfgate's own `/oauth2/userinfo` body as its verdict, so a cached
+//! request costs it the headers, the hash and one map lookup, and both answers carry the same
+//! bytes as sfgate's.
 
 use super::floor::start_per_core;
 use crate::Failure;
@@ -25,6 +31,16 @@ use std::sync::{Arc, Mutex};
 
 /// Thread names of the JWT floor (for its CPU time; /proc keeps 15 characters).
 pub(crate) const JWT_FLOOR_THREADS: &str = "bench-floor-jwt";
+/// Thread names of the floor of cases (a) and (b).
+pub(crate) const ANSWER_FLOOR_THREADS: &str = "bench-floor-ans";
+
+/// Answers the floor knows before any request: sfgate's health body, and verdicts (the answer
+/// body for an instance and token) it serves as cached.
+#[derive(Default)]
+pub(crate) struct Seeded {
+    pub(crate) healthz: Option<String>,
+    pub(crate) known: Vec<(String, String, String)>,
+}
 
 /// What the floor checks tokens against: one issuer, its key, the accepted client id.
 struct Checker {
@@ -33,12 +49,17 @@ struct Checker {
     client_ids: Vec<String>,
     /// Verdicts by key: the user and org of a verified token.
     known: Mutex<HashMap<[u8; 32], Arc<str>>>,
+    healthz: Option<String>,
+}
+
+fn key_of(instance: &str, token: &str) -> [u8; 32] {
+    sfgate::crypto::sha256(&[instance.as_bytes(), &[0u8], token.as_bytes()])
 }
 
 impl Checker {
     /// The answer's body for a request with `token` at `instance`, or `None` when refused.
     fn check(&self, instance: &str, token: &str) -> Option<Arc<str>> {
-        let key = sfgate::crypto::sha256(&[instance.as_bytes(), &[0u8], token.as_bytes()]);
+        let key = key_of(instance, token);
         if let Some(known) = self.known.lock().ok()?.get(&key) {
             return Some(known.clone());
         }
@@ -59,14 +80,17 @@ impl Checker {
     }
 }
 
-/// Starts the JWT floor with `threads` threads, checking tokens issued by `issuer` (the
-/// emulator's URL, which the requests also name as their instance) to `client_id`, signed with
-/// the first key of the issuer's published key set; returns its base URL.
+/// Starts the JWT floor with `threads` threads named `name`, checking tokens issued by
+/// `issuer` (the emulator's URL, which the requests also name as their instance) to
+/// `client_id`, signed with the first key of the issuer's published key set, and knowing
+/// `seeded`; returns its base URL.
 pub(crate) async fn start(
     http: &reqwest::Client,
     issuer: &str,
     client_id: &str,
     threads: usize,
+    name: &'static str,
+    seeded: Seeded,
 ) -> Result<String, Failure> {
     let keys: serde_json::Value = http
         .get(format!("{issuer}/id/keys"))
@@ -82,9 +106,16 @@ pub(crate) async fn start(
         issuer: issuer.to_string(),
         key: Rs256Key::from_jwk(n, e).map_err(|e| format!("the emulator's key: {e:?}"))?,
         client_ids: vec![client_id.to_string()],
-        known: Mutex::new(HashMap::new()),
+        known: Mutex::new(
+            seeded
+                .known
+                .into_iter()
+                .map(|(instance, token, body)| (key_of(&instance, &token), body.into()))
+                .collect(),
+        ),
+        healthz: seeded.healthz,
     });
-    start_per_core(threads, JWT_FLOOR_THREADS, move |stream| {
+    start_per_core(threads, name, move |stream| {
         let checker = checker.clone();
         async move {
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
@@ -99,6 +130,12 @@ pub(crate) async fn start(
 }
 
 fn answer(checker: &Checker, request: &Request<Incoming>) -> Response<String> {
+    if let (Some(body), "/oauth2/healthz") = (&checker.healthz, request.uri().path()) {
+        return Response::builder()
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .unwrap_or_default();
+    }
     let header = |name: &str| {
         request
             .headers()
