@@ -73,6 +73,23 @@ impl Profiles {
         identity: &Identity,
         token: &SecretString,
     ) -> Result<Arc<Profile>, SalesforceError> {
+        // A known user first, looked up by reference: the fetch's future (a Salesforce call's
+        // worth of state) and its owned key are only built when the profile is missing, which
+        // is once per user per TTL, while every new token of a known user comes here.
+        if let Some(cache) = &self.cache {
+            if let Some(profile) = cache.get(identity.user_id.as_str()).await {
+                return Ok(profile);
+            }
+        }
+        Box::pin(self.fetch(identity, token)).await
+    }
+
+    /// The profile from `userinfo`, through the cache's single-flight when there is one.
+    async fn fetch(
+        &self,
+        identity: &Identity,
+        token: &SecretString,
+    ) -> Result<Arc<Profile>, SalesforceError> {
         let fetch = async {
             let answer = self.client.userinfo(&identity.instance_url, token).await?;
             // The profile must be the token's own user: it is cached under that user's id.

@@ -498,9 +498,11 @@ impl IdentityValidator {
         jwt: Option<LocalJwt>,
     ) -> Result<TokenVerdict, SalesforceError> {
         let (method, result) = match &self.checks {
+            // The calls to Salesforce are boxed, so that a JWT checked here (no call, the
+            // common miss) does not carry an HTTP request's state in its future.
             Some(checks) if checks.mode == TokenValidation::Introspect => (
                 Method::Introspect,
-                self.fetch_introspect(checks, instance, site, token).await,
+                Box::pin(self.fetch_introspect(checks, instance, site, token)).await,
             ),
             Some(checks) if checks.mode == TokenValidation::Auto => match jwt {
                 Some(unverified) => (
@@ -509,12 +511,12 @@ impl IdentityValidator {
                 ),
                 None => (
                     Method::Userinfo,
-                    self.fetch_userinfo(instance, site, token).await,
+                    Box::pin(self.fetch_userinfo(instance, site, token)).await,
                 ),
             },
             _ => (
                 Method::Userinfo,
-                self.fetch_userinfo(instance, site, token).await,
+                Box::pin(self.fetch_userinfo(instance, site, token)).await,
             ),
         };
         let outcome = match &result {

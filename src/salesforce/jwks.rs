@@ -98,6 +98,19 @@ impl KeySets {
             self.refresh_if_stale(issuer, &keys);
             return Ok(key);
         }
+        // Boxed: the fetch (a lock, discovery and the key set over HTTP) is rare, and every
+        // first request with a new token awaits this function.
+        Box::pin(self.fetch_missing(issuer, keys, kid)).await
+    }
+
+    /// [`Self::key`] when the set held here does not have `kid`: fetched once (the first time,
+    /// or again for an unknown key id at most every `UNKNOWN_KID_INTERVAL`).
+    async fn fetch_missing(
+        &self,
+        issuer: &InstanceUrl,
+        keys: Arc<IssuerKeys>,
+        kid: &str,
+    ) -> Result<Arc<Rs256Key>, KeyError> {
         let mut state = keys.fetch.lock().await;
         // Another request may have fetched while this one waited.
         if let Some(key) = keys.lookup(kid) {
