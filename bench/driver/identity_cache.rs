@@ -120,6 +120,12 @@ pub(crate) async fn identity_cache(b: &mut Bench) -> Result<(), Failure> {
         "< 1 ms",
         format!("{added:.2} ms"),
         Some(added < 1.0),
-    );
+    )
+    .floor = Some(format!(
+        "the bare answers' floor, (b)'s p99 minus (a)'s: {:.2} ms ({:.2} against {:.2} ms)",
+        floor_b.p99_ms - floor_a.p99_ms,
+        floor_b.p99_ms,
+        floor_a.p99_ms,
+    ));
     Ok(())
 }
