@@ -419,10 +419,17 @@ impl IdentityValidator {
     ///
     /// While this replica cannot hear revocations, `None`: a JWT logged out on another replica
     /// would pass a local check until its `exp`, so it is checked at Salesforce (which the
-    /// logout revoked it at) like an opaque token.
+    /// logout revoked it at) like an opaque token. Likewise while it holds fewer revocations
+    /// than were made: a set of logouts that filled up dropped its shortest memories, and a
+    /// dropped JWT would pass again. Either way a revocation is lost here, and Salesforce
+    /// still has it.
     fn local_jwt(&self, token: &SecretString) -> Option<LocalJwt> {
         let checks = self.checks.as_ref()?;
-        if checks.mode != TokenValidation::Auto || self.ttls.outage.is_deaf() {
+        if checks.mode != TokenValidation::Auto
+            || self.ttls.outage.is_deaf()
+            || self.logged_out.forgot_any()
+            || self.store.forgot_revocations()
+        {
             return None;
         }
         jwt::recognise(token.expose_secret())

@@ -96,6 +96,16 @@ impl SharedStore {
         }
     }
 
+    /// Whether this replica dropped a revocation to make room (a flood of logouts beyond what
+    /// it holds) that would still be in force: then a token absent from its set may still be
+    /// revoked. In memory only.
+    pub fn forgot_revocations(&self) -> bool {
+        match self {
+            Self::Local => false,
+            Self::Redis(store) => store.revocations.marked.forgot_any(),
+        }
+    }
+
     /// The revocations of every replica this one holds in memory (for `/metrics`); `None`
     /// without Redis.
     pub fn revoked_figures(&self) -> Option<super::TombstoneFigures> {

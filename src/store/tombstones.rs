@@ -12,11 +12,17 @@
 //! to. When a shard is full, the entries nearest their deadline go first: their memory
 //! matters least. The common case, nothing remembered, is one atomic read and takes no lock:
 //! every request asks.
+//!
+//! A digest forgotten early is a revocation lost: a logged-out JWT would pass local validation
+//! again. So the set says until when something it forgot would still have been refused
+//! ([`Tombstones::forgot_any`]); until then, the validator does not trust its own memory of
+//! revocations and asks Salesforce, which the logout revoked the token at (as it does while
+//! revocations cannot be heard from the other replicas).
 
 use super::Digest;
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -34,6 +40,9 @@ pub struct Tombstones {
     /// Entries in all shards (expired ones not yet swept included).
     len: AtomicUsize,
     capacity_per_shard: usize,
+    /// The latest deadline among the entries forgotten before it (ms since the epoch; 0:
+    /// none), so that a lost refusal is known for as long as it mattered.
+    forgotten_until_ms: AtomicU64,
     /// Deadlines are kept as milliseconds since this instant: monotonic, and 8 bytes.
     epoch: Instant,
 }
@@ -72,6 +81,7 @@ impl Tombstones {
                 .collect(),
             len: AtomicUsize::new(0),
             capacity_per_shard: capacity.div_ceil(SHARDS),
+            forgotten_until_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -115,6 +125,13 @@ impl Tombstones {
             .deadlines
             .get(digest)
             .is_some_and(|&deadline| deadline > now)
+    }
+
+    /// Whether a digest this set forgot to make room would still be refused now: while so,
+    /// "not in the set" does not mean "not revoked". One atomic read.
+    pub fn forgot_any(&self) -> bool {
+        let until = self.forgotten_until_ms.load(Ordering::Relaxed);
+        until != 0 && self.now_ms() < until
     }
 
     /// Every digest still refused, with how long it remains so (to write them elsewhere).
@@ -183,6 +200,9 @@ impl Tombstones {
         shard.deadlines.retain(|_, deadline| *deadline > cutoff);
         let removed = len - shard.deadlines.len();
         self.len.fetch_sub(removed, Ordering::Relaxed);
+        // Every entry removed had a deadline of at most `cutoff`, and the sweep above left
+        // none already past: until `cutoff`, one of them could still be presented.
+        self.forgotten_until_ms.fetch_max(cutoff, Ordering::Relaxed);
         metrics::counter!("sfgate_tombstones_forgotten_early_total").increment(removed as u64);
     }
 

@@ -597,6 +597,67 @@ async fn a_jwt_logged_out_through_sfgate_stops_working_at_once() {
     expect_status(me(&app, &other).await, 200).await;
 }
 
+/// Logouts are remembered in a bounded set (sized by IDENTITY_CACHE_MAX); a flood of them
+/// drops the memories nearest their end. A JWT whose logout memory was dropped must stay
+/// refused: checked at Salesforce, which the logout revoked it at, never admitted again by
+/// local validation (a revocation lost is not a revocation undone).
+#[tokio::test]
+async fn a_jwt_whose_logout_a_flood_of_logouts_pushed_out_stays_refused() {
+    // The logouts' memory holds one per shard at this size, so the next logout landing in the
+    // victim's shard drops the victim's, whose end is nearest.
+    let app = TestApp::builder()
+        .env("IDENTITY_CACHE_MAX", "8")
+        .spawn()
+        .await;
+    let victim = app
+        .emulator
+        .issue_jwt(ALICE_USER)
+        .expect("alice")
+        .access_token;
+    expect_status(me(&app, &victim).await, 200).await;
+    let logout = log_out(&app, &victim).await;
+    assert!(logout.status().is_success(), "{}", logout.status());
+    assert_refused(&app, &victim, 401, "logged out").await;
+    // Issued a second later, so every other token's memory ends after the victim's.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let forgotten = |scrape: &str| metric(scrape, "sfgate_tombstones_forgotten_early_total", &[]);
+    let before = forgotten(&scrape(&app).await);
+    for _ in 0..128 {
+        let other = app
+            .emulator
+            .issue_jwt(ALICE_USER)
+            .expect("alice")
+            .access_token;
+        let logout = log_out(&app, &other).await;
+        assert!(logout.status().is_success(), "{}", logout.status());
+    }
+    // The recorder is the test process's, shared with tests running beside this one: this
+    // says the counter moved, the refusal below is what this test is for.
+    assert!(
+        forgotten(&scrape(&app).await) > before,
+        "the flood dropped no memory of a logout"
+    );
+    // Its signature and exp are still fine; the memory of its logout is gone (with 128 logouts
+    // over 8 shards, one landed in its shard but for a chance of 1 in 26 million). Salesforce
+    // says no.
+    let asked = app.emulator.calls(Endpoint::UserInfo);
+    assert_refused(&app, &victim, 401, "logout memory dropped by a flood").await;
+    assert!(app.emulator.is_revoked(&victim));
+    assert_eq!(
+        app.emulator.calls(Endpoint::UserInfo),
+        asked + 1,
+        "the JWT is checked at Salesforce while a dropped logout would still be in force"
+    );
+    // Valid JWTs are still admitted, checked there too until the dropped memories lapse.
+    let fresh = app
+        .emulator
+        .issue_jwt(ALICE_USER)
+        .expect("alice")
+        .access_token;
+    expect_status(me(&app, &fresh).await, 200).await;
+    assert_eq!(app.emulator.calls(Endpoint::UserInfo), asked + 2);
+}
+
 /// An upstream that answers with the headers it received, as JSON `{name: [values]}`.
 async fn header_echo() -> String {
     let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {

@@ -105,6 +105,56 @@ fn a_full_set_forgets_first_what_it_had_to_remember_least() {
     );
 }
 
+#[test]
+fn a_set_that_never_filled_forgot_nothing() {
+    // 25 entries per shard on average against room for 125.
+    let set = Tombstones::new(1000);
+    for n in 0..200u32 {
+        set.insert(digest(n), LONG);
+    }
+    assert!(!set.forgot_any());
+}
+
+/// A digest that lands in the same shard as `digest(0)`.
+fn shard_mate_of_zero() -> u32 {
+    let shard = |d: Digest| usize::from(d[0]) & (SHARDS - 1);
+    (1..)
+        .find(|&n| shard(digest(n)) == shard(digest(0)))
+        .unwrap_or(1)
+}
+
+/// A refusal dropped to make room is a revocation lost: the set must say so for as long as
+/// the dropped digest would have been refused, and no longer. (A set of capacity `SHARDS`
+/// holds one entry per shard, so a second entry in a shard drops the first.)
+#[test]
+fn a_full_set_says_it_forgot_for_as_long_as_the_dropped_refusal_mattered() {
+    let mate = shard_mate_of_zero();
+
+    let short = Tombstones::new(SHARDS as u64);
+    short.insert(digest(0), Duration::from_millis(300));
+    short.insert(digest(mate), LONG);
+    assert!(
+        !short.contains(&digest(0)),
+        "the nearest deadline went first"
+    );
+    assert!(short.contains(&digest(mate)));
+    assert!(short.forgot_any(), "the set must say it dropped a refusal");
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        !short.forgot_any(),
+        "once the dropped refusal would have lapsed, nothing is lost any more"
+    );
+
+    let long = Tombstones::new(SHARDS as u64);
+    long.insert(digest(0), LONG);
+    long.insert(digest(mate), LONG + Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        long.forgot_any(),
+        "a dropped refusal of an hour stays lost for that hour"
+    );
+}
+
 /// What a remembered logout costs is what lets a replica run for days at a steady rate of
 /// logouts: pinned so that a change of structure cannot quietly multiply it.
 #[test]
