@@ -75,16 +75,18 @@ pub(crate) struct Phase {
 }
 
 impl Phase {
-    /// Runs `send` (which answers how many requests failed), timing it and reading `usage`
-    /// around it.
+    /// Runs `send` (which answers how many requests failed and how many it sent), timing it
+    /// and reading `usage` around it (outside the timing: reading /proc takes time too).
     async fn measure<U, F, Fut>(&mut self, usage: U, send: F) -> u64
     where
         U: Fn() -> Option<super::Usage>,
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = (u64, usize)>,
     {
-        let (started, before) = (Instant::now(), usage());
+        let before = usage();
+        let started = Instant::now();
         let (failures, sent) = send().await;
+        self.time += started.elapsed();
         match (before, usage()) {
             (Some(before), Some(after)) if !self.read_failed => {
                 self.usage
@@ -96,7 +98,6 @@ impl Phase {
                 self.usage = None;
             }
         }
-        self.time += started.elapsed();
         self.requests += sent;
         failures
     }
