@@ -66,13 +66,24 @@ pub(crate) fn tree_ticks(pid: u32) -> Option<u64> {
 
 /// `(utime + stime, ppid)` from a /proc `stat` line (fields after the parenthesised name).
 pub(crate) fn stat_ticks(stat: &str) -> Option<(u64, u32)> {
+    let (utime, stime, ppid) = stat_times(stat)?;
+    Some((utime + stime, ppid))
+}
+
+/// `(utime, stime, ppid)` from a /proc `stat` line (fields after the parenthesised name).
+fn stat_times(stat: &str) -> Option<(u64, u64, u32)> {
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // rest[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
     let ppid = fields.get(1)?.parse().ok()?;
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime, ppid))
+    Some((utime, stime, ppid))
+}
+
+/// A `schedstat` file's first field: the thread's time on a CPU, ns.
+fn schedstat_ns(schedstat: &str) -> Option<u64> {
+    schedstat.split_whitespace().next()?.parse().ok()
 }
 
 /// CPU µs per request from tick counts before and after a run (Linux's USER_HZ is 100).
@@ -99,7 +110,7 @@ pub(crate) fn process_cpu_ns(pid: u32) -> Option<u64> {
         let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
             continue;
         };
-        sum += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        sum += schedstat_ns(&stat)?;
     }
     Some(sum)
 }
@@ -142,11 +153,10 @@ impl Usage {
             ) else {
                 continue;
             };
-            sum.run_ns += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            sum.user_ticks += fields.get(11)?.parse::<u64>().ok()?;
-            sum.system_ticks += fields.get(12)?.parse::<u64>().ok()?;
+            sum.run_ns += schedstat_ns(&schedstat)?;
+            let (utime, stime, _) = stat_times(&stat)?;
+            sum.user_ticks += utime;
+            sum.system_ticks += stime;
             sum.preempted += status
                 .lines()
                 .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))?

@@ -128,7 +128,8 @@ impl Tombstones {
     }
 
     /// Whether a digest this set forgot to make room would still be refused now: while so,
-    /// "not in the set" does not mean "not revoked". One atomic read.
+    /// "not in the set" does not mean "not revoked". One atomic read, and a clock read once
+    /// something was forgotten.
     pub fn forgot_any(&self) -> bool {
         let until = self.forgotten_until_ms.load(Ordering::Relaxed);
         until != 0 && self.now_ms() < until
