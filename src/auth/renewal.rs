@@ -153,7 +153,7 @@ impl Renewals {
                 .build(),
             store: SharedStore::Local,
             instance_policy: InstancePolicy::default(),
-            logged_out: Tombstones::new(MAX_RENEWALS),
+            logged_out: Tombstones::new(MAX_RENEWALS, "refresh_tokens"),
         }
     }
 

@@ -121,7 +121,7 @@ impl IdentityValidator {
             miss_budget: MissBudget::unlimited(),
             checks: None,
             incomplete_ttl: negative_ttl.min(ttl),
-            logged_out: Tombstones::new(max),
+            logged_out: Tombstones::new(max, "access_tokens"),
             ended: moka::sync::Cache::builder()
                 .max_capacity(max)
                 .time_to_live(ENDED_MEMORY)
@@ -145,6 +145,16 @@ impl IdentityValidator {
             outage.set_cache_ttl(ttl);
             store.on_hearing_change(move |hearing| outage.set_deaf(!hearing));
         }
+        // A token revoked on another replica is forgotten here at once, as a logout here
+        // forgets it: the mark that refuses it may be dropped to make room, and a verdict
+        // cached before must not be served again then. (Open tunnels poll the mark within a
+        // second, far sooner than a flood could drop it.)
+        if let Some(cache) = self.cache.clone() {
+            store.on_token_revoked(move |key| {
+                let cache = cache.clone();
+                Box::pin(async move { cache.invalidate(&key).await })
+            });
+        }
         if let Some(cache) = self.cache.clone() {
             // A revoked user's cached tokens are returned to be revoked as tokens (here and on
             // every replica), so that they stay refused once a new check would admit them.
@@ -157,7 +167,7 @@ impl IdentityValidator {
                         }
                     }
                 }
-                // Marked revoked, their cached verdicts are dropped on their next use.
+                // Marked revoked, and their cached verdicts forgotten, as the store hears them.
                 digests
             });
         }
@@ -230,13 +240,8 @@ impl IdentityValidator {
         // Logged out here (JWTs, and tokens a logout asked to remember: Salesforce may not have
         // confirmed their revocation) or on any replica ([store], an in-memory check, no Redis
         // round trip).
-        let logged_out_here = self.logged_out.contains(&key);
-        if logged_out_here || self.store.is_revoked(&key) {
-            if let Some(cache) = &self.cache {
-                cache.invalidate(&key).await;
-            }
-            counters.invalid.increment(1);
-            return Err(AuthError::InvalidToken("the token was logged out".into()));
+        if self.is_logged_out(&key) {
+            return Err(self.refuse_logged_out(&key).await);
         }
         let verdict = match &self.cache {
             None => {
@@ -301,6 +306,12 @@ impl IdentityValidator {
                         } else {
                             counters.cache_hit.increment(1);
                         }
+                        // Revoked while it was being checked: the revocation's eviction ran
+                        // before this verdict was cached, so it is dropped here.
+                        if matches!(result, Ok(TokenVerdict::Valid(..))) && self.is_logged_out(&key)
+                        {
+                            return Err(self.refuse_logged_out(&key).await);
+                        }
                         // `sfgate_identity_cache_entries` is set when /metrics is read, not here.
                         result.map_err(Arc::unwrap_or_clone)
                     })
@@ -338,6 +349,22 @@ impl IdentityValidator {
         }
         counters.valid.increment(1);
         Ok(identity)
+    }
+
+    /// Whether the token was logged out here (JWTs, and tokens a logout asked to remember:
+    /// Salesforce may not have confirmed their revocation) or revoked on any replica (the
+    /// store's set, an in-memory check, no Redis round trip).
+    fn is_logged_out(&self, key: &Key) -> bool {
+        self.logged_out.contains(key) || self.store.is_revoked(key)
+    }
+
+    /// Forgets the logged-out token's cached verdict, and says why it is refused.
+    async fn refuse_logged_out(&self, key: &Key) -> AuthError {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(key).await;
+        }
+        counters().invalid.increment(1);
+        AuthError::InvalidToken("the token was logged out".into())
     }
 
     /// When `user` was revoked (`sfgate revoke-user`, on any replica), if it was. In memory.

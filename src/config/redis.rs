@@ -14,10 +14,20 @@ pub struct RedisConfig {
     /// `REDIS_OUTAGE_CACHE_TTL`: while this replica cannot hear revocations, verdicts are
     /// cached no longer than this, so a logout on another replica takes effect within it.
     pub outage_cache_ttl: Duration,
+    /// `REDIS_REVOCATIONS_MAX`: how many revocations (of every replica) each replica holds in
+    /// memory and the shared log keeps. Beyond it the ones nearest their end are dropped, and
+    /// a replica that dropped one still in force checks JWTs at Salesforce until it would
+    /// have ended.
+    pub revocations_max: u64,
 }
 
 /// Default of `REDIS_OUTAGE_CACHE_TTL`, in seconds.
 const OUTAGE_CACHE_TTL_SECS: u64 = 1;
+/// Default of `REDIS_REVOCATIONS_MAX`: about 8 MiB held per replica when full.
+const REVOCATIONS_MAX: u64 = 100_000;
+/// Bounds of `REDIS_REVOCATIONS_MAX`: one per shard of the set at least; the log is read back
+/// whole on every catch-up, so not without end either.
+const REVOCATIONS_MAX_RANGE: std::ops::RangeInclusive<u64> = 8..=10_000_000;
 
 /// `REDIS_URL` (`redis://` or `rediss://`, as Heroku sets it), `REDIS_TLS_VERIFY` and
 /// `REDIS_TIMEOUT_MS`. Heroku Key-Value Store presents a self-signed certificate, so its users
@@ -33,6 +43,10 @@ pub(super) fn parse(r: &mut Reader<'_>) -> Option<RedisConfig> {
     let outage_cache_ttl = r.seconds("REDIS_OUTAGE_CACHE_TTL", OUTAGE_CACHE_TTL_SECS);
     if outage_cache_ttl > Duration::from_secs(60) {
         r.problem("REDIS_OUTAGE_CACHE_TTL", "must be 0 to 60 seconds");
+    }
+    let revocations_max = r.parse_or("REDIS_REVOCATIONS_MAX", REVOCATIONS_MAX, "a whole number");
+    if !REVOCATIONS_MAX_RANGE.contains(&revocations_max) {
+        r.problem("REDIS_REVOCATIONS_MAX", "must be between 8 and 10000000");
     }
     let raw = r.get("REDIS_URL")?;
     let raw = raw.trim();
@@ -53,6 +67,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> Option<RedisConfig> {
         url: SecretString::from(url),
         timeout: Duration::from_millis(timeout_ms),
         outage_cache_ttl,
+        revocations_max,
     })
 }
 
@@ -81,6 +96,7 @@ mod tests {
         let redis = c.redis.expect("redis");
         assert_eq!(redis.timeout, Duration::from_millis(500));
         assert_eq!(redis.outage_cache_ttl, Duration::from_secs(1));
+        assert_eq!(redis.revocations_max, 100_000);
         assert!(!redis.url.expose_secret().ends_with("#insecure"));
 
         // Heroku's self-signed certificate: verification off through a variable.
@@ -99,11 +115,13 @@ mod tests {
         env.insert("REDIS_TLS_VERIFY".into(), "maybe".into());
         env.insert("REDIS_TIMEOUT_MS".into(), "0".into());
         env.insert("REDIS_OUTAGE_CACHE_TTL".into(), "61".into());
+        env.insert("REDIS_REVOCATIONS_MAX".into(), "7".into());
         let err = Config::from_map(&env).expect_err("invalid").to_string();
         assert!(err.contains("REDIS_URL"), "{err}");
         assert!(err.contains("REDIS_TLS_VERIFY"), "{err}");
         assert!(err.contains("REDIS_TIMEOUT_MS"), "{err}");
         assert!(err.contains("REDIS_OUTAGE_CACHE_TTL"), "{err}");
+        assert!(err.contains("REDIS_REVOCATIONS_MAX"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
     }
 }

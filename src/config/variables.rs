@@ -148,6 +148,7 @@ pub const VARIABLES: &[Variable] = &[
     var(Redis, "REDIS_TLS_VERIFY", "true", "false skips checking the Redis server's certificate"),
     var(Redis, "REDIS_TIMEOUT_MS", "500", "milliseconds one Redis call may take"),
     var(Redis, "REDIS_OUTAGE_CACHE_TTL", "1", "seconds a verdict is cached while revocations cannot be heard"),
+    var(Redis, "REDIS_REVOCATIONS_MAX", "100000", "most revocations each replica holds and the shared log keeps"),
     var(Logs, "LOG_FORMAT", "text", "text or json"),
     var(Logs, "RUST_LOG", "info", "log filter (read by the logger)"),
     var(Traces, "OTEL_EXPORTER_OTLP_ENDPOINT", "unset", "collector to export traces to (OTLP/HTTP); /v1/traces is appended"),

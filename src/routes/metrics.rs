@@ -30,6 +30,8 @@ pub(super) async fn render(State(state): State<AppState>, headers: HeaderMap) ->
     for (set, figures) in state.auth.remembered_logouts() {
         metrics::gauge!("sfgate_logouts_remembered", "set" => set).set(figures.entries as f64);
         metrics::gauge!("sfgate_logouts_remembered_bytes", "set" => set).set(figures.bytes as f64);
+        metrics::gauge!("sfgate_logouts_forgotten_in_force_seconds", "set" => set)
+            .set(figures.forgotten_in_force.as_secs_f64());
     }
     crate::telemetry::allocator::record();
     (

@@ -58,7 +58,7 @@ impl RedisStore {
             timeout: config.timeout,
             connect_timeout,
             health: StoreHealth::new(),
-            revocations: Revocations::new(identity_ttl),
+            revocations: Revocations::new(identity_ttl, config.revocations_max),
             keys: KeyRing::new(session_secret, previous_secret),
             outage_cache_ttl: config.outage_cache_ttl,
         }))

@@ -36,7 +36,7 @@ use super::keys::{
     REVOCATION_SEALED_AS,
 };
 use super::redis_store::{describe, RedisStore};
-use super::revocation_cache::{now_ms, MAX_TRACKED};
+use super::revocation_cache::now_ms;
 use super::{Digest, SharedStore, StoreError};
 use crate::config::Config;
 use crate::domain::SalesforceId;
@@ -132,6 +132,17 @@ impl SharedStore {
     ) {
         if let Self::Redis(store) = self {
             let _ = store.revocations.on_user.set(Box::new(hook));
+        }
+    }
+
+    /// Registers what to do when a token is revoked on any replica (this one included):
+    /// forget what was cached for it. Without Redis, never called (a logout evicts itself).
+    pub fn on_token_revoked(
+        &self,
+        hook: impl Fn(Digest) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync + 'static,
+    ) {
+        if let Self::Redis(store) = self {
+            let _ = store.revocations.on_token.set(Box::new(hook));
         }
     }
 
@@ -271,7 +282,7 @@ async fn publish_message(
         .cmd("ZREMRANGEBYRANK")
         .arg(REVOCATION_LOG)
         .arg(0)
-        .arg(-(MAX_TRACKED as i64) - 1)
+        .arg(-i64::try_from(store.revocations.max).unwrap_or(i64::MAX) - 1)
         .ignore();
     let mut conn = store.conn();
     let (heard,): (u64,) = store.run("revoke", pipe.query_async(&mut conn)).await?;
@@ -280,13 +291,13 @@ async fn publish_message(
 
 /// Marks what a sealed message says. One that does not open is counted and ignored; one
 /// that opens but is of a kind this version does not know is ignored.
-fn apply(store: &Arc<RedisStore>, sealed: String) {
+async fn apply(store: &Arc<RedisStore>, sealed: String) {
     let Some(json) = store.keys.open("revocation", REVOCATION_SEALED_AS, sealed) else {
         return;
     };
     match serde_json::from_str::<Revoked>(&json) {
         Ok(Revoked::Token { digest, until_ms }) => match unhex(&digest) {
-            Some(digest) => store.revocations.mark(digest, until_ms),
+            Some(digest) => heard(store, digest, until_ms).await,
             None => rejected("revocation"),
         },
         Ok(Revoked::User {
@@ -294,15 +305,33 @@ fn apply(store: &Arc<RedisStore>, sealed: String) {
             at_ms,
             until_ms,
             by,
-        }) => apply_user(store, user_id, at_ms, until_ms, &by),
+        }) => apply_user(store, user_id, at_ms, until_ms, &by).await,
         Err(_) => tracing::debug!("ignored a revocation of a kind this version does not know"),
+    }
+}
+
+/// A token revoked on some replica: refused here from now on, and whatever this replica
+/// cached for it forgotten at once. Refusing it by the mark alone would not be enough: the
+/// mark can be dropped to make room (a flood of revocations), and a verdict cached before
+/// would then be served again until it expires. So no verdict outlives the news of its
+/// token's revocation here, as none outlives a logout made here.
+async fn heard(store: &RedisStore, digest: Digest, until_ms: u64) {
+    store.revocations.mark(digest, until_ms);
+    if let Some(forget) = store.revocations.on_token.get() {
+        forget(digest).await;
     }
 }
 
 /// Remembers a user's revocation (the latest, if there are several), and revokes the tokens
 /// of that user this replica knows, here at once and on every replica. The log is read again
 /// on every (re)subscription: a revocation already known is not applied twice.
-fn apply_user(store: &Arc<RedisStore>, user: SalesforceId, at_ms: u64, until_ms: u64, by: &str) {
+async fn apply_user(
+    store: &Arc<RedisStore>,
+    user: SalesforceId,
+    at_ms: u64,
+    until_ms: u64,
+    by: &str,
+) {
     let users = &store.revocations.users;
     if until_ms <= now_ms() || users.get(&user).is_some_and(|(known, _)| known >= at_ms) {
         return;
@@ -324,7 +353,7 @@ fn apply_user(store: &Arc<RedisStore>, user: SalesforceId, at_ms: u64, until_ms:
         return;
     }
     for digest in &digests {
-        store.revocations.mark(*digest, until_ms);
+        heard(store, *digest, until_ms).await;
     }
     // Another replica may have checked none of these tokens yet, or shares their verdicts.
     let store = store.clone();
@@ -382,7 +411,7 @@ async fn catch_up(store: &Arc<RedisStore>) -> bool {
         return false;
     };
     for sealed in logged {
-        apply(store, sealed);
+        apply(store, sealed).await;
     }
     true
 }
@@ -546,7 +575,7 @@ async fn listen(
                 };
                 let strong = store.upgrade()?;
                 match message.get_payload::<String>() {
-                    Ok(sealed) => apply(&strong, sealed),
+                    Ok(sealed) => apply(&strong, sealed).await,
                     Err(_) => rejected("revocation"),
                 }
             }

@@ -7,10 +7,9 @@ use crate::domain::SalesforceId;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Bounds memory (and the log) under a flood of logouts; beyond it the oldest go first.
-pub(super) const MAX_TRACKED: u64 = 100_000;
-
 type HearingHook = Box<dyn Fn(bool) + Send + Sync>;
+/// Given the digest of a token revoked on any replica, forgets what this replica cached for it.
+type TokenHook = Box<dyn Fn(Digest) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
 /// Given a revoked user and the revocation time, forgets what this replica cached for that
 /// user and answers the digests of that user's tokens it knows (to revoke as tokens).
 type UserHook = Box<dyn Fn(&SalesforceId, u64) -> Vec<Digest> + Send + Sync>;
@@ -27,6 +26,11 @@ pub(super) struct Revocations {
     pub(super) users: moka::sync::Cache<SalesforceId, (u64, u64)>,
     /// Tells the validator that a user was revoked.
     pub(super) on_user: OnceLock<UserHook>,
+    /// Tells the validator that a token was revoked on some replica.
+    pub(super) on_token: OnceLock<TokenHook>,
+    /// `REDIS_REVOCATIONS_MAX`: bounds memory (and the log) under a flood of logouts; beyond
+    /// it the ones nearest their end go first.
+    pub(super) max: u64,
     /// How long any revocation is kept at least: a verdict read from the shared level lives
     /// up to one identity TTL there and one locally.
     pub(super) min_keep: Duration,
@@ -64,19 +68,21 @@ impl moka::Expiry<SalesforceId, (u64, u64)> for UserUntilMs {
 }
 
 impl Revocations {
-    pub(super) fn new(identity_ttl: Duration) -> Self {
+    pub(super) fn new(identity_ttl: Duration, max: u64) -> Self {
         Self {
-            marked: Tombstones::new(MAX_TRACKED),
+            marked: Tombstones::new(max, "revoked_anywhere"),
             pending: moka::sync::Cache::builder()
-                .max_capacity(MAX_TRACKED)
+                .max_capacity(max)
                 .expire_after(UntilMs)
                 .build(),
             on_hearing: OnceLock::new(),
             users: moka::sync::Cache::builder()
-                .max_capacity(MAX_TRACKED)
+                .max_capacity(max)
                 .expire_after(UserUntilMs)
                 .build(),
             on_user: OnceLock::new(),
+            on_token: OnceLock::new(),
+            max,
             min_keep: (identity_ttl * 2).max(Duration::from_secs(1)),
             generation: std::sync::Mutex::new(None),
         }

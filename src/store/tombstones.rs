@@ -43,6 +43,8 @@ pub struct Tombstones {
     /// The latest deadline among the entries forgotten before it (ms since the epoch; 0:
     /// none), so that a lost refusal is known for as long as it mattered.
     forgotten_until_ms: AtomicU64,
+    /// Which set this is (`/metrics`' `set` label), for the warning a first forgetting logs.
+    name: &'static str,
     /// Deadlines are kept as milliseconds since this instant: monotonic, and 8 bytes.
     epoch: Instant,
 }
@@ -63,10 +65,14 @@ pub struct TombstoneFigures {
     pub entries: usize,
     /// The tables' allocated room, spare slots included.
     pub bytes: usize,
+    /// How much longer an entry dropped to make room would still have been refused (zero
+    /// when none would): meanwhile the set's absence of a digest proves nothing.
+    pub forgotten_in_force: Duration,
 }
 
 impl Tombstones {
-    pub fn new(capacity: u64) -> Self {
+    /// `name`: the set's name in `/metrics` and in the log.
+    pub fn new(capacity: u64, name: &'static str) -> Self {
         let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(SHARDS);
         let hasher = RandomState::new();
         Self {
@@ -82,6 +88,7 @@ impl Tombstones {
             len: AtomicUsize::new(0),
             capacity_per_shard: capacity.div_ceil(SHARDS),
             forgotten_until_ms: AtomicU64::new(0),
+            name,
             epoch: Instant::now(),
         }
     }
@@ -135,6 +142,12 @@ impl Tombstones {
         until != 0 && self.now_ms() < until
     }
 
+    /// How much longer [`Self::forgot_any`] says so.
+    pub fn forgotten_in_force(&self) -> Duration {
+        let until = self.forgotten_until_ms.load(Ordering::Relaxed);
+        Duration::from_millis(until.saturating_sub(self.now_ms()))
+    }
+
     /// Every digest still refused, with how long it remains so (to write them elsewhere).
     pub fn in_force(&self) -> Vec<(Digest, Duration)> {
         let now = self.now_ms();
@@ -153,7 +166,10 @@ impl Tombstones {
     }
 
     pub fn figures(&self) -> TombstoneFigures {
-        let mut figures = TombstoneFigures::default();
+        let mut figures = TombstoneFigures {
+            forgotten_in_force: self.forgotten_in_force(),
+            ..TombstoneFigures::default()
+        };
         for shard in self.shards.iter() {
             let shard = lock(shard);
             figures.entries += shard.deadlines.len();
@@ -203,8 +219,20 @@ impl Tombstones {
         self.len.fetch_sub(removed, Ordering::Relaxed);
         // Every entry removed had a deadline of at most `cutoff`, and the sweep above left
         // none already past: until `cutoff`, one of them could still be presented.
-        self.forgotten_until_ms.fetch_max(cutoff, Ordering::Relaxed);
+        let before = self.forgotten_until_ms.fetch_max(cutoff, Ordering::Relaxed);
         metrics::counter!("sfgate_tombstones_forgotten_early_total").increment(removed as u64);
+        // Once per stretch of forgetting, not once per entry: a flood would flood the log.
+        if before <= now {
+            tracing::warn!(
+                set = self.name,
+                capacity = self.capacity_per_shard * SHARDS,
+                in_force_for_s = (cutoff - now) / 1000,
+                "a full set of remembered logouts dropped some that are still in force; until \
+                 they would have ended, a credential it does not hold may still be revoked, so \
+                 JWTs are checked at Salesforce rather than locally (see \
+                 sfgate_logouts_forgotten_in_force_seconds)"
+            );
+        }
     }
 
     fn now_ms(&self) -> u64 {

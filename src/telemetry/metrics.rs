@@ -112,6 +112,11 @@ fn describe() {
         "sfgate_tunnels_moved_total",
         "Tunnels moved to the tunnel threads once upgraded (a tunnel to an app over TLS stays on the thread that accepted it)"
     );
+    describe_gauge!(
+        "sfgate_logouts_forgotten_in_force_seconds",
+        Unit::Seconds,
+        "How much longer a logout or revocation its set dropped to make room would still be in force, by set (0: none); meanwhile JWTs are checked at Salesforce rather than locally"
+    );
     describe_counter!(
         "sfgate_tombstones_forgotten_early_total",
         "Logouts or revocations forgotten before their time because their set was full"

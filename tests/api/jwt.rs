@@ -2,6 +2,7 @@
 //! the emulator, counting every request the emulator receives.
 
 use crate::common::*;
+use crate::helpers::log_watch::{log_text, watch};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -603,6 +604,7 @@ async fn a_jwt_logged_out_through_sfgate_stops_working_at_once() {
 /// local validation (a revocation lost is not a revocation undone).
 #[tokio::test]
 async fn a_jwt_whose_logout_a_flood_of_logouts_pushed_out_stays_refused() {
+    watch();
     // The logouts' memory holds one per shard at this size, so the next logout landing in the
     // victim's shard drops the victim's, whose end is nearest.
     let app = TestApp::builder()
@@ -636,6 +638,31 @@ async fn a_jwt_whose_logout_a_flood_of_logouts_pushed_out_stays_refused() {
     assert!(
         forgotten(&scrape(&app).await) > before,
         "the flood dropped no memory of a logout"
+    );
+    // Operators are told: how much longer a dropped logout matters (set from this gateway's
+    // state at its own scrape; a test beside it may set it from its own in between, so a few
+    // scrapes are allowed), and a warning when the set starts to forget.
+    let mut in_force = 0.0;
+    for _ in 0..5 {
+        in_force = metric(
+            &scrape(&app).await,
+            "sfgate_logouts_forgotten_in_force_seconds",
+            &[("set", "access_tokens")],
+        );
+        if in_force > 0.0 {
+            break;
+        }
+    }
+    assert!(
+        in_force > 0.0,
+        "no figure says a dropped logout still matters"
+    );
+    assert!(
+        log_text().lines().any(|line| line.contains("WARN")
+            && line.contains("dropped some that are still in force")
+            && line.contains("access_tokens")
+            && line.contains("capacity=8")),
+        "no warning that the logouts' memory started to forget"
     );
     // Its signature and exp are still fine; the memory of its logout is gone (with 128 logouts
     // over 8 shards, one landed in its shard but for a chance of 1 in 26 million). Salesforce

@@ -10,7 +10,7 @@ fn digest(n: u32) -> Digest {
 
 #[test]
 fn an_inserted_digest_is_refused_and_no_other() {
-    let set = Tombstones::new(1000);
+    let set = Tombstones::new(1000, "test");
     assert!(!set.contains(&digest(1)));
     set.insert(digest(1), LONG);
     assert!(set.contains(&digest(1)));
@@ -22,7 +22,7 @@ fn an_inserted_digest_is_refused_and_no_other() {
 
 #[test]
 fn a_digest_is_forgotten_at_its_deadline_and_not_before() {
-    let set = Tombstones::new(1000);
+    let set = Tombstones::new(1000, "test");
     set.insert(digest(1), Duration::from_millis(60));
     set.insert(digest(2), LONG);
     assert!(set.contains(&digest(1)));
@@ -33,7 +33,7 @@ fn a_digest_is_forgotten_at_its_deadline_and_not_before() {
 
 #[test]
 fn a_memory_is_only_ever_extended() {
-    let set = Tombstones::new(1000);
+    let set = Tombstones::new(1000, "test");
     set.insert(digest(1), LONG);
     set.insert(digest(1), Duration::from_millis(1));
     std::thread::sleep(Duration::from_millis(30));
@@ -50,7 +50,7 @@ fn a_memory_is_only_ever_extended() {
 
 #[test]
 fn what_is_in_force_is_listed_with_the_time_it_has_left() {
-    let set = Tombstones::new(1000);
+    let set = Tombstones::new(1000, "test");
     set.insert(digest(1), LONG);
     set.insert(digest(2), Duration::from_millis(20));
     std::thread::sleep(Duration::from_millis(40));
@@ -66,7 +66,7 @@ fn what_is_in_force_is_listed_with_the_time_it_has_left() {
 
 #[test]
 fn expired_entries_are_swept_as_the_set_grows() {
-    let set = Tombstones::new(100_000);
+    let set = Tombstones::new(100_000, "test");
     for n in 0..2000 {
         set.insert(digest(n), Duration::from_millis(20));
     }
@@ -84,7 +84,7 @@ fn expired_entries_are_swept_as_the_set_grows() {
 
 #[test]
 fn a_full_set_forgets_first_what_it_had_to_remember_least() {
-    let set = Tombstones::new(256);
+    let set = Tombstones::new(256, "test");
     // Each digest is remembered longer than the one before.
     for n in 0..5000u32 {
         set.insert(digest(n), LONG + Duration::from_secs(u64::from(n)));
@@ -108,7 +108,7 @@ fn a_full_set_forgets_first_what_it_had_to_remember_least() {
 #[test]
 fn a_set_that_never_filled_forgot_nothing() {
     // 25 entries per shard on average against room for 125.
-    let set = Tombstones::new(1000);
+    let set = Tombstones::new(1000, "test");
     for n in 0..200u32 {
         set.insert(digest(n), LONG);
     }
@@ -130,8 +130,9 @@ fn shard_mate_of_zero() -> u32 {
 fn a_full_set_says_it_forgot_for_as_long_as_the_dropped_refusal_mattered() {
     let mate = shard_mate_of_zero();
 
-    let short = Tombstones::new(SHARDS as u64);
+    let short = Tombstones::new(SHARDS as u64, "test");
     short.insert(digest(0), Duration::from_millis(300));
+    assert_eq!(short.figures().forgotten_in_force, Duration::ZERO);
     short.insert(digest(mate), LONG);
     assert!(
         !short.contains(&digest(0)),
@@ -139,13 +140,19 @@ fn a_full_set_says_it_forgot_for_as_long_as_the_dropped_refusal_mattered() {
     );
     assert!(short.contains(&digest(mate)));
     assert!(short.forgot_any(), "the set must say it dropped a refusal");
+    let in_force = short.figures().forgotten_in_force;
+    assert!(
+        in_force > Duration::ZERO && in_force <= Duration::from_millis(300),
+        "{in_force:?}: the dropped refusal's time left"
+    );
     std::thread::sleep(Duration::from_millis(400));
     assert!(
         !short.forgot_any(),
         "once the dropped refusal would have lapsed, nothing is lost any more"
     );
+    assert_eq!(short.figures().forgotten_in_force, Duration::ZERO);
 
-    let long = Tombstones::new(SHARDS as u64);
+    let long = Tombstones::new(SHARDS as u64, "test");
     long.insert(digest(0), LONG);
     long.insert(digest(mate), LONG + Duration::from_secs(1));
     std::thread::sleep(Duration::from_millis(50));
@@ -153,13 +160,14 @@ fn a_full_set_says_it_forgot_for_as_long_as_the_dropped_refusal_mattered() {
         long.forgot_any(),
         "a dropped refusal of an hour stays lost for that hour"
     );
+    assert!(long.figures().forgotten_in_force > LONG - Duration::from_secs(1));
 }
 
 /// What a remembered logout costs is what lets a replica run for days at a steady rate of
 /// logouts: pinned so that a change of structure cannot quietly multiply it.
 #[test]
 fn an_entry_costs_under_sixty_four_bytes() {
-    let set = Tombstones::new(200_000);
+    let set = Tombstones::new(200_000, "test");
     for n in 0..100_000 {
         set.insert(digest(n), LONG);
     }
@@ -171,7 +179,7 @@ fn an_entry_costs_under_sixty_four_bytes() {
 
 #[test]
 fn shards_answer_from_many_threads_at_once() {
-    let set = std::sync::Arc::new(Tombstones::new(100_000));
+    let set = std::sync::Arc::new(Tombstones::new(100_000, "test"));
     let threads: Vec<_> = (0..4u32)
         .map(|t| {
             let set = set.clone();
@@ -195,7 +203,7 @@ proptest! {
     /// set of what was inserted with a nonzero keep.
     #[test]
     fn answers_as_a_set_of_what_was_inserted(ops in prop::collection::vec((0u32..64, any::<bool>(), any::<bool>()), 0..300)) {
-        let set = Tombstones::new(10_000);
+        let set = Tombstones::new(10_000, "test");
         let mut model = HashSet::new();
         for (n, insert, zero) in ops {
             if insert {

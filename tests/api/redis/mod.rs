@@ -11,6 +11,7 @@ mod logout_renewal;
 mod outage_revocation;
 mod outages_and_renewal;
 mod renewal_primitives;
+mod revocation_heard;
 mod revoke_user;
 
 use crate::common::redis_server::RedisServer;
