@@ -4,7 +4,8 @@
 //! (`IDENTITY_CACHE_TTL`, default 60 s; a revoked token may therefore keep working that long
 //! unless it is logged out through sfgate, which evicts it). Concurrent requests with the same
 //! uncached token share one call (moka's `try_get_with`). Salesforce's "no" is cached briefly
-//! (`IDENTITY_NEGATIVE_TTL`) so a flood of bad tokens does not become a flood at Salesforce;
+//! (`IDENTITY_NEGATIVE_TTL`) so a flood of bad tokens does not become a flood at Salesforce,
+//! in a cache of its own so that it never takes a valid token's room ([`Verdicts`]);
 //! timeouts and outages are never cached. Keys are SHA-256 digests of instance and token, so
 //! the cache never holds a token.
 //!
@@ -24,6 +25,7 @@ use crate::salesforce::jwt;
 use crate::salesforce::{IdentityClient, SalesforceError};
 use crate::store::{Shared, SharedStore, SharedVerdict, TombstoneFigures, Tombstones};
 use moka::future::Cache;
+use moka::policy::EvictionPolicy;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -43,7 +45,7 @@ use verdict::{
 pub struct IdentityValidator {
     client: IdentityClient,
     readiness: Arc<Readiness>,
-    cache: Option<Cache<Key, TokenVerdict>>,
+    cache: Option<Verdicts>,
     allowed_orgs: AllowedOrgs,
     miss_budget: MissBudget,
     /// Without them every token goes to `userinfo`.
@@ -60,6 +62,50 @@ pub struct IdentityValidator {
     /// Replicas' shared state (`REDIS_URL`): revocations, and a second cache level.
     store: SharedStore,
     ttls: TokenVerdictExpiry,
+}
+
+/// The verdicts cached, kept apart by kind, so that a refusal never takes an admission's room.
+///
+/// Admissions are evicted least recently used first: a token just confirmed is in use, and a
+/// full cache that turned it away (as a frequency-based admission policy does with a
+/// newcomer) would send its next requests to Salesforce again. Only a caller with a valid
+/// token can add an admission. Refusals are what anyone can add, with made-up tokens (a JWT
+/// refused by its signature costs nothing to send), so they have their own, smaller cache,
+/// whose frequency-based policy keeps the refusals that are asked for again.
+struct Verdicts {
+    admitted: Cache<Key, TokenVerdict>,
+    refused: Cache<Key, TokenVerdict>,
+}
+
+impl Verdicts {
+    /// `max` admissions (`IDENTITY_CACHE_MAX`), and a quarter as many refusals.
+    fn new(max: u64, ttls: &TokenVerdictExpiry) -> Self {
+        Self {
+            admitted: Cache::builder()
+                .max_capacity(max)
+                .eviction_policy(EvictionPolicy::lru())
+                .expire_after(ttls.clone())
+                .build(),
+            refused: Cache::builder()
+                .max_capacity((max / 4).max(1))
+                .expire_after(ttls.clone())
+                .build(),
+        }
+    }
+}
+
+/// Why a check admitted nothing: refused (cached apart from admissions), or failed (a
+/// timeout, an outage, the client's budget spent; never cached).
+#[derive(Clone)]
+enum Unadmitted {
+    Refused(Arc<str>),
+    Failed(AuthError),
+}
+
+impl From<AuthError> for Unadmitted {
+    fn from(e: AuthError) -> Self {
+        Self::Failed(e)
+    }
 }
 
 /// However long a logout asks a token to be remembered, no longer than this: Salesforce's
@@ -106,12 +152,7 @@ impl IdentityValidator {
             invalid: negative_ttl.min(ttl),
             outage: Arc::new(Outage::default()),
         };
-        let cache = (!ttl.is_zero()).then(|| {
-            Cache::builder()
-                .max_capacity(max)
-                .expire_after(ttls.clone())
-                .build()
-        });
+        let cache = (!ttl.is_zero()).then(|| Verdicts::new(max, &ttls));
         Self {
             profiles: Profiles::new(client.clone(), ttl, max),
             client,
@@ -149,13 +190,13 @@ impl IdentityValidator {
         // forgets it: the mark that refuses it may be dropped to make room, and a verdict
         // cached before must not be served again then. (Open tunnels poll the mark within a
         // second, far sooner than a flood could drop it.)
-        if let Some(cache) = self.cache.clone() {
+        if let Some(cache) = self.cache.as_ref().map(|c| c.admitted.clone()) {
             store.on_token_revoked(move |key| {
                 let cache = cache.clone();
                 Box::pin(async move { cache.invalidate(&key).await })
             });
         }
-        if let Some(cache) = self.cache.clone() {
+        if let Some(cache) = self.cache.as_ref().map(|c| c.admitted.clone()) {
             // A revoked user's cached tokens are returned to be revoked as tokens (here and on
             // every replica), so that they stay refused once a new check would admit them.
             store.on_user_revoked(move |user, at_ms| {
@@ -253,70 +294,95 @@ impl IdentityValidator {
                     .map_err(AuthError::from)
             }
             // A hit first, without building the miss path's future.
-            Some(cache) => match cache.get(&key).await {
+            Some(Verdicts { admitted, refused }) => match admitted.get(&key).await {
                 Some(hit) if self.ttls.outage.serves(&hit) => {
                     counters.cache_hit.increment(1);
                     Ok(hit)
                 }
-                // Boxed: the miss path (Salesforce, Redis, the budget) is most of this future's
-                // state, and a hit, which never enters it, would otherwise carry (and copy) it
-                // on every request.
-                stale => {
-                    Box::pin(async {
-                        if stale.is_some() {
-                            // Admitted before this replica last became deaf: check again.
-                            cache.invalidate(&key).await;
-                        }
-                        let missed = AtomicBool::new(false);
-                        let result = cache
-                            .try_get_with(key, async {
-                                missed.store(true, Ordering::Relaxed);
-                                let generation = self.ttls.outage.generation();
-                                // A miss that may call Salesforce is charged to the client that
-                                // caused it unless it confirms a valid token. A JWT access token
-                                // checked against a cached key costs Salesforce nothing: it is not
-                                // charged, and skips the shared level (Redis) too, since checking
-                                // it here is cheaper than a round trip there.
-                                let jwt = self.local_jwt(token);
-                                let local = self.costs_no_call(instance, jwt.as_ref());
-                                let reservation = if local {
-                                    None
-                                } else {
-                                    Some(self.miss_budget.reserve()?)
-                                };
-                                // Boxed so that a cache hit does not carry a request's worth of state.
-                                let fetched = if local {
-                                    Box::pin(self.fetch(instance, site, token, jwt)).await
-                                } else {
-                                    Box::pin(self.fetch_shared(&key, instance, site, token, jwt))
+                stale => match refused.get(&key).await {
+                    Some(refusal) => {
+                        counters.cache_hit.increment(1);
+                        Ok(refusal)
+                    }
+                    // Boxed: the miss path (Salesforce, Redis, the budget) is most of this
+                    // future's state, and a hit, which never enters it, would otherwise carry
+                    // (and copy) it on every request.
+                    None => {
+                        Box::pin(async {
+                            if stale.is_some() {
+                                // Admitted before this replica last became deaf: check again.
+                                admitted.invalidate(&key).await;
+                            }
+                            let missed = AtomicBool::new(false);
+                            // Only an admission is cached here; a refusal goes to its own cache
+                            // and comes back as an error, so that every request waiting on this
+                            // check gets it.
+                            let result = admitted
+                                .try_get_with(key, async {
+                                    missed.store(true, Ordering::Relaxed);
+                                    let generation = self.ttls.outage.generation();
+                                    // A miss that may call Salesforce is charged to the client that
+                                    // caused it unless it confirms a valid token. A JWT access token
+                                    // checked against a cached key costs Salesforce nothing: it is not
+                                    // charged, and skips the shared level (Redis) too, since checking
+                                    // it here is cheaper than a round trip there.
+                                    let jwt = self.local_jwt(token);
+                                    let local = self.costs_no_call(instance, jwt.as_ref());
+                                    let reservation = if local {
+                                        None
+                                    } else {
+                                        Some(self.miss_budget.reserve()?)
+                                    };
+                                    // Boxed so that a cache hit does not carry a request's worth of state.
+                                    let fetched = if local {
+                                        Box::pin(self.fetch(instance, site, token, jwt)).await
+                                    } else {
+                                        Box::pin(
+                                            self.fetch_shared(&key, instance, site, token, jwt),
+                                        )
                                         .await
-                                };
-                                if let (Ok(TokenVerdict::Valid(..)), Some(reservation)) =
-                                    (&fetched, reservation)
-                                {
-                                    reservation.give_back();
+                                    };
+                                    if let (Ok(TokenVerdict::Valid(..)), Some(reservation)) =
+                                        (&fetched, reservation)
+                                    {
+                                        reservation.give_back();
+                                    }
+                                    match fetched.map_err(AuthError::from) {
+                                        Ok(TokenVerdict::Invalid(reason)) => {
+                                            refused
+                                                .insert(key, TokenVerdict::Invalid(reason.clone()))
+                                                .await;
+                                            Err(Unadmitted::Refused(reason))
+                                        }
+                                        Ok(valid) => Ok(valid.in_generation(generation)),
+                                        Err(e) => Err(e.into()),
+                                    }
+                                })
+                                .await;
+                            if missed.load(Ordering::Relaxed) {
+                                counters.cache_miss.increment(1);
+                            } else {
+                                counters.cache_hit.increment(1);
+                            }
+                            // Revoked while it was being checked: the revocation's eviction ran
+                            // before this verdict was cached, so it is dropped here.
+                            if matches!(result, Ok(TokenVerdict::Valid(..)))
+                                && self.is_logged_out(&key)
+                            {
+                                return Err(self.refuse_logged_out(&key).await);
+                            }
+                            // `sfgate_identity_cache_entries` is set when /metrics is read, not here.
+                            match result.map_err(Arc::unwrap_or_clone) {
+                                Ok(verdict) => Ok(verdict),
+                                Err(Unadmitted::Refused(reason)) => {
+                                    Ok(TokenVerdict::Invalid(reason))
                                 }
-                                fetched
-                                    .map(|v| v.in_generation(generation))
-                                    .map_err(AuthError::from)
-                            })
-                            .await;
-                        if missed.load(Ordering::Relaxed) {
-                            counters.cache_miss.increment(1);
-                        } else {
-                            counters.cache_hit.increment(1);
-                        }
-                        // Revoked while it was being checked: the revocation's eviction ran
-                        // before this verdict was cached, so it is dropped here.
-                        if matches!(result, Ok(TokenVerdict::Valid(..))) && self.is_logged_out(&key)
-                        {
-                            return Err(self.refuse_logged_out(&key).await);
-                        }
-                        // `sfgate_identity_cache_entries` is set when /metrics is read, not here.
-                        result.map_err(Arc::unwrap_or_clone)
-                    })
-                    .await
-                }
+                                Err(Unadmitted::Failed(e)) => Err(e),
+                            }
+                        })
+                        .await
+                    }
+                },
             },
         };
         let identity = match verdict {
@@ -361,7 +427,7 @@ impl IdentityValidator {
     /// Forgets the logged-out token's cached verdict, and says why it is refused.
     async fn refuse_logged_out(&self, key: &Key) -> AuthError {
         if let Some(cache) = &self.cache {
-            cache.invalidate(key).await;
+            cache.admitted.invalidate(key).await;
         }
         counters().invalid.increment(1);
         AuthError::InvalidToken("the token was logged out".into())
@@ -415,7 +481,7 @@ impl IdentityValidator {
         }
         self.ended.insert(key, ());
         if let Some(cache) = &self.cache {
-            cache.invalidate(&key).await;
+            cache.admitted.invalidate(&key).await;
         }
         told.await
     }
@@ -438,7 +504,10 @@ impl IdentityValidator {
     }
 
     pub fn cached_entries(&self) -> u64 {
-        self.cache.as_ref().map(|c| c.entry_count()).unwrap_or(0)
+        self.cache
+            .as_ref()
+            .map(|c| c.admitted.entry_count())
+            .unwrap_or(0)
     }
 
     /// The token as a JWT access token to check locally (`SF_TOKEN_VALIDATION=auto`), or

@@ -2,7 +2,7 @@
 //! failing closed when Salesforce misbehaves.
 
 use crate::common::*;
-use sfgate_emulator::{Endpoint, Fault};
+use sfgate_emulator::{Endpoint, Fault, TokenGrant};
 use std::time::Duration;
 
 #[tokio::test]
@@ -422,6 +422,42 @@ async fn rejected_tokens_are_cached_briefly_and_transient_failures_not_at_all() 
         200,
     )
     .await;
+}
+
+/// A full cache makes room for a token just confirmed, whatever the others' use: its next
+/// requests are served from the cache, not sent to Salesforce again until it is admitted.
+#[tokio::test]
+async fn a_full_cache_makes_room_for_a_token_at_its_first_check() {
+    let app = TestApp::builder()
+        .env("IDENTITY_CACHE_MAX", "16")
+        .spawn()
+        .await;
+    let me = |t: &TokenGrant| {
+        let (token, instance) = (t.access_token.clone(), t.instance_url.clone());
+        let app = &app;
+        async move {
+            expect_status(app.get_with_token("/api/me", &token, &instance).await, 200).await;
+        }
+    };
+    // Sixteen tokens in steady use fill the cache.
+    let regulars: Vec<TokenGrant> = (0..16).map(|_| app.tokens(ALICE.0)).collect();
+    for _ in 0..10 {
+        for t in &regulars {
+            me(t).await;
+        }
+    }
+    let newcomer = app.tokens(ALICE.0);
+    app.emulator.reset_stats();
+    for _ in 0..6 {
+        me(&newcomer).await;
+        // Time for the cache's upkeep (eviction and admission) to run between requests.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(
+        app.emulator.calls(Endpoint::UserInfo),
+        1,
+        "a newcomer to a full cache was checked at Salesforce again"
+    );
 }
 
 #[tokio::test]

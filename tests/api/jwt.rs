@@ -685,6 +685,45 @@ async fn a_jwt_whose_logout_a_flood_of_logouts_pushed_out_stays_refused() {
     assert_eq!(app.emulator.calls(Endpoint::UserInfo), asked + 2);
 }
 
+/// Refusals are what anyone can add to the cache (a JWT refused by its signature costs
+/// nothing to send and spends no budget), so they never take an admission's room: a flood of
+/// made-up tokens, each sent again and again, leaves a valid token's cached verdict in place.
+#[tokio::test]
+async fn a_flood_of_refused_tokens_never_pushes_an_admission_out_of_the_cache() {
+    let app = TestApp::builder()
+        .env("IDENTITY_CACHE_MAX", "16")
+        .spawn()
+        .await;
+    let valid = warm_up(&app).await;
+    let claims = app.emulator.jwt_claims(ALICE_USER).expect("claims");
+    let opaque = app.emulator.issue_tokens(ALICE_USER).expect("alice");
+    let opaque_me = || app.get_with_token("/api/me", &opaque.access_token, &opaque.instance_url);
+    expect_status(opaque_me().await, 200).await;
+    let asked = app.emulator.calls(Endpoint::UserInfo);
+    // Four times the cache's size in distinct forgeries, each asked for often enough that a
+    // frequency-based policy would rank it above the valid token.
+    let forged: Vec<String> = (0..64)
+        .map(|n| {
+            let mut c = claims.clone();
+            c["n"] = json!(n);
+            with_payload(&valid, &c)
+        })
+        .collect();
+    for _ in 0..20 {
+        for token in &forged {
+            expect_status(me(&app, token).await, 401).await;
+        }
+        // Time for the cache's upkeep (eviction and admission) to run.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    expect_status(opaque_me().await, 200).await;
+    assert_eq!(
+        app.emulator.calls(Endpoint::UserInfo),
+        asked,
+        "the valid token's verdict was pushed out by refusals and checked at Salesforce again"
+    );
+}
+
 /// An upstream that answers with the headers it received, as JSON `{name: [values]}`.
 async fn header_echo() -> String {
     let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
