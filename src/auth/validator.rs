@@ -294,12 +294,12 @@ impl IdentityValidator {
                     .map_err(AuthError::from)
             }
             // A hit first, without building the miss path's future.
-            Some(Verdicts { admitted, refused }) => match admitted.get(&key).await {
+            Some(verdicts) => match verdicts.admitted.get(&key).await {
                 Some(hit) if self.ttls.outage.serves(&hit) => {
                     counters.cache_hit.increment(1);
                     Ok(hit)
                 }
-                stale => match refused.get(&key).await {
+                stale => match verdicts.refused.get(&key).await {
                     Some(refusal) => {
                         counters.cache_hit.increment(1);
                         Ok(refusal)
@@ -308,79 +308,15 @@ impl IdentityValidator {
                     // future's state, and a hit, which never enters it, would otherwise carry
                     // (and copy) it on every request.
                     None => {
-                        Box::pin(async {
-                            if stale.is_some() {
-                                // Admitted before this replica last became deaf: check again.
-                                admitted.invalidate(&key).await;
-                            }
-                            let missed = AtomicBool::new(false);
-                            // Only an admission is cached here; a refusal goes to its own cache
-                            // and comes back as an error, so that every request waiting on this
-                            // check gets it.
-                            let result = admitted
-                                .try_get_with(key, async {
-                                    missed.store(true, Ordering::Relaxed);
-                                    let generation = self.ttls.outage.generation();
-                                    // A miss that may call Salesforce is charged to the client that
-                                    // caused it unless it confirms a valid token. A JWT access token
-                                    // checked against a cached key costs Salesforce nothing: it is not
-                                    // charged, and skips the shared level (Redis) too, since checking
-                                    // it here is cheaper than a round trip there.
-                                    let jwt = self.local_jwt(token);
-                                    let local = self.costs_no_call(instance, jwt.as_ref());
-                                    let reservation = if local {
-                                        None
-                                    } else {
-                                        Some(self.miss_budget.reserve()?)
-                                    };
-                                    // Boxed so that a cache hit does not carry a request's worth of state.
-                                    let fetched = if local {
-                                        Box::pin(self.fetch(instance, site, token, jwt)).await
-                                    } else {
-                                        Box::pin(
-                                            self.fetch_shared(&key, instance, site, token, jwt),
-                                        )
-                                        .await
-                                    };
-                                    if let (Ok(TokenVerdict::Valid(..)), Some(reservation)) =
-                                        (&fetched, reservation)
-                                    {
-                                        reservation.give_back();
-                                    }
-                                    match fetched.map_err(AuthError::from) {
-                                        Ok(TokenVerdict::Invalid(reason)) => {
-                                            refused
-                                                .insert(key, TokenVerdict::Invalid(reason.clone()))
-                                                .await;
-                                            Err(Unadmitted::Refused(reason))
-                                        }
-                                        Ok(valid) => Ok(valid.in_generation(generation)),
-                                        Err(e) => Err(e.into()),
-                                    }
-                                })
-                                .await;
-                            if missed.load(Ordering::Relaxed) {
-                                counters.cache_miss.increment(1);
-                            } else {
-                                counters.cache_hit.increment(1);
-                            }
-                            // Revoked while it was being checked: the revocation's eviction ran
-                            // before this verdict was cached, so it is dropped here.
-                            if matches!(result, Ok(TokenVerdict::Valid(..)))
-                                && self.is_logged_out(&key)
-                            {
-                                return Err(self.refuse_logged_out(&key).await);
-                            }
-                            // `sfgate_identity_cache_entries` is set when /metrics is read, not here.
-                            match result.map_err(Arc::unwrap_or_clone) {
-                                Ok(verdict) => Ok(verdict),
-                                Err(Unadmitted::Refused(reason)) => {
-                                    Ok(TokenVerdict::Invalid(reason))
-                                }
-                                Err(Unadmitted::Failed(e)) => Err(e),
-                            }
-                        })
-                        .await
+                        let miss = self.check_and_cache(
+                            verdicts,
+                            key,
+                            stale.is_some(),
+                            instance,
+                            site,
+                            token,
+                        );
+                        Box::pin(miss).await
                     }
                 },
             },
@@ -415,6 +351,80 @@ impl IdentityValidator {
         }
         counters.valid.increment(1);
         Ok(identity)
+    }
+
+    /// A token in neither cache: checked once for every request waiting on it (single-flight),
+    /// its admission cached, its refusal cached apart ([`Verdicts`]). `stale`: an admission
+    /// from before this replica last became deaf is cached, and is checked again.
+    async fn check_and_cache(
+        &self,
+        verdicts: &Verdicts,
+        key: Key,
+        stale: bool,
+        instance: &InstanceUrl,
+        site: Option<&SiteUrl>,
+        token: &SecretString,
+    ) -> Result<TokenVerdict, AuthError> {
+        let Verdicts { admitted, refused } = verdicts;
+        let counters = counters();
+        if stale {
+            admitted.invalidate(&key).await;
+        }
+        let missed = AtomicBool::new(false);
+        // Only an admission is cached here; a refusal goes to its own cache and comes back as
+        // an error, so that every request waiting on this check gets it.
+        let result = admitted
+            .try_get_with(key, async {
+                missed.store(true, Ordering::Relaxed);
+                let generation = self.ttls.outage.generation();
+                // A miss that may call Salesforce is charged to the client that caused it
+                // unless it confirms a valid token. A JWT access token checked against a cached
+                // key costs Salesforce nothing: it is not charged, and skips the shared level
+                // (Redis) too, since checking it here is cheaper than a round trip there.
+                let jwt = self.local_jwt(token);
+                let local = self.costs_no_call(instance, jwt.as_ref());
+                let reservation = if local {
+                    None
+                } else {
+                    Some(self.miss_budget.reserve()?)
+                };
+                // Boxed so that a cache hit does not carry a request's worth of state.
+                let fetched = if local {
+                    Box::pin(self.fetch(instance, site, token, jwt)).await
+                } else {
+                    Box::pin(self.fetch_shared(&key, instance, site, token, jwt)).await
+                };
+                if let (Ok(TokenVerdict::Valid(..)), Some(reservation)) = (&fetched, reservation) {
+                    reservation.give_back();
+                }
+                match fetched.map_err(AuthError::from) {
+                    Ok(TokenVerdict::Invalid(reason)) => {
+                        refused
+                            .insert(key, TokenVerdict::Invalid(reason.clone()))
+                            .await;
+                        Err(Unadmitted::Refused(reason))
+                    }
+                    Ok(valid) => Ok(valid.in_generation(generation)),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await;
+        if missed.load(Ordering::Relaxed) {
+            counters.cache_miss.increment(1);
+        } else {
+            counters.cache_hit.increment(1);
+        }
+        // Revoked while it was being checked: the revocation's eviction ran before this verdict
+        // was cached, so it is dropped here.
+        if matches!(result, Ok(TokenVerdict::Valid(..))) && self.is_logged_out(&key) {
+            return Err(self.refuse_logged_out(&key).await);
+        }
+        // `sfgate_identity_cache_entries` is set when /metrics is read, not here.
+        match result.map_err(Arc::unwrap_or_clone) {
+            Ok(verdict) => Ok(verdict),
+            Err(Unadmitted::Refused(reason)) => Ok(TokenVerdict::Invalid(reason)),
+            Err(Unadmitted::Failed(e)) => Err(e),
+        }
     }
 
     /// Whether the token was logged out here (JWTs, and tokens a logout asked to remember:
