@@ -22,6 +22,7 @@
 //! with a key derived from it, bound to its key name. A value that does not open is a miss.
 //! Nothing secret is stored in clear, and nothing planted in Redis is believed.
 
+mod eviction_policy;
 pub mod identity_cache;
 mod keys;
 pub mod login_state;

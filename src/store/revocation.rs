@@ -545,6 +545,8 @@ async fn subscribe_forever(store: Weak<RedisStore>) {
         if catch_up(&strong).await {
             strong.set_hearing(true);
         }
+        // Once per subscription: a Redis replaced or reconfigured meanwhile is read again.
+        super::eviction_policy::report(&strong).await;
         let timeout = strong.timeout;
         drop(strong);
         let reason = listen(&store, pubsub, timeout).await;

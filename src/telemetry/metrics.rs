@@ -104,6 +104,10 @@ fn describe() {
         Unit::Bytes,
         "Memory the sets of sfgate_logouts_remembered take"
     );
+    describe_gauge!(
+        "sfgate_redis_may_evict",
+        "1 when Redis has a memory limit and an evicting maxmemory-policy (it may delete sfgate's keys when full), 0 when not; read at each subscription"
+    );
     describe_counter!(
         "sfgate_revocation_log_rewrites_total",
         "Times this replica found Redis had lost the revocation log and wrote back the revocations it holds"

@@ -6,6 +6,7 @@
 //! fail instead (see tests/common/redis_server.rs).
 
 mod authenticity;
+mod eviction_policy;
 mod logins_and_verdicts;
 mod logout_renewal;
 mod outage_revocation;
