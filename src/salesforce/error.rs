@@ -30,6 +30,14 @@ pub enum SalesforceError {
 }
 
 impl SalesforceError {
+    /// Whether Salesforce answered that it does not know the token (`invalid_token`, or the
+    /// revocation endpoint's `unsupported_token_type`): already revoked, expired or never
+    /// issued. Any other error leaves open whether the token is still honoured there.
+    pub fn is_unknown_token(&self) -> bool {
+        matches!(self, Self::Rejected { error, .. }
+            if error == "invalid_token" || error == "unsupported_token_type")
+    }
+
     pub fn from_reqwest(e: &reqwest::Error) -> Self {
         if e.is_timeout() {
             Self::Timeout

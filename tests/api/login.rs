@@ -658,6 +658,35 @@ async fn logout_clears_local_state_and_says_so_when_revocation_fails() {
     );
 }
 
+/// A session whose refresh token Salesforce did not revoke (it did not answer in time) is not
+/// reported as logged out at Salesforce because its access token's revocation went through
+/// afterwards: the refresh token may still be honoured there.
+#[tokio::test]
+async fn a_session_logout_whose_refresh_token_revocation_timed_out_says_so() {
+    let app = TestApp::builder().spawn().await;
+    let browser = browser_client();
+    expect_status(app.login(&browser, ALICE).await, 303).await;
+    app.emulator.reset_stats();
+    app.emulator.set_fault_for(Endpoint::Revoke, Fault::Hang);
+    let logout = tokio::spawn({
+        let (browser, url) = (browser.clone(), app.url("/oauth2/logout"));
+        async move { browser.post(url).header("accept", "text/html").send().await }
+    });
+    // The refresh token's revocation is under way and will time out; the access token's,
+    // asked next, is answered.
+    while app.emulator.calls(Endpoint::Revoke) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    app.emulator.set_fault_for(Endpoint::Revoke, Fault::None);
+    let r = logout.await.expect("task").expect("logout");
+    assert_eq!(location(r.headers()), "/?logout=revocation_failed");
+    assert_eq!(
+        app.emulator.calls(Endpoint::Revoke),
+        2,
+        "the access token is revoked all the same"
+    );
+}
+
 #[tokio::test]
 async fn password_flow_is_off_by_default_and_never_takes_credentials_in_the_url() {
     let app = TestApp::builder().spawn().await;

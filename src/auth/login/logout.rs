@@ -21,6 +21,7 @@ use crate::auth::origin::require_same_origin;
 use crate::auth::session::{now_secs, Session};
 use crate::auth::{extract_credentials, CredentialSource, Credentials, MAX_LOGOUT_MEMORY};
 use crate::domain::ReturnTo;
+use crate::salesforce::SalesforceError;
 use crate::store::Shared;
 use axum::http::HeaderMap;
 use secrecy::SecretString;
@@ -116,7 +117,9 @@ impl Login {
             // No session and no token (or none we can read): nothing of ours to revoke, except a
             // refresh token sent alone.
             if let Some(rt) = body_refresh {
-                self.revoke(&rt, TokenKind::RefreshToken, &mut outcome)
+                // Recorded in `outcome` either way.
+                let _ = self
+                    .revoke(&rt, TokenKind::RefreshToken, &mut outcome)
                     .await;
             }
             return outcome;
@@ -133,10 +136,13 @@ impl Login {
                     .await
             }
             _ => {
-                self.revoke(&credentials.token, TokenKind::AccessToken, &mut outcome)
+                // Each recorded in `outcome` either way.
+                let _ = self
+                    .revoke(&credentials.token, TokenKind::AccessToken, &mut outcome)
                     .await;
                 if let Some(rt) = body_refresh {
-                    self.revoke(&rt, TokenKind::RefreshToken, &mut outcome)
+                    let _ = self
+                        .revoke(&rt, TokenKind::RefreshToken, &mut outcome)
                         .await;
                 }
             }
@@ -189,46 +195,54 @@ impl Login {
     }
 
     /// A browser session's logout: its refresh token, which revokes every access token issued from
-    /// it; if that fails (it may already be gone), its access token.
+    /// it. If Salesforce says it does not know the refresh token (already revoked or expired),
+    /// its access token instead, and the logout is complete if that is confirmed. If Salesforce
+    /// could not answer (a timeout, a 5xx, a refused connection) or refused for another reason,
+    /// the refresh token may still be honoured there: the access token is revoked all the same,
+    /// but the logout says the revocation failed, whatever became of the access token.
     async fn revoke_session(
         &self,
         refresh_token: &SecretString,
         access_token: &SecretString,
         outcome: &mut Revocation,
     ) {
-        if self
+        let gone = match self
             .revoke(refresh_token, TokenKind::RefreshToken, outcome)
             .await
         {
-            outcome.revoked.push(TokenKind::AccessToken);
-            return;
-        }
+            Ok(()) => {
+                outcome.revoked.push(TokenKind::AccessToken);
+                return;
+            }
+            Err(e) => e.is_unknown_token(),
+        };
         let failure = outcome.failure.take();
-        if !self
+        let access = self
             .revoke(access_token, TokenKind::AccessToken, outcome)
-            .await
-        {
-            outcome.failure = outcome.failure.take().or(failure);
+            .await;
+        if !gone || access.is_err() {
+            outcome.failure = failure.or(outcome.failure.take());
         }
     }
 
-    /// One revocation at Salesforce, recorded in `outcome`; `true` when Salesforce confirmed it.
+    /// One revocation at Salesforce, recorded in `outcome`; `Err` with Salesforce's refusal or
+    /// failure when it was not confirmed.
     async fn revoke(
         &self,
         token: &SecretString,
         kind: TokenKind,
         outcome: &mut Revocation,
-    ) -> bool {
+    ) -> Result<(), SalesforceError> {
         match self.auth().oauth().revoke(token).await {
             Ok(()) => {
                 tracing::info!(token = ?kind, "logout revoked the token at Salesforce");
                 outcome.revoked.push(kind);
-                true
+                Ok(())
             }
             Err(e) => {
                 tracing::warn!(token = ?kind, error = %e, "logout could not revoke the token at Salesforce");
                 outcome.failure.get_or_insert_with(|| e.to_string());
-                false
+                Err(e)
             }
         }
     }
