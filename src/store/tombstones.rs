@@ -226,11 +226,11 @@ impl Tombstones {
             tracing::warn!(
                 set = self.name,
                 capacity = self.capacity_per_shard * SHARDS,
-                in_force_for_s = (cutoff - now) / 1000,
+                in_force_for_s = cutoff.saturating_sub(now) / 1000,
                 "a full set of remembered logouts dropped some that are still in force; until \
-                 they would have ended, a credential it does not hold may still be revoked, so \
-                 JWTs are checked at Salesforce rather than locally (see \
-                 sfgate_logouts_forgotten_in_force_seconds)"
+                 they would have ended, a credential it does not hold may still be logged out \
+                 (for access tokens, JWTs are checked at Salesforce rather than locally \
+                 meanwhile; see sfgate_logouts_forgotten_in_force_seconds and docs/sessions.md)"
             );
         }
     }

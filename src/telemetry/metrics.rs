@@ -119,7 +119,7 @@ fn describe() {
     describe_gauge!(
         "sfgate_logouts_forgotten_in_force_seconds",
         Unit::Seconds,
-        "How much longer a logout or revocation its set dropped to make room would still be in force, by set (0: none); meanwhile JWTs are checked at Salesforce rather than locally"
+        "How much longer a logout or revocation its set dropped to make room would still be in force, by set (0: none); while access_tokens or revoked_anywhere is above 0, JWTs are checked at Salesforce rather than locally"
     );
     describe_counter!(
         "sfgate_tombstones_forgotten_early_total",
