@@ -190,18 +190,17 @@ impl IdentityValidator {
         // forgets it: the mark that refuses it may be dropped to make room, and a verdict
         // cached before must not be served again then. (Open tunnels poll the mark within a
         // second, far sooner than a flood could drop it.)
-        if let Some(cache) = self.cache.as_ref().map(|c| c.admitted.clone()) {
+        if let Some(admitted) = self.cache.as_ref().map(|c| c.admitted.clone()) {
+            let forget = admitted.clone();
             store.on_token_revoked(move |key| {
-                let cache = cache.clone();
+                let cache = forget.clone();
                 Box::pin(async move { cache.invalidate(&key).await })
             });
-        }
-        if let Some(cache) = self.cache.as_ref().map(|c| c.admitted.clone()) {
             // A revoked user's cached tokens are returned to be revoked as tokens (here and on
             // every replica), so that they stay refused once a new check would admit them.
             store.on_user_revoked(move |user, at_ms| {
                 let mut digests = Vec::new();
-                for (key, verdict) in cache.iter() {
+                for (key, verdict) in admitted.iter() {
                     if let TokenVerdict::Valid(confirmed, ..) = &verdict {
                         if confirmed.user_id == *user && confirmed.checked_at_ms() < at_ms {
                             digests.push(*key);

@@ -138,14 +138,16 @@ impl Tombstones {
     /// "not in the set" does not mean "not revoked". One atomic read, and a clock read once
     /// something was forgotten.
     pub fn forgot_any(&self) -> bool {
-        let until = self.forgotten_until_ms.load(Ordering::Relaxed);
-        until != 0 && self.now_ms() < until
+        !self.forgotten_in_force().is_zero()
     }
 
-    /// How much longer [`Self::forgot_any`] says so.
+    /// How much longer [`Self::forgot_any`] says so. The clock is read only once something
+    /// was forgotten.
     pub fn forgotten_in_force(&self) -> Duration {
-        let until = self.forgotten_until_ms.load(Ordering::Relaxed);
-        Duration::from_millis(until.saturating_sub(self.now_ms()))
+        match self.forgotten_until_ms.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            until => Duration::from_millis(until.saturating_sub(self.now_ms())),
+        }
     }
 
     /// Every digest still refused, with how long it remains so (to write them elsewhere).

@@ -53,11 +53,7 @@ async fn a_token_revoked_elsewhere_stays_refused_when_a_flood_drops_its_revocati
     assert_eq!(answer["replicas"], "published", "{answer}");
     emulator.set_fault_for(Endpoint::Revoke, Fault::None);
     assert!(!emulator.is_revoked(&last.access_token));
-    let started = Instant::now();
-    while replicas.me(1, &last.access_token, &last.instance_url).await != 401 {
-        assert!(started.elapsed() < PATIENCE, "replica 1 never heard");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    refused_once_heard(&replicas, &last).await;
 
     // With 130 revocations over 8 shards, one landed after each victim's in its shard (but
     // for a chance of 1 in 26 million each): replica 1 no longer holds their revocations in
@@ -129,15 +125,7 @@ async fn a_check_in_flight_when_the_revocation_is_heard_does_not_admit() {
     }
     // The channel is ordered: once the sentinel (checked locally) is refused, replica 1 has
     // heard the victim's revocation too, before Salesforce answers.
-    let started = Instant::now();
-    while replicas
-        .me(1, &sentinel.access_token, &sentinel.instance_url)
-        .await
-        != 401
-    {
-        assert!(started.elapsed() < PATIENCE, "replica 1 never heard");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    refused_once_heard(&replicas, &sentinel).await;
     assert!(
         !in_flight.is_finished(),
         "the check at Salesforce answered before the revocation was heard"
@@ -156,4 +144,19 @@ async fn a_check_in_flight_when_the_revocation_is_heard_does_not_admit() {
             .await,
         401
     );
+}
+
+/// Waits until replica 1 refuses `logged_out`, a token whose logout on replica 0 only the
+/// revocation message can make it refuse (Salesforce did not confirm it, or it is checked
+/// locally). The channel is ordered: every revocation published before it is heard too.
+async fn refused_once_heard(replicas: &Replicas, logged_out: &sfgate_emulator::TokenGrant) {
+    let started = Instant::now();
+    while replicas
+        .me(1, &logged_out.access_token, &logged_out.instance_url)
+        .await
+        != 401
+    {
+        assert!(started.elapsed() < PATIENCE, "replica 1 never heard");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
