@@ -50,26 +50,33 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
     built(state, extra).0
 }
 
-/// The application as the serving threads take it: the router, and in gateway mode (unless
+/// The application as the serving threads take it: the router, and (unless
 /// `HTTP1_FAST_PATH` is off or traces are exported) the HTTP/1.1 fast path in front of it,
-/// which answers proxied requests through the same middleware and proxy without the router
-/// (`crate::server::fast_path`). Only for the application alone: routes added with
-/// [`app_with_routes`] are the router's, and the fast path would not know them.
+/// which answers bodiless `GET` and `HEAD` requests without hyper's server: sfgate's own
+/// routes through the router, and in gateway mode the app's paths through the same middleware
+/// and proxy without the router (`crate::server::fast_path`). Only for the application alone:
+/// the fast path is handed this router, not one with routes of your own ([`app_with_routes`]),
+/// which keep to [`serve`].
 pub fn served(state: AppState) -> Served {
     let fast = state.config.server.http1_fast_path
         && crate::telemetry::spans::request_tracing(&state.config).is_none();
     let (router, gateway) = built(state.clone(), Router::new());
-    match gateway.filter(|_| fast) {
+    if !fast {
+        return Served::from(router);
+    }
+    let fast_path = match gateway {
         Some(gateway) => {
-            let service = Middleware::new(&state).layer(proxy::service(gateway.clone()));
+            let proxy = Middleware::new(&state).layer(proxy::service(gateway.clone()));
             let is_own = Arc::new(move |path: &str| (gateway.is_own)(path));
-            Served::with_fast_path(
-                router,
-                FastPath::new(is_own, tower::util::BoxCloneService::new(service)),
+            FastPath::with_gateway(
+                router.clone(),
+                is_own,
+                tower::util::BoxCloneService::new(proxy),
             )
         }
-        None => Served::from(router),
-    }
+        None => FastPath::new(router.clone()),
+    };
+    Served::with_fast_path(router, fast_path)
 }
 
 /// The router, and the gateway it proxies for in gateway mode.

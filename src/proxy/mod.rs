@@ -119,9 +119,9 @@ fn opened(
     request: Request,
     via: Via,
 ) -> Result<(Parts, Body, Option<HeaderValue>), Response> {
-    // The fast path takes only paths that are not sfgate's own, read with this same function
-    // on this same path (`server::fast_path`'s rule): asked again, it would only cost a scan
-    // of the route table per request.
+    // The fast path calls the proxy only for paths that are not sfgate's own, read with this
+    // same function on this same path (`server::fast_path::FastPath`; the others go to the
+    // router): asked again, it would only cost a scan of the route table per request.
     if via == Via::Router && (gw.is_own)(request.uri().path()) {
         return Err(crate::error::not_found());
     }

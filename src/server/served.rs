@@ -1,5 +1,5 @@
-//! What the serving threads serve: the application's router, and in gateway mode the HTTP/1.1
-//! fast path in front of it.
+//! What the serving threads serve: the application's router, and (unless it is off) the
+//! HTTP/1.1 fast path in front of it.
 
 use super::fast_path::FastPath;
 use axum::Router;

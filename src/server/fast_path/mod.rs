@@ -1,17 +1,19 @@
-//! The HTTP/1.1 fast path of gateway mode: a connection is first read by sfgate's own
-//! HTTP/1.1 code, which answers the requests it takes ([`request`] says which: bodiless `GET`
-//! and `HEAD` requests for the upstream app, the bulk of what a gateway serves) through the
-//! same middleware and proxy as the router's fallback, and writes the answer as hyper would
-//! ([`answer`]). At the first request it does not take, the connection and every byte read
-//! from it go to the general server (hyper, the router) for the rest of the connection's life.
+//! The HTTP/1.1 fast path: a connection is first read by sfgate's own HTTP/1.1 code, which
+//! answers the requests it takes ([`request`] says which: bodiless `GET` and `HEAD` requests,
+//! the bulk of what a gateway, a forward-auth endpoint and a health check serve) and writes the
+//! answer as hyper would ([`answer`]). A request for the upstream app (gateway mode, a path
+//! that is not sfgate's own) goes through sfgate's middleware to the proxy directly; any other
+//! goes to the router, with the same middleware, as the general server would hand it. At the
+//! first request it does not take, the connection and every byte read from it go to the
+//! general server (hyper, the router) for the rest of the connection's life.
 //!
 //! Why: measured on the benchmark's two cores, hyper's server and axum's router cost a
 //! proxied request more than the request's own work (sfgate's identity check, header rewrite
 //! and bookkeeping), and a path that reads heads in place without them is what reaches
 //! nginx's rate (docs/benchmark.md, the raw floors). Why not all requests: request bodies,
-//! upgrades, HTTP/2 and sfgate's own pages are where framing and protocol rules are subtle;
-//! hyper keeps them, and the fast path's rule is one of shape, decided before any of the
-//! request is acted on, so a request is answered by exactly one of the two.
+//! upgrades and HTTP/2 are where framing and protocol rules are subtle; hyper keeps them, and
+//! the fast path's rule is one of shape, decided before any of the request is acted on, so a
+//! request is answered by exactly one of the two.
 //!
 //! What the general server promises holds here too: the header-read deadline (a head must
 //! arrive within `HEADER_READ_TIMEOUT` of the wait for it starting, which also closes idle
@@ -26,7 +28,9 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::response::Response;
+use axum::Router;
 use bytes::{Bytes, BytesMut};
+use futures_util::future::Either;
 use request::Read;
 use std::convert::Infallible;
 use std::future::Future;
@@ -45,20 +49,56 @@ use tower::{Service, ServiceExt};
 /// The proxy inside sfgate's middleware, as the fast path calls it.
 pub type Proxy = BoxCloneService<Request<Body>, Response, Infallible>;
 
-/// Whether a path is one of sfgate's own routes (the router's, never the fast path's).
+/// Whether a path is one of sfgate's own routes (the router's, never the proxy's).
 pub type IsOwn = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
-/// What the fast path needs: which paths are sfgate's own, and the proxy wrapped in the same
-/// middleware the router's requests pass.
+/// Where the fast path sends the requests it takes: the router with sfgate's middleware (its
+/// own routes, and everything when sfgate is the whole site), and in gateway mode the proxy,
+/// wrapped in the same middleware, for every path that is not sfgate's own.
 #[derive(Clone)]
 pub struct FastPath {
-    is_own: IsOwn,
-    proxy: Proxy,
+    router: Router,
+    gateway: Option<(IsOwn, Proxy)>,
 }
 
 impl FastPath {
-    pub fn new(is_own: IsOwn, proxy: Proxy) -> Self {
-        Self { is_own, proxy }
+    /// Every request taken goes to `router`.
+    pub fn new(router: Router) -> Self {
+        Self {
+            router,
+            gateway: None,
+        }
+    }
+
+    /// Requests for paths `is_own` does not claim go to `proxy` rather than the router, whose
+    /// fallback would call the same proxy after routing the request through its table.
+    pub fn with_gateway(router: Router, is_own: IsOwn, proxy: Proxy) -> Self {
+        Self {
+            router,
+            gateway: Some((is_own, proxy)),
+        }
+    }
+
+    /// The answer to `request`, from the proxy or the router.
+    async fn answer(&mut self, request: Request<Body>) -> Response {
+        let answered = match &mut self.gateway {
+            Some((is_own, proxy)) if !is_own(request.uri().path()) => proxy
+                .ready()
+                .await
+                .map(|proxy| proxy.call(request))
+                .map(Either::Left),
+            _ => ServiceExt::<Request<Body>>::ready(&mut self.router)
+                .await
+                .map(|router| router.call(request))
+                .map(Either::Right),
+        };
+        match answered {
+            Ok(answered) => match answered.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            },
+            Err(never) => match never {},
+        }
     }
 }
 
@@ -84,7 +124,7 @@ pub(super) async fn serve(
     header_read_timeout: Duration,
     stopping: &mut watch::Receiver<bool>,
 ) -> Outcome {
-    let FastPath { is_own, mut proxy } = fast;
+    let mut fast = fast;
     let mut input = BytesMut::new();
     let mut out = Vec::new();
     let mut lines = Vec::new();
@@ -108,7 +148,7 @@ pub(super) async fn serve(
             let read = if input.is_empty() {
                 Read::Partial
             } else {
-                request::read(&mut input, &*is_own, &mut lines)
+                request::read(&mut input, &mut lines)
             };
             match read {
                 Read::Taken(taken) => break taken,
@@ -133,10 +173,7 @@ pub(super) async fn serve(
         let method = taken.request.method().clone();
         let mut request = taken.request;
         request.extensions_mut().insert(ConnectInfo(remote));
-        let answered = match proxy.ready().await {
-            Ok(ready) => ready.call(request),
-            Err(never) => match never {},
-        };
+        let answered = fast.answer(request);
         let Some(response) = unless_closed(&mut stream, &mut input, answered).await else {
             // The client closed its side: as the general server does, the request is
             // dropped (the upstream call with it) and nothing is answered.
@@ -160,7 +197,7 @@ pub(super) async fn serve(
 async fn unless_closed(
     stream: &mut TcpStream,
     input: &mut BytesMut,
-    answered: impl std::future::Future<Output = Result<Response, Infallible>>,
+    answered: impl std::future::Future<Output = Response>,
 ) -> Option<Response> {
     // A close the runtime has already seen (a client that sent its request and ended its
     // side at once) drops the request before it starts, as hyper's server, which reads the
@@ -172,10 +209,7 @@ async fn unless_closed(
     loop {
         tokio::select! {
             biased;
-            response = &mut answered => {
-                let Ok(response) = response;
-                return Some(response);
-            }
+            response = &mut answered => return Some(response),
             readable = stream.readable(), if input.is_empty() => {
                 if readable.is_err() {
                     return None;

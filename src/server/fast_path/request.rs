@@ -5,7 +5,7 @@
 //! server, which then sees the connection exactly as the client sent it. So only what the
 //! fast path's code is sure to read exactly as hyper reads it is taken:
 //!
-//! - HTTP/1.1, `GET` or `HEAD`, an origin-form target (`/…`), a path that is not sfgate's own;
+//! - HTTP/1.1, `GET` or `HEAD`, an origin-form target (`/…`);
 //! - no request body and nothing that could announce one: no `Content-Length` and no
 //!   `Transfer-Encoding` header (so no framing can be read two ways), no `Expect`;
 //! - no protocol change: no `Upgrade` (WebSockets are the general server's, which tunnels
@@ -62,8 +62,6 @@ pub(super) enum Why {
     Body,
     /// `Upgrade` or `TE`: a protocol change, or trailers asked for.
     Upgrade,
-    /// One of sfgate's own paths (the router's).
-    OwnPath,
 }
 
 impl Why {
@@ -75,7 +73,6 @@ impl Why {
             Self::Target => "target",
             Self::Body => "body",
             Self::Upgrade => "upgrade",
-            Self::OwnPath => "own_path",
         }
     }
 }
@@ -91,9 +88,8 @@ pub(super) struct Taken {
 type Lines = Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>;
 
 /// Reads one request head from the front of `input` and decides whether the fast path takes
-/// it ([the rule](self)); `is_own` says whether a path is one of sfgate's own routes.
-/// `lines` is scratch space kept between requests.
-pub(super) fn read(input: &mut BytesMut, is_own: &dyn Fn(&str) -> bool, lines: &mut Lines) -> Read {
+/// it ([the rule](self)). `lines` is scratch space kept between requests.
+pub(super) fn read(input: &mut BytesMut, lines: &mut Lines) -> Read {
     // Not initialised first: 100 empty lines are 3 KiB to fill per request.
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
@@ -156,17 +152,13 @@ pub(super) fn read(input: &mut BytesMut, is_own: &dyn Fn(&str) -> bool, lines: &
         lines.push((name, value));
     }
     let head = input.split_to(used).freeze();
-    let why = match build(&head, method, target, lines) {
-        Some(request) if !is_own(request.uri().path()) => {
-            return Read::Taken(Taken { request, close })
-        }
-        Some(_) => Why::OwnPath,
-        None => Why::Head,
-    };
+    if let Some(request) = build(&head, method, target, lines) {
+        return Read::Taken(Taken { request, close });
+    }
     // Nothing was acted on: the head goes back in front of what follows it.
     let rest = std::mem::replace(input, BytesMut::from(&head[..]));
     input.extend_from_slice(&rest);
-    Read::NotOurs(why)
+    Read::NotOurs(Why::Head)
 }
 
 /// The request as hyper would build it from the same head, or `None` where hyper would refuse
@@ -207,11 +199,7 @@ mod tests {
 
     fn read_bytes(bytes: &[u8]) -> (Read, BytesMut) {
         let mut input = BytesMut::from(bytes);
-        let read = read(
-            &mut input,
-            &|path| path.starts_with("/oauth2"),
-            &mut Vec::new(),
-        );
+        let read = read(&mut input, &mut Vec::new());
         (read, input)
     }
 
@@ -289,7 +277,6 @@ mod tests {
             (b"OPTIONS * HTTP/1.1\r\n\r\n", Why::Method),
             (b"DELETE /x HTTP/1.1\r\n\r\n", Why::Method),
             (b"get / HTTP/1.1\r\n\r\n", Why::Method),
-            (b"GET /oauth2/start HTTP/1.1\r\n\r\n", Why::OwnPath),
             (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", Why::Version),
             (b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", Why::Head),
             (b"GET /\x7f HTTP/1.1\r\n\r\n", Why::Head),
@@ -430,7 +417,6 @@ mod tests {
                         let request = taken.request;
                         prop_assert!(request.method() == Method::GET || request.method() == Method::HEAD);
                         prop_assert!(request.uri().path().starts_with('/'));
-                        prop_assert!(!request.uri().path().starts_with("/oauth2"));
                         for refused in ["content-length", "transfer-encoding", "expect", "upgrade", "te"] {
                             prop_assert!(!request.headers().contains_key(refused), "{}", refused);
                         }

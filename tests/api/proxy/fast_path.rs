@@ -118,6 +118,46 @@ async fn the_fast_path_answers_every_request_as_the_general_server_does() {
     }
 }
 
+/// When sfgate is the whole site, the fast path takes the same requests and hands them to the
+/// router: its pages, the identity API, forward auth and unknown paths are answered alike.
+#[tokio::test]
+async fn without_an_upstream_the_fast_path_answers_every_page_as_the_general_server_does() {
+    let pair = Pair::standalone().await;
+    pair.compare(
+        |s| {
+            let mut rows = own_pages(s, "/oauth2");
+            for (name, status, request) in [
+                (
+                    "the home page",
+                    200,
+                    s.get("/", &[], &["Accept: text/html"]),
+                ),
+                ("root health", 200, s.get("/healthz", &[], &[])),
+                ("HEAD root health", 200, s.head("/healthz", &[])),
+                ("the key set", 0, s.get("/.well-known/jwks.json", &[], &[])),
+                ("the identity API", 200, s.get("/api/me", &s.auth(), &[])),
+                (
+                    "the identity API without credentials",
+                    401,
+                    s.get("/api/me", &[], &["Accept: application/json"]),
+                ),
+                ("an unknown path", 404, s.get("/nothing", &[], &[])),
+                (
+                    "an unknown path, from a browser",
+                    404,
+                    s.get("/nothing", &[], &["Accept: text/html"]),
+                ),
+                ("a dot segment", 0, s.get("/api/../api/me", &s.auth(), &[])),
+            ] {
+                rows.push(Row::one(name, status, request));
+            }
+            rows
+        },
+        20.0,
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn the_fast_path_answers_an_unreachable_or_slow_upstream_as_the_general_server_does() {
     let down = refusing_address();
@@ -129,6 +169,127 @@ async fn the_fast_path_answers_an_unreachable_or_slow_upstream_as_the_general_se
     let pair = Pair::start(&upstream.url(), &[("UPSTREAM_TIMEOUT", "1")]).await;
     pair.compare(|side| upstream_failures(side, "/slow", 504), 5.0)
         .await;
+}
+
+/// sfgate's own pages under `prefix` (gateway mode's `/oauth2`, or standalone mode's
+/// `/oauth2` beside its root pages): answered by the router, through the fast path or the
+/// general server.
+fn own_pages(s: &Side, prefix: &str) -> Vec<Row> {
+    let css = format!("{prefix}/assets/sfgate.css");
+    let browser = ["Accept: text/html,application/xhtml+xml"];
+    let mut rows = vec![
+        Row::one("health", 200, s.get(&format!("{prefix}/healthz"), &[], &[])),
+        Row::one(
+            "HEAD health",
+            200,
+            s.head(&format!("{prefix}/healthz"), &[]),
+        ),
+        Row::one(
+            "HEAD userinfo",
+            200,
+            s.request(
+                &format!("HEAD {prefix}/userinfo HTTP/1.1"),
+                &s.auth(),
+                &[],
+                b"",
+            ),
+        ),
+        Row::one(
+            "userinfo without credentials",
+            401,
+            s.get(
+                &format!("{prefix}/userinfo"),
+                &[],
+                &["Accept: application/json"],
+            ),
+        ),
+        Row::one(
+            "userinfo without credentials, from a browser",
+            401,
+            s.get(&format!("{prefix}/userinfo"), &[], &browser),
+        ),
+        Row::one(
+            "userinfo, then the connection closes",
+            200,
+            s.get(
+                &format!("{prefix}/userinfo"),
+                &s.auth(),
+                &["Connection: close"],
+            ),
+        ),
+        Row::one(
+            "forward auth",
+            202,
+            s.get(
+                &format!("{prefix}/auth"),
+                &s.auth(),
+                &["X-Forwarded-Uri: /app/x?y=1"],
+            ),
+        ),
+        Row::one(
+            "forward auth, Envoy's spelling",
+            202,
+            s.get(&format!("{prefix}/auth/app/x"), &s.auth(), &[]),
+        ),
+        Row::one(
+            "forward auth without credentials",
+            401,
+            s.get(&format!("{prefix}/auth"), &[], &["X-Forwarded-Uri: /app/x"]),
+        ),
+        Row::one(
+            "forward auth with a forged identity header",
+            202,
+            s.get(
+                &format!("{prefix}/auth"),
+                &s.auth(),
+                &["X-Salesforce-User-Id: forged"],
+            ),
+        ),
+        Row::one("the stylesheet", 200, s.get(&css, &[], &[])),
+        Row::one("HEAD the stylesheet", 200, s.head(&css, &[])),
+        Row::one(
+            "the sign-in page",
+            200,
+            s.get(&format!("{prefix}/sign_in"), &[], &browser),
+        ),
+        Row::one(
+            "an unknown page under the prefix, from a browser",
+            404,
+            s.get(&format!("{prefix}/nothing-here"), &[], &browser),
+        ),
+        Row::one(
+            "a path of a login step with a bad query",
+            0,
+            s.get(
+                &format!("{prefix}/callback?code=x&state=unknown"),
+                &[],
+                &browser,
+            ),
+        ),
+        Row::writes(
+            "health, then userinfo, pipelined, then a POST",
+            200,
+            vec![
+                vec![
+                    s.get(&format!("{prefix}/healthz"), &[], &[]),
+                    s.get(&format!("{prefix}/userinfo"), &s.auth(), &[]),
+                ],
+                vec![s.request(
+                    &format!("POST {prefix}/userinfo HTTP/1.1"),
+                    &s.auth(),
+                    &["Content-Length: 0"],
+                    b"",
+                )],
+            ],
+        ),
+    ];
+    // A stylesheet the client has: 304, no body, as hyper writes it.
+    rows.push(Row::one(
+        "the stylesheet, already held",
+        0,
+        s.get(&css, &[], &["If-None-Match: *"]),
+    ));
+    rows
 }
 
 /// The requests of the main comparison, addressed to `s`.
@@ -268,6 +429,7 @@ fn requests(s: &Side) -> Vec<Row> {
         200,
         s.get("/oauth2/userinfo", &s.auth(), &[]),
     ));
+    rows.extend(own_pages(s, "/oauth2"));
     rows.push(Row::one(
         "an unknown path under sfgate's prefix",
         404,
@@ -795,7 +957,19 @@ struct Side {
 
 impl Side {
     async fn start(upstream: &str, fast_path: bool, env: &[(&str, &str)]) -> Self {
-        let mut builder = TestApp::builder().gateway_for(upstream).envs(env);
+        Self::spawn(
+            TestApp::builder().gateway_for(upstream).envs(env),
+            fast_path,
+        )
+        .await
+    }
+
+    /// sfgate as the whole site (no `UPSTREAM_URL`).
+    async fn standalone(fast_path: bool) -> Self {
+        Self::spawn(TestApp::builder(), fast_path).await
+    }
+
+    async fn spawn(mut builder: TestAppBuilder<'_>, fast_path: bool) -> Self {
         if !fast_path {
             builder = builder.env("HTTP1_FAST_PATH", "off");
         }
@@ -886,6 +1060,12 @@ impl Pair {
             Side::start(upstream, false, env),
             Side::start(upstream, true, env)
         );
+        Self { general, fast }
+    }
+
+    /// Two gateways that are the whole site: the fast path's requests all go to the router.
+    async fn standalone() -> Self {
+        let (general, fast) = tokio::join!(Side::standalone(false), Side::standalone(true));
         Self { general, fast }
     }
 
@@ -1314,6 +1494,8 @@ impl Answer {
                     let value = match name.as_str() {
                         "date" if value != UPSTREAM_DATE => "<the gateway's date>".to_string(),
                         "x-request-id" if is_uuid(value.as_bytes()) => "<generated>".to_string(),
+                        // Signed anew for each answer (forward auth's).
+                        "x-sfgate-assertion" => "<an assertion>".to_string(),
                         // The body is compared; its length follows, except in a bodiless
                         // answer, whose length is compared when it cannot differ otherwise,
                         // and in any other spelling than the body's length.
