@@ -87,6 +87,46 @@ pub fn remove_by_name_rule(headers: &mut HeaderMap, underscores: UnderscoreHeade
     }
 }
 
+/// Removes from the trailer fields that end a client's request body (chunked HTTP/1.1,
+/// HTTP/2) every field the upstream must not take from the client: whatever the header-name
+/// rule does not pass as the client's own (identity headers and the assertion, credentials,
+/// cookies, forwarding and request-id headers, hop-by-hop and framing fields, their
+/// look-alikes, `_` names unless `PROXY_UNDERSCORE_HEADERS=keep`), and the fields RFC 9110
+/// §6.5.1 keeps out of trailers (framing, routing, authentication, how to read the content).
+///
+/// Why: trailers arrive after the request was judged and its headers rewritten, and an
+/// HTTP/2 upstream receives them as a header block of their own; an app (or a framework that
+/// merges trailers into headers) must not find there a name it trusts sfgate alone to set.
+pub fn remove_request_trailers(trailers: &mut HeaderMap, underscores: UnderscoreHeaders) {
+    let removed: Vec<HeaderName> = trailers
+        .keys()
+        .filter(|name| !trailer_passes(name, underscores))
+        .cloned()
+        .collect();
+    for name in removed {
+        trailers.remove(name);
+    }
+}
+
+/// [`remove_request_trailers`]'s rule for one name.
+fn trailer_passes(name: &HeaderName, underscores: UnderscoreHeaders) -> bool {
+    rule::verdict(name, underscores) == NameVerdict::Pass
+        // Every class in every spelling, not only the owned ones the rule removes from
+        // headers: a trailer is no place for a cookie, a hop-by-hop or framing field or a
+        // method override either.
+        && class_of_spelling(name.as_str()).is_none()
+        && !matches!(
+            *name,
+            header::CACHE_CONTROL
+                | header::CONTENT_ENCODING
+                | header::CONTENT_LENGTH
+                | header::CONTENT_RANGE
+                | header::CONTENT_TYPE
+                | header::MAX_FORWARDS
+                | header::SET_COOKIE
+        )
+}
+
 /// Removes Salesforce credentials and sfgate's cookies; other cookies stay.
 pub fn remove_credentials(headers: &mut HeaderMap) {
     let credentials: Vec<HeaderName> = headers

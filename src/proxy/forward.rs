@@ -21,6 +21,7 @@ use super::upstream_pool::{UpstreamFailure, UpstreamPool};
 use crate::auth::Vouched;
 use crate::config::Config;
 use crate::headers::rewrite::{self as headers, Forwarded, Outgoing};
+use crate::headers::rule::UnderscoreHeaders;
 use axum::body::{Body, HttpBody};
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
@@ -305,16 +306,19 @@ impl Upstream {
         *request.body_mut() = Body::new(Watched {
             inner: body,
             progress: progress.clone(),
+            underscores: config.gateway.underscore_headers,
         });
         let response = until_idle(self.pool.send(request), &progress, self.timeout).await?;
         Ok(into_response(response))
     }
 }
 
-/// A request body that tells the timeout each time a chunk goes out.
+/// A request body that tells the timeout each time a chunk goes out, and whose trailer fields
+/// pass the same rule as the request's headers ([`headers::remove_request_trailers`]).
 struct Watched {
     inner: Body,
     progress: Arc<Notify>,
+    underscores: UnderscoreHeaders,
 }
 
 impl HttpBody for Watched {
@@ -326,10 +330,17 @@ impl HttpBody for Watched {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(_))) = &polled {
-            self.progress.notify_one();
+        let Poll::Ready(Some(Ok(frame))) = polled else {
+            return polled;
+        };
+        self.progress.notify_one();
+        match frame.into_trailers() {
+            Ok(mut trailers) => {
+                headers::remove_request_trailers(&mut trailers, self.underscores);
+                Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))))
+            }
+            Err(data) => Poll::Ready(Some(Ok(data))),
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {

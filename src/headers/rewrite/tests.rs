@@ -435,3 +435,48 @@ fn a_connection_value_that_is_not_text_still_lists_its_names() {
     assert!(!out.contains_key("x-app"));
     assert_eq!(out["x-kept"], "yes");
 }
+
+/// Every name the table owns, exact, under a prefix, or in a look-alike spelling, is kept out
+/// of a request's trailers whatever `PROXY_UNDERSCORE_HEADERS` says, and so are the fields RFC
+/// 9110 keeps out of trailers; a name of the app's own passes.
+#[test]
+fn trailers_carry_no_name_sfgate_owns_in_any_spelling() {
+    use crate::headers::owned::{NAMES, PREFIXES};
+    let mut owned: Vec<String> = NAMES.iter().map(|(name, _)| name.to_string()).collect();
+    owned.extend(
+        PREFIXES
+            .iter()
+            .map(|(prefix, _)| format!("{prefix}anything")),
+    );
+    let look_alikes: Vec<String> = owned.iter().map(|name| name.replace('-', "_")).collect();
+    let refused = [
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "content-range",
+        "cache-control",
+        "max-forwards",
+        "set-cookie",
+    ];
+    for underscores in [UnderscoreHeaders::Drop, UnderscoreHeaders::Keep] {
+        let mut trailers = HeaderMap::new();
+        for name in owned
+            .iter()
+            .chain(&look_alikes)
+            .map(String::as_str)
+            .chain(refused)
+        {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("name");
+            trailers.append(name, HeaderValue::from_static("forged"));
+        }
+        trailers.append("x-app-sum", HeaderValue::from_static("42"));
+        trailers.append("x_app_sum", HeaderValue::from_static("43"));
+        remove_request_trailers(&mut trailers, underscores);
+        let mut left: Vec<&str> = trailers.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        match underscores {
+            UnderscoreHeaders::Drop => assert_eq!(left, ["x-app-sum"]),
+            UnderscoreHeaders::Keep => assert_eq!(left, ["x-app-sum", "x_app_sum"]),
+        }
+    }
+}

@@ -16,3 +16,4 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use sfgate_emulator::{Endpoint, Fault};
 use std::time::Duration;
+mod trailers;
