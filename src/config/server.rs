@@ -29,8 +29,8 @@ pub struct ServerConfig {
     /// `SERVER_THREADS`: serving threads, each with its own runtime, listener and upstream
     /// connections (default: the cores available to the process).
     pub threads: usize,
-    /// `HTTP1_FAST_PATH`: in gateway mode, HTTP/1.1 requests without a body are read and
-    /// answered by sfgate's own HTTP/1.1 code instead of the general server
+    /// `HTTP1_FAST_PATH`: HTTP/1.1 `GET` and `HEAD` requests without a body are read and
+    /// answered by sfgate's own HTTP/1.1 code instead of the general server, in every mode
     /// (`crate::server::fast_path`). On unless turned off.
     pub http1_fast_path: bool,
 }

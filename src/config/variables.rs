@@ -117,7 +117,7 @@ pub const VARIABLES: &[Variable] = &[
     var(Listener, "MAX_CONNECTIONS", "10000", "client connections served at once"),
     var(Listener, "HEADER_READ_TIMEOUT", "10", "seconds to send a request's headers; idle connection limit"),
     var(Listener, "SERVER_THREADS", "one per core", "serving threads, each with its own event loop and listener"),
-    var(Listener, "HTTP1_FAST_PATH", "true", "gateway mode: proxy HTTP/1.1 GET and HEAD requests on sfgate's own lean HTTP/1.1 path"),
+    var(Listener, "HTTP1_FAST_PATH", "true", "read and answer bodiless HTTP/1.1 GET and HEAD requests on sfgate's own lean HTTP/1.1 path"),
     var(Listener, "METRICS_ADDR", "unset", "own listener for /metrics, e.g. 127.0.0.1:9100 (gateway mode serves metrics only there)"),
     secret(var(Listener, "METRICS_TOKEN", "unset", "bearer token required to read /metrics")),
     var(Gateway, "UPSTREAM_URL", "unset", "gateway mode: the app every path outside PROXY_PREFIX is proxied to"),
