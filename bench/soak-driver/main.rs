@@ -674,6 +674,9 @@ async fn monitor(
                         kinds,
                         allocator,
                         tunnels,
+                        cpu_ticks: r.pid().and_then(stack::cpu_ticks),
+                        driver_ticks: stack::cpu_ticks(std::process::id()),
+                        machine: stack::machine_ticks(),
                     });
                 }
             }

@@ -38,6 +38,12 @@ pub(crate) struct Sample {
     /// WebSocket tunnels open through the replica (its `/metrics`), read with `fds`: each
     /// holds two descriptors, the client's connection and the app's.
     pub(crate) tunnels: Option<u64>,
+    /// CPU time the replica has used (clock ticks).
+    pub(crate) cpu_ticks: Option<u64>,
+    /// CPU time the driver (clients, oracle, emulator, app) has used, read with the sample.
+    pub(crate) driver_ticks: Option<u64>,
+    /// The machine's CPU time, read with the sample.
+    pub(crate) machine: Option<crate::stack::MachineTicks>,
 }
 
 impl Sample {
@@ -737,6 +743,7 @@ fn render(
         md.push_str(memory_rows);
     }
     md.push_str(&minute_series(&facts.samples));
+    md.push_str(&cpu_series(&facts.samples));
     if !latency_rows.is_empty() {
         let _ = writeln!(
             md,
@@ -751,6 +758,74 @@ fn render(
         }
     }
     md
+}
+
+/// Who used the machine's CPU, minute by minute: each replica, the driver (whose clients,
+/// emulator and app share its process), everything, and what the hypervisor gave to other
+/// guests, each as a share of the machine's time over the minute (all cores: 100 %), so that a
+/// latency that climbs can be told apart from a machine that got busier.
+fn cpu_series(samples: &[Sample]) -> String {
+    let at_or_before = |replica: usize, t: f64| {
+        samples
+            .iter()
+            .rev()
+            .find(|s| s.replica == replica && s.at <= t)
+    };
+    let start = samples.iter().map(|s| s.at).fold(f64::MAX, f64::min);
+    let end = samples.iter().map(|s| s.at).fold(0.0, f64::max);
+    let mut marks = vec![start];
+    marks.extend(
+        (1..)
+            .map(|m| m as f64 * 60.0)
+            .take_while(|t| *t < end)
+            .filter(|t| *t > start),
+    );
+    marks.push(end);
+    let share = |used: u64, all: u64| {
+        if all == 0 {
+            "?".to_string()
+        } else {
+            format!("{:.0} %", 100.0 * used as f64 / all as f64)
+        }
+    };
+    let mut rows = String::new();
+    for pair in marks.windows(2) {
+        let (from, to) = (pair[0], pair[1]);
+        let (Some(a), Some(b)) = (at_or_before(0, from), at_or_before(0, to)) else {
+            continue;
+        };
+        let (Some(ma), Some(mb)) = (a.machine, b.machine) else {
+            continue;
+        };
+        let all = mb.all.saturating_sub(ma.all);
+        let driver = match (a.driver_ticks, b.driver_ticks) {
+            (Some(x), Some(y)) => share(y.saturating_sub(x), all),
+            _ => "?".to_string(),
+        };
+        let replica = |r: usize| match (at_or_before(r, from), at_or_before(r, to)) {
+            (Some(x), Some(y)) if x.pid == y.pid => match (x.cpu_ticks, y.cpu_ticks) {
+                (Some(x), Some(y)) => share(y.saturating_sub(x), all),
+                _ => "?".to_string(),
+            },
+            _ => "restarted".to_string(),
+        };
+        let _ = writeln!(
+            rows,
+            "| {:.0} s | {} | {} | {} | {} | {} |",
+            b.at,
+            replica(0),
+            replica(1),
+            driver,
+            share(mb.busy.saturating_sub(ma.busy), all),
+            share(mb.steal.saturating_sub(ma.steal), all),
+        );
+    }
+    if rows.is_empty() {
+        return rows;
+    }
+    format!(
+        "\n## CPU, minute by minute\n\nShares of the machine's CPU time (all cores: 100 %) over the minute before each mark, from `/proc`: each replica, the driver (clients, oracle, emulator and app), every process on the machine, and the time the hypervisor gave to other guests (steal).\n\n| until | replica 1 | replica 2 | driver | machine busy | stolen |\n|---|---|---|---|---|---|\n{rows}"
+    )
 }
 
 /// Each replica's memory and descriptors minute by minute (and at the end), so that a creep

@@ -332,6 +332,45 @@ pub(crate) fn rss_and_fds(pid: u32) -> Option<ProcessFigures> {
     })
 }
 
+/// CPU time a process has used (user and system, in clock ticks), from /proc.
+pub(crate) fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's closing parenthesis, the state is field 3; user and system time
+    // are fields 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some(user + system)
+}
+
+/// The machine's CPU time over all cores (clock ticks), from /proc/stat: what every process
+/// used, what the hypervisor gave to other guests (steal), and the time that passed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MachineTicks {
+    pub(crate) busy: u64,
+    pub(crate) steal: u64,
+    pub(crate) all: u64,
+}
+
+pub(crate) fn machine_ticks() -> Option<MachineTicks> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let n: Vec<u64> = line
+        .split_whitespace()
+        .take(8)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let [user, nice, system, idle, iowait, irq, softirq, steal] = n[..] else {
+        return None;
+    };
+    let all = user + nice + system + idle + iowait + irq + softirq + steal;
+    Some(MachineTicks {
+        busy: all - idle - iowait - steal,
+        steal,
+        all,
+    })
+}
+
 /// The allocator's figures a replica reports at `/metrics` (bytes): in use, kept resident, its
 /// own bookkeeping, kept as address space only; and what it holds that grows with traffic:
 /// identities cached, logouts and revocations remembered (entries, and the bytes their sets
