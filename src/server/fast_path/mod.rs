@@ -118,13 +118,12 @@ pub(super) enum Outcome {
 
 /// Serves `stream` until it closes or a request is not the fast path's.
 pub(super) async fn serve(
-    fast: FastPath,
+    mut fast: FastPath,
     mut stream: TcpStream,
     remote: SocketAddr,
     header_read_timeout: Duration,
     stopping: &mut watch::Receiver<bool>,
 ) -> Outcome {
-    let mut fast = fast;
     let mut input = BytesMut::new();
     let mut out = Vec::new();
     let mut lines = Vec::new();
