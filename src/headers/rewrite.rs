@@ -9,7 +9,7 @@
 //! for the token to be passed on. Hop-by-hop headers describe one connection (RFC 9110 7.6.1)
 //! and never travel further.
 
-use super::cookies::{is_own_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE};
+use super::cookies::{is_own_cookie_pair, sets_own_cookie};
 use super::identity::access_token_headers;
 use super::owned::{
     class_of, class_of_spelling, is_hop_by_hop, Class, X_FORWARDED_FOR, X_FORWARDED_HOST,
@@ -153,22 +153,38 @@ fn without_sfgate_cookies(value: &[u8]) -> Option<HeaderValue> {
     let kept: Vec<&[u8]> = value
         .split(|b| *b == b';')
         .map(|pair| pair.trim_ascii())
-        .filter(|pair| !pair.is_empty())
-        .filter(|pair| match std::str::from_utf8(pair) {
-            // Exactly what sfgate would read as its cookie (names percent-decoded).
-            Ok(pair) => !is_own_cookie_pair(pair),
-            // sfgate never reads a header that is not text; raw names are compared anyway.
-            Err(_) => {
-                let name = pair.split(|b| *b == b'=').next().unwrap_or_default();
-                let name = name.trim_ascii();
-                name != SESSION_COOKIE.as_bytes() && name != LOGIN_COOKIE.as_bytes()
-            }
-        })
+        .filter(|pair| !pair.is_empty() && !is_own_cookie_pair(pair))
         .collect();
     if kept.is_empty() {
         return None;
     }
     HeaderValue::from_bytes(&kept.join(&b"; "[..])).ok()
+}
+
+/// Removes the upstream's `Set-Cookie` values that would set, replace or remove one of
+/// sfgate's cookies, in any spelling sfgate reads as its own ([`sets_own_cookie`]); the
+/// app's other cookies stay, in their order. sfgate's cookies are sfgate's alone: an app
+/// that could set the session cookie could log its visitor in as someone else (a session of
+/// the app's choosing, or of an attacker who got one sealed for themselves) or out, and a
+/// cookie on a longer path is sent first and read first. Leaves the map alone (no
+/// allocation) when no value is one of them, which is the common case.
+pub fn remove_own_cookie_settings(headers: &mut HeaderMap) {
+    let values = headers.get_all(header::SET_COOKIE);
+    if !values.iter().any(|v| sets_own_cookie(v.as_bytes())) {
+        return;
+    }
+    let kept: Vec<HeaderValue> = values
+        .iter()
+        .filter(|v| !sets_own_cookie(v.as_bytes()))
+        .cloned()
+        .collect();
+    tracing::warn!(
+        "an answer from the app set one of sfgate's cookies; that Set-Cookie was removed"
+    );
+    headers.remove(header::SET_COOKIE);
+    for value in kept {
+        headers.append(header::SET_COOKIE, value);
+    }
 }
 
 /// What the upstream learns about the original request.

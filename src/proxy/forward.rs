@@ -283,6 +283,7 @@ impl Upstream {
                 let (mut head, _) = response.into_parts();
                 let accepted = head.headers.get(header::UPGRADE).cloned();
                 headers::remove_hop_by_hop(&mut head.headers);
+                headers::remove_own_cookie_settings(&mut head.headers);
                 head.headers
                     .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
                 head.headers
@@ -389,14 +390,16 @@ where
 /// The answer's headers as the client gets them. The body's length as forwarded is the one
 /// it was read by: with `Transfer-Encoding` (which the upstream's client decoded), a
 /// `Content-Length` beside it is not the body's and is removed (RFC 9112 §6.3), else the
-/// client would read the body by it; and hop-by-hop headers are the upstream connection's.
-/// sfgate's own client applies the same rules as it reads the head
-/// (`super::fast_upstream`), so its answers need not be walked again.
+/// client would read the body by it; hop-by-hop headers are the upstream connection's; and
+/// no `Set-Cookie` of the app's sets one of sfgate's cookies
+/// ([`headers::remove_own_cookie_settings`]). sfgate's own client applies the same rules as
+/// it reads the head (`super::fast_upstream`), so its answers need not be walked again.
 pub(super) fn passed_on(headers: &mut HeaderMap) {
     if headers.contains_key(header::TRANSFER_ENCODING) {
         headers.remove(header::CONTENT_LENGTH);
     }
     headers::remove_hop_by_hop_response(headers);
+    headers::remove_own_cookie_settings(headers);
 }
 
 /// An answer whose headers are as passed on.

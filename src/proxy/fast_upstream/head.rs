@@ -9,6 +9,7 @@
 //! when it is not the status's usual one, and the body's length decided as RFC 9112 §6.3
 //! and hyper decide it ([`framing`]).
 
+use crate::headers::cookies::sets_own_cookie;
 use crate::headers::is_hop_by_hop_lowercase;
 use crate::headers::passed::{LineKind, PassedLines, MAX_NAME};
 use crate::headers::rewrite::{connection_items, ConnectionItem, RequestHeaders};
@@ -254,7 +255,8 @@ impl Parsed {
     }
 
     /// The head as the proxy passes it on: hop-by-hop lines are read (keep-alive, framing)
-    /// but never passed on, which is what `crate::proxy` would otherwise remove from a map
+    /// but never passed on, nor a `Set-Cookie` line for one of sfgate's cookies, which is
+    /// what `crate::proxy` would otherwise remove from a map
     /// ([`crate::proxy::forward`]'s rules for hyper's answers, applied here as they are read).
     /// The names in `head` are lowercase.
     fn into_head(self, head: &Bytes, request_method: &Method) -> Result<AnswerHead, BadHead> {
@@ -281,6 +283,12 @@ impl Parsed {
                 .or_else(|| std::str::from_utf8(&head[name.clone()]).ok())
                 .unwrap_or_default();
             if !is_hop_by_hop_lowercase(spelled) {
+                if spelled == header::SET_COOKIE.as_str() && sets_own_cookie(&head[value.clone()]) {
+                    tracing::warn!(
+                        "an answer from the app set one of sfgate's cookies; that Set-Cookie was removed"
+                    );
+                    continue;
+                }
                 if lines.push(name, value.clone()) == LineKind::ContentLength {
                     add_length(&mut length, &head[value]);
                 }

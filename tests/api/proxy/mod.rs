@@ -16,4 +16,5 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use sfgate_emulator::{Endpoint, Fault};
 use std::time::Duration;
+mod app_cookies;
 mod trailers;

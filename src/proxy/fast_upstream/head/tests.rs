@@ -392,7 +392,7 @@ mod rewritten_head_property {
 }
 
 /// The answer's headers as read are, for any mix of hop-by-hop lines, `Connection` lists,
-/// lengths and codings, what the proxy passes on of hyper's answers: the whole head read into
+/// lengths, codings and cookies, what the proxy passes on of hyper's answers: the whole head read into
 /// a map, then the proxy's rules for what crosses (`crate::proxy::forward::passed_on`).
 mod passed_on_property {
     use super::*;
@@ -450,7 +450,7 @@ mod passed_on_property {
         "content-type",
         "set-cookie",
     ];
-    const VALUES: [&str; 15] = [
+    const VALUES: [&str; 17] = [
         "5,\t5",
         "close",
         "keep-alive",
@@ -466,6 +466,9 @@ mod passed_on_property {
         "x-a,,te",
         "a=b",
         "",
+        // With `set-cookie`: one of sfgate's cookies, which an app's answer never sets.
+        "sfgate_session=x",
+        "=sfgate_login=y; Path=/a",
     ];
 
     /// The one length every `Content-Length` line and list item of a whole map states, read
