@@ -24,7 +24,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use crate::headers::cookies::{
-    find_cookie, is_own_cookie_pair, read_cookie_pair, LOGIN_COOKIE, SESSION_COOKIE,
+    find_cookie, is_own_cookie_pair, read_cookie_pair, CookieNames, LOGIN_COOKIE, SESSION_COOKIE,
 };
 pub const LOGIN_TTL: Duration = Duration::from_secs(600);
 /// `SESSION_MAX_AGE`'s default.
@@ -212,18 +212,23 @@ pub struct CookieSealer {
     /// logs nobody out; new cookies are sealed under `key` only.
     previous: Option<SealingKey>,
     secure: bool,
+    /// The names the cookies are served under: `__Host-` prefixed when `secure`.
+    names: CookieNames,
     session_ttl: Duration,
     session_max_age: Duration,
 }
 
 impl CookieSealer {
     /// `secret` must be at least 32 bytes (guaranteed by `SessionSecret`). Sessions get the
-    /// default maximum age; see [`Self::with_session_max_age`].
+    /// default maximum age; see [`Self::with_session_max_age`]. `secure` (sfgate is reached
+    /// over HTTPS): the cookies are `Secure` and their names carry the `__Host-` prefix
+    /// ([`CookieNames`]), so that no other host of the site can plant one.
     pub fn new(secret: &[u8], secure: bool, session_ttl: Duration) -> Self {
         Self {
             key: SealingKey::derive_from(secret),
             previous: None,
             secure,
+            names: CookieNames::for_https(secure),
             session_ttl,
             session_max_age: DEFAULT_SESSION_MAX_AGE,
         }
@@ -323,6 +328,7 @@ impl CookieSealer {
             v: value,
         };
         let json = serde_json::to_string(&sealed).map_err(|_| CookieError::Unsealable)?;
+        let name = self.names.of(name);
         let sealed = self
             .key
             .seal(name, json.as_bytes())
@@ -347,6 +353,7 @@ impl CookieSealer {
 
     /// A `Set-Cookie` value that deletes the cookie.
     pub fn removal(&self, name: &'static str) -> HeaderValue {
+        let name = self.names.of(name);
         let secure = if self.secure { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
             "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax{secure}"
@@ -359,8 +366,9 @@ impl CookieSealer {
     pub fn open<T: DeserializeOwned>(
         &self,
         headers: &HeaderMap,
-        name: &str,
+        name: &'static str,
     ) -> Result<Option<T>, CookieError> {
+        let name = self.names.of(name);
         let Some(raw) = find_cookie(headers, name) else {
             return Ok(None);
         };

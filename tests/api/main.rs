@@ -22,6 +22,7 @@ mod canvas;
 mod emulator;
 mod front_door;
 mod front_proxies;
+mod https_cookies;
 mod identity;
 mod instance_url_props;
 mod jwt;

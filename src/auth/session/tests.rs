@@ -6,6 +6,11 @@ fn sealer(secret: &str) -> CookieSealer {
     CookieSealer::new(secret.as_bytes(), true, Duration::from_secs(3600))
 }
 
+/// A sealer for sfgate reached over plain HTTP: cookie names without the `__Host-` prefix.
+fn plain_sealer(secret: &str) -> CookieSealer {
+    CookieSealer::new(secret.as_bytes(), false, Duration::from_secs(3600))
+}
+
 fn request_with(set_cookie: &HeaderValue) -> HeaderMap {
     let pair = set_cookie
         .to_str()
@@ -264,7 +269,7 @@ fn cookie_header(pair: &str) -> HeaderMap {
 
 #[test]
 fn cookies_sealed_by_earlier_releases_still_open() {
-    let s = sealer(SECRET).with_session_max_age(Duration::from_secs(200 * 365 * 24 * 3600));
+    let s = plain_sealer(SECRET).with_session_max_age(Duration::from_secs(200 * 365 * 24 * 3600));
     let session = s
         .open_session(&cookie_header(SESSION_FIXTURE))
         .expect("opens")
@@ -282,7 +287,8 @@ fn cookies_sealed_by_earlier_releases_still_open() {
         "sealed before sessions named their site"
     );
 
-    let rotated = sealer(SECRET).with_previous_secret(Some(PREVIOUS_FIXTURE_SECRET.as_bytes()));
+    let rotated =
+        plain_sealer(SECRET).with_previous_secret(Some(PREVIOUS_FIXTURE_SECRET.as_bytes()));
     let login: Option<String> = rotated
         .open(&cookie_header(LOGIN_FIXTURE), LOGIN_COOKIE)
         .expect("opens under the previous secret");
@@ -298,9 +304,77 @@ fn cookies_sealed_by_earlier_releases_still_open() {
         Some(CookieError::Tampered)
     );
     assert_eq!(
-        sealer(SECRET)
+        plain_sealer(SECRET)
             .open::<String>(&cookie_header(LOGIN_FIXTURE), LOGIN_COOKIE)
             .err(),
         Some(CookieError::Tampered)
     );
+}
+
+/// Over HTTPS the cookies carry the `__Host-` prefix: that is the name sealed, served, removed
+/// and read. A cookie of the plain name (an earlier release's, or one another host of the site
+/// planted) is not read at all, and a plain cookie's value renamed with the prefix does not
+/// open (the name is sealed with the value).
+#[test]
+fn over_https_only_the_prefixed_names_are_served_and_read() {
+    let s = sealer(SECRET);
+    let sealed = s.seal_session(&session(now_secs())).expect("cookie").cookie;
+    let text = sealed.to_str().expect("ascii");
+    assert!(text.starts_with("__Host-sfgate_session="), "{text}");
+    for attribute in ["Secure", "Path=/"] {
+        assert!(
+            text.split("; ").any(|a| a == attribute),
+            "{attribute} in {text}"
+        );
+    }
+    assert!(!text.to_ascii_lowercase().contains("domain="), "{text}");
+    assert!(s
+        .open_session(&request_with(&sealed))
+        .expect("opens")
+        .is_some());
+    let removal = s.removal(SESSION_COOKIE);
+    let removal = removal.to_str().expect("ascii");
+    assert!(removal.starts_with("__Host-sfgate_session=;"), "{removal}");
+    assert!(removal.contains("; Secure"), "{removal}");
+    assert!(s
+        .seal_login(&LoginState {
+            state: "s".into(),
+            pkce_verifier: "v".repeat(43),
+            return_to: None,
+        })
+        .expect("login cookie")
+        .to_str()
+        .expect("ascii")
+        .starts_with("__Host-sfgate_login="));
+
+    let earlier = s.with_session_max_age(Duration::from_secs(200 * 365 * 24 * 3600));
+    assert!(
+        matches!(
+            earlier.open_session(&cookie_header(SESSION_FIXTURE)),
+            Ok(None)
+        ),
+        "a plain name is not read over HTTPS"
+    );
+    let plain = plain_sealer(SECRET)
+        .seal_session(&session(now_secs()))
+        .expect("cookie")
+        .cookie;
+    let renamed = format!("__Host-{}", plain.to_str().expect("ascii"));
+    assert_eq!(
+        sealer(SECRET)
+            .open_session(&request_with(
+                &HeaderValue::from_str(&renamed).expect("header")
+            ))
+            .err(),
+        Some(CookieError::Tampered)
+    );
+    // Names are read as sent: a percent-encoded spelling of the prefix is another cookie,
+    // one any host of the site may set.
+    let encoded = text.replacen("__Host-", "__Host%2D", 1);
+    assert!(matches!(
+        sealer(SECRET).open_session(&request_with(
+            &HeaderValue::from_str(&encoded).expect("header")
+        )),
+        Ok(None)
+    ));
 }

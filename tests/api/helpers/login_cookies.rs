@@ -24,7 +24,7 @@ pub async fn pending_login(app: &TestApp) -> PendingLogin {
         .await
         .expect("authorize");
     let start = expect_status(start, 302).await;
-    let login_cookie = cookie_pair(&set_cookies(start.headers()), LOGIN_COOKIE);
+    let login_cookie = served_pair(&set_cookies(start.headers()), LOGIN_COOKIE);
     let to_salesforce = reqwest::Url::parse(&location(start.headers())).expect("url");
     let mut form: Vec<(String, String)> = to_salesforce
         .query_pairs()
@@ -70,7 +70,21 @@ pub fn cookie_pair(set_cookies: &[String], name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} cookie in {set_cookies:?}"))
 }
 
-/// `sfgate_session=...` from a completed login.
+/// `name=value` of the cookie `base` set by a response under the name it is served under:
+/// `__Host-` + `base` over HTTPS, `base` itself otherwise.
+pub fn served_pair(set_cookies: &[String], base: &str) -> String {
+    let prefixed = format!("__Host-{base}");
+    if set_cookies
+        .iter()
+        .any(|c| c.starts_with(&format!("{prefixed}=")))
+    {
+        cookie_pair(set_cookies, &prefixed)
+    } else {
+        cookie_pair(set_cookies, base)
+    }
+}
+
+/// `sfgate_session=...` (or `__Host-sfgate_session=...` over HTTPS) from a completed login.
 pub async fn session_cookie(app: &TestApp) -> String {
     let login = pending_login(app).await;
     let r = app
@@ -81,7 +95,7 @@ pub async fn session_cookie(app: &TestApp) -> String {
         .await
         .expect("callback");
     let r = expect_status_for(r, 303, "login completes").await;
-    cookie_pair(&set_cookies(r.headers()), SESSION_COOKIE)
+    served_pair(&set_cookies(r.headers()), SESSION_COOKIE)
 }
 
 pub fn value_of(pair: &str) -> String {

@@ -14,9 +14,11 @@ use tokio::net::{TcpListener, TcpStream};
 /// What the app sets on every answer: two cookies of its own, around every spelling of
 /// sfgate's two that a browser would send back as one sfgate reads (a longer path, which the
 /// browser sends first; an empty name, sent back as the value alone; a percent-encoded name;
-/// spaces; a removal; a value that is not UTF-8).
-const APP_SETS: [&[u8]; 8] = [
+/// spaces; a removal; a value that is not UTF-8; the names served over HTTPS).
+const APP_SETS: [&[u8]; 10] = [
     b"theme=dark; Path=/",
+    b"__Host-sfgate_session=planted; Secure; Path=/",
+    b"__Host%2Dsfgate_login=planted",
     b"sfgate_session=planted; Path=/app/longer",
     b"=sfgate_session=planted",
     b"sfgate%5Fsession=planted",
