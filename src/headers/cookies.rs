@@ -137,6 +137,14 @@ pub fn sets_own_cookie(set_cookie: &[u8]) -> bool {
     is_own_cookie_pair(&returned)
 }
 
+/// Says that an app's `Set-Cookie` for one of sfgate's cookies was removed (never its value),
+/// the one line for every way an answer crosses.
+pub(crate) fn log_removed_set_cookie() {
+    tracing::warn!(
+        "an answer from the app set one of sfgate's cookies; that Set-Cookie was removed"
+    );
+}
+
 /// `bytes` without the spaces and tabs a browser trims from a cookie's name and value.
 fn trim_spaces(bytes: &[u8]) -> &[u8] {
     let start = bytes

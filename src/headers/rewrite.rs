@@ -178,9 +178,7 @@ pub fn remove_own_cookie_settings(headers: &mut HeaderMap) {
         .filter(|v| !sets_own_cookie(v.as_bytes()))
         .cloned()
         .collect();
-    tracing::warn!(
-        "an answer from the app set one of sfgate's cookies; that Set-Cookie was removed"
-    );
+    super::cookies::log_removed_set_cookie();
     headers.remove(header::SET_COOKIE);
     for value in kept {
         headers.append(header::SET_COOKIE, value);

@@ -284,9 +284,7 @@ impl Parsed {
                 .unwrap_or_default();
             if !is_hop_by_hop_lowercase(spelled) {
                 if spelled == header::SET_COOKIE.as_str() && sets_own_cookie(&head[value.clone()]) {
-                    tracing::warn!(
-                        "an answer from the app set one of sfgate's cookies; that Set-Cookie was removed"
-                    );
+                    crate::headers::cookies::log_removed_set_cookie();
                     continue;
                 }
                 if lines.push(name, value.clone()) == LineKind::ContentLength {
